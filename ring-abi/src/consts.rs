@@ -1,0 +1,87 @@
+//! Every numeric constant of the ring protocol, each in one place.
+//!
+//! Values marked "Wintun" are facts of the existing Wintun v1 ABI and must stay bit-exact;
+//! values marked "v2" are decisions of this project (see `docs/ring-protocol.md`).
+
+/// Slot alignment of a v1 ring (Wintun: `TUN_ALIGNMENT = sizeof(ULONG)`).
+pub const V1_ALIGNMENT: u32 = 4;
+/// Slot alignment of a v2 ring: the v2 packet header holds a `u32` and two `u16`s, and 8-byte
+/// slots keep every header naturally aligned for 64-bit atomic-free access.
+pub const V2_ALIGNMENT: u32 = 8;
+
+/// Largest IP packet either version carries (Wintun: `TUN_MAX_IP_PACKET_SIZE`; also the largest
+/// IPv4 total length and the `u16` range of the v2 `data_length`).
+pub const MAX_IP_PACKET_SIZE: u32 = 0xFFFF;
+
+/// Size of the v1 packet header: a single `u32 size` (Wintun).
+pub const V1_PACKET_HEADER_SIZE: u32 = 4;
+/// Size of the v2 packet header `{u32 slot_size; u16 data_offset; u16 data_length}`.
+pub const V2_PACKET_HEADER_SIZE: u32 = 8;
+
+/// Largest v1 slot: `align4(4 + 0xFFFF)` (Wintun: `TUN_MAX_PACKET_SIZE`).
+pub const V1_MAX_SLOT_SIZE: u32 = 0x10004;
+
+/// Smallest data-area capacity of a ring, both versions (Wintun: `TUN_MIN_RING_CAPACITY`, 128 KiB).
+pub const MIN_RING_CAPACITY: u32 = 0x20000;
+/// Largest data-area capacity of a ring, both versions (Wintun: `TUN_MAX_RING_CAPACITY`, 64 MiB).
+pub const MAX_RING_CAPACITY: u32 = 0x400_0000;
+
+/// Size of the v1 ring header `{head, tail, alertable}`; the data area starts right after it (Wintun).
+pub const V1_RING_HEADER_SIZE: u32 = 12;
+/// Size of the v2 ring header: consumer fields on the first cache line, producer fields on the
+/// second, so the two sides never write the same 64-byte line.
+pub const V2_RING_HEADER_SIZE: u32 = 128;
+/// Cache-line size the v2 header is laid out for.
+pub const CACHE_LINE_SIZE: u32 = 64;
+
+/// Trailing bytes after a v1 data area, so that a slot starting at any valid offset never wraps:
+/// `V1_MAX_SLOT_SIZE - V1_ALIGNMENT` (Wintun: `TUN_RING_TRAILING_BYTES`).
+pub const V1_TRAILING_SIZE: u32 = V1_MAX_SLOT_SIZE - V1_ALIGNMENT;
+
+/// Largest head room a v2 registration may ask for, per ring (driver limit, reported by the
+/// capability query).
+pub const MAX_HEADROOM: u16 = 4096;
+/// Largest tail room a v2 registration may ask for, per ring.
+pub const MAX_TAILROOM: u16 = 4096;
+
+/// Value of the Receive ring's `head` once the driver stopped consuming it (corrupt ring or
+/// teardown), and of the Send ring's `tail` once the session is gone (Wintun: `MAXULONG`).
+pub const RING_STOPPED: u32 = u32::MAX;
+
+/// Bit of a v1 `size` / v2 `slot_size` that a client may set on slots it still owns (allocated but
+/// not yet sent, or received but not yet released). Never set in a published slot.
+pub const CLIENT_OWNED_BIT: u32 = 0x8000_0000;
+
+/// Device type of ringtun's IOCTLs (Wintun: `TUN_IOCTL_REGISTER_RINGS` uses 51820, the WireGuard port).
+pub const RINGTUN_DEVICE_TYPE: u32 = 51820;
+/// Function code of the ring registration IOCTL (Wintun).
+pub const REGISTER_RINGS_FUNCTION: u32 = 0x970;
+/// Function code of the capability query IOCTL (v2).
+pub const QUERY_CAPABILITIES_FUNCTION: u32 = 0x971;
+
+/// Registration version number of a v2 registration (`RegistrationV2::version`).
+pub const ABI_VERSION_2: u32 = 2;
+/// Highest ring protocol version this crate speaks.
+pub const MAX_ABI_VERSION: u32 = ABI_VERSION_2;
+
+/// Input length of a v1 registration from a 64-bit process: two `{u32; pad; u64; u64}` descriptors.
+pub const V1_REGISTRATION_SIZE_64: usize = 48;
+/// Input length of a v1 registration from a 32-bit process: two `{u32; u32; u32}` descriptors.
+pub const V1_REGISTRATION_SIZE_32: usize = 24;
+/// Input length of a v2 registration (identical for 32- and 64-bit processes).
+pub const V2_REGISTRATION_SIZE: usize = 56;
+/// Output length of the capability query.
+pub const CAPABILITIES_SIZE: usize = 28;
+
+/// How long a consumer spins on an empty ring before it declares itself alertable and sleeps,
+/// in nanoseconds (Wintun's driver: about 0.1 ms).
+pub const CONSUMER_SPIN_NS: u64 = 100_000;
+
+/// Version of this ABI crate packed as `major << 16 | minor << 8 | patch`, reported as
+/// `Capabilities::driver_version` by drivers built from it.
+pub const DRIVER_VERSION: u32 = 1 << 8;
+
+const _: () = assert!(V1_MAX_SLOT_SIZE == (V1_PACKET_HEADER_SIZE + MAX_IP_PACKET_SIZE + 3) & !3);
+const _: () = assert!(V1_TRAILING_SIZE == 0x10000);
+const _: () = assert!(MIN_RING_CAPACITY.is_power_of_two() && MAX_RING_CAPACITY.is_power_of_two());
+const _: () = assert!(V2_RING_HEADER_SIZE == 2 * CACHE_LINE_SIZE);

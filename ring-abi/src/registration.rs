@@ -1,0 +1,389 @@
+//! The registration validator: raw IOCTL input bytes in, a typed [`RingConfig`] or a typed
+//! [`RegistrationError`] out. The driver calls it on the buffered copy of the input, so the bytes
+//! can no longer change under it; every field is still treated as hostile.
+
+use zerocopy::FromBytes;
+
+use crate::consts::{
+    ABI_VERSION_2, CAPABILITIES_SIZE, DRIVER_VERSION, MAX_ABI_VERSION, MAX_HEADROOM, MAX_RING_CAPACITY, MAX_TAILROOM,
+    MIN_RING_CAPACITY, V1_ALIGNMENT, V1_REGISTRATION_SIZE_32, V1_REGISTRATION_SIZE_64, V2_ALIGNMENT,
+    V2_REGISTRATION_SIZE,
+};
+use crate::geometry::{GeometryError, RingGeometry, RingVersion, Room};
+use crate::v1::{RegistrationV1x64, RegistrationV1x86};
+use crate::v2::{Capabilities, RegistrationFlags, RegistrationV2};
+
+/// Bitness of the calling process, as the kernel sees it (`IoIs32bitProcess`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallerBitness {
+    /// A 64-bit process (or the native bitness of a 64-bit driver).
+    Bits64,
+    /// A 32-bit process: WOW64 on 64-bit Windows, or any process on 32-bit Windows.
+    Bits32,
+}
+
+/// Which of the two rings a value belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingRole {
+    /// The Send ring: driver produces, client consumes.
+    Send,
+    /// The Receive ring: client produces, driver consumes.
+    Receive,
+}
+
+/// One validated ring of a registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingDesc {
+    /// Version, capacity and room.
+    pub geometry: RingGeometry,
+    /// The ring's address in the client's address space (non-zero, aligned, not wrapping).
+    pub ring_ptr: u64,
+    /// The client's event handle (non-zero).
+    pub tail_moved_event: u64,
+}
+
+/// A validated registration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingConfig {
+    /// Protocol version of both rings.
+    pub version: RingVersion,
+    /// Registration flags (always empty for v1).
+    pub flags: RegistrationFlags,
+    /// The Send ring.
+    pub send: RingDesc,
+    /// The Receive ring.
+    pub receive: RingDesc,
+}
+
+/// Why a registration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegistrationError {
+    /// The input length is none of 24, 48 or 56.
+    WrongLength(usize),
+    /// A v1 layout that does not match the caller's bitness (48 bytes from a 32-bit process or 24
+    /// from a 64-bit one).
+    LayoutNotForCaller {
+        /// Input length.
+        len: usize,
+        /// The caller's bitness.
+        caller: CallerBitness,
+    },
+    /// A 56-byte input whose version is not 2.
+    UnsupportedVersion(u32),
+    /// Flag bits this driver does not know.
+    UnknownFlags(u32),
+    /// A zero ring pointer.
+    NullRing(RingRole),
+    /// A zero event handle.
+    NullEvent(RingRole),
+    /// A ring pointer not aligned to 4 (v1) or 8 (v2).
+    MisalignedRing(RingRole, u64),
+    /// The ring's end wraps past the caller's address space.
+    RingWraps(RingRole),
+    /// The ring size matches no valid capacity, or the room is over the limits.
+    Geometry(RingRole, GeometryError),
+}
+
+impl RingConfig {
+    /// The registration as v2 input bytes (for v2 configs; a client's encoder).
+    pub fn to_v2(&self) -> RegistrationV2 {
+        let desc = |d: &RingDesc| crate::v2::RingDescV2 {
+            ring_size: d.geometry.ring_size(),
+            headroom: d.geometry.room().headroom,
+            tailroom: d.geometry.room().tailroom,
+            ring_ptr: d.ring_ptr,
+            tail_moved_event: d.tail_moved_event,
+        };
+        RegistrationV2 {
+            version: ABI_VERSION_2,
+            flags: self.flags.bits(),
+            send: desc(&self.send),
+            receive: desc(&self.receive),
+        }
+    }
+
+    /// The registration as v1 64-bit input (a client's encoder).
+    pub fn to_v1x64(&self) -> RegistrationV1x64 {
+        let desc = |d: &RingDesc| crate::v1::RingDescV1x64 {
+            ring_size: d.geometry.ring_size(),
+            pad: 0,
+            ring_ptr: d.ring_ptr,
+            tail_moved_event: d.tail_moved_event,
+        };
+        RegistrationV1x64 { send: desc(&self.send), receive: desc(&self.receive) }
+    }
+
+    /// The registration as v1 32-bit input; `None` if a pointer or handle does not fit 32 bits.
+    pub fn to_v1x86(&self) -> Option<RegistrationV1x86> {
+        let desc = |d: &RingDesc| -> Option<crate::v1::RingDescV1x86> {
+            Some(crate::v1::RingDescV1x86 {
+                ring_size: d.geometry.ring_size(),
+                ring_ptr: u32::try_from(d.ring_ptr).ok()?,
+                tail_moved_event: u32::try_from(d.tail_moved_event).ok()?,
+            })
+        };
+        Some(RegistrationV1x86 { send: desc(&self.send)?, receive: desc(&self.receive)? })
+    }
+}
+
+fn check_ring(
+    role: RingRole,
+    version: RingVersion,
+    caller: CallerBitness,
+    ring_size: u32,
+    room: Room,
+    ring_ptr: u64,
+    event: u64,
+) -> Result<RingDesc, RegistrationError> {
+    if ring_ptr == 0 {
+        return Err(RegistrationError::NullRing(role));
+    }
+    if event == 0 {
+        return Err(RegistrationError::NullEvent(role));
+    }
+    let alignment = u64::from(match version {
+        RingVersion::V1 => V1_ALIGNMENT,
+        RingVersion::V2 => V2_ALIGNMENT,
+    });
+    if ring_ptr & alignment.wrapping_sub(1) != 0 {
+        return Err(RegistrationError::MisalignedRing(role, ring_ptr));
+    }
+    if room.headroom > MAX_HEADROOM || room.tailroom > MAX_TAILROOM {
+        return Err(RegistrationError::Geometry(role, GeometryError::RoomTooLarge(room)));
+    }
+    let geometry =
+        RingGeometry::from_ring_size(version, ring_size, room).map_err(|e| RegistrationError::Geometry(role, e))?;
+    let limit = match caller {
+        CallerBitness::Bits64 => u64::MAX,
+        CallerBitness::Bits32 => u64::from(u32::MAX),
+    };
+    match ring_ptr.checked_add(u64::from(ring_size)) {
+        Some(end) if end <= limit => {}
+        _ => return Err(RegistrationError::RingWraps(role)),
+    }
+    Ok(RingDesc { geometry, ring_ptr, tail_moved_event: event })
+}
+
+/// Validates registration input bytes from a caller of the given bitness.
+///
+/// The length tells the layout apart: 56 bytes is v2 (any caller); 48 bytes is v1 from a 64-bit
+/// caller; 24 bytes is v1 from a 32-bit caller.
+pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingConfig, RegistrationError> {
+    let len = input.len();
+    if len == V2_REGISTRATION_SIZE {
+        let reg = RegistrationV2::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?;
+        if reg.version != ABI_VERSION_2 {
+            return Err(RegistrationError::UnsupportedVersion(reg.version));
+        }
+        let flags = RegistrationFlags::from_bits(reg.flags).ok_or(RegistrationError::UnknownFlags(reg.flags))?;
+        let ring = |role, d: &crate::v2::RingDescV2| {
+            check_ring(
+                role,
+                RingVersion::V2,
+                caller,
+                d.ring_size,
+                Room::new(d.headroom, d.tailroom),
+                d.ring_ptr,
+                d.tail_moved_event,
+            )
+        };
+        return Ok(RingConfig {
+            version: RingVersion::V2,
+            flags,
+            send: ring(RingRole::Send, &reg.send)?,
+            receive: ring(RingRole::Receive, &reg.receive)?,
+        });
+    }
+    let (send, receive) = match (len, caller) {
+        (V1_REGISTRATION_SIZE_64, CallerBitness::Bits64) => {
+            let reg = RegistrationV1x64::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?;
+            (
+                (reg.send.ring_size, reg.send.ring_ptr, reg.send.tail_moved_event),
+                (reg.receive.ring_size, reg.receive.ring_ptr, reg.receive.tail_moved_event),
+            )
+        }
+        (V1_REGISTRATION_SIZE_32, CallerBitness::Bits32) => {
+            let reg = RegistrationV1x86::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?;
+            (
+                (reg.send.ring_size, u64::from(reg.send.ring_ptr), u64::from(reg.send.tail_moved_event)),
+                (reg.receive.ring_size, u64::from(reg.receive.ring_ptr), u64::from(reg.receive.tail_moved_event)),
+            )
+        }
+        (V1_REGISTRATION_SIZE_64 | V1_REGISTRATION_SIZE_32, _) => {
+            return Err(RegistrationError::LayoutNotForCaller { len, caller });
+        }
+        _ => return Err(RegistrationError::WrongLength(len)),
+    };
+    let ring = |role, (size, ptr, event): (u32, u64, u64)| {
+        check_ring(role, RingVersion::V1, caller, size, Room::NONE, ptr, event)
+    };
+    Ok(RingConfig {
+        version: RingVersion::V1,
+        flags: RegistrationFlags::EMPTY,
+        send: ring(RingRole::Send, send)?,
+        receive: ring(RingRole::Receive, receive)?,
+    })
+}
+
+impl Capabilities {
+    /// What a driver built from this crate reports.
+    pub const CURRENT: Self = Self {
+        size: CAPABILITIES_SIZE as u32,
+        max_version: MAX_ABI_VERSION,
+        supported_flags: RegistrationFlags::ALL.bits(),
+        max_headroom: MAX_HEADROOM,
+        max_tailroom: MAX_TAILROOM,
+        min_capacity: MIN_RING_CAPACITY,
+        max_capacity: MAX_RING_CAPACITY,
+        driver_version: DRIVER_VERSION,
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::{v1_ring_size, v2_ring_size};
+    use crate::v1::{RingDescV1x64, RingDescV1x86};
+    use crate::v2::RingDescV2;
+    use zerocopy::IntoBytes;
+
+    fn v2_reg() -> RegistrationV2 {
+        RegistrationV2 {
+            version: 2,
+            flags: 0,
+            send: RingDescV2 {
+                ring_size: v2_ring_size(0x20000, 32, 16),
+                headroom: 32,
+                tailroom: 16,
+                ring_ptr: 0x1000,
+                tail_moved_event: 4,
+            },
+            receive: RingDescV2 {
+                ring_size: v2_ring_size(0x40000, 0, 0),
+                headroom: 0,
+                tailroom: 0,
+                ring_ptr: 0x10_0000,
+                tail_moved_event: 8,
+            },
+        }
+    }
+
+    #[test]
+    fn v2_accepted() {
+        let cfg = parse_registration(v2_reg().as_bytes(), CallerBitness::Bits64).unwrap();
+        assert_eq!(cfg.version, RingVersion::V2);
+        assert_eq!(cfg.send.geometry.capacity(), 0x20000);
+        assert_eq!(cfg.send.geometry.room(), Room::new(32, 16));
+        assert_eq!(cfg.receive.geometry.capacity(), 0x40000);
+        assert_eq!(cfg.receive.tail_moved_event, 8);
+        assert_eq!(cfg.to_v2(), v2_reg());
+        assert_eq!(parse_registration(v2_reg().as_bytes(), CallerBitness::Bits32), Ok(cfg));
+    }
+
+    #[test]
+    fn v2_refusals() {
+        let check = |f: &dyn Fn(&mut RegistrationV2), want: RegistrationError| {
+            let mut r = v2_reg();
+            f(&mut r);
+            assert_eq!(parse_registration(r.as_bytes(), CallerBitness::Bits64), Err(want));
+        };
+        check(&|r| r.version = 3, RegistrationError::UnsupportedVersion(3));
+        check(&|r| r.version = 1, RegistrationError::UnsupportedVersion(1));
+        check(&|r| r.flags = 2, RegistrationError::UnknownFlags(2));
+        check(&|r| r.send.ring_ptr = 0, RegistrationError::NullRing(RingRole::Send));
+        check(&|r| r.receive.tail_moved_event = 0, RegistrationError::NullEvent(RingRole::Receive));
+        check(&|r| r.send.ring_ptr = 0x1004, RegistrationError::MisalignedRing(RingRole::Send, 0x1004));
+        check(&|r| r.receive.ring_ptr = u64::MAX - 7, RegistrationError::RingWraps(RingRole::Receive));
+        check(
+            &|r| r.send.headroom = 4097,
+            RegistrationError::Geometry(RingRole::Send, GeometryError::RoomTooLarge(Room::new(4097, 16))),
+        );
+        check(
+            &|r| r.send.tailroom = 0,
+            RegistrationError::Geometry(RingRole::Send, GeometryError::RingSizeMismatch(v2_ring_size(0x20000, 32, 16))),
+        );
+        check(
+            &|r| r.receive.ring_size += 8,
+            RegistrationError::Geometry(
+                RingRole::Receive,
+                GeometryError::RingSizeMismatch(v2_ring_size(0x40000, 0, 0) + 8),
+            ),
+        );
+    }
+
+    #[test]
+    fn v2_split_flag_accepted() {
+        let mut r = v2_reg();
+        r.flags = 1;
+        let cfg = parse_registration(r.as_bytes(), CallerBitness::Bits64).unwrap();
+        assert!(cfg.flags.contains(RegistrationFlags::RECEIVE_SPLIT));
+    }
+
+    #[test]
+    fn v1_layouts() {
+        let size = v1_ring_size(0x40_0000);
+        let r64 = RegistrationV1x64 {
+            send: RingDescV1x64 { ring_size: size, pad: 0xDEAD, ring_ptr: 0x7FF0_0000_0000, tail_moved_event: 0x100 },
+            receive: RingDescV1x64 { ring_size: size, pad: 0, ring_ptr: 0x7FF1_0000_0004, tail_moved_event: 0x104 },
+        };
+        let cfg = parse_registration(r64.as_bytes(), CallerBitness::Bits64).unwrap();
+        assert_eq!(cfg.version, RingVersion::V1);
+        assert_eq!(cfg.send.geometry.capacity(), 0x40_0000);
+        assert_eq!(cfg.receive.ring_ptr, 0x7FF1_0000_0004);
+        assert_eq!(
+            parse_registration(r64.as_bytes(), CallerBitness::Bits32),
+            Err(RegistrationError::LayoutNotForCaller { len: 48, caller: CallerBitness::Bits32 })
+        );
+        let r32 = RegistrationV1x86 {
+            send: RingDescV1x86 { ring_size: size, ring_ptr: 0x1000_0000, tail_moved_event: 0x10 },
+            receive: RingDescV1x86 { ring_size: size, ring_ptr: 0x2000_0000, tail_moved_event: 0x14 },
+        };
+        let cfg32 = parse_registration(r32.as_bytes(), CallerBitness::Bits32).unwrap();
+        assert_eq!(cfg32.send.ring_ptr, 0x1000_0000);
+        assert_eq!(cfg32.to_v1x86(), Some(r32));
+        assert_eq!(
+            parse_registration(r32.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::LayoutNotForCaller { len: 24, caller: CallerBitness::Bits64 })
+        );
+        let mut bad = r32;
+        bad.receive.ring_ptr = 0xFFFF_0000;
+        assert_eq!(
+            parse_registration(bad.as_bytes(), CallerBitness::Bits32),
+            Err(RegistrationError::RingWraps(RingRole::Receive))
+        );
+        let mut bad = r64;
+        bad.send.ring_size = 0x41_0000;
+        assert_eq!(
+            parse_registration(bad.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::Geometry(RingRole::Send, GeometryError::RingSizeMismatch(0x41_0000)))
+        );
+        let mut bad = r64;
+        bad.send.ring_ptr = 0x1002;
+        assert_eq!(
+            parse_registration(bad.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::MisalignedRing(RingRole::Send, 0x1002))
+        );
+    }
+
+    #[test]
+    fn wrong_lengths() {
+        for len in [0usize, 1, 12, 23, 25, 47, 49, 55, 57, 64, 4096] {
+            let buf = [0u8; 4096];
+            assert_eq!(
+                parse_registration(&buf[..len], CallerBitness::Bits64),
+                Err(RegistrationError::WrongLength(len)),
+                "{len}"
+            );
+        }
+    }
+
+    #[test]
+    fn capabilities() {
+        let c = Capabilities::CURRENT;
+        assert_eq!(c.size, 28);
+        assert_eq!(c.max_version, 2);
+        assert_eq!(c.supported_flags, 1);
+        assert_eq!((c.max_headroom, c.max_tailroom), (4096, 4096));
+        assert_eq!((c.min_capacity, c.max_capacity), (0x20000, 0x400_0000));
+    }
+}

@@ -1,0 +1,415 @@
+//! Access to ring memory that another party writes concurrently.
+//!
+//! [`SharedRing`] is a bounds-checked window over a ring's bytes: header words are accessed only
+//! through atomics, payload bytes only through bounded raw copies, so no Rust reference to shared
+//! bytes ever exists. [`Ring`] adds the geometry and the protocol's memory orderings: release
+//! stores of `head`/`tail`, acquire loads of the other side's index, and the full fences of the
+//! alertable handshake.
+
+use core::ptr::NonNull;
+use core::sync::atomic::{fence, AtomicU32, Ordering};
+
+use crate::geometry::{GeometryError, RingGeometry, RingVersion};
+use crate::packet::{PacketHeader, PacketView, RingFault};
+use crate::{v1, v2};
+
+/// An access outside the mapped ring was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfBounds {
+    /// Start of the refused access, from the ring start.
+    pub offset: usize,
+    /// Length of the refused access.
+    pub len: usize,
+}
+
+/// A window of `len` bytes of shared ring memory.
+#[derive(Debug)]
+pub struct SharedRing {
+    base: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: `SharedRing` only hands out atomic accesses and raw copies; the creator of the value
+// promised (see `SharedRing::new`) that the memory stays valid for as long as any copy is used,
+// from any thread.
+unsafe impl Send for SharedRing {}
+// SAFETY: as above; all accesses through `&SharedRing` are atomic or raw copies.
+unsafe impl Sync for SharedRing {}
+
+impl SharedRing {
+    /// Alignment the ring memory must have (the v2 header's 8-byte words; v1 needs 4).
+    pub const REQUIRED_ALIGNMENT: usize = 8;
+
+    /// A window over `len` bytes at `base`. Returns `None` for a null or unaligned `base`, or a
+    /// range that wraps the address space.
+    ///
+    /// # Safety
+    /// `base..base + len` must be valid for reads and writes for the whole life of the returned
+    /// value, and must be written by others only as plain bytes (never freed or unmapped while
+    /// this value lives). Concurrent writes by the other party are expected: this type never
+    /// forms references to the bytes.
+    pub unsafe fn new(base: *mut u8, len: usize) -> Option<Self> {
+        let base = NonNull::new(base)?;
+        if (base.as_ptr() as usize) % Self::REQUIRED_ALIGNMENT != 0 {
+            return None;
+        }
+        (base.as_ptr() as usize).checked_add(len)?;
+        Some(Self { base, len })
+    }
+
+    /// Length of the window.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the window is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Start address of the window.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    fn check(&self, offset: usize, len: usize) -> Result<(), OutOfBounds> {
+        match offset.checked_add(len) {
+            Some(end) if end <= self.len => Ok(()),
+            _ => Err(OutOfBounds { offset, len }),
+        }
+    }
+
+    /// Pointer to `len` bytes at `offset`, after a bounds check. For handing a range to the OS
+    /// (a partial MDL, a socket) without copying.
+    pub fn ptr_range(&self, offset: usize, len: usize) -> Result<NonNull<u8>, OutOfBounds> {
+        self.check(offset, len)?;
+        // SAFETY: `offset + len <= self.len`, so the offset stays inside the allocation promised
+        // by `new`; the result is non-null because `base` is non-null and the range does not wrap.
+        Ok(unsafe { NonNull::new_unchecked(self.base.as_ptr().add(offset)) })
+    }
+
+    fn word(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
+        self.check(offset, 4)?;
+        if offset % 4 != 0 {
+            return Err(OutOfBounds { offset, len: 4 });
+        }
+        // SAFETY: in bounds (checked), 4-byte aligned (base is 8-aligned and offset % 4 == 0),
+        // valid for the life of `self` (contract of `new`). `AtomicU32` has the size and
+        // alignment of `u32`, and all our accesses to it are atomic.
+        Ok(unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU32>() })
+    }
+
+    /// Atomically loads the `u32` at `offset` (4-aligned).
+    pub fn load_u32(&self, offset: usize, order: Ordering) -> Result<u32, OutOfBounds> {
+        Ok(self.word(offset)?.load(order))
+    }
+
+    /// Atomically stores `value` at `offset` (4-aligned).
+    pub fn store_u32(&self, offset: usize, value: u32, order: Ordering) -> Result<(), OutOfBounds> {
+        self.word(offset)?.store(value, order);
+        Ok(())
+    }
+
+    /// Copies `dst.len()` bytes at `offset` into `dst`. The bytes may change concurrently; the
+    /// copy is a snapshot of whatever they held.
+    pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
+        let src = self.ptr_range(offset, dst.len())?;
+        // SAFETY: `src` covers `dst.len()` bytes inside the window; `dst` is a distinct local
+        // buffer, so the ranges do not overlap. Shared bytes carry no validity invariant.
+        unsafe { core::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr(), dst.len()) };
+        Ok(())
+    }
+
+    /// Copies `src` to `offset`.
+    pub fn write(&self, offset: usize, src: &[u8]) -> Result<(), OutOfBounds> {
+        let dst = self.ptr_range(offset, src.len())?;
+        // SAFETY: `dst` covers `src.len()` bytes inside the window, valid for writes (contract of
+        // `new`); `src` is a valid slice. `copy` (memmove) is used so that the call stays sound
+        // even if a caller's slice aliases the window.
+        unsafe { core::ptr::copy(src.as_ptr(), dst.as_ptr(), src.len()) };
+        Ok(())
+    }
+
+    /// Sets `len` bytes at `offset` to `byte`.
+    pub fn fill(&self, offset: usize, len: usize, byte: u8) -> Result<(), OutOfBounds> {
+        let dst = self.ptr_range(offset, len)?;
+        // SAFETY: `dst` covers `len` writable bytes inside the window.
+        unsafe { core::ptr::write_bytes(dst.as_ptr(), byte, len) };
+        Ok(())
+    }
+
+    /// Moves `len` bytes from `from` to `to` inside the window (ranges may overlap).
+    pub fn copy_within(&self, from: usize, to: usize, len: usize) -> Result<(), OutOfBounds> {
+        let src = self.ptr_range(from, len)?;
+        let dst = self.ptr_range(to, len)?;
+        // SAFETY: both ranges are inside the window; `copy` allows overlap.
+        unsafe { core::ptr::copy(src.as_ptr(), dst.as_ptr(), len) };
+        Ok(())
+    }
+}
+
+/// What a consumer should do after announcing it is about to sleep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SleepCheck {
+    /// The tail moved meanwhile: do not sleep; `alertable` was cleared again. Carries the tail read.
+    Work(u32),
+    /// Still empty after the fence: sleep on the event; clear `alertable` when woken.
+    Sleep,
+}
+
+/// One mapped ring: memory, geometry, and the protocol's access rules.
+#[derive(Debug)]
+pub struct Ring {
+    mem: SharedRing,
+    geometry: RingGeometry,
+}
+
+impl Ring {
+    /// A ring over `mem`; the window must be at least `geometry.ring_size()` bytes.
+    pub fn new(mem: SharedRing, geometry: RingGeometry) -> Result<Self, GeometryError> {
+        if mem.len() < geometry.ring_size() as usize {
+            return Err(GeometryError::RingSizeMismatch(mem.len().try_into().unwrap_or(u32::MAX)));
+        }
+        Ok(Self { mem, geometry })
+    }
+
+    /// The ring's geometry.
+    pub fn geometry(&self) -> &RingGeometry {
+        &self.geometry
+    }
+
+    /// The underlying memory window.
+    pub fn memory(&self) -> &SharedRing {
+        &self.mem
+    }
+
+    fn head_offset(&self) -> usize {
+        match self.geometry.version() {
+            RingVersion::V1 => v1::HEAD_OFFSET,
+            RingVersion::V2 => v2::HEAD_OFFSET,
+        }
+    }
+
+    fn tail_offset(&self) -> usize {
+        match self.geometry.version() {
+            RingVersion::V1 => v1::TAIL_OFFSET,
+            RingVersion::V2 => v2::TAIL_OFFSET,
+        }
+    }
+
+    fn alertable_offset(&self) -> usize {
+        match self.geometry.version() {
+            RingVersion::V1 => v1::ALERTABLE_OFFSET,
+            RingVersion::V2 => v2::ALERTABLE_OFFSET,
+        }
+    }
+
+    // The header offsets are constants below 128 and `new` checked the window holds the whole
+    // ring, so header accesses cannot fail; they fall back to "stopped"/no-op defensively.
+
+    /// Producer side: loads the consumer's `head` (acquire: the consumer's reads of the slots it
+    /// released happened before).
+    pub fn load_head(&self) -> u32 {
+        self.mem.load_u32(self.head_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
+    }
+
+    /// Consumer side: releases slots up to `head` (release: our reads of them happen before).
+    pub fn store_head(&self, head: u32) {
+        let _ = self.mem.store_u32(self.head_offset(), head, Ordering::Release);
+    }
+
+    /// Consumer side: loads the producer's `tail` (acquire: the slot contents it published are
+    /// visible after).
+    pub fn load_tail(&self) -> u32 {
+        self.mem.load_u32(self.tail_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
+    }
+
+    /// Producer side: stores `tail` (release) without the wake-up check; for initialisation and
+    /// for the stop marker.
+    pub fn store_tail(&self, tail: u32) {
+        let _ = self.mem.store_u32(self.tail_offset(), tail, Ordering::Release);
+    }
+
+    /// Loads `alertable` (relaxed; the handshakes below add the fences).
+    pub fn load_alertable(&self) -> bool {
+        self.mem.load_u32(self.alertable_offset(), Ordering::Relaxed).unwrap_or(0) != 0
+    }
+
+    /// Stores `alertable` (relaxed; the handshakes below add the fences).
+    pub fn store_alertable(&self, alertable: bool) {
+        let _ = self.mem.store_u32(self.alertable_offset(), u32::from(alertable), Ordering::Relaxed);
+    }
+
+    /// Producer side: publishes `tail` and reports whether the consumer asked to be woken.
+    /// Release-stores `tail`, then a full fence, then loads `alertable`: paired with
+    /// [`Self::prepare_to_sleep`], at least one side sees the other's store.
+    pub fn publish_tail(&self, tail: u32) -> bool {
+        self.store_tail(tail);
+        fence(Ordering::SeqCst);
+        self.load_alertable()
+    }
+
+    /// Consumer side, ring empty at `head` after spinning: sets `alertable`, full fence,
+    /// re-reads `tail`. If the tail moved meanwhile, clears `alertable` and reports work.
+    pub fn prepare_to_sleep(&self, head: u32) -> SleepCheck {
+        self.store_alertable(true);
+        fence(Ordering::SeqCst);
+        let tail = self.load_tail();
+        if tail != head {
+            self.store_alertable(false);
+            SleepCheck::Work(tail)
+        } else {
+            SleepCheck::Sleep
+        }
+    }
+
+    /// Byte offset in the window of data-area offset `offset`.
+    fn data_offset(&self, offset: u32) -> usize {
+        // data_start <= 128 and offset is at most a u32: the sum fits in usize on 32-bit too for
+        // any offset inside a ring (ring_size <= u32::MAX); saturate otherwise so that the bounds
+        // check refuses it.
+        (self.geometry.data_start() as usize).saturating_add(offset as usize)
+    }
+
+    /// Reads the packet header at data-area `slot_offset`, each word once.
+    pub fn read_packet_header(&self, slot_offset: u32) -> PacketHeader {
+        let at = self.data_offset(slot_offset);
+        match self.geometry.version() {
+            RingVersion::V1 => PacketHeader::V1 { size: self.mem.load_u32(at, Ordering::Relaxed).unwrap_or(u32::MAX) },
+            RingVersion::V2 => {
+                let slot_size = self.mem.load_u32(at, Ordering::Relaxed).unwrap_or(u32::MAX);
+                let second =
+                    self.mem.load_u32(at.saturating_add(v2::PACKET_DATA_WORD_OFFSET), Ordering::Relaxed).unwrap_or(0);
+                PacketHeader::V2 {
+                    slot_size,
+                    data_offset: (second & 0xFFFF) as u16,
+                    data_length: (second >> 16) as u16,
+                }
+            }
+        }
+    }
+
+    /// Writes a packet header at data-area `slot_offset` (relaxed; published by the tail store).
+    pub fn write_packet_header(&self, slot_offset: u32, header: PacketHeader) -> Result<(), OutOfBounds> {
+        let at = self.data_offset(slot_offset);
+        match header {
+            PacketHeader::V1 { size } => self.mem.store_u32(at, size, Ordering::Relaxed),
+            PacketHeader::V2 { slot_size, data_offset, data_length } => {
+                let words = RingGeometry::v2_header_words(slot_size, data_offset, data_length);
+                self.mem.store_u32(at, words[0], Ordering::Relaxed)?;
+                self.mem.store_u32(at.saturating_add(v2::PACKET_DATA_WORD_OFFSET), words[1], Ordering::Relaxed)
+            }
+        }
+    }
+
+    /// Consumer side: the validated packet at `head` given a `tail` read once.
+    pub fn packet_at(&self, head: u32, tail: u32) -> Result<Option<PacketView>, RingFault> {
+        self.geometry.packet_at(head, tail, |slot| self.read_packet_header(slot))
+    }
+
+    /// Copies `src` to data-area offset `offset`.
+    pub fn write_data(&self, offset: u32, src: &[u8]) -> Result<(), OutOfBounds> {
+        self.check_data(offset, src.len())?;
+        self.mem.write(self.data_offset(offset), src)
+    }
+
+    /// Copies data-area bytes at `offset` into `dst`.
+    pub fn read_data(&self, offset: u32, dst: &mut [u8]) -> Result<(), OutOfBounds> {
+        self.check_data(offset, dst.len())?;
+        self.mem.read(self.data_offset(offset), dst)
+    }
+
+    /// Sets `len` data-area bytes at `offset` to `byte`.
+    pub fn fill_data(&self, offset: u32, len: usize, byte: u8) -> Result<(), OutOfBounds> {
+        self.check_data(offset, len)?;
+        self.mem.fill(self.data_offset(offset), len, byte)
+    }
+
+    /// Pointer to `len` data-area bytes at `offset` (bounds-checked against the data area).
+    pub fn data_ptr(&self, offset: u32, len: usize) -> Result<NonNull<u8>, OutOfBounds> {
+        self.check_data(offset, len)?;
+        self.mem.ptr_range(self.data_offset(offset), len)
+    }
+
+    /// Byte offset from the ring start of data-area `offset`, after a bounds check.
+    pub fn ring_offset_of(&self, offset: u32, len: usize) -> Result<usize, OutOfBounds> {
+        self.check_data(offset, len)?;
+        Ok(self.data_offset(offset))
+    }
+
+    fn check_data(&self, offset: u32, len: usize) -> Result<(), OutOfBounds> {
+        let area = self.geometry.data_area_size() as usize;
+        match (offset as usize).checked_add(len) {
+            Some(end) if end <= area => Ok(()),
+            _ => Err(OutOfBounds { offset: self.data_offset(offset), len }),
+        }
+    }
+
+    /// Initialises the header of a fresh ring: head = tail = 0, not alertable.
+    pub fn reset(&self) {
+        self.store_alertable(false);
+        let _ = self.mem.store_u32(self.head_offset(), 0, Ordering::Relaxed);
+        self.store_tail(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Room;
+    use std::vec;
+    use std::vec::Vec;
+
+    fn buffer(len: usize) -> Vec<u64> {
+        vec![0u64; len.div_ceil(8)]
+    }
+
+    #[test]
+    fn bounds_are_enforced() {
+        let mut buf = buffer(64);
+        // SAFETY: `buf` outlives `mem` and is 8-aligned.
+        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64) }.unwrap();
+        assert!(mem.load_u32(60, Ordering::Relaxed).is_ok());
+        assert_eq!(mem.load_u32(61, Ordering::Relaxed), Err(OutOfBounds { offset: 61, len: 4 }));
+        assert_eq!(mem.load_u32(62, Ordering::Relaxed), Err(OutOfBounds { offset: 62, len: 4 }));
+        assert!(mem.write(60, &[1, 2, 3, 4]).is_ok());
+        assert!(mem.write(61, &[1, 2, 3, 4]).is_err());
+        assert!(mem.write(usize::MAX, &[1]).is_err());
+        let mut out = [0u8; 4];
+        mem.read(60, &mut out).unwrap();
+        assert_eq!(out, [1, 2, 3, 4]);
+        assert!(mem.copy_within(60, 0, 4).is_ok());
+        assert_eq!(mem.load_u32(0, Ordering::Relaxed), Ok(u32::from_le_bytes([1, 2, 3, 4])));
+        assert!(mem.copy_within(60, 61, 4).is_err());
+        // SAFETY: null is refused before use.
+        assert!(unsafe { SharedRing::new(core::ptr::null_mut(), 8) }.is_none());
+        // SAFETY: unaligned base is refused before use.
+        assert!(unsafe { SharedRing::new(buf.as_mut_ptr().cast::<u8>().wrapping_add(4), 8) }.is_none());
+    }
+
+    #[test]
+    fn header_offsets_and_handshake() {
+        let g = RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap();
+        let mut buf = buffer(g.ring_size() as usize);
+        // SAFETY: `buf` outlives `ring`.
+        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), g.ring_size() as usize) }.unwrap();
+        let ring = Ring::new(mem, g).unwrap();
+        ring.store_tail(40);
+        ring.store_head(16);
+        assert_eq!(ring.memory().load_u32(64, Ordering::Relaxed), Ok(40));
+        assert_eq!(ring.memory().load_u32(0, Ordering::Relaxed), Ok(16));
+        assert_eq!(ring.prepare_to_sleep(16), SleepCheck::Work(40));
+        assert!(!ring.load_alertable());
+        assert_eq!(ring.prepare_to_sleep(40), SleepCheck::Sleep);
+        assert!(ring.load_alertable());
+        assert_eq!(ring.memory().load_u32(4, Ordering::Relaxed), Ok(1));
+        assert!(ring.publish_tail(48));
+        ring.write_packet_header(8, PacketHeader::V2 { slot_size: 32, data_offset: 9, data_length: 3 }).unwrap();
+        assert_eq!(ring.read_packet_header(8), PacketHeader::V2 { slot_size: 32, data_offset: 9, data_length: 3 });
+        assert!(ring.write_data(g.data_area_size() - 2, &[1, 2]).is_ok());
+        assert!(ring.write_data(g.data_area_size() - 1, &[1, 2]).is_err());
+        // SAFETY: `buf` outlives `too_small`.
+        let too_small = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64) }.unwrap();
+        assert!(Ring::new(too_small, g).is_err());
+    }
+}
