@@ -237,6 +237,13 @@ impl Capabilities {
         max_capacity: MAX_RING_CAPACITY,
         driver_version: DRIVER_VERSION,
     };
+
+    /// The reply as the bytes the IOCTL returns.
+    pub fn to_bytes(&self) -> [u8; CAPABILITIES_SIZE] {
+        let mut out = [0u8; CAPABILITIES_SIZE];
+        out.copy_from_slice(zerocopy::IntoBytes::as_bytes(self));
+        out
+    }
 }
 
 #[cfg(test)]
@@ -385,5 +392,9 @@ mod tests {
         assert_eq!(c.supported_flags, 1);
         assert_eq!((c.max_headroom, c.max_tailroom), (4096, 4096));
         assert_eq!((c.min_capacity, c.max_capacity), (0x20000, 0x400_0000));
+        let bytes = c.to_bytes();
+        assert_eq!(bytes[0..4], 28u32.to_le_bytes());
+        assert_eq!(bytes[12..14], 4096u16.to_le_bytes());
+        assert_eq!(Capabilities::read_from_bytes(&bytes[..]).ok(), Some(c));
     }
 }

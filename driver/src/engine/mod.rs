@@ -1,0 +1,46 @@
+//! The portable engine: every decision about registrations, rings, packets and sessions.
+//!
+//! - [`registration`]: IOCTL dispatch, the capability reply, and turning a validated
+//!   [`ring_abi::RingConfig`] into a running [`Session`];
+//! - [`send`]: the Send ring (stack → client): batch reservation, parallel fill, in-order publish;
+//! - [`receive`]: the Receive ring (client → stack): the consumer loop, validation,
+//!   classification, zero-copy indication and in-order head release;
+//! - [`session`]: the session and adapter lifecycle (close, process exit, pause, restart, halt,
+//!   surprise removal), owner checks, link state;
+//! - [`stats`]: the counters.
+//!
+//! Everything above is reached through [`Adapter`].
+//!
+//! The engine uses `core` and `alloc` only; it reaches the OS exclusively through
+//! [`crate::platform::Platform`].
+
+pub mod receive;
+pub mod registration;
+pub mod send;
+pub mod session;
+pub mod stats;
+
+pub use registration::RegisterError;
+pub use send::{SlotWriter, TransmitBatch, TransmitStatus};
+pub use session::{Adapter, Owner, Session};
+pub use stats::{Stats, StatsSnapshot};
+
+/// The outcome of a device request, as the shell reports it to the caller (each maps to one
+/// NTSTATUS in the kernel shell).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Done.
+    Success,
+    /// Malformed input (a bad registration).
+    InvalidParameter,
+    /// An IOCTL code this driver does not know.
+    InvalidDeviceRequest,
+    /// A session is already registered on this adapter.
+    AlreadyInitialized,
+    /// The output buffer is too small.
+    BufferTooSmall,
+    /// A platform resource could not be allocated.
+    InsufficientResources,
+    /// The adapter is halted or being removed.
+    DeviceNotReady,
+}

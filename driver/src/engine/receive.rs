@@ -1,0 +1,463 @@
+//! The Receive ring: packets the client writes, read by the driver and indicated into the stack
+//! without copying.
+//!
+//! The consumer thread ([`Session::run_receive`]) loops:
+//! 1. load `tail` (acquire) once per round;
+//! 2. if the ring is empty, spin for about 0.1 ms, then declare itself alertable: store
+//!    `alertable = 1`, full fence, re-load `tail`; sleep on the client's event (or the stop
+//!    signal) only if it is still empty, and clear `alertable` when woken;
+//! 3. validate each packet at the private cursor with ring-abi (header words read once); any
+//!    fault stops the ring: `head = RING_STOPPED`, nothing more is consumed;
+//! 4. classify each packet (IPv4 / IPv6; anything else is dropped and counted; v2 empty slots are
+//!    skipped; with `RECEIVE_SPLIT` a slot may carry several packets), prepare one indication per
+//!    packet over the ring memory, record the slot as in flight, and indicate the batch;
+//! 5. when the stack returns packets ([`Session::complete_indications`], any thread, any order),
+//!    release `head` over the leading slots whose packets are all back, in order, under the lock.
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+
+use lock_api::Mutex;
+use ring_abi::{PacketView, Ring, RingVersion, SleepCheck, CONSUMER_SPIN_NS, RING_STOPPED};
+
+use crate::engine::session::Session;
+use crate::engine::stats::{add, bump};
+use crate::platform::{Event, IpKind, Platform};
+
+/// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
+/// consumed and waiting for an earlier slot). The consumer waits for returns beyond it.
+pub const MAX_SLOTS_IN_FLIGHT: usize = 4096;
+/// Most slots consumed per round (one indication call).
+pub const RECEIVE_BATCH_SLOTS: usize = 64;
+/// Most packets one round indicates (a split slot can carry several).
+pub const RECEIVE_BATCH_PACKETS: usize = 256;
+
+/// Bits of a token that carry the slot sequence number; the rest carry the session generation.
+const TOKEN_SEQ_BITS: u32 = 48;
+const TOKEN_SEQ_MASK: u64 = (1 << TOKEN_SEQ_BITS) - 1;
+
+/// A consumed slot whose head release waits for its packets to come back.
+#[derive(Clone, Copy, Debug)]
+struct SlotRecord {
+    /// Head value once this slot is released.
+    next_head: u32,
+    /// Packets of this slot still with the stack.
+    pending: u32,
+}
+
+pub(crate) struct InFlight {
+    records: VecDeque<SlotRecord>,
+    /// Sequence number of `records[0]`.
+    base_seq: u64,
+    /// Packets with the stack.
+    indicated: u64,
+    /// Head last released to the client.
+    released_head: u32,
+    /// Set once the ring is corrupt or torn down: `head` stays `RING_STOPPED`.
+    stopped: bool,
+}
+
+/// The Receive ring of a session.
+pub(crate) struct ReceiveState<P: Platform> {
+    pub(crate) ring: Ring,
+    pub(crate) event: P::Event,
+    pub(crate) mapping: P::Mapping,
+    /// Set whenever packets come back (notification event); drain waiters (pause, teardown).
+    returned: P::Event,
+    /// Set whenever slots are released (notification event); the consumer waits on it when too
+    /// much is in flight. Separate from `returned` so two waiters never clear each other's wake-up.
+    space: P::Event,
+    in_flight: Mutex<P::RawMutex, InFlight>,
+    /// The consumer's private cursor and buffers, taken by the worker thread.
+    worker: Mutex<P::RawMutex, Option<ConsumerState<P>>>,
+}
+
+pub(crate) struct ConsumerState<P: Platform> {
+    cursor: u32,
+    next_seq: u64,
+    batch: Vec<P::Indication>,
+}
+
+impl<P: Platform> ReceiveState<P> {
+    /// Receive state for a ring whose client-side head was read as `initial_head` (validated).
+    pub(crate) fn new(
+        ring: Ring,
+        mapping: P::Mapping,
+        event: P::Event,
+        returned: P::Event,
+        space: P::Event,
+        initial_head: u32,
+    ) -> Option<Self> {
+        let mut records = VecDeque::new();
+        records.try_reserve_exact(MAX_SLOTS_IN_FLIGHT).ok()?;
+        let mut batch = Vec::new();
+        batch.try_reserve_exact(RECEIVE_BATCH_PACKETS).ok()?;
+        Some(Self {
+            ring,
+            event,
+            mapping,
+            returned,
+            space,
+            in_flight: Mutex::new(InFlight {
+                records,
+                base_seq: 0,
+                indicated: 0,
+                released_head: initial_head,
+                stopped: false,
+            }),
+            worker: Mutex::new(Some(ConsumerState { cursor: initial_head, next_seq: 0, batch })),
+        })
+    }
+
+    /// Waits until the stack has returned every indicated packet.
+    pub(crate) fn wait_all_returned(&self, platform: &P) {
+        loop {
+            self.returned.clear();
+            if self.in_flight.lock().indicated == 0 {
+                return;
+            }
+            platform.wait_any(&[&self.returned]);
+        }
+    }
+
+    /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it.
+    fn stop_ring(&self) {
+        let mut in_flight = self.in_flight.lock();
+        in_flight.stopped = true;
+        self.ring.store_head(RING_STOPPED);
+    }
+}
+
+/// What one packet inside a slot is.
+fn classify(first_byte: u8, len: u32) -> Option<IpKind> {
+    match first_byte >> 4 {
+        4 if len >= 20 => Some(IpKind::V4),
+        6 if len >= 40 => Some(IpKind::V6),
+        _ => None,
+    }
+}
+
+/// Length of the IP packet whose header starts with `header` (at least 8 bytes read), for
+/// splitting; `None` if the header is not IPv4/IPv6 or its length field is below the minimum.
+fn ip_packet_length(header: &[u8; 8]) -> Option<(IpKind, u32)> {
+    let [first, _, b2, b3, b4, b5, _, _] = *header;
+    match first >> 4 {
+        4 => {
+            let total = u32::from(u16::from_be_bytes([b2, b3]));
+            (total >= 20).then_some((IpKind::V4, total))
+        }
+        // 40-byte fixed header + payload length (jumbograms, payload length 0, are refused).
+        6 => {
+            let payload = u32::from(u16::from_be_bytes([b4, b5]));
+            (payload != 0).then_some((IpKind::V6, payload.wrapping_add(40)))
+        }
+        _ => None,
+    }
+}
+
+impl<P: Platform> Session<P> {
+    /// The consumer thread's body: runs until the session stops. Called once by the platform's
+    /// worker thread.
+    pub fn run_receive(&self) {
+        let Some(mut consumer) = self.receive.worker.lock().take() else { return };
+        self.consume(&mut consumer);
+        self.receive.worker.lock().replace(consumer);
+    }
+
+    fn stopping(&self) -> bool {
+        !self.is_running()
+    }
+
+    fn consume(&self, consumer: &mut ConsumerState<P>) {
+        let platform = self.platform();
+        let receive = &self.receive;
+        let ring = &receive.ring;
+        loop {
+            if self.stopping() {
+                return;
+            }
+            // Paused: indicate nothing until restarted.
+            if self.adapter.paused.load(core::sync::atomic::Ordering::SeqCst) {
+                platform.wait_any(&[&self.stop, &self.adapter.resumed]);
+                continue;
+            }
+            // Too much in flight: wait for the stack to return some.
+            receive.space.clear();
+            if receive.in_flight.lock().records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS) {
+                platform.wait_any(&[&self.stop, &receive.space]);
+                continue;
+            }
+
+            let mut tail = ring.load_tail();
+            if tail == consumer.cursor {
+                match self.wait_for_tail(consumer.cursor) {
+                    Some(t) => tail = t,
+                    None => continue,
+                }
+            }
+            if !self.consume_round(consumer, tail) {
+                // The ring is stopped: wait for the session to end.
+                platform.wait_any(&[&self.stop]);
+                return;
+            }
+        }
+    }
+
+    /// Spins, then sleeps; returns a tail that differs from `cursor`, or `None` to re-check
+    /// the loop conditions (woken, or stop requested).
+    fn wait_for_tail(&self, cursor: u32) -> Option<u32> {
+        let platform = self.platform();
+        let ring = &self.receive.ring;
+        let start = platform.now_ns();
+        loop {
+            core::hint::spin_loop();
+            let tail = ring.load_tail();
+            if tail != cursor {
+                return Some(tail);
+            }
+            if platform.now_ns().wrapping_sub(start) >= CONSUMER_SPIN_NS {
+                break;
+            }
+        }
+        match ring.prepare_to_sleep(cursor) {
+            SleepCheck::Work(tail) => Some(tail),
+            SleepCheck::Sleep => {
+                bump(&self.stats().receive_sleeps);
+                platform.wait_any(&[&self.receive.event, &self.stop]);
+                ring.store_alertable(false);
+                None
+            }
+        }
+    }
+
+    /// Consumes up to a batch of slots published before `tail`. Returns `false` if the ring was
+    /// found corrupt (and is now stopped).
+    fn consume_round(&self, consumer: &mut ConsumerState<P>, tail: u32) -> bool {
+        let ring = &self.receive.ring;
+        let geometry = *ring.geometry();
+        let mut records = [SlotRecord { next_head: 0, pending: 0 }; RECEIVE_BATCH_SLOTS];
+        let mut slots = 0usize;
+        let mut healthy = true;
+        while slots < RECEIVE_BATCH_SLOTS && consumer.batch.len() < RECEIVE_BATCH_PACKETS {
+            match ring.packet_at(consumer.cursor, tail) {
+                Ok(None) => break,
+                Ok(Some(view)) => {
+                    let seq = consumer.next_seq;
+                    let pending = self.prepare_slot(&view, seq, &mut consumer.batch);
+                    let next_head = geometry.advance(consumer.cursor, view.slot_size);
+                    if let Some(record) = records.get_mut(slots) {
+                        *record = SlotRecord { next_head, pending };
+                    }
+                    slots = slots.saturating_add(1);
+                    consumer.cursor = next_head;
+                    consumer.next_seq = seq.wrapping_add(1) & TOKEN_SEQ_MASK;
+                }
+                Err(_fault) => {
+                    healthy = false;
+                    break;
+                }
+            }
+        }
+        // Record the slots before indicating: the stack may return packets at once.
+        let released = {
+            let mut in_flight = self.receive.in_flight.lock();
+            let mut pending_packets = 0u64;
+            for record in records.iter().take(slots) {
+                in_flight.records.push_back(*record);
+                pending_packets = pending_packets.saturating_add(u64::from(record.pending));
+            }
+            in_flight.indicated = in_flight.indicated.saturating_add(pending_packets);
+            self.release_leading(&mut in_flight)
+        };
+        if released {
+            self.receive.space.set();
+        }
+        if !consumer.batch.is_empty() {
+            self.platform().indicate(&mut consumer.batch);
+            consumer.batch.clear();
+        }
+        if !healthy {
+            bump(&self.stats().receive_ring_faults);
+            self.receive.stop_ring();
+        }
+        healthy
+    }
+
+    /// Prepares the indications of one validated slot; returns how many were prepared.
+    fn prepare_slot(&self, view: &PacketView, seq: u64, batch: &mut Vec<P::Indication>) -> u32 {
+        let stats = self.stats();
+        let ring = &self.receive.ring;
+        if view.data_length == 0 && ring.geometry().version() == RingVersion::V2 {
+            bump(&stats.receive_empty_slots);
+            return 0;
+        }
+        let token = (u64::from(self.generation) << TOKEN_SEQ_BITS) | (seq & TOKEN_SEQ_MASK);
+        let split = self.config.flags.contains(ring_abi::RegistrationFlags::RECEIVE_SPLIT);
+        if !split {
+            let mut first = [0u8; 1];
+            let kind = if view.data_length == 0 || ring.read_data(view.data_start(), &mut first).is_err() {
+                None
+            } else {
+                classify(first[0], view.data_length)
+            };
+            return match kind {
+                Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, batch)),
+                None => {
+                    bump(&stats.receive_dropped_not_ip);
+                    0
+                }
+            };
+        }
+        // RECEIVE_SPLIT: IP packets back to back; each length field is bounds-checked against
+        // what is left of the slot's data. The first inconsistency drops the rest.
+        let mut offset = 0u32;
+        let mut prepared = 0u32;
+        while offset < view.data_length {
+            let remaining = view.data_length.wrapping_sub(offset);
+            let at = view.data_start().wrapping_add(offset);
+            let mut header = [0u8; 8];
+            let parsed = if remaining >= 8 && ring.read_data(at, &mut header).is_ok() {
+                ip_packet_length(&header)
+            } else {
+                None
+            };
+            match parsed {
+                Some((kind, len)) if len <= remaining && classify(header[0], len).is_some() => {
+                    if self.prepare_packet(at, len, kind, token, batch) {
+                        prepared = prepared.saturating_add(1);
+                    }
+                    offset = offset.wrapping_add(len);
+                }
+                _ => {
+                    bump(&stats.receive_dropped_split);
+                    break;
+                }
+            }
+            if batch.len() >= batch.capacity() {
+                // No room for more indications this round: the rest of the slot is dropped.
+                if offset < view.data_length {
+                    bump(&stats.receive_dropped_no_resources);
+                }
+                break;
+            }
+        }
+        prepared
+    }
+
+    fn prepare_packet(
+        &self,
+        data_start: u32,
+        len: u32,
+        kind: IpKind,
+        token: u64,
+        batch: &mut Vec<P::Indication>,
+    ) -> bool {
+        let stats = self.stats();
+        if batch.len() >= batch.capacity() {
+            bump(&stats.receive_dropped_no_resources);
+            return false;
+        }
+        let Ok(offset) = self.receive.ring.ring_offset_of(data_start, len as usize) else {
+            bump(&stats.receive_dropped_no_resources);
+            return false;
+        };
+        match self.platform().prepare_indication(&self.receive.mapping, offset, len, kind, token) {
+            Some(indication) => {
+                batch.push(indication);
+                bump(&stats.receive_packets);
+                add(&stats.receive_bytes, u64::from(len));
+                add(&stats.zero_copy_bytes, u64::from(len));
+                true
+            }
+            None => {
+                bump(&stats.receive_dropped_no_resources);
+                false
+            }
+        }
+    }
+
+    /// Pops every leading slot whose packets are all back and stores the new head. Returns
+    /// whether anything was released. Called with the in-flight lock held.
+    fn release_leading(&self, in_flight: &mut InFlight) -> bool {
+        let mut head = None;
+        while in_flight.records.front().is_some_and(|r| r.pending == 0) {
+            head = in_flight.records.pop_front().map(|r| r.next_head);
+            in_flight.base_seq = in_flight.base_seq.wrapping_add(1) & TOKEN_SEQ_MASK;
+        }
+        match head {
+            Some(h) => {
+                in_flight.released_head = h;
+                if !in_flight.stopped {
+                    self.receive.ring.store_head(h);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The stack returned packets (by token). Unknown tokens are ignored.
+    pub fn complete_indications(&self, tokens: impl IntoIterator<Item = u64>) {
+        let released = {
+            let mut in_flight = self.receive.in_flight.lock();
+            for token in tokens {
+                if token >> TOKEN_SEQ_BITS != u64::from(self.generation) {
+                    continue;
+                }
+                let seq = token & TOKEN_SEQ_MASK;
+                let index = seq.wrapping_sub(in_flight.base_seq) & TOKEN_SEQ_MASK;
+                let Some(record) = usize::try_from(index).ok().and_then(|i| in_flight.records.get_mut(i)) else {
+                    continue;
+                };
+                if record.pending == 0 {
+                    continue;
+                }
+                record.pending = record.pending.wrapping_sub(1);
+                in_flight.indicated = in_flight.indicated.saturating_sub(1);
+            }
+            self.release_leading(&mut in_flight)
+        };
+        self.receive.returned.set();
+        if released {
+            self.receive.space.set();
+        }
+    }
+
+    /// Waits until every indicated packet is back (for pause).
+    pub(crate) fn quiesce_receive(&self) {
+        // Taking the lock orders us after any consumer round that passed the pause check.
+        drop(self.receive.in_flight.lock());
+        self.receive.wait_all_returned(self.platform());
+    }
+
+    /// Packets currently with the stack.
+    pub fn indications_in_flight(&self) -> u64 {
+        self.receive.in_flight.lock().indicated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        assert_eq!(classify(0x45, 20), Some(IpKind::V4));
+        assert_eq!(classify(0x45, 19), None);
+        assert_eq!(classify(0x60, 40), Some(IpKind::V6));
+        assert_eq!(classify(0x60, 39), None);
+        assert_eq!(classify(0x00, 100), None);
+        assert_eq!(classify(0x50, 100), None);
+    }
+
+    #[test]
+    fn split_lengths() {
+        assert_eq!(ip_packet_length(&[0x45, 0, 0, 20, 0, 0, 0, 0]), Some((IpKind::V4, 20)));
+        assert_eq!(ip_packet_length(&[0x45, 0, 0x05, 0xDC, 0, 0, 0, 0]), Some((IpKind::V4, 1500)));
+        assert_eq!(ip_packet_length(&[0x45, 0, 0, 19, 0, 0, 0, 0]), None);
+        assert_eq!(ip_packet_length(&[0x60, 0, 0, 0, 0, 8, 0, 0]), Some((IpKind::V6, 48)));
+        assert_eq!(ip_packet_length(&[0x60, 0, 0, 0, 0, 0, 0, 0]), None);
+        assert_eq!(ip_packet_length(&[0x60, 0, 0, 0, 0xFF, 0xFF, 0, 0]), Some((IpKind::V6, 0xFFFF + 40)));
+        assert_eq!(ip_packet_length(&[0x10, 0, 0, 0, 0, 0, 0, 0]), None);
+    }
+}

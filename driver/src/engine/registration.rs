@@ -1,0 +1,181 @@
+//! Device requests and ring registration.
+//!
+//! [`Adapter::device_control`] is the one entry for the IOCTLs: the shell passes the buffered
+//! input and output and the caller's identity; the engine decides. Registration validates the
+//! input with ring-abi's [`parse_registration`], maps both rings and references both events
+//! through the platform, checks the rings' initial indices, starts the consumer, and raises the
+//! link. Anything that fails undoes what was done and refuses with a typed reason.
+
+use alloc::sync::Arc;
+
+use ring_abi::{
+    parse_registration, CallerBitness, Capabilities, RegistrationError, Ring, RingDesc, RingFault, RingRole,
+    SharedRing, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS,
+};
+
+use crate::engine::receive::ReceiveState;
+use crate::engine::send::SendState;
+use crate::engine::session::{Adapter, Owner, Session};
+use crate::engine::stats::bump;
+use crate::engine::Status;
+use crate::platform::{Platform, PlatformError, RingMapping};
+
+/// Why a registration was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// The input failed ring-abi's validation.
+    Invalid(RegistrationError),
+    /// A ring's initial head (Receive) or tail (Send) is not a valid offset.
+    BadInitialIndex(RingRole, RingFault),
+    /// A session is already registered.
+    AlreadyRegistered,
+    /// The adapter is halted.
+    Halted,
+    /// A platform primitive failed.
+    Platform(RingRole, PlatformError),
+    /// The engine could not allocate its bookkeeping.
+    OutOfMemory,
+}
+
+impl RegisterError {
+    /// The status the caller sees.
+    pub fn status(&self) -> Status {
+        match self {
+            Self::Invalid(_) | Self::BadInitialIndex(..) => Status::InvalidParameter,
+            Self::Platform(_, PlatformError::InvalidRingAddress | PlatformError::InvalidHandle) => {
+                Status::InvalidParameter
+            }
+            Self::AlreadyRegistered => Status::AlreadyInitialized,
+            Self::Halted => Status::DeviceNotReady,
+            Self::Platform(..) | Self::OutOfMemory => Status::InsufficientResources,
+        }
+    }
+}
+
+impl<P: Platform> Adapter<P> {
+    /// Handles one device IOCTL. Returns the number of output bytes written.
+    pub fn device_control(
+        &self,
+        owner: Owner,
+        caller: CallerBitness,
+        code: u32,
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<usize, Status> {
+        match code {
+            IOCTL_REGISTER_RINGS => self.register(owner, caller, input).map(|()| 0).map_err(|e| e.status()),
+            IOCTL_QUERY_CAPABILITIES => {
+                let bytes = Capabilities::CURRENT.to_bytes();
+                let dst = output.get_mut(..bytes.len()).ok_or(Status::BufferTooSmall)?;
+                dst.copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+            _ => Err(Status::InvalidDeviceRequest),
+        }
+    }
+
+    /// Registers a session from raw input bytes.
+    pub fn register(&self, owner: Owner, caller: CallerBitness, input: &[u8]) -> Result<(), RegisterError> {
+        let result = self.try_register(owner, caller, input);
+        match result {
+            Ok(()) => bump(&self.inner.stats.sessions_registered),
+            Err(_) => bump(&self.inner.stats.registrations_refused),
+        }
+        result
+    }
+
+    fn try_register(&self, owner: Owner, caller: CallerBitness, input: &[u8]) -> Result<(), RegisterError> {
+        // Cheap refusals first, before any page is locked.
+        let generation = {
+            let mut state = self.inner.state.lock();
+            if state.halted {
+                return Err(RegisterError::Halted);
+            }
+            if state.session.is_some() {
+                return Err(RegisterError::AlreadyRegistered);
+            }
+            let generation = state.next_generation;
+            state.next_generation = state.next_generation.wrapping_add(1).max(1);
+            generation
+        };
+        let config = parse_registration(input, caller).map_err(RegisterError::Invalid)?;
+        let platform = &self.inner.platform;
+
+        let (send_ring, send_mapping) = map(platform, RingRole::Send, &config.send, caller)?;
+        let (receive_ring, receive_mapping) = map(platform, RingRole::Receive, &config.receive, caller)?;
+
+        // Each index is read once and validated; the private cursors start from these values.
+        let send_tail = send_ring.load_tail();
+        send_ring.geometry().check_tail(send_tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
+        let receive_head = receive_ring.load_head();
+        receive_ring
+            .geometry()
+            .check_head(receive_head)
+            .map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;
+
+        let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
+        let send_event = platform
+            .reference_event(RingRole::Send, config.send.tail_moved_event)
+            .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
+        let receive_event = platform
+            .reference_event(RingRole::Receive, config.receive.tail_moved_event)
+            .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
+        let send = SendState::new(send_ring, send_mapping, send_event, event(RingRole::Send)?, send_tail)
+            .ok_or(RegisterError::OutOfMemory)?;
+        let receive = ReceiveState::new(
+            receive_ring,
+            receive_mapping,
+            receive_event,
+            event(RingRole::Receive)?,
+            event(RingRole::Receive)?,
+            receive_head,
+        )
+        .ok_or(RegisterError::OutOfMemory)?;
+        let stop = event(RingRole::Receive)?;
+        // The Receive ring starts not alertable: the consumer sets it when it sleeps.
+        receive.ring.store_alertable(false);
+
+        let session = Arc::new(Session::new(Arc::clone(&self.inner), owner, config, generation, send, receive, stop));
+        {
+            let mut state = self.inner.state.lock();
+            if state.halted {
+                return Err(RegisterError::Halted);
+            }
+            if state.session.is_some() {
+                return Err(RegisterError::AlreadyRegistered);
+            }
+            state.session = Some(Arc::clone(&session));
+        }
+        match platform.spawn_worker(Arc::clone(&session)) {
+            Ok(worker) => session.set_worker(worker),
+            Err(e) => {
+                session.teardown();
+                return Err(RegisterError::Platform(RingRole::Receive, e));
+            }
+        }
+        platform.set_link_state(true);
+        Ok(())
+    }
+}
+
+fn map<P: Platform>(
+    platform: &P,
+    role: RingRole,
+    desc: &RingDesc,
+    caller: CallerBitness,
+) -> Result<(Ring, P::Mapping), RegisterError> {
+    let size = desc.geometry.ring_size();
+    let mapping = platform.map_ring(role, desc.ring_ptr, size, caller).map_err(|e| RegisterError::Platform(role, e))?;
+    if mapping.mapped_len() < size as usize {
+        return Err(RegisterError::Platform(role, PlatformError::InvalidRingAddress));
+    }
+    // SAFETY: the platform guarantees `mapping.base()` is valid for `mapping.mapped_len()` bytes until the
+    // mapping is dropped; the returned `Ring` is stored next to its mapping in the session state
+    // (`SendState` / `ReceiveState`) and both are dropped together, so the window never outlives
+    // the mapping. The client may write the bytes concurrently, which `SharedRing` tolerates.
+    let memory = unsafe { SharedRing::new(mapping.base(), mapping.mapped_len()) }
+        .ok_or(RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
+    let ring = Ring::new(memory, desc.geometry)
+        .map_err(|_| RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
+    Ok((ring, mapping))
+}

@@ -1,0 +1,313 @@
+//! The adapter and its single session: who owns the rings, and how a session ends.
+//!
+//! Teardown order (close, process exit, halt, surprise removal all use it):
+//! 1. mark the session closing and wait until no sender is inside the Send path;
+//! 2. indicate link down;
+//! 3. stop the consumer thread and join it;
+//! 4. wait until the stack returned every indicated packet;
+//! 5. publish Send.tail = `RING_STOPPED` and signal the client; set Receive.head = `RING_STOPPED`;
+//! 6. forget the session; the last reference drop unmaps the rings and releases the events.
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+
+use lock_api::Mutex;
+use ring_abi::{RingConfig, RING_STOPPED};
+
+use crate::engine::receive::ReceiveState;
+use crate::engine::send::SendState;
+use crate::engine::stats::{bump, Stats, StatsSnapshot};
+use crate::platform::{Event, Platform, PlatformError, Worker};
+
+/// Who registered a session: the file object of the registering handle and its process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Owner {
+    /// Identity of the registering handle (the FILE_OBJECT address in the kernel).
+    pub file: usize,
+    /// Identity of the registering process (its process id).
+    pub process: u64,
+}
+
+const SESSION_RUNNING: u8 = 0;
+const SESSION_CLOSING: u8 = 1;
+const SESSION_CLOSED: u8 = 2;
+
+/// Counts threads inside a section and lets a closer wait until none is (rundown protection).
+pub(crate) struct Rundown<E> {
+    /// Bit 31: closing; bits 0..31: threads inside.
+    count: AtomicU32,
+    drained: E,
+}
+
+const RUNDOWN_CLOSING: u32 = 1 << 31;
+
+impl<E: Event> Rundown<E> {
+    pub(crate) fn new(drained: E) -> Self {
+        Self { count: AtomicU32::new(0), drained }
+    }
+
+    /// Enters the section unless it is closing.
+    pub(crate) fn enter(&self) -> bool {
+        let mut current = self.count.load(Ordering::Acquire);
+        loop {
+            // A count reaching bit 31 would need 2^31 concurrent threads: refuse rather than wrap.
+            if current & RUNDOWN_CLOSING != 0 || current & !RUNDOWN_CLOSING == !RUNDOWN_CLOSING {
+                return false;
+            }
+            match self.count.compare_exchange_weak(
+                current,
+                current.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    /// Leaves the section; wakes the closer when the last thread leaves.
+    pub(crate) fn exit(&self) {
+        let previous = self.count.fetch_sub(1, Ordering::AcqRel);
+        if previous == RUNDOWN_CLOSING | 1 {
+            self.drained.set();
+        }
+    }
+
+    /// Refuses new entries and waits until every thread inside has left.
+    pub(crate) fn close_and_wait<P: Platform<Event = E>>(&self, platform: &P) {
+        self.count.fetch_or(RUNDOWN_CLOSING, Ordering::AcqRel);
+        while self.count.load(Ordering::Acquire) != RUNDOWN_CLOSING {
+            platform.wait_any(&[&self.drained]);
+        }
+    }
+}
+
+pub(crate) struct AdapterState<P: Platform> {
+    pub(crate) session: Option<Arc<Session<P>>>,
+    pub(crate) halted: bool,
+    pub(crate) next_generation: u16,
+}
+
+/// The adapter's shared core: the platform, counters, and the current session.
+pub(crate) struct AdapterInner<P: Platform> {
+    pub(crate) platform: P,
+    pub(crate) stats: Stats,
+    pub(crate) state: Mutex<P::RawMutex, AdapterState<P>>,
+    pub(crate) paused: AtomicBool,
+    /// Set while the adapter is running (not paused); the consumer waits on it when paused.
+    pub(crate) resumed: P::Event,
+}
+
+/// One network adapter: at most one session at a time.
+pub struct Adapter<P: Platform> {
+    pub(crate) inner: Arc<AdapterInner<P>>,
+}
+
+impl<P: Platform> Clone for Adapter<P> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+/// A registered session: both rings, the client's events, and the data-path state.
+pub struct Session<P: Platform> {
+    pub(crate) adapter: Arc<AdapterInner<P>>,
+    pub(crate) owner: Owner,
+    pub(crate) config: RingConfig,
+    pub(crate) generation: u16,
+    state: AtomicU8,
+    pub(crate) send: SendState<P>,
+    pub(crate) receive: ReceiveState<P>,
+    /// Signalled once to stop the consumer thread (notification event).
+    pub(crate) stop: P::Event,
+    worker: Mutex<P::RawMutex, Option<P::Worker>>,
+}
+
+impl<P: Platform> Adapter<P> {
+    /// A new adapter over `platform`: running, link down, no session.
+    pub fn new(platform: P) -> Result<Self, PlatformError> {
+        let resumed = platform.create_event()?;
+        resumed.set();
+        Ok(Self {
+            inner: Arc::new(AdapterInner {
+                platform,
+                stats: Stats::default(),
+                state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
+                paused: AtomicBool::new(false),
+                resumed,
+            }),
+        })
+    }
+
+    /// The platform this adapter runs on.
+    pub fn platform(&self) -> &P {
+        &self.inner.platform
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.inner.stats.snapshot()
+    }
+
+    /// The current session, if any (including one that is closing).
+    pub fn session(&self) -> Option<Arc<Session<P>>> {
+        self.inner.state.lock().session.clone()
+    }
+
+    /// Whether a running session is registered (what the link state reports).
+    pub fn is_connected(&self) -> bool {
+        self.session().is_some_and(|s| s.is_running())
+    }
+
+    /// The handle `file` was closed: ends the session if `file` owns it.
+    pub fn close(&self, file: usize) -> bool {
+        self.end_session_if(|owner| owner.file == file)
+    }
+
+    /// Process `process` exited: ends the session if it belongs to that process.
+    pub fn process_exited(&self, process: u64) -> bool {
+        self.end_session_if(|owner| owner.process == process)
+    }
+
+    /// Ends the session whatever its owner (surprise removal, query-remove, forced close).
+    pub fn force_close(&self) -> bool {
+        self.end_session_if(|_| true)
+    }
+
+    fn end_session_if(&self, matches: impl Fn(&Owner) -> bool) -> bool {
+        let session = {
+            let state = self.inner.state.lock();
+            match &state.session {
+                Some(s) if matches(&s.owner) => Arc::clone(s),
+                _ => return false,
+            }
+        };
+        session.teardown()
+    }
+
+    /// Pauses the adapter: new sends are refused, the consumer stops indicating, and this returns
+    /// once the stack has returned every indicated packet.
+    pub fn pause(&self) {
+        self.inner.paused.store(true, Ordering::SeqCst);
+        self.inner.resumed.clear();
+        if let Some(session) = self.session() {
+            session.quiesce_receive();
+        }
+    }
+
+    /// Restarts a paused adapter.
+    pub fn restart(&self) {
+        self.inner.paused.store(false, Ordering::SeqCst);
+        self.inner.resumed.set();
+    }
+
+    /// Whether the adapter is paused.
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(Ordering::SeqCst)
+    }
+
+    /// Halts the adapter: ends any session and refuses new registrations.
+    pub fn halt(&self) {
+        self.inner.state.lock().halted = true;
+        self.force_close();
+    }
+
+    /// Returns one packet the stack was given by the consumer (its token).
+    pub fn return_indication(&self, token: u64) {
+        self.return_indications(core::iter::once(token));
+    }
+
+    /// Returns several packets at once (a returned NBL chain).
+    pub fn return_indications(&self, tokens: impl IntoIterator<Item = u64>) {
+        let Some(session) = self.session() else { return };
+        session.complete_indications(tokens);
+    }
+}
+
+impl<P: Platform> Session<P> {
+    pub(crate) fn new(
+        adapter: Arc<AdapterInner<P>>,
+        owner: Owner,
+        config: RingConfig,
+        generation: u16,
+        send: SendState<P>,
+        receive: ReceiveState<P>,
+        stop: P::Event,
+    ) -> Self {
+        Self {
+            adapter,
+            owner,
+            config,
+            generation,
+            state: AtomicU8::new(SESSION_RUNNING),
+            send,
+            receive,
+            stop,
+            worker: Mutex::new(None),
+        }
+    }
+
+    /// Who registered this session.
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
+    /// The validated registration.
+    pub fn config(&self) -> &RingConfig {
+        &self.config
+    }
+
+    /// Whether the session still carries traffic.
+    pub fn is_running(&self) -> bool {
+        self.state.load(Ordering::Acquire) == SESSION_RUNNING
+    }
+
+    pub(crate) fn stats(&self) -> &Stats {
+        &self.adapter.stats
+    }
+
+    pub(crate) fn platform(&self) -> &P {
+        &self.adapter.platform
+    }
+
+    pub(crate) fn set_worker(&self, worker: P::Worker) {
+        *self.worker.lock() = Some(worker);
+    }
+
+    /// Ends the session (idempotent: only the first caller does the work; later callers return
+    /// `false` at once, and the first returns `true` after the whole teardown).
+    pub fn teardown(&self) -> bool {
+        if self.state.compare_exchange(SESSION_RUNNING, SESSION_CLOSING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            return false;
+        }
+        let platform = self.platform();
+        // 1. No sender may touch the Send ring from here on.
+        self.send.gate.close_and_wait(platform);
+        // 2. Link down.
+        platform.set_link_state(false);
+        // 3. Stop the consumer.
+        self.stop.set();
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            worker.join();
+        }
+        // 4. Every indicated packet back from the stack.
+        self.receive.wait_all_returned(platform);
+        // 5. Tell the client.
+        self.send.ring.store_tail(RING_STOPPED);
+        self.send.event.set();
+        bump(&self.stats().send_signals);
+        self.receive.ring.store_head(RING_STOPPED);
+        self.state.store(SESSION_CLOSED, Ordering::Release);
+        // 6. Forget it; mappings and events go with the last reference.
+        {
+            let mut state = self.adapter.state.lock();
+            if state.session.as_ref().is_some_and(|s| s.generation == self.generation) {
+                state.session = None;
+            }
+        }
+        bump(&self.stats().sessions_ended);
+        true
+    }
+}

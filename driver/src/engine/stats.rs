@@ -1,0 +1,80 @@
+//! Adapter statistics: lock-free counters updated on the data paths, read as a snapshot for OID
+//! queries, tests and the demo.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! counters {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// Live counters (atomic adds; relaxed: each is independent).
+        #[derive(Debug, Default)]
+        pub struct Stats {
+            $( $(#[$doc])* pub $name: AtomicU64, )*
+        }
+
+        /// A copy of every counter at one moment.
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct StatsSnapshot {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl Stats {
+            /// Reads every counter.
+            pub fn snapshot(&self) -> StatsSnapshot {
+                StatsSnapshot { $( $name: self.$name.load(Ordering::Relaxed), )* }
+            }
+        }
+    };
+}
+
+counters! {
+    /// Packets the stack sent that were published on the Send ring.
+    send_packets,
+    /// IP bytes of those packets.
+    send_bytes,
+    /// Packets dropped because the Send ring lacked room for their whole batch.
+    send_dropped_ring_full,
+    /// Packets dropped because no session was running (or the adapter was paused).
+    send_dropped_not_running,
+    /// Packets dropped for a length of 0 or above 0xFFFF, or a copy failure.
+    send_dropped_invalid,
+    /// Packets dropped because the client's Send-ring head was invalid.
+    send_dropped_ring_fault,
+    /// Packets indicated to the stack from the Receive ring.
+    receive_packets,
+    /// IP bytes of those packets.
+    receive_bytes,
+    /// Well-formed Receive-ring packets that were not IPv4/IPv6, dropped.
+    receive_dropped_not_ip,
+    /// Receive-ring packets dropped because an indication could not be allocated.
+    receive_dropped_no_resources,
+    /// Parts of a split Receive-ring packet dropped for inconsistent IP lengths.
+    receive_dropped_split,
+    /// v2 empty slots (data length 0) skipped.
+    receive_empty_slots,
+    /// Receive rings stopped because their contents were corrupt.
+    receive_ring_faults,
+    /// Payload bytes the driver copied (stack to Send ring).
+    copied_bytes,
+    /// Payload bytes handed to the stack without a copy (Receive ring to stack).
+    zero_copy_bytes,
+    /// Times the consumer went to sleep on an empty Receive ring.
+    receive_sleeps,
+    /// Times the driver signalled the client's Send-ring event.
+    send_signals,
+    /// Sessions registered.
+    sessions_registered,
+    /// Registrations refused.
+    registrations_refused,
+    /// Sessions ended.
+    sessions_ended,
+}
+
+/// Adds `n` to a counter.
+pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Adds 1 to a counter.
+pub(crate) fn bump(counter: &AtomicU64) {
+    add(counter, 1);
+}

@@ -1,0 +1,198 @@
+//! Host stand-ins for the kernel objects a client and the driver share: events named by handles,
+//! and ring memory that can be "probed and locked" by address.
+
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use crate::platform::Event;
+
+/// One condition variable for every event of a host kernel: `set` wakes all waiters, each
+/// re-checks its own events. Simple and free of lost wake-ups.
+#[derive(Debug, Default)]
+pub struct EventHub {
+    lock: Mutex<()>,
+    changed: Condvar,
+}
+
+impl EventHub {
+    fn guard(&self) -> MutexGuard<'_, ()> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Debug)]
+struct EventInner {
+    signalled: AtomicBool,
+    auto_reset: bool,
+    hub: Arc<EventHub>,
+}
+
+/// A kernel event: notification (manual reset) or synchronization (auto reset).
+#[derive(Clone, Debug)]
+pub struct HostEvent(Arc<EventInner>);
+
+impl HostEvent {
+    /// A new event on `hub`.
+    pub fn new(hub: &Arc<EventHub>, auto_reset: bool, initially_set: bool) -> Self {
+        Self(Arc::new(EventInner { signalled: AtomicBool::new(initially_set), auto_reset, hub: Arc::clone(hub) }))
+    }
+
+    /// Whether it is signalled now.
+    pub fn is_set(&self) -> bool {
+        self.0.signalled.load(Ordering::SeqCst)
+    }
+
+    fn try_consume(&self) -> bool {
+        if self.0.auto_reset {
+            self.0.signalled.swap(false, Ordering::SeqCst)
+        } else {
+            self.0.signalled.load(Ordering::SeqCst)
+        }
+    }
+
+    /// Waits until one of `events` is signalled (all on the same hub), up to `timeout`.
+    /// Returns the index, or `None` on timeout.
+    pub fn wait_any(events: &[&HostEvent], timeout: Option<Duration>) -> Option<usize> {
+        let hub = Arc::clone(&events.first()?.0.hub);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut guard = hub.guard();
+        loop {
+            if let Some(i) = events.iter().position(|e| e.try_consume()) {
+                return Some(i);
+            }
+            match deadline {
+                None => guard = hub.changed.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return None;
+                    }
+                    guard = hub.changed.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+                }
+            }
+        }
+    }
+}
+
+impl Event for HostEvent {
+    fn set(&self) {
+        let _guard = self.0.hub.guard();
+        self.0.signalled.store(true, Ordering::SeqCst);
+        self.0.hub.changed.notify_all();
+    }
+
+    fn clear(&self) {
+        self.0.signalled.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Page-aligned, zeroed memory a client allocates for a ring.
+#[derive(Debug)]
+pub struct RingAllocation {
+    ptr: *mut u8,
+    layout: Layout,
+}
+
+// SAFETY: the allocation is plain memory owned by this value; all access goes through raw
+// pointers (`SharedRing`), never through references.
+unsafe impl Send for RingAllocation {}
+// SAFETY: as above.
+unsafe impl Sync for RingAllocation {}
+
+impl RingAllocation {
+    const PAGE: usize = 4096;
+
+    fn new(size: usize) -> Option<Self> {
+        let layout = Layout::from_size_align(size.max(1), Self::PAGE).ok()?;
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        (!ptr.is_null()).then_some(Self { ptr, layout })
+    }
+
+    /// First byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    /// Size in bytes.
+    pub fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Whether the allocation is empty (never).
+    pub fn is_empty(&self) -> bool {
+        self.layout.size() == 0
+    }
+
+    fn contains(&self, address: u64, len: u64) -> bool {
+        let start = self.ptr as u64;
+        let Some(end) = address.checked_add(len) else { return false };
+        address >= start && end <= start + self.layout.size() as u64
+    }
+}
+
+impl Drop for RingAllocation {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout and freed only here.
+        unsafe { dealloc(self.ptr, self.layout) };
+    }
+}
+
+/// The host "kernel": handle table for events, and the registry of client ring memory that
+/// `map_ring` probes against (an unknown address fails like `MmProbeAndLockPages` would).
+#[derive(Debug, Default)]
+pub struct HostKernel {
+    hub: Arc<EventHub>,
+    next_handle: AtomicU64,
+    handles: Mutex<HashMap<u64, HostEvent>>,
+    memory: Mutex<Vec<Weak<RingAllocation>>>,
+}
+
+impl HostKernel {
+    /// A new kernel.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self { next_handle: AtomicU64::new(0x100), ..Self::default() })
+    }
+
+    /// The hub every event of this kernel lives on.
+    pub fn hub(&self) -> &Arc<EventHub> {
+        &self.hub
+    }
+
+    /// `CreateEvent`: a new event and its handle (multiples of 4, like Windows handles).
+    pub fn create_event(&self, auto_reset: bool, initially_set: bool) -> (u64, HostEvent) {
+        let handle = self.next_handle.fetch_add(4, Ordering::Relaxed);
+        let event = HostEvent::new(&self.hub, auto_reset, initially_set);
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, event.clone());
+        (handle, event)
+    }
+
+    /// `ObReferenceObjectByHandle` for an event.
+    pub fn event(&self, handle: u64) -> Option<HostEvent> {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).get(&handle).cloned()
+    }
+
+    /// `CloseHandle` (references taken before stay valid).
+    pub fn close_handle(&self, handle: u64) {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
+    }
+
+    /// Allocates ring memory and registers it as lockable user memory.
+    pub fn alloc_ring(&self, size: usize) -> Option<Arc<RingAllocation>> {
+        let allocation = Arc::new(RingAllocation::new(size)?);
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.retain(|w| w.strong_count() > 0);
+        memory.push(Arc::downgrade(&allocation));
+        Some(allocation)
+    }
+
+    /// Finds the live allocation holding `[address, address + len)`.
+    pub fn probe(&self, address: u64, len: u64) -> Option<Arc<RingAllocation>> {
+        let memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.iter().filter_map(Weak::upgrade).find(|a| a.contains(address, len))
+    }
+}

@@ -1,0 +1,281 @@
+//! The host platform: the engine on std threads, for tests, benchmarks and the demo.
+//!
+//! [`HostDriver`] plays the whole driver as a client sees it: open a handle, send IOCTLs, close;
+//! ring memory comes from [`HostKernel::alloc_ring`] and events from
+//! [`HostKernel::create_event`], so `map_ring` and `reference_event` can fail exactly where the
+//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. [`FakeStack`] is the
+//! network stack; [`HostFaults`] injects resource failures.
+
+pub mod kernel;
+pub mod stack;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::thread::JoinHandle;
+use std::time::Instant;
+use std::vec::Vec;
+
+use ring_abi::{CallerBitness, RingRole};
+
+use crate::engine::session::AdapterInner;
+use crate::engine::{Adapter, Owner, Session, Status, TransmitStatus};
+use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
+
+pub use kernel::{HostEvent, HostKernel, RingAllocation};
+pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
+
+/// Resource failures to inject (each flag fails every call while set; counters fail the next N).
+#[derive(Debug, Default)]
+pub struct HostFaults {
+    /// `map_ring` fails with insufficient resources.
+    pub fail_map: AtomicBool,
+    /// `reference_event` fails with an invalid handle.
+    pub fail_reference_event: AtomicBool,
+    /// `spawn_worker` fails.
+    pub fail_spawn: AtomicBool,
+    /// The next N `prepare_indication` calls fail (no NBL).
+    pub fail_indications: AtomicU64,
+}
+
+/// A ring mapped for the engine: keeps the client's allocation alive, like a locked MDL.
+#[derive(Debug)]
+pub struct HostMapping {
+    base: *mut u8,
+    len: usize,
+    memory: Arc<RingAllocation>,
+}
+
+// SAFETY: the mapping only carries the address of memory kept alive by `memory`; all access is
+// through `SharedRing`.
+unsafe impl Send for HostMapping {}
+// SAFETY: as above.
+unsafe impl Sync for HostMapping {}
+
+impl RingMapping for HostMapping {
+    fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    fn mapped_len(&self) -> usize {
+        self.len
+    }
+}
+
+/// The consumer thread.
+pub struct HostWorker(JoinHandle<()>);
+
+impl Worker for HostWorker {
+    fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+/// The platform.
+pub struct HostPlatform {
+    kernel: Arc<HostKernel>,
+    stack: Arc<FakeStack>,
+    faults: Arc<HostFaults>,
+    epoch: Instant,
+    adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
+}
+
+impl Platform for HostPlatform {
+    type RawMutex = parking_lot::RawMutex;
+    type Event = HostEvent;
+    type Mapping = HostMapping;
+    type Worker = HostWorker;
+    type Indication = HostIndication;
+
+    fn map_ring(
+        &self,
+        _role: RingRole,
+        ring_ptr: u64,
+        ring_size: u32,
+        caller: CallerBitness,
+    ) -> Result<HostMapping, PlatformError> {
+        if self.faults.fail_map.load(Ordering::SeqCst) {
+            return Err(PlatformError::InsufficientResources);
+        }
+        // A 32-bit caller cannot name memory above 4 GiB; the host's allocations can lie there,
+        // so the host accepts them (the registration validator already bounded the range).
+        let _ = caller;
+        let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
+        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, memory })
+    }
+
+    fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
+        if self.faults.fail_reference_event.load(Ordering::SeqCst) {
+            return Err(PlatformError::InvalidHandle);
+        }
+        self.kernel.event(handle).ok_or(PlatformError::InvalidHandle)
+    }
+
+    fn create_event(&self) -> Result<HostEvent, PlatformError> {
+        Ok(HostEvent::new(self.kernel.hub(), false, false))
+    }
+
+    fn wait_any(&self, events: &[&HostEvent]) -> usize {
+        HostEvent::wait_any(events, None).unwrap_or(0)
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<HostWorker, PlatformError> {
+        if self.faults.fail_spawn.load(Ordering::SeqCst) {
+            return Err(PlatformError::ThreadStart);
+        }
+        std::thread::Builder::new()
+            .name("ringtun-receive".into())
+            .spawn(move || session.run_receive())
+            .map(HostWorker)
+            .map_err(|_| PlatformError::ThreadStart)
+    }
+
+    fn prepare_indication(
+        &self,
+        mapping: &HostMapping,
+        offset: usize,
+        len: u32,
+        kind: IpKind,
+        token: u64,
+    ) -> Option<HostIndication> {
+        let failing =
+            self.faults.fail_indications.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if failing.is_ok() {
+            return None;
+        }
+        let end = offset.checked_add(len as usize)?;
+        if end > mapping.len {
+            return None;
+        }
+        let ring_offset = offset;
+        let ptr = mapping.base.wrapping_add(offset).cast_const();
+        Some(HostIndication { token, kind, ptr, len, ring_offset, _memory: Arc::clone(&mapping.memory) })
+    }
+
+    fn indicate(&self, batch: &mut Vec<HostIndication>) {
+        let immediate = self.stack.accept(std::mem::take(batch));
+        if !immediate.is_empty() {
+            if let Some(adapter) = self.adapter.get().and_then(Weak::upgrade) {
+                Adapter { inner: adapter }.return_indications(immediate);
+            }
+        }
+    }
+
+    fn set_link_state(&self, up: bool) {
+        self.stack.link_changed(up);
+    }
+}
+
+/// A handle opened on the host driver's device.
+#[derive(Debug)]
+pub struct HostFile {
+    id: usize,
+    process: u64,
+    bitness: CallerBitness,
+}
+
+impl HostFile {
+    /// The file identity (the FILE_OBJECT stand-in).
+    pub fn id(&self) -> usize {
+        self.id
+    }
+
+    /// The opening process.
+    pub fn process(&self) -> u64 {
+        self.process
+    }
+}
+
+/// The driver as a client on the host sees it.
+pub struct HostDriver {
+    adapter: Adapter<HostPlatform>,
+    kernel: Arc<HostKernel>,
+    stack: Arc<FakeStack>,
+    faults: Arc<HostFaults>,
+    next_file: AtomicUsize,
+}
+
+impl HostDriver {
+    /// A driver with one adapter, running, no session.
+    pub fn new() -> Arc<Self> {
+        let kernel = HostKernel::new();
+        let stack = Arc::new(FakeStack::default());
+        let faults = Arc::new(HostFaults::default());
+        let platform = HostPlatform {
+            kernel: Arc::clone(&kernel),
+            stack: Arc::clone(&stack),
+            faults: Arc::clone(&faults),
+            epoch: Instant::now(),
+            adapter: OnceLock::new(),
+        };
+        // The host platform's events cannot fail to be created.
+        let adapter = match Adapter::new(platform) {
+            Ok(a) => a,
+            Err(_) => unreachable_platform(),
+        };
+        let _ = adapter.inner.platform.adapter.set(Arc::downgrade(&adapter.inner));
+        Arc::new(Self { adapter, kernel, stack, faults, next_file: AtomicUsize::new(0x1000) })
+    }
+
+    /// Opens a handle from `process` with the given bitness.
+    pub fn open(&self, process: u64, bitness: CallerBitness) -> HostFile {
+        HostFile { id: self.next_file.fetch_add(0x10, Ordering::Relaxed), process, bitness }
+    }
+
+    /// `DeviceIoControl` on `file`.
+    pub fn ioctl(&self, file: &HostFile, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, Status> {
+        let owner = Owner { file: file.id, process: file.process };
+        self.adapter.device_control(owner, file.bitness, code, input, output)
+    }
+
+    /// Closes `file` (IRP_MJ_CLOSE): ends the session it owns.
+    pub fn close(&self, file: HostFile) {
+        self.adapter.close(file.id);
+    }
+
+    /// The process `process` exited.
+    pub fn process_exited(&self, process: u64) {
+        self.adapter.process_exited(process);
+    }
+
+    /// Surprise removal: every handle is force-closed.
+    pub fn surprise_remove(&self) {
+        self.adapter.force_close();
+    }
+
+    /// The adapter.
+    pub fn adapter(&self) -> &Adapter<HostPlatform> {
+        &self.adapter
+    }
+
+    /// The kernel objects.
+    pub fn kernel(&self) -> &Arc<HostKernel> {
+        &self.kernel
+    }
+
+    /// The network stack.
+    pub fn stack(&self) -> &Arc<FakeStack> {
+        &self.stack
+    }
+
+    /// Fault injection.
+    pub fn faults(&self) -> &HostFaults {
+        &self.faults
+    }
+
+    /// The stack sends `packets` out of the adapter as one batch. `Err(index)` if the engine
+    /// left a packet's status unset (or set it twice).
+    pub fn transmit(&self, packets: &[&[u8]]) -> Result<Vec<TransmitStatus>, usize> {
+        let mut batch = HostTransmitBatch::new(packets);
+        self.adapter.transmit(&mut batch);
+        batch.statuses()
+    }
+}
+
+#[cold]
+fn unreachable_platform() -> ! {
+    std::process::abort()
+}

@@ -1,0 +1,297 @@
+//! A scriptable network stack for the host platform: it receives indications (and can hold them,
+//! return them at once, or let a test return them late, out of order, from any thread), and it
+//! injects transmit batches whose per-packet bookkeeping starts out as garbage.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use std::vec::Vec;
+
+use crate::engine::{SlotWriter, TransmitBatch, TransmitStatus};
+use crate::host::kernel::RingAllocation;
+use crate::platform::IpKind;
+
+/// What the fake stack does with an indicated packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReturnMode {
+    /// Copy the bytes into the delivered log and return the packet during the indication.
+    Immediate,
+    /// Copy the bytes into the delivered log and keep the packet until the test returns it.
+    Hold,
+}
+
+/// A packet indicated to the stack: a window over the client's ring (not a copy).
+#[derive(Debug)]
+pub struct HostIndication {
+    pub(crate) token: u64,
+    pub(crate) kind: IpKind,
+    pub(crate) ptr: *const u8,
+    pub(crate) len: u32,
+    /// Offset of the packet from the start of the ring memory (proves no copy was made).
+    pub(crate) ring_offset: usize,
+    /// Keeps the ring memory alive while the stack holds the packet.
+    pub(crate) _memory: Arc<RingAllocation>,
+}
+
+// SAFETY: `ptr` points into `_memory`, which this value keeps alive; it is only read through
+// raw copies.
+unsafe impl Send for HostIndication {}
+
+impl HostIndication {
+    /// The token the engine gave this packet.
+    pub fn token(&self) -> u64 {
+        self.token
+    }
+
+    /// IPv4 or IPv6.
+    pub fn kind(&self) -> IpKind {
+        self.kind
+    }
+
+    /// Packet length.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the packet is empty (never, for an indication).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Offset of the packet bytes from the start of the ring memory.
+    pub fn ring_offset(&self) -> usize {
+        self.ring_offset
+    }
+
+    /// The packet's bytes as they are in the ring now.
+    pub fn bytes(&self) -> Vec<u8> {
+        let mut out = std::vec![0u8; self.len as usize];
+        // SAFETY: the engine checked `[ptr, ptr + len)` lies inside the mapped ring, and
+        // `_memory` keeps that memory allocated; `out` is a separate buffer.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr, out.as_mut_ptr(), out.len()) };
+        out
+    }
+}
+
+/// A packet as the stack saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivered {
+    /// IPv4 or IPv6.
+    pub kind: IpKind,
+    /// The bytes at indication time.
+    pub bytes: Vec<u8>,
+    /// Offset in the ring memory the indication pointed at.
+    pub ring_offset: usize,
+}
+
+#[derive(Debug)]
+struct StackState {
+    mode: ReturnMode,
+    held: VecDeque<HostIndication>,
+    delivered: Vec<Delivered>,
+    delivered_total: u64,
+    keep_log: bool,
+    link: Vec<bool>,
+    indicate_calls: u64,
+}
+
+/// The fake stack.
+#[derive(Debug)]
+pub struct FakeStack {
+    state: Mutex<StackState>,
+    changed: Condvar,
+}
+
+impl Default for FakeStack {
+    fn default() -> Self {
+        Self {
+            state: Mutex::new(StackState {
+                mode: ReturnMode::Immediate,
+                held: VecDeque::new(),
+                delivered: Vec::new(),
+                delivered_total: 0,
+                keep_log: true,
+                link: Vec::new(),
+                indicate_calls: 0,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+}
+
+impl FakeStack {
+    fn state(&self) -> MutexGuard<'_, StackState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets what happens to indicated packets from now on.
+    pub fn set_mode(&self, mode: ReturnMode) {
+        self.state().mode = mode;
+    }
+
+    /// Whether delivered bytes are logged (turn off for throughput runs).
+    pub fn set_logging(&self, keep: bool) {
+        self.state().keep_log = keep;
+    }
+
+    /// Records indicated packets; returns the tokens to return at once.
+    pub(crate) fn accept(&self, batch: Vec<HostIndication>) -> Vec<u64> {
+        let mut state = self.state();
+        state.indicate_calls += 1;
+        let mut immediate = Vec::new();
+        for indication in batch {
+            state.delivered_total += 1;
+            if state.keep_log {
+                let delivered =
+                    Delivered { kind: indication.kind, bytes: indication.bytes(), ring_offset: indication.ring_offset };
+                state.delivered.push(delivered);
+            }
+            match state.mode {
+                ReturnMode::Immediate => immediate.push(indication.token),
+                ReturnMode::Hold => state.held.push_back(indication),
+            }
+        }
+        self.changed.notify_all();
+        immediate
+    }
+
+    pub(crate) fn link_changed(&self, up: bool) {
+        self.state().link.push(up);
+        self.changed.notify_all();
+    }
+
+    /// Every link state indicated so far, in order.
+    pub fn link_history(&self) -> Vec<bool> {
+        self.state().link.clone()
+    }
+
+    /// Takes every held packet (to return later, in any order).
+    pub fn take_held(&self) -> Vec<HostIndication> {
+        self.state().held.drain(..).collect()
+    }
+
+    /// Number of packets held now.
+    pub fn held_count(&self) -> usize {
+        self.state().held.len()
+    }
+
+    /// Takes the delivered log.
+    pub fn take_delivered(&self) -> Vec<Delivered> {
+        std::mem::take(&mut self.state().delivered)
+    }
+
+    /// Packets delivered since the start (logged or not).
+    pub fn delivered_total(&self) -> u64 {
+        self.state().delivered_total
+    }
+
+    /// Number of indicate calls so far.
+    pub fn indicate_calls(&self) -> u64 {
+        self.state().indicate_calls
+    }
+
+    /// Waits until at least `n` packets were delivered in total; `false` on timeout.
+    pub fn wait_delivered(&self, n: u64, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state();
+        while state.delivered_total < n {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+
+    /// Waits until at least `n` packets are held; `false` on timeout.
+    pub fn wait_held(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state();
+        while state.held.len() < n {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+        }
+        true
+    }
+}
+
+/// Status bytes of a fresh batch: garbage, like uninitialised NBL bookkeeping.
+const GARBAGE: u8 = 0xA5;
+
+/// A transmit batch as the host stack hands it to the engine.
+pub struct HostTransmitBatch<'a> {
+    packets: &'a [&'a [u8]],
+    statuses: Vec<u8>,
+    status_writes: Vec<u32>,
+}
+
+impl<'a> HostTransmitBatch<'a> {
+    /// A batch over `packets`, every status byte garbage.
+    pub fn new(packets: &'a [&'a [u8]]) -> Self {
+        Self { packets, statuses: std::vec![GARBAGE; packets.len()], status_writes: std::vec![0; packets.len()] }
+    }
+
+    /// The statuses, or the index of the first packet whose status was never written (or
+    /// written more than once).
+    pub fn statuses(&self) -> Result<Vec<TransmitStatus>, usize> {
+        self.statuses
+            .iter()
+            .zip(&self.status_writes)
+            .enumerate()
+            .map(|(i, (&code, &writes))| if writes == 1 { decode(code).ok_or(i) } else { Err(i) })
+            .collect()
+    }
+}
+
+fn encode(status: TransmitStatus) -> u8 {
+    match status {
+        TransmitStatus::Sent => 0,
+        TransmitStatus::RingFull => 1,
+        TransmitStatus::NotRunning => 2,
+        TransmitStatus::Invalid => 3,
+        TransmitStatus::RingFault => 4,
+    }
+}
+
+fn decode(code: u8) -> Option<TransmitStatus> {
+    Some(match code {
+        0 => TransmitStatus::Sent,
+        1 => TransmitStatus::RingFull,
+        2 => TransmitStatus::NotRunning,
+        3 => TransmitStatus::Invalid,
+        4 => TransmitStatus::RingFault,
+        _ => return None,
+    })
+}
+
+impl TransmitBatch for HostTransmitBatch<'_> {
+    fn packet_count(&self) -> usize {
+        self.packets.len()
+    }
+
+    fn packet_len(&self, index: usize) -> usize {
+        self.packets.get(index).map_or(0, |p| p.len())
+    }
+
+    fn copy_packet(&self, index: usize, slot: &mut SlotWriter<'_>) -> bool {
+        match self.packets.get(index) {
+            // Copied in two pieces, like a NET_BUFFER spanning two MDLs.
+            Some(p) => {
+                let (first, second) = p.split_at(p.len() / 2);
+                slot.write(0, first) && slot.write(first.len(), second)
+            }
+            None => false,
+        }
+    }
+
+    fn set_status(&mut self, index: usize, status: TransmitStatus) {
+        if let (Some(s), Some(w)) = (self.statuses.get_mut(index), self.status_writes.get_mut(index)) {
+            *s = encode(status);
+            *w += 1;
+        }
+    }
+}

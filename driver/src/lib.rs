@@ -1,0 +1,28 @@
+//! # ringtun-driver
+//!
+//! The ringtun NDIS miniport, split the way a sans-IO protocol library is:
+//!
+//! - [`engine`]: every decision (registration, Send path, Receive path, session lifecycle,
+//!   statistics), portable `no_std` + `alloc` code;
+//! - [`platform`]: the small trait the engine needs from an OS;
+//! - `host` (feature `host`): a platform on std threads with a scriptable network stack, for
+//!   tests, benchmarks and the demo;
+//! - `windows` (feature `kernel`, Windows targets): the KMDF NDIS miniport shell that maps the
+//!   platform trait to NDIS/WDM/KMDF and translates callbacks into engine calls.
+#![no_std]
+#![cfg_attr(not(test), deny(clippy::indexing_slicing, clippy::panic, clippy::unwrap_used, clippy::expect_used))]
+
+extern crate alloc;
+
+// Outside the Windows kernel the crate links std (host platform, tests, and so that the cdylib
+// has a panic handler and allocator); the engine itself never uses it.
+#[cfg(not(all(target_os = "windows", feature = "kernel")))]
+extern crate std;
+
+pub mod engine;
+pub mod platform;
+
+#[cfg(feature = "host")]
+pub mod host;
+
+pub use ring_abi;

@@ -1,0 +1,118 @@
+//! What the engine needs from an operating system, and nothing more.
+//!
+//! The engine makes every decision about rings, packets and sessions; a platform only provides
+//! primitives: a short-section lock, events, locked+mapped ring memory, a clock, a worker thread,
+//! and the packet path towards the network stack. The Windows kernel shell maps these to
+//! KSPIN_LOCK, KEVENT, MDLs, KeQueryInterruptTime, a system thread and NBLs; the host platform
+//! maps them to std primitives and a scriptable fake stack.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use ring_abi::{CallerBitness, RingRole};
+
+use crate::engine::Session;
+
+/// Why a platform primitive failed. The engine turns each into a registration error or a
+/// counted drop; none is fatal to the adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlatformError {
+    /// Memory, pool, MDL or NBL allocation failed.
+    InsufficientResources,
+    /// The ring address range could not be probed and locked for the caller.
+    InvalidRingAddress,
+    /// The handle does not name an event the caller may use.
+    InvalidHandle,
+    /// The worker thread could not be started.
+    ThreadStart,
+}
+
+/// What kind of IP packet an indication carries (sets the frame type towards the stack).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpKind {
+    /// IPv4 (version nibble 4, at least 20 bytes).
+    V4,
+    /// IPv6 (version nibble 6, at least 40 bytes).
+    V6,
+}
+
+/// A notification or synchronization event shared with a waiter.
+pub trait Event: Send + Sync {
+    /// Signals the event.
+    fn set(&self);
+    /// Resets the event.
+    fn clear(&self);
+}
+
+/// A ring's user pages, locked and mapped into the driver's address space for as long as the
+/// value lives (dropping it unmaps and unlocks).
+pub trait RingMapping: Send + Sync {
+    /// Driver-side address of the first ring byte; 8-byte aligned.
+    fn base(&self) -> *mut u8;
+    /// Mapped length in bytes (at least the registered ring size).
+    fn mapped_len(&self) -> usize;
+}
+
+/// A started worker thread.
+pub trait Worker: Send {
+    /// Waits until the thread has returned.
+    fn join(self);
+}
+
+/// The platform primitives the engine runs on. One value per adapter.
+pub trait Platform: Send + Sync + Sized + 'static {
+    /// A lock for short critical sections that never sleep (a spin lock in the kernel).
+    type RawMutex: lock_api::RawMutex + Send + Sync;
+    /// Events: the client's (referenced by handle) and the engine's own.
+    type Event: Event;
+    /// A locked and mapped ring.
+    type Mapping: RingMapping;
+    /// The Receive-ring consumer thread.
+    type Worker: Worker;
+    /// One packet prepared for indication to the stack (an NBL with a partial MDL in the kernel).
+    type Indication: Send;
+
+    /// Probes, locks and maps `ring_size` bytes at the caller's `ring_ptr`.
+    fn map_ring(
+        &self,
+        role: RingRole,
+        ring_ptr: u64,
+        ring_size: u32,
+        caller: CallerBitness,
+    ) -> Result<Self::Mapping, PlatformError>;
+
+    /// References the caller's event `handle` for signalling (Send ring) or waiting (Receive ring).
+    fn reference_event(&self, role: RingRole, handle: u64) -> Result<Self::Event, PlatformError>;
+
+    /// Creates an engine-owned notification event, initially not signalled.
+    fn create_event(&self) -> Result<Self::Event, PlatformError>;
+
+    /// Blocks until one of `events` is signalled; returns its index. Synchronization events are
+    /// reset by the wait; notification events stay signalled.
+    fn wait_any(&self, events: &[&Self::Event]) -> usize;
+
+    /// A monotonic clock in nanoseconds (only differences are used).
+    fn now_ns(&self) -> u64;
+
+    /// Starts the Receive-ring consumer thread, which calls [`Session::run_receive`] once.
+    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
+
+    /// Prepares the indication of `len` bytes at byte `offset` of `mapping`, without copying.
+    /// `token` must be handed back to [`crate::engine::Adapter::return_indication`] when the
+    /// stack returns the packet. `None`: no resources (the engine drops and counts the packet).
+    fn prepare_indication(
+        &self,
+        mapping: &Self::Mapping,
+        offset: usize,
+        len: u32,
+        kind: IpKind,
+        token: u64,
+    ) -> Option<Self::Indication>;
+
+    /// Indicates every prepared packet in `batch` to the stack (draining it). Each one comes back
+    /// through [`crate::engine::Adapter::return_indication`], possibly before this returns.
+    fn indicate(&self, batch: &mut Vec<Self::Indication>);
+
+    /// Tells the stack the link went up or down.
+    fn set_link_state(&self, up: bool);
+}
