@@ -43,7 +43,7 @@ pub mod v2;
 
 pub use consts::*;
 pub use geometry::{
-    v1_ring_size, v2_max_slot, v2_ring_size, v2_slot_size, GeometryError, RingGeometry, RingVersion, Room,
+    v1_ring_size, v1_slot_size, v2_max_slot, v2_ring_size, v2_slot_size, GeometryError, RingGeometry, RingVersion, Room,
 };
 pub use ioctl::{ctl_code, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
 pub use packet::{PacketHeader, PacketView, Reservation, ReserveError, RingFault};

@@ -1,0 +1,137 @@
+//! The host backend: the driver's engine on the host platform, in this process.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ring_abi::{CallerBitness, Capabilities, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
+use ringtun_driver::engine::Status;
+pub use ringtun_driver::host::HostDriver;
+use ringtun_driver::host::{HostEvent, HostFile, HostKernel, RingAllocation};
+use ringtun_driver::platform::Event as _;
+use zerocopy::FromBytes;
+
+use super::{Backend, ClientEvent, DeviceError, RingMemory};
+
+/// A handle opened on a [`HostDriver`]; closing it (drop) ends the session it registered.
+pub struct HostBackend {
+    driver: Arc<HostDriver>,
+    file: Option<HostFile>,
+    bitness: CallerBitness,
+    process: u64,
+}
+
+impl HostBackend {
+    /// Opens the device as process `process` with `bitness`.
+    pub fn open(driver: &Arc<HostDriver>, process: u64, bitness: CallerBitness) -> Self {
+        Self { driver: Arc::clone(driver), file: Some(driver.open(process, bitness)), bitness, process }
+    }
+
+    /// Opens the device as a 64-bit process 1.
+    pub fn open_default(driver: &Arc<HostDriver>) -> Self {
+        Self::open(driver, 1, CallerBitness::Bits64)
+    }
+
+    /// The driver.
+    pub fn driver(&self) -> &Arc<HostDriver> {
+        &self.driver
+    }
+
+    /// The process this handle belongs to.
+    pub fn process(&self) -> u64 {
+        self.process
+    }
+
+    fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, DeviceError> {
+        let file = self.file.as_ref().ok_or(DeviceError::NotReady)?;
+        self.driver.ioctl(file, code, input, output).map_err(device_error)
+    }
+}
+
+impl Drop for HostBackend {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.driver.close(file);
+        }
+    }
+}
+
+fn device_error(status: Status) -> DeviceError {
+    match status {
+        Status::Success => DeviceError::Os(0),
+        Status::InvalidParameter => DeviceError::InvalidParameter,
+        Status::InvalidDeviceRequest => DeviceError::InvalidDeviceRequest,
+        Status::AlreadyInitialized => DeviceError::AlreadyInitialized,
+        Status::BufferTooSmall => DeviceError::BufferTooSmall,
+        Status::InsufficientResources => DeviceError::InsufficientResources,
+        Status::DeviceNotReady => DeviceError::NotReady,
+    }
+}
+
+/// A host event with its handle.
+pub struct HostClientEvent {
+    handle: u64,
+    event: HostEvent,
+    kernel: Arc<HostKernel>,
+}
+
+impl ClientEvent for HostClientEvent {
+    fn handle(&self) -> u64 {
+        self.handle
+    }
+
+    fn set(&self) {
+        self.event.set();
+    }
+
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        HostEvent::wait_any(&[&self.event], timeout).is_some()
+    }
+}
+
+impl Drop for HostClientEvent {
+    fn drop(&mut self) {
+        self.kernel.close_handle(self.handle);
+    }
+}
+
+/// Host ring memory.
+pub struct HostRingMemory(Arc<RingAllocation>);
+
+impl RingMemory for HostRingMemory {
+    fn as_ptr(&self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Backend for HostBackend {
+    type Event = HostClientEvent;
+    type Memory = HostRingMemory;
+
+    fn query_capabilities(&self) -> Result<Capabilities, DeviceError> {
+        let mut out = [0u8; ring_abi::CAPABILITIES_SIZE];
+        let n = self.ioctl(IOCTL_QUERY_CAPABILITIES, &[], &mut out)?;
+        let bytes = out.get(..n).ok_or(DeviceError::BufferTooSmall)?;
+        Capabilities::read_from_bytes(bytes).map_err(|_| DeviceError::BufferTooSmall)
+    }
+
+    fn register(&self, input: &[u8]) -> Result<(), DeviceError> {
+        self.ioctl(IOCTL_REGISTER_RINGS, input, &mut []).map(|_| ())
+    }
+
+    fn alloc_ring(&self, size: usize) -> Result<HostRingMemory, DeviceError> {
+        self.driver.kernel().alloc_ring(size).map(HostRingMemory).ok_or(DeviceError::InsufficientResources)
+    }
+
+    fn create_event(&self) -> Result<HostClientEvent, DeviceError> {
+        let (handle, event) = self.driver.kernel().create_event(true, false);
+        Ok(HostClientEvent { handle, event, kernel: Arc::clone(self.driver.kernel()) })
+    }
+
+    fn bitness(&self) -> CallerBitness {
+        self.bitness
+    }
+}
