@@ -493,17 +493,21 @@ impl<B: Backend> Session<B> {
             ring.store_head(head);
         }
     }
+}
 
-    fn slot_bytes(ring: &Ring, start: u32, len: u32) -> &mut [u8] {
-        match ring.data_ptr(start, len as usize) {
-            // SAFETY: the range lies inside the ring's data area (checked by `data_ptr`) and
-            // belongs to a slot this client owns exclusively until it is published or released:
-            // the driver reads outgoing slots only below the published tail and writes incoming
-            // slots only at or beyond the released head, and the session hands each slot to one
-            // `OutgoingSlot`/`IncomingPacket`, whose `&mut self` borrows make the slice unique.
-            Ok(ptr) => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len as usize) },
-            Err(_) => &mut [],
-        }
+/// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
+///
+/// The `&mut self` of the caller (an `OutgoingSlot` or `IncomingPacket`) bounds the slice's life.
+fn owned_slot_bytes<'s>(_owner: &'s mut impl Sized, ring: &Ring, start: u32, len: u32) -> &'s mut [u8] {
+    match ring.data_ptr(start, len as usize) {
+        // SAFETY: the range lies inside the ring's data area (checked by `data_ptr`) and belongs to
+        // a slot this client owns exclusively until it is published or released: the driver reads
+        // outgoing slots only below the published tail and writes incoming slots only at or beyond
+        // the released head, and the session hands each slot to exactly one `OutgoingSlot` /
+        // `IncomingPacket`, whose `&mut self` borrow (`_owner`) makes the slice unique for `'s`.
+        // The ring memory outlives the session, which outlives the slot.
+        Ok(ptr) => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len as usize) },
+        Err(_) => &mut [],
     }
 }
 
@@ -531,7 +535,8 @@ impl<B: Backend> OutgoingSlot<'_, B> {
     }
 
     fn bytes(&mut self, start: u32, len: u32) -> &mut [u8] {
-        Session::<B>::slot_bytes(&self.session.outgoing_ring, self.offset.wrapping_add(start), len)
+        let (session, at) = (self.session, self.offset.wrapping_add(start));
+        owned_slot_bytes(self, &session.outgoing_ring, at, len)
     }
 
     /// The IP packet bytes.
@@ -663,7 +668,8 @@ pub struct IncomingPacket<'a, B: Backend> {
 
 impl<B: Backend> IncomingPacket<'_, B> {
     fn bytes(&mut self, start: u32, len: u32) -> &mut [u8] {
-        Session::<B>::slot_bytes(&self.session.incoming_ring, self.view.slot_offset.wrapping_add(start), len)
+        let (session, at) = (self.session, self.view.slot_offset.wrapping_add(start));
+        owned_slot_bytes(self, &session.incoming_ring, at, len)
     }
 
     fn header_size(&self) -> u32 {
