@@ -87,3 +87,22 @@ fn v1_only_and_shrink_rules() {
     let d = driver.stack().take_delivered();
     assert_eq!(d[1].bytes, ipv4(40, 4));
 }
+
+#[test]
+fn v1_from_a_32_bit_process() {
+    let driver = HostDriver::new();
+    let backend = HostBackend::open(&driver, 7, ringtun::ring_abi::CallerBitness::Bits32);
+    let session = Session::open(backend, SessionConfig::default()).unwrap();
+    // v2 registration is the same 56 bytes for 32-bit callers.
+    assert_eq!(session.version(), RingVersion::V2);
+    let config = SessionConfig { version: VersionPreference::V1Only, ..SessionConfig::default() };
+    drop(session);
+    let backend = HostBackend::open(&driver, 7, ringtun::ring_abi::CallerBitness::Bits32);
+    let session = Session::open(backend, config).unwrap();
+    assert_eq!(session.version(), RingVersion::V1);
+    assert!(session.config().send.ring_ptr < (1 << 32));
+    let mut slot = session.allocate(40, 0, 0).unwrap();
+    slot.data_mut().copy_from_slice(&ipv4(40, 9));
+    session.send(slot).unwrap();
+    assert!(driver.stack().wait_delivered(1, Duration::from_secs(5)));
+}

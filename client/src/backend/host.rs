@@ -123,7 +123,13 @@ impl Backend for HostBackend {
     }
 
     fn alloc_ring(&self, size: usize) -> Result<HostRingMemory, DeviceError> {
-        self.driver.kernel().alloc_ring(size).map(HostRingMemory).ok_or(DeviceError::InsufficientResources)
+        let kernel = self.driver.kernel();
+        let memory = match self.bitness {
+            // A 32-bit process's memory lies below 4 GiB.
+            CallerBitness::Bits32 => kernel.alloc_ring_low(size),
+            CallerBitness::Bits64 => kernel.alloc_ring(size),
+        };
+        memory.map(HostRingMemory).ok_or(DeviceError::InsufficientResources)
     }
 
     fn create_event(&self) -> Result<HostClientEvent, DeviceError> {

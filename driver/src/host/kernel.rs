@@ -95,6 +95,8 @@ impl Event for HostEvent {
 pub struct RingAllocation {
     ptr: *mut u8,
     layout: Layout,
+    /// Mapped below 4 GiB with `mmap` (a 32-bit process's address space) rather than allocated.
+    low: bool,
 }
 
 // SAFETY: the allocation is plain memory owned by this value; all access goes through raw
@@ -110,7 +112,34 @@ impl RingAllocation {
         let layout = Layout::from_size_align(size.max(1), Self::PAGE).ok()?;
         // SAFETY: the layout has a non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
-        (!ptr.is_null()).then_some(Self { ptr, layout })
+        (!ptr.is_null()).then_some(Self { ptr, layout, low: false })
+    }
+
+    /// Zeroed memory whose whole range lies below 4 GiB, as a 32-bit process's would.
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    fn new_low(size: usize) -> Option<Self> {
+        let layout = Layout::from_size_align(size.max(1), Self::PAGE).ok()?;
+        // SAFETY: an anonymous private mapping with no address hint; the result is checked.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                layout.size(),
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return None;
+        }
+        let allocation = Self { ptr: ptr.cast(), layout, low: true };
+        ((allocation.ptr as u64).checked_add(layout.size() as u64)? <= u64::from(u32::MAX)).then_some(allocation)
+    }
+
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    fn new_low(_size: usize) -> Option<Self> {
+        None
     }
 
     /// First byte.
@@ -137,8 +166,16 @@ impl RingAllocation {
 
 impl Drop for RingAllocation {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout and freed only here.
-        unsafe { dealloc(self.ptr, self.layout) };
+        if self.low {
+            #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+            // SAFETY: mapped in `new_low` with this length and unmapped only here.
+            unsafe {
+                libc::munmap(self.ptr.cast(), self.layout.size());
+            }
+        } else {
+            // SAFETY: allocated in `new` with this layout and freed only here.
+            unsafe { dealloc(self.ptr, self.layout) };
+        }
     }
 }
 
@@ -184,6 +221,15 @@ impl HostKernel {
     /// Allocates ring memory and registers it as lockable user memory.
     pub fn alloc_ring(&self, size: usize) -> Option<Arc<RingAllocation>> {
         let allocation = Arc::new(RingAllocation::new(size)?);
+        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        memory.retain(|w| w.strong_count() > 0);
+        memory.push(Arc::downgrade(&allocation));
+        Some(allocation)
+    }
+
+    /// Allocates ring memory below 4 GiB (what a 32-bit process gets), where the host can.
+    pub fn alloc_ring_low(&self, size: usize) -> Option<Arc<RingAllocation>> {
+        let allocation = Arc::new(RingAllocation::new_low(size)?);
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         memory.retain(|w| w.strong_count() > 0);
         memory.push(Arc::downgrade(&allocation));
