@@ -16,6 +16,7 @@
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use lock_api::Mutex;
 use ring_abi::{PacketView, Ring, RingVersion, SleepCheck, CONSUMER_SPIN_NS, RING_STOPPED};
@@ -70,6 +71,12 @@ pub(crate) struct ReceiveState<P: Platform> {
     in_flight: Mutex<P::RawMutex, InFlight>,
     /// The consumer's private cursor and buffers, taken by the worker thread.
     worker: Mutex<P::RawMutex, Option<ConsumerState<P>>>,
+    /// True while the consumer is between its pause check and the end of its indications; with
+    /// the adapter's `paused` flag it forms a store-fence-load pair (both `SeqCst`): either the
+    /// consumer sees the pause, or the pauser sees the round and waits for it.
+    in_round: AtomicBool,
+    /// Set when a round ends (notification event).
+    round_done: P::Event,
 }
 
 pub(crate) struct ConsumerState<P: Platform> {
@@ -86,6 +93,7 @@ impl<P: Platform> ReceiveState<P> {
         event: P::Event,
         returned: P::Event,
         space: P::Event,
+        round_done: P::Event,
         initial_head: u32,
     ) -> Option<Self> {
         let mut records = VecDeque::new();
@@ -106,6 +114,8 @@ impl<P: Platform> ReceiveState<P> {
                 stopped: false,
             }),
             worker: Mutex::new(Some(ConsumerState { cursor: initial_head, next_seq: 0, batch })),
+            in_round: AtomicBool::new(false),
+            round_done,
         })
     }
 
@@ -117,6 +127,22 @@ impl<P: Platform> ReceiveState<P> {
                 return;
             }
             platform.wait_any(&[&self.returned]);
+        }
+    }
+
+    fn end_round(&self) {
+        self.in_round.store(false, Ordering::SeqCst);
+        self.round_done.set();
+    }
+
+    /// Waits until the consumer is outside a round (after `paused` was set).
+    fn wait_round_done(&self, platform: &P) {
+        loop {
+            self.round_done.clear();
+            if !self.in_round.load(Ordering::SeqCst) {
+                return;
+            }
+            platform.wait_any(&[&self.round_done]);
         }
     }
 
@@ -176,11 +202,6 @@ impl<P: Platform> Session<P> {
             if self.stopping() {
                 return;
             }
-            // Paused: indicate nothing until restarted.
-            if self.adapter.paused.load(core::sync::atomic::Ordering::SeqCst) {
-                platform.wait_any(&[&self.stop, &self.adapter.resumed]);
-                continue;
-            }
             // Too much in flight: wait for the stack to return some.
             receive.space.clear();
             if receive.in_flight.lock().records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS) {
@@ -195,7 +216,16 @@ impl<P: Platform> Session<P> {
                     None => continue,
                 }
             }
-            if !self.consume_round(consumer, tail) {
+            // Paused: indicate nothing until restarted (see `in_round`).
+            receive.in_round.store(true, Ordering::SeqCst);
+            if self.adapter.paused.load(Ordering::SeqCst) {
+                receive.end_round();
+                platform.wait_any(&[&self.stop, &self.adapter.resumed]);
+                continue;
+            }
+            let healthy = self.consume_round(consumer, tail);
+            receive.end_round();
+            if !healthy {
                 // The ring is stopped: wait for the session to end.
                 platform.wait_any(&[&self.stop]);
                 return;
@@ -425,8 +455,8 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // Taking the lock orders us after any consumer round that passed the pause check.
-        drop(self.receive.in_flight.lock());
+        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }
 

@@ -128,6 +128,7 @@ impl<P: Platform> Adapter<P> {
             receive_event,
             event(RingRole::Receive)?,
             event(RingRole::Receive)?,
+            event(RingRole::Receive)?,
             receive_head,
         )
         .ok_or(RegisterError::OutOfMemory)?;
