@@ -6,6 +6,8 @@
 
 #[cfg(feature = "host")]
 pub mod host;
+#[cfg(windows)]
+pub mod windows;
 
 use core::fmt;
 use std::time::Duration;
