@@ -14,9 +14,10 @@
 
 extern crate alloc;
 
-// Outside the Windows kernel the crate links std (host platform, tests, and so that the cdylib
-// has a panic handler and allocator); the engine itself never uses it.
-#[cfg(not(all(target_os = "windows", feature = "kernel")))]
+// std is linked for the host platform, for tests, and on non-Windows targets (so that the cdylib
+// has a panic handler and an allocator there); the engine itself never uses it. For Windows
+// targets without `host` the crate is `no_std` + `alloc`, as it runs in the kernel.
+#[cfg(any(feature = "host", test, not(target_os = "windows")))]
 extern crate std;
 
 pub mod engine;
