@@ -347,7 +347,9 @@ impl<B: Backend> Session<B> {
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
-        // Publish every leading slot that is no longer owned.
+        // Publish every leading slot that is no longer owned. The headers are re-read from shared
+        // memory, so each size is checked to stay within what was reserved: a scribbled header
+        // stops the walk instead of sending it around the ring.
         let mut tail = out.published_tail;
         while tail != out.reserved_tail {
             let size = match ring.read_packet_header(tail) {
@@ -355,7 +357,7 @@ impl<B: Backend> Session<B> {
                 PacketHeader::V2 { slot_size, .. } if slot_size & CLIENT_OWNED_BIT == 0 => Some(slot_size),
                 _ => None,
             };
-            match size {
+            match size.filter(|&s| plausible_slot(&geometry, s, geometry.content(tail, out.reserved_tail))) {
                 Some(size) => tail = geometry.advance(tail, size),
                 None => break,
             }
@@ -483,7 +485,7 @@ impl<B: Backend> Session<B> {
                 }
                 _ => None,
             };
-            match size {
+            match size.filter(|&s| plausible_slot(&geometry, s, geometry.content(head, inc.cursor))) {
                 Some(size) => head = geometry.advance(head, size),
                 None => break,
             }
@@ -493,6 +495,15 @@ impl<B: Backend> Session<B> {
             ring.store_head(head);
         }
     }
+}
+
+/// Whether `size` can be the size of a slot that starts `room` bytes before the end of the
+/// client's own range: aligned, at least a header, at most the ring's largest slot and `room`.
+fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
+    size >= geometry.packet_header_size()
+        && size % geometry.alignment() == 0
+        && size <= geometry.max_slot()
+        && size <= room
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.

@@ -109,7 +109,8 @@ pub trait Platform: Send + Sync + Sized + 'static {
         token: u64,
     ) -> Option<Self::Indication>;
 
-    /// Indicates every prepared packet in `batch` to the stack (draining it). Each one comes back
+    /// Indicates every prepared packet in `batch` to the stack, draining it but keeping its
+    /// allocation (the engine preallocates it once per session). Each one comes back
     /// through [`crate::engine::Adapter::return_indication`], possibly before this returns.
     fn indicate(&self, batch: &mut Vec<Self::Indication>);
 

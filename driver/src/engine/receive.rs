@@ -363,7 +363,7 @@ impl<P: Platform> Session<P> {
                     break;
                 }
             }
-            if batch.len() >= batch.capacity() {
+            if batch.len() >= RECEIVE_BATCH_PACKETS {
                 // No room for more indications this round: the rest of the slot is dropped.
                 if offset < view.data_length {
                     bump(&stats.receive_dropped_no_resources);
@@ -383,7 +383,7 @@ impl<P: Platform> Session<P> {
         batch: &mut Vec<P::Indication>,
     ) -> bool {
         let stats = self.stats();
-        if batch.len() >= batch.capacity() {
+        if batch.len() >= RECEIVE_BATCH_PACKETS {
             bump(&stats.receive_dropped_no_resources);
             return false;
         }

@@ -154,7 +154,7 @@ impl<P: Platform> Adapter<P> {
                 return Err(RegisterError::Platform(RingRole::Receive, e));
             }
         }
-        platform.set_link_state(true);
+        session.raise_link();
         Ok(())
     }
 }

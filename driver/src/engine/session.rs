@@ -117,6 +117,8 @@ pub struct Session<P: Platform> {
     pub(crate) config: RingConfig,
     pub(crate) generation: u16,
     state: AtomicU8,
+    /// Whether link up was indicated for this session (so teardown indicates down only then).
+    link_up: AtomicBool,
     pub(crate) send: SendState<P>,
     pub(crate) receive: ReceiveState<P>,
     /// Signalled once to stop the consumer thread (notification event).
@@ -241,6 +243,7 @@ impl<P: Platform> Session<P> {
             config,
             generation,
             state: AtomicU8::new(SESSION_RUNNING),
+            link_up: AtomicBool::new(false),
             send,
             receive,
             stop,
@@ -275,6 +278,13 @@ impl<P: Platform> Session<P> {
         *self.worker.lock() = Some(worker);
     }
 
+    /// Indicates link up, unless the session already ended.
+    pub(crate) fn raise_link(&self) {
+        if self.is_running() && !self.link_up.swap(true, Ordering::AcqRel) {
+            self.platform().set_link_state(true);
+        }
+    }
+
     /// Ends the session (idempotent: only the first caller does the work; later callers return
     /// `false` at once, and the first returns `true` after the whole teardown).
     pub fn teardown(&self) -> bool {
@@ -284,8 +294,10 @@ impl<P: Platform> Session<P> {
         let platform = self.platform();
         // 1. No sender may touch the Send ring from here on.
         self.send.gate.close_and_wait(platform);
-        // 2. Link down.
-        platform.set_link_state(false);
+        // 2. Link down (if it was ever up).
+        if self.link_up.swap(false, Ordering::AcqRel) {
+            platform.set_link_state(false);
+        }
         // 3. Stop the consumer.
         self.stop.set();
         let worker = self.worker.lock().take();

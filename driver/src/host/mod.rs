@@ -156,7 +156,8 @@ impl Platform for HostPlatform {
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
-        let immediate = self.stack.accept(std::mem::take(batch));
+        // Drained, not taken: the engine keeps the batch's preallocated capacity.
+        let immediate = self.stack.accept(batch.drain(..));
         if !immediate.is_empty() {
             if let Some(adapter) = self.adapter.get().and_then(Weak::upgrade) {
                 Adapter { inner: adapter }.return_indications(immediate);

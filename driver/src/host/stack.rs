@@ -87,7 +87,7 @@ pub struct Delivered {
 #[derive(Debug)]
 struct StackState {
     mode: ReturnMode,
-    held: VecDeque<HostIndication>,
+    held: VecDeque<(Instant, HostIndication)>,
     delivered: Vec<Delivered>,
     delivered_total: u64,
     keep_log: bool,
@@ -135,7 +135,7 @@ impl FakeStack {
     }
 
     /// Records indicated packets; returns the tokens to return at once.
-    pub(crate) fn accept(&self, batch: Vec<HostIndication>) -> Vec<u64> {
+    pub(crate) fn accept(&self, batch: impl Iterator<Item = HostIndication>) -> Vec<u64> {
         let mut state = self.state();
         state.indicate_calls += 1;
         let mut immediate = Vec::new();
@@ -148,7 +148,7 @@ impl FakeStack {
             }
             match state.mode {
                 ReturnMode::Immediate => immediate.push(indication.token),
-                ReturnMode::Hold => state.held.push_back(indication),
+                ReturnMode::Hold => state.held.push_back((Instant::now(), indication)),
             }
         }
         self.changed.notify_all();
@@ -167,7 +167,16 @@ impl FakeStack {
 
     /// Takes every held packet (to return later, in any order).
     pub fn take_held(&self) -> Vec<HostIndication> {
-        self.state().held.drain(..).collect()
+        self.state().held.drain(..).map(|(_, i)| i).collect()
+    }
+
+    /// Takes the held packets indicated more than `age` ago (a test harness's safety net).
+    pub fn take_held_older_than(&self, age: Duration) -> Vec<HostIndication> {
+        let mut state = self.state();
+        let now = Instant::now();
+        let (old, young): (Vec<_>, Vec<_>) = state.held.drain(..).partition(|(at, _)| now.duration_since(*at) > age);
+        state.held = young.into();
+        old.into_iter().map(|(_, i)| i).collect()
     }
 
     /// Number of packets held now.

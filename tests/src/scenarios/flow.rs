@@ -1,0 +1,226 @@
+//! Flow control and ordering: full rings and recovery, wrap-around, out-of-order release.
+
+use std::thread;
+
+use ring_abi::RingVersion;
+use ringtun::{Error, SessionConfig, VersionPreference};
+
+use super::common::{receive_n, send, session, v1, v2, PATIENCE};
+use crate::backend::{Backend, Failure, Outcome};
+use crate::packets::{ipv4, raw, Rng};
+use crate::{ensure, ensure_eq};
+
+fn small(version: VersionPreference) -> SessionConfig {
+    SessionConfig { version, incoming_capacity: 0x20000, outgoing_capacity: 0x20000, ..SessionConfig::default() }
+}
+
+/// The Send ring fills: a batch that does not fit is dropped whole and counted; once the client
+/// reads, batches go through again.
+pub fn send_ring_full_and_recovery<B: Backend>(b: &B) -> Result<(), Failure> {
+    for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
+        let s = session(b, small(version))?;
+        let before = b.counters();
+        let mut sent = Vec::new();
+        let mut dropped = 0u64;
+        let mut seq = 0u32;
+        // Fill with batches of 4 x 1400 bytes until one is refused, then a few more.
+        let mut refused_batches = 0;
+        while refused_batches < 3 {
+            let batch: Vec<Vec<u8>> = (0..4)
+                .map(|_| {
+                    seq += 1;
+                    raw(1400, seq)
+                })
+                .collect();
+            let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+            let outcomes = b.transmit(&refs);
+            ensure!(outcomes.iter().all(|o| *o == outcomes[0]), "a batch was split: {outcomes:?}");
+            match outcomes[0] {
+                Outcome::Sent => sent.extend(batch),
+                Outcome::RingFull => {
+                    refused_batches += 1;
+                    dropped += 4;
+                }
+                other => return Err(Failure::new(format!("unexpected outcome {other:?}"))),
+            }
+            ensure!(seq < 10_000, "the ring never filled");
+        }
+        // 0x20000 bytes hold 92 slots of 1400 bytes (v1: 1404, v2: 1408): 23 batches.
+        ensure_eq!(sent.len(), 92);
+        let c = b.counters();
+        ensure_eq!(c.send_dropped_ring_full - before.send_dropped_ring_full, dropped);
+        ensure_eq!(c.send_packets - before.send_packets, sent.len() as u64);
+        // Everything that was accepted is there, in order.
+        ensure_eq!(receive_n(&s, sent.len())?, sent);
+        // And the ring accepts again.
+        let p = raw(1400, 99_999);
+        ensure_eq!(b.transmit(&[&p]), vec![Outcome::Sent]);
+        ensure_eq!(receive_n(&s, 1)?, vec![p]);
+    }
+    Ok(())
+}
+
+/// The Receive ring fills while the stack holds every packet; returns make room again.
+pub fn receive_ring_full_and_recovery<B: Backend>(b: &B) -> Result<(), Failure> {
+    for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
+        let s = session(b, small(version))?;
+        b.set_hold(true);
+        let mut count = 0u32;
+        loop {
+            match s.allocate(1400, 0, 0) {
+                Ok(mut slot) => {
+                    slot.data_mut().copy_from_slice(&ipv4(1400, count));
+                    s.send(slot)?;
+                    count += 1;
+                }
+                Err(Error::RingFull) => break,
+                Err(e) => return Err(e.into()),
+            }
+            ensure!(count < 1000, "the ring never filled");
+        }
+        // (0x20000 - alignment) / slot: 93 slots of 1400 bytes (v1: 1404, v2: 1408).
+        ensure_eq!(count, 93);
+        ensure!(b.wait_held(count as usize, PATIENCE), "not everything indicated");
+        let held = b.take_held();
+        for (i, h) in held.iter().enumerate() {
+            ensure_eq!(b.held_bytes(h), ipv4(1400, i as u32));
+        }
+        ensure!(matches!(s.allocate(1400, 0, 0), Err(Error::RingFull)), "room appeared before any return");
+        b.set_hold(false);
+        b.return_held(held);
+        let baseline = b.counters().receive_packets;
+        send(&s, &ipv4(1400, 5000))?;
+        ensure!(b.wait_delivered(baseline + 1, PATIENCE), "not delivered");
+        let ring = s.outgoing_ring();
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while ring.load_head() != ring.load_tail() && std::time::Instant::now() < deadline {
+            thread::yield_now();
+        }
+        ensure_eq!(ring.load_head(), ring.load_tail());
+        b.take_delivered();
+    }
+    Ok(())
+}
+
+/// Traffic through several wraps with slot sizes stepping through every alignment offset.
+fn wrap<B: Backend>(b: &B, version: VersionPreference, expect: RingVersion) -> Result<(), Failure> {
+    let s = session(b, small(version))?;
+    ensure_eq!(s.version(), expect);
+    let align = if expect == RingVersion::V1 { 4 } else { 8 };
+    // About three capacities of traffic each way; lengths step by 1 so slot sizes (and so the
+    // wrap point) take every aligned offset.
+    let mut incoming_seq = 0u32;
+    let mut total = 0usize;
+    while total < 3 * 0x20000 {
+        let len = 1000 + (incoming_seq as usize % (4 * align));
+        let p = raw(len, incoming_seq);
+        ensure_eq!(b.transmit(&[&p]), vec![Outcome::Sent]);
+        ensure_eq!(receive_n(&s, 1)?, vec![p], "incoming {incoming_seq}");
+        total += len;
+        incoming_seq += 1;
+    }
+    let mut sent = Vec::new();
+    let mut total = 0usize;
+    let mut seq = 0u32;
+    while total < 3 * 0x20000 {
+        let p = ipv4(1000 + (seq as usize % (4 * align)), seq);
+        send(&s, &p)?;
+        total += p.len();
+        sent.push(p);
+        seq += 1;
+    }
+    ensure!(b.wait_delivered(sent.len() as u64, PATIENCE), "not delivered");
+    ensure_eq!(b.take_delivered(), sent);
+    Ok(())
+}
+
+/// Wrap-around, v1.
+pub fn wrap_at_every_alignment_v1<B: Backend>(b: &B) -> Result<(), Failure> {
+    wrap(b, VersionPreference::V1Only, RingVersion::V1)
+}
+
+/// Wrap-around, v2.
+pub fn wrap_at_every_alignment_v2<B: Backend>(b: &B) -> Result<(), Failure> {
+    wrap(b, VersionPreference::PreferV2, RingVersion::V2)
+}
+
+/// The client releases incoming packets out of order: `head` moves only over the released
+/// prefix, and every byte stays intact until released.
+pub fn client_releases_out_of_order<B: Backend>(b: &B) -> Result<(), Failure> {
+    for config in [v1(), v2()] {
+        let s = session(b, config)?;
+        let packets: Vec<Vec<u8>> = (0..6).map(|i| raw(200 + 50 * i, i as u32)).collect();
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        ensure_eq!(b.transmit(&refs), vec![Outcome::Sent; 6]);
+        let mut held = Vec::new();
+        while held.len() < 6 {
+            let p = s.receive_wait(PATIENCE)?.ok_or_else(|| Failure::new("missing packet"))?;
+            held.push(Some(p));
+        }
+        let ends: Vec<u32> = held
+            .iter()
+            .map(|p| p.as_ref().map(|p| s.incoming_ring().geometry().advance(p.view().slot_offset, p.view().slot_size)))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Failure::new("missing packet"))?;
+        let start = held[0].as_ref().map(|p| p.view().slot_offset).unwrap_or(0);
+        let mut released = [false; 6];
+        for i in [2usize, 4, 0, 1, 5, 3] {
+            let mut p = held[i].take().ok_or_else(|| Failure::new("released twice"))?;
+            ensure_eq!(p.data(), &packets[i][..], "packet {i} intact until released");
+            p.release();
+            released[i] = true;
+            let prefix = released.iter().take_while(|r| **r).count();
+            let want = if prefix == 0 { start } else { ends[prefix - 1] };
+            ensure_eq!(s.incoming_ring().load_head(), want, "after releasing {i}");
+        }
+    }
+    Ok(())
+}
+
+/// The stack returns packets in a shuffled order from four threads: the Receive head only ever
+/// moves over returned slots, in order, and ends at the tail.
+pub fn stack_returns_out_of_order<B: Backend>(b: &B) -> Result<(), Failure> {
+    let s = session(b, v2())?;
+    b.set_hold(true);
+    let n = 200;
+    let packets: Vec<Vec<u8>> = (0..n).map(|i| ipv4(60 + (i % 50), i as u32)).collect();
+    for p in &packets {
+        send(&s, p)?;
+    }
+    ensure!(b.wait_held(n, PATIENCE), "not all indicated");
+    let mut held = b.take_held();
+    for (i, h) in held.iter().enumerate() {
+        ensure_eq!(b.held_bytes(h), packets[i]);
+    }
+    let ring = s.outgoing_ring();
+    let tail = ring.load_tail();
+    let head0 = ring.load_head();
+    // Everything but the first comes back, shuffled, from four threads at once: the head must
+    // not move, since the first slot is still out.
+    let first = held.remove(0);
+    let mut rng = Rng::new(77);
+    rng.shuffle(&mut held);
+    let mut chunks: Vec<Vec<B::Held>> = Vec::new();
+    while !held.is_empty() {
+        let take = held.len().min(50);
+        chunks.push(held.drain(..take).collect());
+    }
+    thread::scope(|scope| {
+        for chunk in chunks {
+            scope.spawn(move || {
+                for h in chunk {
+                    b.return_held(vec![h]);
+                }
+            });
+        }
+    });
+    ensure_eq!(ring.load_head(), head0, "head moved while the first slot was out");
+    b.return_held(vec![first]);
+    ensure_eq!(ring.load_head(), tail, "head did not reach the tail once all were back");
+    ensure_eq!(b.counters().receive_packets, n as u64);
+    // The whole ring is free again.
+    b.set_hold(false);
+    send(&s, &ipv4(1000, 9999))?;
+    ensure!(b.wait_delivered(n as u64 + 1, PATIENCE), "not delivered after the returns");
+    Ok(())
+}

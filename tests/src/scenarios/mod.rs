@@ -1,0 +1,86 @@
+//! Every scenario, by area.
+
+pub mod common;
+pub mod faults;
+pub mod flow;
+pub mod hostile;
+pub mod registration;
+pub mod regressions;
+pub mod room;
+pub mod teardown;
+pub mod traffic;
+
+use crate::backend::{Backend, Needs};
+use crate::runner::Scenario;
+
+macro_rules! scenarios {
+    ($d:tt $( $module:ident :: $name:ident, $needs:expr, $summary:literal; )*) => {
+        /// Every scenario, in a stable order.
+        pub fn all<B: Backend>() -> Vec<Scenario<B>> {
+            vec![$(
+                Scenario {
+                    name: concat!(stringify!($module), "::", stringify!($name)),
+                    summary: $summary,
+                    needs: $needs,
+                    run: $module::$name::<B>,
+                },
+            )*]
+        }
+
+        /// Generates one `#[test]` per scenario for a backend type (used by the host suite).
+        #[macro_export]
+        macro_rules! scenario_tests {
+            ($d backend:ty, $d make:expr) => {
+                $(
+                    #[test]
+                    fn $name() {
+                        let scenario = $d crate::scenarios::all::<$d backend>()
+                            .into_iter()
+                            .find(|s| s.name == concat!(stringify!($module), "::", stringify!($name)))
+                            .expect("scenario registered");
+                        let report = $d crate::runner::run_one(&scenario, &$d make);
+                        match report.verdict {
+                            $d crate::runner::Verdict::Passed => {}
+                            $d crate::runner::Verdict::Skipped(why) => panic!("skipped on a full backend: {why}"),
+                            $d crate::runner::Verdict::Failed(why) => panic!("{}: {why}", scenario.name),
+                        }
+                    }
+                )*
+            };
+        }
+    };
+}
+
+scenarios! {
+    $
+    registration::register_v1_64, Needs::COUNTERS, "v1 from a 64-bit process: registers, moves traffic both ways";
+    registration::register_v1_32, Needs::COUNTERS, "v1 from a 32-bit process (24-byte layout)";
+    registration::register_v2, Needs::COUNTERS, "v2 registration and the capability reply";
+    registration::refused_fields, Needs::COUNTERS, "each invalid registration field refused with its status; nothing left behind";
+    registration::second_registration_refused, Needs::COUNTERS, "one session per adapter; the next after close";
+    traffic::both_ways_all_sizes_v1, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v1";
+    traffic::both_ways_all_sizes_v2, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v2";
+    traffic::non_ip_dropped, Needs::COUNTERS, "non-IP and short packets dropped, counted, slots released";
+    traffic::receive_split, Needs::COUNTERS, "RECEIVE_SPLIT: several IP packets per slot, bad lengths dropped";
+    room::send_ring_room_exact, Needs::COUNTERS, "v2 Send ring: exact head room, at least the tail room";
+    room::receive_room_and_shrink_any_order, Needs::COUNTERS, "v2 Receive ring: per-packet room, moved start, shrink, sent out of order";
+    flow::send_ring_full_and_recovery, Needs::STACK, "Send ring full: whole batches dropped and counted, then recovery";
+    flow::receive_ring_full_and_recovery, Needs::STACK, "Receive ring full while the stack holds packets, then recovery";
+    flow::wrap_at_every_alignment_v1, Needs::COUNTERS, "slots straddling the wrap at every 4-byte offset";
+    flow::wrap_at_every_alignment_v2, Needs::COUNTERS, "slots straddling the wrap at every 8-byte offset";
+    flow::client_releases_out_of_order, Needs::COUNTERS, "head advances only over the released prefix";
+    flow::stack_returns_out_of_order, Needs::STACK, "Receive head released in order whatever the return order";
+    teardown::close_with_packets_in_flight, Needs::LIFECYCLE, "close with packets in flight: all returned, markers set";
+    teardown::process_exit_with_packets_in_flight, Needs::LIFECYCLE, "owner process exit ends the session";
+    teardown::halt_with_packets_in_flight, Needs::LIFECYCLE, "halt ends the session and refuses new ones";
+    teardown::surprise_remove_with_packets_in_flight, Needs::LIFECYCLE, "surprise removal ends the session";
+    teardown::pause_and_restart, Needs::LIFECYCLE, "pause waits for returns, refuses sends, holds receives";
+    faults::indication_failures, Needs::ALL, "no NBL: packets dropped and counted, slots still released in order";
+    faults::registration_failures, Needs::ALL, "map/event/thread failures refuse cleanly; the next registration works";
+    hostile::scribbling_client_v1, Needs::STACK, "a client scribbling on its v1 rings stops only its own session";
+    hostile::scribbling_client_v2, Needs::STACK, "a client scribbling on its v2 rings stops only its own session";
+    regressions::parallel_senders, Needs::COUNTERS, "many threads transmitting at once: no overlap, nothing lost";
+    regressions::parallel_returns, Needs::STACK, "the stack returning from several threads: head in order";
+    regressions::wakeup_race, Needs::TRAFFIC, "consumer about to sleep while the producer publishes: every packet within 1 s";
+    regressions::garbage_bookkeeping, Needs::STACK, "every transmit status written exactly once on every path";
+}
