@@ -277,6 +277,12 @@ impl<B: Backend> Session<B> {
         &self.incoming_event
     }
 
+    /// The event the client signals after publishing outgoing packets while the driver sleeps
+    /// (for diagnostics and tests; [`Session::send`] signals it as the protocol requires).
+    pub fn outgoing_event(&self) -> &B::Event {
+        &self.outgoing_event
+    }
+
     /// The incoming ring (for diagnostics and tests).
     pub fn incoming_ring(&self) -> &Ring {
         &self.incoming_ring
@@ -350,18 +356,7 @@ impl<B: Backend> Session<B> {
         // Publish every leading slot that is no longer owned. The headers are re-read from shared
         // memory, so each size is checked to stay within what was reserved: a scribbled header
         // stops the walk instead of sending it around the ring.
-        let mut tail = out.published_tail;
-        while tail != out.reserved_tail {
-            let size = match ring.read_packet_header(tail) {
-                PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT == 0 => ring_abi::v1_slot_size(size),
-                PacketHeader::V2 { slot_size, .. } if slot_size & CLIENT_OWNED_BIT == 0 => Some(slot_size),
-                _ => None,
-            };
-            match size.filter(|&s| plausible_slot(&geometry, s, geometry.content(tail, out.reserved_tail))) {
-                Some(size) => tail = geometry.advance(tail, size),
-                None => break,
-            }
-        }
+        let tail = walk_slots(ring, out.published_tail, out.reserved_tail, false);
         if tail != out.published_tail {
             out.published_tail = tail;
             if ring.publish_tail(tail) {
@@ -465,7 +460,6 @@ impl<B: Backend> Session<B> {
 
     fn release_locked(&self, inc: &mut Incoming, view: PacketView) {
         let ring = &self.incoming_ring;
-        let geometry = *ring.geometry();
         // Mark released: bit 31 set in the slot's header (the driver never sets it).
         let marked = match ring.read_packet_header(view.slot_offset) {
             PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
@@ -474,27 +468,35 @@ impl<B: Backend> Session<B> {
             }
         };
         let _ = ring.write_packet_header(view.slot_offset, marked);
-        let mut head = inc.head;
-        while head != inc.cursor {
-            let size = match ring.read_packet_header(head) {
-                PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
-                    ring_abi::v1_slot_size(size & !CLIENT_OWNED_BIT)
-                }
-                PacketHeader::V2 { slot_size, .. } if slot_size & CLIENT_OWNED_BIT != 0 => {
-                    Some(slot_size & !CLIENT_OWNED_BIT)
-                }
-                _ => None,
-            };
-            match size.filter(|&s| plausible_slot(&geometry, s, geometry.content(head, inc.cursor))) {
-                Some(size) => head = geometry.advance(head, size),
-                None => break,
-            }
-        }
+        let head = walk_slots(ring, inc.head, inc.cursor, true);
         if head != inc.head {
             inc.head = head;
             ring.store_head(head);
         }
     }
+}
+
+/// Walks from `from` towards `until` over the leading run of slots whose client-owned bit is
+/// `marked` (set: released incoming slots; clear: sent outgoing slots) and returns where the run
+/// ends. The headers are re-read from shared memory, so each size must stay within the range: a
+/// scribbled header ends the walk instead of sending it around the ring.
+fn walk_slots(ring: &Ring, from: u32, until: u32, marked: bool) -> u32 {
+    let geometry = *ring.geometry();
+    let mut at = from;
+    while at != until {
+        let (word, size_of) = match ring.read_packet_header(at) {
+            PacketHeader::V1 { size } => (size, ring_abi::v1_slot_size(size & !CLIENT_OWNED_BIT)),
+            PacketHeader::V2 { slot_size, .. } => (slot_size, Some(slot_size & !CLIENT_OWNED_BIT)),
+        };
+        let size = size_of
+            .filter(|_| (word & CLIENT_OWNED_BIT != 0) == marked)
+            .filter(|&s| plausible_slot(&geometry, s, geometry.content(at, until)));
+        match size {
+            Some(size) => at = geometry.advance(at, size),
+            None => break,
+        }
+    }
+    at
 }
 
 /// Whether `size` can be the size of a slot that starts `room` bytes before the end of the

@@ -186,6 +186,11 @@ pub trait Backend: Send + Sync {
     /// The engine's counters now.
     fn counters(&self) -> Counters;
 
+    /// Ring memory blocks still alive anywhere (client or driver), if the backend can tell.
+    fn live_rings(&self) -> Option<usize> {
+        None
+    }
+
     /// After a scenario: whether the backend saw anything wrong on its side (for example a
     /// safety net that had to return packets a scenario left held).
     fn check_clean(&self) -> Result<(), Failure> {

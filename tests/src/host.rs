@@ -161,6 +161,10 @@ impl Backend for HostSuite {
         self.driver.faults().fail_spawn.store(on, Ordering::SeqCst);
     }
 
+    fn live_rings(&self) -> Option<usize> {
+        Some(self.driver.kernel().live_ring_allocations())
+    }
+
     fn check_clean(&self) -> Result<(), crate::Failure> {
         if self.watchdog_fired.load(Ordering::SeqCst) {
             return Err(crate::Failure::new(format!(

@@ -3,12 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ring_abi::{CallerBitness, Capabilities, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
+use ring_abi::CallerBitness;
 use ringtun_driver::engine::Status;
 pub use ringtun_driver::host::HostDriver;
 use ringtun_driver::host::{HostEvent, HostFile, HostKernel, RingAllocation};
 use ringtun_driver::platform::Event as _;
-use zerocopy::FromBytes;
 
 use super::{Backend, ClientEvent, DeviceError, RingMemory};
 
@@ -111,15 +110,8 @@ impl Backend for HostBackend {
     type Event = HostClientEvent;
     type Memory = HostRingMemory;
 
-    fn query_capabilities(&self) -> Result<Capabilities, DeviceError> {
-        let mut out = [0u8; ring_abi::CAPABILITIES_SIZE];
-        let n = self.ioctl(IOCTL_QUERY_CAPABILITIES, &[], &mut out)?;
-        let bytes = out.get(..n).ok_or(DeviceError::BufferTooSmall)?;
-        Capabilities::read_from_bytes(bytes).map_err(|_| DeviceError::BufferTooSmall)
-    }
-
-    fn register(&self, input: &[u8]) -> Result<(), DeviceError> {
-        self.ioctl(IOCTL_REGISTER_RINGS, input, &mut []).map(|_| ())
+    fn device_io_control(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, DeviceError> {
+        self.ioctl(code, input, output)
     }
 
     fn alloc_ring(&self, size: usize) -> Result<HostRingMemory, DeviceError> {

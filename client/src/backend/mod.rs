@@ -13,6 +13,7 @@ use core::fmt;
 use std::time::Duration;
 
 use ring_abi::{CallerBitness, Capabilities};
+use zerocopy::FromBytes;
 
 /// A device request's failure, as the driver reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,10 +79,21 @@ pub trait Backend: Send + Sync {
     /// The backend's ring memory.
     type Memory: RingMemory;
 
+    /// `DeviceIoControl` on the adapter's device: returns the output bytes written.
+    fn device_io_control(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, DeviceError>;
+
     /// The capability query IOCTL.
-    fn query_capabilities(&self) -> Result<Capabilities, DeviceError>;
+    fn query_capabilities(&self) -> Result<Capabilities, DeviceError> {
+        let mut out = [0u8; ring_abi::CAPABILITIES_SIZE];
+        let n = self.device_io_control(ring_abi::IOCTL_QUERY_CAPABILITIES, &[], &mut out)?;
+        let bytes = out.get(..n).ok_or(DeviceError::BufferTooSmall)?;
+        Capabilities::read_from_bytes(bytes).map_err(|_| DeviceError::BufferTooSmall)
+    }
+
     /// The registration IOCTL with raw input bytes.
-    fn register(&self, input: &[u8]) -> Result<(), DeviceError>;
+    fn register(&self, input: &[u8]) -> Result<(), DeviceError> {
+        self.device_io_control(ring_abi::IOCTL_REGISTER_RINGS, input, &mut []).map(|_| ())
+    }
     /// Allocates ring memory of `size` bytes.
     fn alloc_ring(&self, size: usize) -> Result<Self::Memory, DeviceError>;
     /// Creates an auto-reset event, not signalled.

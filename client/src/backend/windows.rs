@@ -10,7 +10,7 @@ use std::os::windows::ffi::{OsStrExt, OsStringExt};
 use std::ptr;
 use std::time::Duration;
 
-use ring_abi::{CallerBitness, Capabilities, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
+use ring_abi::CallerBitness;
 use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
     CM_Get_DevNode_Registry_PropertyW, CM_Get_Device_Interface_ListW, CM_Get_Device_Interface_List_SizeW,
     CM_Get_Device_Interface_PropertyW, CM_Locate_DevNodeW, CM_DRP_HARDWAREID, CM_GET_DEVICE_INTERFACE_LIST_PRESENT,
@@ -33,7 +33,6 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, GetCurrentProcess, IsWow64Process, SetEvent, WaitForSingleObject, INFINITE,
 };
 use windows_sys::Win32::System::IO::DeviceIoControl;
-use zerocopy::FromBytes;
 
 use super::{Backend, ClientEvent, DeviceError, RingMemory};
 
@@ -288,15 +287,8 @@ impl Backend for WindowsBackend {
     type Event = WindowsEvent;
     type Memory = WindowsRingMemory;
 
-    fn query_capabilities(&self) -> Result<Capabilities, DeviceError> {
-        let mut out = [0u8; ring_abi::CAPABILITIES_SIZE];
-        let n = self.ioctl(IOCTL_QUERY_CAPABILITIES, &[], &mut out)?;
-        let bytes = out.get(..n).ok_or(DeviceError::BufferTooSmall)?;
-        Capabilities::read_from_bytes(bytes).map_err(|_| DeviceError::BufferTooSmall)
-    }
-
-    fn register(&self, input: &[u8]) -> Result<(), DeviceError> {
-        self.ioctl(IOCTL_REGISTER_RINGS, input, &mut []).map(|_| ())
+    fn device_io_control(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, DeviceError> {
+        self.ioctl(code, input, output)
     }
 
     fn alloc_ring(&self, size: usize) -> Result<WindowsRingMemory, DeviceError> {

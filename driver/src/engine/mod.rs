@@ -14,6 +14,8 @@
 //! The engine uses `core` and `alloc` only; it reaches the OS exclusively through
 //! [`crate::platform::Platform`].
 
+#![deny(clippy::arithmetic_side_effects)]
+
 pub mod receive;
 pub mod registration;
 pub mod send;

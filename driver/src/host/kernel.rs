@@ -220,20 +220,30 @@ impl HostKernel {
 
     /// Allocates ring memory and registers it as lockable user memory.
     pub fn alloc_ring(&self, size: usize) -> Option<Arc<RingAllocation>> {
-        let allocation = Arc::new(RingAllocation::new(size)?);
+        self.register(RingAllocation::new(size)?)
+    }
+
+    /// Allocates ring memory below 4 GiB (what a 32-bit process gets), where the host can.
+    pub fn alloc_ring_low(&self, size: usize) -> Option<Arc<RingAllocation>> {
+        self.register(RingAllocation::new_low(size)?)
+    }
+
+    fn register(&self, allocation: RingAllocation) -> Option<Arc<RingAllocation>> {
+        let allocation = Arc::new(allocation);
         let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
         memory.retain(|w| w.strong_count() > 0);
         memory.push(Arc::downgrade(&allocation));
         Some(allocation)
     }
 
-    /// Allocates ring memory below 4 GiB (what a 32-bit process gets), where the host can.
-    pub fn alloc_ring_low(&self, size: usize) -> Option<Arc<RingAllocation>> {
-        let allocation = Arc::new(RingAllocation::new_low(size)?);
-        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
-        memory.retain(|w| w.strong_count() > 0);
-        memory.push(Arc::downgrade(&allocation));
-        Some(allocation)
+    /// Ring allocations still alive (held by a client or by a driver mapping).
+    pub fn live_ring_allocations(&self) -> usize {
+        self.memory.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|w| w.strong_count() > 0).count()
+    }
+
+    /// Event handles still open.
+    pub fn open_handles(&self) -> usize {
+        self.handles.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// Finds the live allocation holding `[address, address + len)`.

@@ -47,6 +47,9 @@ pub fn registration_failures<B: Backend>(b: &B) -> Result<(), Failure> {
     b.fail_spawn(true);
     ensure!(matches!(open(v2()), Err(Error::Device(DeviceError::InsufficientResources))), "thread failure");
     b.fail_spawn(false);
+    if let Some(live) = b.live_rings() {
+        ensure_eq!(live, 0, "ring memory still referenced after refused registrations");
+    }
     let c = b.counters();
     ensure_eq!(c.sessions_registered, 0);
     ensure_eq!(c.registrations_refused, 5);

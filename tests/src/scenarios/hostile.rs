@@ -5,6 +5,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use ring_abi::{CallerBitness, PacketHeader, RING_STOPPED};
+use ringtun::backend::ClientEvent;
 use ringtun::{Session, SessionConfig};
 
 use super::common::{receive_n, send, v1, v2, PATIENCE};
@@ -101,6 +102,9 @@ fn scribble<B: Backend>(b: &B, config: SessionConfig, seed: u64) -> Result<(), F
     let geometry = *out.geometry();
     let current = out.load_tail();
     out.store_tail(if geometry.is_valid_offset(current) { current ^ 2 } else { 2 });
+    // The scribbles may have cleared `alertable` while the driver slept: wake it as a producer
+    // would, so it reads the corrupt tail.
+    s.outgoing_event().set();
     let deadline = Instant::now() + PATIENCE;
     while out.load_head() != RING_STOPPED && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(1));

@@ -73,6 +73,11 @@ fn end_with_packets_in_flight<B: Backend>(b: &B, trigger: Trigger) -> Result<(),
         ensure!(returning.load(Ordering::SeqCst), "the session ended before the stack returned its packets");
         Ok(())
     })?;
+    // Nothing leaked: with the client's session gone, no ring memory is alive anywhere (the
+    // driver unmapped both rings, the stack released every packet).
+    if let Some(live) = b.live_rings() {
+        ensure_eq!(live, 0, "ring memory still referenced after the session ended");
+    }
     let c = b.counters();
     ensure_eq!(c.sessions_ended, 1);
     ensure_eq!(c.receive_packets, 40);
