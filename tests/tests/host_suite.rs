@@ -30,3 +30,18 @@ fn junit_report_lists_every_verdict() {
     assert!(xml.contains("classname=\"b\" name=\"skips\""));
     assert_eq!(summary(&reports), "1 passed, 1 failed, 1 skipped");
 }
+
+#[test]
+fn needs_cover_exactly_what_a_backend_supports() {
+    use ringtun_tests::Needs;
+    assert!(Needs::ALL.covers(Needs::LIFECYCLE));
+    assert!(Needs::ALL.covers(Needs::TRAFFIC));
+    assert!(Needs::STACK.covers(Needs::COUNTERS));
+    assert!(!Needs::COUNTERS.covers(Needs::STACK), "counters alone cannot hold packets");
+    assert!(!Needs::LIFECYCLE.covers(Needs::ALL), "no fault injection without it");
+    assert!(!Needs::TRAFFIC.covers(Needs::COUNTERS));
+    // Every scenario a traffic-only backend (a real stack) would run needs nothing more.
+    let all = ringtun_tests::scenarios::all::<HostSuite>();
+    let runnable = all.iter().filter(|s| Needs::TRAFFIC.covers(s.needs)).count();
+    assert!(runnable >= 1 && runnable < all.len());
+}
