@@ -5,19 +5,25 @@
 //! (Wintun-compatible) otherwise — and moves packets through them without a system call per
 //! packet and without copying:
 //!
-//! ```no_run
+//! ```
 //! # #[cfg(feature = "host")] {
-//! use ringtun::{backend::host::HostBackend, Session, SessionConfig};
+//! use ringtun::backend::host::{HostBackend, HostDriver};
 //! use ringtun::ring_abi::Room;
-//! # let driver = ringtun_driver_host();
-//! let backend = HostBackend::open_default(&driver);
+//! use ringtun::{Session, SessionConfig};
+//!
+//! let driver = HostDriver::new(); // the driver's engine, in this process
 //! let config = SessionConfig { outgoing_room: Room::new(16, 16), ..SessionConfig::default() };
-//! let session = Session::open(backend, config)?;
-//! let mut slot = session.allocate(1400, 16, 16)?;
-//! slot.frame_mut().fill(0); // decrypt the record straight into the slot
-//! slot.set_data(1..1201)?; // the IP packet is what follows a 1-byte type header
+//! let session = Session::open(HostBackend::open_default(&driver), config)?;
+//!
+//! // Decrypt a record (a 1-byte type, then an IPv4 packet) straight into a slot, then point the
+//! // data at the packet: no copy.
+//! let mut slot = session.allocate(1200, 1, 16)?;
+//! let frame = slot.frame_mut();
+//! frame[0] = 0x17;
+//! frame[1] = 0x45;
+//! frame[3..5].copy_from_slice(&1200u16.to_be_bytes());
+//! slot.set_data(1..1201)?;
 //! session.send(slot)?;
-//! # fn ringtun_driver_host() -> std::sync::Arc<ringtun::backend::host::HostDriver> { unimplemented!() }
 //! # }
 //! # Ok::<(), ringtun::Error>(())
 //! ```
