@@ -7,7 +7,8 @@
 //!   classification, zero-copy indication and in-order head release;
 //! - [`session`]: the session and adapter lifecycle (close, process exit, pause, restart, halt,
 //!   surprise removal), owner checks, link state;
-//! - [`stats`]: the counters.
+//! - [`stats`]: the counters;
+//! - [`oid`]: the answers to NDIS OID requests (sizes, identity, counters, accepted settings).
 //!
 //! Everything above is reached through [`Adapter`].
 //!
@@ -16,6 +17,7 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod oid;
 pub mod receive;
 pub mod registration;
 pub mod send;

@@ -14,6 +14,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 use lock_api::Mutex;
 use ring_abi::{RingConfig, RING_STOPPED};
 
+use crate::engine::oid::OidSettings;
 use crate::engine::receive::ReceiveState;
 use crate::engine::send::SendState;
 use crate::engine::stats::{bump, Stats, StatsSnapshot};
@@ -93,6 +94,7 @@ pub(crate) struct AdapterState<P: Platform> {
 pub(crate) struct AdapterInner<P: Platform> {
     pub(crate) platform: P,
     pub(crate) stats: Stats,
+    pub(crate) oid_settings: OidSettings,
     pub(crate) state: Mutex<P::RawMutex, AdapterState<P>>,
     pub(crate) paused: AtomicBool,
     /// Set while the adapter is running (not paused); the consumer waits on it when paused.
@@ -135,6 +137,7 @@ impl<P: Platform> Adapter<P> {
             inner: Arc::new(AdapterInner {
                 platform,
                 stats: Stats::default(),
+                oid_settings: OidSettings::default(),
                 state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
                 paused: AtomicBool::new(false),
                 resumed,
