@@ -503,7 +503,7 @@ fn walk_slots(ring: &Ring, from: u32, until: u32, marked: bool) -> u32 {
 /// client's own range: aligned, at least a header, at most the ring's largest slot and `room`.
 fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
     size >= geometry.packet_header_size()
-        && size % geometry.alignment() == 0
+        && size.is_multiple_of(geometry.alignment())
         && size <= geometry.max_slot()
         && size <= room
 }

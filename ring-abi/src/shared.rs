@@ -50,7 +50,7 @@ impl SharedRing {
     /// forms references to the bytes.
     pub unsafe fn new(base: *mut u8, len: usize) -> Option<Self> {
         let base = NonNull::new(base)?;
-        if (base.as_ptr() as usize) % Self::REQUIRED_ALIGNMENT != 0 {
+        if !(base.as_ptr() as usize).is_multiple_of(Self::REQUIRED_ALIGNMENT) {
             return None;
         }
         (base.as_ptr() as usize).checked_add(len)?;
@@ -90,7 +90,7 @@ impl SharedRing {
 
     fn word(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
         self.check(offset, 4)?;
-        if offset % 4 != 0 {
+        if !offset.is_multiple_of(4) {
             return Err(OutOfBounds { offset, len: 4 });
         }
         // SAFETY: in bounds (checked), 4-byte aligned (base is 8-aligned and offset % 4 == 0),
