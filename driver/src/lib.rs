@@ -26,4 +26,7 @@ pub mod platform;
 #[cfg(feature = "host")]
 pub mod host;
 
+#[cfg(all(target_os = "windows", feature = "kernel"))]
+pub mod windows;
+
 pub use ring_abi;

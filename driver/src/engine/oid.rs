@@ -247,7 +247,8 @@ impl<P: Platform> Adapter<P> {
 }
 
 fn read_u32(input: &[u8]) -> Result<u32, OidError> {
-    let bytes: [u8; 4] = input.get(..4).and_then(|b| b.try_into().ok()).ok_or(OidError::BufferTooShort { needed: 4 })?;
+    let bytes: [u8; 4] =
+        input.get(..4).and_then(|b| b.try_into().ok()).ok_or(OidError::BufferTooShort { needed: 4 })?;
     Ok(u32::from_ne_bytes(bytes))
 }
 
@@ -369,20 +370,14 @@ mod tests {
         let mut buf = [0xAAu8; 8];
         assert_eq!(encode_oid_value(&OidValue::U32(0x0102_0304), &mut buf[..4]), Ok((4, 4)));
         assert_eq!(buf[..4], 0x0102_0304u32.to_ne_bytes());
-        assert_eq!(
-            encode_oid_value(&OidValue::U32(1), &mut buf[..3]),
-            Err(OidError::BufferTooShort { needed: 4 })
-        );
+        assert_eq!(encode_oid_value(&OidValue::U32(1), &mut buf[..3]), Err(OidError::BufferTooShort { needed: 4 }));
         let big = 0x1122_3344_5566_7788u64;
         assert_eq!(encode_oid_value(&OidValue::U64(big), &mut buf), Ok((8, 8)));
         assert_eq!(buf, big.to_ne_bytes());
         let mut small = [0u8; 4];
         assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small), Ok((4, 8)));
         assert_eq!(small, 0x5566_7788u32.to_ne_bytes());
-        assert_eq!(
-            encode_oid_value(&OidValue::U64(big), &mut small[..2]),
-            Err(OidError::BufferTooShort { needed: 4 })
-        );
+        assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small[..2]), Err(OidError::BufferTooShort { needed: 4 }));
         let mut text = [0u8; 32];
         let (n, _) = encode_oid_value(&OidValue::Bytes(VENDOR_DESCRIPTION), &mut text).unwrap();
         assert_eq!(&text[..n as usize], VENDOR_DESCRIPTION);

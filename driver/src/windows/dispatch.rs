@@ -1,0 +1,235 @@
+//! The IRP handlers chained in front of NDIS's, the access check, and process-exit notification.
+//!
+//! After `NdisMRegisterMiniportDriver`, NDIS's handlers are in the driver object's dispatch
+//! table. The shell keeps them and installs its own for `IRP_MJ_DEVICE_CONTROL`, `IRP_MJ_CLOSE` and
+//! `IRP_MJ_PNP`: requests that are not ringtun's (another device, another IOCTL, every PnP minor
+//! code) go to NDIS unchanged.
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use ring_abi::{CallerBitness, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
+use wdk_sys::ntddk::{
+    PsGetCurrentProcessId, PsSetCreateProcessNotifyRoutine, SeCaptureSubjectContext, SeLockSubjectContext,
+    SeReleaseSubjectContext, SeTokenIsAdmin, SeUnlockSubjectContext,
+};
+use wdk_sys::{
+    HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL,
+    NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED,
+    STATUS_ALREADY_INITIALIZED, STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+};
+
+use super::kernel::{complete_irp, current_stack_location};
+use super::miniport::{adapter_for_device, all_adapters};
+use crate::engine::registration::MAX_REQUEST_INPUT;
+use crate::engine::{Owner, Status};
+
+/// NDIS's handlers, saved when the shell chains in front of them.
+static NDIS_DEVICE_CONTROL: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+static NDIS_CLOSE: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+static NDIS_PNP: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+type DispatchFn = unsafe extern "C" fn(PDEVICE_OBJECT, PIRP) -> NTSTATUS;
+
+/// Saves NDIS's handlers and installs the shell's.
+///
+/// # Safety
+/// `driver` is the driver object NDIS just registered; called once, before any adapter exists.
+pub unsafe fn chain_dispatch_table(driver: PDRIVER_OBJECT) {
+    let chain = |major: u32, saved: &AtomicPtr<c_void>, ours: DispatchFn| {
+        // SAFETY: the driver object is valid (contract); the index is an IRP_MJ_ code below
+        // IRP_MJ_MAXIMUM_FUNCTION + 1, the table's length.
+        unsafe {
+            if let Some(entry) = (*driver).MajorFunction.get_mut(major as usize) {
+                let previous: PDRIVER_DISPATCH = entry.replace(ours);
+                saved.store(previous.map_or(ptr::null_mut(), |f| f as *mut c_void), Ordering::Release);
+            }
+        }
+    };
+    chain(IRP_MJ_DEVICE_CONTROL, &NDIS_DEVICE_CONTROL, dispatch_device_control);
+    chain(IRP_MJ_CLOSE, &NDIS_CLOSE, dispatch_close);
+    chain(IRP_MJ_PNP, &NDIS_PNP, dispatch_pnp);
+}
+
+/// Hands `irp` to the NDIS handler saved in `saved`.
+///
+/// # Safety
+/// Called from a dispatch routine with the IRP it was given, untouched.
+unsafe fn pass_to_ndis(saved: &AtomicPtr<c_void>, device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    let handler = saved.load(Ordering::Acquire);
+    if handler.is_null() {
+        // NDIS always installs these handlers; without one the request cannot be served.
+        // SAFETY: we own the IRP.
+        return unsafe { complete_irp(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };
+    }
+    // SAFETY: the pointer was read from the dispatch table as a `DispatchFn` in
+    // `chain_dispatch_table` and NDIS's handler stays valid while the driver is loaded.
+    let handler: DispatchFn = unsafe { core::mem::transmute::<*mut c_void, DispatchFn>(handler) };
+    // SAFETY: forwarding the IRP we were given, as NDIS would have received it.
+    unsafe { handler(device, irp) }
+}
+
+/// The NTSTATUS for an engine status.
+pub fn ntstatus(status: Status) -> NTSTATUS {
+    match status {
+        Status::Success => STATUS_SUCCESS,
+        Status::InvalidParameter => STATUS_INVALID_PARAMETER,
+        Status::InvalidDeviceRequest => STATUS_INVALID_DEVICE_REQUEST,
+        Status::AlreadyInitialized => STATUS_ALREADY_INITIALIZED,
+        Status::BufferTooSmall => STATUS_BUFFER_TOO_SMALL,
+        Status::InsufficientResources => STATUS_INSUFFICIENT_RESOURCES,
+        Status::DeviceNotReady => STATUS_DEVICE_NOT_READY,
+    }
+}
+
+/// Whether the caller is SYSTEM or an elevated administrator: its effective token (impersonation
+/// token, else primary) holds the enabled BUILTIN\Administrators group, as LocalSystem's does.
+/// This is the same population as Wintun's descriptor `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA)` with
+/// its high-integrity label (a filtered UAC token has the group deny-only and fails).
+fn caller_is_admin() -> bool {
+    // SAFETY: SECURITY_SUBJECT_CONTEXT is plain data filled by SeCaptureSubjectContext.
+    let mut subject: SECURITY_SUBJECT_CONTEXT = unsafe { core::mem::zeroed() };
+    // SAFETY: capture, lock, query, unlock and release the current thread's subject context, in
+    // the documented order, at PASSIVE_LEVEL (IRP_MJ_DEVICE_CONTROL dispatch).
+    unsafe {
+        SeCaptureSubjectContext(&mut subject);
+        SeLockSubjectContext(&mut subject);
+        let token = if subject.ClientToken.is_null() { subject.PrimaryToken } else { subject.ClientToken };
+        let admin = SeTokenIsAdmin(token) != 0;
+        SeUnlockSubjectContext(&mut subject);
+        SeReleaseSubjectContext(&mut subject);
+        admin
+    }
+}
+
+unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    let Some(adapter) = adapter_for_device(device) else {
+        // SAFETY: not one of our devices: NDIS's request.
+        return unsafe { pass_to_ndis(&NDIS_DEVICE_CONTROL, device, irp) };
+    };
+    // SAFETY: a dispatched IRP has a current stack location.
+    let stack = unsafe { &*current_stack_location(irp) };
+    // SAFETY: the DeviceIoControl arm is the active one for IRP_MJ_DEVICE_CONTROL.
+    let parameters = unsafe { &stack.Parameters.DeviceIoControl };
+    let code = parameters.IoControlCode;
+    if code != IOCTL_REGISTER_RINGS && code != IOCTL_QUERY_CAPABILITIES {
+        // SAFETY: not our request.
+        return unsafe { pass_to_ndis(&NDIS_DEVICE_CONTROL, device, irp) };
+    }
+    if !caller_is_admin() {
+        // SAFETY: we own the IRP.
+        return unsafe { complete_irp(irp, STATUS_ACCESS_DENIED, 0) };
+    }
+    let input_len = parameters.InputBufferLength as usize;
+    let output_len = parameters.OutputBufferLength as usize;
+    // SAFETY: METHOD_BUFFERED: the I/O manager allocated SystemBuffer of max(input, output) bytes.
+    let buffer = unsafe { (*irp).AssociatedIrp.SystemBuffer }.cast::<u8>();
+    // Input and output share SystemBuffer: copy the input out first.
+    let mut input = [0u8; MAX_REQUEST_INPUT];
+    let Some(input) = input.get_mut(..input_len) else {
+        // SAFETY: we own the IRP.
+        return unsafe { complete_irp(irp, ntstatus(Status::InvalidParameter), 0) };
+    };
+    if input_len != 0 && !buffer.is_null() {
+        // SAFETY: SystemBuffer holds at least `input_len` bytes; `input` has exactly that length.
+        unsafe { ptr::copy_nonoverlapping(buffer, input.as_mut_ptr(), input_len) };
+    }
+    let output: &mut [u8] = if output_len == 0 || buffer.is_null() {
+        &mut []
+    } else {
+        // SAFETY: SystemBuffer holds at least `output_len` bytes and nothing else refers to it now.
+        unsafe { core::slice::from_raw_parts_mut(buffer, output_len) }
+    };
+    // SAFETY: IRP_MJ_DEVICE_CONTROL is dispatched in the requesting thread: the current process
+    // is the caller.
+    let process = unsafe { PsGetCurrentProcessId() } as usize as u64;
+    let owner = Owner { file: stack.FileObject as usize, process };
+    // SAFETY: the IRP is valid.
+    let caller = unsafe { caller_bitness(irp) };
+    let result = adapter.adapter.device_control(owner, caller, code, input, output);
+    drop(adapter);
+    match result {
+        // SAFETY: we own the IRP.
+        Ok(written) => unsafe { complete_irp(irp, STATUS_SUCCESS, written) },
+        // SAFETY: we own the IRP.
+        Err(status) => unsafe { complete_irp(irp, ntstatus(status), 0) },
+    }
+}
+
+/// The requesting process's bitness: WOW64 processes on 64-bit Windows are 32-bit; on 32-bit
+/// Windows every process is.
+///
+/// # Safety
+/// `irp` is the valid IRP being dispatched.
+unsafe fn caller_bitness(irp: PIRP) -> CallerBitness {
+    #[cfg(target_pointer_width = "64")]
+    {
+        // SAFETY: the IRP is valid (contract).
+        if unsafe { wdk_sys::ntddk::IoIs32bitProcess(irp) } != 0 {
+            CallerBitness::Bits32
+        } else {
+            CallerBitness::Bits64
+        }
+    }
+    #[cfg(target_pointer_width = "32")]
+    {
+        let _ = irp;
+        CallerBitness::Bits32
+    }
+}
+
+unsafe extern "C" fn dispatch_close(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    if let Some(adapter) = adapter_for_device(device) {
+        // SAFETY: a dispatched IRP has a current stack location.
+        let file = unsafe { (*current_stack_location(irp)).FileObject } as usize;
+        adapter.adapter.close(file);
+    }
+    // SAFETY: NDIS completes the close.
+    unsafe { pass_to_ndis(&NDIS_CLOSE, device, irp) }
+}
+
+unsafe extern "C" fn dispatch_pnp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+    if let Some(adapter) = adapter_for_device(device) {
+        // SAFETY: a dispatched IRP has a current stack location.
+        let minor = u32::from(unsafe { (*current_stack_location(irp)).MinorFunction });
+        // The session holds the client's locked pages and events: end it before the device goes.
+        if minor == IRP_MN_QUERY_REMOVE_DEVICE || minor == IRP_MN_SURPRISE_REMOVAL {
+            adapter.adapter.force_close();
+        }
+    }
+    // SAFETY: NDIS handles every PnP request.
+    unsafe { pass_to_ndis(&NDIS_PNP, device, irp) }
+}
+
+/// Process creation/exit notification: an exiting process's session ends before its address
+/// space (with the locked ring pages) is torn down, even if a handle to the adapter survives in
+/// another process.
+unsafe extern "C" fn process_notify(_parent: HANDLE, process: HANDLE, create: u8) {
+    if create != 0 {
+        return;
+    }
+    let process = process as usize as u64;
+    for adapter in all_adapters() {
+        adapter.adapter.process_exited(process);
+    }
+}
+
+/// Registers [`process_notify`].
+///
+/// # Safety
+/// PASSIVE_LEVEL; paired with [`unregister_process_notify`].
+pub unsafe fn register_process_notify() -> NTSTATUS {
+    // SAFETY: a static function that stays valid until unregistered on unload.
+    unsafe { PsSetCreateProcessNotifyRoutine(Some(process_notify), 0) }
+}
+
+/// Removes [`process_notify`].
+///
+/// # Safety
+/// PASSIVE_LEVEL; only after a successful [`register_process_notify`].
+pub unsafe fn unregister_process_notify() {
+    // SAFETY: removes the routine registered above.
+    unsafe { PsSetCreateProcessNotifyRoutine(Some(process_notify), 1) };
+}

@@ -1,0 +1,127 @@
+//! Small WDM helpers: the inline functions and macros of `wdm.h` that bindings cannot carry,
+//! written out from their documented behaviour, and a fallible `Box`.
+
+use alloc::alloc::{alloc, Layout};
+use alloc::boxed::Box;
+use core::ptr::{self, NonNull};
+
+use wdk_sys::ntddk::{IofCompleteRequest, MmMapLockedPagesSpecifyCache};
+use wdk_sys::{
+    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPROCESSOR_MODE, LOCK_OPERATION,
+    MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL, NTSTATUS, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PMDL,
+};
+
+/// `MdlMappingNoExecute` (wdm.h): map without execute permission.
+pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
+
+extern "C" {
+    /// `MmProbeAndLockPages` inside a structured-exception guard (`probe.c`): returns the
+    /// exception code instead of raising it when the range is not valid for `access_mode`.
+    pub fn ringtun_probe_and_lock_pages(mdl: PMDL, access_mode: KPROCESSOR_MODE, operation: LOCK_OPERATION)
+        -> NTSTATUS;
+}
+
+/// `KeAcquireSpinLock`: acquires `lock`, raising to DISPATCH_LEVEL; returns the previous IRQL.
+///
+/// # Safety
+/// `lock` points to an initialized `KSPIN_LOCK` in non-paged memory; the caller runs at
+/// IRQL <= DISPATCH_LEVEL and does not already hold `lock`.
+pub unsafe fn spin_lock_acquire(lock: PKSPIN_LOCK) -> KIRQL {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        wdk_sys::ntddk::KeAcquireSpinLockRaiseToDpc(lock)
+    }
+    #[cfg(target_arch = "x86")]
+    // SAFETY: forwarded from this function's contract (on x86, `KeAcquireSpinLock` is `KfAcquireSpinLock`).
+    unsafe {
+        wdk_sys::ntddk::KfAcquireSpinLock(lock)
+    }
+}
+
+/// `KeReleaseSpinLock`: releases `lock` and returns to `old_irql`.
+///
+/// # Safety
+/// The caller holds `lock`, acquired by [`spin_lock_acquire`], which returned `old_irql`.
+pub unsafe fn spin_lock_release(lock: PKSPIN_LOCK, old_irql: KIRQL) {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    // SAFETY: forwarded from this function's contract.
+    unsafe {
+        wdk_sys::ntddk::KeReleaseSpinLock(lock, old_irql)
+    }
+    #[cfg(target_arch = "x86")]
+    // SAFETY: forwarded from this function's contract (on x86, `KeReleaseSpinLock` is `KfReleaseSpinLock`).
+    unsafe {
+        wdk_sys::ntddk::KfReleaseSpinLock(lock, old_irql)
+    }
+}
+
+/// `MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute)`: the system
+/// address of the first byte the MDL describes, or `None` if it cannot be mapped.
+///
+/// # Safety
+/// `mdl` points to a valid MDL describing locked or non-paged memory; IRQL <= DISPATCH_LEVEL.
+pub unsafe fn system_address(mdl: PMDL) -> Option<NonNull<u8>> {
+    // SAFETY: `mdl` is valid (contract).
+    let flags = unsafe { (*mdl).MdlFlags } as u16 as u32;
+    let va = if flags & (MDL_MAPPED_TO_SYSTEM_VA | MDL_SOURCE_IS_NONPAGED_POOL) != 0 {
+        // SAFETY: as above; the flag says `MappedSystemVa` is the mapping.
+        unsafe { (*mdl).MappedSystemVa }
+    } else {
+        // SAFETY: `mdl` describes locked pages (contract); KernelMode mappings do not raise.
+        unsafe {
+            MmMapLockedPagesSpecifyCache(
+                mdl,
+                _MODE::KernelMode as KPROCESSOR_MODE,
+                _MEMORY_CACHING_TYPE::MmCached,
+                ptr::null_mut(),
+                0,
+                _MM_PAGE_PRIORITY::NormalPagePriority as u32 | MDL_MAPPING_NO_EXECUTE,
+            )
+        }
+    };
+    NonNull::new(va.cast::<u8>())
+}
+
+/// `IoGetCurrentIrpStackLocation`.
+///
+/// # Safety
+/// `irp` points to a valid IRP owned by the caller's dispatch routine.
+pub unsafe fn current_stack_location(irp: PIRP) -> PIO_STACK_LOCATION {
+    // SAFETY: the IRP is valid (contract); a dispatched IRP's Overlay arm holds the stack pointer.
+    unsafe { (*irp).Tail.Overlay.__bindgen_anon_2.__bindgen_anon_1.CurrentStackLocation }
+}
+
+/// Completes `irp` with `status` and `information` (`IoCompleteRequest(irp, IO_NO_INCREMENT)`);
+/// returns `status` for the dispatch routine to return.
+///
+/// # Safety
+/// `irp` points to a valid IRP the caller owns and has not completed or passed on.
+pub unsafe fn complete_irp(irp: PIRP, status: NTSTATUS, information: usize) -> NTSTATUS {
+    // SAFETY: the caller owns the IRP (contract); after completion it is never touched again.
+    unsafe {
+        (*irp).IoStatus.__bindgen_anon_1.Status = status;
+        (*irp).IoStatus.Information = information as _;
+        IofCompleteRequest(irp, IO_NO_INCREMENT as _);
+    }
+    status
+}
+
+/// `Box::new` that returns `None` instead of failing when pool memory is exhausted.
+pub fn try_box<T>(value: T) -> Option<Box<T>> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        return Some(Box::new(value));
+    }
+    // SAFETY: `layout` has a non-zero size.
+    let raw = unsafe { alloc(layout) }.cast::<T>();
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: `raw` is a fresh allocation of `T`'s layout from the global allocator, which is what
+    // `Box::from_raw` requires; it is initialized by the write before the box is formed.
+    unsafe {
+        raw.write(value);
+        Some(Box::from_raw(raw))
+    }
+}

@@ -1,0 +1,49 @@
+//! The Windows kernel shell: a KMDF NDIS 6 miniport around the engine.
+//!
+//! The shell translates and nothing more. Every decision about rings, packets, sessions, OIDs and
+//! request validity is an engine call:
+//!
+//! | Windows entry point | engine call |
+//! |---|---|
+//! | `IRP_MJ_DEVICE_CONTROL` (ours) | [`Adapter::device_control`](crate::engine::Adapter::device_control) |
+//! | `IRP_MJ_CLOSE` | [`Adapter::close`](crate::engine::Adapter::close) |
+//! | `IRP_MJ_PNP` query-remove / surprise removal, `MiniportDevicePnPEventNotify` | [`Adapter::force_close`](crate::engine::Adapter::force_close) |
+//! | process-exit notification | [`Adapter::process_exited`](crate::engine::Adapter::process_exited) |
+//! | `MiniportSendNetBufferLists` | [`Adapter::transmit`](crate::engine::Adapter::transmit) |
+//! | `MiniportReturnNetBufferLists` | [`Adapter::return_indications`](crate::engine::Adapter::return_indications) |
+//! | `MiniportOidRequest` and friends | [`Adapter::query_oid`](crate::engine::Adapter::query_oid), [`Adapter::set_oid`](crate::engine::Adapter::set_oid) |
+//! | `MiniportPause` / `MiniportRestart` / `MiniportHaltEx` | [`Adapter::pause`](crate::engine::Adapter::pause) / [`restart`](crate::engine::Adapter::restart) / [`halt`](crate::engine::Adapter::halt) |
+//! | consumer system thread | [`Session::run_receive`](crate::engine::Session::run_receive) |
+//!
+//! A reader can check that claim mechanically: no module under `windows/` imports `ring_abi`'s ring
+//! types (`Ring`, `SharedRing`, packet headers) or reads ring memory; the only `ring_abi` items
+//! used are the IOCTL codes (to route requests) and [`ring_abi::CallerBitness`].
+//!
+//! Modules:
+//! - [`ndis`]: the NDIS 6 declarations, with asserted layouts;
+//! - [`kernel`]: small WDM helpers (MDL mapping, spin-lock calls per architecture, fallible boxes);
+//! - [`platform`]: the [`Platform`](crate::platform::Platform) implementation (spin locks, KEVENTs,
+//!   locked user pages, a system thread, NBL indications, link-state indications);
+//! - [`miniport`]: `DriverEntry`, unload, and the miniport callbacks;
+//! - [`dispatch`]: the IRP handlers chained in front of NDIS's, the access check, process exit;
+//! - [`transmit`]: a chain of NBLs as an engine transmit batch;
+//! - [`oid`]: `NDIS_OID_REQUEST` to and from the engine's OID answers.
+
+pub mod dispatch;
+pub mod kernel;
+pub mod miniport;
+pub mod ndis;
+pub mod oid;
+pub mod platform;
+pub mod transmit;
+
+#[cfg(feature = "host")]
+compile_error!("the `kernel` and `host` features are exclusive on Windows targets");
+
+extern crate wdk_panic;
+
+#[global_allocator]
+static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
+
+/// Pool tag of every allocation the driver makes ('rtun', little-endian as pool tags are shown).
+pub const POOL_TAG: u32 = u32::from_le_bytes(*b"rtun");

@@ -1,0 +1,543 @@
+//! The NDIS 6 items the shell uses, declared by hand (wdk-sys has no NDIS bindings).
+//!
+//! Each declaration follows the DDI reference page of the same name (ndis.h); the enums,
+//! `NDIS_OBJECT_HEADER`, `NDIS_LINK_STATE`, `NDIS_STATISTICS_INFO` and
+//! `NDIS_INTERRUPT_MODERATION_PARAMETERS` also appear in the user-mode `ntddndis.h`, and the
+//! status codes in `ntstatus.h` (`NDIS_STATUS_X` = `STATUS_NDIS_X` or the plain `STATUS_X`).
+//!
+//! Layouts are asserted at compile time. The expected numbers are the offsets an MSVC compiler
+//! gives each declaration (natural alignment; `ULONG64` aligned to 8 on x86 too), written out by
+//! hand per target: x64 and arm64 share one set, x86 has its own. Structures NDIS allocates and
+//! hands to the driver (`NET_BUFFER_LIST`, `NET_BUFFER`, `NDIS_OID_REQUEST`,
+//! `NET_DEVICE_PNP_EVENT`) are declared only up to the last field the shell touches, never
+//! created by value, and only reached through NDIS's pointers.
+//!
+//! NDIS callbacks and exports use the platform calling convention (`__stdcall` on x86, the only
+//! convention elsewhere): `extern "system"`.
+
+#![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, clippy::upper_case_acronyms, missing_docs)]
+
+use core::ffi::c_void;
+use core::mem::{offset_of, size_of};
+
+use wdk_sys::{NTSTATUS, PDRIVER_OBJECT, PMDL, PUNICODE_STRING};
+
+pub type NDIS_HANDLE = *mut c_void;
+pub type NDIS_STATUS = NTSTATUS;
+pub type NDIS_OID = u32;
+pub type NDIS_PORT_NUMBER = u32;
+pub type NET_IFTYPE = u16;
+
+// ---- status codes (ntstatus.h) ----
+pub const NDIS_STATUS_SUCCESS: NDIS_STATUS = 0;
+pub const NDIS_STATUS_FAILURE: NDIS_STATUS = 0xC000_0001_u32 as i32;
+pub const NDIS_STATUS_RESOURCES: NDIS_STATUS = 0xC000_009A_u32 as i32;
+pub const NDIS_STATUS_NOT_SUPPORTED: NDIS_STATUS = 0xC000_00BB_u32 as i32;
+pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC023_0004_u32 as i32;
+pub const NDIS_STATUS_ADAPTER_NOT_READY: NDIS_STATUS = 0xC023_0011_u32 as i32;
+pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = 0xC023_0014_u32 as i32;
+pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC023_0015_u32 as i32;
+pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = 0xC023_0016_u32 as i32;
+pub const NDIS_STATUS_MEDIA_DISCONNECTED: NDIS_STATUS = 0xC023_001F_u32 as i32;
+pub const NDIS_STATUS_PAUSED: NDIS_STATUS = 0xC023_002A_u32 as i32;
+/// `NDIS_STATUS_LINK_STATE`: the status code of a link-state indication.
+pub const NDIS_STATUS_LINK_STATE: NDIS_STATUS = 0x4001_0017;
+
+// ---- NDIS_OBJECT_HEADER and object types (ntddndis.h) ----
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_OBJECT_HEADER {
+    pub Type: u8,
+    pub Revision: u8,
+    pub Size: u16,
+}
+
+pub const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
+pub const NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS: u8 = 0x8A;
+pub const NDIS_OBJECT_TYPE_STATUS_INDICATION: u8 = 0x98;
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES: u8 = 0x9E;
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES: u8 = 0x9F;
+
+// ---- enums (ntddndis.h, ifdef.h, ndis.h) ----
+pub const NdisMediumIP: u32 = 19;
+pub const NdisPhysicalMediumUnspecified: u32 = 0;
+pub const MediaConnectStateConnected: u32 = 1;
+pub const MediaConnectStateDisconnected: u32 = 2;
+pub const MediaDuplexStateFull: u32 = 2;
+pub const NET_IF_ACCESS_BROADCAST: u32 = 2;
+pub const NET_IF_DIRECTION_SENDRECEIVE: u32 = 0;
+pub const NET_IF_CONNECTION_DEDICATED: u32 = 1;
+pub const NdisPauseFunctionsUnsupported: u32 = 0;
+pub const NdisInterruptModerationNotSupported: u32 = 1;
+pub const NdisInterfaceInternal: u32 = 0;
+pub const NdisRequestQueryInformation: u32 = 0;
+pub const NdisRequestSetInformation: u32 = 1;
+pub const NdisRequestQueryStatistics: u32 = 2;
+pub const NdisDevicePnPEventSurpriseRemoved: u32 = 2;
+/// `IF_TYPE_PROP_VIRTUAL` (ipifcons.h).
+pub const IF_TYPE_PROP_VIRTUAL: NET_IFTYPE = 53;
+
+// ---- flags ----
+pub const NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK: u32 = 0x0000_0004;
+pub const NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND: u32 = 0x0000_0020;
+pub const NDIS_MAC_OPTION_NO_LOOPBACK: u32 = 0x0000_0008;
+pub const NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED: u32 = 0x0000_0001;
+pub const NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED: u32 = 0x0000_0002;
+pub const NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED: u32 = 0x0000_0004;
+pub const NDIS_NBL_FLAGS_IS_IPV4: u32 = 0x0000_0200;
+pub const NDIS_NBL_FLAGS_IS_IPV6: u32 = 0x0000_0400;
+pub const NDIS_SEND_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
+pub const NDIS_DEFAULT_PORT_NUMBER: NDIS_PORT_NUMBER = 0;
+/// `NetBufferListFrameType` in `NDIS_NET_BUFFER_LIST_INFO` (the eighth entry).
+pub const NetBufferListFrameType: usize = 7;
+/// `NDIS_PROTOCOL_ID_DEFAULT`.
+pub const NDIS_PROTOCOL_ID_DEFAULT: u8 = 0;
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV: u32 = 0x0000_0001;
+pub const NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV: u32 = 0x0000_0008;
+pub const NDIS_STATISTICS_FLAGS_VALID_RCV_DISCARDS: u32 = 0x0000_0010;
+pub const NDIS_STATISTICS_FLAGS_VALID_RCV_ERROR: u32 = 0x0000_0020;
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT: u32 = 0x0000_0040;
+pub const NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT: u32 = 0x0000_0200;
+pub const NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR: u32 = 0x0000_0400;
+pub const NDIS_STATISTICS_FLAGS_VALID_XMIT_DISCARDS: u32 = 0x0000_8000;
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_RCV: u32 = 0x0001_0000;
+pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_XMIT: u32 = 0x0008_0000;
+
+// ---- revisions ----
+pub const NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2: u8 = 2;
+pub const NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3: u8 = 3;
+pub const NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2: u8 = 2;
+pub const NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2: u8 = 2;
+pub const NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_STATUS_INDICATION_REVISION_1: u8 = 1;
+pub const NDIS_LINK_STATE_REVISION_1: u8 = 1;
+pub const NDIS_STATISTICS_INFO_REVISION_1: u8 = 1;
+pub const NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: u8 = 1;
+
+// ---- miniport handler types ----
+pub type SET_OPTIONS_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, NDIS_HANDLE) -> NDIS_STATUS>;
+pub type MINIPORT_INITIALIZE_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, NDIS_HANDLE, *mut c_void) -> NDIS_STATUS>;
+pub type MINIPORT_HALT_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, u32)>;
+pub type MINIPORT_DRIVER_UNLOAD = Option<unsafe extern "system" fn(PDRIVER_OBJECT)>;
+pub type MINIPORT_PAUSE_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut c_void) -> NDIS_STATUS>;
+pub type MINIPORT_RESTART_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut c_void) -> NDIS_STATUS>;
+pub type MINIPORT_OID_REQUEST_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NDIS_OID_REQUEST) -> NDIS_STATUS>;
+pub type MINIPORT_SEND_NET_BUFFER_LISTS_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NET_BUFFER_LIST, NDIS_PORT_NUMBER, u32)>;
+pub type MINIPORT_RETURN_NET_BUFFER_LISTS_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NET_BUFFER_LIST, u32)>;
+pub type MINIPORT_CANCEL_SEND_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut c_void)>;
+pub type MINIPORT_CHECK_FOR_HANG_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE) -> u8>;
+pub type MINIPORT_RESET_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut u8) -> NDIS_STATUS>;
+pub type MINIPORT_DEVICE_PNP_EVENT_NOTIFY_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NET_DEVICE_PNP_EVENT)>;
+pub type MINIPORT_SHUTDOWN_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, u32)>;
+pub type MINIPORT_CANCEL_OID_REQUEST_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut c_void)>;
+pub type MINIPORT_DIRECT_OID_REQUEST_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NDIS_OID_REQUEST) -> NDIS_STATUS>;
+pub type MINIPORT_CANCEL_DIRECT_OID_REQUEST_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, *mut c_void)>;
+pub type MINIPORT_SYNCHRONOUS_OID_REQUEST_HANDLER =
+    Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NDIS_OID_REQUEST) -> NDIS_STATUS>;
+
+/// `NDIS_MINIPORT_DRIVER_CHARACTERISTICS` through revision 3 (NDIS 6.80:
+/// `SynchronousOidRequestHandler`). Revision 2 (NDIS 6.30) ends before the last field.
+#[repr(C)]
+#[derive(Default)]
+pub struct NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub MajorNdisVersion: u8,
+    pub MinorNdisVersion: u8,
+    pub MajorDriverVersion: u8,
+    pub MinorDriverVersion: u8,
+    pub Flags: u32,
+    pub SetOptionsHandler: SET_OPTIONS_HANDLER,
+    pub InitializeHandlerEx: MINIPORT_INITIALIZE_HANDLER,
+    pub HaltHandlerEx: MINIPORT_HALT_HANDLER,
+    pub UnloadHandler: MINIPORT_DRIVER_UNLOAD,
+    pub PauseHandler: MINIPORT_PAUSE_HANDLER,
+    pub RestartHandler: MINIPORT_RESTART_HANDLER,
+    pub OidRequestHandler: MINIPORT_OID_REQUEST_HANDLER,
+    pub SendNetBufferListsHandler: MINIPORT_SEND_NET_BUFFER_LISTS_HANDLER,
+    pub ReturnNetBufferListsHandler: MINIPORT_RETURN_NET_BUFFER_LISTS_HANDLER,
+    pub CancelSendHandler: MINIPORT_CANCEL_SEND_HANDLER,
+    pub CheckForHangHandlerEx: MINIPORT_CHECK_FOR_HANG_HANDLER,
+    pub ResetHandlerEx: MINIPORT_RESET_HANDLER,
+    pub DevicePnPEventNotifyHandler: MINIPORT_DEVICE_PNP_EVENT_NOTIFY_HANDLER,
+    pub ShutdownHandlerEx: MINIPORT_SHUTDOWN_HANDLER,
+    pub CancelOidRequestHandler: MINIPORT_CANCEL_OID_REQUEST_HANDLER,
+    pub DirectOidRequestHandler: MINIPORT_DIRECT_OID_REQUEST_HANDLER,
+    pub CancelDirectOidRequestHandler: MINIPORT_CANCEL_DIRECT_OID_REQUEST_HANDLER,
+    pub SynchronousOidRequestHandler: MINIPORT_SYNCHRONOUS_OID_REQUEST_HANDLER,
+}
+
+/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2`: through `CancelDirectOidRequestHandler`.
+pub const CHARACTERISTICS_SIZE_REVISION_2: usize =
+    offset_of!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, CancelDirectOidRequestHandler) + size_of::<usize>();
+/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3`: through `SynchronousOidRequestHandler`.
+pub const CHARACTERISTICS_SIZE_REVISION_3: usize = size_of::<NDIS_MINIPORT_DRIVER_CHARACTERISTICS>();
+
+/// `NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES`.
+#[repr(C)]
+pub struct NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub MiniportAdapterContext: NDIS_HANDLE,
+    pub AttributeFlags: u32,
+    pub CheckForHangTimeInSeconds: u32,
+    pub InterfaceType: u32,
+}
+
+/// `NDIS_MAX_PHYS_ADDRESS_LENGTH` (= `IF_MAX_PHYS_ADDRESS_LENGTH`).
+pub const NDIS_MAX_PHYS_ADDRESS_LENGTH: usize = 32;
+
+/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` (revision 2, NDIS 6.20+).
+#[repr(C)]
+pub struct NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub Flags: u32,
+    pub MediaType: u32,
+    pub PhysicalMediumType: u32,
+    pub MtuSize: u32,
+    pub MaxXmitLinkSpeed: u64,
+    pub XmitLinkSpeed: u64,
+    pub MaxRcvLinkSpeed: u64,
+    pub RcvLinkSpeed: u64,
+    pub MediaConnectState: u32,
+    pub MediaDuplexState: u32,
+    pub LookaheadSize: u32,
+    pub PowerManagementCapabilities: *mut c_void,
+    pub MacOptions: u32,
+    pub SupportedPacketFilters: u32,
+    pub MaxMulticastListSize: u32,
+    pub MacAddressLength: u16,
+    pub PermanentMacAddress: [u8; NDIS_MAX_PHYS_ADDRESS_LENGTH],
+    pub CurrentMacAddress: [u8; NDIS_MAX_PHYS_ADDRESS_LENGTH],
+    pub RecvScaleCapabilities: *mut c_void,
+    pub AccessType: u32,
+    pub DirectionType: u32,
+    pub ConnectionType: u32,
+    pub IfType: NET_IFTYPE,
+    pub IfConnectorPresent: u8,
+    pub SupportedStatistics: u32,
+    pub SupportedPauseFunctions: u32,
+    pub DataBackFillSize: u32,
+    pub ContextBackFillSize: u32,
+    pub SupportedOidList: *mut NDIS_OID,
+    pub SupportedOidListLength: u32,
+    pub AutoNegotiationFlags: u32,
+    pub PowerManagementCapabilitiesEx: *mut c_void,
+}
+
+/// `NET_BUFFER_LIST_POOL_PARAMETERS`.
+#[repr(C)]
+pub struct NET_BUFFER_LIST_POOL_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub ProtocolId: u8,
+    pub fAllocateNetBuffer: u8,
+    pub ContextSize: u16,
+    pub PoolTag: u32,
+    pub DataSize: u32,
+}
+
+/// `NDIS_LINK_STATE`.
+#[repr(C)]
+pub struct NDIS_LINK_STATE {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub MediaConnectState: u32,
+    pub MediaDuplexState: u32,
+    pub XmitLinkSpeed: u64,
+    pub RcvLinkSpeed: u64,
+    pub PauseFunctions: u32,
+    pub AutoNegotiationFlags: u32,
+}
+
+/// `NDIS_STATUS_INDICATION`.
+#[repr(C)]
+pub struct NDIS_STATUS_INDICATION {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub SourceHandle: NDIS_HANDLE,
+    pub PortNumber: NDIS_PORT_NUMBER,
+    pub StatusCode: NDIS_STATUS,
+    pub Flags: u32,
+    pub DestinationHandle: NDIS_HANDLE,
+    pub RequestId: *mut c_void,
+    pub StatusBuffer: *mut c_void,
+    pub StatusBufferSize: u32,
+    pub Guid: [u8; 16],
+    pub NdisReserved: [*mut c_void; 4],
+}
+
+/// `NDIS_STATISTICS_INFO`.
+#[repr(C)]
+#[derive(Default)]
+pub struct NDIS_STATISTICS_INFO {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub SupportedStatistics: u32,
+    pub ifInDiscards: u64,
+    pub ifInErrors: u64,
+    pub ifHCInOctets: u64,
+    pub ifHCInUcastPkts: u64,
+    pub ifHCInMulticastPkts: u64,
+    pub ifHCInBroadcastPkts: u64,
+    pub ifHCOutOctets: u64,
+    pub ifHCOutUcastPkts: u64,
+    pub ifHCOutMulticastPkts: u64,
+    pub ifHCOutBroadcastPkts: u64,
+    pub ifOutErrors: u64,
+    pub ifOutDiscards: u64,
+    pub ifHCInUcastOctets: u64,
+    pub ifHCInMulticastOctets: u64,
+    pub ifHCInBroadcastOctets: u64,
+    pub ifHCOutUcastOctets: u64,
+    pub ifHCOutMulticastOctets: u64,
+    pub ifHCOutBroadcastOctets: u64,
+}
+
+/// `NDIS_INTERRUPT_MODERATION_PARAMETERS`.
+#[repr(C)]
+pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub Flags: u32,
+    pub InterruptModeration: u32,
+}
+
+/// The query/set arm of `NDIS_OID_REQUEST::DATA` (`QUERY_INFORMATION` and `SET_INFORMATION`
+/// share this shape: `BytesWritten` is `BytesRead` for a set).
+#[repr(C)]
+pub struct NDIS_OID_REQUEST_INFORMATION {
+    pub Oid: NDIS_OID,
+    pub InformationBuffer: *mut c_void,
+    pub InformationBufferLength: u32,
+    pub BytesWrittenOrRead: u32,
+    pub BytesNeeded: u32,
+}
+
+/// `NDIS_OID_REQUEST`, through the query/set arm of `DATA` (allocated by NDIS; never created here).
+#[repr(C)]
+pub struct NDIS_OID_REQUEST {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub RequestType: u32,
+    pub PortNumber: NDIS_PORT_NUMBER,
+    pub Timeout: u32,
+    pub RequestId: *mut c_void,
+    pub RequestHandle: NDIS_HANDLE,
+    pub DATA: NDIS_OID_REQUEST_INFORMATION,
+}
+
+/// `NET_DEVICE_PNP_EVENT`, through `InformationBufferLength` (allocated by NDIS).
+#[repr(C)]
+pub struct NET_DEVICE_PNP_EVENT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub PortNumber: NDIS_PORT_NUMBER,
+    pub DevicePnPEvent: u32,
+    pub InformationBuffer: *mut c_void,
+    pub InformationBufferLength: u32,
+}
+
+/// `NET_BUFFER`, through `DataOffset` (the `NET_BUFFER_DATA` arm of its header union; the
+/// `SLIST_HEADER` arm is the same size on every target).
+#[repr(C)]
+pub struct NET_BUFFER {
+    pub Next: *mut NET_BUFFER,
+    pub CurrentMdl: PMDL,
+    pub CurrentMdlOffset: u32,
+    /// `NET_BUFFER_DATA_LENGTH`: a union of `ULONG DataLength` and `SIZE_T stDataLength`; the
+    /// low 32 bits (first on these little-endian targets) are `DataLength`.
+    pub DataLength: usize,
+    pub MdlChain: PMDL,
+    pub DataOffset: u32,
+}
+
+/// How many `NetBufferListInfo` entries the shell may touch (through `NetBufferListFrameType`).
+pub const NBL_INFO_ENTRIES_USED: usize = NetBufferListFrameType + 1;
+
+/// `NET_BUFFER_LIST`, through `NetBufferListInfo[NetBufferListFrameType]` (the `NET_BUFFER_LIST_DATA`
+/// arm of its header union, padded to the `SLIST_HEADER` arm: 16 bytes on 64-bit targets).
+#[repr(C)]
+pub struct NET_BUFFER_LIST {
+    pub Next: *mut NET_BUFFER_LIST,
+    pub FirstNetBuffer: *mut NET_BUFFER,
+    pub Context: *mut c_void,
+    pub ParentNetBufferList: *mut NET_BUFFER_LIST,
+    pub NdisPoolHandle: NDIS_HANDLE,
+    pub NdisReserved: [*mut c_void; 2],
+    pub ProtocolReserved: [*mut c_void; 4],
+    pub MiniportReserved: [*mut c_void; 2],
+    pub Scratch: *mut c_void,
+    pub SourceHandle: NDIS_HANDLE,
+    pub NblFlags: u32,
+    pub ChildRefCount: i32,
+    pub Flags: u32,
+    pub Status: NDIS_STATUS,
+    pub NetBufferListInfo: [*mut c_void; NBL_INFO_ENTRIES_USED],
+}
+
+#[link(name = "ndis")]
+extern "system" {
+    pub fn NdisMRegisterMiniportDriver(
+        DriverObject: PDRIVER_OBJECT,
+        RegistryPath: PUNICODE_STRING,
+        MiniportDriverContext: NDIS_HANDLE,
+        MiniportDriverCharacteristics: *const NDIS_MINIPORT_DRIVER_CHARACTERISTICS,
+        NdisMiniportDriverHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    pub fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE);
+    pub fn NdisMSetMiniportAttributes(
+        NdisMiniportAdapterHandle: NDIS_HANDLE,
+        MiniportAttributes: *mut c_void,
+    ) -> NDIS_STATUS;
+    pub fn NdisAllocateNetBufferListPool(
+        NdisHandle: NDIS_HANDLE,
+        Parameters: *const NET_BUFFER_LIST_POOL_PARAMETERS,
+    ) -> NDIS_HANDLE;
+    pub fn NdisFreeNetBufferListPool(PoolHandle: NDIS_HANDLE);
+    pub fn NdisAllocateNetBufferAndNetBufferList(
+        PoolHandle: NDIS_HANDLE,
+        ContextSize: u16,
+        ContextBackFill: u16,
+        MdlChain: PMDL,
+        DataOffset: u32,
+        DataLength: usize,
+    ) -> *mut NET_BUFFER_LIST;
+    pub fn NdisFreeNetBufferList(NetBufferList: *mut NET_BUFFER_LIST);
+    pub fn NdisMIndicateReceiveNetBufferLists(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        NetBufferList: *mut NET_BUFFER_LIST,
+        PortNumber: NDIS_PORT_NUMBER,
+        NumberOfNetBufferLists: u32,
+        ReceiveFlags: u32,
+    );
+    pub fn NdisMSendNetBufferListsComplete(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        NetBufferList: *mut NET_BUFFER_LIST,
+        SendCompleteFlags: u32,
+    );
+    pub fn NdisMIndicateStatusEx(MiniportAdapterHandle: NDIS_HANDLE, StatusIndication: *const NDIS_STATUS_INDICATION);
+    pub fn NdisMGetDeviceProperty(
+        MiniportAdapterHandle: NDIS_HANDLE,
+        PhysicalDeviceObject: *mut wdk_sys::PDEVICE_OBJECT,
+        FunctionalDeviceObject: *mut wdk_sys::PDEVICE_OBJECT,
+        NextDeviceObject: *mut wdk_sys::PDEVICE_OBJECT,
+        AllocatedResources: *mut c_void,
+        AllocatedResourcesTranslated: *mut c_void,
+    );
+}
+
+// ---- layout assertions ----
+
+macro_rules! assert_layout {
+    ($ty:ty, size: $size:expr, { $($field:ident: $off:expr),* $(,)? }) => {
+        const _: () = assert!(size_of::<$ty>() == $size, concat!("size of ", stringify!($ty)));
+        $( const _: () = assert!(offset_of!($ty, $field) == $off, concat!(stringify!($ty), ".", stringify!($field))); )*
+    };
+}
+
+assert_layout!(NDIS_OBJECT_HEADER, size: 4, { Type: 0, Revision: 1, Size: 2 });
+assert_layout!(NDIS_LINK_STATE, size: 0x28, {
+    Header: 0, MediaConnectState: 4, MediaDuplexState: 8, XmitLinkSpeed: 0x10, RcvLinkSpeed: 0x18,
+    PauseFunctions: 0x20, AutoNegotiationFlags: 0x24,
+});
+assert_layout!(NDIS_STATISTICS_INFO, size: 0x98, {
+    Header: 0, SupportedStatistics: 4, ifInDiscards: 8, ifInErrors: 0x10, ifHCInOctets: 0x18,
+    ifHCInUcastPkts: 0x20, ifHCOutOctets: 0x38, ifHCOutUcastPkts: 0x40, ifOutErrors: 0x58, ifOutDiscards: 0x60,
+    ifHCInUcastOctets: 0x68, ifHCOutUcastOctets: 0x80, ifHCOutBroadcastOctets: 0x90,
+});
+assert_layout!(NDIS_INTERRUPT_MODERATION_PARAMETERS, size: 12, { Header: 0, Flags: 4, InterruptModeration: 8 });
+assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size: 16, {
+    Header: 0, ProtocolId: 4, fAllocateNetBuffer: 5, ContextSize: 6, PoolTag: 8, DataSize: 12,
+});
+
+#[cfg(target_pointer_width = "64")]
+mod layout_64 {
+    use super::*;
+    assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
+        Header: 0, MajorNdisVersion: 4, MinorNdisVersion: 5, MajorDriverVersion: 6, MinorDriverVersion: 7,
+        Flags: 8, SetOptionsHandler: 0x10, InitializeHandlerEx: 0x18, HaltHandlerEx: 0x20, UnloadHandler: 0x28,
+        PauseHandler: 0x30, RestartHandler: 0x38, OidRequestHandler: 0x40, SendNetBufferListsHandler: 0x48,
+        ReturnNetBufferListsHandler: 0x50, CancelSendHandler: 0x58, CheckForHangHandlerEx: 0x60,
+        ResetHandlerEx: 0x68, DevicePnPEventNotifyHandler: 0x70, ShutdownHandlerEx: 0x78,
+        CancelOidRequestHandler: 0x80, DirectOidRequestHandler: 0x88, CancelDirectOidRequestHandler: 0x90,
+        SynchronousOidRequestHandler: 0x98,
+    });
+    const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x98);
+    assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x20, {
+        Header: 0, MiniportAdapterContext: 8, AttributeFlags: 0x10, CheckForHangTimeInSeconds: 0x14,
+        InterfaceType: 0x18,
+    });
+    assert_layout!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, size: 0xE0, {
+        Header: 0, Flags: 4, MediaType: 8, PhysicalMediumType: 0xC, MtuSize: 0x10, MaxXmitLinkSpeed: 0x18,
+        XmitLinkSpeed: 0x20, MaxRcvLinkSpeed: 0x28, RcvLinkSpeed: 0x30, MediaConnectState: 0x38,
+        MediaDuplexState: 0x3C, LookaheadSize: 0x40, PowerManagementCapabilities: 0x48, MacOptions: 0x50,
+        SupportedPacketFilters: 0x54, MaxMulticastListSize: 0x58, MacAddressLength: 0x5C,
+        PermanentMacAddress: 0x5E, CurrentMacAddress: 0x7E, RecvScaleCapabilities: 0xA0, AccessType: 0xA8,
+        DirectionType: 0xAC, ConnectionType: 0xB0, IfType: 0xB4, IfConnectorPresent: 0xB6,
+        SupportedStatistics: 0xB8, SupportedPauseFunctions: 0xBC, DataBackFillSize: 0xC0,
+        ContextBackFillSize: 0xC4, SupportedOidList: 0xC8, SupportedOidListLength: 0xD0,
+        AutoNegotiationFlags: 0xD4, PowerManagementCapabilitiesEx: 0xD8,
+    });
+    assert_layout!(NDIS_STATUS_INDICATION, size: 0x70, {
+        Header: 0, SourceHandle: 8, PortNumber: 0x10, StatusCode: 0x14, Flags: 0x18, DestinationHandle: 0x20,
+        RequestId: 0x28, StatusBuffer: 0x30, StatusBufferSize: 0x38, Guid: 0x3C, NdisReserved: 0x50,
+    });
+    assert_layout!(NDIS_OID_REQUEST, size: 0x40, {
+        Header: 0, RequestType: 4, PortNumber: 8, Timeout: 0xC, RequestId: 0x10, RequestHandle: 0x18, DATA: 0x20,
+    });
+    assert_layout!(NDIS_OID_REQUEST_INFORMATION, size: 0x20, {
+        Oid: 0, InformationBuffer: 8, InformationBufferLength: 0x10, BytesWrittenOrRead: 0x14, BytesNeeded: 0x18,
+    });
+    assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x20, {
+        Header: 0, PortNumber: 4, DevicePnPEvent: 8, InformationBuffer: 0x10, InformationBufferLength: 0x18,
+    });
+    assert_layout!(NET_BUFFER, size: 0x30, {
+        Next: 0, CurrentMdl: 8, CurrentMdlOffset: 0x10, DataLength: 0x18, MdlChain: 0x20, DataOffset: 0x28,
+    });
+    assert_layout!(NET_BUFFER_LIST, size: 0xC8, {
+        Next: 0, FirstNetBuffer: 8, Context: 0x10, ParentNetBufferList: 0x18, NdisPoolHandle: 0x20,
+        NdisReserved: 0x28, ProtocolReserved: 0x38, MiniportReserved: 0x58, Scratch: 0x68, SourceHandle: 0x70,
+        NblFlags: 0x78, ChildRefCount: 0x7C, Flags: 0x80, Status: 0x84, NetBufferListInfo: 0x88,
+    });
+}
+
+#[cfg(target_pointer_width = "32")]
+mod layout_32 {
+    use super::*;
+    assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0x54, {
+        Header: 0, Flags: 8, SetOptionsHandler: 0xC, InitializeHandlerEx: 0x10, HaltHandlerEx: 0x14,
+        UnloadHandler: 0x18, PauseHandler: 0x1C, RestartHandler: 0x20, OidRequestHandler: 0x24,
+        SendNetBufferListsHandler: 0x28, ReturnNetBufferListsHandler: 0x2C, CancelSendHandler: 0x30,
+        CheckForHangHandlerEx: 0x34, ResetHandlerEx: 0x38, DevicePnPEventNotifyHandler: 0x3C,
+        ShutdownHandlerEx: 0x40, CancelOidRequestHandler: 0x44, DirectOidRequestHandler: 0x48,
+        CancelDirectOidRequestHandler: 0x4C, SynchronousOidRequestHandler: 0x50,
+    });
+    const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x50);
+    assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x14, {
+        Header: 0, MiniportAdapterContext: 4, AttributeFlags: 8, CheckForHangTimeInSeconds: 0xC, InterfaceType: 0x10,
+    });
+    assert_layout!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, size: 0xD0, {
+        Header: 0, MtuSize: 0x10, MaxXmitLinkSpeed: 0x18, RcvLinkSpeed: 0x30, MediaConnectState: 0x38,
+        LookaheadSize: 0x40, PowerManagementCapabilities: 0x44, MacOptions: 0x48, MacAddressLength: 0x54,
+        PermanentMacAddress: 0x56, CurrentMacAddress: 0x76, RecvScaleCapabilities: 0x98, AccessType: 0x9C,
+        IfType: 0xA8, IfConnectorPresent: 0xAA, SupportedStatistics: 0xAC, SupportedOidList: 0xBC,
+        SupportedOidListLength: 0xC0, AutoNegotiationFlags: 0xC4, PowerManagementCapabilitiesEx: 0xC8,
+    });
+    assert_layout!(NDIS_STATUS_INDICATION, size: 0x44, {
+        Header: 0, SourceHandle: 4, PortNumber: 8, StatusCode: 0xC, Flags: 0x10, DestinationHandle: 0x14,
+        RequestId: 0x18, StatusBuffer: 0x1C, StatusBufferSize: 0x20, Guid: 0x24, NdisReserved: 0x34,
+    });
+    assert_layout!(NDIS_OID_REQUEST, size: 0x2C, {
+        Header: 0, RequestType: 4, PortNumber: 8, Timeout: 0xC, RequestId: 0x10, RequestHandle: 0x14, DATA: 0x18,
+    });
+    assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x14, {
+        Header: 0, PortNumber: 4, DevicePnPEvent: 8, InformationBuffer: 0xC, InformationBufferLength: 0x10,
+    });
+    assert_layout!(NET_BUFFER, size: 0x18, {
+        Next: 0, CurrentMdl: 4, CurrentMdlOffset: 8, DataLength: 0xC, MdlChain: 0x10, DataOffset: 0x14,
+    });
+    assert_layout!(NET_BUFFER_LIST, size: 0x6C, {
+        Next: 0, FirstNetBuffer: 4, Context: 8, ParentNetBufferList: 0xC, NdisPoolHandle: 0x10, NdisReserved: 0x14,
+        ProtocolReserved: 0x1C, MiniportReserved: 0x2C, Scratch: 0x34, SourceHandle: 0x38, NblFlags: 0x3C,
+        ChildRefCount: 0x40, Flags: 0x44, Status: 0x48, NetBufferListInfo: 0x4C,
+    });
+}

@@ -1,0 +1,132 @@
+//! `NDIS_OID_REQUEST` to and from the engine's OID answers.
+
+#![allow(non_upper_case_globals)]
+
+use core::mem::size_of;
+use core::ptr;
+
+use super::ndis::*;
+use super::platform::KernelPlatform;
+use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue};
+use crate::engine::Adapter;
+
+/// The counters `NDIS_STATISTICS_INFO` carries (the engine's [`InterfaceStatistics`]).
+pub const SUPPORTED_STATISTICS: u32 = NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV
+    | NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV
+    | NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_RCV
+    | NDIS_STATISTICS_FLAGS_VALID_RCV_DISCARDS
+    | NDIS_STATISTICS_FLAGS_VALID_RCV_ERROR
+    | NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_XMIT
+    | NDIS_STATISTICS_FLAGS_VALID_BYTES_XMIT
+    | NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_XMIT
+    | NDIS_STATISTICS_FLAGS_VALID_XMIT_DISCARDS
+    | NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR;
+
+fn statistics_info(s: &InterfaceStatistics) -> NDIS_STATISTICS_INFO {
+    NDIS_STATISTICS_INFO {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NDIS_STATISTICS_INFO_REVISION_1,
+            Size: size_of::<NDIS_STATISTICS_INFO>() as u16,
+        },
+        SupportedStatistics: SUPPORTED_STATISTICS,
+        ifInDiscards: s.in_discards,
+        ifInErrors: s.in_errors,
+        ifHCInOctets: s.in_octets,
+        ifHCInUcastPkts: s.in_packets,
+        ifHCInUcastOctets: s.in_octets,
+        ifHCOutOctets: s.out_octets,
+        ifHCOutUcastPkts: s.out_packets,
+        ifHCOutUcastOctets: s.out_octets,
+        ifOutErrors: s.out_errors,
+        ifOutDiscards: s.out_discards,
+        ..NDIS_STATISTICS_INFO::default()
+    }
+}
+
+fn interrupt_moderation_not_supported() -> NDIS_INTERRUPT_MODERATION_PARAMETERS {
+    NDIS_INTERRUPT_MODERATION_PARAMETERS {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1,
+            Size: size_of::<NDIS_INTERRUPT_MODERATION_PARAMETERS>() as u16,
+        },
+        Flags: 0,
+        InterruptModeration: NdisInterruptModerationNotSupported,
+    }
+}
+
+/// Copies a structured answer into the caller's buffer.
+fn write_struct<T>(info: &mut NDIS_OID_REQUEST_INFORMATION, buffer: &mut [u8], value: T) -> NDIS_STATUS {
+    let size = size_of::<T>() as u32;
+    info.BytesNeeded = size;
+    if buffer.len() < size_of::<T>() {
+        info.BytesWrittenOrRead = 0;
+        return NDIS_STATUS_BUFFER_TOO_SHORT;
+    }
+    // SAFETY: the buffer holds at least `size_of::<T>()` bytes; unaligned write of plain data.
+    unsafe { ptr::write_unaligned(buffer.as_mut_ptr().cast::<T>(), value) };
+    info.BytesWrittenOrRead = size;
+    NDIS_STATUS_SUCCESS
+}
+
+fn error_status(error: OidError, info: &mut NDIS_OID_REQUEST_INFORMATION, set: bool) -> NDIS_STATUS {
+    match error {
+        OidError::NotSupported => NDIS_STATUS_NOT_SUPPORTED,
+        OidError::InvalidData => NDIS_STATUS_INVALID_DATA,
+        OidError::BufferTooShort { needed } => {
+            info.BytesNeeded = needed;
+            info.BytesWrittenOrRead = 0;
+            if set {
+                NDIS_STATUS_INVALID_LENGTH
+            } else {
+                NDIS_STATUS_BUFFER_TOO_SHORT
+            }
+        }
+    }
+}
+
+/// Serves one OID request synchronously.
+///
+/// # Safety
+/// `request` is a valid request NDIS owns for the duration of the call, whose information buffer
+/// (if not null) holds `InformationBufferLength` bytes.
+pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    // SAFETY: valid for the call (contract).
+    let request = unsafe { &mut *request };
+    let request_type = request.RequestType;
+    let info = &mut request.DATA;
+    let len = info.InformationBufferLength as usize;
+    let buffer: &mut [u8] = if info.InformationBuffer.is_null() || len == 0 {
+        &mut []
+    } else {
+        // SAFETY: the buffer holds `len` bytes (contract) and is ours for the call.
+        unsafe { core::slice::from_raw_parts_mut(info.InformationBuffer.cast::<u8>(), len) }
+    };
+    match request_type {
+        NdisRequestQueryInformation | NdisRequestQueryStatistics => match adapter.query_oid(info.Oid) {
+            Ok(OidValue::Statistics(s)) => write_struct(info, buffer, statistics_info(&s)),
+            Ok(OidValue::InterruptModerationNotSupported) => {
+                write_struct(info, buffer, interrupt_moderation_not_supported())
+            }
+            Ok(value) => match encode_oid_value(&value, buffer) {
+                Ok((written, needed)) => {
+                    info.BytesWrittenOrRead = written;
+                    info.BytesNeeded = needed;
+                    NDIS_STATUS_SUCCESS
+                }
+                Err(e) => error_status(e, info, false),
+            },
+            Err(e) => error_status(e, info, false),
+        },
+        NdisRequestSetInformation => match adapter.set_oid(info.Oid, buffer) {
+            Ok(read) => {
+                info.BytesWrittenOrRead = read;
+                info.BytesNeeded = 0;
+                NDIS_STATUS_SUCCESS
+            }
+            Err(e) => error_status(e, info, true),
+        },
+        _ => NDIS_STATUS_NOT_SUPPORTED,
+    }
+}

@@ -1,0 +1,518 @@
+//! The platform trait on the Windows kernel: `KSPIN_LOCK`, `KEVENT`, user pages locked with an MDL
+//! and mapped into system space, a system thread, NBLs over partial MDLs, NDIS status indications.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+
+use ring_abi::{CallerBitness, RingRole};
+use wdk_sys::ntddk::{
+    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeInitializeEvent, KeQueryInterruptTimePrecise,
+    KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages, ObReferenceObjectByHandle,
+    ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
+};
+use wdk_sys::{
+    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
+    IO_NO_INCREMENT, KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
+    PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
+};
+
+use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box};
+use super::ndis::{
+    MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
+    NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
+    NdisMIndicateStatusEx, NdisPauseFunctionsUnsupported, NetBufferListFrameType, NDIS_DEFAULT_PORT_NUMBER,
+    NDIS_HANDLE, NDIS_LINK_STATE, NDIS_LINK_STATE_REVISION_1, NDIS_NBL_FLAGS_IS_IPV4, NDIS_NBL_FLAGS_IS_IPV6,
+    NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_STATUS_INDICATION,
+    NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_LINK_STATE, NDIS_STATUS_SUCCESS, NET_BUFFER_LIST,
+};
+use crate::engine::oid::LINK_SPEED_BPS;
+use crate::engine::Session;
+use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker};
+
+/// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
+/// (`THREAD_WAIT_OBJECTS`).
+const THREAD_WAIT_OBJECTS: usize = 3;
+
+/// A spin lock that remembers the IRQL it raised from, so that it fits `lock_api::RawMutex`
+/// (the `NDIS_SPIN_LOCK` pattern: `{KSPIN_LOCK, KIRQL}`).
+pub struct KernelSpinLock {
+    lock: UnsafeCell<KSPIN_LOCK>,
+    /// Written by the holder after acquiring, read by the holder before releasing.
+    old_irql: UnsafeCell<KIRQL>,
+}
+
+// SAFETY: the KSPIN_LOCK is made for concurrent use; `old_irql` is only touched by the thread that
+// holds the lock (after acquire, before release), so it is never accessed concurrently.
+unsafe impl Sync for KernelSpinLock {}
+// SAFETY: as above; the lock has no thread affinity.
+unsafe impl Send for KernelSpinLock {}
+
+// SAFETY: `lock` acquires the KSPIN_LOCK (mutual exclusion) and `unlock` releases it; `try_lock`
+// acquires only when it returns `true`.
+unsafe impl lock_api::RawMutex for KernelSpinLock {
+    // A zeroed KSPIN_LOCK is an initialized, free lock (`KeInitializeSpinLock` stores 0).
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self { lock: UnsafeCell::new(0), old_irql: UnsafeCell::new(0) };
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        // SAFETY: the lock lives in non-paged memory (every ringtun allocation is non-paged) and
+        // engine critical sections never nest the same lock; callers run at <= DISPATCH_LEVEL.
+        let old = unsafe { spin_lock_acquire(self.lock.get()) };
+        // SAFETY: this thread holds the lock, so it alone may touch `old_irql`.
+        unsafe { *self.old_irql.get() = old };
+    }
+
+    /// Acquires only if the lock is free when looked at (`KeTestSpinLock`); if another processor
+    /// takes it in between, this waits for that holder's (short, non-sleeping) section. The engine
+    /// never calls `try_lock`; it exists because `lock_api` requires it.
+    fn try_lock(&self) -> bool {
+        // SAFETY: `self.lock` is a valid KSPIN_LOCK; testing has no side effect.
+        if unsafe { KeTestSpinLock(self.lock.get()) } == 0 {
+            return false;
+        }
+        self.lock();
+        true
+    }
+
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller holds the lock (`RawMutex::unlock` contract), so `old_irql` is ours.
+        let old = unsafe { *self.old_irql.get() };
+        // SAFETY: acquired by `lock`, which stored `old`.
+        unsafe { spin_lock_release(self.lock.get(), old) };
+    }
+}
+
+/// An event: one the engine created (a notification `KEVENT` in pool), or a client's event
+/// object referenced from a handle.
+pub enum KernelEvent {
+    /// Created by the engine; freed with the box.
+    Owned(Box<UnsafeCell<KEVENT>>),
+    /// A client's event object; dereferenced on drop.
+    Referenced(NonNull<KEVENT>),
+}
+
+// SAFETY: KEVENT operations (set, clear, wait) are safe from any thread at <= DISPATCH_LEVEL, and a
+// referenced event object stays valid until this value dereferences it.
+unsafe impl Send for KernelEvent {}
+// SAFETY: as above.
+unsafe impl Sync for KernelEvent {}
+
+impl KernelEvent {
+    fn as_ptr(&self) -> PKEVENT {
+        match self {
+            Self::Owned(event) => event.get(),
+            Self::Referenced(event) => event.as_ptr(),
+        }
+    }
+}
+
+impl Event for KernelEvent {
+    fn set(&self) {
+        // SAFETY: the event is valid for this value's life.
+        unsafe { KeSetEvent(self.as_ptr(), IO_NO_INCREMENT as _, 0) };
+    }
+
+    fn clear(&self) {
+        // SAFETY: the event is valid for this value's life.
+        unsafe { KeClearEvent(self.as_ptr()) };
+    }
+}
+
+impl Drop for KernelEvent {
+    fn drop(&mut self) {
+        if let Self::Referenced(event) = self {
+            // SAFETY: the reference was taken by `ObReferenceObjectByHandle` in `reference_event`
+            // and is released exactly once, here.
+            unsafe { ObfDereferenceObject(event.as_ptr().cast()) };
+        }
+    }
+}
+
+/// A client ring: its user pages locked by an MDL and mapped into system space (no-execute).
+pub struct KernelRingMapping {
+    mdl: NonNull<wdk_sys::MDL>,
+    system: NonNull<u8>,
+    user_address: usize,
+    len: usize,
+}
+
+// SAFETY: the MDL and the system mapping are process-independent once locked and mapped; they are
+// only released by `drop`.
+unsafe impl Send for KernelRingMapping {}
+// SAFETY: as above; the mapping is read-only metadata.
+unsafe impl Sync for KernelRingMapping {}
+
+impl RingMapping for KernelRingMapping {
+    fn base(&self) -> *mut u8 {
+        self.system.as_ptr()
+    }
+
+    fn mapped_len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for KernelRingMapping {
+    fn drop(&mut self) {
+        // SAFETY: the MDL was locked by `map_ring` and is unlocked once, here; unlocking also
+        // releases its system mapping (MDL_MAPPED_TO_SYSTEM_VA). Then the MDL itself is freed.
+        unsafe {
+            MmUnlockPages(self.mdl.as_ptr());
+            IoFreeMdl(self.mdl.as_ptr());
+        }
+    }
+}
+
+/// The consumer system thread, as a kernel handle.
+pub struct KernelWorker {
+    thread: HANDLE,
+}
+
+// SAFETY: a kernel handle (OBJ_KERNEL_HANDLE) may be used from any thread in any process context.
+unsafe impl Send for KernelWorker {}
+
+impl Worker for KernelWorker {
+    fn join(self) {
+        // SAFETY: `thread` is a kernel handle with SYNCHRONIZE access; waiting at PASSIVE_LEVEL
+        // (teardown) is allowed; the handle is closed once, here.
+        unsafe {
+            ZwWaitForSingleObject(self.thread, 0, ptr::null_mut());
+            ZwClose(self.thread);
+        }
+    }
+}
+
+/// One packet ready for indication: an NBL with one NET_BUFFER over a partial MDL of the ring.
+pub struct KernelIndication(NonNull<NET_BUFFER_LIST>);
+
+// SAFETY: the NBL is owned by this value until it is indicated; NBLs have no thread affinity.
+unsafe impl Send for KernelIndication {}
+
+/// The platform of one adapter.
+pub struct KernelPlatform {
+    miniport: NDIS_HANDLE,
+    nbl_pool: NDIS_HANDLE,
+}
+
+// SAFETY: NDIS handles may be used from any thread; NDIS serializes what needs it.
+unsafe impl Send for KernelPlatform {}
+// SAFETY: as above.
+unsafe impl Sync for KernelPlatform {}
+
+impl KernelPlatform {
+    /// A platform for the adapter `miniport` that allocates indications from `nbl_pool`.
+    pub fn new(miniport: NDIS_HANDLE, nbl_pool: NDIS_HANDLE) -> Self {
+        Self { miniport, nbl_pool }
+    }
+
+    /// The NBL pool (freed by the miniport's halt handler after the adapter is gone).
+    pub fn nbl_pool(&self) -> NDIS_HANDLE {
+        self.nbl_pool
+    }
+
+    /// The NDIS handle of the adapter.
+    pub fn miniport(&self) -> NDIS_HANDLE {
+        self.miniport
+    }
+}
+
+/// The token stored in an indicated NBL's `MiniportReserved` (two pointers: 8 bytes or more).
+///
+/// # Safety
+/// `nbl` points to a valid NBL.
+pub unsafe fn write_token(nbl: *mut NET_BUFFER_LIST, token: u64) {
+    // SAFETY: `MiniportReserved` is two pointers (>= 8 bytes) owned by the miniport for NBLs it
+    // allocated; the write is unaligned-safe on 32-bit targets.
+    unsafe { ptr::addr_of_mut!((*nbl).MiniportReserved).cast::<u64>().write_unaligned(token) };
+}
+
+/// Reads the token written by [`write_token`].
+///
+/// # Safety
+/// `nbl` points to a valid NBL this driver allocated and indicated.
+pub unsafe fn read_token(nbl: *const NET_BUFFER_LIST) -> u64 {
+    // SAFETY: as in `write_token`.
+    unsafe { ptr::addr_of!((*nbl).MiniportReserved).cast::<u64>().read_unaligned() }
+}
+
+/// Frees an NBL this platform allocated in `prepare_indication`, with its partial MDL.
+///
+/// # Safety
+/// `nbl` was returned by `prepare_indication` and is no longer owned by NDIS.
+pub unsafe fn free_indication(nbl: *mut NET_BUFFER_LIST) {
+    // SAFETY: the NBL has exactly one NET_BUFFER whose MDL chain is the partial MDL we allocated.
+    unsafe {
+        let buffer = (*nbl).FirstNetBuffer;
+        let mdl = if buffer.is_null() { ptr::null_mut() } else { (*buffer).MdlChain };
+        NdisFreeNetBufferList(nbl);
+        if !mdl.is_null() {
+            IoFreeMdl(mdl);
+        }
+    }
+}
+
+impl Platform for KernelPlatform {
+    type RawMutex = KernelSpinLock;
+    type Event = KernelEvent;
+    type Mapping = KernelRingMapping;
+    type Worker = KernelWorker;
+    type Indication = KernelIndication;
+
+    fn map_ring(
+        &self,
+        _role: RingRole,
+        ring_ptr: u64,
+        ring_size: u32,
+        _caller: CallerBitness,
+    ) -> Result<Self::Mapping, PlatformError> {
+        let user_address = usize::try_from(ring_ptr).map_err(|_| PlatformError::InvalidRingAddress)?;
+        // SAFETY: IoAllocateMdl only records the range; nothing is touched yet.
+        let mdl = unsafe { IoAllocateMdl(user_address as PVOID, ring_size, 0, 0, ptr::null_mut()) };
+        let mdl = NonNull::new(mdl).ok_or(PlatformError::InsufficientResources)?;
+        // SAFETY: runs in the registering process's context (IRP_MJ_DEVICE_CONTROL is dispatched
+        // in the caller's thread); the helper probes for user-mode write access inside an
+        // exception guard, so an invalid range yields a status instead of an exception.
+        let status = unsafe {
+            ringtun_probe_and_lock_pages(
+                mdl.as_ptr(),
+                _MODE::UserMode as KPROCESSOR_MODE,
+                _LOCK_OPERATION::IoWriteAccess,
+            )
+        };
+        if status < 0 {
+            // SAFETY: the MDL is ours and was not locked.
+            unsafe { IoFreeMdl(mdl.as_ptr()) };
+            return Err(PlatformError::InvalidRingAddress);
+        }
+        // SAFETY: the pages are locked.
+        let Some(system) = (unsafe { system_address(mdl.as_ptr()) }) else {
+            // SAFETY: locked above, not mapped; undo both.
+            unsafe {
+                MmUnlockPages(mdl.as_ptr());
+                IoFreeMdl(mdl.as_ptr());
+            }
+            return Err(PlatformError::InsufficientResources);
+        };
+        Ok(KernelRingMapping { mdl, system, user_address, len: ring_size as usize })
+    }
+
+    fn reference_event(&self, role: RingRole, handle: u64) -> Result<Self::Event, PlatformError> {
+        let handle = usize::try_from(handle).map_err(|_| PlatformError::InvalidHandle)? as HANDLE;
+        // The driver signals the Send ring's event and waits on the Receive ring's.
+        let access = match role {
+            RingRole::Send => EVENT_MODIFY_STATE,
+            RingRole::Receive => SYNCHRONIZE | EVENT_MODIFY_STATE,
+        };
+        let mut object: PVOID = ptr::null_mut();
+        // SAFETY: the handle is looked up in the calling (registering) process's handle table with
+        // user-mode access checks, restricted to event objects.
+        let status = unsafe {
+            ObReferenceObjectByHandle(
+                handle,
+                access,
+                *ExEventObjectType,
+                _MODE::UserMode as KPROCESSOR_MODE,
+                &mut object,
+                ptr::null_mut(),
+            )
+        };
+        if status < 0 {
+            return Err(PlatformError::InvalidHandle);
+        }
+        NonNull::new(object.cast::<KEVENT>()).map(KernelEvent::Referenced).ok_or(PlatformError::InvalidHandle)
+    }
+
+    fn create_event(&self) -> Result<Self::Event, PlatformError> {
+        // SAFETY: KEVENT is plain data; zeroed is a valid starting state for KeInitializeEvent.
+        let event: UnsafeCell<KEVENT> = UnsafeCell::new(unsafe { core::mem::zeroed() });
+        let event = try_box(event).ok_or(PlatformError::InsufficientResources)?;
+        // SAFETY: the KEVENT is in non-paged pool (the global allocator) at a stable address.
+        unsafe { KeInitializeEvent(event.get(), _EVENT_TYPE::NotificationEvent, 0) };
+        Ok(KernelEvent::Owned(event))
+    }
+
+    fn wait_any(&self, events: &[&Self::Event]) -> usize {
+        let mut objects: [PVOID; THREAD_WAIT_OBJECTS] = [ptr::null_mut(); THREAD_WAIT_OBJECTS];
+        let mut count = 0u32;
+        for (slot, event) in objects.iter_mut().zip(events) {
+            *slot = event.as_ptr().cast();
+            count = count.wrapping_add(1);
+        }
+        if count == 0 {
+            return 0;
+        }
+        // SAFETY: every object is a valid KEVENT; at most THREAD_WAIT_OBJECTS objects, so no wait
+        // block array is needed; kernel-mode, non-alertable wait at PASSIVE_LEVEL, no timeout.
+        let status = unsafe {
+            KeWaitForMultipleObjects(
+                count,
+                objects.as_mut_ptr(),
+                _WAIT_TYPE::WaitAny,
+                _KWAIT_REASON::Executive,
+                _MODE::KernelMode as KPROCESSOR_MODE,
+                0,
+                ptr::null_mut(),
+                ptr::null_mut(),
+            )
+        };
+        // STATUS_WAIT_0 + n names the signalled object.
+        usize::try_from(status).ok().filter(|&n| n < count as usize).unwrap_or(0)
+    }
+
+    fn now_ns(&self) -> u64 {
+        let mut qpc = 0u64;
+        // SAFETY: reads the interrupt time; the out-parameter is a valid u64.
+        let hundreds_of_ns = unsafe { KeQueryInterruptTimePrecise(&mut qpc) };
+        hundreds_of_ns.wrapping_mul(100)
+    }
+
+    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError> {
+        let context = try_box(session).ok_or(PlatformError::InsufficientResources)?;
+        let context = Box::into_raw(context);
+        let mut attributes = OBJECT_ATTRIBUTES {
+            Length: core::mem::size_of::<OBJECT_ATTRIBUTES>() as u32,
+            RootDirectory: ptr::null_mut(),
+            ObjectName: ptr::null_mut(),
+            Attributes: OBJ_KERNEL_HANDLE,
+            SecurityDescriptor: ptr::null_mut(),
+            SecurityQualityOfService: ptr::null_mut(),
+        };
+        let mut thread: HANDLE = ptr::null_mut();
+        // SAFETY: a system thread in the system process with a kernel handle; `context` is handed
+        // to the thread, which takes ownership (see `consumer_thread`).
+        let status = unsafe {
+            PsCreateSystemThread(
+                &mut thread,
+                THREAD_ALL_ACCESS,
+                &mut attributes,
+                ptr::null_mut(),
+                ptr::null_mut(),
+                Some(consumer_thread),
+                context.cast(),
+            )
+        };
+        if status < 0 {
+            // SAFETY: the thread was not created, so the context was not handed over.
+            drop(unsafe { Box::from_raw(context) });
+            return Err(PlatformError::ThreadStart);
+        }
+        Ok(KernelWorker { thread })
+    }
+
+    fn prepare_indication(
+        &self,
+        mapping: &Self::Mapping,
+        offset: usize,
+        len: u32,
+        kind: IpKind,
+        token: u64,
+    ) -> Option<Self::Indication> {
+        // The engine hands out ranges inside the ring; a range outside the locked MDL would make
+        // IoBuildPartialMdl bug-check, so the shell refuses it rather than trust it.
+        let end = offset.checked_add(len as usize)?;
+        if end > mapping.len || len == 0 {
+            return None;
+        }
+        let source = mapping.user_address.checked_add(offset)? as PVOID;
+        // SAFETY: records the range only.
+        let mdl: PMDL = unsafe { IoAllocateMdl(source, len, 0, 0, ptr::null_mut()) };
+        if mdl.is_null() {
+            return None;
+        }
+        // SAFETY: `source..source+len` lies inside the locked, mapped source MDL (checked above),
+        // so the partial MDL describes locked pages and inherits the system mapping.
+        unsafe { IoBuildPartialMdl(mapping.mdl.as_ptr(), mdl, source, len) };
+        // SAFETY: allocates an NBL with one NET_BUFFER over `mdl` from our pool.
+        let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, mdl, 0, len as usize) };
+        let Some(nbl) = NonNull::new(nbl) else {
+            // SAFETY: the MDL is ours and unused.
+            unsafe { IoFreeMdl(mdl) };
+            return None;
+        };
+        let (flag, ether_type) = match kind {
+            IpKind::V4 => (NDIS_NBL_FLAGS_IS_IPV4, 0x0800u16),
+            IpKind::V6 => (NDIS_NBL_FLAGS_IS_IPV6, 0x86DDu16),
+        };
+        // SAFETY: the NBL is freshly allocated and ours until indicated.
+        unsafe {
+            let nbl = nbl.as_ptr();
+            (*nbl).SourceHandle = self.miniport;
+            (*nbl).Status = NDIS_STATUS_SUCCESS;
+            (*nbl).NblFlags |= flag;
+            // NET_BUFFER_LIST_INFO(nbl, NetBufferListFrameType) = htons(ether type).
+            if let Some(info) = (*nbl).NetBufferListInfo.get_mut(NetBufferListFrameType) {
+                *info = usize::from(ether_type.to_be()) as PVOID;
+            }
+            write_token(nbl, token);
+        }
+        Some(KernelIndication(nbl))
+    }
+
+    fn indicate(&self, batch: &mut Vec<Self::Indication>) {
+        let mut first: *mut NET_BUFFER_LIST = ptr::null_mut();
+        let mut count = 0u32;
+        // Chain back to front so the stack sees ring order.
+        for indication in batch.iter().rev() {
+            let nbl = indication.0.as_ptr();
+            // SAFETY: each NBL is ours until indicated.
+            unsafe { (*nbl).Next = first };
+            first = nbl;
+            count = count.wrapping_add(1);
+        }
+        batch.clear();
+        if first.is_null() {
+            return;
+        }
+        // SAFETY: a chain of `count` NBLs we own; from here NDIS owns them until it returns them
+        // through MiniportReturnNetBufferLists. The consumer thread runs at PASSIVE_LEVEL (flags 0).
+        unsafe { NdisMIndicateReceiveNetBufferLists(self.miniport, first, NDIS_DEFAULT_PORT_NUMBER, count, 0) };
+    }
+
+    fn set_link_state(&self, up: bool) {
+        let mut state = NDIS_LINK_STATE {
+            Header: NDIS_OBJECT_HEADER {
+                Type: NDIS_OBJECT_TYPE_DEFAULT,
+                Revision: NDIS_LINK_STATE_REVISION_1,
+                Size: core::mem::size_of::<NDIS_LINK_STATE>() as u16,
+            },
+            MediaConnectState: if up { MediaConnectStateConnected } else { MediaConnectStateDisconnected },
+            MediaDuplexState: MediaDuplexStateFull,
+            XmitLinkSpeed: LINK_SPEED_BPS,
+            RcvLinkSpeed: LINK_SPEED_BPS,
+            PauseFunctions: NdisPauseFunctionsUnsupported,
+            AutoNegotiationFlags: 0,
+        };
+        let indication = NDIS_STATUS_INDICATION {
+            Header: NDIS_OBJECT_HEADER {
+                Type: NDIS_OBJECT_TYPE_STATUS_INDICATION,
+                Revision: NDIS_STATUS_INDICATION_REVISION_1,
+                Size: core::mem::size_of::<NDIS_STATUS_INDICATION>() as u16,
+            },
+            SourceHandle: self.miniport,
+            PortNumber: NDIS_DEFAULT_PORT_NUMBER,
+            StatusCode: NDIS_STATUS_LINK_STATE,
+            Flags: 0,
+            DestinationHandle: ptr::null_mut(),
+            RequestId: ptr::null_mut(),
+            StatusBuffer: ptr::addr_of_mut!(state).cast::<c_void>(),
+            StatusBufferSize: core::mem::size_of::<NDIS_LINK_STATE>() as u32,
+            Guid: [0; 16],
+            NdisReserved: [ptr::null_mut(); 4],
+        };
+        // SAFETY: both structures are fully initialized and outlive the call (NDIS copies them).
+        unsafe { NdisMIndicateStatusEx(self.miniport, &indication) };
+    }
+}
+
+/// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
+/// system thread).
+unsafe extern "C" fn consumer_thread(context: PVOID) {
+    // SAFETY: `context` is the `Box<Arc<Session>>` leaked by `spawn_worker` for this thread only.
+    let session: Box<Arc<Session<KernelPlatform>>> = unsafe { Box::from_raw(context.cast()) };
+    session.run_receive();
+}

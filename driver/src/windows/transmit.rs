@@ -1,0 +1,147 @@
+//! A chain of NBLs from `MiniportSendNetBufferLists` as engine transmit batches.
+//!
+//! The chain's NET_BUFFERs are handed to the engine in batches of up to [`TRANSMIT_BATCH`]
+//! packets (an array on the stack, no allocation); each packet's bytes are copied out of its MDL
+//! chain into the slot the engine reserved. Every NBL is then completed with the first failure
+//! among its NET_BUFFERs, or success.
+
+use core::ptr::{self, NonNull};
+
+use super::kernel::system_address;
+use super::ndis::*;
+use super::platform::KernelPlatform;
+use crate::engine::{Adapter, SlotWriter, TransmitBatch, TransmitStatus};
+
+/// Packets per engine call: large enough to amortize the engine's per-batch lock, small enough
+/// for a kernel stack (2 pointers each: 1 KiB on 64-bit targets).
+pub const TRANSMIT_BATCH: usize = 64;
+
+/// The NDIS status a packet's NBL completes with.
+pub fn ndis_status(status: TransmitStatus, paused: bool) -> NDIS_STATUS {
+    match status {
+        TransmitStatus::Sent => NDIS_STATUS_SUCCESS,
+        TransmitStatus::RingFull => NDIS_STATUS_RESOURCES,
+        TransmitStatus::NotRunning if paused => NDIS_STATUS_PAUSED,
+        TransmitStatus::NotRunning => NDIS_STATUS_MEDIA_DISCONNECTED,
+        TransmitStatus::Invalid => NDIS_STATUS_INVALID_LENGTH,
+        TransmitStatus::RingFault => NDIS_STATUS_ADAPTER_NOT_READY,
+    }
+}
+
+struct NetBufferBatch {
+    buffers: [*mut NET_BUFFER; TRANSMIT_BATCH],
+    owners: [*mut NET_BUFFER_LIST; TRANSMIT_BATCH],
+    len: usize,
+    paused: bool,
+}
+
+impl NetBufferBatch {
+    fn buffer(&self, index: usize) -> Option<NonNull<NET_BUFFER>> {
+        self.buffers.get(..self.len)?.get(index).copied().and_then(NonNull::new)
+    }
+}
+
+impl TransmitBatch for NetBufferBatch {
+    fn packet_count(&self) -> usize {
+        self.len
+    }
+
+    fn packet_len(&self, index: usize) -> usize {
+        // SAFETY: NET_BUFFERs of a chain NDIS handed us, valid until completion.
+        self.buffer(index).map_or(0, |nb| unsafe { nb.as_ref().DataLength } as u32 as usize)
+    }
+
+    fn copy_packet(&self, index: usize, slot: &mut SlotWriter<'_>) -> bool {
+        let Some(nb) = self.buffer(index) else { return false };
+        // SAFETY: as above; the MDL chain describes at least DataLength bytes from
+        // CurrentMdl + CurrentMdlOffset (NDIS's invariant for a NET_BUFFER), mapped or mappable.
+        unsafe {
+            let nb = nb.as_ref();
+            let mut remaining = slot.len();
+            let mut written = 0usize;
+            let mut mdl = nb.CurrentMdl;
+            let mut skip = nb.CurrentMdlOffset as usize;
+            while remaining != 0 {
+                if mdl.is_null() {
+                    return false;
+                }
+                let byte_count = (*mdl).ByteCount as usize;
+                if skip < byte_count {
+                    let Some(base) = system_address(mdl) else { return false };
+                    let take = (byte_count - skip).min(remaining);
+                    let bytes = core::slice::from_raw_parts(base.as_ptr().add(skip), take);
+                    if !slot.write(written, bytes) {
+                        return false;
+                    }
+                    written += take;
+                    remaining -= take;
+                    skip = 0;
+                } else {
+                    skip -= byte_count;
+                }
+                mdl = (*mdl).Next;
+            }
+        }
+        true
+    }
+
+    fn set_status(&mut self, index: usize, status: TransmitStatus) {
+        if status == TransmitStatus::Sent {
+            return;
+        }
+        let Some(&owner) = self.owners.get(..self.len).and_then(|o| o.get(index)) else { return };
+        if owner.is_null() {
+            return;
+        }
+        // SAFETY: the owning NBL of a NET_BUFFER in the chain; only the first failure is kept.
+        unsafe {
+            if (*owner).Status == NDIS_STATUS_SUCCESS {
+                (*owner).Status = ndis_status(status, self.paused);
+            }
+        }
+    }
+}
+
+/// Sends a chain through the engine and completes every NBL in it.
+///
+/// # Safety
+/// `chain` is an NBL chain NDIS handed to `MiniportSendNetBufferLists`, owned by the miniport
+/// until completed; `send_flags` are that call's flags.
+pub unsafe fn transmit_chain(adapter: &Adapter<KernelPlatform>, chain: *mut NET_BUFFER_LIST, send_flags: u32) {
+    let mut batch = NetBufferBatch {
+        buffers: [ptr::null_mut(); TRANSMIT_BATCH],
+        owners: [ptr::null_mut(); TRANSMIT_BATCH],
+        len: 0,
+        paused: adapter.is_paused(),
+    };
+    let mut nbl = chain;
+    while !nbl.is_null() {
+        // SAFETY: NBLs and NET_BUFFERs of the chain are ours until completion (contract).
+        unsafe {
+            (*nbl).Status = NDIS_STATUS_SUCCESS;
+            let mut nb = (*nbl).FirstNetBuffer;
+            while !nb.is_null() {
+                if let (Some(b), Some(o)) = (batch.buffers.get_mut(batch.len), batch.owners.get_mut(batch.len)) {
+                    *b = nb;
+                    *o = nbl;
+                    batch.len += 1;
+                }
+                if batch.len == TRANSMIT_BATCH {
+                    adapter.transmit(&mut batch);
+                    batch.len = 0;
+                }
+                nb = (*nb).Next;
+            }
+            nbl = (*nbl).Next;
+        }
+    }
+    if batch.len != 0 {
+        adapter.transmit(&mut batch);
+    }
+    let complete_flags =
+        if send_flags & NDIS_SEND_FLAGS_DISPATCH_LEVEL != 0 { NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL } else { 0 };
+    if !chain.is_null() {
+        // SAFETY: every NBL has its status; the chain goes back to NDIS unchanged otherwise.
+        unsafe { NdisMSendNetBufferListsComplete(adapter.platform().miniport(), chain, complete_flags) };
+    }
+}
