@@ -1,0 +1,85 @@
+//! Functions of `ntddk.h`/`wdm.h`/`ntifs.h` the shell calls, as bindgen declares them.
+
+use crate::*;
+
+extern "C" {
+    pub fn DbgPrint(Format: *const i8, ...) -> ULONG;
+    pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
+    pub fn ExFreePool(P: PVOID);
+    pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
+    pub fn IoAllocateMdl(VirtualAddress: PVOID, Length: ULONG, SecondaryBuffer: BOOLEAN, ChargeQuota: BOOLEAN, Irp: PIRP)
+        -> PMDL;
+    pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
+    pub fn IoFreeMdl(Mdl: PMDL);
+    pub fn MmMapLockedPagesSpecifyCache(
+        MemoryDescriptorList: PMDL,
+        AccessMode: KPROCESSOR_MODE,
+        CacheType: MEMORY_CACHING_TYPE,
+        RequestedAddress: PVOID,
+        BugCheckOnFailure: ULONG,
+        Priority: ULONG,
+    ) -> PVOID;
+    pub fn MmUnlockPages(MemoryDescriptorList: PMDL);
+    pub fn KeInitializeEvent(Event: PRKEVENT, Type: EVENT_TYPE, State: BOOLEAN);
+    pub fn KeSetEvent(Event: PRKEVENT, Increment: KPRIORITY, Wait: BOOLEAN) -> LONG;
+    pub fn KeClearEvent(Event: PRKEVENT);
+    pub fn KeWaitForMultipleObjects(
+        Count: ULONG,
+        Object: *mut PVOID,
+        WaitType: WAIT_TYPE,
+        WaitReason: KWAIT_REASON,
+        WaitMode: KPROCESSOR_MODE,
+        Alertable: BOOLEAN,
+        Timeout: PLARGE_INTEGER,
+        WaitBlockArray: PKWAIT_BLOCK,
+    ) -> NTSTATUS;
+    pub fn KeQueryInterruptTimePrecise(QpcTimeStamp: PULONG64) -> ULONG64;
+    pub fn KeTestSpinLock(SpinLock: PKSPIN_LOCK) -> BOOLEAN;
+    pub fn ObReferenceObjectByHandle(
+        Handle: HANDLE,
+        DesiredAccess: ACCESS_MASK,
+        ObjectType: POBJECT_TYPE,
+        AccessMode: KPROCESSOR_MODE,
+        Object: *mut PVOID,
+        HandleInformation: POBJECT_HANDLE_INFORMATION,
+    ) -> NTSTATUS;
+    pub fn ObfDereferenceObject(Object: PVOID) -> LONG_PTR;
+    pub fn PsCreateSystemThread(
+        ThreadHandle: PHANDLE,
+        DesiredAccess: ULONG,
+        ObjectAttributes: POBJECT_ATTRIBUTES,
+        ProcessHandle: HANDLE,
+        ClientId: PCLIENT_ID,
+        StartRoutine: PKSTART_ROUTINE,
+        StartContext: PVOID,
+    ) -> NTSTATUS;
+    pub fn PsGetCurrentProcessId() -> HANDLE;
+    pub fn PsSetCreateProcessNotifyRoutine(NotifyRoutine: PCREATE_PROCESS_NOTIFY_ROUTINE, Remove: BOOLEAN) -> NTSTATUS;
+    pub fn SeCaptureSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
+    pub fn SeLockSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
+    pub fn SeUnlockSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
+    pub fn SeReleaseSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
+    pub fn SeTokenIsAdmin(Token: PACCESS_TOKEN) -> BOOLEAN;
+    pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+    pub fn ZwWaitForSingleObject(Handle: HANDLE, Alertable: BOOLEAN, Timeout: PLARGE_INTEGER) -> NTSTATUS;
+}
+
+// wdm.h declares these only where they are exports: 64-bit targets.
+#[cfg(target_pointer_width = "64")]
+extern "C" {
+    pub fn IoIs32bitProcess(Irp: PIRP) -> BOOLEAN;
+}
+
+// wdm.h: KeAcquireSpinLock/KeReleaseSpinLock are these exports on x64 and arm64 ...
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+extern "C" {
+    pub fn KeAcquireSpinLockRaiseToDpc(SpinLock: PKSPIN_LOCK) -> KIRQL;
+    pub fn KeReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
+}
+
+// ... and the HAL's FASTCALL exports on x86.
+#[cfg(target_arch = "x86")]
+extern "fastcall" {
+    pub fn KfAcquireSpinLock(SpinLock: PKSPIN_LOCK) -> KIRQL;
+    pub fn KfReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
+}
