@@ -43,6 +43,10 @@ impl<E: std::error::Error> From<E> for Failure {
 /// Backend capabilities a scenario needs beyond client handles and plain traffic.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Needs {
+    /// The stack side carries arbitrary bytes unchanged both ways: any IP packet the client writes
+    /// reaches the stack as written, and the stack can send any IP packet. A fake stack can; a
+    /// real one drops packets it would not route and writes IP headers itself.
+    pub raw_packets: bool,
     /// Hold indicated packets and return them late, out of order, from any thread; per-packet
     /// transmit outcomes.
     pub stack_control: bool,
@@ -55,20 +59,25 @@ pub struct Needs {
 }
 
 impl Needs {
-    /// Traffic only.
-    pub const TRAFFIC: Self = Self { stack_control: false, lifecycle: false, faults: false, counters: false };
-    /// Counters.
+    /// Client handles and well-formed traffic through a real stack (UDP datagrams).
+    pub const NONE: Self =
+        Self { raw_packets: false, stack_control: false, lifecycle: false, faults: false, counters: false };
+    /// Arbitrary packets both ways.
+    pub const TRAFFIC: Self = Self { raw_packets: true, ..Self::NONE };
+    /// Arbitrary packets and counters.
     pub const COUNTERS: Self = Self { counters: true, ..Self::TRAFFIC };
     /// Stack control and counters.
     pub const STACK: Self = Self { stack_control: true, counters: true, ..Self::TRAFFIC };
     /// Lifecycle, stack control and counters.
-    pub const LIFECYCLE: Self = Self { lifecycle: true, stack_control: true, counters: true, faults: false };
+    pub const LIFECYCLE: Self = Self { lifecycle: true, stack_control: true, counters: true, ..Self::TRAFFIC };
     /// Everything.
-    pub const ALL: Self = Self { stack_control: true, lifecycle: true, faults: true, counters: true };
+    pub const ALL: Self =
+        Self { raw_packets: true, stack_control: true, lifecycle: true, faults: true, counters: true };
 
     /// Whether `self` includes everything `other` asks for.
     pub fn covers(&self, other: Needs) -> bool {
-        (self.stack_control || !other.stack_control)
+        (self.raw_packets || !other.raw_packets)
+            && (self.stack_control || !other.stack_control)
             && (self.lifecycle || !other.lifecycle)
             && (self.faults || !other.faults)
             && (self.counters || !other.counters)

@@ -2,12 +2,15 @@
 //!
 //! Scenarios are written once against [`backend::Backend`] and run unchanged on every backend:
 //! the host platform here ([`host::HostSuite`]), the installed driver in a test-signed Windows
-//! VM. A scenario declares the backend capabilities it needs ([`backend::Needs`]); a backend
-//! lacking one reports the scenario as skipped, never as passed.
+//! VM (`device::DeviceSuite`, feature `device`, Windows only). A scenario declares the backend
+//! capabilities it needs ([`backend::Needs`]); a backend lacking one reports the scenario as
+//! skipped, never as passed.
 //!
 //! Every scenario asserts bytes and counters, not just the absence of a crash.
 
 pub mod backend;
+#[cfg(all(windows, feature = "device"))]
+pub mod device;
 #[cfg(feature = "host")]
 pub mod host;
 pub mod packets;
