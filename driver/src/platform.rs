@@ -88,7 +88,8 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn create_event(&self) -> Result<Self::Event, PlatformError>;
 
     /// Blocks until one of `events` is signalled; returns its index. Synchronization events are
-    /// reset by the wait; notification events stay signalled.
+    /// reset by the wait; notification events stay signalled. `events` has one to three entries
+    /// (the kernel waits on at most `THREAD_WAIT_OBJECTS` = 3 objects without a wait-block array).
     fn wait_any(&self, events: &[&Self::Event]) -> usize;
 
     /// A monotonic clock in nanoseconds (only differences are used).

@@ -30,6 +30,8 @@ pub enum DeviceError {
     NotReady,
     /// The output buffer was too small.
     BufferTooSmall,
+    /// The caller may not use the adapter (the driver accepts SYSTEM and elevated administrators).
+    AccessDenied,
     /// Another OS error code.
     Os(u32),
 }
@@ -43,6 +45,7 @@ impl fmt::Display for DeviceError {
             Self::InsufficientResources => f.write_str("insufficient resources"),
             Self::NotReady => f.write_str("device not ready"),
             Self::BufferTooSmall => f.write_str("buffer too small"),
+            Self::AccessDenied => f.write_str("access denied (run as an elevated administrator or SYSTEM)"),
             Self::Os(code) => write!(f, "OS error {code:#x}"),
         }
     }
