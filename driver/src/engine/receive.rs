@@ -56,6 +56,8 @@ pub(crate) struct InFlight {
     released_head: u32,
     /// Set once the ring is corrupt or torn down: `head` stays `RING_STOPPED`.
     stopped: bool,
+    /// The consumer is waiting for in-flight records to be released (`space`).
+    space_wanted: bool,
 }
 
 /// The Receive ring of a session.
@@ -112,6 +114,7 @@ impl<P: Platform> ReceiveState<P> {
                 indicated: 0,
                 released_head: initial_head,
                 stopped: false,
+                space_wanted: false,
             }),
             worker: Mutex::new(Some(ConsumerState { cursor: initial_head, next_seq: 0, batch })),
             in_round: AtomicBool::new(false),
@@ -130,9 +133,14 @@ impl<P: Platform> ReceiveState<P> {
         }
     }
 
-    fn end_round(&self) {
+    /// Ends a round. `round_done` is signalled only if the adapter is paused: a pauser stores
+    /// `paused` before it loads `in_round` (both SeqCst), so either it sees the round over or this
+    /// sees `paused` and wakes it; rounds without a pauser cost no event operation.
+    fn end_round(&self, paused: &AtomicBool) {
         self.in_round.store(false, Ordering::SeqCst);
-        self.round_done.set();
+        if paused.load(Ordering::SeqCst) {
+            self.round_done.set();
+        }
     }
 
     /// Waits until the consumer is outside a round (after `paused` was set).
@@ -202,9 +210,18 @@ impl<P: Platform> Session<P> {
             if self.stopping() {
                 return;
             }
-            // Too much in flight: wait for the stack to return some.
-            receive.space.clear();
-            if receive.in_flight.lock().records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS) {
+            // Too much in flight: wait for the stack to return some. The wish is recorded under
+            // the lock that releases take, so the release that makes room sees it and signals.
+            let full = {
+                let mut in_flight = receive.in_flight.lock();
+                let full = in_flight.records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS);
+                if full {
+                    receive.space.clear();
+                    in_flight.space_wanted = true;
+                }
+                full
+            };
+            if full {
                 platform.wait_any(&[&self.stop, &receive.space]);
                 continue;
             }
@@ -219,12 +236,12 @@ impl<P: Platform> Session<P> {
             // Paused: indicate nothing until restarted (see `in_round`).
             receive.in_round.store(true, Ordering::SeqCst);
             if self.adapter.paused.load(Ordering::SeqCst) {
-                receive.end_round();
+                receive.end_round(&self.adapter.paused);
                 platform.wait_any(&[&self.stop, &self.adapter.resumed]);
                 continue;
             }
             let healthy = self.consume_round(consumer, tail);
-            receive.end_round();
+            receive.end_round(&self.adapter.paused);
             if !healthy {
                 // The ring is stopped: wait for the session to end.
                 platform.wait_any(&[&self.stop]);
@@ -288,8 +305,9 @@ impl<P: Platform> Session<P> {
                 }
             }
         }
-        // Record the slots before indicating: the stack may return packets at once.
-        let released = {
+        // Record the slots before indicating: the stack may return packets at once. (Slots with
+        // nothing to indicate are released here; the consumer is this thread, so no `space`.)
+        {
             let mut in_flight = self.receive.in_flight.lock();
             let mut pending_packets = 0u64;
             for record in records.iter().take(slots) {
@@ -297,10 +315,7 @@ impl<P: Platform> Session<P> {
                 pending_packets = pending_packets.saturating_add(u64::from(record.pending));
             }
             in_flight.indicated = in_flight.indicated.saturating_add(pending_packets);
-            self.release_leading(&mut in_flight)
-        };
-        if released {
-            self.receive.space.set();
+            self.release_leading(&mut in_flight);
         }
         if !consumer.batch.is_empty() {
             self.platform().indicate(&mut consumer.batch);
@@ -428,7 +443,7 @@ impl<P: Platform> Session<P> {
 
     /// The stack returned packets (by token). Unknown tokens are ignored.
     pub fn complete_indications(&self, tokens: impl IntoIterator<Item = u64>) {
-        let released = {
+        let signals = {
             let mut in_flight = self.receive.in_flight.lock();
             for token in tokens {
                 if token >> TOKEN_SEQ_BITS != u64::from(self.generation) {
@@ -445,10 +460,21 @@ impl<P: Platform> Session<P> {
                 record.pending = record.pending.wrapping_sub(1);
                 in_flight.indicated = in_flight.indicated.saturating_sub(1);
             }
-            self.release_leading(&mut in_flight)
+            let released = self.release_leading(&mut in_flight);
+            // Signal only what someone waits for: teardown and pause wait for "all returned",
+            // the consumer for room it asked for.
+            let all_returned = in_flight.indicated == 0;
+            let wake_consumer = released && in_flight.space_wanted;
+            if wake_consumer {
+                in_flight.space_wanted = false;
+            }
+            (all_returned, wake_consumer)
         };
-        self.receive.returned.set();
-        if released {
+        let (all_returned, wake_consumer) = signals;
+        if all_returned {
+            self.receive.returned.set();
+        }
+        if wake_consumer {
             self.receive.space.set();
         }
     }
