@@ -691,7 +691,7 @@ fn latency_down(samples: usize) -> (Latencies, u64) {
             while lat.len() < samples {
                 // A missed wake-up shows as a wait that ends only at this timeout.
                 match session.receive_wait(2 * STALL) {
-                    Ok(Some(mut p)) => {
+                    Ok(Some(p)) => {
                         let now = epoch.elapsed();
                         let stamp = p.data().get(20..28).and_then(|b| b.try_into().ok()).map_or(0, u64::from_le_bytes);
                         lat.push(now.saturating_sub(Duration::from_nanos(stamp)));

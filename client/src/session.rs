@@ -424,11 +424,13 @@ impl<B: Backend> Session<B> {
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
             }
-            for _ in 0..256 {
+            // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping.
+            let cursor = lock(&self.incoming).cursor;
+            let spin_start = Instant::now();
+            while self.incoming_ring.load_tail() == cursor
+                && spin_start.elapsed() < Duration::from_nanos(ring_abi::CONSUMER_SPIN_NS)
+            {
                 core::hint::spin_loop();
-                if self.incoming_ring.load_tail() != lock(&self.incoming).cursor {
-                    break;
-                }
             }
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
@@ -521,6 +523,17 @@ fn owned_slot_bytes<'s>(_owner: &'s mut impl Sized, ring: &Ring, start: u32, len
         // The ring memory outlives the session, which outlives the slot.
         Ok(ptr) => unsafe { core::slice::from_raw_parts_mut(ptr.as_ptr(), len as usize) },
         Err(_) => &mut [],
+    }
+}
+
+/// Shared view of bytes of a slot the client owns, borrowed from its owner (see [`owned_slot_bytes`]).
+fn owned_slot_bytes_shared<'s>(_owner: &'s impl Sized, ring: &Ring, start: u32, len: u32) -> &'s [u8] {
+    match ring.data_ptr(start, len as usize) {
+        // SAFETY: as in `owned_slot_bytes`: the range is inside the data area and the slot belongs
+        // to `_owner` exclusively; `&'s` on the owner excludes the owner's `&mut` accessors for
+        // `'s`, so no mutable view of these bytes exists while this one does.
+        Ok(ptr) => unsafe { core::slice::from_raw_parts(ptr.as_ptr(), len as usize) },
+        Err(_) => &[],
     }
 }
 
@@ -690,8 +703,9 @@ impl<B: Backend> IncomingPacket<'_, B> {
     }
 
     /// The IP packet.
-    pub fn data(&mut self) -> &[u8] {
-        self.data_mut()
+    pub fn data(&self) -> &[u8] {
+        let at = self.view.slot_offset.wrapping_add(self.view.data_offset);
+        owned_slot_bytes_shared(self, &self.session.incoming_ring, at, self.view.data_length)
     }
 
     /// The IP packet, writable (encrypt in place).

@@ -259,7 +259,7 @@ fn client_receiver(session: &Session<HostBackend>, v2: bool, counters: &Counters
     let mut datagram = Vec::with_capacity(ESP_HEADER + traffic::MAX_SIZE + ICV);
     let mut idle_since = Instant::now();
     loop {
-        let mut packet = match session.receive_wait(Duration::from_millis(20)) {
+        let packet = match session.receive_wait(Duration::from_millis(20)) {
             Ok(Some(p)) => p,
             Ok(None) => {
                 // Finished once the stack has stopped and everything it sent has arrived (or

@@ -647,7 +647,7 @@ fn warm_up(b: &DeviceSuite, s: &Session<WindowsBackend>) -> Result<(), Failure> 
     loop {
         b.send_datagram(PROBE)?;
         let until = Instant::now() + RETRY;
-        while let Some(mut p) = s.receive_wait(until.saturating_duration_since(Instant::now()))? {
+        while let Some(p) = s.receive_wait(until.saturating_duration_since(Instant::now()))? {
             if b.datagram_from_stack(p.data()) == Some(PROBE) {
                 return Ok(());
             }
@@ -677,7 +677,7 @@ fn receive_datagrams(
         if left.is_zero() {
             return Err(Failure::new(format!("datagram {} of {n} not seen by the client within {bound:?}", out.len())));
         }
-        if let Some(mut p) = s.receive_wait(left)? {
+        if let Some(p) = s.receive_wait(left)? {
             if let Some(payload) = b.datagram_from_stack(p.data()).filter(|&payload| payload != PROBE) {
                 out.push(payload.to_vec());
                 worst = worst.max(since.elapsed());

@@ -51,7 +51,7 @@ pub fn receive_n<C: ringtun::backend::Backend>(session: &Session<C>, n: usize) -
         if left.is_zero() {
             return Err(Failure::new(format!("received {} of {n} packets", out.len())));
         }
-        if let Some(mut p) = session.receive_wait(left)? {
+        if let Some(p) = session.receive_wait(left)? {
             out.push(p.data().to_vec());
         }
     }

@@ -165,7 +165,7 @@ pub fn client_releases_out_of_order<B: Backend>(b: &B) -> Result<(), Failure> {
         let start = held[0].as_ref().map(|p| p.view().slot_offset).unwrap_or(0);
         let mut released = [false; 6];
         for i in [2usize, 4, 0, 1, 5, 3] {
-            let mut p = held[i].take().ok_or_else(|| Failure::new("released twice"))?;
+            let p = held[i].take().ok_or_else(|| Failure::new("released twice"))?;
             ensure_eq!(p.data(), &packets[i][..], "packet {i} intact until released");
             p.release();
             released[i] = true;

@@ -58,7 +58,7 @@ pub fn parallel_senders<B: Backend>(b: &B) -> Result<(), Failure> {
             let mut got = Vec::new();
             loop {
                 match s.receive_wait(Duration::from_millis(20))? {
-                    Some(mut p) => got.push(p.data().to_vec()),
+                    Some(p) => got.push(p.data().to_vec()),
                     None if done.load(Ordering::SeqCst) && got.len() as u64 >= sent_count.load(Ordering::SeqCst) => {
                         return Ok(got)
                     }
@@ -169,7 +169,7 @@ pub fn wakeup_race<B: Backend>(b: &B) -> Result<(), Failure> {
             let mut worst = Duration::ZERO;
             for i in 0..ITERATIONS {
                 let start = Instant::now();
-                let mut p = s
+                let p = s
                     .receive_wait(BOUND)?
                     .ok_or_else(|| Failure::new(format!("incoming packet {i} not seen within {BOUND:?}")))?;
                 worst = worst.max(start.elapsed());
