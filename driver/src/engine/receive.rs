@@ -64,7 +64,6 @@ pub(crate) struct InFlight {
 pub(crate) struct ReceiveState<P: Platform> {
     pub(crate) ring: Ring,
     pub(crate) event: P::Event,
-    pub(crate) mapping: P::Mapping,
     /// Set whenever packets come back (notification event); drain waiters (pause, teardown).
     returned: P::Event,
     /// Set whenever slots are released (notification event); the consumer waits on it when too
@@ -84,6 +83,13 @@ pub(crate) struct ReceiveState<P: Platform> {
 pub(crate) struct ConsumerState<P: Platform> {
     cursor: u32,
     next_seq: u64,
+    out: IndicationBuffer<P>,
+}
+
+/// What the consumer indicates from: the ring's mapping (owned here, so that teardown can release
+/// it by taking the consumer state once the thread is joined) and the preallocated batch.
+pub(crate) struct IndicationBuffer<P: Platform> {
+    mapping: P::Mapping,
     batch: Vec<P::Indication>,
 }
 
@@ -105,7 +111,6 @@ impl<P: Platform> ReceiveState<P> {
         Some(Self {
             ring,
             event,
-            mapping,
             returned,
             space,
             in_flight: Mutex::new(InFlight {
@@ -116,7 +121,11 @@ impl<P: Platform> ReceiveState<P> {
                 stopped: false,
                 space_wanted: false,
             }),
-            worker: Mutex::new(Some(ConsumerState { cursor: initial_head, next_seq: 0, batch })),
+            worker: Mutex::new(Some(ConsumerState {
+                cursor: initial_head,
+                next_seq: 0,
+                out: IndicationBuffer { mapping, batch },
+            })),
             in_round: AtomicBool::new(false),
             round_done,
         })
@@ -154,8 +163,14 @@ impl<P: Platform> ReceiveState<P> {
         }
     }
 
+    /// Releases the ring's mapping (with the consumer state that owns it). Only once the consumer
+    /// thread is joined and the ring is stopped: nothing touches the ring afterwards.
+    pub(crate) fn release_mapping(&self) {
+        drop(self.worker.lock().take());
+    }
+
     /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it.
-    fn stop_ring(&self) {
+    pub(crate) fn stop_ring(&self) {
         let mut in_flight = self.in_flight.lock();
         in_flight.stopped = true;
         self.ring.store_head(RING_STOPPED);
@@ -193,6 +208,9 @@ impl<P: Platform> Session<P> {
     /// The consumer thread's body: runs until the session stops. Called once by the platform's
     /// worker thread.
     pub fn run_receive(&self) {
+        // Registration starts the thread before it publishes the session, and signals `started`
+        // after: no packet is indicated before the stack can return it to this session.
+        self.platform().wait_any(&[&self.started, &self.stop]);
         let Some(mut consumer) = self.receive.worker.lock().take() else { return };
         self.consume(&mut consumer);
         self.receive.worker.lock().replace(consumer);
@@ -285,12 +303,12 @@ impl<P: Platform> Session<P> {
         let mut records = [SlotRecord { next_head: 0, pending: 0 }; RECEIVE_BATCH_SLOTS];
         let mut slots = 0usize;
         let mut healthy = true;
-        while slots < RECEIVE_BATCH_SLOTS && consumer.batch.len() < RECEIVE_BATCH_PACKETS {
+        while slots < RECEIVE_BATCH_SLOTS && consumer.out.batch.len() < RECEIVE_BATCH_PACKETS {
             match ring.packet_at(consumer.cursor, tail) {
                 Ok(None) => break,
                 Ok(Some(view)) => {
                     let seq = consumer.next_seq;
-                    let pending = self.prepare_slot(&view, seq, &mut consumer.batch);
+                    let pending = self.prepare_slot(&view, seq, &mut consumer.out);
                     let next_head = geometry.advance(consumer.cursor, view.slot_size);
                     if let Some(record) = records.get_mut(slots) {
                         *record = SlotRecord { next_head, pending };
@@ -317,9 +335,9 @@ impl<P: Platform> Session<P> {
             in_flight.indicated = in_flight.indicated.saturating_add(pending_packets);
             self.release_leading(&mut in_flight);
         }
-        if !consumer.batch.is_empty() {
-            self.platform().indicate(&mut consumer.batch);
-            consumer.batch.clear();
+        if !consumer.out.batch.is_empty() {
+            self.platform().indicate(&mut consumer.out.batch);
+            consumer.out.batch.clear();
         }
         if !healthy {
             bump(&self.stats().receive_ring_faults);
@@ -329,7 +347,7 @@ impl<P: Platform> Session<P> {
     }
 
     /// Prepares the indications of one validated slot; returns how many were prepared.
-    fn prepare_slot(&self, view: &PacketView, seq: u64, batch: &mut Vec<P::Indication>) -> u32 {
+    fn prepare_slot(&self, view: &PacketView, seq: u64, out: &mut IndicationBuffer<P>) -> u32 {
         let stats = self.stats();
         let ring = &self.receive.ring;
         if view.data_length == 0 && ring.geometry().version() == RingVersion::V2 {
@@ -346,7 +364,7 @@ impl<P: Platform> Session<P> {
                 classify(first[0], view.data_length)
             };
             return match kind {
-                Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, batch)),
+                Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, out)),
                 None => {
                     bump(&stats.receive_dropped_not_ip);
                     0
@@ -368,7 +386,7 @@ impl<P: Platform> Session<P> {
             };
             match parsed {
                 Some((kind, len)) if len <= remaining && classify(header[0], len).is_some() => {
-                    if self.prepare_packet(at, len, kind, token, batch) {
+                    if self.prepare_packet(at, len, kind, token, out) {
                         prepared = prepared.saturating_add(1);
                     }
                     offset = offset.wrapping_add(len);
@@ -378,7 +396,7 @@ impl<P: Platform> Session<P> {
                     break;
                 }
             }
-            if batch.len() >= RECEIVE_BATCH_PACKETS {
+            if out.batch.len() >= RECEIVE_BATCH_PACKETS {
                 // No room for more indications this round: the rest of the slot is dropped.
                 if offset < view.data_length {
                     bump(&stats.receive_dropped_no_resources);
@@ -395,10 +413,10 @@ impl<P: Platform> Session<P> {
         len: u32,
         kind: IpKind,
         token: u64,
-        batch: &mut Vec<P::Indication>,
+        out: &mut IndicationBuffer<P>,
     ) -> bool {
         let stats = self.stats();
-        if batch.len() >= RECEIVE_BATCH_PACKETS {
+        if out.batch.len() >= RECEIVE_BATCH_PACKETS {
             bump(&stats.receive_dropped_no_resources);
             return false;
         }
@@ -406,9 +424,9 @@ impl<P: Platform> Session<P> {
             bump(&stats.receive_dropped_no_resources);
             return false;
         };
-        match self.platform().prepare_indication(&self.receive.mapping, offset, len, kind, token) {
+        match self.platform().prepare_indication(&out.mapping, offset, len, kind, token) {
             Some(indication) => {
-                batch.push(indication);
+                out.batch.push(indication);
                 bump(&stats.receive_packets);
                 add(&stats.receive_bytes, u64::from(len));
                 add(&stats.zero_copy_bytes, u64::from(len));

@@ -15,10 +15,10 @@ use ring_abi::{
 
 use crate::engine::receive::ReceiveState;
 use crate::engine::send::SendState;
-use crate::engine::session::{Adapter, Owner, Session};
+use crate::engine::session::{Adapter, Owner, Session, SessionEvents};
 use crate::engine::stats::bump;
 use crate::engine::Status;
-use crate::platform::{Platform, PlatformError, RingMapping};
+use crate::platform::{Event, Platform, PlatformError, RingMapping};
 
 /// Why a registration was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -141,28 +141,40 @@ impl<P: Platform> Adapter<P> {
             receive_head,
         )
         .ok_or(RegisterError::OutOfMemory)?;
-        let stop = event(RingRole::Receive)?;
+        let events = SessionEvents {
+            stop: event(RingRole::Receive)?,
+            started: event(RingRole::Receive)?,
+            closed: event(RingRole::Receive)?,
+        };
         // The Receive ring starts not alertable: the consumer sets it when it sleeps.
         receive.ring.store_alertable(false);
 
-        let session = Arc::new(Session::new(Arc::clone(&self.inner), owner, config, generation, send, receive, stop));
-        {
-            let mut state = self.inner.state.lock();
-            if state.halted {
-                return Err(RegisterError::Halted);
-            }
-            if state.session.is_some() {
-                return Err(RegisterError::AlreadyRegistered);
-            }
-            state.session = Some(Arc::clone(&session));
-        }
+        let session = Arc::new(Session::new(Arc::clone(&self.inner), owner, config, generation, send, receive, events));
+        // The consumer is started (and attached, so that teardown always joins it) before the
+        // session is visible; it waits for `started`, set once the session is published.
         match platform.spawn_worker(Arc::clone(&session)) {
             Ok(worker) => session.set_worker(worker),
             Err(e) => {
-                session.teardown();
+                session.discard();
                 return Err(RegisterError::Platform(RingRole::Receive, e));
             }
         }
+        let refused = {
+            let mut state = self.inner.state.lock();
+            if state.halted {
+                Some(RegisterError::Halted)
+            } else if state.session.is_some() {
+                Some(RegisterError::AlreadyRegistered)
+            } else {
+                state.session = Some(Arc::clone(&session));
+                None
+            }
+        };
+        if let Some(error) = refused {
+            session.discard();
+            return Err(error);
+        }
+        session.started.set();
         session.raise_link();
         Ok(())
     }
@@ -180,9 +192,12 @@ fn map<P: Platform>(
         return Err(RegisterError::Platform(role, PlatformError::InvalidRingAddress));
     }
     // SAFETY: the platform guarantees `mapping.base()` is valid for `mapping.mapped_len()` bytes until the
-    // mapping is dropped; the returned `Ring` is stored next to its mapping in the session state
-    // (`SendState` / `ReceiveState`) and both are dropped together, so the window never outlives
-    // the mapping. The client may write the bytes concurrently, which `SharedRing` tolerates.
+    // mapping is dropped. The returned `Ring` is stored in the session state next to its mapping
+    // (`SendState::mapping`, the consumer state of `ReceiveState`); a mapping is dropped either
+    // with the session state or by teardown, which releases it only after the last access
+    // through the `Ring` (the send gate is closed and drained, the consumer is joined, every
+    // indication is back, and the ring is marked stopped so no late return stores `head`).
+    // The client may write the bytes concurrently, which `SharedRing` tolerates.
     let memory = unsafe { SharedRing::new(mapping.base(), mapping.mapped_len()) }
         .ok_or(RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
     let ring = Ring::new(memory, desc.geometry)

@@ -106,7 +106,8 @@ pub(crate) struct SendState<P: Platform> {
     pub(crate) event: P::Event,
     pub(crate) gate: Rundown<P::Event>,
     tail: Mutex<P::RawMutex, SendTail>,
-    _mapping: P::Mapping,
+    /// Released by teardown once no sender can be inside the ring.
+    mapping: Mutex<P::RawMutex, Option<P::Mapping>>,
 }
 
 impl<P: Platform> SendState<P> {
@@ -130,8 +131,16 @@ impl<P: Platform> SendState<P> {
                 next_id: 0,
                 pending,
             }),
-            _mapping: mapping,
+            mapping: Mutex::new(Some(mapping)),
         })
+    }
+}
+
+impl<P: Platform> SendState<P> {
+    /// Releases the ring's mapping. Only after the send gate is closed and drained.
+    pub(crate) fn release_mapping(&self) {
+        let mapping = self.mapping.lock().take();
+        drop(mapping);
     }
 }
 

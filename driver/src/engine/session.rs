@@ -6,7 +6,12 @@
 //! 3. stop the consumer thread and join it;
 //! 4. wait until the stack returned every indicated packet;
 //! 5. publish Send.tail = `RING_STOPPED` and signal the client; set Receive.head = `RING_STOPPED`;
-//! 6. forget the session; the last reference drop unmaps the rings and releases the events.
+//! 6. unmap and unlock both rings (here, not when the last reference goes: a process must not
+//!    exit with its pages still locked);
+//! 7. forget the session; the events go with the last reference.
+//!
+//! A second caller (close racing with halt, process exit racing with close) waits until the first
+//! has finished all of it.
 
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
@@ -19,6 +24,13 @@ use crate::engine::receive::ReceiveState;
 use crate::engine::send::SendState;
 use crate::engine::stats::{bump, Stats, StatsSnapshot};
 use crate::platform::{Event, Platform, PlatformError, Worker};
+
+/// The engine-owned events of a session, created at registration.
+pub(crate) struct SessionEvents<P: Platform> {
+    pub(crate) stop: P::Event,
+    pub(crate) started: P::Event,
+    pub(crate) closed: P::Event,
+}
 
 /// Who registered a session: the file object of the registering handle and its process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -120,11 +132,16 @@ pub struct Session<P: Platform> {
     pub(crate) generation: u16,
     state: AtomicU8,
     /// Whether link up was indicated for this session (so teardown indicates down only then).
-    link_up: AtomicBool,
+    /// The lock serializes the check and the indication, so "up" never lands after "down".
+    link_up: Mutex<P::RawMutex, bool>,
     pub(crate) send: SendState<P>,
     pub(crate) receive: ReceiveState<P>,
     /// Signalled once to stop the consumer thread (notification event).
     pub(crate) stop: P::Event,
+    /// Signalled once the session is published, to start the consumer (notification event).
+    pub(crate) started: P::Event,
+    /// Signalled when teardown has finished (notification event), for later callers to wait on.
+    closed: P::Event,
     worker: Mutex<P::RawMutex, Option<P::Worker>>,
 }
 
@@ -158,6 +175,12 @@ impl<P: Platform> Adapter<P> {
     /// The current session, if any (including one that is closing).
     pub fn session(&self) -> Option<Arc<Session<P>>> {
         self.inner.state.lock().session.clone()
+    }
+
+    /// Whether a running session belongs to process `process` (what a process-exit notification
+    /// looks for).
+    pub fn has_session_of_process(&self, process: u64) -> bool {
+        self.session().is_some_and(|s| s.is_running() && s.owner.process == process)
     }
 
     /// Whether a running session is registered (what the link state reports).
@@ -238,7 +261,7 @@ impl<P: Platform> Session<P> {
         generation: u16,
         send: SendState<P>,
         receive: ReceiveState<P>,
-        stop: P::Event,
+        events: SessionEvents<P>,
     ) -> Self {
         Self {
             adapter,
@@ -246,10 +269,12 @@ impl<P: Platform> Session<P> {
             config,
             generation,
             state: AtomicU8::new(SESSION_RUNNING),
-            link_up: AtomicBool::new(false),
+            link_up: Mutex::new(false),
             send,
             receive,
-            stop,
+            stop: events.stop,
+            started: events.started,
+            closed: events.closed,
             worker: Mutex::new(None),
         }
     }
@@ -283,23 +308,44 @@ impl<P: Platform> Session<P> {
 
     /// Indicates link up, unless the session already ended.
     pub(crate) fn raise_link(&self) {
-        if self.is_running() && !self.link_up.swap(true, Ordering::AcqRel) {
+        let mut link_up = self.link_up.lock();
+        if self.is_running() && !*link_up {
+            *link_up = true;
             self.platform().set_link_state(true);
         }
     }
 
-    /// Ends the session (idempotent: only the first caller does the work; later callers return
-    /// `false` at once, and the first returns `true` after the whole teardown).
+    /// Ends a session that was never published (registration lost a race): stops and joins the
+    /// consumer, which never indicated anything; the rings are released with the value.
+    pub(crate) fn discard(&self) {
+        self.state.store(SESSION_CLOSED, Ordering::Release);
+        self.stop.set();
+        let worker = self.worker.lock().take();
+        if let Some(worker) = worker {
+            worker.join();
+        }
+        self.closed.set();
+    }
+
+    /// Ends the session. Only the first caller does the work and returns `true`; every later
+    /// caller waits until that teardown is complete, then returns `false`.
     pub fn teardown(&self) -> bool {
+        let platform = self.platform();
         if self.state.compare_exchange(SESSION_RUNNING, SESSION_CLOSING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+            while self.state.load(Ordering::Acquire) != SESSION_CLOSED {
+                platform.wait_any(&[&self.closed]);
+            }
             return false;
         }
-        let platform = self.platform();
         // 1. No sender may touch the Send ring from here on.
         self.send.gate.close_and_wait(platform);
         // 2. Link down (if it was ever up).
-        if self.link_up.swap(false, Ordering::AcqRel) {
-            platform.set_link_state(false);
+        {
+            let mut link_up = self.link_up.lock();
+            if *link_up {
+                *link_up = false;
+                platform.set_link_state(false);
+            }
         }
         // 3. Stop the consumer.
         self.stop.set();
@@ -313,9 +359,11 @@ impl<P: Platform> Session<P> {
         self.send.ring.store_tail(RING_STOPPED);
         self.send.event.set();
         bump(&self.stats().send_signals);
-        self.receive.ring.store_head(RING_STOPPED);
-        self.state.store(SESSION_CLOSED, Ordering::Release);
-        // 6. Forget it; mappings and events go with the last reference.
+        self.receive.stop_ring();
+        // 6. Nothing touches either ring any more: unmap and unlock them now.
+        self.send.release_mapping();
+        self.receive.release_mapping();
+        // 7. Forget it; the events go with the last reference.
         {
             let mut state = self.adapter.state.lock();
             if state.session.as_ref().is_some_and(|s| s.generation == self.generation) {
@@ -323,6 +371,8 @@ impl<P: Platform> Session<P> {
             }
         }
         bump(&self.stats().sessions_ended);
+        self.state.store(SESSION_CLOSED, Ordering::Release);
+        self.closed.set();
         true
     }
 }
