@@ -23,7 +23,8 @@ fn main() {
 fn kernel_build() -> Result<(), wdk_build::ConfigError> {
     let config = wdk_build::Config::from_env_auto()?;
     let mut c = cc::Build::new();
-    c.file("src/windows/probe.c").flag("/kernel").warnings_into_errors(true);
+    // /kernel: kernel-mode code generation; /Zl: no default C runtime library in the object.
+    c.file("src/windows/probe.c").flag("/kernel").flag("/Zl");
     for path in config.include_paths()? {
         c.include(path);
     }

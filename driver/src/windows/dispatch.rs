@@ -11,18 +11,19 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use ring_abi::{CallerBitness, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
 use wdk_sys::ntddk::{
-    PsGetCurrentProcessId, PsSetCreateProcessNotifyRoutine, SeCaptureSubjectContext, SeLockSubjectContext,
-    SeReleaseSubjectContext, SeTokenIsAdmin, SeUnlockSubjectContext,
+    IoGetCurrentProcess, IoGetRequestorProcess, PsGetCurrentProcessId, PsSetCreateProcessNotifyRoutine,
+    SeCaptureSubjectContext, SeLockSubjectContext, SeReleaseSubjectContext, SeTokenIsAdmin, SeUnlockSubjectContext,
 };
 use wdk_sys::{
-    HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL,
-    NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED,
-    STATUS_ALREADY_INITIALIZED, STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_PARAMETER, STATUS_SUCCESS,
+    _MODE, _SECURITY_IMPERSONATION_LEVEL, HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP,
+    IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH,
+    PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED, STATUS_ALREADY_INITIALIZED,
+    STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 use super::kernel::{complete_irp, current_stack_location};
-use super::miniport::{adapter_for_device, all_adapters};
+use super::miniport::{adapter_for_device, adapter_with_session_of};
 use crate::engine::registration::MAX_REQUEST_INPUT;
 use crate::engine::{Owner, Status};
 
@@ -87,7 +88,9 @@ pub fn ntstatus(status: Status) -> NTSTATUS {
 /// Whether the caller is SYSTEM or an elevated administrator: its effective token (impersonation
 /// token, else primary) holds the enabled BUILTIN\Administrators group, as LocalSystem's does.
 /// This is the same population as Wintun's descriptor `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA)` with
-/// its high-integrity label (a filtered UAC token has the group deny-only and fails).
+/// its high-integrity label (a filtered UAC token has the group deny-only and fails). An
+/// impersonation token below `SecurityImpersonation` (identification only) is refused, as an
+/// access check would refuse it.
 fn caller_is_admin() -> bool {
     // SAFETY: SECURITY_SUBJECT_CONTEXT is plain data filled by SeCaptureSubjectContext.
     let mut subject: SECURITY_SUBJECT_CONTEXT = unsafe { core::mem::zeroed() };
@@ -96,8 +99,12 @@ fn caller_is_admin() -> bool {
     unsafe {
         SeCaptureSubjectContext(&mut subject);
         SeLockSubjectContext(&mut subject);
-        let token = if subject.ClientToken.is_null() { subject.PrimaryToken } else { subject.ClientToken };
-        let admin = SeTokenIsAdmin(token) != 0;
+        let admin = if subject.ClientToken.is_null() {
+            SeTokenIsAdmin(subject.PrimaryToken) != 0
+        } else {
+            subject.ImpersonationLevel >= _SECURITY_IMPERSONATION_LEVEL::SecurityImpersonation
+                && SeTokenIsAdmin(subject.ClientToken) != 0
+        };
         SeUnlockSubjectContext(&mut subject);
         SeReleaseSubjectContext(&mut subject);
         admin
@@ -117,6 +124,17 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
     if code != IOCTL_REGISTER_RINGS && code != IOCTL_QUERY_CAPABILITIES {
         // SAFETY: not our request.
         return unsafe { pass_to_ndis(&NDIS_DEVICE_CONTROL, device, irp) };
+    }
+    // Rings are user memory of the requesting process, probed and referenced in its context:
+    // only user-mode requests dispatched in the requester's own thread can be served.
+    // SAFETY: the IRP is valid; both calls only read the current and the requesting process.
+    let in_requester_context = unsafe {
+        (*irp).RequestorMode == _MODE::UserMode as KPROCESSOR_MODE
+            && IoGetRequestorProcess(irp) == IoGetCurrentProcess()
+    };
+    if !in_requester_context {
+        // SAFETY: we own the IRP.
+        return unsafe { complete_irp(irp, STATUS_NOT_SUPPORTED, 0) };
     }
     if !caller_is_admin() {
         // SAFETY: we own the IRP.
@@ -211,7 +229,9 @@ unsafe extern "C" fn process_notify(_parent: HANDLE, process: HANDLE, create: u8
         return;
     }
     let process = process as usize as u64;
-    for adapter in all_adapters() {
+    // Each pass ends one session of the process (or waits for a teardown already under way), so
+    // the loop ends; nothing is allocated.
+    while let Some(adapter) = adapter_with_session_of(process) {
         adapter.adapter.process_exited(process);
     }
 }

@@ -54,14 +54,10 @@ pub fn adapter_for_device(device: PDEVICE_OBJECT) -> Option<Arc<AdapterContext>>
     ADAPTERS.lock().iter().find(|a| a.device == device).cloned()
 }
 
-/// A snapshot of every adapter (taken under the lock, used outside it).
-pub fn all_adapters() -> Vec<Arc<AdapterContext>> {
-    let adapters = ADAPTERS.lock();
-    let mut copy = Vec::new();
-    if copy.try_reserve_exact(adapters.len()).is_ok() {
-        copy.extend(adapters.iter().cloned());
-    }
-    copy
+/// An adapter with a running session of `process`, if any (found under the lock, used outside
+/// it; no allocation, so a process exit is never skipped for want of memory).
+pub fn adapter_with_session_of(process: u64) -> Option<Arc<AdapterContext>> {
+    ADAPTERS.lock().iter().find(|a| a.adapter.has_session_of_process(process)).cloned()
 }
 
 /// The driver's entry point.
@@ -106,15 +102,25 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         return status;
     }
 
+    // The newest NDIS version both sides know: 6.83 or 6.80 (revision 3, synchronous OID
+    // requests) where the system's NDIS has it, 6.30 (revision 2) otherwise.
+    // SAFETY: no preconditions.
+    let system_version = unsafe { NdisGetVersion() };
+    let (minor, revision, size) = if system_version >= 0x0006_0053 {
+        (83, NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3, CHARACTERISTICS_SIZE_REVISION_3)
+    } else if system_version >= 0x0006_0050 {
+        (80, NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3, CHARACTERISTICS_SIZE_REVISION_3)
+    } else {
+        (30, NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2, CHARACTERISTICS_SIZE_REVISION_2)
+    };
     let mut characteristics = NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
         Header: NDIS_OBJECT_HEADER {
             Type: NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS,
-            Revision: NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3,
-            Size: CHARACTERISTICS_SIZE_REVISION_3 as u16,
+            Revision: revision,
+            Size: size as u16,
         },
-        // NDIS 6.83 first (synchronous OID requests); 6.30 if the system's NDIS is older.
         MajorNdisVersion: 6,
-        MinorNdisVersion: 83,
+        MinorNdisVersion: minor,
         MajorDriverVersion: (ring_abi::DRIVER_VERSION >> 16) as u8,
         MinorDriverVersion: (ring_abi::DRIVER_VERSION >> 8) as u8,
         Flags: 0,
@@ -135,14 +141,14 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         CancelOidRequestHandler: Some(miniport_cancel_oid_request),
         DirectOidRequestHandler: Some(miniport_oid_request),
         CancelDirectOidRequestHandler: Some(miniport_cancel_oid_request),
-        SynchronousOidRequestHandler: Some(miniport_oid_request),
+        SynchronousOidRequestHandler: if minor >= 80 { Some(miniport_oid_request) } else { None },
     };
     let mut handle: NDIS_HANDLE = ptr::null_mut();
     // SAFETY: `characteristics` is initialized for revision 3; NDIS copies it.
     let mut status = unsafe {
         NdisMRegisterMiniportDriver(driver, registry_path.cast_mut(), ptr::null_mut(), &characteristics, &mut handle)
     };
-    if status == NDIS_STATUS_BAD_VERSION {
+    if status == NDIS_STATUS_BAD_VERSION && minor != 30 {
         characteristics.Header.Revision = NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2;
         characteristics.Header.Size = CHARACTERISTICS_SIZE_REVISION_2 as u16;
         characteristics.MinorNdisVersion = 30;
@@ -227,6 +233,8 @@ unsafe extern "system" fn miniport_initialize(
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
     };
+    // NDIS leaves an adapter Paused after MiniportInitializeEx until it calls MiniportRestart.
+    adapter.pause();
     let mut device: PDEVICE_OBJECT = ptr::null_mut();
     // SAFETY: `miniport` is the handle NDIS passed us; only the FDO out-parameter is requested.
     unsafe {
@@ -314,7 +322,15 @@ unsafe extern "system" fn miniport_initialize(
     }
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
-    ADAPTERS.lock().push(context);
+    let mut adapters = ADAPTERS.lock();
+    if adapters.try_reserve(1).is_err() {
+        drop(adapters);
+        drop(context);
+        // SAFETY: no indication was ever made from the pool.
+        unsafe { NdisFreeNetBufferListPool(pool) };
+        return NDIS_STATUS_RESOURCES;
+    }
+    adapters.push(context);
     NDIS_STATUS_SUCCESS
 }
 

@@ -384,6 +384,8 @@ extern "system" {
         NdisMiniportDriverHandle: *mut NDIS_HANDLE,
     ) -> NDIS_STATUS;
     pub fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE);
+    /// The running NDIS version, `major << 16 | minor`.
+    pub fn NdisGetVersion() -> u32;
     pub fn NdisMSetMiniportAttributes(
         NdisMiniportAdapterHandle: NDIS_HANDLE,
         MiniportAttributes: *mut c_void,

@@ -39,6 +39,12 @@ const THREAD_WAIT_OBJECTS: usize = 3;
 
 /// A spin lock that remembers the IRQL it raised from, so that it fits `lock_api::RawMutex`
 /// (the `NDIS_SPIN_LOCK` pattern: `{KSPIN_LOCK, KIRQL}`).
+///
+/// Because the saved IRQL lives in the lock, two of these held at once must be released in the
+/// reverse order of acquisition (each guard dropped before the enclosing one), or the first
+/// release would lower the IRQL while the other lock is still held. The engine never holds two
+/// at once; the shell nests exactly one pair (the adapter registry around an engine lookup, in
+/// `miniport::adapter_with_session_of`), released in order by scope.
 pub struct KernelSpinLock {
     lock: UnsafeCell<KSPIN_LOCK>,
     /// Written by the holder after acquiring, read by the holder before releasing.

@@ -88,6 +88,7 @@ pub const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as i32;
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000_009A_u32 as i32;
 pub const STATUS_DEVICE_NOT_READY: NTSTATUS = 0xC000_00A3_u32 as i32;
 pub const STATUS_ALREADY_INITIALIZED: NTSTATUS = 0xC000_0510_u32 as i32;
+pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC000_00BB_u32 as i32;
 pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
 
 // ---- structures ----
@@ -124,6 +125,12 @@ pub struct _FILE_OBJECT {
 }
 pub type FILE_OBJECT = _FILE_OBJECT;
 pub type PFILE_OBJECT = *mut FILE_OBJECT;
+
+#[repr(C)]
+pub struct _KPROCESS {
+    _opaque: [u8; 0],
+}
+pub type PEPROCESS = *mut _KPROCESS;
 
 #[repr(C)]
 pub struct _OBJECT_TYPE {

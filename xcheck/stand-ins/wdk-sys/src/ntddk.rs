@@ -54,6 +54,8 @@ extern "C" {
         StartContext: PVOID,
     ) -> NTSTATUS;
     pub fn PsGetCurrentProcessId() -> HANDLE;
+    pub fn IoGetCurrentProcess() -> PEPROCESS;
+    pub fn IoGetRequestorProcess(Irp: PIRP) -> PEPROCESS;
     pub fn PsSetCreateProcessNotifyRoutine(NotifyRoutine: PCREATE_PROCESS_NOTIFY_ROUTINE, Remove: BOOLEAN) -> NTSTATUS;
     pub fn SeCaptureSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
     pub fn SeLockSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
