@@ -262,6 +262,19 @@ unsafe extern "system" fn miniport_initialize(
         InterfaceType: NdisInterfaceInternal,
     };
     let mut oids = SUPPORTED_OIDS;
+    // No wake-up of any kind (a virtual adapter has no hardware to wake the system), declared
+    // explicitly so that NDIS keeps the adapter (NO_HALT_ON_SUSPEND) without expecting any.
+    let mut power = NDIS_PM_CAPABILITIES {
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_DEFAULT,
+            Revision: NDIS_PM_CAPABILITIES_REVISION_2,
+            Size: core::mem::size_of::<NDIS_PM_CAPABILITIES>() as u16,
+        },
+        MinMagicPacketWakeUp: NdisDeviceStateUnspecified,
+        MinPatternWakeUp: NdisDeviceStateUnspecified,
+        MinLinkChangeWakeUp: NdisDeviceStateUnspecified,
+        ..NDIS_PM_CAPABILITIES::default()
+    };
     let mut general = NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER {
             Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
@@ -302,7 +315,7 @@ unsafe extern "system" fn miniport_initialize(
         AutoNegotiationFlags: NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED
             | NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED
             | NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED,
-        PowerManagementCapabilitiesEx: ptr::null_mut(),
+        PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
     // SAFETY: both attribute structures are initialized with their headers; NDIS copies them
     // (including the OID list) during the call.

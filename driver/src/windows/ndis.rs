@@ -114,6 +114,9 @@ pub const NDIS_STATUS_INDICATION_REVISION_1: u8 = 1;
 pub const NDIS_LINK_STATE_REVISION_1: u8 = 1;
 pub const NDIS_STATISTICS_INFO_REVISION_1: u8 = 1;
 pub const NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: u8 = 1;
+pub const NDIS_PM_CAPABILITIES_REVISION_2: u8 = 2;
+/// `NdisDeviceStateUnspecified` (`NDIS_DEVICE_POWER_STATE`): no wake-up from any state.
+pub const NdisDeviceStateUnspecified: u32 = 0;
 
 // ---- miniport handler types ----
 pub type SET_OPTIONS_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, NDIS_HANDLE) -> NDIS_STATUS>;
@@ -295,6 +298,27 @@ pub struct NDIS_STATISTICS_INFO {
     pub ifHCOutBroadcastOctets: u64,
 }
 
+/// `NDIS_PM_CAPABILITIES` (revision 2, NDIS 6.30+; also in `ntddndis.h`).
+#[repr(C)]
+#[derive(Default)]
+pub struct NDIS_PM_CAPABILITIES {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub Flags: u32,
+    pub SupportedWoLPacketPatterns: u32,
+    pub NumTotalWoLPatterns: u32,
+    pub MaxWoLPatternSize: u32,
+    pub MaxWoLPatternOffset: u32,
+    pub MaxWoLPacketSaveBuffer: u32,
+    pub SupportedProtocolOffloads: u32,
+    pub NumArpOffloadIPv4Addresses: u32,
+    pub NumNSOffloadIPv6Addresses: u32,
+    pub MinMagicPacketWakeUp: u32,
+    pub MinPatternWakeUp: u32,
+    pub MinLinkChangeWakeUp: u32,
+    pub SupportedWakeUpEvents: u32,
+    pub MediaSpecificWakeUpEvents: u32,
+}
+
 /// `NDIS_INTERRUPT_MODERATION_PARAMETERS`.
 #[repr(C)]
 pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
@@ -447,6 +471,12 @@ assert_layout!(NDIS_STATISTICS_INFO, size: 0x98, {
     ifHCInUcastOctets: 0x68, ifHCOutUcastOctets: 0x80, ifHCOutBroadcastOctets: 0x90,
 });
 assert_layout!(NDIS_INTERRUPT_MODERATION_PARAMETERS, size: 12, { Header: 0, Flags: 4, InterruptModeration: 8 });
+assert_layout!(NDIS_PM_CAPABILITIES, size: 0x3C, {
+    Header: 0, Flags: 4, SupportedWoLPacketPatterns: 8, NumTotalWoLPatterns: 0xC, MaxWoLPatternSize: 0x10,
+    MaxWoLPatternOffset: 0x14, MaxWoLPacketSaveBuffer: 0x18, SupportedProtocolOffloads: 0x1C,
+    NumArpOffloadIPv4Addresses: 0x20, NumNSOffloadIPv6Addresses: 0x24, MinMagicPacketWakeUp: 0x28,
+    MinPatternWakeUp: 0x2C, MinLinkChangeWakeUp: 0x30, SupportedWakeUpEvents: 0x34, MediaSpecificWakeUpEvents: 0x38,
+});
 assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size: 16, {
     Header: 0, ProtocolId: 4, fAllocateNetBuffer: 5, ContextSize: 6, PoolTag: 8, DataSize: 12,
 });
