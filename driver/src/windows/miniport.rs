@@ -212,11 +212,10 @@ unsafe extern "system" fn miniport_initialize(
     _parameters: *mut c_void,
 ) -> NDIS_STATUS {
     let pool_parameters = NET_BUFFER_LIST_POOL_PARAMETERS {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_DEFAULT,
-            Revision: NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
-            Size: core::mem::size_of::<NET_BUFFER_LIST_POOL_PARAMETERS>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NET_BUFFER_LIST_POOL_PARAMETERS>(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NET_BUFFER_LIST_POOL_PARAMETERS_REVISION_1,
+        ),
         ProtocolId: NDIS_PROTOCOL_ID_DEFAULT,
         fAllocateNetBuffer: 1,
         ContextSize: 0,
@@ -251,11 +250,10 @@ unsafe extern "system" fn miniport_initialize(
     let context_ptr = Arc::as_ptr(&context).cast_mut().cast::<c_void>();
 
     let mut registration = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
-            Revision: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
-            Size: core::mem::size_of::<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>(
+            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+            NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+        ),
         MiniportAdapterContext: context_ptr,
         AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK,
         CheckForHangTimeInSeconds: 0,
@@ -265,22 +263,20 @@ unsafe extern "system" fn miniport_initialize(
     // No wake-up of any kind (a virtual adapter has no hardware to wake the system), declared
     // explicitly so that NDIS keeps the adapter (NO_HALT_ON_SUSPEND) without expecting any.
     let mut power = NDIS_PM_CAPABILITIES {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_DEFAULT,
-            Revision: NDIS_PM_CAPABILITIES_REVISION_2,
-            Size: core::mem::size_of::<NDIS_PM_CAPABILITIES>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_PM_CAPABILITIES>(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NDIS_PM_CAPABILITIES_REVISION_2,
+        ),
         MinMagicPacketWakeUp: NdisDeviceStateUnspecified,
         MinPatternWakeUp: NdisDeviceStateUnspecified,
         MinLinkChangeWakeUp: NdisDeviceStateUnspecified,
         ..NDIS_PM_CAPABILITIES::default()
     };
     let mut general = NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
-            Revision: NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
-            Size: core::mem::size_of::<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES>(
+            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES,
+            NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES_REVISION_2,
+        ),
         Flags: 0,
         MediaType: NdisMediumIP,
         PhysicalMediumType: NdisPhysicalMediumUnspecified,

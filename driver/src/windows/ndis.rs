@@ -52,6 +52,14 @@ pub struct NDIS_OBJECT_HEADER {
     pub Size: u16,
 }
 
+impl NDIS_OBJECT_HEADER {
+    /// The header of a `T` the driver hands to NDIS: its type, revision and full size.
+    pub const fn of<T>(object_type: u8, revision: u8) -> Self {
+        const { assert!(size_of::<T>() <= u16::MAX as usize) };
+        Self { Type: object_type, Revision: revision, Size: size_of::<T>() as u16 }
+    }
+}
+
 pub const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
 pub const NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS: u8 = 0x8A;
 pub const NDIS_OBJECT_TYPE_STATUS_INDICATION: u8 = 0x98;

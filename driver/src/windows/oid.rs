@@ -24,11 +24,10 @@ pub const SUPPORTED_STATISTICS: u32 = NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAME
 
 fn statistics_info(s: &InterfaceStatistics) -> NDIS_STATISTICS_INFO {
     NDIS_STATISTICS_INFO {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_DEFAULT,
-            Revision: NDIS_STATISTICS_INFO_REVISION_1,
-            Size: size_of::<NDIS_STATISTICS_INFO>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_STATISTICS_INFO>(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NDIS_STATISTICS_INFO_REVISION_1,
+        ),
         SupportedStatistics: SUPPORTED_STATISTICS,
         ifInDiscards: s.in_discards,
         ifInErrors: s.in_errors,
@@ -46,11 +45,10 @@ fn statistics_info(s: &InterfaceStatistics) -> NDIS_STATISTICS_INFO {
 
 fn interrupt_moderation_not_supported() -> NDIS_INTERRUPT_MODERATION_PARAMETERS {
     NDIS_INTERRUPT_MODERATION_PARAMETERS {
-        Header: NDIS_OBJECT_HEADER {
-            Type: NDIS_OBJECT_TYPE_DEFAULT,
-            Revision: NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1,
-            Size: size_of::<NDIS_INTERRUPT_MODERATION_PARAMETERS>() as u16,
-        },
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_INTERRUPT_MODERATION_PARAMETERS>(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1,
+        ),
         Flags: 0,
         InterruptModeration: NdisInterruptModerationNotSupported,
     }

@@ -481,11 +481,7 @@ impl Platform for KernelPlatform {
 
     fn set_link_state(&self, up: bool) {
         let mut state = NDIS_LINK_STATE {
-            Header: NDIS_OBJECT_HEADER {
-                Type: NDIS_OBJECT_TYPE_DEFAULT,
-                Revision: NDIS_LINK_STATE_REVISION_1,
-                Size: core::mem::size_of::<NDIS_LINK_STATE>() as u16,
-            },
+            Header: NDIS_OBJECT_HEADER::of::<NDIS_LINK_STATE>(NDIS_OBJECT_TYPE_DEFAULT, NDIS_LINK_STATE_REVISION_1),
             MediaConnectState: if up { MediaConnectStateConnected } else { MediaConnectStateDisconnected },
             MediaDuplexState: MediaDuplexStateFull,
             XmitLinkSpeed: LINK_SPEED_BPS,
@@ -494,11 +490,10 @@ impl Platform for KernelPlatform {
             AutoNegotiationFlags: 0,
         };
         let indication = NDIS_STATUS_INDICATION {
-            Header: NDIS_OBJECT_HEADER {
-                Type: NDIS_OBJECT_TYPE_STATUS_INDICATION,
-                Revision: NDIS_STATUS_INDICATION_REVISION_1,
-                Size: core::mem::size_of::<NDIS_STATUS_INDICATION>() as u16,
-            },
+            Header: NDIS_OBJECT_HEADER::of::<NDIS_STATUS_INDICATION>(
+                NDIS_OBJECT_TYPE_STATUS_INDICATION,
+                NDIS_STATUS_INDICATION_REVISION_1,
+            ),
             SourceHandle: self.miniport,
             PortNumber: NDIS_DEFAULT_PORT_NUMBER,
             StatusCode: NDIS_STATUS_LINK_STATE,
