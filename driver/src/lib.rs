@@ -21,6 +21,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod engine;
+pub mod fallible;
 pub mod platform;
 
 #[cfg(feature = "host")]

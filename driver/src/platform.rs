@@ -6,12 +6,12 @@
 //! KSPIN_LOCK, KEVENT, MDLs, KeQueryInterruptTime, a system thread and NBLs; the host platform
 //! maps them to std primitives and a scriptable fake stack.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::Session;
+use crate::fallible::TryArc;
 
 /// Why a platform primitive failed. The engine turns each into a registration error or a
 /// counted drop; none is fatal to the adapter.
@@ -96,7 +96,7 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn now_ns(&self) -> u64;
 
     /// Starts the Receive-ring consumer thread, which calls [`Session::run_receive`] once.
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
 
     /// Prepares the indication of `len` bytes at byte `offset` of `mapping`, without copying.
     /// `token` must be handed back to [`crate::engine::Adapter::return_indication`] when the

@@ -91,8 +91,10 @@ pub enum Outcome {
     Sent,
     /// Dropped: ring full.
     RingFull,
-    /// Dropped: no running session, or paused.
+    /// Dropped: no running session.
     NotRunning,
+    /// Dropped: the adapter is paused.
+    Paused,
     /// Dropped: invalid length.
     Invalid,
     /// Dropped: the client's head was invalid.

@@ -62,6 +62,7 @@ fn outcome(status: TransmitStatus) -> Outcome {
         TransmitStatus::NotRunning => Outcome::NotRunning,
         TransmitStatus::Invalid => Outcome::Invalid,
         TransmitStatus::RingFault => Outcome::RingFault,
+        TransmitStatus::Paused => Outcome::Paused,
     }
 }
 

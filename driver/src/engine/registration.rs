@@ -6,7 +6,7 @@
 //! through the platform, checks the rings' initial indices, starts the consumer, and raises the
 //! link. Anything that fails undoes what was done and refuses with a typed reason.
 
-use alloc::sync::Arc;
+use crate::fallible::TryArc;
 
 use ring_abi::{
     parse_registration, CallerBitness, Capabilities, RegistrationError, Ring, RingDesc, RingFault, RingRole,
@@ -149,10 +149,11 @@ impl<P: Platform> Adapter<P> {
         // The Receive ring starts not alertable: the consumer sets it when it sleeps.
         receive.ring.store_alertable(false);
 
-        let session = Arc::new(Session::new(Arc::clone(&self.inner), owner, config, generation, send, receive, events));
+        let session = TryArc::try_new(Session::new(TryArc::clone(&self.inner), owner, config, generation, send, receive, events))
+            .map_err(|_| RegisterError::OutOfMemory)?;
         // The consumer is started (and attached, so that teardown always joins it) before the
         // session is visible; it waits for `started`, set once the session is published.
-        match platform.spawn_worker(Arc::clone(&session)) {
+        match platform.spawn_worker(TryArc::clone(&session)) {
             Ok(worker) => session.set_worker(worker),
             Err(e) => {
                 session.discard();
@@ -166,7 +167,7 @@ impl<P: Platform> Adapter<P> {
             } else if state.session.is_some() {
                 Some(RegisterError::AlreadyRegistered)
             } else {
-                state.session = Some(Arc::clone(&session));
+                state.session = Some(TryArc::clone(&session));
                 None
             }
         };

@@ -13,7 +13,7 @@
 //! A second caller (close racing with halt, process exit racing with close) waits until the first
 //! has finished all of it.
 
-use alloc::sync::Arc;
+use crate::fallible::TryArc;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use lock_api::Mutex;
@@ -97,7 +97,7 @@ impl<E: Event> Rundown<E> {
 }
 
 pub(crate) struct AdapterState<P: Platform> {
-    pub(crate) session: Option<Arc<Session<P>>>,
+    pub(crate) session: Option<TryArc<Session<P>>>,
     pub(crate) halted: bool,
     pub(crate) next_generation: u16,
 }
@@ -115,18 +115,18 @@ pub(crate) struct AdapterInner<P: Platform> {
 
 /// One network adapter: at most one session at a time.
 pub struct Adapter<P: Platform> {
-    pub(crate) inner: Arc<AdapterInner<P>>,
+    pub(crate) inner: TryArc<AdapterInner<P>>,
 }
 
 impl<P: Platform> Clone for Adapter<P> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self { inner: TryArc::clone(&self.inner) }
     }
 }
 
 /// A registered session: both rings, the client's events, and the data-path state.
 pub struct Session<P: Platform> {
-    pub(crate) adapter: Arc<AdapterInner<P>>,
+    pub(crate) adapter: TryArc<AdapterInner<P>>,
     pub(crate) owner: Owner,
     pub(crate) config: RingConfig,
     pub(crate) generation: u16,
@@ -147,19 +147,22 @@ pub struct Session<P: Platform> {
 
 impl<P: Platform> Adapter<P> {
     /// A new adapter over `platform`: running, link down, no session.
+    ///
+    /// Fails with [`PlatformError::InsufficientResources`] when the adapter's memory cannot be
+    /// allocated (the platform is dropped then).
     pub fn new(platform: P) -> Result<Self, PlatformError> {
         let resumed = platform.create_event()?;
         resumed.set();
-        Ok(Self {
-            inner: Arc::new(AdapterInner {
-                platform,
-                stats: Stats::default(),
-                oid_settings: OidSettings::default(),
-                state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
-                paused: AtomicBool::new(false),
-                resumed,
-            }),
+        let inner = TryArc::try_new(AdapterInner {
+            platform,
+            stats: Stats::default(),
+            oid_settings: OidSettings::default(),
+            state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
+            paused: AtomicBool::new(false),
+            resumed,
         })
+        .map_err(|_| PlatformError::InsufficientResources)?;
+        Ok(Self { inner })
     }
 
     /// The platform this adapter runs on.
@@ -173,14 +176,16 @@ impl<P: Platform> Adapter<P> {
     }
 
     /// The current session, if any (including one that is closing).
-    pub fn session(&self) -> Option<Arc<Session<P>>> {
+    pub fn session(&self) -> Option<TryArc<Session<P>>> {
         self.inner.state.lock().session.clone()
     }
 
-    /// Whether a running session belongs to process `process` (what a process-exit notification
-    /// looks for).
+    /// Whether a session of process `process` is registered, running or being torn down (what a
+    /// process-exit notification looks for: [`Adapter::process_exited`] ends a running one and
+    /// waits for a teardown in progress, so that the process never leaves with ring pages still
+    /// locked). A session leaves the adapter only after its rings are released.
     pub fn has_session_of_process(&self, process: u64) -> bool {
-        self.session().is_some_and(|s| s.is_running() && s.owner.process == process)
+        self.inner.state.lock().session.as_ref().is_some_and(|s| s.owner.process == process)
     }
 
     /// Whether a running session is registered (what the link state reports).
@@ -193,7 +198,8 @@ impl<P: Platform> Adapter<P> {
         self.end_session_if(|owner| owner.file == file)
     }
 
-    /// Process `process` exited: ends the session if it belongs to that process.
+    /// Process `process` exited: ends the session if it belongs to that process, or waits until a
+    /// teardown already under way (a close from another process's handle, a halt) has finished.
     pub fn process_exited(&self, process: u64) -> bool {
         self.end_session_if(|owner| owner.process == process)
     }
@@ -207,7 +213,7 @@ impl<P: Platform> Adapter<P> {
         let session = {
             let state = self.inner.state.lock();
             match &state.session {
-                Some(s) if matches(&s.owner) => Arc::clone(s),
+                Some(s) if matches(&s.owner) => TryArc::clone(s),
                 _ => return false,
             }
         };
@@ -255,7 +261,7 @@ impl<P: Platform> Adapter<P> {
 
 impl<P: Platform> Session<P> {
     pub(crate) fn new(
-        adapter: Arc<AdapterInner<P>>,
+        adapter: TryArc<AdapterInner<P>>,
         owner: Owner,
         config: RingConfig,
         generation: u16,

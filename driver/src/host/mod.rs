@@ -10,7 +10,7 @@ pub mod kernel;
 pub mod stack;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use std::vec::Vec;
@@ -19,6 +19,7 @@ use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, Session, Status, TransmitStatus};
+use crate::fallible::{TryArc, TryWeak};
 use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
@@ -76,7 +77,7 @@ pub struct HostPlatform {
     stack: Arc<FakeStack>,
     faults: Arc<HostFaults>,
     epoch: Instant,
-    adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
+    adapter: OnceLock<TryWeak<AdapterInner<HostPlatform>>>,
 }
 
 impl Platform for HostPlatform {
@@ -122,7 +123,7 @@ impl Platform for HostPlatform {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<HostWorker, PlatformError> {
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<HostWorker, PlatformError> {
         if self.faults.fail_spawn.load(Ordering::SeqCst) {
             return Err(PlatformError::ThreadStart);
         }
@@ -159,7 +160,7 @@ impl Platform for HostPlatform {
         // Drained, not taken: the engine keeps the batch's preallocated capacity.
         let immediate = self.stack.accept(batch.drain(..));
         if !immediate.is_empty() {
-            if let Some(adapter) = self.adapter.get().and_then(Weak::upgrade) {
+            if let Some(adapter) = self.adapter.get().and_then(TryWeak::upgrade) {
                 Adapter { inner: adapter }.return_indications(immediate);
             }
         }
@@ -217,7 +218,7 @@ impl HostDriver {
             Ok(a) => a,
             Err(_) => unreachable_platform(),
         };
-        let _ = adapter.inner.platform.adapter.set(Arc::downgrade(&adapter.inner));
+        let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
         Arc::new(Self { adapter, kernel, stack, faults, next_file: AtomicUsize::new(0x1000) })
     }
 
@@ -237,9 +238,12 @@ impl HostDriver {
         self.adapter.close(file.id);
     }
 
-    /// The process `process` exited.
+    /// The process `process` exited: what the kernel shell's process-exit notification does
+    /// for each adapter (look for a session of the process, end it or wait for its teardown).
     pub fn process_exited(&self, process: u64) {
-        self.adapter.process_exited(process);
+        while self.adapter.has_session_of_process(process) {
+            self.adapter.process_exited(process);
+        }
     }
 
     /// Surprise removal: every handle is force-closed.

@@ -581,3 +581,16 @@ mod layout_32 {
         ChildRefCount: 0x40, Flags: 0x44, Status: 0x48, NetBufferListInfo: 0x4C,
     });
 }
+
+// ---- Attribute and OID-request constants for parity with Wintun's adapter (kept together so
+// that they merge cleanly with the declarations above). Values from the WDK 10.0.16299 headers
+// named on each, the same in MinGW-w64's ddk/ndis.h and ntddndis.h.
+
+/// ntddndis.h, `NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA`.
+pub const NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA: u32 = 0x0000_0001;
+/// ntddndis.h, `NDIS_MAC_OPTION_TRANSFERS_NOT_PEND`.
+pub const NDIS_MAC_OPTION_TRANSFERS_NOT_PEND: u32 = 0x0000_0004;
+/// ntddndis.h, `NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED`.
+pub const NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED: u32 = 0x0000_0008;
+/// ndis.h, `NDIS_STATUS_INVALID_OID` (a legacy `0xC001xxxx` code in the real header too).
+pub const NDIS_STATUS_INVALID_OID: NDIS_STATUS = 0xC001_0017_u32 as i32;

@@ -2,7 +2,6 @@
 //! and mapped into system space, a system thread, NBLs over partial MDLs, NDIS status indications.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -20,7 +19,7 @@ use wdk_sys::{
     PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
-use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box};
+use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address};
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
@@ -31,6 +30,7 @@ use super::ndis::{
 };
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
+use crate::fallible::{try_box, TryArc};
 use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker};
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
@@ -336,7 +336,7 @@ impl Platform for KernelPlatform {
     fn create_event(&self) -> Result<Self::Event, PlatformError> {
         // SAFETY: KEVENT is plain data; zeroed is a valid starting state for KeInitializeEvent.
         let event: UnsafeCell<KEVENT> = UnsafeCell::new(unsafe { core::mem::zeroed() });
-        let event = try_box(event).ok_or(PlatformError::InsufficientResources)?;
+        let event = try_box(event).map_err(|_| PlatformError::InsufficientResources)?;
         // SAFETY: the KEVENT is in non-paged pool (the global allocator) at a stable address.
         unsafe { KeInitializeEvent(event.get(), _EVENT_TYPE::NotificationEvent, 0) };
         Ok(KernelEvent::Owned(event))
@@ -377,9 +377,9 @@ impl Platform for KernelPlatform {
         hundreds_of_ns.wrapping_mul(100)
     }
 
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError> {
-        let context = try_box(session).ok_or(PlatformError::InsufficientResources)?;
-        let context = Box::into_raw(context);
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<Self::Worker, PlatformError> {
+        // The thread's reference travels as its context pointer (no allocation).
+        let context = TryArc::into_raw(session);
         let mut attributes = OBJECT_ATTRIBUTES {
             Length: core::mem::size_of::<OBJECT_ATTRIBUTES>() as u32,
             RootDirectory: ptr::null_mut(),
@@ -399,12 +399,13 @@ impl Platform for KernelPlatform {
                 ptr::null_mut(),
                 ptr::null_mut(),
                 Some(consumer_thread),
-                context.cast(),
+                context,
             )
         };
         if status < 0 {
-            // SAFETY: the thread was not created, so the context was not handed over.
-            drop(unsafe { Box::from_raw(context) });
+            // SAFETY: the thread was not created, so the reference was not handed over; it is
+            // taken back once, here.
+            drop(unsafe { TryArc::<Session<Self>>::from_raw(context) });
             return Err(PlatformError::ThreadStart);
         }
         Ok(KernelWorker { thread })
@@ -513,7 +514,8 @@ impl Platform for KernelPlatform {
 /// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
 /// system thread).
 unsafe extern "C" fn consumer_thread(context: PVOID) {
-    // SAFETY: `context` is the `Box<Arc<Session>>` leaked by `spawn_worker` for this thread only.
-    let session: Box<Arc<Session<KernelPlatform>>> = unsafe { Box::from_raw(context.cast()) };
+    // SAFETY: `context` is the reference `spawn_worker` gave up with `TryArc::into_raw` for this
+    // thread only; it is taken back once, here.
+    let session = unsafe { TryArc::<Session<KernelPlatform>>::from_raw(context) };
     session.run_receive();
 }

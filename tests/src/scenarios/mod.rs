@@ -72,6 +72,7 @@ scenarios! {
     flow::stack_returns_out_of_order, Needs::STACK, "Receive head released in order whatever the return order";
     teardown::close_with_packets_in_flight, Needs::LIFECYCLE, "close with packets in flight: all returned, markers set";
     teardown::process_exit_with_packets_in_flight, Needs::LIFECYCLE, "owner process exit ends the session";
+    teardown::process_exit_waits_for_close_in_progress, Needs::LIFECYCLE, "owner exit during another handle's close waits for that teardown";
     teardown::halt_with_packets_in_flight, Needs::LIFECYCLE, "halt ends the session and refuses new ones";
     teardown::surprise_remove_with_packets_in_flight, Needs::LIFECYCLE, "surprise removal ends the session";
     teardown::pause_and_restart, Needs::LIFECYCLE, "pause waits for returns, refuses sends, holds receives";
