@@ -9,6 +9,7 @@
 pub mod kernel;
 pub mod stack;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -24,6 +25,25 @@ use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
+
+std::thread_local! {
+    static PLATFORM_ALLOCATING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the current thread is inside one of the host platform's own std allocations (an
+/// event, a thread, the driver's host objects). Those stand in for kernel primitives whose
+/// failure [`HostFaults`] injects instead, and std cannot fail them gracefully; a test that makes
+/// the global allocator fail (to check the engine's own allocations) leaves them alone.
+pub fn in_platform_allocation() -> bool {
+    PLATFORM_ALLOCATING.with(Cell::get)
+}
+
+fn platform_allocation<R>(f: impl FnOnce() -> R) -> R {
+    let previous = PLATFORM_ALLOCATING.with(|a| a.replace(true));
+    let result = f();
+    PLATFORM_ALLOCATING.with(|a| a.set(previous));
+    result
+}
 
 /// Resource failures to inject (each flag fails every call while set; counters fail the next N).
 #[derive(Debug, Default)]
@@ -112,7 +132,7 @@ impl Platform for HostPlatform {
     }
 
     fn create_event(&self) -> Result<HostEvent, PlatformError> {
-        Ok(HostEvent::new(self.kernel.hub(), false, false))
+        Ok(platform_allocation(|| HostEvent::new(self.kernel.hub(), false, false)))
     }
 
     fn wait_any(&self, events: &[&HostEvent]) -> usize {
@@ -127,11 +147,13 @@ impl Platform for HostPlatform {
         if self.faults.fail_spawn.load(Ordering::SeqCst) {
             return Err(PlatformError::ThreadStart);
         }
-        std::thread::Builder::new()
-            .name("ringtun-receive".into())
-            .spawn(move || session.run_receive())
-            .map(HostWorker)
-            .map_err(|_| PlatformError::ThreadStart)
+        platform_allocation(|| {
+            std::thread::Builder::new()
+                .name("ringtun-receive".into())
+                .spawn(move || session.run_receive())
+                .map(HostWorker)
+                .map_err(|_| PlatformError::ThreadStart)
+        })
     }
 
     fn prepare_indication(
@@ -167,7 +189,7 @@ impl Platform for HostPlatform {
     }
 
     fn set_link_state(&self, up: bool) {
-        self.stack.link_changed(up);
+        platform_allocation(|| self.stack.link_changed(up));
     }
 }
 
@@ -203,9 +225,19 @@ pub struct HostDriver {
 impl HostDriver {
     /// A driver with one adapter, running, no session.
     pub fn new() -> Arc<Self> {
-        let kernel = HostKernel::new();
-        let stack = Arc::new(FakeStack::default());
-        let faults = Arc::new(HostFaults::default());
+        match Self::try_new() {
+            Ok(driver) => driver,
+            // Only the engine's adapter allocation can fail, and only under a failing allocator.
+            Err(_) => out_of_memory(),
+        }
+    }
+
+    /// A driver with one adapter, or the engine's error when the adapter cannot be created (its
+    /// allocation failed).
+    pub fn try_new() -> Result<Arc<Self>, PlatformError> {
+        let (kernel, stack, faults) = platform_allocation(|| {
+            (HostKernel::new(), Arc::new(FakeStack::default()), Arc::new(HostFaults::default()))
+        });
         let platform = HostPlatform {
             kernel: Arc::clone(&kernel),
             stack: Arc::clone(&stack),
@@ -213,13 +245,11 @@ impl HostDriver {
             epoch: Instant::now(),
             adapter: OnceLock::new(),
         };
-        // The host platform's events cannot fail to be created.
-        let adapter = match Adapter::new(platform) {
-            Ok(a) => a,
-            Err(_) => unreachable_platform(),
-        };
+        let adapter = Adapter::new(platform)?;
         let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
-        Arc::new(Self { adapter, kernel, stack, faults, next_file: AtomicUsize::new(0x1000) })
+        Ok(platform_allocation(|| {
+            Arc::new(Self { adapter, kernel, stack, faults, next_file: AtomicUsize::new(0x1000) })
+        }))
     }
 
     /// Opens a handle from `process` with the given bitness.
@@ -281,6 +311,6 @@ impl HostDriver {
 }
 
 #[cold]
-fn unreachable_platform() -> ! {
+fn out_of_memory() -> ! {
     std::process::abort()
 }
