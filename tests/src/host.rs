@@ -167,6 +167,12 @@ impl Backend for HostSuite {
     }
 
     fn check_clean(&self) -> Result<(), crate::Failure> {
+        let under_lock = self.driver.stack().calls_under_lock();
+        if under_lock != 0 {
+            return Err(crate::Failure::new(format!(
+                "{under_lock} indication(s) to the stack were made while an engine spin lock was held"
+            )));
+        }
         if self.watchdog_fired.load(Ordering::SeqCst) {
             return Err(crate::Failure::new(format!(
                 "packets were held for more than {HOLD_LIMIT:?} and returned by the harness"

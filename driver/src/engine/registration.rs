@@ -145,6 +145,7 @@ impl<P: Platform> Adapter<P> {
             stop: event(RingRole::Receive)?,
             started: event(RingRole::Receive)?,
             closed: event(RingRole::Receive)?,
+            link_indicated: event(RingRole::Receive)?,
         };
         // The Receive ring starts not alertable: the consumer sets it when it sleeps.
         receive.ring.store_alertable(false);

@@ -30,6 +30,7 @@ pub(crate) struct SessionEvents<P: Platform> {
     pub(crate) stop: P::Event,
     pub(crate) started: P::Event,
     pub(crate) closed: P::Event,
+    pub(crate) link_indicated: P::Event,
 }
 
 /// Who registered a session: the file object of the registering handle and its process.
@@ -131,9 +132,13 @@ pub struct Session<P: Platform> {
     pub(crate) config: RingConfig,
     pub(crate) generation: u16,
     state: AtomicU8,
-    /// Whether link up was indicated for this session (so teardown indicates down only then).
-    /// The lock serializes the check and the indication, so "up" never lands after "down".
+    /// Whether link up was decided for this session (so teardown indicates down only then). The
+    /// lock only serializes the decisions; the indications are made after releasing it (a status
+    /// indication must not run under a spin lock), and "down" waits for `link_indicated`, so
+    /// "up" never lands after "down".
     link_up: Mutex<P::RawMutex, bool>,
+    /// Signalled once the "up" indication has been made (notification event).
+    link_indicated: P::Event,
     pub(crate) send: SendState<P>,
     pub(crate) receive: ReceiveState<P>,
     /// Signalled once to stop the consumer thread (notification event).
@@ -281,6 +286,7 @@ impl<P: Platform> Session<P> {
             stop: events.stop,
             started: events.started,
             closed: events.closed,
+            link_indicated: events.link_indicated,
             worker: Mutex::new(None),
         }
     }
@@ -312,12 +318,20 @@ impl<P: Platform> Session<P> {
         *self.worker.lock() = Some(worker);
     }
 
-    /// Indicates link up, unless the session already ended.
+    /// Indicates link up, unless the session already ended. Decided under the lock, indicated
+    /// after releasing it.
     pub(crate) fn raise_link(&self) {
-        let mut link_up = self.link_up.lock();
-        if self.is_running() && !*link_up {
-            *link_up = true;
+        let raise = {
+            let mut link_up = self.link_up.lock();
+            let raise = self.is_running() && !*link_up;
+            if raise {
+                *link_up = true;
+            }
+            raise
+        };
+        if raise {
             self.platform().set_link_state(true);
+            self.link_indicated.set();
         }
     }
 
@@ -345,13 +359,12 @@ impl<P: Platform> Session<P> {
         }
         // 1. No sender may touch the Send ring from here on.
         self.send.gate.close_and_wait(platform);
-        // 2. Link down (if it was ever up).
-        {
-            let mut link_up = self.link_up.lock();
-            if *link_up {
-                *link_up = false;
-                platform.set_link_state(false);
-            }
+        // 2. Link down (if up was decided): after the "up" indication has been made, and outside
+        // the lock. No later "up" can be decided: the session is no longer running.
+        let lower = core::mem::replace(&mut *self.link_up.lock(), false);
+        if lower {
+            platform.wait_any(&[&self.link_indicated]);
+            platform.set_link_state(false);
         }
         // 3. Stop the consumer.
         self.stop.set();

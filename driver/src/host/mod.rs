@@ -28,6 +28,46 @@ pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnM
 
 std::thread_local! {
     static PLATFORM_ALLOCATING: Cell<bool> = const { Cell::new(false) };
+    /// Engine spin locks this thread holds.
+    static SPIN_LOCKS_HELD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The engine's short-section lock on the host: a parking_lot mutex that counts, per thread, how
+/// many are held, so that the platform can tell when the engine calls out to the stack while
+/// holding one (in the kernel: an indication at DISPATCH_LEVEL under a spin lock).
+pub struct HostSpinLock(parking_lot::RawMutex);
+
+impl HostSpinLock {
+    fn held() -> u32 {
+        SPIN_LOCKS_HELD.with(Cell::get)
+    }
+}
+
+// SAFETY: every operation forwards to parking_lot's RawMutex, which provides the exclusion; the
+// per-thread count is bookkeeping only.
+unsafe impl lock_api::RawMutex for HostSpinLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self(<parking_lot::RawMutex as lock_api::RawMutex>::INIT);
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        self.0.lock();
+        SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+
+    fn try_lock(&self) -> bool {
+        let locked = self.0.try_lock();
+        if locked {
+            SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_add(1)));
+        }
+        locked
+    }
+
+    unsafe fn unlock(&self) {
+        SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_sub(1)));
+        // SAFETY: forwarded contract (this thread holds the lock).
+        unsafe { self.0.unlock() };
+    }
 }
 
 /// Whether the current thread is inside one of the host platform's own std allocations (an
@@ -101,7 +141,7 @@ pub struct HostPlatform {
 }
 
 impl Platform for HostPlatform {
-    type RawMutex = parking_lot::RawMutex;
+    type RawMutex = HostSpinLock;
     type Event = HostEvent;
     type Mapping = HostMapping;
     type Worker = HostWorker;
@@ -179,6 +219,9 @@ impl Platform for HostPlatform {
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
+        if HostSpinLock::held() != 0 {
+            self.stack.called_under_lock();
+        }
         // Drained, not taken: the engine keeps the batch's preallocated capacity.
         let immediate = self.stack.accept(batch.drain(..));
         if !immediate.is_empty() {
@@ -189,6 +232,9 @@ impl Platform for HostPlatform {
     }
 
     fn set_link_state(&self, up: bool) {
+        if HostSpinLock::held() != 0 {
+            self.stack.called_under_lock();
+        }
         platform_allocation(|| self.stack.link_changed(up));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
@@ -100,6 +101,8 @@ struct StackState {
 pub struct FakeStack {
     state: Mutex<StackState>,
     changed: Condvar,
+    /// Calls into the stack made while the caller held an engine spin lock.
+    calls_under_lock: AtomicU64,
 }
 
 impl Default for FakeStack {
@@ -115,6 +118,7 @@ impl Default for FakeStack {
                 indicate_calls: 0,
             }),
             changed: Condvar::new(),
+            calls_under_lock: AtomicU64::new(0),
         }
     }
 }
@@ -153,6 +157,18 @@ impl FakeStack {
         }
         self.changed.notify_all();
         immediate
+    }
+
+    /// Counts a call into the stack (an indication) made while an engine spin lock was held.
+    /// In the kernel that call would run at DISPATCH_LEVEL, with the stack's handlers (which may
+    /// call back into the miniport) under the driver's lock.
+    pub(crate) fn called_under_lock(&self) {
+        self.calls_under_lock.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// How many calls into the stack were made under an engine spin lock (must stay 0).
+    pub fn calls_under_lock(&self) -> u64 {
+        self.calls_under_lock.load(Ordering::SeqCst)
     }
 
     pub(crate) fn link_changed(&self, up: bool) {
