@@ -23,6 +23,7 @@ extern crate std;
 pub mod engine;
 pub mod fallible;
 pub mod platform;
+pub mod security;
 
 #[cfg(feature = "host")]
 pub mod host;

@@ -92,6 +92,9 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// (the kernel waits on at most `THREAD_WAIT_OBJECTS` = 3 objects without a wait-block array).
     fn wait_any(&self, events: &[&Self::Event]) -> usize;
 
+    /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).
+    fn yield_now(&self);
+
     /// A monotonic clock in nanoseconds (only differences are used).
     fn now_ns(&self) -> u64;
 

@@ -179,6 +179,10 @@ impl Platform for HostPlatform {
         HostEvent::wait_any(events, None).unwrap_or(0)
     }
 
+    fn yield_now(&self) {
+        std::thread::yield_now();
+    }
+
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }

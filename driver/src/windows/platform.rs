@@ -9,13 +9,13 @@ use core::ptr::{self, NonNull};
 
 use ring_abi::{CallerBitness, RingRole};
 use wdk_sys::ntddk::{
-    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeInitializeEvent, KeQueryInterruptTimePrecise,
+    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent, KeQueryInterruptTimePrecise,
     KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages, ObReferenceObjectByHandle,
-    ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
+    ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwSetInformationThread, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
+    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
+    IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, LARGE_INTEGER, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
     PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
@@ -32,6 +32,11 @@ use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
 use crate::fallible::{try_box, TryArc};
 use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker};
+
+/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
+const CONSUMER_PRIORITY: KPRIORITY = 1;
+/// `ZwCurrentThread()` (wdm.h): the pseudo-handle `(HANDLE)(LONG_PTR)-2`.
+const ZW_CURRENT_THREAD: HANDLE = -2isize as HANDLE;
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
 /// (`THREAD_WAIT_OBJECTS`).
@@ -370,6 +375,17 @@ impl Platform for KernelPlatform {
         usize::try_from(status).ok().filter(|&n| n < count as usize).unwrap_or(0)
     }
 
+    fn yield_now(&self) {
+        // A zero relative interval: give up the rest of the quantum to any ready thread.
+        let mut interval = LARGE_INTEGER { QuadPart: 0 };
+        // SAFETY: kernel-mode, non-alertable, at PASSIVE_LEVEL (the consumer thread); the interval
+        // is a valid LARGE_INTEGER on the stack.
+        let status = unsafe { KeDelayExecutionThread(_MODE::KernelMode as KPROCESSOR_MODE, 0, &mut interval) };
+        // A non-alertable kernel-mode delay returns STATUS_SUCCESS; there is nothing to undo if it
+        // ever returned anything else (the consumer only spins a little less politely).
+        let _ = status;
+    }
+
     fn now_ns(&self) -> u64 {
         let mut qpc = 0u64;
         // SAFETY: reads the interrupt time; the out-parameter is a valid u64.
@@ -514,6 +530,21 @@ impl Platform for KernelPlatform {
 /// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
 /// system thread).
 unsafe extern "C" fn consumer_thread(context: PVOID) {
+    // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
+    // sleeping and must not take time from the client that fills the ring.
+    let mut priority: KPRIORITY = CONSUMER_PRIORITY;
+    // SAFETY: the current-thread pseudo-handle with a KPRIORITY-sized buffer, at PASSIVE_LEVEL.
+    let status = unsafe {
+        ZwSetInformationThread(
+            ZW_CURRENT_THREAD,
+            _THREADINFOCLASS::ThreadPriority,
+            ptr::addr_of_mut!(priority).cast(),
+            core::mem::size_of::<KPRIORITY>() as u32,
+        )
+    };
+    // On failure the consumer keeps the system thread's default priority: slower to yield, not
+    // incorrect.
+    let _ = status;
     // SAFETY: `context` is the reference `spawn_worker` gave up with `TryArc::into_raw` for this
     // thread only; it is taken back once, here.
     let session = unsafe { TryArc::<Session<KernelPlatform>>::from_raw(context) };
