@@ -118,14 +118,15 @@ impl<T> TryArc<T> {
         let layout = Layout::new::<Inner<T>>();
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc(layout) }.cast::<Inner<T>>();
-        let inner = NonNull::new(raw).ok_or(OutOfMemory)?;
-        // SAFETY: a fresh allocation with `Inner<T>`'s layout, written whole before any use.
+        let Some(inner) = NonNull::new(raw) else { return Err(OutOfMemory) };
+        // SAFETY: a fresh allocation with `Inner<T>`'s layout; each field is written in place
+        // (no temporary `Inner` on the stack: kernel stacks are small and `T` may be large)
+        // before any use. `ManuallyDrop<T>` has the layout of `T`.
         unsafe {
-            inner.as_ptr().write(Inner {
-                strong: AtomicUsize::new(1),
-                weak: AtomicUsize::new(1),
-                value: ManuallyDrop::new(value),
-            });
+            let raw = inner.as_ptr();
+            ptr::addr_of_mut!((*raw).strong).write(AtomicUsize::new(1));
+            ptr::addr_of_mut!((*raw).weak).write(AtomicUsize::new(1));
+            ptr::addr_of_mut!((*raw).value).cast::<T>().write(value);
         }
         Ok(Self { inner, _owns: PhantomData })
     }
@@ -212,8 +213,7 @@ impl<T> TryWeak<T> {
                 // Saturated: never freed, no need to count.
                 return Some(TryArc { inner: self.inner, _owns: PhantomData });
             }
-            match strong.compare_exchange_weak(current, current.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed)
-            {
+            match strong.compare_exchange_weak(current, current.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed) {
                 Ok(_) => return Some(TryArc { inner: self.inner, _owns: PhantomData }),
                 Err(seen) => current = seen,
             }

@@ -104,7 +104,7 @@ pub(crate) struct AdapterState<P: Platform> {
 }
 
 /// The adapter's shared core: the platform, counters, and the current session.
-pub(crate) struct AdapterInner<P: Platform> {
+pub struct AdapterInner<P: Platform> {
     pub(crate) platform: P,
     pub(crate) stats: Stats,
     pub(crate) oid_settings: OidSettings,

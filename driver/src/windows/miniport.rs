@@ -302,7 +302,9 @@ unsafe extern "system" fn miniport_initialize(
         PowerManagementCapabilities: ptr::null_mut(),
         // As Wintun: sends complete before MiniportSendNetBufferLists returns, indicated data may
         // be read in place, and NDIS loops packets back itself.
-        MacOptions: NDIS_MAC_OPTION_TRANSFERS_NOT_PEND | NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA | NDIS_MAC_OPTION_NO_LOOPBACK,
+        MacOptions: NDIS_MAC_OPTION_TRANSFERS_NOT_PEND
+            | NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA
+            | NDIS_MAC_OPTION_NO_LOOPBACK,
         SupportedPacketFilters: SUPPORTED_PACKET_FILTERS,
         MaxMulticastListSize: 0,
         MacAddressLength: 0,
@@ -483,3 +485,13 @@ unsafe extern "system" fn miniport_shutdown(_adapter_context: NDIS_HANDLE, _acti
     // Nothing to put into a safe state: there is no hardware. (Shutdown may run at high IRQL
     // during a bug check, so it must not end the session here.)
 }
+#[used]
+#[no_mangle]
+static RINGTUN_TMP_SIZES: [usize; 6] = [
+    core::mem::size_of::<crate::engine::Session<KernelPlatform>>(),
+    core::mem::size_of::<crate::engine::send::SendState<KernelPlatform>>(),
+    core::mem::size_of::<crate::engine::receive::ReceiveState<KernelPlatform>>(),
+    core::mem::size_of::<ring_abi::RingConfig>(),
+    core::mem::size_of::<ring_abi::Ring>(),
+    core::mem::size_of::<crate::engine::session::AdapterInner<KernelPlatform>>(),
+];

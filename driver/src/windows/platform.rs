@@ -9,14 +9,15 @@ use core::ptr::{self, NonNull};
 
 use ring_abi::{CallerBitness, RingRole};
 use wdk_sys::ntddk::{
-    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent, KeQueryInterruptTimePrecise,
-    KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages, ObReferenceObjectByHandle,
-    ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwSetInformationThread, ZwWaitForSingleObject,
+    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent,
+    KeQueryInterruptTimePrecise, KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages,
+    ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwSetInformationThread,
+    ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, LARGE_INTEGER, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
-    PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE,
+    EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER,
+    OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL, PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
 use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address};
