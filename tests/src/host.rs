@@ -138,6 +138,22 @@ impl Backend for HostSuite {
         self.driver.surprise_remove();
     }
 
+    fn query_remove(&self) {
+        self.driver.query_remove();
+    }
+
+    fn cancel_remove(&self) {
+        self.driver.cancel_remove();
+    }
+
+    fn disable_device(&self) -> Result<(), crate::Failure> {
+        Err(crate::Failure::new("the host platform has no PnP manager"))
+    }
+
+    fn enable_device(&self) -> Result<(), crate::Failure> {
+        Err(crate::Failure::new("the host platform has no PnP manager"))
+    }
+
     fn pause(&self) {
         self.driver.adapter().pause();
     }

@@ -29,7 +29,7 @@ pub enum RegisterError {
     BadInitialIndex(RingRole, RingFault),
     /// A session is already registered.
     AlreadyRegistered,
-    /// The adapter is halted.
+    /// The adapter is halted, or its device is being removed.
     Halted,
     /// A platform primitive failed.
     Platform(RingRole, PlatformError),
@@ -97,7 +97,7 @@ impl<P: Platform> Adapter<P> {
         // Cheap refusals first, before any page is locked.
         let generation = {
             let mut state = self.inner.state.lock();
-            if state.halted {
+            if state.halted || state.removing {
                 return Err(RegisterError::Halted);
             }
             if state.session.is_some() {
@@ -124,7 +124,7 @@ impl<P: Platform> Adapter<P> {
         }
         let refused = {
             let mut state = self.inner.state.lock();
-            if state.halted {
+            if state.halted || state.removing {
                 Some(RegisterError::Halted)
             } else if state.session.is_some() {
                 Some(RegisterError::AlreadyRegistered)

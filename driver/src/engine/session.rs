@@ -100,6 +100,8 @@ impl<E: Event> Rundown<E> {
 pub(crate) struct AdapterState<P: Platform> {
     pub(crate) session: Option<TryArc<Session<P>>>,
     pub(crate) halted: bool,
+    /// A PnP removal was queried and not cancelled: registrations are refused.
+    pub(crate) removing: bool,
     pub(crate) next_generation: u16,
 }
 
@@ -162,7 +164,7 @@ impl<P: Platform> Adapter<P> {
             platform,
             stats: Stats::default(),
             oid_settings: OidSettings::default(),
-            state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
+            state: Mutex::new(AdapterState { session: None, halted: false, removing: false, next_generation: 1 }),
             paused: AtomicBool::new(false),
             resumed,
         })
@@ -223,6 +225,20 @@ impl<P: Platform> Adapter<P> {
             }
         };
         session.teardown()
+    }
+
+    /// The device is about to be removed (PnP query-remove): ends the session, whoever owns it,
+    /// and refuses registrations until the removal is cancelled. Ending the session releases the
+    /// client's ring pages and events; the client's handle is the client's to close (the client
+    /// library closes it when Windows notifies it of the query).
+    pub fn query_remove(&self) -> bool {
+        self.inner.state.lock().removing = true;
+        self.force_close()
+    }
+
+    /// The removal was cancelled (PnP cancel-remove): registrations are accepted again.
+    pub fn cancel_remove(&self) {
+        self.inner.state.lock().removing = false;
     }
 
     /// Pauses the adapter: new sends are refused, the consumer stops indicating, and this returns

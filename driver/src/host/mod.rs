@@ -326,6 +326,16 @@ impl HostDriver {
         }
     }
 
+    /// PnP query-remove: the session ends and registrations are refused until cancelled.
+    pub fn query_remove(&self) {
+        self.adapter.query_remove();
+    }
+
+    /// PnP cancel-remove.
+    pub fn cancel_remove(&self) {
+        self.adapter.cancel_remove();
+    }
+
     /// Surprise removal: every handle is force-closed.
     pub fn surprise_remove(&self) {
         self.adapter.force_close();

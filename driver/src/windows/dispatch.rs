@@ -16,7 +16,7 @@ use wdk_sys::ntddk::{
 };
 use wdk_sys::{
     _MODE, _SECURITY_IMPERSONATION_LEVEL, ACCESS_MASK, FILE_WRITE_DATA, HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL,
-    IRP_MJ_PNP, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT,
+    IRP_MJ_PNP, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT,
     PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED, STATUS_ALREADY_INITIALIZED,
     STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
     STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
@@ -224,9 +224,16 @@ unsafe extern "C" fn dispatch_pnp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     if let Some(adapter) = adapter_for_device(device) {
         // SAFETY: a dispatched IRP has a current stack location.
         let minor = u32::from(unsafe { (*current_stack_location(irp)).MinorFunction });
-        // The session holds the client's locked pages and events: end it before the device goes.
-        if minor == IRP_MN_QUERY_REMOVE_DEVICE || minor == IRP_MN_SURPRISE_REMOVAL {
-            adapter.adapter.force_close();
+        // The session holds the client's locked pages and events: end it before the device goes,
+        // and accept no new one until the removal is cancelled. The client's handle stays open
+        // until the client closes it (the client library does so on the query-remove
+        // notification Windows sends before this IRP); see docs/architecture.md.
+        match minor {
+            IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
+                adapter.adapter.query_remove();
+            }
+            IRP_MN_CANCEL_REMOVE_DEVICE => adapter.adapter.cancel_remove(),
+            _ => {}
         }
     }
     // SAFETY: NDIS handles every PnP request.

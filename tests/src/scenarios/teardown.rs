@@ -160,6 +160,39 @@ pub fn process_exit_waits_for_close_in_progress<B: Backend>(b: &B) -> Result<(),
     Ok(())
 }
 
+/// PnP query-remove ends the session (pages and events released) and refuses registrations
+/// until the removal is cancelled; then the adapter works again.
+pub fn query_remove_ends_session_until_cancelled<B: Backend>(b: &B) -> Result<(), Failure> {
+    let s = Session::open(b.open_client(11, CallerBitness::Bits64), v2())?;
+    send(&s, &ipv4(64, 1))?;
+    ensure!(b.wait_delivered(1, PATIENCE), "no traffic before the removal");
+    b.query_remove();
+    ensure_session_ended(&s)?;
+    ensure_eq!(b.link_history().last().copied(), Some(false), "link down");
+    let refused = Session::open(b.open_client(12, CallerBitness::Bits64), v2());
+    ensure!(matches!(refused, Err(Error::Device(DeviceError::NotReady))), "registration during a pending removal");
+    drop(s);
+    b.cancel_remove();
+    let again = Session::open(b.open_client(13, CallerBitness::Bits64), v2())?;
+    send(&again, &ipv4(64, 2))?;
+    ensure!(b.wait_delivered(2, PATIENCE), "no traffic after the removal was cancelled");
+    Ok(())
+}
+
+/// A real device removal (disable) while a client holds a session: the removal is not vetoed
+/// for the open handle (the client library closes it on Windows' query-remove notification and
+/// the driver ends the session), the client sees the session end, and the device comes back.
+pub fn removal_with_session_open<B: Backend>(b: &B) -> Result<(), Failure> {
+    let s = Session::open(b.open_client(1, CallerBitness::Bits64), v2())?;
+    let removed = b.disable_device();
+    let ended = matches!(s.receive(), Err(Error::SessionEnded));
+    let restored = b.enable_device();
+    removed?;
+    restored?;
+    ensure!(ended, "the session did not end when the device was removed");
+    Ok(())
+}
+
 /// Adapter halt.
 pub fn halt_with_packets_in_flight<B: Backend>(b: &B) -> Result<(), Failure> {
     end_with_packets_in_flight(b, Trigger::Halt)

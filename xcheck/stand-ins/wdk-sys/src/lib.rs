@@ -449,3 +449,5 @@ pub mod _THREADINFOCLASS {
     pub const ThreadPriority: Type = 2;
 }
 pub type THREADINFOCLASS = _THREADINFOCLASS::Type;
+/// wdm.h: `#define IRP_MN_CANCEL_REMOVE_DEVICE 0x03`.
+pub const IRP_MN_CANCEL_REMOVE_DEVICE: u32 = 0x03;
