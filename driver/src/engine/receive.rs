@@ -61,7 +61,7 @@ pub(crate) struct InFlight {
 }
 
 /// The Receive ring of a session.
-pub struct ReceiveState<P: Platform> {
+pub(crate) struct ReceiveState<P: Platform> {
     pub(crate) ring: Ring,
     pub(crate) event: P::Event,
     /// Set whenever packets come back (notification event); drain waiters (pause, teardown).

@@ -103,7 +103,7 @@ pub(crate) struct SendTail {
 }
 
 /// The Send ring of a session.
-pub struct SendState<P: Platform> {
+pub(crate) struct SendState<P: Platform> {
     pub(crate) ring: Ring,
     pub(crate) event: P::Event,
     pub(crate) gate: Rundown<P::Event>,

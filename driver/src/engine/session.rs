@@ -106,7 +106,7 @@ pub(crate) struct AdapterState<P: Platform> {
 }
 
 /// The adapter's shared core: the platform, counters, and the current session.
-pub struct AdapterInner<P: Platform> {
+pub(crate) struct AdapterInner<P: Platform> {
     pub(crate) platform: P,
     pub(crate) stats: Stats,
     pub(crate) oid_settings: OidSettings,

@@ -485,13 +485,3 @@ unsafe extern "system" fn miniport_shutdown(_adapter_context: NDIS_HANDLE, _acti
     // Nothing to put into a safe state: there is no hardware. (Shutdown may run at high IRQL
     // during a bug check, so it must not end the session here.)
 }
-#[used]
-#[no_mangle]
-static RINGTUN_TMP_SIZES: [usize; 6] = [
-    core::mem::size_of::<crate::engine::Session<KernelPlatform>>(),
-    core::mem::size_of::<crate::engine::send::SendState<KernelPlatform>>(),
-    core::mem::size_of::<crate::engine::receive::ReceiveState<KernelPlatform>>(),
-    core::mem::size_of::<ring_abi::RingConfig>(),
-    core::mem::size_of::<ring_abi::Ring>(),
-    core::mem::size_of::<crate::engine::session::AdapterInner<KernelPlatform>>(),
-];
