@@ -441,16 +441,86 @@ macro_rules! call_unsafe_wdf_function_binding {
     };
 }
 
-// Sizes of the structures the shell dereferences, x64 (DDI reference / MinGW-w64 wdm.h).
-#[cfg(target_arch = "x86_64")]
-const _: () = {
-    assert!(core::mem::size_of::<_DRIVER_OBJECT>() == 0x150);
-    assert!(core::mem::size_of::<_IRP>() == 0xD0);
-    assert!(core::mem::offset_of!(_IRP, Tail) == 0x78);
-    assert!(core::mem::size_of::<_IO_STACK_LOCATION>() == 0x48);
-    assert!(core::mem::offset_of!(_IO_STACK_LOCATION, FileObject) == 0x30);
-    assert!(core::mem::size_of::<_MDL>() == 0x30);
-    assert!(core::mem::size_of::<_KEVENT>() == 0x18);
-    assert!(core::mem::size_of::<_OBJECT_ATTRIBUTES>() == 0x30);
-    assert!(core::mem::size_of::<_SECURITY_SUBJECT_CONTEXT>() == 0x20);
-};
+// ---- layouts of the structures the shell dereferences (wdm.h; x64 and arm64 share them) ----
+// xcheck/layout/check-ndis-layout recomputes each number with clang from MinGW-w64's wdm.h and,
+// where the WDK is at hand, from the WDK's (x64 and arm64).
+macro_rules! assert_layout {
+    ($ty:ty, size: $size:expr, { $($field:ident: $off:expr),* $(,)? }) => {
+        const _: () = assert!(core::mem::size_of::<$ty>() == $size, concat!("size of ", stringify!($ty)));
+        $( const _: () = assert!(core::mem::offset_of!($ty, $field) == $off, concat!(stringify!($ty), ".", stringify!($field))); )*
+    };
+}
+/// An offset through anonymous unions and structs: the C path (as the header names it) and the
+/// same offset computed through bindgen's `__bindgen_anon_N` members.
+macro_rules! assert_path {
+    ($ty:ident, $path:literal == $off:literal, $rust:expr) => {
+        const _: () = assert!($rust == $off, concat!(stringify!($ty), ".", $path));
+    };
+}
+#[cfg(target_pointer_width = "64")]
+mod layout_64 {
+    use super::*;
+    use core::mem::offset_of;
+    assert_layout!(UNICODE_STRING, size: 0x10, { Length: 0, MaximumLength: 2, Buffer: 8 });
+    assert_layout!(DRIVER_OBJECT, size: 0x150, {
+        Type: 0, Size: 2, DeviceObject: 8, Flags: 0x10, DriverStart: 0x18, DriverSize: 0x20, DriverSection: 0x28,
+        DriverExtension: 0x30, DriverName: 0x38, HardwareDatabase: 0x48, FastIoDispatch: 0x50, DriverInit: 0x58,
+        DriverStartIo: 0x60, DriverUnload: 0x68, MajorFunction: 0x70,
+    });
+    assert_layout!(MDL, size: 0x30, {
+        Next: 0, Size: 8, MdlFlags: 0xA, Process: 0x10, MappedSystemVa: 0x18, StartVa: 0x20, ByteCount: 0x28,
+        ByteOffset: 0x2C,
+    });
+    assert_layout!(KEVENT, size: 0x18, { Header: 0 });
+    assert_layout!(OBJECT_ATTRIBUTES, size: 0x30, {
+        Length: 0, RootDirectory: 8, ObjectName: 0x10, Attributes: 0x18, SecurityDescriptor: 0x20,
+        SecurityQualityOfService: 0x28,
+    });
+    assert_layout!(SECURITY_SUBJECT_CONTEXT, size: 0x20, {
+        ClientToken: 0, ImpersonationLevel: 8, PrimaryToken: 0x10, ProcessAuditId: 0x18,
+    });
+    assert_layout!(IO_STATUS_BLOCK, size: 0x10, { Information: 8 });
+    assert_layout!(IRP, size: 0xD0, {
+        Type: 0, Size: 2, MdlAddress: 8, Flags: 0x10, AssociatedIrp: 0x18, ThreadListEntry: 0x20, IoStatus: 0x30,
+        RequestorMode: 0x40, PendingReturned: 0x41, StackCount: 0x42, CurrentLocation: 0x43, Cancel: 0x44,
+        CancelIrql: 0x45, ApcEnvironment: 0x46, AllocationFlags: 0x47, UserIosb: 0x48, UserEvent: 0x50,
+        Overlay: 0x58, CancelRoutine: 0x68, UserBuffer: 0x70, Tail: 0x78,
+    });
+    assert_path!(IRP, "IoStatus.Status" == 0x30, offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1));
+    assert_path!(IRP, "AssociatedIrp.SystemBuffer" == 0x18, offset_of!(_IRP, AssociatedIrp));
+    assert_path!(
+        IRP,
+        "Tail.Overlay.CurrentStackLocation" == 0xB8,
+        offset_of!(_IRP, Tail)
+            + offset_of!(_IRP__bindgen_ty_Overlay, __bindgen_anon_2)
+            + offset_of!(_IRP__bindgen_ty_Overlay_2, __bindgen_anon_1)
+    );
+    assert_layout!(IO_STACK_LOCATION, size: 0x48, {
+        MajorFunction: 0, MinorFunction: 1, Flags: 2, Control: 3, Parameters: 8, DeviceObject: 0x28,
+        FileObject: 0x30, CompletionRoutine: 0x38, Context: 0x40,
+    });
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.OutputBufferLength" == 0x8,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, OutputBufferLength)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.InputBufferLength" == 0x10,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, InputBufferLength)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.IoControlCode" == 0x18,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, IoControlCode)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.Type3InputBuffer" == 0x20,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, Type3InputBuffer)
+    );
+}

@@ -75,7 +75,6 @@ extern "C" {
 }
 
 // wdm.h declares these only where they are exports: 64-bit targets.
-#[cfg(target_pointer_width = "64")]
 extern "C" {
     pub fn IoIs32bitProcess(Irp: PIRP) -> BOOLEAN;
 }
