@@ -1,6 +1,9 @@
 //! Stand-in for `wdk-sys` 0.5.2 during the Windows-target check (see `../../README.md`): the part
 //! of the real crate's surface that ringtun's kernel shell uses, with the same names and shapes.
 //! Types, constants and extern statics live at the crate root, functions in [`ntddk`].
+//! Declarations follow the WDK header text (ntdef.h, wdm.h, ntddk.h, ntifs.h, wdf*.h), named per
+//! section; the layouts and constants are checked with clang against MinGW-w64's headers and,
+//! where available, the WDK's (`xcheck/layout/check-ndis-layout`).
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, missing_docs, clippy::all)]
 
@@ -34,7 +37,7 @@ pub type PACCESS_TOKEN = PVOID;
 pub type PULONG64 = *mut ULONG64;
 pub type PCHAR = *mut i8;
 
-// ---- enums, as bindgen's ModuleConsts style renders them ----
+// ---- enums (wdm.h, ntdef.h, wdfdriver.h), as bindgen's ModuleConsts style renders them ----
 macro_rules! module_enum {
     ($name:ident { $($variant:ident = $value:expr),* $(,)? }) => {
         pub mod $name {
@@ -65,7 +68,7 @@ pub type MEMORY_CACHING_TYPE = _MEMORY_CACHING_TYPE::Type;
 pub type LOCK_OPERATION = _LOCK_OPERATION::Type;
 pub type SECURITY_IMPERSONATION_LEVEL = _SECURITY_IMPERSONATION_LEVEL::Type;
 
-// ---- constants (#define values, typed as bindgen types them) ----
+// ---- constants (wdm.h, ntstatus.h; #define values, typed as bindgen types them) ----
 pub const IO_NO_INCREMENT: u32 = 0;
 pub const MDL_MAPPED_TO_SYSTEM_VA: u32 = 0x0001;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: u32 = 0x0004;
@@ -91,7 +94,7 @@ pub const STATUS_ALREADY_INITIALIZED: NTSTATUS = 0xC000_0510_u32 as i32;
 pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC000_00BB_u32 as i32;
 pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
 
-// ---- structures ----
+// ---- structures (ntdef.h, wdm.h) ----
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _UNICODE_STRING {
@@ -356,7 +359,7 @@ pub struct _IO_STACK_LOCATION {
 pub type IO_STACK_LOCATION = _IO_STACK_LOCATION;
 pub type PIO_STACK_LOCATION = *mut IO_STACK_LOCATION;
 
-// ---- WDF types ----
+// ---- WDF types (wdftypes.h, wdfdriver.h, wdfobject.h) ----
 #[repr(C)]
 pub struct WDFDRIVER__ {
     _opaque: [u8; 0],
