@@ -305,9 +305,13 @@ mod tests {
     fn saturated_count_never_frees() {
         let drops = AtomicUsize::new(0);
         let a = TryArc::try_new(Counted(&drops)).unwrap();
+        // One below the saturated range: the next reference reaches it, the one after pins it.
         a.inner().strong.store(SATURATED_FROM - 1, Ordering::SeqCst);
         let b = a.clone();
+        assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED_FROM);
+        let c = a.clone();
         assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED);
+        drop(c);
         drop(b);
         assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED);
         let leaked = TryArc::as_ptr(&a);

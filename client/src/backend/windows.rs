@@ -191,7 +191,9 @@ unsafe extern "system" fn device_notification(
 ) -> u32 {
     if matches!(
         action,
-        CM_NOTIFY_ACTION_DEVICEQUERYREMOVE | CM_NOTIFY_ACTION_DEVICEREMOVEPENDING | CM_NOTIFY_ACTION_DEVICEREMOVECOMPLETE
+        CM_NOTIFY_ACTION_DEVICEQUERYREMOVE
+            | CM_NOTIFY_ACTION_DEVICEREMOVEPENDING
+            | CM_NOTIFY_ACTION_DEVICEREMOVECOMPLETE
     ) {
         // SAFETY: `context` is the boxed `DeviceHandle` registered in `open`, which outlives the
         // registration (`drop` unregisters, which waits for running callbacks, before freeing it).

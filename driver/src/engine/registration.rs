@@ -155,14 +155,8 @@ impl<P: Platform> Adapter<P> {
         generation: u16,
     ) -> Result<TryArc<Session<P>>, RegisterError> {
         let platform = &self.inner.platform;
-        let send = match send_state(platform, &config.send, caller) {
-            Ok(send) => send,
-            Err(e) => return Err(e),
-        };
-        let receive = match receive_state(platform, &config.receive, caller) {
-            Ok(receive) => receive,
-            Err(e) => return Err(e),
-        };
+        let send = send_state(platform, &config.send, caller)?;
+        let receive = receive_state(platform, &config.receive, caller)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
