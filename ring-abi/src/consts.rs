@@ -77,6 +77,15 @@ pub const CAPABILITIES_SIZE: usize = 28;
 /// in nanoseconds (Wintun's driver: about 0.1 ms).
 pub const CONSUMER_SPIN_NS: u64 = 100_000;
 
+/// First timed re-check of `tail` by a sleeping consumer, in nanoseconds: the driver's consumer
+/// never sleeps on the Receive ring's event alone, so that a client that publishes without the
+/// full fence (or without signalling) waits at most this long for a lost wake-up right after the
+/// consumer went to sleep.
+pub const CONSUMER_RECHECK_MIN_NS: u64 = 1_000_000;
+/// Longest timed re-check interval while the Receive ring stays idle (the interval doubles from
+/// [`CONSUMER_RECHECK_MIN_NS`] up to this): the bound on a lost wake-up's cost at any time.
+pub const CONSUMER_RECHECK_MAX_NS: u64 = 4_000_000;
+
 /// Version of this ABI crate packed as `major << 16 | minor << 8 | patch`, reported as
 /// `Capabilities::driver_version` by drivers built from it.
 pub const DRIVER_VERSION: u32 = 1 << 8;
@@ -85,3 +94,4 @@ const _: () = assert!(V1_MAX_SLOT_SIZE == (V1_PACKET_HEADER_SIZE + MAX_IP_PACKET
 const _: () = assert!(V1_TRAILING_SIZE == 0x10000);
 const _: () = assert!(MIN_RING_CAPACITY.is_power_of_two() && MAX_RING_CAPACITY.is_power_of_two());
 const _: () = assert!(V2_RING_HEADER_SIZE == 2 * CACHE_LINE_SIZE);
+const _: () = assert!(CONSUMER_SPIN_NS < CONSUMER_RECHECK_MIN_NS && CONSUMER_RECHECK_MIN_NS <= CONSUMER_RECHECK_MAX_NS);
