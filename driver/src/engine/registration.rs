@@ -42,9 +42,8 @@ impl RegisterError {
     pub fn status(&self) -> Status {
         match self {
             Self::Invalid(_) | Self::BadInitialIndex(..) => Status::InvalidParameter,
-            Self::Platform(_, PlatformError::InvalidRingAddress | PlatformError::InvalidHandle) => {
-                Status::InvalidParameter
-            }
+            Self::Platform(_, PlatformError::InvalidRingAddress) => Status::InvalidUserBuffer,
+            Self::Platform(_, PlatformError::InvalidHandle) => Status::InvalidHandle,
             Self::AlreadyRegistered => Status::AlreadyInitialized,
             Self::Halted => Status::DeviceNotReady,
             Self::Platform(..) | Self::OutOfMemory => Status::InsufficientResources,
