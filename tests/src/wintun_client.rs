@@ -116,7 +116,8 @@ pub fn registration_bytes(
 ) -> Option<Vec<u8>> {
     Some(match bitness {
         CallerBitness::Bits64 => {
-            let desc = |(ptr, event): (u64, u64)| RingDescV1x64 { ring_size, pad: 0, ring_ptr: ptr, tail_moved_event: event };
+            let desc =
+                |(ptr, event): (u64, u64)| RingDescV1x64 { ring_size, pad: 0, ring_ptr: ptr, tail_moved_event: event };
             RegistrationV1x64 { send: desc(send), receive: desc(receive) }.as_bytes().to_vec()
         }
         CallerBitness::Bits32 => {
@@ -241,12 +242,20 @@ impl<C: ClientBackend> WintunSession<C> {
 
     /// Send ring header words: (head, tail, alertable).
     pub fn send_header(&self) -> (u32, u32, u32) {
-        (self.word(0, 0).load(Ordering::Acquire), self.word(0, 4).load(Ordering::Acquire), self.word(0, 8).load(Ordering::Acquire))
+        (
+            self.word(0, 0).load(Ordering::Acquire),
+            self.word(0, 4).load(Ordering::Acquire),
+            self.word(0, 8).load(Ordering::Acquire),
+        )
     }
 
     /// Receive ring header words: (head, tail, alertable).
     pub fn receive_header(&self) -> (u32, u32, u32) {
-        (self.word(1, 0).load(Ordering::Acquire), self.word(1, 4).load(Ordering::Acquire), self.word(1, 8).load(Ordering::Acquire))
+        (
+            self.word(1, 0).load(Ordering::Acquire),
+            self.word(1, 4).load(Ordering::Acquire),
+            self.word(1, 8).load(Ordering::Acquire),
+        )
     }
 
     /// `WintunGetReadWaitEvent`: the Send ring's event.
