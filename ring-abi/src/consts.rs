@@ -3,10 +3,13 @@
 //! Values marked "Wintun" are facts of the existing Wintun v1 ABI and must stay bit-exact;
 //! values marked "v2" are decisions of this project (see `docs/ring-protocol.md`).
 
-/// Slot alignment of a v1 ring (Wintun: `TUN_ALIGNMENT = sizeof(ULONG)`).
+/// Alignment of a v1 ring's slots, offsets and start address (Wintun: `TUN_ALIGNMENT =
+/// sizeof(ULONG)`). Wintun's own client places its Receive ring at `region + ring_size`, which is
+/// 4 mod 8, so a v1 ring start is never required to be more aligned than this.
 pub const V1_ALIGNMENT: u32 = 4;
-/// Slot alignment of a v2 ring: the v2 packet header holds a `u32` and two `u16`s, and 8-byte
-/// slots keep every header naturally aligned for 64-bit atomic-free access.
+/// Alignment of a v2 ring's slots, offsets and start address: the v2 packet header holds a `u32`
+/// and two `u16`s, and 8-byte slots keep every header naturally aligned for 64-bit atomic-free
+/// access.
 pub const V2_ALIGNMENT: u32 = 8;
 
 /// Largest IP packet either version carries (Wintun: `TUN_MAX_IP_PACKET_SIZE`; also the largest

@@ -92,6 +92,8 @@ struct ReceiveSide {
     tail_release: u32,
     to_release: u32,
     rng: Rng,
+    /// How the last `tail` store was published; `None` for a skipped signal.
+    last: Option<Publish>,
 }
 
 /// A Wintun-layout v1 session. Field order is drop order: the device handle is closed first.
@@ -202,7 +204,13 @@ impl<C: ClientBackend> WintunSession<C> {
             capacity,
             publish,
             send: Mutex::new(SendSide { head: 0, head_release: 0, to_release: 0 }),
-            receive: Mutex::new(ReceiveSide { tail: 0, tail_release: 0, to_release: 0, rng: Rng::new(seed) }),
+            receive: Mutex::new(ReceiveSide {
+                tail: 0,
+                tail_release: 0,
+                to_release: 0,
+                rng: Rng::new(seed),
+                last: None,
+            }),
         })
     }
 
@@ -378,6 +386,10 @@ impl<C: ClientBackend> WintunSession<C> {
                 mode => mode,
             };
             tail.store(receive.tail_release, Ordering::Release);
+            receive.last = match mode {
+                Publish::Chaos(_) => None,
+                mode => Some(mode),
+            };
             match mode {
                 Publish::Fenced => {
                     fence(Ordering::SeqCst);
@@ -394,6 +406,12 @@ impl<C: ClientBackend> WintunSession<C> {
                 Publish::Chaos(_) => {}
             }
         }
+    }
+
+    /// How the last publish of the Receive ring's `tail` was made: fenced, unfenced, or (`None`)
+    /// without a signal.
+    pub fn last_publish(&self) -> Option<Publish> {
+        self.receive.lock().unwrap_or_else(|e| e.into_inner()).last
     }
 
     /// Allocates, fills and sends one packet; `Err` as allocation reports it.

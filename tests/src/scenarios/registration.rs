@@ -47,7 +47,8 @@ pub fn register_v1_32<B: Backend>(b: &B) -> Result<(), Failure> {
     );
     ensure!(s.config().receive.ring_ptr < 1 << 32, "pointer above 4 GiB");
     one_each_way(b, &s, 20)?;
-    // The 48-byte layout from a 32-bit process is refused, as Wintun does.
+    // The 48-byte layout from a 32-bit process is refused (Wintun's 64-bit driver accepts it:
+    // docs/ring-protocol.md section 13.1 says why ringtun differs).
     drop(s);
     let client = b.open_client(4, CallerBitness::Bits32);
     let rings = RawRings::new(&client, RingVersion::V1)?;
