@@ -126,7 +126,7 @@ proptest! {
             // SAFETY: 8 bytes at `base` lie inside `words` (offset < 64, 128 bytes), which
             // outlives the window; nothing is accessed through it.
             let window = unsafe { SharedRing::new(base, 8, version) };
-            prop_assert_eq!(window.is_some(), (base as usize) % version.alignment() as usize == 0);
+            prop_assert_eq!(window.is_some(), (base as usize).is_multiple_of(version.alignment() as usize));
             prop_assert_eq!(SharedRing::required_alignment(version), version.alignment() as usize);
         }
     }

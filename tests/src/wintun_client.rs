@@ -231,7 +231,7 @@ impl<C: ClientBackend> WintunSession<C> {
 
     fn word(&self, ring: u32, offset: u32) -> &AtomicU32 {
         let at = ring as usize * self.ring_size as usize + offset as usize;
-        assert!(at + 4 <= self.region.len() && at % 4 == 0, "word {at:#x} outside the region");
+        assert!(at + 4 <= self.region.len() && at.is_multiple_of(4), "word {at:#x} outside the region");
         // SAFETY: in bounds and 4-aligned (asserted; the region is page-aligned); the region lives
         // as long as `self`; every shared word is accessed atomically by both sides.
         unsafe { &*self.region.as_ptr().add(at).cast::<AtomicU32>() }
