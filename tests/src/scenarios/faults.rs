@@ -52,7 +52,8 @@ pub fn registration_failures<B: Backend>(b: &B) -> Result<(), Failure> {
     }
     let c = b.counters();
     ensure_eq!(c.sessions_registered, 0);
-    ensure_eq!(c.registrations_refused, 5);
+    // Map, event (v2), event (v1), thread: an invalid handle is no reason to fall back to v1.
+    ensure_eq!(c.registrations_refused, 4);
     ensure!(b.link_history().is_empty(), "link went up: {:?}", b.link_history());
     let s = open(v2())?;
     send(&s, &ipv4(64, 1))?;
