@@ -1,6 +1,6 @@
-//! A v1 client with Wintun's own userspace session behaviour, written from its documented and
-//! observable facts (not from its code), for checking that ringtun serves Wintun clients as
-//! they are.
+//! A v1 client that behaves as Wintun's own userspace session code does (the facts below were
+//! learned from Wintun's published source; this code is written independently), for checking
+//! that ringtun serves Wintun clients as they are.
 //!
 //! What it reproduces:
 //! - **layout**: one allocation of `2 * ring_size` bytes; the Send ring at its start, the
