@@ -375,7 +375,8 @@ pub struct _WDF_OBJECT_ATTRIBUTES {
     _opaque: [u8; 0],
 }
 pub type PWDF_OBJECT_ATTRIBUTES = *mut _WDF_OBJECT_ATTRIBUTES;
-pub type PFN_WDF_DRIVER_DEVICE_ADD = Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
+pub type PFN_WDF_DRIVER_DEVICE_ADD =
+    Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
 pub type PFN_WDF_DRIVER_UNLOAD = Option<unsafe extern "C" fn(Driver: WDFDRIVER)>;
 #[repr(C)]
 pub struct _WDF_DRIVER_CONFIG {
@@ -489,7 +490,11 @@ mod layout_64 {
         CancelIrql: 0x45, ApcEnvironment: 0x46, AllocationFlags: 0x47, UserIosb: 0x48, UserEvent: 0x50,
         Overlay: 0x58, CancelRoutine: 0x68, UserBuffer: 0x70, Tail: 0x78,
     });
-    assert_path!(IRP, "IoStatus.Status" == 0x30, offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1));
+    assert_path!(
+        IRP,
+        "IoStatus.Status" == 0x30,
+        offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1)
+    );
     assert_path!(IRP, "AssociatedIrp.SystemBuffer" == 0x18, offset_of!(_IRP, AssociatedIrp));
     assert_path!(
         IRP,
