@@ -84,12 +84,14 @@ pub const IRP_MJ_MAXIMUM_FUNCTION: u32 = 0x1B;
 pub const IRP_MN_QUERY_REMOVE_DEVICE: u32 = 0x01;
 pub const IRP_MN_SURPRISE_REMOVAL: u32 = 0x17;
 pub const STATUS_SUCCESS: NTSTATUS = 0;
+pub const STATUS_INVALID_HANDLE: NTSTATUS = 0xC000_0008_u32 as i32;
 pub const STATUS_INVALID_PARAMETER: NTSTATUS = 0xC000_000D_u32 as i32;
 pub const STATUS_INVALID_DEVICE_REQUEST: NTSTATUS = 0xC000_0010_u32 as i32;
 pub const STATUS_ACCESS_DENIED: NTSTATUS = 0xC000_0022_u32 as i32;
 pub const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as i32;
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000_009A_u32 as i32;
 pub const STATUS_DEVICE_NOT_READY: NTSTATUS = 0xC000_00A3_u32 as i32;
+pub const STATUS_INVALID_USER_BUFFER: NTSTATUS = 0xC000_00E8_u32 as i32;
 pub const STATUS_ALREADY_INITIALIZED: NTSTATUS = 0xC000_0510_u32 as i32;
 pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC000_00BB_u32 as i32;
 pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
@@ -375,7 +377,8 @@ pub struct _WDF_OBJECT_ATTRIBUTES {
     _opaque: [u8; 0],
 }
 pub type PWDF_OBJECT_ATTRIBUTES = *mut _WDF_OBJECT_ATTRIBUTES;
-pub type PFN_WDF_DRIVER_DEVICE_ADD = Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
+pub type PFN_WDF_DRIVER_DEVICE_ADD =
+    Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
 pub type PFN_WDF_DRIVER_UNLOAD = Option<unsafe extern "C" fn(Driver: WDFDRIVER)>;
 #[repr(C)]
 pub struct _WDF_DRIVER_CONFIG {
@@ -489,7 +492,11 @@ mod layout_64 {
         CancelIrql: 0x45, ApcEnvironment: 0x46, AllocationFlags: 0x47, UserIosb: 0x48, UserEvent: 0x50,
         Overlay: 0x58, CancelRoutine: 0x68, UserBuffer: 0x70, Tail: 0x78,
     });
-    assert_path!(IRP, "IoStatus.Status" == 0x30, offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1));
+    assert_path!(
+        IRP,
+        "IoStatus.Status" == 0x30,
+        offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1)
+    );
     assert_path!(IRP, "AssociatedIrp.SystemBuffer" == 0x18, offset_of!(_IRP, AssociatedIrp));
     assert_path!(
         IRP,

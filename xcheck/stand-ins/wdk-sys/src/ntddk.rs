@@ -9,8 +9,13 @@ extern "C" {
     pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
     pub fn ExFreePool(P: PVOID);
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
-    pub fn IoAllocateMdl(VirtualAddress: PVOID, Length: ULONG, SecondaryBuffer: BOOLEAN, ChargeQuota: BOOLEAN, Irp: PIRP)
-        -> PMDL;
+    pub fn IoAllocateMdl(
+        VirtualAddress: PVOID,
+        Length: ULONG,
+        SecondaryBuffer: BOOLEAN,
+        ChargeQuota: BOOLEAN,
+        Irp: PIRP,
+    ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
