@@ -595,7 +595,8 @@ mod sleep_tests {
         let geometry = RingGeometry::v2(0x20000, Room::new(0, 0)).unwrap();
         let memory = kernel.alloc_ring(geometry.ring_size() as usize).unwrap();
         // SAFETY: the allocation outlives the ring in this test.
-        let ring = Ring::new(unsafe { SharedRing::new(memory.as_ptr(), memory.len()) }.unwrap(), geometry).unwrap();
+        let shared = unsafe { SharedRing::new(memory.as_ptr(), memory.len(), RingVersion::V2) }.unwrap();
+        let ring = Ring::new(shared, geometry).unwrap();
         let (_, event) = kernel.create_event(true, false);
 
         // Empty: sleep, alertable stays set, the event is left alone.
