@@ -231,12 +231,13 @@ impl WindowsBackend {
         if device == INVALID_HANDLE_VALUE {
             return Err(last_error());
         }
+        let target = device;
         let device = Box::new(DeviceHandle { handle: RwLock::new(Some(device as usize)) });
         // SAFETY: CM_NOTIFY_FILTER is plain data; zeroed is its documented starting state.
         let mut filter: CM_NOTIFY_FILTER = unsafe { core::mem::zeroed() };
         filter.cbSize = core::mem::size_of::<CM_NOTIFY_FILTER>() as u32;
         filter.FilterType = CM_NOTIFY_FILTER_TYPE_DEVICEHANDLE;
-        filter.u.DeviceHandle.hTarget = device.raw().unwrap_or(ptr::null_mut());
+        filter.u.DeviceHandle.hTarget = target;
         let mut notification: HCMNOTIFICATION = ptr::null_mut();
         // SAFETY: the filter names our open handle; the context is the boxed handle, whose address
         // is stable and which lives until `drop` has unregistered.
@@ -287,12 +288,6 @@ impl WindowsBackend {
             return Err(last_error());
         }
         Ok(returned as usize)
-    }
-}
-
-impl DeviceHandle {
-    fn raw(&self) -> Option<HANDLE> {
-        self.handle.read().unwrap_or_else(|e| e.into_inner()).map(|h| h as HANDLE)
     }
 }
 
