@@ -414,7 +414,7 @@ def main():
     h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object)
     expect(m.deregistered and m.wdf_driver == 0 and m.wdf_unbound and m.process_notify is None,
            "unload: deregistration, WdfDriverMiniportUnload, unbind, notify removal")
-    expect(not m.pool, f"{len(m.pool)} pool allocations leaked")
+    expect(not m.pool, f"pool allocations leaked at unload (size, tag): {sorted(m.pool.values())}")
     print(f"emulate-sys: all {len(steps)} steps passed")
 
 
