@@ -448,9 +448,11 @@ pub struct NET_BUFFER_LIST {
     pub NetBufferListInfo: [*mut c_void; NBL_INFO_ENTRIES_USED],
 }
 
-// The exports of ndis.sys the shell calls (ndis.h).
+// The exports of ndis.sys the shell calls (ndis.h); those returning a status are `#[must_use]`,
+// as wdk-sys makes every NTSTATUS-returning binding.
 #[link(name = "ndis")]
 extern "system" {
+    #[must_use]
     pub fn NdisMRegisterMiniportDriver(
         DriverObject: PDRIVER_OBJECT,
         RegistryPath: PUNICODE_STRING,
@@ -461,6 +463,7 @@ extern "system" {
     pub fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE);
     /// The running NDIS version, `major << 16 | minor`.
     pub fn NdisGetVersion() -> u32;
+    #[must_use]
     pub fn NdisMSetMiniportAttributes(
         NdisMiniportAdapterHandle: NDIS_HANDLE,
         MiniportAttributes: *mut c_void,

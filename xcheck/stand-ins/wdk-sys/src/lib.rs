@@ -387,17 +387,57 @@ pub type PWDF_DRIVER_CONFIG = *mut WDF_DRIVER_CONFIG;
 pub const WDF_NO_OBJECT_ATTRIBUTES: PWDF_OBJECT_ATTRIBUTES = core::ptr::null_mut();
 pub const WDF_NO_HANDLE: PVOID = core::ptr::null_mut();
 
-// ---- extern statics (wdm.h) ----
-extern "C" {
-    pub static mut ExEventObjectType: *mut POBJECT_TYPE;
+// ---- WDF function table (wdffuncenum.h, wdf.h; KMDF 1.33) ----
+/// An entry of the WDF function table.
+pub type WDFFUNC = Option<unsafe extern "C" fn()>;
+#[repr(C)]
+pub struct _WDF_DRIVER_GLOBALS {
+    _opaque: [u8; 0],
+}
+pub type PWDF_DRIVER_GLOBALS = *mut _WDF_DRIVER_GLOBALS;
+pub type PFN_WDFDRIVERCREATE = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        DriverObject: PDRIVER_OBJECT,
+        RegistryPath: PCUNICODE_STRING,
+        DriverAttributes: PWDF_OBJECT_ATTRIBUTES,
+        DriverConfig: PWDF_DRIVER_CONFIG,
+        Driver: *mut WDFDRIVER,
+    ) -> NTSTATUS,
+>;
+pub type PFN_WDFDRIVERMINIPORTUNLOAD =
+    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Driver: WDFDRIVER)>;
+/// `WDFFUNCENUM` (wdffuncenum.h): the table indexes of the KMDF functions the shell calls.
+pub mod _WDFFUNCENUM {
+    pub type Type = core::ffi::c_int;
+    pub const WdfDriverCreateTableIndex: Type = 116;
+    pub const WdfDriverMiniportUnloadTableIndex: Type = 201;
 }
 
-/// Calls a KMDF function through the WDF function table (the real crate's proc macro); here, a
-/// direct call to the typed declaration in [`wdf`].
+// ---- extern statics, as bindgen declares them (no `#[link]` attribute) ----
+extern "C" {
+    /// wdm.h: `extern POBJECT_TYPE *ExEventObjectType;` (data exported by ntoskrnl.exe).
+    pub static mut ExEventObjectType: *mut POBJECT_TYPE;
+    /// wdf.h: `WdfFunctions` is `WdfFunctions_01033` for KMDF 1.33 (the real crate renames it).
+    #[link_name = "WdfFunctions_01033"]
+    pub static mut WdfFunctions: *const WDFFUNC;
+    /// wdfglobals.h: the driver's framework globals, set by the KMDF stub.
+    pub static mut WdfDriverGlobals: PWDF_DRIVER_GLOBALS;
+    /// wdf.h (KMDF 1.25+): the number of entries in `WdfFunctions`.
+    pub static mut WdfFunctionCount: ULONG;
+}
+
+/// The real crate defines `_fltused` (the symbol MSVC's linker expects once floating point is
+/// used anywhere; LLVM references it even under soft-float).
+#[no_mangle]
+pub static _fltused: () = ();
+
+/// Calls a KMDF function through the WDF function table, as the real crate's
+/// `call_unsafe_wdf_function_binding!` (a proc macro) does; see [`wdf::__dispatch`].
 #[macro_export]
 macro_rules! call_unsafe_wdf_function_binding {
     ($name:ident $(, $arg:expr)* $(,)?) => {
-        $crate::wdf::$name($($arg),*)
+        $crate::wdf::__dispatch::$name($($arg),*)
     };
 }
 
