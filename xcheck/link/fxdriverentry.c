@@ -17,8 +17,8 @@
  * 1.33 has 444 functions (wdffuncenum.h: WdfFunctionTableNumEntries). DRIVER_OBJECT.DriverUnload
  * (wdm.h) is the pointer after DriverStartIo.
  *
- * Also here, because the kernel C runtime library (libcntpr) of the WDK is absent: _fltused, and
- * fma/fmaf for the references in compiler_builtins. The link checks that fma and fmaf do not reach
+ * Also here, because the kernel C runtime library (libcntpr) of the WDK is absent: fma/fmaf for the
+ * references in compiler_builtins (_fltused comes from wdk-sys, as with the real crate). The link checks that fma and fmaf do not reach
  * the image (scripts/link-sys); they fail fast if they ever do.
  */
 
@@ -75,7 +75,6 @@ NTSTATUS DriverEntry(struct DRIVER_OBJECT_PREFIX *, struct UNICODE_STRING *);
 const ULONG WdfFunctionCount = 444;
 WDFFUNC *WdfFunctions_01033;
 void *WdfDriverGlobals;
-int _fltused;
 
 static struct WDF_BIND_INFO bind_info = {
     sizeof(struct WDF_BIND_INFO),

@@ -15,12 +15,14 @@ use wdk_sys::ntddk::{
     ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
-    PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
+    KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL, PVOID,
+    STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
-use super::kernel::{ringtun_probe_and_lock_pages, ExEventObjectType, spin_lock_acquire, spin_lock_release, system_address, try_box};
+use super::kernel::{
+    ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box, ExEventObjectType,
+};
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
@@ -330,7 +332,7 @@ impl Platform for KernelPlatform {
             ObReferenceObjectByHandle(
                 handle,
                 access,
-                *ExEventObjectType,
+                ExEventObjectType,
                 _MODE::UserMode as KPROCESSOR_MODE,
                 &mut object,
                 ptr::null_mut(),
