@@ -13,7 +13,7 @@ import struct
 import unicorn.x86_const as X86
 
 from layouts import (
-    DRIVER_OBJECT_DRIVER_UNLOAD, DRIVER_OBJECT_MAJOR_FUNCTION, DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, KEVENT,
+    DRIVER_OBJECT_DRIVER_UNLOAD, DRIVER_OBJECT_MAJOR_FUNCTION, IRP, KEVENT,
     MDL, NDIS_LINK_STATE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES as GENERAL,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES as REGISTRATION, NDIS_MINIPORT_DRIVER_CHARACTERISTICS as CHARS,
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
@@ -74,9 +74,6 @@ class Memory:
 
     def u64(self, a):
         return struct.unpack("<Q", self.read(a, 8))[0]
-
-    def w32(self, a, v):
-        self.write(a, struct.pack("<I", v & 0xFFFFFFFF))
 
     def w64(self, a, v):
         self.write(a, struct.pack("<Q", v & 0xFFFFFFFFFFFFFFFF))
@@ -430,7 +427,8 @@ class Model:
         self.require_irql("SeCaptureSubjectContext", PASSIVE_LEVEL)
         check(self.subject_state is None, "subject context captured twice")
         token = 0x70000ADD if self.admin else 0x70000005
-        self.mem.write(ctx, struct.pack("<QiIQQ", 0, 0, 0, token, 0))
+        self.mem.write(ctx, bytes(SECURITY_SUBJECT_CONTEXT.through("ProcessAuditId")))
+        self.mem.put(ctx, SECURITY_SUBJECT_CONTEXT, "PrimaryToken", token)     # no impersonation
         self.subject_state = "captured"
 
     def h_SeLockSubjectContext(self):
@@ -505,7 +503,6 @@ class Model:
             self.load_context(ctx)
             self.set_reg("rax", index)
             thread.state = "running"
-            self.pending_return = index
         else:
             stack_top = self.alloc(0x40000, "thread-stack") + 0x40000 - 0x100
             rsp = stack_top - 0x38        # [rsp] start, [rsp+8] exit: after the pop rsp = 8 mod 16
@@ -514,7 +511,6 @@ class Model:
             self.set_reg("rsp", rsp)
             self.set_reg("rcx", thread.context)
             thread.state = "running"
-            self.pending_return = None
 
     def park(self, thread):
         """The system thread waits: save it, go back to whoever let it run."""
@@ -541,13 +537,6 @@ class Model:
         self.load_context(ctx)
         self.process, self.irql = process, irql
         return STATUS_SUCCESS
-
-    def h_model_resume_thread(self):
-        """Entry of a scheduling run: continue the parked system thread until it waits again."""
-        thread = [t for t in self.threads.values() if t.state == "parked"]
-        check(len(thread) == 1, "no parked system thread to run")
-        self.run_thread(thread[0])
-        return self.pending_return
 
     def raise_in_caller(self, code):
         """Raise a structured exception in the driver code that called the current import and

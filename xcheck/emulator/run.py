@@ -20,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import model as M  # noqa: E402
-from layouts import IO_STACK_LOCATION, IRP, KEVENT, NET_BUFFER, NET_BUFFER_LIST as NBL  # noqa: E402
+from layouts import DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NET_BUFFER, NET_BUFFER_LIST as NBL  # noqa: E402
 from seh import SehTable  # noqa: E402
 
 IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
@@ -65,7 +65,6 @@ class Harness:
         m.scratch_stack = m.alloc(0x100, "scratch") + 0x80
         m.unload_stub = self.se.mem_alloc(0x1000, tag="model.ndis-unload")
         m.exit_stub = self.se.emu.get_proc("ntoskrnl", "model_thread_exit")
-        self.resume_stub = self.se.emu.get_proc("ntoskrnl", "model_resume_thread")
         m.ndis_dispatch = [self.se.emu.get_proc("ndis", f"ndisDispatch{i}") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]
         for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1):
             setattr(m, f"h_ndisDispatch{i}", m.ndis_dispatch_handler(i))
@@ -82,7 +81,7 @@ class Harness:
                     m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, variable)
                     continue
                 self.hook(name)
-        for name in ["WdfDriverCreate", "WdfDriverMiniportUnload", "model_thread_exit", "model_resume_thread"] + [
+        for name in ["WdfDriverCreate", "WdfDriverMiniportUnload", "model_thread_exit"] + [
                 f"ndisDispatch{i}" for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]:
             self.hook(name)
         self.error = None
@@ -118,6 +117,26 @@ class Harness:
             raise Failure(f"{what}: subject context not released")
         return self.se.emu.get_return_val() & 0xFFFFFFFFFFFFFFFF
 
+    def run_new_thread(self, thread):
+        """A scheduling run of its own: the system thread starts at its start routine and runs
+        until it waits (the model then parks it); the model resumes it when teardown waits for it."""
+        m = self.m
+        expect(thread.state == "new", f"system thread {thread.handle:#x} is {thread.state}, not new")
+        stack_top = m.alloc(0x40000, "thread-stack") + 0x40000 - 0x100
+        saved_base = self.se.emu.stack_base
+        self.se.emu.stack_base = stack_top
+        m.current_thread, thread.state, m.process = thread, "running", "system"
+        try:
+            self.call("system thread", thread.start, thread.context)
+        finally:
+            self.se.emu.stack_base = saved_base
+            m.process = "client"
+        expect(thread.state == "parked", "the system thread ended instead of waiting for more packets")
+        # Its outermost return address is this run's end; from now on it is the thread's exit.
+        slots = [a for a in range(stack_top - 0x100, stack_top + 8, 8) if m.mem.u64(a) == self.se.emu.return_hook]
+        expect(len(slots) == 1, "the system thread's outermost return address not found")
+        m.mem.w64(slots[0], m.exit_stub)
+
 
 def expect(cond, message):
     if not cond:
@@ -137,7 +156,7 @@ def main():
 
     # ---- DriverEntry (through the KMDF entry stub) ----
     step("DriverEntry")
-    m.driver_object = m.alloc(0x150, "driver-object")
+    m.driver_object = m.alloc(DRIVER_OBJECT_SIZE, "driver-object")
     m.registry_path = m.alloc(0x10, "registry-path")
     path = "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\ringtun".encode("utf-16-le")
     buf = m.alloc(len(path) + 2, "registry-path-buffer")
@@ -260,13 +279,13 @@ def main():
     step("v1 registration, 64-bit layout")
     status, _, _ = register("v1 64-bit", v1)
     expect(status == 0, f"v1 64-bit registration: {status:#x}")
-    expect(sum(v["locked"] for v in m.mdls.values()) == 2 and len(m.threads) == 1, "two rings locked, one thread")
+    expect(sum(v["locked"] for v in m.mdls.values()) == 2 and [t.state for t in m.threads.values()] == ["new"],
+           "two rings locked, one system thread created")
     expect(m.link_states[-1] == M.MediaConnectStateConnected, "link up after registration")
     close("IRP_MJ_CLOSE after v1 64-bit")
     expect(m.link_states[-1] == M.MediaConnectStateDisconnected, "link down after close")
 
     step("v1 registration, 32-bit layout (WOW64 caller)")
-    m.threads.clear()
     (s32, _), (r32, _) = ring(V1_RING_SIZE), ring(V1_RING_SIZE)
     v1_32 = struct.pack("<IIIIII", V1_RING_SIZE, s32, 0x104, V1_RING_SIZE, r32, 0x108)
     status, _, _ = register("v1 32-bit", v1_32, bits32=True)
@@ -274,14 +293,15 @@ def main():
     close("IRP_MJ_CLOSE after v1 32-bit")
 
     step("registration with a bad ring pointer (probe raises, SEH catches)")
-    m.threads.clear()
+    threads = len(m.threads)
     (s2, _) = ring(V2_RING_SIZE)
     bad = 0x7FF00000                      # page-aligned, never mapped for the client
     v2_bad = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s2, 0x104, V2_RING_SIZE, 0, 0, bad, 0x108)
     status, _, _ = register("bad pointer", v2_bad)
     expect(status == STATUS_INVALID_PARAMETER, f"bad pointer: {status:#x}")
     expect(m.raised == [M.STATUS_ACCESS_VIOLATION], "the probe's exception was not raised/caught")
-    expect(not m.mdls and all(v == 0 for v in m.refs.values()) and not m.threads, "a refused registration left state")
+    expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+           "a refused registration left state")
 
     step("v2 registration")
     (s_ptr, s_sys), (r_ptr, r_sys) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
@@ -337,27 +357,39 @@ def main():
             nbls.append(nbl)
         return nbls, expected_packets
 
-    def send(nbls, status):
+    def send(nbls, status, irql=M.PASSIVE_LEVEL):
         m.send_in_flight.update(nbls)
         for n in nbls:
             m.send_expected[n] = status
         before = len(m.completions)
-        h.call("MiniportSendNetBufferLists", m.chars["SendNetBufferListsHandler"], m.adapter_context, nbls[0], 0, 0)
+        flags = 1 if irql == M.DISPATCH_LEVEL else 0     # NDIS_SEND_FLAGS_DISPATCH_LEVEL
+        h.call("MiniportSendNetBufferLists", m.chars["SendNetBufferListsHandler"], m.adapter_context, nbls[0], 0,
+               flags, expect_irql=irql)
         expect(len(m.completions) == before + 1 and m.completions[-1] == nbls, "each NBL completed exactly once")
         expect(not m.send_in_flight, "NBLs left uncompleted")
+
+    def send_ring_packets(offset):
+        tail, got = m.mem.u32(s_sys + 64), []
+        while offset < tail:
+            size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + 128 + offset, 8)))
+            expect(data_offset == 8 and size == (8 + length + 7) & ~7, "v2 slot header (no room registered)")
+            got.append(bytes(m.se.mem_read(s_sys + 128 + offset + data_offset, length)))
+            offset += size
+        return got, tail
 
     m.se.mem_write(s_sys + 4, struct.pack("<I", 1))      # Send ring alertable: the client sleeps
     nbls, packets = build_chain([[ipv4(40, 1), ipv4(100, 2)], [ipv4(1300, 3)]])
     sets = len(m.set_events)
     send(nbls, M.NDIS_STATUS_SUCCESS)
-    tail = m.mem.u32(s_sys + 64)
-    offset, got = 0, []
-    while offset < tail:
-        slot, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + 128 + offset, 8)))
-        got.append(bytes(m.se.mem_read(s_sys + 128 + offset + data_offset, length)))
-        offset += slot
+    got, tail = send_ring_packets(0)
     expect(got == packets, f"Send ring holds {len(got)} packets, not the {len(packets)} sent, or other bytes")
     expect(send_event in m.set_events[sets:], "the client's Send event was not signalled although alertable")
+
+    step("MiniportSendNetBufferLists at DISPATCH_LEVEL (completion flags follow the IRQL)")
+    nbls, packets = build_chain([[ipv4(20, 4)], [ipv4(21, 5)], [ipv4(22, 6)]])
+    send(nbls, M.NDIS_STATUS_SUCCESS, irql=M.DISPATCH_LEVEL)
+    got, _ = send_ring_packets(tail)
+    expect(got == packets, "packets sent at DISPATCH_LEVEL missing from the Send ring")
 
     # ---- Receive ring -> consumer thread -> NdisMIndicateReceiveNetBufferLists ----
     step("Receive ring -> NdisMIndicateReceiveNetBufferLists (consumer thread, separate run)")
@@ -365,26 +397,9 @@ def main():
     slot = (8 + len(packet) + 7) & ~7
     m.se.mem_write(r_sys + 128, struct.pack("<IHH", slot, 8, len(packet)) + packet)
     m.se.mem_write(r_sys + 64, struct.pack("<I", slot))   # tail
-    m.process = "system"
-    h.call("consumer thread run", h.resume_stub) if any(t.state == "parked" for t in m.threads.values()) else None
-    if not m.indications:
-        thread = list(m.threads.values())[-1]
-        expect(thread.state == "new", "consumer thread state")
-        # First run of the thread: it starts at its start routine and runs until it waits.
-        thread.state = "parked-new"
-        m.threads[thread.handle] = thread
-        m.current_thread = thread
-        stack_top = m.alloc(0x40000, "thread-stack") + 0x40000 - 0x100
-        saved_base = m.se.emu.stack_base
-        m.se.emu.stack_base = stack_top
-        m.process = "system"
-        h.call("consumer thread first run", thread.start, thread.context)
-        m.se.emu.stack_base = saved_base
-        # Its outermost return address is the emulator's run end: make it the thread's exit.
-        if thread.saved:
-            for a in range(stack_top - 0x100, stack_top + 0x8, 8):
-                if m.mem.u64(a) == m.se.emu.return_hook:
-                    m.mem.w64(a, m.exit_stub)
+    consumer = [t for t in m.threads.values() if t.state == "new"]
+    expect(len(consumer) == 1, "one consumer thread for the v2 session")
+    h.run_new_thread(consumer[0])
     expect(len(m.indications) == 1 and m.indications[0][1] == packet, "the Receive ring packet was not indicated")
     expect(m.mem.u32(r_sys) == 0, "head moved before the stack returned the NBL")
 
