@@ -261,6 +261,7 @@ class Model:
 
     def h_KeClearEvent(self):
         (event,) = self.args(1)
+        self.require_irql("KeClearEvent", DISPATCH_LEVEL)
         check(event in self.events, f"KeClearEvent({event:#x}): unknown event")
         self.mem.put(event, KEVENT, "SignalState", 0)
 
@@ -336,7 +337,7 @@ class Model:
 
     def h_MmProbeAndLockPages(self):
         mdl, mode, operation = self.args(3)
-        self.require_irql("MmProbeAndLockPages", DISPATCH_LEVEL)
+        self.require_irql("MmProbeAndLockPages", APC_LEVEL)       # pageable (user) memory
         info = self.mdls.get(mdl)
         check(info is not None and not info["locked"], "MmProbeAndLockPages on an unknown or locked MDL")
         check(mode == UserMode and operation == 1, "ring pages must be probed for UserMode IoWriteAccess")
@@ -363,6 +364,7 @@ class Model:
 
     def h_MmUnlockPages(self):
         (mdl,) = self.args(1)
+        self.require_irql("MmUnlockPages", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None and info["locked"], "MmUnlockPages on an MDL that is not locked")
         children = [m for m, i in self.mdls.items() if i["parent"] == mdl]
@@ -381,6 +383,7 @@ class Model:
 
     def h_IoFreeMdl(self):
         (mdl,) = self.args(1)
+        self.require_irql("IoFreeMdl", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None, f"IoFreeMdl({mdl:#x}): unknown MDL")
         check(not info["locked"], "IoFreeMdl on locked pages (MmUnlockPages first)")
@@ -438,6 +441,7 @@ class Model:
 
     def h_SeTokenIsAdmin(self):
         (token,) = self.args(1)
+        self.require_irql("SeTokenIsAdmin", PASSIVE_LEVEL)
         check(self.subject_state == "locked", "SeTokenIsAdmin on an unlocked subject context")
         check(token in (0x70000ADD, 0x70000005), f"SeTokenIsAdmin({token:#x}): not the captured token")
         return 1 if token == 0x70000ADD else 0
@@ -480,6 +484,7 @@ class Model:
 
     def h_ZwClose(self):
         (handle,) = self.args(1)
+        self.require_irql("ZwClose", PASSIVE_LEVEL)
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
@@ -670,12 +675,14 @@ class Model:
 
     def h_NdisMDeregisterMiniportDriver(self):
         (handle,) = self.args(1)
+        self.require_irql("NdisMDeregisterMiniportDriver", PASSIVE_LEVEL)
         check(handle == self.miniport_driver_handle, "NdisMDeregisterMiniportDriver handle")
         check(self.adapter_context == 0, "deregistered while an adapter exists")
         self.deregistered = True
 
     def h_NdisAllocateNetBufferListPool(self):
         miniport, params = self.args(2)
+        self.require_irql("NdisAllocateNetBufferListPool", PASSIVE_LEVEL)
         check(miniport == self.miniport_handle, "pool for another miniport")
         t, rev, size = self.mem.header(params)
         check((t, rev) == (NDIS_OBJECT_TYPE_DEFAULT, 1) and size >= NET_BUFFER_LIST_POOL_PARAMETERS.through("DataSize"),
@@ -688,12 +695,14 @@ class Model:
 
     def h_NdisFreeNetBufferListPool(self):
         (pool,) = self.args(1)
+        self.require_irql("NdisFreeNetBufferListPool", PASSIVE_LEVEL)
         check(pool in self.pools, "freeing an unknown NBL pool")
         check(self.pools[pool] == 0, f"NBL pool freed with {self.pools[pool]} NBLs outstanding")
         del self.pools[pool]
 
     def h_NdisMGetDeviceProperty(self):
         miniport, pdo, fdo, ndo, alloc_res, alloc_res_trans = self.args(6)
+        self.require_irql("NdisMGetDeviceProperty", PASSIVE_LEVEL)
         check(miniport == self.miniport_handle, "NdisMGetDeviceProperty handle")
         if fdo:
             self.mem.w64(fdo, self.fdo)
@@ -749,6 +758,7 @@ class Model:
 
     def h_NdisFreeNetBufferList(self):
         (nbl,) = self.args(1)
+        self.require_irql("NdisFreeNetBufferList", DISPATCH_LEVEL)
         info = self.nbls.get(nbl)
         check(info is not None and not info["freed"], f"NdisFreeNetBufferList({nbl:#x}): unknown or freed")
         check(not info["indicated"], "an NBL freed while the stack still owns it")

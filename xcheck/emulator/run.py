@@ -290,7 +290,15 @@ def main():
     v1_32 = struct.pack("<IIIIII", V1_RING_SIZE, s32, 0x104, V1_RING_SIZE, r32, 0x108)
     status, _, _ = register("v1 32-bit", v1_32, bits32=True)
     expect(status == 0, f"v1 32-bit registration: {status:#x}")
-    close("IRP_MJ_CLOSE after v1 32-bit")
+
+    step("the client process exits: the notification ends its session")
+    m.process = "client"
+    h.call("process exit", m.process_notify, 0, m.pids["client"], 0)
+    expect(not any(v["locked"] for v in m.mdls.values()) and not m.mdls, "process exit: ring pages still locked")
+    expect(all(v == 0 for v in m.refs.values()), "process exit: client events still referenced")
+    expect(all(t.state == "closed" for t in m.threads.values()), "process exit: system thread not ended")
+    expect(m.link_states[-1] == M.MediaConnectStateDisconnected, "link down after the session ended")
+    close("IRP_MJ_CLOSE after the process exit")
 
     step("registration with a bad ring pointer (probe raises, SEH catches)")
     threads = len(m.threads)
