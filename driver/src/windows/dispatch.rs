@@ -176,25 +176,16 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
     }
 }
 
-/// The requesting process's bitness: WOW64 processes on 64-bit Windows are 32-bit; on 32-bit
-/// Windows every process is.
+/// The requesting process's bitness: WOW64 processes are 32-bit (the driver itself is 64-bit only).
 ///
 /// # Safety
 /// `irp` is the valid IRP being dispatched.
 unsafe fn caller_bitness(irp: PIRP) -> CallerBitness {
-    #[cfg(target_pointer_width = "64")]
-    {
-        // SAFETY: the IRP is valid (contract).
-        if unsafe { wdk_sys::ntddk::IoIs32bitProcess(irp) } != 0 {
-            CallerBitness::Bits32
-        } else {
-            CallerBitness::Bits64
-        }
-    }
-    #[cfg(target_pointer_width = "32")]
-    {
-        let _ = irp;
+    // SAFETY: the IRP is valid (contract).
+    if unsafe { wdk_sys::ntddk::IoIs32bitProcess(irp) } != 0 {
         CallerBitness::Bits32
+    } else {
+        CallerBitness::Bits64
     }
 }
 

@@ -9,8 +9,13 @@ extern "C" {
     pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
     pub fn ExFreePool(P: PVOID);
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
-    pub fn IoAllocateMdl(VirtualAddress: PVOID, Length: ULONG, SecondaryBuffer: BOOLEAN, ChargeQuota: BOOLEAN, Irp: PIRP)
-        -> PMDL;
+    pub fn IoAllocateMdl(
+        VirtualAddress: PVOID,
+        Length: ULONG,
+        SecondaryBuffer: BOOLEAN,
+        ChargeQuota: BOOLEAN,
+        Irp: PIRP,
+    ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
@@ -75,7 +80,6 @@ extern "C" {
 }
 
 // wdm.h declares these only where they are exports: 64-bit targets.
-#[cfg(target_pointer_width = "64")]
 extern "C" {
     pub fn IoIs32bitProcess(Irp: PIRP) -> BOOLEAN;
 }

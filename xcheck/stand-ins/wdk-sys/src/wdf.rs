@@ -3,7 +3,6 @@
 //! functions (they are `FORCEINLINE` wrappers in the headers, which bindgen does not emit): every
 //! KMDF call goes through the function table, as in [`__dispatch`].
 
-
 #[doc(hidden)]
 pub mod __private {
     /// The number of entries in `WdfFunctions` (KMDF 1.25 and later: `WdfFunctionCount`, set by
