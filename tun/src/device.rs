@@ -10,6 +10,13 @@ use std::time::Duration;
 const TUNSETIFF: libc::c_ulong = 0x4004_54ca;
 /// `_IOW('T', 226, int)` from linux/if_tun.h: set or clear the interface's carrier.
 const TUNSETCARRIER: libc::c_ulong = 0x4004_54e2;
+/// `_IOW('T', 208, unsigned int)` from linux/if_tun.h: the offloads the reader can take.
+const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
+/// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6` from linux/if_tun.h: packets may come with their
+/// checksum to complete, and as TCP packets of up to 64 KiB.
+const TUN_OFFLOADS: libc::c_uint = 0x01 | 0x02 | 0x04;
+/// `IFF_VNET_HDR` from linux/if_tun.h: a `struct virtio_net_hdr` precedes every packet.
+const IFF_VNET_HDR: libc::c_short = 0x4000;
 /// `IFNAMSIZ` from linux/if.h: interface name buffer, terminating NUL included.
 const IFNAMSIZ: usize = 16;
 
@@ -88,11 +95,19 @@ fn ifreq(name: IfName, flags: libc::c_short) -> IfReq {
 pub struct TunDevice {
     fd: OwnedFd,
     name: IfName,
+    offload: bool,
 }
 
 impl TunDevice {
-    /// Creates (or attaches to) the TUN interface `name`.
+    /// Creates (or attaches to) the TUN interface `name`, one packet per read and write.
     pub fn open(name: &str) -> Result<Self, TunError> {
+        Self::open_with(name, false)
+    }
+
+    /// Creates the TUN interface `name`; with `offload`, every read and write carries a
+    /// [`crate::offload::VnetHeader`] and the kernel may hand over TCP packets of up to 64 KiB
+    /// with their checksum to complete (TSO and checksum offload).
+    pub fn open_with(name: &str, offload: bool) -> Result<Self, TunError> {
         let name = IfName::new(name)?;
         // SAFETY: a NUL-terminated path and plain flags; the result is checked.
         let raw = unsafe { libc::open(c"/dev/net/tun".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC | libc::O_NONBLOCK) };
@@ -101,7 +116,10 @@ impl TunDevice {
         }
         // SAFETY: `raw` is a file descriptor this function just opened and owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        let mut flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        if offload {
+            flags |= IFF_VNET_HDR;
+        }
         let mut request = ifreq(name, flags);
         // SAFETY: TUNSETIFF reads and writes one `struct ifreq`, which `request` is (layout asserted
         // above) and which lives across the call.
@@ -111,7 +129,19 @@ impl TunDevice {
         }
         // The kernel writes back the name it used.
         let name = IfName::from_kernel(request.name).unwrap_or(name);
-        Ok(Self { fd, name })
+        if offload {
+            // SAFETY: TUNSETOFFLOAD takes the flags as the argument value itself.
+            let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, libc::c_ulong::from(TUN_OFFLOADS)) };
+            if rc < 0 {
+                return Err(TunError::Io("TUNSETOFFLOAD", io::Error::last_os_error()));
+            }
+        }
+        Ok(Self { fd, name, offload })
+    }
+
+    /// Whether reads and writes carry a [`crate::offload::VnetHeader`].
+    pub fn offload(&self) -> bool {
+        self.offload
     }
 
     /// The interface name.
@@ -154,6 +184,25 @@ impl TunDevice {
     pub unsafe fn write_raw(&self, ptr: *const u8, len: usize) -> io::Result<usize> {
         // SAFETY: the caller guarantees the range stays allocated; write(2) only reads it.
         let n = unsafe { libc::write(self.fd.as_raw_fd(), ptr.cast(), len) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n.unsigned_abs())
+        }
+    }
+
+    /// Writes `header` and the `len` bytes at `ptr` as one datagram (one `writev`).
+    ///
+    /// # Safety
+    /// As for [`Self::write_raw`].
+    pub unsafe fn write_raw_with(&self, header: &[u8], ptr: *const u8, len: usize) -> io::Result<usize> {
+        let iov = [
+            libc::iovec { iov_base: header.as_ptr().cast_mut().cast(), iov_len: header.len() },
+            libc::iovec { iov_base: ptr.cast_mut().cast(), iov_len: len },
+        ];
+        // SAFETY: both iovecs name ranges that stay allocated for the call (the caller's contract
+        // and a live slice); writev(2) only reads them.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {
@@ -233,5 +282,6 @@ mod tests {
         let iow = |nr: u64| (1u64 << 30) | (4 << 16) | (u64::from(b'T') << 8) | nr;
         assert_eq!(u64::from(TUNSETIFF as u32), iow(202));
         assert_eq!(u64::from(TUNSETCARRIER as u32), iow(226));
+        assert_eq!(u64::from(TUNSETOFFLOAD as u32), iow(208));
     }
 }

@@ -10,6 +10,7 @@ use ringtun_driver::engine::{SlotWriter, TransmitBatch, TransmitStatus};
 use ringtun_driver::host::HostDriver;
 
 use crate::device::TunDevice;
+use crate::offload::{complete_checksum, VnetHeader, F_NEEDS_CSUM, VNET_HDR_LEN};
 
 /// Most packets read from the device and handed to the engine in one transmit call.
 pub const PUMP_BATCH: usize = 64;
@@ -42,9 +43,10 @@ struct Counters {
     read_errors: AtomicU64,
 }
 
-/// One batch read from the device: packet `i` is `buffers[i][..lens[i]]`.
+/// One batch read from the device: packet `i` is `buffers[i][skip..skip + lens[i]]`.
 struct ReadBatch<'a> {
     buffers: &'a [Vec<u8>],
+    skip: usize,
     lens: &'a [usize],
     sent: u64,
     dropped: u64,
@@ -61,7 +63,7 @@ impl TransmitBatch for ReadBatch<'_> {
 
     fn copy_packet(&self, index: usize, slot: &mut SlotWriter<'_>) -> bool {
         match (self.buffers.get(index), self.lens.get(index)) {
-            (Some(buffer), Some(&len)) => buffer.get(..len).is_some_and(|p| slot.write(0, p)),
+            (Some(buffer), Some(&len)) => buffer.get(self.skip..self.skip + len).is_some_and(|p| slot.write(0, p)),
             _ => false,
         }
     }
@@ -128,7 +130,8 @@ impl Drop for TunPump {
 }
 
 fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &Counters) -> io::Result<()> {
-    let mut buffers: Vec<Vec<u8>> = (0..PUMP_BATCH).map(|_| vec![0u8; MAX_PACKET]).collect();
+    let skip = if device.offload() { VNET_HDR_LEN } else { 0 };
+    let mut buffers: Vec<Vec<u8>> = (0..PUMP_BATCH).map(|_| vec![0u8; skip + MAX_PACKET]).collect();
     let mut lens: Vec<usize> = Vec::with_capacity(PUMP_BATCH);
     while !stop.load(Relaxed) {
         if !device.wait_readable(POLL_INTERVAL)? {
@@ -139,8 +142,14 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         lens.clear();
         while let Some(buffer) = buffers.get_mut(lens.len()) {
             match device.read_packet(buffer) {
-                Ok(Some(0)) => {}
-                Ok(Some(n)) => lens.push(n),
+                Ok(Some(n)) if n <= skip => {}
+                Ok(Some(n)) => {
+                    if skip > 0 && !complete_pending_checksum(&mut buffer[..n]) {
+                        counters.read_errors.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    lens.push(n - skip);
+                }
                 Ok(None) => break,
                 Err(_) => {
                     counters.read_errors.fetch_add(1, Relaxed);
@@ -151,7 +160,7 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         if lens.is_empty() {
             continue;
         }
-        let mut batch = ReadBatch { buffers: &buffers, lens: &lens, sent: 0, dropped: 0 };
+        let mut batch = ReadBatch { buffers: &buffers, skip, lens: &lens, sent: 0, dropped: 0 };
         driver.adapter().transmit(&mut batch);
         counters.read.fetch_add(lens.len() as u64, Relaxed);
         counters.batches.fetch_add(1, Relaxed);
@@ -159,4 +168,15 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         counters.dropped.fetch_add(batch.dropped, Relaxed);
     }
     Ok(())
+}
+
+/// `read` = virtio header + packet: completes the packet's checksum if the kernel left it open.
+/// `false`: the header asks for a checksum outside the packet (the packet is dropped).
+fn complete_pending_checksum(read: &mut [u8]) -> bool {
+    let Some(header) = VnetHeader::parse(read) else { return false };
+    if header.flags & F_NEEDS_CSUM == 0 {
+        return true;
+    }
+    let packet = &mut read[VNET_HDR_LEN..];
+    complete_checksum(packet, usize::from(header.csum_start), usize::from(header.csum_offset))
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ringtun_driver::host::{HostIndication, StackSide};
 
 use crate::device::TunDevice;
+use crate::offload::{header_for, PEEK};
 
 /// Counters of the indication path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -33,13 +34,32 @@ struct Counters {
 #[derive(Debug)]
 pub struct TunStackSide {
     device: Arc<TunDevice>,
+    mtu: usize,
     counters: Counters,
 }
 
 impl TunStackSide {
-    /// The stack side over `device`.
-    pub fn new(device: Arc<TunDevice>) -> Self {
-        Self { device, counters: Counters::default() }
+    /// The stack side over `device`, whose MTU is `mtu` (with offloads on, a TCP packet longer
+    /// than that is written as a TSO packet of MTU-sized segments).
+    pub fn new(device: Arc<TunDevice>, mtu: usize) -> Self {
+        Self { device, mtu, counters: Counters::default() }
+    }
+
+    fn write(&self, indication: &HostIndication) -> std::io::Result<usize> {
+        let (ptr, len) = (indication.as_ptr(), indication.len());
+        if !self.device.offload() {
+            // SAFETY: `indication` keeps `[ptr, ptr + len)` allocated until it is dropped, after
+            // the write; the engine checked the range lies inside the mapped ring.
+            return unsafe { self.device.write_raw(ptr, len) };
+        }
+        let mut head = [0u8; PEEK];
+        let peek = len.min(PEEK);
+        // SAFETY: as above for the range; a raw copy into a local, so the client writing the
+        // ring concurrently cannot change what is parsed.
+        unsafe { core::ptr::copy_nonoverlapping(ptr, head.as_mut_ptr(), peek) };
+        let header = header_for(&head[..peek], len, self.mtu).to_bytes();
+        // SAFETY: as above.
+        unsafe { self.device.write_raw_with(&header, ptr, len) }
     }
 
     /// The counters now.
@@ -57,10 +77,7 @@ impl StackSide for TunStackSide {
     fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
         let mut done = Vec::new();
         for indication in batch {
-            // SAFETY: `indication` keeps the ring memory under `[as_ptr, as_ptr + len)` allocated
-            // until it is dropped, after the write; the engine checked the range lies inside the
-            // mapped ring. The kernel only reads it.
-            match unsafe { self.device.write_raw(indication.as_ptr(), indication.len()) } {
+            match self.write(&indication) {
                 Ok(n) => {
                     self.counters.written.fetch_add(1, Relaxed);
                     self.counters.bytes.fetch_add(n as u64, Relaxed);

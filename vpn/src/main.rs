@@ -62,7 +62,7 @@ struct Row {
 fn progress(label: &'static str, seconds: u64) -> impl FnMut(u64, Duration) {
     move |bytes, elapsed| {
         let mbit = bytes as f64 * 8.0 / elapsed.as_secs_f64().max(1e-9) / 1e6;
-        eprint!("\r  {label:<10} {:>3.0}/{seconds} s  {:>10.1} Mbit/s so far   ", elapsed.as_secs_f64(), mbit);
+        eprint!("\r  {label:<13} {:>3.0}/{seconds} s  {:>10.1} Mbit/s so far   ", elapsed.as_secs_f64(), mbit);
         let _ = std::io::stderr().flush();
     }
 }
@@ -80,7 +80,7 @@ fn run_link(
         return Err(format!("{label}: no echo reply from {to}"));
     }
     let rtt = rtts.iter().sum::<Duration>() / rtts.len() as u32;
-    println!("  {label:<10} ping {to}: {}/{PINGS} replies, mean rtt {:.0} us", rtts.len(), rtt.as_secs_f64() * 1e6);
+    println!("  {label:<13} ping {to}: {}/{PINGS} replies, mean rtt {:.0} us", rtts.len(), rtt.as_secs_f64() * 1e6);
     let limit = TransferLimit { bytes: None, duration: Duration::from_secs(seconds) };
     let transfer = tcp_transfer(&topology.a, &topology.b, to, PORT, limit, progress(label, seconds))
         .map_err(|e| format!("{label}: TCP transfer: {e}"))?;
@@ -92,7 +92,7 @@ fn run_link(
         ));
     }
     println!(
-        "  {label:<10} TCP {:.1} MB in {:.2} s: {:.1} Mbit/s, checksum {:016x} verified, CPU {:.2} ns/byte",
+        "  {label:<13} TCP {:.1} MB in {:.2} s: {:.1} Mbit/s, checksum {:016x} verified, CPU {:.2} ns/byte",
         transfer.received as f64 / 1e6,
         transfer.elapsed.as_secs_f64(),
         transfer.mbit_per_s(),
@@ -120,15 +120,17 @@ fn run(o: &Options) -> Result<String, String> {
     );
     let mut rows = Vec::new();
     rows.push(run_link(&topology, "bare veth", Topology::VETH_B, o.seconds, None)?);
-    for mode in [Mode::V1, Mode::V2] {
+    for (mode, offload) in [(Mode::V1, true), (Mode::V2, true), (Mode::V1, false), (Mode::V2, false)] {
         if interrupt::requested() {
             return Err("interrupted".into());
         }
-        let label = match mode {
-            Mode::V1 => "tunnel v1",
-            Mode::V2 => "tunnel v2",
+        let label = match (mode, offload) {
+            (Mode::V1, true) => "tunnel v1",
+            (Mode::V2, true) => "tunnel v2",
+            (Mode::V1, false) => "v1 per-packet",
+            (Mode::V2, false) => "v2 per-packet",
         };
-        let tunnel = Tunnel::start(&topology, mode).map_err(|e| format!("{label}: starting: {e}"))?;
+        let tunnel = Tunnel::start(&topology, mode, offload).map_err(|e| format!("{label}: starting: {e}"))?;
         let row = run_link(&topology, label, TUN_B, o.seconds, Some(&tunnel));
         let stopped = tunnel.stop().map_err(|e| format!("{label}: stopping: {e}"));
         rows.push(row?);

@@ -124,6 +124,11 @@ impl Topology {
         for (ns, addr) in [(&a, Self::VETH_A), (&b, Self::VETH_B)] {
             ns.ip(&["addr", "add", &format!("{}/24", dotted(addr)), "dev", "veth0"])?;
             ns.ip(&["link", "set", "veth0", "up"])?;
+            // Reassembly memory for 64 KiB datagrams in flight (a namespace starts with 4 MiB).
+            ns.run(|| {
+                std::fs::write("/proc/sys/net/ipv4/ipfrag_high_thresh", "67108864")?;
+                Ok(())
+            })?;
         }
         Ok(Self { a, b })
     }

@@ -34,8 +34,13 @@ use crate::udp::{BatchSocket, Datagram, Received};
 pub const BATCH: usize = 64;
 /// How long a blocked wait lasts before the stop flag is checked again.
 const POLL: Duration = Duration::from_millis(50);
-/// Ring capacity, both rings.
-const RING_CAPACITY: u32 = 0x80_0000;
+/// Ring capacity, both rings (16 MiB: room for a TCP window of 64 KiB packets).
+const RING_CAPACITY: u32 = 0x100_0000;
+/// With offloads, the largest packet the TUN interface hands over (its `gso_max_size`): a
+/// sealed record of it still fits one UDP datagram (65507 bytes of payload over IPv4).
+pub const OFFLOAD_MAX_PACKET: u32 = 65_000;
+/// Inbound slots allocated per `recvmmsg` when records may be 64 KiB.
+const OFFLOAD_RECEIVE_BATCH: usize = 16;
 
 /// Copies (v1) or in place (v2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +78,10 @@ pub struct NodeConfig {
     pub mode: Mode,
     /// This end's keys.
     pub keys: DirectionKeys,
+    /// Let the kernel hand over and take back TCP packets of up to [`OFFLOAD_MAX_PACKET`] bytes
+    /// (TSO/checksum offload on the TUN interface); their records cross the underlay as one UDP
+    /// datagram each, which IP fragments and reassembles.
+    pub offload: bool,
 }
 
 /// Counters of the client side.
@@ -134,19 +143,23 @@ impl Node {
     /// Creates the TUN interface and the socket inside `ns`, configures the interface, registers
     /// a session in `config.mode`, and starts the threads.
     pub fn start(ns: &Netns, config: NodeConfig) -> io::Result<Self> {
-        let (tun_name, local, peer) = (config.tun_name.clone(), config.local, config.peer);
+        let (tun_name, local, peer, offload) = (config.tun_name.clone(), config.local, config.peer, config.offload);
         let (device, socket) = ns.run(move || {
-            let device = TunDevice::open(&tun_name).map_err(io::Error::other)?;
+            let device = TunDevice::open_with(&tun_name, offload).map_err(io::Error::other)?;
             let socket = BatchSocket::open(local, peer, POLL)?;
             Ok((device, socket))
         })?;
         let device = Arc::new(device);
         let mtu = config.tun_mtu.to_string();
         ns.ip(&["link", "set", device.name(), "mtu", &mtu])?;
+        if config.offload {
+            let max = OFFLOAD_MAX_PACKET.to_string();
+            ns.ip(&["link", "set", device.name(), "gso_max_size", &max])?;
+        }
         ns.ip(&["addr", "add", &config.tun_cidr, "dev", device.name()])?;
         ns.ip(&["link", "set", device.name(), "up"])?;
 
-        let side = Arc::new(TunStackSide::new(Arc::clone(&device)));
+        let side = Arc::new(TunStackSide::new(Arc::clone(&device), config.tun_mtu as usize));
         let driver = HostDriver::with_stack_side(Arc::clone(&side) as Arc<dyn ringtun_driver::host::StackSide>);
         let session_config = match config.mode {
             Mode::V1 => SessionConfig {
@@ -176,7 +189,9 @@ impl Node {
         let socket = Arc::new(socket);
         let stop = Arc::new(AtomicBool::new(false));
         let counters = Arc::new(Counters::default());
-        let record_room = config.tun_mtu as usize + OVERHEAD;
+        let largest = if config.offload { OFFLOAD_MAX_PACKET } else { config.tun_mtu };
+        let record_room = largest as usize + OVERHEAD;
+        let receive_batch = if config.offload { OFFLOAD_RECEIVE_BATCH } else { BATCH };
 
         let mut node = Self {
             mode: config.mode,
@@ -208,7 +223,8 @@ impl Node {
             let opener = Opener::new(&config.keys.receive);
             let mode = config.mode;
             std::thread::Builder::new().name("vpn-inbound".into()).spawn(move || {
-                let run = Inbound { session: &session, socket: &socket, stop: &stop, counters: &counters, opener };
+                let run =
+                    Inbound { session: &session, socket: &socket, stop: &stop, counters: &counters, opener, batch: receive_batch };
                 match mode {
                     Mode::V1 => run.copying(record_room),
                     Mode::V2 => run.in_place(record_room),
@@ -412,6 +428,7 @@ struct Inbound<'a> {
     stop: &'a AtomicBool,
     counters: &'a Counters,
     opener: Opener,
+    batch: usize,
 }
 
 impl Inbound<'_> {
@@ -424,7 +441,7 @@ impl Inbound<'_> {
         while !stopping(self.stop) {
             // Slots left over from the last call come first: they are the oldest allocations, so
             // filling them first keeps the publication order.
-            while slots.len() < BATCH {
+            while slots.len() < self.batch {
                 match self.session.allocate(record_room, 0, 0) {
                     Ok(slot) => slots.push_back(slot),
                     Err(Error::RingFull) => break,
@@ -473,7 +490,7 @@ impl Inbound<'_> {
 
     /// v1: receive into buffers, decrypt there, copy each packet into a slot.
     fn copying(mut self, record_room: usize) -> io::Result<()> {
-        let mut buffers: Vec<Vec<u8>> = (0..BATCH).map(|_| vec![0u8; record_room]).collect();
+        let mut buffers: Vec<Vec<u8>> = (0..self.batch).map(|_| vec![0u8; record_room]).collect();
         let room: Vec<Datagram> =
             buffers.iter_mut().map(|b| Datagram { ptr: b.as_mut_ptr(), len: b.len() }).collect();
         let (mut iovs, mut scratch, mut received) =

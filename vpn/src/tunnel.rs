@@ -26,7 +26,7 @@ pub struct Tunnel {
 
 impl Tunnel {
     /// Starts both ends in `mode`.
-    pub fn start(topology: &Topology, mode: Mode) -> io::Result<Self> {
+    pub fn start(topology: &Topology, mode: Mode, offload: bool) -> io::Result<Self> {
         let (keys_a, keys_b) = DirectionKeys::generate_pair()?;
         let udp = |addr: [u8; 4]| SocketAddrV4::new(Ipv4Addr::from(addr), UDP_PORT);
         let config = |tun: [u8; 4], local, peer, keys| NodeConfig {
@@ -37,6 +37,7 @@ impl Tunnel {
             peer: udp(peer),
             mode,
             keys,
+            offload,
         };
         let a = Node::start(&topology.a, config(TUN_A, Topology::VETH_A, Topology::VETH_B, keys_a))?;
         let b = Node::start(&topology.b, config(TUN_B, Topology::VETH_B, Topology::VETH_A, keys_b))?;
