@@ -7,7 +7,7 @@
 //! run, and CPU time per byte; removes everything it made, also when interrupted.
 //!
 //! ```text
-//! ringtun-vpn [--seconds N] [--write-doc PATH]
+//! ringtun-vpn [--seconds N] [--rounds N] [--write-doc PATH]
 //! ```
 
 use std::fmt::Write as _;
@@ -29,11 +29,12 @@ const PINGS: u16 = 3;
 
 struct Options {
     seconds: u64,
+    rounds: u32,
     doc: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
-    let mut o = Options { seconds: 5, doc: None };
+    let mut o = Options { seconds: 4, rounds: 2, doc: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -44,8 +45,15 @@ fn options() -> Result<Options, String> {
                     .filter(|&s| (1..=600).contains(&s))
                     .ok_or("--seconds takes 1..=600")?;
             }
+            "--rounds" => {
+                o.rounds = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .filter(|&r| (1..=10).contains(&r))
+                    .ok_or("--rounds takes 1..=10")?;
+            }
             "--write-doc" => o.doc = Some(args.next().ok_or("--write-doc takes a path")?),
-            "-h" | "--help" => return Err("usage: ringtun-vpn [--seconds N] [--write-doc PATH]".into()),
+            "-h" | "--help" => return Err("usage: ringtun-vpn [--seconds N] [--rounds N] [--write-doc PATH]".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -118,28 +126,40 @@ fn run(o: &Options) -> Result<String, String> {
         netns::dotted(ringtun_vpn::tunnel::TUN_A),
         netns::dotted(TUN_B),
     );
-    let mut rows = Vec::new();
-    rows.push(run_link(&topology, "bare veth", Topology::VETH_B, o.seconds, None)?);
-    for (mode, offload) in [(Mode::V1, true), (Mode::V2, true), (Mode::V1, false), (Mode::V2, false)] {
-        if interrupt::requested() {
-            return Err("interrupted".into());
+    // Every link once per round, rounds one after the other: each link's best round is kept, so
+    // a burst of other work on the machine does not decide a ratio alone.
+    let mut best: Vec<Row> = Vec::new();
+    for round in 1..=o.rounds {
+        println!("round {round}/{}", o.rounds);
+        let mut rows = vec![run_link(&topology, "bare veth", Topology::VETH_B, o.seconds, None)?];
+        for (mode, offload) in [(Mode::V1, true), (Mode::V2, true), (Mode::V1, false), (Mode::V2, false)] {
+            if interrupt::requested() {
+                return Err("interrupted".into());
+            }
+            let label = match (mode, offload) {
+                (Mode::V1, true) => "tunnel v1",
+                (Mode::V2, true) => "tunnel v2",
+                (Mode::V1, false) => "v1 per-packet",
+                (Mode::V2, false) => "v2 per-packet",
+            };
+            let tunnel = Tunnel::start(&topology, mode, offload).map_err(|e| format!("{label}: starting: {e}"))?;
+            let row = run_link(&topology, label, TUN_B, o.seconds, Some(&tunnel));
+            let stopped = tunnel.stop().map_err(|e| format!("{label}: stopping: {e}"));
+            rows.push(row?);
+            stopped?;
         }
-        let label = match (mode, offload) {
-            (Mode::V1, true) => "tunnel v1",
-            (Mode::V2, true) => "tunnel v2",
-            (Mode::V1, false) => "v1 per-packet",
-            (Mode::V2, false) => "v2 per-packet",
-        };
-        let tunnel = Tunnel::start(&topology, mode, offload).map_err(|e| format!("{label}: starting: {e}"))?;
-        let row = run_link(&topology, label, TUN_B, o.seconds, Some(&tunnel));
-        let stopped = tunnel.stop().map_err(|e| format!("{label}: stopping: {e}"));
-        rows.push(row?);
-        stopped?;
+        for row in rows {
+            match best.iter_mut().find(|b| b.label == row.label) {
+                Some(b) if b.transfer.mbit_per_s() >= row.transfer.mbit_per_s() => {}
+                Some(b) => *b = row,
+                None => best.push(row),
+            }
+        }
     }
-    Ok(report(&rows, o.seconds))
+    Ok(report(&best, o.seconds, o.rounds))
 }
 
-fn report(rows: &[Row], seconds: u64) -> String {
+fn report(rows: &[Row], seconds: u64, rounds: u32) -> String {
     let bare = rows.first().map_or(1.0, |r| r.transfer.mbit_per_s());
     let mbit = |label: &str| rows.iter().find(|r| r.label == label).map_or(0.0, |r| r.transfer.mbit_per_s());
     let (v1, v2) = (mbit("tunnel v1"), mbit("tunnel v2"));
@@ -190,7 +210,10 @@ fn report(rows: &[Row], seconds: u64) -> String {
     let _ = writeln!(
         out,
         "\nEach transfer: one TCP stream for {seconds} s, sender in one namespace, receiver in the other, \
-         payload checksum verified. CPU ns/byte: user + system time of the whole process over the transfer \
+         payload checksum verified; each link's best of {rounds} rounds (the rounds alternate the links). \
+         \"tunnel\" rows: the TUN interfaces with TSO and checksum offload, so TCP packets of up to 64 KiB \
+         cross the rings and the tunnel whole, as one record in one UDP datagram that IP fragments on the \
+         veth; \"per-packet\" rows: no offloads, one MTU-sized packet per record. CPU ns/byte: user + system time of the whole process over the transfer \
          (sender, receiver and, for the tunnel, both tunnel ends) per byte received. Record overhead \
          {} bytes; TUN MTU {TUN_MTU} against the veth's {}.",
         crypto::OVERHEAD,

@@ -32,6 +32,9 @@ use crate::udp::{BatchSocket, Datagram, Received};
 
 /// Packets handled per batch in each direction (one `sendmmsg` / `recvmmsg`).
 pub const BATCH: usize = 64;
+/// A batch of outbound packets is sent once it holds this many bytes (64 KiB packets: a few per
+/// `sendmmsg`, so sealing does not hold back the first datagram for long).
+const BATCH_BYTES: usize = 256 << 10;
 /// How long a blocked wait lasts before the stop flag is checked again.
 const POLL: Duration = Duration::from_millis(50);
 /// Ring capacity, both rings (16 MiB: room for a TCP window of 64 KiB packets).
@@ -328,10 +331,14 @@ impl Outbound<'_> {
                 Err(Error::SessionEnded) => return Ok(()),
                 Err(e) => return Err(io::Error::other(e)),
             };
+            let mut bytes = first.len();
             packets.push(first);
-            while packets.len() < BATCH {
+            while packets.len() < BATCH && bytes < BATCH_BYTES {
                 match self.session.receive() {
-                    Ok(Some(p)) => packets.push(p),
+                    Ok(Some(p)) => {
+                        bytes += p.len();
+                        packets.push(p);
+                    }
                     Ok(None) => break,
                     Err(Error::SessionEnded) => break,
                     Err(e) => return Err(io::Error::other(e)),
@@ -375,7 +382,7 @@ impl Outbound<'_> {
                 Err(e) => return Err(io::Error::other(e)),
             };
             datagrams.clear();
-            let mut used = 0usize;
+            let (mut used, mut bytes) = (0usize, 0usize);
             while let Some(packet) = next.take() {
                 let len = packet.len();
                 let Some(buffer) = buffers.get_mut(used) else { break };
@@ -395,7 +402,8 @@ impl Outbound<'_> {
                 }
                 datagrams.push(Datagram { ptr: record.as_mut_ptr(), len: record.len() });
                 used += 1;
-                if used < BATCH {
+                bytes += len;
+                if used < BATCH && bytes < BATCH_BYTES {
                     next = next_packet(self.session)?;
                 }
             }
