@@ -7,7 +7,7 @@
 //! run, and CPU time per byte; removes everything it made, also when interrupted.
 //!
 //! ```text
-//! ringtun-vpn [--seconds N] [--rounds N] [--write-doc PATH]
+//! ringtun-vpn [--seconds N] [--rounds N] [--only v1|v2|v1pp|v2pp] [--write-doc PATH]
 //! ```
 
 use std::fmt::Write as _;
@@ -30,11 +30,12 @@ const PINGS: u16 = 3;
 struct Options {
     seconds: u64,
     rounds: u32,
+    only: Option<String>,
     doc: Option<String>,
 }
 
 fn options() -> Result<Options, String> {
-    let mut o = Options { seconds: 4, rounds: 2, doc: None };
+    let mut o = Options { seconds: 4, rounds: 2, only: None, doc: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -52,8 +53,9 @@ fn options() -> Result<Options, String> {
                     .filter(|&r| (1..=10).contains(&r))
                     .ok_or("--rounds takes 1..=10")?;
             }
+            "--only" => o.only = Some(args.next().ok_or("--only takes v1, v2, v1pp or v2pp")?),
             "--write-doc" => o.doc = Some(args.next().ok_or("--write-doc takes a path")?),
-            "-h" | "--help" => return Err("usage: ringtun-vpn [--seconds N] [--rounds N] [--write-doc PATH]".into()),
+            "-h" | "--help" => return Err("usage: ringtun-vpn [--seconds N] [--rounds N] [--only v1|v2|v1pp|v2pp] [--write-doc PATH]".into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -148,7 +150,11 @@ fn run(o: &Options) -> Result<String, String> {
     for round in 1..=o.rounds {
         println!("round {round}/{}", o.rounds);
         let mut rows = vec![run_link(&topology, "bare veth", Topology::VETH_B, o.seconds, None)?];
-        for (mode, offload) in [(Mode::V1, true), (Mode::V2, true), (Mode::V1, false), (Mode::V2, false)] {
+        let links = [(Mode::V1, true, "v1"), (Mode::V2, true, "v2"), (Mode::V1, false, "v1pp"), (Mode::V2, false, "v2pp")];
+        for (mode, offload, short) in links {
+            if o.only.as_deref().is_some_and(|only| only != short) {
+                continue;
+            }
             if interrupt::requested() {
                 return Err("interrupted".into());
             }
