@@ -252,9 +252,7 @@ impl Opener {
             return Err(RecordError::Replay);
         }
         let tag = Tag::clone_from_slice(tail);
-        self.cipher
-            .decrypt_in_place_detached(&nonce(counter), &header, data, &tag)
-            .map_err(|_| RecordError::Forged)?;
+        self.cipher.decrypt_in_place_detached(&nonce(counter), &header, data, &tag).map_err(|_| RecordError::Forged)?;
         self.window.accept(counter);
         Ok(HEADER..data_end)
     }
@@ -349,7 +347,7 @@ mod tests {
         opener.open(&mut good.clone()).expect("the untampered record still opens");
         let other_key = Opener::new(&SecretKey::from_bytes([8; 32])).open(&mut good.clone());
         assert_eq!(other_key, Err(RecordError::Forged));
-        assert_eq!(opener.open(&mut vec![RECORD_DATA; OVERHEAD]), Err(RecordError::Short));
+        assert_eq!(opener.open(&mut [RECORD_DATA; OVERHEAD]), Err(RecordError::Short));
     }
 
     #[test]

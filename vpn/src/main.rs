@@ -55,7 +55,11 @@ fn options() -> Result<Options, String> {
             }
             "--only" => o.only = Some(args.next().ok_or("--only takes v1, v2, v1pp or v2pp")?),
             "--write-doc" => o.doc = Some(args.next().ok_or("--write-doc takes a path")?),
-            "-h" | "--help" => return Err("usage: ringtun-vpn [--seconds N] [--rounds N] [--only v1|v2|v1pp|v2pp] [--write-doc PATH]".into()),
+            "-h" | "--help" => {
+                return Err(
+                    "usage: ringtun-vpn [--seconds N] [--rounds N] [--only v1|v2|v1pp|v2pp] [--write-doc PATH]".into()
+                )
+            }
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -150,7 +154,8 @@ fn run(o: &Options) -> Result<String, String> {
     for round in 1..=o.rounds {
         println!("round {round}/{}", o.rounds);
         let mut rows = vec![run_link(&topology, "bare veth", Topology::VETH_B, o.seconds, None)?];
-        let links = [(Mode::V1, true, "v1"), (Mode::V2, true, "v2"), (Mode::V1, false, "v1pp"), (Mode::V2, false, "v2pp")];
+        let links =
+            [(Mode::V1, true, "v1"), (Mode::V2, true, "v2"), (Mode::V1, false, "v1pp"), (Mode::V2, false, "v2pp")];
         for (mode, offload, short) in links {
             if o.only.as_deref().is_some_and(|only| only != short) {
                 continue;
@@ -267,7 +272,9 @@ fn write_doc(path: &str, body: &str) -> std::io::Result<()> {
     );
     let old = std::fs::read_to_string(path).unwrap_or_default();
     let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(start), Some(end)) if end > start => format!("{}{section}{}", &old[..start], &old[end + END.len()..].trim_start_matches('\n')),
+        (Some(start), Some(end)) if end > start => {
+            format!("{}{section}{}", &old[..start], &old[end + END.len()..].trim_start_matches('\n'))
+        }
         _ => format!("{old}{}{section}", if old.is_empty() || old.ends_with("\n\n") { "" } else { "\n" }),
     };
     std::fs::write(path, new)

@@ -226,8 +226,14 @@ impl Node {
             let opener = Opener::new(&config.keys.receive);
             let mode = config.mode;
             std::thread::Builder::new().name("vpn-inbound".into()).spawn(move || {
-                let run =
-                    Inbound { session: &session, socket: &socket, stop: &stop, counters: &counters, opener, batch: receive_batch };
+                let run = Inbound {
+                    session: &session,
+                    socket: &socket,
+                    stop: &stop,
+                    counters: &counters,
+                    opener,
+                    batch: receive_batch,
+                };
                 match mode {
                     Mode::V1 => run.copying(record_room),
                     Mode::V2 => run.in_place(record_room),
@@ -444,8 +450,12 @@ impl Inbound<'_> {
     /// packet.
     fn in_place(mut self, record_room: usize) -> io::Result<()> {
         let mut slots = std::collections::VecDeque::with_capacity(BATCH);
-        let (mut room, mut iovs, mut scratch, mut received) =
-            (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH), Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
+        let (mut room, mut iovs, mut scratch, mut received) = (
+            Vec::with_capacity(BATCH),
+            Vec::with_capacity(BATCH),
+            Vec::with_capacity(BATCH),
+            Vec::with_capacity(BATCH),
+        );
         while !stopping(self.stop) {
             // Slots left over from the last call come first: they are the oldest allocations, so
             // filling them first keeps the publication order.
@@ -499,8 +509,7 @@ impl Inbound<'_> {
     /// v1: receive into buffers, decrypt there, copy each packet into a slot.
     fn copying(mut self, record_room: usize) -> io::Result<()> {
         let mut buffers: Vec<Vec<u8>> = (0..self.batch).map(|_| vec![0u8; record_room]).collect();
-        let room: Vec<Datagram> =
-            buffers.iter_mut().map(|b| Datagram { ptr: b.as_mut_ptr(), len: b.len() }).collect();
+        let room: Vec<Datagram> = buffers.iter_mut().map(|b| Datagram { ptr: b.as_mut_ptr(), len: b.len() }).collect();
         let (mut iovs, mut scratch, mut received) =
             (Vec::with_capacity(BATCH), Vec::with_capacity(BATCH), Vec::with_capacity(BATCH));
         while !stopping(self.stop) {

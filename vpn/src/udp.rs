@@ -137,7 +137,13 @@ impl BatchSocket {
         // SAFETY: `scratch` holds `count` headers whose iovecs point at writable buffers (the
         // caller's contract); no timeout pointer (the socket's receive timeout bounds the wait).
         let n = unsafe {
-            libc::recvmmsg(self.socket.as_raw_fd(), scratch.as_mut_ptr(), count, libc::MSG_WAITFORONE, core::ptr::null_mut())
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                scratch.as_mut_ptr(),
+                count,
+                libc::MSG_WAITFORONE,
+                core::ptr::null_mut(),
+            )
         };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -149,10 +155,7 @@ impl BatchSocket {
             };
         }
         for hdr in scratch.iter().take(n.unsigned_abs() as usize) {
-            out.push(Received {
-                len: hdr.msg_len as usize,
-                truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-            });
+            out.push(Received { len: hdr.msg_len as usize, truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 });
         }
         Ok(())
     }

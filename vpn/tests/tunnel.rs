@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use ringtun_vpn::interrupt;
 use ringtun_vpn::measure::{ping, tcp_transfer, TransferLimit};
 use ringtun_vpn::netns::{self, Topology};
 use ringtun_vpn::node::Mode;
 use ringtun_vpn::tunnel::{Tunnel, TUN_A, TUN_B};
-use ringtun_vpn::interrupt;
 
 /// Bytes sent each way per configuration.
 const TRANSFER: u64 = 2 << 20;
@@ -64,7 +64,9 @@ fn ping_and_verified_tcp_through_the_tunnel_in_both_modes_leave_nothing_behind()
             .unwrap_or_else(|e| panic!("{what}: ping: {e}"));
         assert!(!rtts.is_empty(), "{what}: no echo reply through the tunnel");
         let limit = TransferLimit { bytes: Some(TRANSFER), duration: Duration::from_secs(30) };
-        for (from, to_ns, to, port) in [(&topology.a, &topology.b, TUN_B, 5301), (&topology.b, &topology.a, TUN_A, 5302)] {
+        for (from, to_ns, to, port) in
+            [(&topology.a, &topology.b, TUN_B, 5301), (&topology.b, &topology.a, TUN_A, 5302)]
+        {
             let t = tcp_transfer(from, to_ns, Ipv4Addr::from(to), port, limit, |_, _| {})
                 .unwrap_or_else(|e| panic!("{what}: TCP to {}: {e}", Ipv4Addr::from(to)));
             assert_eq!(t.sent, TRANSFER, "{what}: the sender stopped early");
