@@ -26,5 +26,5 @@ mod pump;
 mod side;
 
 pub use device::{IfName, TunDevice, TunError};
-pub use pump::{PumpStats, TunPump, MAX_PACKET, PUMP_BATCH};
+pub use pump::{PumpStats, TunPump, MAX_PACKET, PUMP_BATCH, PUMP_BATCH_OFFLOAD};
 pub use side::{SideStats, TunStackSide};

@@ -14,6 +14,8 @@ use crate::offload::{complete_checksum, VnetHeader, F_NEEDS_CSUM, VNET_HDR_LEN};
 
 /// Most packets read from the device and handed to the engine in one transmit call.
 pub const PUMP_BATCH: usize = 64;
+/// The same with offloads on, where a packet may be 64 KiB (a batch's buffers stay within 1 MiB).
+pub const PUMP_BATCH_OFFLOAD: usize = 16;
 /// Largest packet read from the device (an IP packet's 16-bit total length).
 pub const MAX_PACKET: usize = 0xFFFF;
 /// How long one wait for the device lasts before the stop flag is checked again.
@@ -131,7 +133,8 @@ impl Drop for TunPump {
 
 fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &Counters) -> io::Result<()> {
     let skip = if device.offload() { VNET_HDR_LEN } else { 0 };
-    let mut buffers: Vec<Vec<u8>> = (0..PUMP_BATCH).map(|_| vec![0u8; skip + MAX_PACKET]).collect();
+    let batch = if device.offload() { PUMP_BATCH_OFFLOAD } else { PUMP_BATCH };
+    let mut buffers: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; skip + MAX_PACKET]).collect();
     let mut lens: Vec<usize> = Vec::with_capacity(PUMP_BATCH);
     while !stop.load(Relaxed) {
         if !device.wait_readable(POLL_INTERVAL)? {
