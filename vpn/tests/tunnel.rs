@@ -8,6 +8,7 @@
 //! `CI=true`, where not being able to set up is a failure.
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -29,7 +30,12 @@ fn cannot_set_up(reason: &str) {
     if in_ci() {
         panic!("CI=true and the namespace test cannot set up: {reason}");
     }
-    eprintln!("SKIPPED tunnel test: {reason} (run as root to include it; CI=true makes this a failure)");
+    // Straight to the process's stderr (not `eprintln!`, which the test harness captures), so the
+    // skip is visible in a normal `cargo test` run.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED tunnel test: {reason} (run as root to include it; CI=true makes this a failure)"
+    );
 }
 
 fn interfaces() -> BTreeSet<String> {
