@@ -302,10 +302,13 @@ fn main() -> ExitCode {
     }
     interrupt::install();
     let result = run(&o);
+    if interrupt::requested() {
+        eprintln!();
+    }
     let leftovers = netns::own_leftovers();
     match (&result, leftovers.is_empty()) {
         (_, false) => eprintln!("namespaces left behind: {}", leftovers.join(", ")),
-        (Err(_), true) | (Ok(_), true) => println!("cleaned up: no namespace, interface or thread of this run is left"),
+        (Err(_), true) | (Ok(_), true) => println!("cleaned up: the run's namespaces, and the interfaces in them, are gone"),
     }
     match result {
         Ok(body) => {
@@ -321,6 +324,10 @@ fn main() -> ExitCode {
             } else {
                 ExitCode::FAILURE
             }
+        }
+        Err(_) if interrupt::requested() => {
+            eprintln!("ringtun-vpn: interrupted");
+            ExitCode::from(130)
         }
         Err(e) => {
             eprintln!("ringtun-vpn: {e}");

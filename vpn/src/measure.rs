@@ -263,18 +263,31 @@ pub fn tcp_transfer(
                 }
             };
             stream.set_nonblocking(false)?;
-            stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+            // Short reads, so an interrupt is seen within a fraction of a second; the stream may
+            // be idle for at most IDLE before the transfer counts as failed.
+            const IDLE: Duration = Duration::from_secs(5);
+            stream.set_read_timeout(Some(Duration::from_millis(200)))?;
             let end = Instant::now() + grace;
             let mut sum = StreamChecksum::default();
             let mut buf = vec![0u8; 256 << 10];
+            let mut last_data = Instant::now();
             loop {
-                if Instant::now() >= end || interrupt::requested() {
+                if interrupt::requested() {
+                    return Err(io::Error::new(io::ErrorKind::Interrupted, "interrupted"));
+                }
+                if Instant::now() >= end || last_data.elapsed() >= IDLE {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "the stream did not end in time"));
                 }
-                let n = stream.read(&mut buf)?;
+                let n = match stream.read(&mut buf) {
+                    Ok(n) => n,
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
                 if n == 0 {
                     break;
                 }
+                last_data = Instant::now();
                 sum.update(&buf[..n]);
                 received.fetch_add(n as u64, Relaxed);
             }
