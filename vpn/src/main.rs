@@ -308,7 +308,9 @@ fn main() -> ExitCode {
     let leftovers = netns::own_leftovers();
     match (&result, leftovers.is_empty()) {
         (_, false) => eprintln!("namespaces left behind: {}", leftovers.join(", ")),
-        (Err(_), true) | (Ok(_), true) => println!("cleaned up: the run's namespaces, and the interfaces in them, are gone"),
+        (Err(_), true) | (Ok(_), true) => {
+            println!("cleaned up: the run's namespaces, and the interfaces in them, are gone")
+        }
     }
     match result {
         Ok(body) => {

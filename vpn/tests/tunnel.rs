@@ -1,8 +1,8 @@
 //! Real traffic through the engine: two network namespaces, a TUN interface bridged to the engine
 //! in each, and the ChaCha20-Poly1305 client between them. For v1 and v2, with and without the
 //! kernel's offloads: ping across the tunnel, and TCP transfers both ways whose payload checksum
-//! the receiver compares with the sender's. Afterwards no namespace, interface or thread of the
-//! test is left.
+//! the receiver compares with the sender's. Afterwards no namespace, interface, thread or file
+//! descriptor of the test is left.
 //!
 //! Needs root (namespaces, veth, TUN). Without it the test says why and passes, except under
 //! `CI=true`, where not being able to set up is a failure.
@@ -44,6 +44,12 @@ fn interfaces() -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// Open file descriptors of this process (a TUN or socket descriptor left open would keep a
+/// deleted namespace alive).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
 fn threads() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -57,7 +63,7 @@ fn ping_and_verified_tcp_through_the_tunnel_in_both_modes_leave_nothing_behind()
         return cannot_set_up(&reason);
     }
     interrupt::install();
-    let (interfaces_before, threads_before) = (interfaces(), threads());
+    let (interfaces_before, threads_before, fds_before) = (interfaces(), threads(), open_fds());
     let topology = match Topology::create("test") {
         Ok(t) => t,
         Err(e) => return cannot_set_up(&format!("creating namespaces and veth: {e}")),
@@ -97,4 +103,5 @@ fn ping_and_verified_tcp_through_the_tunnel_in_both_modes_leave_nothing_behind()
     let new: Vec<String> = interfaces().difference(&interfaces_before).cloned().collect();
     assert!(new.is_empty(), "interfaces left in the test's namespace: {new:?}");
     assert!(threads() <= threads_before, "threads left: {} before, {} after", threads_before, threads());
+    assert!(open_fds() <= fds_before, "descriptors left open: {} before, {} after", fds_before, open_fds());
 }
