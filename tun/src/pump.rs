@@ -183,3 +183,57 @@ fn complete_pending_checksum(read: &mut [u8]) -> bool {
     let packet = &mut read[VNET_HDR_LEN..];
     complete_checksum(packet, usize::from(header.csum_start), usize::from(header.csum_offset))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::offload::VnetHeader;
+
+    /// A read as the kernel returns it with offloads: header, then an IPv4/UDP packet whose
+    /// checksum field holds only the pseudo-header sum.
+    fn read_with_pending_checksum() -> Vec<u8> {
+        let mut packet = vec![0u8; 20 + 8 + 12];
+        packet[0] = 0x45;
+        packet[9] = 17;
+        packet[12..16].copy_from_slice(&[10, 0, 0, 1]);
+        packet[16..20].copy_from_slice(&[10, 0, 0, 2]);
+        packet[24..26].copy_from_slice(&20u16.to_be_bytes());
+        packet[28..].copy_from_slice(b"hello tunnel");
+        // Pseudo header: addresses, protocol, UDP length.
+        let pseudo: u32 = [0x0a00u32, 0x0001, 0x0a00, 0x0002, 17, 20].iter().sum();
+        packet[26..28].copy_from_slice(&(pseudo as u16).to_be_bytes());
+        let header = VnetHeader { flags: F_NEEDS_CSUM, csum_start: 20, csum_offset: 6, ..VnetHeader::default() };
+        let mut read = header.to_bytes().to_vec();
+        read.extend_from_slice(&packet);
+        read
+    }
+
+    #[test]
+    fn a_pending_checksum_is_completed_before_the_packet_enters_the_engine() {
+        let mut read = read_with_pending_checksum();
+        assert!(complete_pending_checksum(&mut read));
+        let packet = &read[VNET_HDR_LEN..];
+        // Verifying: pseudo header plus the whole UDP datagram folds to 0xFFFF.
+        let mut sum: u32 = [0x0a00u32, 0x0001, 0x0a00, 0x0002, 17, 20].iter().sum();
+        for pair in packet[20..].chunks(2) {
+            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
+        }
+        while sum > 0xFFFF {
+            sum = (sum & 0xFFFF) + (sum >> 16);
+        }
+        assert_eq!(sum, 0xFFFF);
+    }
+
+    #[test]
+    fn packets_without_a_pending_checksum_are_left_alone_and_bad_offsets_refused() {
+        let mut plain = read_with_pending_checksum();
+        plain[0] = 0;
+        let before = plain.clone();
+        assert!(complete_pending_checksum(&mut plain));
+        assert_eq!(plain, before);
+        let mut bad = read_with_pending_checksum();
+        bad[6..8].copy_from_slice(&200u16.to_ne_bytes()); // csum_start beyond the packet
+        assert!(!complete_pending_checksum(&mut bad));
+        assert!(!complete_pending_checksum(&mut [0u8; 4]));
+    }
+}
