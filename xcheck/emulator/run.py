@@ -26,7 +26,8 @@ from seh import SehTable  # noqa: E402
 IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
 IOCTL_QUERY_CAPABILITIES = 0xCA6C65C4
 STATUS_ACCESS_DENIED = 0xC0000022
-STATUS_INVALID_PARAMETER = 0xC000000D
+STATUS_INVALID_HANDLE = 0xC0000008
+STATUS_INVALID_USER_BUFFER = 0xC00000E8
 CAPACITY = 0x20000
 V1_RING_SIZE = 12 + CAPACITY + 0x10000
 V2_RING_SIZE = 128 + CAPACITY + ((8 + 0xFFFF + 7) & ~7) - 8
@@ -306,8 +307,16 @@ def main():
     bad = 0x7FF00000                      # page-aligned, never mapped for the client
     v2_bad = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s2, 0x104, V2_RING_SIZE, 0, 0, bad, 0x108)
     status, _, _ = register("bad pointer", v2_bad)
-    expect(status == STATUS_INVALID_PARAMETER, f"bad pointer: {status:#x}")
+    expect(status == STATUS_INVALID_USER_BUFFER, f"bad pointer: {status:#x}")
     expect(m.raised == [M.STATUS_ACCESS_VIOLATION], "the probe's exception was not raised/caught")
+    expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+           "a refused registration left state")
+
+    step("registration with an event handle the client does not have")
+    (r2, _) = ring(V2_RING_SIZE)
+    v2_bad_handle = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s2, 0x104, V2_RING_SIZE, 0, 0, r2, 0x1FC)
+    status, _, _ = register("bad handle", v2_bad_handle)
+    expect(status == STATUS_INVALID_HANDLE, f"bad handle: {status:#x}")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
            "a refused registration left state")
 
