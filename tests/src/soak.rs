@@ -28,18 +28,21 @@
 //! Seeded: every random choice derives from the run's seed (printed on failure), so a failing
 //! run can be replayed with `RINGTUN_SOAK_SEED`.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ring_abi::{CallerBitness, RingVersion, MIN_RING_CAPACITY};
-use ringtun::backend::host::{HostBackend, HostDriver};
+use ring_abi::{CallerBitness, RingRole, RingVersion, MIN_RING_CAPACITY};
+use ringtun::backend::host::{device_error, HostBackend, HostDriver};
 use ringtun::backend::{Backend as ClientBackend, DeviceError, RingMemory};
 use ringtun::{Error, Session, SessionConfig, VersionPreference};
-use ringtun_driver::engine::TransmitStatus;
+use ringtun_driver::engine::{RegisterError, TransmitStatus};
 use ringtun_driver::host::{FaultKind, HostIndication, ResourceCounts, RingAllocation};
+use ringtun_driver::platform::PlatformError;
 
 use crate::packets::{ipv4, raw, seq_of, Rng};
 use crate::{ensure, ensure_eq, Failure};
@@ -114,6 +117,8 @@ pub struct SoakReport {
     pub refused_registrations: u64,
     /// Failures injected, all kinds.
     pub faults_injected: u64,
+    /// Registrations refused because a large allocation (ring memory, engine bookkeeping) failed.
+    pub allocation_failures: u64,
     /// Outgoing packets the client allocated (each then sent).
     pub outgoing_allocated: u64,
     /// Outgoing packets the client sent (`send` returned `Ok`).
@@ -140,7 +145,7 @@ impl std::fmt::Display for SoakReport {
             f,
             "{} iterations in {:.1} s: {} sessions (ends: close {}, exit {}, halt {}, removal {}; {} pauses; \
              {} with Wintun's single-allocation layout run, {} refused), {} registrations refused by {} injected \
-             faults; outgoing {} allocated ({} sent) = {} delivered + {} dropped (counted) + {} unconsumed at the end; \
+             platform faults and {} by failed allocations; outgoing {} allocated ({} sent) = {} delivered + {} dropped (counted) + {} unconsumed at the end; \
              incoming {} accepted, {} read, {} refused (counted)",
             self.iterations,
             self.elapsed.as_secs_f64(),
@@ -154,6 +159,7 @@ impl std::fmt::Display for SoakReport {
             self.wintun_layout_refused,
             self.refused_registrations,
             self.faults_injected,
+            self.allocation_failures,
             self.outgoing_allocated,
             self.outgoing_accepted,
             self.outgoing_delivered,
@@ -179,6 +185,99 @@ fn in_seq(thread: u32, seq: u32) -> u32 {
 /// Length of incoming packet with sequence `seq` (12..=1523 bytes).
 fn in_len(seq: u32) -> usize {
     12 + (seq.wrapping_mul(53) % 1512) as usize
+}
+
+// ----- allocation failures ---------------------------------------------------------------------
+
+/// A global allocator for a soak binary that can fail one chosen large allocation of the thread
+/// that armed it ([`arm_large_allocation_failure`]); every other allocation goes to the system
+/// allocator. Large allocations on the registering thread are exactly the ones that can fail
+/// for lack of memory in a registration: the client's ring memory and the engine's per-session
+/// bookkeeping (the in-flight queue, the indication batch, the reservation queue), all taken with
+/// `try_reserve` or checked for null. An infallible allocation failed here would abort the test
+/// run, which is how this soak would report one.
+pub struct FaultyAllocator;
+
+/// Allocations of at least this many bytes are "large".
+pub const LARGE_ALLOCATION: usize = 4096;
+
+thread_local! {
+    static FAIL_NTH_LARGE: Cell<u32> = const { Cell::new(0) };
+    static LARGE_FAILED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn fail_large(size: usize) -> bool {
+    if size < LARGE_ALLOCATION {
+        return false;
+    }
+    FAIL_NTH_LARGE
+        .try_with(|n| match n.get() {
+            0 => false,
+            1 => {
+                n.set(0);
+                let _ = LARGE_FAILED.try_with(|f| f.set(f.get() + 1));
+                true
+            }
+            k => {
+                n.set(k - 1);
+                false
+            }
+        })
+        .unwrap_or(false)
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator, except that `alloc`,
+// `alloc_zeroed` and a growing `realloc` may return null (allowed by the `GlobalAlloc`
+// contract: it reports allocation failure). The thread-locals used have no destructor and are
+// accessed with `try_with`, so the allocator never allocates or panics itself.
+unsafe impl GlobalAlloc for FaultyAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if fail_large(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: forwarded with the caller's layout (non-zero size by the trait's contract).
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        if fail_large(layout.size()) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: as in `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with `layout` (every successful allocation here does).
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if new_size > layout.size() && fail_large(new_size) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: `ptr` came from `System` with `layout`; the caller upholds `new_size`'s rules.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+/// Makes the `n`-th large allocation of this thread from now fail (0: none).
+pub fn arm_large_allocation_failure(n: u32) {
+    let _ = FAIL_NTH_LARGE.try_with(|c| c.set(n));
+}
+
+/// Large allocations this thread has failed so far.
+pub fn large_allocations_failed() -> u64 {
+    LARGE_FAILED.try_with(Cell::get).unwrap_or(0)
+}
+
+/// Whether the running binary's global allocator is [`FaultyAllocator`].
+pub fn faulty_allocator_installed() -> bool {
+    arm_large_allocation_failure(1);
+    let mut probe: Vec<u8> = Vec::new();
+    let failed = probe.try_reserve_exact(LARGE_ALLOCATION).is_err();
+    arm_large_allocation_failure(0);
+    failed
 }
 
 // ----- Wintun's single-allocation layout ---------------------------------------------------------
@@ -822,19 +921,55 @@ impl Harness {
                 }
                 Err(e) => {
                     ensure!(fired, "registration refused ({e}) with no fault injected");
-                    let expected = match kind {
-                        Some(FaultKind::ReferenceEvent) => DeviceError::InvalidParameter,
-                        Some(FaultKind::Map | FaultKind::CreateEvent | FaultKind::Spawn) => {
-                            DeviceError::InsufficientResources
-                        }
+                    // The status the engine gives for that platform failure, as the client sees it.
+                    let platform_error = match kind {
+                        Some(FaultKind::Map | FaultKind::CreateEvent) => PlatformError::InsufficientResources,
+                        Some(FaultKind::ReferenceEvent) => PlatformError::InvalidHandle,
+                        Some(FaultKind::Spawn) => PlatformError::ThreadStart,
                         other => return Err(Failure::new(format!("call {nth}: unexpected fault {other:?}"))),
                     };
+                    let expected = device_error(RegisterError::Platform(RingRole::Receive, platform_error).status());
                     ensure!(matches!(e, Error::Device(d) if d == expected), "call {nth} ({kind:?}): refused with {e}");
                     self.report.refused_registrations += 1;
                     self.check_released("after a refused registration")?;
                 }
             }
             self.report.faults_injected += u64::from(fired);
+        }
+        Ok(())
+    }
+}
+
+impl Harness {
+    /// Every large allocation of a registration (client ring memory, engine bookkeeping) fails in
+    /// turn: each refusal is `InsufficientResources` and leaves nothing behind.
+    fn allocation_faults_in_turn(&mut self, version: VersionPreference) -> Result<(), Failure> {
+        for nth in 1u32.. {
+            ensure!(nth < 100, "registration never completed without an allocation failure");
+            let failed_before = large_allocations_failed();
+            self.process += 1;
+            let backend = HostBackend::open(&self.driver, self.process, CallerBitness::Bits64);
+            arm_large_allocation_failure(nth);
+            let opened = Session::open(backend, Self::config(version));
+            arm_large_allocation_failure(0);
+            let fired = large_allocations_failed() > failed_before;
+            match opened {
+                Ok(session) => {
+                    ensure!(!fired, "registration succeeded although large allocation {nth} failed");
+                    drop(session);
+                    self.check_released("after the session that followed allocation failures")?;
+                    return Ok(());
+                }
+                Err(e) => {
+                    ensure!(fired, "registration refused ({e}) with no allocation failed");
+                    ensure!(
+                        matches!(e, Error::Device(DeviceError::InsufficientResources)),
+                        "allocation {nth} failed: refused with {e}"
+                    );
+                    self.report.allocation_failures += 1;
+                    self.check_released("after a registration refused for memory")?;
+                }
+            }
         }
         Ok(())
     }
@@ -855,6 +990,9 @@ fn run_soak(config: SoakConfig, faults: bool) -> Result<SoakReport, Failure> {
     if faults {
         for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
             harness.registration_faults_in_turn(version)?;
+            if faulty_allocator_installed() {
+                harness.allocation_faults_in_turn(version)?;
+            }
         }
     }
     for i in 0..config.iterations {

@@ -5,7 +5,11 @@
 
 use std::sync::Mutex;
 
-use ringtun_tests::soak::{fault_soak, teardown_soak, SoakConfig};
+use ringtun_tests::soak::{fault_soak, teardown_soak, FaultyAllocator, SoakConfig};
+
+/// Lets the fault soak fail large allocations of the registering thread in turn.
+#[global_allocator]
+static ALLOCATOR: FaultyAllocator = FaultyAllocator;
 
 /// The two soaks share the machine's cores; one at a time keeps their timing honest.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -15,7 +19,11 @@ fn fault_injection_soak() {
     let _guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let config = SoakConfig::from_env(500, 20_000);
     match fault_soak(config) {
-        Ok(report) => println!("fault soak, seed {:#x}: {report}", config.seed),
+        Ok(report) => {
+            println!("fault soak, seed {:#x}: {report}", config.seed);
+            assert!(report.allocation_failures > 0, "allocation failures were injected");
+            assert!(report.faults_injected > 0, "platform faults were injected");
+        }
         Err(e) => panic!("fault soak failed; replay with RINGTUN_SOAK_SEED={:#x}: {e}", config.seed),
     }
 }
