@@ -64,6 +64,8 @@ pub fn device_error(status: Status) -> DeviceError {
         Status::BufferTooSmall => DeviceError::BufferTooSmall,
         Status::InsufficientResources => DeviceError::InsufficientResources,
         Status::DeviceNotReady => DeviceError::NotReady,
+        Status::InvalidHandle => DeviceError::InvalidHandle,
+        Status::InvalidUserBuffer => DeviceError::InvalidUserBuffer,
     }
 }
 
