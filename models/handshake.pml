@@ -36,9 +36,12 @@
  *   V1_SEND            v1 Send ring semantics (no alertable; the driver signals every publish);
  *   V1_SIGNAL_IF_ALERTABLE  with V1_SEND: the driver signals only when alertable is set (a v1
  *                      client never sets it);
- *   TIMED_SLEEP        the consumer's sleep is bounded by a timeout (modelled by Promela's
- *                      `timeout`, which fires only when nothing else can move): a lost wake-up
- *                      costs at most the timeout and no longer hangs, but is still a lost wake-up.
+ *   TIMED_SLEEP        the driver's bounded sleep (driver/src/engine/receive.rs
+ *                      Session::sleep_bounded: wait with a timeout, then re-check tail with
+ *                      alertable still set; the client's receive_wait waits with a timeout too).
+ *                      The timeout is Promela's `timeout`, which fires only when nothing else can
+ *                      move: a lost wake-up costs at most one re-check interval and no longer
+ *                      hangs, but it is still a lost wake-up.
  *   NO_LOST_CHECK      leave the `monitor` out (to check only for hangs, with TIMED_SLEEP).
  */
 
@@ -165,14 +168,24 @@ active proctype consumer() {
         fence(0);                          /* entering the wait is a full fence */
         asleep = 1;
 #ifdef TIMED_SLEEP
-        if
-        :: d_step { ev -> ev = 0; asleep = 0 }
-        :: timeout -> asleep = 0
-        fi;
+        /* Session::sleep_bounded: wait with a timeout; on timeout re-check tail (alertable
+           stays set) and either consume or sleep again. */
+        do
+        :: d_step { ev -> ev = 0; asleep = 0 };
+          store(0, ALERT, 0);
+          break
+        :: timeout ->
+          asleep = 0;
+          load(0, TAIL, t);
+          if
+          :: t != ccur -> store(0, ALERT, 0); ccur = t; break
+          :: else -> asleep = 1
+          fi
+        od
 #else
         d_step { ev -> ev = 0; asleep = 0 };
-#endif
         store(0, ALERT, 0)
+#endif
       fi
 #endif
     fi

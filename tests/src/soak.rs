@@ -111,8 +111,6 @@ pub struct SoakReport {
     pub pauses: u64,
     /// v1 sessions with Wintun's single-allocation layout that carried traffic.
     pub wintun_layout_sessions: u64,
-    /// Wintun-layout registrations the driver refused (only while v1 rings must be 8-aligned).
-    pub wintun_layout_refused: u64,
     /// Registrations refused because of an injected fault.
     pub refused_registrations: u64,
     /// Failures injected, all kinds.
@@ -144,7 +142,7 @@ impl std::fmt::Display for SoakReport {
         write!(
             f,
             "{} iterations in {:.1} s: {} sessions (ends: close {}, exit {}, halt {}, removal {}; {} pauses; \
-             {} with Wintun's single-allocation layout run, {} refused), {} registrations refused by {} injected \
+             {} of them v1 with Wintun's single-allocation layout), {} registrations refused by {} injected \
              platform faults and {} by failed allocations; outgoing {} allocated ({} sent) = {} delivered + {} dropped (counted) + {} unconsumed at the end; \
              incoming {} accepted, {} read, {} refused (counted)",
             self.iterations,
@@ -156,7 +154,6 @@ impl std::fmt::Display for SoakReport {
             self.ends[3],
             self.pauses,
             self.wintun_layout_sessions,
-            self.wintun_layout_refused,
             self.refused_registrations,
             self.faults_injected,
             self.allocation_failures,
@@ -469,11 +466,6 @@ impl Harness {
                 Ok(session) => {
                     self.report.wintun_layout_sessions += 1;
                     self.run(session, plan, process, seed, before)
-                }
-                // Refused only while the driver requires 8-aligned v1 rings: nothing may be left.
-                Err(Error::Device(DeviceError::InvalidParameter)) => {
-                    self.report.wintun_layout_refused += 1;
-                    self.check_released("after a refused Wintun-layout registration")
                 }
                 Err(e) => Err(Failure::new(format!("Wintun-layout registration: {e}"))),
             }

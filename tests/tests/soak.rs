@@ -37,6 +37,7 @@ fn teardown_under_load_soak() {
             println!("teardown soak, seed {:#x}: {report}", config.seed);
             assert!(report.ends.iter().all(|&n| n > 0), "every kind of end ran: {:?}", report.ends);
             assert!(report.pauses > 0, "pauses ran");
+            assert!(report.wintun_layout_sessions > 0, "v1 sessions with Wintun's layout ran");
         }
         Err(e) => panic!("teardown soak failed; replay with RINGTUN_SOAK_SEED={:#x}: {e}", config.seed),
     }
