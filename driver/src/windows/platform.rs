@@ -15,12 +15,14 @@ use wdk_sys::ntddk::{
     ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE,
-    PKEVENT, PLARGE_INTEGER, PMDL, PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
+    KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT,
+    PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
-use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box};
+use super::kernel::{
+    ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box, ExEventObjectType,
+};
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
@@ -185,10 +187,19 @@ unsafe impl Send for KernelWorker {}
 impl Worker for KernelWorker {
     fn join(self) {
         // SAFETY: `thread` is a kernel handle with SYNCHRONIZE access; waiting at PASSIVE_LEVEL
-        // (teardown) is allowed; the handle is closed once, here.
-        unsafe {
-            ZwWaitForSingleObject(self.thread, 0, ptr::null_mut());
-            ZwClose(self.thread);
+        // (teardown) is allowed.
+        let waited = unsafe { ZwWaitForSingleObject(self.thread, 0, ptr::null_mut()) };
+        // A non-alertable wait without timeout on a valid handle returns only when the thread has
+        // ended (STATUS_SUCCESS); anything else means the handle is not the one PsCreateSystemThread
+        // returned, a bug in the shell that is reported (there is no thread to wait for through it).
+        if waited != STATUS_SUCCESS {
+            wdk::println!("ringtun: waiting for the consumer thread failed: {waited:#x}");
+        }
+        // SAFETY: the handle is closed once, here.
+        let closed = unsafe { ZwClose(self.thread) };
+        // Closing a valid kernel handle does not fail; a failure is the same bug as above.
+        if closed < 0 {
+            wdk::println!("ringtun: closing the consumer thread handle failed: {closed:#x}");
         }
     }
 }
