@@ -111,7 +111,9 @@ impl Backend for HostSuite {
     }
 
     fn return_held(&self, held: Vec<HostIndication>) {
-        self.driver.adapter().return_indications(held.iter().map(HostIndication::token).collect::<Vec<_>>());
+        // Freed before the tokens go back (NDIS hands the NBL itself back to the miniport).
+        let tokens: Vec<u64> = held.into_iter().map(|h| h.token()).collect();
+        self.driver.adapter().return_indications(tokens);
     }
 
     fn wait_delivered(&self, n: u64, timeout: Duration) -> bool {
@@ -183,7 +185,7 @@ impl Backend for HostSuite {
     }
 
     fn check_clean(&self) -> Result<(), crate::Failure> {
-        let under_lock = self.driver.stack().calls_under_lock();
+        let under_lock = self.driver.calls_under_lock();
         if under_lock != 0 {
             return Err(crate::Failure::new(format!(
                 "{under_lock} indication(s) to the stack were made while an engine spin lock was held"

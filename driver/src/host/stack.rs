@@ -3,13 +3,13 @@
 //! injects transmit batches whose per-packet bookkeeping starts out as garbage.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::engine::{SlotWriter, TransmitBatch, TransmitStatus};
 use crate::host::kernel::RingAllocation;
+use crate::host::StackSide;
 use crate::platform::IpKind;
 
 /// What the fake stack does with an indicated packet.
@@ -32,6 +32,10 @@ pub struct HostIndication {
     pub(crate) ring_offset: usize,
     /// Keeps the ring memory alive while the stack holds the packet.
     pub(crate) _memory: Arc<RingAllocation>,
+    /// Counts the indication as a live platform resource until it is freed.
+    pub(crate) _live: crate::host::Live,
+    /// Marks the ring's mapping as in use until the indication is freed.
+    pub(crate) _in_use: crate::host::InUse,
 }
 
 // SAFETY: `ptr` points into `_memory`, which this value keeps alive; it is only read through
@@ -62,6 +66,14 @@ impl HostIndication {
     /// Offset of the packet bytes from the start of the ring memory.
     pub fn ring_offset(&self) -> usize {
         self.ring_offset
+    }
+
+    /// Address of the packet's first byte in the client's ring: `len()` bytes there stay
+    /// allocated while this value lives. The client may write them concurrently (the memory is
+    /// shared), so read them only through raw copies (a system call's `iovec`,
+    /// [`core::ptr::copy_nonoverlapping`]), never through a Rust reference.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
     }
 
     /// The packet's bytes as they are in the ring now.
@@ -101,8 +113,6 @@ struct StackState {
 pub struct FakeStack {
     state: Mutex<StackState>,
     changed: Condvar,
-    /// Calls into the stack made while the caller held an engine spin lock.
-    calls_under_lock: AtomicU64,
 }
 
 impl Default for FakeStack {
@@ -118,7 +128,6 @@ impl Default for FakeStack {
                 indicate_calls: 0,
             }),
             changed: Condvar::new(),
-            calls_under_lock: AtomicU64::new(0),
         }
     }
 }
@@ -138,8 +147,7 @@ impl FakeStack {
         self.state().keep_log = keep;
     }
 
-    /// Records indicated packets; returns the tokens to return at once.
-    pub(crate) fn accept(&self, batch: impl Iterator<Item = HostIndication>) -> Vec<u64> {
+    fn record(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
         let mut state = self.state();
         state.indicate_calls += 1;
         let mut immediate = Vec::new();
@@ -157,23 +165,6 @@ impl FakeStack {
         }
         self.changed.notify_all();
         immediate
-    }
-
-    /// Counts a call into the stack (an indication) made while an engine spin lock was held.
-    /// In the kernel that call would run at DISPATCH_LEVEL, with the stack's handlers (which may
-    /// call back into the miniport) under the driver's lock.
-    pub(crate) fn called_under_lock(&self) {
-        self.calls_under_lock.fetch_add(1, Ordering::SeqCst);
-    }
-
-    /// How many calls into the stack were made under an engine spin lock (must stay 0).
-    pub fn calls_under_lock(&self) -> u64 {
-        self.calls_under_lock.load(Ordering::SeqCst)
-    }
-
-    pub(crate) fn link_changed(&self, up: bool) {
-        self.state().link.push(up);
-        self.changed.notify_all();
     }
 
     /// Every link state indicated so far, in order.
@@ -241,6 +232,18 @@ impl FakeStack {
             state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
+    }
+}
+
+impl StackSide for FakeStack {
+    /// Records indicated packets; returns the tokens to return at once.
+    fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
+        self.record(batch)
+    }
+
+    fn link_changed(&self, up: bool) {
+        self.state().link.push(up);
+        self.changed.notify_all();
     }
 }
 
