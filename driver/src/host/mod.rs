@@ -18,7 +18,7 @@ use std::vec::Vec;
 use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::session::AdapterInner;
-use crate::engine::{Adapter, Owner, Session, Status, TransmitStatus};
+use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
@@ -61,12 +61,14 @@ impl RingMapping for HostMapping {
     }
 }
 
-/// The consumer thread.
-pub struct HostWorker(JoinHandle<()>);
+/// The consumer thread (none in polled mode: the test drives [`Session::poll_receive`]).
+pub struct HostWorker(Option<JoinHandle<()>>);
 
 impl Worker for HostWorker {
     fn join(self) {
-        let _ = self.0.join();
+        if let Some(thread) = self.0 {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -77,6 +79,9 @@ pub struct HostPlatform {
     faults: Arc<HostFaults>,
     epoch: Instant,
     adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
+    /// No consumer thread: the Receive ring moves only when the test calls
+    /// [`Session::poll_receive`] (deterministic, single-threaded).
+    polled: bool,
 }
 
 impl Platform for HostPlatform {
@@ -126,10 +131,13 @@ impl Platform for HostPlatform {
         if self.faults.fail_spawn.load(Ordering::SeqCst) {
             return Err(PlatformError::ThreadStart);
         }
+        if self.polled {
+            return Ok(HostWorker(None));
+        }
         std::thread::Builder::new()
             .name("ringtun-receive".into())
             .spawn(move || session.run_receive())
-            .map(HostWorker)
+            .map(|thread| HostWorker(Some(thread)))
             .map_err(|_| PlatformError::ThreadStart)
     }
 
@@ -202,6 +210,26 @@ pub struct HostDriver {
 impl HostDriver {
     /// A driver with one adapter, running, no session.
     pub fn new() -> Arc<Self> {
+        Self::build(false)
+    }
+
+    /// Like [`HostDriver::new`], but without a consumer thread: every session's Receive ring is
+    /// consumed only by [`HostDriver::poll_receive`] on the caller's thread, so a run is
+    /// deterministic (fuzzing, exact regression tests).
+    pub fn new_polled() -> Arc<Self> {
+        Self::build(true)
+    }
+
+    /// One consumer round of the current session on this thread (polled drivers only; with a
+    /// consumer thread the round is that thread's and this returns `NotRunning`).
+    pub fn poll_receive(&self) -> ReceivePoll {
+        match self.adapter.session() {
+            Some(session) => session.poll_receive(),
+            None => ReceivePoll::NotRunning,
+        }
+    }
+
+    fn build(polled: bool) -> Arc<Self> {
         let kernel = HostKernel::new();
         let stack = Arc::new(FakeStack::default());
         let faults = Arc::new(HostFaults::default());
@@ -211,6 +239,7 @@ impl HostDriver {
             faults: Arc::clone(&faults),
             epoch: Instant::now(),
             adapter: OnceLock::new(),
+            polled,
         };
         // The host platform's events cannot fail to be created.
         let adapter = match Adapter::new(platform) {
