@@ -406,7 +406,10 @@ impl<P: Platform> Session<P> {
             }
             (partial.seq, done)
         });
-        while consumer.partial.is_none()
+        // A round that carried on a split slot reads no new slot: the room check at the top of
+        // the loop was skipped for it, so the records must not grow past their reservation.
+        while continued.is_none()
+            && consumer.partial.is_none()
             && slots < RECEIVE_BATCH_SLOTS
             && consumer.out.batch.len() < RECEIVE_BATCH_PACKETS
         {

@@ -177,6 +177,8 @@ impl ReceiveModel {
             return Round::Empty;
         }
         let start = out.len();
+        // A round that carries on a split slot reads no new slot.
+        let carried = self.partial.is_some();
         if let Some((view, offset, id)) = self.partial.take() {
             let (n, resume) = self.split_from(area, &view, offset, id, out, start);
             if let Some(slot) = self.slots.iter_mut().find(|s| s.id == id) {
@@ -188,7 +190,7 @@ impl ReceiveModel {
             }
         }
         let mut consumed = 0;
-        while self.partial.is_none() && consumed < RECEIVE_BATCH_SLOTS && out.len() - start < RECEIVE_BATCH_PACKETS {
+        while !carried && self.partial.is_none() && consumed < RECEIVE_BATCH_SLOTS && out.len() - start < RECEIVE_BATCH_PACKETS {
             match self.geometry.parse_packet(area, self.cursor, tail) {
                 Ok(None) => break,
                 Ok(Some(view)) => {
