@@ -174,7 +174,8 @@ const fn address_space_end(caller: CallerBitness) -> u128 {
 
 /// One past a ring's last byte, computed without overflow (a ring may end exactly at 2^64).
 const fn ring_end(ring_ptr: u64, ring_size: u32) -> u128 {
-    (ring_ptr as u128) + (ring_size as u128)
+    // Both below 2^64: the sum is below 2^65.
+    (ring_ptr as u128).wrapping_add(ring_size as u128)
 }
 
 /// Whether the two rings share a byte: `[ptr, ptr + size)` ranges intersecting.

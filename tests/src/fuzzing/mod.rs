@@ -16,8 +16,11 @@ pub mod rig;
 pub mod rings;
 pub mod send;
 
+/// A harness: panics when a promise fails.
+pub type Harness = fn(&[u8]);
+
 /// Every target by name (the names of the libFuzzer binaries and corpus folders).
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Harness)] = &[
     ("registration", registration::run),
     ("ring_parse", rings::run),
     ("receive_engine", receive::run),

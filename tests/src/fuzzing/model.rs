@@ -190,7 +190,11 @@ impl ReceiveModel {
             }
         }
         let mut consumed = 0;
-        while !carried && self.partial.is_none() && consumed < RECEIVE_BATCH_SLOTS && out.len() - start < RECEIVE_BATCH_PACKETS {
+        while !carried
+            && self.partial.is_none()
+            && consumed < RECEIVE_BATCH_SLOTS
+            && out.len() - start < RECEIVE_BATCH_PACKETS
+        {
             match self.geometry.parse_packet(area, self.cursor, tail) {
                 Ok(None) => break,
                 Ok(Some(view)) => {

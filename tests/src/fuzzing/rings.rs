@@ -31,10 +31,10 @@ pub fn run(data: &[u8]) {
     let align_mask = !(geometry.alignment() - 1);
     let (raw_head, raw_tail) = (input.u32(), input.u32());
     // Mostly valid indices (where the interesting content is), sometimes anything.
-    let head = if flags & 4 != 0 { raw_head } else { raw_head % capacity & align_mask };
+    let head = if flags & 4 != 0 { raw_head } else { (raw_head % capacity) & align_mask };
     let tail = match (flags >> 3) & 3 {
         0 => raw_tail,
-        1 => raw_tail % capacity & align_mask,
+        1 => (raw_tail % capacity) & align_mask,
         _ => geometry.wrap(head.wrapping_add(raw_tail % 0x4000) & align_mask),
     };
 
