@@ -24,7 +24,7 @@ use ring_abi::{
 use ringtun::backend::{Backend, ClientEvent, DeviceError, RingMemory};
 use ringtun::{Error, IncomingPacket, Session, SessionConfig, VersionPreference};
 
-use super::Input;
+use super::{changed_bytes, Input};
 
 const GUARD: usize = 4096;
 const GUARD_BYTE: u8 = 0x5C;
@@ -234,8 +234,8 @@ impl<'s> Run<'_, 's> {
             RingVersion::V1 => ring_abi::v1::HEAD_OFFSET,
             RingVersion::V2 => ring_abi::v2::HEAD_OFFSET,
         };
-        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
-            if b == a || (head_word..head_word + 4).contains(&i) {
+        for i in changed_bytes(&before, &after) {
+            if (head_word..head_word + 4).contains(&i) {
                 continue;
             }
             let in_owned = i >= area_start && {

@@ -78,3 +78,14 @@ impl<'a> Input<'a> {
         u32::from_le_bytes(b)
     }
 }
+
+/// Offsets of the bytes that differ between two images of equal length (compared in chunks, so
+/// that mostly equal images cost little).
+pub fn changed_bytes<'a>(before: &'a [u8], after: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    const CHUNK: usize = 256;
+    before.chunks(CHUNK).zip(after.chunks(CHUNK)).enumerate().filter(|(_, (b, a))| b != a).flat_map(
+        |(chunk, (b, a))| {
+            b.iter().zip(a.iter()).enumerate().filter(|(_, (x, y))| x != y).map(move |(i, _)| chunk * CHUNK + i)
+        },
+    )
+}

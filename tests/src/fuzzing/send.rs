@@ -16,7 +16,7 @@ use ringtun_driver::engine::TransmitStatus;
 use ringtun_driver::host::HostDriver;
 
 use super::rig::{next_session_works, Rig};
-use super::Input;
+use super::{changed_bytes, Input};
 
 const MAX_ACTIONS: usize = 96;
 
@@ -165,8 +165,8 @@ fn transmit(rig: &Rig, geometry: &RingGeometry, input: &mut Input<'_>, tail: &mu
                 RingVersion::V2 => ring_abi::v2::TAIL_OFFSET,
             };
             touched[tail_word..tail_word + 4].fill(true);
-            for (i, (b, a)) in before.iter().zip(&after).enumerate() {
-                assert!(touched[i] || b == a, "byte {i:#x} of the Send ring changed outside the new slots");
+            for i in changed_bytes(&before, &after) {
+                assert!(touched[i], "byte {i:#x} of the Send ring changed outside the new slots");
             }
         }
         Some(status) => {
