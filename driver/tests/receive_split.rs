@@ -23,11 +23,20 @@ fn ipv4(len: usize, id: u16) -> Vec<u8> {
 
 struct Split {
     driver: Arc<HostDriver>,
-    _file: HostFile,
+    file: Option<HostFile>,
     _memory: (Arc<RingAllocation>, Arc<RingAllocation>),
     ring: Ring,
     geometry: RingGeometry,
     tail: u32,
+}
+
+/// The session ends with the test (the adapter and its session refer to each other until then).
+impl Drop for Split {
+    fn drop(&mut self) {
+        if let Some(file) = self.file.take() {
+            self.driver.close(file);
+        }
+    }
 }
 
 impl Split {
@@ -51,7 +60,7 @@ impl Split {
         driver.ioctl(&file, IOCTL_REGISTER_RINGS, reg.as_bytes(), &mut []).unwrap();
         // SAFETY: the allocation outlives the ring (both live in this value; the ring is dropped first).
         let ring = Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len()) }.unwrap(), geometry).unwrap();
-        Self { driver, _file: file, _memory: (send_mem, recv_mem), ring, geometry, tail: 0 }
+        Self { driver, file: Some(file), _memory: (send_mem, recv_mem), ring, geometry, tail: 0 }
     }
 
     /// Writes one slot holding `packets` back to back (not yet published).

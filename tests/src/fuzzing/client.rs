@@ -152,8 +152,8 @@ struct Run<'a, 's> {
     cursor: u32,
     /// Slots handed out (including skipped empty ones): where each ends.
     boundaries: HashSet<u32>,
-    /// Every byte range the client may write: handed-out slots.
-    owned: Vec<(u32, u32)>,
+    /// Every data-area byte the client may write (those of handed-out slots).
+    owned: Vec<bool>,
     kept: Vec<IncomingPacket<'s, HostileDriver>>,
 }
 
@@ -183,7 +183,7 @@ pub fn run(data: &[u8]) {
         driver_tail: 0,
         cursor: 0,
         boundaries: HashSet::from([0]),
-        owned: Vec::new(),
+        owned: vec![false; geometry.data_area_size() as usize],
         kept: Vec::new(),
     };
     let mut actions = 0;
@@ -238,16 +238,19 @@ impl<'s> Run<'_, 's> {
             if (head_word..head_word + 4).contains(&i) {
                 continue;
             }
-            let in_owned = i >= area_start && {
-                let offset = (i - area_start) as u32;
-                self.owned.iter().any(|&(start, size)| offset >= start && offset - start < size)
-            };
+            let in_owned = i >= area_start && self.owned.get(i - area_start).copied().unwrap_or(false);
             assert!(in_owned, "the client wrote byte {i:#x}, outside every slot it was handed");
         }
         let head = self.ring().load_head();
         assert!(self.geometry.check_head(head).is_ok(), "the client published head {head:#x}");
         assert!(self.boundaries.contains(&head), "head {head:#x} is not the end of a slot the client was handed");
         result
+    }
+
+    /// The slot is the client's now: it may write its bytes (and its header).
+    fn own(&mut self, view: &PacketView) {
+        let start = view.slot_offset as usize;
+        self.owned[start..start + view.slot_size as usize].fill(true);
     }
 
     fn honest_packets(&mut self) {
@@ -301,7 +304,7 @@ impl<'s> Run<'_, 's> {
         for _ in 0..=self.geometry.capacity() / self.geometry.alignment() {
             match self.geometry.parse_packet(area, self.cursor, tail)? {
                 Some(view) if view.data_length == 0 => {
-                    self.owned.push((view.slot_offset, view.slot_size));
+                    self.own(&view);
                     self.cursor = self.geometry.advance(self.cursor, view.slot_size);
                     self.boundaries.insert(self.cursor);
                 }
@@ -329,7 +332,7 @@ impl<'s> Run<'_, 's> {
                 assert_eq!(packet.data().len(), view.data_length as usize);
                 let start = self.geometry.data_start() as usize + view.data_start() as usize;
                 assert_eq!(packet.data(), &image[start..start + view.data_length as usize]);
-                self.owned.push((view.slot_offset, view.slot_size));
+                self.own(&view);
                 self.cursor = self.geometry.advance(view.slot_offset, view.slot_size);
                 self.boundaries.insert(self.cursor);
                 let pattern = self.input.u8();
