@@ -18,6 +18,7 @@ pub mod host;
 pub mod packets;
 pub mod runner;
 pub mod scenarios;
+pub mod wintun_client;
 
 pub use backend::{Backend, Failure, Needs};
 
