@@ -55,7 +55,7 @@ pub fn run(data: &[u8]) {
     }
     // SAFETY: `memory` outlives `ring` (dropped at the end of this function, after it) and is
     // only accessed through the ring from here on.
-    let shared = unsafe { SharedRing::new(memory.as_mut_ptr().cast::<u8>(), geometry.ring_size() as usize) }
+    let shared = unsafe { SharedRing::new(memory.as_mut_ptr().cast::<u8>(), geometry.ring_size() as usize, version) }
         .expect("aligned buffer");
     let ring = Ring::new(shared, geometry).expect("geometry");
     let mut area = vec![0u8; area_len];
