@@ -59,7 +59,11 @@ impl Split {
         let file = driver.open(7, CallerBitness::Bits64);
         driver.ioctl(&file, IOCTL_REGISTER_RINGS, reg.as_bytes(), &mut []).unwrap();
         // SAFETY: the allocation outlives the ring (both live in this value; the ring is dropped first).
-        let ring = Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len(), geometry.version()) }.unwrap(), geometry).unwrap();
+        let ring = Ring::new(
+            unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len(), geometry.version()) }.unwrap(),
+            geometry,
+        )
+        .unwrap();
         Self { driver, file: Some(file), _memory: (send_mem, recv_mem), ring, geometry, tail: 0 }
     }
 

@@ -97,7 +97,8 @@ impl Rig {
         let ring = |m: &RingAllocation, g: RingGeometry| {
             // SAFETY: the allocation is kept alive by `Rig::memory` for as long as the ring (a
             // field of the same value, dropped first in `close`).
-            let shared = unsafe { SharedRing::new(m.as_ptr().add(GUARD), g.ring_size() as usize, g.version()) }.expect("aligned");
+            let shared = unsafe { SharedRing::new(m.as_ptr().add(GUARD), g.ring_size() as usize, g.version()) }
+                .expect("aligned");
             Ring::new(shared, g).expect("geometry")
         };
         Self {
