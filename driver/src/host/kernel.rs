@@ -33,31 +33,41 @@ struct EventInner {
 
 /// A kernel event: notification (manual reset) or synchronization (auto reset).
 #[derive(Clone, Debug)]
-pub struct HostEvent(Arc<EventInner>);
+pub struct HostEvent {
+    inner: Arc<EventInner>,
+    _live: Option<Arc<crate::host::Live>>,
+}
 
 impl HostEvent {
     /// A new event on `hub`.
     pub fn new(hub: &Arc<EventHub>, auto_reset: bool, initially_set: bool) -> Self {
-        Self(Arc::new(EventInner { signalled: AtomicBool::new(initially_set), auto_reset, hub: Arc::clone(hub) }))
+        let inner = EventInner { signalled: AtomicBool::new(initially_set), auto_reset, hub: Arc::clone(hub) };
+        Self { inner: Arc::new(inner), _live: None }
+    }
+
+    /// The same event, counted as a platform resource until this value and its clones are gone
+    /// (an engine-owned event, or the engine's reference to a client's event).
+    pub(crate) fn counted(self, live: crate::host::Live) -> Self {
+        Self { inner: self.inner, _live: Some(Arc::new(live)) }
     }
 
     /// Whether it is signalled now.
     pub fn is_set(&self) -> bool {
-        self.0.signalled.load(Ordering::SeqCst)
+        self.inner.signalled.load(Ordering::SeqCst)
     }
 
     fn try_consume(&self) -> bool {
-        if self.0.auto_reset {
-            self.0.signalled.swap(false, Ordering::SeqCst)
+        if self.inner.auto_reset {
+            self.inner.signalled.swap(false, Ordering::SeqCst)
         } else {
-            self.0.signalled.load(Ordering::SeqCst)
+            self.inner.signalled.load(Ordering::SeqCst)
         }
     }
 
     /// Waits until one of `events` is signalled (all on the same hub), up to `timeout`.
     /// Returns the index, or `None` on timeout.
     pub fn wait_any(events: &[&HostEvent], timeout: Option<Duration>) -> Option<usize> {
-        let hub = Arc::clone(&events.first()?.0.hub);
+        let hub = Arc::clone(&events.first()?.inner.hub);
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut guard = hub.guard();
         loop {
@@ -80,13 +90,13 @@ impl HostEvent {
 
 impl Event for HostEvent {
     fn set(&self) {
-        let _guard = self.0.hub.guard();
-        self.0.signalled.store(true, Ordering::SeqCst);
-        self.0.hub.changed.notify_all();
+        let _guard = self.inner.hub.guard();
+        self.inner.signalled.store(true, Ordering::SeqCst);
+        self.inner.hub.changed.notify_all();
     }
 
     fn clear(&self) {
-        self.0.signalled.store(false, Ordering::SeqCst);
+        self.inner.signalled.store(false, Ordering::SeqCst);
     }
 }
 
