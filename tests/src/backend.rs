@@ -189,9 +189,10 @@ pub trait Backend: Send + Sync {
     fn process_exit(&self, process: u64);
     /// The adapter is halted.
     fn halt(&self);
-    /// The device is surprise-removed.
+    /// The device is surprise-removed (the session ends; registrations are refused).
     fn surprise_remove(&self);
-    /// PnP query-remove reaches the adapter (the session ends; registrations wait for the outcome).
+    /// PnP query-remove reaches the adapter (the session continues; registrations wait for the
+    /// outcome).
     fn query_remove(&self);
     /// PnP cancel-remove reaches the adapter.
     fn cancel_remove(&self);

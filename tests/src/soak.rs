@@ -772,13 +772,17 @@ impl Harness {
         self.check_outgoing(&log, &before, &after, &stack.take_delivered(), indication_faults)?;
         self.check_incoming(&log, &stack_logs, &before, &after, version)?;
 
-        // The adapter accepts the next session (after a halt: a new adapter does).
-        if plan.end == End::Halt {
+        // The adapter accepts the next session (after a halt or a surprise removal: a new adapter
+        // does).
+        if matches!(plan.end, End::Halt | End::SurpriseRemove) {
             let refused = Session::open(
                 HostBackend::open(&self.driver, process, CallerBitness::Bits64),
                 Self::config(plan.version),
             );
-            ensure!(matches!(refused, Err(Error::Device(DeviceError::NotReady))), "registration after halt");
+            ensure!(
+                matches!(refused, Err(Error::Device(DeviceError::NotReady))),
+                "registration after halt or surprise removal"
+            );
             self.check_released("after the refused registration")?;
             self.driver = HostDriver::new();
             self.baseline = self.driver.resources();

@@ -211,7 +211,7 @@ impl<P: Platform> Adapter<P> {
         self.end_session_if(|owner| owner.process == process)
     }
 
-    /// Ends the session whatever its owner (surprise removal, query-remove, forced close).
+    /// Ends the session whatever its owner (halt, surprise removal).
     pub fn force_close(&self) -> bool {
         self.end_session_if(|_| true)
     }
@@ -227,18 +227,25 @@ impl<P: Platform> Adapter<P> {
         session.teardown()
     }
 
-    /// The device is about to be removed (PnP query-remove): ends the session, whoever owns it,
-    /// and refuses registrations until the removal is cancelled. Ending the session releases the
-    /// client's ring pages and events; the client's handle is the client's to close (the client
-    /// library closes it when Windows notifies it of the query).
-    pub fn query_remove(&self) -> bool {
+    /// Refuses new registrations; a running session continues. What a PnP query-remove does: the
+    /// removal may still be vetoed (a client that keeps its handle open vetoes it), and then the
+    /// session must still be alive. A client that lets the removal proceed closes its handle,
+    /// which ends the session (the client library does so on Windows' query-remove notification).
+    pub fn refuse_registrations(&self) {
         self.inner.state.lock().removing = true;
-        self.force_close()
     }
 
-    /// The removal was cancelled (PnP cancel-remove): registrations are accepted again.
-    pub fn cancel_remove(&self) {
+    /// Accepts registrations again (PnP cancel-remove), unless the adapter is halted.
+    pub fn accept_registrations(&self) {
         self.inner.state.lock().removing = false;
+    }
+
+    /// Ends the session, whoever owns it, and refuses new registrations (PnP surprise removal:
+    /// the device is gone and no veto is possible). Ending the session releases the client's ring
+    /// pages and events; the client's handle is the client's to close.
+    pub fn end_session_and_refuse_registrations(&self) -> bool {
+        self.refuse_registrations();
+        self.force_close()
     }
 
     /// Pauses the adapter: new sends are refused, the consumer stops indicating, and this returns

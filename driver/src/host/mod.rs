@@ -628,19 +628,20 @@ impl HostDriver {
         }
     }
 
-    /// PnP query-remove: the session ends and registrations are refused until cancelled.
+    /// PnP query-remove, as the kernel shell delivers it: new registrations are refused until
+    /// cancelled; a running session continues (the removal may still be vetoed).
     pub fn query_remove(&self) {
-        self.adapter.query_remove();
+        self.adapter.refuse_registrations();
     }
 
-    /// PnP cancel-remove.
+    /// PnP cancel-remove: registrations are accepted again.
     pub fn cancel_remove(&self) {
-        self.adapter.cancel_remove();
+        self.adapter.accept_registrations();
     }
 
-    /// Surprise removal: every handle is force-closed.
+    /// Surprise removal: the session ends and new registrations are refused.
     pub fn surprise_remove(&self) {
-        self.adapter.force_close();
+        self.adapter.end_session_and_refuse_registrations();
     }
 
     /// The adapter.

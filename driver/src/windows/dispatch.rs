@@ -218,15 +218,20 @@ unsafe extern "C" fn dispatch_pnp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     if let Some(adapter) = adapter_for_device(device) {
         // SAFETY: a dispatched IRP has a current stack location.
         let minor = u32::from(unsafe { (*current_stack_location(irp)).MinorFunction });
-        // The session holds the client's locked pages and events: end it before the device goes,
-        // and accept no new one until the removal is cancelled. The client's handle stays open
-        // until the client closes it (the client library does so on the query-remove
-        // notification Windows sends before this IRP); see docs/architecture.md.
+        // A query-remove may still be vetoed (a client that keeps its handle open, such as a
+        // Wintun-style client registering no device notification, vetoes it): the running
+        // session continues and only new registrations are refused until the outcome is known.
+        // A client that lets the removal proceed closes its handle (the client library does so
+        // on the query-remove notification Windows sends before this IRP), which ends the
+        // session; IRP_MN_REMOVE_DEVICE then leads to MiniportHaltEx, which ends any session
+        // left. A surprise removal cannot be vetoed: the session holds the client's locked
+        // pages and events, so it ends here. See docs/architecture.md.
         match minor {
-            IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
-                adapter.adapter.query_remove();
+            IRP_MN_QUERY_REMOVE_DEVICE => adapter.adapter.refuse_registrations(),
+            IRP_MN_SURPRISE_REMOVAL => {
+                adapter.adapter.end_session_and_refuse_registrations();
             }
-            IRP_MN_CANCEL_REMOVE_DEVICE => adapter.adapter.cancel_remove(),
+            IRP_MN_CANCEL_REMOVE_DEVICE => adapter.adapter.accept_registrations(),
             _ => {}
         }
     }

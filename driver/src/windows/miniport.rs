@@ -481,7 +481,7 @@ unsafe extern "system" fn miniport_device_pnp_event_notify(
     // SAFETY: NDIS passes our context and a valid event for the duration of the call.
     let (adapter, kind) = unsafe { (context(adapter_context), (*event).DevicePnPEvent) };
     if kind == NdisDevicePnPEventSurpriseRemoved {
-        adapter.adapter.force_close();
+        adapter.adapter.end_session_and_refuse_registrations();
     }
 }
 

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `IRP_MJ_DEVICE_CONTROL` (ours) | [`Adapter::device_control`](crate::engine::Adapter::device_control) |
 //! | `IRP_MJ_CLOSE` | [`Adapter::close`](crate::engine::Adapter::close) |
-//! | `IRP_MJ_PNP` query-remove / surprise removal, `MiniportDevicePnPEventNotify` | [`Adapter::force_close`](crate::engine::Adapter::force_close) |
+//! | `IRP_MJ_PNP` query-remove / cancel-remove | [`Adapter::refuse_registrations`](crate::engine::Adapter::refuse_registrations) / [`accept_registrations`](crate::engine::Adapter::accept_registrations) |
+//! | `IRP_MJ_PNP` surprise removal, `MiniportDevicePnPEventNotify` | [`Adapter::end_session_and_refuse_registrations`](crate::engine::Adapter::end_session_and_refuse_registrations) |
 //! | process-exit notification | [`Adapter::process_exited`](crate::engine::Adapter::process_exited) |
 //! | `MiniportSendNetBufferLists` | [`Adapter::transmit`](crate::engine::Adapter::transmit) |
 //! | `MiniportReturnNetBufferLists` | [`Adapter::return_indications`](crate::engine::Adapter::return_indications) |

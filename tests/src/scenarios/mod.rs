@@ -79,7 +79,7 @@ scenarios! {
     teardown::process_exit_waits_for_close_in_progress, Needs::LIFECYCLE, "owner exit during another handle's close waits for that teardown";
     teardown::halt_with_packets_in_flight, Needs::LIFECYCLE, "halt ends the session and refuses new ones";
     teardown::surprise_remove_with_packets_in_flight, Needs::LIFECYCLE, "surprise removal ends the session";
-    teardown::query_remove_ends_session_until_cancelled, Needs::LIFECYCLE, "query-remove ends the session; registrations refused until cancel-remove";
+    teardown::query_remove_refuses_registrations_until_cancelled, Needs::LIFECYCLE, "query-remove keeps the session and refuses registrations until cancel-remove; surprise removal ends it";
     teardown::removal_with_session_open, Needs::PNP, "disabling the device with a session open: not vetoed, the session ends, the device comes back";
     teardown::pause_and_restart, Needs::LIFECYCLE, "pause waits for returns, refuses sends, holds receives";
     faults::indication_failures, Needs::ALL, "no NBL: packets dropped and counted, slots still released in order";

@@ -87,11 +87,11 @@ fn end_with_packets_in_flight<B: Backend>(b: &B, trigger: Trigger) -> Result<(),
     let p = raw(100, 1);
     ensure_eq!(b.transmit(&[&p]), vec![Outcome::NotRunning]);
     ensure_eq!(b.counters().send_dropped_not_running, 1);
-    // A new session: refused after halt, accepted otherwise.
+    // A new session: refused after halt and surprise removal, accepted after the others.
     b.set_hold(false);
     let again = Session::open(b.open_client(7, CallerBitness::Bits64), v2());
-    if trigger == Trigger::Halt {
-        ensure!(matches!(again, Err(Error::Device(DeviceError::NotReady))), "registration after halt");
+    if matches!(trigger, Trigger::Halt | Trigger::SurpriseRemove) {
+        ensure!(matches!(again, Err(Error::Device(DeviceError::NotReady))), "registration after halt or removal");
     } else {
         let again = again?;
         send(&again, &ipv4(64, 77))?;
@@ -160,28 +160,43 @@ pub fn process_exit_waits_for_close_in_progress<B: Backend>(b: &B) -> Result<(),
     Ok(())
 }
 
-/// PnP query-remove ends the session (pages and events released) and refuses registrations
-/// until the removal is cancelled; then the adapter works again.
-pub fn query_remove_ends_session_until_cancelled<B: Backend>(b: &B) -> Result<(), Failure> {
+/// PnP query-remove refuses new registrations but keeps the running session (the removal may
+/// still be vetoed, for example by a client that keeps its handle open); cancel-remove accepts
+/// registrations again. Surprise removal ends the session and refuses new ones.
+pub fn query_remove_refuses_registrations_until_cancelled<B: Backend>(b: &B) -> Result<(), Failure> {
     let s = Session::open(b.open_client(11, CallerBitness::Bits64), v2())?;
     send(&s, &ipv4(64, 1))?;
     ensure!(b.wait_delivered(1, PATIENCE), "no traffic before the removal");
     b.query_remove();
-    ensure_session_ended(&s)?;
-    ensure_eq!(b.link_history().last().copied(), Some(false), "link down");
     let refused = Session::open(b.open_client(12, CallerBitness::Bits64), v2());
     ensure!(matches!(refused, Err(Error::Device(DeviceError::NotReady))), "registration during a pending removal");
-    drop(s);
+    // The running session is untouched: traffic both ways, link still up, nothing ended.
+    send(&s, &ipv4(64, 2))?;
+    ensure!(b.wait_delivered(2, PATIENCE), "no traffic during a pending removal");
+    let p = raw(100, 3);
+    ensure_eq!(b.transmit(&[&p]), vec![Outcome::Sent]);
+    ensure_eq!(receive_n(&s, 1)?, vec![p]);
+    ensure_eq!(b.counters().sessions_ended, 0, "query-remove ended the session");
+    ensure_eq!(b.link_history(), vec![true]);
+    // The removal is vetoed: registrations are accepted again once the session is closed.
     b.cancel_remove();
+    drop(s);
     let again = Session::open(b.open_client(13, CallerBitness::Bits64), v2())?;
-    send(&again, &ipv4(64, 2))?;
-    ensure!(b.wait_delivered(2, PATIENCE), "no traffic after the removal was cancelled");
+    send(&again, &ipv4(64, 4))?;
+    ensure!(b.wait_delivered(3, PATIENCE), "no traffic after the removal was cancelled");
+    // Surprise removal ends the session and refuses the next one.
+    b.surprise_remove();
+    ensure_session_ended(&again)?;
+    ensure_eq!(b.link_history().last().copied(), Some(false), "link down");
+    drop(again);
+    let refused = Session::open(b.open_client(14, CallerBitness::Bits64), v2());
+    ensure!(matches!(refused, Err(Error::Device(DeviceError::NotReady))), "registration after surprise removal");
     Ok(())
 }
 
 /// A real device removal (disable) while a client holds a session: the removal is not vetoed
-/// for the open handle (the client library closes it on Windows' query-remove notification and
-/// the driver ends the session), the client sees the session end, and the device comes back.
+/// for the open handle (the client library closes it on Windows' query-remove notification, and
+/// the close ends the session), the client sees the session end, and the device comes back.
 pub fn removal_with_session_open<B: Backend>(b: &B) -> Result<(), Failure> {
     let s = Session::open(b.open_client(1, CallerBitness::Bits64), v2())?;
     let removed = b.disable_device();
