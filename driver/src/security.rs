@@ -4,11 +4,14 @@
 //! The descriptor is Wintun's, `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA) S:(ML;;NWNRNX;;;HI)`: owner
 //! LocalSystem; a protected DACL granting full file access to LocalSystem and to
 //! BUILTIN\Administrators; a SACL with a high mandatory label that refuses write, read and execute
-//! access to callers below high integrity. The shell asks for `FILE_WRITE_DATA` with the file
-//! object generic mapping, so that `SeAccessCheck` applies every rule of the Windows access check
-//! to the caller's effective token: a deny-only Administrators group (a filtered UAC token) does
-//! not grant, a restricted token must pass its restricting SIDs too, a medium-integrity caller
-//! fails the no-write-up label, an identification-level impersonation token is refused.
+//! access to callers below high integrity. The shell asks for the access each IOCTL declares
+//! (`FILE_READ_DATA` to query the capabilities, `FILE_WRITE_DATA` to register rings) with the
+//! file object generic mapping, so that `SeAccessCheck` applies every rule of the Windows access
+//! check to the caller's effective token: a deny-only Administrators group (a filtered UAC token)
+//! does not grant, a restricted token must pass its restricting SIDs too, a medium-integrity
+//! caller fails the no-read-up and no-write-up label, an identification-level impersonation token
+//! is refused. Since the descriptor grants read and write to the same principals, both requests
+//! are refused to every caller that is not LocalSystem or an elevated administrator.
 //!
 //! It is built here as a self-relative descriptor (the binary form `SeAccessCheck` accepts,
 //! documented as `SECURITY_DESCRIPTOR_RELATIVE`, `ACL`, `ACE_HEADER`, `ACCESS_ALLOWED_ACE`,

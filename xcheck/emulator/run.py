@@ -25,6 +25,10 @@ from seh import SehTable  # noqa: E402
 
 IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
 IOCTL_QUERY_CAPABILITIES = 0xCA6C65C4
+# The access each IOCTL declares in the ring contract (its CTL_CODE access bits), and the access
+# the driver must ask SeAccessCheck for: reading the capabilities needs FILE_READ_DATA,
+# registering rings FILE_WRITE_DATA.
+DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RINGS: M.FILE_WRITE_DATA}
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
@@ -212,7 +216,17 @@ def main():
     def dispatch(what, major, *a, **k):
         i, buffer = irp(major, *a, **k)
         m.process = "client"
+        checks = len(m.access_checks)
         ret = h.call(what, m.mem.u64(m.driver_object + 0x70 + 8 * major), m.fdo, i) & 0xFFFFFFFF
+        code = a[0] if a else k.get("code", 0)
+        if major == M.IRP_MJ_DEVICE_CONTROL and code in DESIRED_ACCESS and m.requestor_mode == M.UserMode:
+            # Every ringtun request from user mode is access-checked once, for the access it declares.
+            expect(len(m.access_checks) == checks + 1, f"{what}: SeAccessCheck not called once")
+            desired = m.access_checks[-1][0]
+            expect(desired == DESIRED_ACCESS[code],
+                   f"{what}: asked SeAccessCheck for {desired:#x}, the IOCTL declares {DESIRED_ACCESS[code]:#x}")
+        else:
+            expect(len(m.access_checks) == checks, f"{what}: SeAccessCheck called for a request that is not ringtun's")
         expect(i in m.completed_irps, f"{what}: IRP not completed")
         status, info = m.completed_irps[i]
         expect(ret == status, f"{what}: returned {ret:#x} but completed with {status:#x}")
@@ -222,12 +236,21 @@ def main():
     status, _, _ = dispatch("IRP_MJ_CREATE", M.IRP_MJ_CREATE)
     expect(status == 0 and m.ndis_forwarded[-1][0] == M.IRP_MJ_CREATE, "create goes to NDIS")
 
-    step("capability IOCTL")
+    step("capability IOCTL (SeAccessCheck for FILE_READ_DATA)")
     status, info, buffer = dispatch("capabilities", M.IRP_MJ_DEVICE_CONTROL, IOCTL_QUERY_CAPABILITIES, b"", 28)
     expect(status == 0 and info == 28, f"capabilities: {status:#x}, {info} bytes")
+    expect(m.access_checks[-1][2:] == (M.FILE_READ_DATA, 0), f"capabilities: SeAccessCheck {m.access_checks[-1]}")
     caps = struct.unpack("<IIIHHIII", bytes(m.se.mem_read(buffer, 28)))
     expect(caps[:3] == (28, 2, 1) and caps[3:5] == (4096, 4096) and caps[5:7] == (0x20000, 0x4000000),
            f"capabilities {caps}")
+
+    step("capability IOCTL refused to a standard user (no ACE grants FILE_READ_DATA)")
+    m.token = M.Token.standard_user()
+    status, _, _ = dispatch("capabilities, standard user", M.IRP_MJ_DEVICE_CONTROL, IOCTL_QUERY_CAPABILITIES, b"", 28)
+    expect(status == STATUS_ACCESS_DENIED, f"capabilities, standard user: {status:#x}")
+    expect(m.access_checks[-1][2:] == (0, STATUS_ACCESS_DENIED),
+           f"capabilities, standard user: SeAccessCheck {m.access_checks[-1]}")
+    m.token = M.Token.elevated_admin()
 
     step("unknown IOCTL (passed to NDIS)")
     forwarded = len(m.ndis_forwarded)

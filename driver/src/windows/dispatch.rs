@@ -15,12 +15,12 @@ use wdk_sys::ntddk::{
     PsSetCreateProcessNotifyRoutine, SeAccessCheck, SeCaptureSubjectContext, SeReleaseSubjectContext,
 };
 use wdk_sys::{
-    _MODE, _SECURITY_IMPERSONATION_LEVEL, ACCESS_MASK, FILE_WRITE_DATA, HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL,
-    IRP_MJ_PNP, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE,
-    NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED,
-    STATUS_ALREADY_INITIALIZED, STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_INVALID_USER_BUFFER,
-    STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    _MODE, _SECURITY_IMPERSONATION_LEVEL, ACCESS_MASK, FILE_READ_DATA, FILE_WRITE_DATA, HANDLE, IRP_MJ_CLOSE,
+    IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE,
+    IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP,
+    SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED, STATUS_ALREADY_INITIALIZED, STATUS_BUFFER_TOO_SMALL,
+    STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_HANDLE,
+    STATUS_INVALID_PARAMETER, STATUS_INVALID_USER_BUFFER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 use super::kernel::{complete_irp, current_stack_location};
@@ -89,13 +89,15 @@ pub fn ntstatus(status: Status) -> NTSTATUS {
     }
 }
 
-/// Whether the caller may use the adapter: `SeAccessCheck` of its effective token (impersonation
-/// token, else primary) for `FILE_WRITE_DATA` against [`DEVICE_SECURITY_DESCRIPTOR`], Wintun's
-/// `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA) S:(ML;;NWNRNX;;;HI)`. The access check applies deny-only
-/// groups (a filtered UAC token), restricting SIDs (a restricted token) and the mandatory label
-/// (below high integrity: no write up). An impersonation token below `SecurityImpersonation`
+/// Whether the caller may make a request needing `desired`: `SeAccessCheck` of its effective
+/// token (impersonation token, else primary) for `desired` against [`DEVICE_SECURITY_DESCRIPTOR`],
+/// Wintun's `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA) S:(ML;;NWNRNX;;;HI)`. The descriptor grants read
+/// and write alike, only to LocalSystem and Administrators at high integrity, so a caller without
+/// them is refused either way. The access check applies deny-only groups (a filtered UAC token),
+/// restricting SIDs (a restricted token) and the mandatory label (below high integrity: no read
+/// up, no write up). An impersonation token below `SecurityImpersonation`
 /// (identification only) is refused before the check, as the access check itself would.
-fn caller_may_access(requestor_mode: KPROCESSOR_MODE) -> bool {
+fn caller_may_access(requestor_mode: KPROCESSOR_MODE, desired: ACCESS_MASK) -> bool {
     // SAFETY: SECURITY_SUBJECT_CONTEXT is plain data filled by SeCaptureSubjectContext.
     let mut subject: SECURITY_SUBJECT_CONTEXT = unsafe { core::mem::zeroed() };
     let mut granted: ACCESS_MASK = 0;
@@ -112,7 +114,7 @@ fn caller_may_access(requestor_mode: KPROCESSOR_MODE) -> bool {
                 ptr::addr_of!(DEVICE_SECURITY_DESCRIPTOR).cast_mut().cast(),
                 &mut subject,
                 0,
-                FILE_WRITE_DATA,
+                desired,
                 0,
                 ptr::null_mut(),
                 IoGetFileObjectGenericMapping(),
@@ -150,8 +152,11 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
         // SAFETY: we own the IRP.
         return unsafe { complete_irp(irp, STATUS_NOT_SUPPORTED, 0) };
     }
+    // The access each request needs, as its IOCTL code declares in the ring contract: reading
+    // the capabilities needs FILE_READ_DATA, registering rings FILE_WRITE_DATA.
+    let desired = if code == IOCTL_QUERY_CAPABILITIES { FILE_READ_DATA } else { FILE_WRITE_DATA };
     // SAFETY: the IRP is valid.
-    if !caller_may_access(unsafe { (*irp).RequestorMode }) {
+    if !caller_may_access(unsafe { (*irp).RequestorMode }, desired) {
         // SAFETY: we own the IRP.
         return unsafe { complete_irp(irp, STATUS_ACCESS_DENIED, 0) };
     }

@@ -561,6 +561,8 @@ pub struct _GENERIC_MAPPING {
 }
 pub type GENERIC_MAPPING = _GENERIC_MAPPING;
 pub type PGENERIC_MAPPING = *mut GENERIC_MAPPING;
+/// wdm.h: `#define FILE_READ_DATA ( 0x0001 )`.
+pub const FILE_READ_DATA: u32 = 0x0001;
 /// wdm.h: `#define FILE_WRITE_DATA ( 0x0002 )`.
 pub const FILE_WRITE_DATA: u32 = 0x0002;
 /// ntddk.h: `enum _THREADINFOCLASS` (the one member the shell uses).
