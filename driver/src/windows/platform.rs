@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
+use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 
 use ring_abi::{CallerBitness, RingRole};
@@ -182,7 +183,8 @@ impl Drop for KernelRingMapping {
     }
 }
 
-/// The consumer system thread, as a kernel handle.
+/// The consumer system thread, as a kernel handle. Dropping it (or [`Worker::join`], which
+/// consumes it) waits until the thread has ended, then closes the handle, once.
 pub struct KernelWorker {
     thread: HANDLE,
 }
@@ -192,8 +194,21 @@ unsafe impl Send for KernelWorker {}
 
 impl Worker for KernelWorker {
     fn join(self) {
-        // SAFETY: `thread` is a kernel handle with SYNCHRONIZE access; waiting at PASSIVE_LEVEL
-        // (teardown) is allowed.
+        // The wait and the close are the drop's: consuming the value runs them exactly once.
+        drop(self);
+    }
+}
+
+impl Drop for KernelWorker {
+    /// The engine joins every worker in teardown (or when a registration is discarded), at
+    /// PASSIVE_LEVEL, after signalling the thread to stop; that join is this drop. Reached any
+    /// other way, it still leaves no thread running driver code and no handle open. The engine
+    /// takes the worker out of its session before the consumer's own session reference can be
+    /// the last one, so this never runs on the consumer thread (which would wait for itself).
+    fn drop(&mut self) {
+        // SAFETY: `thread` is the kernel handle PsCreateSystemThread returned, with SYNCHRONIZE
+        // access (THREAD_ALL_ACCESS), not closed before (it is closed below, in the one drop of
+        // this value); waiting at PASSIVE_LEVEL is allowed.
         let waited = unsafe { ZwWaitForSingleObject(self.thread, 0, ptr::null_mut()) };
         // A non-alertable wait without timeout on a valid handle returns only when the thread has
         // ended (STATUS_SUCCESS); anything else means the handle is not the one PsCreateSystemThread
@@ -201,7 +216,8 @@ impl Worker for KernelWorker {
         if waited != STATUS_SUCCESS {
             wdk::println!("ringtun: waiting for the consumer thread failed: {waited:#x}");
         }
-        // SAFETY: the handle is closed once, here.
+        // SAFETY: the handle is closed once, here: a value is dropped once, and nothing else
+        // closes it.
         let closed = unsafe { ZwClose(self.thread) };
         // Closing a valid kernel handle does not fail; a failure is the same bug as above.
         if closed < 0 {
@@ -211,10 +227,30 @@ impl Worker for KernelWorker {
 }
 
 /// One packet ready for indication: an NBL with one NET_BUFFER over a partial MDL of the ring.
+/// Owned by this value until [`KernelIndication::into_raw`] hands it to NDIS; dropped before
+/// that, it frees the NBL and the partial MDL.
 pub struct KernelIndication(NonNull<NET_BUFFER_LIST>);
 
 // SAFETY: the NBL is owned by this value until it is indicated; NBLs have no thread affinity.
 unsafe impl Send for KernelIndication {}
+
+impl KernelIndication {
+    /// Gives up ownership of the NBL (to indicate it): the caller frees it, through
+    /// [`free_indication`] once NDIS has returned it.
+    fn into_raw(self) -> *mut NET_BUFFER_LIST {
+        // Not dropped: the NBL now belongs to the caller.
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+}
+
+impl Drop for KernelIndication {
+    fn drop(&mut self) {
+        // SAFETY: the NBL came from `prepare_indication` (one NET_BUFFER over a partial MDL this
+        // platform allocated) and was never indicated: `into_raw` is the only way to hand it to
+        // NDIS, and it does not drop the value. So NDIS does not own it, and it is freed once.
+        unsafe { free_indication(self.0.as_ptr()) };
+    }
+}
 
 /// The platform of one adapter.
 pub struct KernelPlatform {
@@ -509,15 +545,15 @@ impl Platform for KernelPlatform {
     fn indicate(&self, batch: &mut Vec<Self::Indication>) {
         let mut first: *mut NET_BUFFER_LIST = ptr::null_mut();
         let mut count = 0u32;
-        // Chain back to front so the stack sees ring order.
-        for indication in batch.iter().rev() {
-            let nbl = indication.0.as_ptr();
+        // Chain back to front so the stack sees ring order. Each value gives up its NBL (the
+        // chain owns them now; none is freed by a drop).
+        for indication in batch.drain(..).rev() {
+            let nbl = indication.into_raw();
             // SAFETY: each NBL is ours until indicated.
             unsafe { (*nbl).Next = first };
             first = nbl;
             count = count.wrapping_add(1);
         }
-        batch.clear();
         if first.is_null() {
             return;
         }
