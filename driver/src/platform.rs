@@ -61,6 +61,11 @@ pub trait Worker: Send {
     fn join(self);
 }
 
+/// The most events one wait takes: the Windows kernel waits on at most `THREAD_WAIT_OBJECTS`
+/// (wdm.h) = 3 objects without a caller-supplied `KWAIT_BLOCK` array, and the engine never
+/// needs more.
+pub const MAX_WAIT_EVENTS: usize = 3;
+
 /// The platform primitives the engine runs on. One value per adapter.
 pub trait Platform: Send + Sync + Sized + 'static {
     /// A lock for short critical sections that never sleep (a spin lock in the kernel).
@@ -90,16 +95,17 @@ pub trait Platform: Send + Sync + Sized + 'static {
     fn create_event(&self) -> Result<Self::Event, PlatformError>;
 
     /// Blocks until one of `events` is signalled; returns its index. Synchronization events are
-    /// reset by the wait; notification events stay signalled. `events` has one to three entries
-    /// (the kernel waits on at most `THREAD_WAIT_OBJECTS` = 3 objects without a wait-block array).
-    fn wait_any(&self, events: &[&Self::Event]) -> usize;
+    /// reset by the wait; notification events stay signalled. `events` has one to
+    /// [`MAX_WAIT_EVENTS`] entries: every implementation rejects any other count when the call is
+    /// compiled (`const { assert!(..) }`), so no event can be left out of a wait.
+    fn wait_any<const N: usize>(&self, events: &[&Self::Event; N]) -> usize;
 
     /// [`Self::wait_any`] bounded by a relative timeout of `timeout_ns` nanoseconds: `Some(index)`
     /// of the signalled event, or `None` once the timeout passed with none signalled. The engine
     /// uses it only where a missed signal must not cost more than a bounded delay (the consumer
     /// re-checks the Receive ring's `tail` after it); the platform may round the timeout up to
     /// its clock granularity.
-    fn wait_any_timeout(&self, events: &[&Self::Event], timeout_ns: u64) -> Option<usize>;
+    fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize>;
 
     /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).
     fn yield_now(&self);

@@ -24,7 +24,7 @@ use ring_abi::{CallerBitness, RingRole};
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::fallible::{TryArc, TryWeak};
-use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
+use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
@@ -404,7 +404,10 @@ impl Platform for HostPlatform {
         }))
     }
 
-    fn wait_any(&self, events: &[&HostEvent]) -> usize {
+    fn wait_any<const N: usize>(&self, events: &[&HostEvent; N]) -> usize {
+        // The kernel platform's limit, enforced here too, so that host builds refuse an engine
+        // wait the kernel could not make.
+        const { assert!(N >= 1 && N <= MAX_WAIT_EVENTS, "a wait takes one to MAX_WAIT_EVENTS events") };
         HostEvent::wait_any(events, None).unwrap_or(0)
     }
 
@@ -412,7 +415,8 @@ impl Platform for HostPlatform {
         std::thread::yield_now();
     }
 
-    fn wait_any_timeout(&self, events: &[&HostEvent], timeout_ns: u64) -> Option<usize> {
+    fn wait_any_timeout<const N: usize>(&self, events: &[&HostEvent; N], timeout_ns: u64) -> Option<usize> {
+        const { assert!(N >= 1 && N <= MAX_WAIT_EVENTS, "a wait takes one to MAX_WAIT_EVENTS events") };
         HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)))
     }
 

@@ -35,7 +35,7 @@ use super::ndis::{
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
 use crate::fallible::{try_box, TryArc};
-use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker};
+use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
 
 /// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
 const CONSUMER_PRIORITY: KPRIORITY = 1;
@@ -317,22 +317,23 @@ pub unsafe fn free_indication(nbl: *mut NET_BUFFER_LIST) {
 
 /// `KeWaitForMultipleObjects` (wdm.h, WDK 10.0.16299) on `events`, any one of them, kernel mode,
 /// not alertable, with `timeout` in 100 ns units (negative: relative) or none. `Some(index)` of
-/// the signalled event; `None` on `STATUS_TIMEOUT` (or with no event to wait on).
-fn wait_events(events: &[&KernelEvent], timeout: Option<i64>) -> Option<usize> {
-    let mut objects: [PVOID; THREAD_WAIT_OBJECTS] = [ptr::null_mut(); THREAD_WAIT_OBJECTS];
-    let mut count = 0u32;
+/// the signalled event; `None` on `STATUS_TIMEOUT`. One to `THREAD_WAIT_OBJECTS` events, checked
+/// when the call is compiled: no event is ever left out of the wait.
+fn wait_events<const N: usize>(events: &[&KernelEvent; N], timeout: Option<i64>) -> Option<usize> {
+    const { assert!(N >= 1 && N <= THREAD_WAIT_OBJECTS, "a wait takes one to THREAD_WAIT_OBJECTS events") };
+    const { assert!(MAX_WAIT_EVENTS == THREAD_WAIT_OBJECTS) };
+    let mut objects: [PVOID; N] = [ptr::null_mut(); N];
     for (slot, event) in objects.iter_mut().zip(events) {
         *slot = event.as_ptr().cast();
-        count = count.wrapping_add(1);
     }
-    if count == 0 {
-        return None;
-    }
+    // At most THREAD_WAIT_OBJECTS (3): fits a u32.
+    let count = N as u32;
     let mut due = LARGE_INTEGER { QuadPart: timeout.unwrap_or(0) };
     let due_ptr: PLARGE_INTEGER = if timeout.is_some() { &mut due } else { ptr::null_mut() };
-    // SAFETY: every object is a valid KEVENT; at most THREAD_WAIT_OBJECTS objects, so no wait
-    // block array is needed; kernel-mode, non-alertable wait at PASSIVE_LEVEL; `due_ptr` is null
-    // (no timeout) or points to a LARGE_INTEGER that lives across the call.
+    // SAFETY: every object is a valid KEVENT; one to THREAD_WAIT_OBJECTS objects (checked at
+    // compile time above), so no wait block array is needed; kernel-mode, non-alertable wait at
+    // PASSIVE_LEVEL; `due_ptr` is null (no timeout) or points to a LARGE_INTEGER that lives
+    // across the call.
     let status = unsafe {
         KeWaitForMultipleObjects(
             count,
@@ -430,11 +431,11 @@ impl Platform for KernelPlatform {
         Ok(KernelEvent::Owned(event))
     }
 
-    fn wait_any(&self, events: &[&Self::Event]) -> usize {
+    fn wait_any<const N: usize>(&self, events: &[&Self::Event; N]) -> usize {
         wait_events(events, None).unwrap_or(0)
     }
 
-    fn wait_any_timeout(&self, events: &[&Self::Event], timeout_ns: u64) -> Option<usize> {
+    fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize> {
         // KeWaitForMultipleObjects takes the timeout in 100 ns units; a negative value is
         // relative to now (wdm.h). At least one unit, so that a zero timeout still waits.
         let units = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
