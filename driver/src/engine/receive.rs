@@ -216,7 +216,10 @@ impl<P: Platform> ReceiveState<P> {
     /// Releases the ring's mapping (with the consumer state that owns it). Only once the consumer
     /// thread is joined and the ring is stopped: nothing touches the ring afterwards.
     pub(crate) fn release_mapping(&self) {
-        drop(self.worker.lock().take());
+        // Taken under the lock, dropped after it: unmapping and unlocking a ring of up to 64 MiB
+        // is slow work that must not run while a spin lock holds the processor at raised IRQL.
+        let consumer = self.worker.lock().take();
+        drop(consumer);
     }
 
     /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it.
