@@ -296,7 +296,9 @@ impl<P: Platform> Session<P> {
     }
 
     /// Consumes up to a batch of slots published before `tail`. Returns `false` if the ring was
-    /// found corrupt (and is now stopped).
+    /// found corrupt (and is now stopped). Kept out of line so that profiles attribute the
+    /// consumer's per-round cost to it.
+    #[inline(never)]
     fn consume_round(&self, consumer: &mut ConsumerState<P>, tail: u32) -> bool {
         let ring = &self.receive.ring;
         let geometry = *ring.geometry();
