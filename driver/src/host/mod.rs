@@ -111,7 +111,7 @@ impl Platform for HostPlatform {
     }
 
     fn create_event(&self) -> Result<HostEvent, PlatformError> {
-        Ok(HostEvent::new(self.kernel.hub(), false, false))
+        Ok(HostEvent::new(false, false))
     }
 
     fn wait_any(&self, events: &[&HostEvent]) -> usize {
