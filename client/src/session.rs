@@ -462,6 +462,16 @@ impl<B: Backend> Session<B> {
 
     fn release_locked(&self, inc: &mut Incoming, view: PacketView) {
         let ring = &self.incoming_ring;
+        if view.slot_offset == inc.head {
+            // Released in order (the common case): the head moves past this slot (its size was
+            // validated when it was received) and past any later slots already released out of
+            // order; no mark needs writing.
+            let next = ring.geometry().advance(inc.head, view.slot_size);
+            let head = walk_slots(ring, next, inc.cursor, true);
+            inc.head = head;
+            ring.store_head(head);
+            return;
+        }
         // Mark released: bit 31 set in the slot's header (the driver never sets it).
         let marked = match ring.read_packet_header(view.slot_offset) {
             PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
