@@ -95,6 +95,14 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// A monotonic clock in nanoseconds (only differences are used).
     fn now_ns(&self) -> u64;
 
+    /// One step of the consumer's spin on an empty ring, before it declares itself alertable
+    /// and sleeps. The default is a CPU pause hint; a platform whose threads share few CPUs
+    /// with other work can give the CPU away instead, so that the thread that will fill the
+    /// ring (or the one just woken) runs rather than waits for the spin to end.
+    fn relax(&self) {
+        core::hint::spin_loop();
+    }
+
     /// Starts the Receive-ring consumer thread, which calls [`Session::run_receive`] once.
     fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
 

@@ -278,7 +278,7 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let start = platform.now_ns();
         loop {
-            core::hint::spin_loop();
+            platform.relax();
             let tail = ring.load_tail();
             if tail != cursor {
                 return Some(tail);

@@ -122,6 +122,12 @@ impl Platform for HostPlatform {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
+    /// Yields: on a host with few CPUs, a consumer spinning with pause hints keeps the thread
+    /// it waits for (or a thread just woken on its CPU) off the CPU until the spin ends.
+    fn relax(&self) {
+        std::thread::yield_now();
+    }
+
     fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<HostWorker, PlatformError> {
         if self.faults.fail_spawn.load(Ordering::SeqCst) {
             return Err(PlatformError::ThreadStart);
