@@ -424,13 +424,15 @@ impl<B: Backend> Session<B> {
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
             }
-            // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping.
+            // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping,
+            // yielding the CPU at each step: with few CPUs, a busy spin keeps the thread that
+            // will send the next packet off the CPU for the whole budget.
             let cursor = lock(&self.incoming).cursor;
             let spin_start = Instant::now();
             while self.incoming_ring.load_tail() == cursor
                 && spin_start.elapsed() < Duration::from_nanos(ring_abi::CONSUMER_SPIN_NS)
             {
-                core::hint::spin_loop();
+                std::thread::yield_now();
             }
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
