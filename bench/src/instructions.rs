@@ -9,6 +9,7 @@
 //! | consumer path | the engine's `consume_round` (validation, indication, the stack's immediate return, head release), minus the host stack stand-in's `FakeStack::accept` | packet, 64 per round |
 //! | client receive | `Session::receive` + `release` | packet |
 //! | client send | `Session::allocate` + 64-byte fill + `send` | packet |
+//! | VPN client, null transform | the client's datapath of the VPN benchmark, v1 and v2, each way | packet |
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -75,6 +76,38 @@ const SCENARIOS: &[Scenario] = &[
         batch: 32,
         rounds: 200,
     },
+    Scenario {
+        name: "vpn-null-down-v1",
+        what: "VPN client, null, net→client, v1 copy",
+        marker: "vpn_down_client",
+        size: 1420,
+        batch: 32,
+        rounds: 100,
+    },
+    Scenario {
+        name: "vpn-null-down-v2",
+        what: "VPN client, null, net→client, v2 in place",
+        marker: "vpn_down_client",
+        size: 1420,
+        batch: 32,
+        rounds: 100,
+    },
+    Scenario {
+        name: "vpn-null-up-v1",
+        what: "VPN client, null, client→net, v1 copy",
+        marker: "vpn_up_client",
+        size: 1420,
+        batch: 32,
+        rounds: 100,
+    },
+    Scenario {
+        name: "vpn-null-up-v2",
+        what: "VPN client, null, client→net, v2 in place",
+        marker: "vpn_up_client",
+        size: 1420,
+        batch: 32,
+        rounds: 100,
+    },
 ];
 
 /// Host stand-in for the stack, excluded from the consumer path.
@@ -120,6 +153,10 @@ pub fn child(name: &str) {
         eprintln!("unknown scenario {name}");
         std::process::exit(2);
     };
+    if s.marker.starts_with("vpn_") {
+        crate::vpn::instruction_run(s.name.ends_with("v2"), s.marker == "vpn_down_client", s.size, s.rounds);
+        return;
+    }
     let driver: Arc<HostDriver> = HostDriver::new();
     driver.stack().set_logging(false);
     let session = open(&driver, false, Room::new(16, 16), Room::new(16, 16));

@@ -135,6 +135,16 @@ impl Path {
         let t0 = cpu_now();
         assert_eq!(transmit(&self.driver, &refs), BATCH, "lockstep: the Send ring has room for a batch");
         let t1 = cpu_now();
+        self.vpn_down_client(t);
+        let t2 = cpu_now();
+        self.engine += t1 - t0;
+        self.client += t2 - t1;
+        self.packets += BATCH as u64;
+    }
+
+    /// The client's side of `down` for one batch (kept out of line for instruction counts).
+    #[inline(never)]
+    fn vpn_down_client(&mut self, t: &Transform) {
         for _ in 0..BATCH {
             let mut p = match self.session.receive() {
                 Ok(Some(p)) => p,
@@ -160,10 +170,6 @@ impl Path {
                 black_box(&*buf);
             }
         }
-        let t2 = cpu_now();
-        self.engine += t1 - t0;
-        self.client += t2 - t1;
-        self.packets += BATCH as u64;
     }
 
     /// client → network: the client receives every record of `records` (a memcpy standing in for
@@ -171,6 +177,22 @@ impl Path {
     /// engine's consumer has indicated them all to the stack.
     fn up(&mut self, t: &Transform, records: &[(u64, Vec<u8>)]) {
         let t0 = cpu_now();
+        self.vpn_up_client(t, records);
+        self.client += cpu_now() - t0;
+        self.packets += records.len() as u64;
+        let total = self.driver.adapter().stats().receive_packets;
+        let want = self.packets;
+        if total < want {
+            assert!(
+                self.driver.stack().wait_delivered(want, Duration::from_secs(10)),
+                "the consumer indicates every packet"
+            );
+        }
+    }
+
+    /// The client's side of `up` for one batch (kept out of line for instruction counts).
+    #[inline(never)]
+    fn vpn_up_client(&mut self, t: &Transform, records: &[(u64, Vec<u8>)]) {
         for (seq, record) in records {
             let len = record.len() - HEADER - TAG;
             let mut slot = loop {
@@ -203,16 +225,6 @@ impl Path {
                 panic!("send: {e}");
             }
         }
-        self.client += cpu_now() - t0;
-        self.packets += records.len() as u64;
-        let total = self.driver.adapter().stats().receive_packets;
-        let want = self.packets;
-        if total < want {
-            assert!(
-                self.driver.stack().wait_delivered(want, Duration::from_secs(10)),
-                "the consumer indicates every packet"
-            );
-        }
     }
 
     fn reset(&mut self) {
@@ -234,6 +246,24 @@ fn records(t: &Transform, size: usize) -> Vec<(u64, Vec<u8>)> {
             (seq, r)
         })
         .collect()
+}
+
+/// Runs `rounds` batches of the null transform's client datapath (for instruction counts):
+/// `v2` in place or v1 copy, network → client (`down`) or client → network.
+pub fn instruction_run(v2: bool, down: bool, size: usize, rounds: usize) {
+    let t = Transform::Null;
+    let mut path = Path::new(v2);
+    if down {
+        let packet = ipv4(size, 9);
+        for _ in 0..rounds {
+            path.down(&t, &packet);
+        }
+    } else {
+        let recs = records(&t, size);
+        for _ in 0..rounds {
+            path.up(&t, &recs);
+        }
+    }
 }
 
 /// Result of one transform at one size: client-datapath Mpps for v1 and v2 each way, and the
