@@ -532,7 +532,7 @@ fn stream_up(size: usize, budget: &Budget) -> f64 {
     })
 }
 
-/// Warms up, then measures `n * budget.windows`... `n` windows of a packet counter; median Mpps.
+/// Warms up, then measures `n` windows of `budget.window` of a packet counter; median Mpps.
 fn windows(budget: &Budget, n: usize, counter: impl Fn() -> u64) -> f64 {
     thread::sleep(Duration::from_millis(30));
     let mut rates = Vec::with_capacity(n);
