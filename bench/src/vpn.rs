@@ -11,8 +11,8 @@
 //!   (`set_data`).
 //!
 //! The "socket" is a `black_box` over the span (down) and a memcpy from a prepared record (up):
-//! the same on both sides. Each direction runs in lockstep on one thread, v1 and v2 interleaved
-//! in slices so that drift cancels; the time of the client's datapath is what is compared, as
+//! the same on both sides. Each direction runs in lockstep on one thread, v1 and v2 alternating
+//! batch by batch so that drift cancels; the time of the client's datapath is what is compared, as
 //! the thread's CPU time (time spent preempted by other work on the machine is not counted).
 
 use std::hint::black_box;
@@ -286,48 +286,42 @@ fn rate(packets: u64, time: Duration) -> f64 {
 pub fn measure(t: &Transform, size: usize, total: Duration) -> VpnResult {
     let packet = ipv4(size, 9);
     let mut paths = [Path::new(false), Path::new(true)];
-    let slices = 8;
     // Down: warm up, then interleave.
-    let mut counted = [0u64; 2];
     for p in &mut paths {
         for _ in 0..4 {
             p.down(t, &packet);
         }
         p.reset();
     }
-    for _ in 0..slices {
-        for (i, p) in paths.iter_mut().enumerate() {
-            let end = Instant::now() + total / (2 * slices);
-            let before = p.packets;
-            while Instant::now() < end {
-                p.down(t, &packet);
-            }
-            counted[i] += p.packets - before;
+    // v1 and v2 alternate batch by batch, so that whatever else the machine does falls on both.
+    let before = [paths[0].packets, paths[1].packets];
+    let end = Instant::now() + total / 2;
+    while Instant::now() < end {
+        for p in &mut paths {
+            p.down(t, &packet);
         }
     }
+    let counted = [paths[0].packets - before[0], paths[1].packets - before[1]];
     let down = [rate(counted[0], paths[0].client), rate(counted[1], paths[1].client)];
     let whole =
         [rate(counted[0], paths[0].client + paths[0].engine), rate(counted[1], paths[1].client + paths[1].engine)];
     // Up: fresh sessions.
     let recs = records(t, size);
     let mut paths = [Path::new(false), Path::new(true)];
-    let mut counted = [0u64; 2];
     for p in &mut paths {
         for _ in 0..4 {
             p.up(t, &recs);
         }
         p.reset();
     }
-    for _ in 0..slices {
-        for (i, p) in paths.iter_mut().enumerate() {
-            let end = Instant::now() + total / (2 * slices);
-            let before = p.packets;
-            while Instant::now() < end {
-                p.up(t, &recs);
-            }
-            counted[i] += p.packets - before;
+    let before = [paths[0].packets, paths[1].packets];
+    let end = Instant::now() + total / 2;
+    while Instant::now() < end {
+        for p in &mut paths {
+            p.up(t, &recs);
         }
     }
+    let counted = [paths[0].packets - before[0], paths[1].packets - before[1]];
     let up = [rate(counted[0], paths[0].client), rate(counted[1], paths[1].client)];
     VpnResult {
         transform: t.name(),
