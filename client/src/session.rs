@@ -184,7 +184,7 @@ fn ring_over<M: RingMemory>(memory: &M, geometry: RingGeometry) -> Result<Ring, 
     // SAFETY: `memory` is owned by the session next to the `Ring` built here and outlives it
     // (both are fields of `Session`; the ring holds only the raw address). The driver writes it
     // concurrently, which `SharedRing` is built for.
-    let shared = unsafe { SharedRing::new(memory.as_ptr(), memory.len()) }
+    let shared = unsafe { SharedRing::new(memory.as_ptr(), memory.len(), geometry.version()) }
         .ok_or(Error::Geometry(ring_abi::GeometryError::RingSizeMismatch(0)))?;
     Ok(Ring::new(shared, geometry)?)
 }

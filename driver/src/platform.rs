@@ -47,7 +47,9 @@ pub trait Event: Send + Sync {
 /// A ring's user pages, locked and mapped into the driver's address space for as long as the
 /// value lives (dropping it unmaps and unlocks).
 pub trait RingMapping: Send + Sync {
-    /// Driver-side address of the first ring byte; 8-byte aligned.
+    /// Driver-side address of the first ring byte. It keeps the alignment of the client's address
+    /// within its page (a mapping of locked user pages preserves the byte offset), so it has the
+    /// alignment the registration validated: v1: 4, v2: 8 (`docs/ring-protocol.md` section 5.4).
     fn base(&self) -> *mut u8;
     /// Mapped length in bytes (at least the registered ring size).
     fn mapped_len(&self) -> usize;
@@ -91,6 +93,13 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// reset by the wait; notification events stay signalled. `events` has one to three entries
     /// (the kernel waits on at most `THREAD_WAIT_OBJECTS` = 3 objects without a wait-block array).
     fn wait_any(&self, events: &[&Self::Event]) -> usize;
+
+    /// [`Self::wait_any`] bounded by a relative timeout of `timeout_ns` nanoseconds: `Some(index)`
+    /// of the signalled event, or `None` once the timeout passed with none signalled. The engine
+    /// uses it only where a missed signal must not cost more than a bounded delay (the consumer
+    /// re-checks the Receive ring's `tail` after it); the platform may round the timeout up to
+    /// its clock granularity.
+    fn wait_any_timeout(&self, events: &[&Self::Event], timeout_ns: u64) -> Option<usize>;
 
     /// A monotonic clock in nanoseconds (only differences are used).
     fn now_ns(&self) -> u64;

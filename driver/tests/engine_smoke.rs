@@ -53,10 +53,12 @@ fn v2_both_directions() {
 
     // SAFETY: the allocations outlive the rings in this test.
     let send_ring =
-        Ring::new(unsafe { SharedRing::new(send_mem.as_ptr(), send_mem.len()) }.unwrap(), send_geo).unwrap();
+        Ring::new(unsafe { SharedRing::new(send_mem.as_ptr(), send_mem.len(), send_geo.version()) }.unwrap(), send_geo)
+            .unwrap();
     // SAFETY: as above.
     let recv_ring =
-        Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len()) }.unwrap(), recv_geo).unwrap();
+        Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len(), recv_geo.version()) }.unwrap(), recv_geo)
+            .unwrap();
 
     // Stack -> client.
     let pkt = ipv4(100, 7);
@@ -123,9 +125,11 @@ fn concurrent_teardowns_wait_for_the_first() {
     let file = driver.open(42, CallerBitness::Bits64);
     driver.ioctl(&file, IOCTL_REGISTER_RINGS, reg.as_bytes(), &mut []).unwrap();
     // SAFETY: the allocations outlive the rings in this test.
-    let send_ring = Ring::new(unsafe { SharedRing::new(send_mem.as_ptr(), send_mem.len()) }.unwrap(), geo).unwrap();
+    let send_ring =
+        Ring::new(unsafe { SharedRing::new(send_mem.as_ptr(), send_mem.len(), geo.version()) }.unwrap(), geo).unwrap();
     // SAFETY: as above.
-    let recv_ring = Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len()) }.unwrap(), geo).unwrap();
+    let recv_ring =
+        Ring::new(unsafe { SharedRing::new(recv_mem.as_ptr(), recv_mem.len(), geo.version()) }.unwrap(), geo).unwrap();
 
     // One packet held by the stack keeps the first teardown waiting at "every packet back".
     driver.stack().set_mode(ReturnMode::Hold);

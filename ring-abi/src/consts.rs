@@ -3,10 +3,13 @@
 //! Values marked "Wintun" are facts of the existing Wintun v1 ABI and must stay bit-exact;
 //! values marked "v2" are decisions of this project (see `docs/ring-protocol.md`).
 
-/// Slot alignment of a v1 ring (Wintun: `TUN_ALIGNMENT = sizeof(ULONG)`).
+/// Alignment of a v1 ring's slots, offsets and start address (Wintun: `TUN_ALIGNMENT =
+/// sizeof(ULONG)`). Wintun's own client places its Receive ring at `region + ring_size`, which is
+/// 4 mod 8, so a v1 ring start is never required to be more aligned than this.
 pub const V1_ALIGNMENT: u32 = 4;
-/// Slot alignment of a v2 ring: the v2 packet header holds a `u32` and two `u16`s, and 8-byte
-/// slots keep every header naturally aligned for 64-bit atomic-free access.
+/// Alignment of a v2 ring's slots, offsets and start address: the v2 packet header holds a `u32`
+/// and two `u16`s, and 8-byte slots keep every header naturally aligned for 64-bit atomic-free
+/// access.
 pub const V2_ALIGNMENT: u32 = 8;
 
 /// Largest IP packet either version carries (Wintun: `TUN_MAX_IP_PACKET_SIZE`; also the largest
@@ -77,6 +80,15 @@ pub const CAPABILITIES_SIZE: usize = 28;
 /// in nanoseconds (Wintun's driver: about 0.1 ms).
 pub const CONSUMER_SPIN_NS: u64 = 100_000;
 
+/// First timed re-check of `tail` by a sleeping consumer, in nanoseconds: the driver's consumer
+/// never sleeps on the Receive ring's event alone, so that a client that publishes without the
+/// full fence (or without signalling) waits at most this long for a lost wake-up right after the
+/// consumer went to sleep.
+pub const CONSUMER_RECHECK_MIN_NS: u64 = 1_000_000;
+/// Longest timed re-check interval while the Receive ring stays idle (the interval doubles from
+/// [`CONSUMER_RECHECK_MIN_NS`] up to this): the bound on a lost wake-up's cost at any time.
+pub const CONSUMER_RECHECK_MAX_NS: u64 = 4_000_000;
+
 /// Version of this ABI crate packed as `major << 16 | minor << 8 | patch`, reported as
 /// `Capabilities::driver_version` by drivers built from it.
 pub const DRIVER_VERSION: u32 = 1 << 8;
@@ -85,3 +97,4 @@ const _: () = assert!(V1_MAX_SLOT_SIZE == (V1_PACKET_HEADER_SIZE + MAX_IP_PACKET
 const _: () = assert!(V1_TRAILING_SIZE == 0x10000);
 const _: () = assert!(MIN_RING_CAPACITY.is_power_of_two() && MAX_RING_CAPACITY.is_power_of_two());
 const _: () = assert!(V2_RING_HEADER_SIZE == 2 * CACHE_LINE_SIZE);
+const _: () = assert!(CONSUMER_SPIN_NS < CONSUMER_RECHECK_MIN_NS && CONSUMER_RECHECK_MIN_NS <= CONSUMER_RECHECK_MAX_NS);

@@ -19,7 +19,8 @@ pub enum RingVersion {
 }
 
 impl RingVersion {
-    /// Slot alignment of this version.
+    /// Alignment of this version's slots, offsets and ring start address: v1: 4, v2: 8 (the one
+    /// alignment rule, `docs/ring-protocol.md` section 5.4).
     #[inline]
     pub const fn alignment(self) -> u32 {
         match self {

@@ -6,8 +6,7 @@ use zerocopy::FromBytes;
 
 use crate::consts::{
     ABI_VERSION_2, CAPABILITIES_SIZE, DRIVER_VERSION, MAX_ABI_VERSION, MAX_HEADROOM, MAX_RING_CAPACITY, MAX_TAILROOM,
-    MIN_RING_CAPACITY, V1_ALIGNMENT, V1_REGISTRATION_SIZE_32, V1_REGISTRATION_SIZE_64, V2_ALIGNMENT,
-    V2_REGISTRATION_SIZE,
+    MIN_RING_CAPACITY, V1_REGISTRATION_SIZE_32, V1_REGISTRATION_SIZE_64, V2_REGISTRATION_SIZE,
 };
 use crate::geometry::{GeometryError, RingGeometry, RingVersion, Room};
 use crate::v1::{RegistrationV1x64, RegistrationV1x86};
@@ -141,10 +140,7 @@ fn check_ring(
     if event == 0 {
         return Err(RegistrationError::NullEvent(role));
     }
-    let alignment = u64::from(match version {
-        RingVersion::V1 => V1_ALIGNMENT,
-        RingVersion::V2 => V2_ALIGNMENT,
-    });
+    let alignment = u64::from(version.alignment());
     if ring_ptr & alignment.wrapping_sub(1) != 0 {
         return Err(RegistrationError::MisalignedRing(role, ring_ptr));
     }

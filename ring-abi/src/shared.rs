@@ -37,20 +37,25 @@ unsafe impl Send for SharedRing {}
 unsafe impl Sync for SharedRing {}
 
 impl SharedRing {
-    /// Alignment the ring memory must have (the v2 header's 8-byte words; v1 needs 4).
-    pub const REQUIRED_ALIGNMENT: usize = 8;
+    /// Alignment a ring's start address must have: the version's alignment, v1: 4, v2: 8
+    /// (`docs/ring-protocol.md` section 5.4). Wintun's own client places its Receive ring at
+    /// `region + ring_size`, which is 4 mod 8 for every v1 ring size, so v1 must not ask for more.
+    pub const fn required_alignment(version: RingVersion) -> usize {
+        version.alignment() as usize
+    }
 
-    /// A window over `len` bytes at `base`. Returns `None` for a null or unaligned `base`, or a
-    /// range that wraps the address space.
+    /// A window over `len` bytes at `base` for a ring of `version`. Returns `None` for a null
+    /// `base`, a `base` not aligned to [`Self::required_alignment`], or a range that wraps the
+    /// address space.
     ///
     /// # Safety
     /// `base..base + len` must be valid for reads and writes for the whole life of the returned
     /// value, and must be written by others only as plain bytes (never freed or unmapped while
     /// this value lives). Concurrent writes by the other party are expected: this type never
     /// forms references to the bytes.
-    pub unsafe fn new(base: *mut u8, len: usize) -> Option<Self> {
+    pub unsafe fn new(base: *mut u8, len: usize, version: RingVersion) -> Option<Self> {
         let base = NonNull::new(base)?;
-        if !(base.as_ptr() as usize).is_multiple_of(Self::REQUIRED_ALIGNMENT) {
+        if !(base.as_ptr() as usize).is_multiple_of(Self::required_alignment(version)) {
             return None;
         }
         (base.as_ptr() as usize).checked_add(len)?;
@@ -96,7 +101,8 @@ impl SharedRing {
         if !offset.is_multiple_of(4) {
             return Err(OutOfBounds { offset, len: 4 });
         }
-        // SAFETY: in bounds (checked), 4-byte aligned (base is 8-aligned and offset % 4 == 0),
+        // SAFETY: in bounds (checked), 4-byte aligned (base is at least 4-aligned, see
+        // `required_alignment`, and offset % 4 == 0),
         // valid for the life of `self` (contract of `new`). `AtomicU32` has the size and
         // alignment of `u32`, and all our accesses to it are atomic.
         Ok(unsafe { &*self.base.as_ptr().add(offset).cast::<AtomicU32>() })
@@ -397,7 +403,7 @@ mod tests {
     fn bounds_are_enforced() {
         let mut buf = buffer(64);
         // SAFETY: `buf` outlives `mem` and is 8-aligned.
-        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64) }.unwrap();
+        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, RingVersion::V2) }.unwrap();
         assert!(mem.load_u32(60, Ordering::Relaxed).is_ok());
         assert_eq!(mem.load_u32(61, Ordering::Relaxed), Err(OutOfBounds { offset: 61, len: 4 }));
         assert_eq!(mem.load_u32(62, Ordering::Relaxed), Err(OutOfBounds { offset: 62, len: 4 }));
@@ -411,9 +417,16 @@ mod tests {
         assert_eq!(mem.load_u32(0, Ordering::Relaxed), Ok(u32::from_le_bytes([1, 2, 3, 4])));
         assert!(mem.copy_within(60, 61, 4).is_err());
         // SAFETY: null is refused before use.
-        assert!(unsafe { SharedRing::new(core::ptr::null_mut(), 8) }.is_none());
-        // SAFETY: unaligned base is refused before use.
-        assert!(unsafe { SharedRing::new(buf.as_mut_ptr().cast::<u8>().wrapping_add(4), 8) }.is_none());
+        assert!(unsafe { SharedRing::new(core::ptr::null_mut(), 8, RingVersion::V1) }.is_none());
+        let base = buf.as_mut_ptr().cast::<u8>();
+        // One rule: v1 rings at 4-byte alignment, v2 rings at 8.
+        for (offset, v1_ok, v2_ok) in [(0, true, true), (2, false, false), (4, true, false), (6, false, false)] {
+            // SAFETY: `buf` outlives the windows; an unaligned base is refused before use.
+            let v1 = unsafe { SharedRing::new(base.wrapping_add(offset), 8, RingVersion::V1) };
+            // SAFETY: as above.
+            let v2 = unsafe { SharedRing::new(base.wrapping_add(offset), 8, RingVersion::V2) };
+            assert_eq!((v1.is_some(), v2.is_some()), (v1_ok, v2_ok), "offset {offset}");
+        }
     }
 
     #[test]
@@ -421,7 +434,7 @@ mod tests {
         let g = RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap();
         let mut buf = buffer(g.ring_size() as usize);
         // SAFETY: `buf` outlives `ring`.
-        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), g.ring_size() as usize) }.unwrap();
+        let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), g.ring_size() as usize, g.version()) }.unwrap();
         let ring = Ring::new(mem, g).unwrap();
         ring.store_tail(40);
         ring.store_head(16);
@@ -438,7 +451,7 @@ mod tests {
         assert!(ring.write_data(g.data_area_size() - 2, &[1, 2]).is_ok());
         assert!(ring.write_data(g.data_area_size() - 1, &[1, 2]).is_err());
         // SAFETY: `buf` outlives `too_small`.
-        let too_small = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64) }.unwrap();
+        let too_small = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, g.version()) }.unwrap();
         assert!(Ring::new(too_small, g).is_err());
     }
 }

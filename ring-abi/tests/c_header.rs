@@ -162,7 +162,7 @@ impl Image {
     }
     fn ring(&mut self, geometry: RingGeometry) -> Ring {
         // SAFETY: `self` outlives the returned ring in every use below (both are locals).
-        let mem = unsafe { SharedRing::new(self.words.as_mut_ptr().cast(), self.len) }.unwrap();
+        let mem = unsafe { SharedRing::new(self.words.as_mut_ptr().cast(), self.len, geometry.version()) }.unwrap();
         Ring::new(mem, geometry).unwrap()
     }
 }

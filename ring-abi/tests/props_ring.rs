@@ -16,7 +16,7 @@ impl Buffer {
     fn ring(&mut self, geometry: RingGeometry) -> Ring {
         let len = self.words.len() * 8;
         // SAFETY: the buffer outlives the ring in every test (both are locals, buffer first).
-        let mem = unsafe { SharedRing::new(self.words.as_mut_ptr().cast(), len) }.unwrap();
+        let mem = unsafe { SharedRing::new(self.words.as_mut_ptr().cast(), len, geometry.version()) }.unwrap();
         Ring::new(mem, geometry).unwrap()
     }
 }

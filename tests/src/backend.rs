@@ -128,6 +128,12 @@ pub struct Counters {
     pub receive_empty_slots: u64,
     /// Receive rings stopped as corrupt.
     pub receive_ring_faults: u64,
+    /// Times the Receive-ring consumer went to sleep.
+    pub receive_sleeps: u64,
+    /// Timed re-checks of `tail` by the sleeping consumer.
+    pub receive_rechecks: u64,
+    /// Re-checks that found packets published without a wake-up.
+    pub receive_lost_wakeups: u64,
     /// Sessions registered.
     pub sessions_registered: u64,
     /// Registrations refused.

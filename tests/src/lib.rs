@@ -16,6 +16,7 @@ pub mod host;
 pub mod packets;
 pub mod runner;
 pub mod scenarios;
+pub mod wintun_client;
 
 pub use backend::{Backend, Failure, Needs};
 

@@ -1,7 +1,11 @@
 /*
- * The NDIS 6 structures driver/src/windows/ndis.rs declares, transcribed in C from the DDI
- * reference (ndis.h pages), for a C compiler with MSVC's layout rules to check the offsets the
- * Rust side asserts. Self-contained: the WDK's ndis.h is not available on Linux.
+ * The NDIS 6 structures driver/src/windows/ndis.rs declares, restated in C from the header text
+ * of the WDK 10.0.16299 headers (ndis.h, ntddndis.h) with their alignment attributes
+ * (DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)) and the conditional fields as a 64-bit NDIS 6.80
+ * miniport sees them, for a C compiler with MSVC's layout rules to check the offsets the Rust
+ * side asserts. Self-contained: the WDK is not available on Linux (where it is at hand,
+ * check-ndis-layout also compiles the same assertions against the WDK's own ndis.h).
+ * 64-bit targets only: the kernel shell is built for x64 and arm64.
  */
 #include <stddef.h>
 
@@ -35,11 +39,15 @@ typedef enum { NdisRequestDummy } NDIS_REQUEST_TYPE;
 typedef enum { NdisDevicePnPEventDummy } NDIS_DEVICE_PNP_EVENT;
 typedef void (*HANDLER)(void); /* every MINIPORT_*_HANDLER is a function pointer */
 
-#if defined(_WIN64)
-typedef union __declspec(align(16)) { ULONGLONG Alignment[2]; } SLIST_HEADER;
-#else
-typedef union { ULONGLONG Alignment; } SLIST_HEADER;
+#if !defined(_WIN64)
+#error "64-bit targets only"
 #endif
+/* ntdef.h */
+#define MEMORY_ALLOCATION_ALIGNMENT 16
+#define DECLSPEC_ALIGN(x) __declspec(align(x))
+typedef ULONGLONG NDIS_PHYSICAL_ADDRESS; /* LARGE_INTEGER: 8 bytes, 8-aligned */
+/* wdm.h: SLIST_HEADER on 64-bit targets */
+typedef union DECLSPEC_ALIGN(16) { ULONGLONG Alignment[2]; } SLIST_HEADER;
 
 typedef struct _NDIS_OBJECT_HEADER { UCHAR Type; UCHAR Revision; USHORT Size; } NDIS_OBJECT_HEADER;
 
@@ -253,12 +261,52 @@ typedef struct _NET_BUFFER {
     USHORT ChecksumBias;
     USHORT Reserved;
     NDIS_HANDLE NdisPoolHandle;
-    PVOID NdisReserved[2];
-    PVOID ProtocolReserved[6];
-    PVOID MiniportReserved[4];
-    ULONGLONG DataPhysicalAddress;
-    PVOID SharedMemoryInfo;
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID NdisReserved[2];
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID ProtocolReserved[6];
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID MiniportReserved[4];
+    NDIS_PHYSICAL_ADDRESS DataPhysicalAddress;
+    PVOID SharedMemoryInfo; /* NDIS 6.20+: a union of two pointers */
 } NET_BUFFER;
+
+/* NDIS_NET_BUFFER_LIST_INFO for a 64-bit NDIS 6.80 miniport (the entries after
+ * NetBufferListFrameType depend on the NDIS version and architecture). */
+typedef enum _NDIS_NET_BUFFER_LIST_INFO {
+    TcpIpChecksumNetBufferListInfo,
+    TcpOffloadBytesTransferred = TcpIpChecksumNetBufferListInfo,
+    IPsecOffloadV1NetBufferListInfo,
+    IPsecOffloadV2NetBufferListInfo = IPsecOffloadV1NetBufferListInfo,
+    TcpLargeSendNetBufferListInfo,
+    TcpReceiveNoPush = TcpLargeSendNetBufferListInfo,
+    ClassificationHandleNetBufferListInfo,
+    Ieee8021QNetBufferListInfo,
+    NetBufferListCancelId,
+    MediaSpecificInformation,
+    NetBufferListFrameType,
+    NetBufferListProtocolId = NetBufferListFrameType,
+    NetBufferListHashValue,
+    NetBufferListHashInfo,
+    WfpNetBufferListInfo,
+    IPsecOffloadV2TunnelNetBufferListInfo,
+    IPsecOffloadV2HeaderNetBufferListInfo,
+    NetBufferListCorrelationId,
+    NetBufferListFilteringInfo,
+    MediaSpecificInformationEx,
+    NblOriginalInterfaceIfIndex,
+    NblReAuthWfpFlowContext = NblOriginalInterfaceIfIndex,
+    TcpReceiveBytesTransferred,
+    NrtNameResolutionId = TcpReceiveBytesTransferred,
+    SwitchForwardingReserved,
+    SwitchForwardingDetail,
+    VirtualSubnetInfo,
+    IMReserved,
+    TcpRecvSegCoalesceInfo,
+    RscTcpTimestampDelta,
+    TcpSendOffloadsSupplementalNetBufferListInfo = RscTcpTimestampDelta,
+    GftOffloadInformation,
+    GftFlowEntryId,
+    NetBufferListInfoReserved3,
+    MaxNetBufferListInfo
+} NDIS_NET_BUFFER_LIST_INFO;
 
 typedef struct _NET_BUFFER_LIST {
     union {
@@ -268,14 +316,14 @@ typedef struct _NET_BUFFER_LIST {
     PVOID Context;
     struct _NET_BUFFER_LIST *ParentNetBufferList;
     NDIS_HANDLE NdisPoolHandle;
-    PVOID NdisReserved[2];
-    PVOID ProtocolReserved[4];
-    PVOID MiniportReserved[2];
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID NdisReserved[2];
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID ProtocolReserved[4];
+    DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) PVOID MiniportReserved[2];
     PVOID Scratch;
     NDIS_HANDLE SourceHandle;
     ULONG NblFlags;
     LONG ChildRefCount;
     ULONG Flags;
     union { NDIS_STATUS Status; ULONG NdisReserved2; };
-    PVOID NetBufferListInfo[20];
+    PVOID NetBufferListInfo[MaxNetBufferListInfo];
 } NET_BUFFER_LIST;

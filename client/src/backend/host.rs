@@ -63,6 +63,8 @@ fn device_error(status: Status) -> DeviceError {
         Status::BufferTooSmall => DeviceError::BufferTooSmall,
         Status::InsufficientResources => DeviceError::InsufficientResources,
         Status::DeviceNotReady => DeviceError::NotReady,
+        Status::InvalidHandle => DeviceError::InvalidHandle,
+        Status::InvalidUserBuffer => DeviceError::InvalidUserBuffer,
     }
 }
 

@@ -32,6 +32,10 @@ pub enum DeviceError {
     BufferTooSmall,
     /// The caller may not use the adapter (the driver accepts SYSTEM and elevated administrators).
     AccessDenied,
+    /// A registration's event handle is not a usable event.
+    InvalidHandle,
+    /// A registration's ring memory could not be locked for the driver.
+    InvalidUserBuffer,
     /// Another OS error code.
     Os(u32),
 }
@@ -46,6 +50,8 @@ impl fmt::Display for DeviceError {
             Self::NotReady => f.write_str("device not ready"),
             Self::BufferTooSmall => f.write_str("buffer too small"),
             Self::AccessDenied => f.write_str("access denied (run as an elevated administrator or SYSTEM)"),
+            Self::InvalidHandle => f.write_str("invalid event handle"),
+            Self::InvalidUserBuffer => f.write_str("ring memory cannot be locked"),
             Self::Os(code) => write!(f, "OS error {code:#x}"),
         }
     }

@@ -19,8 +19,8 @@ use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
 use windows_sys::Win32::Devices::Properties::{DEVPKEY_Device_InstanceId, DEVPROPTYPE};
 use windows_sys::Win32::Foundation::{
     CloseHandle, GetLastError, BOOL, ERROR_ACCESS_DENIED, ERROR_ALREADY_INITIALIZED, ERROR_INSUFFICIENT_BUFFER,
-    ERROR_INVALID_FUNCTION, ERROR_INVALID_PARAMETER, ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_READY,
-    ERROR_NO_SYSTEM_RESOURCES, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
+    ERROR_INVALID_FUNCTION, ERROR_INVALID_HANDLE, ERROR_INVALID_PARAMETER, ERROR_INVALID_USER_BUFFER,
+    ERROR_NOT_ENOUGH_MEMORY, ERROR_NOT_READY, ERROR_NO_SYSTEM_RESOURCES, HANDLE, INVALID_HANDLE_VALUE, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::NetworkManagement::Ndis::GUID_DEVINTERFACE_NET;
 use windows_sys::Win32::Storage::FileSystem::{
@@ -57,6 +57,8 @@ fn last_error() -> DeviceError {
         ERROR_NOT_READY => DeviceError::NotReady,
         ERROR_INSUFFICIENT_BUFFER => DeviceError::BufferTooSmall,
         ERROR_ACCESS_DENIED => DeviceError::AccessDenied,
+        ERROR_INVALID_HANDLE => DeviceError::InvalidHandle,
+        ERROR_INVALID_USER_BUFFER => DeviceError::InvalidUserBuffer,
         other => DeviceError::Os(other),
     }
 }

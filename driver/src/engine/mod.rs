@@ -47,4 +47,10 @@ pub enum Status {
     InsufficientResources,
     /// The adapter is halted or being removed.
     DeviceNotReady,
+    /// A registration's event handle does not name an event the caller may use (Wintun answers
+    /// this with the status of `ObReferenceObjectByHandle`, `STATUS_INVALID_HANDLE`).
+    InvalidHandle,
+    /// A registration's ring memory could not be probed and locked for the caller (Wintun:
+    /// `STATUS_INVALID_USER_BUFFER`).
+    InvalidUserBuffer,
 }

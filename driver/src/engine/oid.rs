@@ -6,8 +6,8 @@
 //! ([`OidValue::Statistics`], [`OidValue::InterruptModerationNotSupported`]) into their NDIS
 //! structures.
 //!
-//! OID numbers are those of `ntddndis.h` (the same values appear in the DDI reference's page for
-//! each OID).
+//! OID numbers are those of `ntddndis.h`; the Windows-target check compiles each against
+//! MinGW-w64's `ntddndis.h` (and the WDK's, where available).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 

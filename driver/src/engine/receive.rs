@@ -5,7 +5,8 @@
 //! 1. load `tail` (acquire) once per round;
 //! 2. if the ring is empty, spin for about 0.1 ms, then declare itself alertable: store
 //!    `alertable = 1`, full fence, re-load `tail`; sleep on the client's event (or the stop
-//!    signal) only if it is still empty, and clear `alertable` when woken;
+//!    signal) only if it is still empty, re-checking `tail` after a timed wait (1 ms doubling to
+//!    4 ms while idle) so that a lost wake-up costs at most that, and clear `alertable` when woken;
 //! 3. validate each packet at the private cursor with ring-abi (header words read once); any
 //!    fault stops the ring: `head = RING_STOPPED`, nothing more is consumed;
 //! 4. classify each packet (IPv4 / IPv6; anything else is dropped and counted; v2 empty slots are
@@ -19,7 +20,10 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use lock_api::Mutex;
-use ring_abi::{PacketView, Ring, RingVersion, SleepCheck, CONSUMER_SPIN_NS, RING_STOPPED};
+use ring_abi::{
+    PacketView, Ring, RingVersion, SleepCheck, CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS,
+    RING_STOPPED,
+};
 
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
@@ -291,10 +295,35 @@ impl<P: Platform> Session<P> {
             SleepCheck::Work(tail) => Some(tail),
             SleepCheck::Sleep => {
                 bump(&self.stats().receive_sleeps);
-                platform.wait_any(&[&self.receive.event, &self.stop]);
-                ring.store_alertable(false);
-                None
+                self.sleep_bounded(cursor)
             }
+        }
+    }
+
+    /// Sleeps on the client's event (or the stop signal) with `alertable` set, but never longer
+    /// than a timed re-check of `tail`: a client that publishes without the full fence before its
+    /// `alertable` load, or skips the signal, would otherwise leave the consumer asleep until its
+    /// next signalled packet. The re-check interval doubles from `CONSUMER_RECHECK_MIN_NS` to
+    /// `CONSUMER_RECHECK_MAX_NS` while the ring stays idle (`alertable` stays set throughout, so a
+    /// fenced client keeps waking the consumer at once). Returns a tail that differs from
+    /// `cursor` (found by a re-check), or `None` when woken by an event.
+    fn sleep_bounded(&self, cursor: u32) -> Option<u32> {
+        let platform = self.platform();
+        let ring = &self.receive.ring;
+        let mut interval = CONSUMER_RECHECK_MIN_NS;
+        loop {
+            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+                ring.store_alertable(false);
+                return None;
+            }
+            bump(&self.stats().receive_rechecks);
+            let tail = ring.load_tail();
+            if tail != cursor {
+                bump(&self.stats().receive_lost_wakeups);
+                ring.store_alertable(false);
+                return Some(tail);
+            }
+            interval = interval.saturating_mul(2).min(CONSUMER_RECHECK_MAX_NS);
         }
     }
 

@@ -42,9 +42,8 @@ impl RegisterError {
     pub fn status(&self) -> Status {
         match self {
             Self::Invalid(_) | Self::BadInitialIndex(..) => Status::InvalidParameter,
-            Self::Platform(_, PlatformError::InvalidRingAddress | PlatformError::InvalidHandle) => {
-                Status::InvalidParameter
-            }
+            Self::Platform(_, PlatformError::InvalidRingAddress) => Status::InvalidUserBuffer,
+            Self::Platform(_, PlatformError::InvalidHandle) => Status::InvalidHandle,
             Self::AlreadyRegistered => Status::AlreadyInitialized,
             Self::Halted => Status::DeviceNotReady,
             Self::Platform(..) | Self::OutOfMemory => Status::InsufficientResources,
@@ -198,7 +197,7 @@ fn map<P: Platform>(
     // through the `Ring` (the send gate is closed and drained, the consumer is joined, every
     // indication is back, and the ring is marked stopped so no late return stores `head`).
     // The client may write the bytes concurrently, which `SharedRing` tolerates.
-    let memory = unsafe { SharedRing::new(mapping.base(), mapping.mapped_len()) }
+    let memory = unsafe { SharedRing::new(mapping.base(), mapping.mapped_len(), desc.geometry.version()) }
         .ok_or(RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
     let ring = Ring::new(memory, desc.geometry)
         .map_err(|_| RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;

@@ -59,6 +59,11 @@ counters! {
     zero_copy_bytes,
     /// Times the consumer went to sleep on an empty Receive ring.
     receive_sleeps,
+    /// Times a sleeping consumer woke on its re-check timeout (no signal) to re-read `tail`.
+    receive_rechecks,
+    /// Times such a re-check found packets the client had published without waking the consumer
+    /// (a lost wake-up: a client without the full fence, or one that skipped the signal).
+    receive_lost_wakeups,
     /// Times the driver signalled the client's Send-ring event.
     send_signals,
     /// Sessions registered.

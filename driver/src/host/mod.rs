@@ -118,6 +118,10 @@ impl Platform for HostPlatform {
         HostEvent::wait_any(events, None).unwrap_or(0)
     }
 
+    fn wait_any_timeout(&self, events: &[&HostEvent], timeout_ns: u64) -> Option<usize> {
+        HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)))
+    }
+
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }

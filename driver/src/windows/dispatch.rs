@@ -19,7 +19,7 @@ use wdk_sys::{
     IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH,
     PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED, STATUS_ALREADY_INITIALIZED,
     STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
-    STATUS_INVALID_PARAMETER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_INVALID_USER_BUFFER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 use super::kernel::{complete_irp, current_stack_location};
@@ -82,6 +82,8 @@ pub fn ntstatus(status: Status) -> NTSTATUS {
         Status::BufferTooSmall => STATUS_BUFFER_TOO_SMALL,
         Status::InsufficientResources => STATUS_INSUFFICIENT_RESOURCES,
         Status::DeviceNotReady => STATUS_DEVICE_NOT_READY,
+        Status::InvalidHandle => STATUS_INVALID_HANDLE,
+        Status::InvalidUserBuffer => STATUS_INVALID_USER_BUFFER,
     }
 }
 
@@ -176,25 +178,16 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
     }
 }
 
-/// The requesting process's bitness: WOW64 processes on 64-bit Windows are 32-bit; on 32-bit
-/// Windows every process is.
+/// The requesting process's bitness: WOW64 processes are 32-bit (the driver itself is 64-bit only).
 ///
 /// # Safety
 /// `irp` is the valid IRP being dispatched.
 unsafe fn caller_bitness(irp: PIRP) -> CallerBitness {
-    #[cfg(target_pointer_width = "64")]
-    {
-        // SAFETY: the IRP is valid (contract).
-        if unsafe { wdk_sys::ntddk::IoIs32bitProcess(irp) } != 0 {
-            CallerBitness::Bits32
-        } else {
-            CallerBitness::Bits64
-        }
-    }
-    #[cfg(target_pointer_width = "32")]
-    {
-        let _ = irp;
+    // SAFETY: the IRP is valid (contract).
+    if unsafe { wdk_sys::ntddk::IoIs32bitProcess(irp) } != 0 {
         CallerBitness::Bits32
+    } else {
+        CallerBitness::Bits64
     }
 }
 
@@ -251,5 +244,11 @@ pub unsafe fn register_process_notify() -> NTSTATUS {
 /// PASSIVE_LEVEL; only after a successful [`register_process_notify`].
 pub unsafe fn unregister_process_notify() {
     // SAFETY: removes the routine registered above.
-    unsafe { PsSetCreateProcessNotifyRoutine(Some(process_notify), 1) };
+    let status = unsafe { PsSetCreateProcessNotifyRoutine(Some(process_notify), 1) };
+    // Removal fails only for a routine that is not registered: registration and removal are
+    // paired, so a failure is a bug in the shell, reported here; either way the routine is not
+    // registered afterwards, so unloading stays safe.
+    if status < 0 {
+        wdk::println!("ringtun: removing the process-exit notification failed: {status:#x}");
+    }
 }

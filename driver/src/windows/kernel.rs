@@ -9,14 +9,30 @@ use wdk_sys::ntddk::{IofCompleteRequest, MmMapLockedPagesSpecifyCache};
 use wdk_sys::{
     _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPROCESSOR_MODE, LOCK_OPERATION,
     MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL, NTSTATUS, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PMDL,
+    POBJECT_TYPE,
 };
 
 /// `MdlMappingNoExecute` (wdm.h): map without execute permission.
 pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 
+// `ExEventObjectType` (wdm.h: `extern POBJECT_TYPE *ExEventObjectType;`, declared
+// `__declspec(dllimport)` through NTKERNELAPI) is data that ntoskrnl.exe exports: ntoskrnl.lib
+// defines only its import-table slot `__imp_ExEventObjectType`, and the loader fills that slot.
+// wdk-sys declares it in an `extern` block without a `#[link]` attribute, so rustc references the
+// bare symbol `ExEventObjectType`, which nothing defines and the link fails (the same failure as
+// `PsInitialSystemProcess` in windows-drivers-rs). Declared here in a block linked to ntoskrnl,
+// rustc marks the static `dllimport` and reads it through `__imp_ExEventObjectType`; the
+// Windows-target check verifies that the compiled shell references exactly that symbol.
+#[link(name = "ntoskrnl")]
+extern "C" {
+    /// The object type of event objects, for `ObReferenceObjectByHandle`.
+    pub static ExEventObjectType: *mut POBJECT_TYPE;
+}
+
 extern "C" {
     /// `MmProbeAndLockPages` inside a structured-exception guard (`probe.c`): returns the
     /// exception code instead of raising it when the range is not valid for `access_mode`.
+    #[must_use]
     pub fn ringtun_probe_and_lock_pages(mdl: PMDL, access_mode: KPROCESSOR_MODE, operation: LOCK_OPERATION)
         -> NTSTATUS;
 }
@@ -27,16 +43,9 @@ extern "C" {
 /// `lock` points to an initialized `KSPIN_LOCK` in non-paged memory; the caller runs at
 /// IRQL <= DISPATCH_LEVEL and does not already hold `lock`.
 pub unsafe fn spin_lock_acquire(lock: PKSPIN_LOCK) -> KIRQL {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
-    // SAFETY: forwarded from this function's contract.
-    unsafe {
-        wdk_sys::ntddk::KeAcquireSpinLockRaiseToDpc(lock)
-    }
-    #[cfg(target_arch = "x86")]
-    // SAFETY: forwarded from this function's contract (on x86, `KeAcquireSpinLock` is `KfAcquireSpinLock`).
-    unsafe {
-        wdk_sys::ntddk::KfAcquireSpinLock(lock)
-    }
+    // SAFETY: forwarded from this function's contract (on x64 and arm64, wdm.h's
+    // `KeAcquireSpinLock` is this export).
+    unsafe { wdk_sys::ntddk::KeAcquireSpinLockRaiseToDpc(lock) }
 }
 
 /// `KeReleaseSpinLock`: releases `lock` and returns to `old_irql`.
@@ -44,16 +53,8 @@ pub unsafe fn spin_lock_acquire(lock: PKSPIN_LOCK) -> KIRQL {
 /// # Safety
 /// The caller holds `lock`, acquired by [`spin_lock_acquire`], which returned `old_irql`.
 pub unsafe fn spin_lock_release(lock: PKSPIN_LOCK, old_irql: KIRQL) {
-    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
     // SAFETY: forwarded from this function's contract.
-    unsafe {
-        wdk_sys::ntddk::KeReleaseSpinLock(lock, old_irql)
-    }
-    #[cfg(target_arch = "x86")]
-    // SAFETY: forwarded from this function's contract (on x86, `KeReleaseSpinLock` is `KfReleaseSpinLock`).
-    unsafe {
-        wdk_sys::ntddk::KfReleaseSpinLock(lock, old_irql)
-    }
+    unsafe { wdk_sys::ntddk::KeReleaseSpinLock(lock, old_irql) }
 }
 
 /// `MmGetSystemAddressForMdlSafe(mdl, NormalPagePriority | MdlMappingNoExecute)`: the system

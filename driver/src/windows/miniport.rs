@@ -302,7 +302,7 @@ unsafe extern "system" fn miniport_initialize(
         ConnectionType: NET_IF_CONNECTION_DEDICATED,
         IfType: IF_TYPE_PROP_VIRTUAL,
         IfConnectorPresent: 0,
-        SupportedStatistics: super::oid::SUPPORTED_STATISTICS,
+        SupportedStatistics: super::oid::ADVERTISED_STATISTICS,
         SupportedPauseFunctions: NdisPauseFunctionsUnsupported,
         DataBackFillSize: 0,
         ContextBackFillSize: 0,

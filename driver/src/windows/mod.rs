@@ -40,6 +40,13 @@ pub mod transmit;
 #[cfg(feature = "host")]
 compile_error!("the `kernel` and `host` features are exclusive on Windows targets");
 
+// The kernel shell is a 64-bit driver: x64 and arm64, the targets the WDK crates build for. (On
+// x86 the WDK declares callbacks and some exports `__stdcall`/`__fastcall`, and the NDIS layouts
+// differ; none of that is declared here.) 32-bit *clients* are served by the 64-bit driver
+// through WOW64 (see `dispatch::caller_bitness`).
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("the kernel shell builds only for x86_64 and aarch64 Windows targets");
+
 extern crate wdk_panic;
 
 #[global_allocator]

@@ -1,19 +1,21 @@
 //! The NDIS 6 items the shell uses, declared by hand (wdk-sys has no NDIS bindings).
 //!
-//! Each declaration follows the DDI reference page of the same name (ndis.h); the enums,
-//! `NDIS_OBJECT_HEADER`, `NDIS_LINK_STATE`, `NDIS_STATISTICS_INFO` and
-//! `NDIS_INTERRUPT_MODERATION_PARAMETERS` also appear in the user-mode `ntddndis.h`, and the
-//! status codes in `ntstatus.h` (`NDIS_STATUS_X` = `STATUS_NDIS_X` or the plain `STATUS_X`).
+//! Every declaration is taken from the header text of the WDK 10.0.16299 headers, not from the
+//! DDI reference pages (which omit alignment attributes and conditional fields); each item names
+//! its header. `ndis.h` declares the kernel structures and most constants; `ntddndis.h` the
+//! object header, the enums and structures shared with user mode; `ntstatus.h` the `STATUS_NDIS_*`
+//! codes some `NDIS_STATUS_*` codes alias; `ifdef.h` and `ipifcons.h` the interface enums.
 //!
-//! Layouts are asserted at compile time. The expected numbers are the offsets an MSVC compiler
-//! gives each declaration (natural alignment; `ULONG64` aligned to 8 on x86 too), written out by
-//! hand per target: x64 and arm64 share one set, x86 has its own. Structures NDIS allocates and
-//! hands to the driver (`NET_BUFFER_LIST`, `NET_BUFFER`, `NDIS_OID_REQUEST`,
-//! `NET_DEVICE_PNP_EVENT`) are declared only up to the last field the shell touches, never
-//! created by value, and only reached through NDIS's pointers.
+//! The shell is built for 64-bit Windows only (x64 and arm64, see `windows/mod.rs`), so one set
+//! of layout numbers applies. Layouts are asserted at compile time; the expected numbers are
+//! recomputed by a C compiler from the header declarations (`xcheck/layout/check-ndis-layout`,
+//! which also checks every constant here against MinGW-w64's headers and, where the WDK headers
+//! are at hand, against the WDK's own). Structures NDIS allocates and hands to the driver
+//! (`NET_BUFFER_LIST`, `NET_BUFFER`, `NDIS_OID_REQUEST`, `NET_DEVICE_PNP_EVENT`) are declared
+//! only up to the last field the shell touches, never created by value, and only reached through
+//! NDIS's pointers.
 //!
-//! NDIS callbacks and exports use the platform calling convention (`__stdcall` on x86, the only
-//! convention elsewhere): `extern "system"`.
+//! NDIS callbacks and exports use the platform calling convention: `extern "system"`.
 
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, clippy::upper_case_acronyms, missing_docs)]
 
@@ -28,16 +30,21 @@ pub type NDIS_OID = u32;
 pub type NDIS_PORT_NUMBER = u32;
 pub type NET_IFTYPE = u16;
 
-// ---- status codes (ntstatus.h) ----
+// ---- status codes (ndis.h) ----
+// Some alias an NTSTATUS (`STATUS_SUCCESS`, `STATUS_UNSUCCESSFUL`, `STATUS_INSUFFICIENT_RESOURCES`,
+// `STATUS_NOT_SUPPORTED`, `STATUS_NDIS_MEDIA_DISCONNECTED`, `STATUS_NDIS_PAUSED` of ntstatus.h);
+// the others keep their legacy `0xC001xxxx`/`0x4001xxxx` values, which differ from the
+// `STATUS_NDIS_*` codes of the same name (`0xC023xxxx`): NDIS returns and compares the legacy ones.
 pub const NDIS_STATUS_SUCCESS: NDIS_STATUS = 0;
 pub const NDIS_STATUS_FAILURE: NDIS_STATUS = 0xC000_0001_u32 as i32;
 pub const NDIS_STATUS_RESOURCES: NDIS_STATUS = 0xC000_009A_u32 as i32;
 pub const NDIS_STATUS_NOT_SUPPORTED: NDIS_STATUS = 0xC000_00BB_u32 as i32;
-pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC023_0004_u32 as i32;
-pub const NDIS_STATUS_ADAPTER_NOT_READY: NDIS_STATUS = 0xC023_0011_u32 as i32;
-pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = 0xC023_0014_u32 as i32;
-pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC023_0015_u32 as i32;
-pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = 0xC023_0016_u32 as i32;
+pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC001_0004_u32 as i32;
+pub const NDIS_STATUS_ADAPTER_NOT_READY: NDIS_STATUS = 0xC001_0011_u32 as i32;
+pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = 0xC001_0014_u32 as i32;
+pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC001_0015_u32 as i32;
+pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = 0xC001_0016_u32 as i32;
+pub const NDIS_STATUS_INVALID_OID: NDIS_STATUS = 0xC001_0017_u32 as i32;
 pub const NDIS_STATUS_MEDIA_DISCONNECTED: NDIS_STATUS = 0xC023_001F_u32 as i32;
 pub const NDIS_STATUS_PAUSED: NDIS_STATUS = 0xC023_002A_u32 as i32;
 /// `NDIS_STATUS_LINK_STATE`: the status code of a link-state indication.
@@ -85,7 +92,7 @@ pub const NdisDevicePnPEventSurpriseRemoved: u32 = 2;
 /// `IF_TYPE_PROP_VIRTUAL` (ipifcons.h).
 pub const IF_TYPE_PROP_VIRTUAL: NET_IFTYPE = 53;
 
-// ---- flags ----
+// ---- flags (ndis.h; the NDIS_LINK_STATE_* and NDIS_STATISTICS_FLAGS_* bits also in ntddndis.h) ----
 pub const NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK: u32 = 0x0000_0004;
 pub const NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND: u32 = 0x0000_0020;
 pub const NDIS_MAC_OPTION_NO_LOOPBACK: u32 = 0x0000_0008;
@@ -97,7 +104,8 @@ pub const NDIS_NBL_FLAGS_IS_IPV6: u32 = 0x0000_0400;
 pub const NDIS_SEND_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
 pub const NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
 pub const NDIS_DEFAULT_PORT_NUMBER: NDIS_PORT_NUMBER = 0;
-/// `NetBufferListFrameType` in `NDIS_NET_BUFFER_LIST_INFO` (the eighth entry).
+/// `NetBufferListFrameType` in `NDIS_NET_BUFFER_LIST_INFO` (ndis.h): the eighth entry (the
+/// conditional entries of that enum all come after it, so the index is the same everywhere).
 pub const NetBufferListFrameType: usize = 7;
 /// `NDIS_PROTOCOL_ID_DEFAULT`.
 pub const NDIS_PROTOCOL_ID_DEFAULT: u8 = 0;
@@ -111,8 +119,24 @@ pub const NDIS_STATISTICS_FLAGS_VALID_XMIT_ERROR: u32 = 0x0000_0400;
 pub const NDIS_STATISTICS_FLAGS_VALID_XMIT_DISCARDS: u32 = 0x0000_8000;
 pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_RCV: u32 = 0x0001_0000;
 pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_XMIT: u32 = 0x0008_0000;
+// `NDIS_STATISTICS_*_SUPPORTED` (ndis.h): the family the general attributes' `SupportedStatistics`
+// takes (a different set of bits from the `NDIS_STATISTICS_FLAGS_VALID_*` of NDIS_STATISTICS_INFO).
+pub const NDIS_STATISTICS_XMIT_OK_SUPPORTED: u32 = 0x0000_0001;
+pub const NDIS_STATISTICS_RCV_OK_SUPPORTED: u32 = 0x0000_0002;
+pub const NDIS_STATISTICS_XMIT_ERROR_SUPPORTED: u32 = 0x0000_0004;
+pub const NDIS_STATISTICS_RCV_ERROR_SUPPORTED: u32 = 0x0000_0008;
+pub const NDIS_STATISTICS_DIRECTED_BYTES_XMIT_SUPPORTED: u32 = 0x0000_0020;
+pub const NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED: u32 = 0x0000_0040;
+pub const NDIS_STATISTICS_DIRECTED_BYTES_RCV_SUPPORTED: u32 = 0x0000_0800;
+pub const NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED: u32 = 0x0000_1000;
+pub const NDIS_STATISTICS_BYTES_RCV_SUPPORTED: u32 = 0x0008_0000;
+pub const NDIS_STATISTICS_BYTES_XMIT_SUPPORTED: u32 = 0x0010_0000;
+pub const NDIS_STATISTICS_RCV_DISCARDS_SUPPORTED: u32 = 0x0020_0000;
+pub const NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED: u32 = 0x0040_0000;
+pub const NDIS_STATISTICS_XMIT_DISCARDS_SUPPORTED: u32 = 0x0800_0000;
 
-// ---- revisions ----
+// ---- revisions (ndis.h; NDIS_LINK_STATE, NDIS_STATISTICS_INFO, interrupt moderation and PM
+// capabilities also in ntddndis.h) ----
 pub const NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2: u8 = 2;
 pub const NDIS_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3: u8 = 3;
 pub const NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2: u8 = 2;
@@ -126,7 +150,7 @@ pub const NDIS_PM_CAPABILITIES_REVISION_2: u8 = 2;
 /// `NdisDeviceStateUnspecified` (`NDIS_DEVICE_POWER_STATE`): no wake-up from any state.
 pub const NdisDeviceStateUnspecified: u32 = 0;
 
-// ---- miniport handler types ----
+// ---- miniport handler types (ndis.h: MINIPORT_*, SET_OPTIONS) ----
 pub type SET_OPTIONS_HANDLER = Option<unsafe extern "system" fn(NDIS_HANDLE, NDIS_HANDLE) -> NDIS_STATUS>;
 pub type MINIPORT_INITIALIZE_HANDLER =
     Option<unsafe extern "system" fn(NDIS_HANDLE, NDIS_HANDLE, *mut c_void) -> NDIS_STATUS>;
@@ -153,7 +177,7 @@ pub type MINIPORT_CANCEL_DIRECT_OID_REQUEST_HANDLER = Option<unsafe extern "syst
 pub type MINIPORT_SYNCHRONOUS_OID_REQUEST_HANDLER =
     Option<unsafe extern "system" fn(NDIS_HANDLE, *mut NDIS_OID_REQUEST) -> NDIS_STATUS>;
 
-/// `NDIS_MINIPORT_DRIVER_CHARACTERISTICS` through revision 3 (NDIS 6.80:
+/// `NDIS_MINIPORT_DRIVER_CHARACTERISTICS` (ndis.h) through revision 3 (NDIS 6.80:
 /// `SynchronousOidRequestHandler`). Revision 2 (NDIS 6.30) ends before the last field.
 #[repr(C)]
 #[derive(Default)]
@@ -184,13 +208,13 @@ pub struct NDIS_MINIPORT_DRIVER_CHARACTERISTICS {
     pub SynchronousOidRequestHandler: MINIPORT_SYNCHRONOUS_OID_REQUEST_HANDLER,
 }
 
-/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2`: through `CancelDirectOidRequestHandler`.
+/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_2` (ndis.h): through `CancelDirectOidRequestHandler`.
 pub const CHARACTERISTICS_SIZE_REVISION_2: usize =
     offset_of!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, CancelDirectOidRequestHandler) + size_of::<usize>();
-/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3`: through `SynchronousOidRequestHandler`.
+/// `NDIS_SIZEOF_MINIPORT_DRIVER_CHARACTERISTICS_REVISION_3` (ndis.h): through `SynchronousOidRequestHandler`.
 pub const CHARACTERISTICS_SIZE_REVISION_3: usize = size_of::<NDIS_MINIPORT_DRIVER_CHARACTERISTICS>();
 
-/// `NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES`.
+/// `NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES` (ndis.h).
 #[repr(C)]
 pub struct NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
     pub Header: NDIS_OBJECT_HEADER,
@@ -200,10 +224,10 @@ pub struct NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
     pub InterfaceType: u32,
 }
 
-/// `NDIS_MAX_PHYS_ADDRESS_LENGTH` (= `IF_MAX_PHYS_ADDRESS_LENGTH`).
+/// `NDIS_MAX_PHYS_ADDRESS_LENGTH` (ntddndis.h; = `IF_MAX_PHYS_ADDRESS_LENGTH` of ifdef.h).
 pub const NDIS_MAX_PHYS_ADDRESS_LENGTH: usize = 32;
 
-/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` (revision 2, NDIS 6.20+).
+/// `NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES` (ndis.h; revision 2, NDIS 6.20+).
 #[repr(C)]
 pub struct NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
     pub Header: NDIS_OBJECT_HEADER,
@@ -241,7 +265,7 @@ pub struct NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES {
     pub PowerManagementCapabilitiesEx: *mut c_void,
 }
 
-/// `NET_BUFFER_LIST_POOL_PARAMETERS`.
+/// `NET_BUFFER_LIST_POOL_PARAMETERS` (ndis.h).
 #[repr(C)]
 pub struct NET_BUFFER_LIST_POOL_PARAMETERS {
     pub Header: NDIS_OBJECT_HEADER,
@@ -252,7 +276,7 @@ pub struct NET_BUFFER_LIST_POOL_PARAMETERS {
     pub DataSize: u32,
 }
 
-/// `NDIS_LINK_STATE`.
+/// `NDIS_LINK_STATE` (ntddndis.h).
 #[repr(C)]
 pub struct NDIS_LINK_STATE {
     pub Header: NDIS_OBJECT_HEADER,
@@ -264,7 +288,7 @@ pub struct NDIS_LINK_STATE {
     pub AutoNegotiationFlags: u32,
 }
 
-/// `NDIS_STATUS_INDICATION`.
+/// `NDIS_STATUS_INDICATION` (ndis.h).
 #[repr(C)]
 pub struct NDIS_STATUS_INDICATION {
     pub Header: NDIS_OBJECT_HEADER,
@@ -280,7 +304,7 @@ pub struct NDIS_STATUS_INDICATION {
     pub NdisReserved: [*mut c_void; 4],
 }
 
-/// `NDIS_STATISTICS_INFO`.
+/// `NDIS_STATISTICS_INFO` (ntddndis.h).
 #[repr(C)]
 #[derive(Default)]
 pub struct NDIS_STATISTICS_INFO {
@@ -306,7 +330,7 @@ pub struct NDIS_STATISTICS_INFO {
     pub ifHCOutBroadcastOctets: u64,
 }
 
-/// `NDIS_PM_CAPABILITIES` (revision 2, NDIS 6.30+; also in `ntddndis.h`).
+/// `NDIS_PM_CAPABILITIES` (ntddndis.h; revision 2, NDIS 6.30+).
 #[repr(C)]
 #[derive(Default)]
 pub struct NDIS_PM_CAPABILITIES {
@@ -327,7 +351,7 @@ pub struct NDIS_PM_CAPABILITIES {
     pub MediaSpecificWakeUpEvents: u32,
 }
 
-/// `NDIS_INTERRUPT_MODERATION_PARAMETERS`.
+/// `NDIS_INTERRUPT_MODERATION_PARAMETERS` (ntddndis.h).
 #[repr(C)]
 pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
     pub Header: NDIS_OBJECT_HEADER,
@@ -335,7 +359,7 @@ pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
     pub InterruptModeration: u32,
 }
 
-/// The query/set arm of `NDIS_OID_REQUEST::DATA` (`QUERY_INFORMATION` and `SET_INFORMATION`
+/// The query/set arm of `NDIS_OID_REQUEST::DATA` (ntddndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
 /// share this shape: `BytesWritten` is `BytesRead` for a set).
 #[repr(C)]
 pub struct NDIS_OID_REQUEST_INFORMATION {
@@ -346,7 +370,7 @@ pub struct NDIS_OID_REQUEST_INFORMATION {
     pub BytesNeeded: u32,
 }
 
-/// `NDIS_OID_REQUEST`, through the query/set arm of `DATA` (allocated by NDIS; never created here).
+/// `NDIS_OID_REQUEST` (ntddndis.h), through the query/set arm of `DATA` (allocated by NDIS; never created here).
 #[repr(C)]
 pub struct NDIS_OID_REQUEST {
     pub Header: NDIS_OBJECT_HEADER,
@@ -358,7 +382,7 @@ pub struct NDIS_OID_REQUEST {
     pub DATA: NDIS_OID_REQUEST_INFORMATION,
 }
 
-/// `NET_DEVICE_PNP_EVENT`, through `InformationBufferLength` (allocated by NDIS).
+/// `NET_DEVICE_PNP_EVENT` (ndis.h), through `InformationBufferLength` (allocated by NDIS).
 #[repr(C)]
 pub struct NET_DEVICE_PNP_EVENT {
     pub Header: NDIS_OBJECT_HEADER,
@@ -368,7 +392,7 @@ pub struct NET_DEVICE_PNP_EVENT {
     pub InformationBufferLength: u32,
 }
 
-/// `NET_BUFFER`, through `DataOffset` (the `NET_BUFFER_DATA` arm of its header union; the
+/// `NET_BUFFER` (ndis.h), through `DataOffset` (the `NET_BUFFER_DATA` arm of its header union; the
 /// `SLIST_HEADER` arm is the same size on every target).
 #[repr(C)]
 pub struct NET_BUFFER {
@@ -385,8 +409,25 @@ pub struct NET_BUFFER {
 /// How many `NetBufferListInfo` entries the shell may touch (through `NetBufferListFrameType`).
 pub const NBL_INFO_ENTRIES_USED: usize = NetBufferListFrameType + 1;
 
-/// `NET_BUFFER_LIST`, through `NetBufferListInfo[NetBufferListFrameType]` (the `NET_BUFFER_LIST_DATA`
-/// arm of its header union, padded to the `SLIST_HEADER` arm: 16 bytes on 64-bit targets).
+/// `MEMORY_ALLOCATION_ALIGNMENT` (ntdef.h): 16 on 64-bit Windows.
+pub const MEMORY_ALLOCATION_ALIGNMENT: usize = 16;
+
+/// A field declared `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` in a header: aligned to 16 (the
+/// attribute also pads the structure to a multiple of 16).
+#[repr(C, align(16))]
+pub struct AllocationAligned<T>(pub T);
+const _: () = assert!(core::mem::align_of::<AllocationAligned<u8>>() == MEMORY_ALLOCATION_ALIGNMENT);
+
+/// `NET_BUFFER_LIST` (ndis.h), through `NetBufferListInfo[NetBufferListFrameType]`: the
+/// `Next`/`FirstNetBuffer` arm of its header union (the `SLIST_HEADER` arm is the same 16 bytes),
+/// and the three reserved arrays `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` as the header
+/// declares them (which the DDI page omits).
+///
+/// Ownership: `ProtocolReserved` belongs to the protocol that allocated or sent the NBL,
+/// `MiniportReserved` to the miniport that allocated it, `Scratch` and `NdisReserved` to NDIS.
+/// The shell writes per-NBL state only into `MiniportReserved` of NBLs it allocated itself
+/// (indications), and, as the DDI requires, `Status` of an NBL it completes and `SourceHandle`,
+/// `NblFlags` and `NetBufferListInfo` of an NBL it indicates.
 #[repr(C)]
 pub struct NET_BUFFER_LIST {
     pub Next: *mut NET_BUFFER_LIST,
@@ -394,20 +435,24 @@ pub struct NET_BUFFER_LIST {
     pub Context: *mut c_void,
     pub ParentNetBufferList: *mut NET_BUFFER_LIST,
     pub NdisPoolHandle: NDIS_HANDLE,
-    pub NdisReserved: [*mut c_void; 2],
-    pub ProtocolReserved: [*mut c_void; 4],
-    pub MiniportReserved: [*mut c_void; 2],
+    pub NdisReserved: AllocationAligned<[*mut c_void; 2]>,
+    pub ProtocolReserved: AllocationAligned<[*mut c_void; 4]>,
+    pub MiniportReserved: AllocationAligned<[*mut c_void; 2]>,
     pub Scratch: *mut c_void,
     pub SourceHandle: NDIS_HANDLE,
     pub NblFlags: u32,
     pub ChildRefCount: i32,
     pub Flags: u32,
+    /// `Status` (a union with `NdisReserved2`).
     pub Status: NDIS_STATUS,
     pub NetBufferListInfo: [*mut c_void; NBL_INFO_ENTRIES_USED],
 }
 
+// The exports of ndis.sys the shell calls (ndis.h); those returning a status are `#[must_use]`,
+// as wdk-sys makes every NTSTATUS-returning binding.
 #[link(name = "ndis")]
 extern "system" {
+    #[must_use]
     pub fn NdisMRegisterMiniportDriver(
         DriverObject: PDRIVER_OBJECT,
         RegistryPath: PUNICODE_STRING,
@@ -418,6 +463,7 @@ extern "system" {
     pub fn NdisMDeregisterMiniportDriver(NdisMiniportDriverHandle: NDIS_HANDLE);
     /// The running NDIS version, `major << 16 | minor`.
     pub fn NdisGetVersion() -> u32;
+    #[must_use]
     pub fn NdisMSetMiniportAttributes(
         NdisMiniportAdapterHandle: NDIS_HANDLE,
         MiniportAttributes: *mut c_void,
@@ -489,95 +535,50 @@ assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size: 16, {
     Header: 0, ProtocolId: 4, fAllocateNetBuffer: 5, ContextSize: 6, PoolTag: 8, DataSize: 12,
 });
 
-#[cfg(target_pointer_width = "64")]
-mod layout_64 {
-    use super::*;
-    assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
-        Header: 0, MajorNdisVersion: 4, MinorNdisVersion: 5, MajorDriverVersion: 6, MinorDriverVersion: 7,
-        Flags: 8, SetOptionsHandler: 0x10, InitializeHandlerEx: 0x18, HaltHandlerEx: 0x20, UnloadHandler: 0x28,
-        PauseHandler: 0x30, RestartHandler: 0x38, OidRequestHandler: 0x40, SendNetBufferListsHandler: 0x48,
-        ReturnNetBufferListsHandler: 0x50, CancelSendHandler: 0x58, CheckForHangHandlerEx: 0x60,
-        ResetHandlerEx: 0x68, DevicePnPEventNotifyHandler: 0x70, ShutdownHandlerEx: 0x78,
-        CancelOidRequestHandler: 0x80, DirectOidRequestHandler: 0x88, CancelDirectOidRequestHandler: 0x90,
-        SynchronousOidRequestHandler: 0x98,
-    });
-    const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x98);
-    assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x20, {
-        Header: 0, MiniportAdapterContext: 8, AttributeFlags: 0x10, CheckForHangTimeInSeconds: 0x14,
-        InterfaceType: 0x18,
-    });
-    assert_layout!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, size: 0xE0, {
-        Header: 0, Flags: 4, MediaType: 8, PhysicalMediumType: 0xC, MtuSize: 0x10, MaxXmitLinkSpeed: 0x18,
-        XmitLinkSpeed: 0x20, MaxRcvLinkSpeed: 0x28, RcvLinkSpeed: 0x30, MediaConnectState: 0x38,
-        MediaDuplexState: 0x3C, LookaheadSize: 0x40, PowerManagementCapabilities: 0x48, MacOptions: 0x50,
-        SupportedPacketFilters: 0x54, MaxMulticastListSize: 0x58, MacAddressLength: 0x5C,
-        PermanentMacAddress: 0x5E, CurrentMacAddress: 0x7E, RecvScaleCapabilities: 0xA0, AccessType: 0xA8,
-        DirectionType: 0xAC, ConnectionType: 0xB0, IfType: 0xB4, IfConnectorPresent: 0xB6,
-        SupportedStatistics: 0xB8, SupportedPauseFunctions: 0xBC, DataBackFillSize: 0xC0,
-        ContextBackFillSize: 0xC4, SupportedOidList: 0xC8, SupportedOidListLength: 0xD0,
-        AutoNegotiationFlags: 0xD4, PowerManagementCapabilitiesEx: 0xD8,
-    });
-    assert_layout!(NDIS_STATUS_INDICATION, size: 0x70, {
-        Header: 0, SourceHandle: 8, PortNumber: 0x10, StatusCode: 0x14, Flags: 0x18, DestinationHandle: 0x20,
-        RequestId: 0x28, StatusBuffer: 0x30, StatusBufferSize: 0x38, Guid: 0x3C, NdisReserved: 0x50,
-    });
-    assert_layout!(NDIS_OID_REQUEST, size: 0x40, {
-        Header: 0, RequestType: 4, PortNumber: 8, Timeout: 0xC, RequestId: 0x10, RequestHandle: 0x18, DATA: 0x20,
-    });
-    assert_layout!(NDIS_OID_REQUEST_INFORMATION, size: 0x20, {
-        Oid: 0, InformationBuffer: 8, InformationBufferLength: 0x10, BytesWrittenOrRead: 0x14, BytesNeeded: 0x18,
-    });
-    assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x20, {
-        Header: 0, PortNumber: 4, DevicePnPEvent: 8, InformationBuffer: 0x10, InformationBufferLength: 0x18,
-    });
-    assert_layout!(NET_BUFFER, size: 0x30, {
-        Next: 0, CurrentMdl: 8, CurrentMdlOffset: 0x10, DataLength: 0x18, MdlChain: 0x20, DataOffset: 0x28,
-    });
-    assert_layout!(NET_BUFFER_LIST, size: 0xC8, {
-        Next: 0, FirstNetBuffer: 8, Context: 0x10, ParentNetBufferList: 0x18, NdisPoolHandle: 0x20,
-        NdisReserved: 0x28, ProtocolReserved: 0x38, MiniportReserved: 0x58, Scratch: 0x68, SourceHandle: 0x70,
-        NblFlags: 0x78, ChildRefCount: 0x7C, Flags: 0x80, Status: 0x84, NetBufferListInfo: 0x88,
-    });
-}
-
-#[cfg(target_pointer_width = "32")]
-mod layout_32 {
-    use super::*;
-    assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0x54, {
-        Header: 0, Flags: 8, SetOptionsHandler: 0xC, InitializeHandlerEx: 0x10, HaltHandlerEx: 0x14,
-        UnloadHandler: 0x18, PauseHandler: 0x1C, RestartHandler: 0x20, OidRequestHandler: 0x24,
-        SendNetBufferListsHandler: 0x28, ReturnNetBufferListsHandler: 0x2C, CancelSendHandler: 0x30,
-        CheckForHangHandlerEx: 0x34, ResetHandlerEx: 0x38, DevicePnPEventNotifyHandler: 0x3C,
-        ShutdownHandlerEx: 0x40, CancelOidRequestHandler: 0x44, DirectOidRequestHandler: 0x48,
-        CancelDirectOidRequestHandler: 0x4C, SynchronousOidRequestHandler: 0x50,
-    });
-    const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x50);
-    assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x14, {
-        Header: 0, MiniportAdapterContext: 4, AttributeFlags: 8, CheckForHangTimeInSeconds: 0xC, InterfaceType: 0x10,
-    });
-    assert_layout!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, size: 0xD0, {
-        Header: 0, MtuSize: 0x10, MaxXmitLinkSpeed: 0x18, RcvLinkSpeed: 0x30, MediaConnectState: 0x38,
-        LookaheadSize: 0x40, PowerManagementCapabilities: 0x44, MacOptions: 0x48, MacAddressLength: 0x54,
-        PermanentMacAddress: 0x56, CurrentMacAddress: 0x76, RecvScaleCapabilities: 0x98, AccessType: 0x9C,
-        IfType: 0xA8, IfConnectorPresent: 0xAA, SupportedStatistics: 0xAC, SupportedOidList: 0xBC,
-        SupportedOidListLength: 0xC0, AutoNegotiationFlags: 0xC4, PowerManagementCapabilitiesEx: 0xC8,
-    });
-    assert_layout!(NDIS_STATUS_INDICATION, size: 0x44, {
-        Header: 0, SourceHandle: 4, PortNumber: 8, StatusCode: 0xC, Flags: 0x10, DestinationHandle: 0x14,
-        RequestId: 0x18, StatusBuffer: 0x1C, StatusBufferSize: 0x20, Guid: 0x24, NdisReserved: 0x34,
-    });
-    assert_layout!(NDIS_OID_REQUEST, size: 0x2C, {
-        Header: 0, RequestType: 4, PortNumber: 8, Timeout: 0xC, RequestId: 0x10, RequestHandle: 0x14, DATA: 0x18,
-    });
-    assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x14, {
-        Header: 0, PortNumber: 4, DevicePnPEvent: 8, InformationBuffer: 0xC, InformationBufferLength: 0x10,
-    });
-    assert_layout!(NET_BUFFER, size: 0x18, {
-        Next: 0, CurrentMdl: 4, CurrentMdlOffset: 8, DataLength: 0xC, MdlChain: 0x10, DataOffset: 0x14,
-    });
-    assert_layout!(NET_BUFFER_LIST, size: 0x6C, {
-        Next: 0, FirstNetBuffer: 4, Context: 8, ParentNetBufferList: 0xC, NdisPoolHandle: 0x10, NdisReserved: 0x14,
-        ProtocolReserved: 0x1C, MiniportReserved: 0x2C, Scratch: 0x34, SourceHandle: 0x38, NblFlags: 0x3C,
-        ChildRefCount: 0x40, Flags: 0x44, Status: 0x48, NetBufferListInfo: 0x4C,
-    });
-}
+// The 64-bit layouts (x64 and arm64; the shell is built for nothing else).
+assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
+    Header: 0, MajorNdisVersion: 4, MinorNdisVersion: 5, MajorDriverVersion: 6, MinorDriverVersion: 7,
+    Flags: 8, SetOptionsHandler: 0x10, InitializeHandlerEx: 0x18, HaltHandlerEx: 0x20, UnloadHandler: 0x28,
+    PauseHandler: 0x30, RestartHandler: 0x38, OidRequestHandler: 0x40, SendNetBufferListsHandler: 0x48,
+    ReturnNetBufferListsHandler: 0x50, CancelSendHandler: 0x58, CheckForHangHandlerEx: 0x60,
+    ResetHandlerEx: 0x68, DevicePnPEventNotifyHandler: 0x70, ShutdownHandlerEx: 0x78,
+    CancelOidRequestHandler: 0x80, DirectOidRequestHandler: 0x88, CancelDirectOidRequestHandler: 0x90,
+    SynchronousOidRequestHandler: 0x98,
+});
+const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x98);
+assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x20, {
+    Header: 0, MiniportAdapterContext: 8, AttributeFlags: 0x10, CheckForHangTimeInSeconds: 0x14,
+    InterfaceType: 0x18,
+});
+assert_layout!(NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, size: 0xE0, {
+    Header: 0, Flags: 4, MediaType: 8, PhysicalMediumType: 0xC, MtuSize: 0x10, MaxXmitLinkSpeed: 0x18,
+    XmitLinkSpeed: 0x20, MaxRcvLinkSpeed: 0x28, RcvLinkSpeed: 0x30, MediaConnectState: 0x38,
+    MediaDuplexState: 0x3C, LookaheadSize: 0x40, PowerManagementCapabilities: 0x48, MacOptions: 0x50,
+    SupportedPacketFilters: 0x54, MaxMulticastListSize: 0x58, MacAddressLength: 0x5C,
+    PermanentMacAddress: 0x5E, CurrentMacAddress: 0x7E, RecvScaleCapabilities: 0xA0, AccessType: 0xA8,
+    DirectionType: 0xAC, ConnectionType: 0xB0, IfType: 0xB4, IfConnectorPresent: 0xB6,
+    SupportedStatistics: 0xB8, SupportedPauseFunctions: 0xBC, DataBackFillSize: 0xC0,
+    ContextBackFillSize: 0xC4, SupportedOidList: 0xC8, SupportedOidListLength: 0xD0,
+    AutoNegotiationFlags: 0xD4, PowerManagementCapabilitiesEx: 0xD8,
+});
+assert_layout!(NDIS_STATUS_INDICATION, size: 0x70, {
+    Header: 0, SourceHandle: 8, PortNumber: 0x10, StatusCode: 0x14, Flags: 0x18, DestinationHandle: 0x20,
+    RequestId: 0x28, StatusBuffer: 0x30, StatusBufferSize: 0x38, Guid: 0x3C, NdisReserved: 0x50,
+});
+assert_layout!(NDIS_OID_REQUEST, size: 0x40, {
+    Header: 0, RequestType: 4, PortNumber: 8, Timeout: 0xC, RequestId: 0x10, RequestHandle: 0x18, DATA: 0x20,
+});
+assert_layout!(NDIS_OID_REQUEST_INFORMATION, size: 0x20, {
+    Oid: 0, InformationBuffer: 8, InformationBufferLength: 0x10, BytesWrittenOrRead: 0x14, BytesNeeded: 0x18,
+});
+assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x20, {
+    Header: 0, PortNumber: 4, DevicePnPEvent: 8, InformationBuffer: 0x10, InformationBufferLength: 0x18,
+});
+assert_layout!(NET_BUFFER, size: 0x30, {
+    Next: 0, CurrentMdl: 8, CurrentMdlOffset: 0x10, DataLength: 0x18, MdlChain: 0x20, DataOffset: 0x28,
+});
+assert_layout!(NET_BUFFER_LIST, size: 0xD0, {
+    Next: 0, FirstNetBuffer: 8, Context: 0x10, ParentNetBufferList: 0x18, NdisPoolHandle: 0x20,
+    NdisReserved: 0x30, ProtocolReserved: 0x40, MiniportReserved: 0x60, Scratch: 0x70, SourceHandle: 0x78,
+    NblFlags: 0x80, ChildRefCount: 0x84, Flags: 0x88, Status: 0x8C, NetBufferListInfo: 0x90,
+});

@@ -10,7 +10,29 @@ use super::platform::KernelPlatform;
 use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue};
 use crate::engine::Adapter;
 
-/// The counters `NDIS_STATISTICS_INFO` carries (the engine's [`InterfaceStatistics`]).
+/// The counters advertised in the general attributes' `SupportedStatistics`: the
+/// `NDIS_STATISTICS_*_SUPPORTED` family (ndis.h), one bit per counter the engine keeps (see
+/// [`InterfaceStatistics`]) and `GEN_STATISTICS_SUPPORTED` for `OID_GEN_STATISTICS`.
+pub const ADVERTISED_STATISTICS: u32 = NDIS_STATISTICS_XMIT_OK_SUPPORTED
+    | NDIS_STATISTICS_RCV_OK_SUPPORTED
+    | NDIS_STATISTICS_XMIT_ERROR_SUPPORTED
+    | NDIS_STATISTICS_RCV_ERROR_SUPPORTED
+    | NDIS_STATISTICS_DIRECTED_BYTES_XMIT_SUPPORTED
+    | NDIS_STATISTICS_DIRECTED_FRAMES_XMIT_SUPPORTED
+    | NDIS_STATISTICS_DIRECTED_BYTES_RCV_SUPPORTED
+    | NDIS_STATISTICS_DIRECTED_FRAMES_RCV_SUPPORTED
+    | NDIS_STATISTICS_BYTES_RCV_SUPPORTED
+    | NDIS_STATISTICS_BYTES_XMIT_SUPPORTED
+    | NDIS_STATISTICS_RCV_DISCARDS_SUPPORTED
+    | NDIS_STATISTICS_XMIT_DISCARDS_SUPPORTED
+    | NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED;
+// The two families share no meaning: GEN_STATISTICS_SUPPORTED (0x0040_0000) is beyond every
+// NDIS_STATISTICS_FLAGS_VALID_* bit, so a VALID_* set in the general attributes fails here.
+const _: () = assert!(ADVERTISED_STATISTICS & NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED != 0);
+const _: () = assert!(SUPPORTED_STATISTICS & NDIS_STATISTICS_GEN_STATISTICS_SUPPORTED == 0);
+
+/// The counters an `NDIS_STATISTICS_INFO` answer carries: the `NDIS_STATISTICS_FLAGS_VALID_*`
+/// family (ntddndis.h), a different set of bits from [`ADVERTISED_STATISTICS`].
 pub const SUPPORTED_STATISTICS: u32 = NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV
     | NDIS_STATISTICS_FLAGS_VALID_BYTES_RCV
     | NDIS_STATISTICS_FLAGS_VALID_DIRECTED_BYTES_RCV

@@ -15,12 +15,14 @@ use wdk_sys::ntddk::{
     ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    ExEventObjectType, _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT, PMDL,
-    PVOID, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
+    KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT,
+    PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
-use super::kernel::{ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box};
+use super::kernel::{
+    ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box, ExEventObjectType,
+};
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
@@ -185,10 +187,19 @@ unsafe impl Send for KernelWorker {}
 impl Worker for KernelWorker {
     fn join(self) {
         // SAFETY: `thread` is a kernel handle with SYNCHRONIZE access; waiting at PASSIVE_LEVEL
-        // (teardown) is allowed; the handle is closed once, here.
-        unsafe {
-            ZwWaitForSingleObject(self.thread, 0, ptr::null_mut());
-            ZwClose(self.thread);
+        // (teardown) is allowed.
+        let waited = unsafe { ZwWaitForSingleObject(self.thread, 0, ptr::null_mut()) };
+        // A non-alertable wait without timeout on a valid handle returns only when the thread has
+        // ended (STATUS_SUCCESS); anything else means the handle is not the one PsCreateSystemThread
+        // returned, a bug in the shell that is reported (there is no thread to wait for through it).
+        if waited != STATUS_SUCCESS {
+            wdk::println!("ringtun: waiting for the consumer thread failed: {waited:#x}");
+        }
+        // SAFETY: the handle is closed once, here.
+        let closed = unsafe { ZwClose(self.thread) };
+        // Closing a valid kernel handle does not fail; a failure is the same bug as above.
+        if closed < 0 {
+            wdk::println!("ringtun: closing the consumer thread handle failed: {closed:#x}");
         }
     }
 }
@@ -260,6 +271,41 @@ pub unsafe fn free_indication(nbl: *mut NET_BUFFER_LIST) {
             IoFreeMdl(mdl);
         }
     }
+}
+
+/// `KeWaitForMultipleObjects` (wdm.h, WDK 10.0.16299) on `events`, any one of them, kernel mode,
+/// not alertable, with `timeout` in 100 ns units (negative: relative) or none. `Some(index)` of
+/// the signalled event; `None` on `STATUS_TIMEOUT` (or with no event to wait on).
+fn wait_events(events: &[&KernelEvent], timeout: Option<i64>) -> Option<usize> {
+    let mut objects: [PVOID; THREAD_WAIT_OBJECTS] = [ptr::null_mut(); THREAD_WAIT_OBJECTS];
+    let mut count = 0u32;
+    for (slot, event) in objects.iter_mut().zip(events) {
+        *slot = event.as_ptr().cast();
+        count = count.wrapping_add(1);
+    }
+    if count == 0 {
+        return None;
+    }
+    let mut due = LARGE_INTEGER { QuadPart: timeout.unwrap_or(0) };
+    let due_ptr: PLARGE_INTEGER = if timeout.is_some() { &mut due } else { ptr::null_mut() };
+    // SAFETY: every object is a valid KEVENT; at most THREAD_WAIT_OBJECTS objects, so no wait
+    // block array is needed; kernel-mode, non-alertable wait at PASSIVE_LEVEL; `due_ptr` is null
+    // (no timeout) or points to a LARGE_INTEGER that lives across the call.
+    let status = unsafe {
+        KeWaitForMultipleObjects(
+            count,
+            objects.as_mut_ptr(),
+            _WAIT_TYPE::WaitAny,
+            _KWAIT_REASON::Executive,
+            _MODE::KernelMode as KPROCESSOR_MODE,
+            0,
+            due_ptr,
+            ptr::null_mut(),
+        )
+    };
+    // STATUS_WAIT_0 + n names the signalled object; STATUS_TIMEOUT (0x102) and anything else
+    // names none.
+    usize::try_from(status).ok().filter(|&n| n < count as usize)
 }
 
 impl Platform for KernelPlatform {
@@ -343,31 +389,14 @@ impl Platform for KernelPlatform {
     }
 
     fn wait_any(&self, events: &[&Self::Event]) -> usize {
-        let mut objects: [PVOID; THREAD_WAIT_OBJECTS] = [ptr::null_mut(); THREAD_WAIT_OBJECTS];
-        let mut count = 0u32;
-        for (slot, event) in objects.iter_mut().zip(events) {
-            *slot = event.as_ptr().cast();
-            count = count.wrapping_add(1);
-        }
-        if count == 0 {
-            return 0;
-        }
-        // SAFETY: every object is a valid KEVENT; at most THREAD_WAIT_OBJECTS objects, so no wait
-        // block array is needed; kernel-mode, non-alertable wait at PASSIVE_LEVEL, no timeout.
-        let status = unsafe {
-            KeWaitForMultipleObjects(
-                count,
-                objects.as_mut_ptr(),
-                _WAIT_TYPE::WaitAny,
-                _KWAIT_REASON::Executive,
-                _MODE::KernelMode as KPROCESSOR_MODE,
-                0,
-                ptr::null_mut(),
-                ptr::null_mut(),
-            )
-        };
-        // STATUS_WAIT_0 + n names the signalled object.
-        usize::try_from(status).ok().filter(|&n| n < count as usize).unwrap_or(0)
+        wait_events(events, None).unwrap_or(0)
+    }
+
+    fn wait_any_timeout(&self, events: &[&Self::Event], timeout_ns: u64) -> Option<usize> {
+        // KeWaitForMultipleObjects takes the timeout in 100 ns units; a negative value is
+        // relative to now (wdm.h). At least one unit, so that a zero timeout still waits.
+        let units = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
+        wait_events(events, Some(units.wrapping_neg()))
     }
 
     fn now_ns(&self) -> u64 {

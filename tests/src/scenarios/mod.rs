@@ -9,6 +9,7 @@ pub mod regressions;
 pub mod room;
 pub mod teardown;
 pub mod traffic;
+pub mod wintun;
 
 use crate::backend::{Backend, Needs};
 use crate::runner::Scenario;
@@ -83,4 +84,14 @@ scenarios! {
     regressions::parallel_returns, Needs::STACK, "the stack returning from several threads: head in order";
     regressions::wakeup_race, Needs::TRAFFIC, "consumer about to sleep while the producer publishes: every packet within 1 s";
     regressions::garbage_bookkeeping, Needs::STACK, "every transmit status written exactly once on every path";
+    wintun::wintun_registration, Needs::COUNTERS, "Wintun layout (one region, Receive ring 4 mod 8), 64/32-bit, every capacity: registers, second refused, close stops both rings";
+    wintun::wintun_traffic_every_size, Needs::COUNTERS, "Wintun layout: traffic both ways at every capacity and bitness, 1..=0xFFFF bytes";
+    wintun::wintun_wrap_around, Needs::COUNTERS, "Wintun layout: four laps of the ring both ways, slots at every 4-byte offset";
+    wintun::wintun_parallel_senders, Needs::COUNTERS, "Wintun layout: several threads allocating and sending while the stack sends";
+    wintun::wintun_out_of_order_release, Needs::COUNTERS, "Wintun layout: releases and sends out of order move head/tail over the prefix only";
+    wintun::wintun_ring_full_and_recovery, Needs::STACK, "Wintun layout: both rings full, then recovery";
+    wintun::wintun_teardown_both_sides, Needs::LIFECYCLE, "Wintun layout: close, process exit and halt: markers, read event, end of file";
+    wintun::wintun_observable_refusals, Needs::COUNTERS, "Wintun layout: each registration refusal with its status";
+    wintun::wintun_read_event_and_alertable, Needs::COUNTERS, "Wintun layout: read event after every publish only; alertable while the consumer sleeps";
+    wintun::wintun_lost_wakeups_bounded, Needs::COUNTERS, "clients without the fence or the signal: every packet within the re-check bound";
 }

@@ -1,6 +1,9 @@
 //! Stand-in for `wdk-sys` 0.5.2 during the Windows-target check (see `../../README.md`): the part
 //! of the real crate's surface that ringtun's kernel shell uses, with the same names and shapes.
 //! Types, constants and extern statics live at the crate root, functions in [`ntddk`].
+//! Declarations follow the WDK header text (ntdef.h, wdm.h, ntddk.h, ntifs.h, wdf*.h), named per
+//! section; the layouts and constants are checked with clang against MinGW-w64's headers and,
+//! where available, the WDK's (`xcheck/layout/check-ndis-layout`).
 #![no_std]
 #![allow(non_camel_case_types, non_snake_case, non_upper_case_globals, missing_docs, clippy::all)]
 
@@ -34,7 +37,7 @@ pub type PACCESS_TOKEN = PVOID;
 pub type PULONG64 = *mut ULONG64;
 pub type PCHAR = *mut i8;
 
-// ---- enums, as bindgen's ModuleConsts style renders them ----
+// ---- enums (wdm.h, ntdef.h, wdfdriver.h), as bindgen's ModuleConsts style renders them ----
 macro_rules! module_enum {
     ($name:ident { $($variant:ident = $value:expr),* $(,)? }) => {
         pub mod $name {
@@ -65,7 +68,7 @@ pub type MEMORY_CACHING_TYPE = _MEMORY_CACHING_TYPE::Type;
 pub type LOCK_OPERATION = _LOCK_OPERATION::Type;
 pub type SECURITY_IMPERSONATION_LEVEL = _SECURITY_IMPERSONATION_LEVEL::Type;
 
-// ---- constants (#define values, typed as bindgen types them) ----
+// ---- constants (wdm.h, ntstatus.h; #define values, typed as bindgen types them) ----
 pub const IO_NO_INCREMENT: u32 = 0;
 pub const MDL_MAPPED_TO_SYSTEM_VA: u32 = 0x0001;
 pub const MDL_SOURCE_IS_NONPAGED_POOL: u32 = 0x0004;
@@ -81,17 +84,19 @@ pub const IRP_MJ_MAXIMUM_FUNCTION: u32 = 0x1B;
 pub const IRP_MN_QUERY_REMOVE_DEVICE: u32 = 0x01;
 pub const IRP_MN_SURPRISE_REMOVAL: u32 = 0x17;
 pub const STATUS_SUCCESS: NTSTATUS = 0;
+pub const STATUS_INVALID_HANDLE: NTSTATUS = 0xC000_0008_u32 as i32;
 pub const STATUS_INVALID_PARAMETER: NTSTATUS = 0xC000_000D_u32 as i32;
 pub const STATUS_INVALID_DEVICE_REQUEST: NTSTATUS = 0xC000_0010_u32 as i32;
 pub const STATUS_ACCESS_DENIED: NTSTATUS = 0xC000_0022_u32 as i32;
 pub const STATUS_BUFFER_TOO_SMALL: NTSTATUS = 0xC000_0023_u32 as i32;
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000_009A_u32 as i32;
 pub const STATUS_DEVICE_NOT_READY: NTSTATUS = 0xC000_00A3_u32 as i32;
+pub const STATUS_INVALID_USER_BUFFER: NTSTATUS = 0xC000_00E8_u32 as i32;
 pub const STATUS_ALREADY_INITIALIZED: NTSTATUS = 0xC000_0510_u32 as i32;
 pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC000_00BB_u32 as i32;
 pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
 
-// ---- structures ----
+// ---- structures (ntdef.h, wdm.h) ----
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct _UNICODE_STRING {
@@ -356,7 +361,7 @@ pub struct _IO_STACK_LOCATION {
 pub type IO_STACK_LOCATION = _IO_STACK_LOCATION;
 pub type PIO_STACK_LOCATION = *mut IO_STACK_LOCATION;
 
-// ---- WDF types ----
+// ---- WDF types (wdftypes.h, wdfdriver.h, wdfobject.h) ----
 #[repr(C)]
 pub struct WDFDRIVER__ {
     _opaque: [u8; 0],
@@ -372,7 +377,8 @@ pub struct _WDF_OBJECT_ATTRIBUTES {
     _opaque: [u8; 0],
 }
 pub type PWDF_OBJECT_ATTRIBUTES = *mut _WDF_OBJECT_ATTRIBUTES;
-pub type PFN_WDF_DRIVER_DEVICE_ADD = Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
+pub type PFN_WDF_DRIVER_DEVICE_ADD =
+    Option<unsafe extern "C" fn(Driver: WDFDRIVER, DeviceInit: PWDFDEVICE_INIT) -> NTSTATUS>;
 pub type PFN_WDF_DRIVER_UNLOAD = Option<unsafe extern "C" fn(Driver: WDFDRIVER)>;
 #[repr(C)]
 pub struct _WDF_DRIVER_CONFIG {
@@ -387,30 +393,144 @@ pub type PWDF_DRIVER_CONFIG = *mut WDF_DRIVER_CONFIG;
 pub const WDF_NO_OBJECT_ATTRIBUTES: PWDF_OBJECT_ATTRIBUTES = core::ptr::null_mut();
 pub const WDF_NO_HANDLE: PVOID = core::ptr::null_mut();
 
-// ---- extern statics (wdm.h) ----
-extern "C" {
-    pub static mut ExEventObjectType: *mut POBJECT_TYPE;
+// ---- WDF function table (wdffuncenum.h, wdf.h; KMDF 1.33) ----
+/// An entry of the WDF function table.
+pub type WDFFUNC = Option<unsafe extern "C" fn()>;
+#[repr(C)]
+pub struct _WDF_DRIVER_GLOBALS {
+    _opaque: [u8; 0],
+}
+pub type PWDF_DRIVER_GLOBALS = *mut _WDF_DRIVER_GLOBALS;
+pub type PFN_WDFDRIVERCREATE = Option<
+    unsafe extern "C" fn(
+        DriverGlobals: PWDF_DRIVER_GLOBALS,
+        DriverObject: PDRIVER_OBJECT,
+        RegistryPath: PCUNICODE_STRING,
+        DriverAttributes: PWDF_OBJECT_ATTRIBUTES,
+        DriverConfig: PWDF_DRIVER_CONFIG,
+        Driver: *mut WDFDRIVER,
+    ) -> NTSTATUS,
+>;
+pub type PFN_WDFDRIVERMINIPORTUNLOAD =
+    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Driver: WDFDRIVER)>;
+/// `WDFFUNCENUM` (wdffuncenum.h): the table indexes of the KMDF functions the shell calls.
+pub mod _WDFFUNCENUM {
+    pub type Type = core::ffi::c_int;
+    pub const WdfDriverCreateTableIndex: Type = 116;
+    pub const WdfDriverMiniportUnloadTableIndex: Type = 201;
 }
 
-/// Calls a KMDF function through the WDF function table (the real crate's proc macro); here, a
-/// direct call to the typed declaration in [`wdf`].
+// ---- extern statics, as bindgen declares them (no `#[link]` attribute) ----
+extern "C" {
+    /// wdm.h: `extern POBJECT_TYPE *ExEventObjectType;` (data exported by ntoskrnl.exe).
+    pub static mut ExEventObjectType: *mut POBJECT_TYPE;
+    /// wdf.h: `WdfFunctions` is `WdfFunctions_01033` for KMDF 1.33 (the real crate renames it).
+    #[link_name = "WdfFunctions_01033"]
+    pub static mut WdfFunctions: *const WDFFUNC;
+    /// wdfglobals.h: the driver's framework globals, set by the KMDF stub.
+    pub static mut WdfDriverGlobals: PWDF_DRIVER_GLOBALS;
+    /// wdf.h (KMDF 1.25+): the number of entries in `WdfFunctions`.
+    pub static mut WdfFunctionCount: ULONG;
+}
+
+/// The real crate defines `_fltused` (the symbol MSVC's linker expects once floating point is
+/// used anywhere; LLVM references it even under soft-float).
+#[no_mangle]
+pub static _fltused: () = ();
+
+/// Calls a KMDF function through the WDF function table, as the real crate's
+/// `call_unsafe_wdf_function_binding!` (a proc macro) does; see [`wdf::__dispatch`].
 #[macro_export]
 macro_rules! call_unsafe_wdf_function_binding {
     ($name:ident $(, $arg:expr)* $(,)?) => {
-        $crate::wdf::$name($($arg),*)
+        $crate::wdf::__dispatch::$name($($arg),*)
     };
 }
 
-// Sizes of the structures the shell dereferences, x64 (DDI reference / MinGW-w64 wdm.h).
-#[cfg(target_arch = "x86_64")]
-const _: () = {
-    assert!(core::mem::size_of::<_DRIVER_OBJECT>() == 0x150);
-    assert!(core::mem::size_of::<_IRP>() == 0xD0);
-    assert!(core::mem::offset_of!(_IRP, Tail) == 0x78);
-    assert!(core::mem::size_of::<_IO_STACK_LOCATION>() == 0x48);
-    assert!(core::mem::offset_of!(_IO_STACK_LOCATION, FileObject) == 0x30);
-    assert!(core::mem::size_of::<_MDL>() == 0x30);
-    assert!(core::mem::size_of::<_KEVENT>() == 0x18);
-    assert!(core::mem::size_of::<_OBJECT_ATTRIBUTES>() == 0x30);
-    assert!(core::mem::size_of::<_SECURITY_SUBJECT_CONTEXT>() == 0x20);
-};
+// ---- layouts of the structures the shell dereferences (wdm.h; x64 and arm64 share them) ----
+// xcheck/layout/check-ndis-layout recomputes each number with clang from MinGW-w64's wdm.h and,
+// where the WDK is at hand, from the WDK's (x64 and arm64).
+macro_rules! assert_layout {
+    ($ty:ty, size: $size:expr, { $($field:ident: $off:expr),* $(,)? }) => {
+        const _: () = assert!(core::mem::size_of::<$ty>() == $size, concat!("size of ", stringify!($ty)));
+        $( const _: () = assert!(core::mem::offset_of!($ty, $field) == $off, concat!(stringify!($ty), ".", stringify!($field))); )*
+    };
+}
+/// An offset through anonymous unions and structs: the C path (as the header names it) and the
+/// same offset computed through bindgen's `__bindgen_anon_N` members.
+macro_rules! assert_path {
+    ($ty:ident, $path:literal == $off:literal, $rust:expr) => {
+        const _: () = assert!($rust == $off, concat!(stringify!($ty), ".", $path));
+    };
+}
+#[cfg(target_pointer_width = "64")]
+mod layout_64 {
+    use super::*;
+    use core::mem::offset_of;
+    assert_layout!(UNICODE_STRING, size: 0x10, { Length: 0, MaximumLength: 2, Buffer: 8 });
+    assert_layout!(DRIVER_OBJECT, size: 0x150, {
+        Type: 0, Size: 2, DeviceObject: 8, Flags: 0x10, DriverStart: 0x18, DriverSize: 0x20, DriverSection: 0x28,
+        DriverExtension: 0x30, DriverName: 0x38, HardwareDatabase: 0x48, FastIoDispatch: 0x50, DriverInit: 0x58,
+        DriverStartIo: 0x60, DriverUnload: 0x68, MajorFunction: 0x70,
+    });
+    assert_layout!(MDL, size: 0x30, {
+        Next: 0, Size: 8, MdlFlags: 0xA, Process: 0x10, MappedSystemVa: 0x18, StartVa: 0x20, ByteCount: 0x28,
+        ByteOffset: 0x2C,
+    });
+    assert_layout!(KEVENT, size: 0x18, { Header: 0 });
+    assert_layout!(OBJECT_ATTRIBUTES, size: 0x30, {
+        Length: 0, RootDirectory: 8, ObjectName: 0x10, Attributes: 0x18, SecurityDescriptor: 0x20,
+        SecurityQualityOfService: 0x28,
+    });
+    assert_layout!(SECURITY_SUBJECT_CONTEXT, size: 0x20, {
+        ClientToken: 0, ImpersonationLevel: 8, PrimaryToken: 0x10, ProcessAuditId: 0x18,
+    });
+    assert_layout!(IO_STATUS_BLOCK, size: 0x10, { Information: 8 });
+    assert_layout!(IRP, size: 0xD0, {
+        Type: 0, Size: 2, MdlAddress: 8, Flags: 0x10, AssociatedIrp: 0x18, ThreadListEntry: 0x20, IoStatus: 0x30,
+        RequestorMode: 0x40, PendingReturned: 0x41, StackCount: 0x42, CurrentLocation: 0x43, Cancel: 0x44,
+        CancelIrql: 0x45, ApcEnvironment: 0x46, AllocationFlags: 0x47, UserIosb: 0x48, UserEvent: 0x50,
+        Overlay: 0x58, CancelRoutine: 0x68, UserBuffer: 0x70, Tail: 0x78,
+    });
+    assert_path!(
+        IRP,
+        "IoStatus.Status" == 0x30,
+        offset_of!(_IRP, IoStatus) + offset_of!(_IO_STATUS_BLOCK, __bindgen_anon_1)
+    );
+    assert_path!(IRP, "AssociatedIrp.SystemBuffer" == 0x18, offset_of!(_IRP, AssociatedIrp));
+    assert_path!(
+        IRP,
+        "Tail.Overlay.CurrentStackLocation" == 0xB8,
+        offset_of!(_IRP, Tail)
+            + offset_of!(_IRP__bindgen_ty_Overlay, __bindgen_anon_2)
+            + offset_of!(_IRP__bindgen_ty_Overlay_2, __bindgen_anon_1)
+    );
+    assert_layout!(IO_STACK_LOCATION, size: 0x48, {
+        MajorFunction: 0, MinorFunction: 1, Flags: 2, Control: 3, Parameters: 8, DeviceObject: 0x28,
+        FileObject: 0x30, CompletionRoutine: 0x38, Context: 0x40,
+    });
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.OutputBufferLength" == 0x8,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, OutputBufferLength)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.InputBufferLength" == 0x10,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, InputBufferLength)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.IoControlCode" == 0x18,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, IoControlCode)
+    );
+    assert_path!(
+        IO_STACK_LOCATION,
+        "Parameters.DeviceIoControl.Type3InputBuffer" == 0x20,
+        offset_of!(_IO_STACK_LOCATION, Parameters)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, Type3InputBuffer)
+    );
+}

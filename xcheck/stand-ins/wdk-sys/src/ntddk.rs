@@ -1,4 +1,6 @@
-//! Functions of `ntddk.h`/`wdm.h`/`ntifs.h` the shell calls, as bindgen declares them.
+//! Functions of `ntddk.h`/`wdm.h`/`ntifs.h` the shell calls, as bindgen declares them: with
+//! `#[must_use]` on every function returning `NTSTATUS` (wdk-build configures bindgen with
+//! `must_use_type("NTSTATUS")`), so a discarded status is a warning here as in the real crate.
 
 use crate::*;
 
@@ -7,8 +9,13 @@ extern "C" {
     pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
     pub fn ExFreePool(P: PVOID);
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
-    pub fn IoAllocateMdl(VirtualAddress: PVOID, Length: ULONG, SecondaryBuffer: BOOLEAN, ChargeQuota: BOOLEAN, Irp: PIRP)
-        -> PMDL;
+    pub fn IoAllocateMdl(
+        VirtualAddress: PVOID,
+        Length: ULONG,
+        SecondaryBuffer: BOOLEAN,
+        ChargeQuota: BOOLEAN,
+        Irp: PIRP,
+    ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
@@ -23,6 +30,7 @@ extern "C" {
     pub fn KeInitializeEvent(Event: PRKEVENT, Type: EVENT_TYPE, State: BOOLEAN);
     pub fn KeSetEvent(Event: PRKEVENT, Increment: KPRIORITY, Wait: BOOLEAN) -> LONG;
     pub fn KeClearEvent(Event: PRKEVENT);
+    #[must_use]
     pub fn KeWaitForMultipleObjects(
         Count: ULONG,
         Object: *mut PVOID,
@@ -35,6 +43,7 @@ extern "C" {
     ) -> NTSTATUS;
     pub fn KeQueryInterruptTimePrecise(QpcTimeStamp: PULONG64) -> ULONG64;
     pub fn KeTestSpinLock(SpinLock: PKSPIN_LOCK) -> BOOLEAN;
+    #[must_use]
     pub fn ObReferenceObjectByHandle(
         Handle: HANDLE,
         DesiredAccess: ACCESS_MASK,
@@ -44,6 +53,7 @@ extern "C" {
         HandleInformation: POBJECT_HANDLE_INFORMATION,
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(Object: PVOID) -> LONG_PTR;
+    #[must_use]
     pub fn PsCreateSystemThread(
         ThreadHandle: PHANDLE,
         DesiredAccess: ULONG,
@@ -56,32 +66,28 @@ extern "C" {
     pub fn PsGetCurrentProcessId() -> HANDLE;
     pub fn IoGetCurrentProcess() -> PEPROCESS;
     pub fn IoGetRequestorProcess(Irp: PIRP) -> PEPROCESS;
+    #[must_use]
     pub fn PsSetCreateProcessNotifyRoutine(NotifyRoutine: PCREATE_PROCESS_NOTIFY_ROUTINE, Remove: BOOLEAN) -> NTSTATUS;
     pub fn SeCaptureSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
     pub fn SeLockSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
     pub fn SeUnlockSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
     pub fn SeReleaseSubjectContext(SubjectContext: PSECURITY_SUBJECT_CONTEXT);
     pub fn SeTokenIsAdmin(Token: PACCESS_TOKEN) -> BOOLEAN;
+    #[must_use]
     pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+    #[must_use]
     pub fn ZwWaitForSingleObject(Handle: HANDLE, Alertable: BOOLEAN, Timeout: PLARGE_INTEGER) -> NTSTATUS;
 }
 
 // wdm.h declares these only where they are exports: 64-bit targets.
-#[cfg(target_pointer_width = "64")]
 extern "C" {
     pub fn IoIs32bitProcess(Irp: PIRP) -> BOOLEAN;
 }
 
-// wdm.h: KeAcquireSpinLock/KeReleaseSpinLock are these exports on x64 and arm64 ...
+// wdm.h: KeAcquireSpinLock/KeReleaseSpinLock are these exports on x64 and arm64 (the only
+// targets of the real crates).
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 extern "C" {
     pub fn KeAcquireSpinLockRaiseToDpc(SpinLock: PKSPIN_LOCK) -> KIRQL;
     pub fn KeReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
-}
-
-// ... and the HAL's FASTCALL exports on x86.
-#[cfg(target_arch = "x86")]
-extern "fastcall" {
-    pub fn KfAcquireSpinLock(SpinLock: PKSPIN_LOCK) -> KIRQL;
-    pub fn KfReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
 }
