@@ -5,8 +5,9 @@
 //! - [`engine`]: every decision (registration, Send path, Receive path, session lifecycle,
 //!   statistics), portable `no_std` + `alloc` code;
 //! - [`platform`]: the small trait the engine needs from an OS;
-//! - `host` (feature `host`): a platform on std threads with a scriptable network stack, for
-//!   tests, benchmarks and the demo;
+//! - `host` (feature `host`): a platform on std threads whose stack side is pluggable — a
+//!   scriptable fake stack for tests, benchmarks and the demo, or a Linux TUN device (the
+//!   `ringtun-tun` crate);
 //! - `windows` (feature `kernel`, Windows targets): the KMDF NDIS miniport shell that maps the
 //!   platform trait to NDIS/WDM/KMDF and translates callbacks into engine calls.
 #![no_std]

@@ -3,8 +3,11 @@
 //! [`HostDriver`] plays the whole driver as a client sees it: open a handle, send IOCTLs, close;
 //! ring memory comes from [`HostKernel::alloc_ring`] and events from
 //! [`HostKernel::create_event`], so `map_ring` and `reference_event` can fail exactly where the
-//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. [`FakeStack`] is the
-//! network stack; [`HostFaults`] injects resource failures.
+//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. The network stack is a
+//! [`StackSide`]: [`FakeStack`] (scriptable, for tests) unless another is plugged in with
+//! [`HostDriver::with_stack_side`] (a TUN device, in the `ringtun-tun` crate); packets the stack
+//! sends out of the adapter enter through [`HostDriver::transmit`] or [`Adapter::transmit`].
+//! [`HostFaults`] injects resource failures.
 
 pub mod kernel;
 pub mod stack;
@@ -70,10 +73,25 @@ impl Worker for HostWorker {
     }
 }
 
+/// The stack side of the host platform: where the engine's indications go.
+///
+/// The engine decides what to indicate; a stack side only delivers. Each indication is a window
+/// over the client's ring ([`HostIndication::as_ptr`], [`HostIndication::len`]) that stays valid
+/// until its token is handed back to the engine.
+pub trait StackSide: Send + Sync + 'static {
+    /// Takes a batch of indications. Returns the tokens of those the stack is done with already
+    /// (the engine returns them at once); the stack keeps the others and returns them later
+    /// through [`Adapter::return_indications`].
+    fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64>;
+
+    /// The link went up or down.
+    fn link_changed(&self, up: bool);
+}
+
 /// The platform.
 pub struct HostPlatform {
     kernel: Arc<HostKernel>,
-    stack: Arc<FakeStack>,
+    stack: Arc<dyn StackSide>,
     faults: Arc<HostFaults>,
     epoch: Instant,
     adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
@@ -167,7 +185,7 @@ impl Platform for HostPlatform {
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
         // Drained, not taken: the engine keeps the batch's preallocated capacity.
-        let immediate = self.stack.accept(batch.drain(..));
+        let immediate = self.stack.accept(&mut batch.drain(..));
         if !immediate.is_empty() {
             if let Some(adapter) = self.adapter.get().and_then(Weak::upgrade) {
                 Adapter { inner: adapter }.return_indications(immediate);
@@ -210,14 +228,24 @@ pub struct HostDriver {
 }
 
 impl HostDriver {
-    /// A driver with one adapter, running, no session.
+    /// A driver with one adapter, running, no session; its stack is a [`FakeStack`].
     pub fn new() -> Arc<Self> {
-        let kernel = HostKernel::new();
         let stack = Arc::new(FakeStack::default());
+        Self::build(Arc::clone(&stack) as Arc<dyn StackSide>, stack)
+    }
+
+    /// A driver whose indications go to `side` instead of the fake stack ([`Self::stack`] then
+    /// receives nothing).
+    pub fn with_stack_side(side: Arc<dyn StackSide>) -> Arc<Self> {
+        Self::build(side, Arc::new(FakeStack::default()))
+    }
+
+    fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>) -> Arc<Self> {
+        let kernel = HostKernel::new();
         let faults = Arc::new(HostFaults::default());
         let platform = HostPlatform {
             kernel: Arc::clone(&kernel),
-            stack: Arc::clone(&stack),
+            stack: side,
             faults: Arc::clone(&faults),
             epoch: Instant::now(),
             adapter: OnceLock::new(),
@@ -267,7 +295,7 @@ impl HostDriver {
         &self.kernel
     }
 
-    /// The network stack.
+    /// The fake network stack (the stack side unless [`Self::with_stack_side`] plugged in another).
     pub fn stack(&self) -> &Arc<FakeStack> {
         &self.stack
     }

@@ -9,6 +9,7 @@ use std::vec::Vec;
 
 use crate::engine::{SlotWriter, TransmitBatch, TransmitStatus};
 use crate::host::kernel::RingAllocation;
+use crate::host::StackSide;
 use crate::platform::IpKind;
 
 /// What the fake stack does with an indicated packet.
@@ -61,6 +62,14 @@ impl HostIndication {
     /// Offset of the packet bytes from the start of the ring memory.
     pub fn ring_offset(&self) -> usize {
         self.ring_offset
+    }
+
+    /// Address of the packet's first byte in the client's ring: `len()` bytes there stay
+    /// allocated while this value lives. The client may write them concurrently (the memory is
+    /// shared), so read them only through raw copies (a system call's `iovec`,
+    /// [`core::ptr::copy_nonoverlapping`]), never through a Rust reference.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr
     }
 
     /// The packet's bytes as they are in the ring now.
@@ -137,8 +146,7 @@ impl FakeStack {
         self.state().keep_log = keep;
     }
 
-    /// Records indicated packets; returns the tokens to return at once.
-    pub(crate) fn accept(&self, batch: impl Iterator<Item = HostIndication>) -> Vec<u64> {
+    fn record(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
         let mut state = self.state();
         state.indicate_calls += 1;
         state.last_accept = Some(Instant::now());
@@ -157,11 +165,6 @@ impl FakeStack {
         }
         self.changed.notify_all();
         immediate
-    }
-
-    pub(crate) fn link_changed(&self, up: bool) {
-        self.state().link.push(up);
-        self.changed.notify_all();
     }
 
     /// Every link state indicated so far, in order.
@@ -235,6 +238,18 @@ impl FakeStack {
             state = self.changed.wait_timeout(state, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
         }
         true
+    }
+}
+
+impl StackSide for FakeStack {
+    /// Records indicated packets; returns the tokens to return at once.
+    fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
+        self.record(batch)
+    }
+
+    fn link_changed(&self, up: bool) {
+        self.state().link.push(up);
+        self.changed.notify_all();
     }
 }
 
