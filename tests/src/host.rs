@@ -110,7 +110,9 @@ impl Backend for HostSuite {
     }
 
     fn return_held(&self, held: Vec<HostIndication>) {
-        self.driver.adapter().return_indications(held.iter().map(HostIndication::token).collect::<Vec<_>>());
+        // Freed before the tokens go back (NDIS hands the NBL itself back to the miniport).
+        let tokens: Vec<u64> = held.into_iter().map(|h| h.token()).collect();
+        self.driver.adapter().return_indications(tokens);
     }
 
     fn wait_delivered(&self, n: u64, timeout: Duration) -> bool {

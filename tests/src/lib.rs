@@ -16,6 +16,8 @@ pub mod host;
 pub mod packets;
 pub mod runner;
 pub mod scenarios;
+#[cfg(feature = "host")]
+pub mod soak;
 pub mod wintun_client;
 
 pub use backend::{Backend, Failure, Needs};

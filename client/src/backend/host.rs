@@ -54,7 +54,8 @@ impl Drop for HostBackend {
     }
 }
 
-fn device_error(status: Status) -> DeviceError {
+/// The client-side error for a driver status (what `DeviceIoControl` reports for it).
+pub fn device_error(status: Status) -> DeviceError {
     match status {
         Status::Success => DeviceError::Os(0),
         Status::InvalidParameter => DeviceError::InvalidParameter,

@@ -28,47 +28,57 @@ struct EventInner {
 /// their load (`SeqCst`), so either the waiter sees the event set or the setter sees the waiter:
 /// no lost wake-up. A `set` nobody waits for costs an atomic store and a load, no system call.
 #[derive(Clone, Debug)]
-pub struct HostEvent(Arc<EventInner>);
+pub struct HostEvent {
+    inner: Arc<EventInner>,
+    _live: Option<Arc<crate::host::Live>>,
+}
 
 impl HostEvent {
     /// A new event.
     pub fn new(auto_reset: bool, initially_set: bool) -> Self {
-        Self(Arc::new(EventInner {
+        let inner = EventInner {
             signalled: AtomicBool::new(initially_set),
             auto_reset,
             waiting: AtomicUsize::new(0),
             waiters: Mutex::new(Vec::new()),
-        }))
+        };
+        Self { inner: Arc::new(inner), _live: None }
+    }
+
+    /// The same event, counted as a platform resource until this value and its clones are gone
+    /// (an engine-owned event, or the engine's reference to a client's event).
+    pub(crate) fn counted(self, live: crate::host::Live) -> Self {
+        Self { inner: self.inner, _live: Some(Arc::new(live)) }
     }
 
     /// Whether it is signalled now.
     pub fn is_set(&self) -> bool {
-        self.0.signalled.load(Ordering::SeqCst)
+        self.inner.signalled.load(Ordering::SeqCst)
     }
 
     fn try_consume(&self) -> bool {
-        if self.0.auto_reset {
+        if self.inner.auto_reset {
             // Only a signalled event is swapped, so a wait on a clear one stays a plain load.
-            self.0.signalled.load(Ordering::SeqCst) && self.0.signalled.swap(false, Ordering::SeqCst)
+            self.inner.signalled.load(Ordering::SeqCst) && self.inner.signalled.swap(false, Ordering::SeqCst)
         } else {
-            self.0.signalled.load(Ordering::SeqCst)
+            self.inner.signalled.load(Ordering::SeqCst)
         }
     }
 
     fn waiters(&self) -> MutexGuard<'_, Vec<Thread>> {
-        self.0.waiters.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn register(&self, me: &Thread) {
         self.waiters().push(me.clone());
-        self.0.waiting.fetch_add(1, Ordering::SeqCst);
+        self.inner.waiting.fetch_add(1, Ordering::SeqCst);
     }
 
     fn unregister(&self, me: &Thread) {
         let mut waiters = self.waiters();
         if let Some(i) = waiters.iter().position(|t| t.id() == me.id()) {
             waiters.swap_remove(i);
-            self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+            self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -110,8 +120,8 @@ impl HostEvent {
 
 impl Event for HostEvent {
     fn set(&self) {
-        self.0.signalled.store(true, Ordering::SeqCst);
-        if self.0.waiting.load(Ordering::SeqCst) != 0 {
+        self.inner.signalled.store(true, Ordering::SeqCst);
+        if self.inner.waiting.load(Ordering::SeqCst) != 0 {
             for t in self.waiters().iter() {
                 t.unpark();
             }
@@ -119,7 +129,7 @@ impl Event for HostEvent {
     }
 
     fn clear(&self) {
-        self.0.signalled.store(false, Ordering::SeqCst);
+        self.inner.signalled.store(false, Ordering::SeqCst);
     }
 }
 

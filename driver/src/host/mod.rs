@@ -12,7 +12,7 @@
 pub mod kernel;
 pub mod stack;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -28,16 +28,181 @@ pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
 
 /// Resource failures to inject (each flag fails every call while set; counters fail the next N).
+///
+/// Besides the per-call flags, [`HostFaults::fail_nth_call`] fails one chosen call among all
+/// fallible platform calls (to make each one fail in turn), and [`HostFaults::set_random`] fails
+/// any of them at random with a seeded generator (to fail them during traffic).
 #[derive(Debug, Default)]
 pub struct HostFaults {
     /// `map_ring` fails with insufficient resources.
     pub fail_map: AtomicBool,
     /// `reference_event` fails with an invalid handle.
     pub fail_reference_event: AtomicBool,
+    /// `create_event` fails with insufficient resources (the kernel allocates each event).
+    pub fail_create_event: AtomicBool,
     /// `spawn_worker` fails.
     pub fail_spawn: AtomicBool,
     /// The next N `prepare_indication` calls fail (no NBL).
     pub fail_indications: AtomicU64,
+    /// When non-zero: the N-th fallible platform call from now fails (1: the next one), then
+    /// this returns to zero.
+    pub fail_nth_call: AtomicU64,
+    /// Random failures: probability per call in parts per million (0: off).
+    random_ppm: AtomicU64,
+    /// State of the random generator (splitmix64).
+    random_state: AtomicU64,
+    /// Failures injected so far, by kind.
+    injected: [AtomicU64; FAULT_KINDS],
+}
+
+/// A fallible platform call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// `map_ring` (probe, lock and map the pages).
+    Map = 0,
+    /// `reference_event` (the client's event by handle).
+    ReferenceEvent = 1,
+    /// `create_event` (an engine-owned event, allocated by the kernel).
+    CreateEvent = 2,
+    /// `spawn_worker` (the consumer thread).
+    Spawn = 3,
+    /// `prepare_indication` (an NBL and its MDL).
+    Indication = 4,
+}
+
+const FAULT_KINDS: usize = 5;
+
+impl FaultKind {
+    /// Every kind.
+    pub const ALL: [FaultKind; FAULT_KINDS] =
+        [Self::Map, Self::ReferenceEvent, Self::CreateEvent, Self::Spawn, Self::Indication];
+}
+
+impl HostFaults {
+    /// Fails each fallible call with probability `ppm` / 1e6, drawn from a generator seeded with
+    /// `seed` (0 ppm: off).
+    pub fn set_random(&self, ppm: u32, seed: u64) {
+        self.random_state.store(seed, Ordering::SeqCst);
+        self.random_ppm.store(u64::from(ppm), Ordering::SeqCst);
+    }
+
+    /// Failures injected so far of `kind`.
+    pub fn injected(&self, kind: FaultKind) -> u64 {
+        self.injected.get(kind as usize).map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+
+    /// Failures injected so far, all kinds.
+    pub fn injected_total(&self) -> u64 {
+        self.injected.iter().map(|c| c.load(Ordering::SeqCst)).sum()
+    }
+
+    /// Whether this call of `kind` fails.
+    fn fail(&self, kind: FaultKind) -> bool {
+        let flagged = match kind {
+            FaultKind::Map => self.fail_map.load(Ordering::SeqCst),
+            FaultKind::ReferenceEvent => self.fail_reference_event.load(Ordering::SeqCst),
+            FaultKind::CreateEvent => self.fail_create_event.load(Ordering::SeqCst),
+            FaultKind::Spawn => self.fail_spawn.load(Ordering::SeqCst),
+            FaultKind::Indication => {
+                self.fail_indications.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok()
+            }
+        };
+        // Count down the chosen call: the one that takes the count from 1 to 0 fails.
+        let nth = self
+            .fail_nth_call
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok_and(|previous| previous == 1);
+        let ppm = self.random_ppm.load(Ordering::SeqCst);
+        let random = ppm != 0 && {
+            let state = self.random_state.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst);
+            splitmix64(state.wrapping_add(0x9E37_79B9_7F4A_7C15)) % 1_000_000 < ppm
+        };
+        let fail = flagged || nth || random;
+        if fail {
+            if let Some(counter) = self.injected.get(kind as usize) {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fail
+    }
+}
+
+/// One step of splitmix64 (a full-period mix of a counter).
+fn splitmix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Platform resources alive now (what a kernel would have to release): a leak shows as a count
+/// that does not return to zero once sessions are gone.
+#[derive(Debug, Default)]
+pub struct HostResources {
+    unmapped_in_use: AtomicI64,
+    mappings: AtomicI64,
+    engine_events: AtomicI64,
+    event_references: AtomicI64,
+    workers: AtomicI64,
+    indications: AtomicI64,
+}
+
+/// A snapshot of [`HostResources`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ResourceCounts {
+    /// Mappings released while an indication over them was still with the stack (in the kernel:
+    /// the stack reading unlocked pages). Must stay zero.
+    pub unmapped_in_use: i64,
+    /// Ring mappings (locked pages) held by the engine.
+    pub mappings: i64,
+    /// Engine-owned events not yet freed.
+    pub engine_events: i64,
+    /// Client events the engine holds a reference to.
+    pub event_references: i64,
+    /// Consumer threads running.
+    pub workers: i64,
+    /// Indications (NBLs) prepared and not yet freed.
+    pub indications: i64,
+}
+
+impl ResourceCounts {
+    /// Whether nothing is held.
+    pub fn is_zero(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+impl HostResources {
+    /// The counts now.
+    pub fn snapshot(&self) -> ResourceCounts {
+        ResourceCounts {
+            unmapped_in_use: self.unmapped_in_use.load(Ordering::SeqCst),
+            mappings: self.mappings.load(Ordering::SeqCst),
+            engine_events: self.engine_events.load(Ordering::SeqCst),
+            event_references: self.event_references.load(Ordering::SeqCst),
+            workers: self.workers.load(Ordering::SeqCst),
+            indications: self.indications.load(Ordering::SeqCst),
+        }
+    }
+}
+
+/// One live resource: counted up when created, down when dropped.
+#[derive(Debug)]
+pub(crate) struct Live {
+    resources: Arc<HostResources>,
+    field: fn(&HostResources) -> &AtomicI64,
+}
+
+impl Live {
+    fn new(resources: &Arc<HostResources>, field: fn(&HostResources) -> &AtomicI64) -> Self {
+        field(resources).fetch_add(1, Ordering::SeqCst);
+        Self { resources: Arc::clone(resources), field }
+    }
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        (self.field)(&self.resources).fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A ring mapped for the engine: keeps the client's allocation alive, like a locked MDL.
@@ -46,6 +211,34 @@ pub struct HostMapping {
     base: *mut u8,
     len: usize,
     memory: Arc<RingAllocation>,
+    /// Indications over this mapping that the stack has not freed yet.
+    in_use: Arc<AtomicI64>,
+    live: Live,
+}
+
+impl Drop for HostMapping {
+    fn drop(&mut self) {
+        if self.in_use.load(Ordering::SeqCst) != 0 {
+            self.live.resources.unmapped_in_use.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Marks one indication as using its mapping until it is freed.
+#[derive(Debug)]
+pub(crate) struct InUse(Arc<AtomicI64>);
+
+impl InUse {
+    fn new(counter: &Arc<AtomicI64>) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(counter))
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 // SAFETY: the mapping only carries the address of memory kept alive by `memory`; all access is
@@ -93,6 +286,7 @@ pub struct HostPlatform {
     kernel: Arc<HostKernel>,
     stack: Arc<dyn StackSide>,
     faults: Arc<HostFaults>,
+    resources: Arc<HostResources>,
     epoch: Instant,
     adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
 }
@@ -111,25 +305,32 @@ impl Platform for HostPlatform {
         ring_size: u32,
         caller: CallerBitness,
     ) -> Result<HostMapping, PlatformError> {
-        if self.faults.fail_map.load(Ordering::SeqCst) {
+        if self.faults.fail(FaultKind::Map) {
             return Err(PlatformError::InsufficientResources);
         }
         // A 32-bit caller cannot name memory above 4 GiB; the host's allocations can lie there,
         // so the host accepts them (the registration validator already bounded the range).
         let _ = caller;
         let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
-        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, memory })
+        let live = Live::new(&self.resources, |r| &r.mappings);
+        let in_use = Arc::new(AtomicI64::new(0));
+        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, memory, in_use, live })
     }
 
     fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
-        if self.faults.fail_reference_event.load(Ordering::SeqCst) {
+        if self.faults.fail(FaultKind::ReferenceEvent) {
             return Err(PlatformError::InvalidHandle);
         }
-        self.kernel.event(handle).ok_or(PlatformError::InvalidHandle)
+        let event = self.kernel.event(handle).ok_or(PlatformError::InvalidHandle)?;
+        Ok(event.counted(Live::new(&self.resources, |r| &r.event_references)))
     }
 
     fn create_event(&self) -> Result<HostEvent, PlatformError> {
-        Ok(HostEvent::new(false, false))
+        if self.faults.fail(FaultKind::CreateEvent) {
+            return Err(PlatformError::InsufficientResources);
+        }
+        let event = HostEvent::new(false, false);
+        Ok(event.counted(Live::new(&self.resources, |r| &r.engine_events)))
     }
 
     fn wait_any(&self, events: &[&HostEvent]) -> usize {
@@ -151,12 +352,17 @@ impl Platform for HostPlatform {
     }
 
     fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<HostWorker, PlatformError> {
-        if self.faults.fail_spawn.load(Ordering::SeqCst) {
+        if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
+        let live = Live::new(&self.resources, |r| &r.workers);
         std::thread::Builder::new()
             .name("ringtun-receive".into())
-            .spawn(move || session.run_receive())
+            .spawn(move || {
+                session.run_receive();
+                drop(session);
+                drop(live);
+            })
             .map(HostWorker)
             .map_err(|_| PlatformError::ThreadStart)
     }
@@ -169,9 +375,7 @@ impl Platform for HostPlatform {
         kind: IpKind,
         token: u64,
     ) -> Option<HostIndication> {
-        let failing =
-            self.faults.fail_indications.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
-        if failing.is_ok() {
+        if self.faults.fail(FaultKind::Indication) {
             return None;
         }
         let end = offset.checked_add(len as usize)?;
@@ -180,7 +384,18 @@ impl Platform for HostPlatform {
         }
         let ring_offset = offset;
         let ptr = mapping.base.wrapping_add(offset).cast_const();
-        Some(HostIndication { token, kind, ptr, len, ring_offset, _memory: Arc::clone(&mapping.memory) })
+        let live = Live::new(&self.resources, |r| &r.indications);
+        let in_use = InUse::new(&mapping.in_use);
+        Some(HostIndication {
+            token,
+            kind,
+            ptr,
+            len,
+            ring_offset,
+            _memory: Arc::clone(&mapping.memory),
+            _live: live,
+            _in_use: in_use,
+        })
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
@@ -224,6 +439,7 @@ pub struct HostDriver {
     kernel: Arc<HostKernel>,
     stack: Arc<FakeStack>,
     faults: Arc<HostFaults>,
+    resources: Arc<HostResources>,
     next_file: AtomicUsize,
 }
 
@@ -243,10 +459,12 @@ impl HostDriver {
     fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>) -> Arc<Self> {
         let kernel = HostKernel::new();
         let faults = Arc::new(HostFaults::default());
+        let resources = Arc::new(HostResources::default());
         let platform = HostPlatform {
             kernel: Arc::clone(&kernel),
             stack: side,
             faults: Arc::clone(&faults),
+            resources: Arc::clone(&resources),
             epoch: Instant::now(),
             adapter: OnceLock::new(),
         };
@@ -256,7 +474,7 @@ impl HostDriver {
             Err(_) => unreachable_platform(),
         };
         let _ = adapter.inner.platform.adapter.set(Arc::downgrade(&adapter.inner));
-        Arc::new(Self { adapter, kernel, stack, faults, next_file: AtomicUsize::new(0x1000) })
+        Arc::new(Self { adapter, kernel, stack, faults, resources, next_file: AtomicUsize::new(0x1000) })
     }
 
     /// Opens a handle from `process` with the given bitness.
@@ -303,6 +521,11 @@ impl HostDriver {
     /// Fault injection.
     pub fn faults(&self) -> &HostFaults {
         &self.faults
+    }
+
+    /// Platform resources the engine holds now (mappings, events, threads, indications).
+    pub fn resources(&self) -> ResourceCounts {
+        self.resources.snapshot()
     }
 
     /// The stack sends `packets` out of the adapter as one batch. `Err(index)` if the engine

@@ -32,6 +32,10 @@ pub struct HostIndication {
     pub(crate) ring_offset: usize,
     /// Keeps the ring memory alive while the stack holds the packet.
     pub(crate) _memory: Arc<RingAllocation>,
+    /// Counts the indication as a live platform resource until it is freed.
+    pub(crate) _live: crate::host::Live,
+    /// Marks the ring's mapping as in use until the indication is freed.
+    pub(crate) _in_use: crate::host::InUse,
 }
 
 // SAFETY: `ptr` points into `_memory`, which this value keeps alive; it is only read through

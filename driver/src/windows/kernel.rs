@@ -23,10 +23,14 @@ pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 // `PsInitialSystemProcess` in windows-drivers-rs). Declared here in a block linked to ntoskrnl,
 // rustc marks the static `dllimport` and reads it through `__imp_ExEventObjectType`; the
 // Windows-target check verifies that the compiled shell references exactly that symbol.
+// The slot holds the address of ntoskrnl's variable, whose value is the POBJECT_TYPE: a
+// `dllimport` static therefore has the variable's type, POBJECT_TYPE, and is used without the
+// extra dereference the C declaration (`*ExEventObjectType`, the slot itself) needs. The emulator
+// run checks the value ObReferenceObjectByHandle receives.
 #[link(name = "ntoskrnl")]
 extern "C" {
     /// The object type of event objects, for `ObReferenceObjectByHandle`.
-    pub static ExEventObjectType: *mut POBJECT_TYPE;
+    pub static ExEventObjectType: POBJECT_TYPE;
 }
 
 extern "C" {

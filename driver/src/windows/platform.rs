@@ -367,7 +367,7 @@ impl Platform for KernelPlatform {
             ObReferenceObjectByHandle(
                 handle,
                 access,
-                *ExEventObjectType,
+                ExEventObjectType,
                 _MODE::UserMode as KPROCESSOR_MODE,
                 &mut object,
                 ptr::null_mut(),

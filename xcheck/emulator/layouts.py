@@ -1,0 +1,196 @@
+"""x64 layouts of the Windows structures the emulator model reads and writes.
+
+Transcribed from the header text, field by field, and laid out by ctypes with C's rules (the same
+as MSVC's for these structures on x64), never from the driver's own declarations
+(driver/src/windows/ndis.rs): a wrong offset in the driver then shows up as a wrong value here.
+
+Sources: ndis.h and ntddndis.h (WDK 10.0.16299) for NDIS; wdm.h / ntddk.h (WDK 10.0.16299, and
+MinGW-w64's DDK headers) for IRP, IO_STACK_LOCATION, MDL, DRIVER_OBJECT, KEVENT,
+SECURITY_SUBJECT_CONTEXT; wdfdriver.h for WDF_DRIVER_CONFIG; ringtun.h for the ring ABI.
+`DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` (16 on x64) is written out as explicit padding.
+"""
+import ctypes as C
+
+PTR = C.c_uint64
+ULONG = C.c_uint32
+LONG = C.c_int32
+USHORT = C.c_uint16
+UCHAR = C.c_uint8
+ULONG64 = C.c_uint64
+ENUM = C.c_int32
+
+
+class Struct(C.Structure):
+    @classmethod
+    def off(cls, name):
+        return getattr(cls, name).offset
+
+    @classmethod
+    def through(cls, name):
+        """RTL_SIZEOF_THROUGH_FIELD."""
+        f = getattr(cls, name)
+        return f.offset + f.size
+
+
+# ---- ntddndis.h / ndis.h ----
+class NDIS_OBJECT_HEADER(Struct):
+    _fields_ = [("Type", UCHAR), ("Revision", UCHAR), ("Size", USHORT)]
+
+
+class NDIS_MINIPORT_DRIVER_CHARACTERISTICS(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("MajorNdisVersion", UCHAR), ("MinorNdisVersion", UCHAR),
+                ("MajorDriverVersion", UCHAR), ("MinorDriverVersion", UCHAR), ("Flags", ULONG)] + [
+        (n, PTR) for n in (
+            "SetOptionsHandler", "InitializeHandlerEx", "HaltHandlerEx", "UnloadHandler", "PauseHandler",
+            "RestartHandler", "OidRequestHandler", "SendNetBufferListsHandler", "ReturnNetBufferListsHandler",
+            "CancelSendHandler", "CheckForHangHandlerEx", "ResetHandlerEx", "DevicePnPEventNotifyHandler",
+            "ShutdownHandlerEx", "CancelOidRequestHandler", "DirectOidRequestHandler",
+            "CancelDirectOidRequestHandler", "SynchronousOidRequestHandler")]
+
+
+class NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("MiniportAdapterContext", PTR), ("AttributeFlags", ULONG),
+                ("CheckForHangTimeInSeconds", ULONG), ("InterfaceType", ENUM)]
+
+
+class NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES(Struct):
+    _fields_ = [
+        ("Header", NDIS_OBJECT_HEADER), ("Flags", ULONG), ("MediaType", ENUM), ("PhysicalMediumType", ENUM),
+        ("MtuSize", ULONG), ("MaxXmitLinkSpeed", ULONG64), ("XmitLinkSpeed", ULONG64),
+        ("MaxRcvLinkSpeed", ULONG64), ("RcvLinkSpeed", ULONG64), ("MediaConnectState", ENUM),
+        ("MediaDuplexState", ENUM), ("LookaheadSize", ULONG), ("PowerManagementCapabilities", PTR),
+        ("MacOptions", ULONG), ("SupportedPacketFilters", ULONG), ("MaxMulticastListSize", ULONG),
+        ("MacAddressLength", USHORT), ("PermanentMacAddress", UCHAR * 32), ("CurrentMacAddress", UCHAR * 32),
+        ("RecvScaleCapabilities", PTR), ("AccessType", ENUM), ("DirectionType", ENUM), ("ConnectionType", ENUM),
+        ("IfType", USHORT), ("IfConnectorPresent", UCHAR), ("SupportedStatistics", ULONG),
+        ("SupportedPauseFunctions", ENUM), ("DataBackFillSize", ULONG), ("ContextBackFillSize", ULONG),
+        ("SupportedOidList", PTR), ("SupportedOidListLength", ULONG), ("AutoNegotiationFlags", ULONG),
+        ("PowerManagementCapabilitiesEx", PTR)]
+
+
+class NDIS_PM_CAPABILITIES(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("Flags", ULONG), ("SupportedWoLPacketPatterns", ULONG),
+                ("NumTotalWoLPatterns", ULONG), ("MaxWoLPatternSize", ULONG), ("MaxWoLPatternOffset", ULONG),
+                ("MaxWoLPacketSaveBuffer", ULONG), ("SupportedProtocolOffloads", ULONG),
+                ("NumArpOffloadIPv4Addresses", ULONG), ("NumNSOffloadIPv6Addresses", ULONG),
+                ("MinMagicPacketWakeUp", ENUM), ("MinPatternWakeUp", ENUM), ("MinLinkChangeWakeUp", ENUM),
+                ("SupportedWakeUpEvents", ULONG), ("MediaSpecificWakeUpEvents", ULONG)]
+
+
+class NET_BUFFER_LIST_POOL_PARAMETERS(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("ProtocolId", UCHAR), ("fAllocateNetBuffer", UCHAR),
+                ("ContextSize", USHORT), ("PoolTag", ULONG), ("DataSize", ULONG)]
+
+
+class NDIS_LINK_STATE(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("MediaConnectState", ENUM), ("MediaDuplexState", ENUM),
+                ("XmitLinkSpeed", ULONG64), ("RcvLinkSpeed", ULONG64), ("PauseFunctions", ENUM),
+                ("AutoNegotiationFlags", ULONG)]
+
+
+class NDIS_STATUS_INDICATION(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("SourceHandle", PTR), ("PortNumber", ULONG),
+                ("StatusCode", LONG), ("Flags", ULONG), ("DestinationHandle", PTR), ("RequestId", PTR),
+                ("StatusBuffer", PTR), ("StatusBufferSize", ULONG), ("Guid", UCHAR * 16),
+                ("NdisReserved", PTR * 4)]
+
+
+# NDIS_NET_BUFFER_LIST_INFO (ndis.h): TcpIpChecksum 0, IPsecOffloadV1 1, TcpLargeSend 2,
+# ClassificationHandle 3, Ieee8021Q 4, NetBufferListCancelId 5, MediaSpecificInformation 6,
+# NetBufferListFrameType 7, ... The model allocates room for 32 slots (more than any NDIS 6.x).
+NET_BUFFER_LIST_FRAME_TYPE = 7
+NBL_INFO_SLOTS = 32
+
+
+class NET_BUFFER_LIST(Struct):
+    _fields_ = [
+        ("Next", PTR), ("FirstNetBuffer", PTR),            # union with SLIST_HEADER (16 bytes)
+        ("Context", PTR), ("ParentNetBufferList", PTR), ("NdisPoolHandle", PTR),
+        ("_align0", UCHAR * 8),                              # DECLSPEC_ALIGN(16)
+        ("NdisReserved", PTR * 2), ("ProtocolReserved", PTR * 4), ("MiniportReserved", PTR * 2),
+        ("Scratch", PTR), ("SourceHandle", PTR), ("NblFlags", ULONG), ("ChildRefCount", LONG),
+        ("Flags", ULONG), ("Status", LONG), ("NetBufferListInfo", PTR * NBL_INFO_SLOTS)]
+
+
+class NET_BUFFER(Struct):
+    _fields_ = [
+        ("Next", PTR), ("CurrentMdl", PTR), ("CurrentMdlOffset", ULONG), ("_pad0", ULONG),
+        ("DataLength", ULONG64),                             # union { ULONG; SIZE_T }
+        ("MdlChain", PTR), ("DataOffset", ULONG), ("_pad1", ULONG),
+        ("ChecksumBias", USHORT), ("Reserved", USHORT), ("_pad2", ULONG), ("NdisPoolHandle", PTR),
+        ("NdisReserved", PTR * 2), ("ProtocolReserved", PTR * 6), ("MiniportReserved", PTR * 4),
+        ("DataPhysicalAddress", ULONG64), ("SharedMemoryInfo", PTR)]
+
+
+# ---- wdm.h ----
+class MDL(Struct):
+    _fields_ = [("Next", PTR), ("Size", C.c_int16), ("MdlFlags", C.c_int16), ("AllocationProcessorNumber", USHORT),
+                ("Reserved", USHORT), ("Process", PTR), ("MappedSystemVa", PTR), ("StartVa", PTR),
+                ("ByteCount", ULONG), ("ByteOffset", ULONG)]
+
+
+class IO_STACK_LOCATION(Struct):
+    _fields_ = [("MajorFunction", UCHAR), ("MinorFunction", UCHAR), ("Flags", UCHAR), ("Control", UCHAR),
+                ("_pad", ULONG),
+                # Parameters.DeviceIoControl (each ULONG POINTER_ALIGNMENT)
+                ("OutputBufferLength", ULONG), ("_p1", ULONG), ("InputBufferLength", ULONG), ("_p2", ULONG),
+                ("IoControlCode", ULONG), ("_p3", ULONG), ("Type3InputBuffer", PTR),
+                ("DeviceObject", PTR), ("FileObject", PTR), ("CompletionRoutine", PTR), ("Context", PTR)]
+
+
+class IRP(Struct):
+    _fields_ = [("Type", C.c_int16), ("Size", USHORT), ("AllocationProcessorNumber", USHORT), ("Reserved", USHORT),
+                ("MdlAddress", PTR), ("Flags", ULONG), ("_pad0", ULONG), ("SystemBuffer", PTR),
+                ("ThreadListEntry", PTR * 2), ("Status", LONG), ("_pad1", ULONG), ("Information", PTR),
+                ("RequestorMode", C.c_int8), ("PendingReturned", UCHAR), ("StackCount", C.c_int8),
+                ("CurrentLocation", C.c_int8), ("Cancel", UCHAR), ("CancelIrql", UCHAR), ("ApcEnvironment", C.c_int8),
+                ("AllocationFlags", UCHAR), ("UserIosb", PTR), ("UserEvent", PTR), ("Overlay", PTR * 2),
+                ("CancelRoutine", PTR), ("UserBuffer", PTR),
+                ("DriverContext", PTR * 4), ("Thread", PTR), ("AuxiliaryBuffer", PTR), ("ListEntry", PTR * 2),
+                ("CurrentStackLocation", PTR), ("OriginalFileObject", PTR), ("_tail_pad", PTR)]
+
+
+class SECURITY_SUBJECT_CONTEXT(Struct):
+    _fields_ = [("ClientToken", PTR), ("ImpersonationLevel", ENUM), ("_pad", ULONG), ("PrimaryToken", PTR),
+                ("ProcessAuditId", PTR)]
+
+
+class KEVENT(Struct):
+    _fields_ = [("Type", UCHAR), ("Signalling", UCHAR), ("Size", UCHAR), ("Reserved1", UCHAR),
+                ("SignalState", LONG), ("WaitListHead", PTR * 2)]
+
+
+DRIVER_OBJECT_SIZE = 0x150
+DRIVER_OBJECT_DRIVER_UNLOAD = 0x68
+DRIVER_OBJECT_MAJOR_FUNCTION = 0x70
+
+
+class WDF_DRIVER_CONFIG(Struct):
+    _fields_ = [("Size", ULONG), ("_pad", ULONG), ("EvtDriverDeviceAdd", PTR), ("EvtDriverUnload", PTR),
+                ("DriverInitFlags", ULONG), ("DriverPoolTag", ULONG)]
+
+
+# Offsets the model's header transcription must reproduce (x64 facts of the real headers).
+EXPECTED = {
+    (NET_BUFFER_LIST, "NdisReserved"): 0x30, (NET_BUFFER_LIST, "ProtocolReserved"): 0x40,
+    (NET_BUFFER_LIST, "MiniportReserved"): 0x60, (NET_BUFFER_LIST, "Scratch"): 0x70,
+    (NET_BUFFER_LIST, "SourceHandle"): 0x78, (NET_BUFFER_LIST, "NblFlags"): 0x80,
+    (NET_BUFFER_LIST, "ChildRefCount"): 0x84, (NET_BUFFER_LIST, "Flags"): 0x88, (NET_BUFFER_LIST, "Status"): 0x8C,
+    (NET_BUFFER_LIST, "NetBufferListInfo"): 0x90,
+    (NET_BUFFER, "DataLength"): 0x18, (NET_BUFFER, "MdlChain"): 0x20, (NET_BUFFER, "NdisReserved"): 0x40,
+    (NET_BUFFER, "MiniportReserved"): 0x80,
+    (MDL, "MappedSystemVa"): 0x18, (MDL, "ByteCount"): 0x28,
+    (IRP, "SystemBuffer"): 0x18, (IRP, "Status"): 0x30, (IRP, "RequestorMode"): 0x40,
+    (IRP, "CurrentStackLocation"): 0xB8,
+    (IO_STACK_LOCATION, "IoControlCode"): 0x18, (IO_STACK_LOCATION, "FileObject"): 0x30,
+    (NDIS_MINIPORT_DRIVER_CHARACTERISTICS, "SynchronousOidRequestHandler"): 0x98,
+    (NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, "PowerManagementCapabilitiesEx"): 0xD8,
+    (NDIS_STATUS_INDICATION, "StatusBuffer"): 0x30,
+}
+SIZES = {NET_BUFFER: 0xB0, MDL: 0x30, IRP: 0xD0, IO_STACK_LOCATION: 0x48, KEVENT: 0x18,
+         SECURITY_SUBJECT_CONTEXT: 0x20, WDF_DRIVER_CONFIG: 0x20, NDIS_STATUS_INDICATION: 0x70,
+         NDIS_LINK_STATE: 0x28, NET_BUFFER_LIST_POOL_PARAMETERS: 0x10, NDIS_PM_CAPABILITIES: 0x3C}
+for (cls, field), offset in EXPECTED.items():
+    assert cls.off(field) == offset, (cls.__name__, field, hex(cls.off(field)), hex(offset))
+for cls, size in SIZES.items():
+    assert C.sizeof(cls) == size, (cls.__name__, hex(C.sizeof(cls)), hex(size))
