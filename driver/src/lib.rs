@@ -22,7 +22,9 @@ extern crate alloc;
 extern crate std;
 
 pub mod engine;
+pub mod fallible;
 pub mod platform;
+pub mod security;
 
 #[cfg(feature = "host")]
 pub mod host;

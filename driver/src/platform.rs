@@ -6,12 +6,12 @@
 //! KSPIN_LOCK, KEVENT, MDLs, KeQueryInterruptTime, a system thread and NBLs; the host platform
 //! maps them to std primitives and a scriptable fake stack.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::Session;
+use crate::fallible::TryArc;
 
 /// Why a platform primitive failed. The engine turns each into a registration error or a
 /// counted drop; none is fatal to the adapter.
@@ -101,19 +101,14 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// its clock granularity.
     fn wait_any_timeout(&self, events: &[&Self::Event], timeout_ns: u64) -> Option<usize>;
 
+    /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).
+    fn yield_now(&self);
+
     /// A monotonic clock in nanoseconds (only differences are used).
     fn now_ns(&self) -> u64;
 
-    /// One step of the consumer's spin on an empty ring, before it declares itself alertable
-    /// and sleeps. The default is a CPU pause hint; a platform whose threads share few CPUs
-    /// with other work can give the CPU away instead, so that the thread that will fill the
-    /// ring (or the one just woken) runs rather than waits for the spin to end.
-    fn relax(&self) {
-        core::hint::spin_loop();
-    }
-
     /// Starts the Receive-ring consumer thread, which calls [`Session::run_receive`] once.
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
 
     /// Prepares the indication of `len` bytes at byte `offset` of `mapping`, without copying.
     /// `token` must be handed back to [`crate::engine::Adapter::return_indication`] when the

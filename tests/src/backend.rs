@@ -56,12 +56,16 @@ pub struct Needs {
     pub faults: bool,
     /// Read the engine's counters.
     pub counters: bool,
+    /// Remove (disable) and restore the real device through PnP.
+    pub pnp: bool,
 }
 
 impl Needs {
     /// Client handles and well-formed traffic through a real stack (UDP datagrams).
     pub const NONE: Self =
-        Self { raw_packets: false, stack_control: false, lifecycle: false, faults: false, counters: false };
+        Self { raw_packets: false, stack_control: false, lifecycle: false, faults: false, counters: false, pnp: false };
+    /// PnP removal of the real device.
+    pub const PNP: Self = Self { pnp: true, ..Self::NONE };
     /// Arbitrary packets both ways.
     pub const TRAFFIC: Self = Self { raw_packets: true, ..Self::NONE };
     /// Arbitrary packets and counters.
@@ -70,9 +74,9 @@ impl Needs {
     pub const STACK: Self = Self { stack_control: true, counters: true, ..Self::TRAFFIC };
     /// Lifecycle, stack control and counters.
     pub const LIFECYCLE: Self = Self { lifecycle: true, stack_control: true, counters: true, ..Self::TRAFFIC };
-    /// Everything.
+    /// Everything the engine on the host can do (all but PnP).
     pub const ALL: Self =
-        Self { raw_packets: true, stack_control: true, lifecycle: true, faults: true, counters: true };
+        Self { raw_packets: true, stack_control: true, lifecycle: true, faults: true, counters: true, pnp: false };
 
     /// Whether `self` includes everything `other` asks for.
     pub fn covers(&self, other: Needs) -> bool {
@@ -81,6 +85,7 @@ impl Needs {
             && (self.lifecycle || !other.lifecycle)
             && (self.faults || !other.faults)
             && (self.counters || !other.counters)
+            && (self.pnp || !other.pnp)
     }
 }
 
@@ -91,8 +96,10 @@ pub enum Outcome {
     Sent,
     /// Dropped: ring full.
     RingFull,
-    /// Dropped: no running session, or paused.
+    /// Dropped: no running session.
     NotRunning,
+    /// Dropped: the adapter is paused.
+    Paused,
     /// Dropped: invalid length.
     Invalid,
     /// Dropped: the client's head was invalid.
@@ -184,6 +191,15 @@ pub trait Backend: Send + Sync {
     fn halt(&self);
     /// The device is surprise-removed.
     fn surprise_remove(&self);
+    /// PnP query-remove reaches the adapter (the session ends; registrations wait for the outcome).
+    fn query_remove(&self);
+    /// PnP cancel-remove reaches the adapter.
+    fn cancel_remove(&self);
+    /// Removes the device through PnP (disables it), as an administrator would; `Err` if the
+    /// removal was refused (vetoed) or failed.
+    fn disable_device(&self) -> Result<(), Failure>;
+    /// Brings a removed device back (enables it).
+    fn enable_device(&self) -> Result<(), Failure>;
     /// The adapter is paused (returns when paused).
     fn pause(&self);
     /// The adapter is restarted.

@@ -169,6 +169,36 @@ impl DeviceSuite {
         })
     }
 
+    /// Runs `pnputil VERB <instance id>` on the adapter's device; `Err` unless it exits with 0
+    /// (a vetoed removal exits non-zero, or asks for a reboot).
+    fn pnputil(&self, verb: &str) -> Result<(), Failure> {
+        let path = match &self.config.device {
+            Some(path) => path.clone(),
+            None => ringtun::backend::windows::adapter_paths()
+                .map_err(|e| Failure::new(format!("no adapter: {e}")))?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Failure::new("no ringtun adapter present"))?,
+        };
+        let instance = ringtun::backend::windows::instance_id(&path)
+            .ok_or_else(|| Failure::new(format!("no instance id for {}", path.to_string_lossy())))?;
+        let output = std::process::Command::new("pnputil")
+            .arg(verb)
+            .arg(&instance)
+            .output()
+            .map_err(|e| Failure::new(format!("pnputil: {e}")))?;
+        if output.status.success() {
+            Ok(())
+        } else {
+            Err(Failure::new(format!(
+                "pnputil {verb} {}: {} {}",
+                instance.to_string_lossy(),
+                output.status,
+                String::from_utf8_lossy(&output.stdout).trim()
+            )))
+        }
+    }
+
     fn stack(&self) -> Result<&Stack, Failure> {
         self.stack.get_or_init(|| Stack::start(self.config.local, self.config.peer)).as_ref().map_err(Failure::new)
     }
@@ -230,7 +260,7 @@ impl Backend for DeviceSuite {
     }
 
     fn supports(&self) -> Needs {
-        Needs::NONE
+        Needs::PNP
     }
 
     fn open_client(&self, _process: u64, bitness: CallerBitness) -> WindowsBackend {
@@ -315,6 +345,32 @@ impl Backend for DeviceSuite {
 
     fn surprise_remove(&self) {
         unsupported("surprise-remove the device", NO_LIFECYCLE)
+    }
+
+    fn query_remove(&self) {
+        unsupported("deliver a query-remove alone", NO_LIFECYCLE)
+    }
+
+    fn cancel_remove(&self) {
+        unsupported("deliver a cancel-remove alone", NO_LIFECYCLE)
+    }
+
+    fn disable_device(&self) -> Result<(), Failure> {
+        self.pnputil("/disable-device")
+    }
+
+    fn enable_device(&self) -> Result<(), Failure> {
+        self.pnputil("/enable-device")?;
+        // The adapter starts asynchronously: wait until it can be opened again, so that the
+        // scenarios after this one find it.
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.open() {
+                Ok(_) => return Ok(()),
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     fn pause(&self) {

@@ -62,6 +62,7 @@ fn outcome(status: TransmitStatus) -> Outcome {
         TransmitStatus::NotRunning => Outcome::NotRunning,
         TransmitStatus::Invalid => Outcome::Invalid,
         TransmitStatus::RingFault => Outcome::RingFault,
+        TransmitStatus::Paused => Outcome::Paused,
     }
 }
 
@@ -139,6 +140,22 @@ impl Backend for HostSuite {
         self.driver.surprise_remove();
     }
 
+    fn query_remove(&self) {
+        self.driver.query_remove();
+    }
+
+    fn cancel_remove(&self) {
+        self.driver.cancel_remove();
+    }
+
+    fn disable_device(&self) -> Result<(), crate::Failure> {
+        Err(crate::Failure::new("the host platform has no PnP manager"))
+    }
+
+    fn enable_device(&self) -> Result<(), crate::Failure> {
+        Err(crate::Failure::new("the host platform has no PnP manager"))
+    }
+
     fn pause(&self) {
         self.driver.adapter().pause();
     }
@@ -168,6 +185,12 @@ impl Backend for HostSuite {
     }
 
     fn check_clean(&self) -> Result<(), crate::Failure> {
+        let under_lock = self.driver.calls_under_lock();
+        if under_lock != 0 {
+            return Err(crate::Failure::new(format!(
+                "{under_lock} indication(s) to the stack were made while an engine spin lock was held"
+            )));
+        }
         if self.watchdog_fired.load(Ordering::SeqCst) {
             return Err(crate::Failure::new(format!(
                 "packets were held for more than {HOLD_LIMIT:?} and returned by the harness"

@@ -629,7 +629,9 @@ impl Harness {
                         for (i, status) in statuses.iter().enumerate() {
                             match status {
                                 TransmitStatus::Sent => log.accepted.push(in_seq(t, next + i as u32)),
-                                TransmitStatus::RingFull | TransmitStatus::NotRunning => log.refused += 1,
+                                TransmitStatus::RingFull | TransmitStatus::NotRunning | TransmitStatus::Paused => {
+                                    log.refused += 1
+                                }
                                 other => return Err(Failure::new(format!("transmit status {other:?}"))),
                             }
                         }

@@ -12,6 +12,9 @@
     unless -KeepAddress. Any other IPv4 address on the ringtun adapter is removed first.
     Exits with the runner's exit code: non-zero if a scenario failed or the runner could not
     start (no adapter, not elevated).
+    The scenario teardown::removal_with_session_open disables the adapter with pnputil while a
+    session is open (the removal must not be vetoed for the open handle, and the session must
+    end), then enables it again; it is the one check of PnP removal, which only Windows can run.
 .PARAMETER Runner
     Path to ringtun-scenarios.exe built with the device feature, for example
     cargo build -p ringtun-tests --no-default-features --features device --bins

@@ -8,13 +8,16 @@
 use std::ffi::{OsStr, OsString};
 use std::os::windows::ffi::{OsStrExt, OsStringExt};
 use std::ptr;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use ring_abi::CallerBitness;
 use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
     CM_Get_DevNode_Registry_PropertyW, CM_Get_Device_Interface_ListW, CM_Get_Device_Interface_List_SizeW,
-    CM_Get_Device_Interface_PropertyW, CM_Locate_DevNodeW, CM_DRP_HARDWAREID, CM_GET_DEVICE_INTERFACE_LIST_PRESENT,
-    CM_LOCATE_DEVNODE_NORMAL, CR_SUCCESS,
+    CM_Get_Device_Interface_PropertyW, CM_Locate_DevNodeW, CM_Register_Notification, CM_Unregister_Notification,
+    CM_DRP_HARDWAREID, CM_GET_DEVICE_INTERFACE_LIST_PRESENT, CM_LOCATE_DEVNODE_NORMAL, CM_NOTIFY_ACTION,
+    CM_NOTIFY_ACTION_DEVICEQUERYREMOVE, CM_NOTIFY_ACTION_DEVICEREMOVECOMPLETE, CM_NOTIFY_ACTION_DEVICEREMOVEPENDING,
+    CM_NOTIFY_EVENT_DATA, CM_NOTIFY_FILTER, CM_NOTIFY_FILTER_TYPE_DEVICEHANDLE, CR_SUCCESS, HCMNOTIFICATION,
 };
 use windows_sys::Win32::Devices::Properties::{DEVPKEY_Device_InstanceId, DEVPROPTYPE};
 use windows_sys::Win32::Foundation::{
@@ -100,7 +103,14 @@ pub fn adapter_paths() -> Result<Vec<OsString>, DeviceError> {
     Ok(multi_sz(&list).into_iter().filter(|path| is_ringtun_interface(path)).collect())
 }
 
-fn is_ringtun_interface(path: &OsStr) -> bool {
+/// The device instance id of the device interface `path` (what `pnputil` takes).
+pub fn instance_id(path: &OsStr) -> Option<OsString> {
+    let instance = instance_id_wide(path)?;
+    let end = instance.iter().position(|&c| c == 0).unwrap_or(instance.len());
+    Some(OsString::from_wide(instance.get(..end)?))
+}
+
+fn instance_id_wide(path: &OsStr) -> Option<[u16; 512]> {
     let path = wide(path);
     let mut instance = [0u16; 512];
     let mut size = (instance.len() * 2) as u32;
@@ -116,9 +126,11 @@ fn is_ringtun_interface(path: &OsStr) -> bool {
             0,
         )
     };
-    if cr != CR_SUCCESS {
-        return false;
-    }
+    (cr == CR_SUCCESS).then_some(instance)
+}
+
+fn is_ringtun_interface(path: &OsStr) -> bool {
+    let Some(instance) = instance_id_wide(path) else { return false };
     let mut devinst = 0u32;
     // SAFETY: `instance` is a NUL-terminated device instance id written by the call above.
     if unsafe { CM_Locate_DevNodeW(&mut devinst, instance.as_ptr(), CM_LOCATE_DEVNODE_NORMAL) } != CR_SUCCESS {
@@ -142,12 +154,60 @@ fn is_ringtun_interface(path: &OsStr) -> bool {
 }
 
 /// An open handle on a ringtun adapter's device. Closing it ends the session it registered.
+///
+/// The handle is registered for Windows' device-handle notifications: when the device is about
+/// to be removed (a PnP query-remove: disable, uninstall, driver update), the handle is closed
+/// so that the removal is not vetoed for an outstanding open handle; the driver ends the session
+/// at the same time, and every later request fails.
 pub struct WindowsBackend {
-    device: HANDLE,
+    device: Box<DeviceHandle>,
+    notification: HCMNOTIFICATION,
     bitness: CallerBitness,
 }
 
-// SAFETY: a device handle may be used from any thread; DeviceIoControl is thread-safe.
+/// The device handle, closable from the notification callback while requests may be in flight:
+/// requests hold the read lock for the duration of the call, closing takes the write lock.
+struct DeviceHandle {
+    /// The handle as an integer (`HANDLE` is a pointer and not `Send`); `None` once closed.
+    handle: RwLock<Option<usize>>,
+}
+
+impl DeviceHandle {
+    fn close(&self) {
+        let mut handle = self.handle.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(h) = handle.take() {
+            // SAFETY: the handle was opened by `WindowsBackend::open` and is closed once: it was
+            // taken out of the lock, and no request is using it (they hold the read lock).
+            unsafe { CloseHandle(h as HANDLE) };
+        }
+    }
+}
+
+/// Device-handle notification callback: closes the handle when the device is about to go.
+unsafe extern "system" fn device_notification(
+    _notification: HCMNOTIFICATION,
+    context: *const core::ffi::c_void,
+    action: CM_NOTIFY_ACTION,
+    _data: *const CM_NOTIFY_EVENT_DATA,
+    _size: u32,
+) -> u32 {
+    if matches!(
+        action,
+        CM_NOTIFY_ACTION_DEVICEQUERYREMOVE
+            | CM_NOTIFY_ACTION_DEVICEREMOVEPENDING
+            | CM_NOTIFY_ACTION_DEVICEREMOVECOMPLETE
+    ) {
+        // SAFETY: `context` is the boxed `DeviceHandle` registered in `open`, which outlives the
+        // registration (`drop` unregisters, which waits for running callbacks, before freeing it).
+        let device = unsafe { &*context.cast::<DeviceHandle>() };
+        device.close();
+    }
+    // ERROR_SUCCESS: the removal may proceed.
+    0
+}
+
+// SAFETY: a device handle and a notification registration may be used from any thread;
+// DeviceIoControl is thread-safe and the handle is guarded by its lock.
 unsafe impl Send for WindowsBackend {}
 // SAFETY: as above.
 unsafe impl Sync for WindowsBackend {}
@@ -171,7 +231,30 @@ impl WindowsBackend {
         if device == INVALID_HANDLE_VALUE {
             return Err(last_error());
         }
-        Ok(Self { device, bitness: process_bitness() })
+        let target = device;
+        let device = Box::new(DeviceHandle { handle: RwLock::new(Some(device as usize)) });
+        // SAFETY: CM_NOTIFY_FILTER is plain data; zeroed is its documented starting state.
+        let mut filter: CM_NOTIFY_FILTER = unsafe { core::mem::zeroed() };
+        filter.cbSize = core::mem::size_of::<CM_NOTIFY_FILTER>() as u32;
+        filter.FilterType = CM_NOTIFY_FILTER_TYPE_DEVICEHANDLE;
+        filter.u.DeviceHandle.hTarget = target;
+        let mut notification: HCMNOTIFICATION = ptr::null_mut();
+        // SAFETY: the filter names our open handle; the context is the boxed handle, whose address
+        // is stable and which lives until `drop` has unregistered.
+        let cr = unsafe {
+            CM_Register_Notification(
+                &filter,
+                ptr::addr_of!(*device).cast(),
+                Some(device_notification),
+                &mut notification,
+            )
+        };
+        if cr != CR_SUCCESS {
+            // Without the notification the handle still works; only a removal would be vetoed
+            // while it is open (as with any device handle).
+            notification = ptr::null_mut();
+        }
+        Ok(Self { device, notification, bitness: process_bitness() })
     }
 
     /// Opens the first present ringtun adapter.
@@ -182,13 +265,16 @@ impl WindowsBackend {
     }
 
     fn ioctl(&self, code: u32, input: &[u8], output: &mut [u8]) -> Result<usize, DeviceError> {
+        let handle = self.device.handle.read().unwrap_or_else(|e| e.into_inner());
+        // Closed because the device is being removed.
+        let Some(device) = *handle else { return Err(DeviceError::NotReady) };
         let mut returned = 0u32;
         let in_len = u32::try_from(input.len()).map_err(|_| DeviceError::InvalidParameter)?;
         let out_len = u32::try_from(output.len()).map_err(|_| DeviceError::InvalidParameter)?;
         // SAFETY: the buffers are valid for their lengths for the whole (synchronous) call.
         let ok = unsafe {
             DeviceIoControl(
-                self.device,
+                device as HANDLE,
                 code,
                 input.as_ptr().cast(),
                 in_len,
@@ -207,8 +293,12 @@ impl WindowsBackend {
 
 impl Drop for WindowsBackend {
     fn drop(&mut self) {
-        // SAFETY: the handle was opened by `open` and is closed only here.
-        unsafe { CloseHandle(self.device) };
+        if !self.notification.is_null() {
+            // SAFETY: registered in `open`; unregistering waits for a running callback, so the
+            // boxed handle is not in use by one afterwards.
+            unsafe { CM_Unregister_Notification(self.notification) };
+        }
+        self.device.close();
     }
 }
 

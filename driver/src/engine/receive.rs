@@ -282,7 +282,7 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let start = platform.now_ns();
         loop {
-            platform.relax();
+            core::hint::spin_loop();
             let tail = ring.load_tail();
             if tail != cursor {
                 return Some(tail);
@@ -290,10 +290,12 @@ impl<P: Platform> Session<P> {
             if platform.now_ns().wrapping_sub(start) >= CONSUMER_SPIN_NS {
                 break;
             }
+            // Give the processor to other ready threads while spinning (the client included).
+            platform.yield_now();
         }
-        match ring.prepare_to_sleep(cursor) {
-            SleepCheck::Work(tail) => Some(tail),
-            SleepCheck::Sleep => {
+        match check_before_sleep(ring, &self.receive.event, cursor) {
+            Some(tail) => Some(tail),
+            None => {
                 bump(&self.stats().receive_sleeps);
                 self.sleep_bounded(cursor)
             }
@@ -548,6 +550,21 @@ impl<P: Platform> Session<P> {
     }
 }
 
+/// Declares the consumer alertable and re-checks `tail`: `None` means sleep on `event`. When work
+/// turned up instead, the client may already have seen `alertable` set and signalled `event`;
+/// the signal is cleared so that the next sleep does not wake for nothing. (No wake-up can be
+/// lost: every sleep is preceded by this check, which re-reads `tail` after setting
+/// `alertable`.)
+fn check_before_sleep<E: Event>(ring: &Ring, event: &E, cursor: u32) -> Option<u32> {
+    match ring.prepare_to_sleep(cursor) {
+        SleepCheck::Work(tail) => {
+            event.clear();
+            Some(tail)
+        }
+        SleepCheck::Sleep => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,5 +588,37 @@ mod tests {
         assert_eq!(ip_packet_length(&[0x60, 0, 0, 0, 0, 0, 0, 0]), None);
         assert_eq!(ip_packet_length(&[0x60, 0, 0, 0, 0xFF, 0xFF, 0, 0]), Some((IpKind::V6, 0xFFFF + 40)));
         assert_eq!(ip_packet_length(&[0x10, 0, 0, 0, 0, 0, 0, 0]), None);
+    }
+}
+
+#[cfg(all(test, feature = "host"))]
+mod sleep_tests {
+    use ring_abi::{RingGeometry, Room, SharedRing};
+
+    use super::*;
+    use crate::host::HostKernel;
+
+    #[test]
+    fn work_found_at_the_sleep_check_clears_the_client_event() {
+        let kernel = HostKernel::new();
+        let geometry = RingGeometry::v2(0x20000, Room::new(0, 0)).unwrap();
+        let memory = kernel.alloc_ring(geometry.ring_size() as usize).unwrap();
+        // SAFETY: the allocation outlives the ring in this test.
+        let shared = unsafe { SharedRing::new(memory.as_ptr(), memory.len(), RingVersion::V2) }.unwrap();
+        let ring = Ring::new(shared, geometry).unwrap();
+        let (_, event) = kernel.create_event(true, false);
+
+        // Empty: sleep, alertable stays set, the event is left alone.
+        assert_eq!(check_before_sleep(&ring, &event, 0), None);
+        assert!(ring.load_alertable());
+
+        // The client published and, having seen `alertable`, signalled; the consumer's check finds
+        // the work without sleeping: the signal is stale and must not wake the next sleep.
+        ring.store_alertable(false);
+        ring.store_tail(64);
+        event.set();
+        assert_eq!(check_before_sleep(&ring, &event, 0), Some(64));
+        assert!(!event.is_set(), "stale signal left set");
+        assert!(!ring.load_alertable());
     }
 }

@@ -6,11 +6,11 @@
 //! through the platform, checks the rings' initial indices, starts the consumer, and raises the
 //! link. Anything that fails undoes what was done and refuses with a typed reason.
 
-use alloc::sync::Arc;
+use crate::fallible::TryArc;
 
 use ring_abi::{
-    parse_registration, CallerBitness, Capabilities, RegistrationError, Ring, RingDesc, RingFault, RingRole,
-    SharedRing, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS,
+    parse_registration, CallerBitness, Capabilities, RegistrationError, Ring, RingConfig, RingDesc, RingFault,
+    RingRole, SharedRing, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS,
 };
 
 use crate::engine::receive::ReceiveState;
@@ -29,7 +29,7 @@ pub enum RegisterError {
     BadInitialIndex(RingRole, RingFault),
     /// A session is already registered.
     AlreadyRegistered,
-    /// The adapter is halted.
+    /// The adapter is halted, or its device is being removed.
     Halted,
     /// A platform primitive failed.
     Platform(RingRole, PlatformError),
@@ -96,7 +96,7 @@ impl<P: Platform> Adapter<P> {
         // Cheap refusals first, before any page is locked.
         let generation = {
             let mut state = self.inner.state.lock();
-            if state.halted {
+            if state.halted || state.removing {
                 return Err(RegisterError::Halted);
             }
             if state.session.is_some() {
@@ -108,50 +108,13 @@ impl<P: Platform> Adapter<P> {
         };
         let config = parse_registration(input, caller).map_err(RegisterError::Invalid)?;
         let platform = &self.inner.platform;
-
-        let (send_ring, send_mapping) = map(platform, RingRole::Send, &config.send, caller)?;
-        let (receive_ring, receive_mapping) = map(platform, RingRole::Receive, &config.receive, caller)?;
-
-        // Each index is read once and validated; the private cursors start from these values.
-        let send_tail = send_ring.load_tail();
-        send_ring.geometry().check_tail(send_tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
-        let receive_head = receive_ring.load_head();
-        receive_ring
-            .geometry()
-            .check_head(receive_head)
-            .map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;
-
-        let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
-        let send_event = platform
-            .reference_event(RingRole::Send, config.send.tail_moved_event)
-            .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
-        let receive_event = platform
-            .reference_event(RingRole::Receive, config.receive.tail_moved_event)
-            .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
-        let send = SendState::new(send_ring, send_mapping, send_event, event(RingRole::Send)?, send_tail)
-            .ok_or(RegisterError::OutOfMemory)?;
-        let receive = ReceiveState::new(
-            receive_ring,
-            receive_mapping,
-            receive_event,
-            event(RingRole::Receive)?,
-            event(RingRole::Receive)?,
-            event(RingRole::Receive)?,
-            receive_head,
-        )
-        .ok_or(RegisterError::OutOfMemory)?;
-        let events = SessionEvents {
-            stop: event(RingRole::Receive)?,
-            started: event(RingRole::Receive)?,
-            closed: event(RingRole::Receive)?,
-        };
-        // The Receive ring starts not alertable: the consumer sets it when it sleeps.
-        receive.ring.store_alertable(false);
-
-        let session = Arc::new(Session::new(Arc::clone(&self.inner), owner, config, generation, send, receive, events));
+        // The session is built in steps of their own, so that no one stack frame holds every
+        // temporary of the registration at once (kernel stacks are small; the frames are
+        // measured in CI by the Windows-target check).
+        let session = self.build_session(owner, caller, config, generation)?;
         // The consumer is started (and attached, so that teardown always joins it) before the
         // session is visible; it waits for `started`, set once the session is published.
-        match platform.spawn_worker(Arc::clone(&session)) {
+        match platform.spawn_worker(TryArc::clone(&session)) {
             Ok(worker) => session.set_worker(worker),
             Err(e) => {
                 session.discard();
@@ -160,12 +123,12 @@ impl<P: Platform> Adapter<P> {
         }
         let refused = {
             let mut state = self.inner.state.lock();
-            if state.halted {
+            if state.halted || state.removing {
                 Some(RegisterError::Halted)
             } else if state.session.is_some() {
                 Some(RegisterError::AlreadyRegistered)
             } else {
-                state.session = Some(Arc::clone(&session));
+                state.session = Some(TryArc::clone(&session));
                 None
             }
         };
@@ -177,6 +140,81 @@ impl<P: Platform> Adapter<P> {
         session.raise_link();
         Ok(())
     }
+}
+
+impl<P: Platform> Adapter<P> {
+    /// Maps both rings, checks their initial indices, references the client's events, creates the
+    /// engine's, and allocates the session (not yet started or published).
+    #[inline(never)]
+    fn build_session(
+        &self,
+        owner: Owner,
+        caller: CallerBitness,
+        config: RingConfig,
+        generation: u16,
+    ) -> Result<TryArc<Session<P>>, RegisterError> {
+        let platform = &self.inner.platform;
+        let send = send_state(platform, &config.send, caller)?;
+        let receive = receive_state(platform, &config.receive, caller)?;
+        let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
+        let events = SessionEvents {
+            stop: event(RingRole::Receive)?,
+            started: event(RingRole::Receive)?,
+            closed: event(RingRole::Receive)?,
+            link_indicated: event(RingRole::Receive)?,
+        };
+        let adapter = TryArc::clone(&self.inner);
+        match TryArc::try_new(Session::new(adapter, owner, config, generation, send, receive, events)) {
+            Ok(session) => Ok(session),
+            Err(_) => Err(RegisterError::OutOfMemory),
+        }
+    }
+}
+
+/// The Send ring's state: mapped, its initial tail read once and validated (the private cursor
+/// starts there), the client's event referenced for signalling.
+#[inline(never)]
+fn send_state<P: Platform>(
+    platform: &P,
+    desc: &RingDesc,
+    caller: CallerBitness,
+) -> Result<SendState<P>, RegisterError> {
+    let (ring, mapping) = map(platform, RingRole::Send, desc, caller)?;
+    let tail = ring.load_tail();
+    ring.geometry().check_tail(tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
+    let client_event = platform
+        .reference_event(RingRole::Send, desc.tail_moved_event)
+        .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
+    let drained = platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
+    match SendState::new(ring, mapping, client_event, drained, tail) {
+        Some(send) => Ok(send),
+        None => Err(RegisterError::OutOfMemory),
+    }
+}
+
+/// The Receive ring's state: mapped, its initial head read once and validated (the consumer's
+/// cursor starts there), the client's event referenced for waiting, not alertable.
+#[inline(never)]
+fn receive_state<P: Platform>(
+    platform: &P,
+    desc: &RingDesc,
+    caller: CallerBitness,
+) -> Result<ReceiveState<P>, RegisterError> {
+    let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
+    let head = ring.load_head();
+    ring.geometry().check_head(head).map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;
+    let client_event = platform
+        .reference_event(RingRole::Receive, desc.tail_moved_event)
+        .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
+    let event = || platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Receive, e));
+    let (returned, space, round_done) = (event()?, event()?, event()?);
+    // `let else` rather than `?` on the large value: fewer copies of it in unoptimized builds.
+    let Some(receive) = ReceiveState::new(ring, mapping, client_event, returned, space, round_done, head) else {
+        return Err(RegisterError::OutOfMemory);
+    };
+    // The Receive ring starts not alertable: the consumer sets it when it sleeps.
+    receive.ring.store_alertable(false);
+    Ok(receive)
 }
 
 fn map<P: Platform>(

@@ -33,8 +33,10 @@ pub enum TransmitStatus {
     Sent,
     /// Dropped: the ring had no room for the whole batch.
     RingFull,
-    /// Dropped: no running session, or the adapter is paused.
+    /// Dropped: no running session.
     NotRunning,
+    /// Dropped: the adapter is paused (NDIS expects `NDIS_STATUS_PAUSED` for these).
+    Paused,
     /// Dropped: empty, larger than 0xFFFF, or its bytes could not be read.
     Invalid,
     /// Dropped: the client's Send-ring head was invalid.
@@ -165,8 +167,12 @@ impl<P: Platform> Adapter<P> {
     /// status through [`TransmitBatch::set_status`].
     pub fn transmit<B: TransmitBatch + ?Sized>(&self, batch: &mut B) {
         let count = batch.packet_count();
-        let session = if self.is_paused() { None } else { self.session() };
-        let Some(session) = session else {
+        // One read of the pause state decides both whether to send and the status of a refusal.
+        if self.is_paused() {
+            drop_all(batch, count, TransmitStatus::Paused, &self.inner.stats.send_dropped_not_running);
+            return;
+        }
+        let Some(session) = self.session() else {
             drop_all(batch, count, TransmitStatus::NotRunning, &self.inner.stats.send_dropped_not_running);
             return;
         };

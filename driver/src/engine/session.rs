@@ -13,7 +13,7 @@
 //! A second caller (close racing with halt, process exit racing with close) waits until the first
 //! has finished all of it.
 
-use alloc::sync::Arc;
+use crate::fallible::TryArc;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use lock_api::Mutex;
@@ -30,6 +30,7 @@ pub(crate) struct SessionEvents<P: Platform> {
     pub(crate) stop: P::Event,
     pub(crate) started: P::Event,
     pub(crate) closed: P::Event,
+    pub(crate) link_indicated: P::Event,
 }
 
 /// Who registered a session: the file object of the registering handle and its process.
@@ -97,8 +98,10 @@ impl<E: Event> Rundown<E> {
 }
 
 pub(crate) struct AdapterState<P: Platform> {
-    pub(crate) session: Option<Arc<Session<P>>>,
+    pub(crate) session: Option<TryArc<Session<P>>>,
     pub(crate) halted: bool,
+    /// A PnP removal was queried and not cancelled: registrations are refused.
+    pub(crate) removing: bool,
     pub(crate) next_generation: u16,
 }
 
@@ -115,25 +118,29 @@ pub(crate) struct AdapterInner<P: Platform> {
 
 /// One network adapter: at most one session at a time.
 pub struct Adapter<P: Platform> {
-    pub(crate) inner: Arc<AdapterInner<P>>,
+    pub(crate) inner: TryArc<AdapterInner<P>>,
 }
 
 impl<P: Platform> Clone for Adapter<P> {
     fn clone(&self) -> Self {
-        Self { inner: Arc::clone(&self.inner) }
+        Self { inner: TryArc::clone(&self.inner) }
     }
 }
 
 /// A registered session: both rings, the client's events, and the data-path state.
 pub struct Session<P: Platform> {
-    pub(crate) adapter: Arc<AdapterInner<P>>,
+    pub(crate) adapter: TryArc<AdapterInner<P>>,
     pub(crate) owner: Owner,
     pub(crate) config: RingConfig,
     pub(crate) generation: u16,
     state: AtomicU8,
-    /// Whether link up was indicated for this session (so teardown indicates down only then).
-    /// The lock serializes the check and the indication, so "up" never lands after "down".
+    /// Whether link up was decided for this session (so teardown indicates down only then). The
+    /// lock only serializes the decisions; the indications are made after releasing it (a status
+    /// indication must not run under a spin lock), and "down" waits for `link_indicated`, so
+    /// "up" never lands after "down".
     link_up: Mutex<P::RawMutex, bool>,
+    /// Signalled once the "up" indication has been made (notification event).
+    link_indicated: P::Event,
     pub(crate) send: SendState<P>,
     pub(crate) receive: ReceiveState<P>,
     /// Signalled once to stop the consumer thread (notification event).
@@ -147,19 +154,22 @@ pub struct Session<P: Platform> {
 
 impl<P: Platform> Adapter<P> {
     /// A new adapter over `platform`: running, link down, no session.
+    ///
+    /// Fails with [`PlatformError::InsufficientResources`] when the adapter's memory cannot be
+    /// allocated (the platform is dropped then).
     pub fn new(platform: P) -> Result<Self, PlatformError> {
         let resumed = platform.create_event()?;
         resumed.set();
-        Ok(Self {
-            inner: Arc::new(AdapterInner {
-                platform,
-                stats: Stats::default(),
-                oid_settings: OidSettings::default(),
-                state: Mutex::new(AdapterState { session: None, halted: false, next_generation: 1 }),
-                paused: AtomicBool::new(false),
-                resumed,
-            }),
+        let inner = TryArc::try_new(AdapterInner {
+            platform,
+            stats: Stats::default(),
+            oid_settings: OidSettings::default(),
+            state: Mutex::new(AdapterState { session: None, halted: false, removing: false, next_generation: 1 }),
+            paused: AtomicBool::new(false),
+            resumed,
         })
+        .map_err(|_| PlatformError::InsufficientResources)?;
+        Ok(Self { inner })
     }
 
     /// The platform this adapter runs on.
@@ -173,14 +183,16 @@ impl<P: Platform> Adapter<P> {
     }
 
     /// The current session, if any (including one that is closing).
-    pub fn session(&self) -> Option<Arc<Session<P>>> {
+    pub fn session(&self) -> Option<TryArc<Session<P>>> {
         self.inner.state.lock().session.clone()
     }
 
-    /// Whether a running session belongs to process `process` (what a process-exit notification
-    /// looks for).
+    /// Whether a session of process `process` is registered, running or being torn down (what a
+    /// process-exit notification looks for: [`Adapter::process_exited`] ends a running one and
+    /// waits for a teardown in progress, so that the process never leaves with ring pages still
+    /// locked). A session leaves the adapter only after its rings are released.
     pub fn has_session_of_process(&self, process: u64) -> bool {
-        self.session().is_some_and(|s| s.is_running() && s.owner.process == process)
+        self.inner.state.lock().session.as_ref().is_some_and(|s| s.owner.process == process)
     }
 
     /// Whether a running session is registered (what the link state reports).
@@ -193,7 +205,8 @@ impl<P: Platform> Adapter<P> {
         self.end_session_if(|owner| owner.file == file)
     }
 
-    /// Process `process` exited: ends the session if it belongs to that process.
+    /// Process `process` exited: ends the session if it belongs to that process, or waits until a
+    /// teardown already under way (a close from another process's handle, a halt) has finished.
     pub fn process_exited(&self, process: u64) -> bool {
         self.end_session_if(|owner| owner.process == process)
     }
@@ -207,11 +220,25 @@ impl<P: Platform> Adapter<P> {
         let session = {
             let state = self.inner.state.lock();
             match &state.session {
-                Some(s) if matches(&s.owner) => Arc::clone(s),
+                Some(s) if matches(&s.owner) => TryArc::clone(s),
                 _ => return false,
             }
         };
         session.teardown()
+    }
+
+    /// The device is about to be removed (PnP query-remove): ends the session, whoever owns it,
+    /// and refuses registrations until the removal is cancelled. Ending the session releases the
+    /// client's ring pages and events; the client's handle is the client's to close (the client
+    /// library closes it when Windows notifies it of the query).
+    pub fn query_remove(&self) -> bool {
+        self.inner.state.lock().removing = true;
+        self.force_close()
+    }
+
+    /// The removal was cancelled (PnP cancel-remove): registrations are accepted again.
+    pub fn cancel_remove(&self) {
+        self.inner.state.lock().removing = false;
     }
 
     /// Pauses the adapter: new sends are refused, the consumer stops indicating, and this returns
@@ -255,7 +282,7 @@ impl<P: Platform> Adapter<P> {
 
 impl<P: Platform> Session<P> {
     pub(crate) fn new(
-        adapter: Arc<AdapterInner<P>>,
+        adapter: TryArc<AdapterInner<P>>,
         owner: Owner,
         config: RingConfig,
         generation: u16,
@@ -275,6 +302,7 @@ impl<P: Platform> Session<P> {
             stop: events.stop,
             started: events.started,
             closed: events.closed,
+            link_indicated: events.link_indicated,
             worker: Mutex::new(None),
         }
     }
@@ -306,12 +334,20 @@ impl<P: Platform> Session<P> {
         *self.worker.lock() = Some(worker);
     }
 
-    /// Indicates link up, unless the session already ended.
+    /// Indicates link up, unless the session already ended. Decided under the lock, indicated
+    /// after releasing it.
     pub(crate) fn raise_link(&self) {
-        let mut link_up = self.link_up.lock();
-        if self.is_running() && !*link_up {
-            *link_up = true;
+        let raise = {
+            let mut link_up = self.link_up.lock();
+            let raise = self.is_running() && !*link_up;
+            if raise {
+                *link_up = true;
+            }
+            raise
+        };
+        if raise {
             self.platform().set_link_state(true);
+            self.link_indicated.set();
         }
     }
 
@@ -339,13 +375,12 @@ impl<P: Platform> Session<P> {
         }
         // 1. No sender may touch the Send ring from here on.
         self.send.gate.close_and_wait(platform);
-        // 2. Link down (if it was ever up).
-        {
-            let mut link_up = self.link_up.lock();
-            if *link_up {
-                *link_up = false;
-                platform.set_link_state(false);
-            }
+        // 2. Link down (if up was decided): after the "up" indication has been made, and outside
+        // the lock. No later "up" can be decided: the session is no longer running.
+        let lower = core::mem::replace(&mut *self.link_up.lock(), false);
+        if lower {
+            platform.wait_any(&[&self.link_indicated]);
+            platform.set_link_state(false);
         }
         // 3. Stop the consumer.
         self.stop.set();

@@ -12,8 +12,9 @@
 pub mod kernel;
 pub mod stack;
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 use std::vec::Vec;
@@ -22,10 +23,70 @@ use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, Session, Status, TransmitStatus};
+use crate::fallible::{TryArc, TryWeak};
 use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
+
+std::thread_local! {
+    static PLATFORM_ALLOCATING: Cell<bool> = const { Cell::new(false) };
+    /// Engine spin locks this thread holds.
+    static SPIN_LOCKS_HELD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The engine's short-section lock on the host: a parking_lot mutex that counts, per thread, how
+/// many are held, so that the platform can tell when the engine calls out to the stack while
+/// holding one (in the kernel: an indication at DISPATCH_LEVEL under a spin lock).
+pub struct HostSpinLock(parking_lot::RawMutex);
+
+impl HostSpinLock {
+    fn held() -> u32 {
+        SPIN_LOCKS_HELD.with(Cell::get)
+    }
+}
+
+// SAFETY: every operation forwards to parking_lot's RawMutex, which provides the exclusion; the
+// per-thread count is bookkeeping only.
+unsafe impl lock_api::RawMutex for HostSpinLock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self(<parking_lot::RawMutex as lock_api::RawMutex>::INIT);
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        self.0.lock();
+        SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_add(1)));
+    }
+
+    fn try_lock(&self) -> bool {
+        let locked = self.0.try_lock();
+        if locked {
+            SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_add(1)));
+        }
+        locked
+    }
+
+    unsafe fn unlock(&self) {
+        SPIN_LOCKS_HELD.with(|c| c.set(c.get().wrapping_sub(1)));
+        // SAFETY: forwarded contract (this thread holds the lock).
+        unsafe { self.0.unlock() };
+    }
+}
+
+/// Whether the current thread is inside one of the host platform's own std allocations (an
+/// event, a thread, the driver's host objects). Those stand in for kernel primitives whose
+/// failure [`HostFaults`] injects instead, and std cannot fail them gracefully; a test that makes
+/// the global allocator fail (to check the engine's own allocations) leaves them alone.
+pub fn in_platform_allocation() -> bool {
+    PLATFORM_ALLOCATING.with(Cell::get)
+}
+
+fn platform_allocation<R>(f: impl FnOnce() -> R) -> R {
+    let previous = PLATFORM_ALLOCATING.with(|a| a.replace(true));
+    let result = f();
+    PLATFORM_ALLOCATING.with(|a| a.set(previous));
+    result
+}
 
 /// Resource failures to inject (each flag fails every call while set; counters fail the next N).
 ///
@@ -288,11 +349,14 @@ pub struct HostPlatform {
     faults: Arc<HostFaults>,
     resources: Arc<HostResources>,
     epoch: Instant,
-    adapter: OnceLock<Weak<AdapterInner<HostPlatform>>>,
+    adapter: OnceLock<TryWeak<AdapterInner<HostPlatform>>>,
+    /// Calls into the stack side (indications) made while an engine spin lock was held; in the
+    /// kernel such a call would run at DISPATCH_LEVEL under the driver's lock. Must stay 0.
+    calls_under_lock: Arc<AtomicU64>,
 }
 
 impl Platform for HostPlatform {
-    type RawMutex = parking_lot::RawMutex;
+    type RawMutex = HostSpinLock;
     type Event = HostEvent;
     type Mapping = HostMapping;
     type Worker = HostWorker;
@@ -312,8 +376,9 @@ impl Platform for HostPlatform {
         // so the host accepts them (the registration validator already bounded the range).
         let _ = caller;
         let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
-        let live = Live::new(&self.resources, |r| &r.mappings);
-        let in_use = Arc::new(AtomicI64::new(0));
+        // The host's own bookkeeping (the stand-in for the MDL), exempt from allocation faults.
+        let (live, in_use) =
+            platform_allocation(|| (Live::new(&self.resources, |r| &r.mappings), Arc::new(AtomicI64::new(0))));
         Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, memory, in_use, live })
     }
 
@@ -322,19 +387,24 @@ impl Platform for HostPlatform {
             return Err(PlatformError::InvalidHandle);
         }
         let event = self.kernel.event(handle).ok_or(PlatformError::InvalidHandle)?;
-        Ok(event.counted(Live::new(&self.resources, |r| &r.event_references)))
+        Ok(platform_allocation(|| event.counted(Live::new(&self.resources, |r| &r.event_references))))
     }
 
     fn create_event(&self) -> Result<HostEvent, PlatformError> {
         if self.faults.fail(FaultKind::CreateEvent) {
             return Err(PlatformError::InsufficientResources);
         }
-        let event = HostEvent::new(false, false);
-        Ok(event.counted(Live::new(&self.resources, |r| &r.engine_events)))
+        Ok(platform_allocation(|| {
+            HostEvent::new(false, false).counted(Live::new(&self.resources, |r| &r.engine_events))
+        }))
     }
 
     fn wait_any(&self, events: &[&HostEvent]) -> usize {
         HostEvent::wait_any(events, None).unwrap_or(0)
+    }
+
+    fn yield_now(&self) {
+        std::thread::yield_now();
     }
 
     fn wait_any_timeout(&self, events: &[&HostEvent], timeout_ns: u64) -> Option<usize> {
@@ -345,26 +415,22 @@ impl Platform for HostPlatform {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// Yields: on a host with few CPUs, a consumer spinning with pause hints keeps the thread
-    /// it waits for (or a thread just woken on its CPU) off the CPU until the spin ends.
-    fn relax(&self) {
-        std::thread::yield_now();
-    }
-
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<HostWorker, PlatformError> {
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<HostWorker, PlatformError> {
         if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
-        let live = Live::new(&self.resources, |r| &r.workers);
-        std::thread::Builder::new()
-            .name("ringtun-receive".into())
-            .spawn(move || {
-                session.run_receive();
-                drop(session);
-                drop(live);
-            })
-            .map(HostWorker)
-            .map_err(|_| PlatformError::ThreadStart)
+        platform_allocation(|| {
+            let live = Live::new(&self.resources, |r| &r.workers);
+            std::thread::Builder::new()
+                .name("ringtun-receive".into())
+                .spawn(move || {
+                    session.run_receive();
+                    drop(session);
+                    drop(live);
+                })
+                .map(HostWorker)
+                .map_err(|_| PlatformError::ThreadStart)
+        })
     }
 
     fn prepare_indication(
@@ -399,17 +465,23 @@ impl Platform for HostPlatform {
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
+        if HostSpinLock::held() != 0 {
+            self.calls_under_lock.fetch_add(1, Ordering::SeqCst);
+        }
         // Drained, not taken: the engine keeps the batch's preallocated capacity.
         let immediate = self.stack.accept(&mut batch.drain(..));
         if !immediate.is_empty() {
-            if let Some(adapter) = self.adapter.get().and_then(Weak::upgrade) {
+            if let Some(adapter) = self.adapter.get().and_then(TryWeak::upgrade) {
                 Adapter { inner: adapter }.return_indications(immediate);
             }
         }
     }
 
     fn set_link_state(&self, up: bool) {
-        self.stack.link_changed(up);
+        if HostSpinLock::held() != 0 {
+            self.calls_under_lock.fetch_add(1, Ordering::SeqCst);
+        }
+        platform_allocation(|| self.stack.link_changed(up));
     }
 }
 
@@ -440,26 +512,45 @@ pub struct HostDriver {
     stack: Arc<FakeStack>,
     faults: Arc<HostFaults>,
     resources: Arc<HostResources>,
+    calls_under_lock: Arc<AtomicU64>,
     next_file: AtomicUsize,
 }
 
 impl HostDriver {
     /// A driver with one adapter, running, no session; its stack is a [`FakeStack`].
     pub fn new() -> Arc<Self> {
-        let stack = Arc::new(FakeStack::default());
+        match Self::try_new() {
+            Ok(driver) => driver,
+            // Only the engine's adapter allocation can fail, and only under a failing allocator.
+            Err(_) => out_of_memory(),
+        }
+    }
+
+    /// A driver with one adapter and a [`FakeStack`], or the engine's error when the adapter
+    /// cannot be created (its allocation failed).
+    pub fn try_new() -> Result<Arc<Self>, PlatformError> {
+        let stack = platform_allocation(|| Arc::new(FakeStack::default()));
         Self::build(Arc::clone(&stack) as Arc<dyn StackSide>, stack)
     }
 
     /// A driver whose indications go to `side` instead of the fake stack ([`Self::stack`] then
     /// receives nothing).
     pub fn with_stack_side(side: Arc<dyn StackSide>) -> Arc<Self> {
-        Self::build(side, Arc::new(FakeStack::default()))
+        match Self::build(side, Arc::new(FakeStack::default())) {
+            Ok(driver) => driver,
+            Err(_) => out_of_memory(),
+        }
     }
 
-    fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>) -> Arc<Self> {
-        let kernel = HostKernel::new();
-        let faults = Arc::new(HostFaults::default());
-        let resources = Arc::new(HostResources::default());
+    fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>) -> Result<Arc<Self>, PlatformError> {
+        let (kernel, faults, resources, calls_under_lock) = platform_allocation(|| {
+            (
+                HostKernel::new(),
+                Arc::new(HostFaults::default()),
+                Arc::new(HostResources::default()),
+                Arc::new(AtomicU64::new(0)),
+            )
+        });
         let platform = HostPlatform {
             kernel: Arc::clone(&kernel),
             stack: side,
@@ -467,14 +558,21 @@ impl HostDriver {
             resources: Arc::clone(&resources),
             epoch: Instant::now(),
             adapter: OnceLock::new(),
+            calls_under_lock: Arc::clone(&calls_under_lock),
         };
-        // The host platform's events cannot fail to be created.
-        let adapter = match Adapter::new(platform) {
-            Ok(a) => a,
-            Err(_) => unreachable_platform(),
-        };
-        let _ = adapter.inner.platform.adapter.set(Arc::downgrade(&adapter.inner));
-        Arc::new(Self { adapter, kernel, stack, faults, resources, next_file: AtomicUsize::new(0x1000) })
+        let adapter = Adapter::new(platform)?;
+        let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
+        Ok(platform_allocation(|| {
+            Arc::new(Self {
+                adapter,
+                kernel,
+                stack,
+                faults,
+                resources,
+                calls_under_lock,
+                next_file: AtomicUsize::new(0x1000),
+            })
+        }))
     }
 
     /// Opens a handle from `process` with the given bitness.
@@ -493,9 +591,22 @@ impl HostDriver {
         self.adapter.close(file.id);
     }
 
-    /// The process `process` exited.
+    /// The process `process` exited: what the kernel shell's process-exit notification does
+    /// for each adapter (look for a session of the process, end it or wait for its teardown).
     pub fn process_exited(&self, process: u64) {
-        self.adapter.process_exited(process);
+        while self.adapter.has_session_of_process(process) {
+            self.adapter.process_exited(process);
+        }
+    }
+
+    /// PnP query-remove: the session ends and registrations are refused until cancelled.
+    pub fn query_remove(&self) {
+        self.adapter.query_remove();
+    }
+
+    /// PnP cancel-remove.
+    pub fn cancel_remove(&self) {
+        self.adapter.cancel_remove();
     }
 
     /// Surprise removal: every handle is force-closed.
@@ -518,6 +629,12 @@ impl HostDriver {
         &self.stack
     }
 
+    /// How many indications or link-state changes reached the stack side while an engine spin
+    /// lock was held (must stay 0).
+    pub fn calls_under_lock(&self) -> u64 {
+        self.calls_under_lock.load(Ordering::SeqCst)
+    }
+
     /// Fault injection.
     pub fn faults(&self) -> &HostFaults {
         &self.faults
@@ -538,6 +655,6 @@ impl HostDriver {
 }
 
 #[cold]
-fn unreachable_platform() -> ! {
+fn out_of_memory() -> ! {
     std::process::abort()
 }

@@ -292,6 +292,7 @@ fn encode(status: TransmitStatus) -> u8 {
         TransmitStatus::NotRunning => 2,
         TransmitStatus::Invalid => 3,
         TransmitStatus::RingFault => 4,
+        TransmitStatus::Paused => 5,
     }
 }
 
@@ -302,6 +303,7 @@ fn decode(code: u8) -> Option<TransmitStatus> {
         2 => TransmitStatus::NotRunning,
         3 => TransmitStatus::Invalid,
         4 => TransmitStatus::RingFault,
+        5 => TransmitStatus::Paused,
         _ => return None,
     })
 }

@@ -11,21 +11,23 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use ring_abi::{CallerBitness, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
 use wdk_sys::ntddk::{
-    IoGetCurrentProcess, IoGetRequestorProcess, PsGetCurrentProcessId, PsSetCreateProcessNotifyRoutine,
-    SeCaptureSubjectContext, SeLockSubjectContext, SeReleaseSubjectContext, SeTokenIsAdmin, SeUnlockSubjectContext,
+    IoGetCurrentProcess, IoGetFileObjectGenericMapping, IoGetRequestorProcess, PsGetCurrentProcessId,
+    PsSetCreateProcessNotifyRoutine, SeAccessCheck, SeCaptureSubjectContext, SeReleaseSubjectContext,
 };
 use wdk_sys::{
-    _MODE, _SECURITY_IMPERSONATION_LEVEL, HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP,
-    IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE, NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH,
-    PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED, STATUS_ALREADY_INITIALIZED,
-    STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_DEVICE_REQUEST,
-    STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_INVALID_USER_BUFFER, STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
+    _MODE, _SECURITY_IMPERSONATION_LEVEL, ACCESS_MASK, FILE_WRITE_DATA, HANDLE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL,
+    IRP_MJ_PNP, IRP_MN_CANCEL_REMOVE_DEVICE, IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL, KPROCESSOR_MODE,
+    NTSTATUS, PDEVICE_OBJECT, PDRIVER_DISPATCH, PDRIVER_OBJECT, PIRP, SECURITY_SUBJECT_CONTEXT, STATUS_ACCESS_DENIED,
+    STATUS_ALREADY_INITIALIZED, STATUS_BUFFER_TOO_SMALL, STATUS_DEVICE_NOT_READY, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_DEVICE_REQUEST, STATUS_INVALID_HANDLE, STATUS_INVALID_PARAMETER, STATUS_INVALID_USER_BUFFER,
+    STATUS_NOT_SUPPORTED, STATUS_SUCCESS,
 };
 
 use super::kernel::{complete_irp, current_stack_location};
 use super::miniport::{adapter_for_device, adapter_with_session_of};
 use crate::engine::registration::MAX_REQUEST_INPUT;
 use crate::engine::{Owner, Status};
+use crate::security::DEVICE_SECURITY_DESCRIPTOR;
 
 /// NDIS's handlers, saved when the shell chains in front of them.
 static NDIS_DEVICE_CONTROL: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
@@ -87,29 +89,39 @@ pub fn ntstatus(status: Status) -> NTSTATUS {
     }
 }
 
-/// Whether the caller is SYSTEM or an elevated administrator: its effective token (impersonation
-/// token, else primary) holds the enabled BUILTIN\Administrators group, as LocalSystem's does.
-/// This is the same population as Wintun's descriptor `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA)` with
-/// its high-integrity label (a filtered UAC token has the group deny-only and fails). An
-/// impersonation token below `SecurityImpersonation` (identification only) is refused, as an
-/// access check would refuse it.
-fn caller_is_admin() -> bool {
+/// Whether the caller may use the adapter: `SeAccessCheck` of its effective token (impersonation
+/// token, else primary) for `FILE_WRITE_DATA` against [`DEVICE_SECURITY_DESCRIPTOR`], Wintun's
+/// `O:SY D:P(A;;FA;;;SY)(A;;FA;;;BA) S:(ML;;NWNRNX;;;HI)`. The access check applies deny-only
+/// groups (a filtered UAC token), restricting SIDs (a restricted token) and the mandatory label
+/// (below high integrity: no write up). An impersonation token below `SecurityImpersonation`
+/// (identification only) is refused before the check, as the access check itself would.
+fn caller_may_access(requestor_mode: KPROCESSOR_MODE) -> bool {
     // SAFETY: SECURITY_SUBJECT_CONTEXT is plain data filled by SeCaptureSubjectContext.
     let mut subject: SECURITY_SUBJECT_CONTEXT = unsafe { core::mem::zeroed() };
-    // SAFETY: capture, lock, query, unlock and release the current thread's subject context, in
-    // the documented order, at PASSIVE_LEVEL (IRP_MJ_DEVICE_CONTROL dispatch).
+    let mut granted: ACCESS_MASK = 0;
+    let mut status: NTSTATUS = STATUS_ACCESS_DENIED;
+    // SAFETY: capture and release the current thread's subject context around the check, at
+    // PASSIVE_LEVEL (IRP_MJ_DEVICE_CONTROL dispatch); the descriptor is a valid, 4-byte aligned
+    // self-relative descriptor in the driver image (non-paged) that SeAccessCheck only reads; the
+    // generic mapping is the I/O manager's; no privilege set is requested.
     unsafe {
         SeCaptureSubjectContext(&mut subject);
-        SeLockSubjectContext(&mut subject);
-        let admin = if subject.ClientToken.is_null() {
-            SeTokenIsAdmin(subject.PrimaryToken) != 0
-        } else {
-            subject.ImpersonationLevel >= _SECURITY_IMPERSONATION_LEVEL::SecurityImpersonation
-                && SeTokenIsAdmin(subject.ClientToken) != 0
-        };
-        SeUnlockSubjectContext(&mut subject);
+        let allowed = (subject.ClientToken.is_null()
+            || subject.ImpersonationLevel >= _SECURITY_IMPERSONATION_LEVEL::SecurityImpersonation)
+            && SeAccessCheck(
+                ptr::addr_of!(DEVICE_SECURITY_DESCRIPTOR).cast_mut().cast(),
+                &mut subject,
+                0,
+                FILE_WRITE_DATA,
+                0,
+                ptr::null_mut(),
+                IoGetFileObjectGenericMapping(),
+                requestor_mode,
+                &mut granted,
+                &mut status,
+            ) != 0;
         SeReleaseSubjectContext(&mut subject);
-        admin
+        allowed && status >= 0
     }
 }
 
@@ -138,7 +150,8 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
         // SAFETY: we own the IRP.
         return unsafe { complete_irp(irp, STATUS_NOT_SUPPORTED, 0) };
     }
-    if !caller_is_admin() {
+    // SAFETY: the IRP is valid.
+    if !caller_may_access(unsafe { (*irp).RequestorMode }) {
         // SAFETY: we own the IRP.
         return unsafe { complete_irp(irp, STATUS_ACCESS_DENIED, 0) };
     }
@@ -205,9 +218,16 @@ unsafe extern "C" fn dispatch_pnp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     if let Some(adapter) = adapter_for_device(device) {
         // SAFETY: a dispatched IRP has a current stack location.
         let minor = u32::from(unsafe { (*current_stack_location(irp)).MinorFunction });
-        // The session holds the client's locked pages and events: end it before the device goes.
-        if minor == IRP_MN_QUERY_REMOVE_DEVICE || minor == IRP_MN_SURPRISE_REMOVAL {
-            adapter.adapter.force_close();
+        // The session holds the client's locked pages and events: end it before the device goes,
+        // and accept no new one until the removal is cancelled. The client's handle stays open
+        // until the client closes it (the client library does so on the query-remove
+        // notification Windows sends before this IRP); see docs/architecture.md.
+        match minor {
+            IRP_MN_QUERY_REMOVE_DEVICE | IRP_MN_SURPRISE_REMOVAL => {
+                adapter.adapter.query_remove();
+            }
+            IRP_MN_CANCEL_REMOVE_DEVICE => adapter.adapter.cancel_remove(),
+            _ => {}
         }
     }
     // SAFETY: NDIS handles every PnP request.

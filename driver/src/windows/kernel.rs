@@ -1,8 +1,6 @@
 //! Small WDM helpers: the inline functions and macros of `wdm.h` that bindings cannot carry,
-//! written out from their documented behaviour, and a fallible `Box`.
+//! written out from their documented behaviour.
 
-use alloc::alloc::{alloc, Layout};
-use alloc::boxed::Box;
 use core::ptr::{self, NonNull};
 
 use wdk_sys::ntddk::{IofCompleteRequest, MmMapLockedPagesSpecifyCache};
@@ -110,23 +108,4 @@ pub unsafe fn complete_irp(irp: PIRP, status: NTSTATUS, information: usize) -> N
         IofCompleteRequest(irp, IO_NO_INCREMENT as _);
     }
     status
-}
-
-/// `Box::new` that returns `None` instead of failing when pool memory is exhausted.
-pub fn try_box<T>(value: T) -> Option<Box<T>> {
-    let layout = Layout::new::<T>();
-    if layout.size() == 0 {
-        return Some(Box::new(value));
-    }
-    // SAFETY: `layout` has a non-zero size.
-    let raw = unsafe { alloc(layout) }.cast::<T>();
-    if raw.is_null() {
-        return None;
-    }
-    // SAFETY: `raw` is a fresh allocation of `T`'s layout from the global allocator, which is what
-    // `Box::from_raw` requires; it is initialized by the write before the box is formed.
-    unsafe {
-        raw.write(value);
-        Some(Box::from_raw(raw))
-    }
 }

@@ -5,7 +5,6 @@
 //! `NdisMRegisterMiniportDriver`; the IRP handlers are chained in front of NDIS's afterwards
 //! ([`super::dispatch`]). Unload deregisters the miniport and calls `WdfDriverMiniportUnload`.
 
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
@@ -25,6 +24,7 @@ use super::transmit::transmit_chain;
 use super::POOL_TAG;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
+use crate::fallible::TryArc;
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -41,7 +41,7 @@ unsafe impl Send for AdapterContext {}
 unsafe impl Sync for AdapterContext {}
 
 /// Every live adapter, looked up by device object for IRPs and walked on process exit.
-static ADAPTERS: Mutex<KernelSpinLock, Vec<Arc<AdapterContext>>> =
+static ADAPTERS: Mutex<KernelSpinLock, Vec<TryArc<AdapterContext>>> =
     Mutex::const_new(<KernelSpinLock as lock_api::RawMutex>::INIT, Vec::new());
 
 /// The NDIS miniport driver handle (for deregistration on unload).
@@ -50,13 +50,13 @@ static MINIPORT_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 static WDF_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// The adapter whose functional device object is `device`, if it is one of ours.
-pub fn adapter_for_device(device: PDEVICE_OBJECT) -> Option<Arc<AdapterContext>> {
+pub fn adapter_for_device(device: PDEVICE_OBJECT) -> Option<TryArc<AdapterContext>> {
     ADAPTERS.lock().iter().find(|a| a.device == device).cloned()
 }
 
 /// An adapter with a running session of `process`, if any (found under the lock, used outside
 /// it; no allocation, so a process exit is never skipped for want of memory).
-pub fn adapter_with_session_of(process: u64) -> Option<Arc<AdapterContext>> {
+pub fn adapter_with_session_of(process: u64) -> Option<TryArc<AdapterContext>> {
     ADAPTERS.lock().iter().find(|a| a.adapter.has_session_of_process(process)).cloned()
 }
 
@@ -231,13 +231,6 @@ unsafe extern "system" fn miniport_initialize(
     if pool.is_null() {
         return NDIS_STATUS_RESOURCES;
     }
-    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool)) else {
-        // SAFETY: allocated above, unused.
-        unsafe { NdisFreeNetBufferListPool(pool) };
-        return NDIS_STATUS_RESOURCES;
-    };
-    // NDIS leaves an adapter Paused after MiniportInitializeEx until it calls MiniportRestart.
-    adapter.pause();
     let mut device: PDEVICE_OBJECT = ptr::null_mut();
     // SAFETY: `miniport` is the handle NDIS passed us; only the FDO out-parameter is requested.
     unsafe {
@@ -250,8 +243,25 @@ unsafe extern "system" fn miniport_initialize(
             ptr::null_mut(),
         )
     };
-    let context = Arc::new(AdapterContext { adapter, device });
-    let context_ptr = Arc::as_ptr(&context).cast_mut().cast::<c_void>();
+    // IRPs are routed to the adapter by this device object; without it no client could reach it.
+    if device.is_null() {
+        // SAFETY: allocated above, unused.
+        unsafe { NdisFreeNetBufferListPool(pool) };
+        return NDIS_STATUS_FAILURE;
+    }
+    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool)) else {
+        // SAFETY: allocated above, unused.
+        unsafe { NdisFreeNetBufferListPool(pool) };
+        return NDIS_STATUS_RESOURCES;
+    };
+    // NDIS leaves an adapter Paused after MiniportInitializeEx until it calls MiniportRestart.
+    adapter.pause();
+    let Ok(context) = TryArc::try_new(AdapterContext { adapter, device }) else {
+        // SAFETY: allocated above; the adapter that referenced it is gone.
+        unsafe { NdisFreeNetBufferListPool(pool) };
+        return NDIS_STATUS_RESOURCES;
+    };
+    let context_ptr = TryArc::as_ptr(&context).cast_mut().cast::<c_void>();
 
     let mut registration = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>(
@@ -294,7 +304,11 @@ unsafe extern "system" fn miniport_initialize(
         MediaDuplexState: MediaDuplexStateFull,
         LookaheadSize: MTU,
         PowerManagementCapabilities: ptr::null_mut(),
-        MacOptions: NDIS_MAC_OPTION_NO_LOOPBACK,
+        // As Wintun: sends complete before MiniportSendNetBufferLists returns, indicated data may
+        // be read in place, and NDIS loops packets back itself.
+        MacOptions: NDIS_MAC_OPTION_TRANSFERS_NOT_PEND
+            | NDIS_MAC_OPTION_COPY_LOOKAHEAD_DATA
+            | NDIS_MAC_OPTION_NO_LOOPBACK,
         SupportedPacketFilters: SUPPORTED_PACKET_FILTERS,
         MaxMulticastListSize: 0,
         MacAddressLength: 0,
@@ -314,7 +328,8 @@ unsafe extern "system" fn miniport_initialize(
         SupportedOidListLength: core::mem::size_of_val(&oids) as u32,
         AutoNegotiationFlags: NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED
             | NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED
-            | NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED,
+            | NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED
+            | NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED,
         PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
     // SAFETY: both attribute structures are initialized with their headers; NDIS copies them
@@ -353,7 +368,7 @@ unsafe extern "system" fn miniport_initialize(
 /// `context` is the `MiniportAdapterContext` registered in `miniport_initialize`, and the adapter
 /// has not been halted.
 unsafe fn context<'a>(context: NDIS_HANDLE) -> &'a AdapterContext {
-    // SAFETY: the pointer is `Arc::as_ptr` of a context kept alive by `ADAPTERS` until halt.
+    // SAFETY: the pointer is `TryArc::as_ptr` of a context kept alive by `ADAPTERS` until halt.
     unsafe { &*context.cast::<AdapterContext>() }
 }
 
@@ -364,7 +379,7 @@ unsafe extern "system" fn miniport_halt(adapter_context: NDIS_HANDLE, _action: u
     let pool = adapter.adapter.platform().nbl_pool();
     let removed = {
         let mut adapters = ADAPTERS.lock();
-        let position = adapters.iter().position(|a| ptr::eq(Arc::as_ptr(a), adapter));
+        let position = adapters.iter().position(|a| ptr::eq(TryArc::as_ptr(a), adapter));
         position.map(|i| adapters.swap_remove(i))
     };
     // Dropped outside the lock; an IRP handler may still hold a clone briefly.

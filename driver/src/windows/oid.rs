@@ -147,6 +147,7 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             }
             Err(e) => error_status(e, info, true),
         },
-        _ => NDIS_STATUS_NOT_SUPPORTED,
+        // A request type this miniport does not serve (method requests), as Wintun answers it.
+        _ => NDIS_STATUS_INVALID_OID,
     }
 }

@@ -2,7 +2,6 @@
 //! and mapped into system space, a system thread, NBLs over partial MDLs, NDIS status indications.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -10,18 +9,19 @@ use core::ptr::{self, NonNull};
 
 use ring_abi::{CallerBitness, RingRole};
 use wdk_sys::ntddk::{
-    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeInitializeEvent, KeQueryInterruptTimePrecise,
-    KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages, ObReferenceObjectByHandle,
-    ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwWaitForSingleObject,
+    IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent,
+    KeQueryInterruptTimePrecise, KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages,
+    ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwSetInformationThread,
+    ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
-    KEVENT, KIRQL, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE, PKEVENT,
-    PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
+    IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES,
+    OBJ_KERNEL_HANDLE, PKEVENT, PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
 };
 
 use super::kernel::{
-    ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, try_box, ExEventObjectType,
+    ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, ExEventObjectType,
 };
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
@@ -33,7 +33,13 @@ use super::ndis::{
 };
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
+use crate::fallible::{try_box, TryArc};
 use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker};
+
+/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
+const CONSUMER_PRIORITY: KPRIORITY = 1;
+/// `ZwCurrentThread()` (wdm.h): the pseudo-handle `(HANDLE)(LONG_PTR)-2`.
+const ZW_CURRENT_THREAD: HANDLE = -2isize as HANDLE;
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
 /// (`THREAD_WAIT_OBJECTS`).
@@ -382,7 +388,7 @@ impl Platform for KernelPlatform {
     fn create_event(&self) -> Result<Self::Event, PlatformError> {
         // SAFETY: KEVENT is plain data; zeroed is a valid starting state for KeInitializeEvent.
         let event: UnsafeCell<KEVENT> = UnsafeCell::new(unsafe { core::mem::zeroed() });
-        let event = try_box(event).ok_or(PlatformError::InsufficientResources)?;
+        let event = try_box(event).map_err(|_| PlatformError::InsufficientResources)?;
         // SAFETY: the KEVENT is in non-paged pool (the global allocator) at a stable address.
         unsafe { KeInitializeEvent(event.get(), _EVENT_TYPE::NotificationEvent, 0) };
         Ok(KernelEvent::Owned(event))
@@ -399,6 +405,17 @@ impl Platform for KernelPlatform {
         wait_events(events, Some(units.wrapping_neg()))
     }
 
+    fn yield_now(&self) {
+        // A zero relative interval: give up the rest of the quantum to any ready thread.
+        let mut interval = LARGE_INTEGER { QuadPart: 0 };
+        // SAFETY: kernel-mode, non-alertable, at PASSIVE_LEVEL (the consumer thread); the interval
+        // is a valid LARGE_INTEGER on the stack.
+        let status = unsafe { KeDelayExecutionThread(_MODE::KernelMode as KPROCESSOR_MODE, 0, &mut interval) };
+        // A non-alertable kernel-mode delay returns STATUS_SUCCESS; there is nothing to undo if it
+        // ever returned anything else (the consumer only spins a little less politely).
+        let _ = status;
+    }
+
     fn now_ns(&self) -> u64 {
         let mut qpc = 0u64;
         // SAFETY: reads the interrupt time; the out-parameter is a valid u64.
@@ -406,9 +423,9 @@ impl Platform for KernelPlatform {
         hundreds_of_ns.wrapping_mul(100)
     }
 
-    fn spawn_worker(&self, session: Arc<Session<Self>>) -> Result<Self::Worker, PlatformError> {
-        let context = try_box(session).ok_or(PlatformError::InsufficientResources)?;
-        let context = Box::into_raw(context);
+    fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<Self::Worker, PlatformError> {
+        // The thread's reference travels as its context pointer (no allocation).
+        let context = TryArc::into_raw(session);
         let mut attributes = OBJECT_ATTRIBUTES {
             Length: core::mem::size_of::<OBJECT_ATTRIBUTES>() as u32,
             RootDirectory: ptr::null_mut(),
@@ -428,12 +445,13 @@ impl Platform for KernelPlatform {
                 ptr::null_mut(),
                 ptr::null_mut(),
                 Some(consumer_thread),
-                context.cast(),
+                context,
             )
         };
         if status < 0 {
-            // SAFETY: the thread was not created, so the context was not handed over.
-            drop(unsafe { Box::from_raw(context) });
+            // SAFETY: the thread was not created, so the reference was not handed over; it is
+            // taken back once, here.
+            drop(unsafe { TryArc::<Session<Self>>::from_raw(context) });
             return Err(PlatformError::ThreadStart);
         }
         Ok(KernelWorker { thread })
@@ -542,7 +560,23 @@ impl Platform for KernelPlatform {
 /// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
 /// system thread).
 unsafe extern "C" fn consumer_thread(context: PVOID) {
-    // SAFETY: `context` is the `Box<Arc<Session>>` leaked by `spawn_worker` for this thread only.
-    let session: Box<Arc<Session<KernelPlatform>>> = unsafe { Box::from_raw(context.cast()) };
+    // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
+    // sleeping and must not take time from the client that fills the ring.
+    let mut priority: KPRIORITY = CONSUMER_PRIORITY;
+    // SAFETY: the current-thread pseudo-handle with a KPRIORITY-sized buffer, at PASSIVE_LEVEL.
+    let status = unsafe {
+        ZwSetInformationThread(
+            ZW_CURRENT_THREAD,
+            _THREADINFOCLASS::ThreadPriority,
+            ptr::addr_of_mut!(priority).cast(),
+            core::mem::size_of::<KPRIORITY>() as u32,
+        )
+    };
+    // On failure the consumer keeps the system thread's default priority: slower to yield, not
+    // incorrect.
+    let _ = status;
+    // SAFETY: `context` is the reference `spawn_worker` gave up with `TryArc::into_raw` for this
+    // thread only; it is taken back once, here.
+    let session = unsafe { TryArc::<Session<KernelPlatform>>::from_raw(context) };
     session.run_receive();
 }

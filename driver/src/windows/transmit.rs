@@ -17,11 +17,11 @@ use crate::engine::{Adapter, SlotWriter, TransmitBatch, TransmitStatus};
 pub const TRANSMIT_BATCH: usize = 64;
 
 /// The NDIS status a packet's NBL completes with.
-pub fn ndis_status(status: TransmitStatus, paused: bool) -> NDIS_STATUS {
+pub fn ndis_status(status: TransmitStatus) -> NDIS_STATUS {
     match status {
         TransmitStatus::Sent => NDIS_STATUS_SUCCESS,
         TransmitStatus::RingFull => NDIS_STATUS_RESOURCES,
-        TransmitStatus::NotRunning if paused => NDIS_STATUS_PAUSED,
+        TransmitStatus::Paused => NDIS_STATUS_PAUSED,
         TransmitStatus::NotRunning => NDIS_STATUS_MEDIA_DISCONNECTED,
         TransmitStatus::Invalid => NDIS_STATUS_INVALID_LENGTH,
         TransmitStatus::RingFault => NDIS_STATUS_ADAPTER_NOT_READY,
@@ -32,7 +32,6 @@ struct NetBufferBatch {
     buffers: [*mut NET_BUFFER; TRANSMIT_BATCH],
     owners: [*mut NET_BUFFER_LIST; TRANSMIT_BATCH],
     len: usize,
-    paused: bool,
 }
 
 impl NetBufferBatch {
@@ -96,7 +95,7 @@ impl TransmitBatch for NetBufferBatch {
         // SAFETY: the owning NBL of a NET_BUFFER in the chain; only the first failure is kept.
         unsafe {
             if (*owner).Status == NDIS_STATUS_SUCCESS {
-                (*owner).Status = ndis_status(status, self.paused);
+                (*owner).Status = ndis_status(status);
             }
         }
     }
@@ -112,7 +111,6 @@ pub unsafe fn transmit_chain(adapter: &Adapter<KernelPlatform>, chain: *mut NET_
         buffers: [ptr::null_mut(); TRANSMIT_BATCH],
         owners: [ptr::null_mut(); TRANSMIT_BATCH],
         len: 0,
-        paused: adapter.is_paused(),
     };
     let mut nbl = chain;
     while !nbl.is_null() {

@@ -118,6 +118,81 @@ pub fn process_exit_with_packets_in_flight<B: Backend>(b: &B) -> Result<(), Fail
     end_with_packets_in_flight(b, Trigger::ProcessExit)
 }
 
+/// The owner process exits while a close (from a handle another process holds) is tearing the
+/// session down: the exit notification must not return before that teardown has released the
+/// rings, or the process would leave with its ring pages still locked.
+pub fn process_exit_waits_for_close_in_progress<B: Backend>(b: &B) -> Result<(), Failure> {
+    const PROCESS: u64 = 4343;
+    let s = Session::open(b.open_client(PROCESS, CallerBitness::Bits64), v2())?;
+    b.set_hold(true);
+    for i in 0..4 {
+        send(&s, &ipv4(100, i))?;
+    }
+    ensure!(b.wait_held(4, PATIENCE), "not all indicated");
+    let held = b.take_held();
+    let returned = AtomicBool::new(false);
+    thread::scope(|scope| -> Result<(), Failure> {
+        // The close: its teardown waits for the held packets.
+        let closer = scope.spawn(move || drop(s));
+        // Link down is teardown step 2, before the wait for the stack's returns.
+        let deadline = std::time::Instant::now() + PATIENCE;
+        while b.link_history() != [true, false] {
+            ensure!(std::time::Instant::now() < deadline, "close did not start tearing down");
+            thread::sleep(Duration::from_millis(1));
+        }
+        let returned = &returned;
+        scope.spawn(move || {
+            thread::sleep(Duration::from_millis(100));
+            returned.store(true, Ordering::SeqCst);
+            b.return_held(held);
+        });
+        b.process_exit(PROCESS);
+        ensure!(
+            returned.load(Ordering::SeqCst),
+            "the exit notification returned while the close's teardown was still in progress"
+        );
+        closer.join().map_err(|_| Failure::new("close panicked"))?;
+        Ok(())
+    })?;
+    let c = b.counters();
+    ensure_eq!(c.sessions_ended, 1, "one teardown, not two");
+    ensure_eq!(c.receive_packets, 4);
+    Ok(())
+}
+
+/// PnP query-remove ends the session (pages and events released) and refuses registrations
+/// until the removal is cancelled; then the adapter works again.
+pub fn query_remove_ends_session_until_cancelled<B: Backend>(b: &B) -> Result<(), Failure> {
+    let s = Session::open(b.open_client(11, CallerBitness::Bits64), v2())?;
+    send(&s, &ipv4(64, 1))?;
+    ensure!(b.wait_delivered(1, PATIENCE), "no traffic before the removal");
+    b.query_remove();
+    ensure_session_ended(&s)?;
+    ensure_eq!(b.link_history().last().copied(), Some(false), "link down");
+    let refused = Session::open(b.open_client(12, CallerBitness::Bits64), v2());
+    ensure!(matches!(refused, Err(Error::Device(DeviceError::NotReady))), "registration during a pending removal");
+    drop(s);
+    b.cancel_remove();
+    let again = Session::open(b.open_client(13, CallerBitness::Bits64), v2())?;
+    send(&again, &ipv4(64, 2))?;
+    ensure!(b.wait_delivered(2, PATIENCE), "no traffic after the removal was cancelled");
+    Ok(())
+}
+
+/// A real device removal (disable) while a client holds a session: the removal is not vetoed
+/// for the open handle (the client library closes it on Windows' query-remove notification and
+/// the driver ends the session), the client sees the session end, and the device comes back.
+pub fn removal_with_session_open<B: Backend>(b: &B) -> Result<(), Failure> {
+    let s = Session::open(b.open_client(1, CallerBitness::Bits64), v2())?;
+    let removed = b.disable_device();
+    let ended = matches!(s.receive(), Err(Error::SessionEnded));
+    let restored = b.enable_device();
+    removed?;
+    restored?;
+    ensure!(ended, "the session did not end when the device was removed");
+    Ok(())
+}
+
 /// Adapter halt.
 pub fn halt_with_packets_in_flight<B: Backend>(b: &B) -> Result<(), Failure> {
     end_with_packets_in_flight(b, Trigger::Halt)
@@ -147,7 +222,8 @@ pub fn pause_and_restart<B: Backend>(b: &B) -> Result<(), Failure> {
         Ok(())
     })?;
     let p = raw(100, 9);
-    ensure_eq!(b.transmit(&[&p]), vec![Outcome::NotRunning]);
+    // A send refused while paused completes as paused (NDIS_STATUS_PAUSED), not as disconnected.
+    ensure_eq!(b.transmit(&[&p]), vec![Outcome::Paused]);
     b.set_hold(false);
     for i in 10..13 {
         send(&s, &ipv4(90, i))?;

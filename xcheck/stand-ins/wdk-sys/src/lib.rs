@@ -534,3 +534,40 @@ mod layout_64 {
             + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, Type3InputBuffer)
     );
 }
+
+// ---- Access check and consumer-thread scheduling: types and constants (wdm.h, ntddk.h of
+// WDK 10.0.16299; the same in MinGW-w64's ddk/wdm.h and ddk/ntddk.h). Kept as one block. ----
+
+/// wdm.h: `typedef PVOID PSECURITY_DESCRIPTOR`.
+pub type PSECURITY_DESCRIPTOR = PVOID;
+/// wdm.h: `PACCESS_MASK`.
+pub type PACCESS_MASK = *mut ACCESS_MASK;
+/// ntdef.h: `PNTSTATUS`.
+pub type PNTSTATUS = *mut NTSTATUS;
+/// wdm.h: `struct _PRIVILEGE_SET` (only ever passed as an out-pointer the shell leaves null).
+#[repr(C)]
+pub struct _PRIVILEGE_SET {
+    _private: [u8; 0],
+}
+pub type PPRIVILEGE_SET = *mut _PRIVILEGE_SET;
+/// wdm.h: `GENERIC_MAPPING`.
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct _GENERIC_MAPPING {
+    pub GenericRead: ACCESS_MASK,
+    pub GenericWrite: ACCESS_MASK,
+    pub GenericExecute: ACCESS_MASK,
+    pub GenericAll: ACCESS_MASK,
+}
+pub type GENERIC_MAPPING = _GENERIC_MAPPING;
+pub type PGENERIC_MAPPING = *mut GENERIC_MAPPING;
+/// wdm.h: `#define FILE_WRITE_DATA ( 0x0002 )`.
+pub const FILE_WRITE_DATA: u32 = 0x0002;
+/// ntddk.h: `enum _THREADINFOCLASS` (the one member the shell uses).
+pub mod _THREADINFOCLASS {
+    pub type Type = core::ffi::c_int;
+    pub const ThreadPriority: Type = 2;
+}
+pub type THREADINFOCLASS = _THREADINFOCLASS::Type;
+/// wdm.h: `#define IRP_MN_CANCEL_REMOVE_DEVICE 0x03`.
+pub const IRP_MN_CANCEL_REMOVE_DEVICE: u32 = 0x03;

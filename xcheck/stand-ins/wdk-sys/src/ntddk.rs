@@ -91,3 +91,35 @@ extern "C" {
     pub fn KeAcquireSpinLockRaiseToDpc(SpinLock: PKSPIN_LOCK) -> KIRQL;
     pub fn KeReleaseSpinLock(SpinLock: PKSPIN_LOCK, NewIrql: KIRQL);
 }
+
+// ---- Access check and consumer-thread scheduling (kept as one block). Signatures from the
+// WDK 10.0.16299 headers named on each; NTSTATUS results are `#[must_use]` as in the real crate
+// (wdk-build's bindgen marks the NTSTATUS type so). ----
+extern "C" {
+    /// wdm.h, `SeAccessCheck`.
+    pub fn SeAccessCheck(
+        SecurityDescriptor: PSECURITY_DESCRIPTOR,
+        SubjectSecurityContext: PSECURITY_SUBJECT_CONTEXT,
+        SubjectContextLocked: BOOLEAN,
+        DesiredAccess: ACCESS_MASK,
+        PreviouslyGrantedAccess: ACCESS_MASK,
+        Privileges: *mut PPRIVILEGE_SET,
+        GenericMapping: PGENERIC_MAPPING,
+        AccessMode: KPROCESSOR_MODE,
+        GrantedAccess: PACCESS_MASK,
+        AccessStatus: PNTSTATUS,
+    ) -> BOOLEAN;
+    /// ntddk.h, `IoGetFileObjectGenericMapping`.
+    pub fn IoGetFileObjectGenericMapping() -> PGENERIC_MAPPING;
+    /// ntddk.h, `ZwSetInformationThread`.
+    #[must_use]
+    pub fn ZwSetInformationThread(
+        ThreadHandle: HANDLE,
+        ThreadInformationClass: THREADINFOCLASS,
+        ThreadInformation: PVOID,
+        ThreadInformationLength: ULONG,
+    ) -> NTSTATUS;
+    /// wdm.h, `KeDelayExecutionThread`.
+    #[must_use]
+    pub fn KeDelayExecutionThread(WaitMode: KPROCESSOR_MODE, Alertable: BOOLEAN, Interval: PLARGE_INTEGER) -> NTSTATUS;
+}

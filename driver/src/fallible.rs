@@ -1,0 +1,330 @@
+//! Allocation that fails cleanly instead of aborting: [`try_box`] and [`TryArc`].
+//!
+//! In the kernel an allocation failure is an ordinary event (pool exhaustion, Driver Verifier's
+//! low-resources simulation). `Box::new` and `alloc::sync::Arc::new` call
+//! `handle_alloc_error` when the allocator returns null, which in a driver is a panic and so a
+//! bug check. Stable Rust has no `Arc::try_new`, so the driver owns a small reference-counted box
+//! whose constructor reports failure: [`TryArc::try_new`]. Every allocation on a kernel-reachable
+//! path goes through this module or through `Vec::try_reserve*`; the host test
+//! `low_resources` fails each allocation of a registration in turn with a failing global
+//! allocator and checks that each failure becomes a clean refusal.
+//!
+//! # `TryArc`
+//! A strong count and a weak count (the weak count includes one for all strong references
+//! together, as in the standard library) in front of the value, in one allocation from the global
+//! allocator with `Layout::new`. Orderings follow the standard library's `Arc`: increments are
+//! `Relaxed`, decrements `Release`, and the thread that drops the last reference issues an
+//! `Acquire` fence before destroying the value or freeing the memory.
+//!
+//! Overflow: a count that reaches [`SATURATED_FROM`] (half the `usize` range, which takes 2^63
+//! live references on the 64-bit kernel targets) is pinned at [`SATURATED`] and never decremented
+//! again, so the object leaks instead of being freed while still referenced. The standard
+//! library aborts instead; a leak is the kernel-friendly answer and cannot bug-check.
+
+use alloc::alloc::{alloc, dealloc, Layout};
+use alloc::boxed::Box;
+use core::ffi::c_void;
+use core::fmt;
+use core::marker::PhantomData;
+use core::mem::ManuallyDrop;
+use core::ops::Deref;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{fence, AtomicUsize, Ordering};
+
+/// A count at or above this value is saturated.
+pub const SATURATED_FROM: usize = usize::MAX / 2 + 1;
+/// The value a saturated count is pinned at (mid-way through the saturated range, so racing
+/// increments and decrements cannot move it back below [`SATURATED_FROM`]).
+pub const SATURATED: usize = SATURATED_FROM + SATURATED_FROM / 2;
+
+/// The allocator returned no memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// `Box::new` that returns [`OutOfMemory`] instead of aborting when the allocator fails.
+pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
+    let layout = Layout::new::<T>();
+    if layout.size() == 0 {
+        // A zero-sized box allocates nothing.
+        return Ok(Box::new(value));
+    }
+    // SAFETY: `layout` has a non-zero size.
+    let raw = unsafe { alloc(layout) }.cast::<T>();
+    if raw.is_null() {
+        return Err(OutOfMemory);
+    }
+    // SAFETY: `raw` is a fresh allocation of `T`'s layout from the global allocator, which is
+    // what `Box::from_raw` requires; it is initialized by the write before the box is formed.
+    unsafe {
+        raw.write(value);
+        Ok(Box::from_raw(raw))
+    }
+}
+
+/// Increments a count, saturating.
+fn increment(count: &AtomicUsize) {
+    let previous = count.fetch_add(1, Ordering::Relaxed);
+    if previous >= SATURATED_FROM {
+        count.store(SATURATED, Ordering::Relaxed);
+    }
+}
+
+/// Decrements a count; `true` if this was the last reference (the caller must then issue an
+/// `Acquire` fence before destroying). A saturated count stays saturated and never reports last.
+fn decrement(count: &AtomicUsize) -> bool {
+    let previous = count.fetch_sub(1, Ordering::Release);
+    if previous >= SATURATED_FROM {
+        count.store(SATURATED, Ordering::Relaxed);
+        return false;
+    }
+    previous == 1
+}
+
+#[repr(C)]
+struct Inner<T> {
+    strong: AtomicUsize,
+    /// Weak references plus one for all strong references together.
+    weak: AtomicUsize,
+    value: ManuallyDrop<T>,
+}
+
+/// A thread-safe reference-counted pointer whose allocation can fail (see the module docs).
+pub struct TryArc<T> {
+    inner: NonNull<Inner<T>>,
+    _owns: PhantomData<Inner<T>>,
+}
+
+/// A non-owning reference to a [`TryArc`]'s value; [`TryWeak::upgrade`] yields a strong one while
+/// any strong reference lives.
+pub struct TryWeak<T> {
+    inner: NonNull<Inner<T>>,
+    _owns: PhantomData<Inner<T>>,
+}
+
+// SAFETY: as for `alloc::sync::Arc`: the value is shared between threads (needs `Sync`) and may
+// be dropped by whichever thread releases the last reference (needs `Send`).
+unsafe impl<T: Send + Sync> Send for TryArc<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for TryArc<T> {}
+// SAFETY: as above (a weak reference can be upgraded on another thread).
+unsafe impl<T: Send + Sync> Send for TryWeak<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send + Sync> Sync for TryWeak<T> {}
+
+impl<T> TryArc<T> {
+    /// Moves `value` into a new shared allocation, or returns [`OutOfMemory`] (dropping `value`).
+    pub fn try_new(value: T) -> Result<Self, OutOfMemory> {
+        // `Inner` holds two counters, so its size is never zero.
+        let layout = Layout::new::<Inner<T>>();
+        // SAFETY: `layout` has a non-zero size.
+        let raw = unsafe { alloc(layout) }.cast::<Inner<T>>();
+        let Some(inner) = NonNull::new(raw) else { return Err(OutOfMemory) };
+        // SAFETY: a fresh allocation with `Inner<T>`'s layout; each field is written in place
+        // (no temporary `Inner` on the stack: kernel stacks are small and `T` may be large)
+        // before any use. `ManuallyDrop<T>` has the layout of `T`.
+        unsafe {
+            let raw = inner.as_ptr();
+            ptr::addr_of_mut!((*raw).strong).write(AtomicUsize::new(1));
+            ptr::addr_of_mut!((*raw).weak).write(AtomicUsize::new(1));
+            ptr::addr_of_mut!((*raw).value).cast::<T>().write(value);
+        }
+        Ok(Self { inner, _owns: PhantomData })
+    }
+
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: a strong reference keeps the allocation and the value alive.
+        unsafe { self.inner.as_ref() }
+    }
+
+    /// The address of the value (stable for the allocation's life).
+    pub fn as_ptr(this: &Self) -> *const T {
+        // SAFETY: the allocation is live; only an address is formed.
+        unsafe { ptr::addr_of!((*this.inner.as_ptr()).value).cast::<T>() }
+    }
+
+    /// Whether both point to the same allocation.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        a.inner == b.inner
+    }
+
+    /// A weak reference to the same value.
+    pub fn downgrade(this: &Self) -> TryWeak<T> {
+        increment(&this.inner().weak);
+        TryWeak { inner: this.inner, _owns: PhantomData }
+    }
+
+    /// Gives up this reference as an opaque pointer (for a C context argument); take it back
+    /// exactly once with [`TryArc::from_raw`].
+    pub fn into_raw(this: Self) -> *mut c_void {
+        let this = ManuallyDrop::new(this);
+        this.inner.as_ptr().cast()
+    }
+
+    /// Takes back a reference given up by [`TryArc::into_raw`].
+    ///
+    /// # Safety
+    /// `raw` came from `TryArc::<T>::into_raw` (same `T`) and is taken back only once.
+    pub unsafe fn from_raw(raw: *mut c_void) -> Self {
+        // SAFETY: `raw` is the non-null inner pointer of a live `TryArc<T>` (contract).
+        Self { inner: unsafe { NonNull::new_unchecked(raw.cast()) }, _owns: PhantomData }
+    }
+}
+
+impl<T> Clone for TryArc<T> {
+    fn clone(&self) -> Self {
+        increment(&self.inner().strong);
+        Self { inner: self.inner, _owns: PhantomData }
+    }
+}
+
+impl<T> Deref for TryArc<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner().value
+    }
+}
+
+impl<T> Drop for TryArc<T> {
+    fn drop(&mut self) {
+        if !decrement(&self.inner().strong) {
+            return;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: this was the last strong reference: nobody else can reach the value (weak
+        // references only upgrade from a non-zero strong count), so it is dropped exactly once.
+        unsafe { ManuallyDrop::drop(&mut (*self.inner.as_ptr()).value) };
+        // The weak reference all strong references held together.
+        drop(TryWeak { inner: self.inner, _owns: PhantomData });
+    }
+}
+
+impl<T> TryWeak<T> {
+    /// A strong reference, unless every strong reference is gone.
+    pub fn upgrade(&self) -> Option<TryArc<T>> {
+        // SAFETY: a weak reference keeps the allocation (the counters) alive.
+        let strong = unsafe { &self.inner.as_ref().strong };
+        let mut current = strong.load(Ordering::Relaxed);
+        loop {
+            if current == 0 {
+                return None;
+            }
+            if current >= SATURATED_FROM {
+                // Saturated: never freed, no need to count.
+                return Some(TryArc { inner: self.inner, _owns: PhantomData });
+            }
+            match strong.compare_exchange_weak(current, current.wrapping_add(1), Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => return Some(TryArc { inner: self.inner, _owns: PhantomData }),
+                Err(seen) => current = seen,
+            }
+        }
+    }
+}
+
+impl<T> Clone for TryWeak<T> {
+    fn clone(&self) -> Self {
+        // SAFETY: a weak reference keeps the allocation alive.
+        increment(unsafe { &self.inner.as_ref().weak });
+        Self { inner: self.inner, _owns: PhantomData }
+    }
+}
+
+impl<T> Drop for TryWeak<T> {
+    fn drop(&mut self) {
+        // SAFETY: this weak reference keeps the allocation alive until the decrement.
+        if !decrement(unsafe { &self.inner.as_ref().weak }) {
+            return;
+        }
+        fence(Ordering::Acquire);
+        // SAFETY: the last reference of any kind: the value was dropped with the last strong
+        // reference (which released its implicit weak one before this could reach zero), and the
+        // memory came from `alloc` with this layout in `try_new`.
+        unsafe { dealloc(self.inner.as_ptr().cast(), Layout::new::<Inner<T>>()) };
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for TryArc<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T> fmt::Debug for TryWeak<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(TryWeak)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::AtomicUsize;
+
+    struct Counted<'a>(&'a AtomicUsize);
+
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn value_dropped_once_with_last_strong_reference() {
+        let drops = AtomicUsize::new(0);
+        let a = TryArc::try_new(Counted(&drops)).unwrap();
+        let b = a.clone();
+        let weak = TryArc::downgrade(&a);
+        assert!(TryArc::ptr_eq(&a, &b));
+        drop(a);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        let c = weak.upgrade().unwrap();
+        drop(b);
+        drop(c);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        assert!(weak.upgrade().is_none());
+        drop(weak);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn raw_round_trip_keeps_the_reference() {
+        let drops = AtomicUsize::new(0);
+        let a = TryArc::try_new(Counted(&drops)).unwrap();
+        let value = TryArc::as_ptr(&a);
+        let raw = TryArc::into_raw(a.clone());
+        drop(a);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        // SAFETY: from `into_raw` above, taken back once.
+        let back = unsafe { TryArc::<Counted<'_>>::from_raw(raw) };
+        assert_eq!(TryArc::as_ptr(&back), value);
+        drop(back);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn saturated_count_never_frees() {
+        let drops = AtomicUsize::new(0);
+        let a = TryArc::try_new(Counted(&drops)).unwrap();
+        // One below the saturated range: the next reference reaches it, the one after pins it.
+        a.inner().strong.store(SATURATED_FROM - 1, Ordering::SeqCst);
+        let b = a.clone();
+        assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED_FROM);
+        let c = a.clone();
+        assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED);
+        drop(c);
+        drop(b);
+        assert_eq!(a.inner().strong.load(Ordering::SeqCst), SATURATED);
+        let leaked = TryArc::as_ptr(&a);
+        drop(a);
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        // The allocation is intentionally leaked; it is still readable.
+        // SAFETY: a saturated allocation is never freed.
+        assert!(unsafe { &*leaked }.0.load(Ordering::SeqCst) == 0);
+    }
+
+    #[test]
+    fn try_box_boxes() {
+        assert_eq!(*try_box(7u32).unwrap(), 7);
+        assert_eq!(*try_box(()).unwrap(), ());
+    }
+}
