@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use ringtun_driver::engine::TransmitStatus;
 use ringtun_driver::host::{HostDriver, ReturnMode};
+use ringtun_driver::platform::Event as _;
 use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
 use ringtun_driver::ring_abi::{
     CallerBitness, PacketHeader, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS, RING_STOPPED,
@@ -25,7 +26,7 @@ fn v2_both_directions() {
     let send_mem = driver.kernel().alloc_ring(send_geo.ring_size() as usize).unwrap();
     let recv_mem = driver.kernel().alloc_ring(recv_geo.ring_size() as usize).unwrap();
     let (send_ev_h, send_ev) = driver.kernel().create_event(true, false);
-    let (recv_ev_h, _recv_ev) = driver.kernel().create_event(true, false);
+    let (recv_ev_h, recv_ev) = driver.kernel().create_event(true, false);
     let reg = RegistrationV2 {
         version: 2,
         flags: 0,
@@ -81,7 +82,10 @@ fn v2_both_directions() {
     let slot = recv_geo.slot_size(60, Room::new(3, 5)).unwrap();
     recv_ring.write_packet_header(0, PacketHeader::V2 { slot_size: slot, data_offset: 11, data_length: 60 }).unwrap();
     recv_ring.write_data(11, &pkt).unwrap();
-    recv_ring.publish_tail(slot);
+    // As a client does: wake the consumer if it declared itself alertable (it may be asleep).
+    if recv_ring.publish_tail(slot) {
+        recv_ev.set();
+    }
     assert!(driver.stack().wait_held(1, Duration::from_secs(5)));
     let held = driver.stack().take_held();
     assert_eq!(held[0].bytes(), pkt);
@@ -112,7 +116,7 @@ fn concurrent_teardowns_wait_for_the_first() {
     let send_mem = driver.kernel().alloc_ring(geo.ring_size() as usize).unwrap();
     let recv_mem = driver.kernel().alloc_ring(geo.ring_size() as usize).unwrap();
     let (send_ev_h, _send_ev) = driver.kernel().create_event(true, false);
-    let (recv_ev_h, _recv_ev) = driver.kernel().create_event(true, false);
+    let (recv_ev_h, recv_ev) = driver.kernel().create_event(true, false);
     let desc = |mem: &ringtun_driver::host::RingAllocation, event| RingDescV2 {
         ring_size: geo.ring_size(),
         headroom: 0,
@@ -137,7 +141,10 @@ fn concurrent_teardowns_wait_for_the_first() {
     let slot = geo.slot_size(40, Room::new(0, 0)).unwrap();
     recv_ring.write_packet_header(0, PacketHeader::V2 { slot_size: slot, data_offset: 8, data_length: 40 }).unwrap();
     recv_ring.write_data(8, &pkt).unwrap();
-    recv_ring.publish_tail(slot);
+    // As a client does: wake the consumer if it declared itself alertable (it may be asleep).
+    if recv_ring.publish_tail(slot) {
+        recv_ev.set();
+    }
     assert!(driver.stack().wait_held(1, Duration::from_secs(5)));
 
     let done = std::sync::atomic::AtomicU32::new(0);

@@ -35,7 +35,8 @@ pub enum RingRole {
 pub struct RingDesc {
     /// Version, capacity and room.
     pub geometry: RingGeometry,
-    /// The ring's address in the client's address space (non-zero, aligned, not wrapping).
+    /// The ring's address in the client's address space (non-zero, aligned, the ring ending at or
+    /// below the top of that space).
     pub ring_ptr: u64,
     /// The client's event handle (non-zero).
     pub tail_moved_event: u64,
@@ -77,8 +78,12 @@ pub enum RegistrationError {
     NullEvent(RingRole),
     /// A ring pointer not aligned to 4 (v1) or 8 (v2).
     MisalignedRing(RingRole, u64),
-    /// The ring's end wraps past the caller's address space.
+    /// The ring's end lies beyond the caller's address space (`ring_ptr + ring_size` above 2^32
+    /// for a 32-bit caller, above 2^64 for a 64-bit one). A ring may end exactly at the top.
     RingWraps(RingRole),
+    /// The Send and Receive rings share at least one byte (identical rings included): the driver
+    /// would read its own writes back as client packets.
+    RingsOverlap,
     /// The ring size matches no valid capacity, or the room is over the limits.
     Geometry(RingRole, GeometryError),
 }
@@ -149,21 +154,51 @@ fn check_ring(
     }
     let geometry =
         RingGeometry::from_ring_size(version, ring_size, room).map_err(|e| RegistrationError::Geometry(role, e))?;
-    let limit = match caller {
-        CallerBitness::Bits64 => u64::MAX,
-        CallerBitness::Bits32 => u64::from(u32::MAX),
-    };
-    match ring_ptr.checked_add(u64::from(ring_size)) {
-        Some(end) if end <= limit => {}
-        _ => return Err(RegistrationError::RingWraps(role)),
+    if ring_end(ring_ptr, ring_size) > address_space_end(caller) {
+        return Err(RegistrationError::RingWraps(role));
     }
     Ok(RingDesc { geometry, ring_ptr, tail_moved_event: event })
+}
+
+/// One past the caller's highest address: 2^32 for a 32-bit caller, 2^64 for a 64-bit one.
+const fn address_space_end(caller: CallerBitness) -> u128 {
+    match caller {
+        CallerBitness::Bits64 => 1 << 64,
+        CallerBitness::Bits32 => 1 << 32,
+    }
+}
+
+/// One past a ring's last byte, computed without overflow (a ring may end exactly at 2^64).
+const fn ring_end(ring_ptr: u64, ring_size: u32) -> u128 {
+    // Both below 2^64: the sum is below 2^65.
+    (ring_ptr as u128).wrapping_add(ring_size as u128)
+}
+
+/// Whether the two rings share a byte: `[ptr, ptr + size)` ranges intersecting.
+fn rings_overlap(send: &RingDesc, receive: &RingDesc) -> bool {
+    let send_end = ring_end(send.ring_ptr, send.geometry.ring_size());
+    let receive_end = ring_end(receive.ring_ptr, receive.geometry.ring_size());
+    u128::from(send.ring_ptr) < receive_end && u128::from(receive.ring_ptr) < send_end
+}
+
+/// Both rings valid on their own; refuses them if they share memory.
+fn both_rings(
+    version: RingVersion,
+    flags: RegistrationFlags,
+    send: RingDesc,
+    receive: RingDesc,
+) -> Result<RingConfig, RegistrationError> {
+    if rings_overlap(&send, &receive) {
+        return Err(RegistrationError::RingsOverlap);
+    }
+    Ok(RingConfig { version, flags, send, receive })
 }
 
 /// Validates registration input bytes from a caller of the given bitness.
 ///
 /// The length tells the layout apart: 56 bytes is v2 (any caller); 48 bytes is v1 from a 64-bit
-/// caller; 24 bytes is v1 from a 32-bit caller.
+/// caller; 24 bytes is v1 from a 32-bit caller. Each ring is checked on its own (Send first),
+/// then the two are refused if they share any byte.
 pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingConfig, RegistrationError> {
     let len = input.len();
     if len == V2_REGISTRATION_SIZE {
@@ -183,12 +218,9 @@ pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingCon
                 d.tail_moved_event,
             )
         };
-        return Ok(RingConfig {
-            version: RingVersion::V2,
-            flags,
-            send: ring(RingRole::Send, &reg.send)?,
-            receive: ring(RingRole::Receive, &reg.receive)?,
-        });
+        let send = ring(RingRole::Send, &reg.send)?;
+        let receive = ring(RingRole::Receive, &reg.receive)?;
+        return both_rings(RingVersion::V2, flags, send, receive);
     }
     let (send, receive) = match (len, caller) {
         (V1_REGISTRATION_SIZE_64, CallerBitness::Bits64) => {
@@ -213,12 +245,9 @@ pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingCon
     let ring = |role, (size, ptr, event): (u32, u64, u64)| {
         check_ring(role, RingVersion::V1, caller, size, Room::NONE, ptr, event)
     };
-    Ok(RingConfig {
-        version: RingVersion::V1,
-        flags: RegistrationFlags::EMPTY,
-        send: ring(RingRole::Send, send)?,
-        receive: ring(RingRole::Receive, receive)?,
-    })
+    let send = ring(RingRole::Send, send)?;
+    let receive = ring(RingRole::Receive, receive)?;
+    both_rings(RingVersion::V1, RegistrationFlags::EMPTY, send, receive)
 }
 
 impl Capabilities {
@@ -365,6 +394,75 @@ mod tests {
         assert_eq!(
             parse_registration(bad.as_bytes(), CallerBitness::Bits64),
             Err(RegistrationError::MisalignedRing(RingRole::Send, 0x1002))
+        );
+    }
+
+    /// Send and Receive rings sharing memory (identical, or partly overlapping) are refused;
+    /// adjacent rings (Wintun's single-allocation layout) are accepted.
+    #[test]
+    fn overlapping_rings_refused() {
+        let size = v1_ring_size(0x20000);
+        let base = 0x10_0000u64;
+        let r64 = |send_ptr: u64, receive_ptr: u64| RegistrationV1x64 {
+            send: RingDescV1x64 { ring_size: size, pad: 0, ring_ptr: send_ptr, tail_moved_event: 4 },
+            receive: RingDescV1x64 { ring_size: size, pad: 0, ring_ptr: receive_ptr, tail_moved_event: 8 },
+        };
+        let parse = |r: RegistrationV1x64| parse_registration(r.as_bytes(), CallerBitness::Bits64);
+        assert_eq!(parse(r64(base, base)), Err(RegistrationError::RingsOverlap));
+        assert_eq!(parse(r64(base, base + u64::from(size) - 4)), Err(RegistrationError::RingsOverlap));
+        assert_eq!(parse(r64(base + 4, base)), Err(RegistrationError::RingsOverlap));
+        assert!(parse(r64(base, base + u64::from(size))).is_ok());
+        assert!(parse(r64(base + u64::from(size), base)).is_ok());
+        let mut r = v2_reg();
+        r.receive.ring_ptr = r.send.ring_ptr;
+        r.receive.ring_size = r.send.ring_size;
+        r.receive.headroom = r.send.headroom;
+        r.receive.tailroom = r.send.tailroom;
+        assert_eq!(parse_registration(r.as_bytes(), CallerBitness::Bits64), Err(RegistrationError::RingsOverlap));
+        r.receive.ring_ptr = r.send.ring_ptr + u64::from(r.send.ring_size) - 8;
+        assert_eq!(parse_registration(r.as_bytes(), CallerBitness::Bits32), Err(RegistrationError::RingsOverlap));
+        r.receive.ring_ptr += 8;
+        assert!(parse_registration(r.as_bytes(), CallerBitness::Bits32).is_ok());
+        let r32 = RegistrationV1x86 {
+            send: RingDescV1x86 { ring_size: size, ring_ptr: 0x2000_0000, tail_moved_event: 4 },
+            receive: RingDescV1x86 { ring_size: size, ring_ptr: 0x2000_0000, tail_moved_event: 8 },
+        };
+        assert_eq!(parse_registration(r32.as_bytes(), CallerBitness::Bits32), Err(RegistrationError::RingsOverlap));
+    }
+
+    /// A ring may end exactly at the top of the caller's address space (2^32 for a 32-bit
+    /// caller, 2^64 for a 64-bit one), not one byte beyond.
+    #[test]
+    fn ring_may_end_at_the_top_of_the_address_space() {
+        let size = v1_ring_size(0x20000);
+        let top32 = 1u64 << 32;
+        let r32 = |receive_ptr: u32| RegistrationV1x86 {
+            send: RingDescV1x86 { ring_size: size, ring_ptr: 0x1000_0000, tail_moved_event: 4 },
+            receive: RingDescV1x86 { ring_size: size, ring_ptr: receive_ptr, tail_moved_event: 8 },
+        };
+        let at_top = u32::try_from(top32 - u64::from(size)).unwrap();
+        let cfg = parse_registration(r32(at_top).as_bytes(), CallerBitness::Bits32).unwrap();
+        assert_eq!(cfg.receive.ring_ptr + u64::from(size), top32);
+        assert_eq!(
+            parse_registration(r32(at_top + 4).as_bytes(), CallerBitness::Bits32),
+            Err(RegistrationError::RingWraps(RingRole::Receive))
+        );
+        // The same through the v2 layout from a 32-bit caller, and at 2^64 for a 64-bit one.
+        let mut r = v2_reg();
+        r.receive.ring_ptr = top32 - u64::from(r.receive.ring_size);
+        assert!(parse_registration(r.as_bytes(), CallerBitness::Bits32).is_ok());
+        r.receive.ring_ptr += 8;
+        assert_eq!(
+            parse_registration(r.as_bytes(), CallerBitness::Bits32),
+            Err(RegistrationError::RingWraps(RingRole::Receive))
+        );
+        assert!(parse_registration(r.as_bytes(), CallerBitness::Bits64).is_ok());
+        r.receive.ring_ptr = 0u64.wrapping_sub(u64::from(r.receive.ring_size));
+        assert!(parse_registration(r.as_bytes(), CallerBitness::Bits64).is_ok());
+        r.receive.ring_ptr += 8;
+        assert_eq!(
+            parse_registration(r.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::RingWraps(RingRole::Receive))
         );
     }
 

@@ -17,14 +17,19 @@ fn check_accepted(input: &[u8], caller: CallerBitness, cfg: &RingConfig) -> Resu
         (48, CallerBitness::Bits64) | (24, CallerBitness::Bits32) => prop_assert_eq!(cfg.version, RingVersion::V1),
         other => return Err(TestCaseError::fail(format!("accepted {other:?}"))),
     }
-    let limit = match caller {
-        CallerBitness::Bits64 => u64::MAX,
-        CallerBitness::Bits32 => u64::from(u32::MAX),
+    let limit: u128 = match caller {
+        CallerBitness::Bits64 => 1 << 64,
+        CallerBitness::Bits32 => 1 << 32,
     };
+    let end = |d: &RingDesc| u128::from(d.ring_ptr) + u128::from(d.geometry.ring_size());
+    prop_assert!(
+        end(&cfg.send) <= u128::from(cfg.receive.ring_ptr) || end(&cfg.receive) <= u128::from(cfg.send.ring_ptr),
+        "overlapping rings accepted"
+    );
     for d in [cfg.send, cfg.receive] {
         prop_assert!(d.ring_ptr != 0 && d.tail_moved_event != 0);
         prop_assert_eq!(d.ring_ptr % u64::from(d.geometry.alignment()), 0);
-        prop_assert!(d.ring_ptr.checked_add(u64::from(d.geometry.ring_size())).is_some_and(|e| e <= limit));
+        prop_assert!(end(&d) <= limit);
         prop_assert!(d.geometry.capacity().is_power_of_two());
         prop_assert!(d.geometry.room().headroom <= MAX_HEADROOM && d.geometry.room().tailroom <= MAX_TAILROOM);
     }
@@ -40,7 +45,8 @@ prop_compose! {
         flags in 0u32..=1,
         caps in (capacity(), capacity()),
         rooms in (0u16..=4096, 0u16..=4096, 0u16..=4096, 0u16..=4096),
-        ptrs in (1u64..(1 << 40), 1u64..(1 << 40)),
+        // Send below 2^41, Receive from 2^42: never overlapping.
+        ptrs in (1u64..(1 << 38), (1u64 << 39)..(1 << 40)),
         events in (1u64..u64::MAX, 1u64..u64::MAX),
     ) -> RegistrationV2 {
         RegistrationV2 {
@@ -77,8 +83,8 @@ proptest! {
     #[test]
     fn v2_round_trips_and_single_byte_corruption(reg in valid_v2(), byte in 0usize..56, value in any::<u8>(), caller in bitness()) {
         let caller_ok = caller == CallerBitness::Bits64
-            || (reg.send.ring_ptr + u64::from(reg.send.ring_size) <= u64::from(u32::MAX)
-                && reg.receive.ring_ptr + u64::from(reg.receive.ring_size) <= u64::from(u32::MAX));
+            || (reg.send.ring_ptr + u64::from(reg.send.ring_size) <= 1 << 32
+                && reg.receive.ring_ptr + u64::from(reg.receive.ring_size) <= 1 << 32);
         let parsed = parse_registration(reg.as_bytes(), caller);
         if caller_ok {
             let cfg = parsed.unwrap();
@@ -102,7 +108,8 @@ proptest! {
                         let within = (byte - 8) % 24;
                         let ok = match within {
                             0..=7 => matches!(e, RegistrationError::Geometry(r, _) if r == role),
-                            8..=15 => matches!(e, RegistrationError::NullRing(r) | RegistrationError::MisalignedRing(r, _) | RegistrationError::RingWraps(r) if r == role),
+                            8..=15 => matches!(e, RegistrationError::NullRing(r) | RegistrationError::MisalignedRing(r, _) | RegistrationError::RingWraps(r) if r == role)
+                                || e == RegistrationError::RingsOverlap,
                             _ => matches!(e, RegistrationError::NullEvent(r) if r == role),
                         };
                         prop_assert!(ok, "byte {} gave {:?}", byte, e);
@@ -113,7 +120,7 @@ proptest! {
     }
 
     #[test]
-    fn v1_round_trips(caps in (capacity(), capacity()), ptrs in (1u32..0x1000_0000, 1u32..0x1000_0000), events in (1u32.., 1u32..)) {
+    fn v1_round_trips(caps in (capacity(), capacity()), ptrs in (1u32..0x0E00_0000, 0x1000_0000u32..0x2000_0000), events in (1u32.., 1u32..)) {
         let r64 = RegistrationV1x64 {
             send: RingDescV1x64 { ring_size: v1_ring_size(caps.0), pad: 0, ring_ptr: u64::from(ptrs.0) * 4, tail_moved_event: u64::from(events.0) },
             receive: RingDescV1x64 { ring_size: v1_ring_size(caps.1), pad: 7, ring_ptr: u64::from(ptrs.1) * 4, tail_moved_event: u64::from(events.1) },

@@ -12,6 +12,8 @@ pub mod backend;
 #[cfg(all(windows, feature = "device"))]
 pub mod device;
 #[cfg(feature = "host")]
+pub mod fuzzing;
+#[cfg(feature = "host")]
 pub mod host;
 pub mod packets;
 pub mod runner;

@@ -24,6 +24,7 @@ pub mod send;
 pub mod session;
 pub mod stats;
 
+pub use receive::ReceivePoll;
 pub use registration::RegisterError;
 pub use send::{SlotWriter, TransmitBatch, TransmitStatus};
 pub use session::{Adapter, Owner, Session};

@@ -11,7 +11,10 @@
 //!    fault stops the ring: `head = RING_STOPPED`, nothing more is consumed;
 //! 4. classify each packet (IPv4 / IPv6; anything else is dropped and counted; v2 empty slots are
 //!    skipped; with `RECEIVE_SPLIT` a slot may carry several packets), prepare one indication per
-//!    packet over the ring memory, record the slot as in flight, and indicate the batch;
+//!    packet over the ring memory, record the slot as in flight, and indicate the batch. A split
+//!    slot with more packets than the batch has room for stays open: the next round carries on
+//!    where this one stopped, and the slot is released only once it is finished and all its
+//!    packets are back;
 //! 5. when the stack returns packets ([`Session::complete_indications`], any thread, any order),
 //!    release `head` over the leading slots whose packets are all back, in order, under the lock.
 
@@ -41,6 +44,23 @@ pub const RECEIVE_BATCH_PACKETS: usize = 256;
 const TOKEN_SEQ_BITS: u32 = 48;
 const TOKEN_SEQ_MASK: u64 = (1 << TOKEN_SEQ_BITS) - 1;
 
+/// What one [`Session::poll_receive`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceivePoll {
+    /// A round ran: slots were consumed and their packets indicated (or dropped and counted).
+    Consumed,
+    /// Nothing is published beyond the consumer's cursor.
+    Empty,
+    /// Too many slots are in flight: the stack must return packets first.
+    Full,
+    /// The adapter is paused: nothing is indicated.
+    Paused,
+    /// The ring was found corrupt (now or earlier): `head` is `RING_STOPPED`.
+    Stopped,
+    /// The session is ending, or a worker thread owns the consumer.
+    NotRunning,
+}
+
 /// A consumed slot whose head release waits for its packets to come back.
 #[derive(Clone, Copy, Debug)]
 struct SlotRecord {
@@ -48,6 +68,29 @@ struct SlotRecord {
     next_head: u32,
     /// Packets of this slot still with the stack.
     pending: u32,
+    /// The consumer has not finished preparing this slot's packets (a split slot carried into the
+    /// next round): it is not released even if `pending` is 0.
+    open: bool,
+}
+
+/// A split slot whose remaining packets did not fit the round's batch: the next round carries on
+/// from `offset` with the view validated when the slot was first read (the header is not re-read).
+#[derive(Clone, Copy, Debug)]
+struct PartialSlot {
+    view: PacketView,
+    /// Data offset of the first packet not yet prepared.
+    offset: u32,
+    /// The slot's sequence number (its record is in flight, marked open).
+    seq: u64,
+}
+
+/// What preparing (part of) a slot gave.
+#[derive(Clone, Copy, Debug)]
+struct Prepared {
+    /// Indications added to the batch.
+    packets: u32,
+    /// Where to carry on next round, if the batch filled before the slot's end.
+    resume_at: Option<u32>,
 }
 
 pub(crate) struct InFlight {
@@ -87,6 +130,8 @@ pub(crate) struct ReceiveState<P: Platform> {
 pub(crate) struct ConsumerState<P: Platform> {
     cursor: u32,
     next_seq: u64,
+    /// A split slot to finish before reading the next one (`cursor` is already past it).
+    partial: Option<PartialSlot>,
     out: IndicationBuffer<P>,
 }
 
@@ -131,6 +176,7 @@ impl<P: Platform> ReceiveState<P> {
             worker: Mutex::new(Some(ConsumerState {
                 cursor: initial_head,
                 next_seq: 0,
+                partial: None,
                 out: IndicationBuffer { mapping, batch, batch_bytes: 0 },
             })),
             in_round: AtomicBool::new(false),
@@ -227,6 +273,53 @@ impl<P: Platform> Session<P> {
         !self.is_running()
     }
 
+    /// Runs one consumer round on the calling thread without waiting: the deterministic drive
+    /// of a platform whose worker thread does not call [`Session::run_receive`] (the host
+    /// platform's polled mode, for fuzzing and tests). The same checks, validation, indication
+    /// and release as the consumer thread's rounds; only the spinning and sleeping are left out.
+    pub fn poll_receive(&self) -> ReceivePoll {
+        if self.stopping() {
+            return ReceivePoll::NotRunning;
+        }
+        let Some(mut consumer) = self.receive.worker.lock().take() else {
+            return ReceivePoll::NotRunning;
+        };
+        let result = self.poll_round(&mut consumer);
+        self.receive.worker.lock().replace(consumer);
+        result
+    }
+
+    fn poll_round(&self, consumer: &mut ConsumerState<P>) -> ReceivePoll {
+        let receive = &self.receive;
+        {
+            let in_flight = receive.in_flight.lock();
+            if in_flight.stopped {
+                return ReceivePoll::Stopped;
+            }
+            if consumer.partial.is_none()
+                && in_flight.records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS)
+            {
+                return ReceivePoll::Full;
+            }
+        }
+        let tail = receive.ring.load_tail();
+        if tail == consumer.cursor && consumer.partial.is_none() {
+            return ReceivePoll::Empty;
+        }
+        receive.in_round.store(true, Ordering::SeqCst);
+        if self.adapter.paused.load(Ordering::SeqCst) {
+            receive.end_round(&self.adapter.paused);
+            return ReceivePoll::Paused;
+        }
+        let healthy = self.consume_round(consumer, tail);
+        receive.end_round(&self.adapter.paused);
+        if healthy {
+            ReceivePoll::Consumed
+        } else {
+            ReceivePoll::Stopped
+        }
+    }
+
     fn consume(&self, consumer: &mut ConsumerState<P>) {
         let platform = self.platform();
         let receive = &self.receive;
@@ -237,7 +330,9 @@ impl<P: Platform> Session<P> {
             }
             // Too much in flight: wait for the stack to return some. The wish is recorded under
             // the lock that releases take, so the release that makes room sees it and signals.
-            let full = {
+            // (Finishing an open split slot adds no record, and the open record may be the one
+            // that holds the others back: it never waits here.)
+            let full = consumer.partial.is_none() && {
                 let mut in_flight = receive.in_flight.lock();
                 let full = in_flight.records.len() > MAX_SLOTS_IN_FLIGHT.saturating_sub(RECEIVE_BATCH_SLOTS);
                 if full {
@@ -252,7 +347,7 @@ impl<P: Platform> Session<P> {
             }
 
             let mut tail = ring.load_tail();
-            if tail == consumer.cursor {
+            if tail == consumer.cursor && consumer.partial.is_none() {
                 match self.wait_for_tail(consumer.cursor) {
                     Some(t) => tail = t,
                     None => continue,
@@ -336,18 +431,35 @@ impl<P: Platform> Session<P> {
     fn consume_round(&self, consumer: &mut ConsumerState<P>, tail: u32) -> bool {
         let ring = &self.receive.ring;
         let geometry = *ring.geometry();
-        let mut records = [SlotRecord { next_head: 0, pending: 0 }; RECEIVE_BATCH_SLOTS];
+        let mut records = [SlotRecord { next_head: 0, pending: 0, open: false }; RECEIVE_BATCH_SLOTS];
         let mut slots = 0usize;
         let mut healthy = true;
-        while slots < RECEIVE_BATCH_SLOTS && consumer.out.batch.len() < RECEIVE_BATCH_PACKETS {
+        // First the rest of a split slot the last round could not finish.
+        let continued = consumer.partial.take().map(|partial| {
+            let done = self.prepare_split(&partial.view, partial.offset, self.token(partial.seq), &mut consumer.out);
+            if let Some(offset) = done.resume_at {
+                consumer.partial = Some(PartialSlot { offset, ..partial });
+            }
+            (partial.seq, done)
+        });
+        // A round that carried on a split slot reads no new slot: the room check at the top of
+        // the loop was skipped for it, so the records must not grow past their reservation.
+        while continued.is_none()
+            && consumer.partial.is_none()
+            && slots < RECEIVE_BATCH_SLOTS
+            && consumer.out.batch.len() < RECEIVE_BATCH_PACKETS
+        {
             match ring.packet_at(consumer.cursor, tail) {
                 Ok(None) => break,
                 Ok(Some(view)) => {
                     let seq = consumer.next_seq;
-                    let pending = self.prepare_slot(&view, seq, &mut consumer.out);
+                    let done = self.prepare_slot(&view, seq, &mut consumer.out);
+                    if let Some(offset) = done.resume_at {
+                        consumer.partial = Some(PartialSlot { view, offset, seq });
+                    }
                     let next_head = geometry.advance(consumer.cursor, view.slot_size);
                     if let Some(record) = records.get_mut(slots) {
-                        *record = SlotRecord { next_head, pending };
+                        *record = SlotRecord { next_head, pending: done.packets, open: done.resume_at.is_some() };
                     }
                     slots = slots.saturating_add(1);
                     consumer.cursor = next_head;
@@ -364,6 +476,15 @@ impl<P: Platform> Session<P> {
         {
             let mut in_flight = self.receive.in_flight.lock();
             let mut pending_packets = 0u64;
+            if let Some((seq, done)) = continued {
+                // The open record is still queued: it cannot be released while open.
+                let index = seq.wrapping_sub(in_flight.base_seq) & TOKEN_SEQ_MASK;
+                if let Some(record) = usize::try_from(index).ok().and_then(|i| in_flight.records.get_mut(i)) {
+                    record.pending = record.pending.saturating_add(done.packets);
+                    record.open = done.resume_at.is_some();
+                    pending_packets = u64::from(done.packets);
+                }
+            }
             for record in records.iter().take(slots) {
                 in_flight.records.push_back(*record);
                 pending_packets = pending_packets.saturating_add(u64::from(record.pending));
@@ -388,36 +509,50 @@ impl<P: Platform> Session<P> {
         healthy
     }
 
-    /// Prepares the indications of one validated slot; returns how many were prepared.
-    fn prepare_slot(&self, view: &PacketView, seq: u64, out: &mut IndicationBuffer<P>) -> u32 {
+    /// The token of the packets of slot `seq` in this session.
+    fn token(&self, seq: u64) -> u64 {
+        (u64::from(self.generation) << TOKEN_SEQ_BITS) | (seq & TOKEN_SEQ_MASK)
+    }
+
+    /// Prepares the indications of one validated slot.
+    fn prepare_slot(&self, view: &PacketView, seq: u64, out: &mut IndicationBuffer<P>) -> Prepared {
         let stats = self.stats();
         let ring = &self.receive.ring;
         if view.data_length == 0 && ring.geometry().version() == RingVersion::V2 {
             bump(&stats.receive_empty_slots);
-            return 0;
+            return Prepared { packets: 0, resume_at: None };
         }
-        let token = (u64::from(self.generation) << TOKEN_SEQ_BITS) | (seq & TOKEN_SEQ_MASK);
-        let split = self.config.flags.contains(ring_abi::RegistrationFlags::RECEIVE_SPLIT);
-        if !split {
-            let mut first = [0u8; 1];
-            let kind = if view.data_length == 0 || ring.read_data(view.data_start(), &mut first).is_err() {
-                None
-            } else {
-                classify(first[0], view.data_length)
-            };
-            return match kind {
-                Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, out)),
-                None => {
-                    bump(&stats.receive_dropped_not_ip);
-                    0
-                }
-            };
+        let token = self.token(seq);
+        if self.config.flags.contains(ring_abi::RegistrationFlags::RECEIVE_SPLIT) {
+            return self.prepare_split(view, 0, token, out);
         }
-        // RECEIVE_SPLIT: IP packets back to back; each length field is bounds-checked against
-        // what is left of the slot's data. The first inconsistency drops the rest.
-        let mut offset = 0u32;
-        let mut prepared = 0u32;
+        let mut first = [0u8; 1];
+        let kind = if view.data_length == 0 || ring.read_data(view.data_start(), &mut first).is_err() {
+            None
+        } else {
+            classify(first[0], view.data_length)
+        };
+        let packets = match kind {
+            Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, out)),
+            None => {
+                bump(&stats.receive_dropped_not_ip);
+                0
+            }
+        };
+        Prepared { packets, resume_at: None }
+    }
+
+    /// RECEIVE_SPLIT: prepares the IP packets back to back in the slot's data from `offset` on;
+    /// each length field is bounds-checked against what is left of the data. The first
+    /// inconsistency drops (and counts) the rest. When the batch is full before the end of the
+    /// data, nothing is dropped: the offset to carry on from is returned.
+    fn prepare_split(&self, view: &PacketView, mut offset: u32, token: u64, out: &mut IndicationBuffer<P>) -> Prepared {
+        let ring = &self.receive.ring;
+        let mut packets = 0u32;
         while offset < view.data_length {
+            if out.batch.len() >= RECEIVE_BATCH_PACKETS {
+                return Prepared { packets, resume_at: Some(offset) };
+            }
             let remaining = view.data_length.wrapping_sub(offset);
             let at = view.data_start().wrapping_add(offset);
             let mut header = [0u8; 8];
@@ -429,24 +564,17 @@ impl<P: Platform> Session<P> {
             match parsed {
                 Some((kind, len)) if len <= remaining && classify(header[0], len).is_some() => {
                     if self.prepare_packet(at, len, kind, token, out) {
-                        prepared = prepared.saturating_add(1);
+                        packets = packets.saturating_add(1);
                     }
                     offset = offset.wrapping_add(len);
                 }
                 _ => {
-                    bump(&stats.receive_dropped_split);
+                    bump(&self.stats().receive_dropped_split);
                     break;
                 }
             }
-            if out.batch.len() >= RECEIVE_BATCH_PACKETS {
-                // No room for more indications this round: the rest of the slot is dropped.
-                if offset < view.data_length {
-                    bump(&stats.receive_dropped_no_resources);
-                }
-                break;
-            }
         }
-        prepared
+        Prepared { packets, resume_at: None }
     }
 
     fn prepare_packet(
@@ -483,7 +611,7 @@ impl<P: Platform> Session<P> {
     /// whether anything was released. Called with the in-flight lock held.
     fn release_leading(&self, in_flight: &mut InFlight) -> bool {
         let mut head = None;
-        while in_flight.records.front().is_some_and(|r| r.pending == 0) {
+        while in_flight.records.front().is_some_and(|r| r.pending == 0 && !r.open) {
             head = in_flight.records.pop_front().map(|r| r.next_head);
             in_flight.base_seq = in_flight.base_seq.wrapping_add(1) & TOKEN_SEQ_MASK;
         }

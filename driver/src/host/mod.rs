@@ -22,7 +22,7 @@ use std::vec::Vec;
 use ring_abi::{CallerBitness, RingRole};
 
 use crate::engine::session::AdapterInner;
-use crate::engine::{Adapter, Owner, Session, Status, TransmitStatus};
+use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::fallible::{TryArc, TryWeak};
 use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker};
 
@@ -318,12 +318,14 @@ impl RingMapping for HostMapping {
     }
 }
 
-/// The consumer thread.
-pub struct HostWorker(JoinHandle<()>);
+/// The consumer thread (none in polled mode: the test drives [`Session::poll_receive`]).
+pub struct HostWorker(Option<JoinHandle<()>>);
 
 impl Worker for HostWorker {
     fn join(self) {
-        let _ = self.0.join();
+        if let Some(thread) = self.0 {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -353,6 +355,9 @@ pub struct HostPlatform {
     /// Calls into the stack side (indications) made while an engine spin lock was held; in the
     /// kernel such a call would run at DISPATCH_LEVEL under the driver's lock. Must stay 0.
     calls_under_lock: Arc<AtomicU64>,
+    /// No consumer thread: the Receive ring moves only when the test calls
+    /// [`Session::poll_receive`] (deterministic, single-threaded).
+    polled: bool,
 }
 
 impl Platform for HostPlatform {
@@ -419,6 +424,9 @@ impl Platform for HostPlatform {
         if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
+        if self.polled {
+            return Ok(HostWorker(None));
+        }
         platform_allocation(|| {
             let live = Live::new(&self.resources, |r| &r.workers);
             std::thread::Builder::new()
@@ -428,7 +436,7 @@ impl Platform for HostPlatform {
                     drop(session);
                     drop(live);
                 })
-                .map(HostWorker)
+                .map(|thread| HostWorker(Some(thread)))
                 .map_err(|_| PlatformError::ThreadStart)
         })
     }
@@ -530,19 +538,39 @@ impl HostDriver {
     /// cannot be created (its allocation failed).
     pub fn try_new() -> Result<Arc<Self>, PlatformError> {
         let stack = platform_allocation(|| Arc::new(FakeStack::default()));
-        Self::build(Arc::clone(&stack) as Arc<dyn StackSide>, stack)
+        Self::build(Arc::clone(&stack) as Arc<dyn StackSide>, stack, false)
     }
 
-    /// A driver whose indications go to `side` instead of the fake stack ([`Self::stack`] then
-    /// receives nothing).
-    pub fn with_stack_side(side: Arc<dyn StackSide>) -> Arc<Self> {
-        match Self::build(side, Arc::new(FakeStack::default())) {
+    /// Like [`HostDriver::new`], but without a consumer thread: every session's Receive ring is
+    /// consumed only by [`HostDriver::poll_receive`] on the caller's thread, so a run is
+    /// deterministic (fuzzing, exact regression tests).
+    pub fn new_polled() -> Arc<Self> {
+        let stack = platform_allocation(|| Arc::new(FakeStack::default()));
+        match Self::build(Arc::clone(&stack) as Arc<dyn StackSide>, stack, true) {
             Ok(driver) => driver,
             Err(_) => out_of_memory(),
         }
     }
 
-    fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>) -> Result<Arc<Self>, PlatformError> {
+    /// One consumer round of the current session on this thread (polled drivers only; with a
+    /// consumer thread the round is that thread's and this returns `NotRunning`).
+    pub fn poll_receive(&self) -> ReceivePoll {
+        match self.adapter.session() {
+            Some(session) => session.poll_receive(),
+            None => ReceivePoll::NotRunning,
+        }
+    }
+
+    /// A driver whose indications go to `side` instead of the fake stack ([`Self::stack`] then
+    /// receives nothing).
+    pub fn with_stack_side(side: Arc<dyn StackSide>) -> Arc<Self> {
+        match Self::build(side, Arc::new(FakeStack::default()), false) {
+            Ok(driver) => driver,
+            Err(_) => out_of_memory(),
+        }
+    }
+
+    fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>, polled: bool) -> Result<Arc<Self>, PlatformError> {
         let (kernel, faults, resources, calls_under_lock) = platform_allocation(|| {
             (
                 HostKernel::new(),
@@ -559,6 +587,7 @@ impl HostDriver {
             epoch: Instant::now(),
             adapter: OnceLock::new(),
             calls_under_lock: Arc::clone(&calls_under_lock),
+            polled,
         };
         let adapter = Adapter::new(platform)?;
         let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));

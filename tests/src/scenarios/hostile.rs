@@ -23,38 +23,20 @@ fn scribble<B: Backend>(b: &B, config: SessionConfig, seed: u64) -> Result<(), F
     let deadline = Instant::now() + Duration::from_millis(300);
     thread::scope(|scope| {
         let (stop, out_of_bounds, s) = (&stop, &out_of_bounds, &s);
-        // The scribbler: random values into head, tail, alertable and packet headers.
+        // The client: between its own sends and receives, random values into head, tail,
+        // alertable and packet headers of both rings. The scribbles and the client's packet
+        // writes (`send_once` copies through `data_mut()`, a plain `&mut [u8]`) come from this one
+        // thread in program order: a client racing its own writes is not what is under test (and
+        // would be a data race inside the test). What is under test is the driver meeting those
+        // scribbles concurrently, from its own threads.
         scope.spawn(move || {
             let mut rng = Rng::new(seed);
+            let mut seq = 0u32;
             while Instant::now() < deadline {
-                let value = match rng.range(0, 3) {
-                    0 => rng.next_u64() as u32,
-                    1 => rng.range(0, u64::from(capacity)) as u32 & !3,
-                    2 => RING_STOPPED,
-                    _ => rng.range(0, 64) as u32,
-                };
-                let (out, inc) = (s.outgoing_ring(), s.incoming_ring());
-                match rng.range(0, 7) {
-                    0 => out.store_tail(value),
-                    1 => inc.store_head(value),
-                    2 => out.store_alertable(value & 1 == 1),
-                    3 => inc.store_alertable(value & 1 == 1),
-                    4 | 5 => {
-                        let at = rng.range(0, u64::from(capacity)) as u32 & !7;
-                        let header = match s.version() {
-                            ring_abi::RingVersion::V1 => PacketHeader::V1 { size: value },
-                            ring_abi::RingVersion::V2 => PacketHeader::V2 {
-                                slot_size: value,
-                                data_offset: rng.next_u64() as u16,
-                                data_length: rng.next_u64() as u16,
-                            },
-                        };
-                        let _ = out.write_packet_header(at, header);
-                    }
-                    _ => {
-                        let _ = inc.write_packet_header(0, PacketHeader::V1 { size: value });
-                    }
-                }
+                scribble_once(s, &mut rng, capacity);
+                let _ = send_once(s, &ipv4(100, seq));
+                let _ = s.receive();
+                seq += 1;
                 thread::yield_now();
             }
             stop.store(true, Ordering::SeqCst);
@@ -66,15 +48,6 @@ fn scribble<B: Backend>(b: &B, config: SessionConfig, seed: u64) -> Result<(), F
                 let p = raw(200, seq);
                 let outcomes = b.transmit(&[&p, &p]);
                 assert_eq!(outcomes.len(), 2);
-                seq += 1;
-            }
-        });
-        // The client keeps sending and receiving, whatever errors it gets.
-        scope.spawn(move || {
-            let mut seq = 0u32;
-            while !stop.load(Ordering::SeqCst) {
-                let _ = send_once(s, &ipv4(100, seq));
-                let _ = s.receive();
                 seq += 1;
             }
         });
@@ -129,6 +102,39 @@ fn scribble<B: Backend>(b: &B, config: SessionConfig, seed: u64) -> Result<(), F
     ensure!(b.wait_delivered(baseline + 1, PATIENCE), "fresh session: nothing delivered");
     ensure_eq!(b.take_delivered(), vec![ipv4(300, 2)]);
     Ok(())
+}
+
+/// One hostile write: a random value into a ring index, `alertable`, or a packet header (all
+/// shared words, written atomically as the protocol's words are).
+fn scribble_once<C: ringtun::backend::Backend>(s: &Session<C>, rng: &mut Rng, capacity: u32) {
+    let value = match rng.range(0, 3) {
+        0 => rng.next_u64() as u32,
+        1 => rng.range(0, u64::from(capacity)) as u32 & !3,
+        2 => RING_STOPPED,
+        _ => rng.range(0, 64) as u32,
+    };
+    let (out, inc) = (s.outgoing_ring(), s.incoming_ring());
+    match rng.range(0, 7) {
+        0 => out.store_tail(value),
+        1 => inc.store_head(value),
+        2 => out.store_alertable(value & 1 == 1),
+        3 => inc.store_alertable(value & 1 == 1),
+        4 | 5 => {
+            let at = rng.range(0, u64::from(capacity)) as u32 & !7;
+            let header = match s.version() {
+                ring_abi::RingVersion::V1 => PacketHeader::V1 { size: value },
+                ring_abi::RingVersion::V2 => PacketHeader::V2 {
+                    slot_size: value,
+                    data_offset: rng.next_u64() as u16,
+                    data_length: rng.next_u64() as u16,
+                },
+            };
+            let _ = out.write_packet_header(at, header);
+        }
+        _ => {
+            let _ = inc.write_packet_header(0, PacketHeader::V1 { size: value });
+        }
+    }
 }
 
 fn send_once<C: ringtun::backend::Backend>(s: &Session<C>, p: &[u8]) -> Result<(), ringtun::Error> {

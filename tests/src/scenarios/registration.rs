@@ -181,6 +181,12 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
         });
         case("unknown event handle", DeviceError::InvalidHandle, &|r| r.send.tail_moved_event = 0xDEAD_BEE0);
         case("pointer wrapping the address space", InvalidParameter, &|r| r.send.ring_ptr = u64::MAX - 0xFFF);
+        // Both descriptors naming the Send ring's memory (each ring alone is valid and mappable).
+        case("identical send and receive rings", InvalidParameter, &|r| {
+            let event = r.receive.tail_moved_event;
+            r.receive = r.send;
+            r.receive.tail_moved_event = event;
+        });
         cases.push(("short input", good.as_bytes()[..40].to_vec(), InvalidParameter));
         cases.push(("long input", [good.as_bytes(), &[0u8; 8]].concat(), InvalidParameter));
         cases
