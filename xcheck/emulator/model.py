@@ -46,6 +46,33 @@ WdfDriverInitNoDispatchOverride = 2       # wdfdriver.h (WdfDriverInitNonPnpDriv
 WDF_DRIVER_CREATE, WDF_DRIVER_MINIPORT_UNLOAD = 116, 201   # wdffuncenum.h (KMDF 1.33)
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
+STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
+# Access rights (wdm.h): the file-object generic mapping the I/O manager hands out
+# (IoGetFileObjectGenericMapping) maps GENERIC_READ/WRITE/EXECUTE/ALL to these.
+READ_CONTROL, WRITE_DAC, SYNCHRONIZE = 0x00020000, 0x00040000, 0x00100000
+STANDARD_RIGHTS_REQUIRED = 0x000F0000
+FILE_READ_DATA, FILE_WRITE_DATA, FILE_APPEND_DATA, FILE_READ_EA = 0x1, 0x2, 0x4, 0x8
+FILE_WRITE_EA, FILE_EXECUTE, FILE_READ_ATTRIBUTES, FILE_WRITE_ATTRIBUTES = 0x10, 0x20, 0x80, 0x100
+FILE_GENERIC_READ = READ_CONTROL | FILE_READ_DATA | FILE_READ_ATTRIBUTES | FILE_READ_EA | SYNCHRONIZE
+FILE_GENERIC_WRITE = (READ_CONTROL | FILE_WRITE_DATA | FILE_WRITE_ATTRIBUTES | FILE_WRITE_EA | FILE_APPEND_DATA
+                      | SYNCHRONIZE)
+FILE_GENERIC_EXECUTE = READ_CONTROL | FILE_READ_ATTRIBUTES | FILE_EXECUTE | SYNCHRONIZE
+FILE_ALL_ACCESS = STANDARD_RIGHTS_REQUIRED | SYNCHRONIZE | 0x1FF
+GENERIC_READ, GENERIC_WRITE, GENERIC_EXECUTE, GENERIC_ALL = 0x80000000, 0x40000000, 0x20000000, 0x10000000
+MAXIMUM_ALLOWED, ACCESS_SYSTEM_SECURITY = 0x02000000, 0x01000000
+# Security descriptors (wdm.h / ntifs.h): SECURITY_DESCRIPTOR_RELATIVE is Revision (1), Sbz1,
+# Control (USHORT), then Owner, Group, Sacl, Dacl as ULONG offsets from the descriptor's start.
+SECURITY_DESCRIPTOR_REVISION = 1
+SE_DACL_PRESENT, SE_SACL_PRESENT, SE_DACL_PROTECTED, SE_SELF_RELATIVE = 0x0004, 0x0010, 0x1000, 0x8000
+ACL_REVISION, ACL_REVISION_DS = 2, 4
+ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, SYSTEM_MANDATORY_LABEL_ACE_TYPE = 0x00, 0x01, 0x11
+INHERIT_ONLY_ACE = 0x08
+SYSTEM_MANDATORY_LABEL_NO_WRITE_UP, NO_READ_UP, NO_EXECUTE_UP = 0x1, 0x2, 0x4
+SECURITY_MANDATORY_MEDIUM_RID, SECURITY_MANDATORY_HIGH_RID = 0x2000, 0x3000
+SecurityImpersonation = 2                 # SECURITY_IMPERSONATION_LEVEL
+ThreadPriority = 2                        # _THREADINFOCLASS (ntddk.h)
+NT_CURRENT_THREAD = 0xFFFFFFFFFFFFFFFE    # NtCurrentThread(), (HANDLE)-2 (wdm.h)
+LOW_PRIORITY, LOW_REALTIME_PRIORITY = 0, 16
 
 
 class ModelError(Exception):
@@ -55,6 +82,159 @@ class ModelError(Exception):
 def check(condition, message):
     if not condition:
         raise ModelError(message)
+
+
+def sid_text(sid):
+    """A SID tuple (revision, authority, sub-authorities...) as S-R-A-S..."""
+    return "S-" + "-".join(str(x) for x in sid)
+
+
+SID_EVERYONE = (1, 1, 0)                  # S-1-1-0
+SID_SYSTEM = (1, 5, 18)                   # S-1-5-18
+SID_ADMINISTRATORS = (1, 5, 32, 544)      # S-1-5-32-544
+SID_USERS = (1, 5, 32, 545)               # S-1-5-32-545
+SID_AUTHENTICATED = (1, 5, 11)            # S-1-5-11
+SID_USER = (1, 5, 21, 1001, 2002, 3003, 1001)
+
+
+class Token:
+    """The caller's token as the access check sees it: enabled group SIDs, deny-only SIDs (a
+    filtered UAC token's Administrators) and the integrity level (its mandatory label RID)."""
+
+    def __init__(self, sids, deny_only=(), integrity=SECURITY_MANDATORY_HIGH_RID):
+        self.sids, self.deny_only, self.integrity = set(sids), set(deny_only), integrity
+
+    @staticmethod
+    def elevated_admin():
+        return Token({SID_USER, SID_EVERYONE, SID_AUTHENTICATED, SID_USERS, SID_ADMINISTRATORS})
+
+    @staticmethod
+    def standard_user():
+        return Token({SID_USER, SID_EVERYONE, SID_AUTHENTICATED, SID_USERS},
+                     integrity=SECURITY_MANDATORY_MEDIUM_RID)
+
+    @staticmethod
+    def filtered_admin():
+        """An administrator's UAC-filtered token: Administrators deny-only, medium integrity."""
+        return Token({SID_USER, SID_EVERYONE, SID_AUTHENTICATED, SID_USERS}, {SID_ADMINISTRATORS},
+                     SECURITY_MANDATORY_MEDIUM_RID)
+
+    @staticmethod
+    def medium_admin():
+        """Administrators enabled but at medium integrity: only the mandatory label refuses it."""
+        return Token({SID_USER, SID_EVERYONE, SID_AUTHENTICATED, SID_USERS, SID_ADMINISTRATORS},
+                     integrity=SECURITY_MANDATORY_MEDIUM_RID)
+
+
+def read_sid(read, at, end):
+    """A SID (ntifs.h: Revision, SubAuthorityCount, IdentifierAuthority[6] big-endian, then
+    SubAuthorityCount ULONGs) at `at`, which must end by `end`; returns (sid tuple, length)."""
+    check(at + 8 <= end, f"SID at {at:#x} runs past its container")
+    revision, count = read(at, 2)
+    check(revision == 1, f"SID revision {revision}")
+    check(count <= 15, f"SID with {count} sub-authorities (SID_MAX_SUB_AUTHORITIES is 15)")
+    length = 8 + 4 * count
+    check(at + length <= end, f"SID at {at:#x} runs past its container")
+    authority = int.from_bytes(read(at + 2, 6), "big")
+    subs = struct.unpack(f"<{count}I", read(at + 8, 4 * count))
+    return (revision, authority) + subs, length
+
+
+def read_acl(read, at, end):
+    """An ACL (ACL_REVISION header: AclRevision, Sbz1, AclSize, AceCount, Sbz2) and its ACEs, as
+    [(type, flags, mask, sid)]."""
+    check(at % 4 == 0, f"ACL at offset {at:#x} is not ULONG aligned")
+    check(at + 8 <= end, f"ACL header at {at:#x} past the descriptor")
+    revision, _, size, count, _ = struct.unpack("<BBHHH", read(at, 8))
+    check(revision in (ACL_REVISION, ACL_REVISION_DS), f"ACL revision {revision}")
+    check(size >= 8 and size % 4 == 0 and at + size <= end, f"ACL size {size} at {at:#x}")
+    aces, ace = [], at + 8
+    for _ in range(count):
+        check(ace + 8 <= at + size, "ACE header past the end of its ACL")
+        kind, flags, ace_size, mask = struct.unpack("<BBHI", read(ace, 8))
+        check(ace_size >= 8 and ace_size % 4 == 0 and ace + ace_size <= at + size, f"ACE size {ace_size}")
+        check(kind in (ACCESS_ALLOWED_ACE_TYPE, ACCESS_DENIED_ACE_TYPE, SYSTEM_MANDATORY_LABEL_ACE_TYPE),
+              f"ACE type {kind:#x} (not one this model evaluates)")
+        sid, sid_len = read_sid(read, ace + 8, ace + ace_size)
+        check(8 + sid_len == ace_size, f"ACE size {ace_size} but its SID takes {sid_len} bytes")
+        aces.append((kind, flags, mask, sid))
+        ace += ace_size
+    return aces
+
+
+def parse_self_relative(read, limit=0x1000):
+    """Parse a self-relative security descriptor readable as read(offset, n) for offsets < limit.
+    Returns dict(control, owner, group, sacl, dacl); sacl/dacl are ACE lists or None."""
+    revision, sbz1, control, owner, group, sacl, dacl = struct.unpack("<BBHIIII", read(0, 20))
+    check(revision == SECURITY_DESCRIPTOR_REVISION, f"security descriptor revision {revision}")
+    check(sbz1 == 0, f"security descriptor Sbz1 {sbz1:#x}")
+    check(control & SE_SELF_RELATIVE, f"security descriptor control {control:#06x} without SE_SELF_RELATIVE")
+    for name, off in (("Owner", owner), ("Group", group), ("Sacl", sacl), ("Dacl", dacl)):
+        check(off == 0 or (20 <= off < limit and off % 4 == 0), f"{name} offset {off:#x}")
+    check(owner != 0, "a descriptor without an owner")
+    out = {"control": control, "owner": read_sid(read, owner, limit)[0],
+           "group": read_sid(read, group, limit)[0] if group else None, "sacl": None, "dacl": None}
+    if control & SE_SACL_PRESENT and sacl:
+        out["sacl"] = read_acl(read, sacl, limit)
+    else:
+        check(sacl == 0, "a SACL offset without SE_SACL_PRESENT")
+    if control & SE_DACL_PRESENT and dacl:
+        out["dacl"] = read_acl(read, dacl, limit)
+    else:
+        check(dacl == 0, "a DACL offset without SE_DACL_PRESENT")
+    return out
+
+
+def access_check(sd, token, desired, mapping, previously=0):
+    """The Windows access check for a user-mode caller, reduced to the ACE kinds parsed above:
+    generic rights mapped; the mandatory label first (a caller below the label's integrity loses
+    the mapped generic rights the label's NO_*_UP policy names; no label means medium +
+    NO_WRITE_UP); then the DACL in order (allow ACEs match enabled SIDs, deny ACEs also
+    deny-only SIDs; inherit-only ACEs skipped; no DACL grants everything, an empty one nothing);
+    the owner is implicitly granted READ_CONTROL | WRITE_DAC. Returns (granted mask, status)."""
+    read_map, write_map, execute_map, all_map = mapping
+
+    def map_generic(mask):
+        for bit, rights in ((GENERIC_READ, read_map), (GENERIC_WRITE, write_map), (GENERIC_EXECUTE, execute_map),
+                            (GENERIC_ALL, all_map)):
+            if mask & bit:
+                mask = (mask & ~bit) | rights
+        return mask
+
+    desired = map_generic(desired)
+    check(not desired & (MAXIMUM_ALLOWED | ACCESS_SYSTEM_SECURITY),
+          "MAXIMUM_ALLOWED / ACCESS_SYSTEM_SECURITY: not modelled")
+    remaining = desired & ~previously
+    label = next(((mask, sid) for kind, flags, mask, sid in sd["sacl"] or []
+                  if kind == SYSTEM_MANDATORY_LABEL_ACE_TYPE and not flags & INHERIT_ONLY_ACE), None)
+    if label is None:
+        label_rid, policy = SECURITY_MANDATORY_MEDIUM_RID, SYSTEM_MANDATORY_LABEL_NO_WRITE_UP
+    else:
+        policy, sid = label
+        check(sid[:2] == (1, 16) and len(sid) == 3, f"mandatory label SID {sid_text(sid)}")
+        label_rid = sid[2]
+    if token.integrity < label_rid:
+        refused = ((write_map if policy & SYSTEM_MANDATORY_LABEL_NO_WRITE_UP else 0)
+                   | (read_map if policy & NO_READ_UP else 0) | (execute_map if policy & NO_EXECUTE_UP else 0))
+        if remaining & refused:
+            return 0, STATUS_ACCESS_DENIED
+    if sd["owner"] in token.sids:
+        remaining &= ~(READ_CONTROL | WRITE_DAC)
+    if sd["dacl"] is None:
+        return desired | previously, STATUS_SUCCESS
+    for kind, flags, mask, sid in sd["dacl"]:
+        if not remaining:
+            break
+        if flags & INHERIT_ONLY_ACE:
+            continue
+        mask = map_generic(mask)
+        if kind == ACCESS_ALLOWED_ACE_TYPE and sid in token.sids:
+            remaining &= ~mask
+        elif kind == ACCESS_DENIED_ACE_TYPE and (sid in token.sids or sid in token.deny_only) and remaining & mask:
+            return 0, STATUS_ACCESS_DENIED
+    if remaining:
+        return 0, STATUS_ACCESS_DENIED
+    return desired | previously, STATUS_SUCCESS
 
 
 class Memory:
@@ -126,6 +306,8 @@ class Model:
         self.irql = PASSIVE_LEVEL
         self.locks_held = set()
         self.pool = {}
+        self.requestor_mode = UserMode
+        self.subject_ctx = 0
         self.events = {}            # KEVENT address -> kind ("driver" or "client")
         self.set_events = []        # KeSetEvent targets in order
         self.handles = {}           # client handle -> event object address (client process table)
@@ -139,8 +321,13 @@ class Model:
         self.pids = {"client": 0x1F4, "system": 4}
         self.process = "client"
         self.requestor_32bit = False
-        self.admin = True
+        self.token = Token.elevated_admin()     # the caller's effective token
+        self.tokens = {}                        # PACCESS_TOKEN value -> Token
         self.subject_state = None
+        self.access_checks = []                 # (desired, access mode, granted, status)
+        self.file_generic_mapping = 0
+        self.thread_priorities = {}             # Thread -> KPRIORITY it set for itself
+        self.delays = 0
         self.event_type = None
         self.kmdf_bound = False
         self.wdf_globals = 0
@@ -274,6 +461,7 @@ class Model:
 
     def h_KeWaitForMultipleObjects(self):
         count, objects, wait_type, _reason, mode, alertable, timeout, wait_blocks = self.args(8)
+        count, wait_type = count & 0xFFFFFFFF, wait_type & 0xFFFFFFFF     # ULONG, WAIT_TYPE
         self.require_irql("KeWaitForMultipleObjects", APC_LEVEL if timeout == 0 else DISPATCH_LEVEL)
         check(1 <= count <= 3 or wait_blocks, f"KeWaitForMultipleObjects: {count} objects without wait blocks")
         check(wait_type == 1, "KeWaitForMultipleObjects: expected WaitAny")
@@ -296,7 +484,7 @@ class Model:
         self.require_irql("ObReferenceObjectByHandle", PASSIVE_LEVEL)
         check(obj_type == self.event_type_object, f"ObReferenceObjectByHandle type {obj_type:#x}, "
               f"expected *ExEventObjectType ({self.event_type_object:#x})")
-        check(mode == UserMode, "a client's handle must be looked up with UserMode access checks")
+        check(mode & 0xFF == UserMode, "a client's handle must be looked up with UserMode access checks")
         check(self.process == "client", "handle looked up outside the client's process")
         obj = self.handles.get(handle)
         if obj is None:
@@ -337,6 +525,9 @@ class Model:
 
     def h_MmProbeAndLockPages(self):
         mdl, mode, operation = self.args(3)
+        # KPROCESSOR_MODE is a CCHAR and LOCK_OPERATION an enum: only the low 8 / 32 bits of their
+        # registers are defined by the x64 calling convention.
+        mode, operation = mode & 0xFF, operation & 0xFFFFFFFF
         self.require_irql("MmProbeAndLockPages", APC_LEVEL)       # pageable (user) memory
         info = self.mdls.get(mdl)
         check(info is not None and not info["locked"], "MmProbeAndLockPages on an unknown or locked MDL")
@@ -353,7 +544,7 @@ class Model:
         self.require_irql("MmMapLockedPagesSpecifyCache", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None and info["locked"], "mapping an MDL that is not locked")
-        check(mode == KernelMode and cache == 1 and address == 0 and bugcheck & 0xFFFFFFFF == 0,
+        check(mode & 0xFF == KernelMode and cache & 0xFFFFFFFF == 1 and address == 0 and bugcheck & 0xFF == 0,
               "MmMapLockedPagesSpecifyCache(KernelMode, MmCached, NULL, FALSE) expected")
         check(priority & 0x40000000, "system mapping of client pages without MdlMappingNoExecute")
         system = self.translate(info["va"], info["len"])
@@ -429,27 +620,52 @@ class Model:
         (ctx,) = self.args(1)
         self.require_irql("SeCaptureSubjectContext", PASSIVE_LEVEL)
         check(self.subject_state is None, "subject context captured twice")
-        token = 0x70000ADD if self.admin else 0x70000005
+        token = 0x70000000 + 0x10 * len(self.tokens)
+        self.tokens[token] = self.token
         self.mem.write(ctx, bytes(SECURITY_SUBJECT_CONTEXT.through("ProcessAuditId")))
         self.mem.put(ctx, SECURITY_SUBJECT_CONTEXT, "PrimaryToken", token)     # no impersonation
+        self.subject_ctx = ctx
         self.subject_state = "captured"
 
-    def h_SeLockSubjectContext(self):
-        self.args(1)
-        check(self.subject_state == "captured", "SeLockSubjectContext before capture")
-        self.subject_state = "locked"
+    def h_IoGetFileObjectGenericMapping(self):
+        # The I/O manager's GENERIC_MAPPING for file objects (GenericRead, GenericWrite,
+        # GenericExecute, GenericAll: wdm.h's FILE_GENERIC_* and FILE_ALL_ACCESS), one copy.
+        if not self.file_generic_mapping:
+            self.file_generic_mapping = self.alloc(16, "file-generic-mapping")
+            self.mem.write(self.file_generic_mapping, struct.pack(
+                "<4I", FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE, FILE_ALL_ACCESS))
+        return self.file_generic_mapping
 
-    def h_SeTokenIsAdmin(self):
-        (token,) = self.args(1)
-        self.require_irql("SeTokenIsAdmin", PASSIVE_LEVEL)
-        check(self.subject_state == "locked", "SeTokenIsAdmin on an unlocked subject context")
-        check(token in (0x70000ADD, 0x70000005), f"SeTokenIsAdmin({token:#x}): not the captured token")
-        return 1 if token == 0x70000ADD else 0
-
-    def h_SeUnlockSubjectContext(self):
-        self.args(1)
-        check(self.subject_state == "locked", "SeUnlockSubjectContext without lock")
-        self.subject_state = "captured"
+    def h_SeAccessCheck(self):
+        sd, ctx, locked, desired, previously, privileges, mapping, mode, granted_out, status_out = self.args(10)
+        self.require_irql("SeAccessCheck", PASSIVE_LEVEL)
+        check(self.subject_state == ("locked" if locked & 0xFF else "captured") and ctx == self.subject_ctx,
+              "SeAccessCheck without the captured subject context (or with a wrong lock flag)")
+        check(sd % 4 == 0, f"security descriptor at {sd:#x} is not ULONG aligned")
+        check(mapping == self.file_generic_mapping and mapping,
+              "SeAccessCheck with a generic mapping that is not IoGetFileObjectGenericMapping's")
+        mode &= 0xFF
+        check(mode in (KernelMode, UserMode), f"AccessMode {mode}")
+        check(mode == self.requestor_mode, f"AccessMode {mode} is not the IRP's RequestorMode {self.requestor_mode}")
+        client = self.mem.field(ctx, SECURITY_SUBJECT_CONTEXT, "ClientToken")
+        token_ptr = client or self.mem.field(ctx, SECURITY_SUBJECT_CONTEXT, "PrimaryToken")
+        check(token_ptr in self.tokens, f"SeAccessCheck with token {token_ptr:#x}, not the captured one")
+        # The descriptor is read in place (SeAccessCheck only reads it); a self-relative descriptor
+        # is self-contained, so reads are bounded to one page from its start.
+        descriptor = parse_self_relative(lambda off, n: bytes(self.se.mem_read(sd + off, n)))
+        desired &= 0xFFFFFFFF
+        previously &= 0xFFFFFFFF
+        m = struct.unpack("<4I", bytes(self.se.mem_read(mapping, 16)))
+        if mode == KernelMode:
+            granted, status = desired | previously, STATUS_SUCCESS   # kernel-mode requests are not checked
+        else:
+            granted, status = access_check(descriptor, self.tokens[token_ptr], desired, m, previously)
+        self.mem.write(granted_out, struct.pack("<I", granted))
+        self.mem.write(status_out, struct.pack("<I", status))
+        if privileges:
+            self.mem.w64(privileges, 0)
+        self.access_checks.append((desired, mode, granted, status))
+        return 1 if status == STATUS_SUCCESS else 0
 
     def h_SeReleaseSubjectContext(self):
         self.args(1)
@@ -488,6 +704,34 @@ class Model:
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
+        return STATUS_SUCCESS
+
+    def h_ZwSetInformationThread(self):
+        handle, info_class, info, length = self.args(4)
+        self.require_irql("ZwSetInformationThread", PASSIVE_LEVEL)
+        thread = self.current_thread
+        check(thread is not None and self.process == "system", "ZwSetInformationThread outside the system thread")
+        check(handle in (NT_CURRENT_THREAD, thread.handle), f"ZwSetInformationThread({handle:#x}): not this thread")
+        check(info_class & 0xFFFFFFFF == ThreadPriority, f"ZwSetInformationThread class {info_class & 0xFFFFFFFF}")
+        check(length & 0xFFFFFFFF == 4, f"ThreadPriority takes a 4-byte KPRIORITY, got {length & 0xFFFFFFFF}")
+        (priority,) = struct.unpack("<i", bytes(self.se.mem_read(info, 4)))
+        # A system thread may take any priority from LOW_PRIORITY + 1 to the real-time range's top;
+        # the shell means to run just above LOW_PRIORITY (below every normal thread).
+        check(LOW_PRIORITY < priority < 32, f"ThreadPriority {priority}")
+        self.thread_priorities[thread] = priority
+        return STATUS_SUCCESS
+
+    def h_KeDelayExecutionThread(self):
+        mode, alertable, interval = self.args(3)
+        self.require_irql("KeDelayExecutionThread", APC_LEVEL)
+        check(mode & 0xFF == KernelMode, "KeDelayExecutionThread not in KernelMode")
+        check(alertable & 0xFF == 0, "an alertable delay (the consumer does not handle STATUS_ALERTED)")
+        (units,) = struct.unpack("<q", bytes(self.se.mem_read(interval, 8)))
+        check(units <= 0, f"KeDelayExecutionThread with an absolute time {units}")
+        # The model runs one thread at a time: a yield (zero interval) returns at once; a relative
+        # delay advances the interrupt time.
+        self.time_100ns += -units
+        self.delays += 1
         return STATUS_SUCCESS
 
     def run_thread(self, thread):
@@ -587,11 +831,6 @@ class Model:
         while self.mem.u8(s + n):
             n += 1
         return n
-
-    def h___chkstk(self):
-        # Probes the stack pages below rsp for rax bytes (all mapped here); preserves every
-        # register but r10/r11 (so the handler returns no value).
-        return None
 
     # ======== WDFLDR.SYS and KMDF ========
     def h_WdfVersionBind(self):

@@ -196,6 +196,7 @@ def main():
         stack = i + 0xD0 + 0x48
         m.mem.put(i, IRP, "SystemBuffer", buffer)
         m.mem.put(i, IRP, "RequestorMode", requestor_mode)
+        m.requestor_mode = requestor_mode
         m.mem.put(i, IRP, "CurrentStackLocation", stack)
         m.mem.put(i, IRP, "StackCount", 2)
         m.mem.put(i, IRP, "CurrentLocation", 2)
@@ -267,19 +268,33 @@ def main():
         expect(all(t.state == "closed" for t in m.threads.values()), f"{what}: system thread not ended and closed")
         return locked_before
 
-    step("non-admin caller refused")
-    m.admin = False
+    def refused(what, token, reason):
+        """A registration by `token` must be refused by SeAccessCheck itself (not before it)."""
+        m.token = token
+        checks = len(m.access_checks)
+        status, _, _ = register(what, v1)
+        expect(status == STATUS_ACCESS_DENIED, f"{what}: {status:#x}")
+        expect(len(m.access_checks) == checks + 1, f"{what}: SeAccessCheck not called once")
+        desired, mode, granted, check_status = m.access_checks[-1]
+        expect(desired == M.FILE_WRITE_DATA and mode == M.UserMode, f"{what}: asked {desired:#x} in mode {mode}")
+        expect(check_status == STATUS_ACCESS_DENIED and granted == 0, f"{what}: SeAccessCheck did not deny ({reason})")
+        expect(not m.mdls and not m.threads, f"{what}: a refused caller left state behind")
+        m.token = M.Token.elevated_admin()
+
     (s_ptr, _), (r_ptr, _) = ring(V1_RING_SIZE), ring(V1_RING_SIZE)
     event_handle(0x104), event_handle(0x108)
     v1 = struct.pack("<IIQQIIQQ", V1_RING_SIZE, 0, s_ptr, 0x104, V1_RING_SIZE, 0, r_ptr, 0x108)
-    status, _, _ = register("non-admin registration", v1)
-    expect(status == STATUS_ACCESS_DENIED, f"non-admin: {status:#x}")
-    expect(not m.mdls and not m.threads, "a refused caller left state behind")
-    m.admin = True
+    step("non-admin caller refused (SeAccessCheck: no allow ACE for a standard user)")
+    refused("non-admin registration", M.Token.standard_user(), "no ACE grants a standard user")
+    step("UAC-filtered administrator refused (Administrators deny-only, medium integrity)")
+    refused("filtered-admin registration", M.Token.filtered_admin(), "a deny-only group grants nothing")
+    step("administrator at medium integrity refused (the label's NO_WRITE_UP)")
+    refused("medium-integrity admin registration", M.Token.medium_admin(), "no write up to a high label")
 
     step("v1 registration, 64-bit layout")
     status, _, _ = register("v1 64-bit", v1)
     expect(status == 0, f"v1 64-bit registration: {status:#x}")
+    expect(m.access_checks[-1][2:] == (M.FILE_WRITE_DATA, 0), f"admin: SeAccessCheck {m.access_checks[-1]}")
     expect(sum(v["locked"] for v in m.mdls.values()) == 2 and [t.state for t in m.threads.values()] == ["new"],
            "two rings locked, one system thread created")
     expect(m.link_states[-1] == M.MediaConnectStateConnected, "link up after registration")
@@ -417,6 +432,9 @@ def main():
     consumer = [t for t in m.threads.values() if t.state == "new"]
     expect(len(consumer) == 1, "one consumer thread for the v2 session")
     h.run_new_thread(consumer[0])
+    expect(m.thread_priorities.get(consumer[0]) == 1,
+           f"consumer priority {m.thread_priorities.get(consumer[0])}: LOW_PRIORITY + 1 expected")
+    expect(m.delays > 0, "the consumer spun for a new tail without yielding (KeDelayExecutionThread)")
     expect(len(m.indications) == 1 and m.indications[0][1] == packet, "the Receive ring packet was not indicated")
     expect(m.mem.u32(r_sys) == 0, "head moved before the stack returned the NBL")
 

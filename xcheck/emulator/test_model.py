@@ -1,4 +1,5 @@
-"""Unit test of the model: it must catch an NBL status written at the wrong offset.
+"""Unit test of the model: it must catch an NBL status written at the wrong offset, and its
+access check must depend on the security descriptor and the caller's token.
 
     python test_model.py
 
@@ -59,6 +60,68 @@ def main():
     else:
         raise AssertionError("the model accepted an NBL completed twice")
     print("test_model: a wrong NBL status offset and a double completion are caught")
+    access()
+
+
+def sid_bytes(sid):
+    revision, authority, *subs = sid
+    return bytes([revision, len(subs)]) + authority.to_bytes(6, "big") + struct.pack(f"<{len(subs)}I", *subs)
+
+
+def acl(aces):
+    body = b"".join(struct.pack("<BBHI", kind, 0, 8 + len(sid_bytes(sid)), mask) + sid_bytes(sid)
+                    for kind, mask, sid in aces)
+    return struct.pack("<BBHHH", M.ACL_REVISION, 0, 8 + len(body), len(aces), 0) + body
+
+
+def descriptor(dacl, label=None, revision=1, control=None):
+    """A self-relative descriptor built here from winnt.h's layout, independently of the driver."""
+    owner = sid_bytes(M.SID_SYSTEM)
+    sacl = acl([(M.SYSTEM_MANDATORY_LABEL_ACE_TYPE, label[1], (1, 16, label[0]))]) if label else b""
+    dacl_bytes = acl(dacl)
+    owner_at, sacl_at = 20, 20 + len(owner)
+    dacl_at = sacl_at + len(sacl)
+    if control is None:
+        control = M.SE_SELF_RELATIVE | M.SE_DACL_PRESENT | M.SE_DACL_PROTECTED | (M.SE_SACL_PRESENT if label else 0)
+    head = struct.pack("<BBHIIII", revision, 0, control, owner_at, 0, sacl_at if label else 0, dacl_at)
+    return head + owner + sacl + dacl_bytes
+
+
+def evaluate(sd, token):
+    parsed = M.parse_self_relative(lambda off, n: sd[off:off + n], len(sd))
+    mapping = (M.FILE_GENERIC_READ, M.FILE_GENERIC_WRITE, M.FILE_GENERIC_EXECUTE, M.FILE_ALL_ACCESS)
+    return M.access_check(parsed, token, M.FILE_WRITE_DATA, mapping)
+
+
+def access():
+    allowed = M.ACCESS_ALLOWED_ACE_TYPE
+    no_up = M.SYSTEM_MANDATORY_LABEL_NO_WRITE_UP | M.NO_READ_UP | M.NO_EXECUTE_UP
+    wintun = descriptor([(allowed, M.FILE_ALL_ACCESS, M.SID_SYSTEM), (allowed, M.FILE_ALL_ACCESS, M.SID_ADMINISTRATORS)],
+                        (M.SECURITY_MANDATORY_HIGH_RID, no_up))
+    granted = (M.FILE_WRITE_DATA, M.STATUS_SUCCESS)
+    denied = (0, M.STATUS_ACCESS_DENIED)
+    assert evaluate(wintun, M.Token.elevated_admin()) == granted
+    for token in (M.Token.standard_user(), M.Token.filtered_admin(), M.Token.medium_admin()):
+        assert evaluate(wintun, token) == denied, token.sids
+    # A wrong descriptor (the DACL grants Everyone, no label): the model grants a standard user,
+    # so a driver carrying it fails the emulator's refusal steps.
+    everyone = descriptor([(allowed, M.FILE_ALL_ACCESS, M.SID_EVERYONE)])
+    assert evaluate(everyone, M.Token.standard_user()) == granted
+    # A default (medium) label does not stop a medium caller; only the high label does.
+    no_label = descriptor([(allowed, M.FILE_ALL_ACCESS, M.SID_ADMINISTRATORS)])
+    assert evaluate(no_label, M.Token.medium_admin()) == granted
+    # Malformed descriptors stop the model.
+    for bad, why in ((descriptor([], revision=2), "revision"),
+                     (descriptor([], control=M.SE_DACL_PRESENT), "SE_SELF_RELATIVE"),
+                     (wintun[:-4], "ACL size")):
+        try:
+            evaluate(bad, M.Token.elevated_admin())
+        except M.ModelError as e:
+            assert why in str(e), (why, e)
+        else:
+            raise AssertionError(f"the model accepted a descriptor with a bad {why}")
+    print("test_model: the access check grants only an elevated administrator under Wintun's descriptor, "
+          "grants a standard user under an Everyone DACL, and rejects malformed descriptors")
 
 
 if __name__ == "__main__":
