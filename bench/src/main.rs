@@ -1,24 +1,30 @@
 //! ringtun benchmarks on the host platform: the real engine (Send path, Receive path, consumer
-//! thread) and the real client library, with std threads in place of the kernel's. Every
-//! comparison is measured in the same run, the two sides interleaved, and printed as a ratio.
+//! thread) and the real client library, with std threads in place of the kernel's. Every figure
+//! is printed beside a baseline measured in the same run (memcpy of the same bytes, a bare SPSC
+//! copy ring, a futex ping-pong), the measurements interleaved, and every target as PASS/MISS.
 //!
 //! ```text
-//! ringtun-bench [--quick]
+//! ringtun-bench [--quick | --full] [--report docs/performance.md] [--no-instructions] [--only a..e]
+//! ringtun-bench --instructions        # only the callgrind instruction counts per packet
 //! ```
 //!
-//! - (a) network → client encapsulation: v2 writes the header and trailer into the packet's
-//!   room in the ring; a v1 client must memcpy the packet into a separate buffer to add them;
-//! - (b) throughput of each direction against packet size;
-//! - (c) batch sizes on the Send path;
-//! - (d) memory: ring sizes and the engine's fixed per-session allocations;
-//! - (e) wake-up latency after idle gaps (a missed wake-up shows as a tail).
+//! Sections: (a) the VPN datapath with real AEADs, v1 copy vs v2 in place; (b) throughput per
+//! direction and size against memcpy and the bare ring; (c) Send-path batch sizes; (d) memory;
+//! (e) wake-up latency against the futex ping-pong; (f) instructions per packet (callgrind);
+//! then the targets. `--report` writes the whole performance document (from
+//! `bench/performance.md.in`) and its SVG plots next to it; nothing in it is typed by hand.
 //!
-//! Nothing here asserts a speed; `docs/performance.md` explains the numbers and the targets.
+//! Nothing here asserts a speed.
 
 mod alloc_count;
+mod baselines;
+mod instructions;
+mod plot;
+mod vpn;
 
-use std::hint::black_box;
+use std::fmt::Write as _;
 use std::mem::size_of;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::thread;
@@ -26,69 +32,280 @@ use std::time::{Duration, Instant};
 
 use ring_abi::{v1_ring_size, v2_ring_size, Room};
 use ringtun::backend::host::{HostBackend, HostDriver};
-use ringtun::{Error, IncomingPacket, Session, SessionConfig, VersionPreference};
+use ringtun::{Error, Session, SessionConfig, VersionPreference};
 use ringtun_driver::engine::{receive, send, SlotWriter, TransmitBatch, TransmitStatus};
 use ringtun_driver::host::HostIndication;
+
+use crate::plot::{Axis, Series};
 
 #[global_allocator]
 static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 /// Ring capacity of every session here (8 MiB, a common VPN choice).
 const CAPACITY: u32 = 0x80_0000;
-/// The encapsulation every client here does: a 16-byte header and a 16-byte trailer.
+/// The room every v2 client here asks for on incoming packets.
 const HEADER: usize = 16;
 const TRAILER: usize = 16;
-const SIZES: [usize; 5] = [64, 576, 1500, 9000, 65535];
+const SIZES: [usize; 6] = [64, 576, 1420, 1500, 9000, 65535];
+/// The VPN datapath's packet size.
+const VPN_SIZE: usize = 1420;
 
 struct Budget {
-    /// Time per size for each comparison in (a), split between its paths.
-    encapsulation: Duration,
+    name: &'static str,
+    /// Time per transform and direction in (a).
+    vpn: Duration,
     /// Length of one throughput measurement window in (b) and (c).
     window: Duration,
-    /// Windows per throughput figure (the median is reported).
+    /// Windows per throughput figure (the median is reported); engine and baselines alternate.
     windows: usize,
-    /// Packets per direction in (e).
+    /// Packets per direction in (e), and per interleaved chunk.
     latency_samples: usize,
+    latency_chunk: usize,
 }
 
 const FULL: Budget = Budget {
-    encapsulation: Duration::from_millis(1200),
-    window: Duration::from_millis(500),
-    windows: 3,
+    name: "full",
+    vpn: Duration::from_millis(2400),
+    window: Duration::from_millis(400),
+    windows: 5,
     latency_samples: 3000,
+    latency_chunk: 100,
 };
 const QUICK: Budget = Budget {
-    encapsulation: Duration::from_millis(240),
-    window: Duration::from_millis(200),
-    windows: 1,
-    latency_samples: 500,
+    name: "quick",
+    vpn: Duration::from_millis(600),
+    window: Duration::from_millis(150),
+    windows: 3,
+    latency_samples: 600,
+    latency_chunk: 50,
 };
 
+struct Options {
+    budget: &'static Budget,
+    report: Option<PathBuf>,
+    instructions: bool,
+    /// Run only this section (a..e), without the report.
+    only: Option<String>,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: ringtun-bench [--quick | --full] [--report FILE.md] [--no-instructions] [--only a|b|c|d|e]");
+    eprintln!("       ringtun-bench --instructions");
+    std::process::exit(2);
+}
+
 fn main() {
-    let quick = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("--quick") => true,
-        Some(_) => {
-            eprintln!("usage: ringtun-bench [--quick]");
-            std::process::exit(2);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--instructions-child") {
+        instructions::child(args.get(1).map_or("", String::as_str));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--instructions") {
+        match instructions::measure() {
+            Some(counts) => {
+                print!("{}", instructions::table(&counts));
+                println!();
+                print!("{}", instructions::profiles(&counts));
+            }
+            None => {
+                eprintln!("valgrind (callgrind) and callgrind_annotate are needed");
+                std::process::exit(1);
+            }
         }
-    };
-    let budget = if quick { QUICK } else { FULL };
+        return;
+    }
+    let mut options = Options { budget: &FULL, report: None, instructions: true, only: None };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--quick" => options.budget = &QUICK,
+            "--full" => options.budget = &FULL,
+            "--no-instructions" => options.instructions = false,
+            "--report" => options.report = Some(it.next().map(PathBuf::from).unwrap_or_else(|| usage())),
+            "--only" => options.only = Some(it.next().cloned().unwrap_or_else(|| usage())),
+            _ => usage(),
+        }
+    }
+    run(&options);
+}
+
+/// Every generated part of the report, by placeholder name.
+#[derive(Default)]
+struct Report {
+    parts: Vec<(&'static str, String)>,
+    targets: Vec<Target>,
+    plots: Vec<(&'static str, String)>,
+}
+
+impl Report {
+    fn part(&mut self, name: &'static str, text: String) {
+        println!("{text}");
+        self.parts.push((name, text));
+    }
+}
+
+struct Target {
+    what: String,
+    ratio: f64,
+    /// The ratio must be at least (`true`) or at most (`false`) `limit`.
+    at_least: bool,
+    limit: f64,
+}
+
+impl Target {
+    fn pass(&self) -> bool {
+        if self.at_least {
+            self.ratio >= self.limit
+        } else {
+            self.ratio <= self.limit
+        }
+    }
+
+    fn verdict(&self) -> &'static str {
+        if self.pass() {
+            "PASS"
+        } else {
+            "MISS"
+        }
+    }
+}
+
+fn run(options: &Options) {
+    let budget = options.budget;
     let started = Instant::now();
+    let load_before = load_average();
+    let mut report = Report::default();
     println!(
-        "ringtun-bench ({}): the engine and client library on the host platform, {} CPUs, rings of {} MiB",
-        if quick { "quick" } else { "full" },
-        thread::available_parallelism().map_or(1, |n| n.get()),
+        "ringtun-bench ({}): the engine and client library on the host platform, rings of {} MiB",
+        budget.name,
         CAPACITY >> 20
     );
-    println!("host-platform numbers: relative costs on this machine, not Windows kernel numbers");
+    println!("host-platform numbers: relative costs on this machine, not Windows kernel numbers\n");
 
-    encapsulation_section(&budget);
-    throughput_section(&budget);
-    batching_section(&budget);
-    memory_section();
-    latency_section(&budget);
-    println!("\ndone in {:.1} s", started.elapsed().as_secs_f64());
+    if let Some(only) = &options.only {
+        match only.as_str() {
+            "a" => vpn_section(budget, &mut report),
+            "b" => throughput_section(budget, &mut report),
+            "c" => batching_section(budget, &mut report),
+            "d" => memory_section(&mut report),
+            "e" => latency_section(budget, &mut report),
+            _ => usage(),
+        }
+        return;
+    }
+    vpn_section(budget, &mut report);
+    throughput_section(budget, &mut report);
+    batching_section(budget, &mut report);
+    memory_section(&mut report);
+    latency_section(budget, &mut report);
+    let counts = if options.instructions { instructions::measure() } else { None };
+    match &counts {
+        Some(c) => {
+            report.part("instructions", instructions::table(c));
+            report.part("profiles", instructions::profiles(c));
+        }
+        None => {
+            let note = "Not measured in this run (`--no-instructions`, or valgrind missing).\n".to_string();
+            report.part("instructions", note.clone());
+            report.part("profiles", note);
+        }
+    }
+    let mut t = String::new();
+    let _ = writeln!(t, "| target | measured | limit | verdict |");
+    let _ = writeln!(t, "|---|---:|---:|:---:|");
+    for target in &report.targets {
+        let _ = writeln!(
+            t,
+            "| {} | {:.2}× | {} {:.2}× | **{}** |",
+            target.what,
+            target.ratio,
+            if target.at_least { "≥" } else { "≤" },
+            target.limit,
+            target.verdict()
+        );
+    }
+    report.part("targets", t);
+    let load_after = load_average();
+    let elapsed = started.elapsed();
+    let machine = machine_line(budget, load_before.as_deref(), load_after.as_deref(), elapsed);
+    report.part("machine", machine);
+    if let Some(path) = &options.report {
+        match write_report(path, &report) {
+            Ok(()) => println!("report written to {}", path.display()),
+            Err(e) => {
+                eprintln!("cannot write the report: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    println!("done in {:.1} s", elapsed.as_secs_f64());
+}
+
+fn load_average() -> Option<String> {
+    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+fn machine_line(budget: &Budget, before: Option<&str>, after: Option<&str>, elapsed: Duration) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|m| m.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = thread::available_parallelism().map_or(1, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .map_or_else(|| "?".into(), |k| format!("{} GiB", k >> 20));
+    let date = std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let rustc = std::process::Command::new("rustc")
+        .arg("--version")
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "- mode: `{}` ({:.0} s); taken {date}\n- machine: {cpus} CPUs ({cpu}), {mem}; {rustc}, release build\n- load average (1/5/15 min) before: {}; after: {}\n",
+        budget.name,
+        elapsed.as_secs_f64(),
+        before.unwrap_or("?"),
+        after.unwrap_or("?")
+    )
+}
+
+fn write_report(path: &Path, report: &Report) -> std::io::Result<()> {
+    let template_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("performance.md.in");
+    let mut text = std::fs::read_to_string(&template_path)?;
+    for (name, part) in &report.parts {
+        text = text.replace(&format!("{{{{{name}}}}}"), part.trim_end());
+    }
+    if let Some(start) = text.find("{{") {
+        let end = text[start..].find("}}").map_or(text.len(), |e| start + e + 2);
+        return Err(std::io::Error::other(format!("template placeholder {} not generated", &text[start..end])));
+    }
+    std::fs::write(path, text)?;
+    let dir = path.parent().unwrap_or(Path::new(".")).join("perf");
+    std::fs::create_dir_all(&dir)?;
+    for (name, svg) in &report.plots {
+        std::fs::write(dir.join(name), svg)?;
+    }
+    Ok(())
+}
+
+/// CPU time this thread has run (not wall time): what a lockstep measurement on one thread
+/// should use on a machine shared with other work, since time spent preempted is not counted.
+pub fn cpu_now() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 // ----- common ----------------------------------------------------------------------------------
@@ -131,12 +348,12 @@ fn mpps(packets: u64, time: Duration) -> f64 {
     packets as f64 / time.as_secs_f64().max(1e-12) / 1e6
 }
 
-fn gbits(mpps: f64, size: usize) -> f64 {
-    mpps * 1e6 * size as f64 * 8.0 / 1e9
+fn gbytes(mpps: f64, size: usize) -> f64 {
+    mpps * 1e6 * size as f64 / 1e9
 }
 
 /// A small deterministic generator (xorshift64*) for idle gaps.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -182,226 +399,76 @@ fn transmit(driver: &HostDriver, packets: &[&[u8]]) -> usize {
     batch.sent
 }
 
-// ----- (a) encapsulation -----------------------------------------------------------------------
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Encap {
-    /// v2: header and trailer written into the packet's head and tail room.
-    InPlace,
-    /// v2 session, but the client copies anyway: isolates the memcpy.
-    CopyOnV2,
-    /// v1 session: no room, the client must copy.
-    CopyOnV1,
-    /// v2 with a cipher-like pass over the packet, in place.
-    CipherInPlace,
-    /// v1 with the cipher-like pass writing into the separate buffer (the copy fused into it).
-    CipherFusedV1,
-    /// v1, copy into the buffer, then the cipher-like pass over it.
-    CipherAfterCopyV1,
+fn ratio_cell(r: f64) -> String {
+    format!("{r:.2}×")
 }
 
-/// The "cipher": XOR with a 64-byte keystream. Far cheaper per byte than a real AEAD, so every
-/// ratio with it is an upper bound of what copying costs next to real encryption.
-const KEY: [u8; 64] = {
-    let mut k = [0u8; 64];
-    let mut i = 0;
-    while i < 64 {
-        k[i] = (i as u8).wrapping_mul(37).wrapping_add(11);
-        i += 1;
-    }
-    k
-};
+// ----- (a) the VPN datapath --------------------------------------------------------------------
 
-fn xor_in_place(data: &mut [u8]) {
-    for chunk in data.chunks_mut(64) {
-        for (b, k) in chunk.iter_mut().zip(KEY.iter()) {
-            *b ^= k;
-        }
-    }
-}
-
-fn xor_into(src: &[u8], dst: &mut Vec<u8>) {
-    for chunk in src.chunks(64) {
-        dst.extend(chunk.iter().zip(KEY.iter()).map(|(b, k)| b ^ k));
-    }
-}
-
-/// One session and its client doing one kind of encapsulation, in lockstep with the stack:
-/// the stack sends a batch (the engine copies it into the Send ring), then the client turns every
-/// packet into `[header | packet | trailer]` and releases it. Both phases are timed.
-struct EncapPath {
-    driver: Arc<HostDriver>,
-    session: Session<HostBackend>,
-    mode: Encap,
-    buffer: Vec<u8>,
-    packets: u64,
-    engine: Duration,
-    client: Duration,
-}
-
-impl EncapPath {
-    fn new(mode: Encap) -> Self {
-        let driver = HostDriver::new();
-        let v1 = matches!(mode, Encap::CopyOnV1 | Encap::CipherFusedV1 | Encap::CipherAfterCopyV1);
-        let session = open(&driver, v1, Room::new(HEADER as u16, TRAILER as u16), Room::NONE);
-        Self {
-            driver,
-            session,
-            mode,
-            buffer: Vec::with_capacity(HEADER + 0xFFFF + TRAILER),
-            packets: 0,
-            engine: Duration::ZERO,
-            client: Duration::ZERO,
-        }
-    }
-}
-
-/// Turns one received packet into `[header | packet | trailer]` the way `mode` does, then
-/// releases it.
-fn encapsulate(buffer: &mut Vec<u8>, mode: Encap, mut p: IncomingPacket<'_, HostBackend>) {
-    let len = p.len();
-    match mode {
-        Encap::InPlace | Encap::CipherInPlace => {
-            if mode == Encap::CipherInPlace {
-                xor_in_place(p.data_mut());
-            }
-            p.headroom_mut().fill(0xE5);
-            p.tailroom_mut()[..TRAILER].fill(0x1C);
-            let frame = p.frame_mut();
-            black_box(&frame[..HEADER + len + TRAILER]);
-        }
-        Encap::CopyOnV2 | Encap::CopyOnV1 | Encap::CipherAfterCopyV1 => {
-            buffer.clear();
-            buffer.extend_from_slice(&[0xE5; HEADER]);
-            buffer.extend_from_slice(p.data());
-            if mode == Encap::CipherAfterCopyV1 {
-                xor_in_place(&mut buffer[HEADER..]);
-            }
-            buffer.extend_from_slice(&[0x1C; TRAILER]);
-            black_box(buffer.as_slice());
-        }
-        Encap::CipherFusedV1 => {
-            buffer.clear();
-            buffer.extend_from_slice(&[0xE5; HEADER]);
-            xor_into(p.data(), buffer);
-            buffer.extend_from_slice(&[0x1C; TRAILER]);
-            black_box(buffer.as_slice());
-        }
-    }
-    p.release();
-}
-
-impl EncapPath {
-    /// Runs batches of `packet` for about `time`.
-    fn run(&mut self, packet: &[u8], time: Duration) {
-        let batch = batch_for(packet.len());
-        let refs: Vec<&[u8]> = vec![packet; batch];
-        let end = Instant::now() + time;
-        while Instant::now() < end {
-            for _ in 0..8 {
-                let t0 = Instant::now();
-                let sent = transmit(&self.driver, &refs);
-                let t1 = Instant::now();
-                assert_eq!(sent, batch, "lockstep: the Send ring has room for every batch");
-                let mut n = 0;
-                loop {
-                    let p = match self.session.receive() {
-                        Ok(Some(p)) => p,
-                        Ok(None) => break,
-                        Err(e) => panic!("receive: {e}"),
-                    };
-                    encapsulate(&mut self.buffer, self.mode, p);
-                    n += 1;
-                }
-                let t2 = Instant::now();
-                assert_eq!(n, batch, "lockstep: every packet of the batch arrives");
-                self.engine += t1 - t0;
-                self.client += t2 - t1;
-                self.packets += batch as u64;
-            }
-        }
-    }
-
-    fn whole(&self) -> f64 {
-        mpps(self.packets, self.engine + self.client)
-    }
-
-    fn client_only(&self) -> f64 {
-        mpps(self.packets, self.client)
-    }
-}
-
-/// Runs `modes` interleaved for `total` (each gets an equal share, in slices) on `packet`.
-fn interleave(modes: &[Encap], packet: &[u8], total: Duration) -> Vec<EncapPath> {
-    let mut paths: Vec<EncapPath> = modes.iter().map(|&m| EncapPath::new(m)).collect();
-    // Warm-up: first touch of each ring's pages.
-    for p in &mut paths {
-        p.run(packet, Duration::from_millis(20));
-        p.packets = 0;
-        p.engine = Duration::ZERO;
-        p.client = Duration::ZERO;
-    }
-    let slices = 6;
-    let slice = total / (slices * paths.len() as u32);
-    for _ in 0..slices {
-        for p in &mut paths {
-            p.run(packet, slice);
-        }
-    }
-    paths
-}
-
-fn encapsulation_section(budget: &Budget) {
-    println!("\n(a) network->client encapsulation through the engine, in lockstep: the stack sends a batch,");
-    println!(
-        "    the engine copies it into the Send ring, the client adds a {HEADER} B header and {TRAILER} B trailer"
+fn vpn_section(budget: &Budget, report: &mut Report) {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{VPN_SIZE}-byte packets; Mpps of the client's datapath (v1: copy; v2: in place), lockstep on one thread, v1 and v2 interleaved.\n"
     );
-    println!("    to every packet and releases it. Mpps; 'v2/v1' = v2 in place over v1 + copy.");
-    println!("    {:>6} | {:<37} | {:<37}", "", "whole path (engine + client)", "client part only (receive..release)");
-    println!(
-        "    {:>6} | {:>9} {:>8} {:>8} {:>8} | {:>9} {:>8} {:>8} {:>8}",
-        "size", "v2 place", "v2+copy", "v1+copy", "v2/v1", "v2 place", "v2+copy", "v1+copy", "v2/v1"
+    let _ = writeln!(
+        s,
+        "| transform | net→client v1 | v2 | v2/v1 | whole path v1 | v2 | v2/v1 | client→net v1 | v2 | v2/v1 |"
     );
-    for size in SIZES {
-        let packet = ipv4(size, 1);
-        let paths = interleave(&[Encap::InPlace, Encap::CopyOnV2, Encap::CopyOnV1], &packet, budget.encapsulation);
-        let (w, c): (Vec<f64>, Vec<f64>) = paths.iter().map(|p| (p.whole(), p.client_only())).unzip();
-        println!(
-            "    {size:>6} | {:>9.3} {:>8.3} {:>8.3} {:>7.2}x | {:>9.3} {:>8.3} {:>8.3} {:>7.2}x",
-            w[0],
-            w[1],
-            w[2],
-            w[0] / w[2],
-            c[0],
-            c[1],
-            c[2],
-            c[0] / c[2]
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let mut ns_rows = Vec::new();
+    for t in vpn::Transform::all() {
+        let r = vpn::measure(&t, VPN_SIZE, budget.vpn);
+        let (down, whole, up) = (r.down_v2 / r.down_v1, r.down_whole_v2 / r.down_whole_v1, r.up_v2 / r.up_v1);
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {} | {:.3} | {:.3} | {} |",
+            r.transform,
+            r.down_v1,
+            r.down_v2,
+            ratio_cell(down),
+            r.down_whole_v1,
+            r.down_whole_v2,
+            ratio_cell(whole),
+            r.up_v1,
+            r.up_v2,
+            ratio_cell(up)
         );
+        ns_rows.push((r.transform, 1e3 / r.down_v1, 1e3 / r.down_v2, 1e3 / r.up_v1, 1e3 / r.up_v2));
+        let limit = if r.transform == "null" { 1.5 } else { 1.10 };
+        for (dir, ratio) in [("network→client", down), ("client→network", up)] {
+            report.targets.push(Target {
+                what: format!("v2 in place / v1 copy, {}, {dir}, {VPN_SIZE} B", r.transform),
+                ratio,
+                at_least: true,
+                limit,
+            });
+        }
     }
-    let size = 1500;
-    let packet = ipv4(size, 2);
-    let paths = interleave(
-        &[Encap::CipherInPlace, Encap::CipherFusedV1, Encap::CipherAfterCopyV1],
-        &packet,
-        budget.encapsulation,
+    // What removing the copy can buy: v2 saves one memcpy of the packet into (or out of) a
+    // cache-hot buffer per packet; measured here in CPU time.
+    let copy_ns = VPN_SIZE as f64 / baselines::memcpy_gbps(&ipv4(VPN_SIZE, 1), 1 << 16, budget.vpn / 8, true);
+    let _ = writeln!(
+        s,
+        "\nPer packet (CPU time): the copy v2 avoids, a memcpy of {VPN_SIZE} B into a cache-hot buffer, costs {copy_ns:.0} ns. If v2 saved that copy and nothing else, v2/v1 could be at most v1 / (v1 − copy):\n"
     );
-    println!("    with a cipher-like pass over each {size} B packet (XOR keystream, far cheaper than a real AEAD):");
-    println!(
-        "      v2 in place {:.3} Mpps; v1 encrypting into its buffer (copy fused) {:.3} ({:.2}x); v1 copy then encrypt {:.3} ({:.2}x)",
-        paths[0].whole(),
-        paths[1].whole(),
-        paths[0].whole() / paths[1].whole(),
-        paths[2].whole(),
-        paths[0].whole() / paths[2].whole()
+    let _ = writeln!(
+        s,
+        "| transform | net→client v1 ns | v2 ns | bound on v2/v1 | client→net v1 ns | v2 ns | bound on v2/v1 |"
     );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|");
+    for (name, d1, d2, u1, u2) in ns_rows {
+        let bound = |v1: f64| if v1 > copy_ns { ratio_cell(v1 / (v1 - copy_ns)) } else { "—".into() };
+        let _ = writeln!(s, "| {name} | {d1:.0} | {d2:.0} | {} | {u1:.0} | {u2:.0} | {} |", bound(d1), bound(u1));
+    }
+    report.part("vpn", s);
 }
 
 // ----- (b) and (c) streaming throughput --------------------------------------------------------
 
 /// network → client, streaming: a stack thread sends batches of `batch` packets of `size` bytes
 /// (a batch the full ring refuses is dropped, as NDIS would), a client thread receives and
-/// releases.
-/// Returns the median over `windows` windows, in Mpps.
+/// releases. Returns the median over `windows` windows, in Mpps.
 fn stream_down(size: usize, batch: usize, budget: &Budget) -> f64 {
     let driver = HostDriver::new();
     let session = open(&driver, false, Room::new(HEADER as u16, TRAILER as u16), Room::NONE);
@@ -429,7 +496,7 @@ fn stream_down(size: usize, batch: usize, budget: &Budget) -> f64 {
                 }
             }
         });
-        let rate = windows(budget, || received.load(Relaxed));
+        let rate = windows(budget, 1, || received.load(Relaxed));
         stop.store(true, Relaxed);
         rate
     })
@@ -459,17 +526,17 @@ fn stream_up(size: usize, budget: &Budget) -> f64 {
                 }
             }
         });
-        let rate = windows(budget, || driver.adapter().stats().receive_packets);
+        let rate = windows(budget, 1, || driver.adapter().stats().receive_packets);
         stop.store(true, Relaxed);
         rate
     })
 }
 
-/// Warms up, then measures `budget.windows` windows of a packet counter; median Mpps.
-fn windows(budget: &Budget, counter: impl Fn() -> u64) -> f64 {
-    thread::sleep(Duration::from_millis(50));
-    let mut rates = Vec::with_capacity(budget.windows);
-    for _ in 0..budget.windows {
+/// Warms up, then measures `n` windows of `budget.window` of a packet counter; median Mpps.
+fn windows(budget: &Budget, n: usize, counter: impl Fn() -> u64) -> f64 {
+    thread::sleep(Duration::from_millis(30));
+    let mut rates = Vec::with_capacity(n);
+    for _ in 0..n {
         let (t0, c0) = (Instant::now(), counter());
         thread::sleep(budget.window);
         let (t1, c1) = (Instant::now(), counter());
@@ -478,21 +545,145 @@ fn windows(budget: &Budget, counter: impl Fn() -> u64) -> f64 {
     median(rates)
 }
 
-fn throughput_section(budget: &Budget) {
-    println!("\n(b) throughput per direction and packet size (v2, one direction at a time, two busy threads)");
-    println!("    network->client: stack thread -> engine Send path (copies) -> client receives and releases");
-    println!("    client->network: client allocates, fills and sends -> engine consumer indicates in place -> stack");
-    println!("    {:>6} | {:>8} {:>8} | {:>8} {:>8}", "size", "net->cl", "", "cl->net", "");
-    println!("    {:>6} | {:>8} {:>8} | {:>8} {:>8}", "", "Mpps", "Gbit/s", "Mpps", "Gbit/s");
+/// One size's streaming figures, each the median of its windows (engine and baselines
+/// alternate window by window).
+struct Row {
+    size: usize,
+    down: f64,
+    up: f64,
+    bare_down: f64,
+    bare_up: f64,
+    memcpy_gbps: f64,
+}
+
+fn throughput_section(budget: &Budget, report: &mut Report) {
+    let mut rows = Vec::new();
     for size in SIZES {
-        let down = stream_down(size, batch_for(size), budget);
-        let up = stream_up(size, budget);
-        println!("    {size:>6} | {down:>8.3} {:>8.2} | {up:>8.3} {:>8.2}", gbits(down, size), gbits(up, size));
+        let packet = ipv4(size, 3);
+        let batch = batch_for(size);
+        let (mut down, mut up, mut bare_down, mut bare_up, mut copy) = (vec![], vec![], vec![], vec![], vec![]);
+        for _ in 0..budget.windows {
+            down.push(stream_down(size, batch, budget));
+            bare_down.push(baselines::bare_ring_mpps(&packet, batch, CAPACITY as usize, |c: &dyn Fn() -> u64| {
+                windows(budget, 1, c)
+            }));
+            copy.push(baselines::memcpy_gbps(&packet, CAPACITY as usize, budget.window, false));
+            up.push(stream_up(size, budget));
+            bare_up.push(baselines::bare_ring_mpps(&packet, 1, CAPACITY as usize, |c: &dyn Fn() -> u64| {
+                windows(budget, 1, c)
+            }));
+        }
+        rows.push(Row {
+            size,
+            down: median(down),
+            up: median(up),
+            bare_down: median(bare_down),
+            bare_up: median(bare_up),
+            memcpy_gbps: median(copy),
+        });
+    }
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Median of {} windows of {} ms per figure; the engine and its baselines alternate window by window.\n",
+        budget.windows,
+        budget.window.as_millis()
+    );
+    let _ = writeln!(
+        s,
+        "| size | memcpy GB/s | net→client Mpps | GB/s | ÷ bare ring | ÷ memcpy | client→net Mpps | GB/s | ÷ bare ring | ÷ memcpy | bare ring Mpps (batch {} / 1) |",
+        batch_for(64)
+    );
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    for r in &rows {
+        let (dg, ug) = (gbytes(r.down, r.size), gbytes(r.up, r.size));
+        let _ = writeln!(
+            s,
+            "| {} | {:.1} | {:.2} | {:.1} | {} | {} | {:.2} | {:.1} | {} | {} | {:.2} / {:.2} |",
+            r.size,
+            r.memcpy_gbps,
+            r.down,
+            dg,
+            ratio_cell(r.down / r.bare_down),
+            ratio_cell(dg / r.memcpy_gbps),
+            r.up,
+            ug,
+            ratio_cell(r.up / r.bare_up),
+            ratio_cell(ug / r.memcpy_gbps),
+            r.bare_down,
+            r.bare_up
+        );
+        if r.size == 64 {
+            report.targets.push(Target {
+                what: "64 B packet rate ÷ bare ring, network→client".into(),
+                ratio: r.down / r.bare_down,
+                at_least: true,
+                limit: 0.5,
+            });
+            report.targets.push(Target {
+                what: "64 B packet rate ÷ bare ring, client→network".into(),
+                ratio: r.up / r.bare_up,
+                at_least: true,
+                limit: 0.5,
+            });
+        }
+        if r.size >= 1420 {
+            report.targets.push(Target {
+                what: format!("{} B bandwidth ÷ memcpy, network→client", r.size),
+                ratio: dg / r.memcpy_gbps,
+                at_least: true,
+                limit: 0.8,
+            });
+            report.targets.push(Target {
+                what: format!("{} B bandwidth ÷ memcpy, client→network", r.size),
+                ratio: ug / r.memcpy_gbps,
+                at_least: true,
+                limit: 0.8,
+            });
+        }
+    }
+    report.part("throughput", s);
+    for (name, title, pick, bare) in [
+        (
+            "throughput-down.svg",
+            "network → client",
+            (|r: &Row| r.down) as fn(&Row) -> f64,
+            (|r: &Row| r.bare_down) as fn(&Row) -> f64,
+        ),
+        ("throughput-up.svg", "client → network", |r: &Row| r.up, |r: &Row| r.bare_up),
+    ] {
+        let series = vec![
+            Series {
+                name: "engine".into(),
+                color: "#c0392b",
+                dashed: false,
+                points: rows.iter().map(|r| (r.size as f64, gbytes(pick(r), r.size))).collect(),
+            },
+            Series {
+                name: "bare SPSC ring".into(),
+                color: "#2e86c1",
+                dashed: true,
+                points: rows.iter().map(|r| (r.size as f64, gbytes(bare(r), r.size))).collect(),
+            },
+            Series {
+                name: "memcpy".into(),
+                color: "#7f8c8d",
+                dashed: true,
+                points: rows.iter().map(|r| (r.size as f64, r.memcpy_gbps)).collect(),
+            },
+        ];
+        let svg = plot::chart(
+            &format!("Throughput {title} ({} mode)", budget.name),
+            Axis { label: "packet size (bytes)", log: true },
+            Axis { label: "GB/s of packet bytes", log: true },
+            &series,
+        );
+        report.plots.push((name, svg));
     }
 }
 
-/// The engine's Send path alone: time spent in `transmit` per packet, batches of `batch`, with
-/// the client draining (untimed) between batches.
+/// The engine's Send path alone: CPU time spent in `transmit` per packet, batches of `batch`,
+/// with the client draining (untimed) between batches.
 fn send_path_ns(size: usize, batch: usize, time: Duration) -> f64 {
     let driver = HostDriver::new();
     let session = open(&driver, false, Room::new(HEADER as u16, TRAILER as u16), Room::NONE);
@@ -505,11 +696,11 @@ fn send_path_ns(size: usize, batch: usize, time: Duration) -> f64 {
     while Instant::now() < end {
         // Batches enough to fill about 1/8 of the ring, then drain.
         let rounds = (CAPACITY as usize / 8 / ((size + 64) * batch)).max(1);
-        let t0 = Instant::now();
+        let t0 = cpu_now();
         for _ in 0..rounds {
             assert_eq!(transmit(&driver, &refs), batch, "the Send ring has room for 1/8 of it");
         }
-        let t1 = Instant::now();
+        let t1 = cpu_now();
         while let Ok(Some(p)) = session.receive() {
             p.release();
         }
@@ -523,22 +714,28 @@ fn send_path_ns(size: usize, batch: usize, time: Duration) -> f64 {
     spent.as_nanos() as f64 / packets.max(1) as f64
 }
 
-fn batching_section(budget: &Budget) {
-    println!("\n(c) Send-path batch size (packets per transmit call, v2)");
-    println!(
-        "    engine ns/packet: time inside the engine's Send path per packet (lockstep, the client drains untimed)"
+fn batching_section(budget: &Budget, report: &mut Report) {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| size | batch | engine ns/packet (lockstep) | ÷ batch 1 | streaming net→client Mpps | ÷ batch 1 |"
     );
-    println!("    streaming Mpps:   as in (b), network->client");
-    println!("    {:>6} {:>6} | {:>16} | {:>14}", "size", "batch", "engine ns/packet", "streaming Mpps");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|---:|");
     for size in [64, 1500] {
         let mut base = None;
         for batch in [1, 8, 64] {
             let ns = send_path_ns(size, batch, budget.window);
             let pps = stream_down(size, batch, budget);
-            let base_pps = *base.get_or_insert(pps);
-            println!("    {size:>6} {batch:>6} | {ns:>16.1} | {pps:>8.3} ({:.2}x)", pps / base_pps);
+            let (base_ns, base_pps) = *base.get_or_insert((ns, pps));
+            let _ = writeln!(
+                s,
+                "| {size} | {batch} | {ns:.1} | {} | {pps:.2} | {} |",
+                ratio_cell(ns / base_ns),
+                ratio_cell(pps / base_pps)
+            );
         }
     }
+    report.part("batching", s);
 }
 
 // ----- (d) memory ------------------------------------------------------------------------------
@@ -559,19 +756,17 @@ mod mirror {
     }
 }
 
-fn memory_section() {
-    println!("\n(d) memory");
-    println!("    ring sizes in bytes (v2 adds a 128-byte header; room only enlarges the trailing area):");
-    println!("    {:>9} | {:>10} | {:>10} {:>10} {:>12}", "capacity", "v1", "v2 0/0", "v2 16/16", "v2 4096/4096");
+fn memory_section(report: &mut Report) {
+    let mut s = String::new();
+    let _ = writeln!(s, "| capacity | v1 ring | v2, room 0/0 | v2, 16/16 | v2, 4096/4096 |");
+    let _ = writeln!(s, "|---:|---:|---:|---:|---:|");
     for capacity in [0x2_0000u32, 0x10_0000, 0x80_0000, 0x400_0000] {
         let v1 = v1_ring_size(capacity);
         let row = [v2_ring_size(capacity, 0, 0), v2_ring_size(capacity, 16, 16), v2_ring_size(capacity, 4096, 4096)];
-        println!(
-            "    {:>6} KiB | {v1:>10} | {:>10} {:>10} {:>12}   (v2 - v1: +{} / +{} / +{})",
+        let _ = writeln!(
+            s,
+            "| {} KiB | {v1} B | +{} B | +{} B | +{} B |",
             capacity >> 10,
-            row[0],
-            row[1],
-            row[2],
             row[0] - v1,
             row[1] - v1,
             row[2] - v1
@@ -581,40 +776,27 @@ fn memory_section() {
     let records = receive::MAX_SLOTS_IN_FLIGHT * size_of::<mirror::SlotRecord>();
     let host_batch = receive::RECEIVE_BATCH_PACKETS * size_of::<HostIndication>();
     let kernel_batch = receive::RECEIVE_BATCH_PACKETS * size_of::<usize>();
-    let round = receive::RECEIVE_BATCH_SLOTS * size_of::<mirror::SlotRecord>();
-    println!("    engine, fixed per session (preallocated at registration; nothing is allocated per packet):");
-    println!(
-        "      Send:    {:>5} reservations in flight x {:>2} B = {:>6} B",
+    let _ = writeln!(s, "\n| engine, per session (preallocated at registration) | count | record | bytes |");
+    let _ = writeln!(s, "|---|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "| Send: reservations in flight (`MAX_RESERVATIONS_IN_FLIGHT`) | {} | {} B | {reservations} |",
         send::MAX_RESERVATIONS_IN_FLIGHT,
-        size_of::<mirror::PendingReservation>(),
-        reservations
+        size_of::<mirror::PendingReservation>()
     );
-    println!(
-        "      Receive: {:>5} slot records in flight x {:>2} B = {:>6} B",
+    let _ = writeln!(
+        s,
+        "| Receive: slots in flight (`MAX_SLOTS_IN_FLIGHT`) | {} | {} B | {records} |",
         receive::MAX_SLOTS_IN_FLIGHT,
-        size_of::<mirror::SlotRecord>(),
-        records
-    );
-    println!(
-        "      Receive: {:>5} indications per round  x {:>2} B = {:>6} B on the host ({} B of NBL pointers in the kernel)",
-        receive::RECEIVE_BATCH_PACKETS,
-        size_of::<HostIndication>(),
-        host_batch,
-        kernel_batch
-    );
-    println!(
-        "      total {} B on the host, {} B in the kernel (+ the NBLs and MDLs the shell preallocates), plus {} B of",
-        reservations + records + host_batch,
-        reservations + records + kernel_batch,
-        round
-    );
-    println!(
-        "      consumer stack per round ({} slots x {} B)",
-        receive::RECEIVE_BATCH_SLOTS,
         size_of::<mirror::SlotRecord>()
     );
-
-    // Measured: heap growth while a session is open (rings, engine, client, host bookkeeping).
+    let _ = writeln!(
+        s,
+        "| Receive: indications per round (`RECEIVE_BATCH_PACKETS`) | {} | {} B on the host, {} B (an NBL pointer) in the kernel | {host_batch} / {kernel_batch} |",
+        receive::RECEIVE_BATCH_PACKETS,
+        size_of::<HostIndication>(),
+        size_of::<usize>()
+    );
     let driver = HostDriver::new();
     alloc_count::start();
     let before = alloc_count::live();
@@ -622,14 +804,14 @@ fn memory_section() {
     let open_bytes = alloc_count::live() - before;
     alloc_count::stop();
     let rings = i64::from(v2_ring_size(CAPACITY, 16, 16)) + i64::from(v2_ring_size(CAPACITY, 1, 16));
-    println!(
-        "    measured: opening a v2 session (two {} MiB rings) grew the heap by {} B: the rings {} B,",
+    let _ = writeln!(
+        s,
+        "\nMeasured with a counting allocator: opening a v2 session with two {} MiB rings grew the heap by the rings ({rings} B) plus {} B for everything else (engine, client library, host platform).",
         CAPACITY >> 20,
-        open_bytes,
-        rings
+        open_bytes - rings
     );
-    println!("      everything else (engine, client library, host platform) {} B", open_bytes - rings);
     drop(session);
+    report.part("memory", s);
 }
 
 // ----- (e) latency -----------------------------------------------------------------------------
@@ -640,31 +822,28 @@ const STALL: Duration = Duration::from_secs(1);
 struct Latencies(Vec<Duration>);
 
 impl Latencies {
+    fn sorted(mut self) -> Self {
+        self.0.sort();
+        self
+    }
+
     fn at(&self, q: f64) -> Duration {
         let i = ((self.0.len() as f64 - 1.0) * q).round() as usize;
         self.0.get(i).copied().unwrap_or_default()
     }
 
-    fn line(mut self) -> String {
-        self.0.sort();
-        let n = self.0.len();
-        let us = |d: Duration| d.as_secs_f64() * 1e6;
-        let over = |limit: Duration| self.0.iter().filter(|d| **d >= limit).count();
-        format!(
-            "{n} packets: p50 {:>5.1} us  p90 {:>5.1} us  p99 {:>6.1} us  max {:>7.1} us  >1 ms: {}  stalls (>=1 s): {}",
-            us(self.at(0.5)),
-            us(self.at(0.9)),
-            us(self.at(0.99)),
-            us(self.at(1.0)),
-            over(Duration::from_millis(1)),
-            over(STALL)
-        )
+    fn over(&self, limit: Duration) -> usize {
+        self.0.iter().filter(|d| **d >= limit).count()
     }
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
 }
 
 /// An idle gap before the next packet: none (the consumer is busy or spinning), a short spin,
 /// or a sleep long enough that the consumer has declared itself alertable and sleeps.
-fn gap(rng: &mut Rng) {
+pub fn gap(rng: &mut Rng) {
     match rng.next() % 4 {
         0 => {}
         1 => {
@@ -679,7 +858,7 @@ fn gap(rng: &mut Rng) {
 
 /// network -> client: the stack sends one packet stamped with its send time; the client, blocked
 /// in `receive_wait`, computes the latency and tells the stack to go on. One packet in flight.
-fn latency_down(samples: usize) -> (Latencies, u64) {
+fn latency_down(samples: usize, rng: &mut Rng) -> (Vec<Duration>, u64) {
     let driver = HostDriver::new();
     let session = open(&driver, false, Room::new(HEADER as u16, TRAILER as u16), Room::NONE);
     let epoch = Instant::now();
@@ -700,16 +879,15 @@ fn latency_down(samples: usize) -> (Latencies, u64) {
                             break;
                         }
                     }
-                    Ok(None) => {}
+                    Ok(None) => lat.push(2 * STALL),
                     Err(e) => panic!("receive: {e}"),
                 }
             }
             lat
         });
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         let mut packet = ipv4(64, 6);
         for _ in 0..samples {
-            gap(&mut rng);
+            gap(rng);
             let stamp = epoch.elapsed().as_nanos() as u64;
             packet[20..28].copy_from_slice(&stamp.to_le_bytes());
             assert_eq!(transmit(&driver, &[packet.as_slice()]), 1, "the Send ring takes a single packet");
@@ -719,20 +897,19 @@ fn latency_down(samples: usize) -> (Latencies, u64) {
         }
         out = client.join().unwrap_or_default();
     });
-    (Latencies(out), driver.adapter().stats().send_signals)
+    (out, driver.adapter().stats().send_signals)
 }
 
-/// client -> network: the client sends one packet; the stack, blocked until a packet is
-/// indicated, takes the time. One packet in flight.
-fn latency_up(samples: usize) -> (Latencies, u64) {
+/// client -> network: the client sends one packet; the latency ends when the engine's consumer
+/// hands it to the stack (stamped on the consumer thread). One packet in flight.
+fn latency_up(samples: usize, rng: &mut Rng) -> (Vec<Duration>, u64) {
     let driver = HostDriver::new();
     driver.stack().set_logging(false);
     let session = open(&driver, false, Room::NONE, Room::new(1, TRAILER as u16));
     let packet = ipv4(64, 7);
-    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
     let mut lat = Vec::with_capacity(samples);
     for i in 1..=samples as u64 {
-        gap(&mut rng);
+        gap(rng);
         let t0 = Instant::now();
         let mut slot = match session.allocate(packet.len(), 0, 0) {
             Ok(s) => s,
@@ -748,19 +925,91 @@ fn latency_up(samples: usize) -> (Latencies, u64) {
             lat.push(STALL);
             break;
         }
-        lat.push(t0.elapsed());
+        let at = driver.stack().last_accept().unwrap_or_else(Instant::now);
+        lat.push(at.saturating_duration_since(t0));
     }
-    (Latencies(lat), driver.adapter().stats().receive_sleeps)
+    (lat, driver.adapter().stats().receive_sleeps)
 }
 
-fn latency_section(budget: &Budget) {
+fn latency_section(budget: &Budget, report: &mut Report) {
     let n = budget.latency_samples;
-    println!("\n(e) latency of single packets after random idle gaps (none, < 80 us, or 0.12-0.52 ms: around");
-    println!("    the consumers' spin budgets, so they are caught spinning and asleep); one packet in flight");
-    let (down, signals) = latency_down(n);
-    println!("    network->client {}", down.line());
-    println!("      the driver signalled the client {signals} times (v2: only when it had declared itself alertable)");
-    let (up, sleeps) = latency_up(n);
-    println!("    client->network {}", up.line());
-    println!("      the engine's consumer went to sleep {sleeps} times");
+    let chunk = budget.latency_chunk;
+    let (mut futex, mut down, mut up) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut signals, mut sleeps) = (0, 0);
+    // One gap sequence per kind, the three interleaved chunk by chunk.
+    let mut rngs = [Rng(0x9E37_79B9_7F4A_7C15), Rng(0x9E37_79B9_7F4A_7C15), Rng(0x9E37_79B9_7F4A_7C15)];
+    let mut done = 0;
+    while done < n {
+        let k = chunk.min(n - done);
+        futex.extend(baselines::futex_pingpong(k, &mut rngs[0]));
+        let (d, s) = latency_down(k, &mut rngs[1]);
+        down.extend(d);
+        signals += s;
+        let (u, s) = latency_up(k, &mut rngs[2]);
+        up.extend(u);
+        sleeps += s;
+        done += k;
+    }
+    let (futex, down, up) = (Latencies(futex).sorted(), Latencies(down).sorted(), Latencies(up).sorted());
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{n} single packets per row after random idle gaps (none, < 80 µs, or 0.12–0.52 ms), one in flight; the three rows interleaved in chunks of {chunk}.\n"
+    );
+    let _ = writeln!(s, "| path | p50 µs | ÷ futex p50 | p90 µs | p99 µs | max µs | >1 ms | stalls ≥1 s |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
+    let base = us(futex.at(0.5)).max(1e-3);
+    for (name, l) in [("futex ping-pong (baseline)", &futex), ("network → client", &down), ("client → network", &up)]
+    {
+        let _ = writeln!(
+            s,
+            "| {name} | {:.1} | {} | {:.1} | {:.1} | {:.1} | {} | {} |",
+            us(l.at(0.5)),
+            ratio_cell(us(l.at(0.5)) / base),
+            us(l.at(0.9)),
+            us(l.at(0.99)),
+            us(l.at(1.0)),
+            l.over(Duration::from_millis(1)),
+            l.over(STALL)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\nThe driver signalled the client {signals} times for {n} network → client packets; the engine's consumer went to sleep {sleeps} times for {n} client → network packets."
+    );
+    for (dir, l) in [("network→client", &down), ("client→network", &up)] {
+        report.targets.push(Target {
+            what: format!("wake-up p50 ÷ futex p50, {dir}"),
+            ratio: us(l.at(0.5)) / base,
+            at_least: false,
+            limit: 2.0,
+        });
+        report.targets.push(Target {
+            what: format!("stalls (≥ 1 s), {dir}"),
+            ratio: l.over(STALL) as f64,
+            at_least: false,
+            limit: 0.0,
+        });
+    }
+    report.part("latency", s);
+    let cdf = |l: &Latencies| -> Vec<(f64, f64)> {
+        let len = l.0.len().max(1) as f64;
+        l.0.iter()
+            .enumerate()
+            .step_by((l.0.len() / 200).max(1))
+            .map(|(i, d)| (us(*d).max(0.1), 100.0 * (i + 1) as f64 / len))
+            .collect()
+    };
+    let series = vec![
+        Series { name: "futex ping-pong".into(), color: "#7f8c8d", dashed: true, points: cdf(&futex) },
+        Series { name: "network → client".into(), color: "#c0392b", dashed: false, points: cdf(&down) },
+        Series { name: "client → network".into(), color: "#2e86c1", dashed: false, points: cdf(&up) },
+    ];
+    let svg = plot::chart(
+        &format!("Wake-up latency after idle gaps ({} mode)", budget.name),
+        Axis { label: "latency (µs)", log: true },
+        Axis { label: "% of packets at or below", log: false },
+        &series,
+    );
+    report.plots.push(("latency.svg", svg));
 }

@@ -424,13 +424,15 @@ impl<B: Backend> Session<B> {
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
             }
-            // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping.
+            // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping,
+            // yielding the CPU at each step: with few CPUs, a busy spin keeps the thread that
+            // will send the next packet off the CPU for the whole budget.
             let cursor = lock(&self.incoming).cursor;
             let spin_start = Instant::now();
             while self.incoming_ring.load_tail() == cursor
                 && spin_start.elapsed() < Duration::from_nanos(ring_abi::CONSUMER_SPIN_NS)
             {
-                core::hint::spin_loop();
+                std::thread::yield_now();
             }
             if let Some(p) = self.receive()? {
                 return Ok(Some(p));
@@ -462,6 +464,16 @@ impl<B: Backend> Session<B> {
 
     fn release_locked(&self, inc: &mut Incoming, view: PacketView) {
         let ring = &self.incoming_ring;
+        if view.slot_offset == inc.head {
+            // Released in order (the common case): the head moves past this slot (its size was
+            // validated when it was received) and past any later slots already released out of
+            // order; no mark needs writing.
+            let next = ring.geometry().advance(inc.head, view.slot_size);
+            let head = walk_slots(ring, next, inc.cursor, true);
+            inc.head = head;
+            ring.store_head(head);
+            return;
+        }
         // Mark released: bit 31 set in the slot's header (the driver never sets it).
         let marked = match ring.read_packet_header(view.slot_offset) {
             PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },

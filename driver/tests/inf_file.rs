@@ -150,8 +150,8 @@ fn models_and_network_directives() {
     let manufacturer = inf.section("Manufacturer");
     assert_eq!(manufacturer.len(), 1);
     let models: Vec<&str> = manufacturer[0].1.split(',').map(str::trim).collect();
-    assert_eq!(models, ["ringtun", "NTamd64.10.0...16299"]);
-    let model = inf.section("ringtun.NTamd64.10.0...16299");
+    assert_eq!(models, ["ringtun", "NTamd64.10.0...20348"]);
+    let model = inf.section("ringtun.NTamd64.10.0...20348");
     assert_eq!(model.len(), 1);
     let (install, hardware_id) = model[0].1.split_once(',').expect("install, hardware id");
     assert_eq!((install.trim(), hardware_id.trim()), ("ringtun.ndi", "ringtun"));

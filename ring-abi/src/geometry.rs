@@ -21,6 +21,7 @@ pub enum RingVersion {
 impl RingVersion {
     /// Alignment of this version's slots, offsets and ring start address: v1: 4, v2: 8 (the one
     /// alignment rule, `docs/ring-protocol.md` section 5.4).
+    #[inline]
     pub const fn alignment(self) -> u32 {
         match self {
             Self::V1 => V1_ALIGNMENT,
@@ -37,6 +38,7 @@ impl RingVersion {
     }
 
     /// Size of a packet header.
+    #[inline]
     pub const fn packet_header_size(self) -> u32 {
         match self {
             Self::V1 => V1_PACKET_HEADER_SIZE,
@@ -116,6 +118,7 @@ pub const fn v2_ring_size(capacity: u32, headroom: u16, tailroom: u16) -> u32 {
 
 /// Size of a v2 slot holding `data_length` bytes with this head and tail room:
 /// `align8(8 + headroom + data_length + tailroom)`. `None` if `data_length > 0xFFFF`.
+#[inline]
 pub const fn v2_slot_size(data_length: u32, headroom: u16, tailroom: u16) -> Option<u32> {
     if data_length > MAX_IP_PACKET_SIZE {
         return None;
@@ -129,6 +132,7 @@ pub const fn v2_slot_size(data_length: u32, headroom: u16, tailroom: u16) -> Opt
 }
 
 /// Size of a v1 slot holding `size` bytes: `align4(4 + size)`. `None` if `size > 0xFFFF`.
+#[inline]
 pub const fn v1_slot_size(size: u32) -> Option<u32> {
     if size > MAX_IP_PACKET_SIZE {
         return None;
@@ -211,36 +215,43 @@ impl RingGeometry {
     }
 
     /// Protocol version.
+    #[inline]
     pub const fn version(&self) -> RingVersion {
         self.version
     }
 
     /// Data-area capacity in bytes (power of two).
+    #[inline]
     pub const fn capacity(&self) -> u32 {
         self.capacity
     }
 
     /// The ring's head and tail room (zero for v1).
+    #[inline]
     pub const fn room(&self) -> Room {
         self.room
     }
 
     /// Slot alignment.
+    #[inline]
     pub const fn alignment(&self) -> u32 {
         self.version.alignment()
     }
 
     /// Packet header size.
+    #[inline]
     pub const fn packet_header_size(&self) -> u32 {
         self.version.packet_header_size()
     }
 
     /// Offset of the data area from the start of the ring.
+    #[inline]
     pub const fn data_start(&self) -> u32 {
         self.version.ring_header_size()
     }
 
     /// Largest slot this ring can hold.
+    #[inline]
     pub const fn max_slot(&self) -> u32 {
         match self.version {
             RingVersion::V1 => V1_MAX_SLOT_SIZE,
@@ -255,6 +266,7 @@ impl RingGeometry {
     }
 
     /// Bytes of data area including trailing room.
+    #[inline]
     pub const fn data_area_size(&self) -> u32 {
         // capacity <= 0x400_0000 and trailing < 0x30000: no overflow.
         self.capacity.wrapping_add(self.trailing_size())
@@ -267,33 +279,39 @@ impl RingGeometry {
     }
 
     /// `offset` reduced modulo the capacity.
+    #[inline]
     pub const fn wrap(&self, offset: u32) -> u32 {
         // capacity >= MIN_RING_CAPACITY > 0.
         offset & self.capacity.wrapping_sub(1)
     }
 
     /// Whether `offset` is a valid head or tail: below capacity and aligned.
+    #[inline]
     pub const fn is_valid_offset(&self, offset: u32) -> bool {
         offset < self.capacity && offset & self.alignment().wrapping_sub(1) == 0
     }
 
     /// Bytes a producer may still reserve: `wrap(head - tail - alignment)`.
+    #[inline]
     pub const fn free_space(&self, head: u32, tail: u32) -> u32 {
         self.wrap(head.wrapping_sub(tail).wrapping_sub(self.alignment()))
     }
 
     /// Bytes published and not yet consumed: `wrap(tail - head)`.
+    #[inline]
     pub const fn content(&self, head: u32, tail: u32) -> u32 {
         self.wrap(tail.wrapping_sub(head))
     }
 
     /// `wrap(offset + len)` without overflow for any inputs.
+    #[inline]
     pub const fn advance(&self, offset: u32, len: u32) -> u32 {
         self.wrap(offset.wrapping_add(len))
     }
 
     /// Slot size for a packet of `data_length` bytes with `room` around it in this ring, or
     /// `None` if the length is above 0xFFFF or the room above the ring's (v1: any room).
+    #[inline]
     pub const fn slot_size(&self, data_length: u32, room: Room) -> Option<u32> {
         if !room.fits_in(self.room) {
             return None;

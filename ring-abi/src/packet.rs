@@ -43,16 +43,19 @@ pub struct PacketView {
 impl PacketView {
     /// Offset of the IP packet in the data area. Cannot overflow: the slot lies inside the data
     /// area (`slot_offset < capacity`, `data_offset + data_length <= slot_size <= max_slot`).
+    #[inline]
     pub const fn data_start(&self) -> u32 {
         self.slot_offset.wrapping_add(self.data_offset)
     }
 
     /// Head room the packet has in front of its data.
+    #[inline]
     pub const fn headroom(&self) -> u32 {
         self.data_offset.saturating_sub(V2_PACKET_HEADER_SIZE)
     }
 
     /// Tail room after the data, up to the end of the slot.
+    #[inline]
     pub const fn tailroom(&self) -> u32 {
         self.slot_size.saturating_sub(self.data_offset).saturating_sub(self.data_length)
     }
@@ -132,6 +135,7 @@ pub struct Reservation {
 
 impl RingGeometry {
     /// Checks a consumer-side head value.
+    #[inline]
     pub const fn check_head(&self, head: u32) -> Result<(), RingFault> {
         if head >= self.capacity() {
             return Err(RingFault::HeadOutOfRange(head));
@@ -143,6 +147,7 @@ impl RingGeometry {
     }
 
     /// Checks a tail value read from shared memory.
+    #[inline]
     pub const fn check_tail(&self, tail: u32) -> Result<(), RingFault> {
         if tail >= self.capacity() {
             return Err(RingFault::TailOutOfRange(tail));
@@ -155,6 +160,7 @@ impl RingGeometry {
 
     /// Validates the packet at `head` given the published `tail` and the header values read once
     /// at `head`. `head` and `tail` must have been checked (see [`Self::packet_at`]).
+    #[inline]
     pub const fn validate_packet(
         &self,
         head: u32,
@@ -211,6 +217,7 @@ impl RingGeometry {
     /// The packet at `head`, if any: `Ok(None)` when the ring is empty (`tail == head`),
     /// `Ok(Some(view))` for a valid packet, `Err` for a corrupt ring. `read_header` is called at
     /// most once, with the slot offset, and only when a whole header has been published.
+    #[inline]
     pub fn packet_at<F>(&self, head: u32, tail: u32, read_header: F) -> Result<Option<PacketView>, RingFault>
     where
         F: FnOnce(u32) -> PacketHeader,
@@ -268,6 +275,7 @@ impl RingGeometry {
     /// Plans a reservation of `size` bytes at the producer's `tail`, given the consumer's `head`
     /// as read from shared memory. `size` must be a non-zero multiple of the alignment (a sum of
     /// slot sizes). Nothing is reserved unless the whole size fits.
+    #[inline]
     pub const fn plan_reservation(&self, head: u32, tail: u32, size: u32) -> Result<Reservation, ReserveError> {
         if let Err(fault) = self.check_head(head) {
             return Err(ReserveError::Corrupt(fault));
@@ -286,11 +294,13 @@ impl RingGeometry {
     }
 
     /// Encodes a v2 packet header as the two little-endian words stored in a slot.
+    #[inline]
     pub const fn v2_header_words(slot_size: u32, data_offset: u16, data_length: u16) -> [u32; 2] {
         [slot_size, (data_offset as u32) | ((data_length as u32) << 16)]
     }
 
     /// Whether `len` is a valid IP packet length for a ring packet.
+    #[inline]
     pub const fn is_valid_data_length(len: u32) -> bool {
         len <= MAX_IP_PACKET_SIZE
     }

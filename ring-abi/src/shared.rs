@@ -77,6 +77,7 @@ impl SharedRing {
         self.base.as_ptr()
     }
 
+    #[inline]
     fn check(&self, offset: usize, len: usize) -> Result<(), OutOfBounds> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => Ok(()),
@@ -86,6 +87,7 @@ impl SharedRing {
 
     /// Pointer to `len` bytes at `offset`, after a bounds check. For handing a range to the OS
     /// (a partial MDL, a socket) without copying.
+    #[inline]
     pub fn ptr_range(&self, offset: usize, len: usize) -> Result<NonNull<u8>, OutOfBounds> {
         self.check(offset, len)?;
         // SAFETY: `offset + len <= self.len`, so the offset stays inside the allocation promised
@@ -93,6 +95,7 @@ impl SharedRing {
         Ok(unsafe { NonNull::new_unchecked(self.base.as_ptr().add(offset)) })
     }
 
+    #[inline]
     fn word(&self, offset: usize) -> Result<&AtomicU32, OutOfBounds> {
         self.check(offset, 4)?;
         if !offset.is_multiple_of(4) {
@@ -106,11 +109,13 @@ impl SharedRing {
     }
 
     /// Atomically loads the `u32` at `offset` (4-aligned).
+    #[inline]
     pub fn load_u32(&self, offset: usize, order: Ordering) -> Result<u32, OutOfBounds> {
         Ok(self.word(offset)?.load(order))
     }
 
     /// Atomically stores `value` at `offset` (4-aligned).
+    #[inline]
     pub fn store_u32(&self, offset: usize, value: u32, order: Ordering) -> Result<(), OutOfBounds> {
         self.word(offset)?.store(value, order);
         Ok(())
@@ -118,6 +123,7 @@ impl SharedRing {
 
     /// Copies `dst.len()` bytes at `offset` into `dst`. The bytes may change concurrently; the
     /// copy is a snapshot of whatever they held.
+    #[inline]
     pub fn read(&self, offset: usize, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         let src = self.ptr_range(offset, dst.len())?;
         // SAFETY: `src` covers `dst.len()` bytes inside the window; `dst` is a distinct local
@@ -127,6 +133,7 @@ impl SharedRing {
     }
 
     /// Copies `src` to `offset`.
+    #[inline]
     pub fn write(&self, offset: usize, src: &[u8]) -> Result<(), OutOfBounds> {
         let dst = self.ptr_range(offset, src.len())?;
         // SAFETY: `dst` covers `src.len()` bytes inside the window, valid for writes (contract of
@@ -180,15 +187,18 @@ impl Ring {
     }
 
     /// The ring's geometry.
+    #[inline]
     pub fn geometry(&self) -> &RingGeometry {
         &self.geometry
     }
 
     /// The underlying memory window.
+    #[inline]
     pub fn memory(&self) -> &SharedRing {
         &self.mem
     }
 
+    #[inline]
     fn head_offset(&self) -> usize {
         match self.geometry.version() {
             RingVersion::V1 => v1::HEAD_OFFSET,
@@ -196,6 +206,7 @@ impl Ring {
         }
     }
 
+    #[inline]
     fn tail_offset(&self) -> usize {
         match self.geometry.version() {
             RingVersion::V1 => v1::TAIL_OFFSET,
@@ -203,6 +214,7 @@ impl Ring {
         }
     }
 
+    #[inline]
     fn alertable_offset(&self) -> usize {
         match self.geometry.version() {
             RingVersion::V1 => v1::ALERTABLE_OFFSET,
@@ -215,33 +227,39 @@ impl Ring {
 
     /// Producer side: loads the consumer's `head` (acquire: the consumer's reads of the slots it
     /// released happened before).
+    #[inline]
     pub fn load_head(&self) -> u32 {
         self.mem.load_u32(self.head_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
     }
 
     /// Consumer side: releases slots up to `head` (release: our reads of them happen before).
+    #[inline]
     pub fn store_head(&self, head: u32) {
         let _ = self.mem.store_u32(self.head_offset(), head, Ordering::Release);
     }
 
     /// Consumer side: loads the producer's `tail` (acquire: the slot contents it published are
     /// visible after).
+    #[inline]
     pub fn load_tail(&self) -> u32 {
         self.mem.load_u32(self.tail_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
     }
 
     /// Producer side: stores `tail` (release) without the wake-up check; for initialisation and
     /// for the stop marker.
+    #[inline]
     pub fn store_tail(&self, tail: u32) {
         let _ = self.mem.store_u32(self.tail_offset(), tail, Ordering::Release);
     }
 
     /// Loads `alertable` (relaxed; the handshakes below add the fences).
+    #[inline]
     pub fn load_alertable(&self) -> bool {
         self.mem.load_u32(self.alertable_offset(), Ordering::Relaxed).unwrap_or(0) != 0
     }
 
     /// Stores `alertable` (relaxed; the handshakes below add the fences).
+    #[inline]
     pub fn store_alertable(&self, alertable: bool) {
         let _ = self.mem.store_u32(self.alertable_offset(), u32::from(alertable), Ordering::Relaxed);
     }
@@ -249,6 +267,7 @@ impl Ring {
     /// Producer side: publishes `tail` and reports whether the consumer asked to be woken.
     /// Release-stores `tail`, then a full fence, then loads `alertable`: paired with
     /// [`Self::prepare_to_sleep`], at least one side sees the other's store.
+    #[inline]
     pub fn publish_tail(&self, tail: u32) -> bool {
         self.store_tail(tail);
         fence(Ordering::SeqCst);
@@ -257,6 +276,7 @@ impl Ring {
 
     /// Consumer side, ring empty at `head` after spinning: sets `alertable`, full fence,
     /// re-reads `tail`. If the tail moved meanwhile, clears `alertable` and reports work.
+    #[inline]
     pub fn prepare_to_sleep(&self, head: u32) -> SleepCheck {
         self.store_alertable(true);
         fence(Ordering::SeqCst);
@@ -270,6 +290,7 @@ impl Ring {
     }
 
     /// Byte offset in the window of data-area offset `offset`.
+    #[inline]
     fn data_offset(&self, offset: u32) -> usize {
         // data_start <= 128 and offset is at most a u32: the sum fits in usize on 32-bit too for
         // any offset inside a ring (ring_size <= u32::MAX); saturate otherwise so that the bounds
@@ -278,6 +299,7 @@ impl Ring {
     }
 
     /// Reads the packet header at data-area `slot_offset`, each word once.
+    #[inline]
     pub fn read_packet_header(&self, slot_offset: u32) -> PacketHeader {
         let at = self.data_offset(slot_offset);
         match self.geometry.version() {
@@ -296,6 +318,7 @@ impl Ring {
     }
 
     /// Writes a packet header at data-area `slot_offset` (relaxed; published by the tail store).
+    #[inline]
     pub fn write_packet_header(&self, slot_offset: u32, header: PacketHeader) -> Result<(), OutOfBounds> {
         let at = self.data_offset(slot_offset);
         match header {
@@ -309,17 +332,20 @@ impl Ring {
     }
 
     /// Consumer side: the validated packet at `head` given a `tail` read once.
+    #[inline]
     pub fn packet_at(&self, head: u32, tail: u32) -> Result<Option<PacketView>, RingFault> {
         self.geometry.packet_at(head, tail, |slot| self.read_packet_header(slot))
     }
 
     /// Copies `src` to data-area offset `offset`.
+    #[inline]
     pub fn write_data(&self, offset: u32, src: &[u8]) -> Result<(), OutOfBounds> {
         self.check_data(offset, src.len())?;
         self.mem.write(self.data_offset(offset), src)
     }
 
     /// Copies data-area bytes at `offset` into `dst`.
+    #[inline]
     pub fn read_data(&self, offset: u32, dst: &mut [u8]) -> Result<(), OutOfBounds> {
         self.check_data(offset, dst.len())?;
         self.mem.read(self.data_offset(offset), dst)
@@ -332,17 +358,20 @@ impl Ring {
     }
 
     /// Pointer to `len` data-area bytes at `offset` (bounds-checked against the data area).
+    #[inline]
     pub fn data_ptr(&self, offset: u32, len: usize) -> Result<NonNull<u8>, OutOfBounds> {
         self.check_data(offset, len)?;
         self.mem.ptr_range(self.data_offset(offset), len)
     }
 
     /// Byte offset from the ring start of data-area `offset`, after a bounds check.
+    #[inline]
     pub fn ring_offset_of(&self, offset: u32, len: usize) -> Result<usize, OutOfBounds> {
         self.check_data(offset, len)?;
         Ok(self.data_offset(offset))
     }
 
+    #[inline]
     fn check_data(&self, offset: u32, len: usize) -> Result<(), OutOfBounds> {
         let area = self.geometry.data_area_size() as usize;
         match (offset as usize).checked_add(len) {

@@ -952,7 +952,7 @@ class Model:
         check(miniport == self.miniport_handle, "attributes for another miniport")
         t, rev, size = self.mem.header(attributes)
         if t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES:
-            check(rev in (1, 2) and size >= REGISTRATION.through("InterfaceType"), f"registration attributes {rev}/{size:#x}")
+            check(rev == 2 and size == REGISTRATION.through("InterfaceType"), f"registration attributes {rev}/{size:#x} (NDIS_SIZEOF_..._REVISION_2 is 0x1C)")
             self.adapter_context = self.mem.field(attributes, REGISTRATION, "MiniportAdapterContext")
             check(self.adapter_context != 0, "no adapter context")
             check(self.mem.field(attributes, REGISTRATION, "InterfaceType") == 0, "InterfaceType NdisInterfaceInternal")

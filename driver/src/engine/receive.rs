@@ -140,6 +140,9 @@ pub(crate) struct ConsumerState<P: Platform> {
 pub(crate) struct IndicationBuffer<P: Platform> {
     mapping: P::Mapping,
     batch: Vec<P::Indication>,
+    /// IP bytes of the packets in `batch`, added to the shared counters once per round (not
+    /// per packet: the counters' cache line is shared with the Send path).
+    batch_bytes: u64,
 }
 
 impl<P: Platform> ReceiveState<P> {
@@ -174,7 +177,7 @@ impl<P: Platform> ReceiveState<P> {
                 cursor: initial_head,
                 next_seq: 0,
                 partial: None,
-                out: IndicationBuffer { mapping, batch },
+                out: IndicationBuffer { mapping, batch, batch_bytes: 0 },
             })),
             in_round: AtomicBool::new(false),
             round_done,
@@ -216,7 +219,10 @@ impl<P: Platform> ReceiveState<P> {
     /// Releases the ring's mapping (with the consumer state that owns it). Only once the consumer
     /// thread is joined and the ring is stopped: nothing touches the ring afterwards.
     pub(crate) fn release_mapping(&self) {
-        drop(self.worker.lock().take());
+        // Taken under the lock, dropped after it: unmapping and unlocking a ring of up to 64 MiB
+        // is slow work that must not run while a spin lock holds the processor at raised IRQL.
+        let consumer = self.worker.lock().take();
+        drop(consumer);
     }
 
     /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it.
@@ -422,7 +428,9 @@ impl<P: Platform> Session<P> {
     }
 
     /// Consumes up to a batch of slots published before `tail`. Returns `false` if the ring was
-    /// found corrupt (and is now stopped).
+    /// found corrupt (and is now stopped). Kept out of line so that profiles attribute the
+    /// consumer's per-round cost to it.
+    #[inline(never)]
     fn consume_round(&self, consumer: &mut ConsumerState<P>, tail: u32) -> bool {
         let ring = &self.receive.ring;
         let geometry = *ring.geometry();
@@ -488,6 +496,12 @@ impl<P: Platform> Session<P> {
             self.release_leading(&mut in_flight);
         }
         if !consumer.out.batch.is_empty() {
+            // Counted before the indication, so that a packet the stack has seen is counted.
+            let stats = self.stats();
+            add(&stats.receive_packets, consumer.out.batch.len() as u64);
+            add(&stats.receive_bytes, consumer.out.batch_bytes);
+            add(&stats.zero_copy_bytes, consumer.out.batch_bytes);
+            consumer.out.batch_bytes = 0;
             self.platform().indicate(&mut consumer.out.batch);
             consumer.out.batch.clear();
         }
@@ -586,9 +600,7 @@ impl<P: Platform> Session<P> {
         match self.platform().prepare_indication(&out.mapping, offset, len, kind, token) {
             Some(indication) => {
                 out.batch.push(indication);
-                bump(&stats.receive_packets);
-                add(&stats.receive_bytes, u64::from(len));
-                add(&stats.zero_copy_bytes, u64::from(len));
+                out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len));
                 true
             }
             None => {

@@ -146,7 +146,17 @@ impl<P: Platform> SendState<P> {
     }
 }
 
-/// Sizes of a batch's packets, computed once.
+/// How many packets of a batch keep their sizes from the reservation to the fill (on the stack).
+const CACHED_SIZES: usize = 64;
+
+/// A packet's length and slot size (`slot == 0`: refused as invalid).
+#[derive(Clone, Copy)]
+struct PacketSize {
+    len: u32,
+    slot: u32,
+}
+
+/// The slot a packet of `len` bytes needs, if it is a valid packet.
 fn slot_size_for(geometry: &RingGeometry, len: usize) -> Option<u32> {
     let len = u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE)?;
     geometry.slot_size(len, geometry.room())
@@ -193,12 +203,19 @@ impl<P: Platform> Session<P> {
         let send = &self.send;
         let geometry = *send.ring.geometry();
 
-        // Sizes: invalid packets are refused individually, the rest reserved together.
+        // Sizes: invalid packets are refused individually, the rest reserved together. The first
+        // packets' lengths and slot sizes are kept for the fill, so each is computed once.
+        let mut sizes = [PacketSize { len: 0, slot: 0 }; CACHED_SIZES];
         let mut total: u64 = 0;
         let mut valid = 0usize;
         for index in 0..count {
-            match slot_size_for(&geometry, batch.packet_len(index)) {
+            let len = batch.packet_len(index);
+            match slot_size_for(&geometry, len) {
                 Some(slot) => {
+                    if let Some(cached) = sizes.get_mut(index) {
+                        // `slot_size_for` accepted it: 1..=0xFFFF.
+                        *cached = PacketSize { len: len as u32, slot };
+                    }
                     total = total.saturating_add(u64::from(slot));
                     valid = valid.saturating_add(1);
                 }
@@ -254,15 +271,20 @@ impl<P: Platform> Session<P> {
 
         // 2. Fill, without the lock.
         let room = geometry.room();
+        let data_offset = geometry.packet_header_size().wrapping_add(u32::from(room.headroom));
         let mut slot_offset = plan.offset;
         let (mut sent, mut bytes) = (0u64, 0u64);
         for index in 0..count {
-            let len = batch.packet_len(index);
-            let Some(slot_size) = slot_size_for(&geometry, len) else { continue };
-            // len <= 0xFFFF here.
-            let len = len as u32;
-            let header_size = geometry.packet_header_size();
-            let data_offset = header_size.wrapping_add(u32::from(room.headroom));
+            let (len, slot_size) = match sizes.get(index) {
+                Some(PacketSize { slot: 0, .. }) => continue,
+                Some(cached) => (cached.len, cached.slot),
+                None => {
+                    let len = batch.packet_len(index);
+                    let Some(slot_size) = slot_size_for(&geometry, len) else { continue };
+                    // len <= 0xFFFF here.
+                    (len as u32, slot_size)
+                }
+            };
             let mut writer = SlotWriter { ring: &send.ring, data_offset: slot_offset.wrapping_add(data_offset), len };
             let copied = batch.copy_packet(index, &mut writer);
             // A packet whose bytes could not be read still occupies its slot: publish it empty.

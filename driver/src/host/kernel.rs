@@ -3,35 +3,30 @@
 
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::Thread;
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::platform::Event;
 
-/// One condition variable for every event of a host kernel: `set` wakes all waiters, each
-/// re-checks its own events. Simple and free of lost wake-ups.
-#[derive(Debug, Default)]
-pub struct EventHub {
-    lock: Mutex<()>,
-    changed: Condvar,
-}
-
-impl EventHub {
-    fn guard(&self) -> MutexGuard<'_, ()> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 #[derive(Debug)]
 struct EventInner {
     signalled: AtomicBool,
     auto_reset: bool,
-    hub: Arc<EventHub>,
+    /// Threads registered in `waiters` (read without the lock by `set`).
+    waiting: AtomicUsize,
+    waiters: Mutex<Vec<Thread>>,
 }
 
 /// A kernel event: notification (manual reset) or synchronization (auto reset).
+///
+/// Each event wakes only the threads waiting on it. A waiter registers its thread with every
+/// event it waits for, then checks them, then parks (a futex wait); `set` stores the state, then
+/// unparks the registered threads, if any (a futex wake). Both sides order their store before
+/// their load (`SeqCst`), so either the waiter sees the event set or the setter sees the waiter:
+/// no lost wake-up. A `set` nobody waits for costs an atomic store and a load, no system call.
 #[derive(Clone, Debug)]
 pub struct HostEvent {
     inner: Arc<EventInner>,
@@ -39,9 +34,14 @@ pub struct HostEvent {
 }
 
 impl HostEvent {
-    /// A new event on `hub`.
-    pub fn new(hub: &Arc<EventHub>, auto_reset: bool, initially_set: bool) -> Self {
-        let inner = EventInner { signalled: AtomicBool::new(initially_set), auto_reset, hub: Arc::clone(hub) };
+    /// A new event.
+    pub fn new(auto_reset: bool, initially_set: bool) -> Self {
+        let inner = EventInner {
+            signalled: AtomicBool::new(initially_set),
+            auto_reset,
+            waiting: AtomicUsize::new(0),
+            waiters: Mutex::new(Vec::new()),
+        };
         Self { inner: Arc::new(inner), _live: None }
     }
 
@@ -58,41 +58,74 @@ impl HostEvent {
 
     fn try_consume(&self) -> bool {
         if self.inner.auto_reset {
-            self.inner.signalled.swap(false, Ordering::SeqCst)
+            // Only a signalled event is swapped, so a wait on a clear one stays a plain load.
+            self.inner.signalled.load(Ordering::SeqCst) && self.inner.signalled.swap(false, Ordering::SeqCst)
         } else {
             self.inner.signalled.load(Ordering::SeqCst)
         }
     }
 
-    /// Waits until one of `events` is signalled (all on the same hub), up to `timeout`.
-    /// Returns the index, or `None` on timeout.
+    fn waiters(&self) -> MutexGuard<'_, Vec<Thread>> {
+        self.inner.waiters.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, me: &Thread) {
+        self.waiters().push(me.clone());
+        self.inner.waiting.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn unregister(&self, me: &Thread) {
+        let mut waiters = self.waiters();
+        if let Some(i) = waiters.iter().position(|t| t.id() == me.id()) {
+            waiters.swap_remove(i);
+            self.inner.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits until one of `events` is signalled, up to `timeout`. Returns the index, or `None`
+    /// on timeout (or if `events` is empty).
     pub fn wait_any(events: &[&HostEvent], timeout: Option<Duration>) -> Option<usize> {
-        let hub = Arc::clone(&events.first()?.inner.hub);
+        if events.is_empty() {
+            return None;
+        }
+        if let Some(i) = events.iter().position(|e| e.try_consume()) {
+            return Some(i);
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut guard = hub.guard();
-        loop {
+        let me = std::thread::current();
+        for e in events {
+            e.register(&me);
+        }
+        let found = loop {
             if let Some(i) = events.iter().position(|e| e.try_consume()) {
-                return Some(i);
+                break Some(i);
             }
             match deadline {
-                None => guard = hub.changed.wait(guard).unwrap_or_else(|e| e.into_inner()),
+                None => std::thread::park(),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        return None;
+                        break None;
                     }
-                    guard = hub.changed.wait_timeout(guard, deadline - now).unwrap_or_else(|e| e.into_inner()).0;
+                    std::thread::park_timeout(deadline - now);
                 }
             }
+        };
+        for e in events {
+            e.unregister(&me);
         }
+        found
     }
 }
 
 impl Event for HostEvent {
     fn set(&self) {
-        let _guard = self.inner.hub.guard();
         self.inner.signalled.store(true, Ordering::SeqCst);
-        self.inner.hub.changed.notify_all();
+        if self.inner.waiting.load(Ordering::SeqCst) != 0 {
+            for t in self.waiters().iter() {
+                t.unpark();
+            }
+        }
     }
 
     fn clear(&self) {
@@ -193,7 +226,6 @@ impl Drop for RingAllocation {
 /// `map_ring` probes against (an unknown address fails like `MmProbeAndLockPages` would).
 #[derive(Debug, Default)]
 pub struct HostKernel {
-    hub: Arc<EventHub>,
     next_handle: AtomicU64,
     handles: Mutex<HashMap<u64, HostEvent>>,
     memory: Mutex<Vec<Weak<RingAllocation>>>,
@@ -205,15 +237,10 @@ impl HostKernel {
         Arc::new(Self { next_handle: AtomicU64::new(0x100), ..Self::default() })
     }
 
-    /// The hub every event of this kernel lives on.
-    pub fn hub(&self) -> &Arc<EventHub> {
-        &self.hub
-    }
-
     /// `CreateEvent`: a new event and its handle (multiples of 4, like Windows handles).
     pub fn create_event(&self, auto_reset: bool, initially_set: bool) -> (u64, HostEvent) {
         let handle = self.next_handle.fetch_add(4, Ordering::Relaxed);
-        let event = HostEvent::new(&self.hub, auto_reset, initially_set);
+        let event = HostEvent::new(auto_reset, initially_set);
         self.handles.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, event.clone());
         (handle, event)
     }

@@ -400,7 +400,7 @@ impl Platform for HostPlatform {
             return Err(PlatformError::InsufficientResources);
         }
         Ok(platform_allocation(|| {
-            HostEvent::new(self.kernel.hub(), false, false).counted(Live::new(&self.resources, |r| &r.engine_events))
+            HostEvent::new(false, false).counted(Live::new(&self.resources, |r| &r.engine_events))
         }))
     }
 

@@ -106,6 +106,8 @@ struct StackState {
     keep_log: bool,
     link: Vec<bool>,
     indicate_calls: u64,
+    /// When the last indication arrived (taken on the indicating thread).
+    last_accept: Option<Instant>,
 }
 
 /// The fake stack.
@@ -126,6 +128,7 @@ impl Default for FakeStack {
                 keep_log: true,
                 link: Vec::new(),
                 indicate_calls: 0,
+                last_accept: None,
             }),
             changed: Condvar::new(),
         }
@@ -150,6 +153,7 @@ impl FakeStack {
     fn record(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
         let mut state = self.state();
         state.indicate_calls += 1;
+        state.last_accept = Some(Instant::now());
         let mut immediate = Vec::new();
         for indication in batch {
             state.delivered_total += 1;
@@ -199,6 +203,12 @@ impl FakeStack {
     /// Packets delivered since the start (logged or not).
     pub fn delivered_total(&self) -> u64 {
         self.state().delivered_total
+    }
+
+    /// When the stack last received an indication (the time the indicating thread handed it
+    /// over, not when a waiter woke up to look).
+    pub fn last_accept(&self) -> Option<Instant> {
+        self.state().last_accept
     }
 
     /// Number of indicate calls so far.

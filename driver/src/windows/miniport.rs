@@ -264,10 +264,13 @@ unsafe extern "system" fn miniport_initialize(
     let context_ptr = TryArc::as_ptr(&context).cast_mut().cast::<c_void>();
 
     let mut registration = NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
-        Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES>(
-            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
-            NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
-        ),
+        // The header's size is NDIS_SIZEOF_..._REVISION_2 (through InterfaceType), not the padded
+        // structure size.
+        Header: NDIS_OBJECT_HEADER {
+            Type: NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES,
+            Revision: NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2,
+            Size: REGISTRATION_ATTRIBUTES_SIZE_REVISION_2 as u16,
+        },
         MiniportAdapterContext: context_ptr,
         AttributeFlags: NDIS_MINIPORT_ATTRIBUTES_NO_HALT_ON_SUSPEND | NDIS_MINIPORT_ATTRIBUTES_SURPRISE_REMOVE_OK,
         CheckForHangTimeInSeconds: 0,
@@ -326,10 +329,7 @@ unsafe extern "system" fn miniport_initialize(
         ContextBackFillSize: 0,
         SupportedOidList: oids.as_mut_ptr(),
         SupportedOidListLength: core::mem::size_of_val(&oids) as u32,
-        AutoNegotiationFlags: NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED
-            | NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED
-            | NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED
-            | NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED,
+        AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
     // SAFETY: both attribute structures are initialized with their headers; NDIS copies them

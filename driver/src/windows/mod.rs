@@ -53,5 +53,8 @@ extern crate wdk_panic;
 #[global_allocator]
 static GLOBAL_ALLOCATOR: wdk_alloc::WdkAllocator = wdk_alloc::WdkAllocator;
 
-/// Pool tag of every allocation the driver makes ('rtun', little-endian as pool tags are shown).
+/// Pool tag of the driver's own NDIS and KMDF allocations (the NBL pool, the KMDF driver object):
+/// 'rtun', little-endian as pool tags are shown. Rust heap allocations go through `wdk-alloc`,
+/// which tags them with its own tag ('rust'); pool-usage tools and Driver Verifier's leak reports
+/// show the driver's sessions, events and queues under that tag.
 pub const POOL_TAG: u32 = u32::from_le_bytes(*b"rtun");

@@ -102,6 +102,13 @@ pub const NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED: u32 = 0x0000_0001;
 pub const NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED: u32 = 0x0000_0002;
 pub const NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED: u32 = 0x0000_0004;
 pub const NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED: u32 = 0x0000_0008;
+/// What the adapter reports as auto-negotiated, in its general attributes and in every link-state
+/// indication alike (speed, duplex and pause functions: a virtual link negotiates nothing, and
+/// says so consistently).
+pub const AUTO_NEGOTIATION_FLAGS: u32 = NDIS_LINK_STATE_XMIT_LINK_SPEED_AUTO_NEGOTIATED
+    | NDIS_LINK_STATE_RCV_LINK_SPEED_AUTO_NEGOTIATED
+    | NDIS_LINK_STATE_DUPLEX_AUTO_NEGOTIATED
+    | NDIS_LINK_STATE_PAUSE_FUNCTIONS_AUTO_NEGOTIATED;
 pub const NDIS_NBL_FLAGS_IS_IPV4: u32 = 0x0000_0200;
 pub const NDIS_NBL_FLAGS_IS_IPV6: u32 = 0x0000_0400;
 pub const NDIS_SEND_FLAGS_DISPATCH_LEVEL: u32 = 0x0000_0001;
@@ -226,6 +233,11 @@ pub struct NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES {
     pub CheckForHangTimeInSeconds: u32,
     pub InterfaceType: u32,
 }
+
+/// `NDIS_SIZEOF_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES_REVISION_2` (ndis.h): through
+/// `InterfaceType`, not the padded structure size.
+pub const REGISTRATION_ATTRIBUTES_SIZE_REVISION_2: usize =
+    offset_of!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, InterfaceType) + size_of::<u32>();
 
 /// `NDIS_MAX_PHYS_ADDRESS_LENGTH` (ntddndis.h; = `IF_MAX_PHYS_ADDRESS_LENGTH` of ifdef.h).
 pub const NDIS_MAX_PHYS_ADDRESS_LENGTH: usize = 32;
@@ -549,6 +561,7 @@ assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
     SynchronousOidRequestHandler: 0x98,
 });
 const _: () = assert!(CHARACTERISTICS_SIZE_REVISION_2 == 0x98);
+const _: () = assert!(REGISTRATION_ATTRIBUTES_SIZE_REVISION_2 == 0x1C);
 assert_layout!(NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES, size: 0x20, {
     Header: 0, MiniportAdapterContext: 8, AttributeFlags: 0x10, CheckForHangTimeInSeconds: 0x14,
     InterfaceType: 0x18,

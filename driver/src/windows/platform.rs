@@ -27,10 +27,11 @@ use super::kernel::{
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
-    NdisMIndicateStatusEx, NdisPauseFunctionsUnsupported, NetBufferListFrameType, NDIS_DEFAULT_PORT_NUMBER,
-    NDIS_HANDLE, NDIS_LINK_STATE, NDIS_LINK_STATE_REVISION_1, NDIS_NBL_FLAGS_IS_IPV4, NDIS_NBL_FLAGS_IS_IPV6,
-    NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_STATUS_INDICATION,
-    NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_LINK_STATE, NDIS_STATUS_SUCCESS, NET_BUFFER_LIST,
+    NdisMIndicateStatusEx, NdisPauseFunctionsUnsupported, NetBufferListFrameType, AUTO_NEGOTIATION_FLAGS,
+    NDIS_DEFAULT_PORT_NUMBER, NDIS_HANDLE, NDIS_LINK_STATE, NDIS_LINK_STATE_REVISION_1, NDIS_NBL_FLAGS_IS_IPV4,
+    NDIS_NBL_FLAGS_IS_IPV6, NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION,
+    NDIS_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_LINK_STATE, NDIS_STATUS_SUCCESS,
+    NET_BUFFER_LIST,
 };
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
@@ -571,7 +572,7 @@ impl Platform for KernelPlatform {
             XmitLinkSpeed: LINK_SPEED_BPS,
             RcvLinkSpeed: LINK_SPEED_BPS,
             PauseFunctions: NdisPauseFunctionsUnsupported,
-            AutoNegotiationFlags: 0,
+            AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         };
         let indication = NDIS_STATUS_INDICATION {
             Header: NDIS_OBJECT_HEADER::of::<NDIS_STATUS_INDICATION>(
