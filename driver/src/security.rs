@@ -5,7 +5,7 @@
 //! LocalSystem; a protected DACL granting full file access to LocalSystem and to
 //! BUILTIN\Administrators; a SACL with a high mandatory label that refuses write, read and execute
 //! access to callers below high integrity. The shell asks for the access each IOCTL declares
-//! (`FILE_READ_DATA` to query the capabilities, `FILE_WRITE_DATA` to register rings) with the
+//! (`FILE_READ_DATA` to query the capabilities, `FILE_READ_DATA | FILE_WRITE_DATA` to register rings) with the
 //! file object generic mapping, so that `SeAccessCheck` applies every rule of the Windows access
 //! check to the caller's effective token: a deny-only Administrators group (a filtered UAC token)
 //! does not grant, a restricted token must pass its restricting SIDs too, a medium-integrity

@@ -27,8 +27,8 @@ IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
 IOCTL_QUERY_CAPABILITIES = 0xCA6C65C4
 # The access each IOCTL declares in the ring contract (its CTL_CODE access bits), and the access
 # the driver must ask SeAccessCheck for: reading the capabilities needs FILE_READ_DATA,
-# registering rings FILE_WRITE_DATA.
-DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RINGS: M.FILE_WRITE_DATA}
+# registering rings FILE_READ_DATA | FILE_WRITE_DATA.
+DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RINGS: M.FILE_READ_DATA | M.FILE_WRITE_DATA}
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
@@ -299,7 +299,7 @@ def main():
         expect(status == STATUS_ACCESS_DENIED, f"{what}: {status:#x}")
         expect(len(m.access_checks) == checks + 1, f"{what}: SeAccessCheck not called once")
         desired, mode, granted, check_status = m.access_checks[-1]
-        expect(desired == M.FILE_WRITE_DATA and mode == M.UserMode, f"{what}: asked {desired:#x} in mode {mode}")
+        expect(desired == DESIRED_ACCESS[IOCTL_REGISTER_RINGS] and mode == M.UserMode, f"{what}: asked {desired:#x} in mode {mode}")
         expect(check_status == STATUS_ACCESS_DENIED and granted == 0, f"{what}: SeAccessCheck did not deny ({reason})")
         expect(not m.mdls and not m.threads, f"{what}: a refused caller left state behind")
         m.token = M.Token.elevated_admin()
@@ -317,7 +317,7 @@ def main():
     step("v1 registration, 64-bit layout")
     status, _, _ = register("v1 64-bit", v1)
     expect(status == 0, f"v1 64-bit registration: {status:#x}")
-    expect(m.access_checks[-1][2:] == (M.FILE_WRITE_DATA, 0), f"admin: SeAccessCheck {m.access_checks[-1]}")
+    expect(m.access_checks[-1][2:] == (DESIRED_ACCESS[IOCTL_REGISTER_RINGS], 0), f"admin: SeAccessCheck {m.access_checks[-1]}")
     expect(sum(v["locked"] for v in m.mdls.values()) == 2 and [t.state for t in m.threads.values()] == ["new"],
            "two rings locked, one system thread created")
     expect(m.link_states[-1] == M.MediaConnectStateConnected, "link up after registration")

@@ -138,8 +138,10 @@ pub(crate) struct ConsumerState<P: Platform> {
 /// What the consumer indicates from: the ring's mapping (owned here, so that teardown can release
 /// it by taking the consumer state once the thread is joined) and the preallocated batch.
 pub(crate) struct IndicationBuffer<P: Platform> {
-    mapping: P::Mapping,
+    // Declared before `mapping` so that it drops first: a prepared indication never outlives the
+    // ring pages it points into (every round drains the batch, so it is empty by then anyway).
     batch: Vec<P::Indication>,
+    mapping: P::Mapping,
     /// IP bytes of the packets in `batch`, added to the shared counters once per round (not
     /// per packet: the counters' cache line is shared with the Send path).
     batch_bytes: u64,

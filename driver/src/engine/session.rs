@@ -338,7 +338,11 @@ impl<P: Platform> Session<P> {
     }
 
     pub(crate) fn set_worker(&self, worker: P::Worker) {
-        *self.worker.lock() = Some(worker);
+        // Registration attaches the worker once, so `previous` is always `None`; were it not, it
+        // would be joined here, after the lock is released (a join waits, which a spin lock's
+        // raised IRQL forbids).
+        let previous = self.worker.lock().replace(worker);
+        drop(previous);
     }
 
     /// Indicates link up, unless the session already ended. Decided under the lock, indicated

@@ -153,8 +153,8 @@ unsafe extern "C" fn dispatch_device_control(device: PDEVICE_OBJECT, irp: PIRP) 
         return unsafe { complete_irp(irp, STATUS_NOT_SUPPORTED, 0) };
     }
     // The access each request needs, as its IOCTL code declares in the ring contract: reading
-    // the capabilities needs FILE_READ_DATA, registering rings FILE_WRITE_DATA.
-    let desired = if code == IOCTL_QUERY_CAPABILITIES { FILE_READ_DATA } else { FILE_WRITE_DATA };
+    // the capabilities needs FILE_READ_DATA, registering rings FILE_READ_DATA | FILE_WRITE_DATA.
+    let desired = if code == IOCTL_QUERY_CAPABILITIES { FILE_READ_DATA } else { FILE_READ_DATA | FILE_WRITE_DATA };
     // SAFETY: the IRP is valid.
     if !caller_may_access(unsafe { (*irp).RequestorMode }, desired) {
         // SAFETY: we own the IRP.
@@ -236,6 +236,9 @@ unsafe extern "C" fn dispatch_pnp(device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
             IRP_MN_SURPRISE_REMOVAL => {
                 adapter.adapter.end_session_and_refuse_registrations();
             }
+            // Strictly, a cancel is acted on once the lower drivers completed it; this hook has no
+            // stack location of its own for a completion routine, and what it resumes is only
+            // the engine's flag that admits registrations, so it resumes on the way down.
             IRP_MN_CANCEL_REMOVE_DEVICE => adapter.adapter.accept_registrations(),
             _ => {}
         }
