@@ -91,6 +91,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!("usage: ringtun-bench [--quick | --full] [--report FILE.md] [--no-instructions] [--only a|b|c|d|e]");
     eprintln!("       ringtun-bench --instructions");
+    eprintln!("       ringtun-bench --stream down|up|bare-down|bare-up SIZE SECONDS");
     std::process::exit(2);
 }
 
@@ -112,6 +113,10 @@ fn main() {
                 std::process::exit(1);
             }
         }
+        return;
+    }
+    if args.first().map(String::as_str) == Some("--stream") {
+        profile_stream(&args[1..]);
         return;
     }
     let mut options = Options { budget: &FULL, report: None, instructions: true, only: None };
@@ -530,6 +535,33 @@ fn stream_up(size: usize, budget: &Budget) -> f64 {
         stop.store(true, Relaxed);
         rate
     })
+}
+
+/// `--stream down|up|bare-down|bare-up SIZE SECONDS`: one streaming figure alone, for a profiler
+/// (`perf record -g ringtun-bench --stream down 64 5`).
+fn profile_stream(args: &[String]) {
+    let (Some(dir), Some(size), Some(secs)) = (
+        args.first(),
+        args.get(1).and_then(|s| s.parse::<usize>().ok()),
+        args.get(2).and_then(|s| s.parse::<u64>().ok()),
+    ) else {
+        usage()
+    };
+    let budget = Budget { window: Duration::from_secs(secs), windows: 1, ..QUICK };
+    let packet = ipv4(size, 3);
+    let batch = batch_for(size);
+    let rate = match dir.as_str() {
+        "down" => stream_down(size, batch, &budget),
+        "up" => stream_up(size, &budget),
+        "bare-down" => {
+            baselines::bare_ring_mpps(&packet, batch, CAPACITY as usize, |c: &dyn Fn() -> u64| windows(&budget, 1, c))
+        }
+        "bare-up" => {
+            baselines::bare_ring_mpps(&packet, 1, CAPACITY as usize, |c: &dyn Fn() -> u64| windows(&budget, 1, c))
+        }
+        _ => usage(),
+    };
+    println!("{dir} {size} B: {rate:.2} Mpps");
 }
 
 /// Warms up, then measures `n` windows of `budget.window` of a packet counter; median Mpps.
