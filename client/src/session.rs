@@ -86,6 +86,11 @@ struct Outgoing {
     published_tail: u32,
     /// Start of the last allocation, for v1 shrink.
     last_slot: Option<u32>,
+    /// The driver's `head` as last read (`None` before the first allocation). Allocations are
+    /// planned against it first: `head` only moves forward, so what fits it fits, and the
+    /// shared word (which the driver's consumer writes every round) is read again only when an
+    /// allocation does not fit.
+    known_head: Option<u32>,
 }
 
 struct Incoming {
@@ -238,7 +243,7 @@ impl<B: Backend> Session<B> {
             incoming_ring,
             outgoing_ring,
             incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
-            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None }),
+            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None, known_head: None }),
             incoming_event,
             outgoing_event,
             _incoming_memory: incoming_memory,
@@ -340,11 +345,22 @@ impl<B: Backend> Session<B> {
             .ok_or(Error::RoomUnsupported { requested: room, available: geometry.room() })?;
         let header_size = geometry.packet_header_size();
         let data_offset = header_size + u32::from(headroom);
-        let head = self.outgoing_ring.load_head();
-        if head == RING_STOPPED {
-            return Err(Error::SessionEnded);
-        }
-        let plan = match geometry.plan_reservation(head, out.reserved_tail, slot_size) {
+        let known = out.known_head.map(|head| geometry.plan_reservation(head, out.reserved_tail, slot_size));
+        let planned = match known {
+            Some(Ok(plan)) => Ok(plan),
+            Some(Err(_)) | None => {
+                let head = self.outgoing_ring.load_head();
+                if head == RING_STOPPED {
+                    return Err(Error::SessionEnded);
+                }
+                let plan = geometry.plan_reservation(head, out.reserved_tail, slot_size);
+                if !matches!(plan, Err(ReserveError::Corrupt(_))) {
+                    out.known_head = Some(head);
+                }
+                plan
+            }
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(ReserveError::Full { .. }) => return Err(Error::RingFull),
             Err(ReserveError::Corrupt(fault)) => return Err(Error::CorruptRing(fault)),
