@@ -86,10 +86,10 @@ struct Outgoing {
     published_tail: u32,
     /// Start of the last allocation, for v1 shrink.
     last_slot: Option<u32>,
-    /// The driver's `head` as last read (`None` before the first allocation). Allocations are
-    /// planned against it first: `head` only moves forward, so what fits it fits, and the
-    /// shared word (which the driver's consumer writes every round) is read again only when an
-    /// allocation does not fit.
+    /// The driver's `head` as last read (`None` before the first allocation): read once per
+    /// allocating call, and again only when an allocation does not fit it. `head` only moves
+    /// forward, so what fits it fits; a batch of allocations reads the shared word (which the
+    /// driver's consumer writes every round) once instead of once per slot.
     known_head: Option<u32>,
 }
 
@@ -304,6 +304,7 @@ impl<B: Backend> Session<B> {
     /// least `tailroom` after (v2; v1 takes 0/0).
     pub fn allocate(&self, len: usize, headroom: u16, tailroom: u16) -> Result<OutgoingSlot<'_, B>, Error> {
         let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
         self.allocate_locked(&mut out, len, headroom, tailroom)
     }
 
@@ -319,6 +320,7 @@ impl<B: Backend> Session<B> {
         slots: &mut Vec<OutgoingSlot<'s, B>>,
     ) -> Result<usize, Error> {
         let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
         for (n, &len) in lens.iter().enumerate() {
             match self.allocate_locked(&mut out, len, headroom, tailroom) {
                 Ok(slot) => slots.push(slot),
@@ -327,6 +329,17 @@ impl<B: Backend> Session<B> {
             }
         }
         Ok(lens.len())
+    }
+
+    /// Reads the driver's `head` once per allocating call: a call after the session ended fails
+    /// with [`Error::SessionEnded`] whatever the known head says.
+    fn refresh_head_locked(&self, out: &mut Outgoing) -> Result<(), Error> {
+        let head = self.outgoing_ring.load_head();
+        if head == RING_STOPPED {
+            return Err(Error::SessionEnded);
+        }
+        out.known_head = Some(head);
+        Ok(())
     }
 
     fn allocate_locked(
