@@ -91,6 +91,9 @@ struct Outgoing {
     /// forward, so what fits it fits; a batch of allocations reads the shared word (which the
     /// driver's consumer writes every round) once instead of once per slot.
     known_head: Option<u32>,
+    /// Slots allocated and not yet sent, dropped or taken back. At zero every slot below
+    /// `reserved_tail` is finished, and the tail is published there without walking the headers.
+    unfinished: u32,
 }
 
 struct Incoming {
@@ -243,7 +246,13 @@ impl<B: Backend> Session<B> {
             incoming_ring,
             outgoing_ring,
             incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
-            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None, known_head: None }),
+            outgoing: Mutex::new(Outgoing {
+                reserved_tail: 0,
+                published_tail: 0,
+                last_slot: None,
+                known_head: None,
+                unfinished: 0,
+            }),
             incoming_event,
             outgoing_event,
             _incoming_memory: incoming_memory,
@@ -390,6 +399,7 @@ impl<B: Backend> Session<B> {
         self.outgoing_ring.write_packet_header(plan.offset, owned).map_err(|_| Error::InvalidRange)?;
         out.reserved_tail = plan.next_tail;
         out.last_slot = Some(plan.offset);
+        out.unfinished = out.unfinished.saturating_add(1);
         Ok(OutgoingSlot { session: self, offset: plan.offset, slot_size, data_offset, data_length: len32, sent: false })
     }
 
@@ -442,6 +452,7 @@ impl<B: Backend> Session<B> {
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
+        out.unfinished = out.unfinished.saturating_sub(1);
         Ok(())
     }
 
@@ -450,7 +461,11 @@ impl<B: Backend> Session<B> {
         let ring = &self.outgoing_ring;
         // The headers are re-read from shared memory, so each size is checked to stay within what
         // was reserved: a scribbled header stops the walk instead of sending it around the ring.
-        let tail = walk_slots(ring, out.published_tail, out.reserved_tail, false);
+        let tail = if out.unfinished == 0 {
+            out.reserved_tail
+        } else {
+            walk_slots(ring, out.published_tail, out.reserved_tail, false)
+        };
         if tail != out.published_tail {
             out.published_tail = tail;
             if ring.publish_tail(tail) {
@@ -468,6 +483,7 @@ impl<B: Backend> Session<B> {
         if out.last_slot == Some(offset) {
             out.reserved_tail = offset;
             out.last_slot = None;
+            out.unfinished = out.unfinished.saturating_sub(1);
             true
         } else {
             false
