@@ -303,11 +303,7 @@ impl<P: Platform> Session<P> {
                     (len as u32, slot_size)
                 }
             };
-            let mut writer = SlotWriter { ring: &send.ring, data_offset: slot_offset.wrapping_add(data_offset), len };
-            let copied = batch.copy_packet(index, &mut writer);
-            // A packet whose bytes could not be read still occupies its slot: publish it empty.
-            let published_len = if copied { len } else { 0 };
-            let header = match geometry.version() {
+            let header_for = |published_len: u32| match geometry.version() {
                 RingVersion::V1 => PacketHeader::V1 { size: published_len },
                 RingVersion::V2 => PacketHeader::V2 {
                     slot_size,
@@ -316,7 +312,14 @@ impl<P: Platform> Session<P> {
                     data_length: published_len as u16,
                 },
             };
-            let header_ok = send.ring.write_packet_header(slot_offset, header).is_ok();
+            // The header first, then the bytes behind it (in address order).
+            let mut header_ok = send.ring.write_packet_header(slot_offset, header_for(len)).is_ok();
+            let mut writer = SlotWriter { ring: &send.ring, data_offset: slot_offset.wrapping_add(data_offset), len };
+            let copied = batch.copy_packet(index, &mut writer);
+            // A packet whose bytes could not be read still occupies its slot: publish it empty.
+            if !copied {
+                header_ok = send.ring.write_packet_header(slot_offset, header_for(0)).is_ok();
+            }
             if copied && header_ok {
                 batch.set_status(index, TransmitStatus::Sent);
                 sent = sent.wrapping_add(1);
