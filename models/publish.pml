@@ -2,9 +2,11 @@
  * In-order tail publication with concurrent senders on the Send ring.
  *
  * Mirrors driver/src/engine/send.rs, Session::transmit_inside_gate:
- *   1. reserve, under the tail lock: load the client's head (inside the lock), plan the
- *      reservation (ring-abi RingGeometry::plan_reservation: free = wrap(head - tail - unit)),
- *      move the private reserved tail, queue the reservation;
+ *   1. reserve, under the tail lock: plan the reservation against the head last read (the
+ *      known head, sender-private under the lock); only if it does not fit, load the client's
+ *      head (inside the lock), remember it and plan again (ring-abi
+ *      RingGeometry::plan_reservation: free = wrap(head - tail - unit)); move the private
+ *      reserved tail, queue the reservation;
  *   2. fill, without the lock (senders copy in parallel);
  *   3. publish, under the lock: mark the reservation filled, pop every filled reservation at the
  *      front of the queue, store tail past the last one popped.
@@ -22,9 +24,9 @@
  *   - the consumer never reads a unit that is not filled (publication in reservation order).
  *
  * Variants (-D):
- *   HEAD_OUTSIDE_LOCK     the sender loads head before taking the lock (a stale head can make
- *                         room that is not there once other senders moved the tail around the
- *                         ring: the Send-ring head race Wintun shipped);
+ *   HEAD_OUTSIDE_LOCK     the sender loads head before taking the lock and remembers it (a stale
+ *                         head can make room that is not there once other senders moved the
+ *                         tail around the ring: the Send-ring head race Wintun shipped);
  *   PUBLISH_OUT_OF_ORDER  a sender publishes its own reservation's end as the tail without
  *                         waiting for earlier reservations to be filled.
  */
@@ -48,6 +50,7 @@ bool locked;
 
 /* Sender-private state of send.rs SendTail (under the lock). */
 byte rtail;                /* reserved_tail */
+byte known = 255;          /* known_head; 255: none read yet */
 byte q_id[QMAX];           /* pending reservations, oldest first */
 byte q_next[QMAX];
 bool q_filled[QMAX];
@@ -79,12 +82,17 @@ proctype sender() {
     h = head;
 #endif
     lock();
+    /* The known head first; the shared head only when the batch does not fit it. */
+    ok = (known != 255 && n <= WRAP(known - rtail - 1));
+    if
+    :: !ok ->
 #ifndef HEAD_OUTSIDE_LOCK
-    h = head;
+      h = head;
 #endif
+      d_step { known = h; free = WRAP(h - rtail - 1); ok = (n <= free) }
+    :: else -> skip
+    fi;
     d_step {
-      free = WRAP(h - rtail - 1);
-      ok = (n <= free);
       if
       :: ok ->
         off = rtail;

@@ -77,6 +77,22 @@ const SCENARIOS: &[Scenario] = &[
         rounds: 200,
     },
     Scenario {
+        name: "client-recv-many-64",
+        what: "client receive_many+release_many",
+        marker: "ir_client_receive_many",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
+        name: "client-send-many-64",
+        what: "client allocate_many+fill+send_many",
+        marker: "ir_client_send_many",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
         name: "vpn-null-down-v1",
         what: "VPN client, null, net→client, v1 copy",
         marker: "vpn_down_client",
@@ -144,6 +160,36 @@ fn ir_client_send(session: &Session<HostBackend>, packet: &[u8]) {
     }
 }
 
+#[inline(never)]
+fn ir_client_receive_many<'s>(
+    session: &'s Session<HostBackend>,
+    packets: &mut Vec<ringtun::IncomingPacket<'s, HostBackend>>,
+    max: usize,
+) -> usize {
+    let n = session.receive_many(packets, max).unwrap_or(0);
+    session.release_many(packets);
+    n
+}
+
+#[inline(never)]
+fn ir_client_send_many<'s>(
+    session: &'s Session<HostBackend>,
+    lens: &[usize],
+    packet: &[u8],
+    slots: &mut Vec<ringtun::OutgoingSlot<'s, HostBackend>>,
+) {
+    match session.allocate_many(lens, 0, 0, slots) {
+        Ok(n) if n == lens.len() => {}
+        other => panic!("allocate_many: {other:?}"),
+    }
+    for slot in slots.iter_mut() {
+        slot.data_mut().copy_from_slice(packet);
+    }
+    if let Err(e) = session.send_many(slots) {
+        panic!("send: {e}");
+    }
+}
+
 fn drain(session: &Session<HostBackend>) {
     while let Ok(Some(p)) = session.receive() {
         p.release();
@@ -176,6 +222,23 @@ pub fn child(name: &str) {
             for _ in 0..s.rounds {
                 assert_eq!(transmit(&driver, &refs), s.batch);
                 assert_eq!(ir_client_receive(&session), s.batch);
+            }
+        }
+        "ir_client_receive_many" => {
+            let mut packets = Vec::with_capacity(s.batch);
+            for _ in 0..s.rounds {
+                assert_eq!(transmit(&driver, &refs), s.batch);
+                assert_eq!(ir_client_receive_many(&session, &mut packets, s.batch), s.batch);
+            }
+        }
+        "ir_client_send_many" => {
+            let lens = vec![packet.len(); s.batch];
+            let mut slots = Vec::with_capacity(s.batch);
+            let mut sent = 0;
+            for _ in 0..s.rounds {
+                ir_client_send_many(&session, &lens, &packet, &mut slots);
+                sent += s.batch as u64;
+                assert!(driver.stack().wait_delivered(sent, Duration::from_secs(60)));
             }
         }
         "ir_client_send" => {

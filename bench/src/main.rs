@@ -508,12 +508,23 @@ fn stream_down(size: usize, batch: usize, budget: &Budget) -> f64 {
         });
         scope.spawn(|| {
             let mut n = 0u64;
+            let mut packets = Vec::with_capacity(batch);
             while !stop.load(Relaxed) {
-                if let Ok(Some(p)) = session.receive_wait(Duration::from_millis(10)) {
-                    p.release();
-                    n += 1;
-                    received.store(n, Relaxed);
+                match session.receive_many(&mut packets, batch) {
+                    Ok(0) => {
+                        // Empty: wait for the next packet like a client would (spin, then sleep).
+                        if let Ok(Some(p)) = session.receive_wait(Duration::from_millis(10)) {
+                            p.release();
+                            n += 1;
+                        }
+                    }
+                    Ok(k) => {
+                        session.release_many(&mut packets);
+                        n += k as u64;
+                    }
+                    Err(e) => panic!("receive: {e}"),
                 }
+                received.store(n, Relaxed);
             }
         });
         let rate = windows(budget, 1, || received.load(Relaxed));
@@ -525,7 +536,7 @@ fn stream_down(size: usize, batch: usize, budget: &Budget) -> f64 {
 /// client → network, streaming: a client thread allocates, fills (a stand-in for decrypting)
 /// and sends `size`-byte packets; the engine's consumer thread validates and indicates them to
 /// the stack, which returns them at once. Returns the median Mpps.
-fn stream_up(size: usize, budget: &Budget) -> f64 {
+fn stream_up(size: usize, batch: usize, budget: &Budget) -> f64 {
     let driver = HostDriver::new();
     driver.stack().set_logging(false);
     let session = open(&driver, false, Room::NONE, Room::new(1, TRAILER as u16));
@@ -533,11 +544,15 @@ fn stream_up(size: usize, budget: &Budget) -> f64 {
     let stop = AtomicBool::new(false);
     thread::scope(|scope| {
         scope.spawn(|| {
+            let lens = vec![size; batch];
+            let mut slots = Vec::with_capacity(batch);
             while !stop.load(Relaxed) {
-                match session.allocate(size, 0, 0) {
-                    Ok(mut slot) => {
-                        slot.data_mut().copy_from_slice(&packet);
-                        if let Err(e) = session.send(slot) {
+                match session.allocate_many(&lens, 0, 0, &mut slots) {
+                    Ok(_) => {
+                        for slot in &mut slots {
+                            slot.data_mut().copy_from_slice(&packet);
+                        }
+                        if let Err(e) = session.send_many(&mut slots) {
                             panic!("send: {e}");
                         }
                     }
@@ -567,12 +582,12 @@ fn profile_stream(args: &[String]) {
     let batch = batch_for(size);
     let rate = match dir.as_str() {
         "down" => stream_down(size, batch, &budget),
-        "up" => stream_up(size, &budget),
+        "up" => stream_up(size, batch, &budget),
         "bare-down" => {
             baselines::bare_ring_mpps(&packet, batch, CAPACITY as usize, |c: &dyn Fn() -> u64| windows(&budget, 1, c))
         }
         "bare-up" => {
-            baselines::bare_ring_mpps(&packet, 1, CAPACITY as usize, |c: &dyn Fn() -> u64| windows(&budget, 1, c))
+            baselines::bare_ring_mpps(&packet, batch, CAPACITY as usize, |c: &dyn Fn() -> u64| windows(&budget, 1, c))
         }
         _ => usage(),
     };
@@ -615,7 +630,7 @@ fn throughput_section(budget: &Budget, report: &mut Report) {
                 windows(budget, 1, c)
             }));
             copy.push(baselines::memcpy_gbps(&packet, CAPACITY as usize, budget.window, false));
-            up.push(stream_up(size, budget));
+            up.push(stream_up(size, batch, budget));
             bare_up.push(baselines::bare_ring_mpps(&packet, 1, CAPACITY as usize, |c: &dyn Fn() -> u64| {
                 windows(budget, 1, c)
             }));

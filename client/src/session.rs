@@ -86,6 +86,11 @@ struct Outgoing {
     published_tail: u32,
     /// Start of the last allocation, for v1 shrink.
     last_slot: Option<u32>,
+    /// The driver's `head` as last read (`None` before the first allocation). Allocations are
+    /// planned against it first: `head` only moves forward, so what fits it fits, and the
+    /// shared word (which the driver's consumer writes every round) is read again only when an
+    /// allocation does not fit.
+    known_head: Option<u32>,
 }
 
 struct Incoming {
@@ -238,7 +243,7 @@ impl<B: Backend> Session<B> {
             incoming_ring,
             outgoing_ring,
             incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
-            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None }),
+            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None, known_head: None }),
             incoming_event,
             outgoing_event,
             _incoming_memory: incoming_memory,
@@ -298,6 +303,39 @@ impl<B: Backend> Session<B> {
     /// Allocates an outgoing slot for `len` bytes of IP packet with `headroom` bytes before and at
     /// least `tailroom` after (v2; v1 takes 0/0).
     pub fn allocate(&self, len: usize, headroom: u16, tailroom: u16) -> Result<OutgoingSlot<'_, B>, Error> {
+        let mut out = lock(&self.outgoing);
+        self.allocate_locked(&mut out, len, headroom, tailroom)
+    }
+
+    /// Allocates one outgoing slot per length in `lens`, in order, under one lock (a batch costs
+    /// what one [`Session::allocate`] does, plus the slots), appending them to `slots`. Stops at
+    /// the first length that cannot be allocated: returns how many were, or that error if none
+    /// was.
+    pub fn allocate_many<'s>(
+        &'s self,
+        lens: &[usize],
+        headroom: u16,
+        tailroom: u16,
+        slots: &mut Vec<OutgoingSlot<'s, B>>,
+    ) -> Result<usize, Error> {
+        let mut out = lock(&self.outgoing);
+        for (n, &len) in lens.iter().enumerate() {
+            match self.allocate_locked(&mut out, len, headroom, tailroom) {
+                Ok(slot) => slots.push(slot),
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => return Ok(n),
+            }
+        }
+        Ok(lens.len())
+    }
+
+    fn allocate_locked(
+        &self,
+        out: &mut Outgoing,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+    ) -> Result<OutgoingSlot<'_, B>, Error> {
         let geometry = *self.outgoing_ring.geometry();
         let len32 =
             u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
@@ -307,12 +345,22 @@ impl<B: Backend> Session<B> {
             .ok_or(Error::RoomUnsupported { requested: room, available: geometry.room() })?;
         let header_size = geometry.packet_header_size();
         let data_offset = header_size + u32::from(headroom);
-        let mut out = lock(&self.outgoing);
-        let head = self.outgoing_ring.load_head();
-        if head == RING_STOPPED {
-            return Err(Error::SessionEnded);
-        }
-        let plan = match geometry.plan_reservation(head, out.reserved_tail, slot_size) {
+        let known = out.known_head.map(|head| geometry.plan_reservation(head, out.reserved_tail, slot_size));
+        let planned = match known {
+            Some(Ok(plan)) => Ok(plan),
+            Some(Err(_)) | None => {
+                let head = self.outgoing_ring.load_head();
+                if head == RING_STOPPED {
+                    return Err(Error::SessionEnded);
+                }
+                let plan = geometry.plan_reservation(head, out.reserved_tail, slot_size);
+                if !matches!(plan, Err(ReserveError::Corrupt(_))) {
+                    out.known_head = Some(head);
+                }
+                plan
+            }
+        };
+        let plan = match planned {
             Ok(plan) => plan,
             Err(ReserveError::Full { .. }) => return Err(Error::RingFull),
             Err(ReserveError::Corrupt(fault)) => return Err(Error::CorruptRing(fault)),
@@ -339,23 +387,56 @@ impl<B: Backend> Session<B> {
         self.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length)
     }
 
-    fn finish_outgoing(&self, offset: u32, slot_size: u32, data_offset: u32, data_length: u32) -> Result<(), Error> {
-        let ring = &self.outgoing_ring;
-        let geometry = *ring.geometry();
+    /// Sends every slot in `slots` (draining it) under one lock, with one publication of the tail
+    /// and at most one signal for the whole batch. Same ordering rules as [`Session::send`].
+    pub fn send_many(&self, slots: &mut Vec<OutgoingSlot<'_, B>>) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
-        let header = match geometry.version() {
+        let mut result = Ok(());
+        for mut slot in slots.drain(..) {
+            slot.sent = true;
+            let written =
+                self.write_outgoing_locked(&mut out, slot.offset, slot.slot_size, slot.data_offset, slot.data_length);
+            if result.is_ok() {
+                result = written;
+            }
+        }
+        let published = self.publish_outgoing_locked(&mut out);
+        result.and(published)
+    }
+
+    fn finish_outgoing(&self, offset: u32, slot_size: u32, data_offset: u32, data_length: u32) -> Result<(), Error> {
+        let mut out = lock(&self.outgoing);
+        self.write_outgoing_locked(&mut out, offset, slot_size, data_offset, data_length)?;
+        self.publish_outgoing_locked(&mut out)
+    }
+
+    /// Writes a slot's final (not owned) header.
+    fn write_outgoing_locked(
+        &self,
+        out: &mut Outgoing,
+        offset: u32,
+        slot_size: u32,
+        data_offset: u32,
+        data_length: u32,
+    ) -> Result<(), Error> {
+        let header = match self.version {
             RingVersion::V1 => PacketHeader::V1 { size: data_length },
             RingVersion::V2 => {
                 PacketHeader::V2 { slot_size, data_offset: data_offset as u16, data_length: data_length as u16 }
             }
         };
-        ring.write_packet_header(offset, header).map_err(|_| Error::InvalidRange)?;
+        self.outgoing_ring.write_packet_header(offset, header).map_err(|_| Error::InvalidRange)?;
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
-        // Publish every leading slot that is no longer owned. The headers are re-read from shared
-        // memory, so each size is checked to stay within what was reserved: a scribbled header
-        // stops the walk instead of sending it around the ring.
+        Ok(())
+    }
+
+    /// Publishes every leading slot that is no longer owned, and signals the driver if it sleeps.
+    fn publish_outgoing_locked(&self, out: &mut Outgoing) -> Result<(), Error> {
+        let ring = &self.outgoing_ring;
+        // The headers are re-read from shared memory, so each size is checked to stay within what
+        // was reserved: a scribbled header stops the walk instead of sending it around the ring.
         let tail = walk_slots(ring, out.published_tail, out.reserved_tail, false);
         if tail != out.published_tail {
             out.published_tail = tail;
@@ -416,14 +497,65 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// Appends up to `max` incoming packets to `packets` under one lock; returns how many.
+    pub fn receive_many<'s>(&'s self, packets: &mut Vec<IncomingPacket<'s, B>>, max: usize) -> Result<usize, Error> {
+        let ring = &self.incoming_ring;
+        let mut inc = lock(&self.incoming);
+        let tail = ring.load_tail();
+        if tail == RING_STOPPED {
+            return Err(Error::SessionEnded);
+        }
+        let mut n = 0;
+        while n < max {
+            let view = match ring.packet_at(inc.cursor, tail) {
+                Ok(None) => break,
+                Ok(Some(view)) => view,
+                Err(fault) if n == 0 => return Err(Error::CorruptRing(fault)),
+                // The packets before the fault are good; the fault is reported by the next call.
+                Err(_) => break,
+            };
+            inc.cursor = ring.geometry().advance(inc.cursor, view.slot_size);
+            if view.data_length == 0 {
+                self.release_locked(&mut inc, view);
+                continue;
+            }
+            packets.push(IncomingPacket { session: self, view, released: false });
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Releases every packet in `packets` (draining it) under one lock, with one store of the
+    /// head for the whole batch. Same as releasing each, in any order.
+    pub fn release_many(&self, packets: &mut Vec<IncomingPacket<'_, B>>) {
+        let ring = &self.incoming_ring;
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        for mut packet in packets.drain(..) {
+            packet.released = true;
+            let view = packet.view;
+            if view.slot_offset == inc.head {
+                inc.head = ring.geometry().advance(inc.head, view.slot_size);
+            } else {
+                self.mark_released(view);
+            }
+        }
+        let head = walk_slots(ring, inc.head, inc.cursor, true);
+        inc.head = head;
+        if head != published {
+            ring.store_head(head);
+        }
+    }
+
     /// Waits up to `timeout` for an incoming packet: spins briefly, then (v2) declares itself
     /// alertable with the full-fence handshake and sleeps on the read-wait event.
     pub fn receive_wait(&self, timeout: Duration) -> Result<Option<IncomingPacket<'_, B>>, Error> {
+        // A packet already there costs no clock read.
+        if let Some(p) = self.receive()? {
+            return Ok(Some(p));
+        }
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(p) = self.receive()? {
-                return Ok(Some(p));
-            }
             // Spin on the shared tail (no lock) for up to the consumer spin budget before sleeping,
             // yielding the CPU at each step: with few CPUs, a busy spin keeps the thread that
             // will send the next packet off the CPU for the whole budget.
@@ -457,6 +589,18 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// Marks a slot released out of order: bit 31 set in its header (the driver never sets it).
+    fn mark_released(&self, view: PacketView) {
+        let ring = &self.incoming_ring;
+        let marked = match ring.read_packet_header(view.slot_offset) {
+            PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
+            PacketHeader::V2 { slot_size, data_offset, data_length } => {
+                PacketHeader::V2 { slot_size: slot_size | CLIENT_OWNED_BIT, data_offset, data_length }
+            }
+        };
+        let _ = ring.write_packet_header(view.slot_offset, marked);
+    }
+
     fn release(&self, view: PacketView) {
         let mut inc = lock(&self.incoming);
         self.release_locked(&mut inc, view);
@@ -474,14 +618,7 @@ impl<B: Backend> Session<B> {
             ring.store_head(head);
             return;
         }
-        // Mark released: bit 31 set in the slot's header (the driver never sets it).
-        let marked = match ring.read_packet_header(view.slot_offset) {
-            PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
-            PacketHeader::V2 { slot_size, data_offset, data_length } => {
-                PacketHeader::V2 { slot_size: slot_size | CLIENT_OWNED_BIT, data_offset, data_length }
-            }
-        };
-        let _ = ring.write_packet_header(view.slot_offset, marked);
+        self.mark_released(view);
         let head = walk_slots(ring, inc.head, inc.cursor, true);
         if head != inc.head {
             inc.head = head;

@@ -98,6 +98,11 @@ pub(crate) struct SendTail {
     reserved_tail: u32,
     /// Last tail published to the client.
     published_tail: u32,
+    /// The client's `head` as last read and checked (`None` before the first batch). The free
+    /// space it gives is a lower bound, since a correct client only moves `head` forward: a batch
+    /// that fits it fits, and the shared word is read again only when a batch does not. A client
+    /// that moves `head` backwards can only lose its own unread packets.
+    known_head: Option<u32>,
     next_id: u64,
     pending: VecDeque<PendingReservation>,
 }
@@ -130,6 +135,7 @@ impl<P: Platform> SendState<P> {
             tail: Mutex::new(SendTail {
                 reserved_tail: initial_tail,
                 published_tail: initial_tail,
+                known_head: None,
                 next_id: 0,
                 pending,
             }),
@@ -244,8 +250,20 @@ impl<P: Platform> Session<P> {
             if tail.pending.len() >= MAX_RESERVATIONS_IN_FLIGHT {
                 None
             } else {
-                let head = send.ring.load_head();
-                match geometry.plan_reservation(head, tail.reserved_tail, total) {
+                // The known head first: no read of the line the client writes on every release.
+                let known = tail.known_head.map(|head| geometry.plan_reservation(head, tail.reserved_tail, total));
+                let planned = match known {
+                    Some(Ok(plan)) => Ok(plan),
+                    Some(Err(_)) | None => {
+                        let head = send.ring.load_head();
+                        let plan = geometry.plan_reservation(head, tail.reserved_tail, total);
+                        if !matches!(plan, Err(ReserveError::Corrupt(_))) {
+                            tail.known_head = Some(head);
+                        }
+                        plan
+                    }
+                };
+                match planned {
                     Ok(plan) => {
                         let id = tail.next_id;
                         tail.next_id = id.wrapping_add(1);

@@ -271,34 +271,43 @@ impl Drop for Live {
 pub struct HostMapping {
     base: *mut u8,
     len: usize,
-    memory: Arc<RingAllocation>,
-    /// Indications over this mapping that the stack has not freed yet.
-    in_use: Arc<AtomicI64>,
+    /// Shared with every indication over this mapping: one more strong count per indication the
+    /// stack has not freed yet.
+    anchor: Arc<IndicationAnchor>,
     live: Live,
 }
 
 impl Drop for HostMapping {
     fn drop(&mut self) {
-        if self.in_use.load(Ordering::SeqCst) != 0 {
+        if Arc::strong_count(&self.anchor) > 1 {
             self.live.resources.unmapped_in_use.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-/// Marks one indication as using its mapping until it is freed.
+/// What an indication holds on to: the ring memory it points into, and the resource count it is
+/// part of. One reference count and one counter per indication (not one of each per resource),
+/// so the host's bookkeeping does not dominate the per-packet cost it measures.
 #[derive(Debug)]
-pub(crate) struct InUse(Arc<AtomicI64>);
+pub(crate) struct IndicationAnchor {
+    _memory: Arc<RingAllocation>,
+    resources: Arc<HostResources>,
+}
 
-impl InUse {
-    fn new(counter: &Arc<AtomicI64>) -> Self {
-        counter.fetch_add(1, Ordering::SeqCst);
-        Self(Arc::clone(counter))
+/// Marks one indication as live and as using its mapping until it is freed.
+#[derive(Debug)]
+pub(crate) struct IndicationHold(Arc<IndicationAnchor>);
+
+impl IndicationHold {
+    fn new(anchor: &Arc<IndicationAnchor>) -> Self {
+        anchor.resources.indications.fetch_add(1, Ordering::SeqCst);
+        Self(Arc::clone(anchor))
     }
 }
 
-impl Drop for InUse {
+impl Drop for IndicationHold {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        self.0.resources.indications.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -382,9 +391,13 @@ impl Platform for HostPlatform {
         let _ = caller;
         let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
         // The host's own bookkeeping (the stand-in for the MDL), exempt from allocation faults.
-        let (live, in_use) =
-            platform_allocation(|| (Live::new(&self.resources, |r| &r.mappings), Arc::new(AtomicI64::new(0))));
-        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, memory, in_use, live })
+        let (live, anchor) = platform_allocation(|| {
+            (
+                Live::new(&self.resources, |r| &r.mappings),
+                Arc::new(IndicationAnchor { _memory: memory, resources: Arc::clone(&self.resources) }),
+            )
+        });
+        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, anchor, live })
     }
 
     fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
@@ -462,18 +475,7 @@ impl Platform for HostPlatform {
         }
         let ring_offset = offset;
         let ptr = mapping.base.wrapping_add(offset).cast_const();
-        let live = Live::new(&self.resources, |r| &r.indications);
-        let in_use = InUse::new(&mapping.in_use);
-        Some(HostIndication {
-            token,
-            kind,
-            ptr,
-            len,
-            ring_offset,
-            _memory: Arc::clone(&mapping.memory),
-            _live: live,
-            _in_use: in_use,
-        })
+        Some(HostIndication { token, kind, ptr, len, ring_offset, _hold: IndicationHold::new(&mapping.anchor) })
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {

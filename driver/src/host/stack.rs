@@ -3,12 +3,11 @@
 //! injects transmit batches whose per-packet bookkeeping starts out as garbage.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
 use crate::engine::{SlotWriter, TransmitBatch, TransmitStatus};
-use crate::host::kernel::RingAllocation;
 use crate::host::StackSide;
 use crate::platform::IpKind;
 
@@ -30,15 +29,12 @@ pub struct HostIndication {
     pub(crate) len: u32,
     /// Offset of the packet from the start of the ring memory (proves no copy was made).
     pub(crate) ring_offset: usize,
-    /// Keeps the ring memory alive while the stack holds the packet.
-    pub(crate) _memory: Arc<RingAllocation>,
-    /// Counts the indication as a live platform resource until it is freed.
-    pub(crate) _live: crate::host::Live,
-    /// Marks the ring's mapping as in use until the indication is freed.
-    pub(crate) _in_use: crate::host::InUse,
+    /// Keeps the ring memory alive while the stack holds the packet, marks the ring's mapping as
+    /// in use and counts the indication as a live platform resource, until it is freed.
+    pub(crate) _hold: crate::host::IndicationHold,
 }
 
-// SAFETY: `ptr` points into `_memory`, which this value keeps alive; it is only read through
+// SAFETY: `ptr` points into the ring memory that `_hold` keeps alive; it is only read through
 // raw copies.
 unsafe impl Send for HostIndication {}
 
@@ -80,7 +76,7 @@ impl HostIndication {
     pub fn bytes(&self) -> Vec<u8> {
         let mut out = std::vec![0u8; self.len as usize];
         // SAFETY: the engine checked `[ptr, ptr + len)` lies inside the mapped ring, and
-        // `_memory` keeps that memory allocated; `out` is a separate buffer.
+        // `_hold` keeps that memory allocated; `out` is a separate buffer.
         unsafe { core::ptr::copy_nonoverlapping(self.ptr, out.as_mut_ptr(), out.len()) };
         out
     }

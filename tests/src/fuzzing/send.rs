@@ -3,8 +3,9 @@
 //! scribbles on its ring, between batches of packets of any length.
 //!
 //! Promises, checked after every batch against the spec (section 6.2 and the reservation rule):
-//! every packet gets exactly one status; an invalid `head` drops the batch's valid packets as
-//! ring faults and writes nothing; a batch that does not fit whole is dropped as ring full and
+//! every packet gets exactly one status; a batch that fits the free space before the `head` the
+//! driver last read is sent without reading `head` again; otherwise an invalid `head` drops the
+//! batch's valid packets as ring faults and writes nothing; a batch that does not fit whole is dropped as ring full and
 //! writes nothing; otherwise the slots land exactly at the old `tail`, each with the packet's
 //! bytes, exactly the negotiated head room and at least the tail room, `tail` moves past them
 //! and nothing else in the ring changes; the client is signalled as the version requires; the
@@ -42,12 +43,14 @@ pub fn run(data: &[u8]) {
     let rig = Rig::open(&driver, version, room, Room::NONE, false);
     let geometry = *rig.send.geometry();
     let mut tail = 0u32;
+    // The driver's known head: the last valid `head` it read (none before the first batch).
+    let mut known_head = None;
     let mut expected = Expected::default();
     let mut actions = 0;
     while !input.is_empty() && actions < MAX_ACTIONS {
         actions += 1;
         match input.u8() % 8 {
-            0..=2 => transmit(&rig, &geometry, &mut input, &mut tail, &mut expected),
+            0..=2 => transmit(&rig, &geometry, &mut input, &mut tail, &mut known_head, &mut expected),
             3 => {
                 let raw = input.u32();
                 let head = if raw & 1 == 0 { geometry.wrap(raw) & !(geometry.alignment() - 1) } else { raw };
@@ -82,7 +85,14 @@ fn ring_image(rig: &Rig) -> Vec<u8> {
     image
 }
 
-fn transmit(rig: &Rig, geometry: &RingGeometry, input: &mut Input<'_>, tail: &mut u32, expected: &mut Expected) {
+fn transmit(
+    rig: &Rig,
+    geometry: &RingGeometry,
+    input: &mut Input<'_>,
+    tail: &mut u32,
+    known_head: &mut Option<u32>,
+    expected: &mut Expected,
+) {
     let count = 1 + usize::from(input.u8() % 8);
     let packets: Vec<Vec<u8>> = (0..count)
         .map(|_| {
@@ -112,14 +122,21 @@ fn transmit(rig: &Rig, geometry: &RingGeometry, input: &mut Input<'_>, tail: &mu
     let alertable = rig.send.load_alertable();
     let before = ring_image(rig);
 
+    let fits =
+        |head: u32| total < u64::from(geometry.capacity()) && total <= u64::from(geometry.free_space(head, *tail));
     let outcome = if valid == 0 {
         None
+    } else if known_head.is_some_and(fits) {
+        Some(TransmitStatus::Sent)
     } else if geometry.check_head(head).is_err() {
         Some(TransmitStatus::RingFault)
-    } else if total >= u64::from(geometry.capacity()) || total > u64::from(geometry.free_space(head, *tail)) {
-        Some(TransmitStatus::RingFull)
     } else {
-        Some(TransmitStatus::Sent)
+        *known_head = Some(head);
+        if fits(head) {
+            Some(TransmitStatus::Sent)
+        } else {
+            Some(TransmitStatus::RingFull)
+        }
     };
     let statuses = rig.driver.transmit(&refs).expect("every status written exactly once");
     for (status, slot) in statuses.iter().zip(&slots) {

@@ -177,6 +177,58 @@ pub fn client_releases_out_of_order<B: Backend>(b: &B) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The batch calls: packets received several at a time and released together (with some
+/// released on their own, out of order, in between), slots allocated several at a time and sent
+/// together. `head` and `tail` move as if each packet had been handled alone.
+pub fn client_batches<B: Backend>(b: &B) -> Result<(), Failure> {
+    for config in [v1(), v2()] {
+        let s = session(b, config)?;
+        let packets: Vec<Vec<u8>> = (0..8).map(|i| raw(100 + 40 * i, i as u32)).collect();
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        ensure_eq!(b.transmit(&refs), vec![Outcome::Sent; 8]);
+        let geometry = *s.incoming_ring().geometry();
+        let start = s.incoming_ring().load_head();
+        let mut first = Vec::new();
+        let mut second = Vec::new();
+        ensure_eq!(s.receive_many(&mut first, 5)?, 5);
+        ensure_eq!(s.receive_many(&mut second, 5)?, 3);
+        ensure_eq!(s.receive_many(&mut Vec::new(), 5)?, 0, "nothing left");
+        for (i, p) in first.iter().chain(&second).enumerate() {
+            ensure_eq!(p.data(), &packets[i][..], "packet {i} in place");
+        }
+        let end_of = |p: &ringtun::IncomingPacket<'_, _>| geometry.advance(p.view().slot_offset, p.view().slot_size);
+        let end_of_first = first.last().map(end_of).ok_or_else(|| Failure::new("no packet"))?;
+        let end = second.last().map(end_of).ok_or_else(|| Failure::new("no packet"))?;
+        // One of the second batch alone, out of order: head stays.
+        second.remove(1).release();
+        ensure_eq!(s.incoming_ring().load_head(), start, "out-of-order release moved head");
+        // The first batch: head moves over it only.
+        s.release_many(&mut first);
+        ensure!(first.is_empty(), "release_many drains");
+        ensure_eq!(s.incoming_ring().load_head(), end_of_first, "head after the first batch");
+        // The rest: head moves over the slot released earlier too.
+        s.release_many(&mut second);
+        ensure_eq!(s.incoming_ring().load_head(), end, "head after the second batch");
+
+        // Outgoing: a length that cannot be allocated stops the batch after the slots before it.
+        let out: Vec<Vec<u8>> = (0..3).map(|i| ipv4(300 + 100 * i, i as u32)).collect();
+        let mut slots = Vec::new();
+        ensure!(s.allocate_many(&[0, 100], 0, 0, &mut slots).is_err(), "a first length of 0 is refused");
+        ensure!(slots.is_empty(), "nothing allocated");
+        let lens: Vec<usize> = out.iter().map(Vec::len).chain([0x1_0000]).collect();
+        ensure_eq!(s.allocate_many(&lens, 0, 0, &mut slots)?, 3, "stops at the oversized length");
+        for (slot, packet) in slots.iter_mut().zip(&out) {
+            slot.data_mut().copy_from_slice(packet);
+        }
+        let baseline = b.counters().receive_packets;
+        s.send_many(&mut slots)?;
+        ensure!(slots.is_empty(), "send_many drains");
+        ensure!(b.wait_delivered(baseline + 3, PATIENCE), "the batch was not delivered");
+        ensure_eq!(b.take_delivered(), out, "delivered in order, intact");
+    }
+    Ok(())
+}
+
 /// The stack returns packets in a shuffled order from four threads: the Receive head only ever
 /// moves over returned slots, in order, and ends at the tail.
 pub fn stack_returns_out_of_order<B: Backend>(b: &B) -> Result<(), Failure> {

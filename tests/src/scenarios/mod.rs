@@ -73,6 +73,7 @@ scenarios! {
     flow::wrap_at_every_alignment_v1, Needs::COUNTERS, "slots straddling the wrap at every 4-byte offset";
     flow::wrap_at_every_alignment_v2, Needs::COUNTERS, "slots straddling the wrap at every 8-byte offset";
     flow::client_releases_out_of_order, Needs::COUNTERS, "head advances only over the released prefix";
+    flow::client_batches, Needs::STACK, "receive_many/release_many and allocate_many/send_many move head and tail as single calls do";
     flow::stack_returns_out_of_order, Needs::STACK, "Receive head released in order whatever the return order";
     teardown::close_with_packets_in_flight, Needs::LIFECYCLE, "close with packets in flight: all returned, markers set";
     teardown::process_exit_with_packets_in_flight, Needs::LIFECYCLE, "owner process exit ends the session";
