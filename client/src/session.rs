@@ -86,11 +86,14 @@ struct Outgoing {
     published_tail: u32,
     /// Start of the last allocation, for v1 shrink.
     last_slot: Option<u32>,
-    /// The driver's `head` as last read (`None` before the first allocation). Allocations are
-    /// planned against it first: `head` only moves forward, so what fits it fits, and the
-    /// shared word (which the driver's consumer writes every round) is read again only when an
-    /// allocation does not fit.
+    /// The driver's `head` as last read (`None` before the first allocation): read once per
+    /// allocating call, and again only when an allocation does not fit it. `head` only moves
+    /// forward, so what fits it fits; a batch of allocations reads the shared word (which the
+    /// driver's consumer writes every round) once instead of once per slot.
     known_head: Option<u32>,
+    /// Slots allocated and not yet sent, dropped or taken back. At zero every slot below
+    /// `reserved_tail` is finished, and the tail is published there without walking the headers.
+    unfinished: u32,
 }
 
 struct Incoming {
@@ -243,7 +246,13 @@ impl<B: Backend> Session<B> {
             incoming_ring,
             outgoing_ring,
             incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
-            outgoing: Mutex::new(Outgoing { reserved_tail: 0, published_tail: 0, last_slot: None, known_head: None }),
+            outgoing: Mutex::new(Outgoing {
+                reserved_tail: 0,
+                published_tail: 0,
+                last_slot: None,
+                known_head: None,
+                unfinished: 0,
+            }),
             incoming_event,
             outgoing_event,
             _incoming_memory: incoming_memory,
@@ -304,6 +313,7 @@ impl<B: Backend> Session<B> {
     /// least `tailroom` after (v2; v1 takes 0/0).
     pub fn allocate(&self, len: usize, headroom: u16, tailroom: u16) -> Result<OutgoingSlot<'_, B>, Error> {
         let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
         self.allocate_locked(&mut out, len, headroom, tailroom)
     }
 
@@ -319,6 +329,7 @@ impl<B: Backend> Session<B> {
         slots: &mut Vec<OutgoingSlot<'s, B>>,
     ) -> Result<usize, Error> {
         let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
         for (n, &len) in lens.iter().enumerate() {
             match self.allocate_locked(&mut out, len, headroom, tailroom) {
                 Ok(slot) => slots.push(slot),
@@ -327,6 +338,17 @@ impl<B: Backend> Session<B> {
             }
         }
         Ok(lens.len())
+    }
+
+    /// Reads the driver's `head` once per allocating call: a call after the session ended fails
+    /// with [`Error::SessionEnded`] whatever the known head says.
+    fn refresh_head_locked(&self, out: &mut Outgoing) -> Result<(), Error> {
+        let head = self.outgoing_ring.load_head();
+        if head == RING_STOPPED {
+            return Err(Error::SessionEnded);
+        }
+        out.known_head = Some(head);
+        Ok(())
     }
 
     fn allocate_locked(
@@ -377,6 +399,7 @@ impl<B: Backend> Session<B> {
         self.outgoing_ring.write_packet_header(plan.offset, owned).map_err(|_| Error::InvalidRange)?;
         out.reserved_tail = plan.next_tail;
         out.last_slot = Some(plan.offset);
+        out.unfinished = out.unfinished.saturating_add(1);
         Ok(OutgoingSlot { session: self, offset: plan.offset, slot_size, data_offset, data_length: len32, sent: false })
     }
 
@@ -429,6 +452,7 @@ impl<B: Backend> Session<B> {
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
+        out.unfinished = out.unfinished.saturating_sub(1);
         Ok(())
     }
 
@@ -437,7 +461,11 @@ impl<B: Backend> Session<B> {
         let ring = &self.outgoing_ring;
         // The headers are re-read from shared memory, so each size is checked to stay within what
         // was reserved: a scribbled header stops the walk instead of sending it around the ring.
-        let tail = walk_slots(ring, out.published_tail, out.reserved_tail, false);
+        let tail = if out.unfinished == 0 {
+            out.reserved_tail
+        } else {
+            walk_slots(ring, out.published_tail, out.reserved_tail, false)
+        };
         if tail != out.published_tail {
             out.published_tail = tail;
             if ring.publish_tail(tail) {
@@ -455,6 +483,7 @@ impl<B: Backend> Session<B> {
         if out.last_slot == Some(offset) {
             out.reserved_tail = offset;
             out.last_slot = None;
+            out.unfinished = out.unfinished.saturating_sub(1);
             true
         } else {
             false
