@@ -414,7 +414,11 @@ fn vpn_section(budget: &Budget, report: &mut Report) {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{VPN_SIZE}-byte packets; Mpps of the client's datapath (v1: copy; v2: in place), lockstep on one thread, v1 and v2 interleaved.\n"
+        "{VPN_SIZE}-byte packets; Mpps of the client's datapath (v1: copy; v2: in place), lockstep on one thread, the client library's batch calls on both sides (one lock and one publication per batch of 32), v1 and v2 alternating in blocks of 64 batches, each figure from the median batch (monotonic clock; a preempted batch falls in the tail).\n"
+    );
+    let _ = writeln!(
+        s,
+        "The AEAD targets are judged on the aws-lc rows (aws-lc-rs, pinned in bench/Cargo.toml): production VPNs use assembly AEADs (OpenSSL, BoringSSL or aws-lc, the kernel's crypto), and at their cost per byte the copy v2 saves is a visible share of a packet's work. The RustCrypto rows (chacha20poly1305, aes-gcm) are shown for comparison only: their AEAD costs several times more per byte, which keeps the bound on v2/v1 (second table) close to 1 whatever the ring does.\n"
     );
     let _ = writeln!(
         s,
@@ -440,7 +444,12 @@ fn vpn_section(budget: &Budget, report: &mut Report) {
             ratio_cell(up)
         );
         ns_rows.push((r.transform, 1e3 / r.down_v1, 1e3 / r.down_v2, 1e3 / r.up_v1, 1e3 / r.up_v2));
-        let limit = if r.transform == "null" { 1.5 } else { 1.10 };
+        let limit = match t.provider() {
+            vpn::Provider::None => 1.5,
+            vpn::Provider::AwsLc => 1.10,
+            // Shown for comparison; the AEAD targets are judged on the aws-lc rows.
+            vpn::Provider::RustCrypto => continue,
+        };
         for (dir, ratio) in [("network→client", down), ("client→network", up)] {
             report.targets.push(Target {
                 what: format!("v2 in place / v1 copy, {}, {dir}, {VPN_SIZE} B", r.transform),
@@ -450,12 +459,18 @@ fn vpn_section(budget: &Budget, report: &mut Report) {
             });
         }
     }
-    // What removing the copy can buy: v2 saves one memcpy of the packet into (or out of) a
-    // cache-hot buffer per packet; measured here in CPU time.
-    let copy_ns = VPN_SIZE as f64 / baselines::memcpy_gbps(&ipv4(VPN_SIZE, 1), 1 << 16, budget.vpn / 8, true);
+    // What removing the copy can buy: v2 saves one memcpy of the packet into (or out of) v1's
+    // scratch buffer per packet, one buffer used again and again and so in the L1 cache
+    // (measured as a memcpy cycling through 4 KiB), in CPU time. Both sides also write every
+    // packet into the ring once (up); the ring (8 MiB) is larger than a core's L2 cache, so that
+    // write goes to lines that are not in the core's caches.
+    let packet = ipv4(VPN_SIZE, 1);
+    let copy_ns = VPN_SIZE as f64 / baselines::memcpy_gbps(&packet, 1 << 12, budget.vpn / 8, true);
+    let ring_copy_ns = VPN_SIZE as f64 / baselines::memcpy_gbps(&packet, CAPACITY as usize, budget.vpn / 8, true);
     let _ = writeln!(
         s,
-        "\nPer packet (CPU time): the copy v2 avoids, a memcpy of {VPN_SIZE} B into a cache-hot buffer, costs {copy_ns:.0} ns. If v2 saved that copy and nothing else, v2/v1 could be at most v1 / (v1 − copy):\n"
+        "\nPer packet (the datapath's median batch; the memcpys in CPU time over a long loop): the copy v2 avoids, a memcpy of {VPN_SIZE} B into a buffer in the L1 cache (v1's scratch buffer, the same for every packet), costs {copy_ns:.0} ns. If v2 saved that copy and nothing else, v2/v1 could be at most v1 / (v1 − copy). Both sides pay the write of each packet into the ring (client→net): the same memcpy into a buffer of the ring's size ({} MiB, more than a core's L2 cache) costs {ring_copy_ns:.0} ns on its own.\n",
+        CAPACITY >> 20
     );
     let _ = writeln!(
         s,
