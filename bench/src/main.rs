@@ -480,7 +480,8 @@ fn vpn_section(budget: &Budget, report: &mut Report) {
     for (name, d1, d2, u1, u2) in ns_rows {
         let bound = |v1: f64, copy: f64| if v1 > copy { ratio_cell(v1 / (v1 - copy)) } else { "—".into() };
         let down_bound = if name == "null" { "n/a".to_string() } else { bound(d1, copy_ns) };
-        let _ = writeln!(s, "| {name} | {d1:.0} | {d2:.0} | {down_bound} | {u1:.0} | {u2:.0} | {} |", bound(u1, copy_ns));
+        let _ =
+            writeln!(s, "| {name} | {d1:.0} | {d2:.0} | {down_bound} | {u1:.0} | {u2:.0} | {} |", bound(u1, copy_ns));
     }
     report.part("vpn", s);
 }

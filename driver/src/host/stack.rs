@@ -150,7 +150,7 @@ impl FakeStack {
         let mut state = self.state();
         state.indicate_calls += 1;
         state.last_accept = Some(Instant::now());
-        let mut immediate = Vec::new();
+        let mut immediate = Vec::with_capacity(batch.size_hint().0);
         for indication in batch {
             state.delivered_total += 1;
             if state.keep_log {
