@@ -11,9 +11,11 @@
  *   3. publish, under the lock: mark the reservation filled, pop every filled reservation at the
  *      front of the queue, store tail past the last one popped.
  * The consumer is the client: client/src/session.rs Session::receive (load tail, read slots up
- * to it) and release_locked (store head after reading, in order). The client's own outgoing side
- * (allocate: head loaded under the outgoing lock; finish_outgoing: publish the leading run of
- * sent slots under it) has the same shape.
+ * to it) and release_locked (store head after reading, in order); receive_many/release_many
+ * (one head store per batch) are the same consumer, only slower to release. The client's own
+ * outgoing side (allocate: planned under the outgoing lock against a known head read once per
+ * call and again when a slot does not fit; finish_outgoing: publish the leading run of sent
+ * slots under it) has the same shape.
  *
  * Units: the ring holds CAP units; a reservation takes 1..MAXN units; positions wrap mod CAP.
  * Head and tail accesses are sequentially consistent here (the store-buffer effects of the

@@ -341,7 +341,8 @@ impl<B: Backend> Session<B> {
     }
 
     /// Reads the driver's `head` once per allocating call: a call after the session ended fails
-    /// with [`Error::SessionEnded`] whatever the known head says.
+    /// with [`Error::SessionEnded`] whatever the known head says. The value is not checked here:
+    /// `plan_reservation` checks it before any use, and a bad one is read again there.
     fn refresh_head_locked(&self, out: &mut Outgoing) -> Result<(), Error> {
         let head = self.outgoing_ring.load_head();
         if head == RING_STOPPED {
@@ -407,15 +408,23 @@ impl<B: Backend> Session<B> {
     /// is sent (or dropped), then published together.
     pub fn send(&self, mut slot: OutgoingSlot<'_, B>) -> Result<(), Error> {
         slot.sent = true;
-        self.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length)
+        // Through the slot's own session (a slot of another session is sent there, not here).
+        slot.session.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length)
     }
 
     /// Sends every slot in `slots` (draining it) under one lock, with one publication of the tail
     /// and at most one signal for the whole batch. Same ordering rules as [`Session::send`].
-    pub fn send_many(&self, slots: &mut Vec<OutgoingSlot<'_, B>>) -> Result<(), Error> {
+    pub fn send_many<'s>(&self, slots: &mut Vec<OutgoingSlot<'s, B>>) -> Result<(), Error> {
+        // Slots of another session are sent through it once this session's lock is released
+        // (taking two sessions' locks at once could deadlock against a caller doing the reverse).
+        let mut foreign: Vec<OutgoingSlot<'s, B>> = Vec::new();
         let mut out = lock(&self.outgoing);
         let mut result = Ok(());
         for mut slot in slots.drain(..) {
+            if !core::ptr::eq(slot.session, self) {
+                foreign.push(slot);
+                continue;
+            }
             slot.sent = true;
             let written =
                 self.write_outgoing_locked(&mut out, slot.offset, slot.slot_size, slot.data_offset, slot.data_length);
@@ -424,7 +433,16 @@ impl<B: Backend> Session<B> {
             }
         }
         let published = self.publish_outgoing_locked(&mut out);
-        result.and(published)
+        drop(out);
+        let mut result = result.and(published);
+        for slot in foreign {
+            let session = slot.session;
+            let sent = session.send(slot);
+            if result.is_ok() {
+                result = sent;
+            }
+        }
+        result
     }
 
     fn finish_outgoing(&self, offset: u32, slot_size: u32, data_offset: u32, data_length: u32) -> Result<(), Error> {
@@ -556,11 +574,18 @@ impl<B: Backend> Session<B> {
 
     /// Releases every packet in `packets` (draining it) under one lock, with one store of the
     /// head for the whole batch. Same as releasing each, in any order.
-    pub fn release_many(&self, packets: &mut Vec<IncomingPacket<'_, B>>) {
+    pub fn release_many<'s>(&self, packets: &mut Vec<IncomingPacket<'s, B>>) {
         let ring = &self.incoming_ring;
+        // Packets of another session are released through it (by drop) once this session's lock
+        // is released.
+        let mut foreign: Vec<IncomingPacket<'s, B>> = Vec::new();
         let mut inc = lock(&self.incoming);
         let published = inc.head;
         for mut packet in packets.drain(..) {
+            if !core::ptr::eq(packet.session, self) {
+                foreign.push(packet);
+                continue;
+            }
             packet.released = true;
             let view = packet.view;
             if view.slot_offset == inc.head {
@@ -574,6 +599,8 @@ impl<B: Backend> Session<B> {
         if head != published {
             ring.store_head(head);
         }
+        drop(inc);
+        drop(foreign);
     }
 
     /// Waits up to `timeout` for an incoming packet: spins briefly, then (v2) declares itself

@@ -106,3 +106,41 @@ fn v1_from_a_32_bit_process() {
     session.send(slot).unwrap();
     assert!(driver.stack().wait_delivered(1, Duration::from_secs(5)));
 }
+
+/// Batch calls given slots or packets of another session hand them to that session: each ring's
+/// `head` and `tail` move only over its own slots.
+#[test]
+fn batch_calls_route_another_sessions_items_to_it() {
+    let (driver_a, driver_b) = (HostDriver::new(), HostDriver::new());
+    for d in [&driver_a, &driver_b] {
+        d.stack().set_mode(ReturnMode::Immediate);
+    }
+    let a = Session::open(HostBackend::open_default(&driver_a), SessionConfig::default()).unwrap();
+    let b = Session::open(HostBackend::open_default(&driver_b), SessionConfig::default()).unwrap();
+
+    // Outgoing: one slot of each session, sent together through `b`.
+    let (pa, pb) = (ipv4(300, 1), ipv4(400, 2));
+    let mut slots = Vec::new();
+    assert_eq!(a.allocate_many(&[pa.len()], 0, 0, &mut slots).unwrap(), 1);
+    assert_eq!(b.allocate_many(&[pb.len()], 0, 0, &mut slots).unwrap(), 1);
+    slots[0].data_mut().copy_from_slice(&pa);
+    slots[1].data_mut().copy_from_slice(&pb);
+    b.send_many(&mut slots).unwrap();
+    assert!(driver_a.stack().wait_delivered(1, Duration::from_secs(5)));
+    assert!(driver_b.stack().wait_delivered(1, Duration::from_secs(5)));
+    assert_eq!(driver_a.stack().take_delivered().into_iter().map(|d| d.bytes).collect::<Vec<_>>(), vec![pa]);
+    assert_eq!(driver_b.stack().take_delivered().into_iter().map(|d| d.bytes).collect::<Vec<_>>(), vec![pb]);
+
+    // Incoming: one packet of each, released together through `a`.
+    let (qa, qb) = (ipv4(120, 3), ipv4(140, 4));
+    assert_eq!(driver_a.transmit(&[&qa]).unwrap(), vec![TransmitStatus::Sent]);
+    assert_eq!(driver_b.transmit(&[&qb]).unwrap(), vec![TransmitStatus::Sent]);
+    let mut packets = Vec::new();
+    assert_eq!(a.receive_many(&mut packets, 8).unwrap(), 1);
+    assert_eq!(b.receive_many(&mut packets, 8).unwrap(), 1);
+    a.release_many(&mut packets);
+    for s in [&a, &b] {
+        let ring = s.incoming_ring();
+        assert_eq!(ring.load_head(), ring.load_tail(), "each ring's head moved over its own packet");
+    }
+}

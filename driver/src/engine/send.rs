@@ -2,17 +2,20 @@
 //! client to read.
 //!
 //! A batch (one `MiniportSendNetBufferLists` call) is handled in three steps:
-//! 1. **reserve** — under the send lock: read the client's `head` once, plan a reservation for
-//!    the whole batch with [`ring_abi::RingGeometry::plan_reservation`], move the private tail,
-//!    and queue the reservation; a batch that does not fit whole is dropped and counted;
+//! 1. **reserve** — under the send lock: plan a reservation for the whole batch with
+//!    [`ring_abi::RingGeometry::plan_reservation`] against the client's `head` as last read (the
+//!    known head), reading the shared `head` again only if the batch does not fit that; move the
+//!    private tail and queue the reservation; a batch that does not fit whole is dropped and
+//!    counted;
 //! 2. **fill** — without the lock, so that concurrent senders copy in parallel: write each slot's
 //!    header and copy the packet behind the negotiated head room;
 //! 3. **publish** — under the lock: mark the reservation filled and release-store `tail` past
 //!    every filled reservation at the front of the queue, so the client sees slots strictly in
 //!    reservation order; then signal the client (v1: always; v2: only if it is alertable).
 //!
-//! The client's `head` is read inside the lock: read outside it, a stale head from before another
-//! sender's reservation would let two batches overlap (a bug Wintun shipped).
+//! The client's `head` is read, and the known head kept, inside the lock: read outside it, a stale
+//! head from before another sender's reservation would let two batches overlap (a bug Wintun
+//! shipped).
 
 use alloc::collections::VecDeque;
 
@@ -314,11 +317,18 @@ impl<P: Platform> Session<P> {
             };
             // The header first, then the bytes behind it (in address order).
             let mut header_ok = send.ring.write_packet_header(slot_offset, header_for(len)).is_ok();
-            let mut writer = SlotWriter { ring: &send.ring, data_offset: slot_offset.wrapping_add(data_offset), len };
+            let data_at = slot_offset.wrapping_add(data_offset);
+            let mut writer = SlotWriter { ring: &send.ring, data_offset: data_at, len };
             let copied = batch.copy_packet(index, &mut writer);
-            // A packet whose bytes could not be read still occupies its slot: publish it empty.
+            // A packet whose bytes could not be read still occupies its slot. v2 publishes it
+            // empty (data length 0, skipped by the client). v1 has no empty slot: its length is
+            // also its slot size, so it keeps the length and its bytes are zeroed (a first byte of
+            // 0 is not IP), as Wintun does.
             if !copied {
-                header_ok = send.ring.write_packet_header(slot_offset, header_for(0)).is_ok();
+                header_ok &= match geometry.version() {
+                    RingVersion::V1 => send.ring.fill_data(data_at, len as usize, 0).is_ok(),
+                    RingVersion::V2 => send.ring.write_packet_header(slot_offset, header_for(0)).is_ok(),
+                };
             }
             if copied && header_ok {
                 batch.set_status(index, TransmitStatus::Sent);
