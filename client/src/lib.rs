@@ -28,6 +28,12 @@
 //! # Ok::<(), ringtun::Error>(())
 //! ```
 //!
+//! Each per-packet call takes the session's lock once. A client that moves many packets can use
+//! the batch calls instead, which take it once per batch and publish the ring's index once:
+//! [`Session::receive_many`] and [`Session::release_many`] for incoming packets,
+//! [`Session::allocate_many`] and [`Session::send_many`] for outgoing ones. They follow the same
+//! ordering rules as the single calls, and mix with them.
+//!
 //! Backends: [`backend::host`] runs the driver's engine in-process; the Windows backend talks to
 //! the installed driver.
 
