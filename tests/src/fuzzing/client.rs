@@ -2,7 +2,8 @@
 //! driver. A stand-in driver (a [`Backend`] that accepts any valid registration) writes honest
 //! packets, scribbles anywhere in the ring, and publishes any `tail`; the client receives,
 //! reads and writes its packets (data, head room, tail room, whole frame), keeps some and
-//! releases them in any order.
+//! releases them in any order, one at a time or several at once (`receive_many`,
+//! `release_many`).
 //!
 //! Promises: every packet handed out is the one the spec's parser finds at the client's cursor
 //! (after empty slots, which are skipped), and all its views have the lengths the header
@@ -193,12 +194,26 @@ pub fn run(data: &[u8]) {
             0 | 1 => run.honest_packets(),
             2 => run.hostile_tail(),
             3 => run.scribble(),
-            4..=6 => run.receive(),
+            4 | 5 => run.receive(),
+            6 => run.receive_many(),
             _ => {
                 if !run.kept.is_empty() {
-                    let index = usize::from(run.input.u8()) % run.kept.len();
-                    let packet = run.kept.swap_remove(index);
-                    run.client_writes(|| packet.release());
+                    let pick = run.input.u8();
+                    if pick & 1 == 0 {
+                        let index = usize::from(pick >> 1) % run.kept.len();
+                        let packet = run.kept.swap_remove(index);
+                        run.client_writes(|| packet.release());
+                    } else {
+                        // Several at once, in any order, through one `release_many`.
+                        let count = 1 + usize::from(pick >> 1) % run.kept.len();
+                        let mut batch = Vec::with_capacity(count);
+                        for _ in 0..count {
+                            let index = usize::from(run.input.u8()) % run.kept.len();
+                            batch.push(run.kept.swap_remove(index));
+                        }
+                        let session = run.session;
+                        run.client_writes(|| session.release_many(&mut batch));
+                    }
                 }
             }
         }
@@ -358,6 +373,68 @@ impl<'s> Run<'_, 's> {
                 got.as_ref().map(|p| p.as_ref().map(IncomingPacket::view))
             ),
         }
+    }
+}
+
+impl<'s> Run<'_, 's> {
+    /// `receive_many`: the packets the spec's parser finds one after another from the client's
+    /// cursor (empty slots skipped), up to the batch size; a fault before the first is reported,
+    /// a fault after some ends the batch (and is reported by the next call).
+    fn receive_many(&mut self) {
+        let max = 1 + usize::from(self.input.u8() % 8);
+        let image = self.image();
+        let tail = self.ring().load_tail();
+        let stopped = tail == RING_STOPPED;
+        let mut expected = Vec::new();
+        let mut fault = None;
+        if !stopped {
+            while expected.len() < max {
+                match self.expected(&image, tail) {
+                    Ok(Some(view)) => {
+                        self.own(&view);
+                        self.cursor = self.geometry.advance(view.slot_offset, view.slot_size);
+                        self.boundaries.insert(self.cursor);
+                        expected.push(view);
+                    }
+                    Ok(None) => break,
+                    Err(f) => {
+                        fault = Some(f);
+                        break;
+                    }
+                }
+            }
+        }
+        let session = self.session;
+        let mut got = Vec::new();
+        let result = self.client_writes(|| session.receive_many(&mut got, max));
+        match result {
+            Err(Error::SessionEnded) => assert!(stopped, "ended, but tail is {tail:#x}"),
+            Err(Error::CorruptRing(f)) => {
+                assert!(expected.is_empty(), "a fault reported after {} packets", expected.len());
+                assert_eq!(Some(f), fault);
+            }
+            Ok(n) => {
+                assert!(!stopped, "a stopped ring handed out {n} packets");
+                assert_eq!(n, expected.len());
+                let views: Vec<PacketView> = got.iter().map(IncomingPacket::view).collect();
+                assert_eq!(views, expected);
+                for packet in &got {
+                    let view = packet.view();
+                    let start = self.geometry.data_start() as usize + view.data_start() as usize;
+                    assert_eq!(packet.data(), &image[start..start + view.data_length as usize]);
+                }
+            }
+            Err(e) => panic!("receive_many: {e:?}"),
+        }
+        let mut release = Vec::new();
+        for packet in got {
+            if self.input.u8() & 1 == 0 && self.kept.len() < 16 {
+                self.kept.push(packet);
+            } else {
+                release.push(packet);
+            }
+        }
+        self.client_writes(|| session.release_many(&mut release));
     }
 }
 
