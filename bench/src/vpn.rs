@@ -365,46 +365,37 @@ fn warm_up_batches(size: usize) -> usize {
     crate::CAPACITY as usize / (size * BATCH) + 4
 }
 
+/// Warms each path up (a lap of the ring), then runs `step` on v1 and v2 alternately, block by
+/// block, for about `time`, so that whatever else the machine does falls on both.
+fn interleave(paths: &mut [Path; 2], size: usize, time: Duration, mut step: impl FnMut(&mut Path)) {
+    for p in paths.iter_mut() {
+        for _ in 0..warm_up_batches(size) {
+            step(p);
+        }
+        p.reset();
+    }
+    let end = Instant::now() + time;
+    while Instant::now() < end {
+        for p in paths.iter_mut() {
+            for _ in 0..BLOCK {
+                step(p);
+            }
+        }
+    }
+}
+
 /// Measures `t` at `size` bytes for about `total` per direction.
 pub fn measure(t: &Transform, size: usize, total: Duration) -> VpnResult {
     let packet = ipv4(size, 9);
     let mut paths = [Path::new(false), Path::new(true)];
-    // Down: warm up (a lap of the ring), then interleave.
-    for p in &mut paths {
-        for _ in 0..warm_up_batches(size) {
-            p.down(t, &packet);
-        }
-        p.reset();
-    }
-    // v1 and v2 alternate block by block, so that whatever else the machine does falls on both.
-    let end = Instant::now() + total / 2;
-    while Instant::now() < end {
-        for p in &mut paths {
-            for _ in 0..BLOCK {
-                p.down(t, &packet);
-            }
-        }
-    }
+    interleave(&mut paths, size, total / 2, |p| p.down(t, &packet));
     let down = [rate(&paths[0].client), rate(&paths[1].client)];
     let whole = [rate(&paths[0].whole), rate(&paths[1].whole)];
     // Up: fresh sessions; the down sessions (and their engine threads) end first.
     drop(paths);
     let recs = records(t, size);
     let mut paths = [Path::new(false), Path::new(true)];
-    for p in &mut paths {
-        for _ in 0..warm_up_batches(size) {
-            p.up(t, &recs);
-        }
-        p.reset();
-    }
-    let end = Instant::now() + total / 2;
-    while Instant::now() < end {
-        for p in &mut paths {
-            for _ in 0..BLOCK {
-                p.up(t, &recs);
-            }
-        }
-    }
+    interleave(&mut paths, size, total / 2, |p| p.up(t, &recs));
     let up = [rate(&paths[0].client), rate(&paths[1].client)];
     VpnResult {
         transform: t.name(),
