@@ -438,8 +438,9 @@ impl Platform for KernelPlatform {
 
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize> {
         // KeWaitForMultipleObjects takes the timeout in 100 ns units; a negative value is
-        // relative to now (wdm.h). At least one unit, so that a zero timeout still waits.
-        let units = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
+        // relative to now, zero is a poll (wdm.h). A non-zero timeout is at least one unit, so
+        // that it still waits.
+        let units = if timeout_ns == 0 { 0 } else { i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1) };
         wait_events(events, Some(units.wrapping_neg()))
     }
 
