@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringtun_driver::engine::StatsSnapshot;
-use ringtun_driver::host::{HostDriver, HostEvent, RingAllocation};
+use ringtun_driver::host::{HostDriver, HostEvent, HostFile, RingAllocation};
 use ringtun_driver::platform::Event as _;
 use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
 use ringtun_driver::ring_abi::{CallerBitness, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS};
@@ -30,6 +30,8 @@ struct Client {
     driver: Arc<HostDriver>,
     receive: Arc<RingAllocation>,
     _send: Arc<RingAllocation>,
+    /// The registering handle, open for the test's length (closing it would end the session).
+    _file: HostFile,
     geometry: RingGeometry,
     receive_event: HostEvent,
     tail: u32,
@@ -59,8 +61,7 @@ impl Client {
         };
         let file = driver.open(7, CallerBitness::Bits64);
         driver.ioctl(&file, IOCTL_REGISTER_RINGS, registration.as_bytes(), &mut []).unwrap();
-        std::mem::forget(file);
-        Self { driver, receive, _send: send, geometry, receive_event, tail: 0 }
+        Self { driver, receive, _send: send, _file: file, geometry, receive_event, tail: 0 }
     }
 
     fn ring(&self) -> Ring {
