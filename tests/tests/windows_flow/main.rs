@@ -21,47 +21,63 @@ const DRIVER_TARGETS: [(&str, &str, &str); 2] =
     [("x86_64-pc-windows-msvc", "amd64", "X64"), ("aarch64-pc-windows-msvc", "arm64", "ARM64")];
 
 /// Inf2Cat's documented /os: version identifiers (the Inf2Cat page of the WDK documentation,
-/// Windows 10 and later; the tool ignores their case).
-const INF2CAT_IDENTIFIERS: &[&str] = &[
-    "10_25H2_X64",
-    "10_25H2_ARM64",
-    "10_GE_X64",
-    "10_GE_ARM64",
-    "Server2025_X64",
-    "Server2025_ARM64",
-    "10_NI_X64",
-    "10_NI_ARM64",
-    "10_CO_X64",
-    "10_CO_ARM64",
-    "ServerFE_X64",
-    "ServerFE_ARM64",
-    "10_VB_X86",
-    "10_VB_X64",
-    "10_VB_ARM64",
-    "10_19H1_X86",
-    "10_19H1_X64",
-    "10_19H1_ARM64",
-    "10_RS5_X86",
-    "10_RS5_X64",
-    "10_RS5_ARM64",
-    "ServerRS5_X64",
-    "ServerRS5_ARM64",
-    "10_RS4_X86",
-    "10_RS4_X64",
-    "10_RS4_ARM64",
-    "10_RS3_X86",
-    "10_RS3_X64",
-    "10_RS3_ARM64",
-    "10_RS2_X86",
-    "10_RS2_X64",
-    "10_AU_X86",
-    "10_AU_X64",
-    "SERVER2016_X64",
-    "10_X86",
-    "10_X64",
-    "Server10_X64",
-    "Server10_ARM64",
+/// Windows 10 and later; the tool ignores their case), with the build of the release each names.
+const INF2CAT_IDENTIFIERS: &[(&str, u32)] = &[
+    ("10_25H2_X64", 26200),
+    ("10_25H2_ARM64", 26200),
+    ("10_GE_X64", 26100),
+    ("10_GE_ARM64", 26100),
+    ("Server2025_X64", 26100),
+    ("Server2025_ARM64", 26100),
+    ("10_NI_X64", 22621),
+    ("10_NI_ARM64", 22621),
+    ("10_CO_X64", 22000),
+    ("10_CO_ARM64", 22000),
+    ("ServerFE_X64", 20348),
+    ("ServerFE_ARM64", 20348),
+    ("10_VB_X86", 19041),
+    ("10_VB_X64", 19041),
+    ("10_VB_ARM64", 19041),
+    ("10_19H1_X86", 18362),
+    ("10_19H1_X64", 18362),
+    ("10_19H1_ARM64", 18362),
+    ("10_RS5_X86", 17763),
+    ("10_RS5_X64", 17763),
+    ("10_RS5_ARM64", 17763),
+    ("ServerRS5_X64", 17763),
+    ("ServerRS5_ARM64", 17763),
+    ("10_RS4_X86", 17134),
+    ("10_RS4_X64", 17134),
+    ("10_RS4_ARM64", 17134),
+    ("10_RS3_X86", 16299),
+    ("10_RS3_X64", 16299),
+    ("10_RS3_ARM64", 16299),
+    ("10_RS2_X86", 15063),
+    ("10_RS2_X64", 15063),
+    ("10_AU_X86", 14393),
+    ("10_AU_X64", 14393),
+    ("SERVER2016_X64", 14393),
+    ("10_X86", 10240),
+    ("10_X64", 10240),
+    ("Server10_X64", 14393),
+    ("Server10_ARM64", 14393),
 ];
+
+/// The documented identifier, and the build it names.
+fn inf2cat_identifier(id: &str) -> Option<u32> {
+    INF2CAT_IDENTIFIERS.iter().find(|(known, _)| known.eq_ignore_ascii_case(id)).map(|(_, build)| *build)
+}
+
+/// The oldest build inf/ringtun.inx's models section applies to (`NT$ARCH$.10.0...<build>`).
+fn inf_minimum_build() -> u32 {
+    let inx = read("inf/ringtun.inx");
+    let decoration = inx
+        .lines()
+        .find_map(|l| l.split_once("NT$ARCH$.10.0...").map(|(_, rest)| rest))
+        .expect("a NT$ARCH$.10.0...<build> decoration in ringtun.inx");
+    let digits: String = decoration.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a build number")
+}
 
 /// The kit's tools, which live in the kit's folders rather than on PATH.
 const KIT_TOOLS: [&str; 4] = ["stampinf", "infverif", "inf2cat", "signtool"];
@@ -395,6 +411,7 @@ fn inf2cat_and_stampinf_get_the_target_architecture() {
     };
     let stampinf = find("stampinf");
     let inf2cat = find("inf2cat");
+    let minimum = inf_minimum_build();
     for s in scenarios(&makefile) {
         let stamp = resolve_env_refs(&stampinf, &s.env);
         let words: Vec<&str> = stamp.split_whitespace().collect();
@@ -408,13 +425,17 @@ fn inf2cat_and_stampinf_get_the_target_architecture() {
             .unwrap_or_else(|| panic!("inf2cat without /os: `{inf2cat}`"));
         assert!(!os.contains('$'), "{}: inf2cat's /os: `{os}` is not set by the flow's settings", s.label);
         for id in os.split(',') {
-            assert!(
-                INF2CAT_IDENTIFIERS.iter().any(|known| known.eq_ignore_ascii_case(id)),
-                "{}: `{id}` is not an inf2cat OS identifier",
-                s.label
-            );
+            let build =
+                inf2cat_identifier(id).unwrap_or_else(|| panic!("{}: `{id}` is not an inf2cat OS identifier", s.label));
             let suffix = id.rsplit('_').next().unwrap_or("");
             assert!(suffix.eq_ignore_ascii_case(s.suffix), "{}: `{id}` is not for {}", s.label, s.target);
+            // The INF installs nothing on an older system; inf2cat's signability check can refuse
+            // a package for a system it does not apply to.
+            assert!(
+                build >= minimum,
+                "{}: `{id}` names build {build}, older than the {minimum} ringtun.inx's models section needs",
+                s.label
+            );
         }
     }
 }
@@ -431,7 +452,7 @@ fn every_inf2cat_identifier_in_the_makefile_is_documented() {
             && (lower.starts_with(|c: char| c.is_ascii_digit()) || lower.starts_with("server"));
         if looks_like {
             assert!(
-                INF2CAT_IDENTIFIERS.iter().any(|known| known.eq_ignore_ascii_case(word)),
+                inf2cat_identifier(word).is_some(),
                 "Makefile.toml names `{word}`, which is not an inf2cat OS identifier"
             );
             seen.insert(lower);
