@@ -52,7 +52,7 @@ function Get-VerifiedDrivers {
 }
 
 if (-not $SkipVerifier) {
-    $verified = Get-VerifiedDrivers
+    $verified = @(Get-VerifiedDrivers)
     if ($verified -contains '*') {
         Write-Warning 'Driver Verifier already checks every driver; its settings are left as they are.'
     } else {
@@ -73,7 +73,7 @@ if (-not $SkipVerifier) {
 function Get-PresentRingtunDevice {
     @(Get-PnpDevice -PresentOnly -ErrorAction SilentlyContinue | Where-Object { $_.HardwareID -contains 'ringtun' })
 }
-$present = Get-PresentRingtunDevice
+$present = @(Get-PresentRingtunDevice)
 
 # pnputil /add-driver /install (PnPUtil return values):
 #   0     added to the driver store and installed on a matching device;
