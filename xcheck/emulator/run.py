@@ -45,7 +45,7 @@ V1_RING_SIZE = 12 + CAPACITY + 0x10000
 V2_RING_SIZE = 128 + CAPACITY + ((8 + 0xFFFF + 7) & ~7) - 8
 V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
-MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C
+MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
 
 
 def no_network(*_args, **_kwargs):
@@ -994,12 +994,18 @@ def main():
     nothing_held()
     close("IRP_MJ_CLOSE after the halt", adapter=D)
 
-    step("MiniportHaltEx (the remaining adapter, B)")
-    h.call("MiniportHaltEx", ch["HaltHandlerEx"], B["context"], M.NdisHaltDeviceDisabled, callback="HaltHandlerEx")
-    B["halted"] = True
+    step("unload with a session open: NDIS halts the adapters (the session ends), then the driver unloads; "
+         "nothing left (pool, NBLs, threads, MDLs, references)")
+    E = initialize(MINIPORT_E)
+    SE = v2_session("v2 on adapter E", adapter=E, file="second")
+    nbls, _ = build_chain([[ipv4(94, 22)]])
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=E)
+    for adapter in (B, E):
+        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
+               callback="HaltHandlerEx")
+        adapter["halted"] = True
     expect(not m.pools, "NBL pools not freed at halt")
-
-    step("unload (nothing left: pool, NBLs, threads, MDLs, references)")
+    expect(m.mem.u32(SE["send"] + V2_TAIL) == RING_STOPPED, "the open session was not ended by the halt")
     h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")
     expect(m.deregistered and m.wdf_driver == 0 and m.wdf_unbound and m.process_notify is None,
            "unload: deregistration, WdfDriverMiniportUnload, unbind, notify removal")
