@@ -167,6 +167,7 @@ IRQL_RULES = {
     "ZwSetInformationThread": ("ntddk.h", P, P),
     "ZwWaitForSingleObject": ("ntifs.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "DbgPrint": ("wdm.h: no annotation", P, HIGH_LEVEL),
+    "KeBugCheckEx": ("wdm.h: no annotation (any IRQL)", P, HIGH_LEVEL),
     "WdfVersionBind": ("KMDF loader: DriverEntry's context", P, P),
     "WdfVersionUnbind": ("KMDF loader: unload's context", P, P),
     "WdfDriverCreate": ("wdfdriver.h (KMDF 1.33)", P, P),
