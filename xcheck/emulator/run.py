@@ -24,7 +24,7 @@ sys.path.insert(0, HERE)
 import model as M  # noqa: E402
 import oids as O  # noqa: E402
 from layouts import (  # noqa: E402
-    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST,
+    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST, NDIS_OID_REQUEST_METHOD,
     NDIS_OID_REQUEST_QUERY, NDIS_STATISTICS_INFO, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_DEVICE_PNP_EVENT,
     OID_REQUEST_DATA, OID_REQUEST_SIZE_REVISION_2)
 from seh import SehTable  # noqa: E402
@@ -605,30 +605,71 @@ def main():
     expect(head(S) == S["tail"], f"Receive head {head(S):#x}, expected {S['tail']:#x} after the return")
 
     # ---- OIDs ----
-    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
-                    adapter=None, method_lengths=None):
-        """An NDIS_OID_REQUEST (revision 2) with `data` in a buffer of `length` bytes; BytesWritten
-        and BytesNeeded hold stale values the miniport must overwrite."""
-        adapter = adapter or A
+    def build_oid_request(request_type, oid, data=b"", length=None, method_id=0):
+        """An NDIS_OID_REQUEST (revision 2) laid out in the arm of DATA its type selects (ndis.h,
+        WDK 10.0.16299: NDIS_OID_REQUEST::DATA): for a query or set, `data` in a buffer of `length`
+        bytes; for a method (NdisRequestMethod), `data` as the input (InputBufferLength) and
+        `length` as OutputBufferLength, with `method_id`. The counts the miniport fills in
+        (BytesWritten, BytesRead, BytesNeeded) hold stale values. Returns (request, DATA, buffer)."""
         length = len(data) if length is None else length
+        method = request_type == M.NdisRequestMethod
+        size = max(length, len(data)) if method else length
         request = m.alloc(OID_REQUEST_SIZE_REVISION_2, "oid-request")
-        buffer = m.alloc(max(length, 16), "oid-buffer") if length or data else 0
+        buffer = m.alloc(max(size, 16), "oid-buffer") if size or data else 0
         if data:
             m.se.mem_write(buffer, data)
         m.mem.write(request, bytes([M.NDIS_OBJECT_TYPE_OID_REQUEST, M.NDIS_OID_REQUEST_REVISION_2])
                     + struct.pack("<H", OID_REQUEST_SIZE_REVISION_2))
         m.mem.put(request, NDIS_OID_REQUEST, "RequestType", request_type)
         base = request + OID_REQUEST_DATA
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "Oid", oid)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBuffer", buffer)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBufferLength", length)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesWritten", 0xDEADBEEF)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded", 0xDEADBEEF)
+        if method:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InputBufferLength", len(data)),
+                                 ("OutputBufferLength", length), ("MethodId", method_id),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesRead", 0xDEADBEEF),
+                                 ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_METHOD, field, value)
+        else:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InformationBufferLength", length),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_QUERY, field, value)
+        return request, base, buffer
+
+    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
+                    adapter=None):
+        """A query or set request (build_oid_request) through `handler`: (status, BytesWritten or
+        BytesRead, BytesNeeded, the buffer's bytes)."""
+        adapter = adapter or A
+        length = len(data) if length is None else length
+        request, base, buffer = build_oid_request(request_type, oid, data, length)
         status = h.call(what, ch[handler], adapter["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
         written = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesWritten")
         needed = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded")
         out = bytes(m.se.mem_read(buffer, length)) if buffer and length else b""
         return status, written, needed, out
+
+    def untouched_request(what, handler, request_type, oid, data=b"", length=16, irql=M.PASSIVE_LEVEL):
+        """A request `handler` must refuse without writing: its status; every byte of the request
+        and of its buffer must be as the caller left them (for a method request, in particular,
+        the caller's InputBufferLength, OutputBufferLength and MethodId)."""
+        request, base, buffer = build_oid_request(request_type, oid, data, length, method_id=0x5A5A)
+        size = max(length, len(data))
+
+        def image():
+            return (bytes(m.se.mem_read(request, OID_REQUEST_SIZE_REVISION_2)),
+                    bytes(m.se.mem_read(buffer, size)) if buffer and size else b"")
+        before = image()
+        status = h.call(what, ch[handler], A["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
+        if request_type == M.NdisRequestMethod:
+            inputs = tuple(m.mem.field(base, NDIS_OID_REQUEST_METHOD, f)
+                           for f in ("InputBufferLength", "OutputBufferLength", "MethodId"))
+            expect(inputs == (len(data), length, 0x5A5A),
+                   f"{what}: the caller's InputBufferLength, OutputBufferLength, MethodId became {inputs}, "
+                   f"expected {(len(data), length, 0x5A5A)} (the method arm of DATA written through the query arm?)")
+        after = image()
+        changed = [i for i, (x, y) in enumerate(zip(before[0], after[0])) if x != y]
+        expect(not changed, f"{what}: request bytes changed at offsets {[hex(i) for i in changed]}")
+        expect(before[1] == after[1], f"{what}: the information buffer was written")
+        return status
 
     def query(oid, length=256, handler="OidRequestHandler", irql=M.PASSIVE_LEVEL, adapter=None):
         return oid_request(f"query {O.NAMES.get(oid, hex(oid))}", handler, M.NdisRequestQueryInformation, oid,
@@ -709,7 +750,8 @@ def main():
     step("OID requests of another kind: an unknown OID (NOT_SUPPORTED, nothing written), a method request (INVALID_OID)")
     status, written, needed, _ = query(0x0101FFFF)
     expect((status, written, needed) == (M.NDIS_STATUS_NOT_SUPPORTED, 0, 0), f"unknown OID: {status:#x} {written} {needed}")
-    status, *_ = oid_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS, length=64)
+    status = untouched_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS,
+                               data=b"\x01" * 8, length=64)
     expect(status == M.NDIS_STATUS_INVALID_OID, f"method request: {status:#x}")
     status, *_ = oid_request("query statistics request", "OidRequestHandler", M.NdisRequestQueryStatistics,
                              O.OID_GEN_RCV_OK, length=8)
@@ -722,19 +764,17 @@ def main():
                                        (M.NdisRequestSetInformation, M.NDIS_STATUS_NOT_SUPPORTED),
                                        (M.NdisRequestMethod, M.NDIS_STATUS_INVALID_OID)):
                 for oid in (O.OID_GEN_VENDOR_ID, O.OID_GEN_CURRENT_PACKET_FILTER, 0x0101FFFF):
-                    data = O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation else b""
-                    status, written, needed, out = oid_request(f"{handler} {request_type} {oid:#x}", handler,
-                                                               request_type, oid, data, length=16, irql=irql)
-                    expect((status, written, needed) == (want, 0, 0),
-                           f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}: "
-                           f"{(hex(status), written, needed)}, expected {(hex(want), 0, 0)}")
-                    if request_type != M.NdisRequestSetInformation:
-                        expect(out == bytes(16), f"{handler} wrote into the buffer")
+                    data = (O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation
+                            else b"\x01" * 8 if request_type == M.NdisRequestMethod else b"")
+                    what = f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}"
+                    status = untouched_request(what, handler, request_type, oid, data, length=16, irql=irql)
+                    expect(status == want, f"{what}: {status:#x}, expected {want:#x}")
         # A refused set changed nothing.
         status, _, _, out = query(O.OID_GEN_CURRENT_PACKET_FILTER)
         expect(struct.unpack("<I", out[:4])[0] == O.DIRECTED, f"{handler}: a refused set changed the filter")
 
-    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a method)")
+    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a "
+         "method), the request left as it came")
     expect(m.in_image(ch["DirectOidRequestHandler"]) and m.in_image(ch["CancelDirectOidRequestHandler"]),
            "direct OID handlers")
     refused_everywhere("DirectOidRequestHandler")
