@@ -105,6 +105,7 @@ IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_CANCEL_REMOVE_DEVICE = 
 IRP_MN_SURPRISE_REMOVAL = 0x17            # wdm.h
 NORMAL_THREAD_PRIORITY = 8                # the base priority of a normal process's threads and of system threads
 HIGH_LEVEL = 15
+NdisShutdownPowerOff, NdisShutdownBugCheck = 0, 1     # NDIS_SHUTDOWN_ACTION (ndis.h)
 
 
 class Switched:
@@ -188,14 +189,28 @@ FORBIDDEN_UNDER_SPIN_LOCK = {"NdisMIndicateReceiveNetBufferLists", "NdisMIndicat
                              "NdisMSendNetBufferListsComplete"}
 # The IRQL NDIS calls each miniport callback at (ndis.h: `_IRQL_requires_(PASSIVE_LEVEL)` or
 # `_IRQL_requires_max_(DISPATCH_LEVEL)`): (minimum, maximum). The harness may call a callback only
-# within its range.
+# within its range (callback_irql).
 CALLBACK_IRQL = {
     "InitializeHandlerEx": (P, P), "HaltHandlerEx": (P, P), "PauseHandler": (P, P), "RestartHandler": (P, P),
     "OidRequestHandler": (P, P), "SendNetBufferListsHandler": (P, D), "ReturnNetBufferListsHandler": (P, D),
-    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P), "ShutdownHandlerEx": (P, HIGH_LEVEL),
+    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P),
     "CancelOidRequestHandler": (P, D), "DirectOidRequestHandler": (P, D), "CancelDirectOidRequestHandler": (P, D),
     "SynchronousOidRequestHandler": (P, D), "UnloadHandler": (P, P),
 }
+# MINIPORT_SHUTDOWN (ndis.h): `_When_(ShutdownAction==NdisShutdownPowerOff, _IRQL_requires_(PASSIVE_LEVEL))`,
+# `_When_(ShutdownAction==NdisShutdownBugCheck, _IRQL_requires_(HIGH_LEVEL))`: exactly one of the two.
+SHUTDOWN_IRQL = {NdisShutdownPowerOff: (P, P), NdisShutdownBugCheck: (HIGH_LEVEL, HIGH_LEVEL)}
+
+
+def callback_irql(name, args):
+    """The IRQL range NDIS calls callback `name` with arguments `args` at: (minimum, maximum)."""
+    if name == "ShutdownHandlerEx":
+        action = args[1] & 0xFFFFFFFF
+        check(action in SHUTDOWN_IRQL, f"ShutdownHandlerEx with NDIS_SHUTDOWN_ACTION {action} (ndis.h defines 0 "
+                                       f"and 1)")
+        return SHUTDOWN_IRQL[action]
+    check(name in CALLBACK_IRQL, f"no IRQL rule for the callback {name}")
+    return CALLBACK_IRQL[name]
 
 
 class ModelError(Exception):
@@ -1065,6 +1080,10 @@ class Model:
 
     def h_ZwWaitForSingleObject(self):
         handle, alertable, timeout = self.args(3)
+        units = struct.unpack("<q", bytes(self.se.mem_read(timeout, 8)))[0] if timeout else None
+        # ntifs.h: APC_LEVEL at most, DISPATCH_LEVEL with a zero timeout (a poll).
+        self.require_irql("ZwWaitForSingleObject", DISPATCH_LEVEL if units == 0 else APC_LEVEL)
+        check(not self.locks_held, "waiting while holding a spin lock")
         thread = self.threads.get(handle)
         check(thread is not None and thread.state != "closed", f"ZwWaitForSingleObject({handle:#x}): not a thread handle")
         check(alertable & 0xFF == 0 and timeout == 0, "a non-alertable wait without timeout expected")

@@ -170,7 +170,7 @@ class Harness:
     def start(self, what, addr, *args, irql=M.PASSIVE_LEVEL, process="system", token=None, irp=None, callback=None):
         """Starts `addr(*args)` as a new thread (first in line) and runs until no thread is ready."""
         if callback is not None:
-            low, high = M.CALLBACK_IRQL[callback]
+            low, high = M.callback_irql(callback, args)
             expect(low <= irql <= high, f"the harness calls {callback} at IRQL {irql} (ndis.h: {low}..{high})")
         thread = self.m.new_thread(what, addr, args, irql, process, kind="root", front=True, token=token, irp=irp)
         self.run()
@@ -782,6 +782,17 @@ def main():
     step("synchronous OID requests (NDIS 6.80+, up to DISPATCH_LEVEL): refused alike")
     expect(m.in_image(ch["SynchronousOidRequestHandler"]), "synchronous OID handler")
     refused_everywhere("SynchronousOidRequestHandler")
+
+    step("MiniportShutdownEx: power off at PASSIVE_LEVEL, bug check at HIGH_LEVEL (each action's IRQL in ndis.h); "
+         "no kernel call, the session untouched")
+    for action, irql in ((M.NdisShutdownPowerOff, M.PASSIVE_LEVEL), (M.NdisShutdownBugCheck, M.HIGH_LEVEL)):
+        thread = h.start(f"MiniportShutdownEx({action})", ch["ShutdownHandlerEx"], A["context"], action, irql=irql,
+                         callback="ShutdownHandlerEx")
+        expect(thread.state == "exited", f"MiniportShutdownEx({action}) did not return")
+        made = [name for tid, name in m.calls if tid == thread.tid]
+        expect(not made, f"MiniportShutdownEx({action}) at IRQL {irql} called {made}")
+    expect(S["consumer"].state == "blocked" and m.mem.u32(S["send"] + V2_TAIL) != RING_STOPPED,
+           "the shutdown handler ended the session")
 
     # ---- interleavings on the Receive path ----
     step("the stack returns NBLs from inside NdisMIndicateReceiveNetBufferLists")

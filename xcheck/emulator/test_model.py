@@ -184,6 +184,13 @@ def rules():
         assert M.PASSIVE_LEVEL <= low <= high <= M.HIGH_LEVEL and header, name
     assert M.CALLBACK_IRQL["SendNetBufferListsHandler"] == (M.PASSIVE_LEVEL, M.DISPATCH_LEVEL)
     assert M.CALLBACK_IRQL["OidRequestHandler"] == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
+    # MINIPORT_SHUTDOWN: exactly PASSIVE_LEVEL to power off, exactly HIGH_LEVEL in a bug check.
+    context = BASE + 0x40
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownPowerOff)) == (M.PASSIVE_LEVEL,) * 2
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownBugCheck)) == (M.HIGH_LEVEL,) * 2
+    rejects("ShutdownHandlerEx with an undefined action", lambda: M.callback_irql("ShutdownHandlerEx", (context, 2)),
+            "NDIS_SHUTDOWN_ACTION 2")
+    assert M.callback_irql("PauseHandler", (context, 0)) == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
     m.irql = M.DISPATCH_LEVEL
     rejects("ZwClose at DISPATCH_LEVEL", lambda: m.before_import("ZwClose"), "allows 0..0")
     rejects("KeDelayExecutionThread at DISPATCH_LEVEL", lambda: m.before_import("KeDelayExecutionThread"),
@@ -196,6 +203,22 @@ def rules():
     for name in M.FORBIDDEN_UNDER_SPIN_LOCK:
         rejects(f"{name} under a spin lock", lambda: m.before_import(name), "while holding 1 driver spin lock")
     m.before_import("NdisFreeNetBufferList")                      # allowed under a lock
+    # ZwWaitForSingleObject without a timeout (ntifs.h): APC_LEVEL at most, and never under a lock.
+    m = fake_model()
+    waiter = m.new_thread("waiter", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.ready.clear()
+    m.current = waiter
+    m.args = lambda n: (consumer.handle, 0, 0)[:n]
+    for irql in (M.DISPATCH_LEVEL, M.APC_LEVEL + 1):
+        m.irql = irql
+        rejects(f"ZwWaitForSingleObject(NULL timeout) at IRQL {irql}", m.h_ZwWaitForSingleObject,
+                f"at IRQL {irql} (allowed up to {M.APC_LEVEL})")
+    m.irql, m.locks_held = M.PASSIVE_LEVEL, {BASE + 0x100}
+    rejects("ZwWaitForSingleObject under a spin lock", m.h_ZwWaitForSingleObject, "holding a spin lock")
+    m.locks_held = set()
+    assert m.h_ZwWaitForSingleObject() is M.SWITCHED and waiter.waiting == ("thread", consumer)
     # Spin locks released out of order: the first release would lower the IRQL under the other.
     m = fake_model()
     first, second = BASE + 0x100, BASE + 0x108
@@ -212,7 +235,8 @@ def rules():
     m.args = lambda n: (first,)[:n]
     m.h_KeAcquireSpinLockRaiseToDpc()
     rejects("a spin lock acquired twice", m.h_KeAcquireSpinLockRaiseToDpc, "acquired twice")
-    print("test_model: IRQL rules, the NDIS calls forbidden under a spin lock and the release order are enforced")
+    print("test_model: IRQL rules (the conditional ones of ZwWaitForSingleObject and MiniportShutdownEx included), "
+          "the NDIS calls forbidden under a spin lock and the release order are enforced")
 
 
 def scheduler():
