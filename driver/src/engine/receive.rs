@@ -414,8 +414,14 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
         loop {
-            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+            if let Some(woken_by) = platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval) {
                 ring.store_alertable(false);
+                // A manual-reset client event stays set after the wait: cleared here, or every
+                // later sleep would return at once. No wake-up is lost: `tail` is re-read after
+                // this, behind the alertable store and fence of the next sleep's check.
+                if woken_by == 0 {
+                    self.receive.event.clear();
+                }
                 return None;
             }
             bump(&self.stats().receive_rechecks);
