@@ -81,8 +81,6 @@ INHERIT_ONLY_ACE = 0x08
 SYSTEM_MANDATORY_LABEL_NO_WRITE_UP, NO_READ_UP, NO_EXECUTE_UP = 0x1, 0x2, 0x4
 SECURITY_MANDATORY_MEDIUM_RID, SECURITY_MANDATORY_HIGH_RID = 0x2000, 0x3000
 SecurityImpersonation = 2                 # SECURITY_IMPERSONATION_LEVEL
-ThreadPriority = 2                        # _THREADINFOCLASS (ntddk.h)
-NT_CURRENT_THREAD = 0xFFFFFFFFFFFFFFFE    # NtCurrentThread(), (HANDLE)-2 (wdm.h)
 LOW_PRIORITY, LOW_REALTIME_PRIORITY = 0, 16
 STATUS_TIMEOUT = 0x102                    # ntstatus.h
 STATUS_INVALID_HANDLE = 0xC0000008
@@ -152,6 +150,7 @@ IRQL_RULES = {
     "KeQueryInterruptTimePrecise": ("wdm.h: _IRQL_requires_same_", P, HIGH_LEVEL),
     "KeReleaseSpinLock": ("wdm.h", D, D),
     "KeSetEvent": ("wdm.h: Wait == FALSE", P, D),
+    "KeSetPriorityThread": ("wdm.h", P, D),
     "KeWaitForMultipleObjects": ("wdm.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "MmMapLockedPagesSpecifyCache": ("wdm.h: KernelMode", P, D),
     "MmProbeAndLockPages": ("wdm.h; DDI reference: <= APC_LEVEL for pageable memory", P, D),
@@ -165,7 +164,6 @@ IRQL_RULES = {
     "SeCaptureSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "SeReleaseSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "ZwClose": ("wdm.h", P, P),
-    "ZwSetInformationThread": ("ntddk.h", P, P),
     "ZwWaitForSingleObject": ("ntifs.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "DbgPrint": ("wdm.h: no annotation", P, HIGH_LEVEL),
     "KeBugCheckEx": ("wdm.h: no annotation (any IRQL)", P, HIGH_LEVEL),
@@ -450,7 +448,8 @@ class Thread:
         self.block_seq = 0
         self.result = None
         self.priority = NORMAL_THREAD_PRIORITY
-        self.priorities = []            # every priority set for it (ZwSetInformationThread), in order
+        self.priorities = []            # every priority set for it (KeSetPriorityThread), in order
+        self.object = None              # its thread object, once the driver referenced it
         self.stack = None
         self.token = None
         self.irp = None
@@ -487,6 +486,8 @@ class Model:
         self.free_stacks = []
         self.triggers = []              # interleavings armed by the harness
         self.joins = []                 # (waiter, thread, its priority) at each ZwWaitForSingleObject
+        self.thread_objects = {}        # thread object -> Thread (ObReferenceObjectByHandle on a thread handle)
+        self.priority_sets = []         # (thread id of the caller, Thread, priority) at each KeSetPriorityThread
         self.processes = {"client": 0x1000A0, "system": 0x100040, "other": 0x1000C0}
         self.pids = {"client": 0x1F4, "system": 4, "other": 0x2F8}
         self.process = "system"
@@ -498,6 +499,8 @@ class Model:
         self.file_generic_mapping = 0
         self.delays = 0
         self.event_type = None
+        self.event_type_object = None   # the object types ntoskrnl exports as data (the harness sets them)
+        self.thread_type_object = None
         self.kmdf_bound = False
         self.wdf_globals = 0
         self.wdf_driver = 0
@@ -802,14 +805,23 @@ class Model:
     def signal(self, event):
         """KeSetEvent's effect: signalled, then the waits it satisfies (a synchronization event
         satisfies one and is reset by it; a notification event all, and stays signalled). Returns
-        the previous state."""
+        the previous state.
+
+        A thread that waited without a timeout on a driver event and is woken by a thread running
+        below its priority stood still until that thread ran: under load, for as long as the load
+        lasts (a priority inversion, as for ZwWaitForSingleObject on a thread)."""
         previous = self.mem.field(event, KEVENT, "SignalState")
         self.mem.put(event, KEVENT, "SignalState", 1)
         self.set_events.append(event)
+        setter = self.current
         for thread in self.blocked():
-            kind, objects, *_ = thread.waiting
+            kind, objects, timed = thread.waiting
             if kind != "events" or event not in objects or not self.mem.field(event, KEVENT, "SignalState"):
                 continue
+            check(timed or setter is None or self.events.get(event) != "driver" or setter.priority >= thread.priority,
+                  f"{thread.what} (priority {thread.priority}) waited without a timeout for an event that "
+                  f"{setter.what if setter else ''} running at priority {setter.priority if setter else ''} set: "
+                  f"under load the wait lasts as long as the load")
             if self.mem.u8(event) == 1:                      # SynchronizationEvent: auto-reset
                 self.mem.put(event, KEVENT, "SignalState", 0)
             self.wake(thread, objects.index(event))
@@ -864,8 +876,11 @@ class Model:
     def h_ObReferenceObjectByHandle(self):
         handle, access, obj_type, mode, out, info = self.args(6)
         self.require_irql("ObReferenceObjectByHandle", PASSIVE_LEVEL)
+        if obj_type == self.thread_type_object:
+            return self.reference_thread(handle, mode, out)
         check(obj_type == self.event_type_object, f"ObReferenceObjectByHandle type {obj_type:#x}, "
-              f"expected *ExEventObjectType ({self.event_type_object:#x})")
+              f"expected *ExEventObjectType ({self.event_type_object:#x}) or *PsThreadType "
+              f"({self.thread_type_object:#x})")
         check(mode & 0xFF == UserMode, "a client's handle must be looked up with UserMode access checks")
         check(self.process == "client", "handle looked up outside the client's process")
         obj = self.handles.get(handle)
@@ -875,6 +890,35 @@ class Model:
         self.refs[obj] = self.refs.get(obj, 0) + 1
         self.mem.w64(out, obj)
         return STATUS_SUCCESS
+
+    def reference_thread(self, handle, mode, out):
+        """ObReferenceObjectByHandle(*PsThreadType): a kernel handle of a thread the driver created,
+        looked up with KernelMode (a UserMode lookup refuses kernel handles)."""
+        check(mode & 0xFF == KernelMode, "a kernel thread handle looked up with UserMode access (refused: "
+                                         "STATUS_INVALID_HANDLE)")
+        thread = self.threads.get(handle)
+        check(thread is not None and thread.state != "closed",
+              f"ObReferenceObjectByHandle({handle:#x}, *PsThreadType): not a thread handle the driver holds")
+        if thread.object is None:
+            thread.object = self.alloc(0x40, "kthread")
+            self.thread_objects[thread.object] = thread
+        self.refs[thread.object] = self.refs.get(thread.object, 0) + 1
+        self.mem.w64(out, thread.object)
+        return STATUS_SUCCESS
+
+    def h_KeSetPriorityThread(self):
+        obj, priority = self.args(2)
+        thread = self.thread_objects.get(obj)
+        check(thread is not None and self.refs.get(obj, 0) > 0,
+              f"KeSetPriorityThread({obj:#x}): not a thread object the driver holds a reference to")
+        (priority,) = struct.unpack("<i", struct.pack("<I", priority & 0xFFFFFFFF))     # KPRIORITY: LONG
+        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
+        check(LOW_PRIORITY < priority < 32, f"KeSetPriorityThread priority {priority}")
+        previous = thread.priority
+        thread.priority = priority
+        thread.priorities.append(priority)
+        self.priority_sets.append((self.current.tid if self.current else None, thread, priority))
+        return previous
 
     def h_ObfDereferenceObject(self):
         (obj,) = self.args(1)
@@ -1104,25 +1148,6 @@ class Model:
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
-        return STATUS_SUCCESS
-
-    def h_ZwSetInformationThread(self):
-        handle, info_class, info, length = self.args(4)
-        if handle == NT_CURRENT_THREAD:
-            thread = self.current
-            check(thread is not None and thread.kind == "system", "ZwSetInformationThread(NtCurrentThread()) "
-                                                                  "outside a system thread")
-        else:
-            thread = self.threads.get(handle)
-            check(thread is not None and thread.state != "closed",
-                  f"ZwSetInformationThread({handle:#x}): not a thread handle the driver holds")
-        check(info_class & 0xFFFFFFFF == ThreadPriority, f"ZwSetInformationThread class {info_class & 0xFFFFFFFF}")
-        check(length & 0xFFFFFFFF == 4, f"ThreadPriority takes a 4-byte KPRIORITY, got {length & 0xFFFFFFFF}")
-        (priority,) = struct.unpack("<i", bytes(self.se.mem_read(info, 4)))
-        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
-        check(LOW_PRIORITY < priority < 32, f"ThreadPriority {priority}")
-        thread.priority = priority
-        thread.priorities.append(priority)
         return STATUS_SUCCESS
 
     def h_KeDelayExecutionThread(self):

@@ -96,17 +96,21 @@ class Harness:
         m.ndis_dispatch = [self.se.emu.get_proc("ndis", f"ndisDispatch{i}") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]
         for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1):
             setattr(m, f"h_ndisDispatch{i}", m.ndis_dispatch_handler(i))
-        # ExEventObjectType is data: its import slot holds the address of a POBJECT_TYPE variable.
+        # ExEventObjectType and PsThreadType are data: each import slot holds the address of a
+        # POBJECT_TYPE variable, whose value is the object type.
         m.event_type_object = m.alloc(0x100, "event-type")
-        variable = m.alloc(8, "ExEventObjectType")
-        m.mem.w64(variable, m.event_type_object)
+        m.thread_type_object = m.alloc(0x100, "thread-type")
+        data = {}
+        for name, value in (("ExEventObjectType", m.event_type_object), ("PsThreadType", m.thread_type_object)):
+            data[name] = m.alloc(8, name)
+            m.mem.w64(data[name], value)
         self.imports = []
         for entry in self.pe.DIRECTORY_ENTRY_IMPORT:
             dll = entry.dll.decode().lower().rsplit(".", 1)[0]
             for imp in entry.imports:
                 name = imp.name.decode()
-                if name == "ExEventObjectType":
-                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, variable)
+                if name in data:
+                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, data[name])
                     continue
                 self.imports.append(name)
                 self.hook(name, dll)
@@ -405,7 +409,7 @@ def main():
     joins = [(w, p) for w, t, p in m.joins if t is consumer]
     expect(joins and joins[0][1] == M.LOW_REALTIME_PRIORITY and joins[0][0].kind == "root",
            f"teardown waited for the consumer at priority {joins[0][1] if joins else None}")
-    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwSetInformationThread"
+    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "KeSetPriorityThread"
                      and tid == joins[0][0].tid)
     waited_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwWaitForSingleObject"
                      and tid == joins[0][0].tid)
@@ -817,7 +821,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause waits for the round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
+         "round and the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -825,6 +830,15 @@ def main():
     h.run()
     pause = trigger["fired"]
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
+    # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
+    # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    consumer = S["consumer"]
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
+    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    pause_calls = [name for tid, name in m.calls if tid == pause.tid]
+    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
+           f"the pause raised the consumer only after it began to wait: {pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -838,10 +852,13 @@ def main():
     publish(S, ipv4(34, 12))
     h.run()
     expect(len(m.indications) == indications, "a packet was indicated while paused")
-    status = h.call("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
-                    callback="RestartHandler")
-    expect(status == 0 and len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
+    restart = h.start("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
+                      callback="RestartHandler")
+    expect(restart.state == "exited" and restart.result & 0xFFFFFFFF == 0, f"MiniportRestart: {restart}")
+    expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
+    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")

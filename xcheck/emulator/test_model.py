@@ -68,6 +68,7 @@ def main():
     access()
     rules()
     scheduler()
+    priorities()
     oid_tables()
 
 
@@ -281,6 +282,64 @@ def scheduler():
     assert list(m.ready) == [threads[2]] and list(m.deferred) == [threads[0]]
     print("test_model: signals wake the waits they satisfy, timed waits expire on demand, "
           "an interrupted thread resumes last")
+
+
+def priorities():
+    """Priority inversions: a thread woken from a wait without timeout on a driver event by a thread
+    below its priority is refused; KeSetPriorityThread needs a referenced thread object."""
+    m = fake_model()
+    round_done = BASE + 0x200
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))        # a notification event the driver owns
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+
+    def wait_then_signal(timed):
+        m.mem.put(round_done, KEVENT, "SignalState", 0)
+        m.current = pauser
+        m.block(("events", [round_done], timed))
+        m.ready.clear()
+        m.current = consumer
+        consumer.state = "running"
+        m.signal(round_done)
+
+    # The consumer at priority 1 ends the round the pauser (priority 8) waits for: refused.
+    consumer.priority = 1
+    rejects("a wait ended by a lower-priority thread", lambda: wait_then_signal(False),
+            "pauser (priority 8) waited without a timeout for an event that consumer running at priority 1 set")
+    # A timed wait is bounded by its timeout; a client's event is set by the client, not a driver thread.
+    m = fake_model()
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+    consumer.priority = 1
+    wait_then_signal(True)
+    assert pauser.state == "ready"
+    # Raised through its referenced thread object first, it may end the wait.
+    m.current = pauser
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.UserMode, BASE + 0x400, 0)[:n]
+    rejects("a kernel thread handle looked up in user mode", m.h_ObReferenceObjectByHandle, "UserMode")
+    m.args = lambda n: (BASE + 0x500, M.LOW_REALTIME_PRIORITY)[:n]
+    rejects("KeSetPriorityThread on an object not referenced", m.h_KeSetPriorityThread, "not a thread object")
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.KernelMode, BASE + 0x400, 0)[:n]
+    assert m.h_ObReferenceObjectByHandle() == M.STATUS_SUCCESS
+    thread_object = m.mem.u64(BASE + 0x400)
+    assert m.thread_objects[thread_object] is consumer and m.refs[thread_object] == 1
+    m.args = lambda n: (thread_object, M.LOW_REALTIME_PRIORITY)[:n]
+    assert m.h_KeSetPriorityThread() == 1 and consumer.priorities == [M.LOW_REALTIME_PRIORITY]
+    wait_then_signal(False)
+    assert pauser.state == "ready"
+    m.args = lambda n: (thread_object, 0)[:n]
+    rejects("KeSetPriorityThread to LOW_PRIORITY", m.h_KeSetPriorityThread, "priority 0")
+    print("test_model: a wait ended by a lower-priority thread is refused unless timed or the thread was raised "
+          "through its referenced object")
 
 
 def oid_tables():

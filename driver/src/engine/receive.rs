@@ -685,7 +685,10 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
+        // runs below normal priority, so that wait would last as long as the processor is loaded:
+        // it is raised first (and relaxed by the restart).
+        self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }
