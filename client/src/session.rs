@@ -875,6 +875,7 @@ impl<B: Backend> Session<B> {
         let ring = &self.incoming_ring;
         let geometry = ring.geometry();
         if !slot.is_multiple_of(geometry.alignment())
+            || slot >= geometry.capacity()
             || geometry.content(inc.head, slot) >= geometry.content(inc.head, inc.cursor)
         {
             return Err(Error::UnknownSlot);
