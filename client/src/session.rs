@@ -1030,6 +1030,23 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// For a caller that waits on the read-wait event itself (the Wintun API's pattern: receive
+    /// until nothing is there, then wait on the event's handle): makes sure the driver signals the
+    /// event when the next packet arrives. v1: the driver signals every publish, nothing to do.
+    /// v2: declares the client alertable with the full-fence handshake; returns `false` if a
+    /// packet arrived meanwhile (receive it instead of waiting). The declaration is not withdrawn
+    /// (the library does not see the caller wake), so from then on the driver signals every
+    /// publish, as it does on v1.
+    pub fn arm_read_wait(&self) -> bool {
+        match self.version {
+            RingVersion::V1 => true,
+            RingVersion::V2 => {
+                let cursor = lock(&self.incoming).cursor;
+                matches!(self.incoming_ring.prepare_to_sleep(cursor), SleepCheck::Sleep)
+            }
+        }
+    }
+
     /// Marks a slot released out of order: bit 31 set in its header (the driver never sets it).
     fn mark_released(&self, view: PacketView) {
         let ring = &self.incoming_ring;

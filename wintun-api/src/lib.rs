@@ -373,6 +373,20 @@ pub unsafe extern "system" fn WintunGetReadWaitEvent(session: *mut WintunSession
 
 // ----- packets: Wintun's calls ----------------------------------------------------------------
 
+/// The next received packet, detached; with nothing there, the read-wait event is armed first
+/// (v2 rings signal it only for a client that declared itself alertable), so that a caller that
+/// then waits on it wakes for the next packet. A packet that arrives while arming is returned.
+fn receive_or_arm(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
+    loop {
+        if let Some(p) = s.session.receive()? {
+            return Ok(Some(p.into_raw()));
+        }
+        if s.session.arm_read_wait() {
+            return Ok(None);
+        }
+    }
+}
+
 /// `WintunReceivePacket`: the next received packet, in place, and its size; null with
 /// `ERROR_NO_MORE_ITEMS`, `ERROR_HANDLE_EOF` or `ERROR_INVALID_DATA`.
 ///
@@ -385,9 +399,8 @@ pub unsafe extern "system" fn WintunReceivePacket(session: *mut WintunSession, p
     if packet_size.is_null() {
         return fail(ERROR_INVALID_PARAMETER);
     }
-    match s.session.receive() {
-        Ok(Some(packet)) => {
-            let raw = packet.into_raw();
+    match receive_or_arm(s) {
+        Ok(Some(raw)) => {
             // SAFETY: `packet_size` points to a DWORD (caller's contract).
             unsafe { packet_size.write_unaligned(raw.data_len) };
             raw.frame.wrapping_add(raw.data_start as usize)
@@ -645,10 +658,10 @@ pub unsafe extern "system" fn RingtunReceivePacketEx(session: *mut WintunSession
     if packet.is_null() {
         return fail_bool(ERROR_INVALID_PARAMETER);
     }
-    match s.session.receive() {
-        Ok(Some(p)) => {
+    match receive_or_arm(s) {
+        Ok(Some(raw)) => {
             // SAFETY: `packet` points to a RINGTUN_PACKET (caller's contract).
-            unsafe { packet.write_unaligned(packet_of(p.into_raw())) };
+            unsafe { packet.write_unaligned(packet_of(raw)) };
             1
         }
         Ok(None) => fail_bool(ERROR_NO_MORE_ITEMS),
@@ -675,7 +688,14 @@ pub unsafe extern "system" fn RingtunReceivePackets(
     }
     let mut raws = [BLANK; CHUNK];
     let want = (count as usize).min(CHUNK);
-    match s.session.receive_raw_many(&mut raws[..want]) {
+    let received = loop {
+        match s.session.receive_raw_many(&mut raws[..want]) {
+            // Nothing there: arm the read-wait event, unless a packet arrived meanwhile.
+            Ok(0) if !s.session.arm_read_wait() => continue,
+            other => break other,
+        }
+    };
+    match received {
         Ok(0) => {
             set_last_error(ERROR_NO_MORE_ITEMS);
             0

@@ -6,6 +6,8 @@
 //! - `tests/c/wintun_style.c`: a program written as Wintun's documentation shows (its own
 //!   `<windows.h>`, L"" literals, the 14 functions resolved with `LoadLibraryExW` and
 //!   `GetProcAddress`), built with only the include path and the library changed;
+//! - `examples/c/esp_tunnel.c` and `examples/c/dtls_tunnel.c`: the in-place AEAD datapaths with
+//!   OpenSSL's libcrypto, asserting from the session counters that no packet byte was copied;
 //! - the headers as C++.
 #![cfg(target_os = "linux")]
 
@@ -104,6 +106,22 @@ fn wintun_style_program_with_its_own_windows_h() {
     assert!(out.status.success(), "wintun_style failed: {:?}", out.status);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("received 16 echo requests back"), "{stdout}");
+}
+
+#[test]
+fn esp_tunnel_example() {
+    let exe = compile("esp_tunnel", &[crate_dir().join("examples/c/esp_tunnel.c")], &[], &["-lcrypto"]);
+    let out = run(&exe, "loopback");
+    assert!(out.status.success(), "esp_tunnel failed: {:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copied 0 bytes"));
+}
+
+#[test]
+fn dtls_tunnel_example() {
+    let exe = compile("dtls_tunnel", &[crate_dir().join("examples/c/dtls_tunnel.c")], &[], &["-lcrypto"]);
+    let out = run(&exe, "loopback");
+    assert!(out.status.success(), "dtls_tunnel failed: {:?}", out.status);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("copied 0 bytes"));
 }
 
 #[test]

@@ -557,6 +557,19 @@ static void expect_packets(WINTUN_SESSION_HANDLE s, int n, const uint32_t *tags,
     CHECK(RingtunReleaseReceivePackets(s, reversed, (DWORD)n) == (DWORD)n, "release batch");
 }
 
+static WINTUN_SESSION_HANDLE delayed_session;
+
+static void *send_after_a_while(void *arg) {
+    (void)arg;
+    sleep_ms(200);
+    BYTE *p = WintunAllocateSendPacket(delayed_session, 90);
+    if (p) {
+        make_packet(p, 90, 76);
+        WintunSendPacket(delayed_session, p);
+    }
+    return NULL;
+}
+
 static void test_v2_extensions(void) {
     WINTUN_ADAPTER_HANDLE a = WintunCreateAdapter(u"Extensions", u"Ringtun", NULL);
     CHECK(a, "create");
@@ -595,6 +608,25 @@ static void test_v2_extensions(void) {
               info.ReceiveCapacity == 0x100000 && info.ReceiveHeadRoom == 24 && info.ReceiveTailRoom == 16 &&
               info.SendHeadRoom == 32 && info.SendTailRoom == 32,
           "v2 session info");
+
+    /* A v2 session signals the read-wait event for a client that waits on it after
+     * ERROR_NO_MORE_ITEMS, as Wintun's does: the empty receive armed it. */
+    {
+        DWORD size;
+        CHECK_FAILS(WintunReceivePacket(s, &size), ERROR_NO_MORE_ITEMS);
+        pthread_t t;
+        delayed_session = s;
+        pthread_create(&t, NULL, send_after_a_while, NULL);
+        double start = now_seconds();
+        DWORD woken = WaitForSingleObject(WintunGetReadWaitEvent(s), 5000);
+        double waited = now_seconds() - start;
+        pthread_join(t, NULL);
+        CHECK(woken == WAIT_OBJECT_0 && waited < 2.0, "v2 wait: %lu after %.3f s", (unsigned long)woken, waited);
+        BYTE *p = receive_wait(s, &size, 1000);
+        uint32_t tag = 0;
+        CHECK(p && check_packet(p, size, &tag) && tag == 76, "the packet that woke the wait");
+        WintunReleaseReceivePacket(s, p);
+    }
 
     /* One packet: a record written into the frame, the packet moved and cut inside it. */
     RINGTUN_PACKET slot;
@@ -722,7 +754,7 @@ static void test_v2_extensions(void) {
     }
     RINGTUN_SESSION_STATISTICS st = statistics(s);
     CHECK(st.CopiedBytes == 0, "v2: nothing copied (%llu)", (unsigned long long)st.CopiedBytes);
-    CHECK(st.SentPackets == 1 + 1 + 16 + 3 + 1 + 1 + 2 && st.ReceivedPackets == 1 + 1 + 16 + 3 + 1 + 2 + 2,
+    CHECK(st.SentPackets == 1 + 1 + 1 + 16 + 3 + 1 + 1 + 2 && st.ReceivedPackets == 1 + 1 + 1 + 16 + 3 + 1 + 2 + 2,
           "sent %llu received %llu", (unsigned long long)st.SentPackets, (unsigned long long)st.ReceivedPackets);
     WintunEndSession(s);
 
