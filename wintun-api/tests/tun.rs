@@ -168,9 +168,10 @@ fn run_in_namespace() {
     // SAFETY: NUL-terminated UTF-16 strings; no GUID.
     let second = unsafe { WintunCreateAdapter(name.as_ptr(), tunnel_type.as_ptr(), core::ptr::null()) };
     assert!(!second.is_null(), "second adapter: {}", platform_error());
-    // SAFETY: `index` names the first adapter's interface; `renamed` has room for IFNAMSIZ bytes.
     let mut renamed = [0 as libc::c_char; libc::IF_NAMESIZE];
-    assert!(!unsafe { libc::if_indextoname(index, renamed.as_mut_ptr()) }.is_null());
+    // SAFETY: `renamed` has room for IF_NAMESIZE bytes, as if_indextoname requires.
+    let found = unsafe { libc::if_indextoname(index, renamed.as_mut_ptr()) };
+    assert!(!found.is_null(), "the first adapter's interface still exists");
     // SAFETY: if_indextoname wrote a NUL-terminated name.
     let renamed = unsafe { std::ffi::CStr::from_ptr(renamed.as_ptr()) }.to_string_lossy().into_owned();
     assert_eq!(renamed, "ringtun-wt0-2", "the first adapter's interface");
