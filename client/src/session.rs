@@ -79,6 +79,57 @@ pub enum FallbackReason {
     V2Refused(DeviceError),
 }
 
+/// What a session moved, as the client library counted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Outgoing packets sent (cancelled slots are not counted).
+    pub sent_packets: u64,
+    /// IP bytes of those packets.
+    pub sent_bytes: u64,
+    /// Incoming packets handed to the caller.
+    pub received_packets: u64,
+    /// IP bytes of those packets.
+    pub received_bytes: u64,
+    /// Packet bytes the library itself copied. Only one operation copies: moving the data of a
+    /// v1 slot to the slot's start ([`OutgoingSlot::set_data`] or [`Session::send_raw`] with a
+    /// range that does not start at 0), because v1 has no data offset. Every other byte a
+    /// session moves stays where it is in the ring.
+    pub copied_bytes: u64,
+}
+
+/// A slot detached from its borrow, for a caller across an FFI boundary: where it is in the ring
+/// and where its bytes are. The caller hands it back by [`RawSlot::slot`] ([`Session::send_raw`],
+/// [`Session::cancel_raw`], [`Session::release_raw`]); the session checks that offset against the
+/// slots it handed out and not yet got back, so a stale or foreign value fails with
+/// [`Error::UnknownSlot`] instead of touching another slot.
+///
+/// The bytes at `frame` belong to the caller until the slot is sent, cancelled or released: head
+/// room (`data_start` bytes), the IP packet (`data_len` bytes), tail room (the rest of
+/// `frame_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawSlot {
+    /// The slot's offset in the ring's data area: its identity.
+    pub slot: u32,
+    /// The first byte after the slot's header.
+    pub frame: *mut u8,
+    /// Bytes from `frame` to the end of the slot.
+    pub frame_len: u32,
+    /// Where the IP packet starts, from `frame`.
+    pub data_start: u32,
+    /// The IP packet's length.
+    pub data_len: u32,
+}
+
+/// How far a batch call on raw slots got: the first `done` items were processed; if `error` is
+/// set, item `done` failed with it and the later ones were not looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Items processed.
+    pub done: usize,
+    /// Why item `done` was not.
+    pub error: Option<Error>,
+}
+
 struct Outgoing {
     /// End of the last allocation (private).
     reserved_tail: u32,
@@ -94,6 +145,12 @@ struct Outgoing {
     /// Slots allocated and not yet sent, dropped or taken back. At zero every slot below
     /// `reserved_tail` is finished, and the tail is published there without walking the headers.
     unfinished: u32,
+    /// [`SessionCounters::sent_packets`].
+    sent_packets: u64,
+    /// [`SessionCounters::sent_bytes`].
+    sent_bytes: u64,
+    /// [`SessionCounters::copied_bytes`].
+    copied_bytes: u64,
 }
 
 struct Incoming {
@@ -101,6 +158,10 @@ struct Incoming {
     cursor: u32,
     /// Head released to the driver.
     head: u32,
+    /// [`SessionCounters::received_packets`].
+    received_packets: u64,
+    /// [`SessionCounters::received_bytes`].
+    received_bytes: u64,
 }
 
 /// A registered session.
@@ -245,13 +306,16 @@ impl<B: Backend> Session<B> {
             config,
             incoming_ring,
             outgoing_ring,
-            incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
+            incoming: Mutex::new(Incoming { cursor: 0, head: 0, received_packets: 0, received_bytes: 0 }),
             outgoing: Mutex::new(Outgoing {
                 reserved_tail: 0,
                 published_tail: 0,
                 last_slot: None,
                 known_head: None,
                 unfinished: 0,
+                sent_packets: 0,
+                sent_bytes: 0,
+                copied_bytes: 0,
             }),
             incoming_event,
             outgoing_event,
@@ -305,6 +369,22 @@ impl<B: Backend> Session<B> {
     /// The outgoing ring (for diagnostics and tests).
     pub fn outgoing_ring(&self) -> &Ring {
         &self.outgoing_ring
+    }
+
+    /// What the session moved so far.
+    pub fn counters(&self) -> SessionCounters {
+        let (sent_packets, sent_bytes, copied_bytes) = {
+            let out = lock(&self.outgoing);
+            (out.sent_packets, out.sent_bytes, out.copied_bytes)
+        };
+        let inc = lock(&self.incoming);
+        SessionCounters {
+            sent_packets,
+            sent_bytes,
+            received_packets: inc.received_packets,
+            received_bytes: inc.received_bytes,
+            copied_bytes,
+        }
     }
 
     // ----- outgoing: allocate / fill / send -------------------------------------------------
@@ -409,7 +489,7 @@ impl<B: Backend> Session<B> {
     pub fn send(&self, mut slot: OutgoingSlot<'_, B>) -> Result<(), Error> {
         slot.sent = true;
         // Through the slot's own session (a slot of another session is sent there, not here).
-        slot.session.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length)
+        slot.session.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length, true)
     }
 
     /// Sends every slot in `slots` (draining it) under one lock, with one publication of the tail
@@ -426,8 +506,14 @@ impl<B: Backend> Session<B> {
                 continue;
             }
             slot.sent = true;
-            let written =
-                self.write_outgoing_locked(&mut out, slot.offset, slot.slot_size, slot.data_offset, slot.data_length);
+            let written = self.write_outgoing_locked(
+                &mut out,
+                slot.offset,
+                slot.slot_size,
+                slot.data_offset,
+                slot.data_length,
+                true,
+            );
             if result.is_ok() {
                 result = written;
             }
@@ -445,13 +531,21 @@ impl<B: Backend> Session<B> {
         result
     }
 
-    fn finish_outgoing(&self, offset: u32, slot_size: u32, data_offset: u32, data_length: u32) -> Result<(), Error> {
+    fn finish_outgoing(
+        &self,
+        offset: u32,
+        slot_size: u32,
+        data_offset: u32,
+        data_length: u32,
+        sent: bool,
+    ) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
-        self.write_outgoing_locked(&mut out, offset, slot_size, data_offset, data_length)?;
+        self.write_outgoing_locked(&mut out, offset, slot_size, data_offset, data_length, sent)?;
         self.publish_outgoing_locked(&mut out)
     }
 
-    /// Writes a slot's final (not owned) header.
+    /// Writes a slot's final (not owned) header; `sent` counts it as a sent packet (a cancelled
+    /// slot is not).
     fn write_outgoing_locked(
         &self,
         out: &mut Outgoing,
@@ -459,6 +553,7 @@ impl<B: Backend> Session<B> {
         slot_size: u32,
         data_offset: u32,
         data_length: u32,
+        sent: bool,
     ) -> Result<(), Error> {
         let header = match self.version {
             RingVersion::V1 => PacketHeader::V1 { size: data_length },
@@ -471,6 +566,10 @@ impl<B: Backend> Session<B> {
             out.last_slot = None;
         }
         out.unfinished = out.unfinished.saturating_sub(1);
+        if sent {
+            out.sent_packets += 1;
+            out.sent_bytes += u64::from(data_length);
+        }
         Ok(())
     }
 
@@ -508,14 +607,283 @@ impl<B: Backend> Session<B> {
         }
     }
 
-    fn shrink_last_v1(&self, offset: u32, old_slot: u32, new_slot: u32) -> Result<(), Error> {
+    // ----- raw slots: a caller across an FFI boundary ------------------------------------------
+
+    /// The slot whose byte `in_slot` (counted from the slot's first header byte) `ptr` points
+    /// at, in the outgoing ring; `None` for a pointer outside its data area. The result still has
+    /// to be a slot the caller holds: [`Session::send_raw`] checks.
+    pub fn outgoing_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
+        slot_at(&self.outgoing_ring, ptr, in_slot)
+    }
+
+    /// The same for the incoming ring ([`Session::release_raw`] checks the result).
+    pub fn incoming_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
+        slot_at(&self.incoming_ring, ptr, in_slot)
+    }
+
+    /// Allocates up to `out.len()` outgoing slots of `len` bytes with `headroom` and `tailroom`
+    /// under one lock, detached ([`RawSlot`]); returns how many (stopping at the first that does
+    /// not fit), or the error if none could be allocated.
+    pub fn allocate_raw_many(
+        &self,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        out: &mut [RawSlot],
+    ) -> Result<usize, Error> {
+        let mut o = lock(&self.outgoing);
+        self.refresh_head_locked(&mut o)?;
+        for (n, raw) in out.iter_mut().enumerate() {
+            match self.allocate_locked(&mut o, len, headroom, tailroom) {
+                Ok(slot) => *raw = slot.into_raw(),
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => return Ok(n),
+            }
+        }
+        Ok(out.len())
+    }
+
+    /// Sends the outgoing slot at `slot` (from [`OutgoingSlot::into_raw`]), with its data set to
+    /// `data` of its frame first if given (as [`OutgoingSlot::set_data`] does). One lock, one
+    /// publication. On error the slot stays the caller's, unchanged.
+    pub fn send_raw(&self, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
+        self.send_raw_locked(&mut out, slot, data)?;
+        self.publish_outgoing_locked(&mut out)
+    }
+
+    /// Sends raw slots in order under one lock with one publication; stops at the first that
+    /// cannot be sent (it and the later ones stay the caller's).
+    pub fn send_raw_many(&self, items: impl IntoIterator<Item = (u32, Option<Range<usize>>)>) -> BatchOutcome {
+        let mut out = lock(&self.outgoing);
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for (slot, data) in items {
+            if let Err(e) = self.send_raw_locked(&mut out, slot, data) {
+                outcome.error = Some(e);
+                break;
+            }
+            outcome.done += 1;
+        }
+        if let Err(e) = self.publish_outgoing_locked(&mut out) {
+            outcome.error.get_or_insert(e);
+        }
+        outcome
+    }
+
+    fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
+        let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
+        let (slot_size, data_offset, data_length) = match data {
+            None => (slot_size, data_offset, data_length),
+            Some(range) => self.resized_locked(out, slot, slot_size, data_length, range)?,
+        };
+        self.write_outgoing_locked(out, slot, slot_size, data_offset, data_length, true)
+    }
+
+    /// Cancels the outgoing slot at `slot`, as dropping an unsent [`OutgoingSlot`] does.
+    pub fn cancel_raw(&self, slot: u32) -> Result<(), Error> {
+        let (slot_size, data_offset, data_length) = self.held_outgoing_locked(&lock(&self.outgoing), slot)?;
+        drop(OutgoingSlot { session: self, offset: slot, slot_size, data_offset, data_length, sent: false });
+        Ok(())
+    }
+
+    /// The (slot size, data offset, data length) of the outgoing slot at `slot`, if it is one the
+    /// caller holds: on a slot boundary between the published and the reserved tail, still marked
+    /// owned, its header consistent with the room up to the reserved tail.
+    fn held_outgoing_locked(&self, out: &Outgoing, slot: u32) -> Result<(u32, u32, u32), Error> {
         let geometry = *self.outgoing_ring.geometry();
-        if out.last_slot != Some(offset) || geometry.advance(offset, old_slot) != out.reserved_tail {
+        let pending = geometry.content(out.published_tail, out.reserved_tail);
+        let at = geometry.content(out.published_tail, slot);
+        if !slot.is_multiple_of(geometry.alignment()) || at >= pending || slot >= geometry.capacity() {
+            return Err(Error::UnknownSlot);
+        }
+        let room = pending - at;
+        match self.outgoing_ring.read_packet_header(slot) {
+            PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
+                let len = size & !CLIENT_OWNED_BIT;
+                match ring_abi::v1_slot_size(len) {
+                    Some(slot_size) if len != 0 && slot_size <= room => {
+                        Ok((slot_size, geometry.packet_header_size(), len))
+                    }
+                    _ => Err(Error::UnknownSlot),
+                }
+            }
+            PacketHeader::V2 { slot_size, data_offset, data_length } if slot_size & CLIENT_OWNED_BIT != 0 => {
+                let slot_size = slot_size & !CLIENT_OWNED_BIT;
+                let (data_offset, data_length) = (u32::from(data_offset), u32::from(data_length));
+                if plausible_slot(&geometry, slot_size, room)
+                    && data_offset >= geometry.packet_header_size()
+                    && data_offset + data_length <= slot_size
+                {
+                    Ok((slot_size, data_offset, data_length))
+                } else {
+                    Err(Error::UnknownSlot)
+                }
+            }
+            _ => Err(Error::UnknownSlot),
+        }
+    }
+
+    /// (slot size, data offset, data length) of the slot at `slot` once its data is `range` of
+    /// its frame (see [`OutgoingSlot::set_data`]).
+    fn resized_locked(
+        &self,
+        out: &mut Outgoing,
+        slot: u32,
+        slot_size: u32,
+        data_length: u32,
+        range: Range<usize>,
+    ) -> Result<(u32, u32, u32), Error> {
+        match self.version {
+            RingVersion::V2 => self.resized_v2(slot_size, range),
+            RingVersion::V1 => self.resized_v1_locked(out, slot, data_length, range),
+        }
+    }
+
+    /// The frame's start and length for `range` of a frame of `frame` bytes, if the range is a
+    /// non-empty IP packet inside it.
+    fn frame_range(range: Range<usize>, frame: u32) -> Result<(u32, u32), Error> {
+        if range.start >= range.end || range.end > frame as usize || range.len() > MAX_IP_PACKET_SIZE as usize {
+            return Err(Error::InvalidRange);
+        }
+        // Both fit: the range ends inside the frame, which is below 2^17.
+        Ok((range.start as u32, range.len() as u32))
+    }
+
+    /// v2: the data moves and shrinks in place, in any slot.
+    fn resized_v2(&self, slot_size: u32, range: Range<usize>) -> Result<(u32, u32, u32), Error> {
+        let h = self.outgoing_ring.geometry().packet_header_size();
+        let (start, len) = Self::frame_range(range, slot_size.saturating_sub(h))?;
+        if h + start > u32::from(u16::MAX) {
+            return Err(Error::InvalidRange);
+        }
+        Ok((slot_size, h + start, len))
+    }
+
+    /// v1 has no data offset and its slot size follows the length: only the last allocated slot
+    /// can be cut (its end is the reserved tail), and data that does not start at 0 is moved to
+    /// the start (a copy, counted).
+    fn resized_v1_locked(
+        &self,
+        out: &mut Outgoing,
+        slot: u32,
+        data_length: u32,
+        range: Range<usize>,
+    ) -> Result<(u32, u32, u32), Error> {
+        let geometry = *self.outgoing_ring.geometry();
+        let h = geometry.packet_header_size();
+        let old_slot = ring_abi::v1_slot_size(data_length).ok_or(Error::InvalidRange)?;
+        let (start, len) = Self::frame_range(range, old_slot - h)?;
+        if len > data_length {
+            return Err(Error::InvalidRange);
+        }
+        let new_slot = ring_abi::v1_slot_size(len).ok_or(Error::InvalidRange)?;
+        let resized = new_slot != old_slot;
+        if resized && (out.last_slot != Some(slot) || geometry.advance(slot, old_slot) != out.reserved_tail) {
             return Err(Error::ShrinkNotLast);
         }
-        out.reserved_tail = geometry.advance(offset, new_slot);
+        if start != 0 {
+            let ring = &self.outgoing_ring;
+            let to = ring.ring_offset_of(slot + h, len as usize).map_err(|_| Error::InvalidRange)?;
+            let from = ring.ring_offset_of(slot + h + start, len as usize).map_err(|_| Error::InvalidRange)?;
+            ring.memory().copy_within(from, to, len as usize).map_err(|_| Error::InvalidRange)?;
+            out.copied_bytes += u64::from(len);
+        }
+        if resized {
+            out.reserved_tail = geometry.advance(slot, new_slot);
+        }
+        // Keep the owned header in step with the length.
+        self.outgoing_ring
+            .write_packet_header(slot, PacketHeader::V1 { size: len | CLIENT_OWNED_BIT })
+            .map_err(|_| Error::InvalidRange)?;
+        Ok((new_slot, h, len))
+    }
+
+    /// Receives up to `out.len()` incoming packets under one lock, detached ([`RawSlot`]);
+    /// returns how many.
+    pub fn receive_raw_many(&self, out: &mut [RawSlot]) -> Result<usize, Error> {
+        let ring = &self.incoming_ring;
+        let mut inc = lock(&self.incoming);
+        let tail = ring.load_tail();
+        if tail == RING_STOPPED {
+            drop(inc);
+            return Err(self.session_ended_incoming());
+        }
+        let mut n = 0;
+        while let Some(raw) = out.get_mut(n) {
+            let view = match ring.packet_at(inc.cursor, tail) {
+                Ok(None) => break,
+                Ok(Some(view)) => view,
+                Err(fault) if n == 0 => return Err(Error::CorruptRing(fault)),
+                Err(_) => break,
+            };
+            inc.cursor = ring.geometry().advance(inc.cursor, view.slot_size);
+            if view.data_length == 0 {
+                self.release_locked(&mut inc, view);
+                continue;
+            }
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
+            *raw = raw_incoming(ring, view);
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Releases the incoming packet at `slot` (from [`IncomingPacket::into_raw`]).
+    pub fn release_raw(&self, slot: u32) -> Result<(), Error> {
+        let mut inc = lock(&self.incoming);
+        let view = self.held_incoming_locked(&inc, slot)?;
+        self.release_locked(&mut inc, view);
         Ok(())
+    }
+
+    /// Releases incoming packets under one lock with one store of the head. Every packet the
+    /// caller holds is released; the outcome counts them up to the first slot that is not one
+    /// (which is skipped, as are any later ones that are not).
+    pub fn release_raw_many(&self, slots: impl IntoIterator<Item = u32>) -> BatchOutcome {
+        let ring = &self.incoming_ring;
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for slot in slots {
+            match self.held_incoming_locked(&inc, slot) {
+                Ok(view) if view.slot_offset == inc.head => {
+                    inc.head = ring.geometry().advance(inc.head, view.slot_size);
+                }
+                Ok(view) => self.mark_released(view),
+                Err(e) => {
+                    outcome.error.get_or_insert(e);
+                    continue;
+                }
+            }
+            if outcome.error.is_none() {
+                outcome.done += 1;
+            }
+        }
+        let head = walk_slots(ring, inc.head, inc.cursor, true);
+        inc.head = head;
+        if head != published {
+            ring.store_head(head);
+        }
+        outcome
+    }
+
+    /// The view of the incoming packet at `slot`, if the caller holds it: on a slot boundary
+    /// between the released head and the receive cursor, and not released already (a released
+    /// slot's header is marked, which the packet check refuses).
+    fn held_incoming_locked(&self, inc: &Incoming, slot: u32) -> Result<PacketView, Error> {
+        let ring = &self.incoming_ring;
+        let geometry = ring.geometry();
+        if !slot.is_multiple_of(geometry.alignment())
+            || slot >= geometry.capacity()
+            || geometry.content(inc.head, slot) >= geometry.content(inc.head, inc.cursor)
+        {
+            return Err(Error::UnknownSlot);
+        }
+        match ring.packet_at(slot, inc.cursor) {
+            Ok(Some(view)) if view.data_length != 0 => Ok(view),
+            _ => Err(Error::UnknownSlot),
+        }
     }
 
     // ----- incoming: receive / release -------------------------------------------------------
@@ -527,7 +895,8 @@ impl<B: Backend> Session<B> {
         loop {
             let tail = ring.load_tail();
             if tail == RING_STOPPED {
-                return Err(Error::SessionEnded);
+                drop(inc);
+                return Err(self.session_ended_incoming());
             }
             let view = match ring.packet_at(inc.cursor, tail) {
                 Ok(None) => return Ok(None),
@@ -540,8 +909,21 @@ impl<B: Backend> Session<B> {
                 self.release_locked(&mut inc, view);
                 continue;
             }
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
             return Ok(Some(IncomingPacket { session: self, view, released: false }));
         }
+    }
+
+    /// The end of the session, seen on the incoming ring: the read-wait event is signalled again
+    /// before the end is reported. The driver signals it once when the session ends, and an
+    /// auto-reset event wakes one waiter per signal; each waiter that learns of the end here
+    /// passes the signal on, so every thread waiting on the event wakes in turn (also when the
+    /// waits are the application's own, on the event's handle) and sees the end.
+    #[cold]
+    fn session_ended_incoming(&self) -> Error {
+        self.incoming_event.set();
+        Error::SessionEnded
     }
 
     /// Appends up to `max` incoming packets to `packets` under one lock; returns how many.
@@ -550,7 +932,8 @@ impl<B: Backend> Session<B> {
         let mut inc = lock(&self.incoming);
         let tail = ring.load_tail();
         if tail == RING_STOPPED {
-            return Err(Error::SessionEnded);
+            drop(inc);
+            return Err(self.session_ended_incoming());
         }
         let mut n = 0;
         while n < max {
@@ -566,6 +949,8 @@ impl<B: Backend> Session<B> {
                 self.release_locked(&mut inc, view);
                 continue;
             }
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
             packets.push(IncomingPacket { session: self, view, released: false });
             n += 1;
         }
@@ -645,6 +1030,23 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// For a caller that waits on the read-wait event itself (the Wintun API's pattern: receive
+    /// until nothing is there, then wait on the event's handle): makes sure the driver signals the
+    /// event when the next packet arrives. v1: the driver signals every publish, nothing to do.
+    /// v2: declares the client alertable with the full-fence handshake; returns `false` if a
+    /// packet arrived meanwhile (receive it instead of waiting). The declaration is not withdrawn
+    /// (the library does not see the caller wake), so from then on the driver signals every
+    /// publish, as it does on v1.
+    pub fn arm_read_wait(&self) -> bool {
+        match self.version {
+            RingVersion::V1 => true,
+            RingVersion::V2 => {
+                let cursor = lock(&self.incoming).cursor;
+                matches!(self.incoming_ring.prepare_to_sleep(cursor), SleepCheck::Sleep)
+            }
+        }
+    }
+
     /// Marks a slot released out of order: bit 31 set in its header (the driver never sets it).
     fn mark_released(&self, view: PacketView) {
         let ring = &self.incoming_ring;
@@ -713,6 +1115,30 @@ fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
         && size.is_multiple_of(geometry.alignment())
         && size <= geometry.max_slot()
         && size <= room
+}
+
+/// The slot whose byte `in_slot` `ptr` points at, in `ring`'s data area.
+fn slot_at(ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
+    let base = ring.data_ptr(0, 0).ok()?.as_ptr() as usize;
+    let offset = (ptr as usize).checked_sub(base)?;
+    let offset = u32::try_from(offset).ok().filter(|&o| o < ring.geometry().data_area_size())?;
+    offset.checked_sub(in_slot)
+}
+
+/// A received packet as a [`RawSlot`].
+fn raw_incoming(ring: &Ring, view: PacketView) -> RawSlot {
+    let h = ring.geometry().packet_header_size();
+    let frame_len = view.slot_size.saturating_sub(h);
+    let frame = ring
+        .data_ptr(view.slot_offset.wrapping_add(h), frame_len as usize)
+        .map_or(core::ptr::null_mut(), |p| p.as_ptr());
+    RawSlot {
+        slot: view.slot_offset,
+        frame,
+        frame_len,
+        data_start: view.data_offset.saturating_sub(h),
+        data_len: view.data_length,
+    }
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
@@ -816,31 +1242,22 @@ impl<B: Backend> OutgoingSlot<'_, B> {
         (self.data_offset - self.header_size()) as usize
     }
 
-    /// v2: sets the IP packet to `range` of [`Self::frame_mut`] (move its start, cut its end).
-    /// v1: only a range starting at 0 of the last allocated slot (see [`Self::shrink`]).
+    /// Sets the IP packet to `range` of [`Self::frame_mut`]. v2: moves its start and cuts its
+    /// end in place, in any slot. v1 (no data offset): cuts the end of the last allocated slot
+    /// only ([`Error::ShrinkNotLast`] otherwise), and a range that does not start at 0 is moved
+    /// to the start: a copy, counted in [`SessionCounters::copied_bytes`].
     pub fn set_data(&mut self, range: Range<usize>) -> Result<(), Error> {
-        let h = self.header_size() as usize;
-        let frame = (self.slot_size_bytes() as usize).saturating_sub(h);
-        if range.start > range.end || range.end > frame || range.is_empty() {
-            return Err(Error::InvalidRange);
-        }
-        match self.session.version {
-            RingVersion::V2 => {
-                // frame <= max_slot < 2^17 and data length <= 0xFFFF after this check.
-                if range.len() > MAX_IP_PACKET_SIZE as usize || h + range.start > u16::MAX as usize {
-                    return Err(Error::InvalidRange);
-                }
-                self.data_offset = (h + range.start) as u32;
-                self.data_length = range.len() as u32;
-                Ok(())
-            }
+        let session = self.session;
+        let (slot_size, data_offset, data_length) = match session.version {
+            RingVersion::V2 => session.resized_v2(self.slot_size, range)?,
             RingVersion::V1 => {
-                if range.start != 0 {
-                    return Err(Error::InvalidRange);
-                }
-                self.shrink(range.len())
+                session.resized_v1_locked(&mut lock(&session.outgoing), self.offset, self.data_length, range)?
             }
-        }
+        };
+        self.slot_size = slot_size;
+        self.data_offset = data_offset;
+        self.data_length = data_length;
+        Ok(())
     }
 
     /// Cuts the IP packet to its first `len` bytes. v2: any slot; v1: only the last allocated.
@@ -848,20 +1265,31 @@ impl<B: Backend> OutgoingSlot<'_, B> {
         if len == 0 || len > self.data_length as usize {
             return Err(Error::InvalidRange);
         }
-        let len = len as u32;
-        if self.session.version == RingVersion::V1 {
-            let old = ring_abi::v1_slot_size(self.data_length).ok_or(Error::InvalidRange)?;
-            let new = ring_abi::v1_slot_size(len).ok_or(Error::InvalidRange)?;
-            self.session.shrink_last_v1(self.offset, old, new)?;
-            self.slot_size = new;
-            // Keep the owned header in step with the shorter slot.
-            let _ = self
-                .session
-                .outgoing_ring
-                .write_packet_header(self.offset, PacketHeader::V1 { size: len | CLIENT_OWNED_BIT });
+        let start = (self.data_offset - self.header_size()) as usize;
+        self.set_data(start..start + len)
+    }
+
+    /// Detaches the slot from its borrow (for a caller across an FFI boundary): the caller then
+    /// owns its bytes until it hands it back by [`RawSlot::slot`] to [`Session::send_raw`] or
+    /// [`Session::cancel_raw`]. A slot detached and never handed back holds the ring's tail.
+    pub fn into_raw(self) -> RawSlot {
+        let this = core::mem::ManuallyDrop::new(self);
+        let ring = &this.session.outgoing_ring;
+        let h = ring.geometry().packet_header_size();
+        if this.session.version == RingVersion::V2 {
+            // The owned header records the data as it is now, for `send_raw` to find.
+            let _ = ring.write_packet_header(
+                this.offset,
+                PacketHeader::V2 {
+                    slot_size: this.slot_size | CLIENT_OWNED_BIT,
+                    data_offset: this.data_offset as u16,
+                    data_length: this.data_length as u16,
+                },
+            );
         }
-        self.data_length = len;
-        Ok(())
+        let frame_len = this.slot_size_bytes() - h;
+        let frame = ring.data_ptr(this.offset + h, frame_len as usize).map_or(core::ptr::null_mut(), |p| p.as_ptr());
+        RawSlot { slot: this.offset, frame, frame_len, data_start: this.data_offset - h, data_len: this.data_length }
     }
 }
 
@@ -873,7 +1301,7 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
         match self.session.version {
             // An empty v2 slot is skipped by the driver.
             RingVersion::V2 => {
-                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, 0);
+                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, 0, false);
             }
             // v1 has no empty slot: the last allocation is taken back; any other is published
             // with a zero first byte, which the driver drops (and counts) as not IP.
@@ -884,7 +1312,13 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
                 if let Some(first) = self.data_mut().first_mut() {
                     *first = 0;
                 }
-                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, self.data_length);
+                let _ = self.session.finish_outgoing(
+                    self.offset,
+                    self.slot_size,
+                    self.data_offset,
+                    self.data_length,
+                    false,
+                );
             }
         }
     }
@@ -949,6 +1383,14 @@ impl<B: Backend> IncomingPacket<'_, B> {
     /// Where the packet sits in the ring.
     pub fn view(&self) -> PacketView {
         self.view
+    }
+
+    /// Detaches the packet from its borrow (for a caller across an FFI boundary): the caller then
+    /// owns its slot until it hands it back by [`RawSlot::slot`] to [`Session::release_raw`]. A
+    /// packet detached and never handed back holds the ring's head.
+    pub fn into_raw(self) -> RawSlot {
+        let this = core::mem::ManuallyDrop::new(self);
+        raw_incoming(&this.session.incoming_ring, this.view)
     }
 
     /// Gives the slot back to the driver (same as dropping the packet).
