@@ -96,7 +96,7 @@ fn error_code(e: Error) -> u32 {
 }
 
 /// `ERROR_*` for a device request's failure (what `DeviceIoControl` reports on Windows).
-fn device_error_code(e: DeviceError) -> u32 {
+pub(crate) fn device_error_code(e: DeviceError) -> u32 {
     match e {
         DeviceError::InvalidDeviceRequest => ERROR_INVALID_FUNCTION,
         DeviceError::InvalidParameter => ERROR_INVALID_PARAMETER,

@@ -47,7 +47,7 @@ use super::ids::{
 use super::names::{assign_alias, device_description, names_equal, validate_name, ConnectionNames};
 use super::namespace::{self, DEVICE_INSTALLATION};
 use super::pnp::{self, RegKey, MAX_DEVICE_ID_LEN};
-use super::system::{adapter_luid, is_orphan, win32_error};
+use super::system::{adapter_luid, is_orphan};
 use crate::win32::{Guid, Win32Error};
 
 /// The device property that holds an adapter's name (`WintunOpenAdapter` looks adapters up by
@@ -115,7 +115,7 @@ impl Adapter {
 
     /// The device a session registers its rings through.
     pub fn open_backend(&self) -> Result<WindowsBackend, Win32Error> {
-        WindowsBackend::open(&OsString::from_wide(&self.interface)).map_err(|e| Win32Error(win32_error(e)))
+        WindowsBackend::open(&OsString::from_wide(&self.interface)).map_err(|e| Win32Error(crate::device_error_code(e)))
     }
 }
 

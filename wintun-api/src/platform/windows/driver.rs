@@ -20,9 +20,7 @@ use super::adapter::remove_orphans;
 use super::codes::{ERROR_FILE_NOT_FOUND, STATUS_INFO_LENGTH_MISMATCH};
 use super::ids::{file_name, multi_sz, wide};
 use super::namespace::{self, DEVICE_INSTALLATION, DRIVER_INSTALLATION};
-use super::system::{
-    find_module, next_buffer_size, win32_error, wintun_version, FirstError, ModuleListLayout, DRIVER_FILE_NAME,
-};
+use super::system::{find_module, next_buffer_size, wintun_version, FirstError, ModuleListLayout, DRIVER_FILE_NAME};
 
 /// `SystemModuleInformation` (phnt's ntexapi.h, Wintun's api/ntdll.h): the loaded kernel modules,
 /// as `RTL_PROCESS_MODULES`.
@@ -73,11 +71,11 @@ pub fn running_driver_version() -> Result<u32, u32> {
         return Err(ERROR_FILE_NOT_FOUND);
     }
     let mut error = ERROR_FILE_NOT_FOUND;
-    for path in adapter_paths().map_err(win32_error)? {
+    for path in adapter_paths().map_err(crate::device_error_code)? {
         let answer = WindowsBackend::open(&path).and_then(|device| device.query_capabilities());
         match answer {
             Ok(capabilities) => return wintun_version(capabilities.driver_version),
-            Err(e) => error = win32_error(e),
+            Err(e) => error = crate::device_error_code(e),
         }
     }
     Err(error)

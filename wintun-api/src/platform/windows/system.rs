@@ -2,9 +2,7 @@
 //! adapter's driver key, the loaded kernel modules, the driver version in Wintun's encoding, and
 //! which leftover devices are orphans.
 
-use ringtun::backend::DeviceError;
-
-use super::codes::{ERROR_ACCESS_DENIED, ERROR_BUFFER_OVERFLOW, ERROR_INVALID_PARAMETER, ERROR_VERSION_PARSE_ERROR};
+use super::codes::{ERROR_BUFFER_OVERFLOW, ERROR_VERSION_PARSE_ERROR};
 use super::names::names_equal;
 
 /// The file name of the driver image whose presence among the loaded kernel modules means "the
@@ -92,23 +90,6 @@ pub fn find_module<'a>(buffer: &'a [u8], layout: ModuleListLayout, file_name: &s
         }
     }
     None
-}
-
-/// The Win32 error a client-library device error stands for (the inverse of the Windows
-/// backend's mapping).
-pub fn win32_error(error: DeviceError) -> u32 {
-    match error {
-        DeviceError::InvalidDeviceRequest => 1, // ERROR_INVALID_FUNCTION
-        DeviceError::InvalidParameter => ERROR_INVALID_PARAMETER,
-        DeviceError::AlreadyInitialized => 1247,    // ERROR_ALREADY_INITIALIZED
-        DeviceError::InsufficientResources => 1450, // ERROR_NO_SYSTEM_RESOURCES
-        DeviceError::NotReady => 21,                // ERROR_NOT_READY
-        DeviceError::BufferTooSmall => 122,         // ERROR_INSUFFICIENT_BUFFER
-        DeviceError::AccessDenied => ERROR_ACCESS_DENIED,
-        DeviceError::InvalidHandle => 6,        // ERROR_INVALID_HANDLE
-        DeviceError::InvalidUserBuffer => 1784, // ERROR_INVALID_USER_BUFFER
-        DeviceError::Os(code) => code,
-    }
 }
 
 /// Whether a device of ours left in the system is an orphan to remove (Wintun's rule): one that is
@@ -248,15 +229,6 @@ mod tests {
             assert_eq!(layout.entry_size, unpadded.next_multiple_of(pointer));
             assert_eq!(layout.first_entry, 4usize.next_multiple_of(pointer));
         }
-    }
-
-    #[test]
-    fn device_errors_map_back_to_their_win32_codes() {
-        assert_eq!(win32_error(DeviceError::AccessDenied), 5);
-        assert_eq!(win32_error(DeviceError::InvalidDeviceRequest), 1);
-        assert_eq!(win32_error(DeviceError::NotReady), 21);
-        assert_eq!(win32_error(DeviceError::AlreadyInitialized), 1247);
-        assert_eq!(win32_error(DeviceError::Os(0x1234)), 0x1234);
     }
 
     #[test]
