@@ -39,7 +39,7 @@ use windows_sys::Win32::System::LibraryLoader::{GetProcAddress, LoadLibraryExW, 
 use windows_sys::Win32::System::Registry::{KEY_QUERY_VALUE, KEY_SET_VALUE};
 use windows_sys::Win32::System::Threading::{CreateEventW, SetEvent, WaitForSingleObject, INFINITE};
 
-use super::codes::{win32_from_hresult, ERROR_DEVICE_NOT_AVAILABLE, ERROR_INVALID_DATA, ERROR_NOT_FOUND};
+use super::codes::{hresult_error, ERROR_DEVICE_NOT_AVAILABLE, ERROR_INVALID_DATA, ERROR_NOT_FOUND};
 use super::ids::{
     dword_value, guid_bytes, guid_string, is_adapter_instance, multi_sz, parse_guid, random_guid, string_bytes,
     string_property, string_value, wide, ENUMERATOR, INSTANCE_ID_PREFIX, REG_BINARY,
@@ -274,12 +274,12 @@ fn create_software_device(
         )
     };
     let outcome = if hr < 0 {
-        Err(win32_from_hresult(hr))
+        Err(hresult_error(hr))
     // SAFETY: the event is valid; the callback sets it exactly once after a successful call.
     } else if unsafe { WaitForSingleObject(done, INFINITE) } == WAIT_FAILED {
         Err(last_error())
     } else if creation.result < 0 {
-        Err(win32_from_hresult(creation.result))
+        Err(hresult_error(creation.result))
     } else {
         let end = creation.instance_id.iter().position(|&unit| unit == 0).unwrap_or(0);
         Ok(creation.instance_id.get(..end).unwrap_or(&[]).to_vec())

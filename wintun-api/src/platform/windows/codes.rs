@@ -12,26 +12,20 @@ pub const ERROR_DUP_NAME: u32 = 52;
 /// `ERROR_VERSION_PARSE_ERROR` (winerror.h): a driver version of 0.0.
 pub const ERROR_VERSION_PARSE_ERROR: u32 = 777;
 
-/// `FACILITY_WIN32` (winerror.h; MinGW-w64's agrees): an HRESULT that wraps a Win32 error code.
-const FACILITY_WIN32: u32 = 7;
-
 /// `DN_HAS_PROBLEM` (cfg.h): a device node with a problem code.
 pub const DN_HAS_PROBLEM: u32 = 0x0000_0400;
 
 /// `STATUS_INFO_LENGTH_MISMATCH` (ntstatus.h): a system information buffer was too small.
 pub const STATUS_INFO_LENGTH_MISMATCH: i32 = 0xC000_0004_u32 as i32;
 
-/// The Win32 error an HRESULT stands for, as Wintun reports a failed `HRESULT` call: the code of
-/// a `FACILITY_WIN32` HRESULT (`HRESULT_FROM_WIN32` reversed), any other failure as the HRESULT's
-/// own bits, and success as `ERROR_SUCCESS`.
-pub fn win32_from_hresult(hr: i32) -> u32 {
-    let bits = hr as u32;
+/// The last error of a failed call that returns an `HRESULT` (`SwDeviceCreate` and its
+/// callback's result): the `HRESULT` itself, as Wintun reports it (`0x800700B7` when the instance
+/// exists, not `ERROR_ALREADY_EXISTS`). A success is `ERROR_SUCCESS`.
+pub fn hresult_error(hr: i32) -> u32 {
     if hr >= 0 {
         ERROR_SUCCESS
-    } else if (bits >> 16) & 0x1FFF == FACILITY_WIN32 {
-        bits & 0xFFFF
     } else {
-        bits
+        hr as u32
     }
 }
 
@@ -60,17 +54,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn win32_hresults_unwrap_to_their_code() {
-        // HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS) = 0x800700B7.
-        assert_eq!(win32_from_hresult(0x8007_00B7_u32 as i32), 0xB7);
-        assert_eq!(win32_from_hresult(0x8007_0005_u32 as i32), ERROR_ACCESS_DENIED);
-        // E_INVALIDARG is HRESULT_FROM_WIN32(ERROR_INVALID_PARAMETER).
-        assert_eq!(win32_from_hresult(0x8007_0057_u32 as i32), ERROR_INVALID_PARAMETER);
-        // Another facility (E_FAIL: FACILITY_NULL; FACILITY_CONFIGURATION) stays as the HRESULT, as
-        // Wintun reports it.
-        assert_eq!(win32_from_hresult(0x8000_4005_u32 as i32), 0x8000_4005);
-        assert_eq!(win32_from_hresult(0x8022_0001_u32 as i32), 0x8022_0001);
-        assert_eq!(win32_from_hresult(0), ERROR_SUCCESS);
-        assert_eq!(win32_from_hresult(1), ERROR_SUCCESS);
+    fn failed_hresults_are_reported_as_they_are() {
+        // HRESULT_FROM_WIN32(ERROR_ALREADY_EXISTS): Wintun's last error is the HRESULT.
+        assert_eq!(hresult_error(0x8007_00B7_u32 as i32), 0x8007_00B7);
+        assert_eq!(hresult_error(0x8000_4005_u32 as i32), 0x8000_4005); // E_FAIL
+        assert_eq!(hresult_error(0), ERROR_SUCCESS);
+        assert_eq!(hresult_error(1), ERROR_SUCCESS); // S_FALSE
     }
 }
