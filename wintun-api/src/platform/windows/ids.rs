@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(string_value(REG_SZ, &string_bytes(&w("wg0"))).unwrap(), w("wg0"));
         assert_eq!(string_property(DEVPROP_TYPE_STRING, &string_bytes(&w("wg0"))).unwrap(), w("wg0"));
         assert_eq!(string_property(REG_SZ, &string_bytes(&w("wg0"))), Err(ERROR_INVALID_DATA));
-        assert_eq!(string_property(DEVPROP_TYPE_STRING, &[b'a']), Err(ERROR_INVALID_DATA));
+        assert_eq!(string_property(DEVPROP_TYPE_STRING, b"a"), Err(ERROR_INVALID_DATA));
     }
 
     #[test]
