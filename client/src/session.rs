@@ -439,6 +439,19 @@ impl<B: Backend> Session<B> {
         headroom: u16,
         tailroom: u16,
     ) -> Result<OutgoingSlot<'_, B>, Error> {
+        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(out, len, headroom, tailroom)?;
+        Ok(OutgoingSlot { session: self, offset, slot_size, data_offset, data_length, sent: false })
+    }
+
+    /// Reserves an outgoing slot and writes its owned header: (offset, slot size, data offset,
+    /// data length).
+    fn reserve_locked(
+        &self,
+        out: &mut Outgoing,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+    ) -> Result<(u32, u32, u32, u32), Error> {
         let geometry = *self.outgoing_ring.geometry();
         let len32 =
             u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
@@ -481,7 +494,7 @@ impl<B: Backend> Session<B> {
         out.reserved_tail = plan.next_tail;
         out.last_slot = Some(plan.offset);
         out.unfinished = out.unfinished.saturating_add(1);
-        Ok(OutgoingSlot { session: self, offset: plan.offset, slot_size, data_offset, data_length: len32, sent: false })
+        Ok((plan.offset, slot_size, data_offset, len32))
     }
 
     /// Publishes a filled slot. Slots sent out of order are held back until every earlier slot
@@ -562,6 +575,13 @@ impl<B: Backend> Session<B> {
             }
         };
         self.outgoing_ring.write_packet_header(offset, header).map_err(|_| Error::InvalidRange)?;
+        Self::finished_locked(out, offset, data_length, sent);
+        Ok(())
+    }
+
+    /// The bookkeeping of a slot whose final header is written.
+    #[inline]
+    fn finished_locked(out: &mut Outgoing, offset: u32, data_length: u32, sent: bool) {
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
@@ -570,7 +590,6 @@ impl<B: Backend> Session<B> {
             out.sent_packets += 1;
             out.sent_bytes += u64::from(data_length);
         }
-        Ok(())
     }
 
     /// Publishes every leading slot that is no longer owned, and signals the driver if it sleeps.
@@ -621,31 +640,44 @@ impl<B: Backend> Session<B> {
         slot_at(&self.incoming_ring, ptr, in_slot)
     }
 
-    /// Allocates up to `out.len()` outgoing slots of `len` bytes with `headroom` and `tailroom`
-    /// under one lock, detached ([`RawSlot`]); returns how many (stopping at the first that does
-    /// not fit), or the error if none could be allocated.
+    /// [`Session::allocate`], detached at once: the slot as a [`RawSlot`].
+    #[inline]
+    pub fn allocate_raw(&self, len: usize, headroom: u16, tailroom: u16) -> Result<RawSlot, Error> {
+        let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
+        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(&mut out, len, headroom, tailroom)?;
+        Ok(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
+    }
+
+    /// Allocates up to `count` outgoing slots of `len` bytes with `headroom` and `tailroom` under
+    /// one lock, handing each to `each` detached ([`RawSlot`]); returns how many (stopping at the
+    /// first that does not fit), or the error if none could be allocated.
     pub fn allocate_raw_many(
         &self,
+        count: usize,
         len: usize,
         headroom: u16,
         tailroom: u16,
-        out: &mut [RawSlot],
+        mut each: impl FnMut(RawSlot),
     ) -> Result<usize, Error> {
-        let mut o = lock(&self.outgoing);
-        self.refresh_head_locked(&mut o)?;
-        for (n, raw) in out.iter_mut().enumerate() {
-            match self.allocate_locked(&mut o, len, headroom, tailroom) {
-                Ok(slot) => *raw = slot.into_raw(),
+        let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
+        for n in 0..count {
+            match self.reserve_locked(&mut out, len, headroom, tailroom) {
+                Ok((offset, slot_size, data_offset, data_length)) => {
+                    each(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
+                }
                 Err(e) if n == 0 => return Err(e),
                 Err(_) => return Ok(n),
             }
         }
-        Ok(out.len())
+        Ok(count)
     }
 
     /// Sends the outgoing slot at `slot` (from [`OutgoingSlot::into_raw`]), with its data set to
     /// `data` of its frame first if given (as [`OutgoingSlot::set_data`] does). One lock, one
     /// publication. On error the slot stays the caller's, unchanged.
+    #[inline]
     pub fn send_raw(&self, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
         self.send_raw_locked(&mut out, slot, data)?;
@@ -670,12 +702,25 @@ impl<B: Backend> Session<B> {
         outcome
     }
 
+    #[inline]
     fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
-        let (slot_size, data_offset, data_length) = match data {
-            None => (slot_size, data_offset, data_length),
-            Some(range) => self.resized_locked(out, slot, slot_size, data_length, range)?,
-        };
+        let h = self.outgoing_ring.geometry().packet_header_size();
+        let unchanged = data
+            .as_ref()
+            .is_none_or(|range| range.start == (data_offset - h) as usize && range.len() == data_length as usize);
+        if unchanged {
+            // The owned header holds the data as it is: clearing the owned bit finishes the slot.
+            let word = match self.version {
+                RingVersion::V1 => data_length,
+                RingVersion::V2 => slot_size,
+            };
+            self.outgoing_ring.write_slot_word(slot, word).map_err(|_| Error::InvalidRange)?;
+            Self::finished_locked(out, slot, data_length, true);
+            return Ok(());
+        }
+        let range = data.unwrap_or(0..0);
+        let (slot_size, data_offset, data_length) = self.resized_locked(out, slot, slot_size, data_length, range)?;
         self.write_outgoing_locked(out, slot, slot_size, data_offset, data_length, true)
     }
 
@@ -689,38 +734,36 @@ impl<B: Backend> Session<B> {
     /// The (slot size, data offset, data length) of the outgoing slot at `slot`, if it is one the
     /// caller holds: on a slot boundary between the published and the reserved tail, still marked
     /// owned, its header consistent with the room up to the reserved tail.
+    #[inline]
     fn held_outgoing_locked(&self, out: &Outgoing, slot: u32) -> Result<(u32, u32, u32), Error> {
-        let geometry = *self.outgoing_ring.geometry();
+        let ring = &self.outgoing_ring;
+        let geometry = ring.geometry();
         let pending = geometry.content(out.published_tail, out.reserved_tail);
         let at = geometry.content(out.published_tail, slot);
-        if !slot.is_multiple_of(geometry.alignment()) || at >= pending || slot >= geometry.capacity() {
+        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
             return Err(Error::UnknownSlot);
         }
         let room = pending - at;
-        match self.outgoing_ring.read_packet_header(slot) {
+        let h = geometry.packet_header_size();
+        let (slot_size, data_offset, data_length) = match ring.read_packet_header(slot) {
             PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
                 let len = size & !CLIENT_OWNED_BIT;
-                match ring_abi::v1_slot_size(len) {
-                    Some(slot_size) if len != 0 && slot_size <= room => {
-                        Ok((slot_size, geometry.packet_header_size(), len))
-                    }
-                    _ => Err(Error::UnknownSlot),
-                }
+                (ring_abi::v1_slot_size(len).ok_or(Error::UnknownSlot)?, h, len)
             }
             PacketHeader::V2 { slot_size, data_offset, data_length } if slot_size & CLIENT_OWNED_BIT != 0 => {
-                let slot_size = slot_size & !CLIENT_OWNED_BIT;
-                let (data_offset, data_length) = (u32::from(data_offset), u32::from(data_length));
-                if plausible_slot(&geometry, slot_size, room)
-                    && data_offset >= geometry.packet_header_size()
-                    && data_offset + data_length <= slot_size
-                {
-                    Ok((slot_size, data_offset, data_length))
-                } else {
-                    Err(Error::UnknownSlot)
-                }
+                (slot_size & !CLIENT_OWNED_BIT, u32::from(data_offset), u32::from(data_length))
             }
-            _ => Err(Error::UnknownSlot),
+            _ => return Err(Error::UnknownSlot),
+        };
+        if slot_size > room
+            || !slot_size.is_multiple_of(geometry.alignment())
+            || data_offset < h
+            || data_offset + data_length > slot_size
+            || data_length == 0
+        {
+            return Err(Error::UnknownSlot);
         }
+        Ok((slot_size, data_offset, data_length))
     }
 
     /// (slot size, data offset, data length) of the slot at `slot` once its data is `range` of
@@ -798,18 +841,24 @@ impl<B: Backend> Session<B> {
         Ok((new_slot, h, len))
     }
 
-    /// Receives up to `out.len()` incoming packets under one lock, detached ([`RawSlot`]);
-    /// returns how many.
-    pub fn receive_raw_many(&self, out: &mut [RawSlot]) -> Result<usize, Error> {
+    /// [`Session::receive`], detached at once: the packet as a [`RawSlot`].
+    #[inline]
+    pub fn receive_raw(&self) -> Result<Option<RawSlot>, Error> {
+        let mut inc = lock(&self.incoming);
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| raw_incoming(&self.incoming_ring, view)))
+    }
+
+    /// Receives up to `max` incoming packets under one lock, handing each to `each` detached
+    /// ([`RawSlot`]); returns how many.
+    pub fn receive_raw_many(&self, max: usize, mut each: impl FnMut(RawSlot)) -> Result<usize, Error> {
         let ring = &self.incoming_ring;
         let mut inc = lock(&self.incoming);
         let tail = ring.load_tail();
         if tail == RING_STOPPED {
-            drop(inc);
             return Err(self.session_ended_incoming());
         }
         let mut n = 0;
-        while let Some(raw) = out.get_mut(n) {
+        while n < max {
             let view = match ring.packet_at(inc.cursor, tail) {
                 Ok(None) => break,
                 Ok(Some(view)) => view,
@@ -823,17 +872,18 @@ impl<B: Backend> Session<B> {
             }
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
-            *raw = raw_incoming(ring, view);
+            each(raw_incoming(ring, view));
             n += 1;
         }
         Ok(n)
     }
 
     /// Releases the incoming packet at `slot` (from [`IncomingPacket::into_raw`]).
+    #[inline]
     pub fn release_raw(&self, slot: u32) -> Result<(), Error> {
         let mut inc = lock(&self.incoming);
-        let view = self.held_incoming_locked(&inc, slot)?;
-        self.release_locked(&mut inc, view);
+        let slot_size = self.held_incoming_locked(&inc, slot)?;
+        self.release_slot_locked(&mut inc, slot, slot_size);
         Ok(())
     }
 
@@ -841,61 +891,109 @@ impl<B: Backend> Session<B> {
     /// caller holds is released; the outcome counts them up to the first slot that is not one
     /// (which is skipped, as are any later ones that are not).
     pub fn release_raw_many(&self, slots: impl IntoIterator<Item = u32>) -> BatchOutcome {
-        let ring = &self.incoming_ring;
         let mut inc = lock(&self.incoming);
         let published = inc.head;
         let mut outcome = BatchOutcome { done: 0, error: None };
         for slot in slots {
-            match self.held_incoming_locked(&inc, slot) {
-                Ok(view) if view.slot_offset == inc.head => {
-                    inc.head = ring.geometry().advance(inc.head, view.slot_size);
-                }
-                Ok(view) => self.mark_released(view),
-                Err(e) => {
-                    outcome.error.get_or_insert(e);
-                    continue;
-                }
+            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+        }
+        self.finish_release_many_locked(&mut inc, published);
+        outcome
+    }
+
+    /// [`Session::release_raw_many`] for packets named by a pointer `in_slot` bytes into their
+    /// slot (as [`Session::incoming_slot_at`] maps them), with the ring's base computed once.
+    pub fn release_raw_many_at(&self, ptrs: impl IntoIterator<Item = *const u8>, in_slot: u32) -> BatchOutcome {
+        let ring = &self.incoming_ring;
+        let base = (data_base(ring) as usize).wrapping_add(in_slot as usize);
+        // Not a slot offset (every slot starts below the capacity): refused by the check.
+        let capacity = ring.geometry().capacity();
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for ptr in ptrs {
+            let offset = (ptr as usize).wrapping_sub(base);
+            let slot = if offset < capacity as usize { offset as u32 } else { capacity };
+            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+        }
+        self.finish_release_many_locked(&mut inc, published);
+        outcome
+    }
+
+    #[inline]
+    fn release_one_of_many_locked(&self, inc: &mut Incoming, slot: u32, outcome: &mut BatchOutcome) {
+        match self.held_incoming_locked(inc, slot) {
+            Ok(slot_size) if slot == inc.head => {
+                inc.head = self.incoming_ring.geometry().advance(inc.head, slot_size);
             }
-            if outcome.error.is_none() {
-                outcome.done += 1;
+            Ok(_) => self.mark_released(slot),
+            Err(e) => {
+                outcome.error.get_or_insert(e);
+                return;
             }
         }
+        if outcome.error.is_none() {
+            outcome.done += 1;
+        }
+    }
+
+    #[inline]
+    fn finish_release_many_locked(&self, inc: &mut Incoming, published: u32) {
+        let ring = &self.incoming_ring;
         let head = walk_slots(ring, inc.head, inc.cursor, true);
         inc.head = head;
         if head != published {
             ring.store_head(head);
         }
-        outcome
     }
 
-    /// The view of the incoming packet at `slot`, if the caller holds it: on a slot boundary
-    /// between the released head and the receive cursor, and not released already (a released
-    /// slot's header is marked, which the packet check refuses).
-    fn held_incoming_locked(&self, inc: &Incoming, slot: u32) -> Result<PacketView, Error> {
+    /// The slot size of the incoming packet at `slot`, if the caller holds it: on a slot
+    /// boundary between the released head and the receive cursor, not released already (a slot
+    /// released out of order has its header marked), its size within what was received. The
+    /// header was validated when the packet was received and the driver does not write it while
+    /// the client holds the slot; its size is bounded again all the same, so a bad `slot` can
+    /// neither move the head past the cursor nor touch memory outside what was received.
+    #[inline]
+    fn held_incoming_locked(&self, inc: &Incoming, slot: u32) -> Result<u32, Error> {
         let ring = &self.incoming_ring;
         let geometry = ring.geometry();
-        if !slot.is_multiple_of(geometry.alignment())
-            || slot >= geometry.capacity()
-            || geometry.content(inc.head, slot) >= geometry.content(inc.head, inc.cursor)
+        let pending = geometry.content(inc.head, inc.cursor);
+        let at = geometry.content(inc.head, slot);
+        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
+            return Err(Error::UnknownSlot);
+        }
+        let word = ring.read_slot_word(slot);
+        if word & CLIENT_OWNED_BIT != 0 {
+            return Err(Error::UnknownSlot);
+        }
+        let slot_size = match geometry.version() {
+            RingVersion::V1 => ring_abi::v1_slot_size(word).ok_or(Error::UnknownSlot)?,
+            RingVersion::V2 => word,
+        };
+        if slot_size < geometry.packet_header_size()
+            || !slot_size.is_multiple_of(geometry.alignment())
+            || slot_size > pending - at
         {
             return Err(Error::UnknownSlot);
         }
-        match ring.packet_at(slot, inc.cursor) {
-            Ok(Some(view)) if view.data_length != 0 => Ok(view),
-            _ => Err(Error::UnknownSlot),
-        }
+        Ok(slot_size)
     }
 
     // ----- incoming: receive / release -------------------------------------------------------
 
     /// The next incoming packet, if one is there.
     pub fn receive(&self) -> Result<Option<IncomingPacket<'_, B>>, Error> {
-        let ring = &self.incoming_ring;
         let mut inc = lock(&self.incoming);
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| IncomingPacket { session: self, view, released: false }))
+    }
+
+    /// The next incoming packet's view, moving the cursor past it.
+    #[inline]
+    fn next_incoming_locked(&self, inc: &mut Incoming) -> Result<Option<PacketView>, Error> {
+        let ring = &self.incoming_ring;
         loop {
             let tail = ring.load_tail();
             if tail == RING_STOPPED {
-                drop(inc);
                 return Err(self.session_ended_incoming());
             }
             let view = match ring.packet_at(inc.cursor, tail) {
@@ -906,12 +1004,12 @@ impl<B: Backend> Session<B> {
             inc.cursor = ring.geometry().advance(inc.cursor, view.slot_size);
             // An empty slot (the driver could not read a packet's bytes) is released at once.
             if view.data_length == 0 {
-                self.release_locked(&mut inc, view);
+                self.release_locked(inc, view);
                 continue;
             }
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
-            return Ok(Some(IncomingPacket { session: self, view, released: false }));
+            return Ok(Some(view));
         }
     }
 
@@ -976,7 +1074,7 @@ impl<B: Backend> Session<B> {
             if view.slot_offset == inc.head {
                 inc.head = ring.geometry().advance(inc.head, view.slot_size);
             } else {
-                self.mark_released(view);
+                self.mark_released(view.slot_offset);
             }
         }
         let head = walk_slots(ring, inc.head, inc.cursor, true);
@@ -1048,15 +1146,15 @@ impl<B: Backend> Session<B> {
     }
 
     /// Marks a slot released out of order: bit 31 set in its header (the driver never sets it).
-    fn mark_released(&self, view: PacketView) {
+    fn mark_released(&self, slot: u32) {
         let ring = &self.incoming_ring;
-        let marked = match ring.read_packet_header(view.slot_offset) {
+        let marked = match ring.read_packet_header(slot) {
             PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
             PacketHeader::V2 { slot_size, data_offset, data_length } => {
                 PacketHeader::V2 { slot_size: slot_size | CLIENT_OWNED_BIT, data_offset, data_length }
             }
         };
-        let _ = ring.write_packet_header(view.slot_offset, marked);
+        let _ = ring.write_packet_header(slot, marked);
     }
 
     fn release(&self, view: PacketView) {
@@ -1065,18 +1163,23 @@ impl<B: Backend> Session<B> {
     }
 
     fn release_locked(&self, inc: &mut Incoming, view: PacketView) {
+        self.release_slot_locked(inc, view.slot_offset, view.slot_size);
+    }
+
+    #[inline]
+    fn release_slot_locked(&self, inc: &mut Incoming, slot: u32, slot_size: u32) {
         let ring = &self.incoming_ring;
-        if view.slot_offset == inc.head {
+        if slot == inc.head {
             // Released in order (the common case): the head moves past this slot (its size was
             // validated when it was received) and past any later slots already released out of
             // order; no mark needs writing.
-            let next = ring.geometry().advance(inc.head, view.slot_size);
+            let next = ring.geometry().advance(inc.head, slot_size);
             let head = walk_slots(ring, next, inc.cursor, true);
             inc.head = head;
             ring.store_head(head);
             return;
         }
-        self.mark_released(view);
+        self.mark_released(slot);
         let head = walk_slots(ring, inc.head, inc.cursor, true);
         if head != inc.head {
             inc.head = head;
@@ -1117,28 +1220,52 @@ fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
         && size <= room
 }
 
-/// The slot whose byte `in_slot` `ptr` points at, in `ring`'s data area.
+/// The first byte of `ring`'s data area.
+#[inline]
+fn data_base(ring: &Ring) -> *mut u8 {
+    ring.memory().as_ptr().wrapping_add(ring.geometry().data_start() as usize)
+}
+
+/// The slot whose byte `in_slot` `ptr` points at, in `ring`'s data area: an offset below the
+/// capacity (where every slot starts), or `None`.
+#[inline]
 fn slot_at(ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
-    let base = ring.data_ptr(0, 0).ok()?.as_ptr() as usize;
-    let offset = (ptr as usize).checked_sub(base)?;
-    let offset = u32::try_from(offset).ok().filter(|&o| o < ring.geometry().data_area_size())?;
-    offset.checked_sub(in_slot)
+    let offset = (ptr as usize).wrapping_sub(data_base(ring) as usize).wrapping_sub(in_slot as usize);
+    if offset < ring.geometry().capacity() as usize {
+        Some(offset as u32)
+    } else {
+        None
+    }
+}
+
+/// A slot as a [`RawSlot`]. Its bytes lie inside the data area: the slot was reserved (outgoing)
+/// or validated (incoming) against the ring's geometry, and a slot never wraps.
+#[inline]
+fn raw_slot(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+    let h = ring.geometry().packet_header_size();
+    RawSlot {
+        slot,
+        frame: data_base(ring).wrapping_add(slot as usize + h as usize),
+        frame_len: slot_size.saturating_sub(h),
+        data_start: data_offset.saturating_sub(h),
+        data_len: data_length,
+    }
 }
 
 /// A received packet as a [`RawSlot`].
+#[inline]
 fn raw_incoming(ring: &Ring, view: PacketView) -> RawSlot {
-    let h = ring.geometry().packet_header_size();
-    let frame_len = view.slot_size.saturating_sub(h);
-    let frame = ring
-        .data_ptr(view.slot_offset.wrapping_add(h), frame_len as usize)
-        .map_or(core::ptr::null_mut(), |p| p.as_ptr());
-    RawSlot {
-        slot: view.slot_offset,
-        frame,
-        frame_len,
-        data_start: view.data_offset.saturating_sub(h),
-        data_len: view.data_length,
-    }
+    raw_slot(ring, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
+}
+
+/// An allocated slot as a [`RawSlot`]; a v1 slot's frame is its packet and alignment padding.
+#[inline]
+fn raw_outgoing(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+    let slot_size = match ring.geometry().version() {
+        RingVersion::V2 => slot_size,
+        RingVersion::V1 => ring_abi::v1_slot_size(data_length).unwrap_or(slot_size),
+    };
+    raw_slot(ring, slot, slot_size, data_offset, data_length)
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
@@ -1275,7 +1402,6 @@ impl<B: Backend> OutgoingSlot<'_, B> {
     pub fn into_raw(self) -> RawSlot {
         let this = core::mem::ManuallyDrop::new(self);
         let ring = &this.session.outgoing_ring;
-        let h = ring.geometry().packet_header_size();
         if this.session.version == RingVersion::V2 {
             // The owned header records the data as it is now, for `send_raw` to find.
             let _ = ring.write_packet_header(
@@ -1287,9 +1413,7 @@ impl<B: Backend> OutgoingSlot<'_, B> {
                 },
             );
         }
-        let frame_len = this.slot_size_bytes() - h;
-        let frame = ring.data_ptr(this.offset + h, frame_len as usize).map_or(core::ptr::null_mut(), |p| p.as_ptr());
-        RawSlot { slot: this.offset, frame, frame_len, data_start: this.data_offset - h, data_len: this.data_length }
+        raw_outgoing(ring, this.offset, this.slot_size, this.data_offset, this.data_length)
     }
 }
 

@@ -171,7 +171,7 @@ typedef BOOL(WINAPI RINGTUN_GET_SESSION_STATISTICS_FUNC)(WINTUN_SESSION_HANDLE S
 typedef BOOL(WINAPI RINGTUN_RECEIVE_PACKET_EX_FUNC)(WINTUN_SESSION_HANDLE Session, RINGTUN_PACKET *Packet);
 
 /*
- * Up to Count received packets (at most 64 per call) under one lock; returns how many, or 0 with
+ * Up to Count received packets under one lock; returns how many, or 0 with
  * the error as RingtunReceivePacketEx.
  */
 typedef DWORD(WINAPI RINGTUN_RECEIVE_PACKETS_FUNC)(WINTUN_SESSION_HANDLE Session, RINGTUN_PACKET *Packets,
@@ -202,7 +202,7 @@ typedef BOOL(WINAPI RINGTUN_ALLOCATE_SEND_PACKET_EX_FUNC)(WINTUN_SESSION_HANDLE 
                                                           WORD HeadRoom, WORD TailRoom, RINGTUN_PACKET *Packet);
 
 /*
- * Up to Count slots (at most 64 per call) as RingtunAllocateSendPacketEx makes them, under one
+ * Up to Count slots as RingtunAllocateSendPacketEx makes them, under one
  * lock; returns how many (fewer when the ring fills), or 0 with the error.
  */
 typedef DWORD(WINAPI RINGTUN_ALLOCATE_SEND_PACKETS_FUNC)(WINTUN_SESSION_HANDLE Session, DWORD MaxSize,

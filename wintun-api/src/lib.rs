@@ -65,6 +65,13 @@ pub struct WintunAdapter {
     adapter: platform::Adapter,
 }
 
+impl WintunAdapter {
+    /// The platform's adapter (for Rust callers of the library: tests and benchmarks).
+    pub fn platform(&self) -> &platform::Adapter {
+        &self.adapter
+    }
+}
+
 /// What a `WINTUN_SESSION_HANDLE` points at.
 pub struct WintunSession {
     /// Declared first: the event's handle goes before the session (and its event) do.
@@ -378,8 +385,8 @@ pub unsafe extern "system" fn WintunGetReadWaitEvent(session: *mut WintunSession
 /// then waits on it wakes for the next packet. A packet that arrives while arming is returned.
 fn receive_or_arm(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
     loop {
-        if let Some(p) = s.session.receive()? {
-            return Ok(Some(p.into_raw()));
+        if let Some(raw) = s.session.receive_raw()? {
+            return Ok(Some(raw));
         }
         if s.session.arm_read_wait() {
             return Ok(None);
@@ -439,11 +446,8 @@ pub unsafe extern "system" fn WintunReleaseReceivePacket(session: *mut WintunSes
 pub unsafe extern "system" fn WintunAllocateSendPacket(session: *mut WintunSession, packet_size: u32) -> *mut u8 {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return ptr::null_mut() };
-    match s.session.allocate(packet_size as usize, 0, 0) {
-        Ok(slot) => {
-            let raw = slot.into_raw();
-            raw.frame.wrapping_add(raw.data_start as usize)
-        }
+    match s.session.allocate_raw(packet_size as usize, 0, 0) {
+        Ok(raw) => raw.frame.wrapping_add(raw.data_start as usize),
         Err(e) => fail(error_code(e)),
     }
 }
@@ -642,11 +646,6 @@ fn packet_of(raw: RawSlot) -> RingtunPacket {
     RingtunPacket { frame: raw.frame, frame_size: raw.frame_len, offset: raw.data_start, size: raw.data_len }
 }
 
-const BLANK: RawSlot = RawSlot { slot: 0, frame: ptr::null_mut(), frame_len: 0, data_start: 0, data_len: 0 };
-
-/// How many raw slots a batch call handles per lock: a batch larger than this is done in chunks.
-const CHUNK: usize = 64;
-
 /// `RingtunReceivePacketEx`: the next received packet with its head and tail room.
 ///
 /// # Safety
@@ -686,10 +685,17 @@ pub unsafe extern "system" fn RingtunReceivePackets(
         set_last_error(ERROR_INVALID_PARAMETER);
         return 0;
     }
-    let mut raws = [BLANK; CHUNK];
-    let want = (count as usize).min(CHUNK);
+    let mut next = packets;
+    let mut write = |raw: RawSlot| {
+        // SAFETY: `packets` holds `count` entries (caller's contract) and at most `count` are
+        // written, one after the other.
+        unsafe {
+            next.write_unaligned(packet_of(raw));
+            next = next.add(1);
+        }
+    };
     let received = loop {
-        match s.session.receive_raw_many(&mut raws[..want]) {
+        match s.session.receive_raw_many(count as usize, &mut write) {
             // Nothing there: arm the read-wait event, unless a packet arrived meanwhile.
             Ok(0) if !s.session.arm_read_wait() => continue,
             other => break other,
@@ -700,13 +706,7 @@ pub unsafe extern "system" fn RingtunReceivePackets(
             set_last_error(ERROR_NO_MORE_ITEMS);
             0
         }
-        Ok(n) => {
-            for (i, raw) in raws.iter().take(n).enumerate() {
-                // SAFETY: `packets` holds `count` >= n entries (caller's contract).
-                unsafe { packets.add(i).write_unaligned(packet_of(*raw)) };
-            }
-            n as u32
-        }
+        Ok(n) => n as u32,
         Err(e) => {
             set_last_error(error_code(e));
             0
@@ -735,41 +735,35 @@ pub unsafe extern "system" fn RingtunReleaseReceivePackets(
     // SAFETY: `packets` points to `count` entries (caller's contract; null only with 0).
     let list = if count == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(packets, count as usize) } };
     let header = s.session.incoming_ring().geometry().packet_header_size();
-    // An entry whose frame is outside the ring maps to an offset no packet has (the ring's
-    // capacity is never a slot offset), so the batch reports it.
-    let invalid = s.session.incoming_ring().geometry().capacity();
-    let outcome =
-        s.session.release_raw_many(list.iter().map(|p| s.session.incoming_slot_at(p.frame, header).unwrap_or(invalid)));
+    let outcome = s.session.release_raw_many_at(list.iter().map(|p| p.frame.cast_const()), header);
     if let Some(e) = outcome.error {
         set_last_error(error_code(e));
     }
     outcome.done as u32
 }
 
-/// Allocates into `out` per the extension's rules: v2 reserves `head_room` and `tail_room`
-/// around a `max_size`-byte packet; v1 (no room in the ring) reserves one packet of
-/// `head_room + max_size + tail_room` bytes and presents the same frame.
+/// Allocates `count` slots per the extension's rules, handing each to `each`: v2 reserves
+/// `head_room` and `tail_room` around a `max_size`-byte packet; v1 (no room in the ring) reserves
+/// one packet of `head_room + max_size + tail_room` bytes and presents the same frame.
 fn allocate_ex(
     s: &WintunSession,
+    count: usize,
     max_size: u32,
     head_room: u16,
     tail_room: u16,
-    out: &mut [RawSlot],
+    mut each: impl FnMut(RingtunPacket),
 ) -> Result<usize, Error> {
-    let n = match s.session.version() {
-        RingVersion::V2 => s.session.allocate_raw_many(max_size as usize, head_room, tail_room, out)?,
+    match s.session.version() {
+        RingVersion::V2 => {
+            s.session.allocate_raw_many(count, max_size as usize, head_room, tail_room, |raw| each(packet_of(raw)))
+        }
         RingVersion::V1 => {
             let frame = max_size as usize + usize::from(head_room) + usize::from(tail_room);
-            s.session.allocate_raw_many(frame, 0, 0, out)?
-        }
-    };
-    if s.session.version() == RingVersion::V1 {
-        for raw in out.iter_mut().take(n) {
-            raw.data_start = u32::from(head_room);
-            raw.data_len = max_size;
+            s.session.allocate_raw_many(count, frame, 0, 0, |raw| {
+                each(RingtunPacket { offset: u32::from(head_room), size: max_size, ..packet_of(raw) })
+            })
         }
     }
-    Ok(n)
 }
 
 /// `RingtunAllocateSendPacketEx`: a slot for a packet of at most `max_size` bytes with `head_room`
@@ -794,13 +788,9 @@ pub unsafe extern "system" fn RingtunAllocateSendPacketEx(
     if packet.is_null() {
         return fail_bool(ERROR_INVALID_PARAMETER);
     }
-    let mut raw = [BLANK];
-    match allocate_ex(s, max_size, head_room, tail_room, &mut raw) {
-        Ok(_) => {
-            // SAFETY: `packet` points to a RINGTUN_PACKET (caller's contract).
-            unsafe { packet.write_unaligned(packet_of(raw[0])) };
-            1
-        }
+    // SAFETY: `packet` points to a RINGTUN_PACKET (caller's contract).
+    match allocate_ex(s, 1, max_size, head_room, tail_room, |p| unsafe { packet.write_unaligned(p) }) {
+        Ok(_) => 1,
         Err(e) => fail_bool(error_code(e)),
     }
 }
@@ -825,16 +815,17 @@ pub unsafe extern "system" fn RingtunAllocateSendPackets(
         set_last_error(ERROR_INVALID_PARAMETER);
         return 0;
     }
-    let mut raws = [BLANK; CHUNK];
-    let want = (count as usize).min(CHUNK);
-    match allocate_ex(s, max_size, head_room, tail_room, &mut raws[..want]) {
-        Ok(n) => {
-            for (i, raw) in raws.iter().take(n).enumerate() {
-                // SAFETY: `packets` holds `count` >= n entries (caller's contract).
-                unsafe { packets.add(i).write_unaligned(packet_of(*raw)) };
-            }
-            n as u32
+    let mut next = packets;
+    let write = |p: RingtunPacket| {
+        // SAFETY: `packets` holds `count` entries (caller's contract) and at most `count` are
+        // written, one after the other.
+        unsafe {
+            next.write_unaligned(p);
+            next = next.add(1);
         }
+    };
+    match allocate_ex(s, count as usize, max_size, head_room, tail_room, write) {
+        Ok(n) => n as u32,
         Err(e) => {
             set_last_error(error_code(e));
             0

@@ -351,6 +351,14 @@ fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
     })
 }
 
+impl Adapter {
+    /// The adapter's driver, the engine in this process (for Rust callers of the library: tests
+    /// and benchmarks drive its stack side directly).
+    pub fn host_driver(&self) -> &Arc<HostDriver> {
+        &self.entry.driver
+    }
+}
+
 impl PlatformAdapter for Adapter {
     type Backend = HostBackend;
 

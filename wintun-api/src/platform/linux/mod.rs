@@ -12,7 +12,7 @@
 //!   routes into it arrive at the client, packets the client sends go to the kernel. Needs
 //!   `CAP_NET_ADMIN`.
 //!
-//! Adapters live in the process that created them: [`PlatformAdapter::open`] finds adapters
+//! Adapters live in the process that created them: [`super::PlatformAdapter::open`] finds adapters
 //! created by this process only.
 //!
 //! The Linux build also provides what a Windows client expects of the system around the API
