@@ -365,7 +365,9 @@ try {
 
     $deleted = [WintunClient]::DeleteDriver([ref]$err)
     Check (-not $deleted) ("WintunDeleteDriver refuses while adapters use the driver (error 0x{0:X8})" -f $err)
-    Check ((pnputil /enum-drivers | Out-String) -match 'ringtun\.inf') 'the driver package is still in the driver store'
+    # Get-WindowsDriver (DISM) returns objects whose OriginalFileName is the package's INF in the store.
+    $packages = @(Get-WindowsDriver -Online | Where-Object { $_.OriginalFileName -and (Split-Path -Leaf $_.OriginalFileName) -eq 'ringtun.inf' })
+    Check ($packages.Count -gt 0) 'the driver package is still in the driver store'
 
     [WintunClient]::Close($first)
     $first = [IntPtr]::Zero
