@@ -3,7 +3,7 @@
 //! client library's Windows backend.
 //!
 //! - **Create** (`WintunCreateAdapter`): the name and tunnel type are checked ([`names`]); under a
-//!   system-wide lock ([`namespace`]) leftover adapters are removed, the network GUID is the
+//!   system-wide lock (`namespace`) leftover adapters are removed, the network GUID is the
 //!   requested one or a random one ([`ids`]), a driverless stub device suggests it as the
 //!   interface's `NetCfgInstanceId`, and the adapter is created with `SwDeviceCreate` under the
 //!   root node (instance `SWD\ringtun\{GUID}`, description and friendly name
