@@ -265,6 +265,14 @@ mod tests {
     }
 
     #[test]
+    fn the_holder_of_the_name_becomes_name_1() {
+        let mut names = Aliases::with(&[(1, "wg0")]);
+        assert_eq!(s(&assign_alias(&mut names, 7, &w("wg0")).unwrap()), "wg0");
+        assert_eq!(names.alias(1).as_deref(), Some("wg0 1"));
+        assert_eq!(names.renames, vec![(1, "wg0 1".to_string())]);
+    }
+
+    #[test]
     fn the_holder_of_the_name_moves_to_the_first_free_suffix() {
         // "WG0" differs only in case: still the same name.
         let mut names = Aliases::with(&[(1, "WG0"), (2, "wg0 1")]);
