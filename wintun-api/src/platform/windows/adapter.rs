@@ -41,8 +41,8 @@ use windows_sys::Win32::System::Threading::{CreateEventW, SetEvent, WaitForSingl
 
 use super::codes::{hresult_error, ERROR_DEVICE_NOT_AVAILABLE, ERROR_INVALID_DATA, ERROR_NOT_FOUND};
 use super::ids::{
-    dword_value, guid_bytes, guid_string, is_adapter_instance, multi_sz, parse_guid, random_guid, string_bytes,
-    string_property, string_value, wide, ENUMERATOR, INSTANCE_ID_PREFIX, REG_BINARY,
+    dword_value, guid_bytes, guid_string, instance_id, is_adapter_instance, multi_sz, parse_guid, random_guid,
+    string_bytes, string_property, string_value, wide, ADAPTERS_FILTER, ENUMERATOR, REG_BINARY,
 };
 use super::names::{assign_alias, device_description, names_equal, validate_name, ConnectionNames};
 use super::namespace::{self, DEVICE_INSTALLATION};
@@ -163,8 +163,7 @@ fn finish(adapter: &mut Adapter, name: &[u16]) -> Result<(), u32> {
 
 fn open(name: &[u16]) -> Result<Adapter, u32> {
     let _installing = namespace::take(DEVICE_INSTALLATION)?;
-    let enumerator = format!("SWD\\{ENUMERATOR}");
-    for id in pnp::device_ids(&enumerator, CM_GETIDLIST_FILTER_ENUMERATOR | CM_GETIDLIST_FILTER_PRESENT)? {
+    for id in pnp::device_ids(ADAPTERS_FILTER, CM_GETIDLIST_FILTER_ENUMERATOR | CM_GETIDLIST_FILTER_PRESENT)? {
         if !is_adapter_instance(&id) {
             continue;
         }
@@ -477,14 +476,21 @@ impl ConnectionNames for SystemAliases {
 
     fn renamed(&mut self, who: Guid, name: &[u16]) {
         // An adapter of ours that was moved to another alias keeps its name property in step, so
-        // that WintunOpenAdapter finds it under its new name.
-        let enumerator = format!("SWD\\{ENUMERATOR}");
-        let Ok(ids) = pnp::device_ids(&enumerator, CM_GETIDLIST_FILTER_ENUMERATOR) else { return };
-        for id in ids {
+        // that WintunOpenAdapter finds it under its new name. Ours are SWD\ringtun\{its network
+        // GUID} when the suggested GUID took effect: that instance is tried first, then all.
+        let is_holder = |node: u32| {
+            RegKey::software(node, KEY_QUERY_VALUE, RegDisposition_OpenExisting)
+                .and_then(|key| key.query("NetCfgInstanceId"))
+                .ok()
+                .and_then(|(kind, bytes)| string_value(kind, &bytes).ok())
+                .and_then(|text| parse_guid(&text))
+                == Some(who)
+        };
+        let expected: Vec<u16> = instance_id(&who).encode_utf16().collect();
+        let others = pnp::device_ids(ADAPTERS_FILTER, CM_GETIDLIST_FILTER_ENUMERATOR).unwrap_or_default();
+        for id in Some(expected).into_iter().chain(others) {
             let Ok(node) = pnp::locate(&id, true) else { continue };
-            let Ok(key) = RegKey::software(node, KEY_QUERY_VALUE, RegDisposition_OpenExisting) else { continue };
-            let Ok((kind, bytes)) = key.query("NetCfgInstanceId") else { continue };
-            if string_value(kind, &bytes).ok().and_then(|text| parse_guid(&text)) == Some(who) {
+            if is_holder(node) {
                 let _ = pnp::set_property(node, &DEVPKEY_RINGTUN_NAME, DEVPROP_TYPE_STRING, &string_bytes(name));
                 return;
             }
@@ -559,8 +565,7 @@ fn uninstall_node(instance_id: &[u16]) -> Result<(), u32> {
 /// closing them; or with a problem), as Wintun does before it creates one. The caller holds the
 /// device-installation lock. Failures are left for the next clean-up.
 pub fn remove_orphans() {
-    let enumerator = format!("SWD\\{ENUMERATOR}");
-    let Ok(ids) = pnp::device_ids(&enumerator, CM_GETIDLIST_FILTER_ENUMERATOR) else { return };
+    let Ok(ids) = pnp::device_ids(ADAPTERS_FILTER, CM_GETIDLIST_FILTER_ENUMERATOR) else { return };
     for id in ids {
         if !is_adapter_instance(&id) {
             continue;
@@ -571,5 +576,3 @@ pub fn remove_orphans() {
         }
     }
 }
-
-const _: () = assert!(INSTANCE_ID_PREFIX.len() == "SWD\\".len() + ENUMERATOR.len() + 1);

@@ -14,8 +14,15 @@ use crate::win32::Guid;
 /// The software-device enumerator of ringtun adapters (instance IDs `SWD\ringtun\...`).
 pub const ENUMERATOR: &str = "ringtun";
 
+/// The enumerator and device ID of every adapter this platform creates, as the configuration
+/// manager's device-list filter takes them (`CM_GETIDLIST_FILTER_ENUMERATOR`): `SWD\ringtun`.
+pub const ADAPTERS_FILTER: &str = "SWD\\ringtun";
+
 /// The device instance ID prefix of every adapter this platform creates: `SWD\ringtun\`.
 pub const INSTANCE_ID_PREFIX: &str = "SWD\\ringtun\\";
+
+const _: () = assert!(ADAPTERS_FILTER.len() == "SWD\\".len() + ENUMERATOR.len());
+const _: () = assert!(INSTANCE_ID_PREFIX.len() == ADAPTERS_FILTER.len() + 1);
 
 /// Length of a GUID in registry form, braces included (`MAX_GUID_STRING_LEN - 1`).
 pub const GUID_STRING_UNITS: usize = 38;
@@ -277,6 +284,8 @@ mod tests {
     #[test]
     fn adapter_instance_ids_are_swd_ringtun_and_the_guid() {
         assert_eq!(instance_id(&NET), "SWD\\ringtun\\{CAC88484-7515-4C03-82E6-71A87ABAC361}");
+        assert_eq!(format!("{ADAPTERS_FILTER}\\"), INSTANCE_ID_PREFIX);
+        assert_eq!(ADAPTERS_FILTER, format!("SWD\\{ENUMERATOR}"));
         assert!(is_adapter_instance(&w(&instance_id(&NET))));
         assert!(is_adapter_instance(&w("swd\\RINGTUN\\{cac88484-7515-4c03-82e6-71a87abac361}")));
         assert!(!is_adapter_instance(&w("SWD\\Wintun\\{CAC88484-7515-4C03-82E6-71A87ABAC361}")));
