@@ -24,7 +24,7 @@ use super::transmit::transmit_chain;
 use super::POOL_TAG;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
-use crate::fallible::TryArc;
+use crate::fallible::{try_reserve, TryArc};
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -351,7 +351,7 @@ unsafe extern "system" fn miniport_initialize(
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
     let mut adapters = ADAPTERS.lock();
-    if adapters.try_reserve(1).is_err() {
+    if try_reserve(&mut adapters, 1).is_err() {
         drop(adapters);
         drop(context);
         // SAFETY: no indication was ever made from the pool.
