@@ -411,8 +411,8 @@ pub type PFN_WDFDRIVERCREATE = Option<
         Driver: *mut WDFDRIVER,
     ) -> NTSTATUS,
 >;
-pub type PFN_WDFDRIVERMINIPORTUNLOAD =
-    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Driver: WDFDRIVER)>;
+// No `PFN_WDFDRIVERMINIPORTUNLOAD`: it is declared in wdfminiport.h, which wdf.h (the header the
+// real crate's WDF bindings come from) does not include.
 /// `WDFFUNCENUM` (wdffuncenum.h): the table indexes of the KMDF functions the shell calls.
 pub mod _WDFFUNCENUM {
     pub type Type = core::ffi::c_int;
@@ -431,6 +431,9 @@ extern "C" {
     pub static mut WdfDriverGlobals: PWDF_DRIVER_GLOBALS;
     /// wdf.h (KMDF 1.25+): the number of entries in `WdfFunctions`.
     pub static mut WdfFunctionCount: ULONG;
+    /// wdf.h (KMDF 1.15 to 1.33): `extern WDFFUNC WdfDriverMiniportUnloadOverride;`, the pointer
+    /// wdfminiport.h's `WdfDriverMiniportUnload` calls through (set by the KMDF stub library).
+    pub static mut WdfDriverMiniportUnloadOverride: WDFFUNC;
 }
 
 /// The real crate defines `_fltused` (the symbol MSVC's linker expects once floating point is
