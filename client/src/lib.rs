@@ -34,6 +34,11 @@
 //! [`Session::allocate_many`] and [`Session::send_many`] for outgoing ones. They follow the same
 //! ordering rules as the single calls, and mix with them.
 //!
+//! A caller across an FFI boundary (the Wintun API library) cannot hold borrowed slots: it
+//! detaches them with [`OutgoingSlot::into_raw`] and [`IncomingPacket::into_raw`] and hands them
+//! back by their slot offset ([`Session::send_raw`], [`Session::release_raw`] and their batch
+//! forms), which the session validates against what it handed out.
+//!
 //! Backends: [`backend::host`] runs the driver's engine in-process; the Windows backend talks to
 //! the installed driver.
 
@@ -43,4 +48,7 @@ mod session;
 
 pub use error::Error;
 pub use ring_abi;
-pub use session::{FallbackReason, IncomingPacket, OutgoingSlot, Session, SessionConfig, VersionPreference};
+pub use session::{
+    BatchOutcome, FallbackReason, IncomingPacket, OutgoingSlot, RawSlot, Session, SessionConfig, SessionCounters,
+    VersionPreference,
+};
