@@ -413,8 +413,14 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
         loop {
-            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+            if let Some(woken_by) = platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval) {
                 ring.store_alertable(false);
+                // A manual-reset client event stays set after the wait: cleared here, or every
+                // later sleep would return at once. No wake-up is lost: `tail` is re-read after
+                // this, behind the alertable store and fence of the next sleep's check.
+                if woken_by == 0 {
+                    self.receive.event.clear();
+                }
                 return None;
             }
             bump(&self.stats().receive_rechecks);
@@ -678,7 +684,10 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
+        // runs below normal priority, so that wait would last as long as the processor is loaded:
+        // it is raised first (and relaxed by the restart).
+        self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }

@@ -111,14 +111,8 @@ extern "C" {
     ) -> BOOLEAN;
     /// ntddk.h, `IoGetFileObjectGenericMapping`.
     pub fn IoGetFileObjectGenericMapping() -> PGENERIC_MAPPING;
-    /// ntddk.h, `ZwSetInformationThread`.
-    #[must_use]
-    pub fn ZwSetInformationThread(
-        ThreadHandle: HANDLE,
-        ThreadInformationClass: THREADINFOCLASS,
-        ThreadInformation: PVOID,
-        ThreadInformationLength: ULONG,
-    ) -> NTSTATUS;
+    /// wdm.h, `KeSetPriorityThread` (returns the previous priority).
+    pub fn KeSetPriorityThread(Thread: PKTHREAD, Priority: KPRIORITY) -> KPRIORITY;
     /// wdm.h, `KeDelayExecutionThread`.
     #[must_use]
     pub fn KeDelayExecutionThread(WaitMode: KPROCESSOR_MODE, Alertable: BOOLEAN, Interval: PLARGE_INTEGER) -> NTSTATUS;
