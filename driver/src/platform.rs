@@ -64,8 +64,9 @@ pub trait Worker: Send {
     /// the kernel it runs at DISPATCH_LEVEL).
     fn expedite(&self);
 
-    /// Returns the thread to its own low priority (the adapter restarted). Called with an engine
-    /// lock held, like [`Worker::expedite`].
+    /// Returns the thread to its own low priority, as soon as the step it was raised for is done
+    /// (the pause, right after the consumer's round ended). Called with an engine lock held, like
+    /// [`Worker::expedite`].
     fn relax(&self);
 
     /// Waits until the thread has returned (the platform raises it first, as

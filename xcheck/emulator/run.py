@@ -839,8 +839,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
-         "round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, waits for its round, "
+         "returns it to priority 1, then waits for the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -850,13 +850,20 @@ def main():
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
     # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
     # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    # Once the round is over, the pause returns the consumer to its own priority before it waits for
+    # the stack: that wait does not depend on the consumer, which only sleeps until the restart.
     consumer = S["consumer"]
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
-    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
-           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    expect(sets[-2:] == [(pause.tid, M.LOW_REALTIME_PRIORITY), (pause.tid, 1)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY for its round and return it to 1 "
+           f"after it: {sets}")
     pause_calls = [name for tid, name in m.calls if tid == pause.tid]
-    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
-           f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    raised, lowered = [i for i, name in enumerate(pause_calls) if name == "KeSetPriorityThread"][-2:]
+    waits = [i for i, name in enumerate(pause_calls) if name == "KeWaitForMultipleObjects"]
+    expect(waits and raised < waits[0], f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    expect(any(raised < w < lowered for w in waits) and waits[-1] > lowered,
+           f"the pause did not lower the consumer between the wait for its round and the wait for the returns: "
+           f"{pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -876,7 +883,7 @@ def main():
     expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
-    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
+    expect(sets[-1:] == [(pause.tid, 1)], f"the consumer's priority changed after the pause lowered it: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")

@@ -686,9 +686,12 @@ impl<P: Platform> Session<P> {
     pub(crate) fn quiesce_receive(&self) {
         // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
         // runs below normal priority, so that wait would last as long as the processor is loaded:
-        // it is raised first (and relaxed by the restart).
+        // it is raised first, and returned to its own priority as soon as the round is over (the
+        // wait for returns below depends on the stack, not on the consumer, which from here on
+        // only sleeps until the restart).
         self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
+        self.relax_consumer();
         self.receive.wait_all_returned(self.platform());
     }
 
