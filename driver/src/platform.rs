@@ -42,6 +42,12 @@ pub trait Event: Send + Sync {
     fn set(&self);
     /// Resets the event.
     fn clear(&self);
+    /// Whether `self` and `other` are the same event object: two references taken from one
+    /// handle, or from two handles that name one event. Only answers; the engine decides what
+    /// it means (a registration that gives both rings one event is refused).
+    fn is_same_object(&self, other: &Self) -> bool
+    where
+        Self: Sized;
 }
 
 /// A ring's user pages, locked and mapped into the driver's address space for as long as the

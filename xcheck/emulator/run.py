@@ -39,6 +39,7 @@ DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RIN
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
+STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_DEVICE_NOT_READY = 0xC00000A3
 RING_STOPPED = 0xFFFFFFFF
 CAPACITY = 0x20000
@@ -485,6 +486,27 @@ def main():
     expect(len(m.probes) == probes, "a ring was probed before its event was referenced")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
            "a refused registration left state")
+
+    step("the same event for both rings (one handle twice, two handles to one event): STATUS_INVALID_PARAMETER, "
+         "compared after both are referenced and before any ring is probed")
+    (s4, _), (r4, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    shared_event = event_handle()
+    duplicate = next_handle[0]                          # DuplicateHandle: another handle, the same object
+    next_handle[0] += 4
+    m.handles[duplicate] = m.handles[shared_event]
+    for what, receive_event in (("one handle for both rings", shared_event),
+                                ("two handles to one event", duplicate)):
+        probes = len(m.probes)
+        references = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle")
+        status, _, _ = register(what, v2_payload(s4, shared_event, r4, receive_event))
+        expect(status == STATUS_INVALID_PARAMETER, f"{what}: {status:#x} (STATUS_INVALID_PARAMETER expected)")
+        expect(len(m.probes) == probes, f"{what}: a ring was probed before the events were compared")
+        referenced = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle") - references
+        expect(referenced == 2, f"{what}: {referenced} event references taken, both rings' expected before the "
+                                f"comparison")
+        expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+               f"{what}: a refused registration left state")
+    del m.handles[duplicate]
 
     def v2_session(what, adapter=None, file="client", flags=0):
         """A v2 registration of fresh rings and events; returns the session's facts."""

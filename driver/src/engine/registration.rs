@@ -2,9 +2,10 @@
 //!
 //! [`Adapter::device_control`] is the one entry for the IOCTLs: the shell passes the buffered
 //! input and output and the caller's identity; the engine decides. Registration validates the
-//! input with ring-abi's [`parse_registration`], references each ring's event and maps the ring
-//! through the platform, checks the rings' initial indices, starts the consumer, and raises the
-//! link. Anything that fails undoes what was done and refuses with a typed reason.
+//! input with ring-abi's [`parse_registration`], references both rings' events and refuses one
+//! event named for both rings, maps each ring through the platform, checks the rings' initial
+//! indices, starts the consumer, and raises the link. Anything that fails undoes what was done
+//! and refuses with a typed reason.
 
 use crate::fallible::TryArc;
 
@@ -27,6 +28,10 @@ pub enum RegisterError {
     Invalid(RegistrationError),
     /// A ring's initial head (Receive) or tail (Send) is not a valid offset.
     BadInitialIndex(RingRole, RingFault),
+    /// Both rings name the same event object (one handle twice, or two handles to one event).
+    /// The driver sets the Send ring's event and waits on (and clears) the Receive ring's: one
+    /// event for both would let the consumer's waits consume the client's Send-ring wake-ups.
+    SharedEvent,
     /// A session is already registered.
     AlreadyRegistered,
     /// The adapter is halted, or its device is being removed.
@@ -41,7 +46,7 @@ impl RegisterError {
     /// The status the caller sees.
     pub fn status(&self) -> Status {
         match self {
-            Self::Invalid(_) | Self::BadInitialIndex(..) => Status::InvalidParameter,
+            Self::Invalid(_) | Self::BadInitialIndex(..) | Self::SharedEvent => Status::InvalidParameter,
             Self::Platform(_, PlatformError::InvalidRingAddress) => Status::InvalidUserBuffer,
             Self::Platform(_, PlatformError::InvalidHandle) => Status::InvalidHandle,
             Self::AlreadyRegistered => Status::AlreadyInitialized,
@@ -143,9 +148,10 @@ impl<P: Platform> Adapter<P> {
 }
 
 impl<P: Platform> Adapter<P> {
-    /// For each ring in turn (Send, then Receive): references the client's event, maps the ring
-    /// and checks its initial index; then creates the engine's events and allocates the session
-    /// (not yet started or published).
+    /// References both rings' events (Send, then Receive) and refuses one event named for both;
+    /// then for each ring in turn (Send, then Receive) maps the ring and checks its initial
+    /// index; then creates the engine's events and allocates the session (not yet started or
+    /// published).
     #[inline(never)]
     fn build_session(
         &self,
@@ -155,8 +161,17 @@ impl<P: Platform> Adapter<P> {
         generation: u16,
     ) -> Result<TryArc<Session<P>>, RegisterError> {
         let platform = &self.inner.platform;
-        let send = send_state(platform, &config.send, caller)?;
-        let receive = receive_state(platform, &config.receive, caller)?;
+        // The events first, then the memory, as Wintun's driver does per ring: a registration
+        // naming closed handles and freed memory (a stale one) is refused for its handle, with
+        // Wintun's status. Both events come before either ring, so that one event named for both
+        // rings is refused before any page is locked.
+        let send_event = reference_event(platform, RingRole::Send, &config.send)?;
+        let receive_event = reference_event(platform, RingRole::Receive, &config.receive)?;
+        if send_event.is_same_object(&receive_event) {
+            return Err(RegisterError::SharedEvent);
+        }
+        let send = send_state(platform, &config.send, caller, send_event)?;
+        let receive = receive_state(platform, &config.receive, caller, receive_event)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
@@ -172,19 +187,21 @@ impl<P: Platform> Adapter<P> {
     }
 }
 
-/// The Send ring's state: the client's event referenced for signalling, the ring mapped, its
+/// The client's event of the ring `role`, referenced by handle: for signalling (Send ring) or
+/// waiting (Receive ring).
+fn reference_event<P: Platform>(platform: &P, role: RingRole, desc: &RingDesc) -> Result<P::Event, RegisterError> {
+    platform.reference_event(role, desc.tail_moved_event).map_err(|e| RegisterError::Platform(role, e))
+}
+
+/// The Send ring's state: the client's event (referenced for signalling), the ring mapped, its
 /// initial tail read once and validated (the private cursor starts there).
 #[inline(never)]
 fn send_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
     caller: CallerBitness,
+    client_event: P::Event,
 ) -> Result<SendState<P>, RegisterError> {
-    // The event first, then the memory, as Wintun's driver does: a registration naming closed
-    // handles and freed memory (a stale one) is refused for its handle, with Wintun's status.
-    let client_event = platform
-        .reference_event(RingRole::Send, desc.tail_moved_event)
-        .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
     let (ring, mapping) = map(platform, RingRole::Send, desc, caller)?;
     let tail = ring.load_tail();
     ring.geometry().check_tail(tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
@@ -195,18 +212,15 @@ fn send_state<P: Platform>(
     }
 }
 
-/// The Receive ring's state: the client's event referenced for waiting, the ring mapped, its
+/// The Receive ring's state: the client's event (referenced for waiting), the ring mapped, its
 /// initial head read once and validated (the consumer's cursor starts there), not alertable.
 #[inline(never)]
 fn receive_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
     caller: CallerBitness,
+    client_event: P::Event,
 ) -> Result<ReceiveState<P>, RegisterError> {
-    // The event first, then the memory (see `send_state`).
-    let client_event = platform
-        .reference_event(RingRole::Receive, desc.tail_moved_event)
-        .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
     let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
     let head = ring.load_head();
     ring.geometry().check_head(head).map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;

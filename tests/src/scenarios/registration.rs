@@ -187,6 +187,15 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
             r.receive = r.send;
             r.receive.tail_moved_event = event;
         });
+        // One event for both rings (the driver would consume its own Send-ring signals), also with
+        // a Receive ring that cannot be probed: the events are compared before any ring is probed.
+        case("the same event for both rings", InvalidParameter, &|r| {
+            r.receive.tail_moved_event = r.send.tail_moved_event
+        });
+        case("the same event for both rings, the receive ring unprobeable", InvalidParameter, &|r| {
+            r.receive.tail_moved_event = r.send.tail_moved_event;
+            r.receive.ring_ptr = 0x10_0000;
+        });
         cases.push(("short input", good.as_bytes()[..40].to_vec(), InvalidParameter));
         cases.push(("long input", [good.as_bytes(), &[0u8; 8]].concat(), InvalidParameter));
         cases
