@@ -30,7 +30,7 @@ use ring_abi::{
 
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
-use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
+use crate::fallible::{try_deque_with_capacity, try_push, try_vec_with_capacity};
 use crate::platform::{Event, IpKind, Platform};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -611,13 +611,19 @@ impl<P: Platform> Session<P> {
             bump(&stats.receive_dropped_no_resources);
             return false;
         };
-        match self.platform().prepare_indication(&out.mapping, offset, len, kind, token) {
-            Some(indication) => {
-                out.batch.push(indication);
+        let Some(indication) = self.platform().prepare_indication(&out.mapping, offset, len, kind, token) else {
+            bump(&stats.receive_dropped_no_resources);
+            return false;
+        };
+        // The batch was allocated for RECEIVE_BATCH_PACKETS and is kept within it (checked above),
+        // so this never allocates; were it full, the indication would be freed and counted.
+        match try_push(&mut out.batch, indication) {
+            Ok(()) => {
                 out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len));
                 true
             }
-            None => {
+            Err(indication) => {
+                drop(indication);
                 bump(&stats.receive_dropped_no_resources);
                 false
             }
