@@ -122,15 +122,21 @@ class Harness:
             self.hook(name, dll)
         self.error = None
         self.step_name = ""
-        # `int 3` (wdk-panic's debug break before its bug check) goes to the model, which notes it
-        # and continues as an attached kernel debugger would, so that KeBugCheckEx is reached and
-        # reported; every other interrupt keeps speakeasy's handling.
+        # `int 3` goes to the model: its kernel has no debugger attached, so a debug break is a
+        # bug check of its own (KMODE_EXCEPTION_NOT_HANDLED), reported and stopping the run; every
+        # other interrupt keeps speakeasy's handling.
         emu = self.se.emu
         builtin = emu._hook_interrupt
 
         def interrupt(emu_, intnum, ctx=[]):
             if intnum == 3:
-                m.debug_break(emu.get_pc())
+                try:
+                    m.debug_break(emu.get_pc())
+                except M.ModelError as e:
+                    if self.error is None:
+                        who = m.current.what if m.current else "no thread"
+                        self.error = f"int 3 ({who}): {e}"
+                    self.se.stop()
                 return True
             return builtin(emu_, intnum, ctx)
         emu._hook_interrupt = interrupt
