@@ -12,10 +12,13 @@
 
 #![cfg(target_os = "linux")]
 
+pub mod coalesce;
 pub mod crypto;
+pub mod inet;
 pub mod interrupt;
 pub mod measure;
 pub mod netns;
 pub mod node;
+pub mod segment;
 pub mod tunnel;
 pub mod udp;
