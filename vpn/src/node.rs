@@ -56,8 +56,11 @@ pub const BATCH: usize = 64;
 /// A batch of outbound packets is sent once it holds this many bytes (with offloads, a few
 /// super-packets: sealing does not hold back the first datagram for long).
 const BATCH_BYTES: usize = 256 << 10;
-/// How long a blocked wait lasts before the stop flag is checked again.
-const POLL: Duration = Duration::from_millis(50);
+/// How long a blocked wait (for the ring, for the socket) lasts before the stop flag is checked
+/// again. An idle tunnel's threads sleep this long between two looks: every wait for traffic is a
+/// sleep on an event or in a system call, not a spin. Stopping wakes the socket's reader at once
+/// (the socket is shut down); the ring's reader notices within this.
+const POLL: Duration = Duration::from_millis(500);
 /// Ring capacity, both rings (16 MiB: room for a TCP window of 64 KiB packets).
 const RING_CAPACITY: u32 = 0x100_0000;
 /// With offloads, the largest packet the TUN interface hands over (its `gso_max_size`): within a
@@ -177,7 +180,10 @@ pub struct Node {
     pump: Option<TunPump>,
     side: Arc<TunStackSide>,
     session: Option<Arc<Session<HostBackend>>>,
+    socket: Arc<BatchSocket>,
     driver: Arc<HostDriver>,
+    /// The pump's last counters, once it is stopped.
+    pump_stats: PumpStats,
 }
 
 impl Node {
@@ -240,7 +246,9 @@ impl Node {
             pump: None,
             side,
             session: Some(Arc::clone(&session)),
+            socket: Arc::clone(&socket),
             driver: Arc::clone(&driver),
+            pump_stats: PumpStats::default(),
         };
         let outbound = {
             let (session, socket, stop, counters) =
@@ -308,7 +316,7 @@ impl Node {
             replayed: c.replayed.load(Relaxed),
             malformed: c.malformed.load(Relaxed),
             ring_full_drops: c.ring_full_drops.load(Relaxed),
-            pump: self.pump.as_ref().map(TunPump::stats).unwrap_or_default(),
+            pump: self.pump.as_ref().map_or(self.pump_stats, TunPump::stats),
             side: self.side.stats(),
             engine: self.driver.adapter().stats(),
         }
@@ -320,8 +328,16 @@ impl Node {
         self.halt()
     }
 
-    fn halt(&mut self) -> io::Result<NodeStats> {
+    /// Tells the threads to stop, without waiting for them ([`Node::stop`] waits): stopping
+    /// several nodes this way first lets their threads wind down together.
+    pub fn request_stop(&self) {
         self.stop.store(true, Relaxed);
+        // Wakes the socket's reader now rather than at its next timeout.
+        self.socket.shutdown_read();
+    }
+
+    fn halt(&mut self) -> io::Result<NodeStats> {
+        self.request_stop();
         let mut result = Ok(());
         for thread in self.threads.drain(..) {
             let joined = thread.join().unwrap_or_else(|_| Err(io::Error::other("tunnel thread panicked")));
@@ -330,9 +346,10 @@ impl Node {
             }
         }
         if let Some(pump) = self.pump.take() {
-            let stopped = pump.stop();
-            if result.is_ok() {
-                result = stopped.map(|_| ());
+            match pump.stop() {
+                Ok(stats) => self.pump_stats = stats,
+                Err(e) if result.is_ok() => result = Err(e),
+                Err(_) => {}
             }
         }
         let stats = self.stats();

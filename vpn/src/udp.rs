@@ -17,6 +17,7 @@
 use std::io;
 use std::net::{SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Socket buffer size asked for in each direction.
@@ -191,6 +192,8 @@ impl Wire {
 pub struct BatchSocket {
     socket: UdpSocket,
     gro: bool,
+    /// Shut down for reading: receives return nothing (not the empty datagram the kernel reports).
+    shut: AtomicBool,
 }
 
 fn set_int(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> io::Result<()> {
@@ -231,7 +234,16 @@ impl BatchSocket {
         if gro {
             set_int(fd, libc::SOL_UDP, libc::UDP_GRO, 1)?;
         }
-        Ok(Self { socket, gro })
+        Ok(Self { socket, gro, shut: AtomicBool::new(false) })
+    }
+
+    /// Shuts the receiving side down: a reader blocked in it returns at once (with nothing), and
+    /// so does every later receive.
+    pub fn shutdown_read(&self) {
+        self.shut.store(true, Ordering::SeqCst);
+        // SAFETY: shutdown on our own open descriptor; the result needs no check (a socket that
+        // cannot be shut down is read until its timeout).
+        unsafe { libc::shutdown(self.socket.as_raw_fd(), libc::SHUT_RD) };
     }
 
     /// The socket's descriptor (to wait on it).
@@ -366,6 +378,9 @@ impl BatchSocket {
         if n < 0 {
             return quiet(io::Error::last_os_error());
         }
+        if self.shut.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         for hdr in scratch.iter().take(n.unsigned_abs() as usize) {
             out.push(Received { len: hdr.msg_len as usize, truncated: hdr.msg_hdr.msg_flags & libc::MSG_TRUNC != 0 });
         }
@@ -390,6 +405,9 @@ impl BatchSocket {
         let n = unsafe { libc::recvmsg(self.socket.as_raw_fd(), &mut hdr, 0) };
         if n < 0 {
             return quiet(io::Error::last_os_error()).map(|()| None);
+        }
+        if self.shut.load(Ordering::SeqCst) {
+            return Ok(None);
         }
         let len = n.unsigned_abs();
         let mut segment = len;
@@ -445,7 +463,8 @@ mod tests {
     #[test]
     fn gso_groups_are_runs_of_one_length_closed_by_a_shorter_one_and_bounded() {
         let w = wire_of(&[1472, 1472, 1472, 900, 1472, 80, 80, 80, 1472]);
-        assert_eq!(w.group(true), [(0, 4, 1472), (4, 1, 1472), (5, 3, 80), (8, 1, 1472)]);
+        // A shorter record closes a message as its last datagram, whatever its length.
+        assert_eq!(w.group(true), [(0, 4, 1472), (4, 2, 1472), (6, 2, 80), (8, 1, 1472)]);
         assert_eq!(w.group(false).len(), 9);
         let big = wire_of(&[1472; 100]);
         let groups = big.group(true);
