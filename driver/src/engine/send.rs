@@ -104,11 +104,23 @@ impl SegmentCursor<'_> {
             return false;
         }
         let header_len = usize::from(self.plan.header_len);
+        let end = offset.saturating_add(bytes.len());
         // Header bytes: the local copy is used instead.
         let skip = header_len.saturating_sub(offset).min(bytes.len());
         let mut rest = bytes.get(skip..).unwrap_or(&[]);
-        while !rest.is_empty() {
+        // Nothing of the payload before the headers are through (a packet without payload has
+        // one segment of none, finished once they are).
+        while end >= header_len && self.segment < self.plan.segment_count() {
             let Some(spec) = self.plan.segment_payload(self.segment) else { return false };
+            if self.filled == spec.payload_len {
+                if !self.finish_segment(spec) {
+                    return false;
+                }
+                continue;
+            }
+            if rest.is_empty() {
+                break;
+            }
             let room = spec.payload_len.wrapping_sub(self.filled) as usize;
             let take = room.min(rest.len());
             let (chunk, after) = rest.split_at(take);
@@ -126,9 +138,9 @@ impl SegmentCursor<'_> {
             // take <= room < 2^16.
             self.filled = self.filled.wrapping_add(take as u32);
             rest = after;
-            if self.filled == spec.payload_len && !self.finish_segment(spec) {
-                return false;
-            }
+        }
+        if !rest.is_empty() {
+            return false;
         }
         // bytes.len() <= 0xFFFF (bounded by the writer's length check).
         self.next = self.next.wrapping_add(bytes.len() as u32);
