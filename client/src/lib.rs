@@ -43,4 +43,6 @@ mod session;
 
 pub use error::Error;
 pub use ring_abi;
-pub use session::{FallbackReason, IncomingPacket, OutgoingSlot, Session, SessionConfig, VersionPreference};
+pub use session::{
+    ClientCounters, FallbackReason, IncomingPacket, OutgoingSlot, Session, SessionConfig, VersionPreference,
+};

@@ -107,7 +107,7 @@ impl Backend for HostSuite {
     }
 
     fn held_span(&self, held: &HostIndication) -> (usize, usize) {
-        (held.ring_offset(), held.len())
+        (held.ring_offset(), held.ring_len())
     }
 
     fn return_held(&self, held: Vec<HostIndication>) {

@@ -155,7 +155,7 @@ impl<P: Platform> Adapter<P> {
     ) -> Result<TryArc<Session<P>>, RegisterError> {
         let platform = &self.inner.platform;
         let send = send_state(platform, &config.send, caller)?;
-        let receive = receive_state(platform, &config.receive, caller)?;
+        let receive = receive_state(platform, &config.receive, config.write_space_event, caller)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
@@ -193,11 +193,13 @@ fn send_state<P: Platform>(
 }
 
 /// The Receive ring's state: mapped, its initial head read once and validated (the consumer's
-/// cursor starts there), the client's event referenced for waiting, not alertable.
+/// cursor starts there), the client's event referenced for waiting, its write-space event (if
+/// any) for signalling, not alertable.
 #[inline(never)]
 fn receive_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
+    write_space_event: Option<u64>,
     caller: CallerBitness,
 ) -> Result<ReceiveState<P>, RegisterError> {
     let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
@@ -206,10 +208,21 @@ fn receive_state<P: Platform>(
     let client_event = platform
         .reference_event(RingRole::Receive, desc.tail_moved_event)
         .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
+    // The write-space event is only set by the driver (the client waits on it): referenced with
+    // the access of an event the driver signals.
+    let space_event = match write_space_event {
+        Some(handle) => Some(
+            platform
+                .reference_event(RingRole::Send, handle)
+                .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?,
+        ),
+        None => None,
+    };
     let event = || platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Receive, e));
     let (returned, space, round_done) = (event()?, event()?, event()?);
     // `let else` rather than `?` on the large value: fewer copies of it in unoptimized builds.
-    let Some(receive) = ReceiveState::new(ring, mapping, client_event, returned, space, round_done, head) else {
+    let Some(receive) = ReceiveState::new(ring, mapping, client_event, space_event, returned, space, round_done, head)
+    else {
         return Err(RegisterError::OutOfMemory);
     };
     // The Receive ring starts not alertable: the consumer sets it when it sleeps.

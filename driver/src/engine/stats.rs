@@ -53,6 +53,18 @@ counters! {
     receive_empty_slots,
     /// Receive rings stopped because their contents were corrupt.
     receive_ring_faults,
+    /// Offload sessions: Receive-ring packets dropped for metadata that does not fit the packet
+    /// (or a data offset inside the metadata block).
+    receive_dropped_offload,
+    /// Offload sessions: Receive-ring packets the engine cut into IP packets (or whose partial
+    /// checksum it completed), because the stack does not take them whole.
+    receive_segmented,
+    /// The IP packets indicated for those.
+    receive_segments,
+    /// Offload sessions: super-packets indicated whole, as one coalesced unit.
+    receive_coalesced,
+    /// Times the driver set the client's write-space event after freeing Receive-ring space.
+    receive_space_signals,
     /// Payload bytes the driver copied (stack to Send ring).
     copied_bytes,
     /// Payload bytes handed to the stack without a copy (Receive ring to stack).
@@ -66,6 +78,14 @@ counters! {
     receive_lost_wakeups,
     /// Times the driver signalled the client's Send-ring event.
     send_signals,
+    /// Packets the stack sent with an offload request (a large send, a checksum to complete)
+    /// that were published on the Send ring whole, with their metadata (offload sessions).
+    send_offload_packets,
+    /// Packets the stack sent with an offload request that the engine cut into IP packets (or
+    /// whose checksum it completed) before the ring, for a session without offloads.
+    send_segmented,
+    /// The IP packets published for those.
+    send_segments,
     /// Sessions registered.
     sessions_registered,
     /// Registrations refused.

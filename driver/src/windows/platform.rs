@@ -36,7 +36,7 @@ use super::ndis::{
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
 use crate::fallible::{try_box, TryArc};
-use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
+use crate::platform::{Event, IndicationInfo, IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
 
 /// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
 const CONSUMER_PRIORITY: KPRIORITY = 1;
@@ -498,11 +498,20 @@ impl Platform for KernelPlatform {
     fn prepare_indication(
         &self,
         mapping: &Self::Mapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<Self::Indication> {
+        // Packets with an engine-written header in front of the ring bytes (cut super-packets)
+        // need a second MDL over memory of the NBL's own; this shell reports no receive offloads
+        // (`stack_offloads` keeps its default), so the engine cuts such packets, and they are
+        // dropped and counted here as lacking resources.
+        if !header.is_empty() {
+            return None;
+        }
+        let kind = info.kind;
         // The engine hands out ranges inside the ring; a range outside the locked MDL would make
         // IoBuildPartialMdl bug-check, so the shell refuses it rather than trust it.
         let end = offset.checked_add(len as usize)?;
