@@ -196,22 +196,8 @@ pub fn finish(run: &Run, packet: &mut [u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inet::tests::{tcp_packet, valid_tcp};
+    use crate::inet::tests::{segments, tcp_packet, valid_tcp};
     use crate::inet::TCP_ACK;
-    use crate::segment::Segmenter;
-
-    fn segments(p: &[u8], mss: usize) -> Vec<Vec<u8>> {
-        let s = Segmenter::new(p, mss).expect("segmentable");
-        (0..s.count())
-            .map(|i| {
-                let mut seg = vec![0u8; s.segment_len(i)];
-                let off = s.payload_offset(i);
-                seg[s.header_len()..].copy_from_slice(&p[off..off + s.payload_len(i)]);
-                assert!(s.build(i, &mut seg));
-                seg
-            })
-            .collect()
-    }
 
     /// Coalesces `packets` by copying, as v1 does: each run's first headers, then the payloads.
     fn coalesce(packets: &[Vec<u8>]) -> Vec<Vec<u8>> {
@@ -237,7 +223,7 @@ mod tests {
     #[test]
     fn segments_of_a_super_packet_coalesce_back_into_it() {
         for v6 in [false, true] {
-            for (payload, mss) in [(64_000usize, 1392usize), (1392 * 4, 1392), (10_001, 1391), (3, 1392)] {
+            for (payload, mss) in [(64_000usize, 1392u16), (1392 * 4, 1392), (10_001, 1391), (3, 1392)] {
                 let p = tcp_packet(v6, payload, 0xFFFF_FF00, TCP_ACK | TCP_PSH, 5);
                 let merged = coalesce(&segments(&p, mss));
                 assert_eq!(merged.len(), 1, "v6 {v6} payload {payload}: one run");

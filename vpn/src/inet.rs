@@ -223,6 +223,27 @@ pub(crate) mod tests {
         p
     }
 
+    /// `p` cut into segments of `mss` payload bytes by the ring ABI's segmenter (as a large send
+    /// from the stack would be), each a complete IP packet.
+    pub(crate) fn segments(p: &[u8], mss: u16) -> Vec<Vec<u8>> {
+        use ringtun::ring_abi::{GsoKind, OffloadMeta};
+        let kind = if p[0] >> 4 == 6 { GsoKind::TcpV6 } else { GsoKind::TcpV4 };
+        let (_, plan) = OffloadMeta::for_stack_request(&p[..p.len().min(120)], p.len() as u32, true, Some((kind, mss)))
+            .expect("a valid large send");
+        let plan = plan.expect("a super-packet");
+        (0..plan.segment_count())
+            .map(|i| {
+                let spec = plan.segment_payload(i).expect("in range");
+                let (at, len) = (spec.payload_offset as usize, spec.payload_len as usize);
+                let payload = &p[at..at + len];
+                let mut header = vec![0u8; plan.header_len as usize];
+                plan.segment_header(p, i, u64::from(sum16(payload)), &mut header).expect("a header");
+                header.extend_from_slice(payload);
+                header
+            })
+            .collect()
+    }
+
     /// Computes the TCP checksum of `p` from scratch.
     pub(crate) fn set_tcp_checksum(p: &mut [u8]) {
         let info = TcpPacket::parse(p).expect("a TCP packet");

@@ -21,6 +21,5 @@ pub mod measure;
 pub mod netns;
 pub mod node;
 pub mod peer;
-pub mod segment;
 pub mod tunnel;
 pub mod udp;

@@ -19,6 +19,7 @@ use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use ringtun_tun::{PumpStats, SideStats};
 use ringtun_vpn::crypto::{HEADER, OVERHEAD, TAG};
 use ringtun_vpn::measure::{self, ping, process_cpu, tcp_transfer, TransferLimit};
 use ringtun_vpn::netns::{self, FragmentCounters, Topology};
@@ -275,7 +276,21 @@ fn add_stats(a: NodeStats, b: NodeStats) -> NodeStats {
         replayed: a.replayed + b.replayed,
         malformed: a.malformed + b.malformed,
         ring_full_drops: a.ring_full_drops + b.ring_full_drops,
-        ..b
+        pump: PumpStats {
+            read: a.pump.read + b.pump.read,
+            batches: a.pump.batches + b.pump.batches,
+            sent: a.pump.sent + b.pump.sent,
+            dropped: a.pump.dropped + b.pump.dropped,
+            read_errors: a.pump.read_errors + b.pump.read_errors,
+        },
+        side: SideStats {
+            written: a.side.written + b.side.written,
+            bytes: a.side.bytes + b.side.bytes,
+            write_errors: a.side.write_errors + b.side.write_errors,
+            carrier_errors: a.side.carrier_errors + b.side.carrier_errors,
+        },
+        // The engine's counters are those of the last run.
+        engine: b.engine,
     }
 }
 

@@ -39,16 +39,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use ringtun::backend::host::{HostBackend, HostDriver};
-use ringtun::ring_abi::{RingVersion, Room};
+use ringtun::ring_abi::{
+    ChecksumState, OffloadMeta, OffloadPlan, RingVersion, Room, MAX_OFFLOAD_HEADER, OFFLOAD_F_DATA_VALID,
+    OFFLOAD_GSO_ECN, OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6,
+};
 use ringtun::{Error, IncomingPacket, OutgoingSlot, Session, SessionConfig, VersionPreference};
 use ringtun_driver::engine::StatsSnapshot;
 use ringtun_tun::{PumpStats, SideStats, TunDevice, TunPump, TunStackSide};
 
 use crate::coalesce::{self, Run, MAX_COALESCED};
 use crate::crypto::{DirectionKeys, Opener, RecordError, Sealer, HEADER, OVERHEAD, TAG};
+use crate::inet::{self, IpVersion};
 use crate::interrupt;
 use crate::netns::Netns;
-use crate::segment::Segmenter;
 use crate::udp::{BatchSocket, Datagram, Received, Wire};
 
 /// Packets handled per batch in each direction (one `sendmmsg` / `recvmmsg`).
@@ -66,9 +69,9 @@ const RING_CAPACITY: u32 = 0x100_0000;
 /// With offloads, the largest packet the TUN interface hands over (its `gso_max_size`): within a
 /// ring slot's largest packet (65535 bytes) with room to spare for IPv6's larger header.
 pub const OFFLOAD_MAX_PACKET: u32 = 65_000;
-/// v1 with offloads: the buffer the records of one outbound batch are built in (the batch's
-/// bytes, one more super-packet, and the headers and overhead every segment adds).
-const V1_ARENA: usize = BATCH_BYTES + 2 * 0x1_0000 + 4096 * (OVERHEAD + crate::segment::MAX_HEADERS);
+/// v1: the buffer the records of one outbound batch are built in (the batch's bytes, one more
+/// packet, and every record's overhead).
+const V1_ARENA: usize = BATCH_BYTES + 0x1_0000 + BATCH * OVERHEAD;
 
 /// Copies (v1) or in place (v2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +224,8 @@ impl Node {
                 outgoing_capacity: RING_CAPACITY,
                 incoming_room: Room::new(HEADER as u16, TAG as u16),
                 outgoing_room: Room::NONE,
+                offload: config.offload,
+                write_space: true,
                 ..SessionConfig::default()
             },
         };
@@ -231,6 +236,9 @@ impl Node {
         };
         if session.version() != expected {
             return Err(io::Error::other(format!("asked for {expected:?}, got {:?}", session.version())));
+        }
+        if config.mode == Mode::V2 && (session.offloads() != config.offload || !session.write_space_signal()) {
+            return Err(io::Error::other("the engine did not grant the offloads or the write-space signal"));
         }
         let session = Arc::new(session);
         let socket = Arc::new(socket);
@@ -420,19 +428,29 @@ struct Outbound<'a> {
 }
 
 impl Outbound<'_> {
-    /// The segmentation of a packet too long for one record: TCP only, with the segment size that
-    /// fills the TUN MTU (the kernel's own segment size for a path of that MTU). `None`: drop it.
-    fn segmenter(&self, packet: &[u8]) -> Option<Segmenter> {
-        if !self.offload {
-            return None;
+    /// How `plan` (an incoming packet's validated metadata) is cut into records: the segment
+    /// size the kernel asked for, or smaller if its segments would not fit the TUN MTU. `None`:
+    /// the packet goes as it is (no super-packet, no checksum to complete).
+    fn cut_plan(&self, plan: Option<OffloadPlan>) -> Option<OffloadPlan> {
+        let mut plan = plan?;
+        match &mut plan.gso {
+            Some(gso) => {
+                let header = usize::from(plan.header_len);
+                let fits = self.tun_mtu.saturating_sub(header).clamp(1, usize::from(u16::MAX)) as u16;
+                if gso.segment_size > fits {
+                    let payload = u32::from(plan.data_length).saturating_sub(u32::from(plan.header_len));
+                    gso.segment_size = fits;
+                    gso.segments = u16::try_from(payload.div_ceil(u32::from(fits))).unwrap_or(u16::MAX);
+                }
+                Some(plan)
+            }
+            None if plan.checksum == ChecksumState::Partial => Some(plan),
+            None => None,
         }
-        let h = crate::inet::TcpPacket::parse(packet)?.header_len();
-        let mss = self.tun_mtu.checked_sub(h).filter(|&m| m > 0)?;
-        Segmenter::new(packet, mss).ok()
     }
 
     /// v2: seal each packet where it lies in the incoming ring and send it from there; cut a
-    /// super-packet into records in the ring.
+    /// super-packet into records, and complete a partial checksum, in the ring.
     fn in_place(mut self) -> io::Result<()> {
         let mut packets = Vec::with_capacity(BATCH);
         let mut wire = Wire::new();
@@ -447,21 +465,28 @@ impl Outbound<'_> {
                     self.counters.malformed.fetch_add(1, Relaxed);
                     continue;
                 }
-                if len <= self.tun_mtu {
-                    let Some(record) = packet.frame_mut().get_mut(..HEADER + len + TAG) else {
+                let plan = match packet.offload_plan() {
+                    Ok(plan) => self.cut_plan(plan),
+                    Err(_) => {
                         self.counters.malformed.fetch_add(1, Relaxed);
                         continue;
-                    };
-                    self.sealer.seal_frame(record).map_err(|_| exhausted())?;
-                    wire.begin();
-                    wire.push_memory(record.as_ptr(), record.len());
+                    }
+                };
+                if let Some(plan) = plan {
+                    self.cut_in_place(&plan, packet.frame_mut(), &mut wire)?;
                     continue;
                 }
-                let Some(seg) = self.segmenter(packet.data()) else {
+                if len > self.tun_mtu {
                     self.counters.oversize.fetch_add(1, Relaxed);
                     continue;
+                }
+                let Some(record) = packet.frame_mut().get_mut(..HEADER + len + TAG) else {
+                    self.counters.malformed.fetch_add(1, Relaxed);
+                    continue;
                 };
-                self.cut_in_place(&seg, packet.frame_mut(), &mut wire)?;
+                self.sealer.seal_frame(record).map_err(|_| exhausted())?;
+                wire.begin();
+                wire.push_memory(record.as_ptr(), record.len());
             }
             // SAFETY: every memory piece of `wire` points into a slot of `packets`, which are held
             // (not released) until after the call.
@@ -472,8 +497,8 @@ impl Outbound<'_> {
         Ok(())
     }
 
-    /// Cuts the super-packet in `frame` (`[HEADER bytes of head room | packet | tail room]`) into
-    /// records in place and adds them to `wire`.
+    /// Cuts the packet in `frame` (`[HEADER bytes of head room | packet | tail room]`) into the
+    /// records `plan` makes of it, in place, and adds them to `wire`.
     ///
     /// Segment `i` (headers `H_i`, payload `P_i`) is sealed where `P_i` already is: its headers go
     /// in front of `P_i`, over the last bytes of segment `i - 1`'s ciphertext, and its record
@@ -481,21 +506,31 @@ impl Outbound<'_> {
     /// wire's side buffer, followed by segment `i - 1`'s tag, so record `i - 1` is gathered as
     /// `[ring: record header | ciphertext up to there][copy: the rest of its ciphertext | tag]`.
     /// The first record's header lies in the head room, the last record's tag in the tail room.
-    fn cut_in_place(&mut self, seg: &Segmenter, frame: &mut [u8], wire: &mut Wire) -> io::Result<()> {
-        let (h, mss, count) = (seg.header_len(), seg.mss(), seg.count());
+    fn cut_in_place(&mut self, plan: &OffloadPlan, frame: &mut [u8], wire: &mut Wire) -> io::Result<()> {
+        let h = usize::from(plan.header_len);
+        // The super-packet's own headers: segment 0's are written over them.
+        let mut template = [0u8; MAX_OFFLOAD_HEADER];
+        let Some(headers) = frame.get(HEADER..HEADER + h) else {
+            self.counters.malformed.fetch_add(1, Relaxed);
+            return Ok(());
+        };
+        template[..h].copy_from_slice(headers);
+        let count = plan.segment_count();
         for i in 0..count {
-            let start = HEADER + i * mss; // where H_i goes
-            let end = start + seg.segment_len(i);
-            let Some(segment) = frame.get_mut(start..end) else {
-                self.counters.malformed.fetch_add(1, Relaxed);
-                return Ok(());
-            };
+            let Some(spec) = plan.segment_payload(i) else { break };
+            let (payload_at, payload_len) = (spec.payload_offset as usize, spec.payload_len as usize);
+            let start = HEADER + payload_at - h; // where H_i goes
+            let end = HEADER + payload_at + payload_len;
             // Segments after the first overwrite bytes of the previous record: already copied.
-            if !seg.build(i, segment) {
+            let built = frame.get_mut(start..end).and_then(|segment| {
+                let (header, payload) = segment.split_at_mut(h);
+                plan.segment_header(&template[..h], i, u64::from(inet::sum16(payload)), header)
+            });
+            if built.is_none() {
                 self.counters.malformed.fetch_add(1, Relaxed);
                 return Ok(());
             }
-            let (header, tag) = self.sealer.seal(segment).map_err(|_| exhausted())?;
+            let (header, tag) = self.sealer.seal(&mut frame[start..end]).map_err(|_| exhausted())?;
             frame[start - HEADER..start].copy_from_slice(&header);
             wire.begin();
             if i + 1 == count {
@@ -513,12 +548,15 @@ impl Outbound<'_> {
                 wire.push_copy(&tag);
             }
         }
-        self.counters.segmented.fetch_add(1, Relaxed);
+        if count > 1 {
+            self.counters.segmented.fetch_add(1, Relaxed);
+        }
         Ok(())
     }
 
-    /// v1: copy each packet (each segment of a super-packet) out of the ring into a buffer, seal
-    /// it there, send; the ring slots go back once copied.
+    /// v1: copy each packet out of the ring into a buffer, seal it there, send; the ring slots go
+    /// back once copied. (v1 rings carry no offload metadata: the engine hands over packets of
+    /// at most the MTU, having cut any large send itself.)
     fn copying(mut self) -> io::Result<()> {
         let mut packets = Vec::with_capacity(BATCH);
         let mut arena = vec![0u8; V1_ARENA];
@@ -531,42 +569,20 @@ impl Outbound<'_> {
             let mut used = 0usize;
             for packet in packets.drain(..) {
                 let data = packet.data();
-                if data.len() <= self.tun_mtu {
-                    let Some(record) = arena.get_mut(used..used + HEADER + data.len() + TAG) else {
-                        self.counters.malformed.fetch_add(1, Relaxed);
-                        continue;
-                    };
-                    record[HEADER..HEADER + data.len()].copy_from_slice(data);
-                    drop(packet);
-                    self.sealer.seal_frame(record).map_err(|_| exhausted())?;
-                    wire.begin();
-                    wire.push_memory(record.as_ptr(), record.len());
-                    used += record.len();
-                    continue;
-                }
-                let Some(seg) = self.segmenter(data) else {
+                if data.len() > self.tun_mtu {
                     self.counters.oversize.fetch_add(1, Relaxed);
                     continue;
-                };
-                for i in 0..seg.count() {
-                    let (len, from) = (seg.segment_len(i), seg.payload_offset(i));
-                    let (Some(record), Some(payload)) =
-                        (arena.get_mut(used..used + HEADER + len + TAG), data.get(from..from + seg.payload_len(i)))
-                    else {
-                        self.counters.malformed.fetch_add(1, Relaxed);
-                        break;
-                    };
-                    record[HEADER + seg.header_len()..HEADER + len].copy_from_slice(payload);
-                    if !seg.build(i, &mut record[HEADER..HEADER + len]) {
-                        self.counters.malformed.fetch_add(1, Relaxed);
-                        break;
-                    }
-                    self.sealer.seal_frame(record).map_err(|_| exhausted())?;
-                    wire.begin();
-                    wire.push_memory(record.as_ptr(), record.len());
-                    used += record.len();
                 }
-                self.counters.segmented.fetch_add(1, Relaxed);
+                let Some(record) = arena.get_mut(used..used + HEADER + data.len() + TAG) else {
+                    self.counters.malformed.fetch_add(1, Relaxed);
+                    continue;
+                };
+                record[HEADER..HEADER + data.len()].copy_from_slice(data);
+                drop(packet);
+                self.sealer.seal_frame(record).map_err(|_| exhausted())?;
+                wire.begin();
+                wire.push_memory(record.as_ptr(), record.len());
+                used += record.len();
             }
             // SAFETY: every memory piece of `wire` points into `arena`, untouched until after the
             // call.
@@ -601,22 +617,22 @@ fn sent(result: Result<(), Error>) -> io::Result<bool> {
 }
 
 impl<'a> Inbound<'a> {
-    /// Allocates an outgoing slot of `len` bytes, waiting a little for room. `Ok(None)`: the ring
+    /// Allocates an outgoing slot of `len` bytes, waiting for room if the ring is full (asleep:
+    /// on the write-space event, or re-checking now and then without it). `Ok(None)`: the ring
     /// stayed full (the packet is dropped and counted) or the session ended (`ended` set).
     fn allocate(&self, len: usize, ended: &mut bool) -> io::Result<Option<OutgoingSlot<'a, HostBackend>>> {
-        for _ in 0..200 {
-            match self.session.allocate(len, 0, 0) {
-                Ok(slot) => return Ok(Some(slot)),
-                Err(Error::RingFull) => std::thread::sleep(Duration::from_micros(50)),
-                Err(Error::SessionEnded) => {
-                    *ended = true;
-                    return Ok(None);
-                }
-                Err(e) => return Err(io::Error::other(e)),
+        match self.session.allocate_wait(len, 0, 0, POLL) {
+            Ok(slot) => Ok(Some(slot)),
+            Err(Error::RingFull) => {
+                self.counters.ring_full_drops.fetch_add(1, Relaxed);
+                Ok(None)
             }
+            Err(Error::SessionEnded) => {
+                *ended = true;
+                Ok(None)
+            }
+            Err(e) => Err(io::Error::other(e)),
         }
-        self.counters.ring_full_drops.fetch_add(1, Relaxed);
-        Ok(None)
     }
 
     /// Opens the records of a coalesced receive in place in `buf` (records of `segment` bytes
@@ -646,14 +662,12 @@ impl<'a> Inbound<'a> {
         }
     }
 
-    /// Copies `run` (of `packets` in `buf`) into a new slot, coalesced, and sends it. `Ok(false)`:
-    /// the session ended.
-    fn copy_run(&self, buf: &[u8], packets: &[core::ops::Range<usize>], run: &Run) -> io::Result<bool> {
-        let mut ended = false;
-        let Some(mut slot) = self.allocate(run.len, &mut ended)? else { return Ok(!ended) };
-        if !copy_into(slot.data_mut(), buf, packets, run) {
-            self.counters.malformed.fetch_add(1, Relaxed);
-            return Ok(true); // the slot goes out empty
+    /// Sends `slot` holding `run`, with its offload metadata when the session carries it.
+    /// `Ok(false)`: the session ended.
+    fn send_run(&self, mut slot: OutgoingSlot<'a, HostBackend>, run: &Run) -> io::Result<bool> {
+        if self.session.offloads() {
+            let first = slot.data_mut().get(..run.header_len.min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]).to_vec();
+            slot.set_offload(run_meta(run, &first)).map_err(io::Error::other)?;
         }
         self.count_run(run);
         sent(self.session.send(slot))
@@ -661,7 +675,8 @@ impl<'a> Inbound<'a> {
 
     /// v2 with offloads: one coalesced receive straight into a slot, records opened there, the
     /// first run coalesced in place (its later payloads moved down behind the first), any further
-    /// run copied into a slot of its own.
+    /// run copied into a slot of its own; each coalesced packet goes with its metadata (a
+    /// super-packet of the run's segment size, checksums valid: the records were authenticated).
     fn in_place_coalesced(mut self) -> io::Result<()> {
         let (mut packets, mut runs) = (Vec::new(), Vec::new());
         let mut pending: Option<OutgoingSlot<'a, HostBackend>> = None;
@@ -722,16 +737,14 @@ impl<'a> Inbound<'a> {
             let ok = at - start == first.len
                 && (first.count == 1 || coalesce::finish(&first, &mut buf[start..start + first.len]));
             if ok && slot.set_data(start..start + first.len).is_ok() {
-                self.count_run(&first);
-                if !sent(self.session.send(slot))? {
+                if !self.send_run(slot, &first)? {
                     return Ok(());
                 }
             } else {
                 self.counters.malformed.fetch_add(1, Relaxed);
             }
             for (s, run) in later {
-                self.count_run(&run);
-                if !sent(self.session.send(s))? {
+                if !self.send_run(s, &run)? {
                     return Ok(());
                 }
             }
@@ -739,11 +752,11 @@ impl<'a> Inbound<'a> {
         Ok(())
     }
 
-    /// v1 with offloads: one coalesced receive into a buffer, records opened there, each run
-    /// copied (coalesced) into a slot.
+    /// v1 with offloads: one coalesced receive into a buffer, records opened there, each packet
+    /// copied into a slot (a v1 ring carries no metadata, so nothing is coalesced).
     fn copying_coalesced(mut self) -> io::Result<()> {
         let mut buf = vec![0u8; MAX_COALESCED];
-        let (mut packets, mut runs) = (Vec::new(), Vec::new());
+        let mut packets = Vec::new();
         while !stopping(self.stop) {
             // SAFETY: `buf` is owned here and not otherwise accessed during the call.
             let got = unsafe { self.socket.receive_coalesced(Datagram { ptr: buf.as_mut_ptr(), len: buf.len() })? };
@@ -753,13 +766,17 @@ impl<'a> Inbound<'a> {
                 continue;
             }
             self.open_records(&mut buf[..got.len], got.segment, &mut packets);
-            runs.clear();
-            {
-                let slices: Vec<&[u8]> = packets.iter().map(|r| &buf[r.clone()]).collect();
-                coalesce::plan(&slices, &mut runs);
-            }
-            for run in &runs {
-                if !self.copy_run(&buf, &packets, run)? {
+            for range in &packets {
+                let Some(plain) = buf.get(range.clone()) else { continue };
+                let mut ended = false;
+                let Some(mut slot) = self.allocate(plain.len(), &mut ended)? else {
+                    if ended {
+                        return Ok(());
+                    }
+                    continue;
+                };
+                slot.data_mut().copy_from_slice(plain);
+                if !sent(self.session.send(slot))? {
                     return Ok(());
                 }
             }
@@ -789,9 +806,12 @@ impl<'a> Inbound<'a> {
                 }
             }
             if slots.is_empty() {
-                // The engine is behind: wait for it to consume.
-                std::thread::sleep(Duration::from_micros(50));
-                continue;
+                // The engine is behind: sleep until it frees room.
+                match self.session.wait_for_send_space(record_room, 0, 0, POLL) {
+                    Ok(_) => continue,
+                    Err(Error::SessionEnded) => return Ok(()),
+                    Err(e) => return Err(io::Error::other(e)),
+                }
             }
             room.clear();
             room.extend(slots.iter_mut().map(|slot: &mut OutgoingSlot<'_, HostBackend>| {
@@ -886,4 +906,28 @@ fn copy_into(out: &mut [u8], buf: &[u8], packets: &[core::ops::Range<usize>], ru
         at += bytes.len();
     }
     at == run.len && out.len() == run.len && (run.count == 1 || coalesce::finish(run, out))
+}
+
+/// The offload metadata of a packet the tunnel sends to the engine: a run of several segments is
+/// a super-packet of the run's segment size (ECN when its first segment carries CWR, as Linux's
+/// GRO marks it); every TCP packet is marked checksum-valid (the record carrying it was
+/// authenticated, and its checksum is complete as well); anything else is a plain packet.
+fn run_meta(run: &Run, first_headers: &[u8]) -> OffloadMeta {
+    let Some(version) = run.version() else { return OffloadMeta::NONE };
+    let mut meta = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
+    if run.count > 1 {
+        let ip_len = match version {
+            IpVersion::V4 => first_headers.first().map_or(20, |b| usize::from(b & 0x0F) * 4),
+            IpVersion::V6 => 40,
+        };
+        let cwr = first_headers.get(ip_len + 13).is_some_and(|f| f & inet::TCP_CWR != 0);
+        let kind = match version {
+            IpVersion::V4 => OFFLOAD_GSO_TCPV4,
+            IpVersion::V6 => OFFLOAD_GSO_TCPV6,
+        };
+        meta.gso_type = kind | if cwr { OFFLOAD_GSO_ECN } else { 0 };
+        meta.hdr_len = u16::try_from(run.header_len).unwrap_or(0);
+        meta.gso_size = u16::try_from(run.mss).unwrap_or(0);
+    }
+    meta
 }
