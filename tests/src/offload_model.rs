@@ -42,6 +42,8 @@ pub struct PacketSpec {
     pub tcp_flags: u8,
     /// TCP sequence number.
     pub seq: u32,
+    /// TCP acknowledgement number (copied unchanged into every segment: an identity).
+    pub ack: u32,
     /// IPv4 identification.
     pub ip_id: u16,
     /// Seeds the payload and addresses.
@@ -59,6 +61,7 @@ impl PacketSpec {
             payload,
             tcp_flags: ACK | PSH,
             seq: seed.wrapping_mul(7919),
+            ack: seed.wrapping_mul(31),
             ip_id: seed as u16,
             seed,
         }
@@ -136,7 +139,7 @@ impl PacketSpec {
             p[l3 + 4..l3 + 6].copy_from_slice(&((total - l3) as u16).to_be_bytes());
         } else {
             p[l3 + 4..l3 + 8].copy_from_slice(&self.seq.to_be_bytes());
-            p[l3 + 8..l3 + 12].copy_from_slice(&self.seed.wrapping_mul(31).to_be_bytes());
+            p[l3 + 8..l3 + 12].copy_from_slice(&self.ack.to_be_bytes());
             p[l3 + 12] = ((l4 / 4) as u8) << 4;
             p[l3 + 13] = self.tcp_flags;
             p[l3 + 14..l3 + 16].copy_from_slice(&0xFFFFu16.to_be_bytes());
@@ -180,6 +183,31 @@ impl PacketSpec {
             ..OffloadMeta::NONE
         }
     }
+}
+
+/// `original` (built from `spec`) with its L4 checksum field replaced by the pseudo-header sum:
+/// what a `NEEDS_CSUM` packet carries in the rings.
+pub fn with_pseudo_sum(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
+    let mut p = original.to_vec();
+    let l3 = spec.l3_len();
+    let field = l3 + if spec.udp { 6 } else { 16 };
+    let (addresses, proto) = if spec.v6 { (&p[8..40], p[6]) } else { (&p[12..20], p[9]) };
+    let l4 = (p.len() - l3) as u32;
+    let sum = fold(ones(addresses) + u32::from(proto) + (l4 >> 16) + (l4 & 0xFFFF));
+    p[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    p
+}
+
+/// `original` as a stack hands it over for a large send: the L4 checksum field garbage and the
+/// IPv4 header checksum zero (both left to the adapter).
+pub fn as_stack_sends(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
+    let mut p = original.to_vec();
+    let field = spec.l3_len() + if spec.udp { 6 } else { 16 };
+    p[field..field + 2].copy_from_slice(&[0x5A, 0xA5]);
+    if !spec.v6 {
+        p[10..12].copy_from_slice(&[0, 0]);
+    }
+    p
 }
 
 /// Ones'-complement sum of 16-bit big-endian words (odd tail padded), in a u32 with carries

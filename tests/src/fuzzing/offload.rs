@@ -38,6 +38,7 @@ fn packet_spec(input: &mut Input<'_>) -> (PacketSpec, u16) {
         payload: 0,
         tcp_flags: input.u8() & !(SYN | RST | URG),
         seq: input.u32(),
+        ack: input.u32(),
         ip_id: input.u16(),
         seed: input.u32(),
     };

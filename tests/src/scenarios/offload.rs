@@ -16,7 +16,7 @@ use ringtun::{Error, IncomingPacket, Session, SessionConfig};
 
 use super::common::{receive_n, session, v1, v2, PATIENCE};
 use crate::backend::{Backend, DeliveredChecksum, Failure, Outcome, SendRequest, StackOffloadMode};
-use crate::offload_model::{check_packet, check_segments, fold, ones, PacketSpec, SYN};
+use crate::offload_model::{as_stack_sends, check_packet, check_segments, with_pseudo_sum, PacketSpec, SYN};
 use crate::{ensure, ensure_eq};
 
 /// A v2 session with offloads and the write-space signal, room 16/16 incoming, 8/0 outgoing.
@@ -36,30 +36,6 @@ fn kind_of(spec: &PacketSpec) -> GsoKind {
         (false, false) => GsoKind::TcpV4,
         (true, false) => GsoKind::TcpV6,
     }
-}
-
-/// `original` with its L4 checksum field replaced by the pseudo-header sum (the ring's
-/// convention for `NEEDS_CSUM`).
-fn with_pseudo_sum(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
-    let mut p = original.to_vec();
-    let l3 = spec.l3_len();
-    let field = l3 + if spec.udp { 6 } else { 16 };
-    let (addresses, proto) = if spec.v6 { (&p[8..40], p[6]) } else { (&p[12..20], p[9]) };
-    let l4 = (p.len() - l3) as u32;
-    let sum = fold(ones(addresses) + u32::from(proto) + (l4 >> 16) + (l4 & 0xFFFF));
-    p[field..field + 2].copy_from_slice(&sum.to_be_bytes());
-    p
-}
-
-/// The packet as a stack hands it over for a large send: checksums left undone.
-fn as_stack_sends(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
-    let mut p = original.to_vec();
-    let field = spec.l3_len() + if spec.udp { 6 } else { 16 };
-    p[field..field + 2].copy_from_slice(&[0x5A, 0xA5]);
-    if !spec.v6 {
-        p[10..12].copy_from_slice(&[0, 0]);
-    }
-    p
 }
 
 fn receive_one<C: ringtun::backend::Backend>(s: &Session<C>) -> Result<IncomingPacket<'_, C>, Failure> {
