@@ -15,21 +15,29 @@
 //!   the tag (`set_data`) before sending the slot. v1 receives into buffers, decrypts there, and
 //!   copies the packet into a slot.
 //!
-//! **With offloads** the TUN interface hands over TCP packets of up to 64 KiB (TSO) and takes
-//! such packets back, and the socket uses UDP GSO and GRO:
+//! **With offloads** (v2) the TUN interface hands over TCP packets of up to 64 KiB (TSO) and
+//! takes such packets back, the session carries the ring's offload metadata and the write-space
+//! signal, and the socket uses UDP GSO and GRO:
 //!
-//! - a TCP super-packet is cut into MTU-sized segments ([`crate::segment`]), each sealed as its
-//!   own record, and all of them leave in one `sendmmsg` with `UDP_SEGMENT` (one pass through
-//!   the kernel's UDP stack per up to 44 records). v2 does it in the ring: segment `i`'s headers
-//!   and record header are written over the last bytes of segment `i - 1`'s ciphertext (after
-//!   those bytes were copied aside, with the tag, for the socket), so the payload is encrypted
-//!   where the engine put it and the socket gathers each record from the ring and the copy; v1
-//!   copies each segment into a buffer and seals it there;
+//! - a super-packet from the Send ring (metadata: segment size, checksum to complete) is cut
+//!   into MTU-sized segments by the ring ABI's segmenter ([`OffloadPlan::segment_header`]), each
+//!   sealed as its own record **in the slot**: segment `i`'s headers and record header are
+//!   written over the last bytes of segment `i - 1`'s ciphertext, after those bytes were copied
+//!   aside with its tag, so the payload is encrypted where the engine put it and the socket
+//!   gathers each record from the ring and the copy. All records leave in one `sendmmsg` with
+//!   `UDP_SEGMENT` (one pass through the kernel's UDP stack per up to 44 records);
 //! - one `recvmsg` on the `UDP_GRO` socket returns up to 64 KiB of back-to-back records of one
-//!   length, written straight into one Receive-ring slot (v2) or a buffer (v1). Each record is
-//!   opened in place, and consecutive TCP segments of one flow are coalesced
-//!   ([`crate::coalesce`]): v2 moves each later payload down behind the first segment's (in the
-//!   slot, no second copy) and points the slot at the result; v1 copies each run into a slot.
+//!   length, written straight into one Receive-ring slot. Each record is opened in place, and
+//!   consecutive TCP segments of one flow are coalesced ([`crate::coalesce`]) by moving each
+//!   later payload down behind the first; the slot is pointed at the result and carries the
+//!   metadata of a super-packet (`DATA_VALID`: the records were authenticated).
+//!
+//! v1 rings carry no metadata: with the TUN interface's offloads on, the engine cuts large sends
+//! itself, and the client still sends with UDP GSO and receives with UDP GRO, packet by packet.
+//!
+//! Every wait for traffic is a sleep — on the read-wait event (after the client library's 0.1 ms
+//! spin on the ring), in the socket, on the write-space event — so an idle tunnel end does not
+//! poll.
 
 use std::io;
 use std::net::SocketAddrV4;
