@@ -46,20 +46,11 @@ pub struct Run {
 }
 
 impl Run {
-    fn single(index: usize, packet: &[u8]) -> Self {
-        Self {
-            first: index,
-            count: 1,
-            len: packet.len(),
-            header_len: 0,
-            mss: 0,
-            version: None,
-            push: false,
-            payload_sum: 0,
-        }
+    fn single(index: usize, packet: &[u8], version: Option<IpVersion>) -> Self {
+        Self { first: index, count: 1, len: packet.len(), header_len: 0, mss: 0, version, push: false, payload_sum: 0 }
     }
 
-    /// The coalesced packet's IP version (`None` when it is not a TCP run).
+    /// The IP version when the run is TCP (one packet or several), `None` for anything else.
     pub fn version(&self) -> Option<IpVersion> {
         self.version
     }
@@ -118,8 +109,8 @@ pub fn plan(packets: &[&[u8]], runs: &mut Vec<Run>) {
         let Some(&first) = packets.get(i) else { break };
         let fi = match TcpPacket::parse(first) {
             Some(info) if info.payload_len > 0 && info.flags & NEVER == 0 => info,
-            _ => {
-                runs.push(Run::single(i, first));
+            other => {
+                runs.push(Run::single(i, first, other.map(|info| info.version)));
                 i += 1;
                 continue;
             }

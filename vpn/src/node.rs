@@ -674,8 +674,11 @@ impl<'a> Inbound<'a> {
     /// `Ok(false)`: the session ended.
     fn send_run(&self, mut slot: OutgoingSlot<'a, HostBackend>, run: &Run) -> io::Result<bool> {
         if self.session.offloads() {
-            let first = slot.data_mut().get(..run.header_len.min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]).to_vec();
-            slot.set_offload(run_meta(run, &first)).map_err(io::Error::other)?;
+            let mut headers = [0u8; MAX_OFFLOAD_HEADER];
+            let data = slot.data_mut();
+            let n = data.len().min(MAX_OFFLOAD_HEADER);
+            headers[..n].copy_from_slice(&data[..n]);
+            slot.set_offload(run_meta(run, &headers[..n])).map_err(io::Error::other)?;
         }
         self.count_run(run);
         sent(self.session.send(slot))
@@ -919,7 +922,7 @@ fn copy_into(out: &mut [u8], buf: &[u8], packets: &[core::ops::Range<usize>], ru
 /// The offload metadata of a packet the tunnel sends to the engine: a run of several segments is
 /// a super-packet of the run's segment size (ECN when its first segment carries CWR, as Linux's
 /// GRO marks it); every TCP packet is marked checksum-valid (the record carrying it was
-/// authenticated, and its checksum is complete as well); anything else is a plain packet.
+/// authenticated, and its checksum is complete as well); anything else goes as a plain packet.
 fn run_meta(run: &Run, first_headers: &[u8]) -> OffloadMeta {
     let Some(version) = run.version() else { return OffloadMeta::NONE };
     let mut meta = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
@@ -938,4 +941,62 @@ fn run_meta(run: &Run, first_headers: &[u8]) -> OffloadMeta {
         meta.gso_size = u16::try_from(run.mss).unwrap_or(0);
     }
     meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inet::tests::{segments, tcp_packet};
+    use crate::inet::{TCP_ACK, TCP_PSH};
+    use ringtun::ring_abi::GsoKind;
+
+    /// Coalesces `packets` as the receive path does (by copying) and returns each packet with the
+    /// metadata the client would give its slot.
+    fn coalesced(packets: &[Vec<u8>]) -> Vec<(Vec<u8>, OffloadMeta)> {
+        let mut buf = Vec::new();
+        let mut ranges = Vec::new();
+        for p in packets {
+            ranges.push(buf.len()..buf.len() + p.len());
+            buf.extend_from_slice(p);
+        }
+        let mut runs = Vec::new();
+        let slices: Vec<&[u8]> = ranges.iter().map(|r| &buf[r.clone()]).collect();
+        coalesce::plan(&slices, &mut runs);
+        runs.iter()
+            .map(|run| {
+                let mut out = vec![0u8; run.len];
+                assert!(copy_into(&mut out, &buf, &ranges, run));
+                let meta = run_meta(run, &out[..out.len().min(MAX_OFFLOAD_HEADER)]);
+                (out, meta)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn coalesced_packets_carry_metadata_the_driver_accepts() {
+        for v6 in [false, true] {
+            let p = tcp_packet(v6, 1392 * 5 + 7, 1, TCP_ACK | TCP_PSH | inet::TCP_CWR, 1);
+            let out = coalesced(&segments(&p, 1392));
+            assert_eq!(out.len(), 1);
+            let (packet, meta) = &out[0];
+            assert_eq!(packet, &p, "the super-packet again");
+            let plan = meta
+                .validate(&packet[..MAX_OFFLOAD_HEADER], packet.len() as u32)
+                .expect("metadata the driver accepts")
+                .expect("not plain");
+            assert_eq!(plan.checksum, ChecksumState::Valid);
+            let gso = plan.gso.expect("a super-packet");
+            assert_eq!(gso.kind, if v6 { GsoKind::TcpV6 } else { GsoKind::TcpV4 });
+            assert_eq!((gso.segment_size, gso.segments, gso.ecn), (1392, 6, true));
+        }
+        // One TCP segment: checksum-valid, no super-packet; a UDP packet: plain.
+        let single = tcp_packet(false, 300, 9, TCP_ACK, 2);
+        let mut udp = tcp_packet(false, 30, 9, TCP_ACK, 2);
+        udp[9] = 17;
+        let out = coalesced(&[single.clone(), udp]);
+        assert_eq!(out.len(), 2);
+        let plan = out[0].1.validate(&single[..MAX_OFFLOAD_HEADER], single.len() as u32).expect("valid");
+        assert!(plan.is_some_and(|p| p.gso.is_none() && p.checksum == ChecksumState::Valid));
+        assert!(out[1].1.is_none());
+    }
 }

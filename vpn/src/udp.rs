@@ -143,9 +143,14 @@ impl Wire {
         if bytes.is_empty() {
             return;
         }
-        if let Some((_, len)) = &mut self.open {
+        if let Some((first, len)) = &mut self.open {
             *len += bytes.len();
-            self.pieces.push(Piece::Side(self.side.len(), bytes.len()));
+            // Right behind the record's last copy in the side buffer: one piece for both.
+            let own = self.pieces.len() > *first;
+            match self.pieces.last_mut() {
+                Some(Piece::Side(at, n)) if own && *at + *n == self.side.len() => *n += bytes.len(),
+                _ => self.pieces.push(Piece::Side(self.side.len(), bytes.len())),
+            }
             self.side.extend_from_slice(bytes);
         }
     }
@@ -486,6 +491,15 @@ mod tests {
         w.end();
         assert_eq!(w.len(), 1);
         assert_eq!(w.record_lens().collect::<Vec<_>>(), [5]);
+        assert_eq!(w.pieces.len(), 1, "consecutive copies share a piece");
+        w.begin();
+        w.push_copy(b"f");
+        let x = [1u8; 3];
+        w.push_memory(x.as_ptr(), 3);
+        w.push_copy(b"gh");
+        w.end();
+        assert_eq!(w.pieces.len(), 4, "a copy starts a new record's first piece; memory splits copies");
+        assert_eq!(w.record_lens().collect::<Vec<_>>(), [5, 6]);
     }
 
     /// Over loopback: records gathered from pieces, sent with GSO, arrive as the same datagrams,
