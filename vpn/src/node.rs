@@ -118,9 +118,10 @@ pub struct NodeConfig {
     pub mode: Mode,
     /// This end's keys.
     pub keys: DirectionKeys,
-    /// Offloads: TSO and checksum offload on the TUN interface (TCP packets of up to
-    /// [`OFFLOAD_MAX_PACKET`] bytes cross the rings whole), cut into MTU-sized records sent with
-    /// UDP GSO, received with UDP GRO and coalesced again.
+    /// Offloads: TSO and checksum offload on the TUN interface, UDP GSO and GRO on the socket.
+    /// v2: TCP packets of up to [`OFFLOAD_MAX_PACKET`] bytes cross the rings whole with their
+    /// metadata, are cut into MTU-sized records here and coalesced again at the other end; v1
+    /// (no metadata): the engine cuts them, and nothing is coalesced.
     pub offload: bool,
 }
 
