@@ -51,13 +51,15 @@ impl RegisterError {
     }
 }
 
-/// Longest input any ringtun request has (a v2 registration is 56 bytes, a 64-bit v1 registration
-/// 48). A shell that must copy the input before the output is written (METHOD_BUFFERED shares one
-/// buffer) copies at most this much and refuses longer input with [`Status::InvalidParameter`],
-/// the status the engine gives any input of a wrong length.
+/// Longest input any ringtun request has (a v2 registration with the write-space event is 64
+/// bytes, a plain v2 registration 56, a 64-bit v1 registration 48). A shell that must copy the
+/// input before the output is written (METHOD_BUFFERED shares one buffer) copies at most this
+/// much and refuses longer input with [`Status::InvalidParameter`], the status the engine gives
+/// any input of a wrong length.
 pub const MAX_REQUEST_INPUT: usize = 64;
 
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_SIZE);
+const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_EXT_SIZE);
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V1_REGISTRATION_SIZE_64);
 
 impl<P: Platform> Adapter<P> {

@@ -638,7 +638,8 @@ impl<P: Platform> Session<P> {
             let slot = total.min(geometry.max_slot());
             let written = match geometry.version() {
                 RingVersion::V1 => {
-                    let len = slot.saturating_sub(header);
+                    // A v1 slot's size is implied: align4(4 + size), at most 0x10004 for 0xFFFF.
+                    let len = slot.saturating_sub(header).min(MAX_IP_PACKET_SIZE);
                     ring.write_packet_header(slot_offset, PacketHeader::V1 { size: len }).is_ok()
                         && ring.fill_data(slot_offset.wrapping_add(header), len as usize, 0).is_ok()
                 }
