@@ -189,8 +189,9 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// [`Self::wait_any`] bounded by a relative timeout of `timeout_ns` nanoseconds: `Some(index)`
     /// of the signalled event, or `None` once the timeout passed with none signalled. The engine
     /// uses it only where a missed signal must not cost more than a bounded delay (the consumer
-    /// re-checks the Receive ring's `tail` after it); the platform may round the timeout up to
-    /// its clock granularity.
+    /// re-checks the Receive ring's `tail` after it); the platform may round a non-zero timeout
+    /// up to its clock granularity. A zero timeout does not wait: it polls (and, like any wait,
+    /// consumes the signal of a synchronization event it returns).
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize>;
 
     /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).

@@ -4,7 +4,8 @@ Transcribed from the header text, field by field, and laid out by ctypes with C'
 as MSVC's for these structures on x64), never from the driver's own declarations
 (driver/src/windows/ndis.rs): a wrong offset in the driver then shows up as a wrong value here.
 
-Sources: ndis.h and ntddndis.h (WDK 10.0.16299) for NDIS; wdm.h / ntddk.h (WDK 10.0.16299, and
+Sources: ndis.h and ntddndis.h (WDK 10.0.16299) for NDIS (NDIS_OID_REQUEST, NET_DEVICE_PNP_EVENT
+from ndis.h; NDIS_STATISTICS_INFO, NDIS_INTERRUPT_MODERATION_PARAMETERS from ntddndis.h); wdm.h / ntddk.h (WDK 10.0.16299, and
 MinGW-w64's DDK headers) for IRP, IO_STACK_LOCATION, MDL, DRIVER_OBJECT, KEVENT,
 SECURITY_SUBJECT_CONTEXT; wdfdriver.h for WDF_DRIVER_CONFIG; ringtun.h for the ring ABI.
 `DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT)` (16 on x64) is written out as explicit padding.
@@ -93,6 +94,55 @@ class NDIS_STATUS_INDICATION(Struct):
                 ("StatusCode", LONG), ("Flags", ULONG), ("DestinationHandle", PTR), ("RequestId", PTR),
                 ("StatusBuffer", PTR), ("StatusBufferSize", ULONG), ("Guid", UCHAR * 16),
                 ("NdisReserved", PTR * 4)]
+
+
+class NDIS_OID_REQUEST_QUERY(Struct):
+    """The QUERY_INFORMATION arm of NDIS_OID_REQUEST::DATA; the SET_INFORMATION arm has the same
+    shape with BytesRead in place of BytesWritten."""
+    _fields_ = [("Oid", ULONG), ("InformationBuffer", PTR), ("InformationBufferLength", ULONG),
+                ("BytesWritten", ULONG), ("BytesNeeded", ULONG)]
+
+
+class NDIS_OID_REQUEST_METHOD(Struct):
+    _fields_ = [("Oid", ULONG), ("InformationBuffer", PTR), ("InputBufferLength", ULONG),
+                ("OutputBufferLength", ULONG), ("MethodId", ULONG), ("BytesWritten", ULONG), ("BytesRead", ULONG),
+                ("BytesNeeded", ULONG)]
+
+
+class NDIS_OID_REQUEST_DATA(C.Union):
+    _fields_ = [("QUERY_INFORMATION", NDIS_OID_REQUEST_QUERY), ("SET_INFORMATION", NDIS_OID_REQUEST_QUERY),
+                ("METHOD_INFORMATION", NDIS_OID_REQUEST_METHOD)]
+
+
+class NDIS_OID_REQUEST(Struct):
+    """ndis.h: revision 2 (NDIS 6.50+: SwitchId, VPortId, Flags after Reserved2)."""
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("RequestType", ENUM), ("PortNumber", ULONG), ("Timeout", ULONG),
+                ("RequestId", PTR), ("RequestHandle", PTR), ("DATA", NDIS_OID_REQUEST_DATA),
+                ("NdisReserved", UCHAR * (16 * 8)), ("MiniportReserved", UCHAR * 16), ("SourceReserved", UCHAR * 16),
+                ("SupportedRevision", UCHAR), ("Reserved1", UCHAR), ("Reserved2", USHORT), ("SwitchId", ULONG),
+                ("VPortId", ULONG), ("Flags", ULONG)]
+
+
+# Offsets of the query/set arm's fields inside NDIS_OID_REQUEST.
+OID_REQUEST_DATA = NDIS_OID_REQUEST.off("DATA")
+
+
+class NDIS_STATISTICS_INFO(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("SupportedStatistics", ULONG)] + [
+        (n, ULONG64) for n in (
+            "ifInDiscards", "ifInErrors", "ifHCInOctets", "ifHCInUcastPkts", "ifHCInMulticastPkts",
+            "ifHCInBroadcastPkts", "ifHCOutOctets", "ifHCOutUcastPkts", "ifHCOutMulticastPkts",
+            "ifHCOutBroadcastPkts", "ifOutErrors", "ifOutDiscards", "ifHCInUcastOctets", "ifHCInMulticastOctets",
+            "ifHCInBroadcastOctets", "ifHCOutUcastOctets", "ifHCOutMulticastOctets", "ifHCOutBroadcastOctets")]
+
+
+class NDIS_INTERRUPT_MODERATION_PARAMETERS(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("Flags", ULONG), ("InterruptModeration", ENUM)]
+
+
+class NET_DEVICE_PNP_EVENT(Struct):
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("PortNumber", ULONG), ("DevicePnPEvent", ENUM),
+                ("InformationBuffer", PTR), ("InformationBufferLength", ULONG), ("NdisReserved", UCHAR * 16)]
 
 
 # NDIS_NET_BUFFER_LIST_INFO (ndis.h): TcpIpChecksum 0, IPsecOffloadV1 1, TcpLargeSend 2,
@@ -186,10 +236,21 @@ EXPECTED = {
     (NDIS_MINIPORT_DRIVER_CHARACTERISTICS, "SynchronousOidRequestHandler"): 0x98,
     (NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES, "PowerManagementCapabilitiesEx"): 0xD8,
     (NDIS_STATUS_INDICATION, "StatusBuffer"): 0x30,
+    (NDIS_OID_REQUEST, "RequestType"): 0x4, (NDIS_OID_REQUEST, "DATA"): 0x20,
+    (NDIS_OID_REQUEST, "NdisReserved"): 0x48, (NDIS_OID_REQUEST, "Reserved2"): 0xEA,
+    (NDIS_OID_REQUEST_QUERY, "InformationBuffer"): 0x8, (NDIS_OID_REQUEST_QUERY, "BytesNeeded"): 0x18,
+    (NDIS_STATISTICS_INFO, "ifInDiscards"): 0x8, (NDIS_STATISTICS_INFO, "ifHCOutBroadcastOctets"): 0x90,
+    (NET_DEVICE_PNP_EVENT, "InformationBuffer"): 0x10, (NET_DEVICE_PNP_EVENT, "NdisReserved"): 0x1C,
 }
 SIZES = {NET_BUFFER: 0xB0, MDL: 0x30, IRP: 0xD0, IO_STACK_LOCATION: 0x48, KEVENT: 0x18,
          SECURITY_SUBJECT_CONTEXT: 0x20, WDF_DRIVER_CONFIG: 0x20, NDIS_STATUS_INDICATION: 0x70,
-         NDIS_LINK_STATE: 0x28, NET_BUFFER_LIST_POOL_PARAMETERS: 0x10, NDIS_PM_CAPABILITIES: 0x3C}
+         NDIS_LINK_STATE: 0x28, NET_BUFFER_LIST_POOL_PARAMETERS: 0x10, NDIS_PM_CAPABILITIES: 0x3C,
+         NDIS_OID_REQUEST: 0xF8, NDIS_OID_REQUEST_QUERY: 0x20, NDIS_STATISTICS_INFO: 0x98,
+         NDIS_INTERRUPT_MODERATION_PARAMETERS: 0xC, NET_DEVICE_PNP_EVENT: 0x30}
+# NDIS_SIZEOF_OID_REQUEST_REVISION_1 (through Reserved2) and _REVISION_2 (through Flags), ndis.h.
+OID_REQUEST_SIZE_REVISION_1 = NDIS_OID_REQUEST.through("Reserved2")
+OID_REQUEST_SIZE_REVISION_2 = NDIS_OID_REQUEST.through("Flags")
+assert (OID_REQUEST_SIZE_REVISION_1, OID_REQUEST_SIZE_REVISION_2) == (0xEC, 0xF8)
 for (cls, field), offset in EXPECTED.items():
     assert cls.off(field) == offset, (cls.__name__, field, hex(cls.off(field)), hex(offset))
 for cls, size in SIZES.items():

@@ -255,7 +255,7 @@ fn read_u32(input: &[u8]) -> Result<u32, OidError> {
 /// Writes a scalar or byte-string answer into `out`; returns `(bytes written, bytes needed)`.
 ///
 /// NDIS rule for 64-bit counters: a caller with a 4-byte buffer gets the low 32 bits and is told
-/// 8 bytes are needed. Structured answers ([`OidValue::Statistics`],
+/// 8 bytes are needed; a shorter buffer gets nothing and is told 8 (as Wintun answers). Structured answers ([`OidValue::Statistics`],
 /// [`OidValue::InterruptModerationNotSupported`]) are serialized by the shell and yield
 /// [`OidError::NotSupported`] here.
 pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), OidError> {
@@ -271,10 +271,13 @@ pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), 
             if out.len() >= 8 {
                 put(out, &v.to_ne_bytes())
             } else {
-                // Truncation is the documented behaviour for a 4-byte buffer.
+                // Truncation is the documented behaviour for a 4-byte buffer; a shorter one is
+                // told the full answer's size.
                 #[allow(clippy::cast_possible_truncation)]
                 let low = *v as u32;
-                put(out, &low.to_ne_bytes()).map(|(written, _)| (written, 8))
+                put(out, &low.to_ne_bytes())
+                    .map(|(written, _)| (written, 8))
+                    .map_err(|_| OidError::BufferTooShort { needed: 8 })
             }
         }
         OidValue::Bytes(bytes) => put(out, bytes),
@@ -377,7 +380,7 @@ mod tests {
         let mut small = [0u8; 4];
         assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small), Ok((4, 8)));
         assert_eq!(small, 0x5566_7788u32.to_ne_bytes());
-        assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small[..2]), Err(OidError::BufferTooShort { needed: 4 }));
+        assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small[..2]), Err(OidError::BufferTooShort { needed: 8 }));
         let mut text = [0u8; 32];
         let (n, _) = encode_oid_value(&OidValue::Bytes(VENDOR_DESCRIPTION), &mut text).unwrap();
         assert_eq!(&text[..n as usize], VENDOR_DESCRIPTION);

@@ -484,7 +484,14 @@ impl<P: Platform> Session<P> {
             bump(&self.stats().receive_rechecks);
             let tail = ring.load_tail();
             if tail != cursor {
-                bump(&self.stats().receive_lost_wakeups);
+                // Lost only if the client did not signal it: a client that saw `alertable` signals
+                // after publishing, and its signal may land between the timeout and this load. Such
+                // a signal is consumed here (a poll), so that it does not wake the next sleep.
+                if platform.wait_any_timeout(&[&self.receive.event], 0).is_some() {
+                    self.receive.event.clear();
+                } else {
+                    bump(&self.stats().receive_lost_wakeups);
+                }
                 ring.store_alertable(false);
                 return Some(tail);
             }

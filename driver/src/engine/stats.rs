@@ -73,8 +73,9 @@ counters! {
     receive_sleeps,
     /// Times a sleeping consumer woke on its re-check timeout (no signal) to re-read `tail`.
     receive_rechecks,
-    /// Times such a re-check found packets the client had published without waking the consumer
-    /// (a lost wake-up: a client without the full fence, or one that skipped the signal).
+    /// Times such a re-check found packets the client had published without signalling the
+    /// consumer (a lost wake-up: a client without the full fence, or one that skipped the
+    /// signal). A re-check whose packets were signalled after the timeout is not one.
     receive_lost_wakeups,
     /// Times the driver signalled the client's Send-ring event.
     send_signals,

@@ -5,13 +5,17 @@ use core::ptr::{self, NonNull};
 
 use wdk_sys::ntddk::{IofCompleteRequest, MmMapLockedPagesSpecifyCache};
 use wdk_sys::{
-    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPROCESSOR_MODE, LOCK_OPERATION,
+    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, LOCK_OPERATION,
     MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL, NTSTATUS, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PMDL,
     POBJECT_TYPE,
 };
 
 /// `MdlMappingNoExecute` (wdm.h): map without execute permission.
 pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
+
+/// `LOW_REALTIME_PRIORITY` (wdm.h): the lowest real-time thread priority, above every variable
+/// priority.
+pub const LOW_REALTIME_PRIORITY: KPRIORITY = 16;
 
 // `ExEventObjectType` (wdm.h: `extern POBJECT_TYPE *ExEventObjectType;`, declared
 // `__declspec(dllimport)` through NTKERNELAPI) is data that ntoskrnl.exe exports: ntoskrnl.lib

@@ -18,7 +18,7 @@ use wdk_sys::{
 
 use super::dispatch;
 use super::ndis::*;
-use super::oid::handle_oid_request;
+use super::oid::{handle_oid_request, refuse_oid_request};
 use super::platform::{free_indication, read_token, KernelPlatform, KernelSpinLock};
 use super::transmit::transmit_chain;
 use super::POOL_TAG;
@@ -139,9 +139,11 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         DevicePnPEventNotifyHandler: Some(miniport_device_pnp_event_notify),
         ShutdownHandlerEx: Some(miniport_shutdown),
         CancelOidRequestHandler: Some(miniport_cancel_oid_request),
-        DirectOidRequestHandler: Some(miniport_oid_request),
+        // The direct and synchronous paths are served by a handler that refuses every request
+        // (see `refuse_oid_request`), as Wintun's are.
+        DirectOidRequestHandler: Some(miniport_refuse_oid_request),
         CancelDirectOidRequestHandler: Some(miniport_cancel_oid_request),
-        SynchronousOidRequestHandler: if minor >= 80 { Some(miniport_oid_request) } else { None },
+        SynchronousOidRequestHandler: if minor >= 80 { Some(miniport_refuse_oid_request) } else { None },
     };
     let mut handle: NDIS_HANDLE = ptr::null_mut();
     // SAFETY: `characteristics` is initialized for revision 3; NDIS copies it.
@@ -407,6 +409,14 @@ unsafe extern "system" fn miniport_oid_request(
     // SAFETY: NDIS passes our context and a valid request it owns until we return (every request
     // completes synchronously).
     unsafe { handle_oid_request(&context(adapter_context).adapter, request) }
+}
+
+unsafe extern "system" fn miniport_refuse_oid_request(
+    _adapter_context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS passes a valid request it owns until we return.
+    unsafe { refuse_oid_request(request) }
 }
 
 unsafe extern "system" fn miniport_cancel_oid_request(_adapter_context: NDIS_HANDLE, _request_id: *mut c_void) {

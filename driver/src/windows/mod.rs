@@ -12,7 +12,8 @@
 //! | process-exit notification | [`Adapter::process_exited`](crate::engine::Adapter::process_exited) |
 //! | `MiniportSendNetBufferLists` | [`Adapter::transmit`](crate::engine::Adapter::transmit) |
 //! | `MiniportReturnNetBufferLists` | [`Adapter::return_indications`](crate::engine::Adapter::return_indications) |
-//! | `MiniportOidRequest` and friends | [`Adapter::query_oid`](crate::engine::Adapter::query_oid), [`Adapter::set_oid`](crate::engine::Adapter::set_oid) |
+//! | `MiniportOidRequest` | [`Adapter::query_oid`](crate::engine::Adapter::query_oid), [`Adapter::set_oid`](crate::engine::Adapter::set_oid) |
+//! | `MiniportDirectOidRequest`, `MiniportSynchronousOidRequest` | none: refused (`NDIS_STATUS_NOT_SUPPORTED`; `NDIS_STATUS_INVALID_OID` for another request type) |
 //! | `MiniportPause` / `MiniportRestart` / `MiniportHaltEx` | [`Adapter::pause`](crate::engine::Adapter::pause) / [`restart`](crate::engine::Adapter::restart) / [`halt`](crate::engine::Adapter::halt) |
 //! | consumer system thread | [`Session::run_receive`](crate::engine::Session::run_receive) |
 //!

@@ -90,13 +90,16 @@ fn write_struct<T>(info: &mut NDIS_OID_REQUEST_INFORMATION, buffer: &mut [u8], v
     NDIS_STATUS_SUCCESS
 }
 
+/// The status of a failed request; nothing was written or read, and only a buffer that is too
+/// short says how many bytes are needed.
 fn error_status(error: OidError, info: &mut NDIS_OID_REQUEST_INFORMATION, set: bool) -> NDIS_STATUS {
+    info.BytesWrittenOrRead = 0;
+    info.BytesNeeded = 0;
     match error {
         OidError::NotSupported => NDIS_STATUS_NOT_SUPPORTED,
         OidError::InvalidData => NDIS_STATUS_INVALID_DATA,
         OidError::BufferTooShort { needed } => {
             info.BytesNeeded = needed;
-            info.BytesWrittenOrRead = 0;
             if set {
                 NDIS_STATUS_INVALID_LENGTH
             } else {
@@ -148,6 +151,30 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             Err(e) => error_status(e, info, true),
         },
         // A request type this miniport does not serve (method requests), as Wintun answers it.
+        _ => NDIS_STATUS_INVALID_OID,
+    }
+}
+
+/// Answers a direct (`MiniportDirectOidRequest`, NDIS 6.1) or synchronous
+/// (`MiniportSynchronousOidRequest`, NDIS 6.80) OID request: the adapter supports neither path.
+/// Both accept only OIDs defined for them (none that existed before NDIS 6.1, none the adapter
+/// answers), NDIS does not serialize them with other requests, and they arrive at up to
+/// DISPATCH_LEVEL (ndis.h: `_IRQL_requires_max_(DISPATCH_LEVEL)`). So a query or set is
+/// recognized and refused, `NDIS_STATUS_NOT_SUPPORTED`, and any other request type is not a
+/// request these paths carry, `NDIS_STATUS_INVALID_OID`; nothing is read, written or asked of
+/// the engine. These are Wintun's answers on both paths.
+///
+/// # Safety
+/// `request` is a valid request NDIS owns for the duration of the call.
+pub unsafe fn refuse_oid_request(request: *mut NDIS_OID_REQUEST) -> NDIS_STATUS {
+    // SAFETY: valid for the call (contract).
+    let request = unsafe { &mut *request };
+    request.DATA.BytesWrittenOrRead = 0;
+    request.DATA.BytesNeeded = 0;
+    match request.RequestType {
+        NdisRequestQueryInformation | NdisRequestQueryStatistics | NdisRequestSetInformation => {
+            NDIS_STATUS_NOT_SUPPORTED
+        }
         _ => NDIS_STATUS_INVALID_OID,
     }
 }

@@ -23,6 +23,7 @@ use wdk_sys::{
 
 use super::kernel::{
     ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, ExEventObjectType,
+    LOW_REALTIME_PRIORITY,
 };
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
@@ -40,8 +41,6 @@ use crate::platform::{Event, IndicationInfo, IpKind, Platform, PlatformError, Ri
 
 /// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
 const CONSUMER_PRIORITY: KPRIORITY = 1;
-/// `ZwCurrentThread()` (wdm.h): the pseudo-handle `(HANDLE)(LONG_PTR)-2`.
-const ZW_CURRENT_THREAD: HANDLE = -2isize as HANDLE;
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
 /// (`THREAD_WAIT_OBJECTS`).
@@ -206,7 +205,14 @@ impl Drop for KernelWorker {
     /// other way, it still leaves no thread running driver code and no handle open. The engine
     /// takes the worker out of its session before the consumer's own session reference can be
     /// the last one, so this never runs on the consumer thread (which would wait for itself).
+    ///
+    /// The consumer runs at priority 1: on a loaded processor, every ready thread of normal
+    /// priority runs before it, and the teardown waiting here (a close, a process exit, a halt)
+    /// would stall until the load ends. So it is first raised to `LOW_REALTIME_PRIORITY`, above
+    /// every variable priority; what is left for it to do once stopped is bounded (the end of a
+    /// round: at most one batch).
     fn drop(&mut self) {
+        set_thread_priority(self.thread, LOW_REALTIME_PRIORITY);
         // SAFETY: `thread` is the kernel handle PsCreateSystemThread returned, with SYNCHRONIZE
         // access (THREAD_ALL_ACCESS), not closed before (it is closed below, in the one drop of
         // this value); waiting at PASSIVE_LEVEL is allowed.
@@ -438,8 +444,9 @@ impl Platform for KernelPlatform {
 
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize> {
         // KeWaitForMultipleObjects takes the timeout in 100 ns units; a negative value is
-        // relative to now (wdm.h). At least one unit, so that a zero timeout still waits.
-        let units = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
+        // relative to now, zero is a poll (wdm.h). A non-zero timeout is at least one unit, so
+        // that it still waits.
+        let units = if timeout_ns == 0 { 0 } else { i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1) };
         wait_events(events, Some(units.wrapping_neg()))
     }
 
@@ -492,6 +499,12 @@ impl Platform for KernelPlatform {
             drop(unsafe { TryArc::<Session<Self>>::from_raw(context) });
             return Err(PlatformError::ThreadStart);
         }
+        // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
+        // sleeping and must not take time from the client that fills the ring. Set here, by the
+        // creator, rather than by the thread itself: a teardown that raises the thread before
+        // waiting for it (`KernelWorker::drop`) always comes after this, even when the thread has
+        // not run yet.
+        set_thread_priority(thread, CONSUMER_PRIORITY);
         Ok(KernelWorker { thread })
     }
 
@@ -604,24 +617,28 @@ impl Platform for KernelPlatform {
     }
 }
 
-/// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
-/// system thread).
-unsafe extern "C" fn consumer_thread(context: PVOID) {
-    // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
-    // sleeping and must not take time from the client that fills the ring.
-    let mut priority: KPRIORITY = CONSUMER_PRIORITY;
-    // SAFETY: the current-thread pseudo-handle with a KPRIORITY-sized buffer, at PASSIVE_LEVEL.
+/// `ZwSetInformationThread(thread, ThreadPriority, priority)` on the consumer's kernel handle.
+/// On failure the thread keeps its priority: the consumer yields less politely, or a teardown
+/// waits longer under load; neither is incorrect, so the status is not acted on.
+fn set_thread_priority(thread: HANDLE, priority: KPRIORITY) {
+    let mut priority = priority;
+    // SAFETY: `thread` is the open kernel handle of the consumer thread (THREAD_ALL_ACCESS, which
+    // includes THREAD_SET_INFORMATION); the buffer is one KPRIORITY on the stack; PASSIVE_LEVEL
+    // (registration and teardown).
     let status = unsafe {
         ZwSetInformationThread(
-            ZW_CURRENT_THREAD,
+            thread,
             _THREADINFOCLASS::ThreadPriority,
             ptr::addr_of_mut!(priority).cast(),
             core::mem::size_of::<KPRIORITY>() as u32,
         )
     };
-    // On failure the consumer keeps the system thread's default priority: slower to yield, not
-    // incorrect.
     let _ = status;
+}
+
+/// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
+/// system thread). Its priority was set by its creator (`spawn_worker`).
+unsafe extern "C" fn consumer_thread(context: PVOID) {
     // SAFETY: `context` is the reference `spawn_worker` gave up with `TryArc::into_raw` for this
     // thread only; it is taken back once, here.
     let session = unsafe { TryArc::<Session<KernelPlatform>>::from_raw(context) };

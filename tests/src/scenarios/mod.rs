@@ -63,6 +63,7 @@ scenarios! {
     registration::register_v2, Needs::COUNTERS, "v2 registration and the capability reply";
     registration::refused_fields, Needs::COUNTERS, "each invalid registration field refused with its status; nothing left behind";
     registration::second_registration_refused, Needs::COUNTERS, "one session per adapter; the next after close";
+    registration::stale_registration, Needs::COUNTERS, "closed event handles and freed ring memory: STATUS_INVALID_HANDLE (events referenced before the rings are probed, as Wintun)";
     traffic::both_ways_all_sizes_v1, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v1";
     traffic::both_ways_all_sizes_v2, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v2";
     traffic::non_ip_dropped, Needs::COUNTERS, "non-IP and short packets dropped, counted, slots released";
