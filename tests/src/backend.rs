@@ -125,6 +125,8 @@ pub enum Outcome {
     Invalid,
     /// Dropped: the client's head was invalid.
     RingFault,
+    /// Dropped: a large send of an offload the adapter turned off.
+    OffloadOff,
 }
 
 /// What the stack asks of a packet it sends (an NBL's large-send and checksum information).

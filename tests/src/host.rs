@@ -65,6 +65,7 @@ fn outcome(status: TransmitStatus) -> Outcome {
         TransmitStatus::NotRunning => Outcome::NotRunning,
         TransmitStatus::Invalid => Outcome::Invalid,
         TransmitStatus::RingFault => Outcome::RingFault,
+        TransmitStatus::OffloadOff => Outcome::OffloadOff,
         TransmitStatus::Paused => Outcome::Paused,
     }
 }

@@ -511,7 +511,11 @@ impl<P: Platform> Session<P> {
         let mut healthy = true;
         // The offloads the stack takes, once per round (they may change by OID meanwhile).
         let offloads = self.config.flags.contains(RegistrationFlags::OFFLOAD);
-        let stack = if offloads { self.platform().stack_offloads() } else { StackOffloads::default() };
+        let stack = if offloads {
+            self.adapter_task_offloads().receive_offloads(self.platform().stack_offloads())
+        } else {
+            StackOffloads::default()
+        };
         // First the rest of a split slot the last round could not finish.
         let continued = consumer.partial.take().map(|partial| {
             let done = self.prepare_split(&partial.view, partial.offset, self.token(partial.seq), &mut consumer.out);

@@ -57,6 +57,9 @@ pub enum TransmitStatus {
     Invalid,
     /// Dropped: the client's Send-ring head was invalid.
     RingFault,
+    /// Dropped: the packet asks for a large send the adapter has turned off (NDIS: after an
+    /// `OID_TCP_OFFLOAD_PARAMETERS` turning LSO or USO off, such NBLs are dropped).
+    OffloadOff,
 }
 
 /// Writes one packet's bytes into its reserved slot (or, for a packet the engine cuts, into its
@@ -325,15 +328,18 @@ enum SendKind {
     Segmented,
 }
 
-/// A packet's length, the bytes of ring it takes and how (`total == 0`: refused as invalid).
+/// A packet's length, the bytes of ring it takes and how (`total == 0`: refused, as invalid or,
+/// with `off`, for asking an offload that is off).
 #[derive(Clone, Copy)]
 struct PacketSize {
     len: u32,
     total: u32,
     kind: SendKind,
+    off: bool,
 }
 
-const INVALID: PacketSize = PacketSize { len: 0, total: 0, kind: SendKind::Plain };
+const INVALID: PacketSize = PacketSize { len: 0, total: 0, kind: SendKind::Plain, off: false };
+const OFFLOAD_OFF: PacketSize = PacketSize { off: true, ..INVALID };
 
 /// The slot a packet of `len` bytes needs, if it is a valid packet.
 fn slot_size_for(geometry: &RingGeometry, len: usize) -> Option<u32> {
@@ -436,12 +442,21 @@ impl<P: Platform> Session<P> {
         let len = len as u32;
         let request = batch.packet_offload(index);
         if request.is_none() {
-            return PacketSize { len, total: slot, kind: SendKind::Plain };
+            return PacketSize { len, total: slot, kind: SendKind::Plain, off: false };
         }
         let Some(packet) = offloaded_packet(batch, index, len, &request) else { return INVALID };
-        let Some(plan) = packet.plan else { return PacketSize { len, total: slot, kind: SendKind::IpChecksum } };
+        let Some(plan) = packet.plan else {
+            return PacketSize { len, total: slot, kind: SendKind::IpChecksum, off: false };
+        };
+        // A large send the stack was told is off (it may still arrive for a moment after the
+        // change): dropped, as NDIS requires.
+        if let Some(gso) = plan.gso {
+            if !self.adapter_task_offloads().allows_segmentation(gso.kind, plan.ip) {
+                return OFFLOAD_OFF;
+            }
+        }
         match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD)) {
-            SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata },
+            SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata, off: false },
             SendAction::Segment => {
                 let mut total = 0u32;
                 for index in 0..plan.segment_count() {
@@ -450,7 +465,7 @@ impl<P: Platform> Session<P> {
                     // At most MAX_GSO_SEGMENTS slots of at most max_slot bytes each.
                     total = total.saturating_add(slot);
                 }
-                PacketSize { len, total, kind: SendKind::Segmented }
+                PacketSize { len, total, kind: SendKind::Segmented, off: false }
             }
         }
     }
@@ -468,8 +483,13 @@ impl<P: Platform> Session<P> {
         for index in 0..count {
             let size = self.packet_size(batch, index);
             if size.total == 0 {
-                batch.set_status(index, TransmitStatus::Invalid);
-                bump(&stats.send_dropped_invalid);
+                if size.off {
+                    batch.set_status(index, TransmitStatus::OffloadOff);
+                    bump(&stats.send_dropped_offload_off);
+                } else {
+                    batch.set_status(index, TransmitStatus::Invalid);
+                    bump(&stats.send_dropped_invalid);
+                }
                 continue;
             }
             if let Some(cached) = sizes.get_mut(index) {

@@ -39,6 +39,8 @@ counters! {
     send_dropped_invalid,
     /// Packets dropped because the client's Send-ring head was invalid.
     send_dropped_ring_fault,
+    /// Packets dropped because they asked for a large send the adapter has turned off.
+    send_dropped_offload_off,
     /// Packets indicated to the stack from the Receive ring.
     receive_packets,
     /// IP bytes of those packets.

@@ -25,6 +25,7 @@ pub fn ndis_status(status: TransmitStatus) -> NDIS_STATUS {
         TransmitStatus::NotRunning => NDIS_STATUS_MEDIA_DISCONNECTED,
         TransmitStatus::Invalid => NDIS_STATUS_INVALID_LENGTH,
         TransmitStatus::RingFault => NDIS_STATUS_ADAPTER_NOT_READY,
+        TransmitStatus::OffloadOff => NDIS_STATUS_FAILURE,
     }
 }
 
