@@ -30,7 +30,12 @@ fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
     let adapter = driver.adapter();
     assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
     assert!(adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &[]).is_err(), "the shell reads the structure, not the engine");
-    let lso = TransmitOffload { segmentation: Some((GsoKind::TcpV4, 1000)), l4_checksum: true, ip_checksum: true };
+    let lso = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
     let big = tcp4(3000);
     let small = tcp4(100);
     // No session: refused as not running, whatever is asked.
@@ -47,7 +52,8 @@ fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
     assert_eq!(statuses, vec![TransmitStatus::OffloadOff, TransmitStatus::Sent]);
     assert_eq!(adapter.stats().send_dropped_offload_off, 1);
     // A checksum request alone is still served.
-    let checksum = TransmitOffload { segmentation: None, l4_checksum: true, ip_checksum: true };
+    let checksum =
+        TransmitOffload { segmentation: None, l4_checksum: true, ip_checksum: true, ..TransmitOffload::default() };
     assert_eq!(driver.transmit_offloaded(&[&small], &[checksum]), Ok(vec![TransmitStatus::Sent]));
     // Turned on again: one super-packet with its metadata for this offload session.
     adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv4: 2, ..OffloadParameters::default() }).unwrap();
@@ -59,6 +65,49 @@ fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
         .set_offload_parameters(&OffloadParameters { lso_v1: 2, lso_v2_ipv6: 1, ..OffloadParameters::default() })
         .is_err());
     assert_eq!(adapter.task_offloads(), before);
+    driver.close(file);
+}
+
+/// An IPv4/UDP packet of `payload` bytes.
+fn udp4(payload: usize) -> Vec<u8> {
+    let total = 28 + payload;
+    let mut p = vec![0x33u8; total];
+    p[0] = 0x45;
+    p[1] = 0;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[6..8].copy_from_slice(&[0x40, 0]);
+    p[9] = 17;
+    p[24..26].copy_from_slice(&((total - 20) as u16).to_be_bytes());
+    p
+}
+
+#[test]
+fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() {
+    let driver = HostDriver::new();
+    let adapter = driver.adapter();
+    // A shell that registered an NDIS version without USO offers everything else.
+    let offered = TaskOffloads::from_bits(
+        TaskOffloads::ALL.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()),
+    );
+    adapter.offer_task_offloads(offered);
+    assert_eq!((adapter.task_offloads(), adapter.offered_task_offloads()), (offered, offered));
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let registration = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
+    let uso =
+        TransmitOffload { segmentation: Some((GsoKind::UdpL4, 1000)), l4_checksum: true, ..TransmitOffload::default() };
+    assert_eq!(driver.transmit_offloaded(&[&udp4(3000)], &[uso]), Ok(vec![TransmitStatus::OffloadOff]));
+    // Turning USO on is refused and changes nothing; turning it off (no change) is accepted.
+    let on = OffloadParameters { uso_ipv4: 2, ..OffloadParameters::default() };
+    assert!(adapter.set_offload_parameters(&on).is_err());
+    assert_eq!(adapter.task_offloads(), offered);
+    let off = OffloadParameters { uso_ipv4: 1, lso_v2_ipv6: 1, ..OffloadParameters::default() };
+    let now = adapter.set_offload_parameters(&off).unwrap();
+    assert!(!now.contains(TaskOffloads::LSO_V6) && now.contains(TaskOffloads::LSO_V4));
+    // LSO still offered: back on.
+    let back = adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv6: 2, ..OffloadParameters::default() });
+    assert_eq!(back, Ok(offered));
+    assert_eq!(adapter.stats().send_dropped_offload_off, 1);
     driver.close(file);
 }
 

@@ -134,8 +134,12 @@ fn run_with(version: RingVersion, cut: bool) {
     let packets = vec![ipv4(100, 1), middle, ipv4(77, 3)];
     let requests = if cut {
         // 0xFFFF - 40 payload bytes in segments of 1400: 47 slots, more than one largest slot.
-        let request =
-            TransmitOffload { segmentation: Some((GsoKind::TcpV4, 1400)), l4_checksum: true, ip_checksum: true };
+        let request = TransmitOffload {
+            segmentation: Some((GsoKind::TcpV4, 1400)),
+            l4_checksum: true,
+            ip_checksum: true,
+            ..TransmitOffload::default()
+        };
         vec![TransmitOffload::default(), request]
     } else {
         Vec::new()

@@ -201,6 +201,15 @@ mod tests {
     }
 }
 
+/// The most payload bytes a large send the stack hands over may carry (NDIS: `MaxOffLoadSize`),
+/// so that with the largest headers the Send path cuts (IP and TCP with options,
+/// [`ring_abi::MAX_OFFLOAD_HEADER`]) the packet still fits one slot (`data_length` is 16 bits).
+pub const LARGE_SEND_MAX_PAYLOAD: u32 = ring_abi::MAX_IP_PACKET_SIZE - ring_abi::MAX_OFFLOAD_HEADER as u32;
+
+/// The fewest segments a large send must make (NDIS: `MinSegmentCount`): anything that needs
+/// cutting at all.
+pub const LARGE_SEND_MIN_SEGMENTS: u32 = 2;
+
 /// The task offloads an adapter offers its stack (NDIS: the `NDIS_OFFLOAD` capabilities and
 /// current configuration), as a set. [`TaskOffloads::ALL`] is what the engine implements; the
 /// stack turns parts of it off and on (`OID_TCP_OFFLOAD_PARAMETERS`,

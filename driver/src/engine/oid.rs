@@ -194,6 +194,8 @@ pub(crate) struct OidSettings {
     lookahead: AtomicU32,
     /// The task offloads on now ([`TaskOffloads`] bits).
     pub(crate) task_offloads: AtomicU32,
+    /// The task offloads the shell offers its stack ([`TaskOffloads`] bits): the most that can be on.
+    offered: AtomicU32,
 }
 
 impl Default for OidSettings {
@@ -202,6 +204,7 @@ impl Default for OidSettings {
             packet_filter: AtomicU32::new(0),
             lookahead: AtomicU32::new(MAX_IP_PACKET_SIZE),
             task_offloads: AtomicU32::new(TaskOffloads::ALL.bits()),
+            offered: AtomicU32::new(TaskOffloads::ALL.bits()),
         }
     }
 }
@@ -276,8 +279,24 @@ impl<P: Platform> Adapter<P> {
         TaskOffloads::from_bits(self.inner.oid_settings.task_offloads.load(Ordering::SeqCst))
     }
 
+    /// The task offloads the shell offers its stack ([`TaskOffloads::ALL`] unless
+    /// [`Self::offer_task_offloads`] said less).
+    pub fn offered_task_offloads(&self) -> TaskOffloads {
+        TaskOffloads::from_bits(self.inner.oid_settings.offered.load(Ordering::SeqCst))
+    }
+
+    /// Sets what the shell offers its stack (NDIS: the offload attributes of the adapter, which
+    /// depend on the NDIS version it registered with: USO needs 6.83), all of it on. Called once,
+    /// before the stack can send or switch offloads.
+    pub fn offer_task_offloads(&self, offered: TaskOffloads) {
+        let settings = &self.inner.oid_settings;
+        settings.offered.store(offered.bits(), Ordering::SeqCst);
+        settings.task_offloads.store(offered.bits(), Ordering::SeqCst);
+    }
+
     /// Applies an `OID_TCP_OFFLOAD_PARAMETERS` request ([`TaskOffloads::apply`]); returns the
-    /// offloads on afterwards, which the shell reports to the stack when they changed. From
+    /// offloads on afterwards, which the shell reports to the stack when they changed. Turning on
+    /// an offload that is not offered refuses the request ([`OidError::InvalidData`]). From
     /// the moment this returns, the Send path drops any packet that asks for an offload now off
     /// (NDIS: a miniport that completed a request turning LSO off drops every NBL with LSO
     /// information), and the Receive path uses only the receive offloads still on.
@@ -286,6 +305,10 @@ impl<P: Platform> Adapter<P> {
         let mut current = cell.load(Ordering::SeqCst);
         loop {
             let next = TaskOffloads::from_bits(current).apply(parameters)?;
+            // Turning on an offload the adapter does not offer is refused like an unknown value.
+            if !self.offered_task_offloads().contains(next) {
+                return Err(OidError::InvalidData);
+            }
             match cell.compare_exchange(current, next.bits(), Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => return Ok(next),
                 Err(seen) => current = seen,

@@ -210,6 +210,14 @@ pub struct TransmitOffload {
     pub l4_checksum: bool,
     /// The IPv4 header checksum is left to the adapter.
     pub ip_checksum: bool,
+    /// The length fields of a large send's headers are not filled in: the packet's length is its
+    /// buffer's (NDIS LSOv2 leaves the IPv4 total length or IPv6 payload length 0, and USO's
+    /// template headers need not carry the large packet's lengths). The engine writes them from
+    /// the packet's length before planning it; a non-zero field that disagrees is still refused.
+    pub lengths_from_buffer: bool,
+    /// The stack asked for an offload this adapter never offers (NDIS: an LSOv1 large send):
+    /// dropped as an offload that is off ([`TransmitStatus::OffloadOff`]).
+    pub not_offered: bool,
 }
 
 impl TransmitOffload {
@@ -352,6 +360,44 @@ struct OffloadedPacket {
     meta: OffloadMeta,
     plan: Option<OffloadPlan>,
     headers: [u8; MAX_OFFLOAD_HEADER],
+    /// Where the engine filled in length fields the stack left unset
+    /// ([`TransmitOffload::lengths_from_buffer`]): (offset in the packet, value), to be written
+    /// over the copied bytes too.
+    lengths: [Option<(u8, u16)>; 2],
+}
+
+/// Fills in the length fields of a large send's headers the stack left 0 (the IPv4 total length
+/// or IPv6 payload length, and a UDP length), in the local copy, from the packet's length `len`;
+/// returns the fields it wrote. Fields that are not 0 are left for validation to compare.
+fn fill_lengths(headers: &mut [u8], len: u32) -> [Option<(u8, u16)>; 2] {
+    let mut written = [None, None];
+    let Ok(len) = u16::try_from(len) else { return written };
+    let mut put = |headers: &mut [u8], at: usize, value: u16, slot: usize| {
+        if let Some(field) = headers.get_mut(at..at.wrapping_add(2)) {
+            if field == [0, 0] {
+                field.copy_from_slice(&value.to_be_bytes());
+                if let (Some(w), Ok(at)) = (written.get_mut(slot), u8::try_from(at)) {
+                    *w = Some((at, value));
+                }
+            }
+        }
+    };
+    let first = headers.first().copied().unwrap_or(0);
+    let (l3_len, protocol) = match first >> 4 {
+        4 => {
+            put(headers, 2, len, 0);
+            (u16::from(first & 0x0F).wrapping_mul(4), headers.get(9).copied())
+        }
+        6 => {
+            put(headers, 4, len.wrapping_sub(40), 0);
+            (40, headers.get(6).copied())
+        }
+        _ => return written,
+    };
+    if protocol == Some(17) && len > l3_len {
+        put(headers, usize::from(l3_len).wrapping_add(4), len.wrapping_sub(l3_len), 1);
+    }
+    written
 }
 
 /// Reads packet `index`'s headers and turns its request into ring metadata and a plan; `None`
@@ -368,6 +414,11 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
     if got != want {
         return None;
     }
+    let lengths = if request.lengths_from_buffer && request.segmentation.is_some() {
+        fill_lengths(headers.get_mut(..want)?, len)
+    } else {
+        [None, None]
+    };
     let local = headers.get(..want)?;
     let (meta, plan) = OffloadMeta::for_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
     if request.ip_checksum && plan.is_none() {
@@ -380,7 +431,7 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
     } else if plan.is_some_and(|p| request.ip_checksum && p.ip != IpVersion::V4) {
         return None;
     }
-    Some(OffloadedPacket { meta, plan, headers })
+    Some(OffloadedPacket { meta, plan, headers, lengths })
 }
 
 /// The IPv4 header checksum of `header` (at most 60 bytes; its checksum field taken as zero).
@@ -443,6 +494,9 @@ impl<P: Platform> Session<P> {
         let request = batch.packet_offload(index);
         if request.is_none() {
             return PacketSize { len, total: slot, kind: SendKind::Plain, off: false };
+        }
+        if request.not_offered {
+            return OFFLOAD_OFF;
         }
         let Some(packet) = offloaded_packet(batch, index, len, &request) else { return INVALID };
         let Some(plan) = packet.plan else {
@@ -739,6 +793,9 @@ impl<P: Platform> Session<P> {
         let headers = &packet.headers;
         let first = headers.first().copied().unwrap_or(0);
         let mut ok = true;
+        for (at, value) in packet.lengths.iter().flatten() {
+            ok &= ring.write_data(data_at.wrapping_add(u32::from(*at)), &value.to_be_bytes()).is_ok();
+        }
         if first >> 4 == 4 {
             let ihl = usize::from(first & 0x0F).wrapping_mul(4);
             let sum = ipv4_header_checksum(headers.get(..ihl).unwrap_or(&[]));
