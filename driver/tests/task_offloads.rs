@@ -4,7 +4,7 @@
 //! cut what it would have indicated whole.
 
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
-use ringtun_driver::engine::oid::OID_TCP_OFFLOAD_PARAMETERS;
+use ringtun_driver::engine::oid::{OidError, OID_TCP_OFFLOAD_PARAMETERS};
 use ringtun_driver::engine::{TransmitOffload, TransmitStatus};
 use ringtun_driver::host::HostDriver;
 use ringtun_driver::platform::StackOffloads;
@@ -29,7 +29,11 @@ fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
     let driver = HostDriver::new();
     let adapter = driver.adapter();
     assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
-    assert!(adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &[]).is_err(), "the shell reads the structure, not the engine");
+    assert_eq!(
+        adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &[]),
+        Err(OidError::BufferTooShort { needed: 20 }),
+        "revision 1 of NDIS_OFFLOAD_PARAMETERS is the least"
+    );
     let lso = TransmitOffload {
         segmentation: Some((GsoKind::TcpV4, 1000)),
         l4_checksum: true,
@@ -45,8 +49,13 @@ fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
     let registration = registration(&driver);
     driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
 
-    let off = OffloadParameters { lso_v2_ipv4: 1, ..OffloadParameters::default() };
-    let now = adapter.set_offload_parameters(&off).unwrap();
+    // NDIS_OFFLOAD_PARAMETERS revision 4 (32 bytes) with LsoV2IPv4 (offset 11) =
+    // NDIS_OFFLOAD_PARAMETERS_LSOV2_DISABLED.
+    let mut off = vec![0u8; 32];
+    off[..4].copy_from_slice(&[0x80, 4, 32, 0]);
+    off[11] = 1;
+    assert_eq!(adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &off), Ok(32));
+    let now = adapter.task_offloads();
     assert!(!now.contains(TaskOffloads::LSO_V4) && now.contains(TaskOffloads::LSO_V6));
     let statuses = driver.transmit_offloaded(&[&big, &small], &[lso, TransmitOffload::default()]).unwrap();
     assert_eq!(statuses, vec![TransmitStatus::OffloadOff, TransmitStatus::Sent]);

@@ -398,10 +398,139 @@ pub struct OffloadParameters {
     pub uso_ipv6: u8,
 }
 
+/// Where `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h) keeps each field [`OffloadParameters::parse`]
+/// reads: byte offsets, which the Windows shell asserts equal to those of its declaration of the
+/// structure (whose layout the layout check compares with the headers').
+pub mod parameters_layout {
+    /// The object header's type (`NDIS_OBJECT_TYPE_DEFAULT`).
+    pub const HEADER_TYPE: usize = 0;
+    /// The object header's revision.
+    pub const HEADER_REVISION: usize = 1;
+    /// The object header's size (u16, little-endian).
+    pub const HEADER_SIZE: usize = 2;
+    /// `IPv4Checksum`, then `TCPIPv4Checksum`, `UDPIPv4Checksum`, `TCPIPv6Checksum`,
+    /// `UDPIPv6Checksum`, `LsoV1`, `IPsecV1`, `LsoV2IPv4`, `LsoV2IPv6`, `TcpConnectionIPv4`,
+    /// `TcpConnectionIPv6`: one byte each.
+    pub const IPV4_CHECKSUM: usize = 4;
+    /// `IPsecV2`, then `IPsecV2IPv4` (revision 2).
+    pub const IPSEC_V2: usize = 20;
+    /// `RscIPv4`, then `RscIPv6` (revision 3).
+    pub const RSC_IPV4: usize = 22;
+    /// `EncapsulatedPacketTaskOffload` (revision 3).
+    pub const ENCAPSULATED_PACKET_TASK_OFFLOAD: usize = 24;
+    /// `UdpSegmentation.IPv4`, then `.IPv6` (revision 5).
+    pub const UDP_SEGMENTATION: usize = 32;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1`: through `Flags`.
+    pub const SIZE_REVISION_1: u16 = 20;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_5`: through `UdpSegmentation`.
+    pub const SIZE_REVISION_5: u16 = 34;
+}
+
+/// `NDIS_OBJECT_TYPE_DEFAULT` (ntddndis.h): the object type of `NDIS_OFFLOAD_PARAMETERS`.
+const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
+
+impl OffloadParameters {
+    /// Reads an `OID_TCP_OFFLOAD_PARAMETERS` request's `NDIS_OFFLOAD_PARAMETERS` from its bytes;
+    /// returns it with the bytes read. The object header must say `NDIS_OBJECT_TYPE_DEFAULT`, a
+    /// revision of at least 1 and a size of at least revision 1's, which the buffer must hold
+    /// ([`OidError::BufferTooShort`] otherwise); the fields the header's size does not reach
+    /// (an older revision's request) are 0, "no change", as are those of revisions this engine
+    /// does not know beyond revision 5.
+    pub fn parse(input: &[u8]) -> Result<(Self, u32), OidError> {
+        use parameters_layout::*;
+        let too_short = OidError::BufferTooShort { needed: u32::from(SIZE_REVISION_1) };
+        let header: [u8; 4] = input.get(..4).and_then(|h| h.try_into().ok()).ok_or(too_short)?;
+        let size = u16::from_le_bytes([header[HEADER_SIZE], header[HEADER_SIZE + 1]]);
+        if header[HEADER_TYPE] != NDIS_OBJECT_TYPE_DEFAULT || header[HEADER_REVISION] == 0 || size < SIZE_REVISION_1 {
+            return Err(OidError::InvalidData);
+        }
+        if input.len() < usize::from(size) {
+            return Err(OidError::BufferTooShort { needed: u32::from(size) });
+        }
+        let known = input.get(..usize::from(size.min(SIZE_REVISION_5))).unwrap_or(&[]);
+        let at = |offset: usize| known.get(offset).copied().unwrap_or(0);
+        let base = IPV4_CHECKSUM;
+        let p = Self {
+            ipv4_checksum: at(base),
+            tcp_ipv4_checksum: at(base + 1),
+            udp_ipv4_checksum: at(base + 2),
+            tcp_ipv6_checksum: at(base + 3),
+            udp_ipv6_checksum: at(base + 4),
+            lso_v1: at(base + 5),
+            ipsec_v1: at(base + 6),
+            lso_v2_ipv4: at(base + 7),
+            lso_v2_ipv6: at(base + 8),
+            tcp_connection_ipv4: at(base + 9),
+            tcp_connection_ipv6: at(base + 10),
+            ipsec_v2: at(IPSEC_V2),
+            ipsec_v2_ipv4: at(IPSEC_V2 + 1),
+            rsc_ipv4: at(RSC_IPV4),
+            rsc_ipv6: at(RSC_IPV4 + 1),
+            encapsulated_packet_task_offload: at(ENCAPSULATED_PACKET_TASK_OFFLOAD),
+            uso_ipv4: at(UDP_SEGMENTATION),
+            uso_ipv6: at(UDP_SEGMENTATION + 1),
+        };
+        Ok((p, u32::from(size)))
+    }
+}
+
 #[cfg(test)]
 mod task_offload_tests {
     use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
     use ring_abi::GsoKind;
+
+    /// An `NDIS_OFFLOAD_PARAMETERS` of `size` bytes (header included) with `fields` set.
+    fn ndis_parameters(revision: u8, size: u16, fields: &[(usize, u8)]) -> Vec<u8> {
+        let mut bytes = vec![0u8; usize::from(size)];
+        bytes[0] = 0x80;
+        bytes[1] = revision;
+        bytes[2..4].copy_from_slice(&size.to_le_bytes());
+        for &(at, value) in fields {
+            if let Some(b) = bytes.get_mut(at) {
+                *b = value;
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn parameters_are_read_by_revision() {
+        use parameters_layout::*;
+        // Revision 4 (32 bytes): LSOv2 IPv6 off (offset 12), RSC IPv4 on (22); no USO field.
+        let r4 = ndis_parameters(4, 32, &[(12, 1), (RSC_IPV4, 2), (UDP_SEGMENTATION, 7)]);
+        let (p, read) = OffloadParameters::parse(&r4).unwrap();
+        assert_eq!(read, 32);
+        assert_eq!(p, OffloadParameters { lso_v2_ipv6: 1, rsc_ipv4: 2, ..OffloadParameters::default() });
+        // The same bytes behind a revision-5 header (34): USO read, and the buffer may be longer.
+        let mut r5 = ndis_parameters(5, 34, &[(12, 1), (UDP_SEGMENTATION, 1), (UDP_SEGMENTATION + 1, 2)]);
+        r5.extend_from_slice(&[9, 9]);
+        let (p, read) = OffloadParameters::parse(&r5).unwrap();
+        assert_eq!(read, 34);
+        assert_eq!((p.lso_v2_ipv6, p.uso_ipv4, p.uso_ipv6), (1, 1, 2));
+        // A later revision's size (36: UdpRsc): its unknown field is not read.
+        let r6 = ndis_parameters(6, 36, &[(34, 2), (IPV4_CHECKSUM, 4)]);
+        assert_eq!(
+            OffloadParameters::parse(&r6).unwrap().0,
+            OffloadParameters { ipv4_checksum: 4, ..Default::default() }
+        );
+        // Revision 1 (20 bytes): the RSC byte beyond it is not read even if the buffer has it.
+        let mut r1 = ndis_parameters(1, 20, &[(11, 2)]);
+        r1.extend_from_slice(&[0, 0, 2, 2]);
+        assert_eq!(
+            OffloadParameters::parse(&r1).unwrap().0,
+            OffloadParameters { lso_v2_ipv4: 2, ..Default::default() }
+        );
+        // Refusals: short buffers, a wrong type, revision 0, a size below revision 1's.
+        assert_eq!(OffloadParameters::parse(&r4[..3]), Err(OidError::BufferTooShort { needed: 20 }));
+        assert_eq!(OffloadParameters::parse(&r4[..31]), Err(OidError::BufferTooShort { needed: 32 }));
+        let mut wrong = r4.clone();
+        wrong[0] = 0xA7;
+        assert_eq!(OffloadParameters::parse(&wrong), Err(OidError::InvalidData));
+        assert_eq!(OffloadParameters::parse(&ndis_parameters(0, 32, &[])), Err(OidError::InvalidData));
+        assert_eq!(OffloadParameters::parse(&ndis_parameters(1, 19, &[])), Err(OidError::InvalidData));
+    }
 
     #[test]
     fn parameters_switch_offloads() {

@@ -56,9 +56,10 @@ pub const OID_GEN_STATISTICS: u32 = 0x0002_0106;
 pub const OID_PNP_SET_POWER: u32 = 0xFD01_0101;
 /// `OID_PNP_QUERY_POWER`.
 pub const OID_PNP_QUERY_POWER: u32 = 0xFD01_0102;
-/// `OID_TCP_OFFLOAD_PARAMETERS` (set only): the stack turns task offloads on and off. The shell
-/// reads the request's `NDIS_OFFLOAD_PARAMETERS` into [`crate::engine::offload::OffloadParameters`]
-/// and calls [`Adapter::set_offload_parameters`].
+/// `OID_TCP_OFFLOAD_PARAMETERS` (set only): the stack turns task offloads on and off with an
+/// `NDIS_OFFLOAD_PARAMETERS` ([`OffloadParameters::parse`], then
+/// [`Adapter::set_offload_parameters`]); the shell then reports the offloads on to the stack
+/// (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`).
 pub const OID_TCP_OFFLOAD_PARAMETERS: u32 = 0xFC01_020C;
 /// `OID_OFFLOAD_ENCAPSULATION` (set): the encapsulation the stack uses for offloaded packets.
 pub const OID_OFFLOAD_ENCAPSULATION: u32 = 0x0101_010A;
@@ -262,6 +263,11 @@ impl<P: Platform> Adapter<P> {
             // (registration attribute NO_HALT_ON_SUSPEND).
             OID_PNP_SET_POWER => read_u32(input).map(|_| 4),
             OID_GEN_INTERRUPT_MODERATION => Err(OidError::InvalidData),
+            OID_TCP_OFFLOAD_PARAMETERS => {
+                let (parameters, read) = OffloadParameters::parse(input)?;
+                self.set_offload_parameters(&parameters)?;
+                Ok(read)
+            }
             // Offloaded packets carry IP headers only; whatever framing the stack announces
             // changes nothing for an IP adapter.
             OID_OFFLOAD_ENCAPSULATION => {
