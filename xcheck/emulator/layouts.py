@@ -105,6 +105,9 @@ class NDIS_OID_REQUEST_QUERY(Struct):
 
 
 class NDIS_OID_REQUEST_METHOD(Struct):
+    """The METHOD_INFORMATION arm of NDIS_OID_REQUEST::DATA (ndis.h): where the query/set arm has
+    BytesWritten and BytesNeeded (0x14, 0x18), this one has the caller's OutputBufferLength and
+    MethodId."""
     _fields_ = [("Oid", ULONG), ("InformationBuffer", PTR), ("InputBufferLength", ULONG),
                 ("OutputBufferLength", ULONG), ("MethodId", ULONG), ("BytesWritten", ULONG), ("BytesRead", ULONG),
                 ("BytesNeeded", ULONG)]
@@ -362,7 +365,11 @@ EXPECTED = {
     (NDIS_STATUS_INDICATION, "StatusBuffer"): 0x30,
     (NDIS_OID_REQUEST, "RequestType"): 0x4, (NDIS_OID_REQUEST, "DATA"): 0x20,
     (NDIS_OID_REQUEST, "NdisReserved"): 0x48, (NDIS_OID_REQUEST, "Reserved2"): 0xEA,
-    (NDIS_OID_REQUEST_QUERY, "InformationBuffer"): 0x8, (NDIS_OID_REQUEST_QUERY, "BytesNeeded"): 0x18,
+    (NDIS_OID_REQUEST_QUERY, "InformationBuffer"): 0x8, (NDIS_OID_REQUEST_QUERY, "BytesWritten"): 0x14,
+    (NDIS_OID_REQUEST_QUERY, "BytesNeeded"): 0x18,
+    (NDIS_OID_REQUEST_METHOD, "InputBufferLength"): 0x10, (NDIS_OID_REQUEST_METHOD, "OutputBufferLength"): 0x14,
+    (NDIS_OID_REQUEST_METHOD, "MethodId"): 0x18, (NDIS_OID_REQUEST_METHOD, "BytesWritten"): 0x1C,
+    (NDIS_OID_REQUEST_METHOD, "BytesRead"): 0x20, (NDIS_OID_REQUEST_METHOD, "BytesNeeded"): 0x24,
     (NDIS_STATISTICS_INFO, "ifInDiscards"): 0x8, (NDIS_STATISTICS_INFO, "ifHCOutBroadcastOctets"): 0x90,
     (NET_DEVICE_PNP_EVENT, "InformationBuffer"): 0x10, (NET_DEVICE_PNP_EVENT, "NdisReserved"): 0x1C,
     (NDIS_OFFLOAD, "Checksum"): 4, (NDIS_OFFLOAD, "LsoV2"): 80, (NDIS_OFFLOAD, "Flags"): 108,
@@ -372,7 +379,7 @@ EXPECTED = {
 SIZES = {NET_BUFFER: 0xB0, MDL: 0x30, IRP: 0xD0, IO_STACK_LOCATION: 0x48, KEVENT: 0x18,
          SECURITY_SUBJECT_CONTEXT: 0x20, WDF_DRIVER_CONFIG: 0x20, NDIS_STATUS_INDICATION: 0x70,
          NDIS_LINK_STATE: 0x28, NET_BUFFER_LIST_POOL_PARAMETERS: 0x10, NDIS_PM_CAPABILITIES: 0x3C,
-         NDIS_OID_REQUEST: 0xF8, NDIS_OID_REQUEST_QUERY: 0x20, NDIS_STATISTICS_INFO: 0x98,
+         NDIS_OID_REQUEST: 0xF8, NDIS_OID_REQUEST_QUERY: 0x20, NDIS_OID_REQUEST_METHOD: 0x28, NDIS_STATISTICS_INFO: 0x98,
          NDIS_INTERRUPT_MODERATION_PARAMETERS: 0xC, NET_DEVICE_PNP_EVENT: 0x30, NDIS_TCP_IP_CHECKSUM_OFFLOAD: 32,
          NDIS_TCP_LARGE_SEND_OFFLOAD_V2: 28, NDIS_UDP_SEGMENTATION_OFFLOAD: 28, NDIS_OFFLOAD: 216,
          NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES: 40, LSO_NBL_INFO: 4, USO_NBL_INFO: 4, CHECKSUM_NBL_INFO: 4,

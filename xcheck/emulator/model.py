@@ -60,8 +60,14 @@ OBJ_KERNEL_HANDLE = 0x200
 KernelMode, UserMode = 0, 1
 IRP_MJ_CREATE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP = 0x00, 0x02, 0x0E, 0x1B
 IRP_MJ_MAXIMUM_FUNCTION = 0x1B
-WdfDriverInitNoDispatchOverride = 2       # wdfdriver.h (WdfDriverInitNonPnpDriver is 1)
+WdfDriverInitNonPnpDriver, WdfDriverInitNoDispatchOverride = 1, 2   # wdfdriver.h
 WDF_DRIVER_CREATE, WDF_DRIVER_MINIPORT_UNLOAD = 116, 201   # wdffuncenum.h (KMDF 1.33)
+# WDF_DRIVER_GLOBALS (wdfglobals.h), x64: Driver, DriverFlags, DriverTag, DriverName[32],
+# DisplaceDriverUnload.
+WDF_GLOBALS_DRIVER, WDF_GLOBALS_DRIVER_FLAGS, WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD = 0x0, 0x8, 0x30
+WDF_DRIVER_GLOBALS_SIZE = 0x38
+# Bug checks (bugcodes.h; the Rust panic code is wdk-panic's "RPNC").
+RUST_PANIC_BUGCHECK = 0x52504E43
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
 STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
@@ -88,8 +94,6 @@ INHERIT_ONLY_ACE = 0x08
 SYSTEM_MANDATORY_LABEL_NO_WRITE_UP, NO_READ_UP, NO_EXECUTE_UP = 0x1, 0x2, 0x4
 SECURITY_MANDATORY_MEDIUM_RID, SECURITY_MANDATORY_HIGH_RID = 0x2000, 0x3000
 SecurityImpersonation = 2                 # SECURITY_IMPERSONATION_LEVEL
-ThreadPriority = 2                        # _THREADINFOCLASS (ntddk.h)
-NT_CURRENT_THREAD = 0xFFFFFFFFFFFFFFFE    # NtCurrentThread(), (HANDLE)-2 (wdm.h)
 LOW_PRIORITY, LOW_REALTIME_PRIORITY = 0, 16
 STATUS_TIMEOUT = 0x102                    # ntstatus.h
 STATUS_INVALID_HANDLE = 0xC0000008
@@ -112,6 +116,7 @@ IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_CANCEL_REMOVE_DEVICE = 
 IRP_MN_SURPRISE_REMOVAL = 0x17            # wdm.h
 NORMAL_THREAD_PRIORITY = 8                # the base priority of a normal process's threads and of system threads
 HIGH_LEVEL = 15
+NdisShutdownPowerOff, NdisShutdownBugCheck = 0, 1     # NDIS_SHUTDOWN_ACTION (ndis.h)
 
 
 class Switched:
@@ -159,6 +164,7 @@ IRQL_RULES = {
     "KeQueryInterruptTimePrecise": ("wdm.h: _IRQL_requires_same_", P, HIGH_LEVEL),
     "KeReleaseSpinLock": ("wdm.h", D, D),
     "KeSetEvent": ("wdm.h: Wait == FALSE", P, D),
+    "KeSetPriorityThread": ("wdm.h", P, D),
     "KeWaitForMultipleObjects": ("wdm.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "MmMapLockedPagesSpecifyCache": ("wdm.h: KernelMode", P, D),
     "MmProbeAndLockPages": ("wdm.h; DDI reference: <= APC_LEVEL for pageable memory", P, D),
@@ -172,7 +178,6 @@ IRQL_RULES = {
     "SeCaptureSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "SeReleaseSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "ZwClose": ("wdm.h", P, P),
-    "ZwSetInformationThread": ("ntddk.h", P, P),
     "ZwWaitForSingleObject": ("ntifs.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "DbgPrint": ("wdm.h: no annotation", P, HIGH_LEVEL),
     "KeBugCheckEx": ("wdm.h: no annotation (any IRQL)", P, HIGH_LEVEL),
@@ -196,14 +201,28 @@ FORBIDDEN_UNDER_SPIN_LOCK = {"NdisMIndicateReceiveNetBufferLists", "NdisMIndicat
                              "NdisMSendNetBufferListsComplete"}
 # The IRQL NDIS calls each miniport callback at (ndis.h: `_IRQL_requires_(PASSIVE_LEVEL)` or
 # `_IRQL_requires_max_(DISPATCH_LEVEL)`): (minimum, maximum). The harness may call a callback only
-# within its range.
+# within its range (callback_irql).
 CALLBACK_IRQL = {
     "InitializeHandlerEx": (P, P), "HaltHandlerEx": (P, P), "PauseHandler": (P, P), "RestartHandler": (P, P),
     "OidRequestHandler": (P, P), "SendNetBufferListsHandler": (P, D), "ReturnNetBufferListsHandler": (P, D),
-    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P), "ShutdownHandlerEx": (P, HIGH_LEVEL),
+    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P),
     "CancelOidRequestHandler": (P, D), "DirectOidRequestHandler": (P, D), "CancelDirectOidRequestHandler": (P, D),
     "SynchronousOidRequestHandler": (P, D), "UnloadHandler": (P, P),
 }
+# MINIPORT_SHUTDOWN (ndis.h): `_When_(ShutdownAction==NdisShutdownPowerOff, _IRQL_requires_(PASSIVE_LEVEL))`,
+# `_When_(ShutdownAction==NdisShutdownBugCheck, _IRQL_requires_(HIGH_LEVEL))`: exactly one of the two.
+SHUTDOWN_IRQL = {NdisShutdownPowerOff: (P, P), NdisShutdownBugCheck: (HIGH_LEVEL, HIGH_LEVEL)}
+
+
+def callback_irql(name, args):
+    """The IRQL range NDIS calls callback `name` with arguments `args` at: (minimum, maximum)."""
+    if name == "ShutdownHandlerEx":
+        action = args[1] & 0xFFFFFFFF
+        check(action in SHUTDOWN_IRQL, f"ShutdownHandlerEx with NDIS_SHUTDOWN_ACTION {action} (ndis.h defines 0 "
+                                       f"and 1)")
+        return SHUTDOWN_IRQL[action]
+    check(name in CALLBACK_IRQL, f"no IRQL rule for the callback {name}")
+    return CALLBACK_IRQL[name]
 
 
 class ModelError(Exception):
@@ -419,6 +438,16 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
     return seen
 
 
+def bugcheck_report(code, params, read):
+    """What KeBugCheckEx(code, *params) means, as one line; `read(addr, n)` reads memory. A Rust
+    panic (code "RPNC") carries its location: file name address and length, line, column."""
+    text = f"bug check {code:#010x} ({', '.join(f'{p:#x}' for p in params)})"
+    if code == RUST_PANIC_BUGCHECK:
+        file_ptr, file_len, line, column = params
+        file = bytes(read(file_ptr, min(file_len, 512))).decode("utf-8", "replace") if file_ptr else "?"
+        text = f"Rust panic at {file}:{line}:{column} ({text})"
+    return text
+
 
 class Thread:
     """One thread of the emulated system: a root call of the harness (an IRP dispatch, a miniport
@@ -443,7 +472,8 @@ class Thread:
         self.block_seq = 0
         self.result = None
         self.priority = NORMAL_THREAD_PRIORITY
-        self.priorities = []            # every priority set for it (ZwSetInformationThread), in order
+        self.priorities = []            # every priority set for it (KeSetPriorityThread), in order
+        self.object = None              # its thread object, once the driver referenced it
         self.stack = None
         self.token = None
         self.irp = None
@@ -480,6 +510,8 @@ class Model:
         self.free_stacks = []
         self.triggers = []              # interleavings armed by the harness
         self.joins = []                 # (waiter, thread, its priority) at each ZwWaitForSingleObject
+        self.thread_objects = {}        # thread object -> Thread (ObReferenceObjectByHandle on a thread handle)
+        self.priority_sets = []         # (thread id of the caller, Thread, priority) at each KeSetPriorityThread
         self.processes = {"client": 0x1000A0, "system": 0x100040, "other": 0x1000C0}
         self.pids = {"client": 0x1F4, "system": 4, "other": 0x2F8}
         self.process = "system"
@@ -491,6 +523,8 @@ class Model:
         self.file_generic_mapping = 0
         self.delays = 0
         self.event_type = None
+        self.event_type_object = None   # the object types ntoskrnl exports as data (the harness sets them)
+        self.thread_type_object = None
         self.kmdf_bound = False
         self.wdf_globals = 0
         self.wdf_driver = 0
@@ -514,6 +548,9 @@ class Model:
         self.process_notify = None
         self.time_100ns = 0
         self.wdf_unbound = False
+        self.driver_entry_done = False   # set by the scenario once DriverEntry has succeeded
+        self.bugcheck = None
+        self.debug_breaks = []
         self.deregistered = False
         self.exit_stub = 0
         self.unload_stub = 0
@@ -800,14 +837,23 @@ class Model:
     def signal(self, event):
         """KeSetEvent's effect: signalled, then the waits it satisfies (a synchronization event
         satisfies one and is reset by it; a notification event all, and stays signalled). Returns
-        the previous state."""
+        the previous state.
+
+        A thread that waited without a timeout on a driver event and is woken by a thread running
+        below its priority stood still until that thread ran: under load, for as long as the load
+        lasts (a priority inversion, as for ZwWaitForSingleObject on a thread)."""
         previous = self.mem.field(event, KEVENT, "SignalState")
         self.mem.put(event, KEVENT, "SignalState", 1)
         self.set_events.append(event)
+        setter = self.current
         for thread in self.blocked():
-            kind, objects, *_ = thread.waiting
+            kind, objects, timed = thread.waiting
             if kind != "events" or event not in objects or not self.mem.field(event, KEVENT, "SignalState"):
                 continue
+            check(timed or setter is None or self.events.get(event) != "driver" or setter.priority >= thread.priority,
+                  f"{thread.what} (priority {thread.priority}) waited without a timeout for an event that "
+                  f"{setter.what if setter else ''} running at priority {setter.priority if setter else ''} set: "
+                  f"under load the wait lasts as long as the load")
             if self.mem.u8(event) == 1:                      # SynchronizationEvent: auto-reset
                 self.mem.put(event, KEVENT, "SignalState", 0)
             self.wake(thread, objects.index(event))
@@ -862,8 +908,11 @@ class Model:
     def h_ObReferenceObjectByHandle(self):
         handle, access, obj_type, mode, out, info = self.args(6)
         self.require_irql("ObReferenceObjectByHandle", PASSIVE_LEVEL)
+        if obj_type == self.thread_type_object:
+            return self.reference_thread(handle, mode, out)
         check(obj_type == self.event_type_object, f"ObReferenceObjectByHandle type {obj_type:#x}, "
-              f"expected *ExEventObjectType ({self.event_type_object:#x})")
+              f"expected *ExEventObjectType ({self.event_type_object:#x}) or *PsThreadType "
+              f"({self.thread_type_object:#x})")
         check(mode & 0xFF == UserMode, "a client's handle must be looked up with UserMode access checks")
         check(self.process == "client", "handle looked up outside the client's process")
         obj = self.handles.get(handle)
@@ -873,6 +922,35 @@ class Model:
         self.refs[obj] = self.refs.get(obj, 0) + 1
         self.mem.w64(out, obj)
         return STATUS_SUCCESS
+
+    def reference_thread(self, handle, mode, out):
+        """ObReferenceObjectByHandle(*PsThreadType): a kernel handle of a thread the driver created,
+        looked up with KernelMode (a UserMode lookup refuses kernel handles)."""
+        check(mode & 0xFF == KernelMode, "a kernel thread handle looked up with UserMode access (refused: "
+                                         "STATUS_INVALID_HANDLE)")
+        thread = self.threads.get(handle)
+        check(thread is not None and thread.state != "closed",
+              f"ObReferenceObjectByHandle({handle:#x}, *PsThreadType): not a thread handle the driver holds")
+        if thread.object is None:
+            thread.object = self.alloc(0x40, "kthread")
+            self.thread_objects[thread.object] = thread
+        self.refs[thread.object] = self.refs.get(thread.object, 0) + 1
+        self.mem.w64(out, thread.object)
+        return STATUS_SUCCESS
+
+    def h_KeSetPriorityThread(self):
+        obj, priority = self.args(2)
+        thread = self.thread_objects.get(obj)
+        check(thread is not None and self.refs.get(obj, 0) > 0,
+              f"KeSetPriorityThread({obj:#x}): not a thread object the driver holds a reference to")
+        (priority,) = struct.unpack("<i", struct.pack("<I", priority & 0xFFFFFFFF))     # KPRIORITY: LONG
+        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
+        check(LOW_PRIORITY < priority < 32, f"KeSetPriorityThread priority {priority}")
+        previous = thread.priority
+        thread.priority = priority
+        thread.priorities.append(priority)
+        self.priority_sets.append((self.current.tid if self.current else None, thread, priority))
+        return previous
 
     def h_ObfDereferenceObject(self):
         (obj,) = self.args(1)
@@ -1091,6 +1169,10 @@ class Model:
 
     def h_ZwWaitForSingleObject(self):
         handle, alertable, timeout = self.args(3)
+        units = struct.unpack("<q", bytes(self.se.mem_read(timeout, 8)))[0] if timeout else None
+        # ntifs.h: APC_LEVEL at most, DISPATCH_LEVEL with a zero timeout (a poll).
+        self.require_irql("ZwWaitForSingleObject", DISPATCH_LEVEL if units == 0 else APC_LEVEL)
+        check(not self.locks_held, "waiting while holding a spin lock")
         thread = self.threads.get(handle)
         check(thread is not None and thread.state != "closed", f"ZwWaitForSingleObject({handle:#x}): not a thread handle")
         check(alertable & 0xFF == 0 and timeout == 0, "a non-alertable wait without timeout expected")
@@ -1111,25 +1193,6 @@ class Model:
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
-        return STATUS_SUCCESS
-
-    def h_ZwSetInformationThread(self):
-        handle, info_class, info, length = self.args(4)
-        if handle == NT_CURRENT_THREAD:
-            thread = self.current
-            check(thread is not None and thread.kind == "system", "ZwSetInformationThread(NtCurrentThread()) "
-                                                                  "outside a system thread")
-        else:
-            thread = self.threads.get(handle)
-            check(thread is not None and thread.state != "closed",
-                  f"ZwSetInformationThread({handle:#x}): not a thread handle the driver holds")
-        check(info_class & 0xFFFFFFFF == ThreadPriority, f"ZwSetInformationThread class {info_class & 0xFFFFFFFF}")
-        check(length & 0xFFFFFFFF == 4, f"ThreadPriority takes a 4-byte KPRIORITY, got {length & 0xFFFFFFFF}")
-        (priority,) = struct.unpack("<i", bytes(self.se.mem_read(info, 4)))
-        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
-        check(LOW_PRIORITY < priority < 32, f"ThreadPriority {priority}")
-        thread.priority = priority
-        thread.priorities.append(priority)
         return STATUS_SUCCESS
 
     def h_KeDelayExecutionThread(self):
@@ -1213,7 +1276,7 @@ class Model:
                 i, f"WdfFunction{i}")
             self.mem.w64(table + 8 * i, self.se.emu.get_proc("wdf01000", name))
         self.mem.w64(table_ptr, table)
-        self.wdf_globals = self.alloc(0x40, "wdf-globals")
+        self.wdf_globals = self.alloc(WDF_DRIVER_GLOBALS_SIZE, "wdf-globals")
         self.mem.w64(globals_out, self.wdf_globals)
         self.kmdf_bound = True
         return STATUS_SUCCESS
@@ -1223,6 +1286,8 @@ class Model:
         check(self.kmdf_bound and globals_ == self.wdf_globals, "WdfVersionUnbind without a bind")
         self.kmdf_bound = False
         self.wdf_unbound = True
+        # Unbinding releases what the framework holds for the driver, its WDFDRIVER included.
+        self.wdf_driver = 0
         return STATUS_SUCCESS
 
     def h_WdfDriverCreate(self):
@@ -1236,12 +1301,39 @@ class Model:
         check(self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverDeviceAdd") == 0, "no device-add callback expected")
         self.wdf_driver = 0x0DF0D0
         self.mem.w64(out, self.wdf_driver)
+        # The framework's bookkeeping in the driver globals (fxdriverapi.cpp of the public WDF
+        # sources): the init flags, and whether the stub is to displace DriverUnload — not for a
+        # NoDispatchOverride or non-PnP driver without EvtDriverUnload.
+        flags = self.mem.field(config, WDF_DRIVER_CONFIG, "DriverInitFlags")
+        own_unload = self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverUnload") != 0
+        self.mem.w64(self.wdf_globals + WDF_GLOBALS_DRIVER, self.wdf_driver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS,
+                       struct.pack("<I", self.mem.u32(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS) | flags))
+        displace = own_unload or not flags & (WdfDriverInitNoDispatchOverride | WdfDriverInitNonPnpDriver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD, bytes([int(displace)]))
         return STATUS_SUCCESS
 
     def h_WdfDriverMiniportUnload(self):
         globals_, driver = self.args(2)
         check(globals_ == self.wdf_globals and driver == self.wdf_driver, "WdfDriverMiniportUnload arguments")
+        # wdfminiport.h calls it through WdfDriverMiniportUnloadOverride, which the KMDF stub
+        # points at its own unbinding routine once DriverEntry has succeeded: the table entry is
+        # reached only from DriverEntry's failure path.
+        check(not self.driver_entry_done, "the function table's WdfDriverMiniportUnload called after DriverEntry: "
+              "wdfminiport.h calls it through WdfDriverMiniportUnloadOverride (this would never unbind)")
         self.wdf_driver = 0
+
+    def h_KeBugCheckEx(self):
+        code, *params = self.args(5)
+        self.bugcheck = bugcheck_report(code & 0xFFFFFFFF, params, self.se.mem_read)
+        if self.debug_breaks:
+            self.bugcheck += f", after a debug break (int 3) at {self.debug_breaks[-1]:#x}"
+        raise ModelError(self.bugcheck)
+
+    def debug_break(self, pc):
+        """An `int 3` (wdk-panic traps before it bug-checks in debug builds): a kernel debugger
+        would stop here; the model notes it and continues, so that the bug check is seen."""
+        self.debug_breaks.append(pc)
 
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo):

@@ -17,6 +17,7 @@ import sys
 
 import pefile
 import speakeasy
+import speakeasy.common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -24,7 +25,7 @@ sys.path.insert(0, HERE)
 import model as M  # noqa: E402
 import oids as O  # noqa: E402
 from layouts import (  # noqa: E402
-    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST,
+    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST, NDIS_OID_REQUEST_METHOD,
     NDIS_OID_REQUEST_QUERY, NDIS_STATISTICS_INFO, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_DEVICE_PNP_EVENT,
     OID_REQUEST_DATA, OID_REQUEST_SIZE_REVISION_2)
 import layouts as L  # noqa: E402
@@ -106,17 +107,21 @@ class Harness:
         m.ndis_dispatch = [self.se.emu.get_proc("ndis", f"ndisDispatch{i}") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]
         for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1):
             setattr(m, f"h_ndisDispatch{i}", m.ndis_dispatch_handler(i))
-        # ExEventObjectType is data: its import slot holds the address of a POBJECT_TYPE variable.
+        # ExEventObjectType and PsThreadType are data: each import slot holds the address of a
+        # POBJECT_TYPE variable, whose value is the object type.
         m.event_type_object = m.alloc(0x100, "event-type")
-        variable = m.alloc(8, "ExEventObjectType")
-        m.mem.w64(variable, m.event_type_object)
+        m.thread_type_object = m.alloc(0x100, "thread-type")
+        data = {}
+        for name, value in (("ExEventObjectType", m.event_type_object), ("PsThreadType", m.thread_type_object)):
+            data[name] = m.alloc(8, name)
+            m.mem.w64(data[name], value)
         self.imports = []
         for entry in self.pe.DIRECTORY_ENTRY_IMPORT:
             dll = entry.dll.decode().lower().rsplit(".", 1)[0]
             for imp in entry.imports:
                 name = imp.name.decode()
-                if name == "ExEventObjectType":
-                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, variable)
+                if name in data:
+                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, data[name])
                     continue
                 self.imports.append(name)
                 self.hook(name, dll)
@@ -126,6 +131,21 @@ class Harness:
             self.hook(name, dll)
         self.error = None
         self.step_name = ""
+        # `int 3` (wdk-panic's debug break before its bug check) goes to the model, which notes it
+        # and continues as an attached kernel debugger would, so that KeBugCheckEx is reached and
+        # reported; every other interrupt keeps speakeasy's handling.
+        emu = self.se.emu
+        builtin = emu._hook_interrupt
+
+        def interrupt(emu_, intnum, ctx=[]):
+            if intnum == 3:
+                m.debug_break(emu.get_pc())
+                return True
+            return builtin(emu_, intnum, ctx)
+        emu._hook_interrupt = interrupt
+        for hook in emu.hooks.get(speakeasy.common.HOOK_INTERRUPT, []):
+            if hook.cb == builtin:
+                hook.cb = interrupt
 
     def hook(self, name, dll):
         # speakeasy continues an import it implements itself only where the handler left the
@@ -180,7 +200,7 @@ class Harness:
     def start(self, what, addr, *args, irql=M.PASSIVE_LEVEL, process="system", token=None, irp=None, callback=None):
         """Starts `addr(*args)` as a new thread (first in line) and runs until no thread is ready."""
         if callback is not None:
-            low, high = M.CALLBACK_IRQL[callback]
+            low, high = M.callback_irql(callback, args)
             expect(low <= irql <= high, f"the harness calls {callback} at IRQL {irql} (ndis.h: {low}..{high})")
         thread = self.m.new_thread(what, addr, args, irql, process, kind="root", front=True, token=token, irp=irp)
         self.run()
@@ -224,8 +244,10 @@ def main():
     for major in (M.IRP_MJ_DEVICE_CONTROL, M.IRP_MJ_CLOSE, M.IRP_MJ_PNP):
         expect(m.in_image(mj[major]), f"IRP_MJ {major:#x} not chained to the driver")
     expect(mj[M.IRP_MJ_CREATE] == m.ndis_dispatch[M.IRP_MJ_CREATE], "IRP_MJ_CREATE must stay NDIS's")
-    unload = m.mem.u64(m.driver_object + 0x68)
-    expect(m.in_image(unload), "the KMDF stub did not wrap NDIS's unload routine")
+    m.driver_entry_done = True
+    # A NoDispatchOverride driver without EvtDriverUnload: the KMDF stub leaves NDIS's unload
+    # routine in place and unbinds through WdfDriverMiniportUnloadOverride instead.
+    expect(m.mem.u64(m.driver_object + 0x68) == m.unload_stub, "the KMDF stub replaced NDIS's unload routine")
     ch = m.chars
 
     # ---- adapters ----
@@ -416,7 +438,7 @@ def main():
     joins = [(w, p) for w, t, p in m.joins if t is consumer]
     expect(joins and joins[0][1] == M.LOW_REALTIME_PRIORITY and joins[0][0].kind == "root",
            f"teardown waited for the consumer at priority {joins[0][1] if joins else None}")
-    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwSetInformationThread"
+    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "KeSetPriorityThread"
                      and tid == joins[0][0].tid)
     waited_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwWaitForSingleObject"
                      and tid == joins[0][0].tid)
@@ -616,30 +638,71 @@ def main():
     expect(head(S) == S["tail"], f"Receive head {head(S):#x}, expected {S['tail']:#x} after the return")
 
     # ---- OIDs ----
-    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
-                    adapter=None, method_lengths=None):
-        """An NDIS_OID_REQUEST (revision 2) with `data` in a buffer of `length` bytes; BytesWritten
-        and BytesNeeded hold stale values the miniport must overwrite."""
-        adapter = adapter or A
+    def build_oid_request(request_type, oid, data=b"", length=None, method_id=0):
+        """An NDIS_OID_REQUEST (revision 2) laid out in the arm of DATA its type selects (ndis.h,
+        WDK 10.0.16299: NDIS_OID_REQUEST::DATA): for a query or set, `data` in a buffer of `length`
+        bytes; for a method (NdisRequestMethod), `data` as the input (InputBufferLength) and
+        `length` as OutputBufferLength, with `method_id`. The counts the miniport fills in
+        (BytesWritten, BytesRead, BytesNeeded) hold stale values. Returns (request, DATA, buffer)."""
         length = len(data) if length is None else length
+        method = request_type == M.NdisRequestMethod
+        size = max(length, len(data)) if method else length
         request = m.alloc(OID_REQUEST_SIZE_REVISION_2, "oid-request")
-        buffer = m.alloc(max(length, 16), "oid-buffer") if length or data else 0
+        buffer = m.alloc(max(size, 16), "oid-buffer") if size or data else 0
         if data:
             m.se.mem_write(buffer, data)
         m.mem.write(request, bytes([M.NDIS_OBJECT_TYPE_OID_REQUEST, M.NDIS_OID_REQUEST_REVISION_2])
                     + struct.pack("<H", OID_REQUEST_SIZE_REVISION_2))
         m.mem.put(request, NDIS_OID_REQUEST, "RequestType", request_type)
         base = request + OID_REQUEST_DATA
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "Oid", oid)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBuffer", buffer)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBufferLength", length)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesWritten", 0xDEADBEEF)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded", 0xDEADBEEF)
+        if method:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InputBufferLength", len(data)),
+                                 ("OutputBufferLength", length), ("MethodId", method_id),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesRead", 0xDEADBEEF),
+                                 ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_METHOD, field, value)
+        else:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InformationBufferLength", length),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_QUERY, field, value)
+        return request, base, buffer
+
+    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
+                    adapter=None):
+        """A query or set request (build_oid_request) through `handler`: (status, BytesWritten or
+        BytesRead, BytesNeeded, the buffer's bytes)."""
+        adapter = adapter or A
+        length = len(data) if length is None else length
+        request, base, buffer = build_oid_request(request_type, oid, data, length)
         status = h.call(what, ch[handler], adapter["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
         written = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesWritten")
         needed = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded")
         out = bytes(m.se.mem_read(buffer, length)) if buffer and length else b""
         return status, written, needed, out
+
+    def untouched_request(what, handler, request_type, oid, data=b"", length=16, irql=M.PASSIVE_LEVEL):
+        """A request `handler` must refuse without writing: its status; every byte of the request
+        and of its buffer must be as the caller left them (for a method request, in particular,
+        the caller's InputBufferLength, OutputBufferLength and MethodId)."""
+        request, base, buffer = build_oid_request(request_type, oid, data, length, method_id=0x5A5A)
+        size = max(length, len(data))
+
+        def image():
+            return (bytes(m.se.mem_read(request, OID_REQUEST_SIZE_REVISION_2)),
+                    bytes(m.se.mem_read(buffer, size)) if buffer and size else b"")
+        before = image()
+        status = h.call(what, ch[handler], A["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
+        if request_type == M.NdisRequestMethod:
+            inputs = tuple(m.mem.field(base, NDIS_OID_REQUEST_METHOD, f)
+                           for f in ("InputBufferLength", "OutputBufferLength", "MethodId"))
+            expect(inputs == (len(data), length, 0x5A5A),
+                   f"{what}: the caller's InputBufferLength, OutputBufferLength, MethodId became {inputs}, "
+                   f"expected {(len(data), length, 0x5A5A)} (the method arm of DATA written through the query arm?)")
+        after = image()
+        changed = [i for i, (x, y) in enumerate(zip(before[0], after[0])) if x != y]
+        expect(not changed, f"{what}: request bytes changed at offsets {[hex(i) for i in changed]}")
+        expect(before[1] == after[1], f"{what}: the information buffer was written")
+        return status
 
     def query(oid, length=256, handler="OidRequestHandler", irql=M.PASSIVE_LEVEL, adapter=None):
         return oid_request(f"query {O.NAMES.get(oid, hex(oid))}", handler, M.NdisRequestQueryInformation, oid,
@@ -720,7 +783,8 @@ def main():
     step("OID requests of another kind: an unknown OID (NOT_SUPPORTED, nothing written), a method request (INVALID_OID)")
     status, written, needed, _ = query(0x0101FFFF)
     expect((status, written, needed) == (M.NDIS_STATUS_NOT_SUPPORTED, 0, 0), f"unknown OID: {status:#x} {written} {needed}")
-    status, *_ = oid_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS, length=64)
+    status = untouched_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS,
+                               data=b"\x01" * 8, length=64)
     expect(status == M.NDIS_STATUS_INVALID_OID, f"method request: {status:#x}")
     status, *_ = oid_request("query statistics request", "OidRequestHandler", M.NdisRequestQueryStatistics,
                              O.OID_GEN_RCV_OK, length=8)
@@ -733,19 +797,17 @@ def main():
                                        (M.NdisRequestSetInformation, M.NDIS_STATUS_NOT_SUPPORTED),
                                        (M.NdisRequestMethod, M.NDIS_STATUS_INVALID_OID)):
                 for oid in (O.OID_GEN_VENDOR_ID, O.OID_GEN_CURRENT_PACKET_FILTER, 0x0101FFFF):
-                    data = O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation else b""
-                    status, written, needed, out = oid_request(f"{handler} {request_type} {oid:#x}", handler,
-                                                               request_type, oid, data, length=16, irql=irql)
-                    expect((status, written, needed) == (want, 0, 0),
-                           f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}: "
-                           f"{(hex(status), written, needed)}, expected {(hex(want), 0, 0)}")
-                    if request_type != M.NdisRequestSetInformation:
-                        expect(out == bytes(16), f"{handler} wrote into the buffer")
+                    data = (O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation
+                            else b"\x01" * 8 if request_type == M.NdisRequestMethod else b"")
+                    what = f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}"
+                    status = untouched_request(what, handler, request_type, oid, data, length=16, irql=irql)
+                    expect(status == want, f"{what}: {status:#x}, expected {want:#x}")
         # A refused set changed nothing.
         status, _, _, out = query(O.OID_GEN_CURRENT_PACKET_FILTER)
         expect(struct.unpack("<I", out[:4])[0] == O.DIRECTED, f"{handler}: a refused set changed the filter")
 
-    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a method)")
+    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a "
+         "method), the request left as it came")
     expect(m.in_image(ch["DirectOidRequestHandler"]) and m.in_image(ch["CancelDirectOidRequestHandler"]),
            "direct OID handlers")
     refused_everywhere("DirectOidRequestHandler")
@@ -753,6 +815,17 @@ def main():
     step("synchronous OID requests (NDIS 6.80+, up to DISPATCH_LEVEL): refused alike")
     expect(m.in_image(ch["SynchronousOidRequestHandler"]), "synchronous OID handler")
     refused_everywhere("SynchronousOidRequestHandler")
+
+    step("MiniportShutdownEx: power off at PASSIVE_LEVEL, bug check at HIGH_LEVEL (each action's IRQL in ndis.h); "
+         "no kernel call, the session untouched")
+    for action, irql in ((M.NdisShutdownPowerOff, M.PASSIVE_LEVEL), (M.NdisShutdownBugCheck, M.HIGH_LEVEL)):
+        thread = h.start(f"MiniportShutdownEx({action})", ch["ShutdownHandlerEx"], A["context"], action, irql=irql,
+                         callback="ShutdownHandlerEx")
+        expect(thread.state == "exited", f"MiniportShutdownEx({action}) did not return")
+        made = [name for tid, name in m.calls if tid == thread.tid]
+        expect(not made, f"MiniportShutdownEx({action}) at IRQL {irql} called {made}")
+    expect(S["consumer"].state == "blocked" and m.mem.u32(S["send"] + V2_TAIL) != RING_STOPPED,
+           "the shutdown handler ended the session")
 
     # ---- task offloads (docs/ring-protocol.md section 15) ----
     def ones(data):
@@ -996,7 +1069,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause waits for the round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
+         "round and the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -1004,6 +1078,15 @@ def main():
     h.run()
     pause = trigger["fired"]
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
+    # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
+    # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    consumer = S["consumer"]
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
+    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    pause_calls = [name for tid, name in m.calls if tid == pause.tid]
+    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
+           f"the pause raised the consumer only after it began to wait: {pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -1017,10 +1100,13 @@ def main():
     publish(S, ipv4(34, 12))
     h.run()
     expect(len(m.indications) == indications, "a packet was indicated while paused")
-    status = h.call("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
-                    callback="RestartHandler")
-    expect(status == 0 and len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
+    restart = h.start("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
+                      callback="RestartHandler")
+    expect(restart.state == "exited" and restart.result & 0xFFFFFFFF == 0, f"MiniportRestart: {restart}")
+    expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
+    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")
@@ -1238,7 +1324,7 @@ def main():
     expect(m.mem.u32(SE["send"] + V2_TAIL) == RING_STOPPED, "the open session was not ended by the halt")
     h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")
     expect(m.deregistered and m.wdf_driver == 0 and m.wdf_unbound and m.process_notify is None,
-           "unload: deregistration, WdfDriverMiniportUnload, unbind, notify removal")
+           "unload: deregistration, WdfDriverMiniportUnload through the override (unbinding KMDF), notify removal")
     expect(not m.pool, f"pool allocations leaked at unload (size, tag): {sorted(m.pool.values())}")
     expect(all(i["freed"] for i in m.nbls.values()) and not m.held_by_stack(), "an NBL not returned or not freed")
     expect(not m.send_in_flight, "a sent NBL not completed")

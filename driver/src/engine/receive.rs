@@ -42,6 +42,7 @@ use ring_abi::{
 use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
+use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
 use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -207,10 +208,8 @@ impl<P: Platform> ReceiveState<P> {
         round_done: P::Event,
         initial_head: u32,
     ) -> Option<Self> {
-        let mut records = VecDeque::new();
-        records.try_reserve_exact(MAX_SLOTS_IN_FLIGHT).ok()?;
-        let mut batch = Vec::new();
-        batch.try_reserve_exact(RECEIVE_BATCH_PACKETS).ok()?;
+        let records = try_deque_with_capacity(MAX_SLOTS_IN_FLIGHT).ok()?;
+        let batch = try_vec_with_capacity(RECEIVE_BATCH_PACKETS).ok()?;
         Some(Self {
             ring,
             event,
@@ -477,8 +476,14 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
         loop {
-            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+            if let Some(woken_by) = platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval) {
                 ring.store_alertable(false);
+                // A manual-reset client event stays set after the wait: cleared here, or every
+                // later sleep would return at once. No wake-up is lost: `tail` is re-read after
+                // this, behind the alertable store and fence of the next sleep's check.
+                if woken_by == 0 {
+                    self.receive.event.clear();
+                }
                 return None;
             }
             bump(&self.stats().receive_rechecks);
@@ -900,7 +905,10 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
+        // runs below normal priority, so that wait would last as long as the processor is loaded:
+        // it is raised first (and relaxed by the restart).
+        self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }

@@ -258,9 +258,13 @@ impl<P: Platform> Adapter<P> {
         }
     }
 
-    /// Restarts a paused adapter.
+    /// Restarts a paused adapter. The consumer, raised by the pause, returns to its own priority
+    /// before it is let go on.
     pub fn restart(&self) {
         self.inner.paused.store(false, Ordering::SeqCst);
+        if let Some(session) = self.session() {
+            session.relax_consumer();
+        }
         self.inner.resumed.set();
     }
 
@@ -348,6 +352,22 @@ impl<P: Platform> Session<P> {
         // raised IRQL forbids).
         let previous = self.worker.lock().replace(worker);
         drop(previous);
+    }
+
+    /// Raises the consumer thread ([`Worker::expedite`]) while a pauser waits for its round. Under
+    /// the lock teardown takes the worker out with, so the thread is never one being joined (a
+    /// teardown that took it first raises it itself).
+    pub(crate) fn expedite_consumer(&self) {
+        if let Some(worker) = self.worker.lock().as_ref() {
+            worker.expedite();
+        }
+    }
+
+    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock.
+    pub(crate) fn relax_consumer(&self) {
+        if let Some(worker) = self.worker.lock().as_ref() {
+            worker.relax();
+        }
     }
 
     /// Indicates link up, unless the session already ended. Decided under the lock, indicated

@@ -384,8 +384,10 @@ pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
     pub InterruptModeration: u32,
 }
 
-/// The query/set arm of `NDIS_OID_REQUEST::DATA` (ntddndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
-/// share this shape: `BytesWritten` is `BytesRead` for a set).
+/// The query/set arm of `NDIS_OID_REQUEST::DATA` (ndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
+/// share this shape: `BytesWritten` is `BytesRead` for a set). The union's third arm,
+/// `METHOD_INFORMATION`, has other fields at `BytesWrittenOrRead` and `BytesNeeded` (the caller's
+/// `OutputBufferLength` and `MethodId`): this arm is written only for a query or set.
 #[repr(C)]
 pub struct NDIS_OID_REQUEST_INFORMATION {
     pub Oid: NDIS_OID,
@@ -395,7 +397,7 @@ pub struct NDIS_OID_REQUEST_INFORMATION {
     pub BytesNeeded: u32,
 }
 
-/// `NDIS_OID_REQUEST` (ntddndis.h), through the query/set arm of `DATA` (allocated by NDIS; never created here).
+/// `NDIS_OID_REQUEST` (ndis.h), through the query/set arm of `DATA` (allocated by NDIS; never created here).
 #[repr(C)]
 pub struct NDIS_OID_REQUEST {
     pub Header: NDIS_OBJECT_HEADER,

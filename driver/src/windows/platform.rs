@@ -11,19 +11,20 @@ use core::ptr::{self, NonNull};
 use ring_abi::{CallerBitness, RingRole, MAX_OFFLOAD_HEADER};
 use wdk_sys::ntddk::{
     IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent,
-    KeQueryInterruptTimePrecise, KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmBuildMdlForNonPagedPool,
-    MmUnlockPages, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, ZwClose,
-    ZwSetInformationThread, ZwWaitForSingleObject,
+    KeQueryInterruptTimePrecise, KeSetEvent, KeSetPriorityThread, KeTestSpinLock, KeWaitForMultipleObjects,
+    MmBuildMdlForNonPagedPool, MmUnlockPages, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread,
+    ZwClose, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES,
-    OBJ_KERNEL_HANDLE, PKEVENT, PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
+    KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE,
+    PKEVENT, PKTHREAD, PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    THREAD_SET_INFORMATION,
 };
 
 use super::kernel::{
     ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, ExEventObjectType,
-    LOW_REALTIME_PRIORITY,
+    PsThreadType, LOW_REALTIME_PRIORITY,
 };
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
@@ -43,7 +44,8 @@ use crate::platform::{
     Event, IndicationInfo, IpKind, Platform, PlatformError, RingMapping, StackOffloads, Worker, MAX_WAIT_EVENTS,
 };
 
-/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
+/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer
+/// (which sets it with `KeSetPriorityThread`, as here).
 const CONSUMER_PRIORITY: KPRIORITY = 1;
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
@@ -187,16 +189,49 @@ impl Drop for KernelRingMapping {
     }
 }
 
-/// The consumer system thread, as a kernel handle. Dropping it (or [`Worker::join`], which
-/// consumes it) waits until the thread has ended, then closes the handle, once.
+/// The consumer system thread: its kernel handle (to wait for it and close) and its thread object,
+/// referenced at creation (to set its priority). Dropping it (or [`Worker::join`], which consumes
+/// it) waits until the thread has ended, then closes the handle and releases the reference, once.
+///
+/// Priorities are set on the referenced object with `KeSetPriorityThread` (wdm.h:
+/// `_IRQL_requires_max_(DISPATCH_LEVEL)`), which the engine may call under its spin lock, and
+/// never through the handle, which only this value's drop closes: the object stays valid for as
+/// long as this value holds its reference, whatever the thread does.
 pub struct KernelWorker {
     thread: HANDLE,
+    /// `None` only if the reference could not be taken (a kernel handle `PsCreateSystemThread` has
+    /// just returned names a thread, so this is a shell bug, reported when it happens): the
+    /// thread then keeps its initial priority throughout, so no wait depends on a thread below
+    /// the waiter's priority.
+    object: Option<NonNull<c_void>>,
 }
 
-// SAFETY: a kernel handle (OBJ_KERNEL_HANDLE) may be used from any thread in any process context.
+// SAFETY: a kernel handle (OBJ_KERNEL_HANDLE) and a referenced thread object may be used from any
+// thread in any process context.
 unsafe impl Send for KernelWorker {}
 
+impl KernelWorker {
+    /// `KeSetPriorityThread(thread, priority)`; nothing without the thread object.
+    fn set_priority(&self, priority: KPRIORITY) {
+        if let Some(object) = self.object {
+            // The thread's object is an ETHREAD, whose first member is its KTHREAD.
+            let thread: PKTHREAD = object.as_ptr().cast();
+            // SAFETY: `thread` is referenced by this value until its drop releases it, after the
+            // last call here; KeSetPriorityThread may be called at any IRQL up to DISPATCH_LEVEL.
+            let _previous = unsafe { KeSetPriorityThread(thread, priority) };
+        }
+    }
+}
+
 impl Worker for KernelWorker {
+    fn expedite(&self) {
+        self.set_priority(LOW_REALTIME_PRIORITY);
+    }
+
+    fn relax(&self) {
+        self.set_priority(CONSUMER_PRIORITY);
+    }
+
     fn join(self) {
         // The wait and the close are the drop's: consuming the value runs them exactly once.
         drop(self);
@@ -206,9 +241,10 @@ impl Worker for KernelWorker {
 impl Drop for KernelWorker {
     /// The engine joins every worker in teardown (or when a registration is discarded), at
     /// PASSIVE_LEVEL, after signalling the thread to stop; that join is this drop. Reached any
-    /// other way, it still leaves no thread running driver code and no handle open. The engine
-    /// takes the worker out of its session before the consumer's own session reference can be
-    /// the last one, so this never runs on the consumer thread (which would wait for itself).
+    /// other way, it still leaves no thread running driver code, no handle open and no reference
+    /// held. The engine takes the worker out of its session before the consumer's own session
+    /// reference can be the last one, so this never runs on the consumer thread (which would wait
+    /// for itself).
     ///
     /// The consumer runs at priority 1: on a loaded processor, every ready thread of normal
     /// priority runs before it, and the teardown waiting here (a close, a process exit, a halt)
@@ -216,7 +252,7 @@ impl Drop for KernelWorker {
     /// every variable priority; what is left for it to do once stopped is bounded (the end of a
     /// round: at most one batch).
     fn drop(&mut self) {
-        set_thread_priority(self.thread, LOW_REALTIME_PRIORITY);
+        self.set_priority(LOW_REALTIME_PRIORITY);
         // SAFETY: `thread` is the kernel handle PsCreateSystemThread returned, with SYNCHRONIZE
         // access (THREAD_ALL_ACCESS), not closed before (it is closed below, in the one drop of
         // this value); waiting at PASSIVE_LEVEL is allowed.
@@ -234,7 +270,36 @@ impl Drop for KernelWorker {
         if closed < 0 {
             wdk::println!("ringtun: closing the consumer thread handle failed: {closed:#x}");
         }
+        if let Some(object) = self.object.take() {
+            // SAFETY: the reference `reference_thread` took, released once, here, after the last
+            // use of the object.
+            unsafe { ObfDereferenceObject(object.as_ptr()) };
+        }
     }
+}
+
+/// The thread object behind the kernel handle `thread` (`PsCreateSystemThread`'s), referenced:
+/// `ObReferenceObjectByHandle` with `*PsThreadType` and kernel-mode access (a kernel handle is
+/// found from any process context and not access-checked). `None`, reported, if it fails.
+fn reference_thread(thread: HANDLE) -> Option<NonNull<c_void>> {
+    let mut object: PVOID = ptr::null_mut();
+    // SAFETY: `thread` is an open kernel handle; the lookup is restricted to thread objects; the
+    // out-parameter is a valid PVOID; PASSIVE_LEVEL (registration).
+    let status = unsafe {
+        ObReferenceObjectByHandle(
+            thread,
+            THREAD_SET_INFORMATION,
+            PsThreadType,
+            _MODE::KernelMode as KPROCESSOR_MODE,
+            &mut object,
+            ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        wdk::println!("ringtun: referencing the consumer thread failed: {status:#x}");
+        return None;
+    }
+    NonNull::new(object)
 }
 
 /// One packet ready for indication: an NBL with one NET_BUFFER over a partial MDL of the ring,
@@ -578,13 +643,13 @@ impl Platform for KernelPlatform {
             drop(unsafe { TryArc::<Session<Self>>::from_raw(context) });
             return Err(PlatformError::ThreadStart);
         }
+        let worker = KernelWorker { thread, object: reference_thread(thread) };
         // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
         // sleeping and must not take time from the client that fills the ring. Set here, by the
-        // creator, rather than by the thread itself: a teardown that raises the thread before
-        // waiting for it (`KernelWorker::drop`) always comes after this, even when the thread has
-        // not run yet.
-        set_thread_priority(thread, CONSUMER_PRIORITY);
-        Ok(KernelWorker { thread })
+        // creator, rather than by the thread itself: a raise before a wait for the thread (a pause,
+        // a teardown) always comes after this, even when the thread has not run yet.
+        worker.relax();
+        Ok(worker)
     }
 
     fn prepare_indication(
@@ -742,25 +807,6 @@ impl Platform for KernelPlatform {
             checksum_valid: true,
         }
     }
-}
-
-/// `ZwSetInformationThread(thread, ThreadPriority, priority)` on the consumer's kernel handle.
-/// On failure the thread keeps its priority: the consumer yields less politely, or a teardown
-/// waits longer under load; neither is incorrect, so the status is not acted on.
-fn set_thread_priority(thread: HANDLE, priority: KPRIORITY) {
-    let mut priority = priority;
-    // SAFETY: `thread` is the open kernel handle of the consumer thread (THREAD_ALL_ACCESS, which
-    // includes THREAD_SET_INFORMATION); the buffer is one KPRIORITY on the stack; PASSIVE_LEVEL
-    // (registration and teardown).
-    let status = unsafe {
-        ZwSetInformationThread(
-            thread,
-            _THREADINFOCLASS::ThreadPriority,
-            ptr::addr_of_mut!(priority).cast(),
-            core::mem::size_of::<KPRIORITY>() as u32,
-        )
-    };
-    let _ = status;
 }
 
 /// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
