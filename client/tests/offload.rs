@@ -90,7 +90,12 @@ fn a_large_send_arrives_as_one_super_packet() {
     let driver = HostDriver::new();
     let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
     let packet = tcp4(10_000, 0x1000);
-    let request = TransmitOffload { segmentation: Some((GsoKind::TcpV4, 1400)), l4_checksum: true, ip_checksum: true };
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1400)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
     assert_eq!(driver.transmit_offloaded(&[&packet], &[request]).unwrap(), vec![TransmitStatus::Sent]);
     let mut got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
     let meta = got.offload();
@@ -123,7 +128,12 @@ fn without_offloads_the_engine_cuts_a_large_send() {
     let driver = HostDriver::new();
     let session = Session::open(HostBackend::open_default(&driver), config(false)).unwrap();
     let packet = tcp4(4000, 77);
-    let request = TransmitOffload { segmentation: Some((GsoKind::TcpV4, 1000)), l4_checksum: true, ip_checksum: true };
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
     assert_eq!(driver.transmit_offloaded(&[&packet], &[request]).unwrap(), vec![TransmitStatus::Sent]);
     let mut joined = Vec::new();
     for k in 0..4 {

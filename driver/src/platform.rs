@@ -138,9 +138,21 @@ pub trait RingMapping: Send + Sync {
     fn mapped_len(&self) -> usize;
 }
 
-/// A started worker thread.
+/// A started worker thread: the Receive-ring consumer, which runs below normal priority (it spins
+/// on the client's `tail` and must not take time from the client that fills the ring).
 pub trait Worker: Send {
-    /// Waits until the thread has returned.
+    /// Raises the thread above every normal-priority thread, so that a waiter that cannot go on
+    /// before the thread's next step (a pause waiting for its round to end) does not wait for as
+    /// long as the processor is loaded. Called with an engine lock held: it must not block (in
+    /// the kernel it runs at DISPATCH_LEVEL).
+    fn expedite(&self);
+
+    /// Returns the thread to its own low priority (the adapter restarted). Called with an engine
+    /// lock held, like [`Worker::expedite`].
+    fn relax(&self);
+
+    /// Waits until the thread has returned (the platform raises it first, as
+    /// [`Worker::expedite`] does, for the same reason).
     fn join(self);
 }
 
@@ -189,8 +201,9 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// [`Self::wait_any`] bounded by a relative timeout of `timeout_ns` nanoseconds: `Some(index)`
     /// of the signalled event, or `None` once the timeout passed with none signalled. The engine
     /// uses it only where a missed signal must not cost more than a bounded delay (the consumer
-    /// re-checks the Receive ring's `tail` after it); the platform may round the timeout up to
-    /// its clock granularity.
+    /// re-checks the Receive ring's `tail` after it); the platform may round a non-zero timeout
+    /// up to its clock granularity. A zero timeout does not wait: it polls (and, like any wait,
+    /// consumes the signal of a synchronization event it returns).
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize>;
 
     /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).

@@ -359,6 +359,20 @@ impl Ring {
         }
     }
 
+    /// Reads the first word of the packet header at data-area `slot_offset` (v1 `size`, v2
+    /// `slot_size`), once; `u32::MAX` if out of bounds.
+    #[inline]
+    pub fn read_slot_word(&self, slot_offset: u32) -> u32 {
+        self.mem.load_u32(self.data_offset(slot_offset), Ordering::Relaxed).unwrap_or(u32::MAX)
+    }
+
+    /// Writes the first word of the packet header at data-area `slot_offset` (v1 `size`, v2
+    /// `slot_size`; relaxed, published by the tail store).
+    #[inline]
+    pub fn write_slot_word(&self, slot_offset: u32, word: u32) -> Result<(), OutOfBounds> {
+        self.mem.store_u32(self.data_offset(slot_offset), word, Ordering::Relaxed)
+    }
+
     /// Writes a packet header at data-area `slot_offset` (relaxed; published by the tail store).
     #[inline]
     pub fn write_packet_header(&self, slot_offset: u32, header: PacketHeader) -> Result<(), OutOfBounds> {

@@ -125,6 +125,8 @@ pub enum Outcome {
     Invalid,
     /// Dropped: the client's head was invalid.
     RingFault,
+    /// Dropped: a large send of an offload the adapter turned off.
+    OffloadOff,
 }
 
 /// What the stack asks of a packet it sends (an NBL's large-send and checksum information).
@@ -136,6 +138,11 @@ pub struct SendRequest {
     pub l4_checksum: bool,
     /// The IPv4 header checksum is left to the adapter.
     pub ip_checksum: bool,
+    /// The large send's length fields are left 0 (NDIS LSOv2 and USO): the adapter takes the
+    /// packet's length from its buffer.
+    pub lengths_from_buffer: bool,
+    /// An offload the adapter never offers (NDIS LSOv1).
+    pub not_offered: bool,
 }
 
 /// The offloads the stack takes on indicated packets.
@@ -247,6 +254,8 @@ pub struct Counters {
     pub send_segmented: u64,
     /// The packets published for those.
     pub send_segments: u64,
+    /// Large sends dropped because their offload is off (or never offered).
+    pub send_dropped_offload_off: u64,
 }
 
 /// The system under test. A fresh one is made for every scenario.

@@ -65,6 +65,7 @@ fn outcome(status: TransmitStatus) -> Outcome {
         TransmitStatus::NotRunning => Outcome::NotRunning,
         TransmitStatus::Invalid => Outcome::Invalid,
         TransmitStatus::RingFault => Outcome::RingFault,
+        TransmitStatus::OffloadOff => Outcome::OffloadOff,
         TransmitStatus::Paused => Outcome::Paused,
     }
 }
@@ -232,6 +233,7 @@ impl Backend for HostSuite {
             send_offload_packets: s.send_offload_packets,
             send_segmented: s.send_segmented,
             send_segments: s.send_segments,
+            send_dropped_offload_off: s.send_dropped_offload_off,
         }
     }
 
@@ -242,6 +244,8 @@ impl Backend for HostSuite {
                 segmentation: r.segmentation,
                 l4_checksum: r.l4_checksum,
                 ip_checksum: r.ip_checksum,
+                lengths_from_buffer: r.lengths_from_buffer,
+                not_offered: r.not_offered,
             })
             .collect();
         match self.driver.transmit_offloaded(packets, &offloads) {

@@ -210,6 +210,28 @@ pub fn as_stack_sends(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
     p
 }
 
+/// `original` as NDIS hands a large send to a miniport (LSOv2, USO): the IPv4 total length or
+/// IPv6 payload length and the UDP length 0 (the adapter takes the length from the buffer), the
+/// L4 checksum field the pseudo-header sum without the length, the IPv4 header checksum zero.
+pub fn as_ndis_sends(spec: &PacketSpec, original: &[u8]) -> Vec<u8> {
+    let mut p = original.to_vec();
+    let l3 = spec.l3_len();
+    let field = l3 + if spec.udp { 6 } else { 16 };
+    let (addresses, proto) = if spec.v6 { (p[8..40].to_vec(), p[6]) } else { (p[12..20].to_vec(), p[9]) };
+    let sum = fold(ones(&addresses) + u32::from(proto));
+    p[field..field + 2].copy_from_slice(&sum.to_be_bytes());
+    if spec.v6 {
+        p[4..6].copy_from_slice(&[0, 0]);
+    } else {
+        p[2..4].copy_from_slice(&[0, 0]);
+        p[10..12].copy_from_slice(&[0, 0]);
+    }
+    if spec.udp {
+        p[l3 + 4..l3 + 6].copy_from_slice(&[0, 0]);
+    }
+    p
+}
+
 /// Ones'-complement sum of 16-bit big-endian words (odd tail padded), in a u32 with carries
 /// folded as it goes: a second implementation, for the checks.
 pub fn ones(bytes: &[u8]) -> u32 {

@@ -290,7 +290,12 @@ fn in_offload(seq: u32) -> (Vec<u8>, TransmitOffload, Vec<u8>, OffloadMeta) {
         return (original.clone(), TransmitOffload::default(), original, OffloadMeta::NONE);
     }
     let gso = 1200 + (seq % 249) as u16;
-    let request = TransmitOffload { segmentation: Some((GsoKind::TcpV4, gso)), l4_checksum: true, ip_checksum: true };
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, gso)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
     let sent = crate::offload_model::as_stack_sends(&spec, &original);
     (sent, request, with_pseudo_sum(&spec, &original), spec.meta(gso, OFFLOAD_F_NEEDS_CSUM))
 }

@@ -91,7 +91,12 @@ impl VnetHeader {
             GSO_UDP_L4 => Some((GsoKind::UdpL4, self.gso_size)),
             _ => return None,
         };
-        Some(TransmitOffload { segmentation, l4_checksum: self.flags & F_NEEDS_CSUM != 0, ip_checksum: false })
+        Some(TransmitOffload {
+            segmentation,
+            l4_checksum: self.flags & F_NEEDS_CSUM != 0,
+            ip_checksum: false,
+            ..TransmitOffload::default()
+        })
     }
 
     /// The header written in front of an indicated packet: what the engine tells the stack.
@@ -139,14 +144,24 @@ mod tests {
             VnetHeader { flags: F_NEEDS_CSUM, gso_type: GSO_TCPV6, hdr_len: 200, gso_size: 1380, ..Default::default() };
         assert_eq!(
             tso.to_request(),
-            Some(TransmitOffload { segmentation: Some((GsoKind::TcpV6, 1380)), l4_checksum: true, ip_checksum: false })
+            Some(TransmitOffload {
+                segmentation: Some((GsoKind::TcpV6, 1380)),
+                l4_checksum: true,
+                ip_checksum: false,
+                ..TransmitOffload::default()
+            })
         );
         let uso = VnetHeader { flags: F_NEEDS_CSUM, gso_type: GSO_UDP_L4, gso_size: 1200, ..Default::default() };
         assert_eq!(uso.to_request().and_then(|r| r.segmentation), Some((GsoKind::UdpL4, 1200)));
         let csum = VnetHeader { flags: F_NEEDS_CSUM, csum_start: 20, csum_offset: 6, ..Default::default() };
         assert_eq!(
             csum.to_request(),
-            Some(TransmitOffload { segmentation: None, l4_checksum: true, ip_checksum: false })
+            Some(TransmitOffload {
+                segmentation: None,
+                l4_checksum: true,
+                ip_checksum: false,
+                ..TransmitOffload::default()
+            })
         );
         assert_eq!(VnetHeader::default().to_request(), Some(TransmitOffload::default()));
         // UFO (type 3) and unknown types are refused.

@@ -42,6 +42,7 @@ use ring_abi::{
 use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
+use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
 use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -207,10 +208,8 @@ impl<P: Platform> ReceiveState<P> {
         round_done: P::Event,
         initial_head: u32,
     ) -> Option<Self> {
-        let mut records = VecDeque::new();
-        records.try_reserve_exact(MAX_SLOTS_IN_FLIGHT).ok()?;
-        let mut batch = Vec::new();
-        batch.try_reserve_exact(RECEIVE_BATCH_PACKETS).ok()?;
+        let records = try_deque_with_capacity(MAX_SLOTS_IN_FLIGHT).ok()?;
+        let batch = try_vec_with_capacity(RECEIVE_BATCH_PACKETS).ok()?;
         Some(Self {
             ring,
             event,
@@ -477,14 +476,27 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
         loop {
-            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+            if let Some(woken_by) = platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval) {
                 ring.store_alertable(false);
+                // A manual-reset client event stays set after the wait: cleared here, or every
+                // later sleep would return at once. No wake-up is lost: `tail` is re-read after
+                // this, behind the alertable store and fence of the next sleep's check.
+                if woken_by == 0 {
+                    self.receive.event.clear();
+                }
                 return None;
             }
             bump(&self.stats().receive_rechecks);
             let tail = ring.load_tail();
             if tail != cursor {
-                bump(&self.stats().receive_lost_wakeups);
+                // Lost only if the client did not signal it: a client that saw `alertable` signals
+                // after publishing, and its signal may land between the timeout and this load. Such
+                // a signal is consumed here (a poll), so that it does not wake the next sleep.
+                if platform.wait_any_timeout(&[&self.receive.event], 0).is_some() {
+                    self.receive.event.clear();
+                } else {
+                    bump(&self.stats().receive_lost_wakeups);
+                }
                 ring.store_alertable(false);
                 return Some(tail);
             }
@@ -504,7 +516,11 @@ impl<P: Platform> Session<P> {
         let mut healthy = true;
         // The offloads the stack takes, once per round (they may change by OID meanwhile).
         let offloads = self.config.flags.contains(RegistrationFlags::OFFLOAD);
-        let stack = if offloads { self.platform().stack_offloads() } else { StackOffloads::default() };
+        let stack = if offloads {
+            self.adapter_task_offloads().receive_offloads(self.platform().stack_offloads())
+        } else {
+            StackOffloads::default()
+        };
         // First the rest of a split slot the last round could not finish.
         let continued = consumer.partial.take().map(|partial| {
             let done = self.prepare_split(&partial.view, partial.offset, self.token(partial.seq), &mut consumer.out);
@@ -889,7 +905,10 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
+        // runs below normal priority, so that wait would last as long as the processor is loaded:
+        // it is raised first (and relaxed by the restart).
+        self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }

@@ -37,6 +37,7 @@ use ring_abi::{
 use crate::engine::offload::{send_action, SendAction};
 use crate::engine::session::{Adapter, Rundown, Session};
 use crate::engine::stats::{add, bump};
+use crate::fallible::try_deque_with_capacity;
 use crate::platform::{Event, Platform};
 
 /// How many batches may be between reserve and publish at once (one per concurrent sender).
@@ -57,6 +58,9 @@ pub enum TransmitStatus {
     Invalid,
     /// Dropped: the client's Send-ring head was invalid.
     RingFault,
+    /// Dropped: the packet asks for a large send the adapter has turned off (NDIS: after an
+    /// `OID_TCP_OFFLOAD_PARAMETERS` turning LSO or USO off, such NBLs are dropped).
+    OffloadOff,
 }
 
 /// Writes one packet's bytes into its reserved slot (or, for a packet the engine cuts, into its
@@ -207,6 +211,14 @@ pub struct TransmitOffload {
     pub l4_checksum: bool,
     /// The IPv4 header checksum is left to the adapter.
     pub ip_checksum: bool,
+    /// The length fields of a large send's headers are not filled in: the packet's length is its
+    /// buffer's (NDIS LSOv2 leaves the IPv4 total length or IPv6 payload length 0, and USO's
+    /// template headers need not carry the large packet's lengths). The engine writes them from
+    /// the packet's length before planning it; a non-zero field that disagrees is still refused.
+    pub lengths_from_buffer: bool,
+    /// The stack asked for an offload this adapter never offers (NDIS: an LSOv1 large send):
+    /// dropped as an offload that is off ([`TransmitStatus::OffloadOff`]).
+    pub not_offered: bool,
 }
 
 impl TransmitOffload {
@@ -283,8 +295,7 @@ impl<P: Platform> SendState<P> {
         drained: P::Event,
         initial_tail: u32,
     ) -> Option<Self> {
-        let mut pending = VecDeque::new();
-        pending.try_reserve_exact(MAX_RESERVATIONS_IN_FLIGHT).ok()?;
+        let pending = try_deque_with_capacity(MAX_RESERVATIONS_IN_FLIGHT).ok()?;
         Some(Self {
             ring,
             event,
@@ -325,15 +336,18 @@ enum SendKind {
     Segmented,
 }
 
-/// A packet's length, the bytes of ring it takes and how (`total == 0`: refused as invalid).
+/// A packet's length, the bytes of ring it takes and how (`total == 0`: refused, as invalid or,
+/// with `off`, for asking an offload that is off).
 #[derive(Clone, Copy)]
 struct PacketSize {
     len: u32,
     total: u32,
     kind: SendKind,
+    off: bool,
 }
 
-const INVALID: PacketSize = PacketSize { len: 0, total: 0, kind: SendKind::Plain };
+const INVALID: PacketSize = PacketSize { len: 0, total: 0, kind: SendKind::Plain, off: false };
+const OFFLOAD_OFF: PacketSize = PacketSize { off: true, ..INVALID };
 
 /// The slot a packet of `len` bytes needs, if it is a valid packet.
 fn slot_size_for(geometry: &RingGeometry, len: usize) -> Option<u32> {
@@ -346,6 +360,44 @@ struct OffloadedPacket {
     meta: OffloadMeta,
     plan: Option<OffloadPlan>,
     headers: [u8; MAX_OFFLOAD_HEADER],
+    /// Where the engine filled in length fields the stack left unset
+    /// ([`TransmitOffload::lengths_from_buffer`]): (offset in the packet, value), to be written
+    /// over the copied bytes too.
+    lengths: [Option<(u8, u16)>; 2],
+}
+
+/// Fills in the length fields of a large send's headers the stack left 0 (the IPv4 total length
+/// or IPv6 payload length, and a UDP length), in the local copy, from the packet's length `len`;
+/// returns the fields it wrote. Fields that are not 0 are left for validation to compare.
+fn fill_lengths(headers: &mut [u8], len: u32) -> [Option<(u8, u16)>; 2] {
+    let mut written = [None, None];
+    let Ok(len) = u16::try_from(len) else { return written };
+    let mut put = |headers: &mut [u8], at: usize, value: u16, slot: usize| {
+        if let Some(field) = headers.get_mut(at..at.wrapping_add(2)) {
+            if field == [0, 0] {
+                field.copy_from_slice(&value.to_be_bytes());
+                if let (Some(w), Ok(at)) = (written.get_mut(slot), u8::try_from(at)) {
+                    *w = Some((at, value));
+                }
+            }
+        }
+    };
+    let first = headers.first().copied().unwrap_or(0);
+    let (l3_len, protocol) = match first >> 4 {
+        4 => {
+            put(headers, 2, len, 0);
+            (u16::from(first & 0x0F).wrapping_mul(4), headers.get(9).copied())
+        }
+        6 => {
+            put(headers, 4, len.wrapping_sub(40), 0);
+            (40, headers.get(6).copied())
+        }
+        _ => return written,
+    };
+    if protocol == Some(17) && len > l3_len {
+        put(headers, usize::from(l3_len).wrapping_add(4), len.wrapping_sub(l3_len), 1);
+    }
+    written
 }
 
 /// Reads packet `index`'s headers and turns its request into ring metadata and a plan; `None`
@@ -362,6 +414,11 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
     if got != want {
         return None;
     }
+    let lengths = if request.lengths_from_buffer && request.segmentation.is_some() {
+        fill_lengths(headers.get_mut(..want)?, len)
+    } else {
+        [None, None]
+    };
     let local = headers.get(..want)?;
     let (meta, plan) = OffloadMeta::for_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
     if request.ip_checksum && plan.is_none() {
@@ -374,7 +431,7 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
     } else if plan.is_some_and(|p| request.ip_checksum && p.ip != IpVersion::V4) {
         return None;
     }
-    Some(OffloadedPacket { meta, plan, headers })
+    Some(OffloadedPacket { meta, plan, headers, lengths })
 }
 
 /// The IPv4 header checksum of `header` (at most 60 bytes; its checksum field taken as zero).
@@ -436,12 +493,24 @@ impl<P: Platform> Session<P> {
         let len = len as u32;
         let request = batch.packet_offload(index);
         if request.is_none() {
-            return PacketSize { len, total: slot, kind: SendKind::Plain };
+            return PacketSize { len, total: slot, kind: SendKind::Plain, off: false };
+        }
+        if request.not_offered {
+            return OFFLOAD_OFF;
         }
         let Some(packet) = offloaded_packet(batch, index, len, &request) else { return INVALID };
-        let Some(plan) = packet.plan else { return PacketSize { len, total: slot, kind: SendKind::IpChecksum } };
+        let Some(plan) = packet.plan else {
+            return PacketSize { len, total: slot, kind: SendKind::IpChecksum, off: false };
+        };
+        // A large send the stack was told is off (it may still arrive for a moment after the
+        // change): dropped, as NDIS requires.
+        if let Some(gso) = plan.gso {
+            if !self.adapter_task_offloads().allows_segmentation(gso.kind, plan.ip) {
+                return OFFLOAD_OFF;
+            }
+        }
         match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD)) {
-            SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata },
+            SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata, off: false },
             SendAction::Segment => {
                 let mut total = 0u32;
                 for index in 0..plan.segment_count() {
@@ -450,7 +519,7 @@ impl<P: Platform> Session<P> {
                     // At most MAX_GSO_SEGMENTS slots of at most max_slot bytes each.
                     total = total.saturating_add(slot);
                 }
-                PacketSize { len, total, kind: SendKind::Segmented }
+                PacketSize { len, total, kind: SendKind::Segmented, off: false }
             }
         }
     }
@@ -468,8 +537,13 @@ impl<P: Platform> Session<P> {
         for index in 0..count {
             let size = self.packet_size(batch, index);
             if size.total == 0 {
-                batch.set_status(index, TransmitStatus::Invalid);
-                bump(&stats.send_dropped_invalid);
+                if size.off {
+                    batch.set_status(index, TransmitStatus::OffloadOff);
+                    bump(&stats.send_dropped_offload_off);
+                } else {
+                    batch.set_status(index, TransmitStatus::Invalid);
+                    bump(&stats.send_dropped_invalid);
+                }
                 continue;
             }
             if let Some(cached) = sizes.get_mut(index) {
@@ -638,7 +712,8 @@ impl<P: Platform> Session<P> {
             let slot = total.min(geometry.max_slot());
             let written = match geometry.version() {
                 RingVersion::V1 => {
-                    let len = slot.saturating_sub(header);
+                    // A v1 slot's size is implied: align4(4 + size), at most 0x10004 for 0xFFFF.
+                    let len = slot.saturating_sub(header).min(MAX_IP_PACKET_SIZE);
                     ring.write_packet_header(slot_offset, PacketHeader::V1 { size: len }).is_ok()
                         && ring.fill_data(slot_offset.wrapping_add(header), len as usize, 0).is_ok()
                 }
@@ -718,6 +793,9 @@ impl<P: Platform> Session<P> {
         let headers = &packet.headers;
         let first = headers.first().copied().unwrap_or(0);
         let mut ok = true;
+        for (at, value) in packet.lengths.iter().flatten() {
+            ok &= ring.write_data(data_at.wrapping_add(u32::from(*at)), &value.to_be_bytes()).is_ok();
+        }
         if first >> 4 == 4 {
             let ihl = usize::from(first & 0x0F).wrapping_mul(4);
             let sum = ipv4_header_checksum(headers.get(..ihl).unwrap_or(&[]));

@@ -39,6 +39,8 @@ counters! {
     send_dropped_invalid,
     /// Packets dropped because the client's Send-ring head was invalid.
     send_dropped_ring_fault,
+    /// Packets dropped because they asked for a large send the adapter has turned off.
+    send_dropped_offload_off,
     /// Packets indicated to the stack from the Receive ring.
     receive_packets,
     /// IP bytes of those packets.
@@ -73,8 +75,9 @@ counters! {
     receive_sleeps,
     /// Times a sleeping consumer woke on its re-check timeout (no signal) to re-read `tail`.
     receive_rechecks,
-    /// Times such a re-check found packets the client had published without waking the consumer
-    /// (a lost wake-up: a client without the full fence, or one that skipped the signal).
+    /// Times such a re-check found packets the client had published without signalling the
+    /// consumer (a lost wake-up: a client without the full fence, or one that skipped the
+    /// signal). A re-check whose packets were signalled after the timeout is not one.
     receive_lost_wakeups,
     /// Times the driver signalled the client's Send-ring event.
     send_signals,

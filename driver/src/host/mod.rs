@@ -12,6 +12,7 @@
 pub mod kernel;
 pub mod stack;
 
+use std::boxed::Box;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -327,12 +328,43 @@ impl RingMapping for HostMapping {
     }
 }
 
+/// A change of the consumer thread's priority the engine asked for. The host has no thread
+/// priorities: it records each request, in order ([`HostDriver::worker_priority_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriorityChange {
+    /// [`Worker::expedite`]: raised above every normal-priority thread.
+    Expedited,
+    /// [`Worker::relax`]: back to its own low priority.
+    Relaxed,
+}
+
+/// The priority changes asked of the adapter's workers, in order.
+type PriorityLog = std::sync::Mutex<Vec<PriorityChange>>;
+
 /// The consumer thread (none in polled mode: the test drives [`Session::poll_receive`]).
-pub struct HostWorker(Option<JoinHandle<()>>);
+pub struct HostWorker {
+    thread: Option<JoinHandle<()>>,
+    priorities: Arc<PriorityLog>,
+}
+
+impl HostWorker {
+    fn record(&self, change: PriorityChange) {
+        // The host's own bookkeeping: exempt from the allocation faults a test injects.
+        platform_allocation(|| self.priorities.lock().unwrap_or_else(|e| e.into_inner()).push(change));
+    }
+}
 
 impl Worker for HostWorker {
+    fn expedite(&self) {
+        self.record(PriorityChange::Expedited);
+    }
+
+    fn relax(&self) {
+        self.record(PriorityChange::Relaxed);
+    }
+
     fn join(self) {
-        if let Some(thread) = self.0 {
+        if let Some(thread) = self.thread {
             let _ = thread.join();
         }
     }
@@ -372,7 +404,16 @@ pub struct HostPlatform {
     /// No consumer thread: the Receive ring moves only when the test calls
     /// [`Session::poll_receive`] (deterministic, single-threaded).
     polled: bool,
+    /// Runs once, on the thread whose next timed wait ends by its timeout, before that wait
+    /// returns: a test acts in the window between a timeout and the waiter's next step.
+    timeout_hook: Arc<TimeoutHook>,
+    /// Every priority change asked of a worker of this adapter.
+    priorities: Arc<PriorityLog>,
 }
+
+/// An action for the moment a timed wait has timed out and not yet returned
+/// ([`HostDriver::on_next_wait_timeout`]).
+type TimeoutHook = std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>;
 
 impl Platform for HostPlatform {
     type RawMutex = HostSpinLock;
@@ -435,7 +476,14 @@ impl Platform for HostPlatform {
 
     fn wait_any_timeout<const N: usize>(&self, events: &[&HostEvent; N], timeout_ns: u64) -> Option<usize> {
         const { assert!(N >= 1 && N <= MAX_WAIT_EVENTS, "a wait takes one to MAX_WAIT_EVENTS events") };
-        HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)))
+        let signalled = HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)));
+        if signalled.is_none() && timeout_ns != 0 {
+            let hook = self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        signalled
     }
 
     fn now_ns(&self) -> u64 {
@@ -446,8 +494,9 @@ impl Platform for HostPlatform {
         if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
+        let priorities = Arc::clone(&self.priorities);
         if self.polled {
-            return Ok(HostWorker(None));
+            return Ok(HostWorker { thread: None, priorities });
         }
         platform_allocation(|| {
             let live = Live::new(&self.resources, |r| &r.workers);
@@ -458,7 +507,7 @@ impl Platform for HostPlatform {
                     drop(session);
                     drop(live);
                 })
-                .map(|thread| HostWorker(Some(thread)))
+                .map(|thread| HostWorker { thread: Some(thread), priorities })
                 .map_err(|_| PlatformError::ThreadStart)
         })
     }
@@ -548,6 +597,8 @@ pub struct HostDriver {
     faults: Arc<HostFaults>,
     resources: Arc<HostResources>,
     calls_under_lock: Arc<AtomicU64>,
+    timeout_hook: Arc<TimeoutHook>,
+    priorities: Arc<PriorityLog>,
     next_file: AtomicUsize,
 }
 
@@ -598,12 +649,14 @@ impl HostDriver {
     }
 
     fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>, polled: bool) -> Result<Arc<Self>, PlatformError> {
-        let (kernel, faults, resources, calls_under_lock) = platform_allocation(|| {
+        let (kernel, faults, resources, calls_under_lock, timeout_hook, priorities) = platform_allocation(|| {
             (
                 HostKernel::new(),
                 Arc::new(HostFaults::default()),
                 Arc::new(HostResources::default()),
                 Arc::new(AtomicU64::new(0)),
+                Arc::new(TimeoutHook::default()),
+                Arc::new(PriorityLog::default()),
             )
         });
         let platform = HostPlatform {
@@ -615,6 +668,8 @@ impl HostDriver {
             adapter: OnceLock::new(),
             calls_under_lock: Arc::clone(&calls_under_lock),
             polled,
+            timeout_hook: Arc::clone(&timeout_hook),
+            priorities: Arc::clone(&priorities),
         };
         let adapter = Adapter::new(platform)?;
         let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
@@ -626,6 +681,8 @@ impl HostDriver {
                 faults,
                 resources,
                 calls_under_lock,
+                timeout_hook,
+                priorities,
                 next_file: AtomicUsize::new(0x1000),
             })
         }))
@@ -690,6 +747,19 @@ impl HostDriver {
     /// lock was held (must stay 0).
     pub fn calls_under_lock(&self) -> u64 {
         self.calls_under_lock.load(Ordering::SeqCst)
+    }
+
+    /// Runs `action` once, on the thread whose next timed platform wait (the consumer's re-check
+    /// sleep) ends by its timeout, after the timeout and before the wait returns: a deterministic
+    /// way to publish, or publish and signal, exactly in that window.
+    pub fn on_next_wait_timeout(&self, action: impl FnOnce() + Send + 'static) {
+        let action: Box<dyn FnOnce() + Send> = platform_allocation(|| Box::new(action));
+        *self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(action);
+    }
+
+    /// Every priority change the engine asked of this adapter's consumer threads, in order.
+    pub fn worker_priority_changes(&self) -> Vec<PriorityChange> {
+        self.priorities.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Fault injection.

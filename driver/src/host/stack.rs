@@ -345,6 +345,7 @@ fn encode(status: TransmitStatus) -> u8 {
         TransmitStatus::Invalid => 3,
         TransmitStatus::RingFault => 4,
         TransmitStatus::Paused => 5,
+        TransmitStatus::OffloadOff => 6,
     }
 }
 
@@ -356,6 +357,7 @@ fn decode(code: u8) -> Option<TransmitStatus> {
         3 => TransmitStatus::Invalid,
         4 => TransmitStatus::RingFault,
         5 => TransmitStatus::Paused,
+        6 => TransmitStatus::OffloadOff,
         _ => return None,
     })
 }

@@ -312,7 +312,12 @@ fn engine_send(spec: &PacketSpec, original: &[u8], gso: u16, offloads: bool) {
     if !spec.v6 {
         sent[10..12].copy_from_slice(&[0, 0]);
     }
-    let request = TransmitOffload { segmentation: Some((kind, gso)), l4_checksum: true, ip_checksum: !spec.v6 };
+    let request = TransmitOffload {
+        segmentation: Some((kind, gso)),
+        l4_checksum: true,
+        ip_checksum: !spec.v6,
+        ..TransmitOffload::default()
+    };
     let driver = HostDriver::new_polled();
     let (version, room, flags) = match (offloads, spec.seed & 1) {
         (true, _) => (RingVersion::V2, Room::new(OFFLOAD_META_SIZE as u16, 4), RegistrationFlags::OFFLOAD),

@@ -16,7 +16,9 @@ use ringtun::{Error, IncomingPacket, Session, SessionConfig};
 
 use super::common::{receive_n, session, v1, v2, PATIENCE};
 use crate::backend::{Backend, DeliveredChecksum, Failure, Outcome, SendRequest, StackOffloadMode};
-use crate::offload_model::{as_stack_sends, check_packet, check_segments, with_pseudo_sum, PacketSpec, SYN};
+use crate::offload_model::{
+    as_ndis_sends, as_stack_sends, check_packet, check_segments, with_pseudo_sum, PacketSpec, SYN,
+};
 use crate::{ensure, ensure_eq};
 
 /// A v2 session with offloads and the write-space signal, room 16/16 incoming, 8/0 outgoing.
@@ -81,8 +83,12 @@ pub fn large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
     for (spec, gso) in &specs {
         let original = spec.bytes();
         let sent = as_stack_sends(spec, &original);
-        let request =
-            SendRequest { segmentation: Some((kind_of(spec), *gso)), l4_checksum: true, ip_checksum: !spec.v6 };
+        let request = SendRequest {
+            segmentation: Some((kind_of(spec), *gso)),
+            l4_checksum: true,
+            ip_checksum: !spec.v6,
+            ..SendRequest::default()
+        };
         ensure_eq!(b.transmit_requests(&[&sent], &[request]), vec![Outcome::Sent]);
         let mut p = receive_one(&s)?;
         ensure_eq!(p.offload(), spec.meta(*gso, OFFLOAD_F_NEEDS_CSUM), "metadata of {spec:?}");
@@ -108,8 +114,12 @@ pub fn large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
         for (spec, gso) in &specs {
             let original = spec.bytes();
             let sent = as_stack_sends(spec, &original);
-            let request =
-                SendRequest { segmentation: Some((kind_of(spec), *gso)), l4_checksum: true, ip_checksum: !spec.v6 };
+            let request = SendRequest {
+                segmentation: Some((kind_of(spec), *gso)),
+                l4_checksum: true,
+                ip_checksum: !spec.v6,
+                ..SendRequest::default()
+            };
             ensure_eq!(b.transmit_requests(&[&sent], &[request]), vec![Outcome::Sent]);
             let count = (original.len() - spec.header_len()).div_ceil(usize::from(*gso));
             let got = receive_n(&s, count)?;
@@ -120,7 +130,8 @@ pub fn large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
         // A SYN (no payload) whose checksum the stack left to the adapter: completed.
         let syn = PacketSpec { tcp_flags: SYN, tcp_options: 5, ..PacketSpec::tcp(false, 0, 9) };
         let original = syn.bytes();
-        let request = SendRequest { segmentation: None, l4_checksum: true, ip_checksum: true };
+        let request =
+            SendRequest { segmentation: None, l4_checksum: true, ip_checksum: true, ..SendRequest::default() };
         ensure_eq!(b.transmit_requests(&[&as_stack_sends(&syn, &original)], &[request]), vec![Outcome::Sent]);
         ensure_eq!(receive_n(&s, 1)?, vec![original], "the SYN with its checksums");
         let after = b.counters();
@@ -132,10 +143,75 @@ pub fn large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
     let s = session(b, offload_config())?;
     let udp = PacketSpec::udp(false, 3000, 5).bytes();
     let ok = PacketSpec::tcp(false, 100, 6).bytes();
-    let wrong = SendRequest { segmentation: Some((GsoKind::TcpV4, 1000)), l4_checksum: true, ip_checksum: false };
+    let wrong = SendRequest {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: false,
+        ..SendRequest::default()
+    };
     let outcomes = b.transmit_requests(&[&udp, &ok], &[wrong, SendRequest::default()]);
     ensure_eq!(outcomes, vec![Outcome::Invalid, Outcome::Sent]);
     ensure_eq!(receive_n(&s, 1)?, vec![ok]);
+    Ok(())
+}
+
+/// The stack's large sends as NDIS hands them over (LSOv2 and USO: the length fields 0, the
+/// pseudo-header sum without the length): the engine fills the lengths in from the packet's, so a
+/// client with offloads gets the same super-packet as from a stack that fills them (Linux), and
+/// v1/plain v2 clients get the same valid segments. A length field that is set but wrong is
+/// still refused; an offload the adapter never offers (LSOv1) is dropped as off.
+pub fn ndis_large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
+    let specs = [
+        (PacketSpec { tcp_options: 3, ip_options: 1, ..PacketSpec::tcp(false, 20_000, 31) }, 1448u16),
+        (PacketSpec::tcp(true, 9_000, 32), 1428),
+        (PacketSpec::udp(false, 5_000, 33), 1000),
+        (PacketSpec::udp(true, 3_000, 34), 1000),
+    ];
+    let ndis = |spec: &PacketSpec, gso: u16| SendRequest {
+        segmentation: Some((kind_of(spec), gso)),
+        l4_checksum: true,
+        ip_checksum: !spec.v6,
+        lengths_from_buffer: true,
+        ..SendRequest::default()
+    };
+    let s = session(b, offload_config())?;
+    for (spec, gso) in &specs {
+        let original = spec.bytes();
+        let sent = as_ndis_sends(spec, &original);
+        ensure_eq!(b.transmit_requests(&[&sent], &[ndis(spec, *gso)]), vec![Outcome::Sent]);
+        let p = receive_one(&s)?;
+        ensure_eq!(p.offload(), spec.meta(*gso, OFFLOAD_F_NEEDS_CSUM), "metadata of {spec:?}");
+        ensure!(p.data() == with_pseudo_sum(spec, &original), "super-packet bytes of {spec:?}: lengths filled in");
+    }
+    drop(s);
+    for (n, config) in [v1(), v2()].into_iter().enumerate() {
+        let s = Session::open(b.open_client(30 + n as u64, CallerBitness::Bits64), config)?;
+        for (spec, gso) in &specs {
+            let original = spec.bytes();
+            let sent = as_ndis_sends(spec, &original);
+            ensure_eq!(b.transmit_requests(&[&sent], &[ndis(spec, *gso)]), vec![Outcome::Sent]);
+            let count = (original.len() - spec.header_len()).div_ceil(usize::from(*gso));
+            let got = receive_n(&s, count)?;
+            check_segments(&original, spec.header_len(), usize::from(*gso), &got)
+                .map_err(|e| Failure::new(format!("{:?} {spec:?}: {e}", s.version())))?;
+        }
+    }
+    let s = session(b, offload_config())?;
+    let spec = PacketSpec::tcp(false, 4_000, 35);
+    let original = spec.bytes();
+    let mut wrong_length = as_ndis_sends(&spec, &original);
+    wrong_length[2..4].copy_from_slice(&1500u16.to_be_bytes());
+    let v1_lso = SendRequest { not_offered: true, ..ndis(&spec, 1000) };
+    let before = b.counters();
+    let outcomes = b.transmit_requests(
+        &[&wrong_length, &as_ndis_sends(&spec, &original), &original],
+        &[ndis(&spec, 1000), v1_lso, SendRequest::default()],
+    );
+    ensure_eq!(outcomes, vec![Outcome::Invalid, Outcome::OffloadOff, Outcome::Sent]);
+    ensure_eq!(receive_n(&s, 1)?, vec![original]);
+    let after = b.counters();
+    ensure_eq!(after.send_dropped_invalid - before.send_dropped_invalid, 1);
+    ensure_eq!(after.send_dropped_offload_off - before.send_dropped_offload_off, 1);
     Ok(())
 }
 

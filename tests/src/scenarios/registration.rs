@@ -234,6 +234,43 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A stale registration: input naming event handles the client has closed and ring memory it has
+/// freed. The driver references each ring's event before it probes the ring's memory, as
+/// Wintun's does, so the answer is Wintun's `STATUS_INVALID_HANDLE` (not the
+/// `STATUS_INVALID_USER_BUFFER` a probe would give), v1 and v2 alike; nothing is left behind.
+pub fn stale_registration<B: Backend>(b: &B) -> Result<(), Failure> {
+    let client = b.open_client(1, CallerBitness::Bits64);
+    for version in [RingVersion::V2, RingVersion::V1] {
+        let rings = RawRings::new(&client, version)?;
+        let input = match version {
+            RingVersion::V2 => rings.v2().as_bytes().to_vec(),
+            RingVersion::V1 => rings.v1_64().as_bytes().to_vec(),
+        };
+        // Handles closed and memory freed (the client's objects are released on drop).
+        drop(rings);
+        ensure_eq!(client.register(&input), Err(DeviceError::InvalidHandle), "{version:?}");
+    }
+    // Only the events gone, the memory still there: the same answer, for the same reason.
+    let rings = RawRings::new(&client, RingVersion::V2)?;
+    let mut input = rings.v2();
+    let (send_event, receive_event) = (client.create_event()?, client.create_event()?);
+    input.send.tail_moved_event = send_event.handle();
+    input.receive.tail_moved_event = receive_event.handle();
+    drop((send_event, receive_event));
+    ensure_eq!(client.register(input.as_bytes()), Err(DeviceError::InvalidHandle), "closed handles");
+    if let Some(live) = b.live_rings() {
+        // The rings still allocated by this test are the only ones alive.
+        ensure_eq!(live, 2, "ring memory still referenced after the refusals");
+    }
+    ensure_eq!(b.counters().registrations_refused, 3);
+    ensure_eq!(b.counters().sessions_registered, 0);
+    ensure!(b.link_history().is_empty(), "link went up on a refused registration");
+    // The same client registers valid rings afterwards.
+    ensure_eq!(client.register(rings.v2().as_bytes()), Ok(()));
+    ensure_eq!(b.counters().sessions_registered, 1);
+    Ok(())
+}
+
 /// One session per adapter; another may register once the first has closed.
 pub fn second_registration_refused<B: Backend>(b: &B) -> Result<(), Failure> {
     let first = session(b, v2())?;
