@@ -956,7 +956,14 @@ impl<B: Backend> Session<B> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
         let (offset, slot_size, data_offset, data_length) = self.reserve_locked(&mut out, len, headroom, tailroom)?;
-        Ok(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
+        Ok(raw_outgoing(
+            &self.outgoing_ring,
+            self.slot_prefix(&self.outgoing_ring),
+            offset,
+            slot_size,
+            data_offset,
+            data_length,
+        ))
     }
 
     /// Allocates up to `count` outgoing slots of `len` bytes with `headroom` and `tailroom` under
@@ -975,7 +982,14 @@ impl<B: Backend> Session<B> {
         for n in 0..count {
             match self.reserve_locked(&mut out, len, headroom, tailroom) {
                 Ok((offset, slot_size, data_offset, data_length)) => {
-                    each(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
+                    each(raw_outgoing(
+                        &self.outgoing_ring,
+                        self.slot_prefix(&self.outgoing_ring),
+                        offset,
+                        slot_size,
+                        data_offset,
+                        data_length,
+                    ));
                 }
                 Err(e) if n == 0 => return Err(e),
                 Err(_) => return Ok(n),
@@ -1015,7 +1029,7 @@ impl<B: Backend> Session<B> {
     #[inline]
     fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        let h = self.slot_prefix(&self.outgoing_ring);
         let unchanged = data
             .as_ref()
             .is_none_or(|range| range.start == (data_offset - h) as usize && range.len() == data_length as usize);
@@ -1062,7 +1076,8 @@ impl<B: Backend> Session<B> {
             return Err(Error::UnknownSlot);
         }
         let room = pending - at;
-        let h = geometry.packet_header_size();
+        // The header and, with offloads, the metadata block come before any data.
+        let h = self.slot_prefix(ring);
         let (slot_size, data_offset, data_length) = match ring.read_packet_header(slot) {
             PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
                 let len = size & !CLIENT_OWNED_BIT;
@@ -1112,7 +1127,8 @@ impl<B: Backend> Session<B> {
 
     /// v2: the data moves and shrinks in place, in any slot.
     fn resized_v2(&self, slot_size: u32, range: Range<usize>) -> Result<(u32, u32, u32), Error> {
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        // The frame begins after the header and, with offloads, the metadata block.
+        let h = self.slot_prefix(&self.outgoing_ring);
         let (start, len) = Self::frame_range(range, slot_size.saturating_sub(h))?;
         if h + start > u32::from(u16::MAX) {
             return Err(Error::InvalidRange);
@@ -1163,7 +1179,9 @@ impl<B: Backend> Session<B> {
     #[inline]
     pub fn receive_raw(&self) -> Result<Option<RawSlot>, Error> {
         let mut inc = lock(&self.incoming);
-        Ok(self.next_incoming_locked(&mut inc)?.map(|view| raw_incoming(&self.incoming_ring, view)))
+        Ok(self
+            .next_incoming_locked(&mut inc)?
+            .map(|view| raw_incoming(&self.incoming_ring, self.slot_prefix(&self.incoming_ring), view)))
     }
 
     /// Receives up to `max` incoming packets under one lock, handing each to `each` detached
@@ -1190,7 +1208,7 @@ impl<B: Backend> Session<B> {
             }
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
-            each(raw_incoming(ring, view));
+            each(raw_incoming(ring, self.slot_prefix(ring), view));
             n += 1;
         }
         Ok(n)
@@ -1573,8 +1591,8 @@ fn slot_at(ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
 /// A slot as a [`RawSlot`]. Its bytes lie inside the data area: the slot was reserved (outgoing)
 /// or validated (incoming) against the ring's geometry, and a slot never wraps.
 #[inline]
-fn raw_slot(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
-    let h = ring.geometry().packet_header_size();
+fn raw_slot(ring: &Ring, prefix: u32, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+    let h = prefix;
     RawSlot {
         slot,
         frame: data_base(ring).wrapping_add(slot as usize + h as usize),
@@ -1586,18 +1604,18 @@ fn raw_slot(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_lengt
 
 /// A received packet as a [`RawSlot`].
 #[inline]
-fn raw_incoming(ring: &Ring, view: PacketView) -> RawSlot {
-    raw_slot(ring, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
+fn raw_incoming(ring: &Ring, prefix: u32, view: PacketView) -> RawSlot {
+    raw_slot(ring, prefix, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
 }
 
 /// An allocated slot as a [`RawSlot`]; a v1 slot's frame is its packet and alignment padding.
 #[inline]
-fn raw_outgoing(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+fn raw_outgoing(ring: &Ring, prefix: u32, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
     let slot_size = match ring.geometry().version() {
         RingVersion::V2 => slot_size,
         RingVersion::V1 => ring_abi::v1_slot_size(data_length).unwrap_or(slot_size),
     };
-    raw_slot(ring, slot, slot_size, data_offset, data_length)
+    raw_slot(ring, prefix, slot, slot_size, data_offset, data_length)
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
@@ -1776,7 +1794,14 @@ impl<B: Backend> OutgoingSlot<'_, B> {
                 },
             );
         }
-        raw_outgoing(ring, this.offset, this.slot_size, this.data_offset, this.data_length)
+        raw_outgoing(
+            ring,
+            this.session.slot_prefix(ring),
+            this.offset,
+            this.slot_size,
+            this.data_offset,
+            this.data_length,
+        )
     }
 }
 
@@ -1914,7 +1939,7 @@ impl<B: Backend> IncomingPacket<'_, B> {
     /// packet detached and never handed back holds the ring's head.
     pub fn into_raw(self) -> RawSlot {
         let this = core::mem::ManuallyDrop::new(self);
-        raw_incoming(&this.session.incoming_ring, this.view)
+        raw_incoming(&this.session.incoming_ring, this.session.slot_prefix(&this.session.incoming_ring), this.view)
     }
 
     /// Gives the slot back to the driver (same as dropping the packet).
