@@ -1,13 +1,16 @@
-//! One event named for both rings is refused (`docs/ring-protocol.md` section 5.4, step 4).
+//! The event the driver waits on (the Receive ring's) named again as one it sets (the Send ring's,
+//! or the write-space event) is refused (`docs/ring-protocol.md` section 5.4, step 4).
 //!
-//! The driver sets the Send ring's event after it publishes and waits on the Receive ring's (and
-//! clears it when it woke the consumer): with one event for both, the consumer's waits would
-//! consume the wake-ups meant for the client's reader, and every Send-ring publish would wake the
-//! consumer for nothing. The engine compares the two referenced event objects through the
-//! platform (`Event::is_same_object`), so the same handle twice and two handles to one event are
+//! The driver sets the Send ring's event after it publishes (and the write-space event when it
+//! frees Receive-ring space) and waits on the Receive ring's (clearing it when it woke the
+//! consumer): with one event object for both, the consumer's waits would consume the wake-ups
+//! meant for the client, and every signal of the driver's would wake the consumer for nothing.
+//! The engine compares the referenced event objects through the platform
+//! (`Event::is_same_object`), so the same handle again and another handle to the same event are
 //! refused alike, with `STATUS_INVALID_PARAMETER`, before any ring page is locked: the rings'
 //! memory is never probed (a probe is made to fail here, and the answer is still the invalid
-//! parameter), and nothing is left referenced.
+//! parameter), and nothing is left referenced. The Send ring's event and the write-space event,
+//! both the client's to wait on, may be one event.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,9 +18,10 @@ use std::sync::Arc;
 use ringtun_driver::engine::Status;
 use ringtun_driver::host::{FaultKind, HostDriver, RingAllocation};
 use ringtun_driver::ring_abi::v1::{RegistrationV1x64, RingDescV1x64};
-use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
+use ringtun_driver::ring_abi::v2::{RegistrationV2, RegistrationV2Ext, RingDescV2};
+use ringtun_driver::ring_abi::RegistrationFlags;
 use ringtun_driver::ring_abi::{v1_ring_size, CallerBitness, RingGeometry, Room, IOCTL_REGISTER_RINGS};
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
 
 /// Rings of a v2 registration (room 0/0, the smallest capacity).
 fn v2_rings(driver: &HostDriver) -> (RingGeometry, Arc<RingAllocation>, Arc<RingAllocation>) {
@@ -102,4 +106,30 @@ fn one_event_for_both_v1_rings_is_refused() {
     assert_eq!(register(&driver, &input(duplicate)), Err(Status::InvalidParameter), "two handles to one event");
     let (other, _) = driver.kernel().create_event(true, false);
     assert_eq!(register(&driver, &input(other)), Ok(()));
+}
+
+#[test]
+fn the_receive_event_as_the_write_space_event_is_refused() {
+    let driver = HostDriver::new();
+    let (geometry, send, receive) = v2_rings(&driver);
+    let (send_ptr, receive_ptr) = (send.as_ptr() as u64, receive.as_ptr() as u64);
+    let (send_event, _) = driver.kernel().create_event(true, false);
+    let (receive_event, _) = driver.kernel().create_event(true, false);
+    let duplicate = driver.kernel().duplicate_handle(receive_event).unwrap();
+    let input = |space_event| {
+        let base = v2_input(&geometry, (send_ptr, send_event), (receive_ptr, receive_event));
+        let mut base = RegistrationV2::read_from_bytes(&base).unwrap();
+        base.flags = RegistrationFlags::WRITE_SPACE.bits();
+        RegistrationV2Ext { base, write_space_event: space_event }.as_bytes().to_vec()
+    };
+    driver.faults().fail_map.store(true, Ordering::SeqCst);
+    for (what, space_event) in [("the same handle", receive_event), ("another handle to it", duplicate)] {
+        assert_eq!(register(&driver, &input(space_event)), Err(Status::InvalidParameter), "{what}");
+    }
+    assert_eq!(driver.faults().injected(FaultKind::Map), 0, "a ring was probed");
+    driver.faults().fail_map.store(false, Ordering::SeqCst);
+    // The Send ring's event as the write-space event: both are set by the driver, waited on by the
+    // client, which may share one.
+    assert_eq!(register(&driver, &input(send_event)), Ok(()));
+    assert!(driver.adapter().session().is_some_and(|s| s.config().write_space_event.is_some()));
 }

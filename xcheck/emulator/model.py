@@ -28,7 +28,9 @@ from layouts import (
     MDL, NDIS_LINK_STATE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES as GENERAL,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES as REGISTRATION, NDIS_MINIPORT_DRIVER_CHARACTERISTICS as CHARS,
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
-    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG)
+    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
+    NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_5,
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -43,6 +45,11 @@ NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS = 0x8A
 NDIS_OBJECT_TYPE_STATUS_INDICATION = 0x98
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES = 0x9E
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES = 0x9F
+NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES = 0xA0
+NDIS_OBJECT_TYPE_OFFLOAD = 0xA7
+NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
+NDIS_STATUS_FAILURE = 0xC0000001
+MDL_SOURCE_IS_NONPAGED_POOL = 0x4
 NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL = 1
 NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL = 1
 NdisMediumIP = 19                         # NDIS_MEDIUM (ntddndis.h)
@@ -146,6 +153,7 @@ IRQL_RULES = {
     "IoAllocateMdl": ("wdm.h", P, D),
     "IoBuildPartialMdl": ("wdm.h", P, D),
     "IoFreeMdl": ("wdm.h", P, D),
+    "MmBuildMdlForNonPagedPool": ("wdm.h", P, D),
     "IoGetCurrentProcess": ("wdm.h", P, D),
     "IoGetFileObjectGenericMapping": ("ntddk.h", P, P),
     "IoGetRequestorProcess": ("ntifs.h: no annotation; DDI reference: <= DISPATCH_LEVEL", P, D),
@@ -524,6 +532,7 @@ class Model:
         self.wdf_driver = 0
         self.chars = None
         self.chars_revision = 0
+        self.chars_minor = 0
         self.miniport_driver_handle = 0
         self.adapters = {}              # miniport handle -> adapter dict (see new_adapter)
         self.pools = {}                 # NBL pool -> NBLs outstanding
@@ -533,6 +542,8 @@ class Model:
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
+        self.indication_info = {}       # indicated NBL -> (checksum info, RSC info) as decoded dicts
+        self.indicate_calls = []        # NBLs per NdisMIndicateReceiveNetBufferLists call
         self.link_states = []           # every link-state indication, all adapters
         self.completed_irps = {}
         self.ndis_forwarded = []
@@ -791,6 +802,8 @@ class Model:
         (addr,) = self.args(1)
         self.require_irql("ExFreePool", DISPATCH_LEVEL)
         check(addr in self.pool, f"ExFreePool({addr:#x}): not a live pool allocation")
+        check(not any(i.get("nonpaged") == addr for i in self.mdls.values()),
+              f"ExFreePool({addr:#x}) while an MDL still describes it")
         del self.pool[addr]
 
     def h_KeAcquireSpinLockRaiseToDpc(self):
@@ -1029,13 +1042,26 @@ class Model:
         tgt.update(parent=source, va=va, len=length)
         self.mem.put(target, MDL, "MdlFlags", self.mdl_flags(target) | MDL_PARTIAL)
 
+    def h_MmBuildMdlForNonPagedPool(self):
+        (mdl,) = self.args(1)
+        info = self.mdls.get(mdl)
+        check(info is not None and info["parent"] is None and not info["locked"],
+              "MmBuildMdlForNonPagedPool on an unknown, partial or locked MDL")
+        within = [a for a, (size, _) in self.pool.items() if a <= info["va"] and info["va"] + info["len"] <= a + size]
+        check(within, f"MmBuildMdlForNonPagedPool over {info['va']:#x}+{info['len']}: not inside a non-paged pool "
+                      f"allocation")
+        info["nonpaged"] = within[0]
+        info["mapped"] = info["va"]
+        self.mem.put(mdl, MDL, "MappedSystemVa", info["va"])
+        self.mem.put(mdl, MDL, "MdlFlags", self.mdl_flags(mdl) | MDL_SOURCE_IS_NONPAGED_POOL)
+
     def h_IoFreeMdl(self):
         (mdl,) = self.args(1)
         info = self.mdls.get(mdl)
         check(info is not None, f"IoFreeMdl({mdl:#x}): unknown MDL")
         check(not info["locked"], "IoFreeMdl on locked pages (MmUnlockPages first)")
         for n in self.nbls.values():
-            check(n["mdl"] != mdl or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
+            check(mdl not in n["mdls"] or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
         del self.mdls[mdl]
 
     # ---- IRPs, processes, security ----
@@ -1318,7 +1344,7 @@ class Model:
     def new_adapter(self, handle, fdo):
         """An adapter NDIS is about to initialize: its miniport handle and functional device object."""
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
-                   "links": [], "halted": False}
+                   "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": []}
         self.adapters[handle] = adapter
         return adapter
 
@@ -1358,6 +1384,7 @@ class Model:
             handlers["SynchronousOidRequestHandler"] = 0
         self.chars = handlers
         self.chars_revision = rev
+        self.chars_minor = minor
         # NDIS fills the dispatch table and takes the unload routine.
         for major_fn in range(IRP_MJ_MAXIMUM_FUNCTION + 1):
             self.mem.w64(driver + DRIVER_OBJECT_MAJOR_FUNCTION + 8 * major_fn, self.ndis_dispatch[major_fn])
@@ -1426,14 +1453,51 @@ class Model:
             check((pt, prev) == (NDIS_OBJECT_TYPE_DEFAULT, 2) and psize >= NDIS_PM_CAPABILITIES.through(
                 "MediaSpecificWakeUpEvents"), f"NDIS_PM_CAPABILITIES header {pt:#x}/{prev}/{psize:#x}")
             adapter["general"] = g
+        elif t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES:
+            check(adapter["general"] is not None, "offload attributes before the general attributes")
+            check(rev == 1 and size >= OFFLOAD_ATTRIBUTES.through("TcpConnectionOffloadHardwareCapabilities"),
+                  f"offload attributes {rev}/{size:#x}")
+            current = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultOffloadConfiguration")
+            hardware = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "HardwareOffloadCapabilities")
+            check(current and hardware, "offload attributes without both NDIS_OFFLOAD structures")
+            check(self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultTcpConnectionOffloadConfiguration") == 0
+                  and self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "TcpConnectionOffloadHardwareCapabilities") == 0,
+                  "TCP connection (chimney) offload is not offered")
+            adapter["offload"] = self.read_offload(current, "DefaultOffloadConfiguration")
+            adapter["offload_hardware"] = self.read_offload(hardware, "HardwareOffloadCapabilities")
         else:
             check(False, f"unexpected attributes type {t:#x}")
         return NDIS_STATUS_SUCCESS
 
+    def read_offload(self, address, what, size=None):
+        """An NDIS_OFFLOAD the driver hands over, checked against the revision NDIS accepts from
+        a miniport of the version it registered (6 with USO from NDIS 6.83, 5 below), decoded."""
+        t, rev, header_size = self.mem.header(address)
+        want = (6, NDIS_OFFLOAD_SIZE_REVISION_6) if self.chars_minor >= 83 else (5, NDIS_OFFLOAD_SIZE_REVISION_5)
+        check((t, rev, header_size) == (NDIS_OBJECT_TYPE_OFFLOAD,) + want,
+              f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
+        check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")
+        raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
+        return NDIS_OFFLOAD.from_buffer_copy(raw)
+
     def h_NdisAllocateNetBufferAndNetBufferList(self):
         pool, context_size, backfill, mdl, offset, length = self.args(6)
         check(pool in self.pools, "NBL from an unknown pool")
-        check(mdl in self.mdls and self.mdls[mdl]["parent"] is not None, "the NBL's MDL is not a partial MDL of a ring")
+        # The MDL chain: a partial MDL of a ring, behind at most one MDL of non-paged pool (a
+        # header the driver wrote); the chain holds exactly the NET_BUFFER's bytes.
+        chain, at = [], mdl
+        while at:
+            chain.append(at)
+            at = self.mem.field(at, MDL, "Next")
+        check(1 <= len(chain) <= 2, f"an indication's MDL chain of {len(chain)} MDLs")
+        for i, link in enumerate(chain):
+            info = self.mdls.get(link)
+            check(info is not None, f"the NBL's MDL {link:#x} is not one the driver allocated")
+            if i == 0 and info.get("nonpaged"):
+                continue
+            check(info["parent"] is not None, "an NBL's MDL that is neither a header in pool nor a partial MDL of a ring")
+        total = sum(self.mdls[link]["len"] for link in chain)
+        check(offset + length == total, f"NET_BUFFER of {offset}+{length} bytes over MDLs of {total}")
         nbl = self.alloc(C_SIZEOF_NBL + NB_SIZE, "nbl")
         nb = nbl + C_SIZEOF_NBL
         self.mem.put(nbl, NBL, "FirstNetBuffer", nb)
@@ -1444,7 +1508,7 @@ class Model:
         self.mem.put(nb, NET_BUFFER, "DataOffset", offset)
         self.mem.put(nb, NET_BUFFER, "DataLength", length)
         self.pools[pool] += 1
-        self.nbls[nbl] = {"pool": pool, "mdl": mdl, "indicated": False, "returned": False, "freed": False}
+        self.nbls[nbl] = {"pool": pool, "mdls": chain, "indicated": False, "returned": False, "freed": False}
         return nbl
 
     def h_NdisFreeNetBufferList(self):
@@ -1478,20 +1542,44 @@ class Model:
             check(frame == want_frame, f"NetBufferListFrameType {frame:#x}, expected htons of the EtherType {want_frame:#x}")
             info["indicated"] = True
             self.indications.append((miniport, nbl, data))
+            slots = nbl + NBL.off("NetBufferListInfo")
+            checksum = CHECKSUM_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_CHECKSUM, 4)))
+            rsc = RSC_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_RSC_OR_USO, 4)))
+            check(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM) >> 32 == 0 and self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0,
+                  "NBL information entries beyond their 32 bits")
+            r = checksum.Receive
+            check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
+                  "an indication claims a failed checksum or a loopback")
+            check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+            self.indication_info[nbl] = (
+                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded")},
+                (rsc.CoalescedSegCount, rsc.DupAckCount))
             n += 1
             nbl = self.mem.field(nbl, NBL, "Next")
         check(n == count, f"NumberOfNetBufferLists {count}, chain has {n}")
+        self.indicate_calls.append(n)
 
     def read_net_buffer(self, nb):
+        """The stack reads a NET_BUFFER's bytes through its MDL chain, from CurrentMdl and
+        CurrentMdlOffset."""
         mdl = self.mem.field(nb, NET_BUFFER, "CurrentMdl")
         offset = self.mem.field(nb, NET_BUFFER, "CurrentMdlOffset")
         length = self.mem.field(nb, NET_BUFFER, "DataLength") & 0xFFFFFFFF
-        info = self.mdls[mdl]
-        parent = self.mdls[info["parent"]]
-        check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
-        check(offset + length <= info["len"], "NET_BUFFER data beyond its MDL")
-        system = parent["mapped"] + (info["va"] - parent["va"]) + offset
-        return bytes(self.se.mem_read(system, length))
+        data = b""
+        while len(data) < length:
+            check(mdl in self.mdls, "NET_BUFFER data beyond its MDL chain")
+            info = self.mdls[mdl]
+            if info.get("nonpaged"):
+                system = info["mapped"]
+            else:
+                parent = self.mdls[info["parent"]]
+                check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
+                system = parent["mapped"] + (info["va"] - parent["va"])
+            take = min(length - len(data), info["len"] - offset)
+            data += bytes(self.se.mem_read(system + offset, take))
+            offset = 0
+            mdl = self.mem.field(mdl, MDL, "Next")
+        return data
 
     def returned_by_stack(self, nbls):
         """The stack gives indicated NBLs back (before MiniportReturnNetBufferLists): linked as one
@@ -1528,9 +1616,13 @@ class Model:
             "NdisReserved"), f"NDIS_STATUS_INDICATION header {t:#x}/{rev}/{size:#x}")
         check(self.mem.field(indication, NDIS_STATUS_INDICATION, "SourceHandle") == miniport,
               "status indication SourceHandle")
-        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode")
-        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
+        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode") & 0xFFFFFFFF
         buf = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBuffer")
+        if code == NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG:
+            size = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize")
+            adapter["offload_configs"].append(self.read_offload(buf, "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG", size))
+            return
+        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
         check(self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize") >= NDIS_LINK_STATE.through(
             "AutoNegotiationFlags"), "link state buffer size")
         lt, lrev, lsize = self.mem.header(buf)

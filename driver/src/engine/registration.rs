@@ -2,9 +2,9 @@
 //!
 //! [`Adapter::device_control`] is the one entry for the IOCTLs: the shell passes the buffered
 //! input and output and the caller's identity; the engine decides. Registration validates the
-//! input with ring-abi's [`parse_registration`], references both rings' events and refuses one
-//! event named for both rings, maps each ring through the platform, checks the rings' initial
-//! indices, starts the consumer, and raises the link. Anything that fails undoes what was done
+//! input with ring-abi's [`parse_registration`], references the client's events and refuses the
+//! event the driver waits on named as one it sets, maps each ring through the platform, checks the
+//! rings' initial indices, starts the consumer, and raises the link. Anything that fails undoes what was done
 //! and refuses with a typed reason.
 
 use crate::fallible::TryArc;
@@ -28,9 +28,10 @@ pub enum RegisterError {
     Invalid(RegistrationError),
     /// A ring's initial head (Receive) or tail (Send) is not a valid offset.
     BadInitialIndex(RingRole, RingFault),
-    /// Both rings name the same event object (one handle twice, or two handles to one event).
-    /// The driver sets the Send ring's event and waits on (and clears) the Receive ring's: one
-    /// event for both would let the consumer's waits consume the client's Send-ring wake-ups.
+    /// The Receive ring's event is also named as the Send ring's or as the write-space event
+    /// (one handle twice, or two handles to one event object). The driver waits on (and clears)
+    /// the Receive ring's event and sets the others for the client: one object for both would let
+    /// the consumer's waits consume the client's wake-ups, and wake the consumer for nothing.
     SharedEvent,
     /// A session is already registered.
     AlreadyRegistered,
@@ -56,13 +57,15 @@ impl RegisterError {
     }
 }
 
-/// Longest input any ringtun request has (a v2 registration is 56 bytes, a 64-bit v1 registration
-/// 48). A shell that must copy the input before the output is written (METHOD_BUFFERED shares one
-/// buffer) copies at most this much and refuses longer input with [`Status::InvalidParameter`],
-/// the status the engine gives any input of a wrong length.
+/// Longest input any ringtun request has (a v2 registration with the write-space event is 64
+/// bytes, a plain v2 registration 56, a 64-bit v1 registration 48). A shell that must copy the
+/// input before the output is written (METHOD_BUFFERED shares one buffer) copies at most this
+/// much and refuses longer input with [`Status::InvalidParameter`], the status the engine gives
+/// any input of a wrong length.
 pub const MAX_REQUEST_INPUT: usize = 64;
 
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_SIZE);
+const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_EXT_SIZE);
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V1_REGISTRATION_SIZE_64);
 
 impl<P: Platform> Adapter<P> {
@@ -148,7 +151,8 @@ impl<P: Platform> Adapter<P> {
 }
 
 impl<P: Platform> Adapter<P> {
-    /// References both rings' events (Send, then Receive) and refuses one event named for both;
+    /// References the client's events (the Send ring's, the Receive ring's, then the Receive
+    /// ring's write-space event if any) and refuses the Receive ring's named again as another;
     /// then for each ring in turn (Send, then Receive) maps the ring and checks its initial
     /// index; then creates the engine's events and allocates the session (not yet started or
     /// published).
@@ -163,15 +167,29 @@ impl<P: Platform> Adapter<P> {
         let platform = &self.inner.platform;
         // The events first, then the memory, as Wintun's driver does per ring: a registration
         // naming closed handles and freed memory (a stale one) is refused for its handle, with
-        // Wintun's status. Both events come before either ring, so that one event named for both
-        // rings is refused before any page is locked.
+        // Wintun's status. All of them come before either ring, so that an event named twice is
+        // refused before any page is locked.
         let send_event = reference_event(platform, RingRole::Send, &config.send)?;
         let receive_event = reference_event(platform, RingRole::Receive, &config.receive)?;
-        if send_event.is_same_object(&receive_event) {
+        // The write-space event is only set by the driver (the client waits on it): referenced with
+        // the access of an event the driver signals.
+        let space_event = match config.write_space_event {
+            Some(handle) => Some(
+                platform
+                    .reference_event(RingRole::Send, handle)
+                    .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?,
+            ),
+            None => None,
+        };
+        // The one event the driver waits on must be none of those it sets (which the client may
+        // share between them: it is the one waiting on both).
+        let shared = send_event.is_same_object(&receive_event)
+            || space_event.as_ref().is_some_and(|space| space.is_same_object(&receive_event));
+        if shared {
             return Err(RegisterError::SharedEvent);
         }
         let send = send_state(platform, &config.send, caller, send_event)?;
-        let receive = receive_state(platform, &config.receive, caller, receive_event)?;
+        let receive = receive_state(platform, &config.receive, caller, receive_event, space_event)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
@@ -212,14 +230,16 @@ fn send_state<P: Platform>(
     }
 }
 
-/// The Receive ring's state: the client's event (referenced for waiting), the ring mapped, its
-/// initial head read once and validated (the consumer's cursor starts there), not alertable.
+/// The Receive ring's state: the client's event (referenced for waiting) and its write-space
+/// event (if any, referenced for signalling), the ring mapped, its initial head read once and
+/// validated (the consumer's cursor starts there), not alertable.
 #[inline(never)]
 fn receive_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
     caller: CallerBitness,
     client_event: P::Event,
+    space_event: Option<P::Event>,
 ) -> Result<ReceiveState<P>, RegisterError> {
     let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
     let head = ring.load_head();
@@ -227,7 +247,8 @@ fn receive_state<P: Platform>(
     let event = || platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Receive, e));
     let (returned, space, round_done) = (event()?, event()?, event()?);
     // `let else` rather than `?` on the large value: fewer copies of it in unoptimized builds.
-    let Some(receive) = ReceiveState::new(ring, mapping, client_event, returned, space, round_done, head) else {
+    let Some(receive) = ReceiveState::new(ring, mapping, client_event, space_event, returned, space, round_done, head)
+    else {
         return Err(RegisterError::OutOfMemory);
     };
     // The Receive ring starts not alertable: the consumer sets it when it sleeps.

@@ -338,6 +338,11 @@ impl<P: Platform> Session<P> {
         &self.adapter.platform
     }
 
+    /// The adapter's task offloads on now.
+    pub(crate) fn adapter_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
+        crate::engine::offload::TaskOffloads::from_bits(self.adapter.oid_settings.task_offloads.load(Ordering::SeqCst))
+    }
+
     pub(crate) fn set_worker(&self, worker: P::Worker) {
         // Registration attaches the worker once, so `previous` is always `None`; were it not, it
         // would be joined here, after the lock is released (a join waits, which a spin lock's

@@ -25,7 +25,7 @@ use ring_abi::{CallerBitness, RingRole};
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::fallible::{TryArc, TryWeak};
-use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
+use crate::platform::{IndicationInfo, Platform, PlatformError, RingMapping, StackOffloads, Worker, MAX_WAIT_EVENTS};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
@@ -383,6 +383,11 @@ pub trait StackSide: Send + Sync + 'static {
 
     /// The link went up or down.
     fn link_changed(&self, up: bool);
+
+    /// The offloads this stack takes on indicated packets (none unless it says so).
+    fn offloads(&self) -> StackOffloads {
+        StackOffloads::default()
+    }
 }
 
 /// The platform.
@@ -510,9 +515,10 @@ impl Platform for HostPlatform {
     fn prepare_indication(
         &self,
         mapping: &HostMapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<HostIndication> {
         if self.faults.fail(FaultKind::Indication) {
@@ -522,9 +528,24 @@ impl Platform for HostPlatform {
         if end > mapping.len {
             return None;
         }
+        let mut copied = [0u8; ring_abi::MAX_OFFLOAD_HEADER];
+        copied.get_mut(..header.len())?.copy_from_slice(header);
         let ring_offset = offset;
         let ptr = mapping.base.wrapping_add(offset).cast_const();
-        Some(HostIndication { token, kind, ptr, len, ring_offset, _hold: IndicationHold::new(&mapping.anchor) })
+        Some(HostIndication {
+            token,
+            info: *info,
+            header: copied,
+            header_len: header.len() as u8,
+            ptr,
+            len,
+            ring_offset,
+            _hold: IndicationHold::new(&mapping.anchor),
+        })
+    }
+
+    fn stack_offloads(&self) -> StackOffloads {
+        self.stack.offloads()
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
@@ -754,7 +775,17 @@ impl HostDriver {
     /// The stack sends `packets` out of the adapter as one batch. `Err(index)` if the engine
     /// left a packet's status unset (or set it twice).
     pub fn transmit(&self, packets: &[&[u8]]) -> Result<Vec<TransmitStatus>, usize> {
-        let mut batch = HostTransmitBatch::new(packets);
+        self.transmit_offloaded(packets, &[])
+    }
+
+    /// [`Self::transmit`] with the stack's offload request for each packet (a large send, a
+    /// checksum left to the adapter); missing entries ask nothing.
+    pub fn transmit_offloaded(
+        &self,
+        packets: &[&[u8]],
+        offloads: &[crate::engine::TransmitOffload],
+    ) -> Result<Vec<TransmitStatus>, usize> {
+        let mut batch = HostTransmitBatch::with_offloads(packets, offloads);
         self.adapter.transmit(&mut batch);
         batch.statuses()
     }

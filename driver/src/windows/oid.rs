@@ -7,7 +7,7 @@ use core::ptr;
 
 use super::ndis::*;
 use super::platform::KernelPlatform;
-use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue};
+use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue, OID_TCP_OFFLOAD_PARAMETERS};
 use crate::engine::Adapter;
 
 /// The counters advertised in the general attributes' `SupportedStatistics`: the
@@ -146,6 +146,11 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             Ok(read) => {
                 info.BytesWrittenOrRead = read;
                 info.BytesNeeded = 0;
+                // NDIS: after every OID_TCP_OFFLOAD_PARAMETERS it completed, the miniport reports
+                // the offloads on (NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG).
+                if info.Oid == OID_TCP_OFFLOAD_PARAMETERS {
+                    adapter.platform().indicate_task_offloads(adapter.task_offloads());
+                }
                 NDIS_STATUS_SUCCESS
             }
             Err(e) => error_status(e, info, true),

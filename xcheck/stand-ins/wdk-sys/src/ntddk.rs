@@ -18,6 +18,7 @@ extern "C" {
     ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
+    pub fn MmBuildMdlForNonPagedPool(MemoryDescriptorList: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
         MemoryDescriptorList: PMDL,
         AccessMode: KPROCESSOR_MODE,
