@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! ringtun-bench [--quick | --full] [--report docs/performance.md] [--no-instructions] [--only a..e]
-//! ringtun-bench --instructions        # only the callgrind instruction counts per packet
+//! ringtun-bench --instructions [NAME..] # only the callgrind instruction counts per packet (of the
+//!                                       # scenarios whose names start with a NAME, if given)
 //! ```
 //!
 //! Sections: (a) the VPN datapath with real AEADs, v1 copy vs v2 in place; (b) throughput per
@@ -94,7 +95,7 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!("usage: ringtun-bench [--quick | --full] [--report FILE.md] [--no-instructions] [--only a|b|c|d|e]");
-    eprintln!("       ringtun-bench --instructions");
+    eprintln!("       ringtun-bench --instructions [SCENARIO-PREFIX ...]");
     eprintln!("       ringtun-bench --stream down|up|bare-down|bare-up SIZE SECONDS");
     std::process::exit(2);
 }
@@ -106,7 +107,7 @@ fn main() {
         return;
     }
     if args.first().map(String::as_str) == Some("--instructions") {
-        match instructions::measure() {
+        match instructions::measure(&args[1..]) {
             Some(counts) => {
                 print!("{}", instructions::table(&counts));
                 println!();
@@ -209,7 +210,7 @@ fn run(options: &Options) {
     batching_section(budget, &mut report);
     memory_section(&mut report);
     latency_section(budget, &mut report);
-    let counts = if options.instructions { instructions::measure() } else { None };
+    let counts = if options.instructions { instructions::measure(&[]) } else { None };
     match &counts {
         Some(c) => {
             report.part("instructions", instructions::table(c));

@@ -128,6 +128,13 @@ fn fail<T>(code: u32) -> *mut T {
     ptr::null_mut()
 }
 
+/// [`fail`] out of a hot path's way.
+#[cold]
+#[inline(never)]
+fn fail_cold<T>(code: u32) -> *mut T {
+    fail(code)
+}
+
 /// Sets the last error and returns `FALSE`.
 fn fail_bool(code: u32) -> i32 {
     set_last_error(code);
@@ -383,13 +390,25 @@ pub unsafe extern "system" fn WintunGetReadWaitEvent(session: *mut WintunSession
 /// The next received packet, detached; with nothing there, the read-wait event is armed first
 /// (v2 rings signal it only for a client that declared itself alertable), so that a caller that
 /// then waits on it wakes for the next packet. A packet that arrives while arming is returned.
+#[inline(always)]
 fn receive_or_arm(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
+    match s.session.receive_raw() {
+        Ok(None) => arm_or_receive(s),
+        other => other,
+    }
+}
+
+/// [`receive_or_arm`] once the ring was found empty: arms the read-wait event, or receives the
+/// packet that arrived meanwhile.
+#[cold]
+#[inline(never)]
+fn arm_or_receive(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
     loop {
-        if let Some(raw) = s.session.receive_raw()? {
-            return Ok(Some(raw));
-        }
         if s.session.arm_read_wait() {
             return Ok(None);
+        }
+        if let Some(raw) = s.session.receive_raw()? {
+            return Ok(Some(raw));
         }
     }
 }
@@ -406,15 +425,18 @@ pub unsafe extern "system" fn WintunReceivePacket(session: *mut WintunSession, p
     if packet_size.is_null() {
         return fail(ERROR_INVALID_PARAMETER);
     }
-    match receive_or_arm(s) {
-        Ok(Some(raw)) => {
-            // SAFETY: `packet_size` points to a DWORD (caller's contract).
-            unsafe { packet_size.write_unaligned(raw.data_len) };
-            raw.frame.wrapping_add(raw.data_start as usize)
-        }
-        Ok(None) => fail(ERROR_NO_MORE_ITEMS),
-        Err(e) => fail(error_code(e)),
-    }
+    let (data, len) = match s.session.receive_data_raw() {
+        Ok(Some(packet)) => packet,
+        Ok(None) => match arm_or_receive(s) {
+            Ok(Some(raw)) => (raw.frame.wrapping_add(raw.data_start as usize), raw.data_len),
+            Ok(None) => return fail(ERROR_NO_MORE_ITEMS),
+            Err(e) => return fail_cold(error_code(e)),
+        },
+        Err(e) => return fail_cold(error_code(e)),
+    };
+    // SAFETY: `packet_size` points to a DWORD (caller's contract).
+    unsafe { packet_size.write_unaligned(len) };
+    data
 }
 
 /// `WintunReleaseReceivePacket`: gives a received packet's slot back. A pointer that is not a
@@ -426,14 +448,17 @@ pub unsafe extern "system" fn WintunReceivePacket(session: *mut WintunSession, p
 pub unsafe extern "system" fn WintunReleaseReceivePacket(session: *mut WintunSession, packet: *const u8) {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return };
-    let result = match s.session.incoming_slot_at(packet, s.receive_data_offset) {
-        Some(slot) => s.session.release_raw(slot),
-        None => Err(Error::UnknownSlot),
-    };
-    if let Err(e) = result {
-        logger::error(format_args!("Release of a packet the session did not hand out: {e}"));
-        set_last_error(error_code(e));
+    if let Err(e) = s.session.release_raw_at(packet, s.receive_data_offset) {
+        release_refused(e);
     }
+}
+
+/// A release refused: logged, and the last error set.
+#[cold]
+#[inline(never)]
+fn release_refused(e: Error) {
+    logger::error(format_args!("Release of a packet the session did not hand out: {e}"));
+    set_last_error(error_code(e));
 }
 
 /// `WintunAllocateSendPacket`: a slot for a packet of exactly `packet_size` bytes (1 to 0xFFFF),
@@ -446,8 +471,8 @@ pub unsafe extern "system" fn WintunReleaseReceivePacket(session: *mut WintunSes
 pub unsafe extern "system" fn WintunAllocateSendPacket(session: *mut WintunSession, packet_size: u32) -> *mut u8 {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return ptr::null_mut() };
-    match s.session.allocate_raw(packet_size as usize, 0, 0) {
-        Ok(raw) => raw.frame.wrapping_add(raw.data_start as usize),
+    match s.session.allocate_data_raw(packet_size as usize) {
+        Ok(packet) => packet,
         Err(e) => fail(error_code(e)),
     }
 }
@@ -462,15 +487,19 @@ pub unsafe extern "system" fn WintunAllocateSendPacket(session: *mut WintunSessi
 pub unsafe extern "system" fn WintunSendPacket(session: *mut WintunSession, packet: *const u8) {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return };
-    let result = match s.session.outgoing_slot_at(packet, s.send_header) {
-        Some(slot) => s.session.send_raw(slot, None),
-        None => Err(Error::UnknownSlot),
-    };
-    match result {
-        Ok(()) => {}
+    if let Err(e) = s.session.send_raw_at(packet, s.send_header) {
+        send_failed(e);
+    }
+}
+
+/// A send that failed: the last error set, and the logger told unless the session has ended.
+#[cold]
+#[inline(never)]
+fn send_failed(e: Error) {
+    match e {
         // Published, but the session has ended: as with Wintun, the packet is simply gone.
-        Err(Error::SessionEnded) => set_last_error(ERROR_HANDLE_EOF),
-        Err(e) => {
+        Error::SessionEnded => set_last_error(ERROR_HANDLE_EOF),
+        e => {
             logger::error(format_args!("Send of a packet the session did not allocate: {e}"));
             set_last_error(error_code(e));
         }
