@@ -63,6 +63,7 @@ fn run(exe: &Path, stack: &str) -> Output {
     // of libwintun.so (possibly from another build): only this build's copy may be loaded.
     let out = Command::new(exe)
         .env("RINGTUN_WINTUN_STACK", stack)
+        .env_remove("RINGTUN_WINTUN_DELETE_DRIVER")
         .env("LD_LIBRARY_PATH", library_dir())
         .output()
         .expect("run the C program");

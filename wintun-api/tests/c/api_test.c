@@ -53,6 +53,9 @@ static void test_driver_and_adapters(void) {
     /* No adapter: no driver loaded. */
     CHECK_FAILS(WintunGetRunningDriverVersion(), ERROR_FILE_NOT_FOUND);
     CHECK(WintunDeleteDriver(), "nothing to delete: %lu", (unsigned long)GetLastError());
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
+    CHECK(WintunDeleteDriver(), "opted in, nothing to delete: %lu", (unsigned long)GetLastError());
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     CHECK_FAILS(WintunCreateAdapter(NULL, u"Test", NULL), ERROR_INVALID_PARAMETER);
     CHECK_FAILS(WintunCreateAdapter(u"", u"Test", NULL), ERROR_INVALID_PARAMETER);
@@ -75,7 +78,19 @@ static void test_driver_and_adapters(void) {
     CHECK(first, "create: %lu", (unsigned long)GetLastError());
     DWORD version = WintunGetRunningDriverVersion();
     CHECK(version == 0x1, "version %#lx (0.1 as major << 16 | minor)", (unsigned long)version);
+    /* The driver is kept by default (ringtun cannot install it again, unlike Wintun's DLL): the
+       call succeeds while adapters exist and the driver keeps running. */
+    SetLastError(0xDEADu);
+    CHECK(WintunDeleteDriver(), "kept by default: %lu", (unsigned long)GetLastError());
+    CHECK(GetLastError() == 0xDEADu, "success leaves the last error alone");
+    CHECK(WintunGetRunningDriverVersion() == 0x1, "the driver still runs");
+    /* With the administrator's opt-in, deleted as Wintun deletes: refused while an adapter uses
+       it. */
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
     CHECK_FAILS(WintunDeleteDriver(), ERROR_INF_IN_USE_BY_DEVICES);
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "0", 1);
+    CHECK(WintunDeleteDriver(), "0 keeps the driver");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     NET_LUID luid;
     luid.Value = luid_of(first);
@@ -105,7 +120,9 @@ static void test_driver_and_adapters(void) {
     WintunCloseAdapter(second);
     CHECK_FAILS(WintunOpenAdapter(u"Office"), ERROR_NOT_FOUND);
     CHECK_FAILS(WintunGetRunningDriverVersion(), ERROR_FILE_NOT_FOUND);
-    CHECK(WintunDeleteDriver(), "delete once no adapter is left");
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
+    CHECK(WintunDeleteDriver(), "opted in: deleted once no adapter is left");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
     puts("ok driver_and_adapters");
 }
 
@@ -177,6 +194,16 @@ static void test_logger_calls(void) {
     CHECK_FAILS(WintunCreateAdapter(u"Refused", u"Ringtun", NULL), ERROR_INVALID_PARAMETER);
     setenv("RINGTUN_WINTUN_STACK", "loopback", 1);
     CHECK(find_record(WINTUN_LOG_ERR, "RINGTUN_WINTUN_STACK", 0) >= 0, "the refusal is logged as an error");
+
+    /* WintunDeleteDriver says that it kept the driver, and how to let it delete; a setting it
+       does not know keeps the driver too, with a warning. */
+    CHECK(WintunDeleteDriver(), "kept");
+    CHECK(find_record(WINTUN_LOG_INFO, "is kept", 0) >= 0, "keeping the driver is logged as information");
+    CHECK(find_record(WINTUN_LOG_INFO, "RINGTUN_WINTUN_DELETE_DRIVER=1", 0) >= 0, "the opt-in is named");
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "yes", 1);
+    CHECK(WintunDeleteDriver(), "an unknown setting keeps the driver");
+    CHECK(find_record(WINTUN_LOG_WARN, "ignored", 0) >= 0, "an unknown setting is a warning");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     WintunSetLogger(NULL);
     int before = record_count;

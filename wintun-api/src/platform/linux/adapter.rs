@@ -21,6 +21,7 @@ use ringtun_driver::host::{HostDriver, HostIndication, StackSide};
 use ringtun_tun::{TunDevice, TunPump, TunStackSide};
 
 use crate::logger;
+use crate::platform::driver_deletion::{self, Decision, Setting};
 use crate::platform::PlatformAdapter;
 use crate::win32::{
     net_luid, Guid, Win32Error, ERROR_ACCESS_DENIED, ERROR_DEVICE_NOT_AVAILABLE, ERROR_FILE_NOT_FOUND,
@@ -412,13 +413,36 @@ pub fn running_driver_version() -> Result<u32, Win32Error> {
     Ok(crate::wintun_driver_version(ring_abi::DRIVER_VERSION))
 }
 
-/// Nothing to delete once no adapter exists (the driver is part of this library); refused while
-/// one does, as Windows refuses to remove a driver package adapters use.
+/// `WintunDeleteDriver` on Linux: the driver is part of this library, so there is never a package
+/// to remove. By default the call keeps it and succeeds, as the Windows build does with the
+/// package installed from the INF, and tells the logger. With the opt-in set
+/// (`RINGTUN_WINTUN_DELETE_DRIVER=1`) it answers as the Windows build's deletion does: refused
+/// while an adapter exists (`ERROR_INF_IN_USE_BY_DEVICES`, what Windows reports for a package in
+/// use), success once none does.
 pub fn delete_driver() -> Result<(), Win32Error> {
-    if adapters().is_empty() {
-        Ok(())
-    } else {
-        Err(Win32Error(ERROR_INF_IN_USE_BY_DEVICES))
+    let how = driver_deletion::environment_opt_in();
+    match driver_deletion::decide(deletion_setting(std::env::var(driver_deletion::ENVIRONMENT_VARIABLE))) {
+        Decision::Remove if adapters().is_empty() => Ok(()),
+        Decision::Remove => Err(Win32Error(ERROR_INF_IN_USE_BY_DEVICES)),
+        Decision::Keep => {
+            logger::info(format_args!("{}", driver_deletion::kept_message(&how)));
+            Ok(())
+        }
+        Decision::KeepIgnoringSetting(setting) => {
+            logger::warn(format_args!("{}", driver_deletion::ignored_message(&how, setting)));
+            Ok(())
+        }
+    }
+}
+
+/// The `WintunDeleteDriver` setting from the environment variable: unset or empty is no setting,
+/// decimal digits a number, anything else unreadable.
+fn deletion_setting(variable: Result<String, std::env::VarError>) -> Setting {
+    match variable {
+        Err(std::env::VarError::NotPresent) => Setting::Absent,
+        Ok(v) if v.is_empty() => Setting::Absent,
+        Ok(v) if v.bytes().all(|b| b.is_ascii_digit()) => v.parse().map_or(Setting::Unreadable, Setting::Number),
+        _ => Setting::Unreadable,
     }
 }
 
@@ -428,6 +452,21 @@ mod tests {
 
     fn w(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn the_deletion_setting_is_the_variables_number() {
+        use std::env::VarError;
+        let set = |v: &str| deletion_setting(Ok(v.to_string()));
+        assert_eq!(deletion_setting(Err(VarError::NotPresent)), Setting::Absent);
+        assert_eq!(set(""), Setting::Absent);
+        assert_eq!(set("1"), Setting::Number(1));
+        assert_eq!(set("0"), Setting::Number(0));
+        assert_eq!(set("01"), Setting::Number(1));
+        assert_eq!(set("yes"), Setting::Unreadable);
+        assert_eq!(set("-1"), Setting::Unreadable);
+        assert_eq!(set("99999999999"), Setting::Unreadable);
+        assert_eq!(deletion_setting(Err(VarError::NotUnicode("\u{1}".into()))), Setting::Unreadable);
     }
 
     #[test]
