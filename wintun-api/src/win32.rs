@@ -41,6 +41,8 @@ pub const ERROR_GEN_FAILURE: u32 = 31;
 pub const ERROR_HANDLE_EOF: u32 = 38;
 /// `ERROR_NOT_SUPPORTED` (winerror.h).
 pub const ERROR_NOT_SUPPORTED: u32 = 50;
+/// `ERROR_DUP_NAME`: an adapter's name (an interface alias) is taken.
+pub const ERROR_DUP_NAME: u32 = 52;
 /// `ERROR_INVALID_PARAMETER` (winerror.h).
 pub const ERROR_INVALID_PARAMETER: u32 = 87;
 /// `ERROR_BUFFER_OVERFLOW` (winerror.h): the ring is full.

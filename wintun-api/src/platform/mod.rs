@@ -92,6 +92,7 @@ pub trait PlatformSystem {
 }
 
 pub mod driver_deletion;
+pub mod names;
 
 #[cfg(target_os = "linux")]
 pub mod linux;

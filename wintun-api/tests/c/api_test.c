@@ -105,18 +105,26 @@ static void test_driver_and_adapters(void) {
     WintunCloseAdapter(opened);
     CHECK(WintunOpenAdapter(u"Office") != NULL, "closing an opened handle keeps the adapter");
 
-    /* A second adapter with the name takes it; the first becomes "Office 2". */
+    /* A second adapter with the name takes it; the first becomes "Office 1", as Wintun renames
+       the holder. A third takes it again; the second becomes the first free "Office N". */
     WINTUN_ADAPTER_HANDLE second = WintunCreateAdapter(u"Office", u"Ringtun", NULL);
     CHECK(second && luid_of(second) != luid_of(first), "second adapter");
-    WINTUN_ADAPTER_HANDLE renamed = WintunOpenAdapter(u"Office 2");
-    CHECK(renamed && luid_of(renamed) == luid_of(first), "the holder was renamed");
+    WINTUN_ADAPTER_HANDLE renamed = WintunOpenAdapter(u"Office 1");
+    CHECK(renamed && luid_of(renamed) == luid_of(first), "the holder was renamed \"Office 1\"");
     WINTUN_ADAPTER_HANDLE named = WintunOpenAdapter(u"Office");
     CHECK(named && luid_of(named) == luid_of(second), "the new one has the name");
     WintunCloseAdapter(renamed);
     WintunCloseAdapter(named);
+    CHECK_FAILS(WintunOpenAdapter(u"Office 2"), ERROR_NOT_FOUND);
+    WINTUN_ADAPTER_HANDLE third = WintunCreateAdapter(u"OFFICE", u"Ringtun", NULL);
+    CHECK(third, "third adapter");
+    renamed = WintunOpenAdapter(u"Office 2");
+    CHECK(renamed && luid_of(renamed) == luid_of(second), "\"Office 1\" is taken: the second became \"OFFICE 2\"");
+    WintunCloseAdapter(renamed);
+    WintunCloseAdapter(third);
 
     WintunCloseAdapter(first);
-    CHECK_FAILS(WintunOpenAdapter(u"Office 2"), ERROR_NOT_FOUND);
+    CHECK_FAILS(WintunOpenAdapter(u"Office 1"), ERROR_NOT_FOUND);
     WintunCloseAdapter(second);
     CHECK_FAILS(WintunOpenAdapter(u"Office"), ERROR_NOT_FOUND);
     CHECK_FAILS(WintunGetRunningDriverVersion(), ERROR_FILE_NOT_FOUND);

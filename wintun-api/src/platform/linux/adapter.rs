@@ -7,9 +7,11 @@
 //! Windows adapter is enabled); its carrier follows the session, as a Windows adapter's media
 //! state does. Its LUID carries the interface index.
 //!
-//! A name already in use is handled as Wintun handles it on Windows: the new adapter takes the
-//! name, and the adapter holding it is renamed `<name> 2` (or the first free `<name> N`); with
-//! `tun`, its Linux interface is renamed too.
+//! Names follow the Windows platform's rules, through the same code ([`crate::platform::names`]):
+//! compared without regard to ASCII case, and a name already in use is handled as Wintun handles
+//! it: the new adapter takes the name, and the adapter holding it is renamed `<name> 1` (or the
+//! first free `<name> N`, up to 1000); with `tun`, its Linux interface is renamed too. If the
+//! holder cannot be renamed, the new adapter is named `<name> N` instead.
 
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -22,10 +24,12 @@ use ringtun_tun::{TunDevice, TunPump, TunStackSide};
 
 use crate::logger;
 use crate::platform::driver_deletion::{self, Decision, Setting};
+use crate::platform::names::{assign_alias, names_equal, ConnectionNames};
 use crate::platform::PlatformAdapter;
 use crate::win32::{
-    net_luid, Guid, Win32Error, ERROR_ACCESS_DENIED, ERROR_DEVICE_NOT_AVAILABLE, ERROR_FILE_NOT_FOUND,
-    ERROR_GEN_FAILURE, ERROR_INF_IN_USE_BY_DEVICES, ERROR_INVALID_PARAMETER, ERROR_NOT_FOUND, IF_TYPE_PROP_VIRTUAL,
+    net_luid, Guid, Win32Error, ERROR_ACCESS_DENIED, ERROR_DEVICE_NOT_AVAILABLE, ERROR_DUP_NAME, ERROR_FILE_NOT_FOUND,
+    ERROR_GEN_FAILURE, ERROR_INF_IN_USE_BY_DEVICES, ERROR_INVALID_PARAMETER, ERROR_NOT_FOUND, ERROR_SUCCESS,
+    IF_TYPE_PROP_VIRTUAL,
 };
 
 /// The environment variable that chooses the stack side of new adapters.
@@ -154,14 +158,6 @@ fn adapters() -> MutexGuard<'static, Vec<Arc<Entry>>> {
     ADAPTERS.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Adapter names compare without regard to case, as Windows compares interface names.
-fn same_name(a: &[u16], b: &[u16]) -> bool {
-    fn lower(s: &[u16]) -> impl Iterator<Item = char> + '_ {
-        char::decode_utf16(s.iter().copied()).flat_map(|c| c.unwrap_or('\u{FFFD}').to_lowercase())
-    }
-    lower(a).eq(lower(b))
-}
-
 /// The LUID index of adapters without a Linux interface: the upper half of the 24-bit space,
 /// apart from interface indices.
 static NEXT_INDEX: AtomicU32 = AtomicU32::new(0x80_0000);
@@ -281,33 +277,73 @@ fn tun_error(e: &ringtun_tun::TunError) -> Win32Error {
     })
 }
 
-/// Gives the adapter holding `name` (if any) the first free `<name> N`; the caller holds the list.
-fn rename_holder(list: &[Arc<Entry>], name: &[u16]) {
-    let Some(holder) = list.iter().find(|e| same_name(&e.name(), name)) else { return };
-    let proposal = (2u32..)
-        .map(|n| {
-            let mut p = name.to_vec();
-            p.extend(format!(" {n}").encode_utf16());
-            p
-        })
-        .find(|p| !list.iter().any(|e| same_name(&e.name(), p)))
-        .unwrap_or_default();
-    if let Some(old) = holder.tun_name() {
-        let new = interface_name(&proposal);
+/// The adapters' names as the naming policy ([`assign_alias`]) sees them: the list's adapters
+/// (by index) and the adapter being created (`None`), whose name is settled before it is built
+/// (with `tun`, its interface takes the name in Linux, so the holder gives it up first).
+struct ListNames<'a> {
+    list: &'a [Arc<Entry>],
+    /// The name the adapter being created has taken.
+    new_name: Option<Vec<u16>>,
+}
+
+impl ConnectionNames for ListNames<'_> {
+    type Id = Option<usize>;
+
+    fn set_alias(&mut self, who: Option<usize>, name: &[u16]) -> u32 {
+        let held_by_another = self.list.iter().enumerate().any(|(i, e)| who != Some(i) && names_equal(&e.name(), name));
+        let held_by_new = who.is_some() && self.new_name.as_deref().is_some_and(|new| names_equal(new, name));
+        if held_by_another || held_by_new {
+            return ERROR_DUP_NAME;
+        }
+        match who.and_then(|i| self.list.get(i)) {
+            None => {
+                self.new_name = Some(name.to_vec());
+                ERROR_SUCCESS
+            }
+            Some(entry) => rename(entry, name),
+        }
+    }
+
+    fn alias_owner(&mut self, name: &[u16]) -> Option<Option<usize>> {
+        self.list.iter().position(|e| names_equal(&e.name(), name)).map(Some)
+    }
+
+    fn renamed(&mut self, who: Option<usize>, name: &[u16]) {
+        let Some(entry) = who.and_then(|i| self.list.get(i)) else { return };
+        logger::info(format_args!(
+            "Adapter renamed {} (its name was requested for a new adapter){}",
+            String::from_utf16_lossy(name),
+            entry.tun_name().map(|n| format!(", interface {n}")).unwrap_or_default()
+        ));
+    }
+}
+
+/// Renames an adapter, its TUN interface first (`ERROR_DUP_NAME` when Linux already has an
+/// interface of the new interface name, another Win32 error when the rename fails otherwise; the
+/// adapter keeps its name then).
+fn rename(entry: &Entry, name: &[u16]) -> u32 {
+    if let Some(old) = entry.tun_name() {
+        let new = interface_name(name);
+        if new == old {
+            // The names differ only past the interface name's 15 bytes: Linux cannot tell them
+            // apart.
+            return ERROR_DUP_NAME;
+        }
         let renamed = CString::new(old.clone())
             .and_then(|from| CString::new(new.clone()).map(|to| (from, to)))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
             .and_then(|(from, to)| ifctl::rename(&from, &to));
         if let Err(e) = renamed {
             logger::warn(format_args!("Failed to rename interface {old} to {new}: {e}"));
+            return match e.raw_os_error() {
+                Some(libc::EEXIST) => ERROR_DUP_NAME,
+                Some(libc::EPERM | libc::EACCES) => ERROR_ACCESS_DENIED,
+                _ => ERROR_GEN_FAILURE,
+            };
         }
     }
-    logger::info(format_args!(
-        "Adapter {} renamed {} (its name was requested for a new adapter)",
-        String::from_utf16_lossy(name),
-        String::from_utf16_lossy(&proposal)
-    ));
-    *holder.name() = proposal;
+    *entry.name() = name.to_vec();
+    ERROR_SUCCESS
 }
 
 fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
@@ -367,12 +403,13 @@ impl PlatformAdapter for Adapter {
         let kind = StackKind::from_environment()?;
         let mut list = adapters();
         // The holder gives up the name first: with a TUN interface, the new one takes it in Linux.
-        rename_holder(&list, name);
-        let entry = Arc::new(build(kind, name)?);
+        let mut names = ListNames { list: &list, new_name: None };
+        let name = assign_alias(&mut names, None, name).map_err(Win32Error)?;
+        let entry = Arc::new(build(kind, &name)?);
         list.push(Arc::clone(&entry));
         logger::info(format_args!(
             "Created adapter {} ({kind:?} stack{})",
-            String::from_utf16_lossy(name),
+            String::from_utf16_lossy(&name),
             entry.tun_name().map(|n| format!(", interface {n}")).unwrap_or_default()
         ));
         Ok(Self { entry, created: true })
@@ -380,7 +417,7 @@ impl PlatformAdapter for Adapter {
 
     fn open(name: &[u16]) -> Result<Self, Win32Error> {
         let list = adapters();
-        let entry = list.iter().find(|e| same_name(&e.name(), name)).ok_or(Win32Error(ERROR_NOT_FOUND))?;
+        let entry = list.iter().find(|e| names_equal(&e.name(), name)).ok_or(Win32Error(ERROR_NOT_FOUND))?;
         Ok(Self { entry: Arc::clone(entry), created: false })
     }
 
@@ -449,6 +486,7 @@ fn deletion_setting(variable: Result<String, std::env::VarError>) -> Setting {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::win32::ERROR_BUFFER_OVERFLOW;
 
     fn w(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()
@@ -479,10 +517,29 @@ mod tests {
         assert_eq!(interface_name(&w("..")), "--");
     }
 
+    /// The Windows platform's collision policy, on this platform's adapters: the holder of a name
+    /// becomes `<name> 1`, or the first free `<name> N`; names compare as `_wcsicmp` does (ASCII
+    /// case only).
     #[test]
-    fn names_compare_without_case() {
-        assert!(same_name(&w("Office"), &w("oFFICE")));
-        assert!(same_name(&w("Ärger"), &w("ärger")));
-        assert!(!same_name(&w("Office"), &w("Office 2")));
+    fn the_holder_of_a_name_becomes_name_1() {
+        let names =
+            |list: &[Arc<Entry>]| -> Vec<String> { list.iter().map(|e| String::from_utf16_lossy(&e.name())).collect() };
+        let mut list: Vec<Arc<Entry>> = Vec::new();
+        for requested in ["Office", "oFFICE", "Office", "Ärger", "ärger"] {
+            let mut policy = ListNames { list: &list, new_name: None };
+            let name = assign_alias(&mut policy, None, &w(requested)).unwrap();
+            list.push(Arc::new(build(StackKind::Fake, &name).unwrap()));
+        }
+        // The suffix is added to the requested name, as Wintun adds it: the first adapter becomes
+        // "oFFICE 1" when "oFFICE" is asked for.
+        assert_eq!(names(&list), ["oFFICE 1", "Office 2", "Office", "Ärger", "ärger"]);
+        // A suffixed name that does not fit is refused, as on Windows.
+        let long = "n".repeat(126);
+        list.push(Arc::new(build(StackKind::Fake, &w(&long)).unwrap()));
+        let mut policy = ListNames { list: &list, new_name: None };
+        assert_eq!(assign_alias(&mut policy, None, &w(&long)), Err(ERROR_BUFFER_OVERFLOW));
+        for entry in &list {
+            entry.remove();
+        }
     }
 }

@@ -4,8 +4,8 @@
 
 use super::codes::{ERROR_BUFFER_OVERFLOW, ERROR_FILE_NOT_FOUND, ERROR_VERSION_PARSE_ERROR};
 use super::ids::dword_value;
-use super::names::names_equal;
 use crate::platform::driver_deletion::Setting;
+use crate::platform::names::names_equal;
 
 /// The file name of the driver image whose presence among the loaded kernel modules means "the
 /// driver is running" (Wintun looks for `wintun.sys`).
