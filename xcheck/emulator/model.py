@@ -53,8 +53,14 @@ OBJ_KERNEL_HANDLE = 0x200
 KernelMode, UserMode = 0, 1
 IRP_MJ_CREATE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP = 0x00, 0x02, 0x0E, 0x1B
 IRP_MJ_MAXIMUM_FUNCTION = 0x1B
-WdfDriverInitNoDispatchOverride = 2       # wdfdriver.h (WdfDriverInitNonPnpDriver is 1)
+WdfDriverInitNonPnpDriver, WdfDriverInitNoDispatchOverride = 1, 2   # wdfdriver.h
 WDF_DRIVER_CREATE, WDF_DRIVER_MINIPORT_UNLOAD = 116, 201   # wdffuncenum.h (KMDF 1.33)
+# WDF_DRIVER_GLOBALS (wdfglobals.h), x64: Driver, DriverFlags, DriverTag, DriverName[32],
+# DisplaceDriverUnload.
+WDF_GLOBALS_DRIVER, WDF_GLOBALS_DRIVER_FLAGS, WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD = 0x0, 0x8, 0x30
+WDF_DRIVER_GLOBALS_SIZE = 0x38
+# Bug checks (bugcodes.h; the Rust panic code is wdk-panic's "RPNC").
+RUST_PANIC_BUGCHECK = 0x52504E43
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
 STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
@@ -411,6 +417,16 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
     return seen
 
 
+def bugcheck_report(code, params, read):
+    """What KeBugCheckEx(code, *params) means, as one line; `read(addr, n)` reads memory. A Rust
+    panic (code "RPNC") carries its location: file name address and length, line, column."""
+    text = f"bug check {code:#010x} ({', '.join(f'{p:#x}' for p in params)})"
+    if code == RUST_PANIC_BUGCHECK:
+        file_ptr, file_len, line, column = params
+        file = bytes(read(file_ptr, min(file_len, 512))).decode("utf-8", "replace") if file_ptr else "?"
+        text = f"Rust panic at {file}:{line}:{column} ({text})"
+    return text
+
 
 class Thread:
     """One thread of the emulated system: a root call of the harness (an IRP dispatch, a miniport
@@ -503,6 +519,9 @@ class Model:
         self.process_notify = None
         self.time_100ns = 0
         self.wdf_unbound = False
+        self.driver_entry_done = False   # set by the scenario once DriverEntry has succeeded
+        self.bugcheck = None
+        self.debug_breaks = []
         self.deregistered = False
         self.exit_stub = 0
         self.unload_stub = 0
@@ -1187,7 +1206,7 @@ class Model:
                 i, f"WdfFunction{i}")
             self.mem.w64(table + 8 * i, self.se.emu.get_proc("wdf01000", name))
         self.mem.w64(table_ptr, table)
-        self.wdf_globals = self.alloc(0x40, "wdf-globals")
+        self.wdf_globals = self.alloc(WDF_DRIVER_GLOBALS_SIZE, "wdf-globals")
         self.mem.w64(globals_out, self.wdf_globals)
         self.kmdf_bound = True
         return STATUS_SUCCESS
@@ -1197,6 +1216,8 @@ class Model:
         check(self.kmdf_bound and globals_ == self.wdf_globals, "WdfVersionUnbind without a bind")
         self.kmdf_bound = False
         self.wdf_unbound = True
+        # Unbinding releases what the framework holds for the driver, its WDFDRIVER included.
+        self.wdf_driver = 0
         return STATUS_SUCCESS
 
     def h_WdfDriverCreate(self):
@@ -1210,12 +1231,39 @@ class Model:
         check(self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverDeviceAdd") == 0, "no device-add callback expected")
         self.wdf_driver = 0x0DF0D0
         self.mem.w64(out, self.wdf_driver)
+        # The framework's bookkeeping in the driver globals (fxdriverapi.cpp of the public WDF
+        # sources): the init flags, and whether the stub is to displace DriverUnload — not for a
+        # NoDispatchOverride or non-PnP driver without EvtDriverUnload.
+        flags = self.mem.field(config, WDF_DRIVER_CONFIG, "DriverInitFlags")
+        own_unload = self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverUnload") != 0
+        self.mem.w64(self.wdf_globals + WDF_GLOBALS_DRIVER, self.wdf_driver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS,
+                       struct.pack("<I", self.mem.u32(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS) | flags))
+        displace = own_unload or not flags & (WdfDriverInitNoDispatchOverride | WdfDriverInitNonPnpDriver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD, bytes([int(displace)]))
         return STATUS_SUCCESS
 
     def h_WdfDriverMiniportUnload(self):
         globals_, driver = self.args(2)
         check(globals_ == self.wdf_globals and driver == self.wdf_driver, "WdfDriverMiniportUnload arguments")
+        # wdfminiport.h calls it through WdfDriverMiniportUnloadOverride, which the KMDF stub
+        # points at its own unbinding routine once DriverEntry has succeeded: the table entry is
+        # reached only from DriverEntry's failure path.
+        check(not self.driver_entry_done, "the function table's WdfDriverMiniportUnload called after DriverEntry: "
+              "wdfminiport.h calls it through WdfDriverMiniportUnloadOverride (this would never unbind)")
         self.wdf_driver = 0
+
+    def h_KeBugCheckEx(self):
+        code, *params = self.args(5)
+        self.bugcheck = bugcheck_report(code & 0xFFFFFFFF, params, self.se.mem_read)
+        if self.debug_breaks:
+            self.bugcheck += f", after a debug break (int 3) at {self.debug_breaks[-1]:#x}"
+        raise ModelError(self.bugcheck)
+
+    def debug_break(self, pc):
+        """An `int 3` (wdk-panic traps before it bug-checks in debug builds): a kernel debugger
+        would stop here; the model notes it and continues, so that the bug check is seen."""
+        self.debug_breaks.append(pc)
 
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo):

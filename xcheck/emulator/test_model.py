@@ -65,10 +65,23 @@ def main():
     else:
         raise AssertionError("the model accepted an NBL completed twice")
     print("test_model: a wrong NBL status offset and a double completion are caught")
+    bugcheck()
     access()
     rules()
     scheduler()
     oid_tables()
+
+
+def bugcheck():
+    """KeBugCheckEx's report: a Rust panic ("RPNC", as wdk-panic raises it) names its location."""
+    buf = bytearray(0x100)
+    mem = memory(buf)
+    mem.write(BASE + 0x40, b"driver/src/engine/receive.rs")
+    report = M.bugcheck_report(0x52504E43, [BASE + 0x40, 28, 412, 9], lambda a, n: buf[a - BASE:a - BASE + n])
+    assert report.startswith("Rust panic at driver/src/engine/receive.rs:412:9 (bug check 0x52504e43"), report
+    report = M.bugcheck_report(0x1E, [0x80000003, 0x1234, 0, 0], lambda a, n: b"")
+    assert report == "bug check 0x0000001e (0x80000003, 0x1234, 0x0, 0x0)", report
+    print("test_model: KeBugCheckEx reports a Rust panic's location and any other code with its parameters")
 
 
 def sid_bytes(sid):

@@ -30,6 +30,7 @@ use ring_abi::{
 
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
+use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
 use crate::platform::{Event, IpKind, Platform};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -158,10 +159,8 @@ impl<P: Platform> ReceiveState<P> {
         round_done: P::Event,
         initial_head: u32,
     ) -> Option<Self> {
-        let mut records = VecDeque::new();
-        records.try_reserve_exact(MAX_SLOTS_IN_FLIGHT).ok()?;
-        let mut batch = Vec::new();
-        batch.try_reserve_exact(RECEIVE_BATCH_PACKETS).ok()?;
+        let records = try_deque_with_capacity(MAX_SLOTS_IN_FLIGHT).ok()?;
+        let batch = try_vec_with_capacity(RECEIVE_BATCH_PACKETS).ok()?;
         Some(Self {
             ring,
             event,

@@ -24,6 +24,7 @@ use ring_abi::{PacketHeader, ReserveError, Ring, RingGeometry, RingVersion, MAX_
 
 use crate::engine::session::{Adapter, Rundown, Session};
 use crate::engine::stats::{add, bump};
+use crate::fallible::try_deque_with_capacity;
 use crate::platform::{Event, Platform};
 
 /// How many batches may be between reserve and publish at once (one per concurrent sender).
@@ -129,8 +130,7 @@ impl<P: Platform> SendState<P> {
         drained: P::Event,
         initial_tail: u32,
     ) -> Option<Self> {
-        let mut pending = VecDeque::new();
-        pending.try_reserve_exact(MAX_RESERVATIONS_IN_FLIGHT).ok()?;
+        let pending = try_deque_with_capacity(MAX_RESERVATIONS_IN_FLIGHT).ok()?;
         Some(Self {
             ring,
             event,

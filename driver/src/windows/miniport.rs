@@ -3,7 +3,8 @@
 //! KMDF inside an NDIS miniport: `WdfDriverCreate` with `WdfDriverInitNoDispatchOverride` and no
 //! device-add callback (NDIS owns the dispatch table and the device objects), then
 //! `NdisMRegisterMiniportDriver`; the IRP handlers are chained in front of NDIS's afterwards
-//! ([`super::dispatch`]). Unload deregisters the miniport and calls `WdfDriverMiniportUnload`.
+//! ([`super::dispatch`]). Unload deregisters the miniport and calls `WdfDriverMiniportUnload` the
+//! way the KMDF headers do, through `WdfDriverMiniportUnloadOverride` (see `unload_wdf_driver`).
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
@@ -12,8 +13,9 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use lock_api::Mutex;
 use wdk_sys::{
-    call_unsafe_wdf_function_binding, _WDF_DRIVER_INIT_FLAGS, NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT,
-    PDRIVER_OBJECT, STATUS_SUCCESS, WDFDRIVER, WDF_DRIVER_CONFIG, WDF_NO_OBJECT_ATTRIBUTES,
+    call_unsafe_wdf_function_binding, WdfDriverGlobals, WdfDriverMiniportUnloadOverride, _WDF_DRIVER_INIT_FLAGS,
+    NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PWDF_DRIVER_GLOBALS, STATUS_SUCCESS, WDFDRIVER,
+    WDF_DRIVER_CONFIG, WDF_NO_OBJECT_ATTRIBUTES,
 };
 
 use super::dispatch;
@@ -24,7 +26,7 @@ use super::transmit::transmit_chain;
 use super::POOL_TAG;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
-use crate::fallible::TryArc;
+use crate::fallible::{try_reserve, TryArc};
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -200,15 +202,42 @@ unsafe extern "system" fn driver_unload(_driver: PDRIVER_OBJECT) {
     }
 }
 
-/// Deletes the KMDF driver object (`WdfDriverMiniportUnload`), once.
+/// wdfminiport.h (KMDF 1.15 to 1.33): `PFN_WDFDRIVERMINIPORTUNLOAD`, the type of
+/// `WdfDriverMiniportUnload` with the driver globals first. wdk-sys has no binding for it: its
+/// bindings cover wdf.h, which does not include wdfminiport.h.
+type PfnWdfDriverMiniportUnload = unsafe extern "system" fn(driver_globals: PWDF_DRIVER_GLOBALS, driver: WDFDRIVER);
+
+/// `WdfDriverMiniportUnload`, called as wdfminiport.h's inline function calls it, once.
+///
+/// In every KMDF header from 1.15 to 1.33, `WdfDriverMiniportUnload(Driver)` is
+/// `((PFN_WDFDRIVERMINIPORTUNLOAD) WdfDriverMiniportUnloadOverride)(WdfDriverGlobals, Driver)`
+/// (wdfminiport.h), not a call through the function table: `WdfDriverMiniportUnloadOverride` is a
+/// pointer of the KMDF stub library (wdf.h: `extern WDFFUNC WdfDriverMiniportUnloadOverride;`).
+/// The stub sets it to the table's `WdfDriverMiniportUnload` entry when it binds to the
+/// framework, and, once DriverEntry has succeeded for a driver created with
+/// `WdfDriverInitNoDispatchOverride` and no `EvtDriverUnload` (the stub then leaves
+/// `DriverUnload` to NDIS: wdfglobals.h's `DisplaceDriverUnload` is FALSE), to its own routine
+/// that unbinds the driver from the framework. Calling table entry 201 directly would skip that
+/// unbind.
 ///
 /// # Safety
 /// PASSIVE_LEVEL, from DriverEntry's failure path or the unload handler.
 unsafe fn unload_wdf_driver() {
     let wdf_driver = WDF_DRIVER.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !wdf_driver.is_null() {
-        // SAFETY: the WDFDRIVER created in DriverEntry; a KMDF miniport deletes it this way.
-        unsafe { call_unsafe_wdf_function_binding!(WdfDriverMiniportUnload, wdf_driver.cast()) };
+    if wdf_driver.is_null() {
+        return;
+    }
+    // SAFETY: written by the KMDF stub when it bound the driver, before DriverEntry ran, and then
+    // only by the stub after DriverEntry returned: no write races this read.
+    let Some(unload) = (unsafe { WdfDriverMiniportUnloadOverride }) else {
+        // Only an unbound driver has no override, and an unbound driver never ran DriverEntry.
+        return;
+    };
+    // SAFETY: the header casts the pointer to this type and calls it the same way; the WDFDRIVER
+    // is the one created in DriverEntry and `WdfDriverGlobals` the stub's globals.
+    unsafe {
+        let unload = core::mem::transmute::<unsafe extern "C" fn(), PfnWdfDriverMiniportUnload>(unload);
+        unload(WdfDriverGlobals, wdf_driver.cast());
     }
 }
 
@@ -353,7 +382,7 @@ unsafe extern "system" fn miniport_initialize(
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
     let mut adapters = ADAPTERS.lock();
-    if adapters.try_reserve(1).is_err() {
+    if try_reserve(&mut adapters, 1).is_err() {
         drop(adapters);
         drop(context);
         // SAFETY: no indication was ever made from the pool.

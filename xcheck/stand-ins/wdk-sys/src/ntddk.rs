@@ -6,7 +6,7 @@ use crate::*;
 
 extern "C" {
     pub fn DbgPrint(Format: *const i8, ...) -> ULONG;
-    pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
+    pub fn ExAllocatePool2(Flags: POOL_FLAGS, NumberOfBytes: SIZE_T, Tag: ULONG) -> PVOID;
     pub fn ExFreePool(P: PVOID);
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
     pub fn IoAllocateMdl(
