@@ -251,7 +251,9 @@ pub unsafe extern "system" fn WintunCloseAdapter(adapter: *mut WintunAdapter) {
     adapter.adapter.close();
 }
 
-/// `WintunDeleteDriver`: removes the driver if no adapter uses it.
+/// `WintunDeleteDriver`: keeps the driver package by default (this library cannot install it
+/// again) and succeeds; removes it as Wintun does where the administrator opted in
+/// ([`platform::driver_deletion`]).
 #[no_mangle]
 pub extern "system" fn WintunDeleteDriver() -> i32 {
     match platform::System::delete_driver() {
