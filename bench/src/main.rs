@@ -418,7 +418,7 @@ fn open(driver: &Arc<HostDriver>, v1: bool, incoming: Room, outgoing: Room) -> S
         outgoing_capacity: CAPACITY,
         incoming_room: incoming,
         outgoing_room: outgoing,
-        receive_split: false,
+        ..SessionConfig::default()
     };
     match Session::open(HostBackend::open_default(driver), config) {
         Ok(s) => s,

@@ -35,6 +35,10 @@ pub enum Error {
     Device(DeviceError),
     /// A ring capacity or room the ABI refuses.
     Geometry(GeometryError),
+    /// Offload metadata on a session without offloads.
+    OffloadsNotNegotiated,
+    /// Options that cannot be combined (offloads with `receive_split`).
+    IncompatibleOptions,
 }
 
 impl fmt::Display for Error {
@@ -54,6 +58,8 @@ impl fmt::Display for Error {
             Self::UnknownSlot => f.write_str("not a slot the caller holds in this session"),
             Self::Device(e) => write!(f, "device: {e}"),
             Self::Geometry(e) => write!(f, "ring geometry: {e:?}"),
+            Self::OffloadsNotNegotiated => f.write_str("offloads were not negotiated for this session"),
+            Self::IncompatibleOptions => f.write_str("offloads and receive_split cannot be combined"),
         }
     }
 }

@@ -12,6 +12,16 @@
 //!
 //! Until a slot is published (outgoing) or released (incoming) the client marks it in the ring
 //! with [`ring_abi::CLIENT_OWNED_BIT`]: bit 31 of the v1 `size` or v2 `slot_size`.
+//!
+//! With offloads ([`SessionConfig::offload`], granted when [`Session::offloads`] says so), every
+//! slot also carries an [`OffloadMeta`] block at the start of its head room: incoming packets may
+//! be super-packets of up to 64 KiB ([`IncomingPacket::offload`]), and outgoing slots may be
+//! ([`OutgoingSlot::set_offload`]). The block is not part of the room the caller asked for: the
+//! head room, frame and data ranges of both slot types are the same as without offloads.
+//!
+//! A client whose outgoing ring is full waits for room with [`Session::wait_for_send_space`]
+//! (or [`Session::allocate_wait`]): with the write-space signal ([`SessionConfig::write_space`])
+//! it sleeps on an event the driver sets when it frees space.
 
 use core::ops::Range;
 use std::sync::atomic::Ordering;
@@ -19,8 +29,9 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ring_abi::{
-    CallerBitness, PacketHeader, PacketView, RegistrationFlags, ReserveError, Ring, RingConfig, RingDesc, RingGeometry,
-    RingVersion, Room, SharedRing, SleepCheck, CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, RING_STOPPED,
+    checksum, CallerBitness, OffloadError, OffloadMeta, OffloadPlan, PacketHeader, PacketView, RegistrationFlags,
+    ReserveError, Ring, RingConfig, RingDesc, RingGeometry, RingVersion, Room, SharedRing, SleepCheck,
+    CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER, OFFLOAD_META_SIZE, RING_STOPPED,
 };
 use zerocopy::IntoBytes;
 
@@ -57,6 +68,14 @@ pub struct SessionConfig {
     pub outgoing_room: Room,
     /// v2: outgoing slots may hold several IP packets back to back.
     pub receive_split: bool,
+    /// v2: ask for offload metadata on both rings (super-packets up to 64 KiB, checksum states).
+    /// Granted only if the driver supports it ([`Session::offloads`] tells); not together with
+    /// `receive_split` (refused with [`Error::IncompatibleOptions`]).
+    pub offload: bool,
+    /// v2: ask for the write-space signal, so that [`Session::wait_for_send_space`] sleeps on an
+    /// event the driver sets instead of re-checking on a timer. Granted only if the driver
+    /// supports it ([`Session::write_space_signal`] tells).
+    pub write_space: bool,
 }
 
 impl Default for SessionConfig {
@@ -68,8 +87,27 @@ impl Default for SessionConfig {
             incoming_room: Room::NONE,
             outgoing_room: Room::NONE,
             receive_split: false,
+            offload: false,
+            write_space: false,
         }
     }
+}
+
+/// What the driver granted of what a v2 session asked for beyond the ring version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Extensions {
+    offload: bool,
+    write_space: bool,
+}
+
+/// The write-space counters of [`SessionCounters`], kept under their own lock.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpaceCounters {
+    outgoing_ring_full: u64,
+    space_waits: u64,
+    space_found: u64,
+    space_timeouts: u64,
+    space_signals: u64,
 }
 
 /// Why a session asked for v2 runs on v1.
@@ -101,6 +139,17 @@ pub struct SessionCounters {
     /// range that does not start at 0), because v1 has no data offset. Every other byte a
     /// session moves stays where it is in the ring.
     pub copied_bytes: u64,
+    /// Allocations refused because the outgoing ring was full (each a drop unless the caller
+    /// waited and retried).
+    pub outgoing_ring_full: u64,
+    /// Calls to [`Session::wait_for_send_space`] that had to wait.
+    pub space_waits: u64,
+    /// Waits that ended with room (after the driver freed space).
+    pub space_found: u64,
+    /// Waits that timed out without room.
+    pub space_timeouts: u64,
+    /// Times the write-space event woke the caller.
+    pub space_signals: u64,
 }
 
 /// A slot detached from its borrow, for a caller across an FFI boundary: where it is in the ring
@@ -202,10 +251,19 @@ struct Incoming {
     received_bytes: u64,
 }
 
+/// Threads inside [`Session::wait_for_send_space`]: `space_waiting` in the ring is set while
+/// any is, and cleared by the last one out (under this lock, so that a thread arriving as the
+/// last one leaves cannot have its flag cleared).
+#[derive(Default)]
+struct SpaceWaiters {
+    count: u32,
+}
+
 /// A registered session.
 pub struct Session<B: Backend> {
     version: RingVersion,
     fallback: Option<FallbackReason>,
+    extensions: Extensions,
     config: RingConfig,
     incoming_ring: Ring,
     outgoing_ring: Ring,
@@ -216,6 +274,10 @@ pub struct Session<B: Backend> {
     outgoing_map: RawMap,
     incoming_event: B::Event,
     outgoing_event: B::Event,
+    /// The write-space event, when the driver granted the signal.
+    space_event: Option<B::Event>,
+    space_waiters: Mutex<SpaceWaiters>,
+    counters: Mutex<SpaceCounters>,
     _incoming_memory: B::Memory,
     _outgoing_memory: B::Memory,
     // Declared last: dropping the backend closes the handle, which ends the session in the
@@ -232,24 +294,60 @@ impl<B: Backend> Drop for Session<B> {
     }
 }
 
+/// How often [`Session::wait_for_send_space`] re-checks the ring without the write-space signal.
+const SPACE_RECHECK: Duration = Duration::from_millis(1);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Prepared<B: Backend> {
     config: RingConfig,
+    extensions: Extensions,
     incoming: (B::Memory, B::Event),
     outgoing: (B::Memory, B::Event),
+    space_event: Option<B::Event>,
 }
 
-fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig) -> Result<Prepared<B>, Error> {
+/// The room registered for a ring: the caller's, plus the metadata block with offloads.
+fn registered_room(room: Room, offload: bool) -> Option<Room> {
+    if !offload {
+        return Some(room);
+    }
+    // OFFLOAD_META_SIZE is 16.
+    let headroom = room.headroom.checked_add(OFFLOAD_META_SIZE as u16)?;
+    Some(Room::new(headroom, room.tailroom))
+}
+
+fn prepare<B: Backend>(
+    backend: &B,
+    version: RingVersion,
+    config: &SessionConfig,
+    extensions: Extensions,
+) -> Result<Prepared<B>, Error> {
+    let extensions = match version {
+        RingVersion::V1 => Extensions::default(),
+        RingVersion::V2 => extensions,
+    };
     let (incoming_room, outgoing_room, flags) = match version {
         RingVersion::V1 => (Room::NONE, Room::NONE, RegistrationFlags::EMPTY),
-        RingVersion::V2 => (
-            config.incoming_room,
-            config.outgoing_room,
-            if config.receive_split { RegistrationFlags::RECEIVE_SPLIT } else { RegistrationFlags::EMPTY },
-        ),
+        RingVersion::V2 => {
+            let mut flags =
+                if config.receive_split { RegistrationFlags::RECEIVE_SPLIT } else { RegistrationFlags::EMPTY };
+            if extensions.offload {
+                flags = flags.union(RegistrationFlags::OFFLOAD);
+            }
+            if extensions.write_space {
+                flags = flags.union(RegistrationFlags::WRITE_SPACE);
+            }
+            let room = |r| {
+                registered_room(r, extensions.offload).ok_or(Error::RoomUnsupported {
+                    requested: r,
+                    available: Room::new(ring_abi::MAX_HEADROOM, ring_abi::MAX_TAILROOM),
+                })
+            };
+            (room(config.incoming_room)?, room(config.outgoing_room)?, flags)
+        }
     };
     let incoming_geometry = RingGeometry::new(version, config.incoming_capacity, incoming_room)?;
     let outgoing_geometry = RingGeometry::new(version, config.outgoing_capacity, outgoing_room)?;
@@ -257,9 +355,11 @@ fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig
     let outgoing_memory = backend.alloc_ring(outgoing_geometry.ring_size() as usize)?;
     let incoming_event = backend.create_event()?;
     let outgoing_event = backend.create_event()?;
+    let space_event = if extensions.write_space { Some(backend.create_event()?) } else { None };
     let ring_config = RingConfig {
         version,
         flags,
+        write_space_event: space_event.as_ref().map(ClientEvent::handle),
         send: RingDesc {
             geometry: incoming_geometry,
             ring_ptr: incoming_memory.as_ptr() as u64,
@@ -273,15 +373,20 @@ fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig
     };
     Ok(Prepared {
         config: ring_config,
+        extensions,
         incoming: (incoming_memory, incoming_event),
         outgoing: (outgoing_memory, outgoing_event),
+        space_event,
     })
 }
 
 fn register<B: Backend>(backend: &B, prepared: &Prepared<B>) -> Result<(), DeviceError> {
     let config = &prepared.config;
     match (config.version, backend.bitness()) {
-        (RingVersion::V2, _) => backend.register(config.to_v2().as_bytes()),
+        (RingVersion::V2, _) => match config.to_v2_ext() {
+            Some(ext) => backend.register(ext.as_bytes()),
+            None => backend.register(config.to_v2().as_bytes()),
+        },
         (RingVersion::V1, CallerBitness::Bits64) => backend.register(config.to_v1x64().as_bytes()),
         (RingVersion::V1, CallerBitness::Bits32) => match config.to_v1x86() {
             Some(reg) => backend.register(reg.as_bytes()),
@@ -302,17 +407,31 @@ fn ring_over<M: RingMemory>(memory: &M, geometry: RingGeometry) -> Result<Ring, 
 impl<B: Backend> Session<B> {
     /// Negotiates and registers a session on `backend`. With [`VersionPreference::PreferV2`], an
     /// old driver yields a v1 session whose [`Session::fallback_reason`] says why.
+    ///
+    /// Offloads and the write-space signal are asked for only when the driver's capabilities
+    /// include them; otherwise the session runs without them ([`Session::offloads`],
+    /// [`Session::write_space_signal`]), still v2.
     pub fn open(backend: B, config: SessionConfig) -> Result<Self, Error> {
+        if config.offload && config.receive_split {
+            return Err(Error::IncompatibleOptions);
+        }
         let mut fallback = None;
         if config.version == VersionPreference::PreferV2 {
             match backend.query_capabilities() {
                 Ok(caps) if caps.max_version < 2 => fallback = Some(FallbackReason::DriverMaxVersion(caps.max_version)),
                 Ok(caps) => {
-                    let fits = |room: Room| room.headroom <= caps.max_headroom && room.tailroom <= caps.max_tailroom;
-                    let flags_ok =
-                        !config.receive_split || caps.supported_flags & RegistrationFlags::RECEIVE_SPLIT.bits() != 0;
+                    let supports = |flag: RegistrationFlags| caps.supported_flags & flag.bits() == flag.bits();
+                    let extensions = Extensions {
+                        offload: config.offload && supports(RegistrationFlags::OFFLOAD),
+                        write_space: config.write_space && supports(RegistrationFlags::WRITE_SPACE),
+                    };
+                    let fits = |room: Room| {
+                        registered_room(room, extensions.offload)
+                            .is_some_and(|r| r.headroom <= caps.max_headroom && r.tailroom <= caps.max_tailroom)
+                    };
+                    let flags_ok = !config.receive_split || supports(RegistrationFlags::RECEIVE_SPLIT);
                     if fits(config.incoming_room) && fits(config.outgoing_room) && flags_ok {
-                        let prepared = prepare(&backend, RingVersion::V2, &config)?;
+                        let prepared = prepare(&backend, RingVersion::V2, &config, extensions)?;
                         match register(&backend, &prepared) {
                             Ok(()) => return Self::build(backend, prepared, None),
                             Err(e @ (DeviceError::InvalidParameter | DeviceError::InvalidDeviceRequest)) => {
@@ -328,7 +447,7 @@ impl<B: Backend> Session<B> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let prepared = prepare(&backend, RingVersion::V1, &config)?;
+        let prepared = prepare(&backend, RingVersion::V1, &config, Extensions::default())?;
         register(&backend, &prepared)?;
         Self::build(backend, prepared, fallback)
     }
@@ -336,8 +455,10 @@ impl<B: Backend> Session<B> {
     fn build(backend: B, prepared: Prepared<B>, fallback: Option<FallbackReason>) -> Result<Self, Error> {
         let Prepared {
             config,
+            extensions,
             incoming: (incoming_memory, incoming_event),
             outgoing: (outgoing_memory, outgoing_event),
+            space_event,
         } = prepared;
         let incoming_ring = ring_over(&incoming_memory, config.send.geometry)?;
         let outgoing_ring = ring_over(&outgoing_memory, config.receive.geometry)?;
@@ -346,6 +467,7 @@ impl<B: Backend> Session<B> {
         Ok(Self {
             version: config.version,
             fallback,
+            extensions,
             config,
             incoming_ring,
             outgoing_ring,
@@ -364,6 +486,9 @@ impl<B: Backend> Session<B> {
             outgoing_map,
             incoming_event,
             outgoing_event,
+            space_event,
+            space_waiters: Mutex::new(SpaceWaiters::default()),
+            counters: Mutex::new(SpaceCounters::default()),
             _incoming_memory: incoming_memory,
             _outgoing_memory: outgoing_memory,
             backend: Some(backend),
@@ -383,6 +508,35 @@ impl<B: Backend> Session<B> {
     /// The registration as the driver accepted it.
     pub fn config(&self) -> &RingConfig {
         &self.config
+    }
+
+    /// Whether the session carries offload metadata (asked for and granted).
+    pub fn offloads(&self) -> bool {
+        self.extensions.offload
+    }
+
+    /// Whether the driver signals freed outgoing space (asked for and granted); without it,
+    /// [`Session::wait_for_send_space`] re-checks the ring on a timer.
+    pub fn write_space_signal(&self) -> bool {
+        self.extensions.write_space
+    }
+
+    /// The most head and tail room an outgoing packet may use (without the offload metadata
+    /// block, which is not the caller's room).
+    pub fn outgoing_room(&self) -> Room {
+        let room = self.outgoing_ring.geometry().room();
+        match self.extensions.offload {
+            // The registration validator made sure the head room holds the block.
+            true => Room::new(room.headroom.saturating_sub(OFFLOAD_META_SIZE as u16), room.tailroom),
+            false => room,
+        }
+    }
+
+    /// Bytes in front of a packet's data that are not the caller's room: the packet header, and
+    /// the offload metadata block when offloads are on.
+    fn slot_prefix(&self, ring: &Ring) -> u32 {
+        let meta = if self.extensions.offload { OFFLOAD_META_SIZE } else { 0 };
+        ring.geometry().packet_header_size().wrapping_add(meta)
     }
 
     /// The backend.
@@ -422,13 +576,22 @@ impl<B: Backend> Session<B> {
             let out = lock(&self.outgoing);
             (out.sent_packets, out.sent_bytes, out.copied_bytes)
         };
-        let inc = lock(&self.incoming);
+        let (received_packets, received_bytes) = {
+            let inc = lock(&self.incoming);
+            (inc.received_packets, inc.received_bytes)
+        };
+        let space = *lock(&self.counters);
         SessionCounters {
             sent_packets,
             sent_bytes,
-            received_packets: inc.received_packets,
-            received_bytes: inc.received_bytes,
+            received_packets,
+            received_bytes,
             copied_bytes,
+            outgoing_ring_full: space.outgoing_ring_full,
+            space_waits: space.space_waits,
+            space_found: space.space_found,
+            space_timeouts: space.space_timeouts,
+            space_signals: space.space_signals,
         }
     }
 
@@ -439,7 +602,139 @@ impl<B: Backend> Session<B> {
     pub fn allocate(&self, len: usize, headroom: u16, tailroom: u16) -> Result<OutgoingSlot<'_, B>, Error> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
-        self.allocate_locked(&mut out, len, headroom, tailroom)
+        let slot = self.allocate_locked(&mut out, len, headroom, tailroom);
+        drop(out);
+        self.count_full(&slot);
+        slot
+    }
+
+    /// Counts an allocation refused for lack of room.
+    fn count_full<T>(&self, result: &Result<T, Error>) {
+        if matches!(result, Err(Error::RingFull)) {
+            let mut counters = lock(&self.counters);
+            counters.outgoing_ring_full = counters.outgoing_ring_full.saturating_add(1);
+        }
+    }
+
+    /// [`Session::allocate`], waiting up to `timeout` for room when the ring is full
+    /// ([`Session::wait_for_send_space`]). [`Error::RingFull`] once the time is up.
+    pub fn allocate_wait(
+        &self,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        timeout: Duration,
+    ) -> Result<OutgoingSlot<'_, B>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let attempt = {
+                let mut out = lock(&self.outgoing);
+                self.refresh_head_locked(&mut out)?;
+                self.allocate_locked(&mut out, len, headroom, tailroom)
+            };
+            match attempt {
+                Err(Error::RingFull) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if !self.wait_for_send_space(len, headroom, tailroom, remaining)? {
+                        let full = Err(Error::RingFull);
+                        self.count_full(&full);
+                        return full;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits up to `timeout` until an allocation of `len` bytes with this room fits in the
+    /// outgoing ring: `Ok(true)` when it does (nothing is reserved: allocate next; another
+    /// thread of this client may have taken the room meanwhile), `Ok(false)` on timeout,
+    /// [`Error::SessionEnded`] once the driver ended the session.
+    ///
+    /// With the write-space signal ([`Session::write_space_signal`]) the caller sleeps on the
+    /// write-space event with the ring's `space_waiting` set: store `space_waiting = 1`, full
+    /// fence, re-read `head`, sleep only if the room is still short (the driver stores `head`,
+    /// fences, and sets the event when it sees `space_waiting`). Without it, the ring is
+    /// re-checked every millisecond. Never a busy loop.
+    pub fn wait_for_send_space(
+        &self,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        let slot_size = self.outgoing_slot_size(len, headroom, tailroom)?;
+        let head = self.outgoing_ring.load_head();
+        if head == RING_STOPPED {
+            return Err(Error::SessionEnded);
+        }
+        if self.fits(head, slot_size) {
+            return Ok(true);
+        }
+        self.bump(|c| &mut c.space_waits);
+        let deadline = Instant::now() + timeout;
+        let signalled = self.extensions.write_space;
+        if signalled {
+            lock(&self.space_waiters).count += 1;
+        }
+        let result = loop {
+            let head =
+                if signalled { self.outgoing_ring.prepare_to_wait_for_space() } else { self.outgoing_ring.load_head() };
+            if head == RING_STOPPED {
+                break Err(Error::SessionEnded);
+            }
+            if self.fits(head, slot_size) {
+                self.bump(|c| &mut c.space_found);
+                break Ok(true);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.bump(|c| &mut c.space_timeouts);
+                break Ok(false);
+            }
+            match (&self.space_event, signalled) {
+                (Some(event), true) => {
+                    if event.wait(Some(remaining)) {
+                        self.bump(|c| &mut c.space_signals);
+                    }
+                }
+                _ => std::thread::sleep(remaining.min(SPACE_RECHECK)),
+            }
+        };
+        if signalled {
+            let mut waiters = lock(&self.space_waiters);
+            waiters.count = waiters.count.saturating_sub(1);
+            if waiters.count == 0 {
+                self.outgoing_ring.store_space_waiting(false);
+            } else if let Some(event) = &self.space_event {
+                // The event is auto-reset and woke only this thread: pass it on.
+                event.set();
+            }
+        }
+        result
+    }
+
+    fn bump(&self, counter: impl FnOnce(&mut SpaceCounters) -> &mut u64) {
+        let mut counters = lock(&self.counters);
+        let c = counter(&mut counters);
+        *c = c.saturating_add(1);
+    }
+
+    /// The slot an allocation of `len` bytes with this room takes.
+    fn outgoing_slot_size(&self, len: usize, headroom: u16, tailroom: u16) -> Result<u32, Error> {
+        let geometry = self.outgoing_ring.geometry();
+        let len32 =
+            u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
+        let room = Room::new(headroom, tailroom);
+        let unsupported = Error::RoomUnsupported { requested: room, available: self.outgoing_room() };
+        let slot_room = registered_room(room, self.extensions.offload).ok_or(unsupported)?;
+        geometry.slot_size(len32, slot_room).ok_or(unsupported)
+    }
+
+    /// Whether a slot of `slot_size` fits at the reserved tail against `head`.
+    fn fits(&self, head: u32, slot_size: u32) -> bool {
+        let out = lock(&self.outgoing);
+        self.outgoing_ring.geometry().plan_reservation(head, out.reserved_tail, slot_size).is_ok()
     }
 
     /// Allocates one outgoing slot per length in `lens`, in order, under one lock (a batch costs
@@ -458,8 +753,12 @@ impl<B: Backend> Session<B> {
         for (n, &len) in lens.iter().enumerate() {
             match self.allocate_locked(&mut out, len, headroom, tailroom) {
                 Ok(slot) => slots.push(slot),
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => return Ok(n),
+                Err(e) => {
+                    drop(out);
+                    let refused: Result<(), Error> = Err(e);
+                    self.count_full(&refused);
+                    return if n == 0 { Err(e) } else { Ok(n) };
+                }
             }
         }
         Ok(lens.len())
@@ -485,7 +784,15 @@ impl<B: Backend> Session<B> {
         tailroom: u16,
     ) -> Result<OutgoingSlot<'_, B>, Error> {
         let (offset, slot_size, data_offset, data_length) = self.reserve_locked(out, len, headroom, tailroom)?;
-        Ok(OutgoingSlot { session: self, offset, slot_size, data_offset, data_length, sent: false })
+        Ok(OutgoingSlot {
+            session: self,
+            offset,
+            slot_size,
+            data_offset,
+            data_length,
+            meta: OffloadMeta::NONE,
+            sent: false,
+        })
     }
 
     /// Reserves an outgoing slot and writes its owned header: (offset, slot size, data offset,
@@ -501,11 +808,10 @@ impl<B: Backend> Session<B> {
         let len32 =
             u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
         let room = Room::new(headroom, tailroom);
-        let slot_size = geometry
-            .slot_size(len32, room)
-            .ok_or(Error::RoomUnsupported { requested: room, available: geometry.room() })?;
-        let header_size = geometry.packet_header_size();
-        let data_offset = header_size + u32::from(headroom);
+        let unsupported = Error::RoomUnsupported { requested: room, available: self.outgoing_room() };
+        let slot_room = registered_room(room, self.extensions.offload).ok_or(unsupported)?;
+        let slot_size = geometry.slot_size(len32, slot_room).ok_or(unsupported)?;
+        let data_offset = self.slot_prefix(&self.outgoing_ring) + u32::from(headroom);
         let known = out.known_head.map(|head| geometry.plan_reservation(head, out.reserved_tail, slot_size));
         let planned = match known {
             Some(Ok(plan)) => Ok(plan),
@@ -536,6 +842,10 @@ impl<B: Backend> Session<B> {
             },
         };
         self.outgoing_ring.write_packet_header(plan.offset, owned).map_err(|_| Error::InvalidRange)?;
+        if self.extensions.offload {
+            // The ring's bytes are those of an earlier lap: a slot starts as a plain packet.
+            self.outgoing_ring.write_offload_meta(plan.offset, &OffloadMeta::NONE).map_err(|_| Error::InvalidRange)?;
+        }
         out.reserved_tail = plan.next_tail;
         out.last_slot = Some(plan.offset);
         out.unfinished = out.unfinished.saturating_add(1);
@@ -816,7 +1126,15 @@ impl<B: Backend> Session<B> {
     /// Cancels the outgoing slot at `slot`, as dropping an unsent [`OutgoingSlot`] does.
     pub fn cancel_raw(&self, slot: u32) -> Result<(), Error> {
         let (slot_size, data_offset, data_length) = self.held_outgoing_locked(&lock(&self.outgoing), slot)?;
-        drop(OutgoingSlot { session: self, offset: slot, slot_size, data_offset, data_length, sent: false });
+        drop(OutgoingSlot {
+            session: self,
+            offset: slot,
+            slot_size,
+            data_offset,
+            data_length,
+            meta: OffloadMeta::NONE,
+            sent: false,
+        });
         Ok(())
     }
 
@@ -1078,7 +1396,10 @@ impl<B: Backend> Session<B> {
     /// The next incoming packet, if one is there.
     pub fn receive(&self) -> Result<Option<IncomingPacket<'_, B>>, Error> {
         let mut inc = lock(&self.incoming);
-        Ok(self.next_incoming_locked(&mut inc)?.map(|view| IncomingPacket { session: self, view, released: false }))
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| {
+            let meta = self.incoming_meta(&view);
+            IncomingPacket { session: self, view, meta, released: false }
+        }))
     }
 
     /// The next incoming packet's view, moving the cursor past it. Always inlined: the raw
@@ -1105,6 +1426,16 @@ impl<B: Backend> Session<B> {
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
             return Ok(Some(view));
+        }
+    }
+
+    /// The offload metadata of an incoming slot, read once (offload sessions; the block of a
+    /// slot whose data starts inside it reads as plain, as the driver never writes one).
+    fn incoming_meta(&self, view: &PacketView) -> OffloadMeta {
+        if self.extensions.offload && view.data_offset >= ring_abi::OFFLOAD_MIN_DATA_OFFSET {
+            self.incoming_ring.read_offload_meta(view.slot_offset)
+        } else {
+            OffloadMeta::NONE
         }
     }
 
@@ -1144,7 +1475,8 @@ impl<B: Backend> Session<B> {
             }
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
-            packets.push(IncomingPacket { session: self, view, released: false });
+            let meta = self.incoming_meta(&view);
+            packets.push(IncomingPacket { session: self, view, meta, released: false });
             n += 1;
         }
         Ok(n)
@@ -1531,12 +1863,15 @@ pub struct OutgoingSlot<'a, B: Backend> {
     slot_size: u32,
     data_offset: u32,
     data_length: u32,
+    /// The offload metadata written into the slot.
+    meta: OffloadMeta,
     sent: bool,
 }
 
 impl<B: Backend> OutgoingSlot<'_, B> {
+    /// Bytes before the caller's head room: the packet header and the offload metadata block.
     fn header_size(&self) -> u32 {
-        self.session.outgoing_ring.geometry().packet_header_size()
+        self.session.slot_prefix(&self.session.outgoing_ring)
     }
 
     fn bytes(&mut self, start: u32, len: u32) -> &mut [u8] {
@@ -1608,6 +1943,34 @@ impl<B: Backend> OutgoingSlot<'_, B> {
         Ok(())
     }
 
+    /// Sets the slot's offload metadata (offload sessions only; a slot starts as a plain packet,
+    /// [`OffloadMeta::NONE`]). A super-packet may be up to 0xFFFF bytes; the driver validates the
+    /// metadata against the packet when it reads the slot and drops (and counts) a packet whose
+    /// metadata does not fit it ([`Self::offload_plan`] applies the same rules now).
+    pub fn set_offload(&mut self, meta: OffloadMeta) -> Result<(), Error> {
+        if !self.session.extensions.offload {
+            return Err(Error::OffloadsNotNegotiated);
+        }
+        self.session.outgoing_ring.write_offload_meta(self.offset, &meta).map_err(|_| Error::InvalidRange)?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// The metadata last set with [`Self::set_offload`].
+    pub fn offload(&self) -> OffloadMeta {
+        self.meta
+    }
+
+    /// Validates the metadata against the packet's headers as they are now, with the rules the
+    /// driver applies ([`OffloadMeta::validate`]).
+    pub fn offload_plan(&mut self) -> Result<Option<OffloadPlan>, OffloadError> {
+        let meta = self.meta;
+        let len = self.data_length;
+        let data = self.data_mut();
+        let headers = data.get(..data.len().min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]);
+        meta.validate(headers, len)
+    }
+
     /// Cuts the IP packet to its first `len` bytes. v2: any slot; v1: only the last allocated.
     pub fn shrink(&mut self, len: usize) -> Result<(), Error> {
         if len == 0 || len > self.data_length as usize {
@@ -1673,6 +2036,8 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
 pub struct IncomingPacket<'a, B: Backend> {
     session: &'a Session<B>,
     view: PacketView,
+    /// The slot's offload metadata, read once when the packet was received.
+    meta: OffloadMeta,
     released: bool,
 }
 
@@ -1682,8 +2047,43 @@ impl<B: Backend> IncomingPacket<'_, B> {
         owned_slot_bytes(self, &session.incoming_ring, at, len)
     }
 
+    /// Bytes before the head room: the packet header and the offload metadata block.
     fn header_size(&self) -> u32 {
-        self.session.incoming_ring.geometry().packet_header_size()
+        self.session.slot_prefix(&self.session.incoming_ring)
+    }
+
+    /// The packet's offload metadata as the driver wrote it ([`OffloadMeta::NONE`] without
+    /// offloads): a super-packet of up to 0xFFFF bytes to cut into `gso_size` segments, a checksum
+    /// to complete (`NEEDS_CSUM`), or a plain packet.
+    pub fn offload(&self) -> OffloadMeta {
+        self.meta
+    }
+
+    /// Validates the metadata against the packet's headers ([`OffloadMeta::validate`]):
+    /// `Ok(None)` for a plain packet.
+    pub fn offload_plan(&self) -> Result<Option<OffloadPlan>, OffloadError> {
+        let data = self.data();
+        let headers = data.get(..data.len().min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]);
+        self.meta.validate(headers, self.view.data_length)
+    }
+
+    /// Segment `index` of the packet as `plan` ([`Self::offload_plan`]) cuts it: writes the
+    /// segment's IP and TCP/UDP header (lengths, IPv4 identification and checksum, TCP sequence
+    /// and flags, the L4 checksum over the payload) into `header` and returns its length with
+    /// the segment's payload, in place in the ring. `header` + payload is one IP packet. `None`
+    /// past the last segment.
+    pub fn segment<'p>(
+        &'p self,
+        plan: &OffloadPlan,
+        index: u16,
+        header: &mut [u8; MAX_OFFLOAD_HEADER],
+    ) -> Option<(usize, &'p [u8])> {
+        let data = self.data();
+        let spec = plan.segment_payload(index)?;
+        let start = usize::try_from(spec.payload_offset).ok()?;
+        let payload = data.get(start..start.checked_add(usize::try_from(spec.payload_len).ok()?)?)?;
+        plan.segment_header(data, index, checksum::sum(payload), header)?;
+        Some((usize::from(plan.header_len), payload))
     }
 
     /// The IP packet.

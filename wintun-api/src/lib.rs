@@ -92,11 +92,12 @@ fn error_code(e: Error) -> u32 {
         Error::RingFull => ERROR_BUFFER_OVERFLOW,
         Error::SessionEnded => ERROR_HANDLE_EOF,
         Error::CorruptRing(_) => ERROR_INVALID_DATA,
-        Error::ShrinkNotLast => ERROR_NOT_SUPPORTED,
+        Error::ShrinkNotLast | Error::OffloadsNotNegotiated => ERROR_NOT_SUPPORTED,
         Error::Oversize(_)
         | Error::RoomUnsupported { .. }
         | Error::InvalidRange
         | Error::UnknownSlot
+        | Error::IncompatibleOptions
         | Error::Geometry(_) => ERROR_INVALID_PARAMETER,
         Error::Device(d) => device_error_code(d),
     }
@@ -595,6 +596,7 @@ pub unsafe extern "system" fn RingtunStartSession(
         incoming_room: Room::new(c.receive_head_room, c.receive_tail_room),
         outgoing_room: Room::new(c.send_head_room, c.send_tail_room),
         receive_split: c.flags & RINGTUN_SESSION_RECEIVE_SPLIT != 0,
+        ..SessionConfig::default()
     };
     start_session(adapter, config, c.flags)
 }

@@ -28,7 +28,9 @@ from layouts import (
     MDL, NDIS_LINK_STATE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES as GENERAL,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES as REGISTRATION, NDIS_MINIPORT_DRIVER_CHARACTERISTICS as CHARS,
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
-    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG)
+    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
+    NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_5,
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -43,6 +45,11 @@ NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS = 0x8A
 NDIS_OBJECT_TYPE_STATUS_INDICATION = 0x98
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES = 0x9E
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES = 0x9F
+NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES = 0xA0
+NDIS_OBJECT_TYPE_OFFLOAD = 0xA7
+NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
+NDIS_STATUS_FAILURE = 0xC0000001
+MDL_SOURCE_IS_NONPAGED_POOL = 0x4
 NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL = 1
 NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL = 1
 NdisMediumIP = 19                         # NDIS_MEDIUM (ntddndis.h)
@@ -87,8 +94,6 @@ INHERIT_ONLY_ACE = 0x08
 SYSTEM_MANDATORY_LABEL_NO_WRITE_UP, NO_READ_UP, NO_EXECUTE_UP = 0x1, 0x2, 0x4
 SECURITY_MANDATORY_MEDIUM_RID, SECURITY_MANDATORY_HIGH_RID = 0x2000, 0x3000
 SecurityImpersonation = 2                 # SECURITY_IMPERSONATION_LEVEL
-ThreadPriority = 2                        # _THREADINFOCLASS (ntddk.h)
-NT_CURRENT_THREAD = 0xFFFFFFFFFFFFFFFE    # NtCurrentThread(), (HANDLE)-2 (wdm.h)
 LOW_PRIORITY, LOW_REALTIME_PRIORITY = 0, 16
 STATUS_TIMEOUT = 0x102                    # ntstatus.h
 STATUS_INVALID_HANDLE = 0xC0000008
@@ -111,6 +116,7 @@ IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_CANCEL_REMOVE_DEVICE = 
 IRP_MN_SURPRISE_REMOVAL = 0x17            # wdm.h
 NORMAL_THREAD_PRIORITY = 8                # the base priority of a normal process's threads and of system threads
 HIGH_LEVEL = 15
+NdisShutdownPowerOff, NdisShutdownBugCheck = 0, 1     # NDIS_SHUTDOWN_ACTION (ndis.h)
 
 
 class Switched:
@@ -145,6 +151,7 @@ IRQL_RULES = {
     "IoAllocateMdl": ("wdm.h", P, D),
     "IoBuildPartialMdl": ("wdm.h", P, D),
     "IoFreeMdl": ("wdm.h", P, D),
+    "MmBuildMdlForNonPagedPool": ("wdm.h", P, D),
     "IoGetCurrentProcess": ("wdm.h", P, D),
     "IoGetFileObjectGenericMapping": ("ntddk.h", P, P),
     "IoGetRequestorProcess": ("ntifs.h: no annotation; DDI reference: <= DISPATCH_LEVEL", P, D),
@@ -157,6 +164,7 @@ IRQL_RULES = {
     "KeQueryInterruptTimePrecise": ("wdm.h: _IRQL_requires_same_", P, HIGH_LEVEL),
     "KeReleaseSpinLock": ("wdm.h", D, D),
     "KeSetEvent": ("wdm.h: Wait == FALSE", P, D),
+    "KeSetPriorityThread": ("wdm.h", P, D),
     "KeWaitForMultipleObjects": ("wdm.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "MmMapLockedPagesSpecifyCache": ("wdm.h: KernelMode", P, D),
     "MmProbeAndLockPages": ("wdm.h; DDI reference: <= APC_LEVEL for pageable memory", P, D),
@@ -170,7 +178,6 @@ IRQL_RULES = {
     "SeCaptureSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "SeReleaseSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
     "ZwClose": ("wdm.h", P, P),
-    "ZwSetInformationThread": ("ntddk.h", P, P),
     "ZwWaitForSingleObject": ("ntifs.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
     "DbgPrint": ("wdm.h: no annotation", P, HIGH_LEVEL),
     "KeBugCheckEx": ("wdm.h: no annotation (any IRQL)", P, HIGH_LEVEL),
@@ -194,14 +201,28 @@ FORBIDDEN_UNDER_SPIN_LOCK = {"NdisMIndicateReceiveNetBufferLists", "NdisMIndicat
                              "NdisMSendNetBufferListsComplete"}
 # The IRQL NDIS calls each miniport callback at (ndis.h: `_IRQL_requires_(PASSIVE_LEVEL)` or
 # `_IRQL_requires_max_(DISPATCH_LEVEL)`): (minimum, maximum). The harness may call a callback only
-# within its range.
+# within its range (callback_irql).
 CALLBACK_IRQL = {
     "InitializeHandlerEx": (P, P), "HaltHandlerEx": (P, P), "PauseHandler": (P, P), "RestartHandler": (P, P),
     "OidRequestHandler": (P, P), "SendNetBufferListsHandler": (P, D), "ReturnNetBufferListsHandler": (P, D),
-    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P), "ShutdownHandlerEx": (P, HIGH_LEVEL),
+    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P),
     "CancelOidRequestHandler": (P, D), "DirectOidRequestHandler": (P, D), "CancelDirectOidRequestHandler": (P, D),
     "SynchronousOidRequestHandler": (P, D), "UnloadHandler": (P, P),
 }
+# MINIPORT_SHUTDOWN (ndis.h): `_When_(ShutdownAction==NdisShutdownPowerOff, _IRQL_requires_(PASSIVE_LEVEL))`,
+# `_When_(ShutdownAction==NdisShutdownBugCheck, _IRQL_requires_(HIGH_LEVEL))`: exactly one of the two.
+SHUTDOWN_IRQL = {NdisShutdownPowerOff: (P, P), NdisShutdownBugCheck: (HIGH_LEVEL, HIGH_LEVEL)}
+
+
+def callback_irql(name, args):
+    """The IRQL range NDIS calls callback `name` with arguments `args` at: (minimum, maximum)."""
+    if name == "ShutdownHandlerEx":
+        action = args[1] & 0xFFFFFFFF
+        check(action in SHUTDOWN_IRQL, f"ShutdownHandlerEx with NDIS_SHUTDOWN_ACTION {action} (ndis.h defines 0 "
+                                       f"and 1)")
+        return SHUTDOWN_IRQL[action]
+    check(name in CALLBACK_IRQL, f"no IRQL rule for the callback {name}")
+    return CALLBACK_IRQL[name]
 
 
 class ModelError(Exception):
@@ -451,7 +472,8 @@ class Thread:
         self.block_seq = 0
         self.result = None
         self.priority = NORMAL_THREAD_PRIORITY
-        self.priorities = []            # every priority set for it (ZwSetInformationThread), in order
+        self.priorities = []            # every priority set for it (KeSetPriorityThread), in order
+        self.object = None              # its thread object, once the driver referenced it
         self.stack = None
         self.token = None
         self.irp = None
@@ -488,6 +510,8 @@ class Model:
         self.free_stacks = []
         self.triggers = []              # interleavings armed by the harness
         self.joins = []                 # (waiter, thread, its priority) at each ZwWaitForSingleObject
+        self.thread_objects = {}        # thread object -> Thread (ObReferenceObjectByHandle on a thread handle)
+        self.priority_sets = []         # (thread id of the caller, Thread, priority) at each KeSetPriorityThread
         self.processes = {"client": 0x1000A0, "system": 0x100040, "other": 0x1000C0}
         self.pids = {"client": 0x1F4, "system": 4, "other": 0x2F8}
         self.process = "system"
@@ -499,11 +523,14 @@ class Model:
         self.file_generic_mapping = 0
         self.delays = 0
         self.event_type = None
+        self.event_type_object = None   # the object types ntoskrnl exports as data (the harness sets them)
+        self.thread_type_object = None
         self.kmdf_bound = False
         self.wdf_globals = 0
         self.wdf_driver = 0
         self.chars = None
         self.chars_revision = 0
+        self.chars_minor = 0
         self.miniport_driver_handle = 0
         self.adapters = {}              # miniport handle -> adapter dict (see new_adapter)
         self.pools = {}                 # NBL pool -> NBLs outstanding
@@ -513,6 +540,8 @@ class Model:
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
+        self.indication_info = {}       # indicated NBL -> (checksum info, RSC info) as decoded dicts
+        self.indicate_calls = []        # NBLs per NdisMIndicateReceiveNetBufferLists call
         self.link_states = []           # every link-state indication, all adapters
         self.completed_irps = {}
         self.ndis_forwarded = []
@@ -771,6 +800,8 @@ class Model:
         (addr,) = self.args(1)
         self.require_irql("ExFreePool", DISPATCH_LEVEL)
         check(addr in self.pool, f"ExFreePool({addr:#x}): not a live pool allocation")
+        check(not any(i.get("nonpaged") == addr for i in self.mdls.values()),
+              f"ExFreePool({addr:#x}) while an MDL still describes it")
         del self.pool[addr]
 
     def h_KeAcquireSpinLockRaiseToDpc(self):
@@ -806,14 +837,23 @@ class Model:
     def signal(self, event):
         """KeSetEvent's effect: signalled, then the waits it satisfies (a synchronization event
         satisfies one and is reset by it; a notification event all, and stays signalled). Returns
-        the previous state."""
+        the previous state.
+
+        A thread that waited without a timeout on a driver event and is woken by a thread running
+        below its priority stood still until that thread ran: under load, for as long as the load
+        lasts (a priority inversion, as for ZwWaitForSingleObject on a thread)."""
         previous = self.mem.field(event, KEVENT, "SignalState")
         self.mem.put(event, KEVENT, "SignalState", 1)
         self.set_events.append(event)
+        setter = self.current
         for thread in self.blocked():
-            kind, objects, *_ = thread.waiting
+            kind, objects, timed = thread.waiting
             if kind != "events" or event not in objects or not self.mem.field(event, KEVENT, "SignalState"):
                 continue
+            check(timed or setter is None or self.events.get(event) != "driver" or setter.priority >= thread.priority,
+                  f"{thread.what} (priority {thread.priority}) waited without a timeout for an event that "
+                  f"{setter.what if setter else ''} running at priority {setter.priority if setter else ''} set: "
+                  f"under load the wait lasts as long as the load")
             if self.mem.u8(event) == 1:                      # SynchronizationEvent: auto-reset
                 self.mem.put(event, KEVENT, "SignalState", 0)
             self.wake(thread, objects.index(event))
@@ -868,8 +908,11 @@ class Model:
     def h_ObReferenceObjectByHandle(self):
         handle, access, obj_type, mode, out, info = self.args(6)
         self.require_irql("ObReferenceObjectByHandle", PASSIVE_LEVEL)
+        if obj_type == self.thread_type_object:
+            return self.reference_thread(handle, mode, out)
         check(obj_type == self.event_type_object, f"ObReferenceObjectByHandle type {obj_type:#x}, "
-              f"expected *ExEventObjectType ({self.event_type_object:#x})")
+              f"expected *ExEventObjectType ({self.event_type_object:#x}) or *PsThreadType "
+              f"({self.thread_type_object:#x})")
         check(mode & 0xFF == UserMode, "a client's handle must be looked up with UserMode access checks")
         check(self.process == "client", "handle looked up outside the client's process")
         obj = self.handles.get(handle)
@@ -879,6 +922,35 @@ class Model:
         self.refs[obj] = self.refs.get(obj, 0) + 1
         self.mem.w64(out, obj)
         return STATUS_SUCCESS
+
+    def reference_thread(self, handle, mode, out):
+        """ObReferenceObjectByHandle(*PsThreadType): a kernel handle of a thread the driver created,
+        looked up with KernelMode (a UserMode lookup refuses kernel handles)."""
+        check(mode & 0xFF == KernelMode, "a kernel thread handle looked up with UserMode access (refused: "
+                                         "STATUS_INVALID_HANDLE)")
+        thread = self.threads.get(handle)
+        check(thread is not None and thread.state != "closed",
+              f"ObReferenceObjectByHandle({handle:#x}, *PsThreadType): not a thread handle the driver holds")
+        if thread.object is None:
+            thread.object = self.alloc(0x40, "kthread")
+            self.thread_objects[thread.object] = thread
+        self.refs[thread.object] = self.refs.get(thread.object, 0) + 1
+        self.mem.w64(out, thread.object)
+        return STATUS_SUCCESS
+
+    def h_KeSetPriorityThread(self):
+        obj, priority = self.args(2)
+        thread = self.thread_objects.get(obj)
+        check(thread is not None and self.refs.get(obj, 0) > 0,
+              f"KeSetPriorityThread({obj:#x}): not a thread object the driver holds a reference to")
+        (priority,) = struct.unpack("<i", struct.pack("<I", priority & 0xFFFFFFFF))     # KPRIORITY: LONG
+        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
+        check(LOW_PRIORITY < priority < 32, f"KeSetPriorityThread priority {priority}")
+        previous = thread.priority
+        thread.priority = priority
+        thread.priorities.append(priority)
+        self.priority_sets.append((self.current.tid if self.current else None, thread, priority))
+        return previous
 
     def h_ObfDereferenceObject(self):
         (obj,) = self.args(1)
@@ -968,13 +1040,26 @@ class Model:
         tgt.update(parent=source, va=va, len=length)
         self.mem.put(target, MDL, "MdlFlags", self.mdl_flags(target) | MDL_PARTIAL)
 
+    def h_MmBuildMdlForNonPagedPool(self):
+        (mdl,) = self.args(1)
+        info = self.mdls.get(mdl)
+        check(info is not None and info["parent"] is None and not info["locked"],
+              "MmBuildMdlForNonPagedPool on an unknown, partial or locked MDL")
+        within = [a for a, (size, _) in self.pool.items() if a <= info["va"] and info["va"] + info["len"] <= a + size]
+        check(within, f"MmBuildMdlForNonPagedPool over {info['va']:#x}+{info['len']}: not inside a non-paged pool "
+                      f"allocation")
+        info["nonpaged"] = within[0]
+        info["mapped"] = info["va"]
+        self.mem.put(mdl, MDL, "MappedSystemVa", info["va"])
+        self.mem.put(mdl, MDL, "MdlFlags", self.mdl_flags(mdl) | MDL_SOURCE_IS_NONPAGED_POOL)
+
     def h_IoFreeMdl(self):
         (mdl,) = self.args(1)
         info = self.mdls.get(mdl)
         check(info is not None, f"IoFreeMdl({mdl:#x}): unknown MDL")
         check(not info["locked"], "IoFreeMdl on locked pages (MmUnlockPages first)")
         for n in self.nbls.values():
-            check(n["mdl"] != mdl or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
+            check(mdl not in n["mdls"] or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
         del self.mdls[mdl]
 
     # ---- IRPs, processes, security ----
@@ -1084,6 +1169,10 @@ class Model:
 
     def h_ZwWaitForSingleObject(self):
         handle, alertable, timeout = self.args(3)
+        units = struct.unpack("<q", bytes(self.se.mem_read(timeout, 8)))[0] if timeout else None
+        # ntifs.h: APC_LEVEL at most, DISPATCH_LEVEL with a zero timeout (a poll).
+        self.require_irql("ZwWaitForSingleObject", DISPATCH_LEVEL if units == 0 else APC_LEVEL)
+        check(not self.locks_held, "waiting while holding a spin lock")
         thread = self.threads.get(handle)
         check(thread is not None and thread.state != "closed", f"ZwWaitForSingleObject({handle:#x}): not a thread handle")
         check(alertable & 0xFF == 0 and timeout == 0, "a non-alertable wait without timeout expected")
@@ -1104,25 +1193,6 @@ class Model:
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
-        return STATUS_SUCCESS
-
-    def h_ZwSetInformationThread(self):
-        handle, info_class, info, length = self.args(4)
-        if handle == NT_CURRENT_THREAD:
-            thread = self.current
-            check(thread is not None and thread.kind == "system", "ZwSetInformationThread(NtCurrentThread()) "
-                                                                  "outside a system thread")
-        else:
-            thread = self.threads.get(handle)
-            check(thread is not None and thread.state != "closed",
-                  f"ZwSetInformationThread({handle:#x}): not a thread handle the driver holds")
-        check(info_class & 0xFFFFFFFF == ThreadPriority, f"ZwSetInformationThread class {info_class & 0xFFFFFFFF}")
-        check(length & 0xFFFFFFFF == 4, f"ThreadPriority takes a 4-byte KPRIORITY, got {length & 0xFFFFFFFF}")
-        (priority,) = struct.unpack("<i", bytes(self.se.mem_read(info, 4)))
-        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
-        check(LOW_PRIORITY < priority < 32, f"ThreadPriority {priority}")
-        thread.priority = priority
-        thread.priorities.append(priority)
         return STATUS_SUCCESS
 
     def h_KeDelayExecutionThread(self):
@@ -1269,7 +1339,7 @@ class Model:
     def new_adapter(self, handle, fdo):
         """An adapter NDIS is about to initialize: its miniport handle and functional device object."""
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
-                   "links": [], "halted": False}
+                   "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": []}
         self.adapters[handle] = adapter
         return adapter
 
@@ -1309,6 +1379,7 @@ class Model:
             handlers["SynchronousOidRequestHandler"] = 0
         self.chars = handlers
         self.chars_revision = rev
+        self.chars_minor = minor
         # NDIS fills the dispatch table and takes the unload routine.
         for major_fn in range(IRP_MJ_MAXIMUM_FUNCTION + 1):
             self.mem.w64(driver + DRIVER_OBJECT_MAJOR_FUNCTION + 8 * major_fn, self.ndis_dispatch[major_fn])
@@ -1377,14 +1448,51 @@ class Model:
             check((pt, prev) == (NDIS_OBJECT_TYPE_DEFAULT, 2) and psize >= NDIS_PM_CAPABILITIES.through(
                 "MediaSpecificWakeUpEvents"), f"NDIS_PM_CAPABILITIES header {pt:#x}/{prev}/{psize:#x}")
             adapter["general"] = g
+        elif t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES:
+            check(adapter["general"] is not None, "offload attributes before the general attributes")
+            check(rev == 1 and size >= OFFLOAD_ATTRIBUTES.through("TcpConnectionOffloadHardwareCapabilities"),
+                  f"offload attributes {rev}/{size:#x}")
+            current = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultOffloadConfiguration")
+            hardware = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "HardwareOffloadCapabilities")
+            check(current and hardware, "offload attributes without both NDIS_OFFLOAD structures")
+            check(self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultTcpConnectionOffloadConfiguration") == 0
+                  and self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "TcpConnectionOffloadHardwareCapabilities") == 0,
+                  "TCP connection (chimney) offload is not offered")
+            adapter["offload"] = self.read_offload(current, "DefaultOffloadConfiguration")
+            adapter["offload_hardware"] = self.read_offload(hardware, "HardwareOffloadCapabilities")
         else:
             check(False, f"unexpected attributes type {t:#x}")
         return NDIS_STATUS_SUCCESS
 
+    def read_offload(self, address, what, size=None):
+        """An NDIS_OFFLOAD the driver hands over, checked against the revision NDIS accepts from
+        a miniport of the version it registered (6 with USO from NDIS 6.83, 5 below), decoded."""
+        t, rev, header_size = self.mem.header(address)
+        want = (6, NDIS_OFFLOAD_SIZE_REVISION_6) if self.chars_minor >= 83 else (5, NDIS_OFFLOAD_SIZE_REVISION_5)
+        check((t, rev, header_size) == (NDIS_OBJECT_TYPE_OFFLOAD,) + want,
+              f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
+        check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")
+        raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
+        return NDIS_OFFLOAD.from_buffer_copy(raw)
+
     def h_NdisAllocateNetBufferAndNetBufferList(self):
         pool, context_size, backfill, mdl, offset, length = self.args(6)
         check(pool in self.pools, "NBL from an unknown pool")
-        check(mdl in self.mdls and self.mdls[mdl]["parent"] is not None, "the NBL's MDL is not a partial MDL of a ring")
+        # The MDL chain: a partial MDL of a ring, behind at most one MDL of non-paged pool (a
+        # header the driver wrote); the chain holds exactly the NET_BUFFER's bytes.
+        chain, at = [], mdl
+        while at:
+            chain.append(at)
+            at = self.mem.field(at, MDL, "Next")
+        check(1 <= len(chain) <= 2, f"an indication's MDL chain of {len(chain)} MDLs")
+        for i, link in enumerate(chain):
+            info = self.mdls.get(link)
+            check(info is not None, f"the NBL's MDL {link:#x} is not one the driver allocated")
+            if i == 0 and info.get("nonpaged"):
+                continue
+            check(info["parent"] is not None, "an NBL's MDL that is neither a header in pool nor a partial MDL of a ring")
+        total = sum(self.mdls[link]["len"] for link in chain)
+        check(offset + length == total, f"NET_BUFFER of {offset}+{length} bytes over MDLs of {total}")
         nbl = self.alloc(C_SIZEOF_NBL + NB_SIZE, "nbl")
         nb = nbl + C_SIZEOF_NBL
         self.mem.put(nbl, NBL, "FirstNetBuffer", nb)
@@ -1395,7 +1503,7 @@ class Model:
         self.mem.put(nb, NET_BUFFER, "DataOffset", offset)
         self.mem.put(nb, NET_BUFFER, "DataLength", length)
         self.pools[pool] += 1
-        self.nbls[nbl] = {"pool": pool, "mdl": mdl, "indicated": False, "returned": False, "freed": False}
+        self.nbls[nbl] = {"pool": pool, "mdls": chain, "indicated": False, "returned": False, "freed": False}
         return nbl
 
     def h_NdisFreeNetBufferList(self):
@@ -1429,20 +1537,44 @@ class Model:
             check(frame == want_frame, f"NetBufferListFrameType {frame:#x}, expected htons of the EtherType {want_frame:#x}")
             info["indicated"] = True
             self.indications.append((miniport, nbl, data))
+            slots = nbl + NBL.off("NetBufferListInfo")
+            checksum = CHECKSUM_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_CHECKSUM, 4)))
+            rsc = RSC_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_RSC_OR_USO, 4)))
+            check(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM) >> 32 == 0 and self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0,
+                  "NBL information entries beyond their 32 bits")
+            r = checksum.Receive
+            check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
+                  "an indication claims a failed checksum or a loopback")
+            check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+            self.indication_info[nbl] = (
+                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded")},
+                (rsc.CoalescedSegCount, rsc.DupAckCount))
             n += 1
             nbl = self.mem.field(nbl, NBL, "Next")
         check(n == count, f"NumberOfNetBufferLists {count}, chain has {n}")
+        self.indicate_calls.append(n)
 
     def read_net_buffer(self, nb):
+        """The stack reads a NET_BUFFER's bytes through its MDL chain, from CurrentMdl and
+        CurrentMdlOffset."""
         mdl = self.mem.field(nb, NET_BUFFER, "CurrentMdl")
         offset = self.mem.field(nb, NET_BUFFER, "CurrentMdlOffset")
         length = self.mem.field(nb, NET_BUFFER, "DataLength") & 0xFFFFFFFF
-        info = self.mdls[mdl]
-        parent = self.mdls[info["parent"]]
-        check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
-        check(offset + length <= info["len"], "NET_BUFFER data beyond its MDL")
-        system = parent["mapped"] + (info["va"] - parent["va"]) + offset
-        return bytes(self.se.mem_read(system, length))
+        data = b""
+        while len(data) < length:
+            check(mdl in self.mdls, "NET_BUFFER data beyond its MDL chain")
+            info = self.mdls[mdl]
+            if info.get("nonpaged"):
+                system = info["mapped"]
+            else:
+                parent = self.mdls[info["parent"]]
+                check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
+                system = parent["mapped"] + (info["va"] - parent["va"])
+            take = min(length - len(data), info["len"] - offset)
+            data += bytes(self.se.mem_read(system + offset, take))
+            offset = 0
+            mdl = self.mem.field(mdl, MDL, "Next")
+        return data
 
     def returned_by_stack(self, nbls):
         """The stack gives indicated NBLs back (before MiniportReturnNetBufferLists): linked as one
@@ -1479,9 +1611,13 @@ class Model:
             "NdisReserved"), f"NDIS_STATUS_INDICATION header {t:#x}/{rev}/{size:#x}")
         check(self.mem.field(indication, NDIS_STATUS_INDICATION, "SourceHandle") == miniport,
               "status indication SourceHandle")
-        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode")
-        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
+        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode") & 0xFFFFFFFF
         buf = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBuffer")
+        if code == NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG:
+            size = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize")
+            adapter["offload_configs"].append(self.read_offload(buf, "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG", size))
+            return
+        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
         check(self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize") >= NDIS_LINK_STATE.through(
             "AutoNegotiationFlags"), "link state buffer size")
         lt, lrev, lsize = self.mem.header(buf)

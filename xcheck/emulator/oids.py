@@ -31,6 +31,8 @@ OID_GEN_RCV_OK = 0x00020102
 OID_GEN_STATISTICS = 0x00020106
 OID_PNP_SET_POWER = 0xFD010101
 OID_PNP_QUERY_POWER = 0xFD010102
+OID_TCP_OFFLOAD_PARAMETERS = 0xFC01020C
+OID_OFFLOAD_ENCAPSULATION = 0x0101010A
 
 NAMES = {v: k for k, v in dict(globals()).items() if k.startswith("OID_")}
 
@@ -46,10 +48,11 @@ WINTUN_SUPPORTED = [
     OID_GEN_CURRENT_PACKET_FILTER, OID_GEN_STATISTICS, OID_GEN_INTERRUPT_MODERATION, OID_GEN_LINK_PARAMETERS,
     OID_PNP_SET_POWER, OID_PNP_QUERY_POWER,
 ]
-# ringtun lists these too: the two size queries it answers, and two NDIS answers for every
-# NDIS 6 miniport from its attributes (the list then describes the adapter completely).
+# ringtun lists these too: the two size queries it answers, two NDIS answers for every NDIS 6
+# miniport from its attributes (the list then describes the adapter completely), and the two sets
+# of its task offloads.
 RINGTUN_EXTRA_SUPPORTED = [OID_GEN_MAXIMUM_LOOKAHEAD, OID_GEN_MAXIMUM_FRAME_SIZE, OID_GEN_SUPPORTED_LIST,
-                           OID_GEN_MEDIA_CONNECT_STATUS]
+                           OID_GEN_MEDIA_CONNECT_STATUS, OID_TCP_OFFLOAD_PARAMETERS, OID_OFFLOAD_ENCAPSULATION]
 SUPPORTED_PACKET_FILTERS = {
     "wintun": DIRECTED | ALL_MULTICAST | BROADCAST | ALL_LOCAL | ALL_FUNCTIONAL,
     "ringtun": DIRECTED | MULTICAST | ALL_MULTICAST | BROADCAST | PROMISCUOUS | ALL_LOCAL,
@@ -95,7 +98,24 @@ QUERIES = {
     OID_PNP_SET_POWER: (None, None, None),
     OID_GEN_SUPPORTED_LIST: (None, None, "NDIS answers it for the miniport; a query reaching the miniport is refused"),
     OID_GEN_MEDIA_CONNECT_STATUS: (None, None, "as OID_GEN_SUPPORTED_LIST"),
+    OID_TCP_OFFLOAD_PARAMETERS: (None, None, None),
+    OID_OFFLOAD_ENCAPSULATION: (None, None, None),
 }
+
+
+def offload_parameters(revision=4, size=32, fields=(), object_type=0x80):
+    """NDIS_OFFLOAD_PARAMETERS (ntddndis.h) of `size` bytes with `fields` ((offset, value), ...)
+    set: 0 in a field is NDIS_OFFLOAD_PARAMETERS_NO_CHANGE."""
+    data = bytearray(size)
+    data[0:4] = bytes([object_type, revision]) + struct.pack("<H", size)
+    for offset, value in fields:
+        data[offset] = value
+    return bytes(data)
+
+
+# NDIS_OFFLOAD_PARAMETERS offsets (ntddndis.h): LsoV1 9, LsoV2IPv4 11, LsoV2IPv6 12, RscIPv4 22,
+# UdpSegmentation.IPv4 32 (revision 5).
+PARAMS_LSO_V1, PARAMS_LSO_V2_IPV4, PARAMS_LSO_V2_IPV6, PARAMS_RSC_IPV4, PARAMS_USO_IPV4 = 9, 11, 12, 22, 32
 
 # Sets: (OID, input bytes, Wintun's (status, BytesRead, BytesNeeded), ringtun's, reason if they differ).
 SUCCESS, NOT_SUPPORTED, INVALID_LENGTH, INVALID_DATA = 0, 0xC00000BB, 0xC0010014, 0xC0010015
@@ -118,6 +138,19 @@ SETS = [
     (OID_GEN_INTERRUPT_MODERATION, bytes(12), (INVALID_DATA, 0, 0), (INVALID_DATA, 0, 0), None),
     (OID_PNP_SET_POWER, u32(1), (SUCCESS, 4, 0), (SUCCESS, 4, 0), None),
     (OID_PNP_SET_POWER, b"\x01\x00", (INVALID_LENGTH, 0, 4), (INVALID_LENGTH, 0, 4), None),
+    (OID_TCP_OFFLOAD_PARAMETERS, offload_parameters(), (NOT_SUPPORTED, 0, 0), (SUCCESS, 32, 0),
+     "ringtun offers task offloads (docs/ring-protocol.md section 15): a request changing nothing is accepted, "
+     "and answered with NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG"),
+    (OID_TCP_OFFLOAD_PARAMETERS, offload_parameters(fields=[(PARAMS_LSO_V1, 2)]), (NOT_SUPPORTED, 0, 0),
+     (INVALID_DATA, 0, 0), "turning on an offload ringtun does not offer (LSOv1) is refused, nothing changed"),
+    (OID_TCP_OFFLOAD_PARAMETERS, offload_parameters(object_type=0x81), (NOT_SUPPORTED, 0, 0), (INVALID_DATA, 0, 0),
+     "the object header must say NDIS_OBJECT_TYPE_DEFAULT"),
+    (OID_TCP_OFFLOAD_PARAMETERS, offload_parameters()[:16], (NOT_SUPPORTED, 0, 0), (INVALID_LENGTH, 0, 32),
+     "a buffer shorter than the size its header gives"),
+    (OID_OFFLOAD_ENCAPSULATION, bytes(28), (NOT_SUPPORTED, 0, 0), (SUCCESS, 28, 0),
+     "offloaded packets of an IP adapter have no link-layer header: any encapsulation is accepted"),
+    (OID_OFFLOAD_ENCAPSULATION, u32(1), (NOT_SUPPORTED, 0, 0), (INVALID_LENGTH, 0, 28),
+     "NDIS_OFFLOAD_ENCAPSULATION is 28 bytes"),
     (OID_GEN_VENDOR_ID, u32(0), (NOT_SUPPORTED, 0, 0), (NOT_SUPPORTED, 0, 0), None),
     (0x0101FFFF, u32(0), (NOT_SUPPORTED, 0, 0), (NOT_SUPPORTED, 0, 0), None),
 ]

@@ -25,9 +25,10 @@ sys.path.insert(0, HERE)
 import model as M  # noqa: E402
 import oids as O  # noqa: E402
 from layouts import (  # noqa: E402
-    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST,
+    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST, NDIS_OID_REQUEST_METHOD,
     NDIS_OID_REQUEST_QUERY, NDIS_STATISTICS_INFO, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_DEVICE_PNP_EVENT,
     OID_REQUEST_DATA, OID_REQUEST_SIZE_REVISION_2)
+import layouts as L  # noqa: E402
 from seh import SehTable  # noqa: E402
 
 IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
@@ -47,6 +48,15 @@ V2_RING_SIZE = 128 + CAPACITY + ((8 + 0xFFFF + 7) & ~7) - 8
 V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
+MINIPORT_F = 0x6D696E6E
+# The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
+# offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
+REGISTRATION_FLAG_OFFLOAD = 2
+OFFLOAD_HEADROOM = 16
+OFFLOAD_F_NEEDS_CSUM, OFFLOAD_F_DATA_VALID = 1, 2
+OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6, OFFLOAD_GSO_UDP_L4 = 1, 4, 5
+V2_OFFLOAD_RING_SIZE = 128 + CAPACITY + ((8 + OFFLOAD_HEADROOM + 0xFFFF + 7) & ~7) - 8
+LARGE_SEND_MAX_PAYLOAD = 0xFFFF - 120      # the largest packet less the largest headers the engine cuts
 
 
 def no_network(*_args, **_kwargs):
@@ -97,17 +107,21 @@ class Harness:
         m.ndis_dispatch = [self.se.emu.get_proc("ndis", f"ndisDispatch{i}") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]
         for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1):
             setattr(m, f"h_ndisDispatch{i}", m.ndis_dispatch_handler(i))
-        # ExEventObjectType is data: its import slot holds the address of a POBJECT_TYPE variable.
+        # ExEventObjectType and PsThreadType are data: each import slot holds the address of a
+        # POBJECT_TYPE variable, whose value is the object type.
         m.event_type_object = m.alloc(0x100, "event-type")
-        variable = m.alloc(8, "ExEventObjectType")
-        m.mem.w64(variable, m.event_type_object)
+        m.thread_type_object = m.alloc(0x100, "thread-type")
+        data = {}
+        for name, value in (("ExEventObjectType", m.event_type_object), ("PsThreadType", m.thread_type_object)):
+            data[name] = m.alloc(8, name)
+            m.mem.w64(data[name], value)
         self.imports = []
         for entry in self.pe.DIRECTORY_ENTRY_IMPORT:
             dll = entry.dll.decode().lower().rsplit(".", 1)[0]
             for imp in entry.imports:
                 name = imp.name.decode()
-                if name == "ExEventObjectType":
-                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, variable)
+                if name in data:
+                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, data[name])
                     continue
                 self.imports.append(name)
                 self.hook(name, dll)
@@ -186,7 +200,7 @@ class Harness:
     def start(self, what, addr, *args, irql=M.PASSIVE_LEVEL, process="system", token=None, irp=None, callback=None):
         """Starts `addr(*args)` as a new thread (first in line) and runs until no thread is ready."""
         if callback is not None:
-            low, high = M.CALLBACK_IRQL[callback]
+            low, high = M.callback_irql(callback, args)
             expect(low <= irql <= high, f"the harness calls {callback} at IRQL {irql} (ndis.h: {low}..{high})")
         thread = self.m.new_thread(what, addr, args, irql, process, kind="root", front=True, token=token, irp=irp)
         self.run()
@@ -251,7 +265,7 @@ def main():
     step("MiniportInitializeEx and MiniportRestart")
     A = initialize(MINIPORT_A)
     expect(sorted(A["oids"]) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED),
-           f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 4 documented additions "
+           f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 6 documented additions "
            f"(docs/oids.md) expected")
     expect(A["general"]["SupportedPacketFilters"] == O.SUPPORTED_PACKET_FILTERS["ringtun"],
            f"SupportedPacketFilters {A['general']['SupportedPacketFilters']:#x}")
@@ -315,7 +329,8 @@ def main():
     expect(status == 0 and info == 28, f"capabilities: {status:#x}, {info} bytes")
     expect(m.access_checks[-1][2:] == (M.FILE_READ_DATA, 0), f"capabilities: SeAccessCheck {m.access_checks[-1]}")
     caps = struct.unpack("<IIIHHIII", bytes(m.se.mem_read(buffer, 28)))
-    expect(caps[:3] == (28, 2, 1) and caps[3:5] == (4096, 4096) and caps[5:7] == (0x20000, 0x4000000),
+    # Supported registration flags: RECEIVE_SPLIT 1, OFFLOAD 2, WRITE_SPACE 4 (ringtun.h).
+    expect(caps[:3] == (28, 2, 7) and caps[3:5] == (4096, 4096) and caps[5:7] == (0x20000, 0x4000000),
            f"capabilities {caps}")
 
     step("capability IOCTL refused to a standard user (no ACE grants FILE_READ_DATA)")
@@ -423,7 +438,7 @@ def main():
     joins = [(w, p) for w, t, p in m.joins if t is consumer]
     expect(joins and joins[0][1] == M.LOW_REALTIME_PRIORITY and joins[0][0].kind == "root",
            f"teardown waited for the consumer at priority {joins[0][1] if joins else None}")
-    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwSetInformationThread"
+    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "KeSetPriorityThread"
                      and tid == joins[0][0].tid)
     waited_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwWaitForSingleObject"
                      and tid == joins[0][0].tid)
@@ -623,30 +638,71 @@ def main():
     expect(head(S) == S["tail"], f"Receive head {head(S):#x}, expected {S['tail']:#x} after the return")
 
     # ---- OIDs ----
-    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
-                    adapter=None, method_lengths=None):
-        """An NDIS_OID_REQUEST (revision 2) with `data` in a buffer of `length` bytes; BytesWritten
-        and BytesNeeded hold stale values the miniport must overwrite."""
-        adapter = adapter or A
+    def build_oid_request(request_type, oid, data=b"", length=None, method_id=0):
+        """An NDIS_OID_REQUEST (revision 2) laid out in the arm of DATA its type selects (ndis.h,
+        WDK 10.0.16299: NDIS_OID_REQUEST::DATA): for a query or set, `data` in a buffer of `length`
+        bytes; for a method (NdisRequestMethod), `data` as the input (InputBufferLength) and
+        `length` as OutputBufferLength, with `method_id`. The counts the miniport fills in
+        (BytesWritten, BytesRead, BytesNeeded) hold stale values. Returns (request, DATA, buffer)."""
         length = len(data) if length is None else length
+        method = request_type == M.NdisRequestMethod
+        size = max(length, len(data)) if method else length
         request = m.alloc(OID_REQUEST_SIZE_REVISION_2, "oid-request")
-        buffer = m.alloc(max(length, 16), "oid-buffer") if length or data else 0
+        buffer = m.alloc(max(size, 16), "oid-buffer") if size or data else 0
         if data:
             m.se.mem_write(buffer, data)
         m.mem.write(request, bytes([M.NDIS_OBJECT_TYPE_OID_REQUEST, M.NDIS_OID_REQUEST_REVISION_2])
                     + struct.pack("<H", OID_REQUEST_SIZE_REVISION_2))
         m.mem.put(request, NDIS_OID_REQUEST, "RequestType", request_type)
         base = request + OID_REQUEST_DATA
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "Oid", oid)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBuffer", buffer)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "InformationBufferLength", length)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesWritten", 0xDEADBEEF)
-        m.mem.put(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded", 0xDEADBEEF)
+        if method:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InputBufferLength", len(data)),
+                                 ("OutputBufferLength", length), ("MethodId", method_id),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesRead", 0xDEADBEEF),
+                                 ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_METHOD, field, value)
+        else:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InformationBufferLength", length),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_QUERY, field, value)
+        return request, base, buffer
+
+    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
+                    adapter=None):
+        """A query or set request (build_oid_request) through `handler`: (status, BytesWritten or
+        BytesRead, BytesNeeded, the buffer's bytes)."""
+        adapter = adapter or A
+        length = len(data) if length is None else length
+        request, base, buffer = build_oid_request(request_type, oid, data, length)
         status = h.call(what, ch[handler], adapter["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
         written = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesWritten")
         needed = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded")
         out = bytes(m.se.mem_read(buffer, length)) if buffer and length else b""
         return status, written, needed, out
+
+    def untouched_request(what, handler, request_type, oid, data=b"", length=16, irql=M.PASSIVE_LEVEL):
+        """A request `handler` must refuse without writing: its status; every byte of the request
+        and of its buffer must be as the caller left them (for a method request, in particular,
+        the caller's InputBufferLength, OutputBufferLength and MethodId)."""
+        request, base, buffer = build_oid_request(request_type, oid, data, length, method_id=0x5A5A)
+        size = max(length, len(data))
+
+        def image():
+            return (bytes(m.se.mem_read(request, OID_REQUEST_SIZE_REVISION_2)),
+                    bytes(m.se.mem_read(buffer, size)) if buffer and size else b"")
+        before = image()
+        status = h.call(what, ch[handler], A["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
+        if request_type == M.NdisRequestMethod:
+            inputs = tuple(m.mem.field(base, NDIS_OID_REQUEST_METHOD, f)
+                           for f in ("InputBufferLength", "OutputBufferLength", "MethodId"))
+            expect(inputs == (len(data), length, 0x5A5A),
+                   f"{what}: the caller's InputBufferLength, OutputBufferLength, MethodId became {inputs}, "
+                   f"expected {(len(data), length, 0x5A5A)} (the method arm of DATA written through the query arm?)")
+        after = image()
+        changed = [i for i, (x, y) in enumerate(zip(before[0], after[0])) if x != y]
+        expect(not changed, f"{what}: request bytes changed at offsets {[hex(i) for i in changed]}")
+        expect(before[1] == after[1], f"{what}: the information buffer was written")
+        return status
 
     def query(oid, length=256, handler="OidRequestHandler", irql=M.PASSIVE_LEVEL, adapter=None):
         return oid_request(f"query {O.NAMES.get(oid, hex(oid))}", handler, M.NdisRequestQueryInformation, oid,
@@ -727,7 +783,8 @@ def main():
     step("OID requests of another kind: an unknown OID (NOT_SUPPORTED, nothing written), a method request (INVALID_OID)")
     status, written, needed, _ = query(0x0101FFFF)
     expect((status, written, needed) == (M.NDIS_STATUS_NOT_SUPPORTED, 0, 0), f"unknown OID: {status:#x} {written} {needed}")
-    status, *_ = oid_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS, length=64)
+    status = untouched_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS,
+                               data=b"\x01" * 8, length=64)
     expect(status == M.NDIS_STATUS_INVALID_OID, f"method request: {status:#x}")
     status, *_ = oid_request("query statistics request", "OidRequestHandler", M.NdisRequestQueryStatistics,
                              O.OID_GEN_RCV_OK, length=8)
@@ -740,19 +797,17 @@ def main():
                                        (M.NdisRequestSetInformation, M.NDIS_STATUS_NOT_SUPPORTED),
                                        (M.NdisRequestMethod, M.NDIS_STATUS_INVALID_OID)):
                 for oid in (O.OID_GEN_VENDOR_ID, O.OID_GEN_CURRENT_PACKET_FILTER, 0x0101FFFF):
-                    data = O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation else b""
-                    status, written, needed, out = oid_request(f"{handler} {request_type} {oid:#x}", handler,
-                                                               request_type, oid, data, length=16, irql=irql)
-                    expect((status, written, needed) == (want, 0, 0),
-                           f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}: "
-                           f"{(hex(status), written, needed)}, expected {(hex(want), 0, 0)}")
-                    if request_type != M.NdisRequestSetInformation:
-                        expect(out == bytes(16), f"{handler} wrote into the buffer")
+                    data = (O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation
+                            else b"\x01" * 8 if request_type == M.NdisRequestMethod else b"")
+                    what = f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}"
+                    status = untouched_request(what, handler, request_type, oid, data, length=16, irql=irql)
+                    expect(status == want, f"{what}: {status:#x}, expected {want:#x}")
         # A refused set changed nothing.
         status, _, _, out = query(O.OID_GEN_CURRENT_PACKET_FILTER)
         expect(struct.unpack("<I", out[:4])[0] == O.DIRECTED, f"{handler}: a refused set changed the filter")
 
-    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a method)")
+    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a "
+         "method), the request left as it came")
     expect(m.in_image(ch["DirectOidRequestHandler"]) and m.in_image(ch["CancelDirectOidRequestHandler"]),
            "direct OID handlers")
     refused_everywhere("DirectOidRequestHandler")
@@ -760,6 +815,236 @@ def main():
     step("synchronous OID requests (NDIS 6.80+, up to DISPATCH_LEVEL): refused alike")
     expect(m.in_image(ch["SynchronousOidRequestHandler"]), "synchronous OID handler")
     refused_everywhere("SynchronousOidRequestHandler")
+
+    step("MiniportShutdownEx: power off at PASSIVE_LEVEL, bug check at HIGH_LEVEL (each action's IRQL in ndis.h); "
+         "no kernel call, the session untouched")
+    for action, irql in ((M.NdisShutdownPowerOff, M.PASSIVE_LEVEL), (M.NdisShutdownBugCheck, M.HIGH_LEVEL)):
+        thread = h.start(f"MiniportShutdownEx({action})", ch["ShutdownHandlerEx"], A["context"], action, irql=irql,
+                         callback="ShutdownHandlerEx")
+        expect(thread.state == "exited", f"MiniportShutdownEx({action}) did not return")
+        made = [name for tid, name in m.calls if tid == thread.tid]
+        expect(not made, f"MiniportShutdownEx({action}) at IRQL {irql} called {made}")
+    expect(S["consumer"].state == "blocked" and m.mem.u32(S["send"] + V2_TAIL) != RING_STOPPED,
+           "the shutdown handler ended the session")
+
+    # ---- task offloads (docs/ring-protocol.md section 15) ----
+    def ones(data):
+        """Ones'-complement sum of big-endian 16-bit words, folded (odd tail padded)."""
+        if len(data) % 2:
+            data += b"\0"
+        total = sum(struct.unpack(f">{len(data) // 2}H", data))
+        while total > 0xFFFF:
+            total = (total & 0xFFFF) + (total >> 16)
+        return total
+
+    def pseudo(packet, l4_len):
+        """The pseudo-header sum (addresses, protocol, L4 length) of an IPv4 or IPv6 packet, folded."""
+        if packet[0] >> 4 == 4:
+            return ones(packet[12:20] + bytes([0, packet[9]]) + struct.pack(">H", l4_len))
+        return ones(packet[8:40] + struct.pack(">IxxxB", l4_len, packet[6]))
+
+    def tcp4(payload, ident=0x1234, seq=1000, flags=0x18):
+        """An IPv4/TCP packet with correct lengths and checksums (DF set)."""
+        total = 40 + len(payload)
+        ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, ident, 0x4000, 64, 6, 0,
+                                   bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])))
+        ip[10:12] = struct.pack(">H", 0xFFFF - ones(bytes(ip)))
+        tcp = bytearray(struct.pack(">HHIIBBHHH", 40000, 443, seq, 77, 5 << 4, flags, 512, 0, 0))
+        packet = bytes(ip) + bytes(tcp) + payload
+        check_sum = 0xFFFF - ones(bytes([packet[12 + i] for i in range(8)]) + bytes([0, 6]) +
+                                  struct.pack(">H", total - 20) + bytes(tcp) + payload)
+        return packet[:36] + struct.pack(">H", check_sum) + packet[38:]
+
+    def udp6(payload):
+        """An IPv6/UDP packet with correct lengths and checksum."""
+        length = 8 + len(payload)
+        ip = struct.pack(">IHBB16s16s", 6 << 28, length, 17, 64, bytes(15) + b"\1", bytes(15) + b"\2")
+        udp = struct.pack(">HHHH", 5000, 6000, length, 0) + payload
+        check_sum = 0xFFFF - ones(ip[8:40] + struct.pack(">IxxxB", length, 17) + udp)
+        return ip + udp[:6] + struct.pack(">H", check_sum) + udp[8:]
+
+    def as_ndis_sends(packet, l4_at, checksum_at):
+        """A large send as NDIS hands it over (LSOv2, USO): lengths 0, the L4 checksum field the
+        pseudo-header sum without the length, the IPv4 header checksum 0."""
+        p = bytearray(packet)
+        v4 = p[0] >> 4 == 4
+        p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(bytes(p), 0))
+        if v4:
+            p[2:4] = p[10:12] = b"\0\0"
+        else:
+            p[4:6] = b"\0\0"
+        if (p[9] if v4 else p[6]) == 17:
+            p[l4_at + 4:l4_at + 6] = b"\0\0"
+        return bytes(p)
+
+    def with_pseudo_sum(packet, l4_at, checksum_at):
+        """The super-packet as the ring carries it for NEEDS_CSUM: the L4 checksum field holds the
+        pseudo-header sum with the L4 length."""
+        p = bytearray(packet)
+        p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(packet, len(packet) - l4_at))
+        return bytes(p)
+
+    def set_info(nbl, index, value):
+        m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
+
+    def get_info(nbl, index):
+        return m.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+
+    def offload_ring_slots(session, offset):
+        """Slots of an offload session's Send ring from `offset`: (metadata tuple, packet bytes)."""
+        s_sys, out = session["send"], []
+        tail = m.mem.u32(s_sys + V2_TAIL)
+        while offset < tail:
+            size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + V2_DATA + offset, 8)))
+            expect(data_offset == 8 + OFFLOAD_HEADROOM, f"offload slot data offset {data_offset}")
+            meta = struct.unpack("<BBHHHH6s", bytes(m.se.mem_read(s_sys + V2_DATA + offset + 8, 16)))
+            expect(meta[6] == bytes(6), "reserved bytes of the metadata block not zero")
+            out.append((meta[:6], bytes(m.se.mem_read(s_sys + V2_DATA + offset + data_offset, length))))
+            offset += size
+        return out, tail
+
+    def publish_offload(session, packet, meta):
+        """The client writes one slot with a metadata block (flags, gso_type, hdr_len, gso_size,
+        csum_start, csum_offset) and publishes it, signalling the consumer if it sleeps."""
+        r_sys = session["receive"]
+        slot = (8 + OFFLOAD_HEADROOM + len(packet) + 7) & ~7
+        at = session["tail"]
+        m.se.mem_write(r_sys + V2_DATA + at, struct.pack("<IHH", slot, 8 + OFFLOAD_HEADROOM, len(packet))
+                       + struct.pack("<BBHHHH6x", *meta) + packet)
+        session["tail"] = at + slot
+        m.se.mem_write(r_sys + V2_TAIL, struct.pack("<I", session["tail"]))
+        if m.mem.u32(r_sys + V2_ALERTABLE):
+            m.signal(session["receive_event"])
+
+    step("task offloads: LSOv2 (IPv4, IPv6), USO, TCP/UDP/IP checksums and RSC offered and on (NDIS_OFFLOAD "
+         "revision 6); a completed OID_TCP_OFFLOAD_PARAMETERS answered with the current configuration, a refused "
+         "one with nothing")
+    off = A["offload"]
+    expect(off is not None and bytes(off) == bytes(A["offload_hardware"]), "the current offloads are not all offered")
+    c = off.Checksum
+    for what, d in (("IPv4Transmit", c.IPv4Transmit), ("IPv4Receive", c.IPv4Receive)):
+        got = (d.Encapsulation, d.IpOptionsSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum,
+               d.IpChecksum)
+        expect(got == (1, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NDIS_ENCAPSULATION_NULL, all supported")
+    for what, d in (("IPv6Transmit", c.IPv6Transmit), ("IPv6Receive", c.IPv6Receive)):
+        got = (d.Encapsulation, d.IpExtensionHeadersSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum)
+        expect(got == (1, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
+    lso = off.LsoV2
+    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (1, LARGE_SEND_MAX_PAYLOAD, 2),
+           "LsoV2.IPv4")
+    expect((lso.IPv6.Encapsulation, lso.IPv6.MaxOffLoadSize, lso.IPv6.MinSegmentCount,
+            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
+           "LsoV2.IPv6")
+    uso = off.UdpSegmentation
+    expect((uso.IPv4.Encapsulation, uso.IPv4.MaxOffLoadSize, uso.IPv4.MinSegmentCount,
+            uso.IPv4.SubMssFinalSegmentSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
+    expect((uso.IPv6.Encapsulation, uso.IPv6.MaxOffLoadSize, uso.IPv6.MinSegmentCount,
+            uso.IPv6.IpExtensionHeadersSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
+    expect((off.RscIPv4Enabled, off.RscIPv6Enabled) == (1, 1), "RSC")
+    expect(bytes(off.LsoV1) == bytes(16) and bytes(off.IPsecV1) == bytes(28) and bytes(off.IPsecV2) == bytes(32)
+           and off.Flags == 0 and bytes(off.EncapsulatedPacketTaskOffloadGre) == bytes(8)
+           and bytes(off.EncapsulatedPacketTaskOffloadVxlan) == bytes(20) and off.EncapsulationTypes == 0
+           and bytes(off.Rfc6877Xlat) == bytes(8), "offloads ringtun does not offer must be all zero")
+    # The OID sets step sent one request that changed nothing and three that were refused.
+    differ = [i for i, (a, b) in enumerate(zip(bytes(A["offload_configs"][0]), bytes(off))) if a != b] \
+        if A["offload_configs"] else []
+    expect(len(A["offload_configs"]) == 1 and not differ,
+           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: one (the completed "
+           f"request) expected, with the offloads unchanged (bytes differing at {differ})")
+
+    step("an offload session (v2, flag OFFLOAD, head room 16) on a fresh adapter")
+    F = initialize(MINIPORT_F)
+    files["offload"] = m.alloc(0x100, "file-object")
+    (fsp, fss), (frp, frs) = ring(V2_OFFLOAD_RING_SIZE), ring(V2_OFFLOAD_RING_SIZE)
+    fse, fre = event_handle(), event_handle()
+    before = set(m.threads.values())
+    status, _, _ = register("v2 with offloads", struct.pack(
+        "<IIIHHQQIHHQQ", 2, REGISTRATION_FLAG_OFFLOAD, V2_OFFLOAD_RING_SIZE, OFFLOAD_HEADROOM, 0, fsp, fse,
+        V2_OFFLOAD_RING_SIZE, OFFLOAD_HEADROOM, 0, frp, fre), adapter=F, file="offload")
+    expect(status == 0, f"v2 registration with offloads: {status:#x}")
+    SF = {"send": fss, "receive": frs, "receive_event": m.handles[fre], "consumer": consumer_of(before), "tail": 0}
+
+    step("LSOv2 and USO NBLs into the Send ring: one slot each with its metadata, the length fields filled in, the "
+         "pseudo-header sums written; a checksum request alone; LSOv2 NBLs completed with LsoV2TransmitComplete")
+    big4 = tcp4(bytes(range(256)) * 11 + bytes(184), ident=0x7FFE)          # 3000 bytes of payload
+    big6 = udp6(bytes([0x5A]) * 3000)
+    small = tcp4(b"syn-ack", flags=0x12)
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)], [as_ndis_sends(big6, 40, 46)], [small[:36] + b"\0\0" + small[38:]]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)              # MSS, TcpHeaderOffset, Type V2, IPv4
+    set_info(nbls[1], L.NBL_INFO_RSC_OR_USO, 1000 | 40 << 20 | 1 << 31)       # USO: MSS, UdpHeaderOffset, IPv6
+    set_info(nbls[2], L.NBL_INFO_CHECKSUM, 0x1 | 0x4 | 0x10 | 20 << 22)        # IsIPv4, TcpChecksum, IpHeaderChecksum
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    slots, tail = offload_ring_slots(SF, 0)
+    expect(len(slots) == 3, f"{len(slots)} slots for three NBLs")
+    expect(slots[0] == ((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000, 20, 16), with_pseudo_sum(big4, 20, 36)),
+           f"LSOv2 slot: metadata {slots[0][0]}, bytes {'as expected' if slots[0][1] == with_pseudo_sum(big4, 20, 36) else 'differ'}")
+    expect(slots[1] == ((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_UDP_L4, 48, 1000, 40, 6), with_pseudo_sum(big6, 40, 46)),
+           f"USO slot: metadata {slots[1][0]}, bytes {'as expected' if slots[1][1] == with_pseudo_sum(big6, 40, 46) else 'differ'}")
+    expect(slots[2] == ((OFFLOAD_F_NEEDS_CSUM, 0, 0, 0, 20, 16), with_pseudo_sum(small, 20, 36)),
+           f"checksum request slot {slots[2][0]}")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {get_info(nbls[0], 2):#x}: "
+           f"LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+    expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
+
+    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count and checksums succeeded")
+    indications = len(m.indications)
+    super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
+    publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 1 and fresh[0][2] == super4, "the super-packet was not indicated whole")
+    info = m.indication_info[fresh[0][1]]
+    expect(info == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0, "IpChecksumSucceeded": 1}, (3, 0)),
+           f"coalesced indication information {info}")
+    return_nbls("return the coalesced indication", [fresh[0][1]], adapter=F)
+    expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the coalesced slot")
+
+    step("a super-packet with a partial checksum: cut by the engine, its segments indicated as one chain, each "
+         "behind its own header in pool (checksums succeeded)")
+    indications, calls, pool_before = len(m.indications), len(m.indicate_calls), dict(m.pool)
+    publish_offload(SF, with_pseudo_sum(super4, 20, 36), (OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000, 20, 16))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(m.indicate_calls[calls:] == [3], f"NBLs per indication call {m.indicate_calls[calls:]}: one chain of 3")
+    payload = super4[40:]
+    for k, (_, nbl, data) in enumerate(fresh):
+        want = tcp4(payload[1000 * k:1000 * (k + 1)], ident=0x1234 + k, seq=5000 + 1000 * k,
+                    flags=0x18 if k == 2 else 0x10)
+        expect(data == want, f"segment {k}: {data[:40].hex()} ... is not the valid packet expected")
+        expect(len(m.nbls[nbl]["mdls"]) == 2 and m.mdls[m.nbls[nbl]["mdls"][0]].get("nonpaged"),
+               f"segment {k}: not a header MDL in pool chained before the ring's bytes")
+        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0,
+                                           "IpChecksumSucceeded": 1}, (0, 0)), f"segment {k}: {m.indication_info[nbl]}")
+    return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
+    expect(m.pool == pool_before, "header buffers not freed with their NBLs")
+    expect(not any(i.get("nonpaged") for i in m.mdls.values()), "header MDLs not freed")
+
+    step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
+         "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
+    status, read, needed, _ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 1)]),
+                                      adapter=F)
+    expect((status, read, needed) == (0, 32, 0), f"LSOv2 IPv4 off: {(hex(status), read, needed)}")
+    now = F["offload_configs"][-1]
+    expect(bytes(now.LsoV2.IPv4) == bytes(12) and bytes(now.LsoV2.IPv6) == bytes(F["offload"].LsoV2.IPv6)
+           and bytes(now.Checksum) == bytes(F["offload"].Checksum), "the indicated configuration")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)
+    send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
+    expect(offload_ring_slots(SF, tail)[0] == [], "an LSO NBL reached the ring with LSO off")
+    status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
+                         adapter=F)
+    expect(status == 0 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]), "LSOv2 IPv4 back on")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    expect([meta for meta, _ in offload_ring_slots(SF, tail)[0]] == [(OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000,
+                                                                       20, 16)], "the LSO NBL after LSO is back on")
+    status, _, _ = dispatch("IRP_MJ_CLOSE of the offload session", M.IRP_MJ_CLOSE, adapter=F, file="offload")
+    expect(status == 0, f"IRP_MJ_CLOSE of the offload session: {status:#x}")
+    expect(not any(fsp <= i["va"] < fsp + V2_OFFLOAD_RING_SIZE or frp <= i["va"] < frp + V2_OFFLOAD_RING_SIZE
+                   for i in m.mdls.values()), "the offload session's ring MDLs not freed")
+    h.call("MiniportHaltEx", ch["HaltHandlerEx"], F["context"], M.NdisHaltDeviceDisabled, callback="HaltHandlerEx")
+    F["halted"] = True
 
     # ---- interleavings on the Receive path ----
     step("the stack returns NBLs from inside NdisMIndicateReceiveNetBufferLists")
@@ -784,7 +1069,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause waits for the round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
+         "round and the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -792,6 +1078,15 @@ def main():
     h.run()
     pause = trigger["fired"]
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
+    # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
+    # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    consumer = S["consumer"]
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
+    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    pause_calls = [name for tid, name in m.calls if tid == pause.tid]
+    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
+           f"the pause raised the consumer only after it began to wait: {pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -805,10 +1100,13 @@ def main():
     publish(S, ipv4(34, 12))
     h.run()
     expect(len(m.indications) == indications, "a packet was indicated while paused")
-    status = h.call("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
-                    callback="RestartHandler")
-    expect(status == 0 and len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
+    restart = h.start("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
+                      callback="RestartHandler")
+    expect(restart.state == "exited" and restart.result & 0xFFFFFFFF == 0, f"MiniportRestart: {restart}")
+    expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
+    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")

@@ -69,6 +69,7 @@ def main():
     access()
     rules()
     scheduler()
+    priorities()
     oid_tables()
 
 
@@ -197,6 +198,13 @@ def rules():
         assert M.PASSIVE_LEVEL <= low <= high <= M.HIGH_LEVEL and header, name
     assert M.CALLBACK_IRQL["SendNetBufferListsHandler"] == (M.PASSIVE_LEVEL, M.DISPATCH_LEVEL)
     assert M.CALLBACK_IRQL["OidRequestHandler"] == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
+    # MINIPORT_SHUTDOWN: exactly PASSIVE_LEVEL to power off, exactly HIGH_LEVEL in a bug check.
+    context = BASE + 0x40
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownPowerOff)) == (M.PASSIVE_LEVEL,) * 2
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownBugCheck)) == (M.HIGH_LEVEL,) * 2
+    rejects("ShutdownHandlerEx with an undefined action", lambda: M.callback_irql("ShutdownHandlerEx", (context, 2)),
+            "NDIS_SHUTDOWN_ACTION 2")
+    assert M.callback_irql("PauseHandler", (context, 0)) == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
     m.irql = M.DISPATCH_LEVEL
     rejects("ZwClose at DISPATCH_LEVEL", lambda: m.before_import("ZwClose"), "allows 0..0")
     rejects("KeDelayExecutionThread at DISPATCH_LEVEL", lambda: m.before_import("KeDelayExecutionThread"),
@@ -209,6 +217,22 @@ def rules():
     for name in M.FORBIDDEN_UNDER_SPIN_LOCK:
         rejects(f"{name} under a spin lock", lambda: m.before_import(name), "while holding 1 driver spin lock")
     m.before_import("NdisFreeNetBufferList")                      # allowed under a lock
+    # ZwWaitForSingleObject without a timeout (ntifs.h): APC_LEVEL at most, and never under a lock.
+    m = fake_model()
+    waiter = m.new_thread("waiter", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.ready.clear()
+    m.current = waiter
+    m.args = lambda n: (consumer.handle, 0, 0)[:n]
+    for irql in (M.DISPATCH_LEVEL, M.APC_LEVEL + 1):
+        m.irql = irql
+        rejects(f"ZwWaitForSingleObject(NULL timeout) at IRQL {irql}", m.h_ZwWaitForSingleObject,
+                f"at IRQL {irql} (allowed up to {M.APC_LEVEL})")
+    m.irql, m.locks_held = M.PASSIVE_LEVEL, {BASE + 0x100}
+    rejects("ZwWaitForSingleObject under a spin lock", m.h_ZwWaitForSingleObject, "holding a spin lock")
+    m.locks_held = set()
+    assert m.h_ZwWaitForSingleObject() is M.SWITCHED and waiter.waiting == ("thread", consumer)
     # Spin locks released out of order: the first release would lower the IRQL under the other.
     m = fake_model()
     first, second = BASE + 0x100, BASE + 0x108
@@ -225,7 +249,8 @@ def rules():
     m.args = lambda n: (first,)[:n]
     m.h_KeAcquireSpinLockRaiseToDpc()
     rejects("a spin lock acquired twice", m.h_KeAcquireSpinLockRaiseToDpc, "acquired twice")
-    print("test_model: IRQL rules, the NDIS calls forbidden under a spin lock and the release order are enforced")
+    print("test_model: IRQL rules (the conditional ones of ZwWaitForSingleObject and MiniportShutdownEx included), "
+          "the NDIS calls forbidden under a spin lock and the release order are enforced")
 
 
 def scheduler():
@@ -270,6 +295,64 @@ def scheduler():
     assert list(m.ready) == [threads[2]] and list(m.deferred) == [threads[0]]
     print("test_model: signals wake the waits they satisfy, timed waits expire on demand, "
           "an interrupted thread resumes last")
+
+
+def priorities():
+    """Priority inversions: a thread woken from a wait without timeout on a driver event by a thread
+    below its priority is refused; KeSetPriorityThread needs a referenced thread object."""
+    m = fake_model()
+    round_done = BASE + 0x200
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))        # a notification event the driver owns
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+
+    def wait_then_signal(timed):
+        m.mem.put(round_done, KEVENT, "SignalState", 0)
+        m.current = pauser
+        m.block(("events", [round_done], timed))
+        m.ready.clear()
+        m.current = consumer
+        consumer.state = "running"
+        m.signal(round_done)
+
+    # The consumer at priority 1 ends the round the pauser (priority 8) waits for: refused.
+    consumer.priority = 1
+    rejects("a wait ended by a lower-priority thread", lambda: wait_then_signal(False),
+            "pauser (priority 8) waited without a timeout for an event that consumer running at priority 1 set")
+    # A timed wait is bounded by its timeout; a client's event is set by the client, not a driver thread.
+    m = fake_model()
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+    consumer.priority = 1
+    wait_then_signal(True)
+    assert pauser.state == "ready"
+    # Raised through its referenced thread object first, it may end the wait.
+    m.current = pauser
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.UserMode, BASE + 0x400, 0)[:n]
+    rejects("a kernel thread handle looked up in user mode", m.h_ObReferenceObjectByHandle, "UserMode")
+    m.args = lambda n: (BASE + 0x500, M.LOW_REALTIME_PRIORITY)[:n]
+    rejects("KeSetPriorityThread on an object not referenced", m.h_KeSetPriorityThread, "not a thread object")
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.KernelMode, BASE + 0x400, 0)[:n]
+    assert m.h_ObReferenceObjectByHandle() == M.STATUS_SUCCESS
+    thread_object = m.mem.u64(BASE + 0x400)
+    assert m.thread_objects[thread_object] is consumer and m.refs[thread_object] == 1
+    m.args = lambda n: (thread_object, M.LOW_REALTIME_PRIORITY)[:n]
+    assert m.h_KeSetPriorityThread() == 1 and consumer.priorities == [M.LOW_REALTIME_PRIORITY]
+    wait_then_signal(False)
+    assert pauser.state == "ready"
+    m.args = lambda n: (thread_object, 0)[:n]
+    rejects("KeSetPriorityThread to LOW_PRIORITY", m.h_KeSetPriorityThread, "priority 0")
+    print("test_model: a wait ended by a lower-priority thread is refused unless timed or the thread was raised "
+          "through its referenced object")
 
 
 def oid_tables():

@@ -25,7 +25,7 @@ use ring_abi::{CallerBitness, RingRole};
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::fallible::{TryArc, TryWeak};
-use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
+use crate::platform::{IndicationInfo, Platform, PlatformError, RingMapping, StackOffloads, Worker, MAX_WAIT_EVENTS};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
@@ -328,12 +328,43 @@ impl RingMapping for HostMapping {
     }
 }
 
+/// A change of the consumer thread's priority the engine asked for. The host has no thread
+/// priorities: it records each request, in order ([`HostDriver::worker_priority_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriorityChange {
+    /// [`Worker::expedite`]: raised above every normal-priority thread.
+    Expedited,
+    /// [`Worker::relax`]: back to its own low priority.
+    Relaxed,
+}
+
+/// The priority changes asked of the adapter's workers, in order.
+type PriorityLog = std::sync::Mutex<Vec<PriorityChange>>;
+
 /// The consumer thread (none in polled mode: the test drives [`Session::poll_receive`]).
-pub struct HostWorker(Option<JoinHandle<()>>);
+pub struct HostWorker {
+    thread: Option<JoinHandle<()>>,
+    priorities: Arc<PriorityLog>,
+}
+
+impl HostWorker {
+    fn record(&self, change: PriorityChange) {
+        // The host's own bookkeeping: exempt from the allocation faults a test injects.
+        platform_allocation(|| self.priorities.lock().unwrap_or_else(|e| e.into_inner()).push(change));
+    }
+}
 
 impl Worker for HostWorker {
+    fn expedite(&self) {
+        self.record(PriorityChange::Expedited);
+    }
+
+    fn relax(&self) {
+        self.record(PriorityChange::Relaxed);
+    }
+
     fn join(self) {
-        if let Some(thread) = self.0 {
+        if let Some(thread) = self.thread {
             let _ = thread.join();
         }
     }
@@ -352,6 +383,11 @@ pub trait StackSide: Send + Sync + 'static {
 
     /// The link went up or down.
     fn link_changed(&self, up: bool);
+
+    /// The offloads this stack takes on indicated packets (none unless it says so).
+    fn offloads(&self) -> StackOffloads {
+        StackOffloads::default()
+    }
 }
 
 /// The platform.
@@ -371,6 +407,8 @@ pub struct HostPlatform {
     /// Runs once, on the thread whose next timed wait ends by its timeout, before that wait
     /// returns: a test acts in the window between a timeout and the waiter's next step.
     timeout_hook: Arc<TimeoutHook>,
+    /// Every priority change asked of a worker of this adapter.
+    priorities: Arc<PriorityLog>,
 }
 
 /// An action for the moment a timed wait has timed out and not yet returned
@@ -456,8 +494,9 @@ impl Platform for HostPlatform {
         if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
+        let priorities = Arc::clone(&self.priorities);
         if self.polled {
-            return Ok(HostWorker(None));
+            return Ok(HostWorker { thread: None, priorities });
         }
         platform_allocation(|| {
             let live = Live::new(&self.resources, |r| &r.workers);
@@ -468,7 +507,7 @@ impl Platform for HostPlatform {
                     drop(session);
                     drop(live);
                 })
-                .map(|thread| HostWorker(Some(thread)))
+                .map(|thread| HostWorker { thread: Some(thread), priorities })
                 .map_err(|_| PlatformError::ThreadStart)
         })
     }
@@ -476,9 +515,10 @@ impl Platform for HostPlatform {
     fn prepare_indication(
         &self,
         mapping: &HostMapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<HostIndication> {
         if self.faults.fail(FaultKind::Indication) {
@@ -488,9 +528,24 @@ impl Platform for HostPlatform {
         if end > mapping.len {
             return None;
         }
+        let mut copied = [0u8; ring_abi::MAX_OFFLOAD_HEADER];
+        copied.get_mut(..header.len())?.copy_from_slice(header);
         let ring_offset = offset;
         let ptr = mapping.base.wrapping_add(offset).cast_const();
-        Some(HostIndication { token, kind, ptr, len, ring_offset, _hold: IndicationHold::new(&mapping.anchor) })
+        Some(HostIndication {
+            token,
+            info: *info,
+            header: copied,
+            header_len: header.len() as u8,
+            ptr,
+            len,
+            ring_offset,
+            _hold: IndicationHold::new(&mapping.anchor),
+        })
+    }
+
+    fn stack_offloads(&self) -> StackOffloads {
+        self.stack.offloads()
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
@@ -543,6 +598,7 @@ pub struct HostDriver {
     resources: Arc<HostResources>,
     calls_under_lock: Arc<AtomicU64>,
     timeout_hook: Arc<TimeoutHook>,
+    priorities: Arc<PriorityLog>,
     next_file: AtomicUsize,
 }
 
@@ -593,13 +649,14 @@ impl HostDriver {
     }
 
     fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>, polled: bool) -> Result<Arc<Self>, PlatformError> {
-        let (kernel, faults, resources, calls_under_lock, timeout_hook) = platform_allocation(|| {
+        let (kernel, faults, resources, calls_under_lock, timeout_hook, priorities) = platform_allocation(|| {
             (
                 HostKernel::new(),
                 Arc::new(HostFaults::default()),
                 Arc::new(HostResources::default()),
                 Arc::new(AtomicU64::new(0)),
                 Arc::new(TimeoutHook::default()),
+                Arc::new(PriorityLog::default()),
             )
         });
         let platform = HostPlatform {
@@ -612,6 +669,7 @@ impl HostDriver {
             calls_under_lock: Arc::clone(&calls_under_lock),
             polled,
             timeout_hook: Arc::clone(&timeout_hook),
+            priorities: Arc::clone(&priorities),
         };
         let adapter = Adapter::new(platform)?;
         let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
@@ -624,6 +682,7 @@ impl HostDriver {
                 resources,
                 calls_under_lock,
                 timeout_hook,
+                priorities,
                 next_file: AtomicUsize::new(0x1000),
             })
         }))
@@ -698,6 +757,11 @@ impl HostDriver {
         *self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(action);
     }
 
+    /// Every priority change the engine asked of this adapter's consumer threads, in order.
+    pub fn worker_priority_changes(&self) -> Vec<PriorityChange> {
+        self.priorities.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Fault injection.
     pub fn faults(&self) -> &HostFaults {
         &self.faults
@@ -711,7 +775,17 @@ impl HostDriver {
     /// The stack sends `packets` out of the adapter as one batch. `Err(index)` if the engine
     /// left a packet's status unset (or set it twice).
     pub fn transmit(&self, packets: &[&[u8]]) -> Result<Vec<TransmitStatus>, usize> {
-        let mut batch = HostTransmitBatch::new(packets);
+        self.transmit_offloaded(packets, &[])
+    }
+
+    /// [`Self::transmit`] with the stack's offload request for each packet (a large send, a
+    /// checksum left to the adapter); missing entries ask nothing.
+    pub fn transmit_offloaded(
+        &self,
+        packets: &[&[u8]],
+        offloads: &[crate::engine::TransmitOffload],
+    ) -> Result<Vec<TransmitStatus>, usize> {
+        let mut batch = HostTransmitBatch::with_offloads(packets, offloads);
         self.adapter.transmit(&mut batch);
         batch.statuses()
     }

@@ -9,7 +9,7 @@
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use lock_api::Mutex;
 use wdk_sys::{
@@ -20,10 +20,12 @@ use wdk_sys::{
 
 use super::dispatch;
 use super::ndis::*;
+use super::offload::{ndis_offload, offered as offered_task_offloads, USO_MINOR_VERSION};
 use super::oid::{handle_oid_request, refuse_oid_request};
 use super::platform::{free_indication, read_token, KernelPlatform, KernelSpinLock};
 use super::transmit::transmit_chain;
 use super::POOL_TAG;
+use crate::engine::offload::TaskOffloads;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
 use crate::fallible::{try_reserve, TryArc};
@@ -50,6 +52,9 @@ static ADAPTERS: Mutex<KernelSpinLock, Vec<TryArc<AdapterContext>>> =
 static MINIPORT_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 /// The KMDF driver object handle (for `WdfDriverMiniportUnload`).
 static WDF_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+/// The minor NDIS version the driver registered (6.30, 6.80 or 6.83): what its adapters may
+/// offer (USO from 6.83). Written once in `DriverEntry`, before any adapter exists.
+static REGISTERED_MINOR: AtomicU8 = AtomicU8::new(30);
 
 /// The adapter whose functional device object is `device`, if it is one of ours.
 pub fn adapter_for_device(device: PDEVICE_OBJECT) -> Option<TryArc<AdapterContext>> {
@@ -177,6 +182,7 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         }
         return status;
     }
+    REGISTERED_MINOR.store(characteristics.MinorNdisVersion, Ordering::Release);
     MINIPORT_DRIVER.store(handle, Ordering::Release);
     // SAFETY: NDIS has filled in its dispatch table; we chain in front of it now, before any
     // adapter exists (adapters are created after DriverEntry returns).
@@ -280,7 +286,9 @@ unsafe extern "system" fn miniport_initialize(
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_FAILURE;
     }
-    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool)) else {
+    let minor = REGISTERED_MINOR.load(Ordering::Acquire);
+    let uso = minor >= USO_MINOR_VERSION;
+    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool, uso)) else {
         // SAFETY: allocated above, unused.
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
@@ -363,8 +371,23 @@ unsafe extern "system" fn miniport_initialize(
         AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
-    // SAFETY: both attribute structures are initialized with their headers; NDIS copies them
-    // (including the OID list) during the call.
+    // The task offloads: everything the engine implements that this NDIS version can be told of,
+    // all of it on (the stack switches parts off by OID_TCP_OFFLOAD_PARAMETERS).
+    let offered = offered_task_offloads(minor);
+    let mut current = ndis_offload(offered, uso);
+    let mut hardware = current;
+    let mut offloads = NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES>(
+            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
+            NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1,
+        ),
+        DefaultOffloadConfiguration: &mut current,
+        HardwareOffloadCapabilities: &mut hardware,
+        DefaultTcpConnectionOffloadConfiguration: ptr::null_mut(),
+        TcpConnectionOffloadHardwareCapabilities: ptr::null_mut(),
+    };
+    // SAFETY: the attribute structures are initialized with their headers; NDIS copies them
+    // (including the OID list and both NDIS_OFFLOADs) during the call.
     let status = unsafe {
         let status = NdisMSetMiniportAttributes(miniport, ptr::addr_of_mut!(registration).cast());
         if status == NDIS_STATUS_SUCCESS {
@@ -372,6 +395,21 @@ unsafe extern "system" fn miniport_initialize(
         } else {
             status
         }
+    };
+    let status = if status == NDIS_STATUS_SUCCESS {
+        // SAFETY: as above.
+        let offload_status = unsafe { NdisMSetMiniportAttributes(miniport, ptr::addr_of_mut!(offloads).cast()) };
+        // An adapter whose offloads NDIS refused still carries packets: it offers none, so the
+        // stack asks for none, and any request that still came would be dropped as off.
+        if offload_status == NDIS_STATUS_SUCCESS {
+            context.adapter.offer_task_offloads(offered);
+        } else {
+            wdk::println!("ringtun: offload attributes refused: {offload_status:#x}");
+            context.adapter.offer_task_offloads(TaskOffloads::NONE);
+        }
+        NDIS_STATUS_SUCCESS
+    } else {
+        status
     };
     if status != NDIS_STATUS_SUCCESS {
         drop(context);

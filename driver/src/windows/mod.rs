@@ -18,8 +18,11 @@
 //! | consumer system thread | [`Session::run_receive`](crate::engine::Session::run_receive) |
 //!
 //! A reader can check that claim mechanically: no module under `windows/` imports `ring_abi`'s ring
-//! types (`Ring`, `SharedRing`, packet headers) or reads ring memory; the only `ring_abi` items
-//! used are the IOCTL codes (to route requests) and [`ring_abi::CallerBitness`].
+//! types (`Ring`, `SharedRing`, packet headers, offload metadata) or reads ring memory; the only
+//! `ring_abi` items used are the IOCTL codes (to route requests), [`ring_abi::CallerBitness`],
+//! and the names of a large send's kind and a packet's transport ([`ring_abi::GsoKind`],
+//! [`ring_abi::Transport`]) in the offload requests and indication details the engine exchanges
+//! with the shell.
 //!
 //! Modules:
 //! - [`ndis`]: the NDIS 6 declarations, with asserted layouts;
@@ -29,12 +32,14 @@
 //! - [`miniport`]: `DriverEntry`, unload, and the miniport callbacks;
 //! - [`dispatch`]: the IRP handlers chained in front of NDIS's, the access check, process exit;
 //! - [`transmit`]: a chain of NBLs as an engine transmit batch;
+//! - [`offload`]: task offloads between NDIS's structures and NBL information and the engine's;
 //! - [`oid`]: `NDIS_OID_REQUEST` to and from the engine's OID answers.
 
 pub mod dispatch;
 pub mod kernel;
 pub mod miniport;
 pub mod ndis;
+pub mod offload;
 pub mod oid;
 pub mod platform;
 pub mod transmit;

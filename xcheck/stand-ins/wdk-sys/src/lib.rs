@@ -156,10 +156,13 @@ pub struct _EPROCESS {
     _opaque: [u8; 0],
 }
 
+/// wdm.h: `typedef struct _KTHREAD *PKTHREAD, *PRKTHREAD;` (opaque: the shell only passes it on).
 #[repr(C)]
 pub struct _KTHREAD {
     _opaque: [u8; 0],
 }
+pub type PKTHREAD = *mut _KTHREAD;
+pub type PRKTHREAD = *mut _KTHREAD;
 pub type PETHREAD = *mut _KTHREAD;
 
 #[repr(C)]
@@ -645,11 +648,7 @@ pub type PGENERIC_MAPPING = *mut GENERIC_MAPPING;
 pub const FILE_READ_DATA: u32 = 0x0001;
 /// wdm.h: `#define FILE_WRITE_DATA ( 0x0002 )`.
 pub const FILE_WRITE_DATA: u32 = 0x0002;
-/// ntddk.h: `enum _THREADINFOCLASS` (the one member the shell uses).
-pub mod _THREADINFOCLASS {
-    pub type Type = core::ffi::c_int;
-    pub const ThreadPriority: Type = 2;
-}
-pub type THREADINFOCLASS = _THREADINFOCLASS::Type;
+/// wdm.h: `#define THREAD_SET_INFORMATION (0x0020)`.
+pub const THREAD_SET_INFORMATION: u32 = 0x0020;
 /// wdm.h: `#define IRP_MN_CANCEL_REMOVE_DEVICE 0x03`.
 pub const IRP_MN_CANCEL_REMOVE_DEVICE: u32 = 0x03;

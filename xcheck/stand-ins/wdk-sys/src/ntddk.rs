@@ -18,6 +18,7 @@ extern "C" {
     ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
+    pub fn MmBuildMdlForNonPagedPool(MemoryDescriptorList: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
         MemoryDescriptorList: PMDL,
         AccessMode: KPROCESSOR_MODE,
@@ -111,14 +112,8 @@ extern "C" {
     ) -> BOOLEAN;
     /// ntddk.h, `IoGetFileObjectGenericMapping`.
     pub fn IoGetFileObjectGenericMapping() -> PGENERIC_MAPPING;
-    /// ntddk.h, `ZwSetInformationThread`.
-    #[must_use]
-    pub fn ZwSetInformationThread(
-        ThreadHandle: HANDLE,
-        ThreadInformationClass: THREADINFOCLASS,
-        ThreadInformation: PVOID,
-        ThreadInformationLength: ULONG,
-    ) -> NTSTATUS;
+    /// wdm.h, `KeSetPriorityThread` (returns the previous priority).
+    pub fn KeSetPriorityThread(Thread: PKTHREAD, Priority: KPRIORITY) -> KPRIORITY;
     /// wdm.h, `KeDelayExecutionThread`.
     #[must_use]
     pub fn KeDelayExecutionThread(WaitMode: KPROCESSOR_MODE, Alertable: BOOLEAN, Interval: PLARGE_INTEGER) -> NTSTATUS;
