@@ -160,7 +160,11 @@ pub struct SessionCounters {
 ///
 /// The bytes at `frame` belong to the caller until the slot is sent, cancelled or released: head
 /// room (`data_start` bytes), the IP packet (`data_len` bytes), tail room (the rest of
-/// `frame_len`).
+/// `frame_len`) In a session with offloads the frame starts
+/// at the slot's offload metadata block ([`ring_abi::OFFLOAD_META_SIZE`] bytes, counted in
+/// `data_start`), unlike [`OutgoingSlot::frame_mut`]: a caller that hands out the frame skips
+/// it, and reads or writes the block with [`Session::incoming_offload_raw`],
+/// [`Session::set_outgoing_offload_raw`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawSlot {
     /// The slot's offset in the ring's data area: its identity.
@@ -1138,6 +1142,49 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
+    /// Sets the offload metadata of the outgoing slot at `slot` (a [`RawSlot::slot`] the caller
+    /// holds), as [`OutgoingSlot::set_offload`] does: offload sessions only
+    /// ([`Error::OffloadsNotNegotiated`]); a slot starts as a plain packet. The driver validates
+    /// the block against the packet when it reads the slot.
+    pub fn set_outgoing_offload_raw(&self, slot: u32, meta: OffloadMeta) -> Result<(), Error> {
+        let out = lock(&self.outgoing);
+        self.held_outgoing_locked(&out, slot)?;
+        if !self.extensions.offload {
+            return Err(Error::OffloadsNotNegotiated);
+        }
+        self.outgoing_ring.write_offload_meta(slot, &meta).map_err(|_| Error::InvalidRange)
+    }
+
+    /// The offload metadata of the outgoing slot at `slot` (a [`RawSlot::slot`] the caller
+    /// holds): what was last set, [`OffloadMeta::NONE`] without offloads.
+    pub fn outgoing_offload_raw(&self, slot: u32) -> Result<OffloadMeta, Error> {
+        let out = lock(&self.outgoing);
+        self.held_outgoing_locked(&out, slot)?;
+        Ok(if self.extensions.offload { self.outgoing_ring.read_offload_meta(slot) } else { OffloadMeta::NONE })
+    }
+
+    /// The offload metadata of the incoming packet at `slot` (a [`RawSlot::slot`] the caller
+    /// holds), read once, as [`IncomingPacket::offload`] gives it: [`OffloadMeta::NONE`] without
+    /// offloads (or for a slot whose data starts inside the block).
+    pub fn incoming_offload_raw(&self, slot: u32) -> Result<OffloadMeta, Error> {
+        let slot = self.incoming_slot(slot).ok_or(Error::UnknownSlot)?;
+        // Held under the lock: the slot cannot be released (and rewritten by the driver) meanwhile.
+        let inc = lock(&self.incoming);
+        held_incoming(&self.incoming_ring, self.version, &inc, slot).ok_or(Error::UnknownSlot)?;
+        if !self.extensions.offload {
+            return Ok(OffloadMeta::NONE);
+        }
+        let data_offset = match self.incoming_ring.read_packet_header(slot) {
+            PacketHeader::V2 { data_offset, .. } => u32::from(data_offset),
+            PacketHeader::V1 { .. } => 0,
+        };
+        Ok(if data_offset >= ring_abi::OFFLOAD_MIN_DATA_OFFSET {
+            self.incoming_ring.read_offload_meta(slot)
+        } else {
+            OffloadMeta::NONE
+        })
+    }
+
     /// The (slot size, data offset, data length) of the outgoing slot at `slot`, if it is one the
     /// caller holds (see [`held_outgoing`]).
     #[inline]
@@ -1932,7 +1979,12 @@ impl<B: Backend> OutgoingSlot<'_, B> {
     pub fn set_data(&mut self, range: Range<usize>) -> Result<(), Error> {
         let session = self.session;
         let (slot_size, data_offset, data_length) = match session.version {
-            RingVersion::V2 => session.resized_v2(self.slot_size, range)?,
+            RingVersion::V2 => {
+                // `range` is of the frame after the offload metadata block (if any); the raw
+                // slots' frame, which `resized_v2` takes, starts at the block.
+                let meta = (self.header_size() - session.outgoing_ring.geometry().packet_header_size()) as usize;
+                session.resized_v2(self.slot_size, range.start.saturating_add(meta)..range.end.saturating_add(meta))?
+            }
             RingVersion::V1 => {
                 session.resized_v1_locked(&mut lock(&session.outgoing), self.offset, self.data_length, range)?
             }

@@ -411,3 +411,51 @@ fn v1_move_is_a_counted_copy_of_the_last_slot() {
     let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
     assert_eq!(got, vec![ipv4(100, 8), inner]);
 }
+
+#[test]
+fn offload_slots_set_data_and_raw_metadata_count_from_the_frame() {
+    use ringtun::ring_abi::{OffloadMeta, OFFLOAD_F_DATA_VALID, OFFLOAD_F_NEEDS_CSUM};
+    let driver = HostDriver::new();
+    let config = SessionConfig {
+        incoming_room: Room::new(16, 0),
+        outgoing_room: Room::new(32, 32),
+        offload: true,
+        ..SessionConfig::default()
+    };
+    let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+    assert!(session.offloads());
+
+    // set_data's range is of frame_mut, which starts after the metadata block: the packet moved
+    // one byte in lands one byte into the caller's head room, the block untouched.
+    let inner = ipv4(100, 3);
+    let mut slot = session.allocate(120, 0, 8).unwrap();
+    slot.frame_mut()[0] = 0x17;
+    slot.frame_mut()[1..101].copy_from_slice(&inner);
+    slot.set_data(1..101).unwrap();
+    assert_eq!(slot.headroom(), 1);
+    assert_eq!(slot.data_mut(), &inner[..]);
+    session.send(slot).unwrap();
+    assert!(driver.stack().wait_delivered(1, Duration::from_secs(5)));
+    assert_eq!(driver.stack().take_delivered()[0].bytes, inner);
+
+    // Raw slots: the metadata set by slot is read back by slot, and refused for foreign ones.
+    let raw = session.allocate_raw(100, 0, 0).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Ok(OffloadMeta::NONE));
+    let meta = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
+    session.set_outgoing_offload_raw(raw.slot, meta).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Ok(meta));
+    assert_eq!(session.set_outgoing_offload_raw(raw.slot + 8, meta), Err(Error::UnknownSlot));
+    session.cancel_raw(raw.slot).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Err(Error::UnknownSlot));
+
+    // A received packet's block by its raw slot.
+    let pkt = ipv4(200, 4);
+    assert_eq!(driver.transmit(&[&pkt]).unwrap(), vec![TransmitStatus::Sent]);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    let expected = got.offload();
+    let raw = got.into_raw();
+    assert_eq!(session.incoming_offload_raw(raw.slot), Ok(expected));
+    assert_eq!(expected.flags & !(OFFLOAD_F_DATA_VALID | OFFLOAD_F_NEEDS_CSUM), 0);
+    session.release_raw(raw.slot).unwrap();
+    assert_eq!(session.incoming_offload_raw(raw.slot), Err(Error::UnknownSlot));
+}
