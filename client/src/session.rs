@@ -612,6 +612,16 @@ impl<B: Backend> Session<B> {
         slot
     }
 
+    /// An allocation refused: counted if for lack of room ([`Session::count_full`]), out of the
+    /// way of the raw paths' instructions.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, e: Error) -> Error {
+        let refused: Result<(), Error> = Err(e);
+        self.count_full(&refused);
+        e
+    }
+
     /// Counts an allocation refused for lack of room.
     fn count_full<T>(&self, result: &Result<T, Error>) {
         if matches!(result, Err(Error::RingFull)) {
@@ -1004,7 +1014,8 @@ impl<B: Backend> Session<B> {
     pub fn allocate_raw(&self, len: usize, headroom: u16, tailroom: u16) -> Result<RawSlot, Error> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
-        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(&mut out, len, headroom, tailroom)?;
+        let (offset, slot_size, data_offset, data_length) =
+            self.reserve_locked(&mut out, len, headroom, tailroom).map_err(|e| self.refused(e))?;
         Ok(self.outgoing_map.outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
     }
 
@@ -1015,7 +1026,7 @@ impl<B: Backend> Session<B> {
     pub fn allocate_data_raw(&self, len: usize) -> Result<*mut u8, Error> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
-        let (offset, _, data_offset, _) = self.reserve_locked(&mut out, len, 0, 0)?;
+        let (offset, _, data_offset, _) = self.reserve_locked(&mut out, len, 0, 0).map_err(|e| self.refused(e))?;
         drop(out);
         // The packet lies inside its reserved slot.
         Ok(self.outgoing_map.ptr(&self.outgoing_ring, offset.wrapping_add(data_offset)))
@@ -1039,8 +1050,10 @@ impl<B: Backend> Session<B> {
                 Ok((offset, slot_size, data_offset, data_length)) => {
                     each(self.outgoing_map.outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
                 }
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => return Ok(n),
+                Err(e) => {
+                    let e = self.refused(e);
+                    return if n == 0 { Err(e) } else { Ok(n) };
+                }
             }
         }
         Ok(count)

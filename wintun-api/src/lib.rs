@@ -3,7 +3,8 @@
 //! Wintun 0.14's API over the ringtun client library: `wintun.dll` on Windows, `libwintun.so` on
 //! Linux. A program written for Wintun's `wintun.dll` runs on ringtun by loading this library
 //! instead; `Ringtun*` extensions give C programs ringtun's v2 rings (head and tail room, moving
-//! and shrinking a packet inside its slot, batches) and the session's counters.
+//! and shrinking a packet inside its slot, batches, per-packet offload metadata, the write-space
+//! wait) and the session's counters.
 //!
 //! The exports are portable: they check arguments, translate to the client library (the only ring
 //! implementation) and report errors through the platform's last error. What depends on the
@@ -34,8 +35,9 @@
 
 use core::ops::Range;
 use core::ptr;
+use std::time::Duration;
 
-use ring_abi::{RingVersion, Room, MAX_RING_CAPACITY, MIN_RING_CAPACITY};
+use ring_abi::{RingVersion, Room, MAX_RING_CAPACITY, MIN_RING_CAPACITY, OFFLOAD_META_SIZE};
 use ringtun::backend::{Backend, DeviceError};
 use ringtun::{Error, FallbackReason, RawSlot, Session, SessionConfig, VersionPreference};
 
@@ -45,9 +47,11 @@ pub mod platform;
 pub mod win32;
 
 use ffi::{
-    RingtunCapabilities, RingtunPacket, RingtunSessionConfig, RingtunSessionInfo, RingtunSessionStatistics,
-    RINGTUN_FALLBACK_DRIVER_VERSION, RINGTUN_FALLBACK_NONE, RINGTUN_FALLBACK_NO_CAPABILITY_QUERY,
-    RINGTUN_FALLBACK_REFUSED, RINGTUN_FALLBACK_UNSUPPORTED, RINGTUN_SESSION_RECEIVE_SPLIT, RINGTUN_SESSION_V1_ONLY,
+    RingtunCapabilities, RingtunOffloadMeta, RingtunPacket, RingtunSessionConfig, RingtunSessionInfo,
+    RingtunSessionStatistics, RINGTUN_FALLBACK_DRIVER_VERSION, RINGTUN_FALLBACK_NONE,
+    RINGTUN_FALLBACK_NO_CAPABILITY_QUERY, RINGTUN_FALLBACK_REFUSED, RINGTUN_FALLBACK_UNSUPPORTED,
+    RINGTUN_SESSION_DRIVER_FLAGS, RINGTUN_SESSION_OFFLOAD, RINGTUN_SESSION_RECEIVE_SPLIT,
+    RINGTUN_SESSION_STATISTICS_V1_SIZE, RINGTUN_SESSION_V1_ONLY, RINGTUN_SESSION_WRITE_SPACE,
 };
 use platform::{ExportedEvent, PlatformAdapter, PlatformSystem};
 use win32::*;
@@ -80,8 +84,14 @@ pub struct WintunSession {
     /// Where a received packet's data starts in its slot (header and the exact head room): maps
     /// the pointer `WintunReleaseReceivePacket` gets back to its slot.
     receive_data_offset: u32,
-    /// The packet header's size in the send ring: maps a data (or frame) pointer to its slot.
+    /// Bytes of a send-ring slot before the client's frame (the packet header, and the offload
+    /// metadata block with offloads): maps a data (or frame) pointer to its slot.
     send_header: u32,
+    /// The same for the receive ring: maps a frame pointer to its slot.
+    receive_header: u32,
+    /// Bytes of the offload metadata block in front of every frame (0 without offloads): the
+    /// client library's raw frames include the block, a `RINGTUN_PACKET`'s frame does not.
+    meta: u32,
     /// `RINGTUN_SESSION_*` flags in force.
     flags: u32,
 }
@@ -328,14 +338,23 @@ fn start_session(adapter: &WintunAdapter, config: SessionConfig, flags: u32) -> 
     };
     let receive = *session.incoming_ring().geometry();
     let send = *session.outgoing_ring().geometry();
+    let granted = |flag: u32, on: bool| if on { flag } else { 0 };
     let flags = match session.version() {
-        RingVersion::V2 => flags & RINGTUN_SESSION_RECEIVE_SPLIT,
+        RingVersion::V2 => {
+            (flags & RINGTUN_SESSION_RECEIVE_SPLIT)
+                | granted(RINGTUN_SESSION_OFFLOAD, session.offloads())
+                | granted(RINGTUN_SESSION_WRITE_SPACE, session.write_space_signal())
+        }
         RingVersion::V1 => 0,
     } | (flags & RINGTUN_SESSION_V1_ONLY);
+    let meta = if session.offloads() { OFFLOAD_META_SIZE } else { 0 };
     let handle = WintunSession {
         read_wait,
+        // The registered head room includes the metadata block.
         receive_data_offset: receive.packet_header_size() + u32::from(receive.room().headroom),
-        send_header: send.packet_header_size(),
+        send_header: send.packet_header_size() + meta,
+        receive_header: receive.packet_header_size() + meta,
+        meta,
         session,
         flags,
     };
@@ -543,7 +562,7 @@ pub unsafe extern "system" fn RingtunGetCapabilities(
         Ok(c) => RingtunCapabilities {
             size,
             max_version: c.max_version,
-            supported_flags: c.supported_flags & RINGTUN_SESSION_RECEIVE_SPLIT,
+            supported_flags: c.supported_flags & RINGTUN_SESSION_DRIVER_FLAGS,
             max_head_room: c.max_headroom,
             max_tail_room: c.max_tailroom,
             min_capacity: c.min_capacity,
@@ -577,7 +596,7 @@ pub unsafe extern "system" fn RingtunStartSession(
     let Some(adapter) = (unsafe { adapter_ref(adapter) }) else { return ptr::null_mut() };
     // SAFETY: null or a RINGTUN_SESSION_CONFIG (caller's contract).
     let Some(c) = (unsafe { config.as_ref() }) else { return fail(ERROR_INVALID_PARAMETER) };
-    let known = RINGTUN_SESSION_RECEIVE_SPLIT | RINGTUN_SESSION_V1_ONLY;
+    let known = RINGTUN_SESSION_DRIVER_FLAGS | RINGTUN_SESSION_V1_ONLY;
     if !struct_size_ok::<RingtunSessionConfig>(c.size)
         || c.flags & !known != 0
         || !valid_capacity(c.receive_capacity)
@@ -596,7 +615,8 @@ pub unsafe extern "system" fn RingtunStartSession(
         incoming_room: Room::new(c.receive_head_room, c.receive_tail_room),
         outgoing_room: Room::new(c.send_head_room, c.send_tail_room),
         receive_split: c.flags & RINGTUN_SESSION_RECEIVE_SPLIT != 0,
-        ..SessionConfig::default()
+        offload: c.flags & RINGTUN_SESSION_OFFLOAD != 0,
+        write_space: c.flags & RINGTUN_SESSION_WRITE_SPACE != 0,
     };
     start_session(adapter, config, c.flags)
 }
@@ -636,20 +656,23 @@ pub unsafe extern "system" fn RingtunGetSessionInfo(session: *mut WintunSession,
         flags: s.flags,
         receive_capacity: receive.capacity(),
         send_capacity: send.capacity(),
-        receive_head_room: receive.room().headroom,
+        // The client's room, without the offload metadata block.
+        receive_head_room: receive.room().headroom.saturating_sub(s.meta as u16),
         receive_tail_room: receive.room().tailroom,
-        send_head_room: send.room().headroom,
-        send_tail_room: send.room().tailroom,
+        send_head_room: s.session.outgoing_room().headroom,
+        send_tail_room: s.session.outgoing_room().tailroom,
     };
     1
 }
 
-/// `RingtunGetSessionStatistics`: what the session moved, and the packet bytes the library copied
-/// (only moves of sent data on v1 rings: 0 means every packet byte stayed in place).
+/// `RingtunGetSessionStatistics`: what the session moved, the packet bytes the library copied
+/// (only moves of sent data on v1 rings: 0 means every packet byte stayed in place), and the
+/// send-ring full and write-space counters. A caller built with the first version of the struct
+/// (`Size` 48, without the write-space counters) gets that much.
 ///
 /// # Safety
 /// `session` is null or a live session handle; `statistics` is null or points to a
-/// `RINGTUN_SESSION_STATISTICS` whose `Size` is set.
+/// `RINGTUN_SESSION_STATISTICS` of at least `Size` bytes, `Size` set.
 #[no_mangle]
 pub unsafe extern "system" fn RingtunGetSessionStatistics(
     session: *mut WintunSession,
@@ -657,26 +680,47 @@ pub unsafe extern "system" fn RingtunGetSessionStatistics(
 ) -> i32 {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
-    // SAFETY: null or a RINGTUN_SESSION_STATISTICS (caller's contract).
-    let Some(out) = (unsafe { statistics.as_mut() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
-    if !struct_size_ok::<RingtunSessionStatistics>(out.size) {
+    if statistics.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: `Size` is the struct's first DWORD (caller's contract); the rest may be shorter than
+    // this version's struct, so no reference to the whole is formed.
+    let size = unsafe { statistics.cast::<u32>().read_unaligned() };
+    if size < RINGTUN_SESSION_STATISTICS_V1_SIZE {
         return fail_bool(ERROR_INVALID_PARAMETER);
     }
     let c = s.session.counters();
-    *out = RingtunSessionStatistics {
-        size: out.size,
+    let full = RingtunSessionStatistics {
+        size,
         reserved: 0,
         sent_packets: c.sent_packets,
         sent_bytes: c.sent_bytes,
         received_packets: c.received_packets,
         received_bytes: c.received_bytes,
         copied_bytes: c.copied_bytes,
+        send_ring_full: c.outgoing_ring_full,
+        space_waits: c.space_waits,
+        space_found: c.space_found,
+        space_timeouts: c.space_timeouts,
+        space_signals: c.space_signals,
     };
+    let len = (size as usize).min(core::mem::size_of::<RingtunSessionStatistics>());
+    // SAFETY: the caller's struct holds `Size` bytes (its contract), `len` is at most that and at
+    // most this struct's size; a local does not overlap the caller's memory.
+    unsafe { ptr::copy_nonoverlapping(ptr::from_ref(&full).cast::<u8>(), statistics.cast::<u8>(), len) };
     1
 }
 
-fn packet_of(raw: RawSlot) -> RingtunPacket {
-    RingtunPacket { frame: raw.frame, frame_size: raw.frame_len, offset: raw.data_start, size: raw.data_len }
+/// A raw slot as a `RINGTUN_PACKET`: its frame starts after the offload metadata block, if any
+/// (`meta` bytes, which the raw slot's frame and data start count).
+#[inline(always)]
+fn packet_of(raw: RawSlot, meta: u32) -> RingtunPacket {
+    RingtunPacket {
+        frame: raw.frame.wrapping_add(meta as usize),
+        frame_size: raw.frame_len.wrapping_sub(meta),
+        offset: raw.data_start.wrapping_sub(meta),
+        size: raw.data_len,
+    }
 }
 
 /// `RingtunReceivePacketEx`: the next received packet with its head and tail room.
@@ -693,7 +737,7 @@ pub unsafe extern "system" fn RingtunReceivePacketEx(session: *mut WintunSession
     match receive_or_arm(s) {
         Ok(Some(raw)) => {
             // SAFETY: `packet` points to a RINGTUN_PACKET (caller's contract).
-            unsafe { packet.write_unaligned(packet_of(raw)) };
+            unsafe { packet.write_unaligned(packet_of(raw, s.meta)) };
             1
         }
         Ok(None) => fail_bool(ERROR_NO_MORE_ITEMS),
@@ -723,7 +767,7 @@ pub unsafe extern "system" fn RingtunReceivePackets(
         // SAFETY: `packets` holds `count` entries (caller's contract) and at most `count` are
         // written, one after the other.
         unsafe {
-            next.write_unaligned(packet_of(raw));
+            next.write_unaligned(packet_of(raw, s.meta));
             next = next.add(1);
         }
     };
@@ -767,8 +811,7 @@ pub unsafe extern "system" fn RingtunReleaseReceivePackets(
     }
     // SAFETY: `packets` points to `count` entries (caller's contract; null only with 0).
     let list = if count == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(packets, count as usize) } };
-    let header = s.session.incoming_ring().geometry().packet_header_size();
-    let outcome = s.session.release_raw_many_at(list.iter().map(|p| p.frame.cast_const()), header);
+    let outcome = s.session.release_raw_many_at(list.iter().map(|p| p.frame.cast_const()), s.receive_header);
     if let Some(e) = outcome.error {
         set_last_error(error_code(e));
     }
@@ -787,13 +830,13 @@ fn allocate_ex(
     mut each: impl FnMut(RingtunPacket),
 ) -> Result<usize, Error> {
     match s.session.version() {
-        RingVersion::V2 => {
-            s.session.allocate_raw_many(count, max_size as usize, head_room, tail_room, |raw| each(packet_of(raw)))
-        }
+        RingVersion::V2 => s
+            .session
+            .allocate_raw_many(count, max_size as usize, head_room, tail_room, |raw| each(packet_of(raw, s.meta))),
         RingVersion::V1 => {
             let frame = max_size as usize + usize::from(head_room) + usize::from(tail_room);
             s.session.allocate_raw_many(count, frame, 0, 0, |raw| {
-                each(RingtunPacket { offset: u32::from(head_room), size: max_size, ..packet_of(raw) })
+                each(RingtunPacket { offset: u32::from(head_room), size: max_size, ..packet_of(raw, 0) })
             })
         }
     }
@@ -866,11 +909,12 @@ pub unsafe extern "system" fn RingtunAllocateSendPackets(
     }
 }
 
-/// The slot and data range a `RINGTUN_PACKET` names.
+/// The slot and data range (of the raw slot's frame, which starts at the offload metadata block)
+/// a `RINGTUN_PACKET` names.
 fn send_item(s: &WintunSession, p: &RingtunPacket) -> (u32, Option<Range<usize>>) {
     let slot =
         s.session.outgoing_slot_at(p.frame, s.send_header).unwrap_or(s.session.outgoing_ring().geometry().capacity());
-    let start = p.offset as usize;
+    let start = (p.offset as usize).saturating_add(s.meta as usize);
     (slot, Some(start..start.saturating_add(p.size as usize)))
 }
 
@@ -960,15 +1004,149 @@ pub unsafe extern "system" fn RingtunShrinkSendPacket(
     let Some(slot) = s.session.outgoing_slot_at(packet, s.send_header) else {
         return fail_bool(ERROR_INVALID_PARAMETER);
     };
-    match s.session.send_raw(slot, Some(0..packet_size as usize)) {
+    // The packet starts right after the slot's header (and metadata block), where it was allocated.
+    let start = s.meta as usize;
+    match s.session.send_raw(slot, Some(start..start.saturating_add(packet_size as usize))) {
         Ok(()) => 1,
         Err(e) => fail_bool(error_code(e)),
     }
 }
 
-// The write-space wait (a client that finds the send ring full waits until the driver has freed
-// space) goes here as `RingtunWaitForSendSpace`, over the client library's wait, once the driver
-// signals freed space.
+// ----- the write-space wait ------------------------------------------------------------------
+
+/// The longest wait handed to the client library at once: `INFINITE` waits in such steps.
+const LONGEST_WAIT: Duration = Duration::from_millis(INFINITE as u64 - 1);
+
+/// `RingtunWaitForSendSpace`: waits up to `milliseconds` (`INFINITE`: no limit) until a slot as
+/// `RingtunAllocateSendPacketEx(max_size, head_room, tail_room)` makes it fits in the send ring.
+/// TRUE when it does (nothing is reserved: allocate next; another thread may take the room
+/// first); FALSE with `ERROR_TIMEOUT` when the time is up, `ERROR_HANDLE_EOF` when the session
+/// ended, `ERROR_INVALID_PARAMETER` for a slot no allocation could make. With the write-space
+/// signal (`RINGTUN_SESSION_WRITE_SPACE` granted) the thread sleeps until the driver frees space;
+/// without it, the ring is looked at again every millisecond.
+///
+/// # Safety
+/// `session` is null or a live session handle.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunWaitForSendSpace(
+    session: *mut WintunSession,
+    max_size: u32,
+    head_room: u16,
+    tail_room: u16,
+    milliseconds: u32,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // The slot `allocate_ex` would reserve.
+    let (len, head_room, tail_room) = match s.session.version() {
+        RingVersion::V2 => (max_size as usize, head_room, tail_room),
+        RingVersion::V1 => (max_size as usize + usize::from(head_room) + usize::from(tail_room), 0, 0),
+    };
+    let timeout = Duration::from_millis(u64::from(milliseconds)).min(LONGEST_WAIT);
+    loop {
+        match s.session.wait_for_send_space(len, head_room, tail_room, timeout) {
+            Ok(true) => return 1,
+            Ok(false) if milliseconds == INFINITE => continue,
+            Ok(false) => return fail_bool(ERROR_TIMEOUT),
+            Err(e) => return fail_bool(error_code(e)),
+        }
+    }
+}
+
+// ----- per-packet offload metadata ----------------------------------------------------------
+
+/// `RingtunGetReceivePacketOffload`: the offload metadata of a received packet the caller holds
+/// (from `RingtunReceivePacketEx` / `RingtunReceivePackets`), as the driver wrote it; all zero (a
+/// plain packet) in a session without offloads. `ERROR_INVALID_PARAMETER` for a packet the
+/// caller does not hold.
+///
+/// # Safety
+/// `session` is null or a live session handle; `packet` is null or points to a `RINGTUN_PACKET`;
+/// `meta` is null or points to a `RINGTUN_OFFLOAD_META`.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunGetReceivePacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *mut RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    let capacity = s.session.incoming_ring().geometry().capacity();
+    let slot = s.session.incoming_slot_at(p.frame, s.receive_header).unwrap_or(capacity);
+    match s.session.incoming_offload_raw(slot) {
+        Ok(m) => {
+            // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract).
+            unsafe { meta.write_unaligned(m.into()) };
+            1
+        }
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
+
+/// `RingtunGetSendPacketOffload`: the offload metadata of an allocated slot the caller holds:
+/// what `RingtunSetSendPacketOffload` set last, all zero for a new slot or without offloads.
+///
+/// # Safety
+/// As [`RingtunGetReceivePacketOffload`].
+#[no_mangle]
+pub unsafe extern "system" fn RingtunGetSendPacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *mut RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    let (slot, _) = send_item(s, p);
+    match s.session.outgoing_offload_raw(slot) {
+        Ok(m) => {
+            // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract).
+            unsafe { meta.write_unaligned(m.into()) };
+            1
+        }
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
+
+/// `RingtunSetSendPacketOffload`: sets the offload metadata of an allocated slot the caller holds
+/// (a super-packet of up to 0xFFFF bytes to be cut by the driver or the stack, or a checksum to
+/// complete). Only in a session with offloads (`ERROR_NOT_SUPPORTED` otherwise). The driver
+/// validates the block against the packet when it reads the slot, and drops (and counts) a
+/// packet whose block does not fit it.
+///
+/// # Safety
+/// `session` is null or a live session handle; `packet` is null or points to a `RINGTUN_PACKET`;
+/// `meta` is null or points to a `RINGTUN_OFFLOAD_META`.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunSetSendPacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *const RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract); read once.
+    let m = unsafe { meta.read_unaligned() };
+    let (slot, _) = send_item(s, p);
+    match s.session.set_outgoing_offload_raw(slot, m.into()) {
+        Ok(()) => 1,
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -67,6 +67,8 @@ pub const ERROR_NOT_FOUND: u32 = 1168;
 pub const ERROR_ALREADY_INITIALIZED: u32 = 1247;
 /// `ERROR_NO_SYSTEM_RESOURCES` (winerror.h).
 pub const ERROR_NO_SYSTEM_RESOURCES: u32 = 1450;
+/// `ERROR_TIMEOUT` (winerror.h): `RingtunWaitForSendSpace` found no room in time.
+pub const ERROR_TIMEOUT: u32 = 1460;
 /// `ERROR_INVALID_USER_BUFFER` (winerror.h).
 pub const ERROR_INVALID_USER_BUFFER: u32 = 1784;
 /// `ERROR_DEVICE_NOT_AVAILABLE` (winerror.h).

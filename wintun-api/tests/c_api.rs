@@ -3,6 +3,9 @@
 //!
 //! - `tests/c/api_test.c`: every Wintun call and Ringtun extension, their error paths, threads,
 //!   the end of a session under waiting threads, an adapter closed mid-traffic;
+//! - `tests/c/offload_space_test.c`: the offload metadata and write-space extensions: metadata
+//!   set from C reaching the driver, the grown statistics struct, and a thread waiting for send
+//!   space woken by the driver's signal while another thread drains (the `backpressure` stack);
 //! - `tests/c/wintun_style.c`: a program written as Wintun's documentation shows (its own
 //!   `<windows.h>`, L"" literals, the 14 functions resolved with `LoadLibraryExW` and
 //!   `GetProcAddress`), built with only the include path and the library changed;
@@ -88,6 +91,17 @@ fn c_api_test_program() {
         "ok v2_extensions",
         "all ok",
     ] {
+        assert!(stdout.contains(test), "missing `{test}` in:\n{stdout}");
+    }
+}
+
+#[test]
+fn c_offload_and_write_space_program() {
+    let exe = compile("offload_space_test", &[crate_dir().join("tests/c/offload_space_test.c")], &[], &[]);
+    let out = run(&exe, "backpressure");
+    assert!(out.status.success(), "offload_space_test failed: {:?}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for test in ["ok statistics_sizes", "ok offload_metadata", "ok write_space", "all ok"] {
         assert!(stdout.contains(test), "missing `{test}` in:\n{stdout}");
     }
 }

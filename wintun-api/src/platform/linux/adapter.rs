@@ -1,7 +1,11 @@
 //! Adapters of the Linux build: host-platform adapters in this process, by name.
 //!
 //! The stack side is chosen at creation by `RINGTUN_WINTUN_STACK` (`fake`, the default;
-//! `loopback`; `tun`). With `tun`, the adapter is a Linux TUN interface named like the adapter:
+//! `loopback`; `backpressure`; `tun`). `backpressure` is a loopback whose stack keeps a packet
+//! the Send ring cannot take (and so its Receive-ring slot) until the client has received enough
+//! to make room, as a stack in front of a slow link does: a client that sends faster than it
+//! receives fills the ring it sends into, and the stack's thread drains it as the client
+//! receives. With `tun`, the adapter is a Linux TUN interface named like the adapter:
 //! the name as UTF-8 with every character Linux refuses in an interface name (`/`, `:`,
 //! whitespace) replaced by `-`, cut to 15 bytes. The interface is brought up when created (as a
 //! Windows adapter is enabled); its carrier follows the session, as a Windows adapter's media
@@ -13,12 +17,15 @@
 //! first free `<name> N`, up to 1000); with `tun`, its Linux interface is renamed too. If the
 //! holder cannot be renamed, the new adapter is named `<name> N` instead.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::time::Duration;
 
 use ring_abi::CallerBitness;
 use ringtun::backend::host::HostBackend;
+use ringtun_driver::engine::TransmitStatus;
 use ringtun_driver::host::{HostDriver, HostIndication, StackSide};
 use ringtun_tun::{TunDevice, TunPump, TunStackSide};
 
@@ -42,6 +49,8 @@ pub enum StackKind {
     Fake,
     /// Sent packets come back through the Send path.
     Loopback,
+    /// Sent packets come back through the Send path; one that does not fit waits in the stack.
+    Backpressure,
     /// A Linux TUN interface.
     Tun,
 }
@@ -53,9 +62,10 @@ impl StackKind {
             Err(std::env::VarError::NotPresent) => Ok(Self::Fake),
             Ok(v) if v.is_empty() || v == "fake" => Ok(Self::Fake),
             Ok(v) if v == "loopback" => Ok(Self::Loopback),
+            Ok(v) if v == "backpressure" => Ok(Self::Backpressure),
             Ok(v) if v == "tun" => Ok(Self::Tun),
             Ok(v) => {
-                logger::error(format_args!("{STACK_VARIABLE}={v:?}: expected fake, loopback or tun"));
+                logger::error(format_args!("{STACK_VARIABLE}={v:?}: expected fake, loopback, backpressure or tun"));
                 Err(Win32Error(ERROR_INVALID_PARAMETER))
             }
             Err(std::env::VarError::NotUnicode(_)) => Err(Win32Error(ERROR_INVALID_PARAMETER)),
@@ -84,6 +94,99 @@ impl StackSide for LoopbackSide {
             let _ = driver.transmit(&refs);
         }
         tokens
+    }
+
+    fn link_changed(&self, _up: bool) {}
+}
+
+/// The packets a [`BackpressureSide`] keeps: token and bytes, in the order they were sent.
+#[derive(Default)]
+struct Backlog {
+    state: Mutex<BacklogState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    packets: VecDeque<(u64, Vec<u8>)>,
+    stopped: bool,
+}
+
+impl Backlog {
+    fn lock(&self) -> MutexGuard<'_, BacklogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends the kept packets into the Send ring, in order, up to the first that does not fit;
+    /// returns the tokens of those that went (a packet the engine drops for another reason is
+    /// gone as well).
+    fn flush(state: &mut BacklogState, driver: &HostDriver) -> Vec<u64> {
+        let mut done = Vec::new();
+        while let Some((token, bytes)) = state.packets.front() {
+            match driver.transmit(&[bytes]).ok().and_then(|s| s.first().copied()) {
+                Some(TransmitStatus::RingFull) => break,
+                _ => done.push(*token),
+            }
+            state.packets.pop_front();
+        }
+        done
+    }
+
+    /// The adapter goes: the thread ends, the kept packets are dropped.
+    fn stop(&self) {
+        let mut state = self.lock();
+        state.stopped = true;
+        state.packets.clear();
+        self.changed.notify_all();
+    }
+}
+
+/// How often the backlog's thread tries the Send ring again while it keeps packets.
+const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+/// How often it looks whether its driver is gone while it keeps none.
+const BACKLOG_IDLE: Duration = Duration::from_millis(100);
+
+/// The backlog's thread: sends kept packets as the Send ring makes room and returns their
+/// Receive-ring slots.
+fn drain_backlog(backlog: Arc<Backlog>, driver: Weak<HostDriver>) {
+    loop {
+        let mut state = backlog.lock();
+        let wait = if state.packets.is_empty() { BACKLOG_IDLE } else { BACKLOG_RETRY };
+        state = backlog.changed.wait_timeout(state, wait).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0);
+        if state.stopped {
+            return;
+        }
+        let Some(driver) = driver.upgrade() else { return };
+        let tokens = Backlog::flush(&mut state, &driver);
+        drop(state);
+        if !tokens.is_empty() {
+            driver.adapter().return_indications(tokens);
+        }
+    }
+}
+
+/// Sends every packet the engine indicates back through the Send path; what the Send ring cannot
+/// take is kept (holding its Receive-ring slot) and sent by [`drain_backlog`] once it can.
+struct BackpressureSide {
+    driver: OnceLock<Weak<HostDriver>>,
+    backlog: Arc<Backlog>,
+}
+
+impl StackSide for BackpressureSide {
+    fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
+        let mut state = self.backlog.lock();
+        for indication in batch {
+            state.packets.push_back((indication.token(), indication.bytes()));
+        }
+        let done = match self.driver.get().and_then(Weak::upgrade) {
+            Some(driver) if !state.stopped => Backlog::flush(&mut state, &driver),
+            // No driver (it is going) or no adapter: nothing to send to.
+            _ => state.packets.drain(..).map(|(token, _)| token).collect(),
+        };
+        if !state.packets.is_empty() {
+            self.backlog.changed.notify_all();
+        }
+        done
     }
 
     fn link_changed(&self, _up: bool) {}
@@ -124,6 +227,8 @@ struct Entry {
     luid: u64,
     driver: Arc<HostDriver>,
     tun: Mutex<Option<Tun>>,
+    /// The `backpressure` stack's kept packets.
+    backlog: Option<Arc<Backlog>>,
     removed: AtomicBool,
 }
 
@@ -143,6 +248,9 @@ impl Entry {
             return;
         }
         self.driver.surprise_remove();
+        if let Some(backlog) = &self.backlog {
+            backlog.stop();
+        }
         let tun = self.tun.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(tun) = tun {
             *tun.side.0.write().unwrap_or_else(|e| e.into_inner()) = None;
@@ -347,6 +455,7 @@ fn rename(entry: &Entry, name: &[u16]) -> u32 {
 }
 
 fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
+    let mut backlog = None;
     let (driver, tun, luid_index) = match kind {
         StackKind::Fake => {
             let driver = HostDriver::new();
@@ -358,6 +467,22 @@ fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
             let side = Arc::new(LoopbackSide::default());
             let driver = HostDriver::with_stack_side(Arc::clone(&side) as Arc<dyn StackSide>);
             let _ = side.driver.set(Arc::downgrade(&driver));
+            (driver, None, NEXT_INDEX.fetch_add(1, Ordering::Relaxed))
+        }
+        StackKind::Backpressure => {
+            let kept = Arc::new(Backlog::default());
+            let side = Arc::new(BackpressureSide { driver: OnceLock::new(), backlog: Arc::clone(&kept) });
+            let driver = HostDriver::with_stack_side(Arc::clone(&side) as Arc<dyn StackSide>);
+            let _ = side.driver.set(Arc::downgrade(&driver));
+            let (thread_backlog, weak) = (Arc::clone(&kept), Arc::downgrade(&driver));
+            std::thread::Builder::new()
+                .name("ringtun-backlog".into())
+                .spawn(move || drain_backlog(thread_backlog, weak))
+                .map_err(|e| {
+                    logger::error(format_args!("Failed to start the stack's thread: {e}"));
+                    Win32Error(ERROR_GEN_FAILURE)
+                })?;
+            backlog = Some(kept);
             (driver, None, NEXT_INDEX.fetch_add(1, Ordering::Relaxed))
         }
         StackKind::Tun => {
@@ -384,6 +509,7 @@ fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
         luid: net_luid(IF_TYPE_PROP_VIRTUAL, luid_index),
         driver,
         tun: Mutex::new(tun),
+        backlog,
         removed: AtomicBool::new(false),
     })
 }
