@@ -150,3 +150,21 @@ fn headers_compile_as_cpp() {
         .unwrap_or_else(|e| panic!("cannot run the C++ compiler `{cxx}`: {e}"));
     assert!(out.status.success(), "C++ check failed:\n{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn headers_with_the_abi_header() {
+    // ringtun_wintun.h repeats ringtun.h's offload constants (identical definitions): a program
+    // may include both.
+    let unit = scratch("both").join("both.c");
+    std::fs::write(&unit, "#include \"ringtun.h\"\n#include \"ringtun_wintun.h\"\n").unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-std=c11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(crate_dir().join("include"))
+        .arg("-I")
+        .arg(crate_dir().join("../ring-abi/include"))
+        .arg(&unit)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
+    assert!(out.status.success(), "both headers:\n{}", String::from_utf8_lossy(&out.stderr));
+}

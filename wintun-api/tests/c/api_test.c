@@ -26,7 +26,7 @@ _Static_assert(offsetof(RINGTUN_SESSION_CONFIG, ReceiveHeadRoom) == 16, "Receive
 _Static_assert(offsetof(RINGTUN_SESSION_CONFIG, SendTailRoom) == 22, "SendTailRoom");
 _Static_assert(sizeof(RINGTUN_SESSION_INFO) == 36, "RINGTUN_SESSION_INFO");
 _Static_assert(offsetof(RINGTUN_SESSION_INFO, ReceiveHeadRoom) == 28, "info ReceiveHeadRoom");
-_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 48, "RINGTUN_SESSION_STATISTICS");
+_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 88, "RINGTUN_SESSION_STATISTICS");
 _Static_assert(offsetof(RINGTUN_SESSION_STATISTICS, CopiedBytes) == 40, "CopiedBytes");
 _Static_assert(offsetof(RINGTUN_PACKET, FrameSize) == sizeof(void *), "FrameSize");
 _Static_assert(offsetof(RINGTUN_PACKET, Size) == sizeof(void *) + 8, "Size");
