@@ -160,11 +160,9 @@ pub struct SessionCounters {
 ///
 /// The bytes at `frame` belong to the caller until the slot is sent, cancelled or released: head
 /// room (`data_start` bytes), the IP packet (`data_len` bytes), tail room (the rest of
-/// `frame_len`) In a session with offloads the frame starts
-/// at the slot's offload metadata block ([`ring_abi::OFFLOAD_META_SIZE`] bytes, counted in
-/// `data_start`), unlike [`OutgoingSlot::frame_mut`]: a caller that hands out the frame skips
-/// it, and reads or writes the block with [`Session::incoming_offload_raw`],
-/// [`Session::set_outgoing_offload_raw`].
+/// `frame_len`). In a session with offloads the frame begins after the slot's offload metadata
+/// block, as [`OutgoingSlot::frame_mut`] does; the block is read and written by slot
+/// ([`Session::incoming_offload_raw`], [`Session::set_outgoing_offload_raw`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawSlot {
     /// The slot's offset in the ring's data area: its identity.
@@ -466,8 +464,8 @@ impl<B: Backend> Session<B> {
         } = prepared;
         let incoming_ring = ring_over(&incoming_memory, config.send.geometry)?;
         let outgoing_ring = ring_over(&outgoing_memory, config.receive.geometry)?;
-        let incoming_map = RawMap::of(&incoming_ring);
-        let outgoing_map = RawMap::of(&outgoing_ring);
+        let incoming_map = RawMap::of(&incoming_ring, extensions);
+        let outgoing_map = RawMap::of(&outgoing_ring, extensions);
         Ok(Self {
             version: config.version,
             fallback,
@@ -1087,7 +1085,8 @@ impl<B: Backend> Session<B> {
         let ring = &self.outgoing_ring;
         let slot = self.outgoing_map.slot_at(ring, ptr, in_slot).ok_or(Error::UnknownSlot)?;
         let mut out = lock(&self.outgoing);
-        let (slot_size, _, data_length) = held_outgoing(ring, version, &out, slot).ok_or(Error::UnknownSlot)?;
+        let (slot_size, _, data_length) =
+            held_outgoing(ring, version, self.outgoing_map.prefix, &out, slot).ok_or(Error::UnknownSlot)?;
         // The owned header holds the data as it is: clearing the owned bit finishes the slot.
         let word = match version {
             RingVersion::V1 => data_length,
@@ -1121,7 +1120,7 @@ impl<B: Backend> Session<B> {
     #[inline]
     fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        let h = self.slot_prefix(&self.outgoing_ring);
         let unchanged = data
             .as_ref()
             .is_none_or(|range| range.start == (data_offset - h) as usize && range.len() == data_length as usize);
@@ -1206,7 +1205,7 @@ impl<B: Backend> Session<B> {
         if slot >= ring.geometry().capacity() {
             return Err(Error::UnknownSlot);
         }
-        held_outgoing(ring, self.version, out, slot).ok_or(Error::UnknownSlot)
+        held_outgoing(ring, self.version, self.outgoing_map.prefix, out, slot).ok_or(Error::UnknownSlot)
     }
 
     /// (slot size, data offset, data length) of the slot at `slot` once its data is `range` of
@@ -1237,7 +1236,8 @@ impl<B: Backend> Session<B> {
 
     /// v2: the data moves and shrinks in place, in any slot.
     fn resized_v2(&self, slot_size: u32, range: Range<usize>) -> Result<(u32, u32, u32), Error> {
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        // The frame begins after the header and, with offloads, the metadata block.
+        let h = self.slot_prefix(&self.outgoing_ring);
         let (start, len) = Self::frame_range(range, slot_size.saturating_sub(h))?;
         if h + start > u32::from(u16::MAX) {
             return Err(Error::InvalidRange);
@@ -1740,9 +1740,10 @@ fn header_word(version: RingVersion, slot: u32) -> usize {
 /// header can neither move the tail past what was reserved nor publish a slot twice. `None` is
 /// [`Error::UnknownSlot`].
 ///
-/// `version` is the ring's; callers that match on it pass a constant.
+/// `version` is the ring's; callers that match on it pass a constant. `prefix` is what comes before
+/// any data: the header and, with offloads, the metadata block.
 #[inline(always)]
-fn held_outgoing(ring: &Ring, version: RingVersion, out: &Outgoing, slot: u32) -> Option<(u32, u32, u32)> {
+fn held_outgoing(ring: &Ring, version: RingVersion, prefix: u32, out: &Outgoing, slot: u32) -> Option<(u32, u32, u32)> {
     debug_assert!(version == ring.geometry().version() && slot < ring.geometry().capacity());
     let room = held_room(ring.geometry().capacity(), out.published_tail, out.reserved_tail, slot);
     if room == 0 || !slot.is_multiple_of(version.alignment()) {
@@ -1767,7 +1768,7 @@ fn held_outgoing(ring: &Ring, version: RingVersion, out: &Outgoing, slot: u32) -
     };
     if slot_size > room
         || !slot_size.is_multiple_of(version.alignment())
-        || data_offset < h
+        || data_offset < prefix
         || data_offset + data_length > slot_size
         || data_length == 0
     {
@@ -1817,18 +1818,20 @@ struct RawMap {
     base: usize,
     /// Where the data area starts in the ring's memory.
     data_start: u32,
-    /// The packet header's size.
-    header: u32,
+    /// Bytes of a slot before its frame: the packet header and, with offloads, the metadata
+    /// block.
+    prefix: u32,
 }
 
 impl RawMap {
-    fn of(ring: &Ring) -> Self {
+    fn of(ring: &Ring, extensions: Extensions) -> Self {
         let geometry = ring.geometry();
         let data_start = geometry.data_start();
+        let meta = if extensions.offload { OFFLOAD_META_SIZE } else { 0 };
         Self {
             base: (ring.memory().as_ptr() as usize).wrapping_add(data_start as usize),
             data_start,
-            header: geometry.packet_header_size(),
+            prefix: geometry.packet_header_size().wrapping_add(meta),
         }
     }
 
@@ -1850,16 +1853,18 @@ impl RawMap {
         }
     }
 
-    /// A slot as a [`RawSlot`]. Its bytes lie inside the data area: the slot was reserved
-    /// (outgoing) or validated (incoming) against the ring's geometry, a slot never wraps, and
-    /// its data starts after its header (`data_offset >= header`, also validated).
+    /// A slot as a [`RawSlot`]: its frame begins after the prefix. Its bytes lie inside the data
+    /// area: the slot was reserved (outgoing) or validated (incoming) against the ring's
+    /// geometry, and a slot never wraps. Its data starts after the prefix (outgoing: checked;
+    /// incoming: the driver's exact head room holds the metadata block; a driver's data offset
+    /// inside the block reads as the frame's start, never before it).
     #[inline(always)]
     fn raw(self, ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
         RawSlot {
             slot,
-            frame: self.ptr(ring, slot.wrapping_add(self.header)),
-            frame_len: slot_size.wrapping_sub(self.header),
-            data_start: data_offset.wrapping_sub(self.header),
+            frame: self.ptr(ring, slot.wrapping_add(self.prefix)),
+            frame_len: slot_size.saturating_sub(self.prefix),
+            data_start: data_offset.saturating_sub(self.prefix),
             data_len: data_length,
         }
     }
@@ -1992,12 +1997,7 @@ impl<B: Backend> OutgoingSlot<'_, B> {
     pub fn set_data(&mut self, range: Range<usize>) -> Result<(), Error> {
         let session = self.session;
         let (slot_size, data_offset, data_length) = match session.version {
-            RingVersion::V2 => {
-                // `range` is of the frame after the offload metadata block (if any); the raw
-                // slots' frame, which `resized_v2` takes, starts at the block.
-                let meta = (self.header_size() - session.outgoing_ring.geometry().packet_header_size()) as usize;
-                session.resized_v2(self.slot_size, range.start.saturating_add(meta)..range.end.saturating_add(meta))?
-            }
+            RingVersion::V2 => session.resized_v2(self.slot_size, range)?,
             RingVersion::V1 => {
                 session.resized_v1_locked(&mut lock(&session.outgoing), self.offset, self.data_length, range)?
             }

@@ -89,8 +89,8 @@ pub struct WintunSession {
     send_header: u32,
     /// The same for the receive ring: maps a frame pointer to its slot.
     receive_header: u32,
-    /// Bytes of the offload metadata block in front of every frame (0 without offloads): the
-    /// client library's raw frames include the block, a `RINGTUN_PACKET`'s frame does not.
+    /// Bytes of the offload metadata block in front of every frame (0 without offloads): part of
+    /// the registered room, not of the room the client asked for.
     meta: u32,
     /// `RINGTUN_SESSION_*` flags in force.
     flags: u32,
@@ -711,16 +711,9 @@ pub unsafe extern "system" fn RingtunGetSessionStatistics(
     1
 }
 
-/// A raw slot as a `RINGTUN_PACKET`: its frame starts after the offload metadata block, if any
-/// (`meta` bytes, which the raw slot's frame and data start count).
-#[inline(always)]
-fn packet_of(raw: RawSlot, meta: u32) -> RingtunPacket {
-    RingtunPacket {
-        frame: raw.frame.wrapping_add(meta as usize),
-        frame_size: raw.frame_len.wrapping_sub(meta),
-        offset: raw.data_start.wrapping_sub(meta),
-        size: raw.data_len,
-    }
+/// A raw slot as a `RINGTUN_PACKET` (both frames begin after the offload metadata block, if any).
+fn packet_of(raw: RawSlot) -> RingtunPacket {
+    RingtunPacket { frame: raw.frame, frame_size: raw.frame_len, offset: raw.data_start, size: raw.data_len }
 }
 
 /// `RingtunReceivePacketEx`: the next received packet with its head and tail room.
@@ -737,7 +730,7 @@ pub unsafe extern "system" fn RingtunReceivePacketEx(session: *mut WintunSession
     match receive_or_arm(s) {
         Ok(Some(raw)) => {
             // SAFETY: `packet` points to a RINGTUN_PACKET (caller's contract).
-            unsafe { packet.write_unaligned(packet_of(raw, s.meta)) };
+            unsafe { packet.write_unaligned(packet_of(raw)) };
             1
         }
         Ok(None) => fail_bool(ERROR_NO_MORE_ITEMS),
@@ -767,7 +760,7 @@ pub unsafe extern "system" fn RingtunReceivePackets(
         // SAFETY: `packets` holds `count` entries (caller's contract) and at most `count` are
         // written, one after the other.
         unsafe {
-            next.write_unaligned(packet_of(raw, s.meta));
+            next.write_unaligned(packet_of(raw));
             next = next.add(1);
         }
     };
@@ -830,13 +823,13 @@ fn allocate_ex(
     mut each: impl FnMut(RingtunPacket),
 ) -> Result<usize, Error> {
     match s.session.version() {
-        RingVersion::V2 => s
-            .session
-            .allocate_raw_many(count, max_size as usize, head_room, tail_room, |raw| each(packet_of(raw, s.meta))),
+        RingVersion::V2 => {
+            s.session.allocate_raw_many(count, max_size as usize, head_room, tail_room, |raw| each(packet_of(raw)))
+        }
         RingVersion::V1 => {
             let frame = max_size as usize + usize::from(head_room) + usize::from(tail_room);
             s.session.allocate_raw_many(count, frame, 0, 0, |raw| {
-                each(RingtunPacket { offset: u32::from(head_room), size: max_size, ..packet_of(raw, 0) })
+                each(RingtunPacket { offset: u32::from(head_room), size: max_size, ..packet_of(raw) })
             })
         }
     }
@@ -909,12 +902,11 @@ pub unsafe extern "system" fn RingtunAllocateSendPackets(
     }
 }
 
-/// The slot and data range (of the raw slot's frame, which starts at the offload metadata block)
-/// a `RINGTUN_PACKET` names.
+/// The slot and data range a `RINGTUN_PACKET` names.
 fn send_item(s: &WintunSession, p: &RingtunPacket) -> (u32, Option<Range<usize>>) {
     let slot =
         s.session.outgoing_slot_at(p.frame, s.send_header).unwrap_or(s.session.outgoing_ring().geometry().capacity());
-    let start = (p.offset as usize).saturating_add(s.meta as usize);
+    let start = p.offset as usize;
     (slot, Some(start..start.saturating_add(p.size as usize)))
 }
 
@@ -1004,9 +996,7 @@ pub unsafe extern "system" fn RingtunShrinkSendPacket(
     let Some(slot) = s.session.outgoing_slot_at(packet, s.send_header) else {
         return fail_bool(ERROR_INVALID_PARAMETER);
     };
-    // The packet starts right after the slot's header (and metadata block), where it was allocated.
-    let start = s.meta as usize;
-    match s.session.send_raw(slot, Some(start..start.saturating_add(packet_size as usize))) {
+    match s.session.send_raw(slot, Some(0..packet_size as usize)) {
         Ok(()) => 1,
         Err(e) => fail_bool(error_code(e)),
     }
