@@ -1856,15 +1856,17 @@ impl RawMap {
     /// A slot as a [`RawSlot`]: its frame begins after the prefix. Its bytes lie inside the data
     /// area: the slot was reserved (outgoing) or validated (incoming) against the ring's
     /// geometry, and a slot never wraps. Its data starts after the prefix (outgoing: checked;
-    /// incoming: the driver's exact head room holds the metadata block; a driver's data offset
-    /// inside the block reads as the frame's start, never before it).
+    /// incoming: the driver's exact head room holds the metadata block). An incoming slot whose
+    /// data starts inside the block (a driver never writes one) gets its frame from the data's
+    /// start, so that the frame still ends at the slot's end and holds the whole packet.
     #[inline(always)]
     fn raw(self, ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+        let frame_at = self.prefix.min(data_offset);
         RawSlot {
             slot,
-            frame: self.ptr(ring, slot.wrapping_add(self.prefix)),
-            frame_len: slot_size.saturating_sub(self.prefix),
-            data_start: data_offset.saturating_sub(self.prefix),
+            frame: self.ptr(ring, slot.wrapping_add(frame_at)),
+            frame_len: slot_size.saturating_sub(frame_at),
+            data_start: data_offset.wrapping_sub(frame_at),
             data_len: data_length,
         }
     }
@@ -2220,7 +2222,38 @@ impl<B: Backend> Drop for IncomingPacket<'_, B> {
 
 #[cfg(test)]
 mod tests {
-    use super::held_room;
+    use super::{held_room, Extensions, RawMap};
+    use ring_abi::{Ring, RingGeometry, RingVersion, Room, SharedRing, OFFLOAD_META_SIZE};
+
+    /// A raw slot's frame and data lie inside the slot for every data offset a validated incoming
+    /// header can have, also one inside the metadata block (which a driver never writes): the
+    /// frame then starts at the data, and otherwise after the header and the block.
+    #[test]
+    fn raw_slots_stay_inside_their_slot_whatever_the_data_offset() {
+        let geometry = RingGeometry::v2(0x20000, Room::new(64, 16)).unwrap();
+        let mut memory = vec![0u64; geometry.ring_size() as usize / 8];
+        // SAFETY: `memory` is 8-byte aligned, `ring_size` bytes long, and outlives `ring`.
+        let shared =
+            unsafe { SharedRing::new(memory.as_mut_ptr().cast(), geometry.ring_size() as usize, RingVersion::V2) }
+                .unwrap();
+        let ring = Ring::new(shared, geometry).unwrap();
+        let map = RawMap::of(&ring, Extensions { offload: true, write_space: false });
+        let prefix = geometry.packet_header_size() + OFFLOAD_META_SIZE;
+        let (slot, slot_size) = (0x100u32, 256u32);
+        let slot_start = map.ptr(&ring, slot) as usize;
+        for data_offset in geometry.packet_header_size()..slot_size {
+            let data_length = slot_size - data_offset;
+            let raw = map.raw(&ring, slot, slot_size, data_offset, data_length);
+            let frame = raw.frame as usize;
+            assert!(frame >= slot_start + geometry.packet_header_size() as usize, "{data_offset}");
+            assert_eq!(frame + raw.frame_len as usize, slot_start + slot_size as usize, "{data_offset}");
+            assert_eq!(frame + raw.data_start as usize, slot_start + data_offset as usize, "{data_offset}");
+            assert!(raw.data_start + raw.data_len <= raw.frame_len, "{data_offset}");
+            if data_offset >= prefix {
+                assert_eq!(frame, slot_start + prefix as usize, "{data_offset}");
+            }
+        }
+    }
 
     /// `held_room` against the window's definition, for every head, cursor and slot of small rings:
     /// a slot in `[head, cursor)` (going round the ring) gets its distance to the cursor, any other
