@@ -190,7 +190,7 @@ fn publish(receive: &ReceiveRing, offset: u32, packet: &[u8], meta: &OffloadMeta
         },
     )
     .unwrap();
-    ring.write_offload_meta(offset, &meta).unwrap();
+    ring.write_offload_meta(offset, meta).unwrap();
     ring.write_data(offset + 24, packet).unwrap();
     ring.store_tail(offset + slot);
     offset + slot

@@ -165,7 +165,7 @@ impl OffloadEncapsulation {
         {
             return Err(OidError::InvalidData);
         }
-        let version = |at: usize| match (word(at), word(at + 4)) {
+        let version = |at: usize| match (word(at), word(at.wrapping_add(4))) {
             (NDIS_OFFLOAD_SET_NO_CHANGE, _) => Ok(None),
             (NDIS_OFFLOAD_SET_ON, NDIS_ENCAPSULATION_NULL) => Ok(Some(EncapsulationState::On)),
             (NDIS_OFFLOAD_SET_OFF, _) => Ok(Some(EncapsulationState::Off)),
