@@ -257,6 +257,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     const OFF: u32 = 2;
     const NULL: u32 = 1;
     const IEEE_802_3: u32 = 2;
+    const LLC_SNAP_ROUTED: u32 = 0x10;
     let driver = HostDriver::new_polled();
     driver.stack().set_offloads(StackOffloads {
         coalesced_tcp4: true,
@@ -300,10 +301,12 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
     assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
 
-    // Refusals change nothing: another encapsulation (INVALID_PARAMETER), an unknown Enabled, a
-    // wrong header, a short buffer.
+    // Refusals change nothing: an encapsulation the adapter names for no offload, none at all
+    // (INVALID_PARAMETER), an unknown Enabled, a wrong header, a short buffer.
     let refusals = [
-        (encapsulation((0, 0), (ON, IEEE_802_3)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, 0x20)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, IEEE_802_3 | 0x100)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, 0)), OidError::InvalidParameter),
         (encapsulation((OFF, 0), (3, NULL)), OidError::InvalidParameter),
         ([&[0x80, 1, 28, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
         ([&[0xA8, 1, 27, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
@@ -333,11 +336,28 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
         ..TransmitOffload::default()
     };
     assert_eq!(driver.transmit_offloaded(&[&tcp4(3000)], &[lso]), Ok(vec![TransmitStatus::OffloadOff]));
-    // On again.
-    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (0, 0))), Ok(28));
+    // On again, with the encapsulation ndis.h tells a protocol to set (IEEE 802.3; LLC/SNAP for
+    // IPv6): the adapter's packets carry no link-layer header whichever is named.
+    assert_eq!(
+        adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, IEEE_802_3), (ON, LLC_SNAP_ROUTED))),
+        Ok(28)
+    );
     assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
+    assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
     assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
     driver.close(file);
+}
+
+/// An adapter that offers no task offload (its offload attributes were refused) answers
+/// `OID_OFFLOAD_ENCAPSULATION` as a miniport without offloads: not supported.
+#[test]
+fn an_adapter_without_offloads_does_not_take_the_encapsulation() {
+    let driver = HostDriver::new_polled();
+    let adapter = driver.adapter();
+    let request = encapsulation((1, 2), (1, 2));
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &request), Ok(28));
+    adapter.offer_task_offloads(TaskOffloads::NONE);
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &request), Err(OidError::NotSupported));
 }
 
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the

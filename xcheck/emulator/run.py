@@ -60,6 +60,9 @@ OFFLOAD_F_NEEDS_CSUM, OFFLOAD_F_DATA_VALID = 1, 2
 OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6, OFFLOAD_GSO_UDP_L4 = 1, 4, 5
 V2_OFFLOAD_RING_SIZE = 128 + CAPACITY + ((8 + OFFLOAD_HEADROOM + 0xFFFF + 7) & ~7) - 8
 LARGE_SEND_MAX_PAYLOAD = 0xFFFF - 120      # the largest packet less the largest headers the engine cuts
+# The encapsulations every Encapsulation field names (ntddndis.h): NULL 1, IEEE_802_3 2,
+# IEEE_802_3_P_AND_Q 4, IEEE_802_3_P_AND_Q_IN_OOB 8, IEEE_LLC_SNAP_ROUTED 0x10.
+ENCAPSULATIONS = 0x1F
 
 
 def no_network(*_args, **_kwargs):
@@ -970,31 +973,32 @@ def main():
     for what, d in (("IPv4Transmit", c.IPv4Transmit), ("IPv4Receive", c.IPv4Receive)):
         got = (d.Encapsulation, d.IpOptionsSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum,
                d.IpChecksum)
-        expect(got == (1, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NDIS_ENCAPSULATION_NULL, all supported")
+        expect(got == (ENCAPSULATIONS, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NULL and the IEEE 802.3 kinds, all supported")
     for what, d in (("IPv6Transmit", c.IPv6Transmit), ("IPv6Receive", c.IPv6Receive)):
         got = (d.Encapsulation, d.IpExtensionHeadersSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum)
-        expect(got == (1, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
+        expect(got == (ENCAPSULATIONS, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
     lso = off.LsoV2
-    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (1, LARGE_SEND_MAX_PAYLOAD, 2),
+    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2),
            "LsoV2.IPv4")
     expect((lso.IPv6.Encapsulation, lso.IPv6.MaxOffLoadSize, lso.IPv6.MinSegmentCount,
-            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
+            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
            "LsoV2.IPv6")
     uso = off.UdpSegmentation
     expect((uso.IPv4.Encapsulation, uso.IPv4.MaxOffLoadSize, uso.IPv4.MinSegmentCount,
-            uso.IPv4.SubMssFinalSegmentSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
+            uso.IPv4.SubMssFinalSegmentSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
     expect((uso.IPv6.Encapsulation, uso.IPv6.MaxOffLoadSize, uso.IPv6.MinSegmentCount,
-            uso.IPv6.IpExtensionHeadersSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
+            uso.IPv6.IpExtensionHeadersSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
     expect((off.RscIPv4Enabled, off.RscIPv6Enabled) == (1, 1), "RSC")
     expect(bytes(off.LsoV1) == bytes(16) and bytes(off.IPsecV1) == bytes(28) and bytes(off.IPsecV2) == bytes(32)
            and off.Flags == 0 and bytes(off.EncapsulatedPacketTaskOffloadGre) == bytes(8)
            and bytes(off.EncapsulatedPacketTaskOffloadVxlan) == bytes(20) and off.EncapsulationTypes == 0
            and bytes(off.Rfc6877Xlat) == bytes(8), "offloads ringtun does not offer must be all zero")
-    # The OID sets step completed two requests that changed nothing (an OID_TCP_OFFLOAD_PARAMETERS,
-    # an OID_OFFLOAD_ENCAPSULATION setting NULL on) and refused the others.
+    # The OID sets step completed three requests that changed nothing (an OID_TCP_OFFLOAD_PARAMETERS,
+    # an OID_OFFLOAD_ENCAPSULATION setting NULL on, one setting IEEE 802.3 / LLC-SNAP on) and refused
+    # the others.
     differ = [[i for i, (a, b) in enumerate(zip(bytes(c), bytes(off))) if a != b] for c in A["offload_configs"]]
-    expect(len(A["offload_configs"]) == 2 and not any(differ),
-           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: two (the completed "
+    expect(len(A["offload_configs"]) == 3 and not any(differ),
+           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: three (the completed "
            f"requests) expected, with the offloads unchanged (bytes differing at {differ})")
 
     step("an offload session (v2, flag OFFLOAD, head room 16) on a fresh adapter")
@@ -1032,7 +1036,8 @@ def main():
     expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
 
     step("no receive offload before OID_OFFLOAD_ENCAPSULATION: a DATA_VALID super-packet is cut, nothing marked; "
-         "the encapsulation set on (NULL) is answered with the current configuration")
+         "the encapsulation set on as ndis.h tells a protocol to (IEEE 802.3, HeaderSize 14; LLC/SNAP routed for IPv6) "
+         "is answered with the current configuration")
     super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
     indications = len(m.indications)
     publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
@@ -1046,7 +1051,7 @@ def main():
     return_nbls("return the unmarked segments", [n for _, n, _ in fresh], adapter=F)
     configs = len(F["offload_configs"])
     status, read, needed, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation(
-        (O.SET_ON, O.ENCAPSULATION_NULL), (O.SET_ON, O.ENCAPSULATION_NULL)), adapter=F)
+        (O.SET_ON, O.ENCAPSULATION_IEEE_802_3, 14), (O.SET_ON, O.ENCAPSULATION_LLC_SNAP_ROUTED, 22)), adapter=F)
     expect((status, read, needed) == (0, 28, 0), f"OID_OFFLOAD_ENCAPSULATION on: {(hex(status), read, needed)}")
     expect(len(F["offload_configs"]) == configs + 1 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]),
            "the current configuration after OID_OFFLOAD_ENCAPSULATION")

@@ -11,6 +11,7 @@ use ring_abi::{GsoKind, Transport};
 
 use super::ndis::*;
 use crate::engine::offload::{TaskOffloads, LARGE_SEND_MAX_PAYLOAD, LARGE_SEND_MIN_SEGMENTS};
+use crate::engine::oid::OFFLOAD_ENCAPSULATIONS;
 use crate::engine::TransmitOffload;
 use crate::platform::{IndicatedChecksum, IndicationInfo, IpKind};
 
@@ -61,8 +62,9 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 ///
 /// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
-/// the fixed IPv6 header). Encapsulation is `NDIS_ENCAPSULATION_NULL`: the adapter's packets
-/// have no link-layer header.
+/// the fixed IPv6 header). Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the
+/// IEEE 802.3 kinds a protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have
+/// no link-layer header under any of them.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;
@@ -96,7 +98,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
         fields = ip_bits.put(fields, bit(set, ip));
-        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     let v6 = |tcp: TaskOffloads, udp: TaskOffloads, rx: bool| {
         let (extension, tcp_options, tcp_bits, udp_bits) = if rx {
@@ -119,7 +121,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
-        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     checksum.IPv4Transmit =
         v4(TaskOffloads::TCP4_CHECKSUM_TX, TaskOffloads::UDP4_CHECKSUM_TX, TaskOffloads::IPV4_CHECKSUM_TX, false);
@@ -130,7 +132,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     // An offload that is off is all zero (encapsulation NOT_SUPPORTED included).
     if set.contains(TaskOffloads::LSO_V4) {
         offload.LsoV2.IPv4 = NDIS_LSO_V2_IPV4 {
-            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            Encapsulation: OFFLOAD_ENCAPSULATIONS,
             MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
             MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
         };
@@ -139,7 +141,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         let mut fields = LSO_V2_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED);
         fields = LSO_V2_IPV6_TCP_OPTIONS.put(fields, NDIS_OFFLOAD_SUPPORTED);
         offload.LsoV2.IPv6 = NDIS_LSO_V2_IPV6 {
-            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            Encapsulation: OFFLOAD_ENCAPSULATIONS,
             MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
             MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
             Fields: fields,
@@ -152,14 +154,14 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     if uso {
         if set.contains(TaskOffloads::USO_V4) {
             offload.UdpSegmentation.IPv4 = NDIS_USO_IPV4 {
-                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                Encapsulation: OFFLOAD_ENCAPSULATIONS,
                 MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
                 Fields: USO_IPV4_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
             };
         }
         if set.contains(TaskOffloads::USO_V6) {
             offload.UdpSegmentation.IPv6 = NDIS_USO_IPV6 {
-                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                Encapsulation: OFFLOAD_ENCAPSULATIONS,
                 MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
                 Fields: USO_IPV6_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
                 Fields2: USO_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED),
