@@ -130,6 +130,7 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
             coalesced_udp: false,
             partial_checksum: false,
             checksum_valid: true,
+            coalescing_rules: true,
         });
         if !rsc {
             driver

@@ -30,8 +30,8 @@ use alloc::collections::VecDeque;
 
 use lock_api::Mutex;
 use ring_abi::{
-    checksum, GsoKind, IpVersion, OffloadMeta, OffloadPlan, PacketHeader, RegistrationFlags, ReserveError, Ring,
-    RingGeometry, RingVersion, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER,
+    checksum, GsoKind, IpIdWrap, IpVersion, OffloadMeta, OffloadPlan, PacketHeader, RegistrationFlags, ReserveError,
+    Ring, RingGeometry, RingVersion, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER,
 };
 
 use crate::engine::offload::{send_action, SendAction};
@@ -154,7 +154,11 @@ impl SegmentCursor<'_> {
     /// Writes the current segment's header and moves on to the next segment's slot.
     fn finish_segment(&mut self, spec: ring_abi::offload::SegmentSpec) -> bool {
         let mut header = [0u8; MAX_OFFLOAD_HEADER];
-        if self.plan.segment_header(&self.headers, self.segment, self.sum, &mut header).is_none() {
+        // NDIS asks large sends' identifications to stay in 0..=0x7FFF (a Linux stack's cross
+        // 0x8000 the same way: the top bit is kept).
+        let written =
+            self.plan.segment_header_with(&self.headers, self.segment, self.sum, &mut header, IpIdWrap::Bits15);
+        if written.is_none() {
             return false;
         }
         let header = header.get(..usize::from(self.plan.header_len)).unwrap_or(&[]);
@@ -420,7 +424,7 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
         [None, None]
     };
     let local = headers.get(..want)?;
-    let (meta, plan) = OffloadMeta::for_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
+    let (meta, plan) = OffloadMeta::plan_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
     if request.ip_checksum && plan.is_none() {
         // Only the IPv4 header checksum: an IPv4 header must be there.
         let first = *local.first()?;
@@ -509,14 +513,15 @@ impl<P: Platform> Session<P> {
                 return OFFLOAD_OFF;
             }
         }
-        match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD)) {
+        match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD), &plan) {
             SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata, off: false },
             SendAction::Segment => {
                 let mut total = 0u32;
                 for index in 0..plan.segment_count() {
                     let Some(spec) = plan.segment_payload(index) else { return INVALID };
                     let Some(slot) = geometry.slot_size(spec.packet_len, geometry.room()) else { return INVALID };
-                    // At most MAX_GSO_SEGMENTS slots of at most max_slot bytes each.
+                    // Saturating: a large send of tiny segments may need more than the ring has,
+                    // and is then refused as not fitting.
                     total = total.saturating_add(slot);
                 }
                 PacketSize { len, total, kind: SendKind::Segmented, off: false }

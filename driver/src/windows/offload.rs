@@ -212,16 +212,23 @@ pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
 }
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
-/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid;
-/// `TcpRecvSegCoalesceInfo` carries the segment count of a super-packet indicated whole.
+/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid,
+/// and, when the engine did not compute the values the packet carries, that the TCP and IPv4
+/// header checksum values are not to be used (`TcpChecksumValueInvalid`,
+/// `IpChecksumValueInvalid`: NDIS, "Indicating Coalesced Segments"); `TcpRecvSegCoalesceInfo`
+/// carries the segment count of a super-packet indicated whole.
 pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
     let mut checksum = 0u32;
-    if info.checksum == IndicatedChecksum::Valid {
+    if let IndicatedChecksum::Valid { value_computed } = info.checksum {
         if info.kind == IpKind::V4 {
             checksum = CHECKSUM_RECEIVE_IP_SUCCEEDED.put(checksum, 1);
+            checksum = CHECKSUM_RECEIVE_IP_VALUE_INVALID.put(checksum, u32::from(!value_computed));
         }
         checksum = match info.transport {
-            Transport::Tcp => CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1),
+            Transport::Tcp => {
+                let succeeded = CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1);
+                CHECKSUM_RECEIVE_TCP_VALUE_INVALID.put(succeeded, u32::from(!value_computed))
+            }
             Transport::Udp => CHECKSUM_RECEIVE_UDP_SUCCEEDED.put(checksum, 1),
             Transport::Other(_) => checksum,
         };

@@ -106,6 +106,7 @@ scenarios! {
     offload::negotiated, Needs::COUNTERS, "offloads and the write-space signal granted on top of the asked room; v1 and plain v2 unchanged";
     offload::large_sends, Needs::OFFLOAD, "the stack's large sends: one slot with exact metadata, or valid packets cut by the engine for v1/v2 clients";
     offload::ndis_large_sends, Needs::OFFLOAD, "NDIS large sends (length fields 0): lengths filled in from the buffer, a wrong one refused, LSOv1 dropped as off";
+    offload::large_sends_beyond_the_segment_limit, Needs::OFFLOAD, "a large send of more segments than the ring carries (MSS 256, 64 KiB): cut by the engine for every client, never refused";
     offload::super_packets_to_each_stack, Needs::OFFLOAD, "client super-packets and checksum states to each kind of stack: whole, with the pseudo-header sum, or cut";
     offload::invalid_metadata, Needs::OFFLOAD, "a hostile client's invalid metadata: each packet dropped and counted alone, the ring keeps going";
     offload::write_space_wakes_the_client, Needs::STACK, "a full ring: the client sleeps on the write-space event and is woken by the release, or by the ring's end";
