@@ -70,7 +70,8 @@ scenarios! {
     traffic::receive_split, Needs::COUNTERS, "RECEIVE_SPLIT: several IP packets per slot, bad lengths dropped";
     room::send_ring_room_exact, Needs::COUNTERS, "v2 Send ring: exact head room, at least the tail room";
     room::receive_room_and_shrink_any_order, Needs::COUNTERS, "v2 Receive ring: per-packet room, moved start, shrink, sent out of order";
-    flow::send_ring_full_and_recovery, Needs::STACK, "Send ring full: whole batches dropped and counted, then recovery";
+    flow::send_batch_larger_than_the_ring, Needs::STACK, "a batch larger than the Send ring's free space: its longest prefix that fits sent, the rest dropped, in order";
+    flow::send_ring_full_and_recovery, Needs::STACK, "Send ring full: what does not fit dropped and counted, then recovery";
     flow::receive_ring_full_and_recovery, Needs::STACK, "Receive ring full while the stack holds packets, then recovery";
     flow::wrap_at_every_alignment_v1, Needs::COUNTERS, "slots straddling the wrap at every 4-byte offset";
     flow::wrap_at_every_alignment_v2, Needs::COUNTERS, "slots straddling the wrap at every 8-byte offset";
