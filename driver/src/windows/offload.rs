@@ -200,15 +200,23 @@ pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) 
 }
 
 /// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
-/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; anything
-/// else is left as the stack wrote it.
+/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; an LSOv1 NBL
+/// (never offered, so never sent: completed as failed) gets `LsoV1TransmitComplete` with
+/// `TcpPayload` 0 (no payload sent) and its `Type` kept, so no MSS or offset bits of the request
+/// are left to be read as a payload count; an NBL without LSO information is left as it is.
 pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
     let value = word(lso);
-    if value == 0 || LSO_TRANSMIT_TYPE.get(value) != NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+    if value == 0 {
         return lso;
     }
-    let complete = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
-    LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(complete, 0) as usize as *mut c_void
+    let complete = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        let typed = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
+        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(typed, 0)
+    } else {
+        let typed = LSO_V1_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE);
+        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(typed, 0)
+    };
+    complete as usize as *mut c_void
 }
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
