@@ -35,13 +35,14 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use lock_api::Mutex;
 use ring_abi::{
-    OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck, CONSUMER_RECHECK_MAX_NS,
-    CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET, RING_STOPPED,
+    GsoKind, OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck,
+    CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET,
+    RING_STOPPED,
 };
 
 use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
-use crate::engine::stats::{add, bump};
+use crate::engine::stats::{add, bump, count_coalesced};
 use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
 use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
@@ -517,7 +518,7 @@ impl<P: Platform> Session<P> {
         // The offloads the stack takes, once per round (they may change by OID meanwhile).
         let offloads = self.config.flags.contains(RegistrationFlags::OFFLOAD);
         let stack = if offloads {
-            self.adapter_task_offloads().receive_offloads(self.platform().stack_offloads())
+            self.adapter_receive_task_offloads().receive_offloads(self.platform().stack_offloads())
         } else {
             StackOffloads::default()
         };
@@ -636,6 +637,13 @@ impl<P: Platform> Session<P> {
         match meta.validate(local, view.data_length) {
             Ok(Some(plan)) => {
                 let action = receive_action(&plan, local, stack);
+                // A TCP unit the stack would take whole, cut (a checksum state it cannot be told,
+                // or outside NDIS's coalescing rules): an RSC abort in NDIS's statistics.
+                if matches!(action, ReceiveAction::Segment(_))
+                    && plan.gso.is_some_and(|gso| gso.kind != GsoKind::UdpL4 && stack.coalesces(gso.kind))
+                {
+                    bump(&self.stats().receive_coalesce_aborts);
+                }
                 OffloadWork::Offloaded { plan, headers, action }
             }
             Ok(None) => OffloadWork::Plain,
@@ -747,8 +755,8 @@ impl<P: Platform> Session<P> {
         match action {
             ReceiveAction::AsIs(info) => {
                 let sent = self.prepare_packet(&[], data_start, view.data_length, &info, token, out);
-                if sent && info.coalesced.is_some() {
-                    bump(&stats.receive_coalesced);
+                if let (true, Some(unit)) = (sent, info.coalesced) {
+                    count_coalesced(stats, unit.segments, view.data_length.saturating_sub(u32::from(plan.header_len)));
                 }
                 u32::from(sent)
             }
@@ -771,8 +779,8 @@ impl<P: Platform> Session<P> {
                     token,
                     out,
                 );
-                if sent && info.coalesced.is_some() {
-                    bump(&stats.receive_coalesced);
+                if let (true, Some(unit)) = (sent, info.coalesced) {
+                    count_coalesced(stats, unit.segments, view.data_length.saturating_sub(u32::from(plan.header_len)));
                 }
                 u32::from(sent)
             }

@@ -343,7 +343,12 @@ impl<P: Platform> Session<P> {
 
     /// The adapter's task offloads on now.
     pub(crate) fn adapter_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
-        crate::engine::offload::TaskOffloads::from_bits(self.adapter.oid_settings.task_offloads.load(Ordering::SeqCst))
+        self.adapter.oid_settings.task_offloads()
+    }
+
+    /// The task offloads the Receive path may use ([`Adapter::receive_task_offloads`]).
+    pub(crate) fn adapter_receive_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
+        self.adapter.oid_settings.receive_task_offloads()
     }
 
     pub(crate) fn set_worker(&self, worker: P::Worker) {
