@@ -134,6 +134,7 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
             coalesced_udp: false,
             partial_checksum: false,
             checksum_valid: true,
+            coalescing_rules: true,
         });
         if !rsc {
             driver
@@ -205,6 +206,7 @@ fn rsc_statistics_count_units_segments_payload_and_aborts() {
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: true,
+        coalescing_rules: true,
     });
     let adapter = driver.adapter();
     let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
@@ -265,6 +267,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: true,
+        coalescing_rules: true,
     });
     let adapter = driver.adapter();
     // A stack that sets the encapsulation (NDIS): nothing received is marked before it does.
@@ -299,7 +302,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     // Set on with NDIS_ENCAPSULATION_NULL for both versions: one coalesced unit, marked valid.
     assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (ON, NULL))), Ok(28));
     assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
-    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid { value_computed: false }, true)]);
 
     // Refusals change nothing: an encapsulation the adapter names for no offload, none at all
     // (INVALID_PARAMETER), an unknown Enabled, a wrong header, a short buffer.
@@ -344,7 +347,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     );
     assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
     assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
-    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid { value_computed: false }, true)]);
     driver.close(file);
 }
 

@@ -1560,7 +1560,8 @@ class Model:
                   "an indication claims a failed checksum or a loopback")
             check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
             self.indication_info[nbl] = (
-                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded")},
+                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded",
+                                            "TcpChecksumValueInvalid", "IpChecksumValueInvalid")},
                 (rsc.CoalescedSegCount, rsc.DupAckCount))
             n += 1
             nbl = self.mem.field(nbl, NBL, "Next")

@@ -932,6 +932,19 @@ def main():
         p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(packet, len(packet) - l4_at))
         return bytes(p)
 
+    def checksums(tcp=0, udp=0, ip=0, tcp_value_invalid=0, ip_value_invalid=0):
+        """An indication's NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO.Receive bits, as decoded."""
+        return {"TcpChecksumSucceeded": tcp, "UdpChecksumSucceeded": udp, "IpChecksumSucceeded": ip,
+                "TcpChecksumValueInvalid": tcp_value_invalid, "IpChecksumValueInvalid": ip_value_invalid}
+
+    def tcp6(payload, seq=1000, flags=0x18):
+        """An IPv6/TCP packet with correct lengths and checksum."""
+        length = 20 + len(payload)
+        ip = struct.pack(">IHBB16s16s", 6 << 28, length, 6, 64, bytes(15) + b"\1", bytes(15) + b"\2")
+        tcp = struct.pack(">HHIIBBHHH", 40000, 443, seq, 77, 5 << 4, flags, 512, 0, 0) + payload
+        check_sum = 0xFFFF - ones(ip[8:40] + struct.pack(">IxxxB", length, 6) + tcp)
+        return ip + tcp[:16] + struct.pack(">H", check_sum) + tcp[18:]
+
     def set_info(nbl, index, value):
         m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
 
@@ -1045,8 +1058,7 @@ def main():
     fresh = m.indications[indications:]
     expect(len(fresh) == 3, f"{len(fresh)} indications before the encapsulation: the 3 segments expected")
     for k, (_, nbl, _) in enumerate(fresh):
-        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 0, "UdpChecksumSucceeded": 0,
-                                           "IpChecksumSucceeded": 0}, (0, 0)),
+        expect(m.indication_info[nbl] == (checksums(), (0, 0)),
                f"segment {k} before the encapsulation: {m.indication_info[nbl]}")
     return_nbls("return the unmarked segments", [n for _, n, _ in fresh], adapter=F)
     configs = len(F["offload_configs"])
@@ -1056,14 +1068,17 @@ def main():
     expect(len(F["offload_configs"]) == configs + 1 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]),
            "the current configuration after OID_OFFLOAD_ENCAPSULATION")
 
-    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count and checksums succeeded")
+    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count, checksums succeeded and their "
+         "values not computed")
     indications = len(m.indications)
     publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
     h.run()
     fresh = m.indications[indications:]
     expect(len(fresh) == 1 and fresh[0][2] == super4, "the super-packet was not indicated whole")
     info = m.indication_info[fresh[0][1]]
-    expect(info == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0, "IpChecksumSucceeded": 1}, (3, 0)),
+    # The client's checksum values were validated, not computed: TcpChecksumValueInvalid and
+    # IpChecksumValueInvalid say so (NDIS, "Indicating Coalesced Segments").
+    expect(info == (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (3, 0)),
            f"coalesced indication information {info}")
     return_nbls("return the coalesced indication", [fresh[0][1]], adapter=F)
     expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the coalesced slot")
@@ -1082,8 +1097,8 @@ def main():
         expect(data == want, f"segment {k}: {data[:40].hex()} ... is not the valid packet expected")
         expect(len(m.nbls[nbl]["mdls"]) == 2 and m.mdls[m.nbls[nbl]["mdls"][0]].get("nonpaged"),
                f"segment {k}: not a header MDL in pool chained before the ring's bytes")
-        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0,
-                                           "IpChecksumSucceeded": 1}, (0, 0)), f"segment {k}: {m.indication_info[nbl]}")
+        expect(m.indication_info[nbl] == (checksums(tcp=1, ip=1), (0, 0)),
+               f"segment {k}: {m.indication_info[nbl]} (computed checksums: values valid)")
     return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
     expect(m.pool == pool_before, "header buffers not freed with their NBLs")
     expect(not any(i.get("nonpaged") for i in m.mdls.values()), "header MDLs not freed")
@@ -1092,6 +1107,70 @@ def main():
     status, written, needed, out = query(O.OID_TCP_RSC_STATISTICS, adapter=F)
     expect((status, written, needed) == (0, 40, 40), f"OID_TCP_RSC_STATISTICS: {(hex(status), written, needed)}")
     check_rsc_statistics(out[:40], (3, 3000, 1, 1), "OID_TCP_RSC_STATISTICS after the coalesced and the cut unit")
+
+    step("a DATA_VALID super-packet whose TCP and IPv4 checksum fields are stale: indicated whole as the ring holds "
+         "it, TcpChecksumValueInvalid and IpChecksumValueInvalid set beside the succeeded bits")
+    indications = len(m.indications)
+    stale = bytearray(tcp4(bytes(range(250)) * 8, seq=9000))                  # 2000 bytes: 2 segments
+    stale[10:12] = b"\xBE\xEF"                                                 # IPv4 header checksum
+    stale[36:38] = b"\xDE\xAD"                                                 # TCP checksum
+    stale = bytes(stale)
+    publish_offload(SF, stale, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 1 and fresh[0][2] == stale, "the stale-checksum unit was not indicated whole as it is")
+    info = m.indication_info[fresh[0][1]] if fresh else None
+    expect(info == (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (2, 0)),
+           f"stale-checksum unit information {info}: both value-invalid bits expected")
+    return_nbls("return the stale-checksum unit", [n for _, n, _ in fresh], adapter=F)
+
+    step("one round mixing a plain packet, an RSC unit, a DATA_VALID single packet and a unit coalescing could not "
+         "have built (FIN): one chain; the unit with its segment count, the FIN unit cut with computed checksums")
+    indications, calls = len(m.indications), len(m.indicate_calls)
+    plain = tcp4(b"plain packet", seq=20000)
+    unit = tcp4(bytes(range(100)) * 20, seq=30000)                           # 2000 bytes: 2 segments
+    single = tcp4(b"single, valid", seq=40000)
+    fin = tcp4(bytes(range(100)) * 20, seq=50000, flags=0x19)                # ACK|PSH|FIN: cut
+    publish_offload(SF, plain, (0, 0, 0, 0, 0, 0))
+    publish_offload(SF, unit, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    publish_offload(SF, single, (OFFLOAD_F_DATA_VALID, 0, 0, 0, 0, 0))
+    publish_offload(SF, fin, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    got = [(data, m.indication_info[nbl]) for _, nbl, data in fresh]
+    payload = fin[40:]
+    want = [(plain, (checksums(), (0, 0))),
+            (unit, (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (2, 0))),
+            (single, (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (0, 0)))] + \
+        [(tcp4(payload[1000 * k:1000 * (k + 1)], seq=50000 + 1000 * k, ident=0x1234 + k,
+               flags=0x19 if k == 1 else 0x10), (checksums(tcp=1, ip=1), (0, 0))) for k in range(2)]
+    expect(m.indicate_calls[calls:] == [5], f"NBLs per indication call {m.indicate_calls[calls:]}: one chain of 5")
+    expect(got == want, "mixed round: " + "; ".join(
+        f"{k}: {'bytes ok' if k < len(want) and g[0] == want[k][0] else 'bytes differ'} {g[1]}" for k, g in enumerate(got)))
+    return_nbls("return the mixed round", [n for _, n, _ in fresh], adapter=F)
+    expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the mixed round")
+
+    step("an LSOv2 NBL over IPv6 into the Send ring: one slot with TCPV6 metadata, the payload length filled in, "
+         "the pseudo-header sum written; completed with LsoV2TransmitComplete")
+    big6t = tcp6(bytes(range(256)) * 10, seq=7000)                           # 2560 bytes of payload
+    _, tail = offload_ring_slots(SF, 0)
+    nbls, _ = build_chain([[as_ndis_sends(big6t, 40, 56)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1200 | 40 << 20 | 1 << 30 | 1 << 31)    # MSS, offset, Type V2, IPv6
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    slots, tail = offload_ring_slots(SF, tail)
+    expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
+           f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
+           f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
+           f"{get_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+
+    step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
+         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left)")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20)                        # MSS, TcpHeaderOffset, Type V1
+    send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
+    expect(offload_ring_slots(SF, tail)[0] == [], "an LSOv1 NBL reached the ring")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {get_info(nbls[0], L.NBL_INFO_LSO):#x}")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")

@@ -815,6 +815,10 @@ pub const LSO_V2_TRANSMIT_TCP_HEADER_OFFSET: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.TcpHeaderOffset", 0, 20, 10);
 pub const LSO_V2_TRANSMIT_IP_VERSION: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.IPVersion", 0, 31, 1);
+pub const LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV1TransmitComplete.TcpPayload", 0, 0, 30);
+pub const LSO_V1_TRANSMIT_COMPLETE_TYPE: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV1TransmitComplete.Type", 0, 30, 1);
 pub const LSO_V2_TRANSMIT_COMPLETE_RESERVED: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2TransmitComplete.Reserved", 0, 0, 30);
 pub const LSO_V2_TRANSMIT_COMPLETE_TYPE: Bits =
@@ -841,6 +845,13 @@ pub const CHECKSUM_RECEIVE_UDP_SUCCEEDED: Bits =
     bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.UdpChecksumSucceeded", 0, 4, 1);
 pub const CHECKSUM_RECEIVE_IP_SUCCEEDED: Bits =
     bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.IpChecksumSucceeded", 0, 5, 1);
+// NDIS 6.30 (`NDIS_SUPPORT_NDIS630` in ndis.h): the checksums were validated, but the TCP or IPv4
+// header checksum field does not hold the value (a coalesced unit whose checksums were not
+// recomputed).
+pub const CHECKSUM_RECEIVE_TCP_VALUE_INVALID: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.TcpChecksumValueInvalid", 0, 7, 1);
+pub const CHECKSUM_RECEIVE_IP_VALUE_INVALID: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.IpChecksumValueInvalid", 0, 8, 1);
 /// `NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO` (nbluso.h of WDK 10.0.26100), in
 /// `NetBufferListInfo[UdpSegmentationOffloadInfo]`.
 #[repr(C)]

@@ -219,28 +219,43 @@ pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) 
 }
 
 /// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
-/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; anything
-/// else is left as the stack wrote it.
+/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; an LSOv1 NBL
+/// (never offered, so never sent: completed as failed) gets `LsoV1TransmitComplete` with
+/// `TcpPayload` 0 (no payload sent) and its `Type` kept, so no MSS or offset bits of the request
+/// are left to be read as a payload count; an NBL without LSO information is left as it is.
 pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
     let value = word(lso);
-    if value == 0 || LSO_TRANSMIT_TYPE.get(value) != NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+    if value == 0 {
         return lso;
     }
-    let complete = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
-    LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(complete, 0) as usize as *mut c_void
+    let complete = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        let typed = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
+        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(typed, 0)
+    } else {
+        let typed = LSO_V1_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE);
+        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(typed, 0)
+    };
+    complete as usize as *mut c_void
 }
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
-/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid;
-/// `TcpRecvSegCoalesceInfo` carries the segment count of a super-packet indicated whole.
+/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid,
+/// and, when the engine did not compute the values the packet carries, that the TCP and IPv4
+/// header checksum values are not to be used (`TcpChecksumValueInvalid`,
+/// `IpChecksumValueInvalid`: NDIS, "Indicating Coalesced Segments"); `TcpRecvSegCoalesceInfo`
+/// carries the segment count of a super-packet indicated whole.
 pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
     let mut checksum = 0u32;
-    if info.checksum == IndicatedChecksum::Valid {
+    if let IndicatedChecksum::Valid { value_computed } = info.checksum {
         if info.kind == IpKind::V4 {
             checksum = CHECKSUM_RECEIVE_IP_SUCCEEDED.put(checksum, 1);
+            checksum = CHECKSUM_RECEIVE_IP_VALUE_INVALID.put(checksum, u32::from(!value_computed));
         }
         checksum = match info.transport {
-            Transport::Tcp => CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1),
+            Transport::Tcp => {
+                let succeeded = CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1);
+                CHECKSUM_RECEIVE_TCP_VALUE_INVALID.put(succeeded, u32::from(!value_computed))
+            }
             Transport::Udp => CHECKSUM_RECEIVE_UDP_SUCCEEDED.put(checksum, 1),
             Transport::Other(_) => checksum,
         };
