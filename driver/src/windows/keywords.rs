@@ -22,17 +22,30 @@ static KEYWORD_NAMES: [[u16; NAME_UNITS]; OFFLOAD_KEYWORDS.len()] = utf16_names(
 
 const fn utf16_names() -> [[u16; NAME_UNITS]; OFFLOAD_KEYWORDS.len()] {
     let mut out = [[0u16; NAME_UNITS]; OFFLOAD_KEYWORDS.len()];
-    let mut k = 0;
-    while k < OFFLOAD_KEYWORDS.len() {
-        let name = OFFLOAD_KEYWORDS[k].name.as_bytes();
-        assert!(name.len() < NAME_UNITS, "a keyword name longer than NAME_UNITS");
-        let mut i = 0;
-        while i < name.len() {
-            assert!(name[i].is_ascii(), "a keyword name that is not ASCII");
-            out[k][i] = name[i] as u16;
-            i += 1;
-        }
-        k += 1;
+    let mut keywords: &[Keyword] = &OFFLOAD_KEYWORDS;
+    let mut names: &mut [[u16; NAME_UNITS]] = &mut out;
+    while let (Some((keyword, more_keywords)), Some((name, more_names))) =
+        (keywords.split_first(), names.split_first_mut())
+    {
+        *name = utf16(keyword.name);
+        keywords = more_keywords;
+        names = more_names;
+    }
+    out
+}
+
+/// An ASCII name as UTF-16, zero-padded to [`NAME_UNITS`]; a longer or non-ASCII name fails the
+/// build.
+const fn utf16(name: &str) -> [u16; NAME_UNITS] {
+    assert!(name.len() < NAME_UNITS, "a keyword name longer than NAME_UNITS");
+    let mut out = [0u16; NAME_UNITS];
+    let mut bytes = name.as_bytes();
+    let mut units: &mut [u16] = &mut out;
+    while let (Some((&byte, more_bytes)), Some((unit, more_units))) = (bytes.split_first(), units.split_first_mut()) {
+        assert!(byte.is_ascii(), "a keyword name that is not ASCII");
+        *unit = byte as u16;
+        bytes = more_bytes;
+        units = more_units;
     }
     out
 }
