@@ -52,6 +52,7 @@ NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT = 0xA9   # ntddndis.h
 NDIS_CONFIGURATION_OBJECT_REVISION_1 = 1       # ndis.h
 NdisParameterInteger, NdisParameterHexInteger, NdisParameterString = 0, 1, 2   # NDIS_PARAMETER_TYPE (ndis.h)
 PARAMETER_SIZE = NDIS_CONFIGURATION_PARAMETER.through("ParameterData")   # 24 on x64
+UNOPENABLE = "an adapter registry key NdisOpenConfigurationEx fails to open"
 NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
 NDIS_STATUS_FAILURE = 0xC0000001
 MDL_SOURCE_IS_NONPAGED_POOL = 0x4
@@ -1349,7 +1350,7 @@ class Model:
     def new_adapter(self, handle, fdo, registry=None):
         """An adapter NDIS is about to initialize: its miniport handle, functional device object and
         registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ as an INF writes
-        it; None: a key NdisOpenConfigurationEx fails to open)."""
+        it; None: an empty key; UNOPENABLE: a key NdisOpenConfigurationEx fails to open)."""
         registry = {} if registry is None else registry
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
                    "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": [],
@@ -1489,7 +1490,7 @@ class Model:
               "the configuration opened after the offload attributes were set")
         check(self.mem.field(config, NDIS_CONFIGURATION_OBJECT, "Flags") == 0,
               "a miniport opens its own configuration (no NDIS_CONFIG_FLAG_FILTER_INSTANCE_CONFIGURATION)")
-        if adapter["registry"] is None:
+        if adapter["registry"] is UNOPENABLE:
             return NDIS_STATUS_FAILURE
         handle = self.alloc(16, "ndis-configuration")
         self.configurations[handle] = {"adapter": adapter, "parameters": []}

@@ -1455,7 +1455,7 @@ def main():
 
     step("the standardized offload keywords: an adapter whose configuration cannot be opened starts with every "
          "offload on")
-    I = initialize(MINIPORT_I, registry=None)
+    I = initialize(MINIPORT_I, registry=M.UNOPENABLE)
     expect(I["keywords_read"] == [], f"keywords read without a configuration: {I['keywords_read']}")
     expect(bytes(I["offload"]) == bytes(I["offload_hardware"]) == bytes(A["offload_hardware"]),
            "without a configuration, every offered offload on")
