@@ -74,6 +74,8 @@ WDF_GLOBALS_DRIVER, WDF_GLOBALS_DRIVER_FLAGS, WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD
 WDF_DRIVER_GLOBALS_SIZE = 0x38
 # Bug checks (bugcodes.h; the Rust panic code is wdk-panic's "RPNC").
 RUST_PANIC_BUGCHECK = 0x52504E43
+KMODE_EXCEPTION_NOT_HANDLED = 0x1E
+STATUS_BREAKPOINT = 0x80000003            # ntstatus.h
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
 STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
@@ -1337,14 +1339,17 @@ class Model:
     def h_KeBugCheckEx(self):
         code, *params = self.args(5)
         self.bugcheck = bugcheck_report(code & 0xFFFFFFFF, params, self.se.mem_read)
-        if self.debug_breaks:
-            self.bugcheck += f", after a debug break (int 3) at {self.debug_breaks[-1]:#x}"
         raise ModelError(self.bugcheck)
 
     def debug_break(self, pc):
-        """An `int 3` (wdk-panic traps before it bug-checks in debug builds): a kernel debugger
-        would stop here; the model notes it and continues, so that the bug check is seen."""
+        """An `int 3`. The model's kernel, like a machine in the field, has no kernel debugger: the
+        breakpoint exception goes unhandled and the system bug-checks with 0x1E
+        KMODE_EXCEPTION_NOT_HANDLED (STATUS_BREAKPOINT at `pc`), before any KeBugCheckEx the driver
+        was about to make (a Rust panic's "RPNC" and location never reach the dump)."""
         self.debug_breaks.append(pc)
+        self.bugcheck = bugcheck_report(KMODE_EXCEPTION_NOT_HANDLED, [STATUS_BREAKPOINT, pc, 0, 0],
+                                        self.se.mem_read) + " (a debug break without a kernel debugger)"
+        raise ModelError(self.bugcheck)
 
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo, registry=None):

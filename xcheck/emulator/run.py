@@ -41,6 +41,7 @@ DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RIN
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
+STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_DEVICE_NOT_READY = 0xC00000A3
 RING_STOPPED = 0xFFFFFFFF
 CAPACITY = 0x20000
@@ -140,15 +141,21 @@ class Harness:
             self.hook(name, dll)
         self.error = None
         self.step_name = ""
-        # `int 3` (wdk-panic's debug break before its bug check) goes to the model, which notes it
-        # and continues as an attached kernel debugger would, so that KeBugCheckEx is reached and
-        # reported; every other interrupt keeps speakeasy's handling.
+        # `int 3` goes to the model: its kernel has no debugger attached, so a debug break is a
+        # bug check of its own (KMODE_EXCEPTION_NOT_HANDLED), reported and stopping the run; every
+        # other interrupt keeps speakeasy's handling.
         emu = self.se.emu
         builtin = emu._hook_interrupt
 
         def interrupt(emu_, intnum, ctx=[]):
             if intnum == 3:
-                m.debug_break(emu.get_pc())
+                try:
+                    m.debug_break(emu.get_pc())
+                except M.ModelError as e:
+                    if self.error is None:
+                        who = m.current.what if m.current else "no thread"
+                        self.error = f"int 3 ({who}): {e}"
+                    self.se.stop()
                 return True
             return builtin(emu_, intnum, ctx)
         emu._hook_interrupt = interrupt
@@ -508,6 +515,31 @@ def main():
     expect(len(m.probes) == probes, "a ring was probed before its event was referenced")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
            "a refused registration left state")
+
+    step("the Receive ring's event named again (for the Send ring, one handle or two; as the write-space event): "
+         "STATUS_INVALID_PARAMETER, compared after every event is referenced and before any ring is probed")
+    (s4, _), (r4, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    shared_event, other_event = event_handle(), event_handle()
+    duplicate = next_handle[0]                          # DuplicateHandle: another handle, the same object
+    next_handle[0] += 4
+    m.handles[duplicate] = m.handles[shared_event]
+    for what, payload, events in (
+            ("one handle for both rings", v2_payload(s4, shared_event, r4, shared_event), 2),
+            ("two handles to one event", v2_payload(s4, shared_event, r4, duplicate), 2),
+            ("the Receive ring's event as the write-space event",
+             v2_payload(s4, other_event, r4, shared_event, REGISTRATION_FLAG_WRITE_SPACE)
+             + struct.pack("<Q", duplicate), 3)):
+        probes = len(m.probes)
+        references = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle")
+        status, _, _ = register(what, payload)
+        expect(status == STATUS_INVALID_PARAMETER, f"{what}: {status:#x} (STATUS_INVALID_PARAMETER expected)")
+        expect(len(m.probes) == probes, f"{what}: a ring was probed before the events were compared")
+        referenced = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle") - references
+        expect(referenced == events, f"{what}: {referenced} event references taken, {events} expected before the "
+                                     f"comparison")
+        expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+               f"{what}: a refused registration left state")
+    del m.handles[duplicate]
 
     def v2_session(what, adapter=None, file="client", flags=0):
         """A v2 registration of fresh rings and events; returns the session's facts."""
@@ -1186,8 +1218,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
-         "round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, waits for its round, "
+         "returns it to priority 1, then waits for the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -1197,13 +1229,20 @@ def main():
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
     # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
     # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    # Once the round is over, the pause returns the consumer to its own priority before it waits for
+    # the stack: that wait does not depend on the consumer, which only sleeps until the restart.
     consumer = S["consumer"]
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
-    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
-           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    expect(sets[-2:] == [(pause.tid, M.LOW_REALTIME_PRIORITY), (pause.tid, 1)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY for its round and return it to 1 "
+           f"after it: {sets}")
     pause_calls = [name for tid, name in m.calls if tid == pause.tid]
-    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
-           f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    raised, lowered = [i for i, name in enumerate(pause_calls) if name == "KeSetPriorityThread"][-2:]
+    waits = [i for i, name in enumerate(pause_calls) if name == "KeWaitForMultipleObjects"]
+    expect(waits and raised < waits[0], f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    expect(any(raised < w < lowered for w in waits) and waits[-1] > lowered,
+           f"the pause did not lower the consumer between the wait for its round and the wait for the returns: "
+           f"{pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -1223,7 +1262,7 @@ def main():
     expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
-    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
+    expect(sets[-1:] == [(pause.tid, 1)], f"the consumer's priority changed after the pause lowered it: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")

@@ -534,7 +534,7 @@ mod task_offload_tests {
         for (revision, size) in [(2u8, 22u16), (3, 26), (4, 32), (5, 34), (6, 34)] {
             assert!(OffloadParameters::parse(&ndis_parameters(revision, size, &[])).is_ok(), "{revision}/{size}");
             let mut short = ndis_parameters(revision, size - 1, &[]);
-            short.push(0);
+            crate::fallible::try_push(&mut short, 0).unwrap();
             assert_eq!(OffloadParameters::parse(&short), Err(OidError::InvalidData), "{revision}/{}", size - 1);
         }
         assert_eq!(OffloadParameters::parse(&ndis_parameters(3, 20, &[(22, 2)])), Err(OidError::InvalidData));

@@ -43,7 +43,7 @@ use ring_abi::{
 use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump, count_coalesced};
-use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
+use crate::fallible::{try_deque_with_capacity, try_push, try_vec_with_capacity};
 use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -828,15 +828,22 @@ impl<P: Platform> Session<P> {
             bump(&stats.receive_dropped_no_resources);
             return false;
         };
-        match self.platform().prepare_indication(&out.mapping, header, offset, len, info, token) {
-            Some(indication) => {
-                out.batch.push(indication);
+        let Some(indication) = self.platform().prepare_indication(&out.mapping, header, offset, len, info, token)
+        else {
+            bump(&stats.receive_dropped_no_resources);
+            return false;
+        };
+        // The batch was allocated for RECEIVE_BATCH_PACKETS and is kept within it (checked above),
+        // so this never allocates; were it full, the indication would be freed and counted.
+        match try_push(&mut out.batch, indication) {
+            Ok(()) => {
                 let header_len = header.len() as u64;
                 out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len)).wrapping_add(header_len);
                 out.batch_ring_bytes = out.batch_ring_bytes.wrapping_add(u64::from(len));
                 true
             }
-            None => {
+            Err(indication) => {
+                drop(indication);
                 bump(&stats.receive_dropped_no_resources);
                 false
             }
@@ -917,9 +924,12 @@ impl<P: Platform> Session<P> {
     pub(crate) fn quiesce_receive(&self) {
         // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
         // runs below normal priority, so that wait would last as long as the processor is loaded:
-        // it is raised first (and relaxed by the restart).
+        // it is raised first, and returned to its own priority as soon as the round is over (the
+        // wait for returns below depends on the stack, not on the consumer, which from here on
+        // only sleeps until the restart).
         self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
+        self.relax_consumer();
         self.receive.wait_all_returned(self.platform());
     }
 

@@ -258,13 +258,10 @@ impl<P: Platform> Adapter<P> {
         }
     }
 
-    /// Restarts a paused adapter. The consumer, raised by the pause, returns to its own priority
-    /// before it is let go on.
+    /// Restarts a paused adapter. (The consumer is already back at its own priority: the pause
+    /// returned it there once the round it waited for was over.)
     pub fn restart(&self) {
         self.inner.paused.store(false, Ordering::SeqCst);
-        if let Some(session) = self.session() {
-            session.relax_consumer();
-        }
         self.inner.resumed.set();
     }
 
@@ -368,7 +365,8 @@ impl<P: Platform> Session<P> {
         }
     }
 
-    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock.
+    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock: the
+    /// pause, once the round it raised the consumer for is over.
     pub(crate) fn relax_consumer(&self) {
         if let Some(worker) = self.worker.lock().as_ref() {
             worker.relax();

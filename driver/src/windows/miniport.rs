@@ -29,7 +29,7 @@ use super::POOL_TAG;
 use crate::engine::offload::TaskOffloads;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
-use crate::fallible::{try_reserve, TryArc};
+use crate::fallible::{try_push, TryArc};
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -425,14 +425,14 @@ unsafe extern "system" fn miniport_initialize(
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
     let mut adapters = ADAPTERS.lock();
-    if try_reserve(&mut adapters, 1).is_err() {
+    if let Err(context) = try_push(&mut adapters, context) {
+        // Released after the lock: dropping the adapter is not work for a spin lock's IRQL.
         drop(adapters);
         drop(context);
         // SAFETY: no indication was ever made from the pool.
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
     }
-    adapters.push(context);
     NDIS_STATUS_SUCCESS
 }
 

@@ -142,6 +142,13 @@ impl Event for KernelEvent {
         // SAFETY: the event is valid for this value's life.
         unsafe { KeClearEvent(self.as_ptr()) };
     }
+
+    /// The object's address identifies it: `ObReferenceObjectByHandle` returns the same body
+    /// pointer for every handle to one event, and both values hold a reference, so neither
+    /// address can be reused while they are compared.
+    fn is_same_object(&self, other: &Self) -> bool {
+        self.as_ptr() == other.as_ptr()
+    }
 }
 
 impl Drop for KernelEvent {
