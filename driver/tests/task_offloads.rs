@@ -3,6 +3,7 @@
 //! it off completed), others still pass; receive coalescing turned off makes the Receive path
 //! cut what it would have indicated whole.
 
+use ringtun_driver::engine::keywords::configured_offloads;
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
 use ringtun_driver::engine::oid::{
     OidError, OidValue, RscStatistics, OID_OFFLOAD_ENCAPSULATION, OID_TCP_OFFLOAD_PARAMETERS, OID_TCP_RSC_STATISTICS,
@@ -95,6 +96,36 @@ fn udp4(payload: usize) -> Vec<u8> {
 }
 
 #[test]
+fn an_adapter_starts_with_the_offloads_its_keywords_leave_on_and_the_stack_may_turn_them_on() {
+    let driver = HostDriver::new();
+    let adapter = driver.adapter();
+    // The registry says *LsoV2IPv4 = 0 and *TCPChecksumOffloadIPv4 = 1 (transmit only).
+    let registry = [("*LsoV2IPv4", 0u32), ("*TCPChecksumOffloadIPv4", 1)];
+    let on = configured_offloads(TaskOffloads::ALL, |k| registry.iter().find(|(n, _)| *n == k.name).map(|&(_, v)| v));
+    adapter.offer_task_offloads(TaskOffloads::ALL, on);
+    let off = TaskOffloads::LSO_V4.bits() | TaskOffloads::TCP4_CHECKSUM_RX.bits();
+    assert_eq!(adapter.offered_task_offloads(), TaskOffloads::ALL);
+    assert_eq!(adapter.task_offloads(), TaskOffloads::from_bits(TaskOffloads::ALL.bits() & !off));
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let registration = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
+    let lso = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&tcp4(3000)], &[lso]), Ok(vec![TransmitStatus::OffloadOff]));
+    // Offered, so the stack may turn it on (NDIS_OFFLOAD_PARAMETERS_LSOV2_ENABLED).
+    let now = adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv4: 2, ..OffloadParameters::default() });
+    assert_eq!(now, Ok(TaskOffloads::from_bits(TaskOffloads::ALL.bits() & !TaskOffloads::TCP4_CHECKSUM_RX.bits())));
+    // A keyword never turns on more than is offered.
+    adapter.offer_task_offloads(TaskOffloads::NONE, TaskOffloads::ALL);
+    assert_eq!(adapter.task_offloads(), TaskOffloads::NONE);
+    driver.close(file);
+}
+
+#[test]
 fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() {
     let driver = HostDriver::new();
     let adapter = driver.adapter();
@@ -102,7 +133,7 @@ fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() 
     let offered = TaskOffloads::from_bits(
         TaskOffloads::ALL.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()),
     );
-    adapter.offer_task_offloads(offered);
+    adapter.offer_task_offloads(offered, TaskOffloads::ALL);
     assert_eq!((adapter.task_offloads(), adapter.offered_task_offloads()), (offered, offered));
     let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
     let registration = registration(&driver);

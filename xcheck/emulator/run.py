@@ -9,6 +9,7 @@ imports: when one waits, yields, ends, or is interrupted by an interleaving the 
 (Model.interrupt_after). Races are therefore not found by chance here: each interleaving is
 forced at a named point and its outcome checked.
 """
+import ctypes
 import json
 import os
 import socket
@@ -50,6 +51,12 @@ V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
 MINIPORT_F, MINIPORT_G = 0x6D696E6E, 0x6D696E6F
+MINIPORT_H, MINIPORT_I = 0x6D696E70, 0x6D696E71
+# The standardized INF keywords of the task offloads ringtun offers (NDIS: "Standardized INF
+# Keywords for TCP/IP Offload"): what a miniport reads from its registry key at initialization.
+STANDARDIZED_OFFLOAD_KEYWORDS = [
+    "*IPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv6", "*UDPChecksumOffloadIPv4",
+    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6"]
 # The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
 # offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
 REGISTRATION_FLAG_OFFLOAD = 2
@@ -263,19 +270,22 @@ def main():
     ch = m.chars
 
     # ---- adapters ----
-    def initialize(handle):
-        adapter = m.new_adapter(handle, m.alloc(0x150, "fdo"))
+    def initialize(handle, registry=None):
+        adapter = m.new_adapter(handle, m.alloc(0x150, "fdo"), registry)
         status = h.call("MiniportInitializeEx", ch["InitializeHandlerEx"], handle, 0, m.alloc(0x100, "init"),
                         callback="InitializeHandlerEx")
         expect(status == 0, f"MiniportInitializeEx returned {status:#x}")
         expect(adapter["context"] and adapter["general"] and adapter["pool"], "attributes and pool")
+        expect(not m.configurations, "the adapter's configuration was left open")
         status = h.call("MiniportRestart", ch["RestartHandler"], adapter["context"], m.alloc(0x40, "restart"),
                         callback="RestartHandler")
         expect(status == 0, f"MiniportRestart returned {status:#x}")
         return adapter
 
-    step("MiniportInitializeEx and MiniportRestart")
+    step("MiniportInitializeEx and MiniportRestart (the eleven standardized offload keywords read, none set)")
     A = initialize(MINIPORT_A)
+    expect(sorted(A["keywords_read"]) == sorted(STANDARDIZED_OFFLOAD_KEYWORDS),
+           f"keywords read at initialization: {A['keywords_read']}")
     expect(sorted(A["oids"]) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED),
            f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 7 documented additions "
            f"(docs/oids.md) expected")
@@ -1540,6 +1550,40 @@ def main():
     nothing_held()
     close("IRP_MJ_CLOSE after the halt", adapter=D)
 
+    def halt(adapter):
+        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
+               callback="HaltHandlerEx")
+        adapter["halted"] = True
+
+    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (REG_SZ, as the INF "
+         "writes it) and *TCPChecksumOffloadIPv4 = 1 (transmit only) starts with LSOv2 IPv4 and the TCP/IPv4 "
+         "receive checksum off and still offered; the stack may turn LSOv2 IPv4 on")
+    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7"})
+    hardware, current = H["offload_hardware"], H["offload"]
+    expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
+    want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
+    ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
+    want.Checksum.IPv4Receive.TcpChecksum = 0
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4 and the TCP/IPv4 receive checksum "
+           "off, everything else (RSC IPv6 with its out-of-range value included) on")
+    expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
+           "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
+    status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
+                         adapter=H)
+    now = H["offload_configs"][-1] if H["offload_configs"] else None
+    expect(status == 0 and now is not None and bytes(now.LsoV2.IPv4) == bytes(hardware.LsoV2.IPv4)
+           and bytes(now.Checksum) == bytes(current.Checksum),
+           "LSOv2 IPv4 turned on by the stack; the TCP/IPv4 receive checksum still off as the keyword said")
+    halt(H)
+
+    step("the standardized offload keywords: an adapter whose configuration cannot be opened starts with every "
+         "offload on")
+    I = initialize(MINIPORT_I, registry=M.UNOPENABLE)
+    expect(I["keywords_read"] == [], f"keywords read without a configuration: {I['keywords_read']}")
+    expect(bytes(I["offload"]) == bytes(I["offload_hardware"]) == bytes(A["offload_hardware"]),
+           "without a configuration, every offered offload on")
+    halt(I)
+
     step("unload with a session open: NDIS halts the adapters (the session ends), then the driver unloads; "
          "nothing left (pool, NBLs, threads, MDLs, references)")
     E = initialize(MINIPORT_E)
@@ -1547,9 +1591,7 @@ def main():
     nbls, _ = build_chain([[ipv4(94, 22)]])
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=E)
     for adapter in (B, E):
-        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
-               callback="HaltHandlerEx")
-        adapter["halted"] = True
+        halt(adapter)
     expect(not m.pools, "NBL pools not freed at halt")
     expect(m.mem.u32(SE["send"] + V2_TAIL) == RING_STOPPED, "the open session was not ended by the halt")
     h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")

@@ -563,12 +563,14 @@ impl<P: Platform> Adapter<P> {
     }
 
     /// Sets what the shell offers its stack (NDIS: the offload attributes of the adapter, which
-    /// depend on the NDIS version it registered with: USO needs 6.83), all of it on. Called once,
-    /// before the stack can send or switch offloads.
-    pub fn offer_task_offloads(&self, offered: TaskOffloads) {
+    /// depend on the NDIS version it registered with: USO needs 6.83) and which of it starts on
+    /// (`on`, as the adapter's standardized keywords say: [`crate::engine::keywords`]; whatever
+    /// `on` names beyond `offered` stays off). Called once, before the stack can send or switch
+    /// offloads; the stack may later turn on what is offered but started off.
+    pub fn offer_task_offloads(&self, offered: TaskOffloads, on: TaskOffloads) {
         let settings = &self.inner.oid_settings;
         settings.offered.store(offered.bits(), Ordering::SeqCst);
-        settings.task_offloads.store(offered.bits(), Ordering::SeqCst);
+        settings.task_offloads.store(offered.bits() & on.bits(), Ordering::SeqCst);
     }
 
     /// Applies an `OID_TCP_OFFLOAD_PARAMETERS` request ([`TaskOffloads::apply`]); returns the

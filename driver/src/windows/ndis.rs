@@ -22,7 +22,7 @@
 use core::ffi::c_void;
 use core::mem::{offset_of, size_of};
 
-use wdk_sys::{NTSTATUS, PDRIVER_OBJECT, PMDL, PUNICODE_STRING};
+use wdk_sys::{NTSTATUS, PDRIVER_OBJECT, PMDL, PUNICODE_STRING, UNICODE_STRING};
 
 pub type NDIS_HANDLE = *mut c_void;
 pub type NDIS_STATUS = NTSTATUS;
@@ -416,6 +416,43 @@ pub const NDIS_OFFLOAD_SET_NO_CHANGE: u32 = 0;
 pub const NDIS_OFFLOAD_SET_ON: u32 = 1;
 /// `NDIS_OFFLOAD_SET_OFF` (ntddndis.h).
 pub const NDIS_OFFLOAD_SET_OFF: u32 = 2;
+
+// ---- the adapter's configuration (ndis.h; the object type in ntddndis.h) ----
+
+/// `NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT` (ntddndis.h).
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: u8 = 0xA9;
+/// `NDIS_CONFIGURATION_OBJECT_REVISION_1` (ndis.h).
+pub const NDIS_CONFIGURATION_OBJECT_REVISION_1: u8 = 1;
+/// `NdisParameterInteger` (`NDIS_PARAMETER_TYPE`, ndis.h): the first enumerator.
+pub const NdisParameterInteger: u32 = 0;
+
+/// `NDIS_CONFIGURATION_OBJECT` (ndis.h): the input of `NdisOpenConfigurationEx`.
+#[repr(C)]
+pub struct NDIS_CONFIGURATION_OBJECT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub NdisHandle: NDIS_HANDLE,
+    pub Flags: u32,
+}
+
+/// `NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1` (ndis.h): through `Flags`, not the padded
+/// structure size.
+pub const CONFIGURATION_OBJECT_SIZE_REVISION_1: usize = offset_of!(NDIS_CONFIGURATION_OBJECT, Flags) + size_of::<u32>();
+
+/// The `ParameterData` union of `NDIS_CONFIGURATION_PARAMETER` (ndis.h) without its third arm,
+/// `BinaryData` (a USHORT and a PVOID: the size and alignment of `StringData`).
+#[repr(C)]
+pub union NDIS_CONFIGURATION_PARAMETER_DATA {
+    pub IntegerData: u32,
+    pub StringData: UNICODE_STRING,
+}
+
+/// `NDIS_CONFIGURATION_PARAMETER` (ndis.h): what `NdisReadConfiguration` returns a pointer to
+/// (allocated by NDIS, freed with the configuration handle; never created here).
+#[repr(C)]
+pub struct NDIS_CONFIGURATION_PARAMETER {
+    pub ParameterType: u32,
+    pub ParameterData: NDIS_CONFIGURATION_PARAMETER_DATA,
+}
 
 /// `NDIS_RSC_STATISTICS_INFO` (ntddndis.h, NDIS 6.30): the answer to `OID_TCP_RSC_STATISTICS`.
 /// Its revision-1 size (`NDIS_SIZEOF_RSC_STATISTICS_REVISION_1`, through `Aborts`) is the whole
@@ -917,6 +954,22 @@ extern "system" {
         SendCompleteFlags: u32,
     );
     pub fn NdisMIndicateStatusEx(MiniportAdapterHandle: NDIS_HANDLE, StatusIndication: *const NDIS_STATUS_INDICATION);
+    /// Opens the adapter's registry key (its driver key in the device's class), at PASSIVE_LEVEL.
+    #[must_use]
+    pub fn NdisOpenConfigurationEx(
+        ConfigObject: *const NDIS_CONFIGURATION_OBJECT,
+        ConfigurationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Reads one value of an open configuration; the parameter stays NDIS's until the handle is
+    /// closed. `Keyword` is `_In_` (NDIS does not write it).
+    pub fn NdisReadConfiguration(
+        Status: *mut NDIS_STATUS,
+        ParameterValue: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+        ConfigurationHandle: NDIS_HANDLE,
+        Keyword: PUNICODE_STRING,
+        ParameterType: u32,
+    );
+    pub fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
     pub fn NdisMGetDeviceProperty(
         MiniportAdapterHandle: NDIS_HANDLE,
         PhysicalDeviceObject: *mut wdk_sys::PDEVICE_OBJECT,
@@ -962,6 +1015,9 @@ assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size: 16, {
 });
 
 // The 64-bit layouts (x64 and arm64; the shell is built for nothing else).
+assert_layout!(NDIS_CONFIGURATION_OBJECT, size: 24, { Header: 0, NdisHandle: 8, Flags: 16 });
+const _: () = assert!(CONFIGURATION_OBJECT_SIZE_REVISION_1 == 20);
+assert_layout!(NDIS_CONFIGURATION_PARAMETER, size: 24, { ParameterType: 0, ParameterData: 8 });
 assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
     Header: 0, MajorNdisVersion: 4, MinorNdisVersion: 5, MajorDriverVersion: 6, MinorDriverVersion: 7,
     Flags: 8, SetOptionsHandler: 0x10, InitializeHandlerEx: 0x18, HaltHandlerEx: 0x20, UnloadHandler: 0x28,
