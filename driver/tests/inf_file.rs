@@ -171,9 +171,11 @@ fn models_and_network_directives() {
     assert_eq!(inf.number(ddinstall, "*DirectionType"), 0);
     assert_eq!(inf.number(ddinstall, "*AccessType"), 2);
 
+    // AddReg names one or more sections; their rows together.
     let addreg: Vec<Vec<String>> = inf
-        .section(inf.value(ddinstall, "AddReg"))
-        .iter()
+        .value(ddinstall, "AddReg")
+        .split(',')
+        .flat_map(|section| inf.section(section.trim()))
         .map(|(_, v)| v.split(',').map(|p| p.trim().trim_matches('"').to_string()).collect())
         .collect();
     let has = |row: &[&str]| addreg.iter().any(|r| r.iter().map(String::as_str).eq(row.iter().copied()));
@@ -181,6 +183,26 @@ fn models_and_network_directives() {
     assert!(has(&["HKR", "Ndi\\Interfaces", "UpperRange", "0", "ndis5"]));
     assert!(has(&["HKR", "Ndi\\Interfaces", "LowerRange", "0", "nolower"]));
     assert!(has(&["HKR", "", "EnableDhcp", "0x00010001", "0"]));
+    // The standardized offload keywords the driver reads, each an enum enabled by default
+    // (checksums Rx and Tx).
+    for (keyword, default) in [
+        ("*IPChecksumOffloadIPv4", "3"),
+        ("*TCPChecksumOffloadIPv4", "3"),
+        ("*TCPChecksumOffloadIPv6", "3"),
+        ("*UDPChecksumOffloadIPv4", "3"),
+        ("*UDPChecksumOffloadIPv6", "3"),
+        ("*LsoV2IPv4", "1"),
+        ("*LsoV2IPv6", "1"),
+        ("*RscIPv4", "1"),
+        ("*RscIPv6", "1"),
+        ("*UsoIPv4", "1"),
+        ("*UsoIPv6", "1"),
+    ] {
+        let key = format!("Ndi\\params\\{keyword}");
+        assert!(has(&["HKR", &key, "Type", "0", "enum"]), "{keyword}");
+        assert!(has(&["HKR", &key, "Default", "0", default]), "{keyword}");
+        assert!(has(&["HKR", &format!("{key}\\enum"), "0", "0", "%Disabled%"]), "{keyword}");
+    }
 }
 
 #[test]
