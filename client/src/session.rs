@@ -529,6 +529,8 @@ impl<B: Backend> Session<B> {
             if tail == RING_STOPPED {
                 return Err(Error::SessionEnded);
             }
+            // A tail among the packets this client holds moved backwards: corrupt.
+            ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
             let view = match ring.packet_at(inc.cursor, tail) {
                 Ok(None) => return Ok(None),
                 Ok(Some(view)) => view,
@@ -552,6 +554,8 @@ impl<B: Backend> Session<B> {
         if tail == RING_STOPPED {
             return Err(Error::SessionEnded);
         }
+        // A tail among the packets this client holds moved backwards: corrupt.
+        ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
         let mut n = 0;
         while n < max {
             let view = match ring.packet_at(inc.cursor, tail) {

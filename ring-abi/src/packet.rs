@@ -73,6 +73,15 @@ pub enum RingFault {
     TailOutOfRange(u32),
     /// A tail not on a slot boundary.
     TailMisaligned(u32),
+    /// A tail behind what the consumer already consumed: it lies among the slots the consumer
+    /// still holds (from its released head up to its cursor), so the producer moved it
+    /// backwards.
+    TailBehindCursor {
+        /// The tail as read.
+        tail: u32,
+        /// The consumer's cursor (where it reads next).
+        cursor: u32,
+    },
     /// Published content is smaller than a packet header.
     ContentTooSmall(u32),
     /// v1: a size above 0xFFFF (bit 31 set included).
@@ -154,6 +163,29 @@ impl RingGeometry {
         }
         if tail & self.alignment().wrapping_sub(1) != 0 {
             return Err(RingFault::TailMisaligned(tail));
+        }
+        Ok(())
+    }
+
+    /// Consumer side: checks a `tail` read from shared memory against what this consumer has
+    /// consumed (`docs/ring-protocol.md` section 6.1, rule 1). `released` is the head it last
+    /// released (stored) and `cursor` where it reads next; the slots from `released` up to
+    /// `cursor` are consumed and still held. A producer moves `tail` only forward, and never more
+    /// than a lap ahead of the head it last read (it never publishes over a slot the consumer
+    /// holds), so an honest tail lies from `cursor` up to, not including, `released`:
+    /// `content(released, tail) >= content(released, cursor)`. A tail among the held slots is
+    /// corrupt: it moved backwards (parsing on from `cursor` would hand out held slots a second
+    /// time), or, at `released` itself while something is held, it claims a whole lap. Also
+    /// refuses what [`Self::check_tail`] refuses. `released` and `cursor` are the consumer's
+    /// own valid offsets.
+    #[inline]
+    pub const fn check_consumer_tail(&self, released: u32, cursor: u32, tail: u32) -> Result<(), RingFault> {
+        if let Err(fault) = self.check_tail(tail) {
+            return Err(fault);
+        }
+        // Both contents are wrapped into 0..capacity, one lap at most: the comparison is exact.
+        if self.content(released, tail) < self.content(released, cursor) {
+            return Err(RingFault::TailBehindCursor { tail, cursor });
         }
         Ok(())
     }
@@ -397,6 +429,40 @@ mod tests {
         assert_eq!(g.parse_packet(&area, 64, 96), Err(RingFault::SlotTooSmall(0)));
         let words = RingGeometry::v2_header_words(32, 9, 20);
         assert_eq!(words[1].to_le_bytes(), [9, 0, 20, 0]);
+    }
+
+    /// Section 6.1 rule 1: a tail among the slots the consumer holds (from its released head up
+    /// to its cursor) moved backwards; anywhere from the cursor up to the released head (exclusive)
+    /// is honest, across the wrap too.
+    #[test]
+    fn consumer_tail_rule() {
+        let g = v1();
+        let behind = |tail, cursor| Err(RingFault::TailBehindCursor { tail, cursor });
+        // Nothing held: any valid tail, up to a full ring.
+        assert_eq!(g.check_consumer_tail(0x100, 0x100, 0x100), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x100, 0xFC), Ok(()));
+        // 0x100..0x200 held.
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x200), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x204), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0xFC), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x1FC), behind(0x1FC, 0x200));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x104), behind(0x104, 0x200));
+        // The released head itself: a whole lap published over the held slots.
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x100), behind(0x100, 0x200));
+        // Held across the wrap: 0x1FF00..0x80.
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x80), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x1FEFC), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x7C), behind(0x7C, 0x80));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0), behind(0, 0x80));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x1FFFC), behind(0x1FFFC, 0x80));
+        // A bad tail is refused as `check_tail` refuses it.
+        assert_eq!(g.check_consumer_tail(0, 0, 0x20000), Err(RingFault::TailOutOfRange(0x20000)));
+        assert_eq!(g.check_consumer_tail(0, 0, u32::MAX), Err(RingFault::TailOutOfRange(u32::MAX)));
+        assert_eq!(g.check_consumer_tail(0, 0, 2), Err(RingFault::TailMisaligned(2)));
+        let g2 = v2();
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x3C), Err(RingFault::TailMisaligned(0x3C)));
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x38), behind(0x38, 0x40));
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x1FFF8), Ok(()));
     }
 
     #[test]
