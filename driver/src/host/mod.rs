@@ -3,7 +3,10 @@
 //! [`HostDriver`] plays the whole driver as a client sees it: open a handle, send IOCTLs, close;
 //! ring memory comes from [`HostKernel::alloc_ring`] and events from
 //! [`HostKernel::create_event`], so `map_ring` and `reference_event` can fail exactly where the
-//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. The network stack is a
+//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. Ring memory is a shared
+//! memory object: `map_ring` maps its pages a second time for the engine (the kernel's system
+//! mapping of locked pages) and releasing the mapping unmaps them, so an engine access after the
+//! release faults in tests, as it would bugcheck in the kernel. The network stack is a
 //! [`StackSide`]: [`FakeStack`] (scriptable, for tests) unless another is plugged in with
 //! [`HostDriver::with_stack_side`] (a TUN device, in the `ringtun-tun` crate); packets the stack
 //! sends out of the adapter enter through [`HostDriver::transmit`] or [`Adapter::transmit`].
@@ -266,7 +269,8 @@ impl Drop for Live {
     }
 }
 
-/// A ring mapped for the engine: keeps the client's allocation alive, like a locked MDL.
+/// A ring mapped for the engine: its own mapping of the client's pages (a locked MDL's system
+/// address in the kernel), unmapped when this value and every indication over it are gone.
 #[derive(Debug)]
 pub struct HostMapping {
     base: *mut u8,
@@ -279,17 +283,24 @@ pub struct HostMapping {
 
 impl Drop for HostMapping {
     fn drop(&mut self) {
+        // Released while the stack still holds a packet in it (in the kernel: the stack reading
+        // unlocked pages): counted, and the view stays mapped until that packet is freed, so that
+        // the stack side does not fault; the engine itself must not touch it any more.
         if Arc::strong_count(&self.anchor) > 1 {
             self.live.resources.unmapped_in_use.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-/// What an indication holds on to: the ring memory it points into, and the resource count it is
-/// part of. One reference count and one counter per indication (not one of each per resource),
-/// so the host's bookkeeping does not dominate the per-packet cost it measures.
+/// What an indication holds on to: the engine's view of the ring it points into, and the
+/// resource count it is part of. One reference count and one counter per indication (not one of
+/// each per resource), so the host's bookkeeping does not dominate the per-packet cost it
+/// measures.
 #[derive(Debug)]
 pub(crate) struct IndicationAnchor {
+    /// Unmapped with the last holder: the mapping, or the last indication over it.
+    _view: kernel::RingView,
+    /// The client's allocation (counted live while the driver maps it).
     _memory: Arc<RingAllocation>,
     resources: Arc<HostResources>,
 }
@@ -311,8 +322,8 @@ impl Drop for IndicationHold {
     }
 }
 
-// SAFETY: the mapping only carries the address of memory kept alive by `memory`; all access is
-// through `SharedRing`.
+// SAFETY: the mapping only carries the address of the engine's view, kept mapped by `anchor`;
+// all access is through `SharedRing`.
 unsafe impl Send for HostMapping {}
 // SAFETY: as above.
 unsafe impl Sync for HostMapping {}
@@ -390,14 +401,17 @@ impl Platform for HostPlatform {
         // so the host accepts them (the registration validator already bounded the range).
         let _ = caller;
         let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
+        // The engine's own view of the pages: any access after the release faults.
+        let view = memory.map_view(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InsufficientResources)?;
+        let base = view.base();
         // The host's own bookkeeping (the stand-in for the MDL), exempt from allocation faults.
         let (live, anchor) = platform_allocation(|| {
             (
                 Live::new(&self.resources, |r| &r.mappings),
-                Arc::new(IndicationAnchor { _memory: memory, resources: Arc::clone(&self.resources) }),
+                Arc::new(IndicationAnchor { _view: view, _memory: memory, resources: Arc::clone(&self.resources) }),
             )
         });
-        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, anchor, live })
+        Ok(HostMapping { base, len: ring_size as usize, anchor, live })
     }
 
     fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
