@@ -5,7 +5,7 @@
 //! packet header words) are hostile: each is passed in as a value read once, and every
 //! combination of values yields either a view that stays inside the ring or a [`RingFault`].
 
-use crate::consts::{CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, V2_PACKET_HEADER_SIZE};
+use crate::consts::{CLIENT_OWNED_BIT, V2_PACKET_HEADER_SIZE};
 use crate::geometry::{v1_slot_size, RingGeometry, RingVersion};
 
 /// A packet header's values, read once from shared memory.
@@ -328,13 +328,10 @@ impl RingGeometry {
     /// Encodes a v2 packet header as the two little-endian words stored in a slot.
     #[inline]
     pub const fn v2_header_words(slot_size: u32, data_offset: u16, data_length: u16) -> [u32; 2] {
-        [slot_size, (data_offset as u32) | ((data_length as u32) << 16)]
-    }
-
-    /// Whether `len` is a valid IP packet length for a ring packet.
-    #[inline]
-    pub const fn is_valid_data_length(len: u32) -> bool {
-        len <= MAX_IP_PACKET_SIZE
+        // The second word holds `data_offset` in its low bytes and `data_length` in its high ones.
+        let [offset_low, offset_high] = data_offset.to_le_bytes();
+        let [length_low, length_high] = data_length.to_le_bytes();
+        [slot_size, u32::from_le_bytes([offset_low, offset_high, length_low, length_high])]
     }
 }
 
@@ -386,6 +383,29 @@ mod tests {
         );
         // The wrong header version is never trusted.
         assert!(g.packet_at(0, 24, |_| v2h(24, 8, 16)).is_err());
+    }
+
+    /// A slot of just a header (a v2 slot of 8 bytes with no data, a v1 zero-length packet) is
+    /// legal, also as the last published slot, where the content is exactly one header.
+    #[test]
+    fn header_only_slot_as_the_last_published_slot() {
+        let g = v2();
+        let empty = PacketView { slot_offset: 0x40, slot_size: 8, data_offset: 8, data_length: 0 };
+        assert_eq!(g.packet_at(0x40, 0x48, |_| v2h(8, 8, 0)), Ok(Some(empty)));
+        assert_eq!(g.validate_packet(0x40, 8, v2h(8, 8, 0)), Ok(empty));
+        assert_eq!(g.validate_packet(0x40, 7, v2h(8, 8, 0)), Err(RingFault::ContentTooSmall(7)));
+        // At the end of the capacity, wrapping the tail to 0.
+        let at_end = PacketView { slot_offset: 0x1FFF8, ..empty };
+        assert_eq!(g.packet_at(0x1FFF8, 0, |_| v2h(8, 8, 0)), Ok(Some(at_end)));
+        let g = v1();
+        let zero = PacketView { slot_offset: 0x40, slot_size: 4, data_offset: 4, data_length: 0 };
+        assert_eq!(g.packet_at(0x40, 0x44, |_| PacketHeader::V1 { size: 0 }), Ok(Some(zero)));
+        assert_eq!(g.validate_packet(0x40, 4, PacketHeader::V1 { size: 0 }), Ok(zero));
+        assert_eq!(g.validate_packet(0x40, 3, PacketHeader::V1 { size: 0 }), Err(RingFault::ContentTooSmall(3)));
+        assert_eq!(
+            g.packet_at(0x40, 0x44, |_| PacketHeader::V1 { size: 1 }),
+            Err(RingFault::SlotBeyondContent { slot_size: 8, content: 4 })
+        );
     }
 
     #[test]

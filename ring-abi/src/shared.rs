@@ -429,6 +429,53 @@ mod tests {
         }
     }
 
+    /// Data accesses are bounded by the data area, not by the window: a window larger than the
+    /// ring (a mapping rounded up to whole pages) gives no access past the trailing room.
+    #[test]
+    fn data_accesses_stop_at_the_data_area_in_a_larger_window() {
+        for g in [RingGeometry::v1(0x20000).unwrap(), RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap()] {
+            let window = g.ring_size() as usize + 4096;
+            let mut buf = buffer(window);
+            // SAFETY: `buf` outlives `ring` and is 8-aligned.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), window, g.version()) }.unwrap();
+            let ring = Ring::new(mem, g).unwrap();
+            let area = g.data_area_size();
+            let start = g.data_start() as usize;
+            let refused = |offset: u32, len: usize| OutOfBounds { offset: start + offset as usize, len };
+            let beyond = |offset: u32, len: usize| Err(refused(offset, len));
+
+            assert_eq!(ring.write_data(area - 2, &[1, 2]), Ok(()));
+            assert_eq!(ring.write_data(area - 2, &[1, 2, 3]), beyond(area - 2, 3));
+            assert_eq!(ring.write_data(area, &[]), Ok(()));
+            assert_eq!(ring.write_data(area + 1, &[]), beyond(area + 1, 0));
+            let mut two = [0u8; 2];
+            assert_eq!(ring.read_data(area - 2, &mut two), Ok(()));
+            assert_eq!(two, [1, 2]);
+            let mut three = [0u8; 3];
+            assert_eq!(ring.read_data(area - 2, &mut three), beyond(area - 2, 3));
+            assert_eq!(ring.read_data(u32::MAX, &mut two), beyond(u32::MAX, 2));
+
+            assert_eq!(ring.fill_data(area - 4, 4, 0xEE), Ok(()));
+            assert_eq!(ring.fill_data(area - 4, 5, 0xEE), beyond(area - 4, 5));
+            assert_eq!(ring.fill_data(0, usize::MAX, 0xEE), beyond(0, usize::MAX));
+            ring.read_data(area - 4, &mut two).unwrap();
+            assert_eq!(two, [0xEE, 0xEE]);
+            // Nothing was written past the data area.
+            // SAFETY: a read of the test's own buffer after the ring's accesses.
+            let bytes = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), window) };
+            assert!(bytes[start + area as usize..].iter().all(|&b| b == 0));
+
+            assert_eq!(ring.ring_offset_of(0x10, 4), Ok(start + 0x10));
+            assert_eq!(ring.ring_offset_of(area - 4, 4), Ok(start + area as usize - 4));
+            assert_eq!(ring.ring_offset_of(area - 4, 5), Err(refused(area - 4, 5)));
+            assert_eq!(
+                ring.data_ptr(0x10, 4).map(|p| p.as_ptr()),
+                Ok(ring.memory().as_ptr().wrapping_add(start + 0x10))
+            );
+            assert_eq!(ring.data_ptr(area - 4, 5).map(|p| p.as_ptr()), Err(refused(area - 4, 5)));
+        }
+    }
+
     #[test]
     fn header_offsets_and_handshake() {
         let g = RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap();
