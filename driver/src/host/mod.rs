@@ -96,10 +96,15 @@ fn platform_allocation<R>(f: impl FnOnce() -> R) -> R {
 /// Besides the per-call flags, [`HostFaults::fail_nth_call`] fails one chosen call among all
 /// fallible platform calls (to make each one fail in turn), and [`HostFaults::set_random`] fails
 /// any of them at random with a seeded generator (to fail them during traffic).
+/// [`HostFaults::set_call_hook`] runs a test's action at each fallible call (a query-remove or a
+/// halt at a chosen point of a registration).
 #[derive(Debug, Default)]
 pub struct HostFaults {
     /// `map_ring` fails with insufficient resources.
     pub fail_map: AtomicBool,
+    /// `map_ring` succeeds but reports a mapping one byte shorter than the ring (a platform bug
+    /// the engine must refuse rather than trust).
+    pub short_map: AtomicBool,
     /// `reference_event` fails with an invalid handle.
     pub fail_reference_event: AtomicBool,
     /// `create_event` fails with insufficient resources (the kernel allocates each event).
@@ -117,6 +122,23 @@ pub struct HostFaults {
     random_state: AtomicU64,
     /// Failures injected so far, by kind.
     injected: [AtomicU64; FAULT_KINDS],
+    hook: CallHook,
+}
+
+/// An action to run at each fallible platform call.
+type HookFn = Arc<dyn Fn(FaultKind) + Send + Sync>;
+
+/// The call hook: a flag read on every call (so an unhooked call costs one load) and the action.
+#[derive(Default)]
+struct CallHook {
+    set: AtomicBool,
+    action: std::sync::Mutex<Option<HookFn>>,
+}
+
+impl core::fmt::Debug for CallHook {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.set.load(Ordering::Relaxed) { "CallHook(set)" } else { "CallHook(none)" })
+    }
 }
 
 /// A fallible platform call.
@@ -160,8 +182,29 @@ impl HostFaults {
         self.injected.iter().map(|c| c.load(Ordering::SeqCst)).sum()
     }
 
+    /// Runs `action` at the start of every fallible platform call from now on, on the calling
+    /// thread (which may be inside a registration or a consumer round), until cleared with
+    /// [`HostFaults::clear_call_hook`].
+    pub fn set_call_hook(&self, action: impl Fn(FaultKind) + Send + Sync + 'static) {
+        *self.hook.action.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(action));
+        self.hook.set.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes the call hook.
+    pub fn clear_call_hook(&self) {
+        self.hook.set.store(false, Ordering::SeqCst);
+        *self.hook.action.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
     /// Whether this call of `kind` fails.
     fn fail(&self, kind: FaultKind) -> bool {
+        if self.hook.set.load(Ordering::Relaxed) {
+            // Called without the hook's lock held: the action may call into the driver.
+            let action = self.hook.action.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if let Some(action) = action {
+                action(kind);
+            }
+        }
         let flagged = match kind {
             FaultKind::Map => self.fail_map.load(Ordering::SeqCst),
             FaultKind::ReferenceEvent => self.fail_reference_event.load(Ordering::SeqCst),
@@ -404,6 +447,11 @@ impl Platform for HostPlatform {
         // The engine's own view of the pages: any access after the release faults.
         let view = memory.map_view(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InsufficientResources)?;
         let base = view.base();
+        let len = if self.faults.short_map.load(Ordering::SeqCst) {
+            (ring_size as usize).saturating_sub(1)
+        } else {
+            ring_size as usize
+        };
         // The host's own bookkeeping (the stand-in for the MDL), exempt from allocation faults.
         let (live, anchor) = platform_allocation(|| {
             (
@@ -411,7 +459,7 @@ impl Platform for HostPlatform {
                 Arc::new(IndicationAnchor { _view: view, _memory: memory, resources: Arc::clone(&self.resources) }),
             )
         });
-        Ok(HostMapping { base, len: ring_size as usize, anchor, live })
+        Ok(HostMapping { base, len, anchor, live })
     }
 
     fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
