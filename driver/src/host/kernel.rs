@@ -219,9 +219,17 @@ impl RingAllocation {
     /// second time, for the driver: what locking the pages and mapping them into system space
     /// gives in the kernel. The view keeps the byte offset within the page, so its address has the
     /// alignment of `address`.
+    ///
+    /// With `RINGTUN_HOST_ONE_VIEW=1` in the environment the driver uses the client's own view
+    /// instead (nothing is mapped or unmapped): ThreadSanitizer tracks memory by address, so
+    /// under it both sides must use the same addresses for their accesses to be compared.
     pub(crate) fn map_view(&self, address: u64, len: u64) -> Option<RingView> {
         if !self.contains(address, len) {
             return None;
+        }
+        if one_view() {
+            let base = address as usize as *mut u8;
+            return Some(RingView { map: base, map_len: 0, base });
         }
         let offset = usize::try_from(address.checked_sub(self.ptr as u64)?).ok()?;
         let first_page = offset & !(page_size() - 1);
@@ -246,6 +254,13 @@ impl RingAllocation {
         let map = map.cast::<u8>();
         Some(RingView { map, map_len, base: map.wrapping_add(offset - first_page) })
     }
+}
+
+/// Whether the driver uses the client's view of ring memory (`RINGTUN_HOST_ONE_VIEW=1`, for
+/// ThreadSanitizer runs) instead of a mapping of its own.
+fn one_view() -> bool {
+    static ONE_VIEW: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ONE_VIEW.get_or_init(|| std::env::var_os("RINGTUN_HOST_ONE_VIEW").is_some_and(|v| v == "1"))
 }
 
 /// `MAP_32BIT` where the host has it (x86-64 Linux), to place memory below 4 GiB.
@@ -294,6 +309,10 @@ impl RingView {
 
 impl Drop for RingView {
     fn drop(&mut self) {
+        if self.map_len == 0 {
+            // The client's own view (`RINGTUN_HOST_ONE_VIEW`): nothing of ours to unmap.
+            return;
+        }
         // SAFETY: mapped in `map_view` with this length and unmapped only here.
         unsafe {
             libc::munmap(self.map.cast(), self.map_len);
