@@ -404,6 +404,11 @@ mod tests {
         let mut buf = buffer(64);
         // SAFETY: `buf` outlives `mem` and is 8-aligned.
         let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, RingVersion::V2) }.unwrap();
+        assert_eq!((mem.len(), mem.is_empty(), mem.as_ptr()), (64, false, buf.as_mut_ptr().cast()));
+        // SAFETY: an empty window over `buf` (no access is possible through it).
+        let empty = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 0, RingVersion::V2) }.unwrap();
+        assert_eq!((empty.len(), empty.is_empty()), (0, true));
+        assert_eq!(empty.load_u32(0, Ordering::Relaxed), Err(OutOfBounds { offset: 0, len: 4 }));
         assert!(mem.load_u32(60, Ordering::Relaxed).is_ok());
         assert_eq!(mem.load_u32(61, Ordering::Relaxed), Err(OutOfBounds { offset: 61, len: 4 }));
         assert_eq!(mem.load_u32(62, Ordering::Relaxed), Err(OutOfBounds { offset: 62, len: 4 }));
@@ -497,6 +502,24 @@ mod tests {
         assert_eq!(ring.read_packet_header(8), PacketHeader::V2 { slot_size: 32, data_offset: 9, data_length: 3 });
         assert!(ring.write_data(g.data_area_size() - 2, &[1, 2]).is_ok());
         assert!(ring.write_data(g.data_area_size() - 1, &[1, 2]).is_err());
+        // v1: Wintun's header, head at 0, tail at 4, alertable at 8, data at 12.
+        let g1 = RingGeometry::v1(0x20000).unwrap();
+        let mut buf1 = buffer(g1.ring_size() as usize);
+        // SAFETY: `buf1` outlives `v1`.
+        let mem1 = unsafe { SharedRing::new(buf1.as_mut_ptr().cast(), g1.ring_size() as usize, g1.version()) };
+        let v1 = Ring::new(mem1.unwrap(), g1).unwrap();
+        v1.store_head(8);
+        v1.store_tail(12);
+        v1.store_alertable(true);
+        v1.write_packet_header(4, PacketHeader::V1 { size: 7 }).unwrap();
+        let words: Vec<u32> = (0..5).map(|i| v1.memory().load_u32(4 * i, Ordering::Relaxed).unwrap()).collect();
+        assert_eq!(words, [8, 12, 1, 0, 7]);
+        assert_eq!((v1.load_head(), v1.load_tail(), v1.read_packet_header(4)), (8, 12, PacketHeader::V1 { size: 7 }));
+        // A reset ring: head, tail and alertable all zero again.
+        ring.store_alertable(true);
+        ring.reset();
+        assert_eq!((ring.load_head(), ring.load_tail(), ring.load_alertable()), (0, 0, false));
+        assert_eq!(ring.memory().load_u32(4, Ordering::Relaxed), Ok(0));
         // SAFETY: `buf` outlives `too_small`.
         let too_small = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, g.version()) }.unwrap();
         assert!(Ring::new(too_small, g).is_err());

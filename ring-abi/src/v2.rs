@@ -195,6 +195,9 @@ mod tests {
         assert!(RegistrationFlags::ALL.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert!(!RegistrationFlags::EMPTY.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert_eq!(RegistrationFlags::EMPTY.union(RegistrationFlags::RECEIVE_SPLIT).bits(), 1);
+        // A union with a flag already present keeps it.
+        assert_eq!(RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::RECEIVE_SPLIT), RegistrationFlags::ALL);
+        assert!(RegistrationFlags::ALL.contains(RegistrationFlags::EMPTY));
     }
 
     #[test]
