@@ -684,15 +684,64 @@ impl HostDriver {
     }
 
     /// Closes `file` (IRP_MJ_CLOSE): ends the session it owns.
+    ///
+    /// Like every teardown through `HostDriver`, bounded by [`TEARDOWN_LIMIT`].
     pub fn close(&self, file: HostFile) {
-        self.adapter.close(file.id);
+        let id = file.id;
+        self.bounded("close", move |adapter| {
+            adapter.close(id);
+        });
     }
 
     /// The process `process` exited: what the kernel shell's process-exit notification does
     /// for each adapter (look for a session of the process, end it or wait for its teardown).
+    /// Bounded by [`TEARDOWN_LIMIT`].
     pub fn process_exited(&self, process: u64) {
-        while self.adapter.has_session_of_process(process) {
-            self.adapter.process_exited(process);
+        self.bounded("process exit", move |adapter| {
+            while adapter.has_session_of_process(process) {
+                adapter.process_exited(process);
+            }
+        });
+    }
+
+    /// Halts the adapter (ends any session, refuses new ones), bounded by [`TEARDOWN_LIMIT`].
+    pub fn halt(&self) {
+        self.bounded("halt", Adapter::halt);
+    }
+
+    /// Runs a teardown on a thread of its own and waits for it at most [`TEARDOWN_LIMIT`]: an
+    /// engine that hangs (a lost wake-up, a count that never reaches zero) makes the caller panic
+    /// with what hung instead of blocking the test forever. The stuck thread is left behind.
+    /// Called while the thread is already panicking, it does not wait.
+    fn bounded(&self, what: &'static str, teardown: impl FnOnce(&Adapter<HostPlatform>) + Send + 'static) {
+        let adapter = self.adapter.clone();
+        let (done, finished) = platform_allocation(|| std::sync::mpsc::sync_channel::<()>(1));
+        let thread = platform_allocation(|| {
+            std::thread::Builder::new().name(std::format!("ringtun-{what}")).spawn(move || {
+                teardown(&adapter);
+                let _ = done.send(());
+            })
+        });
+        let Ok(thread) = thread else { panic!("{what}: no thread to run it on") };
+        if std::thread::panicking() {
+            // A failing test unwinding through a client's drop: its failure is already reported,
+            // and waiting (or a second panic, which aborts) would only hide it. The engine has
+            // its own mapping of the rings, so the client may free its memory meanwhile.
+            return;
+        }
+        match finished.recv_timeout(TEARDOWN_LIMIT) {
+            Ok(()) => {
+                let _ = thread.join();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The teardown panicked: the same panic here.
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{what} did not return within {TEARDOWN_LIMIT:?}: the engine hangs")
+            }
         }
     }
 
@@ -709,7 +758,9 @@ impl HostDriver {
 
     /// Surprise removal: the session ends and new registrations are refused.
     pub fn surprise_remove(&self) {
-        self.adapter.end_session_and_refuse_registrations();
+        self.bounded("surprise removal", |adapter| {
+            adapter.end_session_and_refuse_registrations();
+        });
     }
 
     /// The adapter.
@@ -751,6 +802,11 @@ impl HostDriver {
         batch.statuses()
     }
 }
+
+/// Longest a teardown through [`HostDriver`] (close, process exit, surprise removal, halt) may
+/// take before it is reported as a hang. Teardowns take milliseconds, sanitized builds a few
+/// times more: this only ever fires on an engine that would never return.
+pub const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[cold]
 fn out_of_memory() -> ! {
