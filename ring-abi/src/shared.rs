@@ -198,13 +198,12 @@ impl Ring {
         &self.mem
     }
 
-    #[inline]
-    fn head_offset(&self) -> usize {
-        match self.geometry.version() {
-            RingVersion::V1 => v1::HEAD_OFFSET,
-            RingVersion::V2 => v2::HEAD_OFFSET,
-        }
-    }
+    /// Both layouts put `head` first (`docs/ring-protocol.md` sections 3.1 and 3.3).
+    const HEAD_OFFSET: usize = {
+        assert!(v1::HEAD_OFFSET == 0);
+        assert!(v2::HEAD_OFFSET == 0);
+        0
+    };
 
     #[inline]
     fn tail_offset(&self) -> usize {
@@ -229,13 +228,13 @@ impl Ring {
     /// released happened before).
     #[inline]
     pub fn load_head(&self) -> u32 {
-        self.mem.load_u32(self.head_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
+        self.mem.load_u32(Self::HEAD_OFFSET, Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
     }
 
     /// Consumer side: releases slots up to `head` (release: our reads of them happen before).
     #[inline]
     pub fn store_head(&self, head: u32) {
-        let _ = self.mem.store_u32(self.head_offset(), head, Ordering::Release);
+        let _ = self.mem.store_u32(Self::HEAD_OFFSET, head, Ordering::Release);
     }
 
     /// Consumer side: loads the producer's `tail` (acquire: the slot contents it published are
@@ -383,7 +382,7 @@ impl Ring {
     /// Initialises the header of a fresh ring: head = tail = 0, not alertable.
     pub fn reset(&self) {
         self.store_alertable(false);
-        let _ = self.mem.store_u32(self.head_offset(), 0, Ordering::Relaxed);
+        let _ = self.mem.store_u32(Self::HEAD_OFFSET, 0, Ordering::Relaxed);
         self.store_tail(0);
     }
 }
