@@ -156,6 +156,8 @@ fn consumer_thread_waits_at_the_limit_and_is_woken_by_returns() {
     let mut c = Client::open(&driver);
     c.publish_all();
     stalls_at(&driver, MAX_SLOTS_IN_FLIGHT);
+    let session = driver.adapter().session().unwrap();
+    assert_eq!(session.indications_in_flight(), MAX_SLOTS_IN_FLIGHT as u64);
     let mut held = driver.stack().take_held();
     assert_eq!(ids(&held), (0..MAX_SLOTS_IN_FLIGHT as u16).collect::<Vec<_>>());
 
@@ -167,6 +169,7 @@ fn consumer_thread_waits_at_the_limit_and_is_woken_by_returns() {
     let first_new = MAX_SLOTS_IN_FLIGHT as u16;
     assert_eq!(ids(&next), (first_new..first_new + RECEIVE_BATCH_SLOTS as u16).collect::<Vec<_>>());
 
+    assert_eq!(session.indications_in_flight(), MAX_SLOTS_IN_FLIGHT as u64);
     // Everything back: the rest is consumed.
     give_back(&driver, kept);
     give_back(&driver, next);
@@ -179,4 +182,5 @@ fn consumer_thread_waits_at_the_limit_and_is_woken_by_returns() {
         std::thread::sleep(Duration::from_millis(5));
     }
     assert_eq!(driver.stack().delivered_total(), u64::from(SLOTS));
+    assert_eq!(session.indications_in_flight(), 0);
 }

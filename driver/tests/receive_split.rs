@@ -198,3 +198,35 @@ fn bad_length_after_the_carry_counted_as_split_drop() {
     assert_eq!(stats.receive_dropped_no_resources, 0);
     assert_eq!(t.ring.load_head(), t.tail);
 }
+
+/// 40 slots of 8 packets: the first round fills its 256-packet batch exactly at a slot boundary
+/// (32 slots) and reads no further; the second round takes the other 8 slots whole. Nothing is
+/// carried over, nothing dropped.
+#[test]
+fn batch_full_at_a_slot_boundary_reads_no_further() {
+    let mut t = Split::new();
+    t.driver.stack().set_mode(ReturnMode::Hold);
+    let mut id = 0u16;
+    for _ in 0..40 {
+        let packets: Vec<_> = (0..8)
+            .map(|_| {
+                id += 1;
+                ipv4(20, id)
+            })
+            .collect();
+        t.write_slot(&packets);
+    }
+    t.publish();
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Consumed);
+    let first = t.driver.stack().take_held();
+    assert_eq!(first.len(), RECEIVE_BATCH_PACKETS);
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Consumed);
+    let second = t.driver.stack().take_held();
+    assert_eq!(second.len(), 64, "the second round carried a slot over instead of reading whole ones");
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Empty);
+    t.driver.adapter().return_indications(first.iter().chain(&second).map(|h| h.token()));
+    assert_eq!(t.delivered_ids(), (1..=320).collect::<Vec<_>>());
+    let stats = t.driver.adapter().stats();
+    assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_split), (0, 0));
+    assert_eq!(t.ring.load_head(), t.tail);
+}
