@@ -105,7 +105,7 @@ impl RegistrationFlags {
     pub const EMPTY: Self = Self(0);
     /// A Receive-ring packet may hold several IP packets back to back; the driver splits them by
     /// their IP length fields.
-    pub const RECEIVE_SPLIT: Self = Self(1 << 0);
+    pub const RECEIVE_SPLIT: Self = Self(0b1);
     /// Every flag this crate defines.
     pub const ALL: Self = Self(Self::RECEIVE_SPLIT.0);
 
