@@ -141,7 +141,7 @@ fn polled_consumer_stops_at_the_limit_and_carries_on() {
 /// Waits until the stack holds `n` packets, then checks that it stays at `n` (the consumer waits
 /// for room instead of reading on).
 fn stalls_at(driver: &HostDriver, n: usize) {
-    assert!(driver.stack().wait_held(n, Duration::from_secs(20)), "only {} held", driver.stack().held_count());
+    assert!(driver.stack().wait_held(n, Duration::from_secs(10)), "only {} held", driver.stack().held_count());
     let until = Instant::now() + Duration::from_millis(200);
     while Instant::now() < until {
         assert_eq!(driver.stack().held_count(), n, "the consumer read past the in-flight limit");
@@ -174,9 +174,9 @@ fn consumer_thread_waits_at_the_limit_and_is_woken_by_returns() {
     give_back(&driver, kept);
     give_back(&driver, next);
     let remaining = usize::from(SLOTS) - MAX_SLOTS_IN_FLIGHT - RECEIVE_BATCH_SLOTS;
-    assert!(driver.stack().wait_held(remaining, Duration::from_secs(20)));
+    assert!(driver.stack().wait_held(remaining, Duration::from_secs(10)));
     give_back(&driver, driver.stack().take_held());
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(10);
     while c.ring.load_head() != c.tail {
         assert!(Instant::now() < deadline, "head {:#x}, tail {:#x}", c.ring.load_head(), c.tail);
         std::thread::sleep(Duration::from_millis(5));

@@ -184,7 +184,7 @@ impl StackSide for StallingStack {
         state.0 = true;
         self.changed.notify_all();
         // Bounded: a test that fails without letting go does not keep the consumer forever.
-        let _ = self.changed.wait_timeout_while(state, Duration::from_secs(20), |s| !s.1).unwrap();
+        let _ = self.changed.wait_timeout_while(state, Duration::from_secs(10), |s| !s.1).unwrap();
         Vec::new()
     }
 
@@ -211,7 +211,7 @@ fn pause_waits_for_a_round_in_progress() {
     let _ = stack.driver.set(Arc::downgrade(&driver));
     let client = Client::open(&driver);
     client.send_one(1);
-    assert!(stack.wait_inside(Duration::from_secs(20)), "the consumer never indicated the packet");
+    assert!(stack.wait_inside(Duration::from_secs(10)), "the consumer never indicated the packet");
     assert_eq!(driver.adapter().session().unwrap().indications_in_flight(), 0);
 
     let (done, paused) = mpsc::channel();
@@ -226,7 +226,7 @@ fn pause_waits_for_a_round_in_progress() {
     let early = paused.recv_timeout(Duration::from_millis(500));
     assert!(early.is_err(), "pause returned while the consumer was still inside its round");
     stack.let_go();
-    assert!(paused.recv_timeout(Duration::from_secs(20)).is_ok(), "pause did not return once the round ended");
+    assert!(paused.recv_timeout(Duration::from_secs(10)).is_ok(), "pause did not return once the round ended");
     pauser.join().unwrap();
     assert!(stack.indicated.load(Ordering::SeqCst));
     assert_eq!(driver.adapter().stats().receive_packets, 1);

@@ -809,7 +809,7 @@ impl HostDriver {
 /// Longest a teardown through [`HostDriver`] (close, process exit, surprise removal, halt) may
 /// take before it is reported as a hang. Teardowns take milliseconds, sanitized builds a few
 /// times more: this only ever fires on an engine that would never return.
-pub const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+pub const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cold]
 fn out_of_memory() -> ! {
