@@ -41,7 +41,11 @@ impl Drop for Split {
 
 impl Split {
     fn new() -> Self {
-        let driver = HostDriver::new_polled();
+        Self::on(HostDriver::new_polled())
+    }
+
+    /// A session on `driver` (polled, or with a consumer thread).
+    fn on(driver: Arc<HostDriver>) -> Self {
         let geometry = RingGeometry::v2(0x20000, Room::new(0, 0)).unwrap();
         let send_mem = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
         let recv_mem = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
@@ -229,4 +233,27 @@ fn batch_full_at_a_slot_boundary_reads_no_further() {
     let stats = t.driver.adapter().stats();
     assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_split), (0, 0));
     assert_eq!(t.ring.load_head(), t.tail);
+}
+
+/// The consumer thread carries a slot larger than a batch over to its next round by itself: with
+/// no newer `tail` published, it finishes the slot instead of waiting for one.
+#[test]
+fn consumer_thread_finishes_a_slot_larger_than_a_batch() {
+    let mut t = Split::on(HostDriver::new());
+    let packets: Vec<_> = (1..=300).map(|id| ipv4(20, id)).collect();
+    t.write_slot(&packets);
+    t.publish();
+    let all = t.driver.stack().wait_delivered(300, std::time::Duration::from_secs(10));
+    assert!(
+        all,
+        "{} of 300 delivered: the rest of the slot waits for a tail that never moves",
+        t.driver.stack().delivered_total()
+    );
+    assert_eq!(t.delivered_ids(), (1..=300).collect::<Vec<_>>());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.ring.load_head() != t.tail {
+        assert!(std::time::Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(t.driver.adapter().stats().receive_dropped_no_resources, 0);
 }
