@@ -9,6 +9,7 @@
 //! | consumer path | the engine's `consume_round` (validation, indication, the stack's immediate return, head release), minus the host stack stand-in's `FakeStack::accept` | packet, 64 per round |
 //! | client receive | `Session::receive` + `release` | packet |
 //! | client send | `Session::allocate` + 64-byte fill + `send` | packet |
+//! | C API receive / send | the same through the Wintun API library's exports (`WintunReceivePacket` + `WintunReleaseReceivePacket`, `WintunAllocateSendPacket` + fill + `WintunSendPacket`, and the `Ringtun*` batch calls), on the same session shape | packet |
 //! | VPN client, null transform | the client's datapath of the VPN benchmark, v1 and v2, each way | packet |
 
 use std::fmt::Write as _;
@@ -88,6 +89,38 @@ const SCENARIOS: &[Scenario] = &[
         name: "client-send-many-64",
         what: "client allocate_many+fill+send_many",
         marker: "ir_client_send_many",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
+        name: "capi-recv-64",
+        what: "C API WintunReceivePacket+WintunReleaseReceivePacket",
+        marker: "ir_capi_receive",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
+        name: "capi-send-64",
+        what: "C API WintunAllocateSendPacket+fill+WintunSendPacket",
+        marker: "ir_capi_send",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
+        name: "capi-recv-many-64",
+        what: "C API RingtunReceivePackets+RingtunReleaseReceivePackets",
+        marker: "ir_capi_receive_many",
+        size: 64,
+        batch: 32,
+        rounds: 200,
+    },
+    Scenario {
+        name: "capi-send-many-64",
+        what: "C API RingtunAllocateSendPackets+fill+RingtunSendPackets",
+        marker: "ir_capi_send_many",
         size: 64,
         batch: 32,
         rounds: 200,
@@ -190,6 +223,137 @@ fn ir_client_send_many<'s>(
     }
 }
 
+// ----- the Wintun API library's exports, called as a C client calls them ---------------------
+
+/// A Wintun API session on a fake-stack adapter, shaped as `open` shapes the Rust scenarios'
+/// (v2, capacity `CAPACITY`, 16 bytes of head and tail room both ways), and the adapter's driver.
+struct CApi {
+    adapter: *mut wintun::WintunAdapter,
+    session: *mut wintun::WintunSession,
+    driver: Arc<HostDriver>,
+}
+
+impl CApi {
+    fn open() -> Self {
+        std::env::set_var("RINGTUN_WINTUN_STACK", "fake");
+        let name: Vec<u16> = "bench".encode_utf16().chain(Some(0)).collect();
+        // SAFETY: NUL-terminated UTF-16 strings, no GUID.
+        let adapter = unsafe { wintun::WintunCreateAdapter(name.as_ptr(), name.as_ptr(), core::ptr::null()) };
+        assert!(!adapter.is_null(), "WintunCreateAdapter");
+        let config = wintun::ffi::RingtunSessionConfig {
+            size: core::mem::size_of::<wintun::ffi::RingtunSessionConfig>() as u32,
+            flags: 0,
+            receive_capacity: crate::CAPACITY,
+            send_capacity: crate::CAPACITY,
+            receive_head_room: 16,
+            receive_tail_room: 16,
+            send_head_room: 16,
+            send_tail_room: 16,
+        };
+        // SAFETY: a live adapter and a filled config.
+        let session = unsafe { wintun::RingtunStartSession(adapter, &config) };
+        assert!(!session.is_null(), "RingtunStartSession");
+        // SAFETY: a live adapter handle.
+        let driver = Arc::clone(unsafe { &*adapter }.platform().host_driver());
+        driver.stack().set_logging(false);
+        Self { adapter, session, driver }
+    }
+}
+
+impl Drop for CApi {
+    fn drop(&mut self) {
+        // SAFETY: the handles are not used after this.
+        unsafe {
+            wintun::WintunEndSession(self.session);
+            wintun::WintunCloseAdapter(self.adapter);
+        }
+    }
+}
+
+#[inline(never)]
+fn ir_capi_receive(session: *mut wintun::WintunSession) -> usize {
+    let mut n = 0;
+    let mut size = 0u32;
+    loop {
+        // SAFETY: a live session; `size` is a DWORD.
+        let packet = unsafe { wintun::WintunReceivePacket(session, &mut size) };
+        if packet.is_null() {
+            return n;
+        }
+        // SAFETY: the packet just received.
+        unsafe { wintun::WintunReleaseReceivePacket(session, packet) };
+        n += 1;
+    }
+}
+
+#[inline(never)]
+fn ir_capi_send(session: *mut wintun::WintunSession, packet: &[u8]) {
+    // SAFETY: a live session.
+    let slot = unsafe { wintun::WintunAllocateSendPacket(session, packet.len() as u32) };
+    assert!(!slot.is_null(), "WintunAllocateSendPacket");
+    // SAFETY: the slot holds `packet.len()` bytes and is ours until sent.
+    unsafe {
+        core::ptr::copy_nonoverlapping(packet.as_ptr(), slot, packet.len());
+        wintun::WintunSendPacket(session, slot);
+    }
+}
+
+#[inline(never)]
+fn ir_capi_receive_many(session: *mut wintun::WintunSession, packets: &mut [wintun::ffi::RingtunPacket]) -> usize {
+    // SAFETY: a live session; `packets` has room for its length.
+    let n = unsafe { wintun::RingtunReceivePackets(session, packets.as_mut_ptr(), packets.len() as u32) };
+    // SAFETY: the `n` packets just received.
+    unsafe { wintun::RingtunReleaseReceivePackets(session, packets.as_ptr(), n) };
+    n as usize
+}
+
+#[inline(never)]
+fn ir_capi_send_many(session: *mut wintun::WintunSession, packets: &mut [wintun::ffi::RingtunPacket], packet: &[u8]) {
+    let count = packets.len() as u32;
+    // SAFETY: a live session; `packets` has room for `count`.
+    let n =
+        unsafe { wintun::RingtunAllocateSendPackets(session, packet.len() as u32, 0, 0, packets.as_mut_ptr(), count) };
+    assert_eq!(n, count, "RingtunAllocateSendPackets");
+    for p in packets.iter() {
+        // SAFETY: each slot's frame holds the packet at its offset, ours until sent.
+        unsafe { core::ptr::copy_nonoverlapping(packet.as_ptr(), p.frame.add(p.offset as usize), packet.len()) };
+    }
+    // SAFETY: the slots just allocated.
+    let sent = unsafe { wintun::RingtunSendPackets(session, packets.as_ptr(), count) };
+    assert_eq!(sent, count, "RingtunSendPackets");
+}
+
+fn capi_child(s: &Scenario) {
+    let api = CApi::open();
+    let packet = ipv4(s.size, 11);
+    let refs: Vec<&[u8]> = vec![packet.as_slice(); s.batch];
+    let blank = wintun::ffi::RingtunPacket { frame: core::ptr::null_mut(), frame_size: 0, offset: 0, size: 0 };
+    let mut packets = vec![blank; s.batch];
+    let mut sent = 0;
+    for _ in 0..s.rounds {
+        match s.marker {
+            "ir_capi_receive" => {
+                assert_eq!(transmit(&api.driver, &refs), s.batch);
+                assert_eq!(ir_capi_receive(api.session), s.batch);
+            }
+            "ir_capi_receive_many" => {
+                assert_eq!(transmit(&api.driver, &refs), s.batch);
+                assert_eq!(ir_capi_receive_many(api.session, &mut packets), s.batch);
+            }
+            "ir_capi_send" => {
+                for _ in 0..s.batch {
+                    ir_capi_send(api.session, &packet);
+                }
+            }
+            _ => ir_capi_send_many(api.session, &mut packets, &packet),
+        }
+        if s.marker.contains("send") {
+            sent += s.batch as u64;
+            assert!(api.driver.stack().wait_delivered(sent, Duration::from_secs(60)));
+        }
+    }
+}
+
 fn drain(session: &Session<HostBackend>) {
     while let Ok(Some(p)) = session.receive() {
         p.release();
@@ -204,6 +368,10 @@ pub fn child(name: &str) {
     };
     if s.marker.starts_with("vpn_") {
         crate::vpn::instruction_run(s.name.ends_with("v2"), s.marker == "vpn_down_client", s.size, s.rounds);
+        return;
+    }
+    if s.marker.starts_with("ir_capi_") {
+        capi_child(s);
         return;
     }
     let driver: Arc<HostDriver> = HostDriver::new();
@@ -404,6 +572,35 @@ pub fn table(counts: &[Count]) -> String {
     let _ = writeln!(s, "|---|---|---:|---:|---:|");
     for c in counts {
         let _ = writeln!(s, "| `{}` | {} | {} B | {} | {:.0} |", c.name, c.what, c.size, c.batch, c.per_packet);
+    }
+    s
+}
+
+/// The C API's scenarios beside the Rust client's calls they translate to: (what, C API
+/// instructions per packet, Rust client's, ratio).
+pub fn capi_ratios(counts: &[Count]) -> Vec<(String, f64, f64, f64)> {
+    let pairs = [
+        ("capi-recv-64", "client-recv-64", "receive+release"),
+        ("capi-send-64", "client-send-64", "allocate+fill+send"),
+        ("capi-recv-many-64", "client-recv-many-64", "batch receive+release"),
+        ("capi-send-many-64", "client-send-many-64", "batch allocate+fill+send"),
+    ];
+    let find = |name: &str| counts.iter().find(|c| c.name == name).map(|c| c.per_packet);
+    pairs
+        .iter()
+        .filter_map(|(c, rust, what)| {
+            let (c, rust) = (find(c)?, find(rust)?);
+            Some((format!("C API {what}, instructions per packet vs the Rust client's"), c, rust, c / rust))
+        })
+        .collect()
+}
+
+/// The C API's comparison as lines with a verdict against `limit`.
+pub fn capi_lines(counts: &[Count], limit: f64) -> String {
+    let mut s = String::new();
+    for (what, c, rust, ratio) in capi_ratios(counts) {
+        let verdict = if ratio <= limit { "PASS" } else { "MISS" };
+        let _ = writeln!(s, "{what}: {c:.0} vs {rust:.0} = {ratio:.2}× (target ≤ {limit:.1}×) {verdict}");
     }
     s
 }

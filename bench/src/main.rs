@@ -43,6 +43,10 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::Counting;
 
 /// Ring capacity of every session here (8 MiB, a common VPN choice).
 const CAPACITY: u32 = 0x80_0000;
+
+/// The Wintun API library's calls may cost at most this many times the instructions per packet
+/// of the client library's calls they translate to.
+const CAPI_INSTRUCTION_LIMIT: f64 = 1.2;
 /// The room every v2 client here asks for on incoming packets.
 const HEADER: usize = 16;
 const TRAILER: usize = 16;
@@ -105,6 +109,8 @@ fn main() {
         match instructions::measure() {
             Some(counts) => {
                 print!("{}", instructions::table(&counts));
+                println!();
+                print!("{}", instructions::capi_lines(&counts, CAPI_INSTRUCTION_LIMIT));
                 println!();
                 print!("{}", instructions::profiles(&counts));
             }
@@ -208,6 +214,9 @@ fn run(options: &Options) {
         Some(c) => {
             report.part("instructions", instructions::table(c));
             report.part("profiles", instructions::profiles(c));
+            for (what, _, _, ratio) in instructions::capi_ratios(c) {
+                report.targets.push(Target { what, ratio, at_least: false, limit: CAPI_INSTRUCTION_LIMIT });
+            }
         }
         None => {
             let note = "Not measured in this run (`--no-instructions`, or valgrind missing).\n".to_string();
@@ -330,7 +339,7 @@ fn open(driver: &Arc<HostDriver>, v1: bool, incoming: Room, outgoing: Room) -> S
         outgoing_capacity: CAPACITY,
         incoming_room: incoming,
         outgoing_room: outgoing,
-        receive_split: false,
+        ..SessionConfig::default()
     };
     match Session::open(HostBackend::open_default(driver), config) {
         Ok(s) => s,

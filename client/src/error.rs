@@ -28,10 +28,17 @@ pub enum Error {
     ShrinkNotLast,
     /// A data range outside the slot, or a growing "shrink".
     InvalidRange,
+    /// A raw slot ([`crate::RawSlot`]) that is not an allocated, unsent outgoing slot (or a
+    /// received, unreleased incoming packet) of this session.
+    UnknownSlot,
     /// A device request failed.
     Device(DeviceError),
     /// A ring capacity or room the ABI refuses.
     Geometry(GeometryError),
+    /// Offload metadata on a session without offloads.
+    OffloadsNotNegotiated,
+    /// Options that cannot be combined (offloads with `receive_split`).
+    IncompatibleOptions,
 }
 
 impl fmt::Display for Error {
@@ -48,8 +55,11 @@ impl fmt::Display for Error {
             ),
             Self::ShrinkNotLast => f.write_str("v1 rings can only shrink the last allocated packet"),
             Self::InvalidRange => f.write_str("range outside the slot"),
+            Self::UnknownSlot => f.write_str("not a slot the caller holds in this session"),
             Self::Device(e) => write!(f, "device: {e}"),
             Self::Geometry(e) => write!(f, "ring geometry: {e:?}"),
+            Self::OffloadsNotNegotiated => f.write_str("offloads were not negotiated for this session"),
+            Self::IncompatibleOptions => f.write_str("offloads and receive_split cannot be combined"),
         }
     }
 }

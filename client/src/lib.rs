@@ -34,6 +34,20 @@
 //! [`Session::allocate_many`] and [`Session::send_many`] for outgoing ones. They follow the same
 //! ordering rules as the single calls, and mix with them.
 //!
+//! With [`SessionConfig::offload`] (granted when the driver has it: [`Session::offloads`]) every
+//! slot carries offload metadata in the shape of Linux's `virtio_net_hdr`: incoming packets may
+//! be super-packets of up to 64 KiB ([`IncomingPacket::offload`], cut with
+//! [`IncomingPacket::segment`]) and outgoing ones may be ([`OutgoingSlot::set_offload`]); the
+//! driver cuts or coalesces them for the stack. With [`SessionConfig::write_space`] a client
+//! whose outgoing ring is full sleeps until the driver frees space
+//! ([`Session::wait_for_send_space`], [`Session::allocate_wait`]) instead of polling; refused
+//! allocations and waits are counted ([`SessionCounters`]).
+//!
+//! A caller across an FFI boundary (the Wintun API library) cannot hold borrowed slots: it
+//! detaches them with [`OutgoingSlot::into_raw`] and [`IncomingPacket::into_raw`] and hands them
+//! back by their slot offset ([`Session::send_raw`], [`Session::release_raw`] and their batch
+//! forms), which the session validates against what it handed out.
+//!
 //! Backends: [`backend::host`] runs the driver's engine in-process; the Windows backend talks to
 //! the installed driver.
 
@@ -43,4 +57,7 @@ mod session;
 
 pub use error::Error;
 pub use ring_abi;
-pub use session::{FallbackReason, IncomingPacket, OutgoingSlot, Session, SessionConfig, VersionPreference};
+pub use session::{
+    BatchOutcome, FallbackReason, IncomingPacket, OutgoingSlot, RawSlot, Session, SessionConfig, SessionCounters,
+    VersionPreference,
+};

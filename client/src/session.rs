@@ -12,14 +12,25 @@
 //!
 //! Until a slot is published (outgoing) or released (incoming) the client marks it in the ring
 //! with [`ring_abi::CLIENT_OWNED_BIT`]: bit 31 of the v1 `size` or v2 `slot_size`.
+//!
+//! With offloads ([`SessionConfig::offload`], granted when [`Session::offloads`] says so), every
+//! slot also carries an [`OffloadMeta`] block at the start of its head room: incoming packets may
+//! be super-packets of up to 64 KiB ([`IncomingPacket::offload`]), and outgoing slots may be
+//! ([`OutgoingSlot::set_offload`]). The block is not part of the room the caller asked for: the
+//! head room, frame and data ranges of both slot types are the same as without offloads.
+//!
+//! A client whose outgoing ring is full waits for room with [`Session::wait_for_send_space`]
+//! (or [`Session::allocate_wait`]): with the write-space signal ([`SessionConfig::write_space`])
+//! it sleeps on an event the driver sets when it frees space.
 
 use core::ops::Range;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use ring_abi::{
-    CallerBitness, PacketHeader, PacketView, RegistrationFlags, ReserveError, Ring, RingConfig, RingDesc, RingGeometry,
-    RingVersion, Room, SharedRing, SleepCheck, CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, RING_STOPPED,
+    checksum, CallerBitness, OffloadError, OffloadMeta, OffloadPlan, PacketHeader, PacketView, RegistrationFlags,
+    ReserveError, Ring, RingConfig, RingDesc, RingGeometry, RingVersion, Room, SharedRing, SleepCheck,
+    CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER, OFFLOAD_META_SIZE, RING_STOPPED,
 };
 use zerocopy::IntoBytes;
 
@@ -51,6 +62,14 @@ pub struct SessionConfig {
     pub outgoing_room: Room,
     /// v2: outgoing slots may hold several IP packets back to back.
     pub receive_split: bool,
+    /// v2: ask for offload metadata on both rings (super-packets up to 64 KiB, checksum states).
+    /// Granted only if the driver supports it ([`Session::offloads`] tells); not together with
+    /// `receive_split` (refused with [`Error::IncompatibleOptions`]).
+    pub offload: bool,
+    /// v2: ask for the write-space signal, so that [`Session::wait_for_send_space`] sleeps on an
+    /// event the driver sets instead of re-checking on a timer. Granted only if the driver
+    /// supports it ([`Session::write_space_signal`] tells).
+    pub write_space: bool,
 }
 
 impl Default for SessionConfig {
@@ -62,8 +81,27 @@ impl Default for SessionConfig {
             incoming_room: Room::NONE,
             outgoing_room: Room::NONE,
             receive_split: false,
+            offload: false,
+            write_space: false,
         }
     }
+}
+
+/// What the driver granted of what a v2 session asked for beyond the ring version.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Extensions {
+    offload: bool,
+    write_space: bool,
+}
+
+/// The write-space counters of [`SessionCounters`], kept under their own lock.
+#[derive(Clone, Copy, Debug, Default)]
+struct SpaceCounters {
+    outgoing_ring_full: u64,
+    space_waits: u64,
+    space_found: u64,
+    space_timeouts: u64,
+    space_signals: u64,
 }
 
 /// Why a session asked for v2 runs on v1.
@@ -77,6 +115,68 @@ pub enum FallbackReason {
     Unsupported,
     /// The driver refused the v2 registration.
     V2Refused(DeviceError),
+}
+
+/// What a session moved, as the client library counted it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Outgoing packets sent (cancelled slots are not counted).
+    pub sent_packets: u64,
+    /// IP bytes of those packets.
+    pub sent_bytes: u64,
+    /// Incoming packets handed to the caller.
+    pub received_packets: u64,
+    /// IP bytes of those packets.
+    pub received_bytes: u64,
+    /// Packet bytes the library itself copied. Only one operation copies: moving the data of a
+    /// v1 slot to the slot's start ([`OutgoingSlot::set_data`] or [`Session::send_raw`] with a
+    /// range that does not start at 0), because v1 has no data offset. Every other byte a
+    /// session moves stays where it is in the ring.
+    pub copied_bytes: u64,
+    /// Allocations refused because the outgoing ring was full (each a drop unless the caller
+    /// waited and retried).
+    pub outgoing_ring_full: u64,
+    /// Calls to [`Session::wait_for_send_space`] that had to wait.
+    pub space_waits: u64,
+    /// Waits that ended with room (after the driver freed space).
+    pub space_found: u64,
+    /// Waits that timed out without room.
+    pub space_timeouts: u64,
+    /// Times the write-space event woke the caller.
+    pub space_signals: u64,
+}
+
+/// A slot detached from its borrow, for a caller across an FFI boundary: where it is in the ring
+/// and where its bytes are. The caller hands it back by [`RawSlot::slot`] ([`Session::send_raw`],
+/// [`Session::cancel_raw`], [`Session::release_raw`]); the session checks that offset against the
+/// slots it handed out and not yet got back, so a stale or foreign value fails with
+/// [`Error::UnknownSlot`] instead of touching another slot.
+///
+/// The bytes at `frame` belong to the caller until the slot is sent, cancelled or released: head
+/// room (`data_start` bytes), the IP packet (`data_len` bytes), tail room (the rest of
+/// `frame_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RawSlot {
+    /// The slot's offset in the ring's data area: its identity.
+    pub slot: u32,
+    /// The first byte after the slot's header.
+    pub frame: *mut u8,
+    /// Bytes from `frame` to the end of the slot.
+    pub frame_len: u32,
+    /// Where the IP packet starts, from `frame`.
+    pub data_start: u32,
+    /// The IP packet's length.
+    pub data_len: u32,
+}
+
+/// How far a batch call on raw slots got: the first `done` items were processed; if `error` is
+/// set, item `done` failed with it and the later ones were not looked at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Items processed.
+    pub done: usize,
+    /// Why item `done` was not.
+    pub error: Option<Error>,
 }
 
 struct Outgoing {
@@ -94,6 +194,12 @@ struct Outgoing {
     /// Slots allocated and not yet sent, dropped or taken back. At zero every slot below
     /// `reserved_tail` is finished, and the tail is published there without walking the headers.
     unfinished: u32,
+    /// [`SessionCounters::sent_packets`].
+    sent_packets: u64,
+    /// [`SessionCounters::sent_bytes`].
+    sent_bytes: u64,
+    /// [`SessionCounters::copied_bytes`].
+    copied_bytes: u64,
 }
 
 struct Incoming {
@@ -101,12 +207,25 @@ struct Incoming {
     cursor: u32,
     /// Head released to the driver.
     head: u32,
+    /// [`SessionCounters::received_packets`].
+    received_packets: u64,
+    /// [`SessionCounters::received_bytes`].
+    received_bytes: u64,
+}
+
+/// Threads inside [`Session::wait_for_send_space`]: `space_waiting` in the ring is set while
+/// any is, and cleared by the last one out (under this lock, so that a thread arriving as the
+/// last one leaves cannot have its flag cleared).
+#[derive(Default)]
+struct SpaceWaiters {
+    count: u32,
 }
 
 /// A registered session.
 pub struct Session<B: Backend> {
     version: RingVersion,
     fallback: Option<FallbackReason>,
+    extensions: Extensions,
     config: RingConfig,
     incoming_ring: Ring,
     outgoing_ring: Ring,
@@ -114,6 +233,10 @@ pub struct Session<B: Backend> {
     outgoing: Mutex<Outgoing>,
     incoming_event: B::Event,
     outgoing_event: B::Event,
+    /// The write-space event, when the driver granted the signal.
+    space_event: Option<B::Event>,
+    space_waiters: Mutex<SpaceWaiters>,
+    counters: Mutex<SpaceCounters>,
     _incoming_memory: B::Memory,
     _outgoing_memory: B::Memory,
     // Declared last: dropping the backend closes the handle, which ends the session in the
@@ -130,24 +253,60 @@ impl<B: Backend> Drop for Session<B> {
     }
 }
 
+/// How often [`Session::wait_for_send_space`] re-checks the ring without the write-space signal.
+const SPACE_RECHECK: Duration = Duration::from_millis(1);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct Prepared<B: Backend> {
     config: RingConfig,
+    extensions: Extensions,
     incoming: (B::Memory, B::Event),
     outgoing: (B::Memory, B::Event),
+    space_event: Option<B::Event>,
 }
 
-fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig) -> Result<Prepared<B>, Error> {
+/// The room registered for a ring: the caller's, plus the metadata block with offloads.
+fn registered_room(room: Room, offload: bool) -> Option<Room> {
+    if !offload {
+        return Some(room);
+    }
+    // OFFLOAD_META_SIZE is 16.
+    let headroom = room.headroom.checked_add(OFFLOAD_META_SIZE as u16)?;
+    Some(Room::new(headroom, room.tailroom))
+}
+
+fn prepare<B: Backend>(
+    backend: &B,
+    version: RingVersion,
+    config: &SessionConfig,
+    extensions: Extensions,
+) -> Result<Prepared<B>, Error> {
+    let extensions = match version {
+        RingVersion::V1 => Extensions::default(),
+        RingVersion::V2 => extensions,
+    };
     let (incoming_room, outgoing_room, flags) = match version {
         RingVersion::V1 => (Room::NONE, Room::NONE, RegistrationFlags::EMPTY),
-        RingVersion::V2 => (
-            config.incoming_room,
-            config.outgoing_room,
-            if config.receive_split { RegistrationFlags::RECEIVE_SPLIT } else { RegistrationFlags::EMPTY },
-        ),
+        RingVersion::V2 => {
+            let mut flags =
+                if config.receive_split { RegistrationFlags::RECEIVE_SPLIT } else { RegistrationFlags::EMPTY };
+            if extensions.offload {
+                flags = flags.union(RegistrationFlags::OFFLOAD);
+            }
+            if extensions.write_space {
+                flags = flags.union(RegistrationFlags::WRITE_SPACE);
+            }
+            let room = |r| {
+                registered_room(r, extensions.offload).ok_or(Error::RoomUnsupported {
+                    requested: r,
+                    available: Room::new(ring_abi::MAX_HEADROOM, ring_abi::MAX_TAILROOM),
+                })
+            };
+            (room(config.incoming_room)?, room(config.outgoing_room)?, flags)
+        }
     };
     let incoming_geometry = RingGeometry::new(version, config.incoming_capacity, incoming_room)?;
     let outgoing_geometry = RingGeometry::new(version, config.outgoing_capacity, outgoing_room)?;
@@ -155,9 +314,11 @@ fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig
     let outgoing_memory = backend.alloc_ring(outgoing_geometry.ring_size() as usize)?;
     let incoming_event = backend.create_event()?;
     let outgoing_event = backend.create_event()?;
+    let space_event = if extensions.write_space { Some(backend.create_event()?) } else { None };
     let ring_config = RingConfig {
         version,
         flags,
+        write_space_event: space_event.as_ref().map(ClientEvent::handle),
         send: RingDesc {
             geometry: incoming_geometry,
             ring_ptr: incoming_memory.as_ptr() as u64,
@@ -171,15 +332,20 @@ fn prepare<B: Backend>(backend: &B, version: RingVersion, config: &SessionConfig
     };
     Ok(Prepared {
         config: ring_config,
+        extensions,
         incoming: (incoming_memory, incoming_event),
         outgoing: (outgoing_memory, outgoing_event),
+        space_event,
     })
 }
 
 fn register<B: Backend>(backend: &B, prepared: &Prepared<B>) -> Result<(), DeviceError> {
     let config = &prepared.config;
     match (config.version, backend.bitness()) {
-        (RingVersion::V2, _) => backend.register(config.to_v2().as_bytes()),
+        (RingVersion::V2, _) => match config.to_v2_ext() {
+            Some(ext) => backend.register(ext.as_bytes()),
+            None => backend.register(config.to_v2().as_bytes()),
+        },
         (RingVersion::V1, CallerBitness::Bits64) => backend.register(config.to_v1x64().as_bytes()),
         (RingVersion::V1, CallerBitness::Bits32) => match config.to_v1x86() {
             Some(reg) => backend.register(reg.as_bytes()),
@@ -200,17 +366,31 @@ fn ring_over<M: RingMemory>(memory: &M, geometry: RingGeometry) -> Result<Ring, 
 impl<B: Backend> Session<B> {
     /// Negotiates and registers a session on `backend`. With [`VersionPreference::PreferV2`], an
     /// old driver yields a v1 session whose [`Session::fallback_reason`] says why.
+    ///
+    /// Offloads and the write-space signal are asked for only when the driver's capabilities
+    /// include them; otherwise the session runs without them ([`Session::offloads`],
+    /// [`Session::write_space_signal`]), still v2.
     pub fn open(backend: B, config: SessionConfig) -> Result<Self, Error> {
+        if config.offload && config.receive_split {
+            return Err(Error::IncompatibleOptions);
+        }
         let mut fallback = None;
         if config.version == VersionPreference::PreferV2 {
             match backend.query_capabilities() {
                 Ok(caps) if caps.max_version < 2 => fallback = Some(FallbackReason::DriverMaxVersion(caps.max_version)),
                 Ok(caps) => {
-                    let fits = |room: Room| room.headroom <= caps.max_headroom && room.tailroom <= caps.max_tailroom;
-                    let flags_ok =
-                        !config.receive_split || caps.supported_flags & RegistrationFlags::RECEIVE_SPLIT.bits() != 0;
+                    let supports = |flag: RegistrationFlags| caps.supported_flags & flag.bits() == flag.bits();
+                    let extensions = Extensions {
+                        offload: config.offload && supports(RegistrationFlags::OFFLOAD),
+                        write_space: config.write_space && supports(RegistrationFlags::WRITE_SPACE),
+                    };
+                    let fits = |room: Room| {
+                        registered_room(room, extensions.offload)
+                            .is_some_and(|r| r.headroom <= caps.max_headroom && r.tailroom <= caps.max_tailroom)
+                    };
+                    let flags_ok = !config.receive_split || supports(RegistrationFlags::RECEIVE_SPLIT);
                     if fits(config.incoming_room) && fits(config.outgoing_room) && flags_ok {
-                        let prepared = prepare(&backend, RingVersion::V2, &config)?;
+                        let prepared = prepare(&backend, RingVersion::V2, &config, extensions)?;
                         match register(&backend, &prepared) {
                             Ok(()) => return Self::build(backend, prepared, None),
                             Err(e @ (DeviceError::InvalidParameter | DeviceError::InvalidDeviceRequest)) => {
@@ -226,7 +406,7 @@ impl<B: Backend> Session<B> {
                 Err(e) => return Err(e.into()),
             }
         }
-        let prepared = prepare(&backend, RingVersion::V1, &config)?;
+        let prepared = prepare(&backend, RingVersion::V1, &config, Extensions::default())?;
         register(&backend, &prepared)?;
         Self::build(backend, prepared, fallback)
     }
@@ -234,27 +414,36 @@ impl<B: Backend> Session<B> {
     fn build(backend: B, prepared: Prepared<B>, fallback: Option<FallbackReason>) -> Result<Self, Error> {
         let Prepared {
             config,
+            extensions,
             incoming: (incoming_memory, incoming_event),
             outgoing: (outgoing_memory, outgoing_event),
+            space_event,
         } = prepared;
         let incoming_ring = ring_over(&incoming_memory, config.send.geometry)?;
         let outgoing_ring = ring_over(&outgoing_memory, config.receive.geometry)?;
         Ok(Self {
             version: config.version,
             fallback,
+            extensions,
             config,
             incoming_ring,
             outgoing_ring,
-            incoming: Mutex::new(Incoming { cursor: 0, head: 0 }),
+            incoming: Mutex::new(Incoming { cursor: 0, head: 0, received_packets: 0, received_bytes: 0 }),
             outgoing: Mutex::new(Outgoing {
                 reserved_tail: 0,
                 published_tail: 0,
                 last_slot: None,
                 known_head: None,
                 unfinished: 0,
+                sent_packets: 0,
+                sent_bytes: 0,
+                copied_bytes: 0,
             }),
             incoming_event,
             outgoing_event,
+            space_event,
+            space_waiters: Mutex::new(SpaceWaiters::default()),
+            counters: Mutex::new(SpaceCounters::default()),
             _incoming_memory: incoming_memory,
             _outgoing_memory: outgoing_memory,
             backend: Some(backend),
@@ -274,6 +463,35 @@ impl<B: Backend> Session<B> {
     /// The registration as the driver accepted it.
     pub fn config(&self) -> &RingConfig {
         &self.config
+    }
+
+    /// Whether the session carries offload metadata (asked for and granted).
+    pub fn offloads(&self) -> bool {
+        self.extensions.offload
+    }
+
+    /// Whether the driver signals freed outgoing space (asked for and granted); without it,
+    /// [`Session::wait_for_send_space`] re-checks the ring on a timer.
+    pub fn write_space_signal(&self) -> bool {
+        self.extensions.write_space
+    }
+
+    /// The most head and tail room an outgoing packet may use (without the offload metadata
+    /// block, which is not the caller's room).
+    pub fn outgoing_room(&self) -> Room {
+        let room = self.outgoing_ring.geometry().room();
+        match self.extensions.offload {
+            // The registration validator made sure the head room holds the block.
+            true => Room::new(room.headroom.saturating_sub(OFFLOAD_META_SIZE as u16), room.tailroom),
+            false => room,
+        }
+    }
+
+    /// Bytes in front of a packet's data that are not the caller's room: the packet header, and
+    /// the offload metadata block when offloads are on.
+    fn slot_prefix(&self, ring: &Ring) -> u32 {
+        let meta = if self.extensions.offload { OFFLOAD_META_SIZE } else { 0 };
+        ring.geometry().packet_header_size().wrapping_add(meta)
     }
 
     /// The backend.
@@ -307,6 +525,31 @@ impl<B: Backend> Session<B> {
         &self.outgoing_ring
     }
 
+    /// What the session moved so far.
+    pub fn counters(&self) -> SessionCounters {
+        let (sent_packets, sent_bytes, copied_bytes) = {
+            let out = lock(&self.outgoing);
+            (out.sent_packets, out.sent_bytes, out.copied_bytes)
+        };
+        let (received_packets, received_bytes) = {
+            let inc = lock(&self.incoming);
+            (inc.received_packets, inc.received_bytes)
+        };
+        let space = *lock(&self.counters);
+        SessionCounters {
+            sent_packets,
+            sent_bytes,
+            received_packets,
+            received_bytes,
+            copied_bytes,
+            outgoing_ring_full: space.outgoing_ring_full,
+            space_waits: space.space_waits,
+            space_found: space.space_found,
+            space_timeouts: space.space_timeouts,
+            space_signals: space.space_signals,
+        }
+    }
+
     // ----- outgoing: allocate / fill / send -------------------------------------------------
 
     /// Allocates an outgoing slot for `len` bytes of IP packet with `headroom` bytes before and at
@@ -314,7 +557,139 @@ impl<B: Backend> Session<B> {
     pub fn allocate(&self, len: usize, headroom: u16, tailroom: u16) -> Result<OutgoingSlot<'_, B>, Error> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
-        self.allocate_locked(&mut out, len, headroom, tailroom)
+        let slot = self.allocate_locked(&mut out, len, headroom, tailroom);
+        drop(out);
+        self.count_full(&slot);
+        slot
+    }
+
+    /// Counts an allocation refused for lack of room.
+    fn count_full<T>(&self, result: &Result<T, Error>) {
+        if matches!(result, Err(Error::RingFull)) {
+            let mut counters = lock(&self.counters);
+            counters.outgoing_ring_full = counters.outgoing_ring_full.saturating_add(1);
+        }
+    }
+
+    /// [`Session::allocate`], waiting up to `timeout` for room when the ring is full
+    /// ([`Session::wait_for_send_space`]). [`Error::RingFull`] once the time is up.
+    pub fn allocate_wait(
+        &self,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        timeout: Duration,
+    ) -> Result<OutgoingSlot<'_, B>, Error> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let attempt = {
+                let mut out = lock(&self.outgoing);
+                self.refresh_head_locked(&mut out)?;
+                self.allocate_locked(&mut out, len, headroom, tailroom)
+            };
+            match attempt {
+                Err(Error::RingFull) => {
+                    let remaining = deadline.saturating_duration_since(Instant::now());
+                    if !self.wait_for_send_space(len, headroom, tailroom, remaining)? {
+                        let full = Err(Error::RingFull);
+                        self.count_full(&full);
+                        return full;
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Waits up to `timeout` until an allocation of `len` bytes with this room fits in the
+    /// outgoing ring: `Ok(true)` when it does (nothing is reserved: allocate next; another
+    /// thread of this client may have taken the room meanwhile), `Ok(false)` on timeout,
+    /// [`Error::SessionEnded`] once the driver ended the session.
+    ///
+    /// With the write-space signal ([`Session::write_space_signal`]) the caller sleeps on the
+    /// write-space event with the ring's `space_waiting` set: store `space_waiting = 1`, full
+    /// fence, re-read `head`, sleep only if the room is still short (the driver stores `head`,
+    /// fences, and sets the event when it sees `space_waiting`). Without it, the ring is
+    /// re-checked every millisecond. Never a busy loop.
+    pub fn wait_for_send_space(
+        &self,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        timeout: Duration,
+    ) -> Result<bool, Error> {
+        let slot_size = self.outgoing_slot_size(len, headroom, tailroom)?;
+        let head = self.outgoing_ring.load_head();
+        if head == RING_STOPPED {
+            return Err(Error::SessionEnded);
+        }
+        if self.fits(head, slot_size) {
+            return Ok(true);
+        }
+        self.bump(|c| &mut c.space_waits);
+        let deadline = Instant::now() + timeout;
+        let signalled = self.extensions.write_space;
+        if signalled {
+            lock(&self.space_waiters).count += 1;
+        }
+        let result = loop {
+            let head =
+                if signalled { self.outgoing_ring.prepare_to_wait_for_space() } else { self.outgoing_ring.load_head() };
+            if head == RING_STOPPED {
+                break Err(Error::SessionEnded);
+            }
+            if self.fits(head, slot_size) {
+                self.bump(|c| &mut c.space_found);
+                break Ok(true);
+            }
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                self.bump(|c| &mut c.space_timeouts);
+                break Ok(false);
+            }
+            match (&self.space_event, signalled) {
+                (Some(event), true) => {
+                    if event.wait(Some(remaining)) {
+                        self.bump(|c| &mut c.space_signals);
+                    }
+                }
+                _ => std::thread::sleep(remaining.min(SPACE_RECHECK)),
+            }
+        };
+        if signalled {
+            let mut waiters = lock(&self.space_waiters);
+            waiters.count = waiters.count.saturating_sub(1);
+            if waiters.count == 0 {
+                self.outgoing_ring.store_space_waiting(false);
+            } else if let Some(event) = &self.space_event {
+                // The event is auto-reset and woke only this thread: pass it on.
+                event.set();
+            }
+        }
+        result
+    }
+
+    fn bump(&self, counter: impl FnOnce(&mut SpaceCounters) -> &mut u64) {
+        let mut counters = lock(&self.counters);
+        let c = counter(&mut counters);
+        *c = c.saturating_add(1);
+    }
+
+    /// The slot an allocation of `len` bytes with this room takes.
+    fn outgoing_slot_size(&self, len: usize, headroom: u16, tailroom: u16) -> Result<u32, Error> {
+        let geometry = self.outgoing_ring.geometry();
+        let len32 =
+            u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
+        let room = Room::new(headroom, tailroom);
+        let unsupported = Error::RoomUnsupported { requested: room, available: self.outgoing_room() };
+        let slot_room = registered_room(room, self.extensions.offload).ok_or(unsupported)?;
+        geometry.slot_size(len32, slot_room).ok_or(unsupported)
+    }
+
+    /// Whether a slot of `slot_size` fits at the reserved tail against `head`.
+    fn fits(&self, head: u32, slot_size: u32) -> bool {
+        let out = lock(&self.outgoing);
+        self.outgoing_ring.geometry().plan_reservation(head, out.reserved_tail, slot_size).is_ok()
     }
 
     /// Allocates one outgoing slot per length in `lens`, in order, under one lock (a batch costs
@@ -333,8 +708,12 @@ impl<B: Backend> Session<B> {
         for (n, &len) in lens.iter().enumerate() {
             match self.allocate_locked(&mut out, len, headroom, tailroom) {
                 Ok(slot) => slots.push(slot),
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => return Ok(n),
+                Err(e) => {
+                    drop(out);
+                    let refused: Result<(), Error> = Err(e);
+                    self.count_full(&refused);
+                    return if n == 0 { Err(e) } else { Ok(n) };
+                }
             }
         }
         Ok(lens.len())
@@ -359,15 +738,35 @@ impl<B: Backend> Session<B> {
         headroom: u16,
         tailroom: u16,
     ) -> Result<OutgoingSlot<'_, B>, Error> {
+        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(out, len, headroom, tailroom)?;
+        Ok(OutgoingSlot {
+            session: self,
+            offset,
+            slot_size,
+            data_offset,
+            data_length,
+            meta: OffloadMeta::NONE,
+            sent: false,
+        })
+    }
+
+    /// Reserves an outgoing slot and writes its owned header: (offset, slot size, data offset,
+    /// data length).
+    fn reserve_locked(
+        &self,
+        out: &mut Outgoing,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+    ) -> Result<(u32, u32, u32, u32), Error> {
         let geometry = *self.outgoing_ring.geometry();
         let len32 =
             u32::try_from(len).ok().filter(|&l| l != 0 && l <= MAX_IP_PACKET_SIZE).ok_or(Error::Oversize(len))?;
         let room = Room::new(headroom, tailroom);
-        let slot_size = geometry
-            .slot_size(len32, room)
-            .ok_or(Error::RoomUnsupported { requested: room, available: geometry.room() })?;
-        let header_size = geometry.packet_header_size();
-        let data_offset = header_size + u32::from(headroom);
+        let unsupported = Error::RoomUnsupported { requested: room, available: self.outgoing_room() };
+        let slot_room = registered_room(room, self.extensions.offload).ok_or(unsupported)?;
+        let slot_size = geometry.slot_size(len32, slot_room).ok_or(unsupported)?;
+        let data_offset = self.slot_prefix(&self.outgoing_ring) + u32::from(headroom);
         let known = out.known_head.map(|head| geometry.plan_reservation(head, out.reserved_tail, slot_size));
         let planned = match known {
             Some(Ok(plan)) => Ok(plan),
@@ -398,10 +797,14 @@ impl<B: Backend> Session<B> {
             },
         };
         self.outgoing_ring.write_packet_header(plan.offset, owned).map_err(|_| Error::InvalidRange)?;
+        if self.extensions.offload {
+            // The ring's bytes are those of an earlier lap: a slot starts as a plain packet.
+            self.outgoing_ring.write_offload_meta(plan.offset, &OffloadMeta::NONE).map_err(|_| Error::InvalidRange)?;
+        }
         out.reserved_tail = plan.next_tail;
         out.last_slot = Some(plan.offset);
         out.unfinished = out.unfinished.saturating_add(1);
-        Ok(OutgoingSlot { session: self, offset: plan.offset, slot_size, data_offset, data_length: len32, sent: false })
+        Ok((plan.offset, slot_size, data_offset, len32))
     }
 
     /// Publishes a filled slot. Slots sent out of order are held back until every earlier slot
@@ -409,7 +812,7 @@ impl<B: Backend> Session<B> {
     pub fn send(&self, mut slot: OutgoingSlot<'_, B>) -> Result<(), Error> {
         slot.sent = true;
         // Through the slot's own session (a slot of another session is sent there, not here).
-        slot.session.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length)
+        slot.session.finish_outgoing(slot.offset, slot.slot_size, slot.data_offset, slot.data_length, true)
     }
 
     /// Sends every slot in `slots` (draining it) under one lock, with one publication of the tail
@@ -426,8 +829,14 @@ impl<B: Backend> Session<B> {
                 continue;
             }
             slot.sent = true;
-            let written =
-                self.write_outgoing_locked(&mut out, slot.offset, slot.slot_size, slot.data_offset, slot.data_length);
+            let written = self.write_outgoing_locked(
+                &mut out,
+                slot.offset,
+                slot.slot_size,
+                slot.data_offset,
+                slot.data_length,
+                true,
+            );
             if result.is_ok() {
                 result = written;
             }
@@ -445,13 +854,21 @@ impl<B: Backend> Session<B> {
         result
     }
 
-    fn finish_outgoing(&self, offset: u32, slot_size: u32, data_offset: u32, data_length: u32) -> Result<(), Error> {
+    fn finish_outgoing(
+        &self,
+        offset: u32,
+        slot_size: u32,
+        data_offset: u32,
+        data_length: u32,
+        sent: bool,
+    ) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
-        self.write_outgoing_locked(&mut out, offset, slot_size, data_offset, data_length)?;
+        self.write_outgoing_locked(&mut out, offset, slot_size, data_offset, data_length, sent)?;
         self.publish_outgoing_locked(&mut out)
     }
 
-    /// Writes a slot's final (not owned) header.
+    /// Writes a slot's final (not owned) header; `sent` counts it as a sent packet (a cancelled
+    /// slot is not).
     fn write_outgoing_locked(
         &self,
         out: &mut Outgoing,
@@ -459,6 +876,7 @@ impl<B: Backend> Session<B> {
         slot_size: u32,
         data_offset: u32,
         data_length: u32,
+        sent: bool,
     ) -> Result<(), Error> {
         let header = match self.version {
             RingVersion::V1 => PacketHeader::V1 { size: data_length },
@@ -467,11 +885,21 @@ impl<B: Backend> Session<B> {
             }
         };
         self.outgoing_ring.write_packet_header(offset, header).map_err(|_| Error::InvalidRange)?;
+        Self::finished_locked(out, offset, data_length, sent);
+        Ok(())
+    }
+
+    /// The bookkeeping of a slot whose final header is written.
+    #[inline]
+    fn finished_locked(out: &mut Outgoing, offset: u32, data_length: u32, sent: bool) {
         if out.last_slot == Some(offset) {
             out.last_slot = None;
         }
         out.unfinished = out.unfinished.saturating_sub(1);
-        Ok(())
+        if sent {
+            out.sent_packets += 1;
+            out.sent_bytes += u64::from(data_length);
+        }
     }
 
     /// Publishes every leading slot that is no longer owned, and signals the driver if it sleeps.
@@ -508,26 +936,386 @@ impl<B: Backend> Session<B> {
         }
     }
 
-    fn shrink_last_v1(&self, offset: u32, old_slot: u32, new_slot: u32) -> Result<(), Error> {
+    // ----- raw slots: a caller across an FFI boundary ------------------------------------------
+
+    /// The slot whose byte `in_slot` (counted from the slot's first header byte) `ptr` points
+    /// at, in the outgoing ring; `None` for a pointer outside its data area. The result still has
+    /// to be a slot the caller holds: [`Session::send_raw`] checks.
+    pub fn outgoing_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
+        slot_at(&self.outgoing_ring, ptr, in_slot)
+    }
+
+    /// The same for the incoming ring ([`Session::release_raw`] checks the result).
+    pub fn incoming_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
+        slot_at(&self.incoming_ring, ptr, in_slot)
+    }
+
+    /// [`Session::allocate`], detached at once: the slot as a [`RawSlot`].
+    #[inline]
+    pub fn allocate_raw(&self, len: usize, headroom: u16, tailroom: u16) -> Result<RawSlot, Error> {
         let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
+        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(&mut out, len, headroom, tailroom)?;
+        Ok(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
+    }
+
+    /// Allocates up to `count` outgoing slots of `len` bytes with `headroom` and `tailroom` under
+    /// one lock, handing each to `each` detached ([`RawSlot`]); returns how many (stopping at the
+    /// first that does not fit), or the error if none could be allocated.
+    pub fn allocate_raw_many(
+        &self,
+        count: usize,
+        len: usize,
+        headroom: u16,
+        tailroom: u16,
+        mut each: impl FnMut(RawSlot),
+    ) -> Result<usize, Error> {
+        let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
+        for n in 0..count {
+            match self.reserve_locked(&mut out, len, headroom, tailroom) {
+                Ok((offset, slot_size, data_offset, data_length)) => {
+                    each(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
+                }
+                Err(e) if n == 0 => return Err(e),
+                Err(_) => return Ok(n),
+            }
+        }
+        Ok(count)
+    }
+
+    /// Sends the outgoing slot at `slot` (from [`OutgoingSlot::into_raw`]), with its data set to
+    /// `data` of its frame first if given (as [`OutgoingSlot::set_data`] does). One lock, one
+    /// publication. On error the slot stays the caller's, unchanged.
+    #[inline]
+    pub fn send_raw(&self, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
+        let mut out = lock(&self.outgoing);
+        self.send_raw_locked(&mut out, slot, data)?;
+        self.publish_outgoing_locked(&mut out)
+    }
+
+    /// Sends raw slots in order under one lock with one publication; stops at the first that
+    /// cannot be sent (it and the later ones stay the caller's).
+    pub fn send_raw_many(&self, items: impl IntoIterator<Item = (u32, Option<Range<usize>>)>) -> BatchOutcome {
+        let mut out = lock(&self.outgoing);
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for (slot, data) in items {
+            if let Err(e) = self.send_raw_locked(&mut out, slot, data) {
+                outcome.error = Some(e);
+                break;
+            }
+            outcome.done += 1;
+        }
+        if let Err(e) = self.publish_outgoing_locked(&mut out) {
+            outcome.error.get_or_insert(e);
+        }
+        outcome
+    }
+
+    #[inline]
+    fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
+        let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
+        let h = self.outgoing_ring.geometry().packet_header_size();
+        let unchanged = data
+            .as_ref()
+            .is_none_or(|range| range.start == (data_offset - h) as usize && range.len() == data_length as usize);
+        if unchanged {
+            // The owned header holds the data as it is: clearing the owned bit finishes the slot.
+            let word = match self.version {
+                RingVersion::V1 => data_length,
+                RingVersion::V2 => slot_size,
+            };
+            self.outgoing_ring.write_slot_word(slot, word).map_err(|_| Error::InvalidRange)?;
+            Self::finished_locked(out, slot, data_length, true);
+            return Ok(());
+        }
+        let range = data.unwrap_or(0..0);
+        let (slot_size, data_offset, data_length) = self.resized_locked(out, slot, slot_size, data_length, range)?;
+        self.write_outgoing_locked(out, slot, slot_size, data_offset, data_length, true)
+    }
+
+    /// Cancels the outgoing slot at `slot`, as dropping an unsent [`OutgoingSlot`] does.
+    pub fn cancel_raw(&self, slot: u32) -> Result<(), Error> {
+        let (slot_size, data_offset, data_length) = self.held_outgoing_locked(&lock(&self.outgoing), slot)?;
+        drop(OutgoingSlot {
+            session: self,
+            offset: slot,
+            slot_size,
+            data_offset,
+            data_length,
+            meta: OffloadMeta::NONE,
+            sent: false,
+        });
+        Ok(())
+    }
+
+    /// The (slot size, data offset, data length) of the outgoing slot at `slot`, if it is one the
+    /// caller holds: on a slot boundary between the published and the reserved tail, still marked
+    /// owned, its header consistent with the room up to the reserved tail.
+    #[inline]
+    fn held_outgoing_locked(&self, out: &Outgoing, slot: u32) -> Result<(u32, u32, u32), Error> {
+        let ring = &self.outgoing_ring;
+        let geometry = ring.geometry();
+        let pending = geometry.content(out.published_tail, out.reserved_tail);
+        let at = geometry.content(out.published_tail, slot);
+        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
+            return Err(Error::UnknownSlot);
+        }
+        let room = pending - at;
+        let h = geometry.packet_header_size();
+        let (slot_size, data_offset, data_length) = match ring.read_packet_header(slot) {
+            PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
+                let len = size & !CLIENT_OWNED_BIT;
+                (ring_abi::v1_slot_size(len).ok_or(Error::UnknownSlot)?, h, len)
+            }
+            PacketHeader::V2 { slot_size, data_offset, data_length } if slot_size & CLIENT_OWNED_BIT != 0 => {
+                (slot_size & !CLIENT_OWNED_BIT, u32::from(data_offset), u32::from(data_length))
+            }
+            _ => return Err(Error::UnknownSlot),
+        };
+        if slot_size > room
+            || !slot_size.is_multiple_of(geometry.alignment())
+            || data_offset < h
+            || data_offset + data_length > slot_size
+            || data_length == 0
+        {
+            return Err(Error::UnknownSlot);
+        }
+        Ok((slot_size, data_offset, data_length))
+    }
+
+    /// (slot size, data offset, data length) of the slot at `slot` once its data is `range` of
+    /// its frame (see [`OutgoingSlot::set_data`]).
+    fn resized_locked(
+        &self,
+        out: &mut Outgoing,
+        slot: u32,
+        slot_size: u32,
+        data_length: u32,
+        range: Range<usize>,
+    ) -> Result<(u32, u32, u32), Error> {
+        match self.version {
+            RingVersion::V2 => self.resized_v2(slot_size, range),
+            RingVersion::V1 => self.resized_v1_locked(out, slot, data_length, range),
+        }
+    }
+
+    /// The frame's start and length for `range` of a frame of `frame` bytes, if the range is a
+    /// non-empty IP packet inside it.
+    fn frame_range(range: Range<usize>, frame: u32) -> Result<(u32, u32), Error> {
+        if range.start >= range.end || range.end > frame as usize || range.len() > MAX_IP_PACKET_SIZE as usize {
+            return Err(Error::InvalidRange);
+        }
+        // Both fit: the range ends inside the frame, which is below 2^17.
+        Ok((range.start as u32, range.len() as u32))
+    }
+
+    /// v2: the data moves and shrinks in place, in any slot.
+    fn resized_v2(&self, slot_size: u32, range: Range<usize>) -> Result<(u32, u32, u32), Error> {
+        let h = self.outgoing_ring.geometry().packet_header_size();
+        let (start, len) = Self::frame_range(range, slot_size.saturating_sub(h))?;
+        if h + start > u32::from(u16::MAX) {
+            return Err(Error::InvalidRange);
+        }
+        Ok((slot_size, h + start, len))
+    }
+
+    /// v1 has no data offset and its slot size follows the length: only the last allocated slot
+    /// can be cut (its end is the reserved tail), and data that does not start at 0 is moved to
+    /// the start (a copy, counted).
+    fn resized_v1_locked(
+        &self,
+        out: &mut Outgoing,
+        slot: u32,
+        data_length: u32,
+        range: Range<usize>,
+    ) -> Result<(u32, u32, u32), Error> {
         let geometry = *self.outgoing_ring.geometry();
-        if out.last_slot != Some(offset) || geometry.advance(offset, old_slot) != out.reserved_tail {
+        let h = geometry.packet_header_size();
+        let old_slot = ring_abi::v1_slot_size(data_length).ok_or(Error::InvalidRange)?;
+        let (start, len) = Self::frame_range(range, old_slot - h)?;
+        if len > data_length {
+            return Err(Error::InvalidRange);
+        }
+        let new_slot = ring_abi::v1_slot_size(len).ok_or(Error::InvalidRange)?;
+        let resized = new_slot != old_slot;
+        if resized && (out.last_slot != Some(slot) || geometry.advance(slot, old_slot) != out.reserved_tail) {
             return Err(Error::ShrinkNotLast);
         }
-        out.reserved_tail = geometry.advance(offset, new_slot);
+        if start != 0 {
+            let ring = &self.outgoing_ring;
+            let to = ring.ring_offset_of(slot + h, len as usize).map_err(|_| Error::InvalidRange)?;
+            let from = ring.ring_offset_of(slot + h + start, len as usize).map_err(|_| Error::InvalidRange)?;
+            ring.memory().copy_within(from, to, len as usize).map_err(|_| Error::InvalidRange)?;
+            out.copied_bytes += u64::from(len);
+        }
+        if resized {
+            out.reserved_tail = geometry.advance(slot, new_slot);
+        }
+        // Keep the owned header in step with the length.
+        self.outgoing_ring
+            .write_packet_header(slot, PacketHeader::V1 { size: len | CLIENT_OWNED_BIT })
+            .map_err(|_| Error::InvalidRange)?;
+        Ok((new_slot, h, len))
+    }
+
+    /// [`Session::receive`], detached at once: the packet as a [`RawSlot`].
+    #[inline]
+    pub fn receive_raw(&self) -> Result<Option<RawSlot>, Error> {
+        let mut inc = lock(&self.incoming);
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| raw_incoming(&self.incoming_ring, view)))
+    }
+
+    /// Receives up to `max` incoming packets under one lock, handing each to `each` detached
+    /// ([`RawSlot`]); returns how many.
+    pub fn receive_raw_many(&self, max: usize, mut each: impl FnMut(RawSlot)) -> Result<usize, Error> {
+        let ring = &self.incoming_ring;
+        let mut inc = lock(&self.incoming);
+        let tail = ring.load_tail();
+        if tail == RING_STOPPED {
+            return Err(self.session_ended_incoming());
+        }
+        let mut n = 0;
+        while n < max {
+            let view = match ring.packet_at(inc.cursor, tail) {
+                Ok(None) => break,
+                Ok(Some(view)) => view,
+                Err(fault) if n == 0 => return Err(Error::CorruptRing(fault)),
+                Err(_) => break,
+            };
+            inc.cursor = ring.geometry().advance(inc.cursor, view.slot_size);
+            if view.data_length == 0 {
+                self.release_locked(&mut inc, view);
+                continue;
+            }
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
+            each(raw_incoming(ring, view));
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Releases the incoming packet at `slot` (from [`IncomingPacket::into_raw`]).
+    #[inline]
+    pub fn release_raw(&self, slot: u32) -> Result<(), Error> {
+        let mut inc = lock(&self.incoming);
+        let slot_size = self.held_incoming_locked(&inc, slot)?;
+        self.release_slot_locked(&mut inc, slot, slot_size);
         Ok(())
+    }
+
+    /// Releases incoming packets under one lock with one store of the head. Every packet the
+    /// caller holds is released; the outcome counts them up to the first slot that is not one
+    /// (which is skipped, as are any later ones that are not).
+    pub fn release_raw_many(&self, slots: impl IntoIterator<Item = u32>) -> BatchOutcome {
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for slot in slots {
+            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+        }
+        self.finish_release_many_locked(&mut inc, published);
+        outcome
+    }
+
+    /// [`Session::release_raw_many`] for packets named by a pointer `in_slot` bytes into their
+    /// slot (as [`Session::incoming_slot_at`] maps them), with the ring's base computed once.
+    pub fn release_raw_many_at(&self, ptrs: impl IntoIterator<Item = *const u8>, in_slot: u32) -> BatchOutcome {
+        let ring = &self.incoming_ring;
+        let base = (data_base(ring) as usize).wrapping_add(in_slot as usize);
+        // Not a slot offset (every slot starts below the capacity): refused by the check.
+        let capacity = ring.geometry().capacity();
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        let mut outcome = BatchOutcome { done: 0, error: None };
+        for ptr in ptrs {
+            let offset = (ptr as usize).wrapping_sub(base);
+            let slot = if offset < capacity as usize { offset as u32 } else { capacity };
+            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+        }
+        self.finish_release_many_locked(&mut inc, published);
+        outcome
+    }
+
+    #[inline]
+    fn release_one_of_many_locked(&self, inc: &mut Incoming, slot: u32, outcome: &mut BatchOutcome) {
+        match self.held_incoming_locked(inc, slot) {
+            Ok(slot_size) if slot == inc.head => {
+                inc.head = self.incoming_ring.geometry().advance(inc.head, slot_size);
+            }
+            Ok(_) => self.mark_released(slot),
+            Err(e) => {
+                outcome.error.get_or_insert(e);
+                return;
+            }
+        }
+        if outcome.error.is_none() {
+            outcome.done += 1;
+        }
+    }
+
+    #[inline]
+    fn finish_release_many_locked(&self, inc: &mut Incoming, published: u32) {
+        let ring = &self.incoming_ring;
+        let head = walk_slots(ring, inc.head, inc.cursor, true);
+        inc.head = head;
+        if head != published {
+            ring.store_head(head);
+        }
+    }
+
+    /// The slot size of the incoming packet at `slot`, if the caller holds it: on a slot
+    /// boundary between the released head and the receive cursor, not released already (a slot
+    /// released out of order has its header marked), its size within what was received. The
+    /// header was validated when the packet was received and the driver does not write it while
+    /// the client holds the slot; its size is bounded again all the same, so a bad `slot` can
+    /// neither move the head past the cursor nor touch memory outside what was received.
+    #[inline]
+    fn held_incoming_locked(&self, inc: &Incoming, slot: u32) -> Result<u32, Error> {
+        let ring = &self.incoming_ring;
+        let geometry = ring.geometry();
+        let pending = geometry.content(inc.head, inc.cursor);
+        let at = geometry.content(inc.head, slot);
+        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
+            return Err(Error::UnknownSlot);
+        }
+        let word = ring.read_slot_word(slot);
+        if word & CLIENT_OWNED_BIT != 0 {
+            return Err(Error::UnknownSlot);
+        }
+        let slot_size = match geometry.version() {
+            RingVersion::V1 => ring_abi::v1_slot_size(word).ok_or(Error::UnknownSlot)?,
+            RingVersion::V2 => word,
+        };
+        if slot_size < geometry.packet_header_size()
+            || !slot_size.is_multiple_of(geometry.alignment())
+            || slot_size > pending - at
+        {
+            return Err(Error::UnknownSlot);
+        }
+        Ok(slot_size)
     }
 
     // ----- incoming: receive / release -------------------------------------------------------
 
     /// The next incoming packet, if one is there.
     pub fn receive(&self) -> Result<Option<IncomingPacket<'_, B>>, Error> {
-        let ring = &self.incoming_ring;
         let mut inc = lock(&self.incoming);
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| {
+            let meta = self.incoming_meta(&view);
+            IncomingPacket { session: self, view, meta, released: false }
+        }))
+    }
+
+    /// The next incoming packet's view, moving the cursor past it.
+    #[inline]
+    fn next_incoming_locked(&self, inc: &mut Incoming) -> Result<Option<PacketView>, Error> {
+        let ring = &self.incoming_ring;
         loop {
             let tail = ring.load_tail();
             if tail == RING_STOPPED {
-                return Err(Error::SessionEnded);
+                return Err(self.session_ended_incoming());
             }
             // A tail among the packets this client holds moved backwards: corrupt.
             ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
@@ -539,11 +1327,34 @@ impl<B: Backend> Session<B> {
             inc.cursor = ring.geometry().advance(inc.cursor, view.slot_size);
             // An empty slot (the driver could not read a packet's bytes) is released at once.
             if view.data_length == 0 {
-                self.release_locked(&mut inc, view);
+                self.release_locked(inc, view);
                 continue;
             }
-            return Ok(Some(IncomingPacket { session: self, view, released: false }));
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
+            return Ok(Some(view));
         }
+    }
+
+    /// The offload metadata of an incoming slot, read once (offload sessions; the block of a
+    /// slot whose data starts inside it reads as plain, as the driver never writes one).
+    fn incoming_meta(&self, view: &PacketView) -> OffloadMeta {
+        if self.extensions.offload && view.data_offset >= ring_abi::OFFLOAD_MIN_DATA_OFFSET {
+            self.incoming_ring.read_offload_meta(view.slot_offset)
+        } else {
+            OffloadMeta::NONE
+        }
+    }
+
+    /// The end of the session, seen on the incoming ring: the read-wait event is signalled again
+    /// before the end is reported. The driver signals it once when the session ends, and an
+    /// auto-reset event wakes one waiter per signal; each waiter that learns of the end here
+    /// passes the signal on, so every thread waiting on the event wakes in turn (also when the
+    /// waits are the application's own, on the event's handle) and sees the end.
+    #[cold]
+    fn session_ended_incoming(&self) -> Error {
+        self.incoming_event.set();
+        Error::SessionEnded
     }
 
     /// Appends up to `max` incoming packets to `packets` under one lock; returns how many.
@@ -552,7 +1363,8 @@ impl<B: Backend> Session<B> {
         let mut inc = lock(&self.incoming);
         let tail = ring.load_tail();
         if tail == RING_STOPPED {
-            return Err(Error::SessionEnded);
+            drop(inc);
+            return Err(self.session_ended_incoming());
         }
         // A tail among the packets this client holds moved backwards: corrupt.
         ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
@@ -570,7 +1382,10 @@ impl<B: Backend> Session<B> {
                 self.release_locked(&mut inc, view);
                 continue;
             }
-            packets.push(IncomingPacket { session: self, view, released: false });
+            inc.received_packets += 1;
+            inc.received_bytes += u64::from(view.data_length);
+            let meta = self.incoming_meta(&view);
+            packets.push(IncomingPacket { session: self, view, meta, released: false });
             n += 1;
         }
         Ok(n)
@@ -595,7 +1410,7 @@ impl<B: Backend> Session<B> {
             if view.slot_offset == inc.head {
                 inc.head = ring.geometry().advance(inc.head, view.slot_size);
             } else {
-                self.mark_released(view);
+                self.mark_released(view.slot_offset);
             }
         }
         let head = walk_slots(ring, inc.head, inc.cursor, true);
@@ -649,16 +1464,33 @@ impl<B: Backend> Session<B> {
         }
     }
 
+    /// For a caller that waits on the read-wait event itself (the Wintun API's pattern: receive
+    /// until nothing is there, then wait on the event's handle): makes sure the driver signals the
+    /// event when the next packet arrives. v1: the driver signals every publish, nothing to do.
+    /// v2: declares the client alertable with the full-fence handshake; returns `false` if a
+    /// packet arrived meanwhile (receive it instead of waiting). The declaration is not withdrawn
+    /// (the library does not see the caller wake), so from then on the driver signals every
+    /// publish, as it does on v1.
+    pub fn arm_read_wait(&self) -> bool {
+        match self.version {
+            RingVersion::V1 => true,
+            RingVersion::V2 => {
+                let cursor = lock(&self.incoming).cursor;
+                matches!(self.incoming_ring.prepare_to_sleep(cursor), SleepCheck::Sleep)
+            }
+        }
+    }
+
     /// Marks a slot released out of order: bit 31 set in its header (the driver never sets it).
-    fn mark_released(&self, view: PacketView) {
+    fn mark_released(&self, slot: u32) {
         let ring = &self.incoming_ring;
-        let marked = match ring.read_packet_header(view.slot_offset) {
+        let marked = match ring.read_packet_header(slot) {
             PacketHeader::V1 { size } => PacketHeader::V1 { size: size | CLIENT_OWNED_BIT },
             PacketHeader::V2 { slot_size, data_offset, data_length } => {
                 PacketHeader::V2 { slot_size: slot_size | CLIENT_OWNED_BIT, data_offset, data_length }
             }
         };
-        let _ = ring.write_packet_header(view.slot_offset, marked);
+        let _ = ring.write_packet_header(slot, marked);
     }
 
     fn release(&self, view: PacketView) {
@@ -667,18 +1499,23 @@ impl<B: Backend> Session<B> {
     }
 
     fn release_locked(&self, inc: &mut Incoming, view: PacketView) {
+        self.release_slot_locked(inc, view.slot_offset, view.slot_size);
+    }
+
+    #[inline]
+    fn release_slot_locked(&self, inc: &mut Incoming, slot: u32, slot_size: u32) {
         let ring = &self.incoming_ring;
-        if view.slot_offset == inc.head {
+        if slot == inc.head {
             // Released in order (the common case): the head moves past this slot (its size was
             // validated when it was received) and past any later slots already released out of
             // order; no mark needs writing.
-            let next = ring.geometry().advance(inc.head, view.slot_size);
+            let next = ring.geometry().advance(inc.head, slot_size);
             let head = walk_slots(ring, next, inc.cursor, true);
             inc.head = head;
             ring.store_head(head);
             return;
         }
-        self.mark_released(view);
+        self.mark_released(slot);
         let head = walk_slots(ring, inc.head, inc.cursor, true);
         if head != inc.head {
             inc.head = head;
@@ -717,6 +1554,54 @@ fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
         && size.is_multiple_of(geometry.alignment())
         && size <= geometry.max_slot()
         && size <= room
+}
+
+/// The first byte of `ring`'s data area.
+#[inline]
+fn data_base(ring: &Ring) -> *mut u8 {
+    ring.memory().as_ptr().wrapping_add(ring.geometry().data_start() as usize)
+}
+
+/// The slot whose byte `in_slot` `ptr` points at, in `ring`'s data area: an offset below the
+/// capacity (where every slot starts), or `None`.
+#[inline]
+fn slot_at(ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
+    let offset = (ptr as usize).wrapping_sub(data_base(ring) as usize).wrapping_sub(in_slot as usize);
+    if offset < ring.geometry().capacity() as usize {
+        Some(offset as u32)
+    } else {
+        None
+    }
+}
+
+/// A slot as a [`RawSlot`]. Its bytes lie inside the data area: the slot was reserved (outgoing)
+/// or validated (incoming) against the ring's geometry, and a slot never wraps.
+#[inline]
+fn raw_slot(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+    let h = ring.geometry().packet_header_size();
+    RawSlot {
+        slot,
+        frame: data_base(ring).wrapping_add(slot as usize + h as usize),
+        frame_len: slot_size.saturating_sub(h),
+        data_start: data_offset.saturating_sub(h),
+        data_len: data_length,
+    }
+}
+
+/// A received packet as a [`RawSlot`].
+#[inline]
+fn raw_incoming(ring: &Ring, view: PacketView) -> RawSlot {
+    raw_slot(ring, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
+}
+
+/// An allocated slot as a [`RawSlot`]; a v1 slot's frame is its packet and alignment padding.
+#[inline]
+fn raw_outgoing(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+    let slot_size = match ring.geometry().version() {
+        RingVersion::V2 => slot_size,
+        RingVersion::V1 => ring_abi::v1_slot_size(data_length).unwrap_or(slot_size),
+    };
+    raw_slot(ring, slot, slot_size, data_offset, data_length)
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
@@ -761,12 +1646,15 @@ pub struct OutgoingSlot<'a, B: Backend> {
     slot_size: u32,
     data_offset: u32,
     data_length: u32,
+    /// The offload metadata written into the slot.
+    meta: OffloadMeta,
     sent: bool,
 }
 
 impl<B: Backend> OutgoingSlot<'_, B> {
+    /// Bytes before the caller's head room: the packet header and the offload metadata block.
     fn header_size(&self) -> u32 {
-        self.session.outgoing_ring.geometry().packet_header_size()
+        self.session.slot_prefix(&self.session.outgoing_ring)
     }
 
     fn bytes(&mut self, start: u32, len: u32) -> &mut [u8] {
@@ -820,31 +1708,50 @@ impl<B: Backend> OutgoingSlot<'_, B> {
         (self.data_offset - self.header_size()) as usize
     }
 
-    /// v2: sets the IP packet to `range` of [`Self::frame_mut`] (move its start, cut its end).
-    /// v1: only a range starting at 0 of the last allocated slot (see [`Self::shrink`]).
+    /// Sets the IP packet to `range` of [`Self::frame_mut`]. v2: moves its start and cuts its
+    /// end in place, in any slot. v1 (no data offset): cuts the end of the last allocated slot
+    /// only ([`Error::ShrinkNotLast`] otherwise), and a range that does not start at 0 is moved
+    /// to the start: a copy, counted in [`SessionCounters::copied_bytes`].
     pub fn set_data(&mut self, range: Range<usize>) -> Result<(), Error> {
-        let h = self.header_size() as usize;
-        let frame = (self.slot_size_bytes() as usize).saturating_sub(h);
-        if range.start > range.end || range.end > frame || range.is_empty() {
-            return Err(Error::InvalidRange);
-        }
-        match self.session.version {
-            RingVersion::V2 => {
-                // frame <= max_slot < 2^17 and data length <= 0xFFFF after this check.
-                if range.len() > MAX_IP_PACKET_SIZE as usize || h + range.start > u16::MAX as usize {
-                    return Err(Error::InvalidRange);
-                }
-                self.data_offset = (h + range.start) as u32;
-                self.data_length = range.len() as u32;
-                Ok(())
-            }
+        let session = self.session;
+        let (slot_size, data_offset, data_length) = match session.version {
+            RingVersion::V2 => session.resized_v2(self.slot_size, range)?,
             RingVersion::V1 => {
-                if range.start != 0 {
-                    return Err(Error::InvalidRange);
-                }
-                self.shrink(range.len())
+                session.resized_v1_locked(&mut lock(&session.outgoing), self.offset, self.data_length, range)?
             }
+        };
+        self.slot_size = slot_size;
+        self.data_offset = data_offset;
+        self.data_length = data_length;
+        Ok(())
+    }
+
+    /// Sets the slot's offload metadata (offload sessions only; a slot starts as a plain packet,
+    /// [`OffloadMeta::NONE`]). A super-packet may be up to 0xFFFF bytes; the driver validates the
+    /// metadata against the packet when it reads the slot and drops (and counts) a packet whose
+    /// metadata does not fit it ([`Self::offload_plan`] applies the same rules now).
+    pub fn set_offload(&mut self, meta: OffloadMeta) -> Result<(), Error> {
+        if !self.session.extensions.offload {
+            return Err(Error::OffloadsNotNegotiated);
         }
+        self.session.outgoing_ring.write_offload_meta(self.offset, &meta).map_err(|_| Error::InvalidRange)?;
+        self.meta = meta;
+        Ok(())
+    }
+
+    /// The metadata last set with [`Self::set_offload`].
+    pub fn offload(&self) -> OffloadMeta {
+        self.meta
+    }
+
+    /// Validates the metadata against the packet's headers as they are now, with the rules the
+    /// driver applies ([`OffloadMeta::validate`]).
+    pub fn offload_plan(&mut self) -> Result<Option<OffloadPlan>, OffloadError> {
+        let meta = self.meta;
+        let len = self.data_length;
+        let data = self.data_mut();
+        let headers = data.get(..data.len().min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]);
+        meta.validate(headers, len)
     }
 
     /// Cuts the IP packet to its first `len` bytes. v2: any slot; v1: only the last allocated.
@@ -852,20 +1759,28 @@ impl<B: Backend> OutgoingSlot<'_, B> {
         if len == 0 || len > self.data_length as usize {
             return Err(Error::InvalidRange);
         }
-        let len = len as u32;
-        if self.session.version == RingVersion::V1 {
-            let old = ring_abi::v1_slot_size(self.data_length).ok_or(Error::InvalidRange)?;
-            let new = ring_abi::v1_slot_size(len).ok_or(Error::InvalidRange)?;
-            self.session.shrink_last_v1(self.offset, old, new)?;
-            self.slot_size = new;
-            // Keep the owned header in step with the shorter slot.
-            let _ = self
-                .session
-                .outgoing_ring
-                .write_packet_header(self.offset, PacketHeader::V1 { size: len | CLIENT_OWNED_BIT });
+        let start = (self.data_offset - self.header_size()) as usize;
+        self.set_data(start..start + len)
+    }
+
+    /// Detaches the slot from its borrow (for a caller across an FFI boundary): the caller then
+    /// owns its bytes until it hands it back by [`RawSlot::slot`] to [`Session::send_raw`] or
+    /// [`Session::cancel_raw`]. A slot detached and never handed back holds the ring's tail.
+    pub fn into_raw(self) -> RawSlot {
+        let this = core::mem::ManuallyDrop::new(self);
+        let ring = &this.session.outgoing_ring;
+        if this.session.version == RingVersion::V2 {
+            // The owned header records the data as it is now, for `send_raw` to find.
+            let _ = ring.write_packet_header(
+                this.offset,
+                PacketHeader::V2 {
+                    slot_size: this.slot_size | CLIENT_OWNED_BIT,
+                    data_offset: this.data_offset as u16,
+                    data_length: this.data_length as u16,
+                },
+            );
         }
-        self.data_length = len;
-        Ok(())
+        raw_outgoing(ring, this.offset, this.slot_size, this.data_offset, this.data_length)
     }
 }
 
@@ -877,7 +1792,7 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
         match self.session.version {
             // An empty v2 slot is skipped by the driver.
             RingVersion::V2 => {
-                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, 0);
+                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, 0, false);
             }
             // v1 has no empty slot: the last allocation is taken back; any other is published
             // with a zero first byte, which the driver drops (and counts) as not IP.
@@ -888,7 +1803,13 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
                 if let Some(first) = self.data_mut().first_mut() {
                     *first = 0;
                 }
-                let _ = self.session.finish_outgoing(self.offset, self.slot_size, self.data_offset, self.data_length);
+                let _ = self.session.finish_outgoing(
+                    self.offset,
+                    self.slot_size,
+                    self.data_offset,
+                    self.data_length,
+                    false,
+                );
             }
         }
     }
@@ -898,6 +1819,8 @@ impl<B: Backend> Drop for OutgoingSlot<'_, B> {
 pub struct IncomingPacket<'a, B: Backend> {
     session: &'a Session<B>,
     view: PacketView,
+    /// The slot's offload metadata, read once when the packet was received.
+    meta: OffloadMeta,
     released: bool,
 }
 
@@ -907,8 +1830,43 @@ impl<B: Backend> IncomingPacket<'_, B> {
         owned_slot_bytes(self, &session.incoming_ring, at, len)
     }
 
+    /// Bytes before the head room: the packet header and the offload metadata block.
     fn header_size(&self) -> u32 {
-        self.session.incoming_ring.geometry().packet_header_size()
+        self.session.slot_prefix(&self.session.incoming_ring)
+    }
+
+    /// The packet's offload metadata as the driver wrote it ([`OffloadMeta::NONE`] without
+    /// offloads): a super-packet of up to 0xFFFF bytes to cut into `gso_size` segments, a checksum
+    /// to complete (`NEEDS_CSUM`), or a plain packet.
+    pub fn offload(&self) -> OffloadMeta {
+        self.meta
+    }
+
+    /// Validates the metadata against the packet's headers ([`OffloadMeta::validate`]):
+    /// `Ok(None)` for a plain packet.
+    pub fn offload_plan(&self) -> Result<Option<OffloadPlan>, OffloadError> {
+        let data = self.data();
+        let headers = data.get(..data.len().min(MAX_OFFLOAD_HEADER)).unwrap_or(&[]);
+        self.meta.validate(headers, self.view.data_length)
+    }
+
+    /// Segment `index` of the packet as `plan` ([`Self::offload_plan`]) cuts it: writes the
+    /// segment's IP and TCP/UDP header (lengths, IPv4 identification and checksum, TCP sequence
+    /// and flags, the L4 checksum over the payload) into `header` and returns its length with
+    /// the segment's payload, in place in the ring. `header` + payload is one IP packet. `None`
+    /// past the last segment.
+    pub fn segment<'p>(
+        &'p self,
+        plan: &OffloadPlan,
+        index: u16,
+        header: &mut [u8; MAX_OFFLOAD_HEADER],
+    ) -> Option<(usize, &'p [u8])> {
+        let data = self.data();
+        let spec = plan.segment_payload(index)?;
+        let start = usize::try_from(spec.payload_offset).ok()?;
+        let payload = data.get(start..start.checked_add(usize::try_from(spec.payload_len).ok()?)?)?;
+        plan.segment_header(data, index, checksum::sum(payload), header)?;
+        Some((usize::from(plan.header_len), payload))
     }
 
     /// The IP packet.
@@ -953,6 +1911,14 @@ impl<B: Backend> IncomingPacket<'_, B> {
     /// Where the packet sits in the ring.
     pub fn view(&self) -> PacketView {
         self.view
+    }
+
+    /// Detaches the packet from its borrow (for a caller across an FFI boundary): the caller then
+    /// owns its slot until it hands it back by [`RawSlot::slot`] to [`Session::release_raw`]. A
+    /// packet detached and never handed back holds the ring's head.
+    pub fn into_raw(self) -> RawSlot {
+        let this = core::mem::ManuallyDrop::new(self);
+        raw_incoming(&this.session.incoming_ring, this.view)
     }
 
     /// Gives the slot back to the driver (same as dropping the packet).

@@ -1,6 +1,6 @@
 //! The client library against the engine on the host platform.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ringtun::backend::host::{HostBackend, HostDriver};
 use ringtun::ring_abi::{RingVersion, Room};
@@ -143,4 +143,176 @@ fn batch_calls_route_another_sessions_items_to_it() {
         let ring = s.incoming_ring();
         assert_eq!(ring.load_head(), ring.load_tail(), "each ring's head moved over its own packet");
     }
+}
+
+/// When the session ends, every thread waiting for incoming packets returns with the end. The
+/// driver signals the read-wait event once and an auto-reset event wakes one waiter per signal:
+/// each waiter that sees the end passes the signal on, so the others wake too instead of sitting
+/// out their timeouts.
+#[test]
+fn session_end_wakes_every_waiter() {
+    for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
+        let driver = HostDriver::new();
+        let config = SessionConfig { version, ..SessionConfig::default() };
+        let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+        let long = Duration::from_secs(30);
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            let waiters: Vec<_> =
+                (0..4).map(|_| s.spawn(|| session.receive_wait(long).map(|p| p.map(|p| p.len())))).collect();
+            // Let them reach the event.
+            std::thread::sleep(Duration::from_millis(200));
+            driver.surprise_remove();
+            for waiter in waiters {
+                assert_eq!(waiter.join().unwrap(), Err(Error::SessionEnded), "{version:?}");
+            }
+        });
+        assert!(started.elapsed() < long / 2, "{version:?}: waiters sat out their timeouts ({:?})", started.elapsed());
+        // Later calls see the end at once too.
+        assert_eq!(session.receive().map(|p| p.is_some()), Err(Error::SessionEnded));
+    }
+}
+
+/// Raw slots: detached, handed back by offset, checked against what the session handed out.
+#[test]
+fn raw_slots_send_and_release_by_offset() {
+    for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
+        let driver = HostDriver::new();
+        driver.stack().set_mode(ReturnMode::Immediate);
+        let config = SessionConfig { version, ..SessionConfig::default() };
+        let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+
+        // Outgoing: two slots, written through the raw pointers, sent in reverse order.
+        let (a, b) = (ipv4(100, 1), ipv4(60, 2));
+        let ra = session.allocate(a.len(), 0, 0).unwrap().into_raw();
+        let rb = session.allocate_raw(b.len(), 0, 0).unwrap();
+        assert_eq!((ra.data_start, ra.data_len), (0, 100));
+        // SAFETY: each frame holds the packet's bytes and belongs to this test until sent.
+        unsafe {
+            core::ptr::copy_nonoverlapping(a.as_ptr(), ra.frame, a.len());
+            core::ptr::copy_nonoverlapping(b.as_ptr(), rb.frame, b.len());
+        }
+        let header = session.outgoing_ring().geometry().packet_header_size();
+        assert_eq!(session.outgoing_slot_at(ra.frame, header), Some(ra.slot));
+        assert_eq!(session.outgoing_slot_at(core::ptr::null(), header), None);
+        assert_eq!(session.send_raw(ra.slot + 4, None), Err(Error::UnknownSlot), "not a slot boundary");
+        session.send_raw(rb.slot, None).unwrap();
+        assert_eq!(session.send_raw(rb.slot, None), Err(Error::UnknownSlot), "sent twice");
+        session.send_raw(ra.slot, None).unwrap();
+        assert_eq!(session.send_raw(ra.slot, None), Err(Error::UnknownSlot), "published");
+        assert!(driver.stack().wait_delivered(2, Duration::from_secs(5)));
+        let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
+        assert_eq!(got, vec![a.clone(), b.clone()], "{version:?}: allocation order is send order");
+
+        // Incoming: three packets, released by offset out of order; a second release is refused.
+        let packets = [ipv4(80, 3), ipv4(90, 4), ipv4(70, 5)];
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        driver.transmit(&refs).unwrap();
+        let mut raws = Vec::new();
+        while raws.len() < 3 {
+            // Both ways of getting a raw packet: received detached, or detached after.
+            if raws.len() == 1 {
+                if let Some(raw) = session.receive_raw().unwrap() {
+                    raws.push(raw);
+                }
+                continue;
+            }
+            match session.receive_wait(Duration::from_secs(5)).unwrap() {
+                Some(p) => raws.push(p.into_raw()),
+                None => panic!("{version:?}: packet missing"),
+            }
+        }
+        for (raw, want) in raws.iter().zip(&packets) {
+            // SAFETY: the packet's bytes, held by this test until released.
+            let data =
+                unsafe { core::slice::from_raw_parts(raw.frame.add(raw.data_start as usize), raw.data_len as usize) };
+            assert_eq!(data, &want[..]);
+        }
+        session.release_raw(raws[1].slot).unwrap();
+        assert_eq!(session.release_raw(raws[1].slot), Err(Error::UnknownSlot), "released twice");
+        let ring = session.incoming_ring();
+        assert_ne!(ring.load_head(), ring.load_tail(), "the first packet still holds the head");
+        session.release_raw(raws[0].slot).unwrap();
+        session.release_raw(raws[2].slot).unwrap();
+        assert_eq!(ring.load_head(), ring.load_tail());
+        assert_eq!(session.release_raw(raws[0].slot), Err(Error::UnknownSlot), "behind the head");
+
+        let c = session.counters();
+        assert_eq!((c.sent_packets, c.sent_bytes), (2, 160));
+        assert_eq!((c.received_packets, c.received_bytes), (3, 240));
+        assert_eq!(c.copied_bytes, 0);
+    }
+}
+
+/// Batches of raw slots: one call sends or releases many; a send batch stops at the first slot
+/// the caller does not hold, a release batch skips it.
+#[test]
+fn raw_batches_stop_or_skip_at_unknown_slots() {
+    let driver = HostDriver::new();
+    driver.stack().set_mode(ReturnMode::Immediate);
+    let config = SessionConfig { outgoing_room: Room::new(16, 16), ..SessionConfig::default() };
+    let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+    let mut raws = Vec::new();
+    assert_eq!(session.allocate_raw_many(4, 100, 16, 16, |raw| raws.push(raw)).unwrap(), 4);
+    for (i, raw) in raws.iter().enumerate() {
+        assert_eq!(raw.data_start, 16);
+        assert!(raw.frame_len >= 132);
+        let p = ipv4(90, i as u8);
+        // SAFETY: the frame holds at least 132 bytes and belongs to this test until sent.
+        unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), raw.frame.add(4), p.len()) };
+    }
+    // Each packet moved to 4 bytes into the frame and cut to 90; the third item is bogus.
+    let items =
+        [(raws[0].slot, Some(4..94)), (raws[1].slot, Some(4..94)), (raws[1].slot + 8, None), (raws[2].slot, None)];
+    let outcome = session.send_raw_many(items.iter().cloned());
+    assert_eq!(outcome, ringtun::BatchOutcome { done: 2, error: Some(Error::UnknownSlot) });
+    session.send_raw_many([(raws[2].slot, Some(4..94)), (raws[3].slot, Some(4..94))]);
+    assert!(driver.stack().wait_delivered(4, Duration::from_secs(5)));
+    let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
+    assert_eq!(got, (0..4).map(|i| ipv4(90, i)).collect::<Vec<_>>());
+    assert_eq!(session.counters().copied_bytes, 0, "v2 moves in place");
+
+    let packets: Vec<Vec<u8>> = (0..3).map(|i| ipv4(50, 10 + i)).collect();
+    let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+    driver.transmit(&refs).unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 3 && Instant::now() < deadline {
+        let want = 8 - got.len();
+        session.receive_raw_many(want, |raw| got.push(raw)).unwrap();
+    }
+    assert_eq!(got.len(), 3);
+    let outcome = session.release_raw_many([got[2].slot, 12345, got[0].slot, got[1].slot]);
+    assert_eq!(outcome, ringtun::BatchOutcome { done: 1, error: Some(Error::UnknownSlot) });
+    let ring = session.incoming_ring();
+    assert_eq!(ring.load_head(), ring.load_tail(), "every held packet released despite the bogus one");
+}
+
+/// v1 has no data offset: data that does not start at the slot's start is moved there (a copy,
+/// counted), and only the last allocated slot can change length.
+#[test]
+fn v1_move_is_a_counted_copy_of_the_last_slot() {
+    let driver = HostDriver::new();
+    driver.stack().set_mode(ReturnMode::Immediate);
+    let config = SessionConfig { version: VersionPreference::V1Only, ..SessionConfig::default() };
+    let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+    let inner = ipv4(50, 7);
+    let mut first = session.allocate(100, 0, 0).unwrap();
+    let mut last = session.allocate(100, 0, 0).unwrap();
+    for slot in [&mut first, &mut last] {
+        slot.data_mut().fill(0xEE);
+        slot.data_mut()[10..60].copy_from_slice(&inner);
+    }
+    assert_eq!(first.set_data(10..60), Err(Error::ShrinkNotLast));
+    assert_eq!(&first.data_mut()[10..60], &inner[..], "a refused move leaves the bytes");
+    assert_eq!(session.counters().copied_bytes, 0);
+    last.set_data(10..60).unwrap();
+    assert_eq!(last.data_mut(), &inner[..]);
+    assert_eq!(session.counters().copied_bytes, 50);
+    first.data_mut().copy_from_slice(&ipv4(100, 8));
+    session.send(first).unwrap();
+    session.send(last).unwrap();
+    assert!(driver.stack().wait_delivered(2, Duration::from_secs(5)));
+    let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
+    assert_eq!(got, vec![ipv4(100, 8), inner]);
 }

@@ -151,7 +151,7 @@ fn main() -> ExitCode {
         outgoing_capacity: CAPACITY,
         incoming_room: Room::new(ESP_HEADER as u16, ICV as u16),
         outgoing_room: Room::new(RECORD_TYPE as u16, TAG as u16),
-        receive_split: false,
+        ..SessionConfig::default()
     };
     let session = match Session::open(HostBackend::open_default(&driver), config) {
         Ok(s) => s,

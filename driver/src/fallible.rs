@@ -1,4 +1,6 @@
-//! Allocation that fails cleanly instead of aborting: [`try_box`] and [`TryArc`].
+//! Allocation that fails cleanly instead of aborting, and whose alignment the kernel heap can
+//! honour: [`try_box`], [`TryArc`], [`try_vec_with_capacity`], [`try_deque_with_capacity`] and
+//! [`try_reserve`].
 //!
 //! In the kernel an allocation failure is an ordinary event (pool exhaustion, Driver Verifier's
 //! low-resources simulation). `Box::new` and `alloc::sync::Arc::new` call
@@ -8,6 +10,34 @@
 //! path goes through this module or through `Vec::try_reserve*`; the host test
 //! `low_resources` fails each allocation of a registration in turn with a failing global
 //! allocator and checks that each failure becomes a clean refusal.
+//!
+//! # Alignment
+//! In the kernel the global allocator is `wdk-alloc`'s, which hands every `Layout` to
+//! `ExAllocatePool2` and ignores its alignment: pool blocks are aligned to
+//! `MEMORY_ALLOCATION_ALIGNMENT` (ntdef.h: 16 on 64-bit Windows) and to nothing more, so a type
+//! aligned to 32 or 64 would silently get misaligned memory. Every helper here therefore checks,
+//! at compile time, that the type it allocates is aligned to at most [`HEAP_ALIGN`]: an inline
+//! `const` block in the generic function, evaluated for each type the helper is instantiated
+//! with, so allocating an over-aligned type is a build error (E0080), not a run-time surprise.
+//! Every heap allocation of the engine and the kernel shell goes through these helpers; the
+//! crate's `clippy.toml` disallows the allocating methods they wrap (`Vec::try_reserve*`,
+//! `VecDeque::try_reserve*`, `alloc::alloc::alloc`) everywhere else.
+//!
+//! ```compile_fail,E0080
+//! /// A cache-line aligned type, as a per-CPU counter block might be declared.
+//! #[repr(align(64))]
+//! struct CacheLine([u8; 64]);
+//! let _ = ringtun_driver::fallible::try_box(CacheLine([0; 64]));
+//! ```
+//!
+//! The same with the largest alignment the pool guarantees builds:
+//!
+//! ```
+//! #[repr(align(16))]
+//! struct Aligned([u8; 16]);
+//! let boxed = ringtun_driver::fallible::try_box(Aligned([7; 16])).unwrap();
+//! assert_eq!(boxed.0, [7; 16]);
+//! ```
 //!
 //! # `TryArc`
 //! A strong count and a weak count (the weak count includes one for all strong references
@@ -23,6 +53,8 @@
 
 use alloc::alloc::{alloc, dealloc, Layout};
 use alloc::boxed::Box;
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::fmt;
 use core::marker::PhantomData;
@@ -37,17 +69,37 @@ pub const SATURATED_FROM: usize = usize::MAX / 2 + 1;
 /// increments and decrements cannot move it back below [`SATURATED_FROM`]).
 pub const SATURATED: usize = SATURATED_FROM + SATURATED_FROM / 2;
 
+/// The largest alignment a heap allocation of the driver may need: `MEMORY_ALLOCATION_ALIGNMENT`
+/// (ntdef.h, 64-bit Windows), the alignment of every pool block `ExAllocatePool2` returns. The
+/// kernel's allocator (`wdk-alloc`) does not look at `Layout::align`; see the module docs.
+pub const HEAP_ALIGN: usize = 16;
+
+/// Stops the build when `T` needs more alignment than the kernel heap gives (see the module
+/// docs). Evaluated once per type the calling helper is instantiated with.
+#[inline(always)]
+const fn assert_heap_aligned<T>() {
+    const {
+        assert!(
+            core::mem::align_of::<T>() <= HEAP_ALIGN,
+            "a kernel heap allocation of a type aligned to more than MEMORY_ALLOCATION_ALIGNMENT (16): \
+             wdk-alloc ignores Layout::align, so it would be misaligned"
+        )
+    }
+}
+
 /// The allocator returned no memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutOfMemory;
 
 /// `Box::new` that returns [`OutOfMemory`] instead of aborting when the allocator fails.
 pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
+    assert_heap_aligned::<T>();
     let layout = Layout::new::<T>();
     if layout.size() == 0 {
         // A zero-sized box allocates nothing.
         return Ok(Box::new(value));
     }
+    #[allow(clippy::disallowed_methods)] // the wrapper itself
     // SAFETY: `layout` has a non-zero size.
     let raw = unsafe { alloc(layout) }.cast::<T>();
     if raw.is_null() {
@@ -59,6 +111,50 @@ pub fn try_box<T>(value: T) -> Result<Box<T>, OutOfMemory> {
         raw.write(value);
         Ok(Box::from_raw(raw))
     }
+}
+
+/// `Vec::with_capacity` that returns [`OutOfMemory`] instead of aborting when the allocator
+/// fails (capacity for at least `capacity` elements, allocated once).
+///
+/// ```compile_fail,E0080
+/// #[repr(align(32))]
+/// struct Wide(u8);
+/// let _ = ringtun_driver::fallible::try_vec_with_capacity::<Wide>(4);
+/// ```
+pub fn try_vec_with_capacity<T>(capacity: usize) -> Result<Vec<T>, OutOfMemory> {
+    let mut vec = Vec::new();
+    try_reserve(&mut vec, capacity)?;
+    Ok(vec)
+}
+
+/// `VecDeque::with_capacity` that returns [`OutOfMemory`] instead of aborting when the allocator
+/// fails (capacity for at least `capacity` elements, allocated once).
+///
+/// ```compile_fail,E0080
+/// #[repr(align(32))]
+/// struct Wide(u8);
+/// let _ = ringtun_driver::fallible::try_deque_with_capacity::<Wide>(4);
+/// ```
+#[allow(clippy::disallowed_methods)] // the wrapper itself
+pub fn try_deque_with_capacity<T>(capacity: usize) -> Result<VecDeque<T>, OutOfMemory> {
+    assert_heap_aligned::<T>();
+    let mut deque = VecDeque::new();
+    deque.try_reserve_exact(capacity).map_err(|_| OutOfMemory)?;
+    Ok(deque)
+}
+
+/// `Vec::try_reserve` (room for `additional` more elements) with the heap-alignment check.
+///
+/// ```compile_fail,E0080
+/// #[repr(align(32))]
+/// struct Wide(u8);
+/// let mut vec: Vec<Wide> = Vec::new();
+/// let _ = ringtun_driver::fallible::try_reserve(&mut vec, 1);
+/// ```
+#[allow(clippy::disallowed_methods)] // the wrapper itself
+pub fn try_reserve<T>(vec: &mut Vec<T>, additional: usize) -> Result<(), OutOfMemory> {
+    assert_heap_aligned::<T>();
+    vec.try_reserve_exact(additional).map_err(|_| OutOfMemory)
 }
 
 /// Increments a count, saturating.
@@ -113,9 +209,17 @@ unsafe impl<T: Send + Sync> Sync for TryWeak<T> {}
 
 impl<T> TryArc<T> {
     /// Moves `value` into a new shared allocation, or returns [`OutOfMemory`] (dropping `value`).
+    ///
+    /// ```compile_fail,E0080
+    /// #[repr(align(32))]
+    /// struct Wide(u8);
+    /// let _ = ringtun_driver::fallible::TryArc::try_new(Wide(1));
+    /// ```
     pub fn try_new(value: T) -> Result<Self, OutOfMemory> {
+        assert_heap_aligned::<Inner<T>>();
         // `Inner` holds two counters, so its size is never zero.
         let layout = Layout::new::<Inner<T>>();
+        #[allow(clippy::disallowed_methods)] // the wrapper itself
         // SAFETY: `layout` has a non-zero size.
         let raw = unsafe { alloc(layout) }.cast::<Inner<T>>();
         let Some(inner) = NonNull::new(raw) else { return Err(OutOfMemory) };
@@ -326,5 +430,25 @@ mod tests {
     fn try_box_boxes() {
         assert_eq!(*try_box(7u32).unwrap(), 7);
         assert_eq!(*try_box(()).unwrap(), ());
+    }
+
+    #[test]
+    fn collections_get_their_capacity_at_once() {
+        let vec = try_vec_with_capacity::<u64>(37).unwrap();
+        assert!(vec.capacity() >= 37 && vec.is_empty());
+        let deque = try_deque_with_capacity::<[u8; 3]>(1000).unwrap();
+        assert!(deque.capacity() >= 1000 && deque.is_empty());
+        let mut grown = try_vec_with_capacity::<u16>(1).unwrap();
+        grown.push(1);
+        try_reserve(&mut grown, 100).unwrap();
+        assert!(grown.capacity() >= 101);
+        assert_eq!(grown, [1]);
+    }
+
+    #[test]
+    fn a_request_larger_than_memory_is_out_of_memory() {
+        // More than isize::MAX bytes: refused by the collection before reaching the allocator.
+        assert_eq!(try_vec_with_capacity::<u64>(usize::MAX / 4).unwrap_err(), OutOfMemory);
+        assert_eq!(try_deque_with_capacity::<u64>(usize::MAX / 4).unwrap_err(), OutOfMemory);
     }
 }

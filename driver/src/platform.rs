@@ -8,7 +8,7 @@
 
 use alloc::vec::Vec;
 
-use ring_abi::{CallerBitness, RingRole};
+use ring_abi::{CallerBitness, GsoKind, RingRole, Transport};
 
 use crate::engine::Session;
 use crate::fallible::TryArc;
@@ -36,6 +36,89 @@ pub enum IpKind {
     V6,
 }
 
+/// What an indicated packet's checksums are, as the stack is told.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IndicatedChecksum {
+    /// Nothing is said: the stack verifies what the packet holds.
+    Unknown,
+    /// The checksums need not be verified (NDIS: IP and TCP/UDP checksum succeeded; Linux:
+    /// `DATA_VALID`). Only when [`StackOffloads::checksum_valid`].
+    Valid,
+    /// The L4 checksum field at `start + offset` holds the pseudo-header sum; the stack completes
+    /// the sum from `start` to the end (Linux: `NEEDS_CSUM`). Only when
+    /// [`StackOffloads::partial_checksum`].
+    Partial {
+        /// Offset of the L4 header in the packet.
+        start: u16,
+        /// Offset of the checksum field from `start`.
+        offset: u16,
+    },
+}
+
+/// A super-packet indicated as one coalesced unit (NDIS receive segment coalescing, a Linux GRO
+/// packet). Only for the kinds [`StackOffloads`] accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Coalesced {
+    /// TCP over IPv4/IPv6, or UDP.
+    pub kind: GsoKind,
+    /// Payload bytes per segment.
+    pub segment_size: u16,
+    /// Length of the IP and TCP/UDP headers.
+    pub header_len: u16,
+    /// How many segments it stands for.
+    pub segments: u16,
+    /// The super-packet carries ECN's CWR (Linux `VIRTIO_NET_HDR_GSO_ECN`).
+    pub ecn: bool,
+}
+
+/// Everything the engine tells the stack about one indicated packet besides its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IndicationInfo {
+    /// IPv4 or IPv6 (the frame type).
+    pub kind: IpKind,
+    /// The protocol after the IP header (TCP, UDP or other), for the checksum information.
+    pub transport: Transport,
+    /// The checksum state.
+    pub checksum: IndicatedChecksum,
+    /// Set when the packet is a super-packet indicated whole.
+    pub coalesced: Option<Coalesced>,
+}
+
+impl IndicationInfo {
+    /// A plain packet: nothing said about its checksums, not coalesced.
+    pub const fn plain(kind: IpKind) -> Self {
+        Self { kind, transport: Transport::Other(0), checksum: IndicatedChecksum::Unknown, coalesced: None }
+    }
+}
+
+/// The offloads the stack side accepts on indicated packets: a platform capability, which may
+/// change while a session runs (NDIS turns receive offloads on and off by OID), so the engine
+/// asks for it once per round.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct StackOffloads {
+    /// IPv4 TCP super-packets are taken as one coalesced unit.
+    pub coalesced_tcp4: bool,
+    /// IPv6 TCP super-packets are taken as one coalesced unit.
+    pub coalesced_tcp6: bool,
+    /// UDP super-packets are taken as one coalesced unit.
+    pub coalesced_udp: bool,
+    /// A packet whose L4 checksum is partial ([`IndicatedChecksum::Partial`]) is taken.
+    pub partial_checksum: bool,
+    /// The stack can be told that a packet's checksums are valid ([`IndicatedChecksum::Valid`]).
+    pub checksum_valid: bool,
+}
+
+impl StackOffloads {
+    /// Whether super-packets of `kind` are taken as one unit.
+    pub const fn coalesces(&self, kind: GsoKind) -> bool {
+        match kind {
+            GsoKind::TcpV4 => self.coalesced_tcp4,
+            GsoKind::TcpV6 => self.coalesced_tcp6,
+            GsoKind::UdpL4 => self.coalesced_udp,
+        }
+    }
+}
+
 /// A notification or synchronization event shared with a waiter.
 pub trait Event: Send + Sync {
     /// Signals the event.
@@ -55,9 +138,21 @@ pub trait RingMapping: Send + Sync {
     fn mapped_len(&self) -> usize;
 }
 
-/// A started worker thread.
+/// A started worker thread: the Receive-ring consumer, which runs below normal priority (it spins
+/// on the client's `tail` and must not take time from the client that fills the ring).
 pub trait Worker: Send {
-    /// Waits until the thread has returned.
+    /// Raises the thread above every normal-priority thread, so that a waiter that cannot go on
+    /// before the thread's next step (a pause waiting for its round to end) does not wait for as
+    /// long as the processor is loaded. Called with an engine lock held: it must not block (in
+    /// the kernel it runs at DISPATCH_LEVEL).
+    fn expedite(&self);
+
+    /// Returns the thread to its own low priority (the adapter restarted). Called with an engine
+    /// lock held, like [`Worker::expedite`].
+    fn relax(&self);
+
+    /// Waits until the thread has returned (the platform raises it first, as
+    /// [`Worker::expedite`] does, for the same reason).
     fn join(self);
 }
 
@@ -88,7 +183,10 @@ pub trait Platform: Send + Sync + Sized + 'static {
         caller: CallerBitness,
     ) -> Result<Self::Mapping, PlatformError>;
 
-    /// References the caller's event `handle` for signalling (Send ring) or waiting (Receive ring).
+    /// References the caller's event `handle`, with the access `role` stands for:
+    /// [`RingRole::Send`] for an event the driver only signals (the Send ring's, and the
+    /// write-space event, which belongs to the Receive ring but is only set by the driver),
+    /// [`RingRole::Receive`] for the event the driver also waits on (the Receive ring's).
     fn reference_event(&self, role: RingRole, handle: u64) -> Result<Self::Event, PlatformError>;
 
     /// Creates an engine-owned notification event, initially not signalled.
@@ -103,8 +201,9 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// [`Self::wait_any`] bounded by a relative timeout of `timeout_ns` nanoseconds: `Some(index)`
     /// of the signalled event, or `None` once the timeout passed with none signalled. The engine
     /// uses it only where a missed signal must not cost more than a bounded delay (the consumer
-    /// re-checks the Receive ring's `tail` after it); the platform may round the timeout up to
-    /// its clock granularity.
+    /// re-checks the Receive ring's `tail` after it); the platform may round a non-zero timeout
+    /// up to its clock granularity. A zero timeout does not wait: it polls (and, like any wait,
+    /// consumes the signal of a synchronization event it returns).
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize>;
 
     /// Lets other ready threads run (the consumer calls it while spinning on an empty ring).
@@ -116,21 +215,31 @@ pub trait Platform: Send + Sync + Sized + 'static {
     /// Starts the Receive-ring consumer thread, which calls [`Session::run_receive`] once.
     fn spawn_worker(&self, session: TryArc<Session<Self>>) -> Result<Self::Worker, PlatformError>;
 
-    /// Prepares the indication of `len` bytes at byte `offset` of `mapping`, without copying.
-    /// `token` must be handed back to [`crate::engine::Adapter::return_indication`] when the
-    /// stack returns the packet. `None`: no resources (the engine drops and counts the packet).
+    /// Prepares the indication of one packet: the bytes of `header` (at most
+    /// `ring_abi::MAX_OFFLOAD_HEADER`, usually none: a segment's rewritten IP and TCP/UDP header,
+    /// which the platform copies into memory of its own) followed by `len` bytes at byte `offset`
+    /// of `mapping`, not copied. `info` says what the stack is told about it. `token` must be
+    /// handed back to [`crate::engine::Adapter::return_indication`] when the stack returns the
+    /// packet. `None`: no resources (the engine drops and counts the packet).
     fn prepare_indication(
         &self,
         mapping: &Self::Mapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<Self::Indication>;
 
-    /// Indicates every prepared packet in `batch` to the stack, draining it but keeping its
-    /// allocation (the engine preallocates it once per session). Each one comes back
-    /// through [`crate::engine::Adapter::return_indication`], possibly before this returns.
+    /// The offloads the stack takes on indicated packets now (none by default).
+    fn stack_offloads(&self) -> StackOffloads {
+        StackOffloads::default()
+    }
+
+    /// Indicates every prepared packet in `batch` to the stack in one call (a chain of NBLs in one
+    /// `NdisMIndicateReceiveNetBufferLists`), draining it but keeping its allocation (the engine
+    /// preallocates it once per session). Each one comes back through
+    /// [`crate::engine::Adapter::return_indication`], possibly before this returns.
     fn indicate(&self, batch: &mut Vec<Self::Indication>);
 
     /// Tells the stack the link went up or down.

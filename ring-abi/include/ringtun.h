@@ -41,9 +41,30 @@ extern "C" {
 #define RINGTUN_V1_REGISTRATION_SIZE_32 24u
 #define RINGTUN_V2_REGISTRATION_SIZE 56u
 #define RINGTUN_CAPABILITIES_SIZE 28u
+#define RINGTUN_V2_REGISTRATION_EXT_SIZE 64u
 
 /* Registration flags (v2). */
 #define RINGTUN_FLAG_RECEIVE_SPLIT 0x1u
+#define RINGTUN_FLAG_OFFLOAD 0x2u      /* offload metadata in every slot; not with RECEIVE_SPLIT */
+#define RINGTUN_FLAG_WRITE_SPACE 0x4u  /* write-space event: the 64-byte registration */
+
+/* Offload extension (RINGTUN_FLAG_OFFLOAD): a ringtun_offload_meta block at slot offset 8. */
+#define RINGTUN_OFFLOAD_META_SIZE 16u
+#define RINGTUN_OFFLOAD_META_OFFSET 8u
+#define RINGTUN_OFFLOAD_MIN_DATA_OFFSET 24u
+#define RINGTUN_MAX_GSO_SEGMENTS 128u
+#define RINGTUN_MAX_OFFLOAD_HEADER 120u
+/* flags and gso_type: the values of linux/virtio_net.h (VIRTIO_NET_HDR_F_*, _GSO_*). */
+#define RINGTUN_OFFLOAD_F_NEEDS_CSUM 1u
+#define RINGTUN_OFFLOAD_F_DATA_VALID 2u
+#define RINGTUN_OFFLOAD_GSO_NONE 0u
+#define RINGTUN_OFFLOAD_GSO_TCPV4 1u
+#define RINGTUN_OFFLOAD_GSO_TCPV6 4u
+#define RINGTUN_OFFLOAD_GSO_UDP_L4 5u
+#define RINGTUN_OFFLOAD_GSO_ECN 0x80u
+
+/* Offset of space_waiting in the v2 ring header (Receive ring, RINGTUN_FLAG_WRITE_SPACE). */
+#define RINGTUN_SPACE_WAITING_OFFSET 68u
 
 /* CTL_CODE as in the DDK: (type << 16) | (access << 14) | (function << 2) | method. */
 #define RINGTUN_METHOD_BUFFERED 0u
@@ -100,7 +121,8 @@ typedef struct ringtun_ring_header_v2 {
     uint32_t alertable;      /* consumer, cache line 0 */
     uint8_t reserved0[56];
     uint32_t tail;           /* producer, cache line 1 */
-    uint8_t reserved1[60];
+    uint32_t space_waiting;  /* producer, cache line 1: Receive ring, RINGTUN_FLAG_WRITE_SPACE */
+    uint8_t reserved1[56];
 } ringtun_ring_header_v2;
 
 typedef struct ringtun_packet_header_v2 {
@@ -123,6 +145,23 @@ typedef struct ringtun_registration_v2 {
     ringtun_ring_desc_v2 send;
     ringtun_ring_desc_v2 receive;
 } ringtun_registration_v2;
+
+/* The 64-byte registration of RINGTUN_FLAG_WRITE_SPACE: v2, then the write-space event. */
+typedef struct ringtun_registration_v2_ext {
+    ringtun_registration_v2 base;  /* flags include RINGTUN_FLAG_WRITE_SPACE */
+    uint64_t write_space_event;    /* set by the driver when it frees Receive-ring space */
+} ringtun_registration_v2_ext;
+
+/* Offload metadata: struct virtio_net_hdr (little-endian) and 6 reserved bytes. */
+typedef struct ringtun_offload_meta {
+    uint8_t flags;           /* RINGTUN_OFFLOAD_F_* (at most one) */
+    uint8_t gso_type;        /* RINGTUN_OFFLOAD_GSO_* */
+    uint16_t hdr_len;        /* super-packet: IP + TCP/UDP header length; else 0 */
+    uint16_t gso_size;       /* super-packet: payload bytes per segment; else 0 */
+    uint16_t csum_start;     /* NEEDS_CSUM: offset of the TCP/UDP header; else 0 */
+    uint16_t csum_offset;    /* NEEDS_CSUM: 16 (TCP) or 6 (UDP); else 0 */
+    uint8_t reserved[6];     /* zero */
+} ringtun_offload_meta;
 
 typedef struct ringtun_capabilities {
     uint32_t size;
@@ -185,6 +224,8 @@ RINGTUN_STATIC_ASSERT(sizeof(ringtun_registration_v1_32) == 24, "v1 32-bit regis
 RINGTUN_STATIC_ASSERT(sizeof(ringtun_ring_header_v2) == 128, "v2 ring header");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_ring_header_v2, alertable) == 4, "v2 alertable");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_ring_header_v2, tail) == 64, "v2 tail on its own cache line");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_ring_header_v2, space_waiting) == RINGTUN_SPACE_WAITING_OFFSET,
+                      "v2 space_waiting on the producer's line");
 RINGTUN_STATIC_ASSERT(sizeof(ringtun_packet_header_v2) == 8, "v2 packet header");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_packet_header_v2, data_offset) == 4, "v2 data_offset");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_packet_header_v2, data_length) == 6, "v2 data_length");
@@ -192,6 +233,14 @@ RINGTUN_STATIC_ASSERT(sizeof(ringtun_ring_desc_v2) == 24, "v2 descriptor");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_ring_desc_v2, ring_ptr) == 8, "v2 ring_ptr");
 RINGTUN_STATIC_ASSERT(sizeof(ringtun_registration_v2) == 56, "v2 registration");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_registration_v2, receive) == 32, "v2 receive descriptor");
+RINGTUN_STATIC_ASSERT(sizeof(ringtun_registration_v2_ext) == RINGTUN_V2_REGISTRATION_EXT_SIZE, "v2 ext registration");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_registration_v2_ext, write_space_event) == 56, "v2 write-space event");
+RINGTUN_STATIC_ASSERT(sizeof(ringtun_offload_meta) == RINGTUN_OFFLOAD_META_SIZE, "offload metadata");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_offload_meta, hdr_len) == 2, "offload hdr_len");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_offload_meta, gso_size) == 4, "offload gso_size");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_offload_meta, csum_start) == 6, "offload csum_start");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_offload_meta, csum_offset) == 8, "offload csum_offset");
+RINGTUN_STATIC_ASSERT(offsetof(ringtun_offload_meta, reserved) == 10, "offload reserved");
 RINGTUN_STATIC_ASSERT(sizeof(ringtun_capabilities) == 28, "capabilities");
 RINGTUN_STATIC_ASSERT(offsetof(ringtun_capabilities, min_capacity) == 16, "capabilities min_capacity");
 

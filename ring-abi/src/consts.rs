@@ -75,6 +75,48 @@ pub const V1_REGISTRATION_SIZE_32: usize = 24;
 pub const V2_REGISTRATION_SIZE: usize = 56;
 /// Output length of the capability query.
 pub const CAPABILITIES_SIZE: usize = 28;
+/// Input length of a v2 registration with the write-space extension: the 56-byte v2 layout
+/// followed by the `u64` handle of the write-space event (identical for 32- and 64-bit
+/// processes). Only valid with the `WRITE_SPACE` flag.
+pub const V2_REGISTRATION_EXT_SIZE: usize = 64;
+
+/// Size of the offload metadata block of a v2 slot when the session negotiated `OFFLOAD`: the
+/// 10 bytes of Linux's `struct virtio_net_hdr` followed by 6 reserved bytes.
+pub const OFFLOAD_META_SIZE: u32 = 16;
+/// Where the offload metadata block starts in a slot: right after the 8-byte v2 packet header,
+/// at the start of the head room.
+pub const OFFLOAD_META_OFFSET: u32 = V2_PACKET_HEADER_SIZE;
+/// Smallest `data_offset` of a slot in a session with offloads: the data begins after the
+/// metadata block.
+pub const OFFLOAD_MIN_DATA_OFFSET: u32 = OFFLOAD_META_OFFSET + OFFLOAD_META_SIZE;
+/// Most segments one super-packet may be cut into (on either ring): Linux's `UDP_MAX_SEGMENTS`;
+/// a 64 KiB TCP super-packet at IPv4's smallest usual MSS (536) is 123 segments.
+pub const MAX_GSO_SEGMENTS: u32 = 128;
+/// Largest header (IP + TCP/UDP) of an offloaded packet: an IPv4 header with options (60) and a
+/// TCP header with options (60). IPv6 extension headers are not supported with offloads.
+pub const MAX_OFFLOAD_HEADER: usize = 120;
+
+/// `flags` bit of the offload metadata (`VIRTIO_NET_HDR_F_NEEDS_CSUM`): the L4 checksum is not
+/// computed; its field holds the pseudo-header sum, to be completed over `csum_start..`.
+pub const OFFLOAD_F_NEEDS_CSUM: u8 = 1;
+/// `flags` bit (`VIRTIO_NET_HDR_F_DATA_VALID`): the packet's checksums need not be verified
+/// (a VPN client sets it on packets its AEAD authenticated).
+pub const OFFLOAD_F_DATA_VALID: u8 = 2;
+/// `gso_type` (`VIRTIO_NET_HDR_GSO_NONE`): not a super-packet.
+pub const OFFLOAD_GSO_NONE: u8 = 0;
+/// `gso_type` (`VIRTIO_NET_HDR_GSO_TCPV4`): an IPv4 TCP super-packet.
+pub const OFFLOAD_GSO_TCPV4: u8 = 1;
+/// `gso_type` (`VIRTIO_NET_HDR_GSO_TCPV6`): an IPv6 TCP super-packet.
+pub const OFFLOAD_GSO_TCPV6: u8 = 4;
+/// `gso_type` (`VIRTIO_NET_HDR_GSO_UDP_L4`, Linux 5.18's uapi header): a UDP super-packet cut
+/// into datagrams (IPv4 or IPv6).
+pub const OFFLOAD_GSO_UDP_L4: u8 = 5;
+/// Bit of `gso_type` (`VIRTIO_NET_HDR_GSO_ECN`): the TCP super-packet carries CWR (ECN).
+pub const OFFLOAD_GSO_ECN: u8 = 0x80;
+
+/// Offset in the v2 ring header of `space_waiting`, on the producer's cache line: non-zero while
+/// the Receive ring's producer (the client) waits for free space (write-space signal).
+pub const SPACE_WAITING_OFFSET: u32 = CACHE_LINE_SIZE + 4;
 
 /// How long a consumer spins on an empty ring before it declares itself alertable and sleeps,
 /// in nanoseconds (Wintun's driver: about 0.1 ms).
@@ -97,4 +139,6 @@ const _: () = assert!(V1_MAX_SLOT_SIZE == (V1_PACKET_HEADER_SIZE + MAX_IP_PACKET
 const _: () = assert!(V1_TRAILING_SIZE == 0x10000);
 const _: () = assert!(MIN_RING_CAPACITY.is_power_of_two() && MAX_RING_CAPACITY.is_power_of_two());
 const _: () = assert!(V2_RING_HEADER_SIZE == 2 * CACHE_LINE_SIZE);
+const _: () = assert!(OFFLOAD_MIN_DATA_OFFSET == 24 && OFFLOAD_META_SIZE.is_multiple_of(V2_ALIGNMENT));
+const _: () = assert!(OFFLOAD_META_SIZE <= MAX_HEADROOM as u32);
 const _: () = assert!(CONSUMER_SPIN_NS < CONSUMER_RECHECK_MIN_NS && CONSUMER_RECHECK_MIN_NS <= CONSUMER_RECHECK_MAX_NS);

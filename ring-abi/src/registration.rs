@@ -6,11 +6,12 @@ use zerocopy::FromBytes;
 
 use crate::consts::{
     ABI_VERSION_2, CAPABILITIES_SIZE, DRIVER_VERSION, MAX_ABI_VERSION, MAX_HEADROOM, MAX_RING_CAPACITY, MAX_TAILROOM,
-    MIN_RING_CAPACITY, V1_REGISTRATION_SIZE_32, V1_REGISTRATION_SIZE_64, V2_REGISTRATION_SIZE,
+    MIN_RING_CAPACITY, OFFLOAD_META_SIZE, V1_REGISTRATION_SIZE_32, V1_REGISTRATION_SIZE_64, V2_REGISTRATION_EXT_SIZE,
+    V2_REGISTRATION_SIZE,
 };
 use crate::geometry::{GeometryError, RingGeometry, RingVersion, Room};
 use crate::v1::{RegistrationV1x64, RegistrationV1x86};
-use crate::v2::{Capabilities, RegistrationFlags, RegistrationV2};
+use crate::v2::{Capabilities, RegistrationFlags, RegistrationV2, RegistrationV2Ext};
 
 /// Bitness of the calling process, as the kernel sees it (`IoIs32bitProcess`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +54,9 @@ pub struct RingConfig {
     pub send: RingDesc,
     /// The Receive ring.
     pub receive: RingDesc,
+    /// The client's write-space event handle (non-zero), present exactly when `flags` has
+    /// `WRITE_SPACE` (the 64-byte layout).
+    pub write_space_event: Option<u64>,
 }
 
 /// Why a registration was refused.
@@ -72,6 +76,14 @@ pub enum RegistrationError {
     UnsupportedVersion(u32),
     /// Flag bits this driver does not know.
     UnknownFlags(u32),
+    /// Flags that cannot be combined (`OFFLOAD` with `RECEIVE_SPLIT`).
+    IncompatibleFlags(u32),
+    /// `WRITE_SPACE` in a 56-byte registration, or a 64-byte registration without it.
+    WriteSpaceLayout(u32),
+    /// A zero write-space event handle.
+    NullWriteSpaceEvent,
+    /// `OFFLOAD` with less head room on a ring than the metadata block needs (16 bytes).
+    OffloadNeedsHeadroom(RingRole),
     /// A zero ring pointer.
     NullRing(RingRole),
     /// A zero event handle.
@@ -104,6 +116,12 @@ impl RingConfig {
             send: desc(&self.send),
             receive: desc(&self.receive),
         }
+    }
+
+    /// The registration as the 64-bit write-space layout, when the config has a write-space
+    /// event (a client's encoder).
+    pub fn to_v2_ext(&self) -> Option<RegistrationV2Ext> {
+        Some(RegistrationV2Ext { base: self.to_v2(), write_space_event: self.write_space_event? })
     }
 
     /// The registration as v1 64-bit input (a client's encoder).
@@ -187,28 +205,50 @@ fn both_rings(
     flags: RegistrationFlags,
     send: RingDesc,
     receive: RingDesc,
+    write_space_event: Option<u64>,
 ) -> Result<RingConfig, RegistrationError> {
     if rings_overlap(&send, &receive) {
         return Err(RegistrationError::RingsOverlap);
     }
-    Ok(RingConfig { version, flags, send, receive })
+    Ok(RingConfig { version, flags, send, receive, write_space_event })
+}
+
+/// The flag rules of a v2 registration of `len` bytes: known bits only, `OFFLOAD` without
+/// `RECEIVE_SPLIT`, `WRITE_SPACE` exactly with the 64-byte layout.
+fn check_flags(bits: u32, len: usize) -> Result<RegistrationFlags, RegistrationError> {
+    let flags = RegistrationFlags::from_bits(bits).ok_or(RegistrationError::UnknownFlags(bits))?;
+    if flags.contains(RegistrationFlags::OFFLOAD) && flags.contains(RegistrationFlags::RECEIVE_SPLIT) {
+        return Err(RegistrationError::IncompatibleFlags(bits));
+    }
+    if flags.contains(RegistrationFlags::WRITE_SPACE) != (len == V2_REGISTRATION_EXT_SIZE) {
+        return Err(RegistrationError::WriteSpaceLayout(bits));
+    }
+    Ok(flags)
 }
 
 /// Validates registration input bytes from a caller of the given bitness.
 ///
-/// The length tells the layout apart: 56 bytes is v2 (any caller); 48 bytes is v1 from a 64-bit
-/// caller; 24 bytes is v1 from a 32-bit caller. Each ring is checked on its own (Send first),
-/// then the two are refused if they share any byte.
+/// The length tells the layout apart: 56 bytes is v2 and 64 bytes v2 with the write-space
+/// extension (any caller); 48 bytes is v1 from a 64-bit caller; 24 bytes is v1 from a 32-bit
+/// caller. v2: the version, then the flags (known bits, combinations, the layout `WRITE_SPACE`
+/// needs), then each ring on its own (Send first; with `OFFLOAD`, at least 16 bytes of head
+/// room), then the write-space event (non-zero), then the two rings are refused if they share
+/// any byte.
 pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingConfig, RegistrationError> {
     let len = input.len();
-    if len == V2_REGISTRATION_SIZE {
-        let reg = RegistrationV2::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?;
+    if len == V2_REGISTRATION_SIZE || len == V2_REGISTRATION_EXT_SIZE {
+        let (reg, write_space_event) = if len == V2_REGISTRATION_EXT_SIZE {
+            let ext = RegistrationV2Ext::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?;
+            (ext.base, Some(ext.write_space_event))
+        } else {
+            (RegistrationV2::read_from_bytes(input).map_err(|_| RegistrationError::WrongLength(len))?, None)
+        };
         if reg.version != ABI_VERSION_2 {
             return Err(RegistrationError::UnsupportedVersion(reg.version));
         }
-        let flags = RegistrationFlags::from_bits(reg.flags).ok_or(RegistrationError::UnknownFlags(reg.flags))?;
+        let flags = check_flags(reg.flags, len)?;
         let ring = |role, d: &crate::v2::RingDescV2| {
-            check_ring(
+            let desc = check_ring(
                 role,
                 RingVersion::V2,
                 caller,
@@ -216,11 +256,18 @@ pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingCon
                 Room::new(d.headroom, d.tailroom),
                 d.ring_ptr,
                 d.tail_moved_event,
-            )
+            )?;
+            if flags.contains(RegistrationFlags::OFFLOAD) && u32::from(d.headroom) < OFFLOAD_META_SIZE {
+                return Err(RegistrationError::OffloadNeedsHeadroom(role));
+            }
+            Ok(desc)
         };
         let send = ring(RingRole::Send, &reg.send)?;
         let receive = ring(RingRole::Receive, &reg.receive)?;
-        return both_rings(RingVersion::V2, flags, send, receive);
+        if write_space_event == Some(0) {
+            return Err(RegistrationError::NullWriteSpaceEvent);
+        }
+        return both_rings(RingVersion::V2, flags, send, receive, write_space_event);
     }
     let (send, receive) = match (len, caller) {
         (V1_REGISTRATION_SIZE_64, CallerBitness::Bits64) => {
@@ -247,7 +294,7 @@ pub fn parse_registration(input: &[u8], caller: CallerBitness) -> Result<RingCon
     };
     let send = ring(RingRole::Send, send)?;
     let receive = ring(RingRole::Receive, receive)?;
-    both_rings(RingVersion::V1, RegistrationFlags::EMPTY, send, receive)
+    both_rings(RingVersion::V1, RegistrationFlags::EMPTY, send, receive, None)
 }
 
 impl Capabilities {
@@ -321,7 +368,10 @@ mod tests {
         };
         check(&|r| r.version = 3, RegistrationError::UnsupportedVersion(3));
         check(&|r| r.version = 1, RegistrationError::UnsupportedVersion(1));
-        check(&|r| r.flags = 2, RegistrationError::UnknownFlags(2));
+        check(&|r| r.flags = 8, RegistrationError::UnknownFlags(8));
+        check(&|r| r.flags = 3, RegistrationError::IncompatibleFlags(3));
+        check(&|r| r.flags = 4, RegistrationError::WriteSpaceLayout(4));
+        check(&|r| r.flags = 2, RegistrationError::OffloadNeedsHeadroom(RingRole::Receive));
         check(&|r| r.send.ring_ptr = 0, RegistrationError::NullRing(RingRole::Send));
         check(&|r| r.receive.tail_moved_event = 0, RegistrationError::NullEvent(RingRole::Receive));
         check(&|r| r.send.ring_ptr = 0x1004, RegistrationError::MisalignedRing(RingRole::Send, 0x1004));
@@ -374,6 +424,58 @@ mod tests {
         r.flags = 1;
         let cfg = parse_registration(r.as_bytes(), CallerBitness::Bits64).unwrap();
         assert!(cfg.flags.contains(RegistrationFlags::RECEIVE_SPLIT));
+        assert_eq!(cfg.write_space_event, None);
+    }
+
+    /// OFFLOAD needs 16 bytes of head room on both rings; WRITE_SPACE needs the 64-byte layout
+    /// and a non-zero event, and the 64-byte layout needs WRITE_SPACE.
+    #[test]
+    fn v2_offload_and_write_space() {
+        let mut r = v2_reg();
+        r.flags = RegistrationFlags::OFFLOAD.bits();
+        r.receive.headroom = 15;
+        r.receive.ring_size = v2_ring_size(0x40000, 15, 0);
+        assert_eq!(
+            parse_registration(r.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::OffloadNeedsHeadroom(RingRole::Receive))
+        );
+        r.receive.headroom = 16;
+        r.receive.ring_size = v2_ring_size(0x40000, 16, 0);
+        let cfg = parse_registration(r.as_bytes(), CallerBitness::Bits64).unwrap();
+        assert!(cfg.flags.contains(RegistrationFlags::OFFLOAD));
+        let mut send_short = r;
+        send_short.send.headroom = 8;
+        send_short.send.ring_size = v2_ring_size(0x20000, 8, 16);
+        assert_eq!(
+            parse_registration(send_short.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::OffloadNeedsHeadroom(RingRole::Send))
+        );
+
+        let ext = |flags: u32, event: u64| RegistrationV2Ext {
+            base: RegistrationV2 { flags, ..r },
+            write_space_event: event,
+        };
+        let all = RegistrationFlags::OFFLOAD.union(RegistrationFlags::WRITE_SPACE).bits();
+        let cfg = parse_registration(ext(all, 0x77).as_bytes(), CallerBitness::Bits32).unwrap();
+        assert_eq!(cfg.write_space_event, Some(0x77));
+        assert_eq!(cfg.to_v2_ext(), Some(ext(all, 0x77)));
+        assert_eq!(ext(all, 0x77).as_bytes()[56..64], 0x77u64.to_le_bytes());
+        assert_eq!(
+            parse_registration(ext(all, 0).as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::NullWriteSpaceEvent)
+        );
+        assert_eq!(
+            parse_registration(ext(2, 0x77).as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::WriteSpaceLayout(2))
+        );
+        let mut v3 = ext(all, 0x77);
+        v3.base.version = 3;
+        assert_eq!(
+            parse_registration(v3.as_bytes(), CallerBitness::Bits64),
+            Err(RegistrationError::UnsupportedVersion(3))
+        );
+        // A plain v2 config has no extended encoding.
+        assert_eq!(parse_registration(v2_reg().as_bytes(), CallerBitness::Bits64).unwrap().to_v2_ext(), None);
     }
 
     #[test]
@@ -493,7 +595,7 @@ mod tests {
 
     #[test]
     fn wrong_lengths() {
-        for len in [0usize, 1, 12, 23, 25, 47, 49, 55, 57, 64, 4096] {
+        for len in [0usize, 1, 12, 23, 25, 47, 49, 55, 57, 63, 65, 4096] {
             let buf = [0u8; 4096];
             assert_eq!(
                 parse_registration(&buf[..len], CallerBitness::Bits64),
@@ -508,7 +610,7 @@ mod tests {
         let c = Capabilities::CURRENT;
         assert_eq!(c.size, 28);
         assert_eq!(c.max_version, 2);
-        assert_eq!(c.supported_flags, 1);
+        assert_eq!(c.supported_flags, 7);
         assert_eq!((c.max_headroom, c.max_tailroom), (4096, 4096));
         assert_eq!((c.min_capacity, c.max_capacity), (0x20000, 0x400_0000));
         let bytes = c.to_bytes();

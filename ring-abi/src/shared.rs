@@ -9,9 +9,11 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, AtomicU32, Ordering};
 
+use crate::consts::{OFFLOAD_META_OFFSET, OFFLOAD_META_SIZE};
 use crate::geometry::{GeometryError, RingGeometry, RingVersion};
+use crate::offload::OffloadMeta;
 use crate::packet::{PacketHeader, PacketView, RingFault};
-use crate::{v1, v2};
+use crate::{checksum, v1, v2};
 
 /// An access outside the mapped ring was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +290,46 @@ impl Ring {
         }
     }
 
+    /// Loads `space_waiting` (v2; v1 rings have none and read as 0). Relaxed: the write-space
+    /// handshake adds the fences.
+    #[inline]
+    pub fn load_space_waiting(&self) -> bool {
+        match self.geometry.version() {
+            RingVersion::V1 => false,
+            RingVersion::V2 => self.mem.load_u32(v2::SPACE_WAITING_FIELD_OFFSET, Ordering::Relaxed).unwrap_or(0) != 0,
+        }
+    }
+
+    /// Stores `space_waiting` (v2 only; a no-op on v1). Relaxed, as [`Self::load_space_waiting`].
+    #[inline]
+    pub fn store_space_waiting(&self, waiting: bool) {
+        if self.geometry.version() == RingVersion::V2 {
+            let _ = self.mem.store_u32(v2::SPACE_WAITING_FIELD_OFFSET, u32::from(waiting), Ordering::Relaxed);
+        }
+    }
+
+    /// Consumer side of the write-space handshake: releases slots up to `head` and reports
+    /// whether the producer waits for space. Release-stores `head`, then a full fence, then loads
+    /// `space_waiting`: paired with [`Self::prepare_to_wait_for_space`], at least one side sees
+    /// the other's store.
+    #[inline]
+    pub fn release_head(&self, head: u32) -> bool {
+        self.store_head(head);
+        fence(Ordering::SeqCst);
+        self.load_space_waiting()
+    }
+
+    /// Producer side of the write-space handshake, ring too full: sets `space_waiting`, full
+    /// fence, re-reads `head` and returns it. The caller checks the space against it and waits
+    /// on the write-space event only if it is still short; it clears `space_waiting` once it
+    /// stops waiting.
+    #[inline]
+    pub fn prepare_to_wait_for_space(&self) -> u32 {
+        self.store_space_waiting(true);
+        fence(Ordering::SeqCst);
+        self.load_head()
+    }
+
     /// Byte offset in the window of data-area offset `offset`.
     #[inline]
     fn data_offset(&self, offset: u32) -> usize {
@@ -316,6 +358,20 @@ impl Ring {
         }
     }
 
+    /// Reads the first word of the packet header at data-area `slot_offset` (v1 `size`, v2
+    /// `slot_size`), once; `u32::MAX` if out of bounds.
+    #[inline]
+    pub fn read_slot_word(&self, slot_offset: u32) -> u32 {
+        self.mem.load_u32(self.data_offset(slot_offset), Ordering::Relaxed).unwrap_or(u32::MAX)
+    }
+
+    /// Writes the first word of the packet header at data-area `slot_offset` (v1 `size`, v2
+    /// `slot_size`; relaxed, published by the tail store).
+    #[inline]
+    pub fn write_slot_word(&self, slot_offset: u32, word: u32) -> Result<(), OutOfBounds> {
+        self.mem.store_u32(self.data_offset(slot_offset), word, Ordering::Relaxed)
+    }
+
     /// Writes a packet header at data-area `slot_offset` (relaxed; published by the tail store).
     #[inline]
     pub fn write_packet_header(&self, slot_offset: u32, header: PacketHeader) -> Result<(), OutOfBounds> {
@@ -328,6 +384,42 @@ impl Ring {
                 self.mem.store_u32(at.saturating_add(v2::PACKET_DATA_WORD_OFFSET), words[1], Ordering::Relaxed)
             }
         }
+    }
+
+    /// Reads the offload metadata block of the slot at data-area `slot_offset`, once (16 bytes
+    /// copied into a local). Outside the data area: the all-zero block.
+    #[inline]
+    pub fn read_offload_meta(&self, slot_offset: u32) -> OffloadMeta {
+        let mut bytes = [0u8; OFFLOAD_META_SIZE as usize];
+        match self.read_data(slot_offset.wrapping_add(OFFLOAD_META_OFFSET), &mut bytes) {
+            Ok(()) => OffloadMeta::from_bytes(bytes),
+            Err(_) => OffloadMeta::NONE,
+        }
+    }
+
+    /// Writes the offload metadata block of the slot at data-area `slot_offset`.
+    #[inline]
+    pub fn write_offload_meta(&self, slot_offset: u32, meta: &OffloadMeta) -> Result<(), OutOfBounds> {
+        self.write_data(slot_offset.wrapping_add(OFFLOAD_META_OFFSET), &meta.to_bytes())
+    }
+
+    /// Ones'-complement sum ([`checksum::sum`]) of `len` data-area bytes at `offset`, read once
+    /// in local chunks (the bytes may change meanwhile; the sum is of what was read).
+    pub fn sum_data(&self, offset: u32, len: usize) -> Result<u64, OutOfBounds> {
+        self.check_data(offset, len)?;
+        let mut chunk = [0u8; 512];
+        let mut total = 0u64;
+        let mut done = 0usize;
+        while done < len {
+            let n = chunk.len().min(len.wrapping_sub(done));
+            let (buf, _) = chunk.split_at_mut(n);
+            // done < len <= data area size < 2^32: fits in u32.
+            self.mem.read(self.data_offset(offset.wrapping_add(done as u32)), buf)?;
+            // Each chunk but the last has an even length: word alignment carries over.
+            total = total.wrapping_add(checksum::sum(buf));
+            done = done.wrapping_add(n);
+        }
+        Ok(total)
     }
 
     /// Consumer side: the validated packet at `head` given a `tail` read once.

@@ -5,7 +5,8 @@ use core::mem::{align_of, offset_of, size_of};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::consts::{
-    CACHE_LINE_SIZE, CAPABILITIES_SIZE, V2_PACKET_HEADER_SIZE, V2_REGISTRATION_SIZE, V2_RING_HEADER_SIZE,
+    CACHE_LINE_SIZE, CAPABILITIES_SIZE, SPACE_WAITING_OFFSET, V2_PACKET_HEADER_SIZE, V2_REGISTRATION_EXT_SIZE,
+    V2_REGISTRATION_SIZE, V2_RING_HEADER_SIZE,
 };
 
 /// Header at the start of a v2 ring: consumer fields on the first cache line, the producer's
@@ -21,13 +22,16 @@ pub struct RingHeaderV2 {
     pub reserved0: [u8; 56],
     /// Producer's offset into the data area (written by the producer).
     pub tail: u32,
+    /// Receive ring with `WRITE_SPACE`: non-zero while the producer (the client) waits for free
+    /// space and wants the write-space event (written by the producer). Zero otherwise.
+    pub space_waiting: u32,
     /// Reserved, zero.
-    pub reserved1: [u8; 60],
+    pub reserved1: [u8; 56],
 }
 
 impl Default for RingHeaderV2 {
     fn default() -> Self {
-        Self { head: 0, alertable: 0, reserved0: [0; 56], tail: 0, reserved1: [0; 60] }
+        Self { head: 0, alertable: 0, reserved0: [0; 56], tail: 0, space_waiting: 0, reserved1: [0; 56] }
     }
 }
 
@@ -74,6 +78,18 @@ pub struct RegistrationV2 {
     pub receive: RingDescV2,
 }
 
+/// v2 registration with the write-space extension (flag `WRITE_SPACE`; told apart by its
+/// 64-byte length): the v2 layout, then the handle of the event the driver sets when it frees
+/// Receive-ring space while the client waits for it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
+pub struct RegistrationV2Ext {
+    /// The v2 registration; its flags include `WRITE_SPACE`.
+    pub base: RegistrationV2,
+    /// Handle of the write-space event (an auto-reset event the client waits on).
+    pub write_space_event: u64,
+}
+
 /// Output of the capability query IOCTL.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]
@@ -105,9 +121,17 @@ impl RegistrationFlags {
     pub const EMPTY: Self = Self(0);
     /// A Receive-ring packet may hold several IP packets back to back; the driver splits them by
     /// their IP length fields.
-    pub const RECEIVE_SPLIT: Self = Self(0b1);
+    pub const RECEIVE_SPLIT: Self = Self(1 << 0);
+    /// Offload metadata: every slot of both rings carries an [`crate::offload::OffloadMeta`]
+    /// block at the start of its head room (super-packets, checksum states). Needs at least
+    /// `OFFLOAD_META_SIZE` bytes of registered head room on both rings; excludes
+    /// `RECEIVE_SPLIT`.
+    pub const OFFLOAD: Self = Self(1 << 1);
+    /// Write-space signal: the registration is the 64-byte [`RegistrationV2Ext`], whose event the
+    /// driver sets when it frees Receive-ring space while the client's `space_waiting` is set.
+    pub const WRITE_SPACE: Self = Self(1 << 2);
     /// Every flag this crate defines.
-    pub const ALL: Self = Self(Self::RECEIVE_SPLIT.0);
+    pub const ALL: Self = Self(Self::RECEIVE_SPLIT.0 | Self::OFFLOAD.0 | Self::WRITE_SPACE.0);
 
     /// The set for `bits`, or `None` when a bit outside [`Self::ALL`] is set.
     pub const fn from_bits(bits: u32) -> Option<Self> {
@@ -142,7 +166,8 @@ const _: () = {
     assert!(offset_of!(RingHeaderV2, alertable) == 4);
     assert!(offset_of!(RingHeaderV2, reserved0) == 8);
     assert!(offset_of!(RingHeaderV2, tail) == CACHE_LINE_SIZE as usize);
-    assert!(offset_of!(RingHeaderV2, reserved1) == 68);
+    assert!(offset_of!(RingHeaderV2, space_waiting) == SPACE_WAITING_OFFSET as usize);
+    assert!(offset_of!(RingHeaderV2, reserved1) == 72);
 
     assert!(size_of::<PacketHeaderV2>() == V2_PACKET_HEADER_SIZE as usize);
     assert!(offset_of!(PacketHeaderV2, slot_size) == 0);
@@ -162,6 +187,10 @@ const _: () = {
     assert!(offset_of!(RegistrationV2, send) == 8);
     assert!(offset_of!(RegistrationV2, receive) == 32);
 
+    assert!(size_of::<RegistrationV2Ext>() == V2_REGISTRATION_EXT_SIZE);
+    assert!(offset_of!(RegistrationV2Ext, base) == 0);
+    assert!(offset_of!(RegistrationV2Ext, write_space_event) == V2_REGISTRATION_SIZE);
+
     assert!(size_of::<Capabilities>() == CAPABILITIES_SIZE);
     assert!(offset_of!(Capabilities, size) == 0);
     assert!(offset_of!(Capabilities, max_version) == 4);
@@ -179,6 +208,8 @@ pub const HEAD_OFFSET: usize = offset_of!(RingHeaderV2, head);
 pub const ALERTABLE_OFFSET: usize = offset_of!(RingHeaderV2, alertable);
 /// Byte offset of `tail` in a v2 ring.
 pub const TAIL_OFFSET: usize = offset_of!(RingHeaderV2, tail);
+/// Byte offset of `space_waiting` in a v2 ring.
+pub const SPACE_WAITING_FIELD_OFFSET: usize = offset_of!(RingHeaderV2, space_waiting);
 /// Byte offset of `data_offset` and `data_length` (one `u32` word, little-endian) in a v2 packet header.
 pub const PACKET_DATA_WORD_OFFSET: usize = offset_of!(PacketHeaderV2, data_offset);
 
@@ -190,13 +221,20 @@ mod tests {
     fn flags_reject_unknown_bits() {
         assert_eq!(RegistrationFlags::from_bits(0), Some(RegistrationFlags::EMPTY));
         assert_eq!(RegistrationFlags::from_bits(1), Some(RegistrationFlags::RECEIVE_SPLIT));
-        assert_eq!(RegistrationFlags::from_bits(2), None);
+        assert_eq!(RegistrationFlags::from_bits(2), Some(RegistrationFlags::OFFLOAD));
+        assert_eq!(RegistrationFlags::from_bits(4), Some(RegistrationFlags::WRITE_SPACE));
+        assert_eq!(RegistrationFlags::from_bits(7).map(RegistrationFlags::bits), Some(7));
+        assert_eq!(RegistrationFlags::from_bits(8), None);
         assert_eq!(RegistrationFlags::from_bits(0x8000_0001), None);
         assert!(RegistrationFlags::ALL.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert!(!RegistrationFlags::EMPTY.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert_eq!(RegistrationFlags::EMPTY.union(RegistrationFlags::RECEIVE_SPLIT).bits(), 1);
         // A union with a flag already present keeps it.
-        assert_eq!(RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::RECEIVE_SPLIT), RegistrationFlags::ALL);
+        assert_eq!(
+            RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::RECEIVE_SPLIT),
+            RegistrationFlags::RECEIVE_SPLIT
+        );
+        assert_eq!(RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::OFFLOAD).bits(), 3);
         assert!(RegistrationFlags::ALL.contains(RegistrationFlags::EMPTY));
     }
 

@@ -6,8 +6,9 @@ use std::mem::{offset_of, size_of};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use ring_abi::offload::OffloadMeta;
 use ring_abi::v1::{PacketHeaderV1, RegistrationV1x64, RegistrationV1x86, RingDescV1x64, RingDescV1x86, RingHeaderV1};
-use ring_abi::v2::{Capabilities, PacketHeaderV2, RegistrationV2, RingDescV2, RingHeaderV2};
+use ring_abi::v2::{Capabilities, PacketHeaderV2, RegistrationV2, RegistrationV2Ext, RingDescV2, RingHeaderV2};
 use ring_abi::*;
 
 /// A scratch directory of this test process and test (tests run in parallel).
@@ -74,6 +75,7 @@ fn expected() -> BTreeMap<String, u64> {
     off!("ringtun_ring_header_v2", RingHeaderV2, alertable);
     off!("ringtun_ring_header_v2", RingHeaderV2, reserved0);
     off!("ringtun_ring_header_v2", RingHeaderV2, tail);
+    off!("ringtun_ring_header_v2", RingHeaderV2, space_waiting);
     off!("ringtun_ring_header_v2", RingHeaderV2, reserved1);
     size!("ringtun_packet_header_v2", PacketHeaderV2);
     off!("ringtun_packet_header_v2", PacketHeaderV2, slot_size);
@@ -90,6 +92,17 @@ fn expected() -> BTreeMap<String, u64> {
     off!("ringtun_registration_v2", RegistrationV2, flags);
     off!("ringtun_registration_v2", RegistrationV2, send);
     off!("ringtun_registration_v2", RegistrationV2, receive);
+    size!("ringtun_registration_v2_ext", RegistrationV2Ext);
+    off!("ringtun_registration_v2_ext", RegistrationV2Ext, base);
+    off!("ringtun_registration_v2_ext", RegistrationV2Ext, write_space_event);
+    size!("ringtun_offload_meta", OffloadMeta);
+    off!("ringtun_offload_meta", OffloadMeta, flags);
+    off!("ringtun_offload_meta", OffloadMeta, gso_type);
+    off!("ringtun_offload_meta", OffloadMeta, hdr_len);
+    off!("ringtun_offload_meta", OffloadMeta, gso_size);
+    off!("ringtun_offload_meta", OffloadMeta, csum_start);
+    off!("ringtun_offload_meta", OffloadMeta, csum_offset);
+    off!("ringtun_offload_meta", OffloadMeta, reserved);
     size!("ringtun_capabilities", Capabilities);
     off!("ringtun_capabilities", Capabilities, size);
     off!("ringtun_capabilities", Capabilities, max_version);
@@ -124,7 +137,23 @@ fn expected() -> BTreeMap<String, u64> {
     put("const.V1_REGISTRATION_SIZE_32", V1_REGISTRATION_SIZE_32 as u64);
     put("const.V2_REGISTRATION_SIZE", V2_REGISTRATION_SIZE as u64);
     put("const.CAPABILITIES_SIZE", CAPABILITIES_SIZE as u64);
+    put("const.V2_REGISTRATION_EXT_SIZE", V2_REGISTRATION_EXT_SIZE as u64);
     put("const.FLAG_RECEIVE_SPLIT", RegistrationFlags::RECEIVE_SPLIT.bits().into());
+    put("const.FLAG_OFFLOAD", RegistrationFlags::OFFLOAD.bits().into());
+    put("const.FLAG_WRITE_SPACE", RegistrationFlags::WRITE_SPACE.bits().into());
+    put("const.OFFLOAD_META_SIZE", OFFLOAD_META_SIZE.into());
+    put("const.OFFLOAD_META_OFFSET", OFFLOAD_META_OFFSET.into());
+    put("const.OFFLOAD_MIN_DATA_OFFSET", OFFLOAD_MIN_DATA_OFFSET.into());
+    put("const.MAX_GSO_SEGMENTS", MAX_GSO_SEGMENTS.into());
+    put("const.MAX_OFFLOAD_HEADER", MAX_OFFLOAD_HEADER as u64);
+    put("const.OFFLOAD_F_NEEDS_CSUM", OFFLOAD_F_NEEDS_CSUM.into());
+    put("const.OFFLOAD_F_DATA_VALID", OFFLOAD_F_DATA_VALID.into());
+    put("const.OFFLOAD_GSO_NONE", OFFLOAD_GSO_NONE.into());
+    put("const.OFFLOAD_GSO_TCPV4", OFFLOAD_GSO_TCPV4.into());
+    put("const.OFFLOAD_GSO_TCPV6", OFFLOAD_GSO_TCPV6.into());
+    put("const.OFFLOAD_GSO_UDP_L4", OFFLOAD_GSO_UDP_L4.into());
+    put("const.OFFLOAD_GSO_ECN", OFFLOAD_GSO_ECN.into());
+    put("const.SPACE_WAITING_OFFSET", SPACE_WAITING_OFFSET.into());
     put("const.IOCTL_REGISTER_RINGS", IOCTL_REGISTER_RINGS.into());
     put("const.IOCTL_QUERY_CAPABILITIES", IOCTL_QUERY_CAPABILITIES.into());
 

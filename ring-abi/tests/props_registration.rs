@@ -13,7 +13,15 @@ fn bitness() -> impl Strategy<Value = CallerBitness> {
 
 fn check_accepted(input: &[u8], caller: CallerBitness, cfg: &RingConfig) -> Result<(), TestCaseError> {
     match (input.len(), caller) {
-        (56, _) => prop_assert_eq!(cfg.version, RingVersion::V2),
+        (56, _) => {
+            prop_assert_eq!(cfg.version, RingVersion::V2);
+            prop_assert!(!cfg.flags.contains(RegistrationFlags::WRITE_SPACE) && cfg.write_space_event.is_none());
+        }
+        (64, _) => {
+            prop_assert_eq!(cfg.version, RingVersion::V2);
+            prop_assert!(cfg.flags.contains(RegistrationFlags::WRITE_SPACE));
+            prop_assert!(cfg.write_space_event.is_some_and(|e| e != 0));
+        }
         (48, CallerBitness::Bits64) | (24, CallerBitness::Bits32) => prop_assert_eq!(cfg.version, RingVersion::V1),
         other => return Err(TestCaseError::fail(format!("accepted {other:?}"))),
     }
@@ -32,7 +40,13 @@ fn check_accepted(input: &[u8], caller: CallerBitness, cfg: &RingConfig) -> Resu
         prop_assert!(end(&d) <= limit);
         prop_assert!(d.geometry.capacity().is_power_of_two());
         prop_assert!(d.geometry.room().headroom <= MAX_HEADROOM && d.geometry.room().tailroom <= MAX_TAILROOM);
+        if cfg.flags.contains(RegistrationFlags::OFFLOAD) {
+            prop_assert!(u32::from(d.geometry.room().headroom) >= OFFLOAD_META_SIZE);
+        }
     }
+    prop_assert!(
+        !(cfg.flags.contains(RegistrationFlags::OFFLOAD) && cfg.flags.contains(RegistrationFlags::RECEIVE_SPLIT))
+    );
     Ok(())
 }
 
@@ -69,7 +83,7 @@ proptest! {
     }
 
     #[test]
-    fn random_bytes_of_the_right_lengths(len in prop_oneof![Just(24usize), Just(48), Just(56)], seed in prop::collection::vec(any::<u8>(), 56), caller in bitness()) {
+    fn random_bytes_of_the_right_lengths(len in prop_oneof![Just(24usize), Just(48), Just(56), Just(64)], seed in prop::collection::vec(any::<u8>(), 64), caller in bitness()) {
         let input = &seed[..len];
         if let Ok(cfg) = parse_registration(input, caller) {
             check_accepted(input, caller, &cfg)?;
@@ -103,7 +117,15 @@ proptest! {
                 let role = if byte < 32 { RingRole::Send } else { RingRole::Receive };
                 match byte {
                     0..=3 => prop_assert!(matches!(e, RegistrationError::UnsupportedVersion(_))),
-                    4..=7 => prop_assert!(matches!(e, RegistrationError::UnknownFlags(_))),
+                    // Known flags can also be refused in combination, without their layout (the
+                    // 64-byte one for WRITE_SPACE) or without the head room OFFLOAD needs.
+                    4..=7 => prop_assert!(matches!(
+                        e,
+                        RegistrationError::UnknownFlags(_)
+                            | RegistrationError::IncompatibleFlags(_)
+                            | RegistrationError::WriteSpaceLayout(_)
+                            | RegistrationError::OffloadNeedsHeadroom(_)
+                    )),
                     _ => {
                         let within = (byte - 8) % 24;
                         let ok = match within {

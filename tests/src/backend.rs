@@ -10,7 +10,7 @@
 use core::fmt;
 use std::time::Duration;
 
-use ring_abi::CallerBitness;
+use ring_abi::{CallerBitness, GsoKind};
 
 /// A scenario failure: what went wrong, where.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,12 +58,23 @@ pub struct Needs {
     pub counters: bool,
     /// Remove (disable) and restore the real device through PnP.
     pub pnp: bool,
+    /// Send with offload requests (large sends, checksums left to the adapter), choose the
+    /// offloads the stack takes on indicated packets, and see what the stack was told. A fake
+    /// stack can; with a real one it is the OS's decision.
+    pub offload_stack: bool,
 }
 
 impl Needs {
     /// Client handles and well-formed traffic through a real stack (UDP datagrams).
-    pub const NONE: Self =
-        Self { raw_packets: false, stack_control: false, lifecycle: false, faults: false, counters: false, pnp: false };
+    pub const NONE: Self = Self {
+        raw_packets: false,
+        stack_control: false,
+        lifecycle: false,
+        faults: false,
+        counters: false,
+        pnp: false,
+        offload_stack: false,
+    };
     /// PnP removal of the real device.
     pub const PNP: Self = Self { pnp: true, ..Self::NONE };
     /// Arbitrary packets both ways.
@@ -74,9 +85,18 @@ impl Needs {
     pub const STACK: Self = Self { stack_control: true, counters: true, ..Self::TRAFFIC };
     /// Lifecycle, stack control and counters.
     pub const LIFECYCLE: Self = Self { lifecycle: true, stack_control: true, counters: true, ..Self::TRAFFIC };
+    /// Offload requests and stack offloads, stack control and counters.
+    pub const OFFLOAD: Self = Self { offload_stack: true, ..Self::STACK };
     /// Everything the engine on the host can do (all but PnP).
-    pub const ALL: Self =
-        Self { raw_packets: true, stack_control: true, lifecycle: true, faults: true, counters: true, pnp: false };
+    pub const ALL: Self = Self {
+        raw_packets: true,
+        stack_control: true,
+        lifecycle: true,
+        faults: true,
+        counters: true,
+        pnp: false,
+        offload_stack: true,
+    };
 
     /// Whether `self` includes everything `other` asks for.
     pub fn covers(&self, other: Needs) -> bool {
@@ -86,6 +106,7 @@ impl Needs {
             && (self.faults || !other.faults)
             && (self.counters || !other.counters)
             && (self.pnp || !other.pnp)
+            && (self.offload_stack || !other.offload_stack)
     }
 }
 
@@ -104,6 +125,76 @@ pub enum Outcome {
     Invalid,
     /// Dropped: the client's head was invalid.
     RingFault,
+    /// Dropped: a large send of an offload the adapter turned off.
+    OffloadOff,
+}
+
+/// What the stack asks of a packet it sends (an NBL's large-send and checksum information).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SendRequest {
+    /// A large send: segments of this kind and payload size.
+    pub segmentation: Option<(GsoKind, u16)>,
+    /// The TCP/UDP checksum is left to the adapter.
+    pub l4_checksum: bool,
+    /// The IPv4 header checksum is left to the adapter.
+    pub ip_checksum: bool,
+    /// The large send's length fields are left 0 (NDIS LSOv2 and USO): the adapter takes the
+    /// packet's length from its buffer.
+    pub lengths_from_buffer: bool,
+    /// An offload the adapter never offers (NDIS LSOv1).
+    pub not_offered: bool,
+}
+
+/// The offloads the stack takes on indicated packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StackOffloadMode {
+    /// TCP super-packets (IPv4 and IPv6) whole.
+    pub coalesce_tcp: bool,
+    /// UDP super-packets whole.
+    pub coalesce_udp: bool,
+    /// Partial checksums, completed by the stack.
+    pub partial_checksum: bool,
+    /// Packets marked as having valid checksums.
+    pub checksum_valid: bool,
+}
+
+impl StackOffloadMode {
+    /// A stack that takes nothing.
+    pub const NOTHING: Self =
+        Self { coalesce_tcp: false, coalesce_udp: false, partial_checksum: false, checksum_valid: false };
+    /// Windows with receive segment coalescing and checksum offload: TCP whole, checksums valid.
+    pub const RSC: Self =
+        Self { coalesce_tcp: true, coalesce_udp: false, partial_checksum: false, checksum_valid: true };
+    /// A Linux TUN device with offloads: everything.
+    pub const LINUX: Self =
+        Self { coalesce_tcp: true, coalesce_udp: true, partial_checksum: true, checksum_valid: true };
+}
+
+/// What the stack was told about a checksum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveredChecksum {
+    /// Nothing: the stack verifies.
+    Unknown,
+    /// Valid.
+    Valid,
+    /// The L4 checksum field holds the pseudo-header sum; `start` and `offset` locate it.
+    Partial {
+        /// L4 header offset.
+        start: u16,
+        /// Checksum field offset from `start`.
+        offset: u16,
+    },
+}
+
+/// A packet the stack received, with what it was told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveredPacket {
+    /// The bytes.
+    pub bytes: Vec<u8>,
+    /// The checksum state.
+    pub checksum: DeliveredChecksum,
+    /// A super-packet indicated whole: its kind, segment size and segment count.
+    pub coalesced: Option<(GsoKind, u16, u16)>,
 }
 
 /// Engine counters a scenario checks.
@@ -147,6 +238,24 @@ pub struct Counters {
     pub registrations_refused: u64,
     /// Sessions ended.
     pub sessions_ended: u64,
+    /// Offload sessions: Receive-ring packets dropped for invalid metadata.
+    pub receive_dropped_offload: u64,
+    /// Super-packets (or partial checksums) the engine cut (or completed) on the Receive path.
+    pub receive_segmented: u64,
+    /// The packets indicated for those.
+    pub receive_segments: u64,
+    /// Super-packets indicated whole.
+    pub receive_coalesced: u64,
+    /// Write-space events set.
+    pub receive_space_signals: u64,
+    /// Stack packets with an offload request published whole with metadata.
+    pub send_offload_packets: u64,
+    /// Stack packets with an offload request the engine cut before the ring.
+    pub send_segmented: u64,
+    /// The packets published for those.
+    pub send_segments: u64,
+    /// Large sends dropped because their offload is off (or never offered).
+    pub send_dropped_offload_off: u64,
 }
 
 /// The system under test. A fresh one is made for every scenario.
@@ -217,6 +326,27 @@ pub trait Backend: Send + Sync {
 
     /// The engine's counters now.
     fn counters(&self) -> Counters;
+
+    /// The stack sends `packets`, each with the offload request of the same index, as one batch
+    /// (needs [`Needs::offload_stack`]).
+    fn transmit_requests(&self, packets: &[&[u8]], requests: &[SendRequest]) -> Vec<Outcome> {
+        let _ = requests;
+        self.transmit(packets)
+    }
+
+    /// Sets the offloads the stack takes on indicated packets (needs [`Needs::offload_stack`]).
+    fn set_stack_offloads(&self, mode: StackOffloadMode) {
+        let _ = mode;
+    }
+
+    /// Takes the packets the stack received with what it was told about each (without
+    /// [`Needs::offload_stack`]: nothing is told).
+    fn take_delivered_packets(&self) -> Vec<DeliveredPacket> {
+        self.take_delivered()
+            .into_iter()
+            .map(|bytes| DeliveredPacket { bytes, checksum: DeliveredChecksum::Unknown, coalesced: None })
+            .collect()
+    }
 
     /// Ring memory blocks still alive anywhere (client or driver), if the backend can tell.
     fn live_rings(&self) -> Option<usize> {

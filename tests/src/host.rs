@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use ring_abi::CallerBitness;
 use ringtun::backend::host::HostBackend;
-use ringtun_driver::engine::TransmitStatus;
+use ringtun_driver::engine::{TransmitOffload, TransmitStatus};
 use ringtun_driver::host::{HostDriver, HostIndication, ReturnMode};
+use ringtun_driver::platform::{IndicatedChecksum, StackOffloads};
 
-use crate::backend::{Backend, Counters, Needs, Outcome};
+use crate::backend::{
+    Backend, Counters, DeliveredChecksum, DeliveredPacket, Needs, Outcome, SendRequest, StackOffloadMode,
+};
 
 /// How long the stack may hold a packet before the harness returns it by itself. A scenario
 /// that fails while packets are held would otherwise leave the session's teardown waiting for
@@ -62,6 +65,7 @@ fn outcome(status: TransmitStatus) -> Outcome {
         TransmitStatus::NotRunning => Outcome::NotRunning,
         TransmitStatus::Invalid => Outcome::Invalid,
         TransmitStatus::RingFault => Outcome::RingFault,
+        TransmitStatus::OffloadOff => Outcome::OffloadOff,
         TransmitStatus::Paused => Outcome::Paused,
     }
 }
@@ -107,7 +111,7 @@ impl Backend for HostSuite {
     }
 
     fn held_span(&self, held: &HostIndication) -> (usize, usize) {
-        (held.ring_offset(), held.len())
+        (held.ring_offset(), held.ring_len())
     }
 
     fn return_held(&self, held: Vec<HostIndication>) {
@@ -221,6 +225,59 @@ impl Backend for HostSuite {
             sessions_registered: s.sessions_registered,
             registrations_refused: s.registrations_refused,
             sessions_ended: s.sessions_ended,
+            receive_dropped_offload: s.receive_dropped_offload,
+            receive_segmented: s.receive_segmented,
+            receive_segments: s.receive_segments,
+            receive_coalesced: s.receive_coalesced,
+            receive_space_signals: s.receive_space_signals,
+            send_offload_packets: s.send_offload_packets,
+            send_segmented: s.send_segmented,
+            send_segments: s.send_segments,
+            send_dropped_offload_off: s.send_dropped_offload_off,
         }
+    }
+
+    fn transmit_requests(&self, packets: &[&[u8]], requests: &[SendRequest]) -> Vec<Outcome> {
+        let offloads: Vec<TransmitOffload> = requests
+            .iter()
+            .map(|r| TransmitOffload {
+                segmentation: r.segmentation,
+                l4_checksum: r.l4_checksum,
+                ip_checksum: r.ip_checksum,
+                lengths_from_buffer: r.lengths_from_buffer,
+                not_offered: r.not_offered,
+            })
+            .collect();
+        match self.driver.transmit_offloaded(packets, &offloads) {
+            Ok(statuses) => statuses.into_iter().map(outcome).collect(),
+            Err(i) => panic!("the engine left the status of packet {i} unset or set it twice"),
+        }
+    }
+
+    fn set_stack_offloads(&self, mode: StackOffloadMode) {
+        self.driver.stack().set_offloads(StackOffloads {
+            coalesced_tcp4: mode.coalesce_tcp,
+            coalesced_tcp6: mode.coalesce_tcp,
+            coalesced_udp: mode.coalesce_udp,
+            partial_checksum: mode.partial_checksum,
+            checksum_valid: mode.checksum_valid,
+        });
+    }
+
+    fn take_delivered_packets(&self) -> Vec<DeliveredPacket> {
+        self.driver
+            .stack()
+            .take_delivered()
+            .into_iter()
+            .map(|d| DeliveredPacket {
+                checksum: match d.info.checksum {
+                    IndicatedChecksum::Unknown => DeliveredChecksum::Unknown,
+                    IndicatedChecksum::Valid => DeliveredChecksum::Valid,
+                    IndicatedChecksum::Partial { start, offset } => DeliveredChecksum::Partial { start, offset },
+                },
+                coalesced: d.info.coalesced.map(|c| (c.kind, c.segment_size, c.segments)),
+                bytes: d.bytes,
+            })
+            .collect()
     }
 }

@@ -15,6 +15,7 @@ pub mod device;
 pub mod fuzzing;
 #[cfg(feature = "host")]
 pub mod host;
+pub mod offload_model;
 pub mod packets;
 pub mod runner;
 pub mod scenarios;

@@ -25,6 +25,16 @@
 //!   memory is referenced and no event handle is open;
 //! - the adapter accepts the next session (after a halt: refuses it, and a new adapter does).
 //!
+//! A third of the v2 sessions run with offloads and the write-space signal: the client sends
+//! TCP packets, every fourth a super-packet (`DATA_VALID` or `NEEDS_CSUM`), to a stack that
+//! takes nothing, Windows-like receive coalescing, or everything (a Linux TUN device), and waits
+//! on the write-space event when its ring is full; the stack sends TCP packets, every fourth a
+//! large send with its request. Every packet carries its id in the TCP acknowledgement number,
+//! which every segment keeps: the outgoing check then groups what was delivered by id and
+//! checks each super-packet whole (exact bytes) or cut (every segment a valid packet, the
+//! payloads the original's), and that the indications add up: delivered + dropped (counted)
+//! covers, in order, every packet up to the last one delivered.
+//!
 //! Seeded: every random choice derives from the run's seed (printed on failure), so a failing
 //! run can be replayed with `RINGTUN_SOAK_SEED`.
 
@@ -36,14 +46,18 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use ring_abi::{CallerBitness, RingRole, RingVersion, MIN_RING_CAPACITY};
+use ring_abi::{
+    CallerBitness, GsoKind, OffloadMeta, RingRole, RingVersion, MIN_RING_CAPACITY, OFFLOAD_F_DATA_VALID,
+    OFFLOAD_F_NEEDS_CSUM,
+};
 use ringtun::backend::host::{device_error, HostBackend, HostDriver};
 use ringtun::backend::{Backend as ClientBackend, DeviceError, RingMemory};
 use ringtun::{Error, Session, SessionConfig, VersionPreference};
-use ringtun_driver::engine::{RegisterError, TransmitStatus};
+use ringtun_driver::engine::{RegisterError, TransmitOffload, TransmitStatus};
 use ringtun_driver::host::{FaultKind, HostIndication, ResourceCounts, RingAllocation};
-use ringtun_driver::platform::PlatformError;
+use ringtun_driver::platform::{PlatformError, StackOffloads};
 
+use crate::offload_model::{check_segments, with_pseudo_sum, PacketSpec};
 use crate::packets::{ipv4, raw, seq_of, Rng};
 use crate::{ensure, ensure_eq, Failure};
 
@@ -111,6 +125,19 @@ pub struct SoakReport {
     pub pauses: u64,
     /// v1 sessions with Wintun's single-allocation layout that carried traffic.
     pub wintun_layout_sessions: u64,
+    /// v2 sessions with offloads and the write-space signal that carried traffic.
+    pub offload_sessions: u64,
+    /// Of their outgoing super-packets: delivered whole, and cut (all segments delivered).
+    pub super_packets_whole: u64,
+    /// See `super_packets_whole`.
+    pub super_packets_cut: u64,
+    /// Outgoing packets the clients of offload sessions allocated (not in `outgoing_*`: their
+    /// super-packets may become several indications).
+    pub offload_outgoing_allocated: u64,
+    /// Indications made for them.
+    pub offload_outgoing_indications: u64,
+    /// Indications dropped (counted) for them.
+    pub offload_outgoing_dropped: u64,
     /// Registrations refused because of an injected fault.
     pub refused_registrations: u64,
     /// Failures injected, all kinds.
@@ -142,8 +169,9 @@ impl std::fmt::Display for SoakReport {
         write!(
             f,
             "{} iterations in {:.1} s: {} sessions (ends: close {}, exit {}, halt {}, removal {}; {} pauses; \
-             {} of them v1 with Wintun's single-allocation layout), {} registrations refused by {} injected \
-             platform faults and {} by failed allocations; outgoing {} allocated ({} sent) = {} delivered + {} dropped (counted) + {} unconsumed at the end; \
+             {} of them v1 with Wintun's single-allocation layout, {} v2 with offloads: {} packets allocated, {} \
+             super-packets delivered whole, {} cut, {} indications + {} dropped (counted)), {} registrations refused \
+             by {} injected platform faults and {} by failed allocations; outgoing {} allocated ({} sent) = {} delivered + {} dropped (counted) + {} unconsumed at the end; \
              incoming {} accepted, {} read, {} refused (counted)",
             self.iterations,
             self.elapsed.as_secs_f64(),
@@ -154,6 +182,12 @@ impl std::fmt::Display for SoakReport {
             self.ends[3],
             self.pauses,
             self.wintun_layout_sessions,
+            self.offload_sessions,
+            self.offload_outgoing_allocated,
+            self.super_packets_whole,
+            self.super_packets_cut,
+            self.offload_outgoing_indications,
+            self.offload_outgoing_dropped,
             self.refused_registrations,
             self.faults_injected,
             self.allocation_failures,
@@ -182,6 +216,93 @@ fn in_seq(thread: u32, seq: u32) -> u32 {
 /// Length of incoming packet with sequence `seq` (12..=1523 bytes).
 fn in_len(seq: u32) -> usize {
     12 + (seq.wrapping_mul(53) % 1512) as usize
+}
+
+/// The offloads of a stack an offload iteration meets.
+fn stack_offloads(mode: u8) -> StackOffloads {
+    match mode % 3 {
+        0 => StackOffloads::default(),
+        1 => StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            checksum_valid: true,
+            ..StackOffloads::default()
+        },
+        _ => StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            coalesced_udp: true,
+            partial_checksum: true,
+            checksum_valid: true,
+        },
+    }
+}
+
+/// An offload iteration's outgoing packet `id`: IPv4 TCP with `id` as its acknowledgement
+/// number; every fourth a super-packet. Returns the packet as built (valid checksums), the bytes
+/// the client writes, and its metadata.
+fn out_offload(id: u32) -> (PacketSpec, Vec<u8>, Vec<u8>, OffloadMeta) {
+    let big = id.is_multiple_of(4);
+    let payload =
+        if big { 2000 + (id.wrapping_mul(97) % 6000) as usize } else { (id.wrapping_mul(37) % 1400) as usize };
+    let spec = PacketSpec { ack: id, ..PacketSpec::tcp(false, payload, id) };
+    let original = spec.bytes();
+    if !big {
+        return (spec, original.clone(), original, OffloadMeta::NONE);
+    }
+    let gso = 1000 + (id % 449) as u16;
+    if (id / 4).is_multiple_of(2) {
+        (spec, original.clone(), original, spec.meta(gso, OFFLOAD_F_DATA_VALID))
+    } else {
+        let written = with_pseudo_sum(&spec, &original);
+        (spec, original, written, spec.meta(gso, OFFLOAD_F_NEEDS_CSUM))
+    }
+}
+
+/// How the engine hands outgoing packet `id` of an offload iteration to `stack`: `None` as one
+/// packet with these bytes, `Some(segments)` cut.
+fn out_offload_delivery(id: u32, stack: &StackOffloads) -> (Vec<u8>, Option<usize>) {
+    let (spec, original, written, meta) = out_offload(id);
+    if meta.is_none() {
+        return (written, None);
+    }
+    let valid = meta.flags == OFFLOAD_F_DATA_VALID;
+    if stack.coalesced_tcp4 && ((valid && stack.checksum_valid) || stack.partial_checksum) {
+        // Whole: as written where the stack takes the client's checksum state; a DATA_VALID
+        // packet for a stack that cannot be told so but completes partial checksums gets the
+        // pseudo-header sum (not met with these stacks: both that coalesce can be told).
+        return (written, None);
+    }
+    let segments = (original.len() - spec.header_len()).div_ceil(usize::from(meta.gso_size));
+    (original, Some(segments))
+}
+
+/// An offload iteration's incoming packet `seq` (its acknowledgement number): IPv4 TCP, every
+/// fourth a large send with its request. Returns what the stack sends, the request, and what
+/// the client must read (bytes and metadata).
+fn in_offload(seq: u32) -> (Vec<u8>, TransmitOffload, Vec<u8>, OffloadMeta) {
+    let big = seq % 4 == 1;
+    let payload =
+        if big { 3000 + (seq.wrapping_mul(89) % 3000) as usize } else { (seq.wrapping_mul(53) % 1400) as usize };
+    let spec = PacketSpec { ack: seq, ..PacketSpec::tcp(false, payload, seq) };
+    let original = spec.bytes();
+    if !big {
+        return (original.clone(), TransmitOffload::default(), original, OffloadMeta::NONE);
+    }
+    let gso = 1200 + (seq % 249) as u16;
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, gso)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    let sent = crate::offload_model::as_stack_sends(&spec, &original);
+    (sent, request, with_pseudo_sum(&spec, &original), spec.meta(gso, OFFLOAD_F_NEEDS_CSUM))
+}
+
+/// The acknowledgement number of an IPv4 TCP packet (an offload iteration's packet id).
+fn ack_of(p: &[u8]) -> Option<u32> {
+    p.get(28..32).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 // ----- allocation failures ---------------------------------------------------------------------
@@ -350,6 +471,8 @@ impl ClientBackend for WintunLayout {
 #[derive(Clone, Copy, Debug)]
 struct Plan {
     version: VersionPreference,
+    /// v2 with offloads and the write-space signal, towards a stack that takes these offloads.
+    offload: Option<StackOffloads>,
     wintun_layout: bool,
     client_senders: u32,
     stack_senders: u32,
@@ -369,8 +492,8 @@ struct ClientLog {
     /// Ids whose `send` reported the session ended (may or may not have been consumed).
     send_failed: Vec<u32>,
     allocated: u32,
-    /// Incoming packets read (copies).
-    read: Vec<Vec<u8>>,
+    /// Incoming packets read (copies, with their offload metadata).
+    read: Vec<(Vec<u8>, OffloadMeta)>,
 }
 
 /// What each stack thread recorded: accepted sequence numbers in order, refused count.
@@ -426,8 +549,11 @@ impl Harness {
             2 => End::Halt,
             _ => End::SurpriseRemove,
         };
+        let offload = (version == VersionPreference::PreferV2 && rng.range(0, 2) == 0)
+            .then(|| stack_offloads(rng.range(0, 2) as u8));
         Plan {
             version,
+            offload,
             wintun_layout: version == VersionPreference::V1Only && rng.range(0, 2) == 0,
             client_senders: rng.range(1, 3) as u32,
             stack_senders: rng.range(1, 3) as u32,
@@ -449,6 +575,14 @@ impl Harness {
         }
     }
 
+    fn plan_config(plan: &Plan) -> SessionConfig {
+        SessionConfig {
+            offload: plan.offload.is_some(),
+            write_space: plan.offload.is_some(),
+            ..Self::config(plan.version)
+        }
+    }
+
     /// One iteration: open a session (retrying registrations an injected fault refused), run
     /// traffic, end it, check.
     fn iteration(&mut self, teardown: bool) -> Result<(), Failure> {
@@ -462,7 +596,11 @@ impl Harness {
         let this_driver = Arc::clone(&self.driver);
         let result = if plan.wintun_layout {
             let driver = Arc::clone(&self.driver);
-            match self.open_retrying(|process| WintunLayout::open(&driver, process), plan.version, process)? {
+            match self.open_retrying(
+                |process| WintunLayout::open(&driver, process),
+                Self::plan_config(&plan),
+                process,
+            )? {
                 Ok(session) => {
                     self.report.wintun_layout_sessions += 1;
                     self.run(session, plan, process, seed, before)
@@ -473,7 +611,7 @@ impl Harness {
             let driver = Arc::clone(&self.driver);
             match self.open_retrying(
                 |process| HostBackend::open(&driver, process, CallerBitness::Bits64),
-                plan.version,
+                Self::plan_config(&plan),
                 process,
             )? {
                 Ok(session) => self.run(session, plan, process, seed, before),
@@ -491,12 +629,12 @@ impl Harness {
     fn open_retrying<C: ClientBackend>(
         &mut self,
         open: impl Fn(u64) -> C,
-        version: VersionPreference,
+        config: SessionConfig,
         process: u64,
     ) -> Result<Result<Session<C>, Error>, Failure> {
         for _ in 0..1000 {
             let injected = self.driver.faults().injected_total();
-            match Session::open(open(process), Self::config(version)) {
+            match Session::open(open(process), config) {
                 Err(_) if self.driver.faults().injected_total() > injected => {
                     self.report.refused_registrations += 1;
                     self.check_released("after a registration refused by an injected fault")?;
@@ -525,6 +663,12 @@ impl Harness {
             ringtun_driver::host::ReturnMode::Immediate
         });
         stack.take_delivered();
+        stack.set_offloads(plan.offload.unwrap_or_default());
+        if plan.offload.is_some() {
+            ensure!(session.offloads() && session.write_space_signal(), "offloads not granted");
+            self.report.offload_sessions += 1;
+        }
+        let offload = plan.offload.is_some();
         let version = session.version();
         let session = Arc::new(session);
         // One reference per client thread, and the iteration's own: for a close, dropped inside
@@ -552,12 +696,26 @@ impl Harness {
                     while !stop_client.load(Ordering::SeqCst) {
                         let guard = order.lock().unwrap_or_else(|e| e.into_inner());
                         let next = client_log.lock().unwrap_or_else(|e| e.into_inner()).allocated;
-                        let packet = ipv4(out_len(next), next);
+                        let (packet, meta) = if offload {
+                            let (_, _, written, meta) = out_offload(next);
+                            (written, meta)
+                        } else {
+                            (ipv4(out_len(next), next), OffloadMeta::NONE)
+                        };
                         let slot = match session.allocate(packet.len(), 0, 0) {
                             Ok(slot) => slot,
                             Err(Error::RingFull) => {
                                 drop(guard);
-                                thread::yield_now();
+                                if offload {
+                                    // Sleep on the write-space event until the driver frees room.
+                                    match session.wait_for_send_space(packet.len(), 0, 0, Duration::from_millis(5)) {
+                                        Ok(_) => {}
+                                        Err(Error::SessionEnded) => return Ok(()),
+                                        Err(e) => return Err(Failure::new(format!("wait for space: {e}"))),
+                                    }
+                                } else {
+                                    thread::yield_now();
+                                }
                                 continue;
                             }
                             Err(Error::SessionEnded) => return Ok(()),
@@ -567,6 +725,9 @@ impl Harness {
                         drop(guard);
                         let mut slot = slot;
                         slot.data_mut().copy_from_slice(&packet);
+                        if !meta.is_none() {
+                            slot.set_offload(meta).map_err(|e| Failure::new(format!("set_offload: {e}")))?;
+                        }
                         if rng.range(0, 15) == 0 {
                             thread::yield_now();
                         }
@@ -595,7 +756,11 @@ impl Harness {
                     while !stop_client.load(Ordering::SeqCst) {
                         match session.receive_wait(Duration::from_millis(2)) {
                             Ok(Some(packet)) => {
-                                client_log.lock().unwrap_or_else(|e| e.into_inner()).read.push(packet.data().to_vec());
+                                client_log
+                                    .lock()
+                                    .unwrap_or_else(|e| e.into_inner())
+                                    .read
+                                    .push((packet.data().to_vec(), packet.offload()));
                                 moved.fetch_add(1, Ordering::Relaxed);
                                 held.push(packet);
                                 if held.len() > rng.range(0, 4) as usize {
@@ -622,10 +787,21 @@ impl Harness {
                     let mut next = 0u32;
                     while !stop_stack.load(Ordering::SeqCst) {
                         let n = rng.range(1, 8) as u32;
-                        let packets: Vec<Vec<u8>> =
-                            (next..next + n).map(|s| raw(in_len(in_seq(t, s)), in_seq(t, s))).collect();
+                        let (packets, requests): (Vec<Vec<u8>>, Vec<TransmitOffload>) = (next..next + n)
+                            .map(|s| {
+                                let seq = in_seq(t, s);
+                                if offload {
+                                    let (sent, request, _, _) = in_offload(seq);
+                                    (sent, request)
+                                } else {
+                                    (raw(in_len(seq), seq), TransmitOffload::default())
+                                }
+                            })
+                            .unzip();
                         let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
-                        let statuses = driver.transmit(&refs).map_err(|i| Failure::new(format!("status {i} unset")))?;
+                        let statuses = driver
+                            .transmit_offloaded(&refs, &requests)
+                            .map_err(|i| Failure::new(format!("status {i} unset")))?;
                         for (i, status) in statuses.iter().enumerate() {
                             match status {
                                 TransmitStatus::Sent => log.accepted.push(in_seq(t, next + i as u32)),
@@ -769,15 +945,25 @@ impl Harness {
         let after = self.counters_snapshot();
         let log = client_log.into_inner().unwrap_or_else(|e| e.into_inner());
         let indication_faults = driver.faults().injected(FaultKind::Indication) - indication_faults_before;
-        self.check_outgoing(&log, &before, &after, &stack.take_delivered(), indication_faults)?;
-        self.check_incoming(&log, &stack_logs, &before, &after, version)?;
+        match plan.offload {
+            Some(stack_offloads) => self.check_outgoing_offload(
+                &log,
+                &before,
+                &after,
+                &stack.take_delivered(),
+                indication_faults,
+                &stack_offloads,
+            )?,
+            None => self.check_outgoing(&log, &before, &after, &stack.take_delivered(), indication_faults)?,
+        }
+        self.check_incoming(&log, &stack_logs, &before, &after, version, offload)?;
 
         // The adapter accepts the next session (after a halt or a surprise removal: a new adapter
         // does).
         if matches!(plan.end, End::Halt | End::SurpriseRemove) {
             let refused = Session::open(
                 HostBackend::open(&self.driver, process, CallerBitness::Bits64),
-                Self::config(plan.version),
+                Self::plan_config(&plan),
             );
             ensure!(
                 matches!(refused, Err(Error::Device(DeviceError::NotReady))),
@@ -839,6 +1025,73 @@ impl Harness {
         Ok(())
     }
 
+    /// The outgoing check of an offload iteration: delivered packets grouped by the id in their
+    /// acknowledgement number; each id's packets as the engine must hand them to this stack
+    /// (whole with exact bytes, or cut: valid packets whose payloads are the original's);
+    /// indications counted; every id up to the last delivered one consumed.
+    fn check_outgoing_offload(
+        &mut self,
+        log: &ClientLog,
+        before: &ringtun_driver::engine::StatsSnapshot,
+        after: &ringtun_driver::engine::StatsSnapshot,
+        delivered: &[ringtun_driver::host::Delivered],
+        indication_faults: u64,
+        stack: &StackOffloads,
+    ) -> Result<(), Failure> {
+        let mut by_id: std::collections::BTreeMap<u32, Vec<Vec<u8>>> = std::collections::BTreeMap::new();
+        for d in delivered {
+            let id = ack_of(&d.bytes).ok_or_else(|| Failure::new("delivered packet without an id"))?;
+            ensure!(id < log.allocated, "delivered packet {id} was never allocated ({} were)", log.allocated);
+            by_id.entry(id).or_default().push(d.bytes.clone());
+        }
+        let dropped = after.receive_dropped_no_resources - before.receive_dropped_no_resources;
+        ensure_eq!(dropped, indication_faults, "packets dropped for lack of resources vs indication faults");
+        ensure_eq!(after.receive_dropped_offload - before.receive_dropped_offload, 0, "offload drops");
+        ensure_eq!(after.receive_dropped_not_ip - before.receive_dropped_not_ip, 0, "non-IP drops");
+        ensure_eq!(after.receive_ring_faults - before.receive_ring_faults, 0, "ring faults");
+        let delivered_n = delivered.len() as u64;
+        ensure_eq!(after.receive_packets - before.receive_packets, delivered_n, "indicated vs delivered");
+        let mut missing = 0u64;
+        for (id, packets) in &by_id {
+            let (want, cut) = out_offload_delivery(*id, stack);
+            match cut {
+                None => {
+                    ensure_eq!(packets.len(), 1, "packet {id} delivered {} times", packets.len());
+                    ensure!(packets[0] == want, "packet {id} delivered with other bytes");
+                    if out_offload(*id).3.is_none() {
+                        continue;
+                    }
+                    self.report.super_packets_whole += 1;
+                }
+                Some(count) => {
+                    ensure!(packets.len() <= count, "packet {id}: {} segments of {count}", packets.len());
+                    if packets.len() == count {
+                        let (spec, _, _, meta) = out_offload(*id);
+                        check_segments(&want, spec.header_len(), usize::from(meta.gso_size), packets)
+                            .map_err(|e| Failure::new(format!("packet {id}: {e}")))?;
+                        self.report.super_packets_cut += 1;
+                    } else {
+                        missing += (count - packets.len()) as u64;
+                    }
+                }
+            }
+        }
+        ensure!(missing <= dropped, "{missing} segments missing, {dropped} drops counted");
+        // Consumed in order: every id up to the last delivered one was indicated or dropped whole.
+        if let Some(&last) = by_id.keys().next_back() {
+            let needed: u64 = (0..=last).map(|id| out_offload_delivery(id, stack).1.map_or(1, |n| n as u64)).sum();
+            ensure!(
+                needed <= delivered_n + dropped,
+                "ids up to {last} need {needed} indications, {} seen",
+                delivered_n + dropped
+            );
+        }
+        self.report.offload_outgoing_allocated += u64::from(log.allocated);
+        self.report.offload_outgoing_indications += delivered_n;
+        self.report.offload_outgoing_dropped += dropped;
+        Ok(())
+    }
+
     fn check_incoming(
         &mut self,
         log: &ClientLog,
@@ -846,13 +1099,23 @@ impl Harness {
         before: &ringtun_driver::engine::StatsSnapshot,
         after: &ringtun_driver::engine::StatsSnapshot,
         version: RingVersion,
+        offload: bool,
     ) -> Result<(), Failure> {
         let mut per_thread: Vec<Vec<u32>> = vec![Vec::new(); stack_logs.len()];
         let mut seen = HashSet::new();
-        for bytes in &log.read {
-            let seq = seq_of(bytes).ok_or_else(|| Failure::new("read packet without a sequence number"))?;
+        for (bytes, meta) in &log.read {
+            let seq = if offload { ack_of(bytes) } else { seq_of(bytes) }
+                .ok_or_else(|| Failure::new("read packet without a sequence number"))?;
             ensure!(seen.insert(seq), "incoming packet {seq:#x} read twice ({version:?})");
-            ensure!(*bytes == raw(in_len(seq), seq), "incoming packet {seq:#x} read with other bytes");
+            if offload {
+                // A large send arrives whole, with its metadata and the pseudo-header sum.
+                let (_, _, want, want_meta) = in_offload(seq);
+                ensure!(*bytes == want, "incoming packet {seq:#x} read with other bytes");
+                ensure_eq!(*meta, want_meta, "incoming packet {seq:#x}: metadata");
+            } else {
+                ensure!(*bytes == raw(in_len(seq), seq), "incoming packet {seq:#x} read with other bytes");
+                ensure!(meta.is_none(), "metadata without offloads");
+            }
             let thread = (seq >> 24) as usize;
             per_thread
                 .get_mut(thread)

@@ -23,6 +23,7 @@ fn fault_injection_soak() {
             println!("fault soak, seed {:#x}: {report}", config.seed);
             assert!(report.allocation_failures > 0, "allocation failures were injected");
             assert!(report.faults_injected > 0, "platform faults were injected");
+            assert!(report.offload_sessions > 0, "v2 sessions with offloads ran");
         }
         Err(e) => panic!("fault soak failed; replay with RINGTUN_SOAK_SEED={:#x}: {e}", config.seed),
     }
@@ -38,6 +39,8 @@ fn teardown_under_load_soak() {
             assert!(report.ends.iter().all(|&n| n > 0), "every kind of end ran: {:?}", report.ends);
             assert!(report.pauses > 0, "pauses ran");
             assert!(report.wintun_layout_sessions > 0, "v1 sessions with Wintun's layout ran");
+            assert!(report.offload_sessions > 0, "v2 sessions with offloads ran");
+            assert!(report.super_packets_whole > 0 && report.super_packets_cut > 0, "super-packets whole and cut");
         }
         Err(e) => panic!("teardown soak failed; replay with RINGTUN_SOAK_SEED={:#x}: {e}", config.seed),
     }

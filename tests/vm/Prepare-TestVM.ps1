@@ -1,6 +1,6 @@
 <#
 .SYNOPSIS
-    Prepares a Windows 10/11 x64 test VM for the test-signed ringtun driver.
+    Prepares a Windows 11 or Windows Server 2022 (x64 or arm64) test VM for the test-signed ringtun driver.
 .DESCRIPTION
     Turns test signing on (and optionally kernel debugging over the network), and reports
     whether Secure Boot blocks test signing. A reboot is needed afterwards.
@@ -31,11 +31,13 @@ try {
     Write-Verbose 'Secure Boot state not available (legacy BIOS VM).'
 }
 
+# bcdedit: 0 on success, anything else is an error.
 & bcdedit.exe /set testsigning on
 if ($LASTEXITCODE -ne 0) { throw "bcdedit testsigning failed: $LASTEXITCODE" }
 
 if ($DebugHost) {
     & bcdedit.exe /debug on
+    if ($LASTEXITCODE -ne 0) { throw "bcdedit /debug on failed: $LASTEXITCODE" }
     & bcdedit.exe /dbgsettings net hostip:$DebugHost port:$DebugPort
     if ($LASTEXITCODE -ne 0) { throw "bcdedit dbgsettings failed: $LASTEXITCODE" }
     Write-Host 'Kernel debugging enabled; the key printed above connects WinDbg (windbg -k net:port=...,key=...).'

@@ -37,6 +37,14 @@
     adapter when there is one, and the adapter chosen by InterfaceIndex when there are more.
 .PARAMETER KeepAddress
     Leave the local address on the adapter after the run.
+.PARAMETER WintunDll
+    The project's wintun.dll for this machine's architecture (scripts/link-dll builds it on Linux;
+    on Windows, cargo build -p ringtun-wintun --release). After the scenarios, Test-WintunApi.ps1
+    runs a Wintun API client through it against the installed driver: adapter creation, naming,
+    LUID, sessions both ways, driver deletion refused, removal on close.
+.PARAMETER WintunDll32
+    The i686 wintun.dll: the same client from 32-bit PowerShell (a 32-bit VPN process on the 64-bit
+    driver, through WOW64).
 #>
 [CmdletBinding()]
 param(
@@ -48,7 +56,9 @@ param(
     [int] $InterfaceIndex = 0,
     [string] $Filter,
     [string] $Device,
-    [switch] $KeepAddress
+    [switch] $KeepAddress,
+    [string] $WintunDll,
+    [string] $WintunDll32
 )
 Set-StrictMode -Version Latest
 $ErrorActionPreference = 'Stop'
@@ -156,9 +166,28 @@ try {
     Remove-Item Env:\RINGTUN_TEST_LOCAL, Env:\RINGTUN_TEST_PEER -ErrorAction SilentlyContinue
 }
 
+# The Wintun API through the project's wintun.dll, in a PowerShell of each architecture given.
+$apiFailures = 0
+$clients = @()
+if ($WintunDll) { $clients += , @('64-bit', (Join-Path $env:windir 'System32\WindowsPowerShell\v1.0\powershell.exe'), $WintunDll) }
+if ($WintunDll32) { $clients += , @('32-bit', (Join-Path $env:windir 'SysWOW64\WindowsPowerShell\v1.0\powershell.exe'), $WintunDll32) }
+foreach ($client in $clients) {
+    $label, $shell, $dll = $client
+    New-Item -ItemType Directory -Force -Path $OutputDir | Out-Null
+    $apiLog = Join-Path $OutputDir ("wintun-api-$label-{0}.log" -f (Get-Date -Format 'yyyyMMdd-HHmmss'))
+    & $shell -NoProfile -ExecutionPolicy Bypass -File (Join-Path $PSScriptRoot 'Test-WintunApi.ps1') `
+        -WintunDll (Resolve-Path $dll).Path | Tee-Object -FilePath $apiLog
+    if ($LASTEXITCODE -ne 0) { $apiFailures++ }
+    Write-Host "Wintun API client ($label) output: $apiLog"
+}
+
 if ($code -ne 0) {
     Write-Warning "scenario run failed (exit code $code)"
     exit $code
+}
+if ($apiFailures -ne 0) {
+    Write-Warning "the Wintun API client failed in $apiFailures architecture(s)"
+    exit 1
 }
 Write-Host 'Done: no scenario failed.'
 exit 0

@@ -15,6 +15,9 @@ const TUNSETOFFLOAD: libc::c_ulong = 0x4004_54d0;
 /// `TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6` from linux/if_tun.h: packets may come with their
 /// checksum to complete, and as TCP packets of up to 64 KiB.
 const TUN_OFFLOADS: libc::c_uint = 0x01 | 0x02 | 0x04;
+/// `TUN_F_USO4 | TUN_F_USO6` from linux/if_tun.h of Linux 6.2 and later (Debian 12's copy of
+/// the header predates them): UDP packets of up to 64 KiB, to cut into datagrams.
+const TUN_USO: libc::c_uint = 0x20 | 0x40;
 /// `IFF_VNET_HDR` from linux/if_tun.h: a `struct virtio_net_hdr` precedes every packet.
 const IFF_VNET_HDR: libc::c_short = 0x4000;
 /// `IFNAMSIZ` from linux/if.h: interface name buffer, terminating NUL included.
@@ -96,6 +99,7 @@ pub struct TunDevice {
     fd: OwnedFd,
     name: IfName,
     offload: bool,
+    uso: bool,
 }
 
 impl TunDevice {
@@ -129,19 +133,30 @@ impl TunDevice {
         }
         // The kernel writes back the name it used.
         let name = IfName::from_kernel(request.name).unwrap_or(name);
+        let mut uso = false;
         if offload {
-            // SAFETY: TUNSETOFFLOAD takes the flags as the argument value itself.
-            let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, libc::c_ulong::from(TUN_OFFLOADS)) };
-            if rc < 0 {
+            let set = |flags: libc::c_uint| {
+                // SAFETY: TUNSETOFFLOAD takes the flags as the argument value itself.
+                unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, libc::c_ulong::from(flags)) }
+            };
+            // With USO where the kernel has it (6.2 and later refuse unknown flags before).
+            uso = set(TUN_OFFLOADS | TUN_USO) == 0;
+            if !uso && set(TUN_OFFLOADS) < 0 {
                 return Err(TunError::Io("TUNSETOFFLOAD", io::Error::last_os_error()));
             }
         }
-        Ok(Self { fd, name, offload })
+        Ok(Self { fd, name, offload, uso })
     }
 
     /// Whether reads and writes carry a [`crate::offload::VnetHeader`].
     pub fn offload(&self) -> bool {
         self.offload
+    }
+
+    /// Whether the kernel also hands over (and takes) UDP super-packets (USO, Linux 6.2 and
+    /// later), with offloads on.
+    pub fn uso(&self) -> bool {
+        self.uso
     }
 
     /// The interface name.
@@ -191,18 +206,24 @@ impl TunDevice {
         }
     }
 
-    /// Writes `header` and the `len` bytes at `ptr` as one datagram (one `writev`).
+    /// Writes the `prefix` slices (at most two) and the `len` bytes at `ptr` as one datagram (one
+    /// `writev`).
     ///
     /// # Safety
     /// As for [`Self::write_raw`].
-    pub unsafe fn write_raw_with(&self, header: &[u8], ptr: *const u8, len: usize) -> io::Result<usize> {
-        let iov = [
-            libc::iovec { iov_base: header.as_ptr().cast_mut().cast(), iov_len: header.len() },
-            libc::iovec { iov_base: ptr.cast_mut().cast(), iov_len: len },
-        ];
-        // SAFETY: both iovecs name ranges that stay allocated for the call (the caller's contract
-        // and a live slice); writev(2) only reads them.
-        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), 2) };
+    pub unsafe fn write_raw_with(&self, prefix: &[&[u8]], ptr: *const u8, len: usize) -> io::Result<usize> {
+        let empty = libc::iovec { iov_base: core::ptr::null_mut(), iov_len: 0 };
+        let mut iov = [empty; 3];
+        let mut count = 0;
+        for part in prefix.iter().filter(|p| !p.is_empty()).take(2) {
+            iov[count] = libc::iovec { iov_base: part.as_ptr().cast_mut().cast(), iov_len: part.len() };
+            count += 1;
+        }
+        iov[count] = libc::iovec { iov_base: ptr.cast_mut().cast(), iov_len: len };
+        count += 1;
+        // SAFETY: every iovec names a range that stays allocated for the call (the caller's
+        // contract and live slices); writev(2) only reads them.
+        let n = unsafe { libc::writev(self.fd.as_raw_fd(), iov.as_ptr(), count as libc::c_int) };
         if n < 0 {
             Err(io::Error::last_os_error())
         } else {

@@ -12,9 +12,12 @@
 //!   copies once, as it would from an NBL), and returned to the engine at once;
 //! - [`TunDevice`]: the device itself, a thin ioctl layer (`TUNSETIFF`, `TUNSETCARRIER`,
 //!   `TUNSETOFFLOAD`);
-//! - [`offload`]: with the kernel's offloads on, TCP packets of up to 64 KiB move as one packet
-//!   (one read, one ring slot, one write) instead of 45; the pump completes the checksum the
-//!   kernel left open, so the rings always carry complete IP packets.
+//! - [`offload`]: with the kernel's offloads on (`IFF_VNET_HDR`, `TUNSETOFFLOAD`), the virtio
+//!   header of every read becomes the engine's request (a large send, a checksum to complete) and
+//!   every indication's information becomes the virtio header of its write (a super-packet as one
+//!   unit, a partial or valid checksum): TCP and UDP packets of up to 64 KiB move as one read, one
+//!   ring slot and one write where the client negotiated offloads; the engine cuts them
+//!   otherwise.
 //!
 //! Linux only. Creating a TUN device needs `CAP_NET_ADMIN`.
 

@@ -1,40 +1,48 @@
 //! The kernel's offload metadata on a TUN device opened with `IFF_VNET_HDR`: every packet read or
 //! written is preceded by a `struct virtio_net_hdr` (linux/virtio_net.h), which lets the kernel
-//! hand over TCP packets of up to 64 KiB in one read (TSO, segmented by nobody: they stay whole
-//! through the rings and the tunnel) with their checksum left to compute (`NEEDS_CSUM`), and take
-//! such packets back in one write (like GRO's merged packets).
+//! hand over TCP (and, on Linux 6.2 and later, UDP) packets of up to 64 KiB in one read with
+//! their checksum left to compute, and take such packets back in one write.
 //!
-//! The rings carry plain, complete IP packets: the pump completes a pending checksum before a
-//! packet enters the engine, and the stack side derives the segmentation metadata of a written
-//! packet from its own IP and TCP headers.
+//! This module only translates, field for field: a header read from the device becomes the
+//! engine's [`TransmitOffload`] request, and an indication's [`IndicationInfo`] becomes the
+//! header written in front of it. What a super-packet becomes (one ring slot with its metadata,
+//! or packets the engine cuts) is the engine's decision.
+
+use ringtun_driver::engine::TransmitOffload;
+use ringtun_driver::platform::{IndicatedChecksum, IndicationInfo};
+use ringtun_driver::ring_abi::{GsoKind, OFFLOAD_GSO_ECN};
 
 /// Size of `struct virtio_net_hdr` (the TUN default, `TUNSETVNETHDRSZ` not used).
 pub const VNET_HDR_LEN: usize = 10;
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the checksum at `csum_start + csum_offset` holds only the
 /// pseudo-header sum; the rest is to be added from `csum_start` to the end.
 pub const F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: the packet's checksums need not be verified.
+pub const F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE`.
 pub const GSO_NONE: u8 = 0;
 /// `VIRTIO_NET_HDR_GSO_TCPV4`.
 pub const GSO_TCPV4: u8 = 1;
 /// `VIRTIO_NET_HDR_GSO_TCPV6`.
 pub const GSO_TCPV6: u8 = 4;
+/// `VIRTIO_NET_HDR_GSO_UDP_L4` (linux/virtio_net.h of Linux 5.18 and later; Debian 12's copy of
+/// the header predates it).
+pub const GSO_UDP_L4: u8 = 5;
 /// `VIRTIO_NET_HDR_GSO_ECN` (a flag on the GSO type).
 pub const GSO_ECN: u8 = 0x80;
 
-/// Bytes of a packet's start the stack side reads to build its header (IPv6 header and the
-/// longest TCP header).
-pub const PEEK: usize = 40 + 60;
+const _: () = assert!(GSO_ECN == OFFLOAD_GSO_ECN);
 
 /// A `struct virtio_net_hdr`, in the host's byte order (the TUN default on a little-endian
 /// host, where legacy virtio headers are native-endian).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VnetHeader {
-    /// `F_NEEDS_CSUM` or 0.
+    /// `F_NEEDS_CSUM`, `F_DATA_VALID` or 0.
     pub flags: u8,
     /// `GSO_*`.
     pub gso_type: u8,
-    /// Length of the headers (IP + TCP) in front of the segmented payload.
+    /// Length of the headers in front of the segmented payload (a hint from the kernel: its
+    /// linear part, which may be longer than the headers).
     pub hdr_len: u16,
     /// Payload bytes per segment.
     pub gso_size: u16,
@@ -70,132 +78,58 @@ impl VnetHeader {
         b[8..10].copy_from_slice(&self.csum_offset.to_ne_bytes());
         b
     }
-}
 
-/// Ones' complement sum of `bytes` as big-endian 16-bit words (odd tail padded with zero).
-fn sum16(bytes: &[u8]) -> u64 {
-    let mut sum = 0u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        // Four 16-bit big-endian words at a time.
-        let v = u64::from_be_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
-        sum += (v >> 48) + ((v >> 32) & 0xFFFF) + ((v >> 16) & 0xFFFF) + (v & 0xFFFF);
+    /// The engine's request for a packet the kernel handed over with this header: a large send
+    /// of the header's kind and segment size, and the L4 checksum when `NEEDS_CSUM` is set (the
+    /// kernel computes IPv4 header checksums itself). `None` for a kind the engine does not know
+    /// (the packet is dropped).
+    pub fn to_request(self) -> Option<TransmitOffload> {
+        let segmentation = match self.gso_type & !GSO_ECN {
+            GSO_NONE => None,
+            GSO_TCPV4 => Some((GsoKind::TcpV4, self.gso_size)),
+            GSO_TCPV6 => Some((GsoKind::TcpV6, self.gso_size)),
+            GSO_UDP_L4 => Some((GsoKind::UdpL4, self.gso_size)),
+            _ => return None,
+        };
+        Some(TransmitOffload {
+            segmentation,
+            l4_checksum: self.flags & F_NEEDS_CSUM != 0,
+            ip_checksum: false,
+            ..TransmitOffload::default()
+        })
     }
-    let mut rest = words.remainder().chunks(2);
-    for pair in &mut rest {
-        sum += u64::from(u16::from_be_bytes([pair[0], pair.get(1).copied().unwrap_or(0)]));
-    }
-    sum
-}
 
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xFFFF {
-        sum = (sum & 0xFFFF) + (sum >> 16);
-    }
-    sum as u16
-}
-
-/// Completes a checksum the kernel left to the device (`NEEDS_CSUM`): sums `packet` from
-/// `start` to the end (the field already holds the pseudo-header sum) and stores the complement
-/// at `start + offset`. `false` (packet unchanged) if the range does not fit.
-pub fn complete_checksum(packet: &mut [u8], start: usize, offset: usize) -> bool {
-    let Some(field) = start.checked_add(offset) else { return false };
-    if field.checked_add(2).is_none_or(|end| end > packet.len()) {
-        return false;
-    }
-    let mut sum = !fold(sum16(&packet[start..]));
-    // UDP sends a computed zero as all ones (zero means "no checksum").
-    if sum == 0 && offset == 6 {
-        sum = 0xFFFF;
-    }
-    packet[field..field + 2].copy_from_slice(&sum.to_be_bytes());
-    true
-}
-
-/// The header to write in front of a complete IP packet of `len` bytes whose first bytes are
-/// `head`: a TCP packet longer than `mtu` is marked as a TSO packet whose segments fit `mtu`
-/// (so the receiving TCP sees the segment size, as for a GRO-merged packet); anything else gets
-/// the empty header (the kernel verifies every checksum itself either way).
-pub fn header_for(head: &[u8], len: usize, mtu: usize) -> VnetHeader {
-    if len <= mtu {
-        return VnetHeader::default();
-    }
-    let (ip_len, gso_type) = match head.first().map(|b| b >> 4) {
-        Some(4) if head.get(9) == Some(&6) => (usize::from(head[0] & 0x0F) * 4, GSO_TCPV4),
-        Some(6) if head.get(6) == Some(&6) => (40, GSO_TCPV6),
-        _ => return VnetHeader::default(),
-    };
-    let Some(&offset_byte) = head.get(ip_len + 12) else { return VnetHeader::default() };
-    let tcp_len = usize::from(offset_byte >> 4) * 4;
-    let hdr_len = ip_len + tcp_len;
-    if ip_len < 20 || tcp_len < 20 || hdr_len >= mtu || hdr_len >= len {
-        return VnetHeader::default();
-    }
-    let ecn = match gso_type {
-        GSO_TCPV4 => head.get(1).is_some_and(|tos| tos & 3 == 3),
-        _ => false,
-    };
-    VnetHeader {
-        flags: 0,
-        gso_type: gso_type | if ecn { GSO_ECN } else { 0 },
-        hdr_len: hdr_len as u16,
-        gso_size: (mtu - hdr_len) as u16,
-        csum_start: 0,
-        csum_offset: 0,
+    /// The header written in front of an indicated packet: what the engine tells the stack.
+    pub fn from_info(info: &IndicationInfo) -> Self {
+        let mut header = Self::default();
+        match info.checksum {
+            IndicatedChecksum::Unknown => {}
+            IndicatedChecksum::Valid => header.flags = F_DATA_VALID,
+            IndicatedChecksum::Partial { start, offset } => {
+                header.flags = F_NEEDS_CSUM;
+                header.csum_start = start;
+                header.csum_offset = offset;
+            }
+        }
+        if let Some(unit) = info.coalesced {
+            let kind = match unit.kind {
+                GsoKind::TcpV4 => GSO_TCPV4,
+                GsoKind::TcpV6 => GSO_TCPV6,
+                GsoKind::UdpL4 => GSO_UDP_L4,
+            };
+            header.gso_type = kind | if unit.ecn { GSO_ECN } else { 0 };
+            header.hdr_len = unit.header_len;
+            header.gso_size = unit.segment_size;
+        }
+        header
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An IPv4/TCP packet with `payload` bytes, checksums as a host would compute them.
-    fn tcp4(payload: usize) -> Vec<u8> {
-        let total = 20 + 32 + payload;
-        let mut p = vec![0u8; total];
-        p[0] = 0x45;
-        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
-        p[8] = 64;
-        p[9] = 6;
-        p[12..16].copy_from_slice(&[10, 0, 0, 1]);
-        p[16..20].copy_from_slice(&[10, 0, 0, 2]);
-        let ip_sum = !fold(sum16(&p[..20]));
-        p[10..12].copy_from_slice(&ip_sum.to_be_bytes());
-        p[20 + 12] = 8 << 4; // 32-byte TCP header
-        for (i, b) in p[52..].iter_mut().enumerate() {
-            *b = (i * 7) as u8;
-        }
-        p
-    }
-
-    fn pseudo_sum(p: &[u8]) -> u64 {
-        let tcp_len = (p.len() - 20) as u64;
-        sum16(&p[12..20]) + 6 + tcp_len
-    }
-
-    #[test]
-    fn a_completed_checksum_verifies_like_a_full_one() {
-        for payload in [0usize, 1, 1391, 60_000] {
-            let mut p = tcp4(payload);
-            // What the kernel hands over with NEEDS_CSUM: the pseudo-header sum in the field.
-            let partial = fold(pseudo_sum(&p));
-            p[36..38].copy_from_slice(&partial.to_be_bytes());
-            assert!(complete_checksum(&mut p, 20, 16));
-            // Verification: pseudo header + whole TCP segment sums to 0xFFFF.
-            assert_eq!(fold(pseudo_sum(&p) + sum16(&p[20..])), 0xFFFF, "payload {payload}");
-        }
-    }
-
-    #[test]
-    fn checksum_ranges_outside_the_packet_are_refused() {
-        let mut p = tcp4(10);
-        let before = p.clone();
-        assert!(!complete_checksum(&mut p, 60, 16));
-        assert!(!complete_checksum(&mut p, usize::MAX, 16));
-        let len = p.len();
-        assert!(!complete_checksum(&mut p, 20, len - 21));
-        assert_eq!(p, before);
-    }
+    use ringtun_driver::platform::{Coalesced, IpKind};
+    use ringtun_driver::ring_abi::Transport;
 
     #[test]
     fn headers_round_trip() {
@@ -205,26 +139,63 @@ mod tests {
     }
 
     #[test]
-    fn large_tcp_packets_get_segment_metadata_small_ones_none() {
-        let p = tcp4(8000);
-        let h = header_for(&p[..PEEK], p.len(), 1444);
-        assert_eq!(h.gso_type, GSO_TCPV4);
-        assert_eq!(h.hdr_len, 52);
-        assert_eq!(h.gso_size, 1444 - 52);
-        let small = tcp4(1000);
-        assert_eq!(header_for(&small[..PEEK], small.len(), 1444), VnetHeader::default());
-        let mut udp = tcp4(8000);
-        udp[9] = 17;
-        assert_eq!(header_for(&udp[..PEEK], udp.len(), 1444), VnetHeader::default());
-        let mut v6 = vec![0u8; 9000];
-        v6[0] = 0x60;
-        v6[6] = 6;
-        v6[40 + 12] = 5 << 4;
-        let h6 = header_for(&v6[..PEEK], v6.len(), 1444);
-        assert_eq!((h6.gso_type, h6.hdr_len, h6.gso_size), (GSO_TCPV6, 60, 1384));
-        // Garbage headers (TCP data offset below 5) get no metadata.
-        let mut bad = tcp4(8000);
-        bad[32] = 1 << 4;
-        assert_eq!(header_for(&bad[..PEEK], bad.len(), 1444), VnetHeader::default());
+    fn a_read_header_becomes_the_engine_request() {
+        let tso =
+            VnetHeader { flags: F_NEEDS_CSUM, gso_type: GSO_TCPV6, hdr_len: 200, gso_size: 1380, ..Default::default() };
+        assert_eq!(
+            tso.to_request(),
+            Some(TransmitOffload {
+                segmentation: Some((GsoKind::TcpV6, 1380)),
+                l4_checksum: true,
+                ip_checksum: false,
+                ..TransmitOffload::default()
+            })
+        );
+        let uso = VnetHeader { flags: F_NEEDS_CSUM, gso_type: GSO_UDP_L4, gso_size: 1200, ..Default::default() };
+        assert_eq!(uso.to_request().and_then(|r| r.segmentation), Some((GsoKind::UdpL4, 1200)));
+        let csum = VnetHeader { flags: F_NEEDS_CSUM, csum_start: 20, csum_offset: 6, ..Default::default() };
+        assert_eq!(
+            csum.to_request(),
+            Some(TransmitOffload {
+                segmentation: None,
+                l4_checksum: true,
+                ip_checksum: false,
+                ..TransmitOffload::default()
+            })
+        );
+        assert_eq!(VnetHeader::default().to_request(), Some(TransmitOffload::default()));
+        // UFO (type 3) and unknown types are refused.
+        assert_eq!(VnetHeader { gso_type: 3, ..Default::default() }.to_request(), None);
+        assert_eq!(VnetHeader { gso_type: 9, ..Default::default() }.to_request(), None);
+    }
+
+    #[test]
+    fn an_indication_becomes_the_written_header() {
+        let info = IndicationInfo {
+            kind: IpKind::V4,
+            transport: Transport::Tcp,
+            checksum: IndicatedChecksum::Partial { start: 20, offset: 16 },
+            coalesced: Some(Coalesced {
+                kind: GsoKind::TcpV4,
+                segment_size: 1448,
+                header_len: 52,
+                segments: 30,
+                ecn: true,
+            }),
+        };
+        assert_eq!(
+            VnetHeader::from_info(&info),
+            VnetHeader {
+                flags: F_NEEDS_CSUM,
+                gso_type: GSO_TCPV4 | GSO_ECN,
+                hdr_len: 52,
+                gso_size: 1448,
+                csum_start: 20,
+                csum_offset: 16
+            }
+        );
+        let valid = IndicationInfo { checksum: IndicatedChecksum::Valid, coalesced: None, ..info };
+        assert_eq!(VnetHeader::from_info(&valid), VnetHeader { flags: F_DATA_VALID, ..Default::default() });
+        assert_eq!(VnetHeader::from_info(&IndicationInfo::plain(IpKind::V6)), VnetHeader::default());
     }
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use ringtun_driver::engine::{SlotWriter, TransmitBatch, TransmitStatus};
+use ringtun_driver::engine::{SlotWriter, TransmitBatch, TransmitOffload, TransmitStatus};
 use ringtun_driver::host::HostDriver;
 
 use crate::device::TunDevice;
-use crate::offload::{complete_checksum, VnetHeader, F_NEEDS_CSUM, VNET_HDR_LEN};
+use crate::offload::{VnetHeader, VNET_HDR_LEN};
 
 /// Most packets read from the device and handed to the engine in one transmit call.
 pub const PUMP_BATCH: usize = 64;
@@ -45,11 +45,13 @@ struct Counters {
     read_errors: AtomicU64,
 }
 
-/// One batch read from the device: packet `i` is `buffers[i][skip..skip + lens[i]]`.
+/// One batch read from the device: packet `i` is `buffers[i][skip..skip + lens[i]]`, with the
+/// request its virtio header made (`requests[i]`; none without offloads).
 struct ReadBatch<'a> {
     buffers: &'a [Vec<u8>],
     skip: usize,
     lens: &'a [usize],
+    requests: &'a [TransmitOffload],
     sent: u64,
     dropped: u64,
 }
@@ -75,6 +77,22 @@ impl TransmitBatch for ReadBatch<'_> {
             self.sent += 1;
         } else {
             self.dropped += 1;
+        }
+    }
+
+    fn packet_offload(&self, index: usize) -> TransmitOffload {
+        self.requests.get(index).copied().unwrap_or_default()
+    }
+
+    fn read_prefix(&self, index: usize, dst: &mut [u8]) -> usize {
+        let (Some(buffer), Some(&len)) = (self.buffers.get(index), self.lens.get(index)) else { return 0 };
+        let n = dst.len().min(len);
+        match buffer.get(self.skip..self.skip + n) {
+            Some(src) => {
+                dst[..n].copy_from_slice(src);
+                n
+            }
+            None => 0,
         }
     }
 }
@@ -136,6 +154,7 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
     let batch = if device.offload() { PUMP_BATCH_OFFLOAD } else { PUMP_BATCH };
     let mut buffers: Vec<Vec<u8>> = (0..batch).map(|_| vec![0u8; skip + MAX_PACKET]).collect();
     let mut lens: Vec<usize> = Vec::with_capacity(PUMP_BATCH);
+    let mut requests: Vec<TransmitOffload> = Vec::with_capacity(PUMP_BATCH);
     while !stop.load(Relaxed) {
         if !device.wait_readable(POLL_INTERVAL)? {
             continue;
@@ -143,15 +162,24 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         // Drain what is queued, up to one batch: one engine call (one ring publish, at most one
         // wake-up of the client) for all of it.
         lens.clear();
+        requests.clear();
         while let Some(buffer) = buffers.get_mut(lens.len()) {
             match device.read_packet(buffer) {
                 Ok(Some(n)) if n <= skip => {}
                 Ok(Some(n)) => {
-                    if skip > 0 && !complete_pending_checksum(&mut buffer[..n]) {
+                    // The virtio header, translated as it is; the engine decides what the packet
+                    // becomes (one slot with metadata, or the packets it cuts).
+                    let request = if skip > 0 {
+                        VnetHeader::parse(buffer).and_then(VnetHeader::to_request)
+                    } else {
+                        Some(TransmitOffload::default())
+                    };
+                    let Some(request) = request else {
                         counters.read_errors.fetch_add(1, Relaxed);
                         continue;
-                    }
+                    };
                     lens.push(n - skip);
+                    requests.push(request);
                 }
                 Ok(None) => break,
                 Err(_) => {
@@ -163,7 +191,7 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         if lens.is_empty() {
             continue;
         }
-        let mut batch = ReadBatch { buffers: &buffers, skip, lens: &lens, sent: 0, dropped: 0 };
+        let mut batch = ReadBatch { buffers: &buffers, skip, lens: &lens, requests: &requests, sent: 0, dropped: 0 };
         driver.adapter().transmit(&mut batch);
         counters.read.fetch_add(lens.len() as u64, Relaxed);
         counters.batches.fetch_add(1, Relaxed);
@@ -171,69 +199,4 @@ fn pump(device: &TunDevice, driver: &HostDriver, stop: &AtomicBool, counters: &C
         counters.dropped.fetch_add(batch.dropped, Relaxed);
     }
     Ok(())
-}
-
-/// `read` = virtio header + packet: completes the packet's checksum if the kernel left it open.
-/// `false`: the header asks for a checksum outside the packet (the packet is dropped).
-fn complete_pending_checksum(read: &mut [u8]) -> bool {
-    let Some(header) = VnetHeader::parse(read) else { return false };
-    if header.flags & F_NEEDS_CSUM == 0 {
-        return true;
-    }
-    let packet = &mut read[VNET_HDR_LEN..];
-    complete_checksum(packet, usize::from(header.csum_start), usize::from(header.csum_offset))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::offload::VnetHeader;
-
-    /// A read as the kernel returns it with offloads: header, then an IPv4/UDP packet whose
-    /// checksum field holds only the pseudo-header sum.
-    fn read_with_pending_checksum() -> Vec<u8> {
-        let mut packet = vec![0u8; 20 + 8 + 12];
-        packet[0] = 0x45;
-        packet[9] = 17;
-        packet[12..16].copy_from_slice(&[10, 0, 0, 1]);
-        packet[16..20].copy_from_slice(&[10, 0, 0, 2]);
-        packet[24..26].copy_from_slice(&20u16.to_be_bytes());
-        packet[28..].copy_from_slice(b"hello tunnel");
-        // Pseudo header: addresses, protocol, UDP length.
-        let pseudo: u32 = [0x0a00u32, 0x0001, 0x0a00, 0x0002, 17, 20].iter().sum();
-        packet[26..28].copy_from_slice(&(pseudo as u16).to_be_bytes());
-        let header = VnetHeader { flags: F_NEEDS_CSUM, csum_start: 20, csum_offset: 6, ..VnetHeader::default() };
-        let mut read = header.to_bytes().to_vec();
-        read.extend_from_slice(&packet);
-        read
-    }
-
-    #[test]
-    fn a_pending_checksum_is_completed_before_the_packet_enters_the_engine() {
-        let mut read = read_with_pending_checksum();
-        assert!(complete_pending_checksum(&mut read));
-        let packet = &read[VNET_HDR_LEN..];
-        // Verifying: pseudo header plus the whole UDP datagram folds to 0xFFFF.
-        let mut sum: u32 = [0x0a00u32, 0x0001, 0x0a00, 0x0002, 17, 20].iter().sum();
-        for pair in packet[20..].chunks(2) {
-            sum += u32::from(u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]));
-        }
-        while sum > 0xFFFF {
-            sum = (sum & 0xFFFF) + (sum >> 16);
-        }
-        assert_eq!(sum, 0xFFFF);
-    }
-
-    #[test]
-    fn packets_without_a_pending_checksum_are_left_alone_and_bad_offsets_refused() {
-        let mut plain = read_with_pending_checksum();
-        plain[0] = 0;
-        let before = plain.clone();
-        assert!(complete_pending_checksum(&mut plain));
-        assert_eq!(plain, before);
-        let mut bad = read_with_pending_checksum();
-        bad[6..8].copy_from_slice(&200u16.to_ne_bytes()); // csum_start beyond the packet
-        assert!(!complete_pending_checksum(&mut bad));
-        assert!(!complete_pending_checksum(&mut [0u8; 4]));
-    }
 }

@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use ringtun_driver::host::{HostIndication, StackSide};
+use ringtun_driver::platform::StackOffloads;
 
 use crate::device::TunDevice;
-use crate::offload::{header_for, PEEK};
+use crate::offload::VnetHeader;
 
 /// Counters of the indication path.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -31,6 +32,11 @@ struct Counters {
 
 /// The stack side: every indication is written to the device from the ring (the kernel copies
 /// it during the write), so each is returned to the engine as soon as the batch is written.
+///
+/// With the device's offloads on, each write starts with the virtio header that says what the
+/// engine tells the stack ([`VnetHeader::from_info`]): a super-packet as one unit (the kernel
+/// takes it like a GRO packet), a partial checksum, checksums already valid. The stack side
+/// reports what the device takes ([`StackSide::offloads`]); the engine decides the rest.
 #[derive(Debug)]
 pub struct TunStackSide {
     device: Arc<TunDevice>,
@@ -39,27 +45,23 @@ pub struct TunStackSide {
 }
 
 impl TunStackSide {
-    /// The stack side over `device`, whose MTU is `mtu` (with offloads on, a TCP packet longer
-    /// than that is written as a TSO packet of MTU-sized segments).
+    /// The stack side over `device`, whose MTU is `mtu`.
     pub fn new(device: Arc<TunDevice>, mtu: usize) -> Self {
         Self { device, mtu, counters: Counters::default() }
     }
 
+    /// The interface MTU given at creation.
+    pub fn mtu(&self) -> usize {
+        self.mtu
+    }
+
     fn write(&self, indication: &HostIndication) -> std::io::Result<usize> {
-        let (ptr, len) = (indication.as_ptr(), indication.len());
-        if !self.device.offload() {
-            // SAFETY: `indication` keeps `[ptr, ptr + len)` allocated until it is dropped, after
-            // the write; the engine checked the range lies inside the mapped ring.
-            return unsafe { self.device.write_raw(ptr, len) };
-        }
-        let mut head = [0u8; PEEK];
-        let peek = len.min(PEEK);
-        // SAFETY: as above for the range; a raw copy into a local, so the client writing the
-        // ring concurrently cannot change what is parsed.
-        unsafe { core::ptr::copy_nonoverlapping(ptr, head.as_mut_ptr(), peek) };
-        let header = header_for(&head[..peek], len, self.mtu).to_bytes();
-        // SAFETY: as above.
-        unsafe { self.device.write_raw_with(&header, ptr, len) }
+        let (header, ptr, len) = (indication.header(), indication.as_ptr(), indication.ring_len());
+        let vnet = VnetHeader::from_info(indication.info()).to_bytes();
+        let prefix: &[&[u8]] = if self.device.offload() { &[&vnet, header] } else { &[header] };
+        // SAFETY: `indication` keeps `[ptr, ptr + len)` allocated until it is dropped, after the
+        // write; the engine checked the range lies inside the mapped ring. The kernel only reads it.
+        unsafe { self.device.write_raw_with(prefix, ptr, len) }
     }
 
     /// The counters now.
@@ -94,6 +96,21 @@ impl StackSide for TunStackSide {
     fn link_changed(&self, up: bool) {
         if self.device.set_carrier(up).is_err() {
             self.counters.carrier_errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// With the device's offloads: TCP super-packets whole (and UDP ones where the kernel has
+    /// USO), partial checksums, and checksums marked valid. Without: nothing.
+    fn offloads(&self) -> StackOffloads {
+        if !self.device.offload() {
+            return StackOffloads::default();
+        }
+        StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            coalesced_udp: self.device.uso(),
+            partial_checksum: true,
+            checksum_valid: true,
         }
     }
 }

@@ -177,7 +177,7 @@ impl Node {
                 outgoing_capacity: RING_CAPACITY,
                 incoming_room: Room::new(HEADER as u16, TAG as u16),
                 outgoing_room: Room::NONE,
-                receive_split: false,
+                ..SessionConfig::default()
             },
         };
         let session = Session::open(HostBackend::open_default(&driver), session_config).map_err(io::Error::other)?;

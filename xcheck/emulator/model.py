@@ -2,22 +2,35 @@
 
 Every import of the image has a handler here (scripts/emulate-sys installs them on speakeasy); a
 call the model does not know stops the run. Handlers check what the real component would check
-or what the DDI reference requires of the caller (structure types, revisions and sizes, IRQL,
-pairing of lock/unlock, map/unmap, reference/dereference, each NBL completed once), keep state,
-and record what the driver did so that the scenario (run.py) can assert it.
+or what the DDI reference requires of the caller (structure types, revisions and sizes, pairing
+of lock/unlock, map/unmap, reference/dereference, each NBL completed, returned and freed once),
+keep state, and record what the driver did so that the scenario (run.py) can assert it. Around
+every import the model checks the header's IRQL rule (IRQL_RULES, from the `_IRQL_requires_*`
+annotations) and that no NDIS call that may re-enter the miniport is made under a driver spin lock
+(FORBIDDEN_UNDER_SPIN_LOCK).
+
+The model also schedules the system's threads (Thread, Model.dispatch): the harness's calls, the
+driver's system threads, and callbacks the model runs at chosen points of another thread
+(Model.interrupt_after) or on NDIS's behalf (Model.nested). One runs at a time; a switch happens
+only at an import (a wait, a yield, a thread's end, an armed interleaving), so every interleaving
+a run shows is one a step chose, and the same every run.
 
 Structure layouts come from layouts.py (header facts), never from the driver's declarations.
 """
 import struct
+from collections import deque
 
+import unicorn
 import unicorn.x86_const as X86
 
 from layouts import (
-    DRIVER_OBJECT_DRIVER_UNLOAD, DRIVER_OBJECT_MAJOR_FUNCTION, IRP, KEVENT,
+    DRIVER_OBJECT_DRIVER_UNLOAD, DRIVER_OBJECT_MAJOR_FUNCTION, IO_STACK_LOCATION, IRP, KEVENT, NET_DEVICE_PNP_EVENT,
     MDL, NDIS_LINK_STATE, NDIS_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES as GENERAL,
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES as REGISTRATION, NDIS_MINIPORT_DRIVER_CHARACTERISTICS as CHARS,
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
-    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG)
+    NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
+    NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_5,
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -32,6 +45,11 @@ NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS = 0x8A
 NDIS_OBJECT_TYPE_STATUS_INDICATION = 0x98
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES = 0x9E
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES = 0x9F
+NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES = 0xA0
+NDIS_OBJECT_TYPE_OFFLOAD = 0xA7
+NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
+NDIS_STATUS_FAILURE = 0xC0000001
+MDL_SOURCE_IS_NONPAGED_POOL = 0x4
 NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL = 1
 NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL = 1
 NdisMediumIP = 19                         # NDIS_MEDIUM (ntddndis.h)
@@ -42,8 +60,14 @@ OBJ_KERNEL_HANDLE = 0x200
 KernelMode, UserMode = 0, 1
 IRP_MJ_CREATE, IRP_MJ_CLOSE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_PNP = 0x00, 0x02, 0x0E, 0x1B
 IRP_MJ_MAXIMUM_FUNCTION = 0x1B
-WdfDriverInitNoDispatchOverride = 2       # wdfdriver.h (WdfDriverInitNonPnpDriver is 1)
+WdfDriverInitNonPnpDriver, WdfDriverInitNoDispatchOverride = 1, 2   # wdfdriver.h
 WDF_DRIVER_CREATE, WDF_DRIVER_MINIPORT_UNLOAD = 116, 201   # wdffuncenum.h (KMDF 1.33)
+# WDF_DRIVER_GLOBALS (wdfglobals.h), x64: Driver, DriverFlags, DriverTag, DriverName[32],
+# DisplaceDriverUnload.
+WDF_GLOBALS_DRIVER, WDF_GLOBALS_DRIVER_FLAGS, WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD = 0x0, 0x8, 0x30
+WDF_DRIVER_GLOBALS_SIZE = 0x38
+# Bug checks (bugcodes.h; the Rust panic code is wdk-panic's "RPNC").
+RUST_PANIC_BUGCHECK = 0x52504E43
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
 STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
@@ -70,9 +94,135 @@ INHERIT_ONLY_ACE = 0x08
 SYSTEM_MANDATORY_LABEL_NO_WRITE_UP, NO_READ_UP, NO_EXECUTE_UP = 0x1, 0x2, 0x4
 SECURITY_MANDATORY_MEDIUM_RID, SECURITY_MANDATORY_HIGH_RID = 0x2000, 0x3000
 SecurityImpersonation = 2                 # SECURITY_IMPERSONATION_LEVEL
-ThreadPriority = 2                        # _THREADINFOCLASS (ntddk.h)
-NT_CURRENT_THREAD = 0xFFFFFFFFFFFFFFFE    # NtCurrentThread(), (HANDLE)-2 (wdm.h)
 LOW_PRIORITY, LOW_REALTIME_PRIORITY = 0, 16
+STATUS_TIMEOUT = 0x102                    # ntstatus.h
+STATUS_INVALID_HANDLE = 0xC0000008
+NDIS_STATUS_NOT_SUPPORTED = 0xC00000BB    # ndis.h (= STATUS_NOT_SUPPORTED)
+NDIS_STATUS_INVALID_LENGTH = 0xC0010014
+NDIS_STATUS_INVALID_DATA = 0xC0010015
+NDIS_STATUS_BUFFER_TOO_SHORT = 0xC0010016
+NDIS_STATUS_INVALID_OID = 0xC0010017
+NDIS_STATUS_MEDIA_DISCONNECTED = 0xC023001F
+NDIS_STATUS_RESOURCES = 0xC000009A
+NDIS_OBJECT_TYPE_OID_REQUEST = 0x96       # ntddndis.h
+NDIS_OID_REQUEST_REVISION_2 = 2
+# NDIS_REQUEST_TYPE (ntddndis.h)
+NdisRequestQueryInformation, NdisRequestSetInformation, NdisRequestQueryStatistics = 0, 1, 2
+NdisRequestMethod = 12
+# NDIS_HALT_ACTION and NDIS_DEVICE_PNP_EVENT (ndis.h)
+NdisHaltDeviceDisabled, NdisHaltDeviceSurpriseRemoved = 0, 3
+NdisDevicePnPEventSurpriseRemoved = 2
+IRP_MN_QUERY_REMOVE_DEVICE, IRP_MN_REMOVE_DEVICE, IRP_MN_CANCEL_REMOVE_DEVICE = 0x01, 0x02, 0x03
+IRP_MN_SURPRISE_REMOVAL = 0x17            # wdm.h
+NORMAL_THREAD_PRIORITY = 8                # the base priority of a normal process's threads and of system threads
+HIGH_LEVEL = 15
+NdisShutdownPowerOff, NdisShutdownBugCheck = 0, 1     # NDIS_SHUTDOWN_ACTION (ndis.h)
+
+
+class Switched:
+    """A handler's result when it switched threads: the import returns into another thread."""
+
+
+SWITCHED = Switched()
+
+# The IRQL each import may be called at, from the header annotations: (header, minimum, maximum).
+# `_IRQL_requires_(X)` is (X, X), `_IRQL_requires_max_(X)` is (PASSIVE, X), `_IRQL_requires_same_`
+# and no annotation where the DDI reference gives none are (PASSIVE, HIGH). Conditional
+# annotations (`_When_`) are refined by the handler, which knows the arguments. Headers of the
+# WDK 10.0.16299 (ntifs.h for ZwWaitForSingleObject and IoGetRequestorProcess), except where the
+# import is newer than that kit or the header has no annotation (named). Every import of the image
+# needs an entry: a new import is a reviewed IRQL rule.
+P, A, D = PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL
+IRQL_RULES = {
+    "NdisAllocateNetBufferAndNetBufferList": ("ndis.h", P, D),
+    "NdisAllocateNetBufferListPool": ("ndis.h", P, D),
+    "NdisFreeNetBufferList": ("ndis.h", P, D),
+    "NdisFreeNetBufferListPool": ("ndis.h", P, D),
+    "NdisGetVersion": ("ndis.h", P, D),
+    "NdisMDeregisterMiniportDriver": ("ndis.h", P, P),
+    "NdisMGetDeviceProperty": ("ndis.h", P, P),
+    "NdisMIndicateReceiveNetBufferLists": ("ndis.h", P, D),
+    "NdisMIndicateStatusEx": ("ndis.h", P, D),
+    "NdisMRegisterMiniportDriver": ("ndis.h", P, P),
+    "NdisMSendNetBufferListsComplete": ("ndis.h", P, D),
+    "NdisMSetMiniportAttributes": ("ndis.h", P, P),
+    "ExAllocatePool2": ("wdm.h of WDK 10.0.19041 and later: DISPATCH_LEVEL with a non-paged flag", P, D),
+    "ExFreePool": ("wdm.h", P, D),
+    "IoAllocateMdl": ("wdm.h", P, D),
+    "IoBuildPartialMdl": ("wdm.h", P, D),
+    "IoFreeMdl": ("wdm.h", P, D),
+    "MmBuildMdlForNonPagedPool": ("wdm.h", P, D),
+    "IoGetCurrentProcess": ("wdm.h", P, D),
+    "IoGetFileObjectGenericMapping": ("ntddk.h", P, P),
+    "IoGetRequestorProcess": ("ntifs.h: no annotation; DDI reference: <= DISPATCH_LEVEL", P, D),
+    "IoIs32bitProcess": ("wdm.h", P, D),
+    "IofCompleteRequest": ("wdm.h", P, D),
+    "KeAcquireSpinLockRaiseToDpc": ("wdm.h", P, D),
+    "KeClearEvent": ("wdm.h", P, D),
+    "KeDelayExecutionThread": ("wdm.h", P, A),
+    "KeInitializeEvent": ("wdm.h: no annotation; DDI reference: any IRQL", P, HIGH_LEVEL),
+    "KeQueryInterruptTimePrecise": ("wdm.h: _IRQL_requires_same_", P, HIGH_LEVEL),
+    "KeReleaseSpinLock": ("wdm.h", D, D),
+    "KeSetEvent": ("wdm.h: Wait == FALSE", P, D),
+    "KeSetPriorityThread": ("wdm.h", P, D),
+    "KeWaitForMultipleObjects": ("wdm.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
+    "MmMapLockedPagesSpecifyCache": ("wdm.h: KernelMode", P, D),
+    "MmProbeAndLockPages": ("wdm.h; DDI reference: <= APC_LEVEL for pageable memory", P, D),
+    "MmUnlockPages": ("wdm.h", P, D),
+    "ObReferenceObjectByHandle": ("wdm.h", P, P),
+    "ObfDereferenceObject": ("wdm.h", P, D),
+    "PsCreateSystemThread": ("wdm.h", P, P),
+    "PsGetCurrentProcessId": ("ntddk.h: no annotation", P, HIGH_LEVEL),
+    "PsSetCreateProcessNotifyRoutine": ("ntddk.h", P, P),
+    "SeAccessCheck": ("wdm.h", P, P),
+    "SeCaptureSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
+    "SeReleaseSubjectContext": ("wdm.h: no annotation; DDI reference: PASSIVE_LEVEL", P, P),
+    "ZwClose": ("wdm.h", P, P),
+    "ZwWaitForSingleObject": ("ntifs.h: APC_LEVEL, DISPATCH_LEVEL with a zero timeout", P, D),
+    "DbgPrint": ("wdm.h: no annotation", P, HIGH_LEVEL),
+    "KeBugCheckEx": ("wdm.h: no annotation (any IRQL)", P, HIGH_LEVEL),
+    "WdfVersionBind": ("KMDF loader: DriverEntry's context", P, P),
+    "WdfVersionUnbind": ("KMDF loader: unload's context", P, P),
+    "WdfDriverCreate": ("wdfdriver.h (KMDF 1.33)", P, P),
+    "WdfDriverMiniportUnload": ("wdfminiport.h (KMDF 1.33)", P, P),
+    "__C_specific_handler": ("the exception dispatcher", P, HIGH_LEVEL),
+    "memcpy": ("C runtime", P, HIGH_LEVEL),
+    "memmove": ("C runtime", P, HIGH_LEVEL),
+    "memset": ("C runtime", P, HIGH_LEVEL),
+    "memcmp": ("C runtime", P, HIGH_LEVEL),
+    "strlen": ("C runtime", P, HIGH_LEVEL),
+}
+# NDIS calls the driver must not make while it holds one of its spin locks: from inside each, NDIS
+# and the protocols above may call back into the miniport on the same processor (a protocol
+# returns indicated NBLs from its receive handler, or sends from its send-complete or status
+# handler), and a callback that takes the same lock then deadlocks the processor. An indication
+# made under a lock is also made at DISPATCH_LEVEL with flags that claim otherwise.
+FORBIDDEN_UNDER_SPIN_LOCK = {"NdisMIndicateReceiveNetBufferLists", "NdisMIndicateStatusEx",
+                             "NdisMSendNetBufferListsComplete"}
+# The IRQL NDIS calls each miniport callback at (ndis.h: `_IRQL_requires_(PASSIVE_LEVEL)` or
+# `_IRQL_requires_max_(DISPATCH_LEVEL)`): (minimum, maximum). The harness may call a callback only
+# within its range (callback_irql).
+CALLBACK_IRQL = {
+    "InitializeHandlerEx": (P, P), "HaltHandlerEx": (P, P), "PauseHandler": (P, P), "RestartHandler": (P, P),
+    "OidRequestHandler": (P, P), "SendNetBufferListsHandler": (P, D), "ReturnNetBufferListsHandler": (P, D),
+    "CancelSendHandler": (P, D), "DevicePnPEventNotifyHandler": (P, P),
+    "CancelOidRequestHandler": (P, D), "DirectOidRequestHandler": (P, D), "CancelDirectOidRequestHandler": (P, D),
+    "SynchronousOidRequestHandler": (P, D), "UnloadHandler": (P, P),
+}
+# MINIPORT_SHUTDOWN (ndis.h): `_When_(ShutdownAction==NdisShutdownPowerOff, _IRQL_requires_(PASSIVE_LEVEL))`,
+# `_When_(ShutdownAction==NdisShutdownBugCheck, _IRQL_requires_(HIGH_LEVEL))`: exactly one of the two.
+SHUTDOWN_IRQL = {NdisShutdownPowerOff: (P, P), NdisShutdownBugCheck: (HIGH_LEVEL, HIGH_LEVEL)}
+
+
+def callback_irql(name, args):
+    """The IRQL range NDIS calls callback `name` with arguments `args` at: (minimum, maximum)."""
+    if name == "ShutdownHandlerEx":
+        action = args[1] & 0xFFFFFFFF
+        check(action in SHUTDOWN_IRQL, f"ShutdownHandlerEx with NDIS_SHUTDOWN_ACTION {action} (ndis.h defines 0 "
+                                       f"and 1)")
+        return SHUTDOWN_IRQL[action]
+    check(name in CALLBACK_IRQL, f"no IRQL rule for the callback {name}")
+    return CALLBACK_IRQL[name]
 
 
 class ModelError(Exception):
@@ -288,12 +438,48 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
     return seen
 
 
+def bugcheck_report(code, params, read):
+    """What KeBugCheckEx(code, *params) means, as one line; `read(addr, n)` reads memory. A Rust
+    panic (code "RPNC") carries its location: file name address and length, line, column."""
+    text = f"bug check {code:#010x} ({', '.join(f'{p:#x}' for p in params)})"
+    if code == RUST_PANIC_BUGCHECK:
+        file_ptr, file_len, line, column = params
+        file = bytes(read(file_ptr, min(file_len, 512))).decode("utf-8", "replace") if file_ptr else "?"
+        text = f"Rust panic at {file}:{line}:{column} ({text})"
+    return text
+
+
 class Thread:
-    def __init__(self, handle, start, context):
-        self.handle, self.start, self.context = handle, start, context
-        self.state = "new"          # new, parked, running, exited
-        self.saved = None           # registers while parked
-        self.waiting_on = []
+    """One thread of the emulated system: a root call of the harness (an IRP dispatch, a miniport
+    callback, a notification), a system thread the driver creates, or a callback the model runs
+    at a chosen point of another thread (an interleaving) or on behalf of NDIS. The model runs one
+    at a time and switches only at imports: when one waits (KeWaitForMultipleObjects,
+    ZwWaitForSingleObject), yields (KeDelayExecutionThread), ends, or is interrupted at a chosen
+    point."""
+
+    def __init__(self, tid, what, start, args, irql, process, kind, handle=None):
+        self.tid, self.what, self.start, self.args = tid, what, start, list(args)
+        self.entry_irql = self.irql = irql
+        self.locks = set()
+        self.process = process
+        self.kind = kind                # root, system, interrupt, nested
+        self.handle = handle            # kernel handle (system threads)
+        self.state = "new"              # new, ready, running, blocked, exited, closed
+        self.saved = None               # registers while switched out
+        self.wake_value = None          # what the import it is in returns when it resumes
+        self.on_resume = None           # or a function computing it
+        self.waiting = None             # ("events", [KEVENT], timed) or ("thread", Thread)
+        self.block_seq = 0
+        self.result = None
+        self.priority = NORMAL_THREAD_PRIORITY
+        self.priorities = []            # every priority set for it (KeSetPriorityThread), in order
+        self.object = None              # its thread object, once the driver referenced it
+        self.stack = None
+        self.token = None
+        self.irp = None
+
+    def __repr__(self):
+        return f"<{self.kind} thread {self.tid} {self.what!r} {self.state}>"
 
 
 class Model:
@@ -302,56 +488,83 @@ class Model:
         self.mem = Memory(se.mem_read, se.mem_write)
         self.image = (image_base, image_base + image_size)
         self.trace = trace
-        self.calls = []
-        self.irql = PASSIVE_LEVEL
-        self.locks_held = set()
+        self.calls = []                 # (thread id, import) in call order
+        self.irql = PASSIVE_LEVEL       # the running thread's (saved in it when it switches out)
+        self.locks_held = set()         # spin locks the running thread holds
+        self.lock_irql = {}             # spin lock -> IRQL its holder raised from
         self.pool = {}
-        self.requestor_mode = UserMode
         self.subject_ctx = 0
-        self.events = {}            # KEVENT address -> kind ("driver" or "client")
-        self.set_events = []        # KeSetEvent targets in order
-        self.handles = {}           # client handle -> event object address (client process table)
-        self.refs = {}              # object -> references the driver holds
-        self.mdls = {}              # MDL -> dict
-        self.user_ranges = []       # (start, end, system_alias) of the client's mapped ring pages
-        self.threads = {}
-        self.current_thread = None
-        self.waiter = None
-        self.processes = {"client": 0x1000A0, "system": 0x100040}
-        self.pids = {"client": 0x1F4, "system": 4}
-        self.process = "client"
-        self.requestor_32bit = False
-        self.token = Token.elevated_admin()     # the caller's effective token
+        self.events = {}                # KEVENT address -> kind ("driver" or "client")
+        self.set_events = []            # KeSetEvent targets in order
+        self.handles = {}               # client handle -> event object address (client process table)
+        self.refs = {}                  # object -> references the driver holds
+        self.mdls = {}                  # MDL -> dict
+        self.user_ranges = []           # (start, end, system_alias) of the client's mapped ring pages
+        # Threads and their scheduling.
+        self.all_threads = []
+        self.threads = {}               # kernel handle -> system thread
+        self.ready = deque()
+        self.deferred = deque()         # threads interrupted at an interleaving point: run last
+        self.current = None
+        self.block_counter = 0
+        self.free_stacks = []
+        self.triggers = []              # interleavings armed by the harness
+        self.joins = []                 # (waiter, thread, its priority) at each ZwWaitForSingleObject
+        self.thread_objects = {}        # thread object -> Thread (ObReferenceObjectByHandle on a thread handle)
+        self.priority_sets = []         # (thread id of the caller, Thread, priority) at each KeSetPriorityThread
+        self.processes = {"client": 0x1000A0, "system": 0x100040, "other": 0x1000C0}
+        self.pids = {"client": 0x1F4, "system": 4, "other": 0x2F8}
+        self.process = "system"
+        self.irps = {}                  # IRP -> {"mode", "bits32", "process"}
+        self.default_token = Token.elevated_admin()
         self.tokens = {}                        # PACCESS_TOKEN value -> Token
         self.subject_state = None
         self.access_checks = []                 # (desired, access mode, granted, status)
         self.file_generic_mapping = 0
-        self.thread_priorities = {}             # Thread -> KPRIORITY it set for itself
         self.delays = 0
         self.event_type = None
+        self.event_type_object = None   # the object types ntoskrnl exports as data (the harness sets them)
+        self.thread_type_object = None
         self.kmdf_bound = False
         self.wdf_globals = 0
         self.wdf_driver = 0
         self.chars = None
-        self.miniport_handle = 0x6D696E69
+        self.chars_revision = 0
+        self.chars_minor = 0
         self.miniport_driver_handle = 0
-        self.adapter_context = 0
-        self.pools = {}
-        self.nbls = {}              # NBLs the model allocated for the driver (indications)
+        self.adapters = {}              # miniport handle -> adapter dict (see new_adapter)
+        self.pools = {}                 # NBL pool -> NBLs outstanding
+        self.pool_owner = {}            # NBL pool -> miniport handle
+        self.nbls = {}                  # NBLs the model allocated for the driver (indications)
         self.send_in_flight = set()
-        self.send_expected = {}
+        self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
         self.completions = []
-        self.indications = []
-        self.link_states = []
+        self.indications = []           # (miniport handle, NBL, bytes)
+        self.indication_info = {}       # indicated NBL -> (checksum info, RSC info) as decoded dicts
+        self.indicate_calls = []        # NBLs per NdisMIndicateReceiveNetBufferLists call
+        self.link_states = []           # every link-state indication, all adapters
         self.completed_irps = {}
         self.ndis_forwarded = []
         self.process_notify = None
         self.time_100ns = 0
         self.wdf_unbound = False
+        self.driver_entry_done = False   # set by the scenario once DriverEntry has succeeded
+        self.bugcheck = None
+        self.debug_breaks = []
         self.deregistered = False
         self.exit_stub = 0
         self.unload_stub = 0
-        self.pnp_events = []
+        self.scratch_stack = 0
+        self.pnp_events = []            # (miniport handle, IRP_MN_*) NDIS's PnP handler acted on
+        self.probes = []                # user addresses MmProbeAndLockPages was asked to lock
+        self.unlocked = []              # (thread id, user address, calls so far) at each MmUnlockPages
+        self.raised = []
+        self.waits = []                 # (thread id, "satisfied"/"poll"/"blocked", index) per KeWaitForMultipleObjects
+        self.debug_output = []
+        self.seh = None
+        self.image_module = None
+        self.trampoline = 0
+        self.ndis_version = 0
 
     # ---- plumbing ----
     def reg(self, name):
@@ -381,8 +594,8 @@ class Model:
     def in_image(self, addr):
         return self.image[0] <= addr < self.image[1]
 
-    # The model schedules the driver's one system thread cooperatively: a context is every
-    # register the x64 calling convention makes callee-saved or that a switch changes.
+    # A context is every register the x64 calling convention makes callee-saved or that a switch
+    # changes.
     REGS = ["rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp", "r8", "r9", "r10", "r11", "r12", "r13",
             "r14", "r15", "rip", "eflags"] + [f"xmm{i}" for i in range(16)]
 
@@ -392,6 +605,181 @@ class Model:
     def load_context(self, ctx):
         for r, v in ctx.items():
             self.set_reg(r, v)
+
+    # ---- checks made around every import (the harness calls these) ----
+    def before_import(self, name):
+        """The IRQL rule of `name` and the spin-lock rule, before its handler runs."""
+        rule = IRQL_RULES.get(name)
+        if rule is not None:
+            header, low, high = rule
+            check(low <= self.irql <= high, f"{name} at IRQL {self.irql}: {header} allows {low}..{high}")
+        check(not (name in FORBIDDEN_UNDER_SPIN_LOCK and self.locks_held),
+              f"{name} while holding {len(self.locks_held)} driver spin lock(s): NDIS may call back into the "
+              f"miniport from inside it")
+        self.calls.append((self.current.tid if self.current else None, name))
+
+    def after_import(self, name, args, value):
+        """Fires an interleaving armed at this import: the running thread is interrupted right
+        after the call (it resumes with `value` when the interrupting callback waits or ends)."""
+        for trigger in self.triggers:
+            if trigger["fired"] is not None or trigger["call"] != name:
+                continue
+            if trigger["when"] is not None and not trigger["when"](self, args):
+                continue
+            check(self.current is not None, f"interleaving at {name} outside a thread")
+            check(not self.locks_held, f"interleaving point {name} reached inside a spin lock (another processor "
+                                       f"would spin there; choose a point outside the driver's locks)")
+            # The interrupted thread stands still for as long as anything else can run: the
+            # interleaving is then the worst one for it (it resumes only when every other thread
+            # waits or has ended, not as soon as the interrupting one waits).
+            interrupted = self.switch_out(wake_value=value)
+            interrupted.state = "ready"
+            self.deferred.append(interrupted)
+            call_args = trigger["args"](self, args) if callable(trigger["args"]) else trigger["args"]
+            thread = self.new_thread(trigger["what"], trigger["start"], call_args, trigger["irql"],
+                                     trigger["process"], kind="interrupt", front=True, token=trigger["token"],
+                                     irp=trigger["irp"])
+            trigger["fired"] = thread
+            trigger["interrupted"] = interrupted
+            return self.dispatch()
+        return value
+
+    def interrupt_after(self, call, what, start, args, irql=PASSIVE_LEVEL, process="system", when=None, token=None,
+                        irp=None):
+        """Arms an interleaving: right after the driver's next call of `call` (for which `when`,
+        given the model and the call's arguments, holds), the calling thread is interrupted and
+        `start(*args)` runs as another thread, as if on another processor, until it waits or ends
+        (`args` may be a function of the model and the call's arguments, evaluated then).
+        Returns the trigger; its "fired" entry is the interrupting thread once it ran."""
+        trigger = {"call": call, "what": what, "start": start, "args": args if callable(args) else list(args),
+                   "irql": irql, "process": process,
+                   "when": when, "token": token, "irp": irp, "fired": None, "interrupted": None}
+        self.triggers.append(trigger)
+        return trigger
+
+    # ---- the scheduler ----
+    def new_thread(self, what, start, args, irql=PASSIVE_LEVEL, process="system", kind="root", handle=None,
+                   front=False, token=None, irp=None):
+        thread = Thread(len(self.all_threads) + 1, what, start, args, irql, process, kind, handle)
+        thread.token, thread.irp = token, irp
+        self.all_threads.append(thread)
+        thread.state = "ready"
+        if front:
+            self.ready.appendleft(thread)
+        else:
+            self.ready.append(thread)
+        return thread
+
+    def stack_for(self, thread):
+        if thread.stack is None:
+            # Unoptimized Rust frames are large: 256 KiB, more than a kernel stack, so that the
+            # stack budget (checked at build time) is what limits stack use, not the model.
+            thread.stack = self.free_stacks.pop() if self.free_stacks else self.alloc(0x40000, "thread-stack")
+        return thread.stack + 0x40000 - 0x100
+
+    def switch_out(self, wake_value=None, on_resume=None):
+        thread = self.current
+        thread.saved = self.save_context()
+        thread.wake_value, thread.on_resume = wake_value, on_resume
+        thread.irql, thread.locks, thread.process = self.irql, self.locks_held, self.process
+        self.current = None
+        return thread
+
+    def switch_in(self, thread):
+        self.current = thread
+        self.irql, self.locks_held, self.process = thread.irql, thread.locks, thread.process
+        thread.state = "running"
+        if thread.saved is None:
+            # A new thread: its start routine is "returned to" with its arguments in registers and
+            # the exit stub as its return address; at entry rsp is 8 mod 16, as after a call.
+            rsp = self.stack_for(thread) - 0x40
+            # Through a trampoline (jmp r11) in mapped memory: a start routine that is itself a
+            # model stub (NDIS's IRP handler) is then reached by a jump, as a call would reach it.
+            self.mem.w64(rsp, self.trampoline)
+            self.set_reg("r11", thread.start)
+            self.mem.w64(rsp + 8, self.exit_stub)
+            for reg, value in zip(("rcx", "rdx", "r8", "r9"), thread.args):
+                self.set_reg(reg, value & 0xFFFFFFFFFFFFFFFF)
+            for i, value in enumerate(thread.args[4:]):
+                self.mem.w64(rsp + 8 + 0x28 + 8 * i, value)
+            self.set_reg("rsp", rsp)
+            return
+        self.load_context(thread.saved)
+        thread.saved = None
+        value = thread.on_resume() if thread.on_resume is not None else thread.wake_value
+        thread.on_resume = thread.wake_value = None
+        if value is not None:
+            self.set_reg("rax", value & 0xFFFFFFFFFFFFFFFF)
+
+    def dispatch(self):
+        """Switches to the next ready thread (interrupted ones last); with none, ends the emulator
+        run (the import returns to the run's end hook). Handlers return its result, SWITCHED."""
+        for queue in (self.ready, self.deferred):
+            while queue:
+                thread = queue.popleft()
+                if thread.state == "ready":
+                    self.switch_in(thread)
+                    return SWITCHED
+        self.current = None
+        self.mem.w64(self.scratch_stack, self.se.emu.return_hook)
+        self.set_reg("rsp", self.scratch_stack)
+        return SWITCHED
+
+    def block(self, waiting, on_resume=None):
+        """The running thread waits (`waiting`: ("events", [KEVENT], timed) or ("thread", T))."""
+        thread = self.switch_out(on_resume=on_resume)
+        thread.state, thread.waiting = "blocked", waiting
+        self.block_counter += 1
+        thread.block_seq = self.block_counter
+        return self.dispatch()
+
+    def wake(self, thread, value):
+        thread.state, thread.waiting, thread.wake_value = "ready", None, value
+        self.ready.append(thread)
+
+    def blocked(self):
+        return sorted((t for t in self.all_threads if t.state == "blocked"), key=lambda t: t.block_seq)
+
+    def expire_timers(self, thread=None):
+        """The timeout of every timed wait (or of `thread`'s) passes: the waiter resumes with
+        STATUS_TIMEOUT. Timed waits otherwise never time out in the model (it has no clock of its
+        own), so that an idle consumer does not re-check for ever."""
+        woken = []
+        for t in self.blocked():
+            if (thread is None or t is thread) and t.waiting[0] == "events" and t.waiting[2]:
+                self.wake(t, STATUS_TIMEOUT)
+                woken.append(t)
+        return woken
+
+    def nested(self, what, start, args, irql, process, on_done):
+        """NDIS calls back into the miniport from inside an import the driver made (a PnP IRP
+        passed to NDIS's handler halts the adapter): the caller waits for the callback to end,
+        then its import returns `on_done()`."""
+        child = self.new_thread(what, start, args, irql, process, kind="nested", front=True)
+        return self.block(("thread", child), on_resume=on_done)
+
+    def h_model_dispatch(self):
+        """The harness's entry into the scheduler: the first ready thread runs. (speakeasy resolves
+        imports through the import table of the module it takes as current: the image's.)"""
+        self.se.emu.curr_mod = self.image_module
+        return self.dispatch()
+
+    def h_model_thread_exit(self):
+        thread = self.current
+        check(thread is not None, "thread exit outside a thread")
+        check(not self.locks_held, f"{thread.what} returned holding {len(self.locks_held)} spin lock(s)")
+        check(self.irql == thread.entry_irql, f"{thread.what} returned at IRQL {self.irql}, entered at "
+                                              f"{thread.entry_irql}")
+        check(self.subject_state is None, f"{thread.what} returned with a captured subject context")
+        thread.result = self.reg("rax")
+        thread.state = "exited"
+        self.free_stacks.append(thread.stack)
+        thread.stack = None
+        self.current = None
+        for waiter in self.blocked():
+            if waiter.waiting == ("thread", thread):
+                self.wake(waiter, STATUS_SUCCESS)
+        return self.dispatch()
 
     # ======== ntoskrnl.exe ========
     def h_DbgPrint(self):
@@ -412,43 +800,73 @@ class Model:
         (addr,) = self.args(1)
         self.require_irql("ExFreePool", DISPATCH_LEVEL)
         check(addr in self.pool, f"ExFreePool({addr:#x}): not a live pool allocation")
+        check(not any(i.get("nonpaged") == addr for i in self.mdls.values()),
+              f"ExFreePool({addr:#x}) while an MDL still describes it")
         del self.pool[addr]
 
     def h_KeAcquireSpinLockRaiseToDpc(self):
         (lock,) = self.args(1)
         self.require_irql("KeAcquireSpinLockRaiseToDpc", DISPATCH_LEVEL)
+        # Threads switch only where they hold no spin lock, so a lock held at all is held by the
+        # caller: acquiring it again would spin for ever.
         check(lock not in self.locks_held and self.mem.u64(lock) == 0, f"spin lock {lock:#x} acquired twice")
         self.locks_held.add(lock)
         self.mem.w64(lock, 1)
         old, self.irql = self.irql, DISPATCH_LEVEL
+        self.lock_irql[lock] = old
         return old
 
     def h_KeReleaseSpinLock(self):
         lock, old = self.args(2)
+        old &= 0xFF                     # KIRQL: only the low byte is defined
         check(lock in self.locks_held, f"KeReleaseSpinLock({lock:#x}): not held")
-        check(self.irql == DISPATCH_LEVEL and (old & 0xFF) <= DISPATCH_LEVEL, "KeReleaseSpinLock IRQL")
+        check(self.irql == DISPATCH_LEVEL and old <= DISPATCH_LEVEL, "KeReleaseSpinLock IRQL")
+        check(old == self.lock_irql.get(lock), f"KeReleaseSpinLock({lock:#x}) to IRQL {old}, acquired at "
+                                               f"{self.lock_irql.get(lock)} (locks released out of order?)")
+        check(old == DISPATCH_LEVEL or len(self.locks_held) == 1,
+              f"KeReleaseSpinLock({lock:#x}) lowers the IRQL to {old} while another spin lock is held")
         self.locks_held.discard(lock)
         self.mem.w64(lock, 0)
-        self.irql = old & 0xFF
+        self.irql = old
 
     def h_KeInitializeEvent(self):
         event, kind, state = self.args(3)
         self.mem.write(event, bytes([kind & 0xFF, 0, 6, 0]) + struct.pack("<i", state & 0xFF) + b"\0" * 16)
         self.events[event] = "driver"
 
+    def signal(self, event):
+        """KeSetEvent's effect: signalled, then the waits it satisfies (a synchronization event
+        satisfies one and is reset by it; a notification event all, and stays signalled). Returns
+        the previous state.
+
+        A thread that waited without a timeout on a driver event and is woken by a thread running
+        below its priority stood still until that thread ran: under load, for as long as the load
+        lasts (a priority inversion, as for ZwWaitForSingleObject on a thread)."""
+        previous = self.mem.field(event, KEVENT, "SignalState")
+        self.mem.put(event, KEVENT, "SignalState", 1)
+        self.set_events.append(event)
+        setter = self.current
+        for thread in self.blocked():
+            kind, objects, timed = thread.waiting
+            if kind != "events" or event not in objects or not self.mem.field(event, KEVENT, "SignalState"):
+                continue
+            check(timed or setter is None or self.events.get(event) != "driver" or setter.priority >= thread.priority,
+                  f"{thread.what} (priority {thread.priority}) waited without a timeout for an event that "
+                  f"{setter.what if setter else ''} running at priority {setter.priority if setter else ''} set: "
+                  f"under load the wait lasts as long as the load")
+            if self.mem.u8(event) == 1:                      # SynchronizationEvent: auto-reset
+                self.mem.put(event, KEVENT, "SignalState", 0)
+            self.wake(thread, objects.index(event))
+        return previous
+
     def h_KeSetEvent(self):
         event, _increment, wait = self.args(3)
-        self.require_irql("KeSetEvent", DISPATCH_LEVEL)
         check(event in self.events, f"KeSetEvent({event:#x}): not an initialized or referenced event")
         check((wait & 0xFF) == 0, "KeSetEvent with Wait TRUE")
-        self.set_events.append(event)
-        prev = self.mem.field(event, KEVENT, "SignalState")
-        self.mem.put(event, KEVENT, "SignalState", 1)
-        return prev
+        return self.signal(event)
 
     def h_KeClearEvent(self):
         (event,) = self.args(1)
-        self.require_irql("KeClearEvent", DISPATCH_LEVEL)
         check(event in self.events, f"KeClearEvent({event:#x}): unknown event")
         self.mem.put(event, KEVENT, "SignalState", 0)
 
@@ -462,37 +880,77 @@ class Model:
     def h_KeWaitForMultipleObjects(self):
         count, objects, wait_type, _reason, mode, alertable, timeout, wait_blocks = self.args(8)
         count, wait_type = count & 0xFFFFFFFF, wait_type & 0xFFFFFFFF     # ULONG, WAIT_TYPE
-        self.require_irql("KeWaitForMultipleObjects", APC_LEVEL if timeout == 0 else DISPATCH_LEVEL)
+        units = struct.unpack("<q", bytes(self.se.mem_read(timeout, 8)))[0] if timeout else None
+        # wdm.h: APC_LEVEL at most, DISPATCH_LEVEL with a zero timeout (a poll).
+        self.require_irql("KeWaitForMultipleObjects", DISPATCH_LEVEL if units == 0 else APC_LEVEL)
         check(1 <= count <= 3 or wait_blocks, f"KeWaitForMultipleObjects: {count} objects without wait blocks")
         check(wait_type == 1, "KeWaitForMultipleObjects: expected WaitAny")
+        check(mode & 0xFF == KernelMode and alertable & 0xFF == 0, "a kernel-mode, non-alertable wait expected")
         check(not self.locks_held, "waiting while holding a spin lock")
+        check(units is None or units <= 0, f"KeWaitForMultipleObjects with an absolute timeout {units}")
         ptrs = [self.mem.u64(objects + 8 * i) for i in range(count)]
         for p in ptrs:
             check(p in self.events, f"waiting on {p:#x}, not an event")
+        tid = self.current.tid if self.current else None
         for i, p in enumerate(ptrs):
             if self.mem.field(p, KEVENT, "SignalState"):
                 if self.mem.u8(p) == 1:      # SynchronizationEvent: auto-reset
                     self.mem.put(p, KEVENT, "SignalState", 0)
+                self.waits.append((tid, "poll" if units == 0 else "satisfied", i))
                 return i
-        thread = self.current_thread
-        check(thread is not None, "a wait that can never be satisfied outside the system thread")
-        thread.waiting_on = ptrs
-        return self.park(thread)
+        if units == 0:
+            self.waits.append((tid, "poll", None))
+            return STATUS_TIMEOUT
+        check(self.current is not None, "a wait outside any thread")
+        self.waits.append((tid, "blocked", None))
+        return self.block(("events", ptrs, units is not None))
 
     def h_ObReferenceObjectByHandle(self):
         handle, access, obj_type, mode, out, info = self.args(6)
         self.require_irql("ObReferenceObjectByHandle", PASSIVE_LEVEL)
+        if obj_type == self.thread_type_object:
+            return self.reference_thread(handle, mode, out)
         check(obj_type == self.event_type_object, f"ObReferenceObjectByHandle type {obj_type:#x}, "
-              f"expected *ExEventObjectType ({self.event_type_object:#x})")
+              f"expected *ExEventObjectType ({self.event_type_object:#x}) or *PsThreadType "
+              f"({self.thread_type_object:#x})")
         check(mode & 0xFF == UserMode, "a client's handle must be looked up with UserMode access checks")
         check(self.process == "client", "handle looked up outside the client's process")
         obj = self.handles.get(handle)
         if obj is None:
-            return 0xC0000008         # STATUS_INVALID_HANDLE
+            return STATUS_INVALID_HANDLE
         check(access & 0x0002, "event referenced without EVENT_MODIFY_STATE")
         self.refs[obj] = self.refs.get(obj, 0) + 1
         self.mem.w64(out, obj)
         return STATUS_SUCCESS
+
+    def reference_thread(self, handle, mode, out):
+        """ObReferenceObjectByHandle(*PsThreadType): a kernel handle of a thread the driver created,
+        looked up with KernelMode (a UserMode lookup refuses kernel handles)."""
+        check(mode & 0xFF == KernelMode, "a kernel thread handle looked up with UserMode access (refused: "
+                                         "STATUS_INVALID_HANDLE)")
+        thread = self.threads.get(handle)
+        check(thread is not None and thread.state != "closed",
+              f"ObReferenceObjectByHandle({handle:#x}, *PsThreadType): not a thread handle the driver holds")
+        if thread.object is None:
+            thread.object = self.alloc(0x40, "kthread")
+            self.thread_objects[thread.object] = thread
+        self.refs[thread.object] = self.refs.get(thread.object, 0) + 1
+        self.mem.w64(out, thread.object)
+        return STATUS_SUCCESS
+
+    def h_KeSetPriorityThread(self):
+        obj, priority = self.args(2)
+        thread = self.thread_objects.get(obj)
+        check(thread is not None and self.refs.get(obj, 0) > 0,
+              f"KeSetPriorityThread({obj:#x}): not a thread object the driver holds a reference to")
+        (priority,) = struct.unpack("<i", struct.pack("<I", priority & 0xFFFFFFFF))     # KPRIORITY: LONG
+        # Any priority from LOW_PRIORITY + 1 to the top of the real-time range (HIGH_PRIORITY, 31).
+        check(LOW_PRIORITY < priority < 32, f"KeSetPriorityThread priority {priority}")
+        previous = thread.priority
+        thread.priority = priority
+        thread.priorities.append(priority)
+        self.priority_sets.append((self.current.tid if self.current else None, thread, priority))
+        return previous
 
     def h_ObfDereferenceObject(self):
         (obj,) = self.args(1)
@@ -509,7 +967,6 @@ class Model:
 
     def h_IoAllocateMdl(self):
         va, length, secondary, quota, irp = self.args(5)
-        self.require_irql("IoAllocateMdl", DISPATCH_LEVEL)
         check(secondary & 0xFF == 0 and irp == 0, "IoAllocateMdl: no IRP chaining expected")
         pages = ((va & 0xFFF) + length + 0xFFF) // PAGE
         mdl = self.alloc(MDL_SIZE + 8 * pages, "mdl")
@@ -532,16 +989,25 @@ class Model:
         info = self.mdls.get(mdl)
         check(info is not None and not info["locked"], "MmProbeAndLockPages on an unknown or locked MDL")
         check(mode == UserMode and operation == 1, "ring pages must be probed for UserMode IoWriteAccess")
+        self.probes.append(info["va"])
         if self.process != "client" or self.translate(info["va"], info["len"]) is None:
             self.raise_in_caller(STATUS_ACCESS_VIOLATION)
-            return None
+            return SWITCHED
         info["locked"] = True
+        self.protect_view(info, unicorn.UC_PROT_ALL)
         self.mem.put(mdl, MDL, "MdlFlags", self.mdl_flags(mdl) | MDL_PAGES_LOCKED)
         return None
 
+    def protect_view(self, info, perms):
+        """The kernel's view of a ring exists only while its pages are locked: once unlocked, any
+        access the driver still makes to it faults (an access the kernel would bug-check on)."""
+        system = self.translate(info["va"], info["len"])
+        start = system & ~(PAGE - 1)
+        end = (system + info["len"] + PAGE - 1) & ~(PAGE - 1)
+        self.uc.mem_protect(start, end - start, perms)
+
     def h_MmMapLockedPagesSpecifyCache(self):
         mdl, mode, cache, address, bugcheck, priority = self.args(6)
-        self.require_irql("MmMapLockedPagesSpecifyCache", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None and info["locked"], "mapping an MDL that is not locked")
         check(mode & 0xFF == KernelMode and cache & 0xFFFFFFFF == 1 and address == 0 and bugcheck & 0xFF == 0,
@@ -555,13 +1021,15 @@ class Model:
 
     def h_MmUnlockPages(self):
         (mdl,) = self.args(1)
-        self.require_irql("MmUnlockPages", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None and info["locked"], "MmUnlockPages on an MDL that is not locked")
         children = [m for m, i in self.mdls.items() if i["parent"] == mdl]
         check(not children, "pages unlocked while partial MDLs over them are still allocated")
         info["locked"] = False
         info["mapped"] = None
+        if info["parent"] is None and self.translate(info["va"], info["len"]) is not None:
+            self.protect_view(info, unicorn.UC_PROT_NONE)
+        self.unlocked.append((self.current.tid if self.current else None, info["va"], len(self.calls)))
         self.mem.put(mdl, MDL, "MdlFlags", self.mdl_flags(mdl) & ~(MDL_PAGES_LOCKED | MDL_MAPPED_TO_SYSTEM_VA))
 
     def h_IoBuildPartialMdl(self):
@@ -572,20 +1040,31 @@ class Model:
         tgt.update(parent=source, va=va, len=length)
         self.mem.put(target, MDL, "MdlFlags", self.mdl_flags(target) | MDL_PARTIAL)
 
+    def h_MmBuildMdlForNonPagedPool(self):
+        (mdl,) = self.args(1)
+        info = self.mdls.get(mdl)
+        check(info is not None and info["parent"] is None and not info["locked"],
+              "MmBuildMdlForNonPagedPool on an unknown, partial or locked MDL")
+        within = [a for a, (size, _) in self.pool.items() if a <= info["va"] and info["va"] + info["len"] <= a + size]
+        check(within, f"MmBuildMdlForNonPagedPool over {info['va']:#x}+{info['len']}: not inside a non-paged pool "
+                      f"allocation")
+        info["nonpaged"] = within[0]
+        info["mapped"] = info["va"]
+        self.mem.put(mdl, MDL, "MappedSystemVa", info["va"])
+        self.mem.put(mdl, MDL, "MdlFlags", self.mdl_flags(mdl) | MDL_SOURCE_IS_NONPAGED_POOL)
+
     def h_IoFreeMdl(self):
         (mdl,) = self.args(1)
-        self.require_irql("IoFreeMdl", DISPATCH_LEVEL)
         info = self.mdls.get(mdl)
         check(info is not None, f"IoFreeMdl({mdl:#x}): unknown MDL")
         check(not info["locked"], "IoFreeMdl on locked pages (MmUnlockPages first)")
         for n in self.nbls.values():
-            check(n["mdl"] != mdl or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
+            check(mdl not in n["mdls"] or n["freed"], "IoFreeMdl of an MDL an NBL still uses")
         del self.mdls[mdl]
 
     # ---- IRPs, processes, security ----
     def h_IofCompleteRequest(self):
         irp, _boost = self.args(2)
-        self.require_irql("IoCompleteRequest", DISPATCH_LEVEL)
         check(irp not in self.completed_irps, f"IRP {irp:#x} completed twice")
         self.completed_irps[irp] = (self.mem.field(irp, IRP, "Status") & 0xFFFFFFFF,
                                     self.mem.field(irp, IRP, "Information"))
@@ -595,18 +1074,19 @@ class Model:
 
     def h_IoGetRequestorProcess(self):
         (irp,) = self.args(1)
-        return self.processes["client"]
+        check(irp in self.irps, f"IoGetRequestorProcess({irp:#x}): not an IRP being dispatched")
+        return self.processes[self.irps[irp]["process"]]
 
     def h_IoIs32bitProcess(self):
-        self.args(1)
-        return 1 if self.requestor_32bit else 0
+        (irp,) = self.args(1)
+        check(irp in self.irps, f"IoIs32bitProcess({irp:#x}): not an IRP being dispatched")
+        return 1 if self.irps[irp]["bits32"] else 0
 
     def h_PsGetCurrentProcessId(self):
         return self.pids[self.process]
 
     def h_PsSetCreateProcessNotifyRoutine(self):
         routine, remove = self.args(2)
-        self.require_irql("PsSetCreateProcessNotifyRoutine", PASSIVE_LEVEL)
         check(self.in_image(routine), "process notify routine outside the image")
         if remove & 0xFF:
             check(self.process_notify == routine, "removing a routine that is not registered")
@@ -618,10 +1098,9 @@ class Model:
 
     def h_SeCaptureSubjectContext(self):
         (ctx,) = self.args(1)
-        self.require_irql("SeCaptureSubjectContext", PASSIVE_LEVEL)
         check(self.subject_state is None, "subject context captured twice")
         token = 0x70000000 + 0x10 * len(self.tokens)
-        self.tokens[token] = self.token
+        self.tokens[token] = (self.current.token if self.current and self.current.token else self.default_token)
         self.mem.write(ctx, bytes(SECURITY_SUBJECT_CONTEXT.through("ProcessAuditId")))
         self.mem.put(ctx, SECURITY_SUBJECT_CONTEXT, "PrimaryToken", token)     # no impersonation
         self.subject_ctx = ctx
@@ -638,7 +1117,6 @@ class Model:
 
     def h_SeAccessCheck(self):
         sd, ctx, locked, desired, previously, privileges, mapping, mode, granted_out, status_out = self.args(10)
-        self.require_irql("SeAccessCheck", PASSIVE_LEVEL)
         check(self.subject_state == ("locked" if locked & 0xFF else "captured") and ctx == self.subject_ctx,
               "SeAccessCheck without the captured subject context (or with a wrong lock flag)")
         check(sd % 4 == 0, f"security descriptor at {sd:#x} is not ULONG aligned")
@@ -646,7 +1124,10 @@ class Model:
               "SeAccessCheck with a generic mapping that is not IoGetFileObjectGenericMapping's")
         mode &= 0xFF
         check(mode in (KernelMode, UserMode), f"AccessMode {mode}")
-        check(mode == self.requestor_mode, f"AccessMode {mode} is not the IRP's RequestorMode {self.requestor_mode}")
+        irp = self.current.irp if self.current else None
+        check(irp in self.irps, "SeAccessCheck outside an IRP's dispatch")
+        requestor_mode = self.irps[irp]["mode"]
+        check(mode == requestor_mode, f"AccessMode {mode} is not the IRP's RequestorMode {requestor_mode}")
         client = self.mem.field(ctx, SECURITY_SUBJECT_CONTEXT, "ClientToken")
         token_ptr = client or self.mem.field(ctx, SECURITY_SUBJECT_CONTEXT, "PrimaryToken")
         check(token_ptr in self.tokens, f"SeAccessCheck with token {token_ptr:#x}, not the captured one")
@@ -675,116 +1156,60 @@ class Model:
     # ---- the system thread ----
     def h_PsCreateSystemThread(self):
         out, access, attributes, process, client_id, start, context = self.args(7)
-        self.require_irql("PsCreateSystemThread", PASSIVE_LEVEL)
         check(process == 0 and client_id == 0, "a system thread in the system process expected")
         check(attributes and self.mem.u32(attributes + 0x18) & OBJ_KERNEL_HANDLE,
               "system thread handle without OBJ_KERNEL_HANDLE")
         check(self.in_image(start), "thread start routine outside the image")
         handle = 0xFFFFFFFF80000100 + 4 * len(self.threads)
-        self.threads[handle] = Thread(handle, start, context)
+        thread = self.new_thread(f"system thread {handle:#x}", start, [context], PASSIVE_LEVEL, "system",
+                                 kind="system", handle=handle)
+        self.threads[handle] = thread
         self.mem.w64(out, handle)
         return STATUS_SUCCESS
 
     def h_ZwWaitForSingleObject(self):
         handle, alertable, timeout = self.args(3)
-        self.require_irql("ZwWaitForSingleObject", PASSIVE_LEVEL)
+        units = struct.unpack("<q", bytes(self.se.mem_read(timeout, 8)))[0] if timeout else None
+        # ntifs.h: APC_LEVEL at most, DISPATCH_LEVEL with a zero timeout (a poll).
+        self.require_irql("ZwWaitForSingleObject", DISPATCH_LEVEL if units == 0 else APC_LEVEL)
+        check(not self.locks_held, "waiting while holding a spin lock")
         thread = self.threads.get(handle)
-        check(thread is not None, f"ZwWaitForSingleObject({handle:#x}): not a thread handle")
+        check(thread is not None and thread.state != "closed", f"ZwWaitForSingleObject({handle:#x}): not a thread handle")
+        check(alertable & 0xFF == 0 and timeout == 0, "a non-alertable wait without timeout expected")
+        waiter = self.current
+        check(waiter is not None and waiter is not thread, "a thread waiting for itself")
+        self.joins.append((waiter, thread, thread.priority))
         if thread.state == "exited":
             return STATUS_SUCCESS
-        # Switch to the thread until it ends; the waiter resumes from its exit (model_thread_exit).
-        check(self.waiter is None, "two waiters")
-        self.waiter = (self.save_context(), self.process, self.irql)
-        self.run_thread(thread)
-        return None
+        # The waiter stands still until the thread ends: if the thread runs below the waiter's
+        # priority, every ready thread in between (any load on the processor) delays the waiter.
+        check(thread.priority >= waiter.priority,
+              f"{waiter.what} (priority {waiter.priority}) waits for {thread.what} running at priority "
+              f"{thread.priority}: under load the wait lasts as long as the load")
+        return self.block(("thread", thread))
 
     def h_ZwClose(self):
         (handle,) = self.args(1)
-        self.require_irql("ZwClose", PASSIVE_LEVEL)
         thread = self.threads.get(handle)
         check(thread is not None and thread.state == "exited", "ZwClose of a handle that is not an ended thread")
         thread.state = "closed"
         return STATUS_SUCCESS
 
-    def h_ZwSetInformationThread(self):
-        handle, info_class, info, length = self.args(4)
-        self.require_irql("ZwSetInformationThread", PASSIVE_LEVEL)
-        thread = self.current_thread
-        check(thread is not None and self.process == "system", "ZwSetInformationThread outside the system thread")
-        check(handle in (NT_CURRENT_THREAD, thread.handle), f"ZwSetInformationThread({handle:#x}): not this thread")
-        check(info_class & 0xFFFFFFFF == ThreadPriority, f"ZwSetInformationThread class {info_class & 0xFFFFFFFF}")
-        check(length & 0xFFFFFFFF == 4, f"ThreadPriority takes a 4-byte KPRIORITY, got {length & 0xFFFFFFFF}")
-        (priority,) = struct.unpack("<i", bytes(self.se.mem_read(info, 4)))
-        # A system thread may take any priority from LOW_PRIORITY + 1 to the real-time range's top;
-        # the shell means to run just above LOW_PRIORITY (below every normal thread).
-        check(LOW_PRIORITY < priority < 32, f"ThreadPriority {priority}")
-        self.thread_priorities[thread] = priority
-        return STATUS_SUCCESS
-
     def h_KeDelayExecutionThread(self):
         mode, alertable, interval = self.args(3)
-        self.require_irql("KeDelayExecutionThread", APC_LEVEL)
         check(mode & 0xFF == KernelMode, "KeDelayExecutionThread not in KernelMode")
         check(alertable & 0xFF == 0, "an alertable delay (the consumer does not handle STATUS_ALERTED)")
         (units,) = struct.unpack("<q", bytes(self.se.mem_read(interval, 8)))
         check(units <= 0, f"KeDelayExecutionThread with an absolute time {units}")
-        # The model runs one thread at a time: a yield (zero interval) returns at once; a relative
-        # delay advances the interrupt time.
+        check(not self.locks_held, "KeDelayExecutionThread while holding a spin lock")
+        # A relative delay advances the interrupt time; a yield lets every other ready thread run.
         self.time_100ns += -units
         self.delays += 1
-        return STATUS_SUCCESS
-
-    def run_thread(self, thread):
-        """Continue in `thread` (the import call then 'returns' into it)."""
-        self.current_thread = thread
-        self.process = "system"
-        self.irql = PASSIVE_LEVEL
-        if thread.state == "parked":
-            # The thread waits in KeWaitForMultipleObjects: wake it with the index of a signalled object.
-            ctx = thread.saved
-            thread.saved = None
-            index = None
-            for i, p in enumerate(thread.waiting_on):
-                if self.mem.field(p, KEVENT, "SignalState"):
-                    index = i
-                    break
-            check(index is not None, "the system thread was resumed without a signalled event")
-            self.load_context(ctx)
-            self.set_reg("rax", index)
-            thread.state = "running"
-        else:
-            stack_top = self.alloc(0x40000, "thread-stack") + 0x40000 - 0x100
-            rsp = stack_top - 0x38        # [rsp] start, [rsp+8] exit: after the pop rsp = 8 mod 16
-            self.mem.w64(rsp, thread.start)
-            self.mem.w64(rsp + 8, self.exit_stub)
-            self.set_reg("rsp", rsp)
-            self.set_reg("rcx", thread.context)
-            thread.state = "running"
-
-    def park(self, thread):
-        """The system thread waits: save it, go back to whoever let it run."""
-        thread.saved = self.save_context()
-        thread.state = "parked"
-        self.current_thread = None
-        if self.waiter is not None:
-            check(False, "the system thread blocked while teardown waits for it to end")
-        # A scheduling run (run_consumer): end the run at the emulator's return hook.
-        rsp = self.scratch_stack
-        self.mem.w64(rsp, self.se.emu.return_hook)
-        self.set_reg("rsp", rsp)
-        return 0
-
-    def h_model_thread_exit(self):
-        thread = self.current_thread
-        check(thread is not None, "thread exit outside a thread")
-        check(not self.locks_held and self.irql == PASSIVE_LEVEL, "system thread ended at raised IRQL or holding a lock")
-        thread.state = "exited"
-        self.current_thread = None
-        check(self.waiter is not None, "the system thread ended with nobody waiting")
-        ctx, process, irql = self.waiter
-        self.waiter = None
-        self.load_context(ctx)
-        self.process, self.irql = process, irql
+        if self.ready and self.current is not None:
+            thread = self.switch_out(wake_value=STATUS_SUCCESS)
+            thread.state = "ready"
+            self.ready.append(thread)
+            return self.dispatch()
         return STATUS_SUCCESS
 
     def raise_in_caller(self, code):
@@ -792,13 +1217,14 @@ class Model:
         dispatch it the way x64 does: the caller's function table entry (.pdata) names
         __C_specific_handler, whose scope table must cover the call site with a handler that
         executes (EXCEPTION_EXECUTE_HANDLER); control continues at the scope's target in the same
-        frame with the exception code in eax."""
+        frame with the exception code in eax. The handler then returns SWITCHED: the import
+        returns to the address in its return slot."""
         ret = self.mem.u64(self.reg("rsp"))
         rva = ret - self.image[0] - 1
         target = self.seh.handler_for(rva)
         check(target is not None, f"exception {code:#x} raised at RVA {rva:#x}, outside any __try")
-        self.set_reg("rsp", self.reg("rsp") + 8)
-        self.set_reg("rip", self.image[0] + target)
+        # The import "returns" to the scope's target instead of the call site (same frame).
+        self.mem.w64(self.reg("rsp"), self.image[0] + target)
         self.set_reg("rax", code)
         self.raised.append(code)
 
@@ -833,6 +1259,7 @@ class Model:
         return n
 
     # ======== WDFLDR.SYS and KMDF ========
+
     def h_WdfVersionBind(self):
         driver, path, info, globals_out = self.args(4)
         self.require_irql("WdfVersionBind", PASSIVE_LEVEL)
@@ -849,7 +1276,7 @@ class Model:
                 i, f"WdfFunction{i}")
             self.mem.w64(table + 8 * i, self.se.emu.get_proc("wdf01000", name))
         self.mem.w64(table_ptr, table)
-        self.wdf_globals = self.alloc(0x40, "wdf-globals")
+        self.wdf_globals = self.alloc(WDF_DRIVER_GLOBALS_SIZE, "wdf-globals")
         self.mem.w64(globals_out, self.wdf_globals)
         self.kmdf_bound = True
         return STATUS_SUCCESS
@@ -859,6 +1286,8 @@ class Model:
         check(self.kmdf_bound and globals_ == self.wdf_globals, "WdfVersionUnbind without a bind")
         self.kmdf_bound = False
         self.wdf_unbound = True
+        # Unbinding releases what the framework holds for the driver, its WDFDRIVER included.
+        self.wdf_driver = 0
         return STATUS_SUCCESS
 
     def h_WdfDriverCreate(self):
@@ -872,20 +1301,61 @@ class Model:
         check(self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverDeviceAdd") == 0, "no device-add callback expected")
         self.wdf_driver = 0x0DF0D0
         self.mem.w64(out, self.wdf_driver)
+        # The framework's bookkeeping in the driver globals (fxdriverapi.cpp of the public WDF
+        # sources): the init flags, and whether the stub is to displace DriverUnload — not for a
+        # NoDispatchOverride or non-PnP driver without EvtDriverUnload.
+        flags = self.mem.field(config, WDF_DRIVER_CONFIG, "DriverInitFlags")
+        own_unload = self.mem.field(config, WDF_DRIVER_CONFIG, "EvtDriverUnload") != 0
+        self.mem.w64(self.wdf_globals + WDF_GLOBALS_DRIVER, self.wdf_driver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS,
+                       struct.pack("<I", self.mem.u32(self.wdf_globals + WDF_GLOBALS_DRIVER_FLAGS) | flags))
+        displace = own_unload or not flags & (WdfDriverInitNoDispatchOverride | WdfDriverInitNonPnpDriver)
+        self.mem.write(self.wdf_globals + WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD, bytes([int(displace)]))
         return STATUS_SUCCESS
 
     def h_WdfDriverMiniportUnload(self):
         globals_, driver = self.args(2)
         check(globals_ == self.wdf_globals and driver == self.wdf_driver, "WdfDriverMiniportUnload arguments")
+        # wdfminiport.h calls it through WdfDriverMiniportUnloadOverride, which the KMDF stub
+        # points at its own unbinding routine once DriverEntry has succeeded: the table entry is
+        # reached only from DriverEntry's failure path.
+        check(not self.driver_entry_done, "the function table's WdfDriverMiniportUnload called after DriverEntry: "
+              "wdfminiport.h calls it through WdfDriverMiniportUnloadOverride (this would never unbind)")
         self.wdf_driver = 0
 
+    def h_KeBugCheckEx(self):
+        code, *params = self.args(5)
+        self.bugcheck = bugcheck_report(code & 0xFFFFFFFF, params, self.se.mem_read)
+        if self.debug_breaks:
+            self.bugcheck += f", after a debug break (int 3) at {self.debug_breaks[-1]:#x}"
+        raise ModelError(self.bugcheck)
+
+    def debug_break(self, pc):
+        """An `int 3` (wdk-panic traps before it bug-checks in debug builds): a kernel debugger
+        would stop here; the model notes it and continues, so that the bug check is seen."""
+        self.debug_breaks.append(pc)
+
     # ======== NDIS.SYS ========
+    def new_adapter(self, handle, fdo):
+        """An adapter NDIS is about to initialize: its miniport handle and functional device object."""
+        adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
+                   "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": []}
+        self.adapters[handle] = adapter
+        return adapter
+
+    def adapter(self, handle):
+        adapter = self.adapters.get(handle)
+        check(adapter is not None and not adapter["halted"], f"miniport handle {handle:#x}: not a live adapter")
+        return adapter
+
+    def adapter_of_fdo(self, fdo):
+        return next((a for a in self.adapters.values() if a["fdo"] == fdo and not a["halted"]), None)
+
     def h_NdisGetVersion(self):
         return self.ndis_version
 
     def h_NdisMRegisterMiniportDriver(self):
         driver, path, context, chars, out = self.args(5)
-        self.require_irql("NdisMRegisterMiniportDriver", PASSIVE_LEVEL)
         t, rev, size = self.mem.header(chars)
         check(t == NDIS_OBJECT_TYPE_MINIPORT_DRIVER_CHARACTERISTICS, f"characteristics type {t:#x}")
         major = self.mem.field(chars, CHARS, "MajorNdisVersion")
@@ -901,8 +1371,15 @@ class Model:
                   "OidRequestHandler", "SendNetBufferListsHandler", "ReturnNetBufferListsHandler",
                   "CancelSendHandler", "DevicePnPEventNotifyHandler", "ShutdownHandlerEx", "CancelOidRequestHandler"):
             check(self.in_image(handlers[f]), f"required handler {f} missing")
+        # The direct OID path is optional; a driver that registers it registers its cancel routine
+        # too. The synchronous path (revision 3) is optional.
+        check(bool(handlers["DirectOidRequestHandler"]) == bool(handlers["CancelDirectOidRequestHandler"]),
+              "DirectOidRequestHandler and CancelDirectOidRequestHandler go together")
+        if rev < 3:
+            handlers["SynchronousOidRequestHandler"] = 0
         self.chars = handlers
         self.chars_revision = rev
+        self.chars_minor = minor
         # NDIS fills the dispatch table and takes the unload routine.
         for major_fn in range(IRP_MJ_MAXIMUM_FUNCTION + 1):
             self.mem.w64(driver + DRIVER_OBJECT_MAJOR_FUNCTION + 8 * major_fn, self.ndis_dispatch[major_fn])
@@ -914,15 +1391,14 @@ class Model:
 
     def h_NdisMDeregisterMiniportDriver(self):
         (handle,) = self.args(1)
-        self.require_irql("NdisMDeregisterMiniportDriver", PASSIVE_LEVEL)
         check(handle == self.miniport_driver_handle, "NdisMDeregisterMiniportDriver handle")
-        check(self.adapter_context == 0, "deregistered while an adapter exists")
+        alive = [a["handle"] for a in self.adapters.values() if a["context"] and not a["halted"]]
+        check(not alive, f"deregistered while adapters exist: {alive}")
         self.deregistered = True
 
     def h_NdisAllocateNetBufferListPool(self):
         miniport, params = self.args(2)
-        self.require_irql("NdisAllocateNetBufferListPool", PASSIVE_LEVEL)
-        check(miniport == self.miniport_handle, "pool for another miniport")
+        adapter = self.adapter(miniport)
         t, rev, size = self.mem.header(params)
         check((t, rev) == (NDIS_OBJECT_TYPE_DEFAULT, 1) and size >= NET_BUFFER_LIST_POOL_PARAMETERS.through("DataSize"),
               f"NET_BUFFER_LIST_POOL_PARAMETERS header {t:#x}/{rev}/{size:#x}")
@@ -930,34 +1406,33 @@ class Model:
               "the pool must allocate NET_BUFFERs with the NBLs")
         pool = self.alloc(16, "nbl-pool")
         self.pools[pool] = 0
+        self.pool_owner[pool] = miniport
+        adapter["pool"] = pool
         return pool
 
     def h_NdisFreeNetBufferListPool(self):
         (pool,) = self.args(1)
-        self.require_irql("NdisFreeNetBufferListPool", PASSIVE_LEVEL)
         check(pool in self.pools, "freeing an unknown NBL pool")
         check(self.pools[pool] == 0, f"NBL pool freed with {self.pools[pool]} NBLs outstanding")
         del self.pools[pool]
 
     def h_NdisMGetDeviceProperty(self):
         miniport, pdo, fdo, ndo, alloc_res, alloc_res_trans = self.args(6)
-        self.require_irql("NdisMGetDeviceProperty", PASSIVE_LEVEL)
-        check(miniport == self.miniport_handle, "NdisMGetDeviceProperty handle")
+        adapter = self.adapter(miniport)
         if fdo:
-            self.mem.w64(fdo, self.fdo)
+            self.mem.w64(fdo, adapter["fdo"])
 
     def h_NdisMSetMiniportAttributes(self):
         miniport, attributes = self.args(2)
-        self.require_irql("NdisMSetMiniportAttributes", PASSIVE_LEVEL)
-        check(miniport == self.miniport_handle, "attributes for another miniport")
+        adapter = self.adapter(miniport)
         t, rev, size = self.mem.header(attributes)
         if t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES:
             check(rev == 2 and size == REGISTRATION.through("InterfaceType"), f"registration attributes {rev}/{size:#x} (NDIS_SIZEOF_..._REVISION_2 is 0x1C)")
-            self.adapter_context = self.mem.field(attributes, REGISTRATION, "MiniportAdapterContext")
-            check(self.adapter_context != 0, "no adapter context")
+            adapter["context"] = self.mem.field(attributes, REGISTRATION, "MiniportAdapterContext")
+            check(adapter["context"] != 0, "no adapter context")
             check(self.mem.field(attributes, REGISTRATION, "InterfaceType") == 0, "InterfaceType NdisInterfaceInternal")
         elif t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES:
-            check(self.adapter_context != 0, "general attributes before the registration attributes")
+            check(adapter["context"] != 0, "general attributes before the registration attributes")
             check(rev == 2 and size >= GENERAL.through("PowerManagementCapabilitiesEx"), f"general attributes {rev}/{size:#x}")
             g = {f: self.mem.field(attributes, GENERAL, f) for f, _ in GENERAL._fields_ if not f.endswith("Address")}
             check(g["MediaType"] == NdisMediumIP, f"MediaType {g['MediaType']}")
@@ -966,22 +1441,58 @@ class Model:
             check(g["PowerManagementCapabilities"] == 0, "NDIS 6.20+ uses PowerManagementCapabilitiesEx only")
             oids, length = g["SupportedOidList"], g["SupportedOidListLength"]
             check(oids and length and length % 4 == 0, "supported OID list")
-            self.supported_oids = [self.mem.u32(oids + i) for i in range(0, length, 4)]
+            adapter["oids"] = [self.mem.u32(oids + i) for i in range(0, length, 4)]
             pm = g["PowerManagementCapabilitiesEx"]
             check(pm != 0, "no NDIS_PM_CAPABILITIES")
             pt, prev, psize = self.mem.header(pm)
             check((pt, prev) == (NDIS_OBJECT_TYPE_DEFAULT, 2) and psize >= NDIS_PM_CAPABILITIES.through(
                 "MediaSpecificWakeUpEvents"), f"NDIS_PM_CAPABILITIES header {pt:#x}/{prev}/{psize:#x}")
-            self.general = g
+            adapter["general"] = g
+        elif t == NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES:
+            check(adapter["general"] is not None, "offload attributes before the general attributes")
+            check(rev == 1 and size >= OFFLOAD_ATTRIBUTES.through("TcpConnectionOffloadHardwareCapabilities"),
+                  f"offload attributes {rev}/{size:#x}")
+            current = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultOffloadConfiguration")
+            hardware = self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "HardwareOffloadCapabilities")
+            check(current and hardware, "offload attributes without both NDIS_OFFLOAD structures")
+            check(self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "DefaultTcpConnectionOffloadConfiguration") == 0
+                  and self.mem.field(attributes, OFFLOAD_ATTRIBUTES, "TcpConnectionOffloadHardwareCapabilities") == 0,
+                  "TCP connection (chimney) offload is not offered")
+            adapter["offload"] = self.read_offload(current, "DefaultOffloadConfiguration")
+            adapter["offload_hardware"] = self.read_offload(hardware, "HardwareOffloadCapabilities")
         else:
             check(False, f"unexpected attributes type {t:#x}")
         return NDIS_STATUS_SUCCESS
 
+    def read_offload(self, address, what, size=None):
+        """An NDIS_OFFLOAD the driver hands over, checked against the revision NDIS accepts from
+        a miniport of the version it registered (6 with USO from NDIS 6.83, 5 below), decoded."""
+        t, rev, header_size = self.mem.header(address)
+        want = (6, NDIS_OFFLOAD_SIZE_REVISION_6) if self.chars_minor >= 83 else (5, NDIS_OFFLOAD_SIZE_REVISION_5)
+        check((t, rev, header_size) == (NDIS_OBJECT_TYPE_OFFLOAD,) + want,
+              f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
+        check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")
+        raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
+        return NDIS_OFFLOAD.from_buffer_copy(raw)
+
     def h_NdisAllocateNetBufferAndNetBufferList(self):
         pool, context_size, backfill, mdl, offset, length = self.args(6)
-        self.require_irql("NdisAllocateNetBufferAndNetBufferList", DISPATCH_LEVEL)
         check(pool in self.pools, "NBL from an unknown pool")
-        check(mdl in self.mdls and self.mdls[mdl]["parent"] is not None, "the NBL's MDL is not a partial MDL of a ring")
+        # The MDL chain: a partial MDL of a ring, behind at most one MDL of non-paged pool (a
+        # header the driver wrote); the chain holds exactly the NET_BUFFER's bytes.
+        chain, at = [], mdl
+        while at:
+            chain.append(at)
+            at = self.mem.field(at, MDL, "Next")
+        check(1 <= len(chain) <= 2, f"an indication's MDL chain of {len(chain)} MDLs")
+        for i, link in enumerate(chain):
+            info = self.mdls.get(link)
+            check(info is not None, f"the NBL's MDL {link:#x} is not one the driver allocated")
+            if i == 0 and info.get("nonpaged"):
+                continue
+            check(info["parent"] is not None, "an NBL's MDL that is neither a header in pool nor a partial MDL of a ring")
+        total = sum(self.mdls[link]["len"] for link in chain)
+        check(offset + length == total, f"NET_BUFFER of {offset}+{length} bytes over MDLs of {total}")
         nbl = self.alloc(C_SIZEOF_NBL + NB_SIZE, "nbl")
         nb = nbl + C_SIZEOF_NBL
         self.mem.put(nbl, NBL, "FirstNetBuffer", nb)
@@ -992,29 +1503,28 @@ class Model:
         self.mem.put(nb, NET_BUFFER, "DataOffset", offset)
         self.mem.put(nb, NET_BUFFER, "DataLength", length)
         self.pools[pool] += 1
-        self.nbls[nbl] = {"pool": pool, "mdl": mdl, "indicated": False, "freed": False}
+        self.nbls[nbl] = {"pool": pool, "mdls": chain, "indicated": False, "returned": False, "freed": False}
         return nbl
 
     def h_NdisFreeNetBufferList(self):
         (nbl,) = self.args(1)
-        self.require_irql("NdisFreeNetBufferList", DISPATCH_LEVEL)
         info = self.nbls.get(nbl)
         check(info is not None and not info["freed"], f"NdisFreeNetBufferList({nbl:#x}): unknown or freed")
-        check(not info["indicated"], "an NBL freed while the stack still owns it")
+        check(not info["indicated"] or info["returned"], "an NBL freed while the stack still owns it")
         info["freed"] = True
         self.pools[info["pool"]] -= 1
 
     def h_NdisMIndicateReceiveNetBufferLists(self):
         miniport, chain, port, count, flags = self.args(5)
-        self.require_irql("NdisMIndicateReceiveNetBufferLists", DISPATCH_LEVEL)
-        check(miniport == self.miniport_handle, "indication for another miniport")
+        self.adapter(miniport)
         check(bool(flags & NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL) == (self.irql == DISPATCH_LEVEL),
               f"receive flags {flags:#x} at IRQL {self.irql}")
         n, nbl = 0, chain
         while nbl:
             info = self.nbls.get(nbl)
             check(info is not None and not info["freed"] and not info["indicated"], f"indicated NBL {nbl:#x} not fresh")
-            check(self.mem.field(nbl, NBL, "SourceHandle") == self.miniport_handle,
+            check(self.pool_owner.get(info["pool"]) == miniport, "an NBL indicated on another adapter than its pool's")
+            check(self.mem.field(nbl, NBL, "SourceHandle") == miniport,
                   f"NBL.SourceHandle {self.mem.field(nbl, NBL, 'SourceHandle'):#x}, expected the miniport handle")
             status = self.mem.field(nbl, NBL, "Status")
             check(status == NDIS_STATUS_SUCCESS, f"indicated NBL.Status {status:#x}")
@@ -1026,60 +1536,133 @@ class Model:
             check(flags_nbl & want_flag and not flags_nbl & (want_flag ^ 0x600), f"NblFlags {flags_nbl:#x} for IPv{version}")
             check(frame == want_frame, f"NetBufferListFrameType {frame:#x}, expected htons of the EtherType {want_frame:#x}")
             info["indicated"] = True
-            self.indications.append((nbl, data))
+            self.indications.append((miniport, nbl, data))
+            slots = nbl + NBL.off("NetBufferListInfo")
+            checksum = CHECKSUM_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_CHECKSUM, 4)))
+            rsc = RSC_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_RSC_OR_USO, 4)))
+            check(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM) >> 32 == 0 and self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0,
+                  "NBL information entries beyond their 32 bits")
+            r = checksum.Receive
+            check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
+                  "an indication claims a failed checksum or a loopback")
+            check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+            self.indication_info[nbl] = (
+                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded")},
+                (rsc.CoalescedSegCount, rsc.DupAckCount))
             n += 1
             nbl = self.mem.field(nbl, NBL, "Next")
         check(n == count, f"NumberOfNetBufferLists {count}, chain has {n}")
+        self.indicate_calls.append(n)
 
     def read_net_buffer(self, nb):
+        """The stack reads a NET_BUFFER's bytes through its MDL chain, from CurrentMdl and
+        CurrentMdlOffset."""
         mdl = self.mem.field(nb, NET_BUFFER, "CurrentMdl")
         offset = self.mem.field(nb, NET_BUFFER, "CurrentMdlOffset")
         length = self.mem.field(nb, NET_BUFFER, "DataLength") & 0xFFFFFFFF
-        info = self.mdls[mdl]
-        parent = self.mdls[info["parent"]]
-        check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
-        check(offset + length <= info["len"], "NET_BUFFER data beyond its MDL")
-        system = parent["mapped"] + (info["va"] - parent["va"]) + offset
-        return bytes(self.se.mem_read(system, length))
+        data = b""
+        while len(data) < length:
+            check(mdl in self.mdls, "NET_BUFFER data beyond its MDL chain")
+            info = self.mdls[mdl]
+            if info.get("nonpaged"):
+                system = info["mapped"]
+            else:
+                parent = self.mdls[info["parent"]]
+                check(parent["locked"] and parent["mapped"], "the stack reads an NBL over unlocked pages")
+                system = parent["mapped"] + (info["va"] - parent["va"])
+            take = min(length - len(data), info["len"] - offset)
+            data += bytes(self.se.mem_read(system + offset, take))
+            offset = 0
+            mdl = self.mem.field(mdl, MDL, "Next")
+        return data
+
+    def returned_by_stack(self, nbls):
+        """The stack gives indicated NBLs back (before MiniportReturnNetBufferLists): linked as one
+        chain, each returned once."""
+        for i, nbl in enumerate(nbls):
+            info = self.nbls.get(nbl)
+            check(info is not None and info["indicated"] and not info["returned"] and not info["freed"],
+                  f"returning NBL {nbl:#x}, which the stack does not hold")
+            info["returned"] = True
+            self.mem.put(nbl, NBL, "Next", nbls[i + 1] if i + 1 < len(nbls) else 0)
+
+    def held_by_stack(self):
+        return [n for n, i in self.nbls.items() if i["indicated"] and not i["returned"]]
 
     def h_NdisMSendNetBufferListsComplete(self):
         miniport, chain, flags = self.args(3)
-        self.require_irql("NdisMSendNetBufferListsComplete", DISPATCH_LEVEL)
-        check(miniport == self.miniport_handle, "completion for another miniport")
+        self.adapter(miniport)
         check(bool(flags & NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL) == (self.irql == DISPATCH_LEVEL),
               f"send-complete flags {flags:#x} at IRQL {self.irql}")
-        done = check_completed_chain(self.mem, chain, self.send_in_flight, lambda n: self.send_expected[n])
+
+        def expected(nbl):
+            owner, status = self.send_expected[nbl]
+            check(owner == miniport, f"NBL {nbl:#x} completed on another adapter than it was sent on")
+            return status
+        done = check_completed_chain(self.mem, chain, self.send_in_flight, expected)
         self.send_in_flight.difference_update(done)
         self.completions.append(done)
 
     def h_NdisMIndicateStatusEx(self):
         miniport, indication = self.args(2)
-        self.require_irql("NdisMIndicateStatusEx", DISPATCH_LEVEL)
-        check(miniport == self.miniport_handle, "status for another miniport")
+        adapter = self.adapter(miniport)
         t, rev, size = self.mem.header(indication)
         check((t, rev) == (NDIS_OBJECT_TYPE_STATUS_INDICATION, 1) and size >= NDIS_STATUS_INDICATION.through(
             "NdisReserved"), f"NDIS_STATUS_INDICATION header {t:#x}/{rev}/{size:#x}")
-        check(self.mem.field(indication, NDIS_STATUS_INDICATION, "SourceHandle") == self.miniport_handle,
+        check(self.mem.field(indication, NDIS_STATUS_INDICATION, "SourceHandle") == miniport,
               "status indication SourceHandle")
-        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode")
-        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
+        code = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusCode") & 0xFFFFFFFF
         buf = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBuffer")
+        if code == NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG:
+            size = self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize")
+            adapter["offload_configs"].append(self.read_offload(buf, "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG", size))
+            return
+        check(code == NDIS_STATUS_LINK_STATE, f"status code {code:#x}")
         check(self.mem.field(indication, NDIS_STATUS_INDICATION, "StatusBufferSize") >= NDIS_LINK_STATE.through(
             "AutoNegotiationFlags"), "link state buffer size")
         lt, lrev, lsize = self.mem.header(buf)
         check((lt, lrev) == (NDIS_OBJECT_TYPE_DEFAULT, 1) and lsize >= NDIS_LINK_STATE.through("AutoNegotiationFlags"),
               "NDIS_LINK_STATE header")
-        self.link_states.append(self.mem.field(buf, NDIS_LINK_STATE, "MediaConnectState"))
+        state = self.mem.field(buf, NDIS_LINK_STATE, "MediaConnectState")
+        check(not adapter["links"] or adapter["links"][-1] != state,
+              f"link state {state} indicated twice in a row (an up after a down, or the reverse, lost its order)")
+        adapter["links"].append(state)
+        self.link_states.append(state)
 
     # ---- NDIS's own IRP handlers (the ones the driver chains in front of) ----
     def ndis_dispatch_handler(self, major):
         def handler():
             device, irp = self.args(2)
             self.ndis_forwarded.append((major, irp))
-            status = STATUS_SUCCESS if major in (IRP_MJ_CREATE, IRP_MJ_CLOSE, 0x12) else STATUS_INVALID_DEVICE_REQUEST
-            self.mem.put(irp, IRP, "Status", status)
-            self.completed_irps[irp] = (status, 0)
-            return status
+            stack = self.mem.field(irp, IRP, "CurrentStackLocation")
+            minor = self.mem.field(stack, IO_STACK_LOCATION, "MinorFunction")
+            adapter = self.adapter_of_fdo(device)
+
+            def complete(status):
+                self.mem.put(irp, IRP, "Status", status)
+                self.completed_irps[irp] = (status, 0)
+                return status
+            if major == IRP_MJ_PNP and adapter is not None and minor in (IRP_MN_REMOVE_DEVICE, IRP_MN_SURPRISE_REMOVAL):
+                self.pnp_events.append((adapter["handle"], minor))
+                if minor == IRP_MN_REMOVE_DEVICE:
+                    # NDIS halts the adapter of a removed device, then completes the IRP.
+                    def removed():
+                        adapter["halted"] = True
+                        return complete(STATUS_SUCCESS)
+                    action = NdisHaltDeviceSurpriseRemoved if adapter.get("surprise") else NdisHaltDeviceDisabled
+                    return self.nested("NDIS: MiniportHaltEx (device removed)", self.chars["HaltHandlerEx"],
+                                       [adapter["context"], action], PASSIVE_LEVEL, "system", removed)
+                # Surprise removal: NDIS tells the miniport through MiniportDevicePnPEventNotify.
+                adapter["surprise"] = True
+                event = self.alloc(NET_DEVICE_PNP_EVENT.through("NdisReserved"), "pnp-event")
+                self.mem.write(event, bytes([NDIS_OBJECT_TYPE_DEFAULT, 1]) + struct.pack(
+                    "<H", NET_DEVICE_PNP_EVENT.through("NdisReserved")))
+                self.mem.put(event, NET_DEVICE_PNP_EVENT, "DevicePnPEvent", NdisDevicePnPEventSurpriseRemoved)
+                return self.nested("NDIS: MiniportDevicePnPEventNotify(SurpriseRemoved)",
+                                   self.chars["DevicePnPEventNotifyHandler"], [adapter["context"], event],
+                                   PASSIVE_LEVEL, "system", lambda: complete(STATUS_SUCCESS))
+            ok = major in (IRP_MJ_CREATE, IRP_MJ_CLOSE, 0x12) or major == IRP_MJ_PNP
+            return complete(STATUS_SUCCESS if ok else STATUS_INVALID_DEVICE_REQUEST)
         return handler
 
     def write_unload_stub(self, target):

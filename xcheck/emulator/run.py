@@ -2,10 +2,12 @@
 
     python run.py IMAGE [--trace]
 
-Each step calls one of the driver's entry points the way Windows would, then asserts what the
-model recorded. The emulator runs one thread at a time: the driver's consumer (system) thread is
-run by the model in its own scheduling runs, switched to when the driver waits for it (see
-Model.run_thread), never concurrently with another entry point.
+Each step calls the driver's entry points the way Windows would, then asserts what the model
+recorded. The emulator runs one thread at a time; the model schedules the threads (the harness's
+calls, the driver's consumer threads, callbacks it runs at chosen points) and switches only at
+imports: when one waits, yields, ends, or is interrupted by an interleaving the step armed
+(Model.interrupt_after). Races are therefore not found by chance here: each interleaving is
+forced at a named point and its outcome checked.
 """
 import json
 import os
@@ -15,12 +17,18 @@ import sys
 
 import pefile
 import speakeasy
+import speakeasy.common
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import model as M  # noqa: E402
-from layouts import DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NET_BUFFER, NET_BUFFER_LIST as NBL  # noqa: E402
+import oids as O  # noqa: E402
+from layouts import (  # noqa: E402
+    DRIVER_OBJECT_SIZE, IO_STACK_LOCATION, IRP, NDIS_OID_REQUEST, NDIS_OID_REQUEST_METHOD,
+    NDIS_OID_REQUEST_QUERY, NDIS_STATISTICS_INFO, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_DEVICE_PNP_EVENT,
+    OID_REQUEST_DATA, OID_REQUEST_SIZE_REVISION_2)
+import layouts as L  # noqa: E402
 from seh import SehTable  # noqa: E402
 
 IOCTL_REGISTER_RINGS = 0xCA6CE5C0        # ringtun.h
@@ -32,9 +40,23 @@ DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RIN
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
+STATUS_DEVICE_NOT_READY = 0xC00000A3
+RING_STOPPED = 0xFFFFFFFF
 CAPACITY = 0x20000
 V1_RING_SIZE = 12 + CAPACITY + 0x10000
 V2_RING_SIZE = 128 + CAPACITY + ((8 + 0xFFFF + 7) & ~7) - 8
+V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
+DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
+MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
+MINIPORT_F = 0x6D696E6E
+# The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
+# offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
+REGISTRATION_FLAG_OFFLOAD = 2
+OFFLOAD_HEADROOM = 16
+OFFLOAD_F_NEEDS_CSUM, OFFLOAD_F_DATA_VALID = 1, 2
+OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6, OFFLOAD_GSO_UDP_L4 = 1, 4, 5
+V2_OFFLOAD_RING_SIZE = 128 + CAPACITY + ((8 + OFFLOAD_HEADROOM + 0xFFFF + 7) & ~7) - 8
+LARGE_SEND_MAX_PAYLOAD = 0xFFFF - 120      # the largest packet less the largest headers the engine cuts
 
 
 def no_network(*_args, **_kwargs):
@@ -47,6 +69,11 @@ socket.create_connection = no_network
 
 class Failure(Exception):
     pass
+
+
+def expect(cond, message):
+    if not cond:
+        raise Failure(message)
 
 
 class Harness:
@@ -64,88 +91,126 @@ class Harness:
         base = self.module.base
         self.m = m = M.Model(self.se, base, self.pe.OPTIONAL_HEADER.SizeOfImage, trace)
         m.seh = SehTable(self.pe)
-        m.raised = []
-        m.debug_output = []
+        m.image_module = self.module
         m.ndis_version = 0x00060053
         m.scratch_stack = m.alloc(0x100, "scratch") + 0x80
         m.unload_stub = self.se.mem_alloc(0x1000, tag="model.ndis-unload")
-        m.exit_stub = self.se.emu.get_proc("ntoskrnl", "model_thread_exit")
+        # Threads start and end through code in mapped memory (jmp r11; jmp [rip]): speakeasy
+        # resolves a jump to a stub address from mapped code, not a return from one stub to another.
+        m.trampoline = m.unload_stub + 0x800
+        m.mem.write(m.trampoline, b"\x41\xFF\xE3")     # jmp r11
+        exit_trampoline = m.unload_stub + 0x810
+        m.mem.write(exit_trampoline, b"\xFF\x25\x00\x00\x00\x00"
+                    + struct.pack("<Q", self.se.emu.get_proc("ntoskrnl", "model_thread_exit")))
+        m.exit_stub = exit_trampoline
+        self.dispatch_stub = self.se.emu.get_proc("ntoskrnl", "model_dispatch")
         m.ndis_dispatch = [self.se.emu.get_proc("ndis", f"ndisDispatch{i}") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]
         for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1):
             setattr(m, f"h_ndisDispatch{i}", m.ndis_dispatch_handler(i))
-        # A bigger stack than the image's commit size: unoptimized Rust frames are large.
-        self.se.emu.stack_base, _ = self.se.emu.alloc_stack(0x80000)
-        # ExEventObjectType is data: its import slot holds the address of a POBJECT_TYPE variable.
+        # ExEventObjectType and PsThreadType are data: each import slot holds the address of a
+        # POBJECT_TYPE variable, whose value is the object type.
         m.event_type_object = m.alloc(0x100, "event-type")
-        variable = m.alloc(8, "ExEventObjectType")
-        m.mem.w64(variable, m.event_type_object)
+        m.thread_type_object = m.alloc(0x100, "thread-type")
+        data = {}
+        for name, value in (("ExEventObjectType", m.event_type_object), ("PsThreadType", m.thread_type_object)):
+            data[name] = m.alloc(8, name)
+            m.mem.w64(data[name], value)
+        self.imports = []
         for entry in self.pe.DIRECTORY_ENTRY_IMPORT:
+            dll = entry.dll.decode().lower().rsplit(".", 1)[0]
             for imp in entry.imports:
                 name = imp.name.decode()
-                if name == "ExEventObjectType":
-                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, variable)
+                if name in data:
+                    m.mem.w64(base + imp.address - self.pe.OPTIONAL_HEADER.ImageBase, data[name])
                     continue
-                self.hook(name)
-        for name in ["WdfDriverCreate", "WdfDriverMiniportUnload", "model_thread_exit"] + [
-                f"ndisDispatch{i}" for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]:
-            self.hook(name)
+                self.imports.append(name)
+                self.hook(name, dll)
+        for name, dll in [("WdfDriverCreate", "wdf01000"), ("WdfDriverMiniportUnload", "wdf01000"),
+                          ("model_thread_exit", "ntoskrnl"), ("model_dispatch", "ntoskrnl")] + [
+                (f"ndisDispatch{i}", "ndis") for i in range(M.IRP_MJ_MAXIMUM_FUNCTION + 1)]:
+            self.hook(name, dll)
         self.error = None
+        self.step_name = ""
+        # `int 3` (wdk-panic's debug break before its bug check) goes to the model, which notes it
+        # and continues as an attached kernel debugger would, so that KeBugCheckEx is reached and
+        # reported; every other interrupt keeps speakeasy's handling.
+        emu = self.se.emu
+        builtin = emu._hook_interrupt
 
-    def hook(self, name):
+        def interrupt(emu_, intnum, ctx=[]):
+            if intnum == 3:
+                m.debug_break(emu.get_pc())
+                return True
+            return builtin(emu_, intnum, ctx)
+        emu._hook_interrupt = interrupt
+        for hook in emu.hooks.get(speakeasy.common.HOOK_INTERRUPT, []):
+            if hook.cb == builtin:
+                hook.cb = interrupt
+
+    def hook(self, name, dll):
+        # speakeasy continues an import it implements itself only where the handler left the
+        # registers (it then pops the return address); for one it does not implement, it pops the
+        # return address the handler leaves on the stack. A handler that switched threads leaves
+        # the next thread's return slot at rsp: for the first kind the pop is made here.
+        _, implemented = self.se.emu.api.get_export_func_handler(dll, name)
+        checked = name in M.IRQL_RULES
+
         def cb(emu, api_name, func, params):
+            m = self.m
             try:
-                handler = getattr(self.m, "h_" + name, None)
+                handler = getattr(m, "h_" + name, None)
                 if handler is None:
                     raise M.ModelError(f"{api_name}: the model has no handler (a new import needs one)")
-                return handler()
+                if checked:
+                    m.before_import(name)
+                args = m.args(8)
+                result = handler()
+                if result is not M.SWITCHED:
+                    result = m.after_import(name, args, result)
+                if result is M.SWITCHED:
+                    if implemented:
+                        rsp = m.reg("rsp")
+                        m.set_reg("rip", m.mem.u64(rsp))
+                        m.set_reg("rsp", rsp + 8)
+                    return None
+                return result
             except M.ModelError as e:
                 if self.error is None:
-                    self.error = f"{name}: {e}"
+                    who = m.current.what if m.current else "no thread"
+                    self.error = f"{name} ({who}): {e}"
                 self.se.stop()
                 return 0
         self.se.add_api_hook(cb, "*", name, argc=8, call_conv=speakeasy.winenv.arch.CALL_CONV_CDECL)
 
-    def call(self, what, addr, *args, expect_irql=M.PASSIVE_LEVEL):
-        m = self.m
+    def run(self):
+        """Runs ready threads until none is."""
         self.error = None
-        m.irql = expect_irql
-        self.se.call(addr, list(args))
+        self.se.call(self.dispatch_stub, [])
         run = self.se.emu.curr_run
         if self.error:
-            raise Failure(f"{what}: {self.error}")
+            raise Failure(self.error)
+        if run.error and str(run.error.get("type", "")).startswith("invalid_protect"):
+            raise Failure(f"{run.error.get('type')} at {run.error.get('pc')} (address {run.error.get('address')}): "
+                          f"the driver touched a ring after its pages were unlocked and unmapped")
         if run.error:
-            raise Failure(f"{what}: emulation error {run.error.get('type')} at {run.error.get('pc')}: "
+            raise Failure(f"emulation error {run.error.get('type')} at {run.error.get('pc')}: "
                           f"{run.error.get('api_name', '')} {run.error.get('traceback', '')[-600:]}")
-        if m.locks_held or m.irql != expect_irql:
-            raise Failure(f"{what}: returned holding {len(m.locks_held)} spin lock(s) at IRQL {m.irql}")
-        if m.subject_state is not None:
-            raise Failure(f"{what}: subject context not released")
-        return self.se.emu.get_return_val() & 0xFFFFFFFFFFFFFFFF
+        expect(self.m.current is None, "the emulator run ended inside a thread")
 
-    def run_new_thread(self, thread):
-        """A scheduling run of its own: the system thread starts at its start routine and runs
-        until it waits (the model then parks it); the model resumes it when teardown waits for it."""
-        m = self.m
-        expect(thread.state == "new", f"system thread {thread.handle:#x} is {thread.state}, not new")
-        stack_top = m.alloc(0x40000, "thread-stack") + 0x40000 - 0x100
-        saved_base = self.se.emu.stack_base
-        self.se.emu.stack_base = stack_top
-        m.current_thread, thread.state, m.process = thread, "running", "system"
-        try:
-            self.call("system thread", thread.start, thread.context)
-        finally:
-            self.se.emu.stack_base = saved_base
-            m.process = "client"
-        expect(thread.state == "parked", "the system thread ended instead of waiting for more packets")
-        # Its outermost return address is this run's end; from now on it is the thread's exit.
-        slots = [a for a in range(stack_top - 0x100, stack_top + 8, 8) if m.mem.u64(a) == self.se.emu.return_hook]
-        expect(len(slots) == 1, "the system thread's outermost return address not found")
-        m.mem.w64(slots[0], m.exit_stub)
+    def start(self, what, addr, *args, irql=M.PASSIVE_LEVEL, process="system", token=None, irp=None, callback=None):
+        """Starts `addr(*args)` as a new thread (first in line) and runs until no thread is ready."""
+        if callback is not None:
+            low, high = M.callback_irql(callback, args)
+            expect(low <= irql <= high, f"the harness calls {callback} at IRQL {irql} (ndis.h: {low}..{high})")
+        thread = self.m.new_thread(what, addr, args, irql, process, kind="root", front=True, token=token, irp=irp)
+        self.run()
+        return thread
 
-
-def expect(cond, message):
-    if not cond:
-        raise Failure(message)
+    def call(self, what, addr, *args, **kw):
+        """`start`, and the thread must have returned; its return value."""
+        thread = self.start(what, addr, *args, **kw)
+        expect(thread.state == "exited", f"{what} did not return: {thread.state}, waiting on {thread.waiting}")
+        return thread.result & 0xFFFFFFFFFFFFFFFF
 
 
 def main():
@@ -157,17 +222,19 @@ def main():
 
     def step(name):
         steps.append(name)
+        h.step_name = name
         print(f"emulate-sys: {name}")
 
     # ---- DriverEntry (through the KMDF entry stub) ----
-    step("DriverEntry")
+    step("DriverEntry (every import has its header's IRQL rule)")
+    missing = sorted(n for n in h.imports if n not in M.IRQL_RULES)
+    expect(not missing, f"imports without an IRQL rule in the model: {missing}")
     m.driver_object = m.alloc(DRIVER_OBJECT_SIZE, "driver-object")
     m.registry_path = m.alloc(0x10, "registry-path")
     path = "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\ringtun".encode("utf-16-le")
     buf = m.alloc(len(path) + 2, "registry-path-buffer")
     m.se.mem_write(buf, path)
     m.se.mem_write(m.registry_path, struct.pack("<HHIQ", len(path), len(path) + 2, 0, buf))
-    m.fdo = m.alloc(0x150, "fdo")
     entry = m.image[0] + h.pe.OPTIONAL_HEADER.AddressOfEntryPoint
     status = h.call("DriverEntry", entry, m.driver_object, m.registry_path)
     expect(status == 0, f"DriverEntry returned {status:#x}")
@@ -177,22 +244,38 @@ def main():
     for major in (M.IRP_MJ_DEVICE_CONTROL, M.IRP_MJ_CLOSE, M.IRP_MJ_PNP):
         expect(m.in_image(mj[major]), f"IRP_MJ {major:#x} not chained to the driver")
     expect(mj[M.IRP_MJ_CREATE] == m.ndis_dispatch[M.IRP_MJ_CREATE], "IRP_MJ_CREATE must stay NDIS's")
-    unload = m.mem.u64(m.driver_object + 0x68)
-    expect(m.in_image(unload), "the KMDF stub did not wrap NDIS's unload routine")
+    m.driver_entry_done = True
+    # A NoDispatchOverride driver without EvtDriverUnload: the KMDF stub leaves NDIS's unload
+    # routine in place and unbinds through WdfDriverMiniportUnloadOverride instead.
+    expect(m.mem.u64(m.driver_object + 0x68) == m.unload_stub, "the KMDF stub replaced NDIS's unload routine")
+    ch = m.chars
 
-    # ---- MiniportInitializeEx, MiniportRestart ----
-    step("MiniportInitializeEx")
-    status = h.call("MiniportInitializeEx", m.chars["InitializeHandlerEx"], m.miniport_handle, 0, m.alloc(0x100, "init"))
-    expect(status == 0, f"MiniportInitializeEx returned {status:#x}")
-    expect(m.adapter_context and m.general and len(m.pools) == 1, "attributes and pool")
-    step("MiniportRestart")
-    status = h.call("MiniportRestart", m.chars["RestartHandler"], m.adapter_context, m.alloc(0x40, "restart"))
-    expect(status == 0, f"MiniportRestart returned {status:#x}")
+    # ---- adapters ----
+    def initialize(handle):
+        adapter = m.new_adapter(handle, m.alloc(0x150, "fdo"))
+        status = h.call("MiniportInitializeEx", ch["InitializeHandlerEx"], handle, 0, m.alloc(0x100, "init"),
+                        callback="InitializeHandlerEx")
+        expect(status == 0, f"MiniportInitializeEx returned {status:#x}")
+        expect(adapter["context"] and adapter["general"] and adapter["pool"], "attributes and pool")
+        status = h.call("MiniportRestart", ch["RestartHandler"], adapter["context"], m.alloc(0x40, "restart"),
+                        callback="RestartHandler")
+        expect(status == 0, f"MiniportRestart returned {status:#x}")
+        return adapter
+
+    step("MiniportInitializeEx and MiniportRestart")
+    A = initialize(MINIPORT_A)
+    expect(sorted(A["oids"]) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED),
+           f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 6 documented additions "
+           f"(docs/oids.md) expected")
+    expect(A["general"]["SupportedPacketFilters"] == O.SUPPORTED_PACKET_FILTERS["ringtun"],
+           f"SupportedPacketFilters {A['general']['SupportedPacketFilters']:#x}")
 
     # ---- IRP plumbing ----
-    file_object = m.alloc(0x100, "file-object")
+    files = {"client": m.alloc(0x100, "file-object")}
 
-    def irp(major, code=0, input_=b"", output_len=0, requestor_mode=M.UserMode):
+    def irp(major, code=0, input_=b"", output_len=0, requestor_mode=M.UserMode, minor=0, adapter=None,
+            file="client", bits32=False, process="client"):
+        adapter = adapter or A
         size = max(len(input_), output_len)
         buffer = m.alloc(max(size, 16), "system-buffer")
         m.se.mem_write(buffer, input_)
@@ -200,26 +283,31 @@ def main():
         stack = i + 0xD0 + 0x48
         m.mem.put(i, IRP, "SystemBuffer", buffer)
         m.mem.put(i, IRP, "RequestorMode", requestor_mode)
-        m.requestor_mode = requestor_mode
         m.mem.put(i, IRP, "CurrentStackLocation", stack)
         m.mem.put(i, IRP, "StackCount", 2)
         m.mem.put(i, IRP, "CurrentLocation", 2)
         m.mem.put(i, IRP, "Status", 0x103)
         m.mem.put(stack, IO_STACK_LOCATION, "MajorFunction", major)
+        m.mem.put(stack, IO_STACK_LOCATION, "MinorFunction", minor)
         m.mem.put(stack, IO_STACK_LOCATION, "OutputBufferLength", output_len)
         m.mem.put(stack, IO_STACK_LOCATION, "InputBufferLength", len(input_))
         m.mem.put(stack, IO_STACK_LOCATION, "IoControlCode", code)
-        m.mem.put(stack, IO_STACK_LOCATION, "FileObject", file_object)
-        m.mem.put(stack, IO_STACK_LOCATION, "DeviceObject", m.fdo)
+        m.mem.put(stack, IO_STACK_LOCATION, "FileObject", files[file])
+        m.mem.put(stack, IO_STACK_LOCATION, "DeviceObject", adapter["fdo"])
+        m.irps[i] = {"mode": requestor_mode, "bits32": bits32, "process": process}
         return i, buffer
 
-    def dispatch(what, major, *a, **k):
+    def dispatch_entry(major):
+        return m.mem.u64(m.driver_object + 0x70 + 8 * major)
+
+    def dispatch(what, major, *a, token=None, **k):
         i, buffer = irp(major, *a, **k)
-        m.process = "client"
         checks = len(m.access_checks)
-        ret = h.call(what, m.mem.u64(m.driver_object + 0x70 + 8 * major), m.fdo, i) & 0xFFFFFFFF
+        adapter = k.get("adapter") or A
+        ret = h.call(what, dispatch_entry(major), adapter["fdo"], i, process=k.get("process", "client"), token=token,
+                     irp=i) & 0xFFFFFFFF
         code = a[0] if a else k.get("code", 0)
-        if major == M.IRP_MJ_DEVICE_CONTROL and code in DESIRED_ACCESS and m.requestor_mode == M.UserMode:
+        if major == M.IRP_MJ_DEVICE_CONTROL and code in DESIRED_ACCESS and k.get("requestor_mode", M.UserMode) == M.UserMode:
             # Every ringtun request from user mode is access-checked once, for the access it declares.
             expect(len(m.access_checks) == checks + 1, f"{what}: SeAccessCheck not called once")
             desired = m.access_checks[-1][0]
@@ -241,16 +329,16 @@ def main():
     expect(status == 0 and info == 28, f"capabilities: {status:#x}, {info} bytes")
     expect(m.access_checks[-1][2:] == (M.FILE_READ_DATA, 0), f"capabilities: SeAccessCheck {m.access_checks[-1]}")
     caps = struct.unpack("<IIIHHIII", bytes(m.se.mem_read(buffer, 28)))
-    expect(caps[:3] == (28, 2, 1) and caps[3:5] == (4096, 4096) and caps[5:7] == (0x20000, 0x4000000),
+    # Supported registration flags: RECEIVE_SPLIT 1, OFFLOAD 2, WRITE_SPACE 4 (ringtun.h).
+    expect(caps[:3] == (28, 2, 7) and caps[3:5] == (4096, 4096) and caps[5:7] == (0x20000, 0x4000000),
            f"capabilities {caps}")
 
     step("capability IOCTL refused to a standard user (no ACE grants FILE_READ_DATA)")
-    m.token = M.Token.standard_user()
-    status, _, _ = dispatch("capabilities, standard user", M.IRP_MJ_DEVICE_CONTROL, IOCTL_QUERY_CAPABILITIES, b"", 28)
+    status, _, _ = dispatch("capabilities, standard user", M.IRP_MJ_DEVICE_CONTROL, IOCTL_QUERY_CAPABILITIES, b"", 28,
+                            token=M.Token.standard_user())
     expect(status == STATUS_ACCESS_DENIED, f"capabilities, standard user: {status:#x}")
     expect(m.access_checks[-1][2:] == (0, STATUS_ACCESS_DENIED),
            f"capabilities, standard user: SeAccessCheck {m.access_checks[-1]}")
-    m.token = M.Token.elevated_admin()
 
     step("unknown IOCTL (passed to NDIS)")
     forwarded = len(m.ndis_forwarded)
@@ -270,43 +358,57 @@ def main():
         user_base[0] += (size + 0xFFFF) & ~0xFFFF
         return start, alias
 
-    def event_handle(handle):
+    def free_ring(start):
+        """The client frees the ring's memory: its addresses no longer translate."""
+        m.user_ranges[:] = [r for r in m.user_ranges if r[0] != start]
+
+    next_handle = [0x104]
+
+    def event_handle():
+        """A client event (CreateEvent(NULL, FALSE, FALSE, NULL): auto-reset, as Wintun's client
+        creates them) and its handle in the client's handle table."""
+        handle = next_handle[0]
+        next_handle[0] += 4
         obj = m.alloc(0x18, "client-event")
-        m.mem.write(obj, bytes([0, 0, 6, 0]) + b"\0" * 20)
+        m.mem.write(obj, bytes([1, 0, 6, 0]) + b"\0" * 20)
         m.handles[handle] = obj
         m.events[obj] = "client"
-        return obj
+        return handle
 
-    def register(what, payload, bits32=False):
-        m.requestor_32bit = bits32
-        return dispatch(what, M.IRP_MJ_DEVICE_CONTROL, IOCTL_REGISTER_RINGS, payload, 0)
+    def register(what, payload, bits32=False, adapter=None, file="client", token=None):
+        return dispatch(what, M.IRP_MJ_DEVICE_CONTROL, IOCTL_REGISTER_RINGS, payload, 0, bits32=bits32, adapter=adapter,
+                        file=file, token=token)
 
-    def close(what):
-        locked_before = [k for k, v in m.mdls.items() if v["locked"]]
-        status, _, _ = dispatch(what, M.IRP_MJ_CLOSE)
+    def nothing_held():
+        expect(not any(v["locked"] for v in m.mdls.values()), "ring pages still locked")
+        expect(not m.mdls, "MDLs not freed")
+        expect(all(v == 0 for v in m.refs.values()), "client events still referenced")
+        expect(all(t.state == "closed" for t in m.threads.values()), "a system thread not ended and closed")
+
+    def close(what, adapter=None, file="client"):
+        status, _, _ = dispatch(what, M.IRP_MJ_CLOSE, adapter=adapter, file=file)
         expect(status == 0, f"{what}: {status:#x}")
-        expect(not any(v["locked"] for v in m.mdls.values()), f"{what}: ring pages still locked")
-        expect(not m.mdls, f"{what}: MDLs not freed")
-        expect(all(v == 0 for v in m.refs.values()), f"{what}: client events still referenced")
-        expect(all(t.state == "closed" for t in m.threads.values()), f"{what}: system thread not ended and closed")
-        return locked_before
+        nothing_held()
 
     def refused(what, token, reason):
         """A registration by `token` must be refused by SeAccessCheck itself (not before it)."""
-        m.token = token
         checks = len(m.access_checks)
-        status, _, _ = register(what, v1)
+        status, _, _ = register(what, v1, token=token)
         expect(status == STATUS_ACCESS_DENIED, f"{what}: {status:#x}")
         expect(len(m.access_checks) == checks + 1, f"{what}: SeAccessCheck not called once")
         desired, mode, granted, check_status = m.access_checks[-1]
         expect(desired == DESIRED_ACCESS[IOCTL_REGISTER_RINGS] and mode == M.UserMode, f"{what}: asked {desired:#x} in mode {mode}")
         expect(check_status == STATUS_ACCESS_DENIED and granted == 0, f"{what}: SeAccessCheck did not deny ({reason})")
         expect(not m.mdls and not m.threads, f"{what}: a refused caller left state behind")
-        m.token = M.Token.elevated_admin()
+
+    def consumer_of(session_threads_before):
+        new = [t for t in m.threads.values() if t not in session_threads_before]
+        expect(len(new) == 1, f"{len(new)} new system threads, one consumer expected")
+        return new[0]
 
     (s_ptr, _), (r_ptr, _) = ring(V1_RING_SIZE), ring(V1_RING_SIZE)
-    event_handle(0x104), event_handle(0x108)
-    v1 = struct.pack("<IIQQIIQQ", V1_RING_SIZE, 0, s_ptr, 0x104, V1_RING_SIZE, 0, r_ptr, 0x108)
+    send_h, recv_h = event_handle(), event_handle()
+    v1 = struct.pack("<IIQQIIQQ", V1_RING_SIZE, 0, s_ptr, send_h, V1_RING_SIZE, 0, r_ptr, recv_h)
     step("non-admin caller refused (SeAccessCheck: no allow ACE for a standard user)")
     refused("non-admin registration", M.Token.standard_user(), "no ACE grants a standard user")
     step("UAC-filtered administrator refused (Administrators deny-only, medium integrity)")
@@ -314,37 +416,59 @@ def main():
     step("administrator at medium integrity refused (the label's NO_WRITE_UP)")
     refused("medium-integrity admin registration", M.Token.medium_admin(), "no write up to a high label")
 
-    step("v1 registration, 64-bit layout")
+    step("v1 registration, 64-bit layout, and close")
+    before = set(m.threads.values())
     status, _, _ = register("v1 64-bit", v1)
     expect(status == 0, f"v1 64-bit registration: {status:#x}")
     expect(m.access_checks[-1][2:] == (DESIRED_ACCESS[IOCTL_REGISTER_RINGS], 0), f"admin: SeAccessCheck {m.access_checks[-1]}")
-    expect(sum(v["locked"] for v in m.mdls.values()) == 2 and [t.state for t in m.threads.values()] == ["new"],
-           "two rings locked, one system thread created")
-    expect(m.link_states[-1] == M.MediaConnectStateConnected, "link up after registration")
+    consumer = consumer_of(before)
+    expect(sum(v["locked"] for v in m.mdls.values()) == 2, "two rings locked")
+    expect(consumer.state == "blocked" and consumer.waiting[0] == "events" and consumer.waiting[2],
+           f"the consumer should sleep (a timed wait) on the idle ring: {consumer.state} {consumer.waiting}")
+    expect(m.mem.u32(m.translate(r_ptr, 12) + 8) == 1, "the sleeping consumer did not set the Receive ring alertable")
+    expect(A["links"][-1] == M.MediaConnectStateConnected, "link up after registration")
     close("IRP_MJ_CLOSE after v1 64-bit")
-    expect(m.link_states[-1] == M.MediaConnectStateDisconnected, "link down after close")
+    expect(A["links"][-1] == M.MediaConnectStateDisconnected, "link down after close")
+
+    step("close under load: the consumer (priority 1) is raised above every variable priority before teardown "
+         "waits for it")
+    expect(consumer.priorities == [1, M.LOW_REALTIME_PRIORITY],
+           f"consumer priorities {consumer.priorities}: 1 from its creation, then LOW_REALTIME_PRIORITY (16) "
+           f"before the join")
+    joins = [(w, p) for w, t, p in m.joins if t is consumer]
+    expect(joins and joins[0][1] == M.LOW_REALTIME_PRIORITY and joins[0][0].kind == "root",
+           f"teardown waited for the consumer at priority {joins[0][1] if joins else None}")
+    raised_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "KeSetPriorityThread"
+                     and tid == joins[0][0].tid)
+    waited_at = next(i for i, (tid, name) in enumerate(m.calls) if name == "ZwWaitForSingleObject"
+                     and tid == joins[0][0].tid)
+    expect(raised_at < waited_at, "the priority was raised after the wait began")
 
     step("v1 registration, 32-bit layout (WOW64 caller)")
     (s32, _), (r32, _) = ring(V1_RING_SIZE), ring(V1_RING_SIZE)
-    v1_32 = struct.pack("<IIIIII", V1_RING_SIZE, s32, 0x104, V1_RING_SIZE, r32, 0x108)
+    v1_32 = struct.pack("<IIIIII", V1_RING_SIZE, s32, send_h, V1_RING_SIZE, r32, recv_h)
     status, _, _ = register("v1 32-bit", v1_32, bits32=True)
     expect(status == 0, f"v1 32-bit registration: {status:#x}")
 
+    def process_exit(what, process="client"):
+        return h.call(what, m.process_notify, 0, m.pids[process], 0, process=process)
+
     step("the client process exits: the notification ends its session")
-    m.process = "client"
-    h.call("process exit", m.process_notify, 0, m.pids["client"], 0)
-    expect(not any(v["locked"] for v in m.mdls.values()) and not m.mdls, "process exit: ring pages still locked")
-    expect(all(v == 0 for v in m.refs.values()), "process exit: client events still referenced")
-    expect(all(t.state == "closed" for t in m.threads.values()), "process exit: system thread not ended")
-    expect(m.link_states[-1] == M.MediaConnectStateDisconnected, "link down after the session ended")
+    process_exit("process exit")
+    nothing_held()
+    expect(A["links"][-1] == M.MediaConnectStateDisconnected, "link down after the session ended")
     close("IRP_MJ_CLOSE after the process exit")
 
     step("registration with a bad ring pointer (probe raises, SEH catches)")
     threads = len(m.threads)
     (s2, _) = ring(V2_RING_SIZE)
     bad = 0x7FF00000                      # page-aligned, never mapped for the client
-    v2_bad = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s2, 0x104, V2_RING_SIZE, 0, 0, bad, 0x108)
-    status, _, _ = register("bad pointer", v2_bad)
+
+    def v2_payload(send, send_event, receive, receive_event, flags=0):
+        return struct.pack("<IIIHHQQIHHQQ", 2, flags, V2_RING_SIZE, 0, 0, send, send_event, V2_RING_SIZE, 0, 0,
+                           receive, receive_event)
+
+    status, _, _ = register("bad pointer", v2_payload(s2, send_h, bad, recv_h))
     expect(status == STATUS_INVALID_USER_BUFFER, f"bad pointer: {status:#x}")
     expect(m.raised == [M.STATUS_ACCESS_VIOLATION], "the probe's exception was not raised/caught")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
@@ -352,18 +476,43 @@ def main():
 
     step("registration with an event handle the client does not have")
     (r2, _) = ring(V2_RING_SIZE)
-    v2_bad_handle = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s2, 0x104, V2_RING_SIZE, 0, 0, r2, 0x1FC)
-    status, _, _ = register("bad handle", v2_bad_handle)
+    status, _, _ = register("bad handle", v2_payload(s2, send_h, r2, 0x1FC))
     expect(status == STATUS_INVALID_HANDLE, f"bad handle: {status:#x}")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
            "a refused registration left state")
 
+    step("stale registration (events closed, memory freed): STATUS_INVALID_HANDLE, as Wintun, before any probe")
+    (s3, _), (r3, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    stale_send, stale_recv = event_handle(), event_handle()
+    stale = v2_payload(s3, stale_send, r3, stale_recv)
+    for handle in (stale_send, stale_recv):
+        del m.handles[handle]
+    free_ring(s3)
+    free_ring(r3)
+    probes = len(m.probes)
+    status, _, _ = register("stale registration", stale)
+    expect(status == STATUS_INVALID_HANDLE, f"stale registration: {status:#x} (STATUS_INVALID_HANDLE expected: the "
+                                            f"events are referenced before the rings are probed)")
+    expect(len(m.probes) == probes, "a ring was probed before its event was referenced")
+    expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+           "a refused registration left state")
+
+    def v2_session(what, adapter=None, file="client", flags=0):
+        """A v2 registration of fresh rings and events; returns the session's facts."""
+        (sp, ss), (rp, rs) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+        se_, re_ = event_handle(), event_handle()
+        before = set(m.threads.values())
+        status, _, _ = register(what, v2_payload(sp, se_, rp, re_, flags), adapter=adapter, file=file)
+        expect(status == 0, f"{what}: {status:#x}")
+        consumer = consumer_of(before)
+        return {"send": ss, "receive": rs, "send_event": m.handles[se_], "receive_event": m.handles[re_],
+                "consumer": consumer, "tail": 0, "adapter": adapter or A, "send_ptr": sp, "receive_ptr": rp}
+
     step("v2 registration")
-    (s_ptr, s_sys), (r_ptr, r_sys) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
-    send_event = m.handles[0x104]
-    v2 = struct.pack("<IIIHHQQIHHQQ", 2, 0, V2_RING_SIZE, 0, 0, s_ptr, 0x104, V2_RING_SIZE, 0, 0, r_ptr, 0x108)
-    status, _, _ = register("v2", v2)
-    expect(status == 0, f"v2 registration: {status:#x}")
+    S = v2_session("v2")
+    expect(S["consumer"].priorities == [1], f"consumer priorities {S['consumer'].priorities}: 1 expected")
+    expect(S["consumer"].state == "blocked" and m.delays > 0,
+           "the consumer spun for a new tail without yielding (KeDelayExecutionThread), or did not sleep")
 
     # ---- MiniportSendNetBufferLists ----
     step("MiniportSendNetBufferLists (NBL chain -> Send ring)")
@@ -412,82 +561,775 @@ def main():
             nbls.append(nbl)
         return nbls, expected_packets
 
-    def send(nbls, status, irql=M.PASSIVE_LEVEL):
+    def hand_to_miniport(nbls, status, adapter):
         m.send_in_flight.update(nbls)
         for n in nbls:
-            m.send_expected[n] = status
+            m.send_expected[n] = (adapter["handle"], status)
+
+    def send(nbls, status, irql=M.PASSIVE_LEVEL, adapter=None, what="MiniportSendNetBufferLists"):
+        adapter = adapter or A
+        hand_to_miniport(nbls, status, adapter)
         before = len(m.completions)
         flags = 1 if irql == M.DISPATCH_LEVEL else 0     # NDIS_SEND_FLAGS_DISPATCH_LEVEL
-        h.call("MiniportSendNetBufferLists", m.chars["SendNetBufferListsHandler"], m.adapter_context, nbls[0], 0,
-               flags, expect_irql=irql)
+        h.call(what, ch["SendNetBufferListsHandler"], adapter["context"], nbls[0], 0, flags, irql=irql,
+               callback="SendNetBufferListsHandler")
         expect(len(m.completions) == before + 1 and m.completions[-1] == nbls, "each NBL completed exactly once")
         expect(not m.send_in_flight, "NBLs left uncompleted")
 
-    def send_ring_packets(offset):
-        tail, got = m.mem.u32(s_sys + 64), []
+    def send_ring_packets(session, offset):
+        s_sys = session["send"]
+        tail, got = m.mem.u32(s_sys + V2_TAIL), []
         while offset < tail:
-            size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + 128 + offset, 8)))
+            size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + V2_DATA + offset, 8)))
             expect(data_offset == 8 and size == (8 + length + 7) & ~7, "v2 slot header (no room registered)")
-            got.append(bytes(m.se.mem_read(s_sys + 128 + offset + data_offset, length)))
+            got.append(bytes(m.se.mem_read(s_sys + V2_DATA + offset + data_offset, length)))
             offset += size
         return got, tail
 
-    m.se.mem_write(s_sys + 4, struct.pack("<I", 1))      # Send ring alertable: the client sleeps
+    m.se.mem_write(S["send"] + V2_ALERTABLE, struct.pack("<I", 1))      # Send ring alertable: the client sleeps
     nbls, packets = build_chain([[ipv4(40, 1), ipv4(100, 2)], [ipv4(1300, 3)]])
     sets = len(m.set_events)
     send(nbls, M.NDIS_STATUS_SUCCESS)
-    got, tail = send_ring_packets(0)
+    got, tail = send_ring_packets(S, 0)
     expect(got == packets, f"Send ring holds {len(got)} packets, not the {len(packets)} sent, or other bytes")
-    expect(send_event in m.set_events[sets:], "the client's Send event was not signalled although alertable")
+    expect(S["send_event"] in m.set_events[sets:], "the client's Send event was not signalled although alertable")
 
     step("MiniportSendNetBufferLists at DISPATCH_LEVEL (completion flags follow the IRQL)")
     nbls, packets = build_chain([[ipv4(20, 4)], [ipv4(21, 5)], [ipv4(22, 6)]])
     send(nbls, M.NDIS_STATUS_SUCCESS, irql=M.DISPATCH_LEVEL)
-    got, _ = send_ring_packets(tail)
+    got, _ = send_ring_packets(S, tail)
     expect(got == packets, "packets sent at DISPATCH_LEVEL missing from the Send ring")
 
     # ---- Receive ring -> consumer thread -> NdisMIndicateReceiveNetBufferLists ----
-    step("Receive ring -> NdisMIndicateReceiveNetBufferLists (consumer thread, separate run)")
+    def publish(session, packet, signal=True):
+        """The client writes one packet at its tail and publishes it; it signals the Receive
+        event when it sees the consumer alertable (and `signal`), as a fenced client does."""
+        r_sys = session["receive"]
+        slot = (8 + len(packet) + 7) & ~7
+        at = session["tail"]
+        m.se.mem_write(r_sys + V2_DATA + at, struct.pack("<IHH", slot, 8, len(packet)) + packet)
+        session["tail"] = at + slot
+        m.se.mem_write(r_sys + V2_TAIL, struct.pack("<I", session["tail"]))
+        if signal and m.mem.u32(r_sys + V2_ALERTABLE):
+            m.signal(session["receive_event"])
+
+    def head(session):
+        return m.mem.u32(session["receive"] + V2_HEAD)
+
+    def return_nbls(what, nbls, adapter=None, irql=M.DISPATCH_LEVEL):
+        adapter = adapter or A
+        m.returned_by_stack(nbls)
+        h.call(what, ch["ReturnNetBufferListsHandler"], adapter["context"], nbls[0], 1 if irql else 0, irql=irql,
+               callback="ReturnNetBufferListsHandler")
+        for nbl in nbls:
+            expect(m.nbls[nbl]["freed"], f"returned NBL {nbl:#x} not freed")
+
+    step("Receive ring -> NdisMIndicateReceiveNetBufferLists (the client signals the sleeping consumer)")
     packet = ipv4(60, 7)
-    slot = (8 + len(packet) + 7) & ~7
-    m.se.mem_write(r_sys + 128, struct.pack("<IHH", slot, 8, len(packet)) + packet)
-    m.se.mem_write(r_sys + 64, struct.pack("<I", slot))   # tail
-    consumer = [t for t in m.threads.values() if t.state == "new"]
-    expect(len(consumer) == 1, "one consumer thread for the v2 session")
-    h.run_new_thread(consumer[0])
-    expect(m.thread_priorities.get(consumer[0]) == 1,
-           f"consumer priority {m.thread_priorities.get(consumer[0])}: LOW_PRIORITY + 1 expected")
-    expect(m.delays > 0, "the consumer spun for a new tail without yielding (KeDelayExecutionThread)")
-    expect(len(m.indications) == 1 and m.indications[0][1] == packet, "the Receive ring packet was not indicated")
-    expect(m.mem.u32(r_sys) == 0, "head moved before the stack returned the NBL")
+    expect(m.mem.u32(S["receive"] + V2_ALERTABLE) == 1, "the consumer is not alertable while it sleeps")
+    publish(S, packet)
+    h.run()
+    expect(len(m.indications) == 1 and m.indications[0][2] == packet, "the Receive ring packet was not indicated")
+    expect(head(S) == 0, "head moved before the stack returned the NBL")
+    expect(S["consumer"].state == "blocked", "the consumer did not go back to sleep")
 
-    step("MiniportReturnNetBufferLists")
-    nbl = m.indications[0][0]
-    m.nbls[nbl]["indicated"] = False
-    h.call("MiniportReturnNetBufferLists", m.chars["ReturnNetBufferListsHandler"], m.adapter_context, nbl, 0)
-    expect(m.nbls[nbl]["freed"], "the returned NBL was not freed")
-    expect(m.mem.u32(r_sys) == slot, f"Receive head {m.mem.u32(r_sys):#x}, expected {slot:#x} after the return")
+    step("MiniportReturnNetBufferLists (head advances)")
+    return_nbls("MiniportReturnNetBufferLists", [m.indications[0][1]])
+    expect(head(S) == S["tail"], f"Receive head {head(S):#x}, expected {S['tail']:#x} after the return")
 
-    # ---- Pause ----
-    step("MiniportPause (a send while paused completes with NDIS_STATUS_PAUSED)")
-    status = h.call("MiniportPause", m.chars["PauseHandler"], m.adapter_context, m.alloc(0x40, "pause"))
-    expect(status == 0, f"MiniportPause returned {status:#x}")
-    nbls, _ = build_chain([[ipv4(30, 9)]])
-    send(nbls, M.NDIS_STATUS_PAUSED)
+    # ---- OIDs ----
+    def build_oid_request(request_type, oid, data=b"", length=None, method_id=0):
+        """An NDIS_OID_REQUEST (revision 2) laid out in the arm of DATA its type selects (ndis.h,
+        WDK 10.0.16299: NDIS_OID_REQUEST::DATA): for a query or set, `data` in a buffer of `length`
+        bytes; for a method (NdisRequestMethod), `data` as the input (InputBufferLength) and
+        `length` as OutputBufferLength, with `method_id`. The counts the miniport fills in
+        (BytesWritten, BytesRead, BytesNeeded) hold stale values. Returns (request, DATA, buffer)."""
+        length = len(data) if length is None else length
+        method = request_type == M.NdisRequestMethod
+        size = max(length, len(data)) if method else length
+        request = m.alloc(OID_REQUEST_SIZE_REVISION_2, "oid-request")
+        buffer = m.alloc(max(size, 16), "oid-buffer") if size or data else 0
+        if data:
+            m.se.mem_write(buffer, data)
+        m.mem.write(request, bytes([M.NDIS_OBJECT_TYPE_OID_REQUEST, M.NDIS_OID_REQUEST_REVISION_2])
+                    + struct.pack("<H", OID_REQUEST_SIZE_REVISION_2))
+        m.mem.put(request, NDIS_OID_REQUEST, "RequestType", request_type)
+        base = request + OID_REQUEST_DATA
+        if method:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InputBufferLength", len(data)),
+                                 ("OutputBufferLength", length), ("MethodId", method_id),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesRead", 0xDEADBEEF),
+                                 ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_METHOD, field, value)
+        else:
+            for field, value in (("Oid", oid), ("InformationBuffer", buffer), ("InformationBufferLength", length),
+                                 ("BytesWritten", 0xDEADBEEF), ("BytesNeeded", 0xDEADBEEF)):
+                m.mem.put(base, NDIS_OID_REQUEST_QUERY, field, value)
+        return request, base, buffer
 
-    step("IRP_MJ_CLOSE (rings unmapped, pages unlocked, thread ended)")
-    close("IRP_MJ_CLOSE after v2")
+    def oid_request(what, handler, request_type, oid, data=b"", length=None, irql=M.PASSIVE_LEVEL,
+                    adapter=None):
+        """A query or set request (build_oid_request) through `handler`: (status, BytesWritten or
+        BytesRead, BytesNeeded, the buffer's bytes)."""
+        adapter = adapter or A
+        length = len(data) if length is None else length
+        request, base, buffer = build_oid_request(request_type, oid, data, length)
+        status = h.call(what, ch[handler], adapter["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
+        written = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesWritten")
+        needed = m.mem.field(base, NDIS_OID_REQUEST_QUERY, "BytesNeeded")
+        out = bytes(m.se.mem_read(buffer, length)) if buffer and length else b""
+        return status, written, needed, out
 
-    step("MiniportHaltEx")
-    h.call("MiniportHaltEx", m.chars["HaltHandlerEx"], m.adapter_context, 0)
-    expect(not m.pools, "NBL pool not freed at halt")
-    m.adapter_context = 0
+    def untouched_request(what, handler, request_type, oid, data=b"", length=16, irql=M.PASSIVE_LEVEL):
+        """A request `handler` must refuse without writing: its status; every byte of the request
+        and of its buffer must be as the caller left them (for a method request, in particular,
+        the caller's InputBufferLength, OutputBufferLength and MethodId)."""
+        request, base, buffer = build_oid_request(request_type, oid, data, length, method_id=0x5A5A)
+        size = max(length, len(data))
 
-    step("unload")
-    h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object)
+        def image():
+            return (bytes(m.se.mem_read(request, OID_REQUEST_SIZE_REVISION_2)),
+                    bytes(m.se.mem_read(buffer, size)) if buffer and size else b"")
+        before = image()
+        status = h.call(what, ch[handler], A["context"], request, irql=irql, callback=handler) & 0xFFFFFFFF
+        if request_type == M.NdisRequestMethod:
+            inputs = tuple(m.mem.field(base, NDIS_OID_REQUEST_METHOD, f)
+                           for f in ("InputBufferLength", "OutputBufferLength", "MethodId"))
+            expect(inputs == (len(data), length, 0x5A5A),
+                   f"{what}: the caller's InputBufferLength, OutputBufferLength, MethodId became {inputs}, "
+                   f"expected {(len(data), length, 0x5A5A)} (the method arm of DATA written through the query arm?)")
+        after = image()
+        changed = [i for i, (x, y) in enumerate(zip(before[0], after[0])) if x != y]
+        expect(not changed, f"{what}: request bytes changed at offsets {[hex(i) for i in changed]}")
+        expect(before[1] == after[1], f"{what}: the information buffer was written")
+        return status
+
+    def query(oid, length=256, handler="OidRequestHandler", irql=M.PASSIVE_LEVEL, adapter=None):
+        return oid_request(f"query {O.NAMES.get(oid, hex(oid))}", handler, M.NdisRequestQueryInformation, oid,
+                           length=length, irql=irql, adapter=adapter)
+
+    def set_oid(oid, data, handler="OidRequestHandler", irql=M.PASSIVE_LEVEL, adapter=None):
+        return oid_request(f"set {O.NAMES.get(oid, hex(oid))}", handler, M.NdisRequestSetInformation, oid, data,
+                           irql=irql, adapter=adapter)
+
+    counted = {"out_packets": 6, "out_octets": 60 + 120 + 1320 + 40 + 41 + 42, "in_packets": 1, "in_octets": 80}
+
+    def check_statistics(raw, what):
+        s = {f: int.from_bytes(raw[getattr(NDIS_STATISTICS_INFO, f).offset:][:getattr(NDIS_STATISTICS_INFO, f).size],
+                               "little") for f, _ in NDIS_STATISTICS_INFO._fields_}
+        header = raw[0], raw[1], struct.unpack("<H", raw[2:4])[0]
+        expect(header == (M.NDIS_OBJECT_TYPE_DEFAULT, 1, 0x98), f"{what}: NDIS_STATISTICS_INFO header {header}")
+        # NDIS_STATISTICS_FLAGS_VALID_* (ntddndis.h) of the counters ringtun keeps.
+        valid = 0x1 | 0x8 | 0x10 | 0x20 | 0x40 | 0x200 | 0x400 | 0x8000 | 0x10000 | 0x80000
+        expect(s["SupportedStatistics"] == valid, f"{what}: SupportedStatistics {s['SupportedStatistics']:#x}")
+        want = {"ifHCOutUcastPkts": counted["out_packets"], "ifHCOutOctets": counted["out_octets"],
+                "ifHCOutUcastOctets": counted["out_octets"], "ifHCInUcastPkts": counted["in_packets"],
+                "ifHCInOctets": counted["in_octets"], "ifHCInUcastOctets": counted["in_octets"],
+                "ifInDiscards": 0, "ifInErrors": 0, "ifOutErrors": 0, "ifOutDiscards": 0,
+                "ifHCInMulticastPkts": 0, "ifHCOutBroadcastPkts": 0}
+        for field, value in want.items():
+            expect(s[field] == value, f"{what}: {field} {s[field]}, expected {value}")
+
+    step("OID queries: every OID the miniport answers, against Wintun's answers (docs/oids.md)")
+    for oid in A["oids"]:
+        wintun, ringtun, reason = O.QUERIES[oid]
+        status, written, needed, out = query(oid)
+        what = f"query {O.NAMES[oid]}"
+        if ringtun is None:
+            expect((status, written, needed) == (M.NDIS_STATUS_NOT_SUPPORTED, 0, 0),
+                   f"{what}: {status:#x}, {written}/{needed} bytes (NOT_SUPPORTED, nothing written)")
+            continue
+        expect(status == 0, f"{what}: status {status:#x}")
+        if ringtun == "counter":
+            value = struct.unpack("<Q", out[:8])[0]
+            key = "out_packets" if oid == O.OID_GEN_XMIT_OK else "in_packets"
+            expect((written, needed, value) == (8, 8, counted[key]), f"{what}: {value} in {written}/{needed} bytes")
+        elif ringtun == "version":
+            value = struct.unpack("<I", out[:4])[0]
+            expect((written, needed, value) == (4, 4, DRIVER_VERSION >> 8 & 0xFF | (DRIVER_VERSION >> 16) << 16),
+                   f"{what}: {value:#x}")
+        elif ringtun == "statistics":
+            expect((written, needed) == (0x98, 0x98), f"{what}: {written}/{needed} bytes")
+            check_statistics(out[:0x98], what)
+        elif ringtun == "interrupt moderation":
+            expect((written, needed) == (12, 12), f"{what}: {written}/{needed} bytes")
+            t, rev, size, flags, moderation = struct.unpack("<BBHIi", out[:12])
+            expect((t, rev, size, flags, moderation) == (M.NDIS_OBJECT_TYPE_DEFAULT, 1, 12, 0, 1),
+                   f"{what}: {(t, rev, size, flags, moderation)} (NdisInterruptModerationNotSupported expected)")
+        else:
+            expect((written, needed) == (len(ringtun), len(ringtun)) and out[:len(ringtun)] == ringtun,
+                   f"{what}: {out[:written]!r} ({written}/{needed} bytes), expected {ringtun!r}")
+
+    step("OID queries with a buffer too short: BUFFER_TOO_SHORT with the size needed; a 64-bit counter in 4 bytes")
+    for oid, length, wintun, ringtun, reason in O.SHORT_QUERIES:
+        status, written, needed, out = query(oid, length=length)
+        expect((status, written, needed) == ringtun,
+               f"query {O.NAMES[oid]} into {length} bytes: {(hex(status), written, needed)}, expected "
+               f"{(hex(ringtun[0]),) + ringtun[1:]}")
+        if oid == O.OID_GEN_XMIT_OK and length == 4:
+            expect(struct.unpack("<I", out)[0] == counted["out_packets"], "the low 32 bits of the counter")
+
+    step("OID sets: accepted values, lengths and refusals (Wintun's answers beside ringtun's)")
+    for oid, data, wintun, ringtun, reason in O.SETS:
+        status, read, needed, _ = set_oid(oid, data)
+        expect((status, read, needed) == ringtun,
+               f"set {O.NAMES.get(oid, hex(oid))} {data.hex()}: {(hex(status), read, needed)}, expected "
+               f"{(hex(ringtun[0]),) + ringtun[1:]}")
+    # What was accepted last is what a query answers (the refused values changed nothing).
+    for oid, want in ((O.OID_GEN_CURRENT_PACKET_FILTER, O.DIRECTED), (O.OID_GEN_CURRENT_LOOKAHEAD, 1500)):
+        status, written, _, out = query(oid)
+        expect(status == 0 and struct.unpack("<I", out[:4])[0] == want, f"{O.NAMES[oid]} after the sets")
+
+    step("OID requests of another kind: an unknown OID (NOT_SUPPORTED, nothing written), a method request (INVALID_OID)")
+    status, written, needed, _ = query(0x0101FFFF)
+    expect((status, written, needed) == (M.NDIS_STATUS_NOT_SUPPORTED, 0, 0), f"unknown OID: {status:#x} {written} {needed}")
+    status = untouched_request("method request", "OidRequestHandler", M.NdisRequestMethod, O.OID_GEN_STATISTICS,
+                               data=b"\x01" * 8, length=64)
+    expect(status == M.NDIS_STATUS_INVALID_OID, f"method request: {status:#x}")
+    status, *_ = oid_request("query statistics request", "OidRequestHandler", M.NdisRequestQueryStatistics,
+                             O.OID_GEN_RCV_OK, length=8)
+    expect(status == 0, f"NdisRequestQueryStatistics: {status:#x}")
+
+    def refused_everywhere(handler):
+        for irql in (M.DISPATCH_LEVEL, M.PASSIVE_LEVEL):
+            for request_type, want in ((M.NdisRequestQueryInformation, M.NDIS_STATUS_NOT_SUPPORTED),
+                                       (M.NdisRequestQueryStatistics, M.NDIS_STATUS_NOT_SUPPORTED),
+                                       (M.NdisRequestSetInformation, M.NDIS_STATUS_NOT_SUPPORTED),
+                                       (M.NdisRequestMethod, M.NDIS_STATUS_INVALID_OID)):
+                for oid in (O.OID_GEN_VENDOR_ID, O.OID_GEN_CURRENT_PACKET_FILTER, 0x0101FFFF):
+                    data = (O.u32(O.PROMISCUOUS) if request_type == M.NdisRequestSetInformation
+                            else b"\x01" * 8 if request_type == M.NdisRequestMethod else b"")
+                    what = f"{handler}, request type {request_type}, OID {oid:#x} at IRQL {irql}"
+                    status = untouched_request(what, handler, request_type, oid, data, length=16, irql=irql)
+                    expect(status == want, f"{what}: {status:#x}, expected {want:#x}")
+        # A refused set changed nothing.
+        status, _, _, out = query(O.OID_GEN_CURRENT_PACKET_FILTER)
+        expect(struct.unpack("<I", out[:4])[0] == O.DIRECTED, f"{handler}: a refused set changed the filter")
+
+    step("direct OID requests (up to DISPATCH_LEVEL): refused, as Wintun's (NOT_SUPPORTED; INVALID_OID for a "
+         "method), the request left as it came")
+    expect(m.in_image(ch["DirectOidRequestHandler"]) and m.in_image(ch["CancelDirectOidRequestHandler"]),
+           "direct OID handlers")
+    refused_everywhere("DirectOidRequestHandler")
+
+    step("synchronous OID requests (NDIS 6.80+, up to DISPATCH_LEVEL): refused alike")
+    expect(m.in_image(ch["SynchronousOidRequestHandler"]), "synchronous OID handler")
+    refused_everywhere("SynchronousOidRequestHandler")
+
+    step("MiniportShutdownEx: power off at PASSIVE_LEVEL, bug check at HIGH_LEVEL (each action's IRQL in ndis.h); "
+         "no kernel call, the session untouched")
+    for action, irql in ((M.NdisShutdownPowerOff, M.PASSIVE_LEVEL), (M.NdisShutdownBugCheck, M.HIGH_LEVEL)):
+        thread = h.start(f"MiniportShutdownEx({action})", ch["ShutdownHandlerEx"], A["context"], action, irql=irql,
+                         callback="ShutdownHandlerEx")
+        expect(thread.state == "exited", f"MiniportShutdownEx({action}) did not return")
+        made = [name for tid, name in m.calls if tid == thread.tid]
+        expect(not made, f"MiniportShutdownEx({action}) at IRQL {irql} called {made}")
+    expect(S["consumer"].state == "blocked" and m.mem.u32(S["send"] + V2_TAIL) != RING_STOPPED,
+           "the shutdown handler ended the session")
+
+    # ---- task offloads (docs/ring-protocol.md section 15) ----
+    def ones(data):
+        """Ones'-complement sum of big-endian 16-bit words, folded (odd tail padded)."""
+        if len(data) % 2:
+            data += b"\0"
+        total = sum(struct.unpack(f">{len(data) // 2}H", data))
+        while total > 0xFFFF:
+            total = (total & 0xFFFF) + (total >> 16)
+        return total
+
+    def pseudo(packet, l4_len):
+        """The pseudo-header sum (addresses, protocol, L4 length) of an IPv4 or IPv6 packet, folded."""
+        if packet[0] >> 4 == 4:
+            return ones(packet[12:20] + bytes([0, packet[9]]) + struct.pack(">H", l4_len))
+        return ones(packet[8:40] + struct.pack(">IxxxB", l4_len, packet[6]))
+
+    def tcp4(payload, ident=0x1234, seq=1000, flags=0x18):
+        """An IPv4/TCP packet with correct lengths and checksums (DF set)."""
+        total = 40 + len(payload)
+        ip = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, ident, 0x4000, 64, 6, 0,
+                                   bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])))
+        ip[10:12] = struct.pack(">H", 0xFFFF - ones(bytes(ip)))
+        tcp = bytearray(struct.pack(">HHIIBBHHH", 40000, 443, seq, 77, 5 << 4, flags, 512, 0, 0))
+        packet = bytes(ip) + bytes(tcp) + payload
+        check_sum = 0xFFFF - ones(bytes([packet[12 + i] for i in range(8)]) + bytes([0, 6]) +
+                                  struct.pack(">H", total - 20) + bytes(tcp) + payload)
+        return packet[:36] + struct.pack(">H", check_sum) + packet[38:]
+
+    def udp6(payload):
+        """An IPv6/UDP packet with correct lengths and checksum."""
+        length = 8 + len(payload)
+        ip = struct.pack(">IHBB16s16s", 6 << 28, length, 17, 64, bytes(15) + b"\1", bytes(15) + b"\2")
+        udp = struct.pack(">HHHH", 5000, 6000, length, 0) + payload
+        check_sum = 0xFFFF - ones(ip[8:40] + struct.pack(">IxxxB", length, 17) + udp)
+        return ip + udp[:6] + struct.pack(">H", check_sum) + udp[8:]
+
+    def as_ndis_sends(packet, l4_at, checksum_at):
+        """A large send as NDIS hands it over (LSOv2, USO): lengths 0, the L4 checksum field the
+        pseudo-header sum without the length, the IPv4 header checksum 0."""
+        p = bytearray(packet)
+        v4 = p[0] >> 4 == 4
+        p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(bytes(p), 0))
+        if v4:
+            p[2:4] = p[10:12] = b"\0\0"
+        else:
+            p[4:6] = b"\0\0"
+        if (p[9] if v4 else p[6]) == 17:
+            p[l4_at + 4:l4_at + 6] = b"\0\0"
+        return bytes(p)
+
+    def with_pseudo_sum(packet, l4_at, checksum_at):
+        """The super-packet as the ring carries it for NEEDS_CSUM: the L4 checksum field holds the
+        pseudo-header sum with the L4 length."""
+        p = bytearray(packet)
+        p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(packet, len(packet) - l4_at))
+        return bytes(p)
+
+    def set_info(nbl, index, value):
+        m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
+
+    def get_info(nbl, index):
+        return m.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+
+    def offload_ring_slots(session, offset):
+        """Slots of an offload session's Send ring from `offset`: (metadata tuple, packet bytes)."""
+        s_sys, out = session["send"], []
+        tail = m.mem.u32(s_sys + V2_TAIL)
+        while offset < tail:
+            size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + V2_DATA + offset, 8)))
+            expect(data_offset == 8 + OFFLOAD_HEADROOM, f"offload slot data offset {data_offset}")
+            meta = struct.unpack("<BBHHHH6s", bytes(m.se.mem_read(s_sys + V2_DATA + offset + 8, 16)))
+            expect(meta[6] == bytes(6), "reserved bytes of the metadata block not zero")
+            out.append((meta[:6], bytes(m.se.mem_read(s_sys + V2_DATA + offset + data_offset, length))))
+            offset += size
+        return out, tail
+
+    def publish_offload(session, packet, meta):
+        """The client writes one slot with a metadata block (flags, gso_type, hdr_len, gso_size,
+        csum_start, csum_offset) and publishes it, signalling the consumer if it sleeps."""
+        r_sys = session["receive"]
+        slot = (8 + OFFLOAD_HEADROOM + len(packet) + 7) & ~7
+        at = session["tail"]
+        m.se.mem_write(r_sys + V2_DATA + at, struct.pack("<IHH", slot, 8 + OFFLOAD_HEADROOM, len(packet))
+                       + struct.pack("<BBHHHH6x", *meta) + packet)
+        session["tail"] = at + slot
+        m.se.mem_write(r_sys + V2_TAIL, struct.pack("<I", session["tail"]))
+        if m.mem.u32(r_sys + V2_ALERTABLE):
+            m.signal(session["receive_event"])
+
+    step("task offloads: LSOv2 (IPv4, IPv6), USO, TCP/UDP/IP checksums and RSC offered and on (NDIS_OFFLOAD "
+         "revision 6); a completed OID_TCP_OFFLOAD_PARAMETERS answered with the current configuration, a refused "
+         "one with nothing")
+    off = A["offload"]
+    expect(off is not None and bytes(off) == bytes(A["offload_hardware"]), "the current offloads are not all offered")
+    c = off.Checksum
+    for what, d in (("IPv4Transmit", c.IPv4Transmit), ("IPv4Receive", c.IPv4Receive)):
+        got = (d.Encapsulation, d.IpOptionsSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum,
+               d.IpChecksum)
+        expect(got == (1, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NDIS_ENCAPSULATION_NULL, all supported")
+    for what, d in (("IPv6Transmit", c.IPv6Transmit), ("IPv6Receive", c.IPv6Receive)):
+        got = (d.Encapsulation, d.IpExtensionHeadersSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum)
+        expect(got == (1, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
+    lso = off.LsoV2
+    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (1, LARGE_SEND_MAX_PAYLOAD, 2),
+           "LsoV2.IPv4")
+    expect((lso.IPv6.Encapsulation, lso.IPv6.MaxOffLoadSize, lso.IPv6.MinSegmentCount,
+            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
+           "LsoV2.IPv6")
+    uso = off.UdpSegmentation
+    expect((uso.IPv4.Encapsulation, uso.IPv4.MaxOffLoadSize, uso.IPv4.MinSegmentCount,
+            uso.IPv4.SubMssFinalSegmentSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
+    expect((uso.IPv6.Encapsulation, uso.IPv6.MaxOffLoadSize, uso.IPv6.MinSegmentCount,
+            uso.IPv6.IpExtensionHeadersSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
+    expect((off.RscIPv4Enabled, off.RscIPv6Enabled) == (1, 1), "RSC")
+    expect(bytes(off.LsoV1) == bytes(16) and bytes(off.IPsecV1) == bytes(28) and bytes(off.IPsecV2) == bytes(32)
+           and off.Flags == 0 and bytes(off.EncapsulatedPacketTaskOffloadGre) == bytes(8)
+           and bytes(off.EncapsulatedPacketTaskOffloadVxlan) == bytes(20) and off.EncapsulationTypes == 0
+           and bytes(off.Rfc6877Xlat) == bytes(8), "offloads ringtun does not offer must be all zero")
+    # The OID sets step sent one request that changed nothing and three that were refused.
+    differ = [i for i, (a, b) in enumerate(zip(bytes(A["offload_configs"][0]), bytes(off))) if a != b] \
+        if A["offload_configs"] else []
+    expect(len(A["offload_configs"]) == 1 and not differ,
+           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: one (the completed "
+           f"request) expected, with the offloads unchanged (bytes differing at {differ})")
+
+    step("an offload session (v2, flag OFFLOAD, head room 16) on a fresh adapter")
+    F = initialize(MINIPORT_F)
+    files["offload"] = m.alloc(0x100, "file-object")
+    (fsp, fss), (frp, frs) = ring(V2_OFFLOAD_RING_SIZE), ring(V2_OFFLOAD_RING_SIZE)
+    fse, fre = event_handle(), event_handle()
+    before = set(m.threads.values())
+    status, _, _ = register("v2 with offloads", struct.pack(
+        "<IIIHHQQIHHQQ", 2, REGISTRATION_FLAG_OFFLOAD, V2_OFFLOAD_RING_SIZE, OFFLOAD_HEADROOM, 0, fsp, fse,
+        V2_OFFLOAD_RING_SIZE, OFFLOAD_HEADROOM, 0, frp, fre), adapter=F, file="offload")
+    expect(status == 0, f"v2 registration with offloads: {status:#x}")
+    SF = {"send": fss, "receive": frs, "receive_event": m.handles[fre], "consumer": consumer_of(before), "tail": 0}
+
+    step("LSOv2 and USO NBLs into the Send ring: one slot each with its metadata, the length fields filled in, the "
+         "pseudo-header sums written; a checksum request alone; LSOv2 NBLs completed with LsoV2TransmitComplete")
+    big4 = tcp4(bytes(range(256)) * 11 + bytes(184), ident=0x7FFE)          # 3000 bytes of payload
+    big6 = udp6(bytes([0x5A]) * 3000)
+    small = tcp4(b"syn-ack", flags=0x12)
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)], [as_ndis_sends(big6, 40, 46)], [small[:36] + b"\0\0" + small[38:]]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)              # MSS, TcpHeaderOffset, Type V2, IPv4
+    set_info(nbls[1], L.NBL_INFO_RSC_OR_USO, 1000 | 40 << 20 | 1 << 31)       # USO: MSS, UdpHeaderOffset, IPv6
+    set_info(nbls[2], L.NBL_INFO_CHECKSUM, 0x1 | 0x4 | 0x10 | 20 << 22)        # IsIPv4, TcpChecksum, IpHeaderChecksum
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    slots, tail = offload_ring_slots(SF, 0)
+    expect(len(slots) == 3, f"{len(slots)} slots for three NBLs")
+    expect(slots[0] == ((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000, 20, 16), with_pseudo_sum(big4, 20, 36)),
+           f"LSOv2 slot: metadata {slots[0][0]}, bytes {'as expected' if slots[0][1] == with_pseudo_sum(big4, 20, 36) else 'differ'}")
+    expect(slots[1] == ((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_UDP_L4, 48, 1000, 40, 6), with_pseudo_sum(big6, 40, 46)),
+           f"USO slot: metadata {slots[1][0]}, bytes {'as expected' if slots[1][1] == with_pseudo_sum(big6, 40, 46) else 'differ'}")
+    expect(slots[2] == ((OFFLOAD_F_NEEDS_CSUM, 0, 0, 0, 20, 16), with_pseudo_sum(small, 20, 36)),
+           f"checksum request slot {slots[2][0]}")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {get_info(nbls[0], 2):#x}: "
+           f"LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+    expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
+
+    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count and checksums succeeded")
+    indications = len(m.indications)
+    super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
+    publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 1 and fresh[0][2] == super4, "the super-packet was not indicated whole")
+    info = m.indication_info[fresh[0][1]]
+    expect(info == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0, "IpChecksumSucceeded": 1}, (3, 0)),
+           f"coalesced indication information {info}")
+    return_nbls("return the coalesced indication", [fresh[0][1]], adapter=F)
+    expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the coalesced slot")
+
+    step("a super-packet with a partial checksum: cut by the engine, its segments indicated as one chain, each "
+         "behind its own header in pool (checksums succeeded)")
+    indications, calls, pool_before = len(m.indications), len(m.indicate_calls), dict(m.pool)
+    publish_offload(SF, with_pseudo_sum(super4, 20, 36), (OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000, 20, 16))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(m.indicate_calls[calls:] == [3], f"NBLs per indication call {m.indicate_calls[calls:]}: one chain of 3")
+    payload = super4[40:]
+    for k, (_, nbl, data) in enumerate(fresh):
+        want = tcp4(payload[1000 * k:1000 * (k + 1)], ident=0x1234 + k, seq=5000 + 1000 * k,
+                    flags=0x18 if k == 2 else 0x10)
+        expect(data == want, f"segment {k}: {data[:40].hex()} ... is not the valid packet expected")
+        expect(len(m.nbls[nbl]["mdls"]) == 2 and m.mdls[m.nbls[nbl]["mdls"][0]].get("nonpaged"),
+               f"segment {k}: not a header MDL in pool chained before the ring's bytes")
+        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0,
+                                           "IpChecksumSucceeded": 1}, (0, 0)), f"segment {k}: {m.indication_info[nbl]}")
+    return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
+    expect(m.pool == pool_before, "header buffers not freed with their NBLs")
+    expect(not any(i.get("nonpaged") for i in m.mdls.values()), "header MDLs not freed")
+
+    step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
+         "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
+    status, read, needed, _ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 1)]),
+                                      adapter=F)
+    expect((status, read, needed) == (0, 32, 0), f"LSOv2 IPv4 off: {(hex(status), read, needed)}")
+    now = F["offload_configs"][-1]
+    expect(bytes(now.LsoV2.IPv4) == bytes(12) and bytes(now.LsoV2.IPv6) == bytes(F["offload"].LsoV2.IPv6)
+           and bytes(now.Checksum) == bytes(F["offload"].Checksum), "the indicated configuration")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)
+    send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
+    expect(offload_ring_slots(SF, tail)[0] == [], "an LSO NBL reached the ring with LSO off")
+    status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
+                         adapter=F)
+    expect(status == 0 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]), "LSOv2 IPv4 back on")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    expect([meta for meta, _ in offload_ring_slots(SF, tail)[0]] == [(OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000,
+                                                                       20, 16)], "the LSO NBL after LSO is back on")
+    status, _, _ = dispatch("IRP_MJ_CLOSE of the offload session", M.IRP_MJ_CLOSE, adapter=F, file="offload")
+    expect(status == 0, f"IRP_MJ_CLOSE of the offload session: {status:#x}")
+    expect(not any(fsp <= i["va"] < fsp + V2_OFFLOAD_RING_SIZE or frp <= i["va"] < frp + V2_OFFLOAD_RING_SIZE
+                   for i in m.mdls.values()), "the offload session's ring MDLs not freed")
+    h.call("MiniportHaltEx", ch["HaltHandlerEx"], F["context"], M.NdisHaltDeviceDisabled, callback="HaltHandlerEx")
+    F["halted"] = True
+
+    # ---- interleavings on the Receive path ----
+    step("the stack returns NBLs from inside NdisMIndicateReceiveNetBufferLists")
+
+    def indicated_chain(model, args):
+        chain, nbls = args[1], []
+        while chain:
+            nbls.append(chain)
+            chain = model.mem.field(chain, NBL, "Next")
+        model.returned_by_stack(nbls)
+        return [A["context"], args[1], 0]
+
+    trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "the stack returns inside the indication",
+                                ch["ReturnNetBufferListsHandler"], indicated_chain, irql=M.PASSIVE_LEVEL)
+    indications = len(m.indications)
+    publish(S, ipv4(30, 8))
+    publish(S, ipv4(31, 9), signal=False)
+    h.run()
+    expect(trigger["fired"] is not None and trigger["fired"].state == "exited", "the return inside the indication")
+    fresh = m.indications[indications:]
+    expect([d for _, _, d in fresh] == [ipv4(30, 8), ipv4(31, 9)], "both packets indicated in one chain")
+    expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
+    expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
+
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
+         "round and the returns")
+    trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
+                                ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
+    indications = len(m.indications)
+    publish(S, ipv4(32, 10))
+    h.run()
+    pause = trigger["fired"]
+    expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
+    # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
+    # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    consumer = S["consumer"]
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
+    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    pause_calls = [name for tid, name in m.calls if tid == pause.tid]
+    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
+           f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    held = m.held_by_stack()
+    expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
+    nbls, _ = build_chain([[ipv4(33, 11)]])
+    send(nbls, M.NDIS_STATUS_PAUSED)                  # sends already refused while the pause is pending
+    return_nbls("MiniportReturnNetBufferLists, releasing the pause", held)
+    expect(pause.state == "exited" and pause.result & 0xFFFFFFFF == 0, f"MiniportPause did not complete: {pause}")
+    expect(head(S) == S["tail"], "head not released by the return")
+
+    step("paused: a published packet stays in the ring until MiniportRestart")
+    indications = len(m.indications)
+    publish(S, ipv4(34, 12))
+    h.run()
+    expect(len(m.indications) == indications, "a packet was indicated while paused")
+    restart = h.start("MiniportRestart", ch["RestartHandler"], A["context"], m.alloc(0x40, "restart"),
+                      callback="RestartHandler")
+    expect(restart.state == "exited" and restart.result & 0xFFFFFFFF == 0, f"MiniportRestart: {restart}")
+    expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
+           "the held packet was not indicated after the restart")
+    sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
+    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
+    return_nbls("return", [m.indications[-1][1]])
+
+    step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")
+    consumer = S["consumer"]
+    expect(consumer.state == "blocked" and consumer.waiting[2], "the consumer is not in its timed sleep")
+    publish(S, ipv4(35, 13), signal=False)
+    m.expire_timers(consumer)
+    indications = len(m.indications)
+    h.run()
+    expect(len(m.indications) == indications + 1, "the re-check did not find the packet")
+    return_nbls("return", [m.indications[-1][1]])
+
+    step("a signal that races the timed re-check is consumed with its packet (not left to wake the next sleep)")
+    publish(S, ipv4(36, 14), signal=False)
+    m.expire_timers(consumer)                          # the timeout passed...
+    m.signal(S["receive_event"])                       # ...and the client's signal lands before the re-check
+    waits = len(m.waits)
+    h.run()
+    expect(m.indications[-1][2] == ipv4(36, 14), "the packet was not indicated")
+    mine = [(outcome, index) for tid, outcome, index in m.waits[waits:] if tid == consumer.tid]
+    expect(("poll", 0) in mine, f"the re-check did not consume the signal: consumer waits {mine}")
+    expect(mine[-1][0] == "blocked" and ("satisfied", 0) not in mine,
+           f"the consumer woke for the stale signal: its waits {mine}")
+    return_nbls("return", [m.indications[-1][1]])
+
+    # ---- interleavings around teardown ----
+    step("a send racing a close: the sender is inside the Send ring when the close starts; the close waits for it")
+    s_sys = S["send"]
+    close_irp, _ = irp(M.IRP_MJ_CLOSE)
+    trigger = m.interrupt_after("memcpy", "IRP_MJ_CLOSE while a send copies", dispatch_entry(M.IRP_MJ_CLOSE),
+                                [A["fdo"], close_irp], process="client", irp=close_irp,
+                                when=lambda model, a: s_sys <= a[0] < s_sys + V2_RING_SIZE)
+    nbls, packets = build_chain([[ipv4(200, 15)]])
+    tail_before = m.mem.u32(s_sys + V2_TAIL)
+    send(nbls, M.NDIS_STATUS_SUCCESS, what="send racing a close")
+    closer = trigger["fired"]
+    expect(closer is not None and closer.state == "exited", f"the close did not finish: {closer}")
+    expect(m.completed_irps.get(close_irp, (None,))[0] == 0, "IRP_MJ_CLOSE not completed")
+    size, data_offset, length = struct.unpack("<IHH", bytes(m.se.mem_read(s_sys + V2_DATA + tail_before, 8)))
+    expect(bytes(m.se.mem_read(s_sys + V2_DATA + tail_before + data_offset, length)) == packets[0],
+           "the racing packet is not in the Send ring")
+    expect(m.mem.u32(s_sys + V2_TAIL) == RING_STOPPED, "Send tail is not RING_STOPPED after the close")
+    sender = trigger["interrupted"]
+    last_sender_call = max(i for i, (tid, _) in enumerate(m.calls) if tid == sender.tid)
+    unlock = [calls for tid, va, calls in m.unlocked if va == S["send_ptr"]]
+    expect(unlock and unlock[0] > last_sender_call, "the Send ring was unlocked before the sender left it")
+    nothing_held()
+
+    step("a send arriving while a close tears the session down: refused (MEDIA_DISCONNECTED), completed once")
+    S = v2_session("v2 registration")
+    late, late_packets = build_chain([[ipv4(50, 16)]])
+
+    def link_down(model, a):
+        buffer = model.mem.field(a[1], M.NDIS_STATUS_INDICATION, "StatusBuffer")
+        return model.mem.field(buffer, M.NDIS_LINK_STATE, "MediaConnectState") == M.MediaConnectStateDisconnected
+
+    hand_to_miniport(late, M.NDIS_STATUS_MEDIA_DISCONNECTED, A)
+    trigger = m.interrupt_after("NdisMIndicateStatusEx", "a send during the close's link-down",
+                                ch["SendNetBufferListsHandler"], [A["context"], late[0], 0, 1],
+                                irql=M.DISPATCH_LEVEL, when=link_down)
+    tail_before = m.mem.u32(S["send"] + V2_TAIL)
+    close("IRP_MJ_CLOSE with a send arriving")
+    expect(trigger["fired"] is not None and trigger["fired"].state == "exited", "the late send did not run")
+    expect(m.completions[-1] == late and not m.send_in_flight, "the late NBL was not completed exactly once")
+    expect(m.mem.u32(S["send"] + V2_TAIL) == RING_STOPPED, "Send tail")
+
+    step("a process exit during a registration, between its decision to raise the link and the indication: "
+         "the link goes down only after it went up")
+
+    def link_decided(model, a):
+        # The registration's first lock release after it started the consumer (KeSetEvent): the
+        # link-up decision's lock; the indication follows.
+        names = [name for tid, name in model.calls if tid == model.current.tid]
+        spawned = len(names) - 1 - names[::-1].index("PsCreateSystemThread") if "PsCreateSystemThread" in names else None
+        decided = spawned is not None and "KeSetEvent" in names[spawned:]
+        if decided:
+            links_at_fire.append(len(A["links"]))
+        return decided
+
+    links_at_fire = []
+
+    trigger = m.interrupt_after("KeReleaseSpinLock", "process exit during a registration", m.process_notify,
+                                [0, m.pids["client"], 0], process="client", when=link_decided)
+    links = len(A["links"])
+    (sp, _), (rp, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    status, _, _ = register("registration racing a process exit", v2_payload(sp, event_handle(), rp, event_handle()))
+    expect(status == 0, f"the registration: {status:#x}")
+    exiter = trigger["fired"]
+    expect(exiter is not None and exiter.state == "exited", f"the process exit did not finish: {exiter}")
+    expect(links_at_fire == [links], "the exit did not come before the link-up indication")
+    expect(A["links"][links:] == [M.MediaConnectStateConnected, M.MediaConnectStateDisconnected],
+           f"link states {A['links'][links:]}: up, then down")
+    nothing_held()
+    close("IRP_MJ_CLOSE after the exit")
+
+    # ---- PnP ----
+    step("IRP_MN_QUERY_REMOVE_DEVICE: the session continues, registrations are refused")
+    S = v2_session("v2 registration")
+    files["second"] = m.alloc(0x100, "file-object")
+    status, _, _ = dispatch("query-remove", M.IRP_MJ_PNP, minor=M.IRP_MN_QUERY_REMOVE_DEVICE)
+    expect(status == 0 and m.ndis_forwarded[-1][0] == M.IRP_MJ_PNP, "query-remove goes on to NDIS")
+    nbls, packets = build_chain([[ipv4(70, 17)]])
+    send(nbls, M.NDIS_STATUS_SUCCESS)
+    expect(send_ring_packets(S, 0)[0] == packets, "the session no longer carries traffic after query-remove")
+    (sp, _), (rp, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    second = v2_payload(sp, event_handle(), rp, event_handle())
+    status, _, _ = register("registration after query-remove", second, file="second")
+    expect(status == STATUS_DEVICE_NOT_READY, f"registration after query-remove: {status:#x}")
+    close("the client closes its handle on the query-remove notification")
+    status, _, _ = register("registration after query-remove, no session", second, file="second")
+    expect(status == STATUS_DEVICE_NOT_READY, f"registration while the removal is pending: {status:#x}")
+
+    step("IRP_MN_CANCEL_REMOVE_DEVICE: registrations are accepted again")
+    status, _, _ = dispatch("cancel-remove", M.IRP_MJ_PNP, minor=M.IRP_MN_CANCEL_REMOVE_DEVICE)
+    expect(status == 0, f"cancel-remove: {status:#x}")
+    status, _, _ = register("registration after cancel-remove", second, file="second")
+    expect(status == 0, f"registration after cancel-remove: {status:#x}")
+    close("IRP_MJ_CLOSE", file="second")
+
+    step("a second adapter instance: IRPs reach the adapter of their device; the process exit ends both sessions")
+    B = initialize(MINIPORT_B)
+    SA = v2_session("v2 on adapter A")
+    SB = v2_session("v2 on adapter B", adapter=B, file="second")
+    nbls, packets = build_chain([[ipv4(90, 18)]])
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=B)
+    expect(send_ring_packets(SB, 0)[0] == packets and send_ring_packets(SA, 0)[0] == [],
+           "a send on adapter B must reach B's session only")
+    publish(SB, ipv4(91, 19))
+    h.run()
+    expect(m.indications[-1][0] == MINIPORT_B and m.indications[-1][2] == ipv4(91, 19), "B's indication")
+    return_nbls("return on B", [m.indications[-1][1]], adapter=B)
+    process_exit("the client process exits with sessions on both adapters")
+    nothing_held()
+    expect(A["links"][-1] == B["links"][-1] == M.MediaConnectStateDisconnected, "links down on both adapters")
+    close("IRP_MJ_CLOSE on A")
+    close("IRP_MJ_CLOSE on B", adapter=B, file="second")
+
+    step("MiniportDevicePnPEventNotify(SurpriseRemoved) with a session open: the session ends")
+    SB = v2_session("v2 on adapter B", adapter=B, file="second")
+    event = m.alloc(0x30, "pnp-event")
+    m.mem.write(event, bytes([M.NDIS_OBJECT_TYPE_DEFAULT, 1]) + struct.pack("<H", 0x2C))
+    m.mem.put(event, NET_DEVICE_PNP_EVENT, "DevicePnPEvent", M.NdisDevicePnPEventSurpriseRemoved)
+    h.call("MiniportDevicePnPEventNotify", ch["DevicePnPEventNotifyHandler"], B["context"], event,
+           callback="DevicePnPEventNotifyHandler")
+    nothing_held()
+    status, _, _ = register("registration after the surprise removal", second, adapter=B, file="second")
+    expect(status == STATUS_DEVICE_NOT_READY, f"registration on a surprise-removed adapter: {status:#x}")
+    close("IRP_MJ_CLOSE on B", adapter=B, file="second")
+
+    step("a return racing a halt: MiniportHaltEx starts while a return is under way; the NBL is freed once, "
+         "the pool after it")
+    C = initialize(MINIPORT_C)
+    SC = v2_session("v2 on adapter C", adapter=C, file="second")
+    publish(SC, ipv4(92, 20))
+    h.run()
+    held = [n for n in m.held_by_stack() if m.pool_owner[m.nbls[n]["pool"]] == MINIPORT_C]
+    expect(len(held) == 1, "one NBL with the stack")
+    trigger = m.interrupt_after("KeReleaseSpinLock", "MiniportHaltEx during a return", ch["HaltHandlerEx"],
+                                [C["context"], M.NdisHaltDeviceDisabled],
+                                when=lambda model, a: model.current.what == "return racing a halt")
+    pool = C["pool"]
+    return_nbls("return racing a halt", held, adapter=C)
+    halt = trigger["fired"]
+    expect(halt is not None and halt.state == "exited", f"MiniportHaltEx did not finish: {halt}")
+    C["halted"] = True
+    expect(pool not in m.pools and m.nbls[held[0]]["freed"], "the pool or the NBL")
+    nothing_held()
+    close("IRP_MJ_CLOSE after the halt (NDIS's)", adapter=C, file="second")
+    expect(m.ndis_forwarded[-1][0] == M.IRP_MJ_CLOSE, "a close for a halted adapter goes to NDIS")
+
+    step("IRP_MN_SURPRISE_REMOVAL: the session ends, registrations are refused")
+    S = v2_session("v2 registration")
+    status, _, _ = dispatch("surprise removal", M.IRP_MJ_PNP, minor=M.IRP_MN_SURPRISE_REMOVAL)
+    expect(status == 0 and (MINIPORT_A, M.IRP_MN_SURPRISE_REMOVAL) in m.pnp_events,
+           "NDIS did not see the surprise removal")
+    nothing_held()
+    expect(A["links"][-1] == M.MediaConnectStateDisconnected, "link down")
+    status, _, _ = register("registration after surprise removal", second, file="second")
+    expect(status == STATUS_DEVICE_NOT_READY, f"registration after surprise removal: {status:#x}")
+
+    step("IRP_MN_REMOVE_DEVICE: NDIS halts the adapter from its PnP handler; the client's late close goes to NDIS")
+    pool = A["pool"]
+    status, _, _ = dispatch("remove", M.IRP_MJ_PNP, minor=M.IRP_MN_REMOVE_DEVICE)
+    expect(status == 0 and A["halted"] and pool not in m.pools, "the removed adapter was not halted")
+    forwarded = len(m.ndis_forwarded)
+    status, _, _ = dispatch("IRP_MJ_CLOSE after the removal", M.IRP_MJ_CLOSE)
+    expect(status == 0 and len(m.ndis_forwarded) == forwarded + 1, "the late close must reach NDIS")
+
+    step("MiniportHaltEx with a session open (NDIS halts before the driver can unload)")
+    D = initialize(MINIPORT_D)
+    S = v2_session("v2 on adapter D", adapter=D)
+    publish(S, ipv4(93, 21))
+    h.run()
+    held = [n for n in m.held_by_stack() if m.pool_owner[m.nbls[n]["pool"]] == D["handle"]]
+    halt = h.start("MiniportHaltEx", ch["HaltHandlerEx"], D["context"], M.NdisHaltDeviceDisabled,
+                   callback="HaltHandlerEx")
+    expect(halt.state == "blocked", "MiniportHaltEx returned with an indication outstanding")
+    return_nbls("the stack returns the last NBL", held, adapter=D)
+    expect(halt.state == "exited", f"MiniportHaltEx did not finish after the return: {halt}")
+    D["halted"] = True
+    nothing_held()
+    close("IRP_MJ_CLOSE after the halt", adapter=D)
+
+    step("unload with a session open: NDIS halts the adapters (the session ends), then the driver unloads; "
+         "nothing left (pool, NBLs, threads, MDLs, references)")
+    E = initialize(MINIPORT_E)
+    SE = v2_session("v2 on adapter E", adapter=E, file="second")
+    nbls, _ = build_chain([[ipv4(94, 22)]])
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=E)
+    for adapter in (B, E):
+        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
+               callback="HaltHandlerEx")
+        adapter["halted"] = True
+    expect(not m.pools, "NBL pools not freed at halt")
+    expect(m.mem.u32(SE["send"] + V2_TAIL) == RING_STOPPED, "the open session was not ended by the halt")
+    h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")
     expect(m.deregistered and m.wdf_driver == 0 and m.wdf_unbound and m.process_notify is None,
-           "unload: deregistration, WdfDriverMiniportUnload, unbind, notify removal")
+           "unload: deregistration, WdfDriverMiniportUnload through the override (unbinding KMDF), notify removal")
     expect(not m.pool, f"pool allocations leaked at unload (size, tag): {sorted(m.pool.values())}")
+    expect(all(i["freed"] for i in m.nbls.values()) and not m.held_by_stack(), "an NBL not returned or not freed")
+    expect(not m.send_in_flight, "a sent NBL not completed")
+    expect(all(t.state in ("exited", "closed") for t in m.all_threads), "a thread still running")
+    nothing_held()
     print(f"emulate-sys: all {len(steps)} steps passed")
 
 

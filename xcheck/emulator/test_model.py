@@ -1,5 +1,7 @@
-"""Unit test of the model: it must catch an NBL status written at the wrong offset, and its
-access check must depend on the security descriptor and the caller's token.
+"""Unit test of the model: it must catch an NBL status written at the wrong offset, its access
+check must depend on the security descriptor and the caller's token, its IRQL and spin-lock rules
+must reject what they forbid, its scheduler must wake the waits a signal satisfies (and only
+those), and docs/oids.md must carry the OID tables the emulator run checks.
 
     python test_model.py
 
@@ -15,7 +17,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import model as M  # noqa: E402
-from layouts import NET_BUFFER_LIST as NBL  # noqa: E402
+import oids as O  # noqa: E402
+from layouts import KEVENT, NET_BUFFER_LIST as NBL  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 BASE = 0x1000
 
@@ -60,7 +65,24 @@ def main():
     else:
         raise AssertionError("the model accepted an NBL completed twice")
     print("test_model: a wrong NBL status offset and a double completion are caught")
+    bugcheck()
     access()
+    rules()
+    scheduler()
+    priorities()
+    oid_tables()
+
+
+def bugcheck():
+    """KeBugCheckEx's report: a Rust panic ("RPNC", as wdk-panic raises it) names its location."""
+    buf = bytearray(0x100)
+    mem = memory(buf)
+    mem.write(BASE + 0x40, b"driver/src/engine/receive.rs")
+    report = M.bugcheck_report(0x52504E43, [BASE + 0x40, 28, 412, 9], lambda a, n: buf[a - BASE:a - BASE + n])
+    assert report.startswith("Rust panic at driver/src/engine/receive.rs:412:9 (bug check 0x52504e43"), report
+    report = M.bugcheck_report(0x1E, [0x80000003, 0x1234, 0, 0], lambda a, n: b"")
+    assert report == "bug check 0x0000001e (0x80000003, 0x1234, 0x0, 0x0)", report
+    print("test_model: KeBugCheckEx reports a Rust panic's location and any other code with its parameters")
 
 
 def sid_bytes(sid):
@@ -122,6 +144,224 @@ def access():
             raise AssertionError(f"the model accepted a descriptor with a bad {why}")
     print("test_model: the access check grants only an elevated administrator under Wintun's descriptor, "
           "grants a standard user under an Everyone DACL, and rejects malformed descriptors")
+
+
+class FakeEmulator:
+    """Just enough of speakeasy for the model's bookkeeping: flat memory and a register file."""
+
+    def __init__(self, size=0x100000):
+        self.buf = bytearray(size)
+        self.next = BASE + 0x8000
+        self.regs = {}
+        self.emu = self
+        self.emu_eng = self
+        self.return_hook = 0xFEEDF000
+
+    def mem_read(self, addr, n):
+        return bytes(self.buf[addr - BASE:addr - BASE + n])
+
+    def mem_write(self, addr, data):
+        self.buf[addr - BASE:addr - BASE + len(data)] = data
+
+    def mem_alloc(self, size, tag=""):
+        addr, self.next = self.next, self.next + ((size + 0xFFF) & ~0xFFF)
+        assert self.next <= BASE + len(self.buf), "fake memory exhausted"
+        return addr
+
+    def reg_read(self, reg):
+        return self.regs.get(reg, 0)
+
+    def reg_write(self, reg, value):
+        self.regs[reg] = value
+
+
+def fake_model():
+    se = FakeEmulator()
+    m = M.Model(se, 0x400000, 0x1000)
+    m.scratch_stack = BASE + 0x80
+    return m
+
+
+def rejects(what, f, fragment):
+    try:
+        f()
+    except M.ModelError as e:
+        assert fragment in str(e), (what, e)
+    else:
+        raise AssertionError(f"the model accepted {what}")
+
+
+def rules():
+    m = fake_model()
+    # Every IRQL rule is a range inside PASSIVE..HIGH, and the callbacks' ranges are ndis.h's.
+    for name, (header, low, high) in M.IRQL_RULES.items():
+        assert M.PASSIVE_LEVEL <= low <= high <= M.HIGH_LEVEL and header, name
+    assert M.CALLBACK_IRQL["SendNetBufferListsHandler"] == (M.PASSIVE_LEVEL, M.DISPATCH_LEVEL)
+    assert M.CALLBACK_IRQL["OidRequestHandler"] == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
+    # MINIPORT_SHUTDOWN: exactly PASSIVE_LEVEL to power off, exactly HIGH_LEVEL in a bug check.
+    context = BASE + 0x40
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownPowerOff)) == (M.PASSIVE_LEVEL,) * 2
+    assert M.callback_irql("ShutdownHandlerEx", (context, M.NdisShutdownBugCheck)) == (M.HIGH_LEVEL,) * 2
+    rejects("ShutdownHandlerEx with an undefined action", lambda: M.callback_irql("ShutdownHandlerEx", (context, 2)),
+            "NDIS_SHUTDOWN_ACTION 2")
+    assert M.callback_irql("PauseHandler", (context, 0)) == (M.PASSIVE_LEVEL, M.PASSIVE_LEVEL)
+    m.irql = M.DISPATCH_LEVEL
+    rejects("ZwClose at DISPATCH_LEVEL", lambda: m.before_import("ZwClose"), "allows 0..0")
+    rejects("KeDelayExecutionThread at DISPATCH_LEVEL", lambda: m.before_import("KeDelayExecutionThread"),
+            "allows 0..1")
+    m.before_import("NdisMIndicateReceiveNetBufferLists")          # DISPATCH_LEVEL, no lock: allowed
+    m.irql = M.PASSIVE_LEVEL
+    rejects("KeReleaseSpinLock at PASSIVE_LEVEL", lambda: m.before_import("KeReleaseSpinLock"), "allows 2..2")
+    # The NDIS calls that may re-enter the miniport are refused under a driver spin lock.
+    m.irql, m.locks_held = M.DISPATCH_LEVEL, {BASE + 0x100}
+    for name in M.FORBIDDEN_UNDER_SPIN_LOCK:
+        rejects(f"{name} under a spin lock", lambda: m.before_import(name), "while holding 1 driver spin lock")
+    m.before_import("NdisFreeNetBufferList")                      # allowed under a lock
+    # ZwWaitForSingleObject without a timeout (ntifs.h): APC_LEVEL at most, and never under a lock.
+    m = fake_model()
+    waiter = m.new_thread("waiter", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.ready.clear()
+    m.current = waiter
+    m.args = lambda n: (consumer.handle, 0, 0)[:n]
+    for irql in (M.DISPATCH_LEVEL, M.APC_LEVEL + 1):
+        m.irql = irql
+        rejects(f"ZwWaitForSingleObject(NULL timeout) at IRQL {irql}", m.h_ZwWaitForSingleObject,
+                f"at IRQL {irql} (allowed up to {M.APC_LEVEL})")
+    m.irql, m.locks_held = M.PASSIVE_LEVEL, {BASE + 0x100}
+    rejects("ZwWaitForSingleObject under a spin lock", m.h_ZwWaitForSingleObject, "holding a spin lock")
+    m.locks_held = set()
+    assert m.h_ZwWaitForSingleObject() is M.SWITCHED and waiter.waiting == ("thread", consumer)
+    # Spin locks released out of order: the first release would lower the IRQL under the other.
+    m = fake_model()
+    first, second = BASE + 0x100, BASE + 0x108
+    for lock in (first, second):
+        m.args = lambda n, lock=lock: (lock,)[:n]
+        m.h_KeAcquireSpinLockRaiseToDpc()
+    m.args = lambda n: (first, M.PASSIVE_LEVEL)[:n]
+    rejects("a release out of order", m.h_KeReleaseSpinLock, "while another spin lock is held")
+    m.args = lambda n: (second, M.DISPATCH_LEVEL)[:n]
+    m.h_KeReleaseSpinLock()
+    m.args = lambda n: (first, M.PASSIVE_LEVEL)[:n]
+    m.h_KeReleaseSpinLock()
+    assert m.irql == M.PASSIVE_LEVEL and not m.locks_held
+    m.args = lambda n: (first,)[:n]
+    m.h_KeAcquireSpinLockRaiseToDpc()
+    rejects("a spin lock acquired twice", m.h_KeAcquireSpinLockRaiseToDpc, "acquired twice")
+    print("test_model: IRQL rules (the conditional ones of ZwWaitForSingleObject and MiniportShutdownEx included), "
+          "the NDIS calls forbidden under a spin lock and the release order are enforced")
+
+
+def scheduler():
+    m = fake_model()
+    sync_event, notification = BASE + 0x200, BASE + 0x220
+    m.mem.write(sync_event, bytes([1, 0, 6, 0]) + bytes(20))
+    m.mem.write(notification, bytes([0, 0, 6, 0]) + bytes(20))
+    m.events = {sync_event: "client", notification: "driver"}
+    threads = [m.new_thread(f"t{i}", 0x401000, [], kind="root") for i in range(3)]
+    m.ready.clear()
+    # t0 and t1 wait for the synchronization event, t2 for the notification event.
+    for thread, objects in zip(threads, ([sync_event], [notification, sync_event], [notification])):
+        m.current = thread
+        assert m.block(("events", objects, False)) is M.SWITCHED
+    assert [t.state for t in threads] == ["blocked"] * 3
+    # A synchronization event satisfies one wait (the oldest) and is reset by it.
+    m.signal(sync_event)
+    assert [t.state for t in threads] == ["ready", "blocked", "blocked"]
+    assert threads[0].wake_value == 0 and m.mem.field(sync_event, KEVENT, "SignalState") == 0
+    # A notification event satisfies every wait on it and stays signalled.
+    m.signal(notification)
+    assert [t.state for t in threads] == ["ready", "ready", "ready"]
+    assert (threads[1].wake_value, threads[2].wake_value) == (0, 0)
+    assert m.mem.field(notification, KEVENT, "SignalState") == 1
+    # Only timed waits time out, and only when the model says so.
+    m.ready.clear()
+    m.current = threads[0]
+    m.block(("events", [sync_event], True))
+    m.current = threads[1]
+    m.block(("events", [sync_event], False))
+    assert m.expire_timers() == [threads[0]] and threads[0].wake_value == M.STATUS_TIMEOUT
+    assert threads[1].state == "blocked"
+    # A thread interrupted at an armed interleaving resumes after every other ready thread.
+    m.ready.clear()
+    m.ready.append(threads[2])
+    m.current = threads[0]
+    threads[0].state = "running"
+    m.interrupt_after("KeSetEvent", "interrupting", 0x402000, [7])
+    assert m.after_import("KeSetEvent", (), 0) is M.SWITCHED
+    interrupting = m.triggers[0]["fired"]
+    assert m.current is interrupting and interrupting.args == [7]
+    assert list(m.ready) == [threads[2]] and list(m.deferred) == [threads[0]]
+    print("test_model: signals wake the waits they satisfy, timed waits expire on demand, "
+          "an interrupted thread resumes last")
+
+
+def priorities():
+    """Priority inversions: a thread woken from a wait without timeout on a driver event by a thread
+    below its priority is refused; KeSetPriorityThread needs a referenced thread object."""
+    m = fake_model()
+    round_done = BASE + 0x200
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))        # a notification event the driver owns
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+
+    def wait_then_signal(timed):
+        m.mem.put(round_done, KEVENT, "SignalState", 0)
+        m.current = pauser
+        m.block(("events", [round_done], timed))
+        m.ready.clear()
+        m.current = consumer
+        consumer.state = "running"
+        m.signal(round_done)
+
+    # The consumer at priority 1 ends the round the pauser (priority 8) waits for: refused.
+    consumer.priority = 1
+    rejects("a wait ended by a lower-priority thread", lambda: wait_then_signal(False),
+            "pauser (priority 8) waited without a timeout for an event that consumer running at priority 1 set")
+    # A timed wait is bounded by its timeout; a client's event is set by the client, not a driver thread.
+    m = fake_model()
+    m.mem.write(round_done, bytes([0, 0, 6, 0]) + bytes(20))
+    m.events = {round_done: "driver"}
+    pauser = m.new_thread("pauser", 0x401000, [], kind="root")
+    consumer = m.new_thread("consumer", 0x401000, [], kind="system", handle=0xFFFFFFFF80000100)
+    m.threads[consumer.handle] = consumer
+    m.thread_type_object = BASE + 0x300
+    m.ready.clear()
+    consumer.priority = 1
+    wait_then_signal(True)
+    assert pauser.state == "ready"
+    # Raised through its referenced thread object first, it may end the wait.
+    m.current = pauser
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.UserMode, BASE + 0x400, 0)[:n]
+    rejects("a kernel thread handle looked up in user mode", m.h_ObReferenceObjectByHandle, "UserMode")
+    m.args = lambda n: (BASE + 0x500, M.LOW_REALTIME_PRIORITY)[:n]
+    rejects("KeSetPriorityThread on an object not referenced", m.h_KeSetPriorityThread, "not a thread object")
+    m.args = lambda n: (consumer.handle, 0x20, m.thread_type_object, M.KernelMode, BASE + 0x400, 0)[:n]
+    assert m.h_ObReferenceObjectByHandle() == M.STATUS_SUCCESS
+    thread_object = m.mem.u64(BASE + 0x400)
+    assert m.thread_objects[thread_object] is consumer and m.refs[thread_object] == 1
+    m.args = lambda n: (thread_object, M.LOW_REALTIME_PRIORITY)[:n]
+    assert m.h_KeSetPriorityThread() == 1 and consumer.priorities == [M.LOW_REALTIME_PRIORITY]
+    wait_then_signal(False)
+    assert pauser.state == "ready"
+    m.args = lambda n: (thread_object, 0)[:n]
+    rejects("KeSetPriorityThread to LOW_PRIORITY", m.h_KeSetPriorityThread, "priority 0")
+    print("test_model: a wait ended by a lower-priority thread is refused unless timed or the thread was raised "
+          "through its referenced object")
+
+
+def oid_tables():
+    with open(os.path.join(ROOT, "docs", "oids.md")) as f:
+        doc = f.read()
+    for table in O.markdown_tables():
+        assert table in doc, f"docs/oids.md does not carry this table as generated:\n{table}"
+    assert sorted(O.QUERIES) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED)
+    print("test_model: docs/oids.md carries the OID tables the emulator run checks")
 
 
 if __name__ == "__main__":

@@ -300,6 +300,7 @@ typedef enum _NDIS_NET_BUFFER_LIST_INFO {
     VirtualSubnetInfo,
     IMReserved,
     TcpRecvSegCoalesceInfo,
+    UdpSegmentationOffloadInfo = TcpRecvSegCoalesceInfo, /* NDIS 6.83 (nblinfo.h of WDK 10.0.26100) */
     RscTcpTimestampDelta,
     TcpSendOffloadsSupplementalNetBufferListInfo = RscTcpTimestampDelta,
     GftOffloadInformation,
@@ -327,3 +328,181 @@ typedef struct _NET_BUFFER_LIST {
     union { NDIS_STATUS Status; ULONG NdisReserved2; };
     PVOID NetBufferListInfo[MaxNetBufferListInfo];
 } NET_BUFFER_LIST;
+
+/* ---- task offloads (ntddndis.h of WDK 10.0.16299; the UDP segmentation offload structures and
+ * fields, NDIS 6.83, from ntddndis.h of WDK 10.0.26100) ---- */
+typedef struct _NDIS_TCP_IP_CHECKSUM_OFFLOAD {
+    struct { ULONG Encapsulation; ULONG IpOptionsSupported:2; ULONG TcpOptionsSupported:2; ULONG TcpChecksum:2;
+             ULONG UdpChecksum:2; ULONG IpChecksum:2; } IPv4Transmit;
+    struct { ULONG Encapsulation; ULONG IpOptionsSupported:2; ULONG TcpOptionsSupported:2; ULONG TcpChecksum:2;
+             ULONG UdpChecksum:2; ULONG IpChecksum:2; } IPv4Receive;
+    struct { ULONG Encapsulation; ULONG IpExtensionHeadersSupported:2; ULONG TcpOptionsSupported:2;
+             ULONG TcpChecksum:2; ULONG UdpChecksum:2; } IPv6Transmit;
+    struct { ULONG Encapsulation; ULONG IpExtensionHeadersSupported:2; ULONG TcpOptionsSupported:2;
+             ULONG TcpChecksum:2; ULONG UdpChecksum:2; } IPv6Receive;
+} NDIS_TCP_IP_CHECKSUM_OFFLOAD;
+
+typedef struct _NDIS_TCP_LARGE_SEND_OFFLOAD_V1 {
+    struct { ULONG Encapsulation; ULONG MaxOffLoadSize; ULONG MinSegmentCount; ULONG TcpOptions:2; ULONG IpOptions:2; } IPv4;
+} NDIS_TCP_LARGE_SEND_OFFLOAD_V1;
+
+typedef struct _NDIS_IPSEC_OFFLOAD_V1 {
+    struct { ULONG Encapsulation; ULONG AhEspCombined; ULONG TransportTunnelCombined; ULONG IPv4Options; ULONG Flags; } Supported;
+    struct { ULONG Md5:2; ULONG Sha_1:2; ULONG Transport:2; ULONG Tunnel:2; ULONG Send:2; ULONG Receive:2; } IPv4AH;
+    struct { ULONG Des:2; ULONG Reserved:2; ULONG TripleDes:2; ULONG NullEsp:2; ULONG Transport:2; ULONG Tunnel:2;
+             ULONG Send:2; ULONG Receive:2; } IPv4ESP;
+} NDIS_IPSEC_OFFLOAD_V1;
+
+typedef struct _NDIS_TCP_LARGE_SEND_OFFLOAD_V2 {
+    struct { ULONG Encapsulation; ULONG MaxOffLoadSize; ULONG MinSegmentCount; } IPv4;
+    struct { ULONG Encapsulation; ULONG MaxOffLoadSize; ULONG MinSegmentCount; ULONG IpExtensionHeadersSupported:2;
+             ULONG TcpOptionsSupported:2; } IPv6;
+} NDIS_TCP_LARGE_SEND_OFFLOAD_V2;
+
+typedef struct _NDIS_IPSEC_OFFLOAD_V2 {
+    ULONG Encapsulation;
+    BOOLEAN IPv6Supported;
+    BOOLEAN IPv4Options;
+    BOOLEAN IPv6NonIPsecExtensionHeaders;
+    BOOLEAN Ah;
+    BOOLEAN Esp;
+    BOOLEAN AhEspCombined;
+    BOOLEAN Transport;
+    BOOLEAN Tunnel;
+    BOOLEAN TransportTunnelCombined;
+    BOOLEAN LsoSupported;
+    BOOLEAN ExtendedSequenceNumbers;
+    ULONG UdpEsp;
+    ULONG AuthenticationAlgorithms;
+    ULONG EncryptionAlgorithms;
+    ULONG SaOffloadCapacity;
+} NDIS_IPSEC_OFFLOAD_V2;
+
+typedef struct _NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD {
+    struct { BOOLEAN Enabled; } IPv4;
+    struct { BOOLEAN Enabled; } IPv6;
+} NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD;
+
+typedef struct _NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD {
+    ULONG TransmitChecksumOffloadSupported:4;
+    ULONG ReceiveChecksumOffloadSupported:4;
+    ULONG LsoV2Supported:4;
+    ULONG RssSupported:4;
+    ULONG VmqSupported:4;
+    ULONG MaxHeaderSizeSupported;
+} NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD;
+
+typedef struct _NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_V2 {
+    ULONG TransmitChecksumOffloadSupported:4;
+    ULONG ReceiveChecksumOffloadSupported:4;
+    ULONG LsoV2Supported:4;
+    ULONG RssSupported:4;
+    ULONG VmqSupported:4;
+    ULONG Reserved:12;
+    ULONG MaxHeaderSizeSupported;
+    union { struct { USHORT VxlanUDPPortNumber; USHORT VxlanUDPPortNumberConfigurable:1; } VxlanInfo; ULONG Value; }
+        EncapsulationProtocolInfo;
+    ULONG Reserved1;
+    ULONG Reserved2;
+} NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_V2;
+
+typedef enum { NDIS_RFC6877_464XLAT_OFFLOAD_DUMMY } NDIS_RFC6877_464XLAT_OFFLOAD_OPTIONS;
+typedef struct _NDIS_RFC6877_464XLAT_OFFLOAD {
+    NDIS_RFC6877_464XLAT_OFFLOAD_OPTIONS XlatOffload;
+    ULONG Flags;
+} NDIS_RFC6877_464XLAT_OFFLOAD;
+
+/* ntddndis.h of WDK 10.0.26100 (NDIS 6.83, with 6.84's SubMssFinalSegmentSupported bit). */
+typedef struct _NDIS_UDP_SEGMENTATION_OFFLOAD {
+    struct { ULONG Encapsulation; ULONG MaxOffLoadSize; ULONG MinSegmentCount:6; ULONG SubMssFinalSegmentSupported:1;
+             ULONG Reserved:25; } IPv4;
+    struct { ULONG Encapsulation; ULONG MaxOffLoadSize; ULONG MinSegmentCount:6; ULONG SubMssFinalSegmentSupported:1;
+             ULONG Reserved1:25; ULONG IpExtensionHeadersSupported:2; ULONG Reserved2:30; } IPv6;
+} NDIS_UDP_SEGMENTATION_OFFLOAD;
+
+/* NDIS_OFFLOAD through UdpSegmentation (revision 6, NDIS 6.83; the members through Rfc6877Xlat,
+ * revision 5, as in WDK 10.0.16299; later revisions append members the driver does not declare). */
+typedef struct _NDIS_OFFLOAD {
+    NDIS_OBJECT_HEADER Header;
+    NDIS_TCP_IP_CHECKSUM_OFFLOAD Checksum;
+    NDIS_TCP_LARGE_SEND_OFFLOAD_V1 LsoV1;
+    NDIS_IPSEC_OFFLOAD_V1 IPsecV1;
+    NDIS_TCP_LARGE_SEND_OFFLOAD_V2 LsoV2;
+    ULONG Flags;
+    NDIS_IPSEC_OFFLOAD_V2 IPsecV2;
+    NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD Rsc;
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD EncapsulatedPacketTaskOffloadGre;
+    NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_V2 EncapsulatedPacketTaskOffloadVxlan;
+    UCHAR EncapsulationTypes;
+    NDIS_RFC6877_464XLAT_OFFLOAD Rfc6877Xlat;
+    NDIS_UDP_SEGMENTATION_OFFLOAD UdpSegmentation;
+} NDIS_OFFLOAD;
+
+typedef struct _NDIS_TCP_CONNECTION_OFFLOAD *PNDIS_TCP_CONNECTION_OFFLOAD;
+typedef struct _NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
+    NDIS_OBJECT_HEADER Header;
+    NDIS_OFFLOAD *DefaultOffloadConfiguration;
+    NDIS_OFFLOAD *HardwareOffloadCapabilities;
+    PNDIS_TCP_CONNECTION_OFFLOAD DefaultTcpConnectionOffloadConfiguration;
+    PNDIS_TCP_CONNECTION_OFFLOAD TcpConnectionOffloadHardwareCapabilities;
+} NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES;
+
+/* NDIS_OFFLOAD_PARAMETERS through UdpSegmentation (revision 5, NDIS 6.83, of WDK 10.0.26100; through
+ * EncapsulationProtocolParameters, revision 4, the WDK 10.0.16299 layout). */
+typedef struct _NDIS_OFFLOAD_PARAMETERS {
+    NDIS_OBJECT_HEADER Header;
+    UCHAR IPv4Checksum;
+    UCHAR TCPIPv4Checksum;
+    UCHAR UDPIPv4Checksum;
+    UCHAR TCPIPv6Checksum;
+    UCHAR UDPIPv6Checksum;
+    UCHAR LsoV1;
+    UCHAR IPsecV1;
+    UCHAR LsoV2IPv4;
+    UCHAR LsoV2IPv6;
+    UCHAR TcpConnectionIPv4;
+    UCHAR TcpConnectionIPv6;
+    ULONG Flags;
+    UCHAR IPsecV2;
+    UCHAR IPsecV2IPv4;
+    struct { UCHAR RscIPv4; UCHAR RscIPv6; };
+    struct { UCHAR EncapsulatedPacketTaskOffload; UCHAR EncapsulationTypes; };
+    union { struct { USHORT VxlanUDPPortNumber; } VxlanParameters; ULONG Value; } EncapsulationProtocolParameters;
+    struct { UCHAR IPv4; UCHAR IPv6; } UdpSegmentation;
+} NDIS_OFFLOAD_PARAMETERS;
+
+/* ---- per-NBL offload information (ndis.h of WDK 10.0.16299; USO: nbluso.h of WDK 10.0.26100) ---- */
+typedef struct _NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO {
+    union {
+        struct { ULONG Unused:30; ULONG Type:1; ULONG Reserved2:1; } Transmit;
+        struct { ULONG MSS:20; ULONG TcpHeaderOffset:10; ULONG Type:1; ULONG Reserved2:1; } LsoV1Transmit;
+        struct { ULONG TcpPayload:30; ULONG Type:1; ULONG Reserved2:1; } LsoV1TransmitComplete;
+        struct { ULONG MSS:20; ULONG TcpHeaderOffset:10; ULONG Type:1; ULONG IPVersion:1; } LsoV2Transmit;
+        struct { ULONG Reserved:30; ULONG Type:1; ULONG Reserved2:1; } LsoV2TransmitComplete;
+        PVOID Value;
+    };
+} NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO;
+
+/* The Receive arm as an NDIS 6.30+ driver sees it. */
+typedef struct _NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO {
+    union {
+        struct { ULONG IsIPv4:1; ULONG IsIPv6:1; ULONG TcpChecksum:1; ULONG UdpChecksum:1; ULONG IpHeaderChecksum:1;
+                 ULONG Reserved:11; ULONG TcpHeaderOffset:10; } Transmit;
+        struct { ULONG TcpChecksumFailed:1; ULONG UdpChecksumFailed:1; ULONG IpChecksumFailed:1;
+                 ULONG TcpChecksumSucceeded:1; ULONG UdpChecksumSucceeded:1; ULONG IpChecksumSucceeded:1;
+                 ULONG Loopback:1; ULONG TcpChecksumValueInvalid:1; ULONG IpChecksumValueInvalid:1; } Receive;
+        PVOID Value;
+    };
+} NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO;
+
+typedef struct _NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO {
+    union {
+        struct { ULONG MSS:20; ULONG UdpHeaderOffset:10; ULONG Reserved:1; ULONG IPVersion:1; } Transmit;
+        PVOID Value;
+    };
+} NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO;
+
+typedef union _NDIS_RSC_NBL_INFO {
+    struct { USHORT CoalescedSegCount; USHORT DupAckCount; } Info;
+    PVOID Value;
+} NDIS_RSC_NBL_INFO;

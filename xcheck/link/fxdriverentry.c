@@ -6,16 +6,28 @@
  * same contract as far as the driver can see:
  *
  *   - FxDriverEntry binds to KMDF 1.33 through WDFLDR.SYS's WdfVersionBind, which fills
- *     WdfFunctions_01033 (the function table every WDF call goes through) and WdfDriverGlobals;
+ *     WdfFunctions_01033 (the function table every WDF call goes through) and WdfDriverGlobals,
+ *     and points WdfDriverMiniportUnloadOverride at the table's WdfDriverMiniportUnload entry;
  *   - then calls the driver's DriverEntry; if that fails, unbinds (WdfVersionUnbind);
- *   - if DriverEntry left an unload routine in the driver object (NDIS puts its own there), it is
- *     wrapped so that unloading unbinds after it.
+ *   - after a successful DriverEntry: if the framework asked for it (WDF_DRIVER_GLOBALS.
+ *     DisplaceDriverUnload), the unload routine in the driver object is wrapped so that unloading
+ *     unbinds after it; otherwise, for a driver created with WdfDriverInitNoDispatchOverride (a
+ *     miniport, whose unload routine belongs to its port driver, here NDIS),
+ *     WdfDriverMiniportUnloadOverride is pointed at a routine that unbinds, so that the driver's
+ *     WdfDriverMiniportUnload call (wdfminiport.h calls through the override) does.
  *
- * Facts used (wdfldr.h, WDK 10.0.16299): WDF_BIND_INFO {Size, Component, WDF_VERSION {Major,
+ * Facts used: wdfldr.h (WDK 10.0.16299): WDF_BIND_INFO {Size, Component, WDF_VERSION {Major,
  * Minor, Build}, FuncCount, FuncTable, Module}; WdfVersionBind(DriverObject, RegistryPath,
- * BindInfo, ComponentGlobals*); WdfVersionUnbind(RegistryPath, BindInfo, ComponentGlobals). KMDF
- * 1.33 has 444 functions (wdffuncenum.h: WdfFunctionTableNumEntries). DRIVER_OBJECT.DriverUnload
- * (wdm.h) is the pointer after DriverStartIo.
+ * BindInfo, ComponentGlobals*); WdfVersionUnbind(RegistryPath, BindInfo, ComponentGlobals).
+ * wdffuncenum.h (KMDF 1.33): 444 functions (WdfFunctionTableNumEntries), WdfDriverMiniportUnload
+ * is entry 201. wdf.h (KMDF 1.15 to 1.33): `extern WDFFUNC WdfDriverMiniportUnloadOverride;`,
+ * which wdfminiport.h's inline WdfDriverMiniportUnload casts to PFN_WDFDRIVERMINIPORTUNLOAD and
+ * calls with WdfDriverGlobals. wdfglobals.h: WDF_DRIVER_GLOBALS {Driver, DriverFlags, DriverTag,
+ * DriverName[32], DisplaceDriverUnload}; the framework sets DisplaceDriverUnload FALSE for a
+ * driver created with WdfDriverInitNoDispatchOverride and no EvtDriverUnload (the public WDF
+ * sources, fxdriverapi.cpp), and records the init flags in DriverFlags. wdfdriver.h:
+ * WdfDriverInitNoDispatchOverride = 2. DRIVER_OBJECT.DriverUnload (wdm.h) is the pointer after
+ * DriverStartIo.
  *
  * Also here, because the kernel C runtime library (libcntpr) of the WDK is absent: fma/fmaf for the
  * references in compiler_builtins (_fltused comes from wdk-sys, as with the real crate). The link checks that fma and fmaf do not reach
@@ -49,6 +61,21 @@ _Static_assert(__builtin_offsetof(struct DRIVER_OBJECT_PREFIX, DriverUnload) == 
 
 struct UNICODE_STRING;
 
+/* WDF_DRIVER_GLOBALS (wdfglobals.h). */
+struct WDF_DRIVER_GLOBALS {
+    void *Driver;
+    ULONG DriverFlags;
+    ULONG DriverTag;
+    char DriverName[32];
+    unsigned char DisplaceDriverUnload;
+};
+_Static_assert(__builtin_offsetof(struct WDF_DRIVER_GLOBALS, DriverFlags) == (sizeof(void *) == 8 ? 8 : 4),
+               "WDF_DRIVER_GLOBALS.DriverFlags (wdfglobals.h)");
+_Static_assert(__builtin_offsetof(struct WDF_DRIVER_GLOBALS, DisplaceDriverUnload) == (sizeof(void *) == 8 ? 0x30 : 0x2C),
+               "WDF_DRIVER_GLOBALS.DisplaceDriverUnload (wdfglobals.h)");
+#define WdfDriverInitNoDispatchOverride 2 /* wdfdriver.h */
+#define WdfDriverMiniportUnloadTableIndex 201 /* wdffuncenum.h, KMDF 1.33 */
+
 struct WDF_VERSION {
     ULONG Major;
     ULONG Minor;
@@ -74,7 +101,8 @@ NTSTATUS DriverEntry(struct DRIVER_OBJECT_PREFIX *, struct UNICODE_STRING *);
 /* What WdfDriverEntry.lib defines for the driver. */
 const ULONG WdfFunctionCount = 444;
 WDFFUNC *WdfFunctions_01033;
-void *WdfDriverGlobals;
+struct WDF_DRIVER_GLOBALS *WdfDriverGlobals;
+WDFFUNC WdfDriverMiniportUnloadOverride;
 
 static struct WDF_BIND_INFO bind_info = {
     sizeof(struct WDF_BIND_INFO),
@@ -88,11 +116,25 @@ static struct WDF_BIND_INFO bind_info = {
 static struct UNICODE_STRING *registry_path;
 static void (*system_unload)(struct DRIVER_OBJECT_PREFIX *);
 
+static void unbind(void)
+{
+    (void)WdfVersionUnbind(registry_path, &bind_info, WdfDriverGlobals);
+}
+
+/* A driver that displaces its unload routine: the framework unbinds after the driver's own. */
 static void unload(struct DRIVER_OBJECT_PREFIX *driver)
 {
     if (system_unload)
         system_unload(driver);
-    (void)WdfVersionUnbind(registry_path, &bind_info, WdfDriverGlobals);
+    unbind();
+}
+
+/* A miniport's WdfDriverMiniportUnload (through the override) after a successful DriverEntry. */
+static void miniport_unload(struct WDF_DRIVER_GLOBALS *globals, void *wdf_driver)
+{
+    (void)globals;
+    (void)wdf_driver;
+    unbind();
 }
 
 NTSTATUS FxDriverEntry(struct DRIVER_OBJECT_PREFIX *driver, struct UNICODE_STRING *path)
@@ -100,17 +142,20 @@ NTSTATUS FxDriverEntry(struct DRIVER_OBJECT_PREFIX *driver, struct UNICODE_STRIN
     NTSTATUS status;
 
     registry_path = path;
-    status = WdfVersionBind(driver, path, &bind_info, &WdfDriverGlobals);
+    status = WdfVersionBind(driver, path, &bind_info, (void **)&WdfDriverGlobals);
     if (status < 0)
         return status;
+    WdfDriverMiniportUnloadOverride = WdfFunctions_01033[WdfDriverMiniportUnloadTableIndex];
     status = DriverEntry(driver, path);
     if (status < 0) {
-        (void)WdfVersionUnbind(path, &bind_info, WdfDriverGlobals);
+        unbind();
         return status;
     }
-    if (driver->DriverUnload) {
+    if (WdfDriverGlobals->DisplaceDriverUnload) {
         system_unload = driver->DriverUnload;
         driver->DriverUnload = unload;
+    } else if (WdfDriverGlobals->DriverFlags & WdfDriverInitNoDispatchOverride) {
+        WdfDriverMiniportUnloadOverride = (WDFFUNC)miniport_unload;
     }
     return status;
 }

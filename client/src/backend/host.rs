@@ -76,6 +76,13 @@ pub struct HostClientEvent {
     kernel: Arc<HostKernel>,
 }
 
+impl HostClientEvent {
+    /// The event object itself (for waiting on it together with other host events).
+    pub fn host_event(&self) -> &HostEvent {
+        &self.event
+    }
+}
+
 impl ClientEvent for HostClientEvent {
     fn handle(&self) -> u64 {
         self.handle

@@ -7,6 +7,7 @@
 //!   classification, zero-copy indication and in-order head release;
 //! - [`session`]: the session and adapter lifecycle (close, process exit, pause, restart, halt,
 //!   surprise removal), owner checks, link state;
+//! - [`offload`]: what offload metadata and stack requests become on either path;
 //! - [`stats`]: the counters;
 //! - [`oid`]: the answers to NDIS OID requests (sizes, identity, counters, accepted settings).
 //!
@@ -17,6 +18,7 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod offload;
 pub mod oid;
 pub mod receive;
 pub mod registration;
@@ -26,7 +28,7 @@ pub mod stats;
 
 pub use receive::ReceivePoll;
 pub use registration::RegisterError;
-pub use send::{SlotWriter, TransmitBatch, TransmitStatus};
+pub use send::{SlotWriter, TransmitBatch, TransmitOffload, TransmitStatus};
 pub use session::{Adapter, Owner, Session};
 pub use stats::{Stats, StatsSnapshot};
 

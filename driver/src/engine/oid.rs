@@ -13,6 +13,7 @@ use core::sync::atomic::{AtomicU32, Ordering};
 
 use ring_abi::{DRIVER_VERSION, MAX_IP_PACKET_SIZE, MAX_RING_CAPACITY};
 
+use crate::engine::offload::{OffloadParameters, TaskOffloads};
 use crate::engine::session::Adapter;
 use crate::engine::stats::StatsSnapshot;
 use crate::platform::Platform;
@@ -55,9 +56,19 @@ pub const OID_GEN_STATISTICS: u32 = 0x0002_0106;
 pub const OID_PNP_SET_POWER: u32 = 0xFD01_0101;
 /// `OID_PNP_QUERY_POWER`.
 pub const OID_PNP_QUERY_POWER: u32 = 0xFD01_0102;
+/// `OID_TCP_OFFLOAD_PARAMETERS` (set only): the stack turns task offloads on and off with an
+/// `NDIS_OFFLOAD_PARAMETERS` ([`OffloadParameters::parse`], then
+/// [`Adapter::set_offload_parameters`]); the shell then reports the offloads on to the stack
+/// (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`).
+pub const OID_TCP_OFFLOAD_PARAMETERS: u32 = 0xFC01_020C;
+/// `OID_OFFLOAD_ENCAPSULATION` (set): the encapsulation the stack uses for offloaded packets.
+pub const OID_OFFLOAD_ENCAPSULATION: u32 = 0x0101_010A;
+/// Size of `NDIS_OFFLOAD_ENCAPSULATION` (ntddndis.h: the object header and two groups of three
+/// ULONGs).
+pub const OFFLOAD_ENCAPSULATION_SIZE: u32 = 28;
 
 /// Every OID the adapter answers, for the general attributes' supported-OID list.
-pub const SUPPORTED_OIDS: [u32; 21] = [
+pub const SUPPORTED_OIDS: [u32; 23] = [
     OID_GEN_MAXIMUM_LOOKAHEAD,
     OID_GEN_MAXIMUM_FRAME_SIZE,
     OID_GEN_TRANSMIT_BUFFER_SPACE,
@@ -77,6 +88,8 @@ pub const SUPPORTED_OIDS: [u32; 21] = [
     OID_GEN_STATISTICS,
     OID_PNP_SET_POWER,
     OID_PNP_QUERY_POWER,
+    OID_TCP_OFFLOAD_PARAMETERS,
+    OID_OFFLOAD_ENCAPSULATION,
     // Answered by NDIS for the miniport from its general attributes; listed so that the list
     // describes the adapter completely.
     0x0001_0101, // OID_GEN_SUPPORTED_LIST
@@ -180,11 +193,20 @@ impl InterfaceStatistics {
 pub(crate) struct OidSettings {
     packet_filter: AtomicU32,
     lookahead: AtomicU32,
+    /// The task offloads on now ([`TaskOffloads`] bits).
+    pub(crate) task_offloads: AtomicU32,
+    /// The task offloads the shell offers its stack ([`TaskOffloads`] bits): the most that can be on.
+    offered: AtomicU32,
 }
 
 impl Default for OidSettings {
     fn default() -> Self {
-        Self { packet_filter: AtomicU32::new(0), lookahead: AtomicU32::new(MAX_IP_PACKET_SIZE) }
+        Self {
+            packet_filter: AtomicU32::new(0),
+            lookahead: AtomicU32::new(MAX_IP_PACKET_SIZE),
+            task_offloads: AtomicU32::new(TaskOffloads::ALL.bits()),
+            offered: AtomicU32::new(TaskOffloads::ALL.bits()),
+        }
     }
 }
 
@@ -241,7 +263,62 @@ impl<P: Platform> Adapter<P> {
             // (registration attribute NO_HALT_ON_SUSPEND).
             OID_PNP_SET_POWER => read_u32(input).map(|_| 4),
             OID_GEN_INTERRUPT_MODERATION => Err(OidError::InvalidData),
+            OID_TCP_OFFLOAD_PARAMETERS => {
+                let (parameters, read) = OffloadParameters::parse(input)?;
+                self.set_offload_parameters(&parameters)?;
+                Ok(read)
+            }
+            // Offloaded packets carry IP headers only; whatever framing the stack announces
+            // changes nothing for an IP adapter.
+            OID_OFFLOAD_ENCAPSULATION => {
+                if input.len() < OFFLOAD_ENCAPSULATION_SIZE as usize {
+                    return Err(OidError::BufferTooShort { needed: OFFLOAD_ENCAPSULATION_SIZE });
+                }
+                Ok(OFFLOAD_ENCAPSULATION_SIZE)
+            }
             _ => Err(OidError::NotSupported),
+        }
+    }
+
+    /// The task offloads on now.
+    pub fn task_offloads(&self) -> TaskOffloads {
+        TaskOffloads::from_bits(self.inner.oid_settings.task_offloads.load(Ordering::SeqCst))
+    }
+
+    /// The task offloads the shell offers its stack ([`TaskOffloads::ALL`] unless
+    /// [`Self::offer_task_offloads`] said less).
+    pub fn offered_task_offloads(&self) -> TaskOffloads {
+        TaskOffloads::from_bits(self.inner.oid_settings.offered.load(Ordering::SeqCst))
+    }
+
+    /// Sets what the shell offers its stack (NDIS: the offload attributes of the adapter, which
+    /// depend on the NDIS version it registered with: USO needs 6.83), all of it on. Called once,
+    /// before the stack can send or switch offloads.
+    pub fn offer_task_offloads(&self, offered: TaskOffloads) {
+        let settings = &self.inner.oid_settings;
+        settings.offered.store(offered.bits(), Ordering::SeqCst);
+        settings.task_offloads.store(offered.bits(), Ordering::SeqCst);
+    }
+
+    /// Applies an `OID_TCP_OFFLOAD_PARAMETERS` request ([`TaskOffloads::apply`]); returns the
+    /// offloads on afterwards, which the shell reports to the stack when they changed. Turning on
+    /// an offload that is not offered refuses the request ([`OidError::InvalidData`]). From
+    /// the moment this returns, the Send path drops any packet that asks for an offload now off
+    /// (NDIS: a miniport that completed a request turning LSO off drops every NBL with LSO
+    /// information), and the Receive path uses only the receive offloads still on.
+    pub fn set_offload_parameters(&self, parameters: &OffloadParameters) -> Result<TaskOffloads, OidError> {
+        let cell = &self.inner.oid_settings.task_offloads;
+        let mut current = cell.load(Ordering::SeqCst);
+        loop {
+            let next = TaskOffloads::from_bits(current).apply(parameters)?;
+            // Turning on an offload the adapter does not offer is refused like an unknown value.
+            if !self.offered_task_offloads().contains(next) {
+                return Err(OidError::InvalidData);
+            }
+            match cell.compare_exchange(current, next.bits(), Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Ok(next),
+                Err(seen) => current = seen,
+            }
         }
     }
 }
@@ -255,7 +332,7 @@ fn read_u32(input: &[u8]) -> Result<u32, OidError> {
 /// Writes a scalar or byte-string answer into `out`; returns `(bytes written, bytes needed)`.
 ///
 /// NDIS rule for 64-bit counters: a caller with a 4-byte buffer gets the low 32 bits and is told
-/// 8 bytes are needed. Structured answers ([`OidValue::Statistics`],
+/// 8 bytes are needed; a shorter buffer gets nothing and is told 8 (as Wintun answers). Structured answers ([`OidValue::Statistics`],
 /// [`OidValue::InterruptModerationNotSupported`]) are serialized by the shell and yield
 /// [`OidError::NotSupported`] here.
 pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), OidError> {
@@ -271,10 +348,13 @@ pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), 
             if out.len() >= 8 {
                 put(out, &v.to_ne_bytes())
             } else {
-                // Truncation is the documented behaviour for a 4-byte buffer.
+                // Truncation is the documented behaviour for a 4-byte buffer; a shorter one is
+                // told the full answer's size.
                 #[allow(clippy::cast_possible_truncation)]
                 let low = *v as u32;
-                put(out, &low.to_ne_bytes()).map(|(written, _)| (written, 8))
+                put(out, &low.to_ne_bytes())
+                    .map(|(written, _)| (written, 8))
+                    .map_err(|_| OidError::BufferTooShort { needed: 8 })
             }
         }
         OidValue::Bytes(bytes) => put(out, bytes),
@@ -377,7 +457,7 @@ mod tests {
         let mut small = [0u8; 4];
         assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small), Ok((4, 8)));
         assert_eq!(small, 0x5566_7788u32.to_ne_bytes());
-        assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small[..2]), Err(OidError::BufferTooShort { needed: 4 }));
+        assert_eq!(encode_oid_value(&OidValue::U64(big), &mut small[..2]), Err(OidError::BufferTooShort { needed: 8 }));
         let mut text = [0u8; 32];
         let (n, _) = encode_oid_value(&OidValue::Bytes(VENDOR_DESCRIPTION), &mut text).unwrap();
         assert_eq!(&text[..n as usize], VENDOR_DESCRIPTION);

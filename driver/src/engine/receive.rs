@@ -16,7 +16,18 @@
 //!    where this one stopped, and the slot is released only once it is finished and all its
 //!    packets are back;
 //! 5. when the stack returns packets ([`Session::complete_indications`], any thread, any order),
-//!    release `head` over the leading slots whose packets are all back, in order, under the lock.
+//!    release `head` over the leading slots whose packets are all back, in order, under the lock;
+//!    with the write-space signal, the release is followed by a full fence and a load of the
+//!    client's `space_waiting`, and the client's write-space event is set when it is non-zero.
+//!
+//! With offloads (`OFFLOAD`), step 4 first reads the slot's metadata block and the packet's
+//! headers once into locals, validates them (ring-abi's `OffloadMeta::validate`; invalid
+//! metadata drops the packet, counted), and decides with the offloads the stack takes now
+//! ([`crate::engine::offload::receive_action`]): the packet is indicated whole (a coalesced
+//! unit, a partial or valid checksum), or cut into IP packets whose headers the engine writes
+//! into the indications' own memory in front of the payload, which stays in the ring. The
+//! engine never writes the Receive ring's data area. A slot whose packets do not fit what is
+//! left of the round's batch is left for the next round.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -24,13 +35,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use lock_api::Mutex;
 use ring_abi::{
-    PacketView, Ring, RingVersion, SleepCheck, CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS,
-    RING_STOPPED,
+    OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck, CONSUMER_RECHECK_MAX_NS,
+    CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET, RING_STOPPED,
 };
 
+use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
 use crate::engine::stats::{add, bump};
-use crate::platform::{Event, IpKind, Platform};
+use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
+use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
 /// consumed and waiting for an earlier slot). The consumer waits for returns beyond it.
@@ -84,6 +97,26 @@ struct PartialSlot {
     seq: u64,
 }
 
+/// What an offload session's slot is, from its metadata read once.
+enum OffloadWork {
+    /// An all-zero block: a plain packet.
+    Plain,
+    /// Metadata that does not fit the packet (or a data offset inside the block): dropped.
+    Invalid,
+    /// A validated packet, its headers copied once, and what to do with it.
+    Offloaded { plan: OffloadPlan, headers: [u8; MAX_OFFLOAD_HEADER], action: ReceiveAction },
+}
+
+impl OffloadWork {
+    /// Indications the slot takes (an upper bound for plain and invalid packets).
+    fn indications(&self) -> usize {
+        match self {
+            Self::Plain | Self::Invalid => 1,
+            Self::Offloaded { plan, action, .. } => action.indications(plan),
+        }
+    }
+}
+
 /// What preparing (part of) a slot gave.
 #[derive(Clone, Copy, Debug)]
 struct Prepared {
@@ -107,10 +140,22 @@ pub(crate) struct InFlight {
     space_wanted: bool,
 }
 
+/// What releasing leading slots did.
+#[derive(Clone, Copy, Debug, Default)]
+struct Released {
+    /// `head` moved.
+    any: bool,
+    /// The client waits for space (write-space signal): set its event once the lock is dropped.
+    wake_client: bool,
+}
+
 /// The Receive ring of a session.
 pub(crate) struct ReceiveState<P: Platform> {
     pub(crate) ring: Ring,
     pub(crate) event: P::Event,
+    /// The client's write-space event (`WRITE_SPACE`), set when a release finds
+    /// `space_waiting` set, and at the end of the ring.
+    space_event: Option<P::Event>,
     /// Set whenever packets come back (notification event); drain waiters (pause, teardown).
     returned: P::Event,
     /// Set whenever slots are released (notification event); the consumer waits on it when too
@@ -145,26 +190,30 @@ pub(crate) struct IndicationBuffer<P: Platform> {
     /// IP bytes of the packets in `batch`, added to the shared counters once per round (not
     /// per packet: the counters' cache line is shared with the Send path).
     batch_bytes: u64,
+    /// Of those, the bytes indicated from the ring without a copy (the rest are headers the
+    /// engine wrote for cut packets).
+    batch_ring_bytes: u64,
 }
 
 impl<P: Platform> ReceiveState<P> {
     /// Receive state for a ring whose client-side head was read as `initial_head` (validated).
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         ring: Ring,
         mapping: P::Mapping,
         event: P::Event,
+        space_event: Option<P::Event>,
         returned: P::Event,
         space: P::Event,
         round_done: P::Event,
         initial_head: u32,
     ) -> Option<Self> {
-        let mut records = VecDeque::new();
-        records.try_reserve_exact(MAX_SLOTS_IN_FLIGHT).ok()?;
-        let mut batch = Vec::new();
-        batch.try_reserve_exact(RECEIVE_BATCH_PACKETS).ok()?;
+        let records = try_deque_with_capacity(MAX_SLOTS_IN_FLIGHT).ok()?;
+        let batch = try_vec_with_capacity(RECEIVE_BATCH_PACKETS).ok()?;
         Some(Self {
             ring,
             event,
+            space_event,
             returned,
             space,
             in_flight: Mutex::new(InFlight {
@@ -179,7 +228,7 @@ impl<P: Platform> ReceiveState<P> {
                 cursor: initial_head,
                 next_seq: 0,
                 partial: None,
-                out: IndicationBuffer { mapping, batch, batch_bytes: 0 },
+                out: IndicationBuffer { mapping, batch, batch_bytes: 0, batch_ring_bytes: 0 },
             })),
             in_round: AtomicBool::new(false),
             round_done,
@@ -227,11 +276,24 @@ impl<P: Platform> ReceiveState<P> {
         drop(consumer);
     }
 
-    /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it.
+    /// Marks the ring stopped: `head = RING_STOPPED`, no later release moves it; a client
+    /// waiting for space is woken (it finds the ring stopped).
     pub(crate) fn stop_ring(&self) {
-        let mut in_flight = self.in_flight.lock();
-        in_flight.stopped = true;
-        self.ring.store_head(RING_STOPPED);
+        {
+            let mut in_flight = self.in_flight.lock();
+            in_flight.stopped = true;
+            self.ring.store_head(RING_STOPPED);
+        }
+        if let Some(event) = &self.space_event {
+            event.set();
+        }
+    }
+
+    /// Sets the client's write-space event, if it has one.
+    fn wake_client(&self) {
+        if let Some(event) = &self.space_event {
+            event.set();
+        }
     }
 }
 
@@ -414,14 +476,27 @@ impl<P: Platform> Session<P> {
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
         loop {
-            if platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval).is_some() {
+            if let Some(woken_by) = platform.wait_any_timeout(&[&self.receive.event, &self.stop], interval) {
                 ring.store_alertable(false);
+                // A manual-reset client event stays set after the wait: cleared here, or every
+                // later sleep would return at once. No wake-up is lost: `tail` is re-read after
+                // this, behind the alertable store and fence of the next sleep's check.
+                if woken_by == 0 {
+                    self.receive.event.clear();
+                }
                 return None;
             }
             bump(&self.stats().receive_rechecks);
             let tail = ring.load_tail();
             if tail != cursor {
-                bump(&self.stats().receive_lost_wakeups);
+                // Lost only if the client did not signal it: a client that saw `alertable` signals
+                // after publishing, and its signal may land between the timeout and this load. Such
+                // a signal is consumed here (a poll), so that it does not wake the next sleep.
+                if platform.wait_any_timeout(&[&self.receive.event], 0).is_some() {
+                    self.receive.event.clear();
+                } else {
+                    bump(&self.stats().receive_lost_wakeups);
+                }
                 ring.store_alertable(false);
                 return Some(tail);
             }
@@ -449,6 +524,13 @@ impl<P: Platform> Session<P> {
         let mut records = [SlotRecord { next_head: 0, pending: 0, open: false }; RECEIVE_BATCH_SLOTS];
         let mut slots = 0usize;
         let mut healthy = true;
+        // The offloads the stack takes, once per round (they may change by OID meanwhile).
+        let offloads = self.config.flags.contains(RegistrationFlags::OFFLOAD);
+        let stack = if offloads {
+            self.adapter_task_offloads().receive_offloads(self.platform().stack_offloads())
+        } else {
+            StackOffloads::default()
+        };
         // First the rest of a split slot the last round could not finish.
         let continued = consumer.partial.take().map(|partial| {
             let done = self.prepare_split(&partial.view, partial.offset, self.token(partial.seq), &mut consumer.out);
@@ -468,7 +550,16 @@ impl<P: Platform> Session<P> {
                 Ok(None) => break,
                 Ok(Some(view)) => {
                     let seq = consumer.next_seq;
-                    let done = self.prepare_slot(&view, seq, &mut consumer.out);
+                    let work =
+                        if offloads && view.data_length != 0 { Some(self.offload_work(&view, &stack)) } else { None };
+                    // A slot's packets are indicated in one round: one that does not fit what is
+                    // left of the batch waits for the next round, which starts empty (a slot
+                    // becomes at most MAX_GSO_SEGMENTS packets, fewer than a batch holds).
+                    let room = RECEIVE_BATCH_PACKETS.saturating_sub(consumer.out.batch.len());
+                    if work.as_ref().is_some_and(|w| w.indications() > room) {
+                        break;
+                    }
+                    let done = self.prepare_slot(&view, seq, &mut consumer.out, work);
                     if let Some(offset) = done.resume_at {
                         consumer.partial = Some(PartialSlot { view, offset, seq });
                     }
@@ -488,7 +579,7 @@ impl<P: Platform> Session<P> {
         }
         // Record the slots before indicating: the stack may return packets at once. (Slots with
         // nothing to indicate are released here; the consumer is this thread, so no `space`.)
-        {
+        let released = {
             let mut in_flight = self.receive.in_flight.lock();
             let mut pending_packets = 0u64;
             if let Some((seq, done)) = continued {
@@ -505,15 +596,20 @@ impl<P: Platform> Session<P> {
                 pending_packets = pending_packets.saturating_add(u64::from(record.pending));
             }
             in_flight.indicated = in_flight.indicated.saturating_add(pending_packets);
-            self.release_leading(&mut in_flight);
+            self.release_leading(&mut in_flight)
+        };
+        if released.wake_client {
+            bump(&self.stats().receive_space_signals);
+            self.receive.wake_client();
         }
         if !consumer.out.batch.is_empty() {
             // Counted before the indication, so that a packet the stack has seen is counted.
             let stats = self.stats();
             add(&stats.receive_packets, consumer.out.batch.len() as u64);
             add(&stats.receive_bytes, consumer.out.batch_bytes);
-            add(&stats.zero_copy_bytes, consumer.out.batch_bytes);
+            add(&stats.zero_copy_bytes, consumer.out.batch_ring_bytes);
             consumer.out.batch_bytes = 0;
+            consumer.out.batch_ring_bytes = 0;
             self.platform().indicate(&mut consumer.out.batch);
             consumer.out.batch.clear();
         }
@@ -529,8 +625,39 @@ impl<P: Platform> Session<P> {
         (u64::from(self.generation) << TOKEN_SEQ_BITS) | (seq & TOKEN_SEQ_MASK)
     }
 
+    /// An offload session's slot: its metadata and headers read once into locals, validated,
+    /// and the decision for the stack's offloads.
+    fn offload_work(&self, view: &PacketView, stack: &StackOffloads) -> OffloadWork {
+        let ring = &self.receive.ring;
+        // The data must begin after the metadata block (the block's bytes would be the packet's).
+        if view.data_offset < OFFLOAD_MIN_DATA_OFFSET {
+            return OffloadWork::Invalid;
+        }
+        let meta: OffloadMeta = ring.read_offload_meta(view.slot_offset);
+        if meta.is_none() {
+            return OffloadWork::Plain;
+        }
+        let mut headers = [0u8; MAX_OFFLOAD_HEADER];
+        let copied = (view.data_length as usize).min(MAX_OFFLOAD_HEADER);
+        let Some(local) = headers.get_mut(..copied) else { return OffloadWork::Invalid };
+        if ring.read_data(view.data_start(), local).is_err() {
+            return OffloadWork::Invalid;
+        }
+        match meta.validate(local, view.data_length) {
+            Ok(Some(plan)) => OffloadWork::Offloaded { plan, headers, action: receive_action(&plan, stack) },
+            Ok(None) => OffloadWork::Plain,
+            Err(_) => OffloadWork::Invalid,
+        }
+    }
+
     /// Prepares the indications of one validated slot.
-    fn prepare_slot(&self, view: &PacketView, seq: u64, out: &mut IndicationBuffer<P>) -> Prepared {
+    fn prepare_slot(
+        &self,
+        view: &PacketView,
+        seq: u64,
+        out: &mut IndicationBuffer<P>,
+        work: Option<OffloadWork>,
+    ) -> Prepared {
         let stats = self.stats();
         let ring = &self.receive.ring;
         if view.data_length == 0 && ring.geometry().version() == RingVersion::V2 {
@@ -538,8 +665,19 @@ impl<P: Platform> Session<P> {
             return Prepared { packets: 0, resume_at: None };
         }
         let token = self.token(seq);
-        if self.config.flags.contains(ring_abi::RegistrationFlags::RECEIVE_SPLIT) {
+        if self.config.flags.contains(RegistrationFlags::RECEIVE_SPLIT) {
             return self.prepare_split(view, 0, token, out);
+        }
+        match work {
+            None | Some(OffloadWork::Plain) => {}
+            Some(OffloadWork::Invalid) => {
+                bump(&stats.receive_dropped_offload);
+                return Prepared { packets: 0, resume_at: None };
+            }
+            Some(OffloadWork::Offloaded { plan, headers, action }) => {
+                let packets = self.prepare_offloaded(view, &plan, &headers, action, token, out);
+                return Prepared { packets, resume_at: None };
+            }
         }
         let mut first = [0u8; 1];
         let kind = if view.data_length == 0 || ring.read_data(view.data_start(), &mut first).is_err() {
@@ -548,7 +686,14 @@ impl<P: Platform> Session<P> {
             classify(first[0], view.data_length)
         };
         let packets = match kind {
-            Some(kind) => u32::from(self.prepare_packet(view.data_start(), view.data_length, kind, token, out)),
+            Some(kind) => u32::from(self.prepare_packet(
+                &[],
+                view.data_start(),
+                view.data_length,
+                &IndicationInfo::plain(kind),
+                token,
+                out,
+            )),
             None => {
                 bump(&stats.receive_dropped_not_ip);
                 0
@@ -578,7 +723,7 @@ impl<P: Platform> Session<P> {
             };
             match parsed {
                 Some((kind, len)) if len <= remaining && classify(header[0], len).is_some() => {
-                    if self.prepare_packet(at, len, kind, token, out) {
+                    if self.prepare_packet(&[], at, len, &IndicationInfo::plain(kind), token, out) {
                         packets = packets.saturating_add(1);
                     }
                     offset = offset.wrapping_add(len);
@@ -592,11 +737,85 @@ impl<P: Platform> Session<P> {
         Prepared { packets, resume_at: None }
     }
 
+    /// A validated offload packet: indicated whole, with its pseudo-header sum written in, or
+    /// cut. Returns the number of indications prepared.
+    fn prepare_offloaded(
+        &self,
+        view: &PacketView,
+        plan: &OffloadPlan,
+        headers: &[u8; MAX_OFFLOAD_HEADER],
+        action: ReceiveAction,
+        token: u64,
+        out: &mut IndicationBuffer<P>,
+    ) -> u32 {
+        let stats = self.stats();
+        let data_start = view.data_start();
+        let header_len = usize::from(plan.header_len);
+        match action {
+            ReceiveAction::AsIs(info) => {
+                let sent = self.prepare_packet(&[], data_start, view.data_length, &info, token, out);
+                if sent && info.coalesced.is_some() {
+                    bump(&stats.receive_coalesced);
+                }
+                u32::from(sent)
+            }
+            ReceiveAction::PseudoSum(info) => {
+                let mut header = *headers;
+                let (Some(field), Some(sum)) = (plan.checksum_field(), plan.pseudo_header_sum(headers)) else {
+                    bump(&stats.receive_dropped_offload);
+                    return 0;
+                };
+                let at = usize::from(field);
+                if let Some(dst) = header.get_mut(at..at.wrapping_add(2)) {
+                    dst.copy_from_slice(&sum.to_be_bytes());
+                }
+                let payload = view.data_length.saturating_sub(u32::from(plan.header_len));
+                let sent = self.prepare_packet(
+                    header.get(..header_len).unwrap_or(&[]),
+                    data_start.wrapping_add(u32::from(plan.header_len)),
+                    payload,
+                    &info,
+                    token,
+                    out,
+                );
+                if sent && info.coalesced.is_some() {
+                    bump(&stats.receive_coalesced);
+                }
+                u32::from(sent)
+            }
+            ReceiveAction::Segment(info) => {
+                bump(&stats.receive_segmented);
+                let mut packets = 0u32;
+                let mut header = [0u8; MAX_OFFLOAD_HEADER];
+                for index in 0..plan.segment_count() {
+                    let Some(spec) = plan.segment_payload(index) else { break };
+                    let payload_at = data_start.wrapping_add(spec.payload_offset);
+                    // The payload is summed as it is now; the stack reads it from the ring
+                    // later. A client that changes it meanwhile gets a packet whose checksum
+                    // fails at the stack: only its own packet is lost.
+                    let sum = self.receive.ring.sum_data(payload_at, spec.payload_len as usize);
+                    let written = sum.ok().and_then(|sum| plan.segment_header(headers, index, sum, &mut header));
+                    if written.is_none() {
+                        bump(&stats.receive_dropped_offload);
+                        continue;
+                    }
+                    let prefix = header.get(..header_len).unwrap_or(&[]);
+                    if self.prepare_packet(prefix, payload_at, spec.payload_len, &info, token, out) {
+                        packets = packets.saturating_add(1);
+                        bump(&stats.receive_segments);
+                    }
+                }
+                packets
+            }
+        }
+    }
+
     fn prepare_packet(
         &self,
+        header: &[u8],
         data_start: u32,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
         out: &mut IndicationBuffer<P>,
     ) -> bool {
@@ -609,10 +828,12 @@ impl<P: Platform> Session<P> {
             bump(&stats.receive_dropped_no_resources);
             return false;
         };
-        match self.platform().prepare_indication(&out.mapping, offset, len, kind, token) {
+        match self.platform().prepare_indication(&out.mapping, header, offset, len, info, token) {
             Some(indication) => {
                 out.batch.push(indication);
-                out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len));
+                let header_len = header.len() as u64;
+                out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len)).wrapping_add(header_len);
+                out.batch_ring_bytes = out.batch_ring_bytes.wrapping_add(u64::from(len));
                 true
             }
             None => {
@@ -622,9 +843,10 @@ impl<P: Platform> Session<P> {
         }
     }
 
-    /// Pops every leading slot whose packets are all back and stores the new head. Returns
-    /// whether anything was released. Called with the in-flight lock held.
-    fn release_leading(&self, in_flight: &mut InFlight) -> bool {
+    /// Pops every leading slot whose packets are all back and stores the new head. Called with
+    /// the in-flight lock held; the caller sets the client's write-space event (after dropping
+    /// the lock) when the result says so.
+    fn release_leading(&self, in_flight: &mut InFlight) -> Released {
         let mut head = None;
         while in_flight.records.front().is_some_and(|r| r.pending == 0 && !r.open) {
             head = in_flight.records.pop_front().map(|r| r.next_head);
@@ -633,12 +855,19 @@ impl<P: Platform> Session<P> {
         match head {
             Some(h) => {
                 in_flight.released_head = h;
+                let mut wake_client = false;
                 if !in_flight.stopped {
-                    self.receive.ring.store_head(h);
+                    if self.receive.space_event.is_some() {
+                        // Write-space handshake: release store of head, full fence, load of the
+                        // client's space_waiting (ring-abi's Ring::release_head).
+                        wake_client = self.receive.ring.release_head(h);
+                    } else {
+                        self.receive.ring.store_head(h);
+                    }
                 }
-                true
+                Released { any: true, wake_client }
             }
-            None => false,
+            None => Released::default(),
         }
     }
 
@@ -663,15 +892,19 @@ impl<P: Platform> Session<P> {
             }
             let released = self.release_leading(&mut in_flight);
             // Signal only what someone waits for: teardown and pause wait for "all returned",
-            // the consumer for room it asked for.
+            // the consumer for room it asked for, the client for space.
             let all_returned = in_flight.indicated == 0;
-            let wake_consumer = released && in_flight.space_wanted;
+            let wake_consumer = released.any && in_flight.space_wanted;
             if wake_consumer {
                 in_flight.space_wanted = false;
             }
-            (all_returned, wake_consumer)
+            (all_returned, wake_consumer, released.wake_client)
         };
-        let (all_returned, wake_consumer) = signals;
+        let (all_returned, wake_consumer, wake_client) = signals;
+        if wake_client {
+            bump(&self.stats().receive_space_signals);
+            self.receive.wake_client();
+        }
         if all_returned {
             self.receive.returned.set();
         }
@@ -682,7 +915,10 @@ impl<P: Platform> Session<P> {
 
     /// Waits until every indicated packet is back (for pause).
     pub(crate) fn quiesce_receive(&self) {
-        // `paused` is already set (SeqCst): a round that missed it is waited for here.
+        // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
+        // runs below normal priority, so that wait would last as long as the processor is loaded:
+        // it is raised first (and relaxed by the restart).
+        self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
         self.receive.wait_all_returned(self.platform());
     }

@@ -2,7 +2,7 @@
 //!
 //! [`Adapter::device_control`] is the one entry for the IOCTLs: the shell passes the buffered
 //! input and output and the caller's identity; the engine decides. Registration validates the
-//! input with ring-abi's [`parse_registration`], maps both rings and references both events
+//! input with ring-abi's [`parse_registration`], references each ring's event and maps the ring
 //! through the platform, checks the rings' initial indices, starts the consumer, and raises the
 //! link. Anything that fails undoes what was done and refuses with a typed reason.
 
@@ -51,13 +51,15 @@ impl RegisterError {
     }
 }
 
-/// Longest input any ringtun request has (a v2 registration is 56 bytes, a 64-bit v1 registration
-/// 48). A shell that must copy the input before the output is written (METHOD_BUFFERED shares one
-/// buffer) copies at most this much and refuses longer input with [`Status::InvalidParameter`],
-/// the status the engine gives any input of a wrong length.
+/// Longest input any ringtun request has (a v2 registration with the write-space event is 64
+/// bytes, a plain v2 registration 56, a 64-bit v1 registration 48). A shell that must copy the
+/// input before the output is written (METHOD_BUFFERED shares one buffer) copies at most this
+/// much and refuses longer input with [`Status::InvalidParameter`], the status the engine gives
+/// any input of a wrong length.
 pub const MAX_REQUEST_INPUT: usize = 64;
 
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_SIZE);
+const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V2_REGISTRATION_EXT_SIZE);
 const _: () = assert!(MAX_REQUEST_INPUT >= ring_abi::V1_REGISTRATION_SIZE_64);
 
 impl<P: Platform> Adapter<P> {
@@ -143,8 +145,9 @@ impl<P: Platform> Adapter<P> {
 }
 
 impl<P: Platform> Adapter<P> {
-    /// Maps both rings, checks their initial indices, references the client's events, creates the
-    /// engine's, and allocates the session (not yet started or published).
+    /// For each ring in turn (Send, then Receive): references the client's event, maps the ring
+    /// and checks its initial index; then creates the engine's events and allocates the session
+    /// (not yet started or published).
     #[inline(never)]
     fn build_session(
         &self,
@@ -155,7 +158,7 @@ impl<P: Platform> Adapter<P> {
     ) -> Result<TryArc<Session<P>>, RegisterError> {
         let platform = &self.inner.platform;
         let send = send_state(platform, &config.send, caller)?;
-        let receive = receive_state(platform, &config.receive, caller)?;
+        let receive = receive_state(platform, &config.receive, config.write_space_event, caller)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
@@ -171,20 +174,22 @@ impl<P: Platform> Adapter<P> {
     }
 }
 
-/// The Send ring's state: mapped, its initial tail read once and validated (the private cursor
-/// starts there), the client's event referenced for signalling.
+/// The Send ring's state: the client's event referenced for signalling, the ring mapped, its
+/// initial tail read once and validated (the private cursor starts there).
 #[inline(never)]
 fn send_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
     caller: CallerBitness,
 ) -> Result<SendState<P>, RegisterError> {
-    let (ring, mapping) = map(platform, RingRole::Send, desc, caller)?;
-    let tail = ring.load_tail();
-    ring.geometry().check_tail(tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
+    // The event first, then the memory, as Wintun's driver does: a registration naming closed
+    // handles and freed memory (a stale one) is refused for its handle, with Wintun's status.
     let client_event = platform
         .reference_event(RingRole::Send, desc.tail_moved_event)
         .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
+    let (ring, mapping) = map(platform, RingRole::Send, desc, caller)?;
+    let tail = ring.load_tail();
+    ring.geometry().check_tail(tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
     let drained = platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
     match SendState::new(ring, mapping, client_event, drained, tail) {
         Some(send) => Ok(send),
@@ -192,24 +197,38 @@ fn send_state<P: Platform>(
     }
 }
 
-/// The Receive ring's state: mapped, its initial head read once and validated (the consumer's
-/// cursor starts there), the client's event referenced for waiting, not alertable.
+/// The Receive ring's state: the client's event referenced for waiting and its write-space event
+/// (if any) for signalling, the ring mapped, its initial head read once and validated (the
+/// consumer's cursor starts there), not alertable.
 #[inline(never)]
 fn receive_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
+    write_space_event: Option<u64>,
     caller: CallerBitness,
 ) -> Result<ReceiveState<P>, RegisterError> {
-    let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
-    let head = ring.load_head();
-    ring.geometry().check_head(head).map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;
+    // The event first, then the memory (see `send_state`).
     let client_event = platform
         .reference_event(RingRole::Receive, desc.tail_moved_event)
         .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
+    // The write-space event is only set by the driver (the client waits on it): referenced with
+    // the access of an event the driver signals, also before the memory.
+    let space_event = match write_space_event {
+        Some(handle) => Some(
+            platform
+                .reference_event(RingRole::Send, handle)
+                .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?,
+        ),
+        None => None,
+    };
+    let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
+    let head = ring.load_head();
+    ring.geometry().check_head(head).map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;
     let event = || platform.create_event().map_err(|e| RegisterError::Platform(RingRole::Receive, e));
     let (returned, space, round_done) = (event()?, event()?, event()?);
     // `let else` rather than `?` on the large value: fewer copies of it in unoptimized builds.
-    let Some(receive) = ReceiveState::new(ring, mapping, client_event, returned, space, round_done, head) else {
+    let Some(receive) = ReceiveState::new(ring, mapping, client_event, space_event, returned, space, round_done, head)
+    else {
         return Err(RegisterError::OutOfMemory);
     };
     // The Receive ring starts not alertable: the consumer sets it when it sleeps.

@@ -258,9 +258,13 @@ impl<P: Platform> Adapter<P> {
         }
     }
 
-    /// Restarts a paused adapter.
+    /// Restarts a paused adapter. The consumer, raised by the pause, returns to its own priority
+    /// before it is let go on.
     pub fn restart(&self) {
         self.inner.paused.store(false, Ordering::SeqCst);
+        if let Some(session) = self.session() {
+            session.relax_consumer();
+        }
         self.inner.resumed.set();
     }
 
@@ -337,12 +341,33 @@ impl<P: Platform> Session<P> {
         &self.adapter.platform
     }
 
+    /// The adapter's task offloads on now.
+    pub(crate) fn adapter_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
+        crate::engine::offload::TaskOffloads::from_bits(self.adapter.oid_settings.task_offloads.load(Ordering::SeqCst))
+    }
+
     pub(crate) fn set_worker(&self, worker: P::Worker) {
         // Registration attaches the worker once, so `previous` is always `None`; were it not, it
         // would be joined here, after the lock is released (a join waits, which a spin lock's
         // raised IRQL forbids).
         let previous = self.worker.lock().replace(worker);
         drop(previous);
+    }
+
+    /// Raises the consumer thread ([`Worker::expedite`]) while a pauser waits for its round. Under
+    /// the lock teardown takes the worker out with, so the thread is never one being joined (a
+    /// teardown that took it first raises it itself).
+    pub(crate) fn expedite_consumer(&self) {
+        if let Some(worker) = self.worker.lock().as_ref() {
+            worker.expedite();
+        }
+    }
+
+    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock.
+    pub(crate) fn relax_consumer(&self) {
+        if let Some(worker) = self.worker.lock().as_ref() {
+            worker.relax();
+        }
     }
 
     /// Indicates link up, unless the session already ended. Decided under the lock, indicated

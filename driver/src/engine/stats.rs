@@ -39,6 +39,8 @@ counters! {
     send_dropped_invalid,
     /// Packets dropped because the client's Send-ring head was invalid.
     send_dropped_ring_fault,
+    /// Packets dropped because they asked for a large send the adapter has turned off.
+    send_dropped_offload_off,
     /// Packets indicated to the stack from the Receive ring.
     receive_packets,
     /// IP bytes of those packets.
@@ -53,6 +55,18 @@ counters! {
     receive_empty_slots,
     /// Receive rings stopped because their contents were corrupt.
     receive_ring_faults,
+    /// Offload sessions: Receive-ring packets dropped for metadata that does not fit the packet
+    /// (or a data offset inside the metadata block).
+    receive_dropped_offload,
+    /// Offload sessions: Receive-ring packets the engine cut into IP packets (or whose partial
+    /// checksum it completed), because the stack does not take them whole.
+    receive_segmented,
+    /// The IP packets indicated for those.
+    receive_segments,
+    /// Offload sessions: super-packets indicated whole, as one coalesced unit.
+    receive_coalesced,
+    /// Times the driver set the client's write-space event after freeing Receive-ring space.
+    receive_space_signals,
     /// Payload bytes the driver copied (stack to Send ring).
     copied_bytes,
     /// Payload bytes handed to the stack without a copy (Receive ring to stack).
@@ -61,11 +75,20 @@ counters! {
     receive_sleeps,
     /// Times a sleeping consumer woke on its re-check timeout (no signal) to re-read `tail`.
     receive_rechecks,
-    /// Times such a re-check found packets the client had published without waking the consumer
-    /// (a lost wake-up: a client without the full fence, or one that skipped the signal).
+    /// Times such a re-check found packets the client had published without signalling the
+    /// consumer (a lost wake-up: a client without the full fence, or one that skipped the
+    /// signal). A re-check whose packets were signalled after the timeout is not one.
     receive_lost_wakeups,
     /// Times the driver signalled the client's Send-ring event.
     send_signals,
+    /// Packets the stack sent with an offload request (a large send, a checksum to complete)
+    /// that were published on the Send ring whole, with their metadata (offload sessions).
+    send_offload_packets,
+    /// Packets the stack sent with an offload request that the engine cut into IP packets (or
+    /// whose checksum it completed) before the ring, for a session without offloads.
+    send_segmented,
+    /// The IP packets published for those.
+    send_segments,
     /// Sessions registered.
     sessions_registered,
     /// Registrations refused.

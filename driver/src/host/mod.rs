@@ -15,6 +15,7 @@
 pub mod kernel;
 pub mod stack;
 
+use std::boxed::Box;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -27,7 +28,7 @@ use ring_abi::{CallerBitness, RingRole};
 use crate::engine::session::AdapterInner;
 use crate::engine::{Adapter, Owner, ReceivePoll, Session, Status, TransmitStatus};
 use crate::fallible::{TryArc, TryWeak};
-use crate::platform::{IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
+use crate::platform::{IndicationInfo, Platform, PlatformError, RingMapping, StackOffloads, Worker, MAX_WAIT_EVENTS};
 
 pub use kernel::{HostEvent, HostKernel, RingAllocation};
 pub use stack::{Delivered, FakeStack, HostIndication, HostTransmitBatch, ReturnMode};
@@ -390,12 +391,43 @@ impl RingMapping for HostMapping {
     }
 }
 
+/// A change of the consumer thread's priority the engine asked for. The host has no thread
+/// priorities: it records each request, in order ([`HostDriver::worker_priority_changes`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PriorityChange {
+    /// [`Worker::expedite`]: raised above every normal-priority thread.
+    Expedited,
+    /// [`Worker::relax`]: back to its own low priority.
+    Relaxed,
+}
+
+/// The priority changes asked of the adapter's workers, in order.
+type PriorityLog = std::sync::Mutex<Vec<PriorityChange>>;
+
 /// The consumer thread (none in polled mode: the test drives [`Session::poll_receive`]).
-pub struct HostWorker(Option<JoinHandle<()>>);
+pub struct HostWorker {
+    thread: Option<JoinHandle<()>>,
+    priorities: Arc<PriorityLog>,
+}
+
+impl HostWorker {
+    fn record(&self, change: PriorityChange) {
+        // The host's own bookkeeping: exempt from the allocation faults a test injects.
+        platform_allocation(|| self.priorities.lock().unwrap_or_else(|e| e.into_inner()).push(change));
+    }
+}
 
 impl Worker for HostWorker {
+    fn expedite(&self) {
+        self.record(PriorityChange::Expedited);
+    }
+
+    fn relax(&self) {
+        self.record(PriorityChange::Relaxed);
+    }
+
     fn join(self) {
-        if let Some(thread) = self.0 {
+        if let Some(thread) = self.thread {
             let _ = thread.join();
         }
     }
@@ -414,6 +446,11 @@ pub trait StackSide: Send + Sync + 'static {
 
     /// The link went up or down.
     fn link_changed(&self, up: bool);
+
+    /// The offloads this stack takes on indicated packets (none unless it says so).
+    fn offloads(&self) -> StackOffloads {
+        StackOffloads::default()
+    }
 }
 
 /// The platform.
@@ -430,7 +467,16 @@ pub struct HostPlatform {
     /// No consumer thread: the Receive ring moves only when the test calls
     /// [`Session::poll_receive`] (deterministic, single-threaded).
     polled: bool,
+    /// Runs once, on the thread whose next timed wait ends by its timeout, before that wait
+    /// returns: a test acts in the window between a timeout and the waiter's next step.
+    timeout_hook: Arc<TimeoutHook>,
+    /// Every priority change asked of a worker of this adapter.
+    priorities: Arc<PriorityLog>,
 }
+
+/// An action for the moment a timed wait has timed out and not yet returned
+/// ([`HostDriver::on_next_wait_timeout`]).
+type TimeoutHook = std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>;
 
 impl Platform for HostPlatform {
     type RawMutex = HostSpinLock;
@@ -501,7 +547,14 @@ impl Platform for HostPlatform {
 
     fn wait_any_timeout<const N: usize>(&self, events: &[&HostEvent; N], timeout_ns: u64) -> Option<usize> {
         const { assert!(N >= 1 && N <= MAX_WAIT_EVENTS, "a wait takes one to MAX_WAIT_EVENTS events") };
-        HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)))
+        let signalled = HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)));
+        if signalled.is_none() && timeout_ns != 0 {
+            let hook = self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
+        signalled
     }
 
     fn now_ns(&self) -> u64 {
@@ -512,8 +565,9 @@ impl Platform for HostPlatform {
         if self.faults.fail(FaultKind::Spawn) {
             return Err(PlatformError::ThreadStart);
         }
+        let priorities = Arc::clone(&self.priorities);
         if self.polled {
-            return Ok(HostWorker(None));
+            return Ok(HostWorker { thread: None, priorities });
         }
         platform_allocation(|| {
             let live = Live::new(&self.resources, |r| &r.workers);
@@ -524,7 +578,7 @@ impl Platform for HostPlatform {
                     drop(session);
                     drop(live);
                 })
-                .map(|thread| HostWorker(Some(thread)))
+                .map(|thread| HostWorker { thread: Some(thread), priorities })
                 .map_err(|_| PlatformError::ThreadStart)
         })
     }
@@ -532,9 +586,10 @@ impl Platform for HostPlatform {
     fn prepare_indication(
         &self,
         mapping: &HostMapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<HostIndication> {
         if self.faults.fail(FaultKind::Indication) {
@@ -544,9 +599,24 @@ impl Platform for HostPlatform {
         if end > mapping.len {
             return None;
         }
+        let mut copied = [0u8; ring_abi::MAX_OFFLOAD_HEADER];
+        copied.get_mut(..header.len())?.copy_from_slice(header);
         let ring_offset = offset;
         let ptr = mapping.base.wrapping_add(offset).cast_const();
-        Some(HostIndication { token, kind, ptr, len, ring_offset, _hold: IndicationHold::new(&mapping.anchor) })
+        Some(HostIndication {
+            token,
+            info: *info,
+            header: copied,
+            header_len: header.len() as u8,
+            ptr,
+            len,
+            ring_offset,
+            _hold: IndicationHold::new(&mapping.anchor),
+        })
+    }
+
+    fn stack_offloads(&self) -> StackOffloads {
+        self.stack.offloads()
     }
 
     fn indicate(&self, batch: &mut Vec<HostIndication>) {
@@ -598,6 +668,8 @@ pub struct HostDriver {
     faults: Arc<HostFaults>,
     resources: Arc<HostResources>,
     calls_under_lock: Arc<AtomicU64>,
+    timeout_hook: Arc<TimeoutHook>,
+    priorities: Arc<PriorityLog>,
     next_file: AtomicUsize,
 }
 
@@ -648,12 +720,14 @@ impl HostDriver {
     }
 
     fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>, polled: bool) -> Result<Arc<Self>, PlatformError> {
-        let (kernel, faults, resources, calls_under_lock) = platform_allocation(|| {
+        let (kernel, faults, resources, calls_under_lock, timeout_hook, priorities) = platform_allocation(|| {
             (
                 HostKernel::new(),
                 Arc::new(HostFaults::default()),
                 Arc::new(HostResources::default()),
                 Arc::new(AtomicU64::new(0)),
+                Arc::new(TimeoutHook::default()),
+                Arc::new(PriorityLog::default()),
             )
         });
         let platform = HostPlatform {
@@ -665,6 +739,8 @@ impl HostDriver {
             adapter: OnceLock::new(),
             calls_under_lock: Arc::clone(&calls_under_lock),
             polled,
+            timeout_hook: Arc::clone(&timeout_hook),
+            priorities: Arc::clone(&priorities),
         };
         let adapter = Adapter::new(platform)?;
         let _ = adapter.inner.platform.adapter.set(TryArc::downgrade(&adapter.inner));
@@ -676,6 +752,8 @@ impl HostDriver {
                 faults,
                 resources,
                 calls_under_lock,
+                timeout_hook,
+                priorities,
                 next_file: AtomicUsize::new(0x1000),
             })
         }))
@@ -796,6 +874,19 @@ impl HostDriver {
         self.calls_under_lock.load(Ordering::SeqCst)
     }
 
+    /// Runs `action` once, on the thread whose next timed platform wait (the consumer's re-check
+    /// sleep) ends by its timeout, after the timeout and before the wait returns: a deterministic
+    /// way to publish, or publish and signal, exactly in that window.
+    pub fn on_next_wait_timeout(&self, action: impl FnOnce() + Send + 'static) {
+        let action: Box<dyn FnOnce() + Send> = platform_allocation(|| Box::new(action));
+        *self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(action);
+    }
+
+    /// Every priority change the engine asked of this adapter's consumer threads, in order.
+    pub fn worker_priority_changes(&self) -> Vec<PriorityChange> {
+        self.priorities.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Fault injection.
     pub fn faults(&self) -> &HostFaults {
         &self.faults
@@ -809,7 +900,17 @@ impl HostDriver {
     /// The stack sends `packets` out of the adapter as one batch. `Err(index)` if the engine
     /// left a packet's status unset (or set it twice).
     pub fn transmit(&self, packets: &[&[u8]]) -> Result<Vec<TransmitStatus>, usize> {
-        let mut batch = HostTransmitBatch::new(packets);
+        self.transmit_offloaded(packets, &[])
+    }
+
+    /// [`Self::transmit`] with the stack's offload request for each packet (a large send, a
+    /// checksum left to the adapter); missing entries ask nothing.
+    pub fn transmit_offloaded(
+        &self,
+        packets: &[&[u8]],
+        offloads: &[crate::engine::TransmitOffload],
+    ) -> Result<Vec<TransmitStatus>, usize> {
+        let mut batch = HostTransmitBatch::with_offloads(packets, offloads);
         self.adapter.transmit(&mut batch);
         batch.statuses()
     }

@@ -7,9 +7,9 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
 
-use crate::engine::{SlotWriter, TransmitBatch, TransmitStatus};
+use crate::engine::{SlotWriter, TransmitBatch, TransmitOffload, TransmitStatus};
 use crate::host::StackSide;
-use crate::platform::IpKind;
+use crate::platform::{IndicationInfo, IpKind, StackOffloads};
 
 /// What the fake stack does with an indicated packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,11 +20,15 @@ pub enum ReturnMode {
     Hold,
 }
 
-/// A packet indicated to the stack: a window over the client's ring (not a copy).
+/// A packet indicated to the stack: a window over the client's ring (not a copy), after a header
+/// the engine wrote for a packet it cut (most indications have none).
 #[derive(Debug)]
 pub struct HostIndication {
     pub(crate) token: u64,
-    pub(crate) kind: IpKind,
+    pub(crate) info: IndicationInfo,
+    /// The engine's header in front of the ring bytes (`header_len` of them).
+    pub(crate) header: [u8; ring_abi::MAX_OFFLOAD_HEADER],
+    pub(crate) header_len: u8,
     pub(crate) ptr: *const u8,
     pub(crate) len: u32,
     /// Offset of the packet from the start of the ring memory (proves no copy was made).
@@ -46,38 +50,56 @@ impl HostIndication {
 
     /// IPv4 or IPv6.
     pub fn kind(&self) -> IpKind {
-        self.kind
+        self.info.kind
     }
 
-    /// Packet length.
+    /// What the engine tells the stack about the packet (checksum state, coalescing).
+    pub fn info(&self) -> &IndicationInfo {
+        &self.info
+    }
+
+    /// The header the engine wrote in front of the ring bytes (empty unless the packet is one
+    /// the engine cut or rewrote).
+    pub fn header(&self) -> &[u8] {
+        self.header.get(..usize::from(self.header_len)).unwrap_or(&[])
+    }
+
+    /// Packet length: the header, then the ring bytes.
     pub fn len(&self) -> usize {
-        self.len as usize
+        usize::from(self.header_len).wrapping_add(self.len as usize)
     }
 
     /// Whether the packet is empty (never, for an indication).
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    /// Offset of the packet bytes from the start of the ring memory.
+    /// Offset of the ring bytes from the start of the ring memory.
     pub fn ring_offset(&self) -> usize {
         self.ring_offset
     }
 
-    /// Address of the packet's first byte in the client's ring: `len()` bytes there stay
-    /// allocated while this value lives. The client may write them concurrently (the memory is
-    /// shared), so read them only through raw copies (a system call's `iovec`,
-    /// [`core::ptr::copy_nonoverlapping`]), never through a Rust reference.
+    /// Length of the part of the packet that is in the ring (after [`Self::header`]).
+    pub fn ring_len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Address of the first ring byte of the packet (after [`Self::header`]) in the client's ring:
+    /// [`Self::ring_len`] bytes there stay allocated while this value lives. The client may write
+    /// them concurrently (the memory is shared), so read them only through raw copies (a system
+    /// call's `iovec`, [`core::ptr::copy_nonoverlapping`]), never through a Rust reference.
     pub fn as_ptr(&self) -> *const u8 {
         self.ptr
     }
 
-    /// The packet's bytes as they are in the ring now.
+    /// The packet's bytes: the header, then the ring bytes as they are now.
     pub fn bytes(&self) -> Vec<u8> {
-        let mut out = std::vec![0u8; self.len as usize];
+        let mut out = std::vec![0u8; self.len()];
+        let (head, ring) = out.split_at_mut(usize::from(self.header_len));
+        head.copy_from_slice(self.header());
         // SAFETY: the engine checked `[ptr, ptr + len)` lies inside the mapped ring, and
-        // `_hold` keeps that memory allocated; `out` is a separate buffer.
-        unsafe { core::ptr::copy_nonoverlapping(self.ptr, out.as_mut_ptr(), out.len()) };
+        // `_hold` keeps that memory allocated; `ring` is a separate buffer of `len` bytes.
+        unsafe { core::ptr::copy_nonoverlapping(self.ptr, ring.as_mut_ptr(), ring.len()) };
         out
     }
 }
@@ -87,10 +109,14 @@ impl HostIndication {
 pub struct Delivered {
     /// IPv4 or IPv6.
     pub kind: IpKind,
-    /// The bytes at indication time.
+    /// The bytes at indication time (the engine's header, if any, then the ring bytes).
     pub bytes: Vec<u8>,
-    /// Offset in the ring memory the indication pointed at.
+    /// Offset in the ring memory of the indication's ring bytes.
     pub ring_offset: usize,
+    /// Bytes of the engine's header in front of the ring bytes.
+    pub header_len: usize,
+    /// What the stack was told about the packet.
+    pub info: IndicationInfo,
 }
 
 #[derive(Debug)]
@@ -104,6 +130,8 @@ struct StackState {
     indicate_calls: u64,
     /// When the last indication arrived (taken on the indicating thread).
     last_accept: Option<Instant>,
+    /// The offloads this stack claims to take.
+    offloads: StackOffloads,
 }
 
 /// The fake stack.
@@ -125,6 +153,7 @@ impl Default for FakeStack {
                 link: Vec::new(),
                 indicate_calls: 0,
                 last_accept: None,
+                offloads: StackOffloads::default(),
             }),
             changed: Condvar::new(),
         }
@@ -141,6 +170,11 @@ impl FakeStack {
         self.state().mode = mode;
     }
 
+    /// Sets the offloads this stack claims to take on indicated packets (none by default).
+    pub fn set_offloads(&self, offloads: StackOffloads) {
+        self.state().offloads = offloads;
+    }
+
     /// Whether delivered bytes are logged (turn off for throughput runs).
     pub fn set_logging(&self, keep: bool) {
         self.state().keep_log = keep;
@@ -154,8 +188,13 @@ impl FakeStack {
         for indication in batch {
             state.delivered_total += 1;
             if state.keep_log {
-                let delivered =
-                    Delivered { kind: indication.kind, bytes: indication.bytes(), ring_offset: indication.ring_offset };
+                let delivered = Delivered {
+                    kind: indication.info.kind,
+                    bytes: indication.bytes(),
+                    ring_offset: indication.ring_offset,
+                    header_len: usize::from(indication.header_len),
+                    info: indication.info,
+                };
                 state.delivered.push(delivered);
             }
             match state.mode {
@@ -251,6 +290,10 @@ impl StackSide for FakeStack {
         self.state().link.push(up);
         self.changed.notify_all();
     }
+
+    fn offloads(&self) -> StackOffloads {
+        self.state().offloads
+    }
 }
 
 /// Status bytes of a fresh batch: garbage, like uninitialised NBL bookkeeping.
@@ -259,6 +302,8 @@ const GARBAGE: u8 = 0xA5;
 /// A transmit batch as the host stack hands it to the engine.
 pub struct HostTransmitBatch<'a> {
     packets: &'a [&'a [u8]],
+    /// What the stack asks of each packet (missing entries: nothing).
+    offloads: &'a [TransmitOffload],
     statuses: Vec<u8>,
     status_writes: Vec<u32>,
 }
@@ -266,7 +311,18 @@ pub struct HostTransmitBatch<'a> {
 impl<'a> HostTransmitBatch<'a> {
     /// A batch over `packets`, every status byte garbage.
     pub fn new(packets: &'a [&'a [u8]]) -> Self {
-        Self { packets, statuses: std::vec![GARBAGE; packets.len()], status_writes: std::vec![0; packets.len()] }
+        Self::with_offloads(packets, &[])
+    }
+
+    /// A batch over `packets` whose `i`-th packet comes with the request `offloads[i]` (a large
+    /// send, a checksum left to the adapter), like an NBL's offload information.
+    pub fn with_offloads(packets: &'a [&'a [u8]], offloads: &'a [TransmitOffload]) -> Self {
+        Self {
+            packets,
+            offloads,
+            statuses: std::vec![GARBAGE; packets.len()],
+            status_writes: std::vec![0; packets.len()],
+        }
     }
 
     /// The statuses, or the index of the first packet whose status was never written (or
@@ -289,6 +345,7 @@ fn encode(status: TransmitStatus) -> u8 {
         TransmitStatus::Invalid => 3,
         TransmitStatus::RingFault => 4,
         TransmitStatus::Paused => 5,
+        TransmitStatus::OffloadOff => 6,
     }
 }
 
@@ -300,6 +357,7 @@ fn decode(code: u8) -> Option<TransmitStatus> {
         3 => TransmitStatus::Invalid,
         4 => TransmitStatus::RingFault,
         5 => TransmitStatus::Paused,
+        6 => TransmitStatus::OffloadOff,
         _ => return None,
     })
 }
@@ -328,6 +386,22 @@ impl TransmitBatch for HostTransmitBatch<'_> {
         if let (Some(s), Some(w)) = (self.statuses.get_mut(index), self.status_writes.get_mut(index)) {
             *s = encode(status);
             *w += 1;
+        }
+    }
+
+    fn packet_offload(&self, index: usize) -> TransmitOffload {
+        self.offloads.get(index).copied().unwrap_or_default()
+    }
+
+    fn read_prefix(&self, index: usize, dst: &mut [u8]) -> usize {
+        let Some(p) = self.packets.get(index) else { return 0 };
+        let n = dst.len().min(p.len());
+        match (dst.get_mut(..n), p.get(..n)) {
+            (Some(d), Some(s)) => {
+                d.copy_from_slice(s);
+                n
+            }
+            _ => 0,
         }
     }
 }

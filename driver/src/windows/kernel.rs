@@ -5,7 +5,7 @@ use core::ptr::{self, NonNull};
 
 use wdk_sys::ntddk::{IofCompleteRequest, MmMapLockedPagesSpecifyCache};
 use wdk_sys::{
-    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPROCESSOR_MODE, LOCK_OPERATION,
+    _MEMORY_CACHING_TYPE, _MM_PAGE_PRIORITY, _MODE, IO_NO_INCREMENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, LOCK_OPERATION,
     MDL_MAPPED_TO_SYSTEM_VA, MDL_SOURCE_IS_NONPAGED_POOL, NTSTATUS, PIO_STACK_LOCATION, PIRP, PKSPIN_LOCK, PMDL,
     POBJECT_TYPE,
 };
@@ -13,14 +13,20 @@ use wdk_sys::{
 /// `MdlMappingNoExecute` (wdm.h): map without execute permission.
 pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 
-// `ExEventObjectType` (wdm.h: `extern POBJECT_TYPE *ExEventObjectType;`, declared
-// `__declspec(dllimport)` through NTKERNELAPI) is data that ntoskrnl.exe exports: ntoskrnl.lib
-// defines only its import-table slot `__imp_ExEventObjectType`, and the loader fills that slot.
+/// `LOW_REALTIME_PRIORITY` (wdm.h): the lowest real-time thread priority, above every variable
+/// priority.
+pub const LOW_REALTIME_PRIORITY: KPRIORITY = 16;
+
+// `ExEventObjectType` and `PsThreadType` (wdm.h: `extern POBJECT_TYPE *ExEventObjectType;`,
+// `extern POBJECT_TYPE *PsThreadType;`, declared `__declspec(dllimport)` through NTKERNELAPI) are
+// data that ntoskrnl.exe exports: ntoskrnl.lib defines only their import-table slots
+// `__imp_ExEventObjectType` and `__imp_PsThreadType`, and the loader fills them. (Both are
+// described below for `ExEventObjectType`; `PsThreadType` is the same case.)
 // wdk-sys declares it in an `extern` block without a `#[link]` attribute, so rustc references the
 // bare symbol `ExEventObjectType`, which nothing defines and the link fails (the same failure as
 // `PsInitialSystemProcess` in windows-drivers-rs). Declared here in a block linked to ntoskrnl,
 // rustc marks the static `dllimport` and reads it through `__imp_ExEventObjectType`; the
-// Windows-target check verifies that the compiled shell references exactly that symbol.
+// Windows-target check verifies that the compiled shell references exactly those symbols.
 // The slot holds the address of ntoskrnl's variable, whose value is the POBJECT_TYPE: a
 // `dllimport` static therefore has the variable's type, POBJECT_TYPE, and is used without the
 // extra dereference the C declaration (`*ExEventObjectType`, the slot itself) needs. The emulator
@@ -29,6 +35,8 @@ pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 extern "C" {
     /// The object type of event objects, for `ObReferenceObjectByHandle`.
     pub static ExEventObjectType: POBJECT_TYPE;
+    /// The object type of thread objects, for `ObReferenceObjectByHandle`.
+    pub static PsThreadType: POBJECT_TYPE;
 }
 
 extern "C" {

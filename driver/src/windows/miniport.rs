@@ -3,28 +3,32 @@
 //! KMDF inside an NDIS miniport: `WdfDriverCreate` with `WdfDriverInitNoDispatchOverride` and no
 //! device-add callback (NDIS owns the dispatch table and the device objects), then
 //! `NdisMRegisterMiniportDriver`; the IRP handlers are chained in front of NDIS's afterwards
-//! ([`super::dispatch`]). Unload deregisters the miniport and calls `WdfDriverMiniportUnload`.
+//! ([`super::dispatch`]). Unload deregisters the miniport and calls `WdfDriverMiniportUnload` the
+//! way the KMDF headers do, through `WdfDriverMiniportUnloadOverride` (see `unload_wdf_driver`).
 
 use alloc::vec::Vec;
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
 
 use lock_api::Mutex;
 use wdk_sys::{
-    call_unsafe_wdf_function_binding, _WDF_DRIVER_INIT_FLAGS, NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT,
-    PDRIVER_OBJECT, STATUS_SUCCESS, WDFDRIVER, WDF_DRIVER_CONFIG, WDF_NO_OBJECT_ATTRIBUTES,
+    call_unsafe_wdf_function_binding, WdfDriverGlobals, WdfDriverMiniportUnloadOverride, _WDF_DRIVER_INIT_FLAGS,
+    NTSTATUS, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PWDF_DRIVER_GLOBALS, STATUS_SUCCESS, WDFDRIVER,
+    WDF_DRIVER_CONFIG, WDF_NO_OBJECT_ATTRIBUTES,
 };
 
 use super::dispatch;
 use super::ndis::*;
-use super::oid::handle_oid_request;
+use super::offload::{ndis_offload, offered as offered_task_offloads, USO_MINOR_VERSION};
+use super::oid::{handle_oid_request, refuse_oid_request};
 use super::platform::{free_indication, read_token, KernelPlatform, KernelSpinLock};
 use super::transmit::transmit_chain;
 use super::POOL_TAG;
+use crate::engine::offload::TaskOffloads;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
-use crate::fallible::TryArc;
+use crate::fallible::{try_reserve, TryArc};
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -48,6 +52,9 @@ static ADAPTERS: Mutex<KernelSpinLock, Vec<TryArc<AdapterContext>>> =
 static MINIPORT_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 /// The KMDF driver object handle (for `WdfDriverMiniportUnload`).
 static WDF_DRIVER: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+/// The minor NDIS version the driver registered (6.30, 6.80 or 6.83): what its adapters may
+/// offer (USO from 6.83). Written once in `DriverEntry`, before any adapter exists.
+static REGISTERED_MINOR: AtomicU8 = AtomicU8::new(30);
 
 /// The adapter whose functional device object is `device`, if it is one of ours.
 pub fn adapter_for_device(device: PDEVICE_OBJECT) -> Option<TryArc<AdapterContext>> {
@@ -139,9 +146,11 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         DevicePnPEventNotifyHandler: Some(miniport_device_pnp_event_notify),
         ShutdownHandlerEx: Some(miniport_shutdown),
         CancelOidRequestHandler: Some(miniport_cancel_oid_request),
-        DirectOidRequestHandler: Some(miniport_oid_request),
+        // The direct and synchronous paths are served by a handler that refuses every request
+        // (see `refuse_oid_request`), as Wintun's are.
+        DirectOidRequestHandler: Some(miniport_refuse_oid_request),
         CancelDirectOidRequestHandler: Some(miniport_cancel_oid_request),
-        SynchronousOidRequestHandler: if minor >= 80 { Some(miniport_oid_request) } else { None },
+        SynchronousOidRequestHandler: if minor >= 80 { Some(miniport_refuse_oid_request) } else { None },
     };
     let mut handle: NDIS_HANDLE = ptr::null_mut();
     // SAFETY: `characteristics` is initialized for revision 3; NDIS copies it.
@@ -173,6 +182,7 @@ pub unsafe extern "system" fn driver_entry(driver: PDRIVER_OBJECT, registry_path
         }
         return status;
     }
+    REGISTERED_MINOR.store(characteristics.MinorNdisVersion, Ordering::Release);
     MINIPORT_DRIVER.store(handle, Ordering::Release);
     // SAFETY: NDIS has filled in its dispatch table; we chain in front of it now, before any
     // adapter exists (adapters are created after DriverEntry returns).
@@ -198,15 +208,42 @@ unsafe extern "system" fn driver_unload(_driver: PDRIVER_OBJECT) {
     }
 }
 
-/// Deletes the KMDF driver object (`WdfDriverMiniportUnload`), once.
+/// wdfminiport.h (KMDF 1.15 to 1.33): `PFN_WDFDRIVERMINIPORTUNLOAD`, the type of
+/// `WdfDriverMiniportUnload` with the driver globals first. wdk-sys has no binding for it: its
+/// bindings cover wdf.h, which does not include wdfminiport.h.
+type PfnWdfDriverMiniportUnload = unsafe extern "system" fn(driver_globals: PWDF_DRIVER_GLOBALS, driver: WDFDRIVER);
+
+/// `WdfDriverMiniportUnload`, called as wdfminiport.h's inline function calls it, once.
+///
+/// In every KMDF header from 1.15 to 1.33, `WdfDriverMiniportUnload(Driver)` is
+/// `((PFN_WDFDRIVERMINIPORTUNLOAD) WdfDriverMiniportUnloadOverride)(WdfDriverGlobals, Driver)`
+/// (wdfminiport.h), not a call through the function table: `WdfDriverMiniportUnloadOverride` is a
+/// pointer of the KMDF stub library (wdf.h: `extern WDFFUNC WdfDriverMiniportUnloadOverride;`).
+/// The stub sets it to the table's `WdfDriverMiniportUnload` entry when it binds to the
+/// framework, and, once DriverEntry has succeeded for a driver created with
+/// `WdfDriverInitNoDispatchOverride` and no `EvtDriverUnload` (the stub then leaves
+/// `DriverUnload` to NDIS: wdfglobals.h's `DisplaceDriverUnload` is FALSE), to its own routine
+/// that unbinds the driver from the framework. Calling table entry 201 directly would skip that
+/// unbind.
 ///
 /// # Safety
 /// PASSIVE_LEVEL, from DriverEntry's failure path or the unload handler.
 unsafe fn unload_wdf_driver() {
     let wdf_driver = WDF_DRIVER.swap(ptr::null_mut(), Ordering::AcqRel);
-    if !wdf_driver.is_null() {
-        // SAFETY: the WDFDRIVER created in DriverEntry; a KMDF miniport deletes it this way.
-        unsafe { call_unsafe_wdf_function_binding!(WdfDriverMiniportUnload, wdf_driver.cast()) };
+    if wdf_driver.is_null() {
+        return;
+    }
+    // SAFETY: written by the KMDF stub when it bound the driver, before DriverEntry ran, and then
+    // only by the stub after DriverEntry returned: no write races this read.
+    let Some(unload) = (unsafe { WdfDriverMiniportUnloadOverride }) else {
+        // Only an unbound driver has no override, and an unbound driver never ran DriverEntry.
+        return;
+    };
+    // SAFETY: the header casts the pointer to this type and calls it the same way; the WDFDRIVER
+    // is the one created in DriverEntry and `WdfDriverGlobals` the stub's globals.
+    unsafe {
+        let unload = core::mem::transmute::<unsafe extern "C" fn(), PfnWdfDriverMiniportUnload>(unload);
+        unload(WdfDriverGlobals, wdf_driver.cast());
     }
 }
 
@@ -249,7 +286,9 @@ unsafe extern "system" fn miniport_initialize(
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_FAILURE;
     }
-    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool)) else {
+    let minor = REGISTERED_MINOR.load(Ordering::Acquire);
+    let uso = minor >= USO_MINOR_VERSION;
+    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool, uso)) else {
         // SAFETY: allocated above, unused.
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
@@ -332,8 +371,23 @@ unsafe extern "system" fn miniport_initialize(
         AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
-    // SAFETY: both attribute structures are initialized with their headers; NDIS copies them
-    // (including the OID list) during the call.
+    // The task offloads: everything the engine implements that this NDIS version can be told of,
+    // all of it on (the stack switches parts off by OID_TCP_OFFLOAD_PARAMETERS).
+    let offered = offered_task_offloads(minor);
+    let mut current = ndis_offload(offered, uso);
+    let mut hardware = current;
+    let mut offloads = NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES>(
+            NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
+            NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1,
+        ),
+        DefaultOffloadConfiguration: &mut current,
+        HardwareOffloadCapabilities: &mut hardware,
+        DefaultTcpConnectionOffloadConfiguration: ptr::null_mut(),
+        TcpConnectionOffloadHardwareCapabilities: ptr::null_mut(),
+    };
+    // SAFETY: the attribute structures are initialized with their headers; NDIS copies them
+    // (including the OID list and both NDIS_OFFLOADs) during the call.
     let status = unsafe {
         let status = NdisMSetMiniportAttributes(miniport, ptr::addr_of_mut!(registration).cast());
         if status == NDIS_STATUS_SUCCESS {
@@ -341,6 +395,21 @@ unsafe extern "system" fn miniport_initialize(
         } else {
             status
         }
+    };
+    let status = if status == NDIS_STATUS_SUCCESS {
+        // SAFETY: as above.
+        let offload_status = unsafe { NdisMSetMiniportAttributes(miniport, ptr::addr_of_mut!(offloads).cast()) };
+        // An adapter whose offloads NDIS refused still carries packets: it offers none, so the
+        // stack asks for none, and any request that still came would be dropped as off.
+        if offload_status == NDIS_STATUS_SUCCESS {
+            context.adapter.offer_task_offloads(offered);
+        } else {
+            wdk::println!("ringtun: offload attributes refused: {offload_status:#x}");
+            context.adapter.offer_task_offloads(TaskOffloads::NONE);
+        }
+        NDIS_STATUS_SUCCESS
+    } else {
+        status
     };
     if status != NDIS_STATUS_SUCCESS {
         drop(context);
@@ -351,7 +420,7 @@ unsafe extern "system" fn miniport_initialize(
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
     let mut adapters = ADAPTERS.lock();
-    if adapters.try_reserve(1).is_err() {
+    if try_reserve(&mut adapters, 1).is_err() {
         drop(adapters);
         drop(context);
         // SAFETY: no indication was ever made from the pool.
@@ -407,6 +476,14 @@ unsafe extern "system" fn miniport_oid_request(
     // SAFETY: NDIS passes our context and a valid request it owns until we return (every request
     // completes synchronously).
     unsafe { handle_oid_request(&context(adapter_context).adapter, request) }
+}
+
+unsafe extern "system" fn miniport_refuse_oid_request(
+    _adapter_context: NDIS_HANDLE,
+    request: *mut NDIS_OID_REQUEST,
+) -> NDIS_STATUS {
+    // SAFETY: NDIS passes a valid request it owns until we return.
+    unsafe { refuse_oid_request(request) }
 }
 
 unsafe extern "system" fn miniport_cancel_oid_request(_adapter_context: NDIS_HANDLE, _request_id: *mut c_void) {

@@ -12,13 +12,17 @@
 //! | process-exit notification | [`Adapter::process_exited`](crate::engine::Adapter::process_exited) |
 //! | `MiniportSendNetBufferLists` | [`Adapter::transmit`](crate::engine::Adapter::transmit) |
 //! | `MiniportReturnNetBufferLists` | [`Adapter::return_indications`](crate::engine::Adapter::return_indications) |
-//! | `MiniportOidRequest` and friends | [`Adapter::query_oid`](crate::engine::Adapter::query_oid), [`Adapter::set_oid`](crate::engine::Adapter::set_oid) |
+//! | `MiniportOidRequest` | [`Adapter::query_oid`](crate::engine::Adapter::query_oid), [`Adapter::set_oid`](crate::engine::Adapter::set_oid) |
+//! | `MiniportDirectOidRequest`, `MiniportSynchronousOidRequest` | none: refused (`NDIS_STATUS_NOT_SUPPORTED`; `NDIS_STATUS_INVALID_OID` for another request type) |
 //! | `MiniportPause` / `MiniportRestart` / `MiniportHaltEx` | [`Adapter::pause`](crate::engine::Adapter::pause) / [`restart`](crate::engine::Adapter::restart) / [`halt`](crate::engine::Adapter::halt) |
 //! | consumer system thread | [`Session::run_receive`](crate::engine::Session::run_receive) |
 //!
 //! A reader can check that claim mechanically: no module under `windows/` imports `ring_abi`'s ring
-//! types (`Ring`, `SharedRing`, packet headers) or reads ring memory; the only `ring_abi` items
-//! used are the IOCTL codes (to route requests) and [`ring_abi::CallerBitness`].
+//! types (`Ring`, `SharedRing`, packet headers, offload metadata) or reads ring memory; the only
+//! `ring_abi` items used are the IOCTL codes (to route requests), [`ring_abi::CallerBitness`],
+//! and the names of a large send's kind and a packet's transport ([`ring_abi::GsoKind`],
+//! [`ring_abi::Transport`]) in the offload requests and indication details the engine exchanges
+//! with the shell.
 //!
 //! Modules:
 //! - [`ndis`]: the NDIS 6 declarations, with asserted layouts;
@@ -28,12 +32,14 @@
 //! - [`miniport`]: `DriverEntry`, unload, and the miniport callbacks;
 //! - [`dispatch`]: the IRP handlers chained in front of NDIS's, the access check, process exit;
 //! - [`transmit`]: a chain of NBLs as an engine transmit batch;
+//! - [`offload`]: task offloads between NDIS's structures and NBL information and the engine's;
 //! - [`oid`]: `NDIS_OID_REQUEST` to and from the engine's OID answers.
 
 pub mod dispatch;
 pub mod kernel;
 pub mod miniport;
 pub mod ndis;
+pub mod offload;
 pub mod oid;
 pub mod platform;
 pub mod transmit;

@@ -117,6 +117,16 @@ pub const NDIS_DEFAULT_PORT_NUMBER: NDIS_PORT_NUMBER = 0;
 /// `NetBufferListFrameType` in `NDIS_NET_BUFFER_LIST_INFO` (ndis.h): the eighth entry (the
 /// conditional entries of that enum all come after it, so the index is the same everywhere).
 pub const NetBufferListFrameType: usize = 7;
+/// `TcpIpChecksumNetBufferListInfo` in `NDIS_NET_BUFFER_LIST_INFO` (ndis.h): the first entry.
+pub const TcpIpChecksumNetBufferListInfo: usize = 0;
+/// `TcpLargeSendNetBufferListInfo` in `NDIS_NET_BUFFER_LIST_INFO` (ndis.h): the third entry.
+pub const TcpLargeSendNetBufferListInfo: usize = 2;
+/// `TcpRecvSegCoalesceInfo` in `NDIS_NET_BUFFER_LIST_INFO` (ndis.h, NDIS 6.30+) as x64 and
+/// arm64 number it (the three switch entries before it exist on those targets only).
+pub const TcpRecvSegCoalesceInfo: usize = 22;
+/// `UdpSegmentationOffloadInfo` (nblinfo.h of WDK 10.0.26100, NDIS 6.83): the same entry as
+/// `TcpRecvSegCoalesceInfo`, which a sent NBL does not use.
+pub const UdpSegmentationOffloadInfo: usize = TcpRecvSegCoalesceInfo;
 /// `NDIS_PROTOCOL_ID_DEFAULT`.
 pub const NDIS_PROTOCOL_ID_DEFAULT: u8 = 0;
 pub const NDIS_STATISTICS_FLAGS_VALID_DIRECTED_FRAMES_RCV: u32 = 0x0000_0001;
@@ -374,8 +384,10 @@ pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
     pub InterruptModeration: u32,
 }
 
-/// The query/set arm of `NDIS_OID_REQUEST::DATA` (ntddndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
-/// share this shape: `BytesWritten` is `BytesRead` for a set).
+/// The query/set arm of `NDIS_OID_REQUEST::DATA` (ndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
+/// share this shape: `BytesWritten` is `BytesRead` for a set). The union's third arm,
+/// `METHOD_INFORMATION`, has other fields at `BytesWrittenOrRead` and `BytesNeeded` (the caller's
+/// `OutputBufferLength` and `MethodId`): this arm is written only for a query or set.
 #[repr(C)]
 pub struct NDIS_OID_REQUEST_INFORMATION {
     pub Oid: NDIS_OID,
@@ -385,7 +397,7 @@ pub struct NDIS_OID_REQUEST_INFORMATION {
     pub BytesNeeded: u32,
 }
 
-/// `NDIS_OID_REQUEST` (ntddndis.h), through the query/set arm of `DATA` (allocated by NDIS; never created here).
+/// `NDIS_OID_REQUEST` (ndis.h), through the query/set arm of `DATA` (allocated by NDIS; never created here).
 #[repr(C)]
 pub struct NDIS_OID_REQUEST {
     pub Header: NDIS_OBJECT_HEADER,
@@ -421,8 +433,9 @@ pub struct NET_BUFFER {
     pub DataOffset: u32,
 }
 
-/// How many `NetBufferListInfo` entries the shell may touch (through `NetBufferListFrameType`).
-pub const NBL_INFO_ENTRIES_USED: usize = NetBufferListFrameType + 1;
+/// How many `NetBufferListInfo` entries the shell may touch (through `TcpRecvSegCoalesceInfo`,
+/// which is also `UdpSegmentationOffloadInfo`).
+pub const NBL_INFO_ENTRIES_USED: usize = TcpRecvSegCoalesceInfo + 1;
 
 /// `MEMORY_ALLOCATION_ALIGNMENT` (ntdef.h): 16 on 64-bit Windows.
 pub const MEMORY_ALLOCATION_ALIGNMENT: usize = 16;
@@ -462,6 +475,330 @@ pub struct NET_BUFFER_LIST {
     pub Status: NDIS_STATUS,
     pub NetBufferListInfo: [*mut c_void; NBL_INFO_ENTRIES_USED],
 }
+
+// ---- task offloads ----
+// The structures of `ntddndis.h` (WDK 10.0.16299; the UDP segmentation offload items, NDIS 6.83,
+// from `ntddndis.h` and `nbluso.h` of WDK 10.0.26100). Their anonymous inner structures get
+// names here; a ULONG of bit fields is one `u32` (`Fields`), its fields given by the [`Bits`]
+// constants below, whose positions the layout check compares with the C compiler's. Members
+// the shell leaves zero (IPsec, encapsulated-packet and 464XLAT offloads) are word arrays of
+// their structures' sizes.
+
+/// `NDIS_OBJECT_TYPE_OFFLOAD` (ntddndis.h): the object type of `NDIS_OFFLOAD`.
+pub const NDIS_OBJECT_TYPE_OFFLOAD: u8 = 0xA7;
+/// `NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES` (ntddndis.h).
+pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES: u8 = 0xA0;
+/// `NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1` (ndis.h).
+pub const NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1: u8 = 1;
+/// `NDIS_OFFLOAD_REVISION_5` (ntddndis.h, NDIS 6.70): through `Rfc6877Xlat`.
+pub const NDIS_OFFLOAD_REVISION_5: u8 = 5;
+/// `NDIS_OFFLOAD_REVISION_6` (ntddndis.h of WDK 10.0.26100, NDIS 6.83): through `UdpSegmentation`.
+pub const NDIS_OFFLOAD_REVISION_6: u8 = 6;
+/// `NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG` (ndis.h): the status indication of the offloads on.
+pub const NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG: NDIS_STATUS = 0x4002_0006;
+/// `NDIS_OFFLOAD_NOT_SUPPORTED` / `NDIS_OFFLOAD_SUPPORTED` (ntddndis.h): the 2-bit capability values.
+pub const NDIS_OFFLOAD_NOT_SUPPORTED: u32 = 0;
+pub const NDIS_OFFLOAD_SUPPORTED: u32 = 1;
+/// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, as an IP adapter's.
+pub const NDIS_ENCAPSULATION_NULL: u32 = 0x0000_0001;
+/// `NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE` / `_V2_TYPE` (ndis.h): `Transmit.Type` of the LSO NBL information.
+pub const NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE: u32 = 0;
+pub const NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE: u32 = 1;
+/// `NDIS_TCP_LARGE_SEND_OFFLOAD_IPv4` / `_IPv6` (ndis.h): `LsoV2Transmit.IPVersion`.
+pub const NDIS_TCP_LARGE_SEND_OFFLOAD_IPv4: u32 = 0;
+pub const NDIS_TCP_LARGE_SEND_OFFLOAD_IPv6: u32 = 1;
+/// `NDIS_UDP_SEGMENTATION_OFFLOAD_IPV4` / `_IPV6` (nbluso.h of WDK 10.0.26100): `Transmit.IPVersion`.
+pub const NDIS_UDP_SEGMENTATION_OFFLOAD_IPV4: u32 = 0;
+pub const NDIS_UDP_SEGMENTATION_OFFLOAD_IPV6: u32 = 1;
+
+/// A bit field of a ULONG in a header structure: `width` bits from bit `shift` (MSVC allocates
+/// a ULONG's bit fields from its least significant bit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bits {
+    pub shift: u32,
+    pub width: u32,
+}
+
+impl Bits {
+    const fn mask(self) -> u32 {
+        if self.width >= 32 {
+            u32::MAX
+        } else {
+            (1u32 << self.width) - 1
+        }
+    }
+
+    /// `word` with this field set to `value` (truncated to the field's width).
+    pub const fn put(self, word: u32, value: u32) -> u32 {
+        (word & !(self.mask() << self.shift)) | ((value & self.mask()) << self.shift)
+    }
+
+    /// This field of `word`.
+    pub const fn get(self, word: u32) -> u32 {
+        (word >> self.shift) & self.mask()
+    }
+}
+
+/// A [`Bits`] constant, with the C type and member path it stands for and the byte offset of its
+/// ULONG in that type, for the layout check (`xcheck/layout/check-ndis-layout` compares each with
+/// the bit position a C compiler gives the member).
+macro_rules! bits {
+    ($ty:ident, $path:literal, $word:literal, $shift:literal, $width:literal) => {
+        Bits { shift: $shift, width: $width }
+    };
+}
+
+/// The encapsulation and 2-bit fields of one direction of `NDIS_TCP_IP_CHECKSUM_OFFLOAD`
+/// (its `IPv4Transmit`, `IPv4Receive`, `IPv6Transmit` and `IPv6Receive` members).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_CHECKSUM_OFFLOAD_DIRECTION {
+    pub Encapsulation: u32,
+    pub Fields: u32,
+}
+/// `NDIS_TCP_IP_CHECKSUM_OFFLOAD` (ntddndis.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_TCP_IP_CHECKSUM_OFFLOAD {
+    pub IPv4Transmit: NDIS_CHECKSUM_OFFLOAD_DIRECTION,
+    pub IPv4Receive: NDIS_CHECKSUM_OFFLOAD_DIRECTION,
+    pub IPv6Transmit: NDIS_CHECKSUM_OFFLOAD_DIRECTION,
+    pub IPv6Receive: NDIS_CHECKSUM_OFFLOAD_DIRECTION,
+}
+pub const CHECKSUM_IPV4_TX_IP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Transmit.IpOptionsSupported", 4, 0, 2);
+pub const CHECKSUM_IPV4_TX_TCP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Transmit.TcpOptionsSupported", 4, 2, 2);
+pub const CHECKSUM_IPV4_TX_TCP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Transmit.TcpChecksum", 4, 4, 2);
+pub const CHECKSUM_IPV4_TX_UDP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Transmit.UdpChecksum", 4, 6, 2);
+pub const CHECKSUM_IPV4_TX_IP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Transmit.IpChecksum", 4, 8, 2);
+pub const CHECKSUM_IPV4_RX_IP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Receive.IpOptionsSupported", 12, 0, 2);
+pub const CHECKSUM_IPV4_RX_TCP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Receive.TcpOptionsSupported", 12, 2, 2);
+pub const CHECKSUM_IPV4_RX_TCP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Receive.TcpChecksum", 12, 4, 2);
+pub const CHECKSUM_IPV4_RX_UDP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Receive.UdpChecksum", 12, 6, 2);
+pub const CHECKSUM_IPV4_RX_IP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv4Receive.IpChecksum", 12, 8, 2);
+pub const CHECKSUM_IPV6_TX_EXTENSION_HEADERS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Transmit.IpExtensionHeadersSupported", 20, 0, 2);
+pub const CHECKSUM_IPV6_TX_TCP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Transmit.TcpOptionsSupported", 20, 2, 2);
+pub const CHECKSUM_IPV6_TX_TCP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Transmit.TcpChecksum", 20, 4, 2);
+pub const CHECKSUM_IPV6_TX_UDP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Transmit.UdpChecksum", 20, 6, 2);
+pub const CHECKSUM_IPV6_RX_EXTENSION_HEADERS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Receive.IpExtensionHeadersSupported", 28, 0, 2);
+pub const CHECKSUM_IPV6_RX_TCP_OPTIONS: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Receive.TcpOptionsSupported", 28, 2, 2);
+pub const CHECKSUM_IPV6_RX_TCP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Receive.TcpChecksum", 28, 4, 2);
+pub const CHECKSUM_IPV6_RX_UDP: Bits = bits!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, "IPv6Receive.UdpChecksum", 28, 6, 2);
+
+/// The `IPv4` member of `NDIS_TCP_LARGE_SEND_OFFLOAD_V1` (its options bits left zero).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_LSO_V1_IPV4 {
+    pub Encapsulation: u32,
+    pub MaxOffLoadSize: u32,
+    pub MinSegmentCount: u32,
+    pub Fields: u32,
+}
+/// `NDIS_TCP_LARGE_SEND_OFFLOAD_V1` (ntddndis.h): not offered, all zero.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_TCP_LARGE_SEND_OFFLOAD_V1 {
+    pub IPv4: NDIS_LSO_V1_IPV4,
+}
+/// The `IPv4` member of `NDIS_TCP_LARGE_SEND_OFFLOAD_V2`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_LSO_V2_IPV4 {
+    pub Encapsulation: u32,
+    pub MaxOffLoadSize: u32,
+    pub MinSegmentCount: u32,
+}
+/// The `IPv6` member of `NDIS_TCP_LARGE_SEND_OFFLOAD_V2`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_LSO_V2_IPV6 {
+    pub Encapsulation: u32,
+    pub MaxOffLoadSize: u32,
+    pub MinSegmentCount: u32,
+    pub Fields: u32,
+}
+/// `NDIS_TCP_LARGE_SEND_OFFLOAD_V2` (ntddndis.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_TCP_LARGE_SEND_OFFLOAD_V2 {
+    pub IPv4: NDIS_LSO_V2_IPV4,
+    pub IPv6: NDIS_LSO_V2_IPV6,
+}
+pub const LSO_V2_IPV6_EXTENSION_HEADERS: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_V2, "IPv6.IpExtensionHeadersSupported", 24, 0, 2);
+pub const LSO_V2_IPV6_TCP_OPTIONS: Bits = bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_V2, "IPv6.TcpOptionsSupported", 24, 2, 2);
+/// `NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD` (ntddndis.h): each member is a structure of one
+/// `BOOLEAN Enabled`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD {
+    pub IPv4: u8,
+    pub IPv6: u8,
+}
+/// The `IPv4` member of `NDIS_UDP_SEGMENTATION_OFFLOAD`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_USO_IPV4 {
+    pub Encapsulation: u32,
+    pub MaxOffLoadSize: u32,
+    pub Fields: u32,
+}
+/// The `IPv6` member of `NDIS_UDP_SEGMENTATION_OFFLOAD`.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_USO_IPV6 {
+    pub Encapsulation: u32,
+    pub MaxOffLoadSize: u32,
+    pub Fields: u32,
+    pub Fields2: u32,
+}
+/// `NDIS_UDP_SEGMENTATION_OFFLOAD` (ntddndis.h of WDK 10.0.26100, NDIS 6.83).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_UDP_SEGMENTATION_OFFLOAD {
+    pub IPv4: NDIS_USO_IPV4,
+    pub IPv6: NDIS_USO_IPV6,
+}
+pub const USO_IPV4_MIN_SEGMENT_COUNT: Bits = bits!(NDIS_UDP_SEGMENTATION_OFFLOAD, "IPv4.MinSegmentCount", 8, 0, 6);
+pub const USO_IPV6_MIN_SEGMENT_COUNT: Bits = bits!(NDIS_UDP_SEGMENTATION_OFFLOAD, "IPv6.MinSegmentCount", 20, 0, 6);
+pub const USO_IPV6_EXTENSION_HEADERS: Bits =
+    bits!(NDIS_UDP_SEGMENTATION_OFFLOAD, "IPv6.IpExtensionHeadersSupported", 24, 0, 2);
+/// `NDIS_OFFLOAD` (ntddndis.h) through `UdpSegmentation` (revision 6, NDIS 6.83, of WDK
+/// 10.0.26100; the members through `Rfc6877Xlat`, revision 5, are those of WDK 10.0.16299).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_OFFLOAD {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub Checksum: NDIS_TCP_IP_CHECKSUM_OFFLOAD,
+    pub LsoV1: NDIS_TCP_LARGE_SEND_OFFLOAD_V1,
+    /// `NDIS_IPSEC_OFFLOAD_V1`: not offered.
+    pub IPsecV1: [u32; 7],
+    pub LsoV2: NDIS_TCP_LARGE_SEND_OFFLOAD_V2,
+    pub Flags: u32,
+    /// `NDIS_IPSEC_OFFLOAD_V2`: not offered.
+    pub IPsecV2: [u32; 8],
+    pub Rsc: NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD,
+    /// The compiler's padding before the next ULONG, spelled out so that it is zero in every copy.
+    pub _Padding0: [u8; 2],
+    /// `NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD`: not offered.
+    pub EncapsulatedPacketTaskOffloadGre: [u32; 2],
+    /// `NDIS_ENCAPSULATED_PACKET_TASK_OFFLOAD_V2`: not offered.
+    pub EncapsulatedPacketTaskOffloadVxlan: [u32; 5],
+    pub EncapsulationTypes: u8,
+    /// As `_Padding0`.
+    pub _Padding1: [u8; 3],
+    /// `NDIS_RFC6877_464XLAT_OFFLOAD`: not offered.
+    pub Rfc6877Xlat: [u32; 2],
+    pub UdpSegmentation: NDIS_UDP_SEGMENTATION_OFFLOAD,
+}
+/// `NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_5` (ntddndis.h): through `Rfc6877Xlat`.
+pub const NDIS_OFFLOAD_SIZE_REVISION_5: usize = offset_of!(NDIS_OFFLOAD, Rfc6877Xlat) + size_of::<[u32; 2]>();
+/// `NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_6` (ntddndis.h of WDK 10.0.26100): through `UdpSegmentation`.
+pub const NDIS_OFFLOAD_SIZE_REVISION_6: usize =
+    offset_of!(NDIS_OFFLOAD, UdpSegmentation) + size_of::<NDIS_UDP_SEGMENTATION_OFFLOAD>();
+/// `NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES` (ndis.h; revision 1).
+#[repr(C)]
+pub struct NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub DefaultOffloadConfiguration: *mut NDIS_OFFLOAD,
+    pub HardwareOffloadCapabilities: *mut NDIS_OFFLOAD,
+    pub DefaultTcpConnectionOffloadConfiguration: *mut c_void,
+    pub TcpConnectionOffloadHardwareCapabilities: *mut c_void,
+}
+/// `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h) through `UdpSegmentation` (revision 5, NDIS 6.83, of WDK
+/// 10.0.26100; through `EncapsulationProtocolParameters`, revision 4, the 16299 layout). The
+/// engine reads it from bytes (`crate::engine::offload::OffloadParameters::parse`) at the offsets
+/// asserted equal to these below.
+#[repr(C)]
+pub struct NDIS_OFFLOAD_PARAMETERS {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub IPv4Checksum: u8,
+    pub TCPIPv4Checksum: u8,
+    pub UDPIPv4Checksum: u8,
+    pub TCPIPv6Checksum: u8,
+    pub UDPIPv6Checksum: u8,
+    pub LsoV1: u8,
+    pub IPsecV1: u8,
+    pub LsoV2IPv4: u8,
+    pub LsoV2IPv6: u8,
+    pub TcpConnectionIPv4: u8,
+    pub TcpConnectionIPv6: u8,
+    pub Flags: u32,
+    pub IPsecV2: u8,
+    pub IPsecV2IPv4: u8,
+    pub RscIPv4: u8,
+    pub RscIPv6: u8,
+    pub EncapsulatedPacketTaskOffload: u8,
+    pub EncapsulationTypes: u8,
+    /// A union of `VxlanParameters` (one USHORT) and a ULONG `Value`.
+    pub EncapsulationProtocolParameters: u32,
+    /// A structure of two UCHARs, `IPv4` and `IPv6`.
+    pub UdpSegmentation: [u8; 2],
+}
+
+/// `NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO` (ndis.h): a union of bit-field structures
+/// and a PVOID `Value`, kept in `NetBufferListInfo[TcpLargeSendNetBufferListInfo]`.
+#[repr(C)]
+pub struct NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO {
+    pub Value: *mut c_void,
+}
+pub const LSO_TRANSMIT_TYPE: Bits = bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "Transmit.Type", 0, 30, 1);
+pub const LSO_V2_TRANSMIT_MSS: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.MSS", 0, 0, 20);
+pub const LSO_V2_TRANSMIT_TCP_HEADER_OFFSET: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.TcpHeaderOffset", 0, 20, 10);
+pub const LSO_V2_TRANSMIT_IP_VERSION: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.IPVersion", 0, 31, 1);
+pub const LSO_V2_TRANSMIT_COMPLETE_RESERVED: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2TransmitComplete.Reserved", 0, 0, 30);
+pub const LSO_V2_TRANSMIT_COMPLETE_TYPE: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2TransmitComplete.Type", 0, 30, 1);
+/// `NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO` (ndis.h), in
+/// `NetBufferListInfo[TcpIpChecksumNetBufferListInfo]`.
+#[repr(C)]
+pub struct NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO {
+    pub Value: *mut c_void,
+}
+pub const CHECKSUM_TRANSMIT_IS_IPV4: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Transmit.IsIPv4", 0, 0, 1);
+pub const CHECKSUM_TRANSMIT_IS_IPV6: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Transmit.IsIPv6", 0, 1, 1);
+pub const CHECKSUM_TRANSMIT_TCP: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Transmit.TcpChecksum", 0, 2, 1);
+pub const CHECKSUM_TRANSMIT_UDP: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Transmit.UdpChecksum", 0, 3, 1);
+pub const CHECKSUM_TRANSMIT_IP_HEADER: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Transmit.IpHeaderChecksum", 0, 4, 1);
+pub const CHECKSUM_RECEIVE_TCP_SUCCEEDED: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.TcpChecksumSucceeded", 0, 3, 1);
+pub const CHECKSUM_RECEIVE_UDP_SUCCEEDED: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.UdpChecksumSucceeded", 0, 4, 1);
+pub const CHECKSUM_RECEIVE_IP_SUCCEEDED: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.IpChecksumSucceeded", 0, 5, 1);
+/// `NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO` (nbluso.h of WDK 10.0.26100), in
+/// `NetBufferListInfo[UdpSegmentationOffloadInfo]`.
+#[repr(C)]
+pub struct NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO {
+    pub Value: *mut c_void,
+}
+pub const USO_TRANSMIT_MSS: Bits = bits!(NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO, "Transmit.MSS", 0, 0, 20);
+pub const USO_TRANSMIT_IP_VERSION: Bits =
+    bits!(NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO, "Transmit.IPVersion", 0, 31, 1);
+/// `NDIS_RSC_NBL_INFO` (ndis.h): a union of `Info` (two USHORTs, `CoalescedSegCount` and
+/// `DupAckCount`) and a PVOID `Value`, in `NetBufferListInfo[TcpRecvSegCoalesceInfo]`.
+#[repr(C)]
+pub struct NDIS_RSC_NBL_INFO {
+    pub Value: *mut c_void,
+}
+pub const RSC_COALESCED_SEG_COUNT: Bits = bits!(NDIS_RSC_NBL_INFO, "Info.CoalescedSegCount", 0, 0, 16);
+pub const RSC_DUP_ACK_COUNT: Bits = bits!(NDIS_RSC_NBL_INFO, "Info.DupAckCount", 0, 16, 16);
 
 // The exports of ndis.sys the shell calls (ndis.h); those returning a status are `#[must_use]`,
 // as wdk-sys makes every NTSTATUS-returning binding.
@@ -593,8 +930,38 @@ assert_layout!(NET_DEVICE_PNP_EVENT, size: 0x20, {
 assert_layout!(NET_BUFFER, size: 0x30, {
     Next: 0, CurrentMdl: 8, CurrentMdlOffset: 0x10, DataLength: 0x18, MdlChain: 0x20, DataOffset: 0x28,
 });
-assert_layout!(NET_BUFFER_LIST, size: 0xD0, {
+assert_layout!(NET_BUFFER_LIST, size: 0x150, {
     Next: 0, FirstNetBuffer: 8, Context: 0x10, ParentNetBufferList: 0x18, NdisPoolHandle: 0x20,
     NdisReserved: 0x30, ProtocolReserved: 0x40, MiniportReserved: 0x60, Scratch: 0x70, SourceHandle: 0x78,
     NblFlags: 0x80, ChildRefCount: 0x84, Flags: 0x88, Status: 0x8C, NetBufferListInfo: 0x90,
 });
+// Through NetBufferListInfo[TcpRecvSegCoalesceInfo] (0x90 + 23 * 8 = 0x148), padded to the 16-byte
+// alignment of the reserved arrays: the part the shell may touch of a structure NDIS allocates.
+assert_layout!(NDIS_TCP_IP_CHECKSUM_OFFLOAD, size: 32, {
+    IPv4Transmit: 0, IPv4Receive: 8, IPv6Transmit: 16, IPv6Receive: 24,
+});
+assert_layout!(NDIS_TCP_LARGE_SEND_OFFLOAD_V1, size: 16, { IPv4: 0 });
+assert_layout!(NDIS_TCP_LARGE_SEND_OFFLOAD_V2, size: 28, { IPv4: 0, IPv6: 12 });
+assert_layout!(NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD, size: 2, { IPv4: 0, IPv6: 1 });
+assert_layout!(NDIS_UDP_SEGMENTATION_OFFLOAD, size: 28, { IPv4: 0, IPv6: 12 });
+assert_layout!(NDIS_OFFLOAD, size: 216, {
+    Header: 0, Checksum: 4, LsoV1: 36, IPsecV1: 52, LsoV2: 80, Flags: 108, IPsecV2: 112, Rsc: 144,
+    EncapsulatedPacketTaskOffloadGre: 148, EncapsulatedPacketTaskOffloadVxlan: 156, EncapsulationTypes: 176,
+    Rfc6877Xlat: 180, UdpSegmentation: 188,
+});
+const _: () = assert!(NDIS_OFFLOAD_SIZE_REVISION_5 == 188);
+const _: () = assert!(NDIS_OFFLOAD_SIZE_REVISION_6 == 216);
+assert_layout!(NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES, size: 40, {
+    Header: 0, DefaultOffloadConfiguration: 8, HardwareOffloadCapabilities: 16,
+    DefaultTcpConnectionOffloadConfiguration: 24, TcpConnectionOffloadHardwareCapabilities: 32,
+});
+assert_layout!(NDIS_OFFLOAD_PARAMETERS, size: 36, {
+    Header: 0, IPv4Checksum: 4, TCPIPv4Checksum: 5, UDPIPv4Checksum: 6, TCPIPv6Checksum: 7, UDPIPv6Checksum: 8,
+    LsoV1: 9, IPsecV1: 10, LsoV2IPv4: 11, LsoV2IPv6: 12, TcpConnectionIPv4: 13, TcpConnectionIPv6: 14,
+    Flags: 16, IPsecV2: 20, IPsecV2IPv4: 21, RscIPv4: 22, RscIPv6: 23, EncapsulatedPacketTaskOffload: 24,
+    EncapsulationTypes: 25, EncapsulationProtocolParameters: 28, UdpSegmentation: 32,
+});
+assert_layout!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, size: 8, { Value: 0 });
+assert_layout!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, size: 8, { Value: 0 });
+assert_layout!(NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO, size: 8, { Value: 0 });
+assert_layout!(NDIS_RSC_NBL_INFO, size: 8, { Value: 0 });

@@ -7,7 +7,7 @@ use core::ptr;
 
 use super::ndis::*;
 use super::platform::KernelPlatform;
-use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue};
+use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue, OID_TCP_OFFLOAD_PARAMETERS};
 use crate::engine::Adapter;
 
 /// The counters advertised in the general attributes' `SupportedStatistics`: the
@@ -90,13 +90,16 @@ fn write_struct<T>(info: &mut NDIS_OID_REQUEST_INFORMATION, buffer: &mut [u8], v
     NDIS_STATUS_SUCCESS
 }
 
+/// The status of a failed request; nothing was written or read, and only a buffer that is too
+/// short says how many bytes are needed.
 fn error_status(error: OidError, info: &mut NDIS_OID_REQUEST_INFORMATION, set: bool) -> NDIS_STATUS {
+    info.BytesWrittenOrRead = 0;
+    info.BytesNeeded = 0;
     match error {
         OidError::NotSupported => NDIS_STATUS_NOT_SUPPORTED,
         OidError::InvalidData => NDIS_STATUS_INVALID_DATA,
         OidError::BufferTooShort { needed } => {
             info.BytesNeeded = needed;
-            info.BytesWrittenOrRead = 0;
             if set {
                 NDIS_STATUS_INVALID_LENGTH
             } else {
@@ -143,11 +146,45 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             Ok(read) => {
                 info.BytesWrittenOrRead = read;
                 info.BytesNeeded = 0;
+                // NDIS: after every OID_TCP_OFFLOAD_PARAMETERS it completed, the miniport reports
+                // the offloads on (NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG).
+                if info.Oid == OID_TCP_OFFLOAD_PARAMETERS {
+                    adapter.platform().indicate_task_offloads(adapter.task_offloads());
+                }
                 NDIS_STATUS_SUCCESS
             }
             Err(e) => error_status(e, info, true),
         },
         // A request type this miniport does not serve (method requests), as Wintun answers it.
+        _ => NDIS_STATUS_INVALID_OID,
+    }
+}
+
+/// Answers a direct (`MiniportDirectOidRequest`, NDIS 6.1) or synchronous
+/// (`MiniportSynchronousOidRequest`, NDIS 6.80) OID request: the adapter supports neither path.
+/// Both accept only OIDs defined for them (none that existed before NDIS 6.1, none the adapter
+/// answers), NDIS does not serialize them with other requests, and they arrive at up to
+/// DISPATCH_LEVEL (ndis.h: `_IRQL_requires_max_(DISPATCH_LEVEL)`). So a query or set is
+/// recognized and refused, `NDIS_STATUS_NOT_SUPPORTED`, and any other request type is not a
+/// request these paths carry, `NDIS_STATUS_INVALID_OID`. These are Wintun's answers on both paths.
+///
+/// Only `RequestType` is read, and nothing is written: not even the byte counts. `DATA` is a
+/// union (ndis.h, WDK 10.0.16299: `NDIS_OID_REQUEST::DATA`) whose arm `RequestType` selects, and
+/// in the `METHOD_INFORMATION` arm the offsets of the query/set arm's `BytesWritten` and
+/// `BytesNeeded` (0x14, 0x18) hold the caller's `OutputBufferLength` and `MethodId`. None of the
+/// statuses returned here gives the counts a meaning (they are defined for success and for a
+/// buffer too short), so even for a query or set there is nothing worth writing, and the request
+/// leaves as it came, as from Wintun's handlers.
+///
+/// # Safety
+/// `request` is a valid request NDIS owns for the duration of the call.
+pub unsafe fn refuse_oid_request(request: *const NDIS_OID_REQUEST) -> NDIS_STATUS {
+    // SAFETY: valid for the call (contract); only read.
+    let request_type = unsafe { (*request).RequestType };
+    match request_type {
+        NdisRequestQueryInformation | NdisRequestQueryStatistics | NdisRequestSetInformation => {
+            NDIS_STATUS_NOT_SUPPORTED
+        }
         _ => NDIS_STATUS_INVALID_OID,
     }
 }

@@ -8,40 +8,45 @@ use core::ffi::c_void;
 use core::mem::ManuallyDrop;
 use core::ptr::{self, NonNull};
 
-use ring_abi::{CallerBitness, RingRole};
+use ring_abi::{CallerBitness, RingRole, MAX_OFFLOAD_HEADER};
 use wdk_sys::ntddk::{
     IoAllocateMdl, IoBuildPartialMdl, IoFreeMdl, KeClearEvent, KeDelayExecutionThread, KeInitializeEvent,
-    KeQueryInterruptTimePrecise, KeSetEvent, KeTestSpinLock, KeWaitForMultipleObjects, MmUnlockPages,
-    ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, ZwClose, ZwSetInformationThread,
-    ZwWaitForSingleObject,
+    KeQueryInterruptTimePrecise, KeSetEvent, KeSetPriorityThread, KeTestSpinLock, KeWaitForMultipleObjects,
+    MmBuildMdlForNonPagedPool, MmUnlockPages, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread,
+    ZwClose, ZwWaitForSingleObject,
 };
 use wdk_sys::{
-    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _THREADINFOCLASS, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE,
-    IO_NO_INCREMENT, KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES,
-    OBJ_KERNEL_HANDLE, PKEVENT, PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    _EVENT_TYPE, _KWAIT_REASON, _LOCK_OPERATION, _MODE, _WAIT_TYPE, EVENT_MODIFY_STATE, HANDLE, IO_NO_INCREMENT,
+    KEVENT, KIRQL, KPRIORITY, KPROCESSOR_MODE, KSPIN_LOCK, LARGE_INTEGER, OBJECT_ATTRIBUTES, OBJ_KERNEL_HANDLE,
+    PKEVENT, PKTHREAD, PLARGE_INTEGER, PMDL, PVOID, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    THREAD_SET_INFORMATION,
 };
 
 use super::kernel::{
     ringtun_probe_and_lock_pages, spin_lock_acquire, spin_lock_release, system_address, ExEventObjectType,
+    PsThreadType, LOW_REALTIME_PRIORITY,
 };
 use super::ndis::{
     MediaConnectStateConnected, MediaConnectStateDisconnected, MediaDuplexStateFull,
     NdisAllocateNetBufferAndNetBufferList, NdisFreeNetBufferList, NdisMIndicateReceiveNetBufferLists,
-    NdisMIndicateStatusEx, NdisPauseFunctionsUnsupported, NetBufferListFrameType, AUTO_NEGOTIATION_FLAGS,
-    NDIS_DEFAULT_PORT_NUMBER, NDIS_HANDLE, NDIS_LINK_STATE, NDIS_LINK_STATE_REVISION_1, NDIS_NBL_FLAGS_IS_IPV4,
-    NDIS_NBL_FLAGS_IS_IPV6, NDIS_OBJECT_HEADER, NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION,
-    NDIS_STATUS_INDICATION, NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_LINK_STATE, NDIS_STATUS_SUCCESS,
-    NET_BUFFER_LIST,
+    NdisMIndicateStatusEx, NdisPauseFunctionsUnsupported, NetBufferListFrameType, TcpIpChecksumNetBufferListInfo,
+    TcpRecvSegCoalesceInfo, AUTO_NEGOTIATION_FLAGS, NDIS_DEFAULT_PORT_NUMBER, NDIS_HANDLE, NDIS_LINK_STATE,
+    NDIS_LINK_STATE_REVISION_1, NDIS_NBL_FLAGS_IS_IPV4, NDIS_NBL_FLAGS_IS_IPV6, NDIS_OBJECT_HEADER,
+    NDIS_OBJECT_TYPE_DEFAULT, NDIS_OBJECT_TYPE_STATUS_INDICATION, NDIS_STATUS, NDIS_STATUS_INDICATION,
+    NDIS_STATUS_INDICATION_REVISION_1, NDIS_STATUS_LINK_STATE, NDIS_STATUS_SUCCESS,
+    NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, NET_BUFFER_LIST,
 };
+use crate::engine::offload::TaskOffloads;
 use crate::engine::oid::LINK_SPEED_BPS;
 use crate::engine::Session;
 use crate::fallible::{try_box, TryArc};
-use crate::platform::{Event, IpKind, Platform, PlatformError, RingMapping, Worker, MAX_WAIT_EVENTS};
+use crate::platform::{
+    Event, IndicationInfo, IpKind, Platform, PlatformError, RingMapping, StackOffloads, Worker, MAX_WAIT_EVENTS,
+};
 
-/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer.
+/// The consumer thread's priority: 1, just above `LOW_PRIORITY` (wdm.h), as Wintun's consumer
+/// (which sets it with `KeSetPriorityThread`, as here).
 const CONSUMER_PRIORITY: KPRIORITY = 1;
-/// `ZwCurrentThread()` (wdm.h): the pseudo-handle `(HANDLE)(LONG_PTR)-2`.
-const ZW_CURRENT_THREAD: HANDLE = -2isize as HANDLE;
 
 /// Most objects one `KeWaitForMultipleObjects` may wait on without a wait-block array
 /// (`THREAD_WAIT_OBJECTS`).
@@ -184,16 +189,49 @@ impl Drop for KernelRingMapping {
     }
 }
 
-/// The consumer system thread, as a kernel handle. Dropping it (or [`Worker::join`], which
-/// consumes it) waits until the thread has ended, then closes the handle, once.
+/// The consumer system thread: its kernel handle (to wait for it and close) and its thread object,
+/// referenced at creation (to set its priority). Dropping it (or [`Worker::join`], which consumes
+/// it) waits until the thread has ended, then closes the handle and releases the reference, once.
+///
+/// Priorities are set on the referenced object with `KeSetPriorityThread` (wdm.h:
+/// `_IRQL_requires_max_(DISPATCH_LEVEL)`), which the engine may call under its spin lock, and
+/// never through the handle, which only this value's drop closes: the object stays valid for as
+/// long as this value holds its reference, whatever the thread does.
 pub struct KernelWorker {
     thread: HANDLE,
+    /// `None` only if the reference could not be taken (a kernel handle `PsCreateSystemThread` has
+    /// just returned names a thread, so this is a shell bug, reported when it happens): the
+    /// thread then keeps its initial priority throughout, so no wait depends on a thread below
+    /// the waiter's priority.
+    object: Option<NonNull<c_void>>,
 }
 
-// SAFETY: a kernel handle (OBJ_KERNEL_HANDLE) may be used from any thread in any process context.
+// SAFETY: a kernel handle (OBJ_KERNEL_HANDLE) and a referenced thread object may be used from any
+// thread in any process context.
 unsafe impl Send for KernelWorker {}
 
+impl KernelWorker {
+    /// `KeSetPriorityThread(thread, priority)`; nothing without the thread object.
+    fn set_priority(&self, priority: KPRIORITY) {
+        if let Some(object) = self.object {
+            // The thread's object is an ETHREAD, whose first member is its KTHREAD.
+            let thread: PKTHREAD = object.as_ptr().cast();
+            // SAFETY: `thread` is referenced by this value until its drop releases it, after the
+            // last call here; KeSetPriorityThread may be called at any IRQL up to DISPATCH_LEVEL.
+            let _previous = unsafe { KeSetPriorityThread(thread, priority) };
+        }
+    }
+}
+
 impl Worker for KernelWorker {
+    fn expedite(&self) {
+        self.set_priority(LOW_REALTIME_PRIORITY);
+    }
+
+    fn relax(&self) {
+        self.set_priority(CONSUMER_PRIORITY);
+    }
+
     fn join(self) {
         // The wait and the close are the drop's: consuming the value runs them exactly once.
         drop(self);
@@ -203,10 +241,18 @@ impl Worker for KernelWorker {
 impl Drop for KernelWorker {
     /// The engine joins every worker in teardown (or when a registration is discarded), at
     /// PASSIVE_LEVEL, after signalling the thread to stop; that join is this drop. Reached any
-    /// other way, it still leaves no thread running driver code and no handle open. The engine
-    /// takes the worker out of its session before the consumer's own session reference can be
-    /// the last one, so this never runs on the consumer thread (which would wait for itself).
+    /// other way, it still leaves no thread running driver code, no handle open and no reference
+    /// held. The engine takes the worker out of its session before the consumer's own session
+    /// reference can be the last one, so this never runs on the consumer thread (which would wait
+    /// for itself).
+    ///
+    /// The consumer runs at priority 1: on a loaded processor, every ready thread of normal
+    /// priority runs before it, and the teardown waiting here (a close, a process exit, a halt)
+    /// would stall until the load ends. So it is first raised to `LOW_REALTIME_PRIORITY`, above
+    /// every variable priority; what is left for it to do once stopped is bounded (the end of a
+    /// round: at most one batch).
     fn drop(&mut self) {
+        self.set_priority(LOW_REALTIME_PRIORITY);
         // SAFETY: `thread` is the kernel handle PsCreateSystemThread returned, with SYNCHRONIZE
         // access (THREAD_ALL_ACCESS), not closed before (it is closed below, in the one drop of
         // this value); waiting at PASSIVE_LEVEL is allowed.
@@ -224,12 +270,42 @@ impl Drop for KernelWorker {
         if closed < 0 {
             wdk::println!("ringtun: closing the consumer thread handle failed: {closed:#x}");
         }
+        if let Some(object) = self.object.take() {
+            // SAFETY: the reference `reference_thread` took, released once, here, after the last
+            // use of the object.
+            unsafe { ObfDereferenceObject(object.as_ptr()) };
+        }
     }
 }
 
-/// One packet ready for indication: an NBL with one NET_BUFFER over a partial MDL of the ring.
-/// Owned by this value until [`KernelIndication::into_raw`] hands it to NDIS; dropped before
-/// that, it frees the NBL and the partial MDL.
+/// The thread object behind the kernel handle `thread` (`PsCreateSystemThread`'s), referenced:
+/// `ObReferenceObjectByHandle` with `*PsThreadType` and kernel-mode access (a kernel handle is
+/// found from any process context and not access-checked). `None`, reported, if it fails.
+fn reference_thread(thread: HANDLE) -> Option<NonNull<c_void>> {
+    let mut object: PVOID = ptr::null_mut();
+    // SAFETY: `thread` is an open kernel handle; the lookup is restricted to thread objects; the
+    // out-parameter is a valid PVOID; PASSIVE_LEVEL (registration).
+    let status = unsafe {
+        ObReferenceObjectByHandle(
+            thread,
+            THREAD_SET_INFORMATION,
+            PsThreadType,
+            _MODE::KernelMode as KPROCESSOR_MODE,
+            &mut object,
+            ptr::null_mut(),
+        )
+    };
+    if status < 0 {
+        wdk::println!("ringtun: referencing the consumer thread failed: {status:#x}");
+        return None;
+    }
+    NonNull::new(object)
+}
+
+/// One packet ready for indication: an NBL with one NET_BUFFER over a partial MDL of the ring,
+/// with, for a segment the engine cut, an MDL of the segment's header in front of it. Owned by
+/// this value until [`KernelIndication::into_raw`] hands it to NDIS; dropped before that, it
+/// frees the NBL, its MDLs and its header buffer.
 pub struct KernelIndication(NonNull<NET_BUFFER_LIST>);
 
 // SAFETY: the NBL is owned by this value until it is indicated; NBLs have no thread affinity.
@@ -246,8 +322,8 @@ impl KernelIndication {
 
 impl Drop for KernelIndication {
     fn drop(&mut self) {
-        // SAFETY: the NBL came from `prepare_indication` (one NET_BUFFER over a partial MDL this
-        // platform allocated) and was never indicated: `into_raw` is the only way to hand it to
+        // SAFETY: the NBL came from `prepare_indication` (one NET_BUFFER over MDLs this platform
+        // allocated) and was never indicated: `into_raw` is the only way to hand it to
         // NDIS, and it does not drop the value. So NDIS does not own it, and it is freed once.
         unsafe { free_indication(self.0.as_ptr()) };
     }
@@ -257,6 +333,9 @@ impl Drop for KernelIndication {
 pub struct KernelPlatform {
     miniport: NDIS_HANDLE,
     nbl_pool: NDIS_HANDLE,
+    /// USO is offered (the driver registered NDIS 6.83 or later): `NDIS_OFFLOAD` is revision 6
+    /// and sent NBLs' `UdpSegmentationOffloadInfo` is read.
+    uso: bool,
 }
 
 // SAFETY: NDIS handles may be used from any thread; NDIS serializes what needs it.
@@ -265,9 +344,47 @@ unsafe impl Send for KernelPlatform {}
 unsafe impl Sync for KernelPlatform {}
 
 impl KernelPlatform {
-    /// A platform for the adapter `miniport` that allocates indications from `nbl_pool`.
-    pub fn new(miniport: NDIS_HANDLE, nbl_pool: NDIS_HANDLE) -> Self {
-        Self { miniport, nbl_pool }
+    /// A platform for the adapter `miniport` that allocates indications from `nbl_pool`; `uso`:
+    /// see [`Self::uso`].
+    pub fn new(miniport: NDIS_HANDLE, nbl_pool: NDIS_HANDLE, uso: bool) -> Self {
+        Self { miniport, nbl_pool, uso }
+    }
+
+    /// Whether USO is offered (NDIS 6.83 or later registered).
+    pub fn uso(&self) -> bool {
+        self.uso
+    }
+
+    /// Reports the task offloads on now to the stack (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`
+    /// with an `NDIS_OFFLOAD`), as NDIS requires after every `OID_TCP_OFFLOAD_PARAMETERS` the
+    /// miniport completed.
+    pub fn indicate_task_offloads(&self, set: TaskOffloads) {
+        let mut offload = super::offload::ndis_offload(set, self.uso);
+        let size = u32::from(offload.Header.Size);
+        self.indicate_status(NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, ptr::addr_of_mut!(offload).cast(), size);
+    }
+
+    /// `NdisMIndicateStatusEx` of `code` with `size` bytes at `buffer`, which NDIS copies.
+    fn indicate_status(&self, code: NDIS_STATUS, buffer: *mut c_void, size: u32) {
+        let indication = NDIS_STATUS_INDICATION {
+            Header: NDIS_OBJECT_HEADER::of::<NDIS_STATUS_INDICATION>(
+                NDIS_OBJECT_TYPE_STATUS_INDICATION,
+                NDIS_STATUS_INDICATION_REVISION_1,
+            ),
+            SourceHandle: self.miniport,
+            PortNumber: NDIS_DEFAULT_PORT_NUMBER,
+            StatusCode: code,
+            Flags: 0,
+            DestinationHandle: ptr::null_mut(),
+            RequestId: ptr::null_mut(),
+            StatusBuffer: buffer,
+            StatusBufferSize: size,
+            Guid: [0; 16],
+            NdisReserved: [ptr::null_mut(); 4],
+        };
+        // SAFETY: the indication is fully initialized; `buffer` holds `size` bytes for the call
+        // (callers pass a local that outlives it); NDIS copies what it keeps.
+        unsafe { NdisMIndicateStatusEx(self.miniport, &indication) };
     }
 
     /// The NBL pool (freed by the miniport's halt handler after the adapter is gone).
@@ -300,19 +417,52 @@ pub unsafe fn read_token(nbl: *const NET_BUFFER_LIST) -> u64 {
     unsafe { ptr::addr_of!((*nbl).MiniportReserved).cast::<u64>().read_unaligned() }
 }
 
-/// Frees an NBL this platform allocated in `prepare_indication`, with its partial MDL.
+/// The header buffer of an indicated segment: the engine's header bytes, in non-paged pool, in
+/// front of the ring's bytes.
+type HeaderBuffer = [u8; MAX_OFFLOAD_HEADER];
+
+/// Where an indication keeps its header buffer: the second pointer of `MiniportReserved` (the
+/// first holds the token).
+///
+/// # Safety
+/// `nbl` points to a valid NBL this driver allocated.
+unsafe fn header_slot(nbl: *mut NET_BUFFER_LIST) -> *mut *mut c_void {
+    // SAFETY: `MiniportReserved` is two pointers owned by the miniport for NBLs it allocated.
+    unsafe { ptr::addr_of_mut!((*nbl).MiniportReserved.0[1]) }
+}
+
+/// Frees an NBL this platform allocated in `prepare_indication`, with its MDLs (a header MDL in
+/// front of a partial MDL of the ring, or either alone) and its header buffer.
 ///
 /// # Safety
 /// `nbl` was returned by `prepare_indication` and is no longer owned by NDIS.
 pub unsafe fn free_indication(nbl: *mut NET_BUFFER_LIST) {
-    // SAFETY: the NBL has exactly one NET_BUFFER whose MDL chain is the partial MDL we allocated.
+    // SAFETY: the NBL has exactly one NET_BUFFER whose MDL chain holds only MDLs we allocated
+    // (one or two), and `MiniportReserved[1]` is null or the header buffer we leaked into it.
     unsafe {
         let buffer = (*nbl).FirstNetBuffer;
-        let mdl = if buffer.is_null() { ptr::null_mut() } else { (*buffer).MdlChain };
+        let mut mdl = if buffer.is_null() { ptr::null_mut() } else { (*buffer).MdlChain };
+        let header = *header_slot(nbl);
         NdisFreeNetBufferList(nbl);
-        if !mdl.is_null() {
+        while !mdl.is_null() {
+            let next = (*mdl).Next;
             IoFreeMdl(mdl);
+            mdl = next;
         }
+        if !header.is_null() {
+            drop(Box::from_raw(header.cast::<HeaderBuffer>()));
+        }
+    }
+}
+
+/// Frees an MDL that is not null.
+///
+/// # Safety
+/// `mdl` is null or an MDL this driver allocated and no longer uses.
+unsafe fn free_mdl(mdl: PMDL) {
+    if !mdl.is_null() {
+        // SAFETY: per the contract.
+        unsafe { IoFreeMdl(mdl) };
     }
 }
 
@@ -438,8 +588,9 @@ impl Platform for KernelPlatform {
 
     fn wait_any_timeout<const N: usize>(&self, events: &[&Self::Event; N], timeout_ns: u64) -> Option<usize> {
         // KeWaitForMultipleObjects takes the timeout in 100 ns units; a negative value is
-        // relative to now (wdm.h). At least one unit, so that a zero timeout still waits.
-        let units = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
+        // relative to now, zero is a poll (wdm.h). A non-zero timeout is at least one unit, so
+        // that it still waits.
+        let units = if timeout_ns == 0 { 0 } else { i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1) };
         wait_events(events, Some(units.wrapping_neg()))
     }
 
@@ -492,54 +643,116 @@ impl Platform for KernelPlatform {
             drop(unsafe { TryArc::<Session<Self>>::from_raw(context) });
             return Err(PlatformError::ThreadStart);
         }
-        Ok(KernelWorker { thread })
+        let worker = KernelWorker { thread, object: reference_thread(thread) };
+        // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
+        // sleeping and must not take time from the client that fills the ring. Set here, by the
+        // creator, rather than by the thread itself: a raise before a wait for the thread (a pause,
+        // a teardown) always comes after this, even when the thread has not run yet.
+        worker.relax();
+        Ok(worker)
     }
 
     fn prepare_indication(
         &self,
         mapping: &Self::Mapping,
+        header: &[u8],
         offset: usize,
         len: u32,
-        kind: IpKind,
+        info: &IndicationInfo,
         token: u64,
     ) -> Option<Self::Indication> {
         // The engine hands out ranges inside the ring; a range outside the locked MDL would make
         // IoBuildPartialMdl bug-check, so the shell refuses it rather than trust it.
         let end = offset.checked_add(len as usize)?;
-        if end > mapping.len || len == 0 {
+        if end > mapping.len || (len == 0 && header.is_empty()) || header.len() > MAX_OFFLOAD_HEADER {
             return None;
         }
-        let source = mapping.user_address.checked_add(offset)? as PVOID;
-        // SAFETY: records the range only.
-        let mdl: PMDL = unsafe { IoAllocateMdl(source, len, 0, 0, ptr::null_mut()) };
-        if mdl.is_null() {
-            return None;
-        }
-        // SAFETY: `source..source+len` lies inside the locked, mapped source MDL (checked above),
-        // so the partial MDL describes locked pages and inherits the system mapping.
-        unsafe { IoBuildPartialMdl(mapping.mdl.as_ptr(), mdl, source, len) };
-        // SAFETY: allocates an NBL with one NET_BUFFER over `mdl` from our pool.
-        let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, mdl, 0, len as usize) };
+        let total = (len as usize).checked_add(header.len())?;
+        // The ring's bytes: a partial MDL of the locked ring (none for a header-only segment).
+        let ring_mdl: PMDL = if len == 0 {
+            ptr::null_mut()
+        } else {
+            let source = mapping.user_address.checked_add(offset)? as PVOID;
+            // SAFETY: records the range only.
+            let mdl = unsafe { IoAllocateMdl(source, len, 0, 0, ptr::null_mut()) };
+            if mdl.is_null() {
+                return None;
+            }
+            // SAFETY: `source..source+len` lies inside the locked, mapped source MDL (checked
+            // above), so the partial MDL describes locked pages and inherits the system mapping.
+            unsafe { IoBuildPartialMdl(mapping.mdl.as_ptr(), mdl, source, len) };
+            mdl
+        };
+        // An engine-written header (a segment of a super-packet the engine cut): copied into a
+        // buffer of the NBL's own in non-paged pool, described by an MDL chained in front.
+        let mut header_buffer: *mut HeaderBuffer = ptr::null_mut();
+        let first_mdl = if header.is_empty() {
+            ring_mdl
+        } else {
+            let mut local: HeaderBuffer = [0; MAX_OFFLOAD_HEADER];
+            if let Some(dst) = local.get_mut(..header.len()) {
+                dst.copy_from_slice(header);
+            }
+            let Ok(buffer) = try_box(local) else {
+                // SAFETY: allocated above, unused.
+                unsafe { free_mdl(ring_mdl) };
+                return None;
+            };
+            header_buffer = Box::into_raw(buffer);
+            // SAFETY: records the range only; the buffer is non-paged (every allocation of the
+            // driver is) and at most MAX_OFFLOAD_HEADER bytes.
+            let mdl = unsafe { IoAllocateMdl(header_buffer.cast(), header.len() as u32, 0, 0, ptr::null_mut()) };
+            if mdl.is_null() {
+                // SAFETY: allocated above, unused; the buffer was leaked from a box just now.
+                unsafe {
+                    free_mdl(ring_mdl);
+                    drop(Box::from_raw(header_buffer));
+                }
+                return None;
+            }
+            // SAFETY: the MDL describes non-paged pool: its pages are resident and the buffer is
+            // its own system mapping. The ring's MDL (if any) follows it in the chain.
+            unsafe {
+                MmBuildMdlForNonPagedPool(mdl);
+                (*mdl).Next = ring_mdl;
+            }
+            mdl
+        };
+        // SAFETY: allocates an NBL with one NET_BUFFER over the MDL chain from our pool.
+        let nbl = unsafe { NdisAllocateNetBufferAndNetBufferList(self.nbl_pool, 0, 0, first_mdl, 0, total) };
         let Some(nbl) = NonNull::new(nbl) else {
-            // SAFETY: the MDL is ours and unused.
-            unsafe { IoFreeMdl(mdl) };
+            // SAFETY: the MDLs and the buffer are ours and unused.
+            unsafe {
+                let mut mdl = first_mdl;
+                while !mdl.is_null() {
+                    let next = (*mdl).Next;
+                    IoFreeMdl(mdl);
+                    mdl = next;
+                }
+                if !header_buffer.is_null() {
+                    drop(Box::from_raw(header_buffer));
+                }
+            }
             return None;
         };
-        let (flag, ether_type) = match kind {
+        let (flag, ether_type) = match info.kind {
             IpKind::V4 => (NDIS_NBL_FLAGS_IS_IPV4, 0x0800u16),
             IpKind::V6 => (NDIS_NBL_FLAGS_IS_IPV6, 0x86DDu16),
         };
+        let (checksum, coalesced) = super::offload::indication_entries(info);
         // SAFETY: the NBL is freshly allocated and ours until indicated.
         unsafe {
             let nbl = nbl.as_ptr();
             (*nbl).SourceHandle = self.miniport;
             (*nbl).Status = NDIS_STATUS_SUCCESS;
             (*nbl).NblFlags |= flag;
+            let entries = &mut (*nbl).NetBufferListInfo;
             // NET_BUFFER_LIST_INFO(nbl, NetBufferListFrameType) = htons(ether type).
-            if let Some(info) = (*nbl).NetBufferListInfo.get_mut(NetBufferListFrameType) {
-                *info = usize::from(ether_type.to_be()) as PVOID;
-            }
+            entries[NetBufferListFrameType] = usize::from(ether_type.to_be()) as PVOID;
+            entries[TcpIpChecksumNetBufferListInfo] = checksum;
+            entries[TcpRecvSegCoalesceInfo] = coalesced;
             write_token(nbl, token);
+            *header_slot(nbl) = header_buffer.cast();
         }
         Some(KernelIndication(nbl))
     }
@@ -574,45 +787,31 @@ impl Platform for KernelPlatform {
             PauseFunctions: NdisPauseFunctionsUnsupported,
             AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         };
-        let indication = NDIS_STATUS_INDICATION {
-            Header: NDIS_OBJECT_HEADER::of::<NDIS_STATUS_INDICATION>(
-                NDIS_OBJECT_TYPE_STATUS_INDICATION,
-                NDIS_STATUS_INDICATION_REVISION_1,
-            ),
-            SourceHandle: self.miniport,
-            PortNumber: NDIS_DEFAULT_PORT_NUMBER,
-            StatusCode: NDIS_STATUS_LINK_STATE,
-            Flags: 0,
-            DestinationHandle: ptr::null_mut(),
-            RequestId: ptr::null_mut(),
-            StatusBuffer: ptr::addr_of_mut!(state).cast::<c_void>(),
-            StatusBufferSize: core::mem::size_of::<NDIS_LINK_STATE>() as u32,
-            Guid: [0; 16],
-            NdisReserved: [ptr::null_mut(); 4],
-        };
-        // SAFETY: both structures are fully initialized and outlive the call (NDIS copies them).
-        unsafe { NdisMIndicateStatusEx(self.miniport, &indication) };
+        self.indicate_status(
+            NDIS_STATUS_LINK_STATE,
+            ptr::addr_of_mut!(state).cast::<c_void>(),
+            core::mem::size_of::<NDIS_LINK_STATE>() as u32,
+        );
+    }
+
+    fn stack_offloads(&self) -> StackOffloads {
+        // NDIS takes TCP super-packets whole as receive segment coalescing (RSC) indications and
+        // can be told that checksums succeeded; it does not take UDP super-packets (URO is
+        // NDIS 6.89) or partial checksums. The engine keeps to the RSC and receive-checksum
+        // offloads the stack has on.
+        StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            coalesced_udp: false,
+            partial_checksum: false,
+            checksum_valid: true,
+        }
     }
 }
 
 /// The consumer system thread: runs the engine's Receive loop once, then returns (which ends a
-/// system thread).
+/// system thread). Its priority was set by its creator (`spawn_worker`).
 unsafe extern "C" fn consumer_thread(context: PVOID) {
-    // Below every normal thread, as Wintun's consumer: it spins on the client's tail before
-    // sleeping and must not take time from the client that fills the ring.
-    let mut priority: KPRIORITY = CONSUMER_PRIORITY;
-    // SAFETY: the current-thread pseudo-handle with a KPRIORITY-sized buffer, at PASSIVE_LEVEL.
-    let status = unsafe {
-        ZwSetInformationThread(
-            ZW_CURRENT_THREAD,
-            _THREADINFOCLASS::ThreadPriority,
-            ptr::addr_of_mut!(priority).cast(),
-            core::mem::size_of::<KPRIORITY>() as u32,
-        )
-    };
-    // On failure the consumer keeps the system thread's default priority: slower to yield, not
-    // incorrect.
-    let _ = status;
     // SAFETY: `context` is the reference `spawn_worker` gave up with `TryArc::into_raw` for this
     // thread only; it is taken back once, here.
     let session = unsafe { TryArc::<Session<KernelPlatform>>::from_raw(context) };

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod model;
+pub mod offload;
 pub mod receive;
 pub mod registration;
 pub mod rig;
@@ -26,6 +27,8 @@ pub const TARGETS: &[(&str, Harness)] = &[
     ("receive_engine", receive::run),
     ("send_engine", send::run),
     ("client_send_ring", client::run),
+    ("offload_meta", offload::run_meta),
+    ("segmenter", offload::run_segmenter),
 ];
 
 /// Reads fuzz bytes as values; past the end every read gives zeros.

@@ -15,7 +15,9 @@
 
 use std::sync::atomic::Ordering;
 
-use ring_abi::{PacketHeader, RingGeometry, RingVersion, Room, MAX_HEADROOM, MAX_TAILROOM, RING_STOPPED};
+use ring_abi::{
+    PacketHeader, RegistrationFlags, RingGeometry, RingVersion, Room, MAX_HEADROOM, MAX_TAILROOM, RING_STOPPED,
+};
 use ringtun_driver::engine::{ReceivePoll, StatsSnapshot, TransmitStatus};
 use ringtun_driver::host::{HostDriver, HostIndication, ReturnMode};
 use ringtun_driver::platform::IpKind;
@@ -54,7 +56,8 @@ pub fn run(data: &[u8]) {
     };
     let driver = HostDriver::new_polled();
     driver.stack().set_mode(if hold { ReturnMode::Hold } else { ReturnMode::Immediate });
-    let rig = Rig::open(&driver, version, Room::NONE, room, split);
+    let flags = if split { RegistrationFlags::RECEIVE_SPLIT } else { RegistrationFlags::EMPTY };
+    let rig = Rig::open(&driver, version, Room::NONE, room, flags);
     let geometry = *rig.receive.geometry();
     let mut run = Run {
         input,

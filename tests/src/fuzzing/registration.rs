@@ -5,9 +5,9 @@
 //! (length matches the bitness, version, flags, pointers non-zero and aligned, rings inside the
 //! caller's address space and not overlapping, sizes exactly a valid geometry) and re-encodes
 //! to an input that parses to the same configuration; the engine refuses exactly what the
-//! validator refuses (with `STATUS_INVALID_PARAMETER`; what it accepts fails at locking the
-//! pages, `STATUS_INVALID_USER_BUFFER`), counts the refusal, leaves no session, no mapping and
-//! no event reference behind.
+//! validator refuses (with `STATUS_INVALID_PARAMETER`; what it accepts fails at referencing the
+//! Send ring's event, `STATUS_INVALID_HANDLE`), counts the refusal, leaves no session, no mapping
+//! and no event reference behind.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -38,15 +38,16 @@ pub fn run(data: &[u8]) {
         round_trip(caller, config);
     }
 
-    // The engine's entry: the same verdict. No ring memory exists in this kernel, so an accepted
-    // registration still fails to map; either way nothing may remain.
+    // The engine's entry: the same verdict. No event handle and no ring memory exist in this
+    // kernel, so an accepted registration still fails at its first event reference (events are
+    // referenced before rings are probed); either way nothing may remain.
     let driver = DRIVER.with(|d| Arc::clone(d.borrow_mut().get_or_insert_with(HostDriver::new_polled)));
     let before = driver.adapter().stats();
     let file = driver.open(1, caller);
     let result = driver.ioctl(&file, IOCTL_REGISTER_RINGS, bytes, &mut []);
-    // Refused by the validator: invalid parameter. Accepted: the rings cannot be locked (this
-    // kernel holds no ring memory), as Wintun answers it.
-    let want = if parsed.is_ok() { Status::InvalidUserBuffer } else { Status::InvalidParameter };
+    // Refused by the validator: invalid parameter. Accepted: the Send event cannot be referenced
+    // (this kernel holds no handle), as Wintun answers it.
+    let want = if parsed.is_ok() { Status::InvalidHandle } else { Status::InvalidParameter };
     assert_eq!(result, Err(want), "{parsed:?}");
     let after = driver.adapter().stats();
     assert_eq!(after.registrations_refused, before.registrations_refused + 1);

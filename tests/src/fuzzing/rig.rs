@@ -33,14 +33,14 @@ pub struct Rig {
 }
 
 impl Rig {
-    /// Registers a session of `version` (minimum capacity) on `driver`; v1 uses the 64-bit
-    /// layout.
+    /// Registers a session of `version` (minimum capacity) on `driver` with the registration
+    /// `flags` (v2 only); v1 uses the 64-bit layout.
     pub fn open(
         driver: &Arc<HostDriver>,
         version: RingVersion,
         send_room: Room,
         receive_room: Room,
-        split: bool,
+        flags: RegistrationFlags,
     ) -> Self {
         let send_geometry = RingGeometry::new(version, MIN_RING_CAPACITY, send_room).expect("room within limits");
         let receive_geometry = RingGeometry::new(version, MIN_RING_CAPACITY, receive_room).expect("room within limits");
@@ -67,10 +67,9 @@ impl Rig {
                     ring_ptr: ptr(m),
                     tail_moved_event: event,
                 };
-                let flags = if split { RegistrationFlags::RECEIVE_SPLIT.bits() } else { 0 };
                 RegistrationV2 {
                     version: 2,
-                    flags,
+                    flags: flags.bits(),
                     send: desc(&send_geometry, &send_memory, send_event),
                     receive: desc(&receive_geometry, &receive_memory, receive_event),
                 }
@@ -148,7 +147,7 @@ impl Rig {
 pub fn next_session_works(driver: &Arc<HostDriver>) {
     driver.faults().fail_indications.store(0, std::sync::atomic::Ordering::SeqCst);
     driver.stack().set_mode(ReturnMode::Immediate);
-    let rig = Rig::open(driver, RingVersion::V2, Room::new(16, 16), Room::NONE, false);
+    let rig = Rig::open(driver, RingVersion::V2, Room::new(16, 16), Room::NONE, RegistrationFlags::EMPTY);
     let packet = {
         let mut p = vec![0x11u8; 60];
         p[0] = 0x45;

@@ -12,7 +12,7 @@
 //! counters add up; at the end the session tears down with `tail = RING_STOPPED` and the next
 //! session works.
 
-use ring_abi::{RingGeometry, RingVersion, Room, MAX_HEADROOM, MAX_IP_PACKET_SIZE, MAX_TAILROOM};
+use ring_abi::{RegistrationFlags, RingGeometry, RingVersion, Room, MAX_HEADROOM, MAX_IP_PACKET_SIZE, MAX_TAILROOM};
 use ringtun_driver::engine::TransmitStatus;
 use ringtun_driver::host::HostDriver;
 
@@ -40,7 +40,7 @@ pub fn run(data: &[u8]) {
         RingVersion::V2 => Room::new(input.u16() % (MAX_HEADROOM + 1), input.u16() % (MAX_TAILROOM + 1)),
     };
     let driver = HostDriver::new_polled();
-    let rig = Rig::open(&driver, version, room, Room::NONE, false);
+    let rig = Rig::open(&driver, version, room, Room::NONE, RegistrationFlags::EMPTY);
     let geometry = *rig.send.geometry();
     let mut tail = 0u32;
     // The driver's known head: the last valid `head` it read (none before the first batch).

@@ -4,6 +4,7 @@ pub mod common;
 pub mod faults;
 pub mod flow;
 pub mod hostile;
+pub mod offload;
 pub mod registration;
 pub mod regressions;
 pub mod room;
@@ -62,6 +63,7 @@ scenarios! {
     registration::register_v2, Needs::COUNTERS, "v2 registration and the capability reply";
     registration::refused_fields, Needs::COUNTERS, "each invalid registration field refused with its status; nothing left behind";
     registration::second_registration_refused, Needs::COUNTERS, "one session per adapter; the next after close";
+    registration::stale_registration, Needs::COUNTERS, "closed event handles and freed ring memory: STATUS_INVALID_HANDLE (events referenced before the rings are probed, as Wintun)";
     traffic::both_ways_all_sizes_v1, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v1";
     traffic::both_ways_all_sizes_v2, Needs::COUNTERS, "1..=0xFFFF bytes both ways, IPv4 and IPv6, v2";
     traffic::non_ip_dropped, Needs::COUNTERS, "non-IP and short packets dropped, counted, slots released";
@@ -101,4 +103,10 @@ scenarios! {
     wintun::wintun_observable_refusals, Needs::COUNTERS, "Wintun layout: each registration refusal with its status";
     wintun::wintun_read_event_and_alertable, Needs::COUNTERS, "Wintun layout: read event after every publish only; alertable while the consumer sleeps";
     wintun::wintun_lost_wakeups_bounded, Needs::COUNTERS, "clients without the fence or the signal: every packet within the re-check bound";
+    offload::negotiated, Needs::COUNTERS, "offloads and the write-space signal granted on top of the asked room; v1 and plain v2 unchanged";
+    offload::large_sends, Needs::OFFLOAD, "the stack's large sends: one slot with exact metadata, or valid packets cut by the engine for v1/v2 clients";
+    offload::ndis_large_sends, Needs::OFFLOAD, "NDIS large sends (length fields 0): lengths filled in from the buffer, a wrong one refused, LSOv1 dropped as off";
+    offload::super_packets_to_each_stack, Needs::OFFLOAD, "client super-packets and checksum states to each kind of stack: whole, with the pseudo-header sum, or cut";
+    offload::invalid_metadata, Needs::OFFLOAD, "a hostile client's invalid metadata: each packet dropped and counted alone, the ring keeps going";
+    offload::write_space_wakes_the_client, Needs::STACK, "a full ring: the client sleeps on the write-space event and is woken by the release, or by the ring's end";
 }

@@ -1,7 +1,7 @@
 //! Registration: every layout accepted, every invalid field refused with its status.
 
 use ring_abi::v1::{RegistrationV1x64, RingDescV1x64};
-use ring_abi::v2::{RegistrationV2, RingDescV2};
+use ring_abi::v2::{RegistrationV2, RegistrationV2Ext, RingDescV2};
 use ring_abi::{v1_ring_size, v2_ring_size, CallerBitness, Capabilities, RingVersion};
 use ringtun::backend::{Backend as ClientBackend, ClientEvent, DeviceError, RingMemory};
 use ringtun::{Error, Session};
@@ -61,7 +61,8 @@ pub fn register_v2<B: Backend>(b: &B) -> Result<(), Failure> {
     let client = b.open_client(1, CallerBitness::Bits64);
     let caps = client.query_capabilities()?;
     ensure_eq!(caps, Capabilities::CURRENT);
-    ensure_eq!((caps.size, caps.max_version, caps.supported_flags), (28, 2, 1));
+    // RECEIVE_SPLIT | OFFLOAD | WRITE_SPACE.
+    ensure_eq!((caps.size, caps.max_version, caps.supported_flags), (28, 2, 7));
     ensure_eq!((caps.max_headroom, caps.max_tailroom), (4096, 4096));
     ensure_eq!((caps.min_capacity, caps.max_capacity), (0x20000, 0x400_0000));
     let s = Session::open(client, v2())?;
@@ -87,6 +88,8 @@ pub struct RawRings<C: ClientBackend> {
     pub send_event: C::Event,
     /// Receive ring event.
     pub receive_event: C::Event,
+    /// Write-space event (for the 64-byte layout).
+    pub space_event: C::Event,
     /// Capacity of both rings.
     pub capacity: u32,
 }
@@ -104,6 +107,7 @@ impl<C: ClientBackend> RawRings<C> {
             receive: client.alloc_ring(size)?,
             send_event: client.create_event()?,
             receive_event: client.create_event()?,
+            space_event: client.create_event()?,
             capacity,
         })
     }
@@ -123,6 +127,12 @@ impl<C: ClientBackend> RawRings<C> {
             send: desc(&self.send, &self.send_event),
             receive: desc(&self.receive, &self.receive_event),
         }
+    }
+
+    /// A valid 64-byte registration of these rings: v2 with `flags` (which should include
+    /// `WRITE_SPACE`) and the write-space event.
+    pub fn v2_ext(&self, flags: u32) -> RegistrationV2Ext {
+        RegistrationV2Ext { base: RegistrationV2 { flags, ..self.v2() }, write_space_event: self.space_event.handle() }
     }
 
     /// A valid v1 64-bit registration of these rings.
@@ -163,7 +173,14 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
         };
         case("version 3", InvalidParameter, &|r| r.version = 3);
         case("version 1 in 56 bytes", InvalidParameter, &|r| r.version = 1);
-        case("unknown flag", InvalidParameter, &|r| r.flags = 2);
+        case("unknown flag", InvalidParameter, &|r| r.flags = 8);
+        case("offload with receive split", InvalidParameter, &|r| r.flags = 3);
+        case("write-space flag in 56 bytes", InvalidParameter, &|r| r.flags = 4);
+        case("offload without head room for the metadata", InvalidParameter, &|r| {
+            r.flags = 2;
+            r.receive.headroom = 8;
+            r.receive.ring_size = v2_ring_size(0x20000, 8, 16);
+        });
         case("zero send pointer", InvalidParameter, &|r| r.send.ring_ptr = 0);
         case("zero receive pointer", InvalidParameter, &|r| r.receive.ring_ptr = 0);
         case("zero send event", InvalidParameter, &|r| r.send.tail_moved_event = 0);
@@ -187,6 +204,16 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
             r.receive = r.send;
             r.receive.tail_moved_event = event;
         });
+        let ext = |flags: u32, event: Option<u64>| {
+            let mut r = rings.v2_ext(flags);
+            if let Some(event) = event {
+                r.write_space_event = event;
+            }
+            r.as_bytes().to_vec()
+        };
+        cases.push(("64 bytes without the write-space flag", ext(2, None), InvalidParameter));
+        cases.push(("zero write-space event", ext(4, Some(0)), InvalidParameter));
+        cases.push(("unknown write-space event", ext(6, Some(0xDEAD_BEE0)), DeviceError::InvalidHandle));
         cases.push(("short input", good.as_bytes()[..40].to_vec(), InvalidParameter));
         cases.push(("long input", [good.as_bytes(), &[0u8; 8]].concat(), InvalidParameter));
         cases
@@ -203,6 +230,43 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
     rings.poke_send(64, 0);
     // The same rings, valid now, register fine.
     ensure_eq!(client.register(good.as_bytes()), Ok(()));
+    ensure_eq!(b.counters().sessions_registered, 1);
+    Ok(())
+}
+
+/// A stale registration: input naming event handles the client has closed and ring memory it has
+/// freed. The driver references each ring's event before it probes the ring's memory, as
+/// Wintun's does, so the answer is Wintun's `STATUS_INVALID_HANDLE` (not the
+/// `STATUS_INVALID_USER_BUFFER` a probe would give), v1 and v2 alike; nothing is left behind.
+pub fn stale_registration<B: Backend>(b: &B) -> Result<(), Failure> {
+    let client = b.open_client(1, CallerBitness::Bits64);
+    for version in [RingVersion::V2, RingVersion::V1] {
+        let rings = RawRings::new(&client, version)?;
+        let input = match version {
+            RingVersion::V2 => rings.v2().as_bytes().to_vec(),
+            RingVersion::V1 => rings.v1_64().as_bytes().to_vec(),
+        };
+        // Handles closed and memory freed (the client's objects are released on drop).
+        drop(rings);
+        ensure_eq!(client.register(&input), Err(DeviceError::InvalidHandle), "{version:?}");
+    }
+    // Only the events gone, the memory still there: the same answer, for the same reason.
+    let rings = RawRings::new(&client, RingVersion::V2)?;
+    let mut input = rings.v2();
+    let (send_event, receive_event) = (client.create_event()?, client.create_event()?);
+    input.send.tail_moved_event = send_event.handle();
+    input.receive.tail_moved_event = receive_event.handle();
+    drop((send_event, receive_event));
+    ensure_eq!(client.register(input.as_bytes()), Err(DeviceError::InvalidHandle), "closed handles");
+    if let Some(live) = b.live_rings() {
+        // The rings still allocated by this test are the only ones alive.
+        ensure_eq!(live, 2, "ring memory still referenced after the refusals");
+    }
+    ensure_eq!(b.counters().registrations_refused, 3);
+    ensure_eq!(b.counters().sessions_registered, 0);
+    ensure!(b.link_history().is_empty(), "link went up on a refused registration");
+    // The same client registers valid rings afterwards.
+    ensure_eq!(client.register(rings.v2().as_bytes()), Ok(()));
     ensure_eq!(b.counters().sessions_registered, 1);
     Ok(())
 }

@@ -22,8 +22,17 @@ pub type USHORT = u16;
 pub type ULONG = u32;
 pub type LONG = i32;
 pub type ULONG64 = u64;
-pub type ULONG_PTR = usize;
-pub type LONG_PTR = isize;
+// basetsd.h: `unsigned __int64`/`__int64` on 64-bit targets, `unsigned long`/`long` on x86; bindgen
+// renders them as u64/i64 (u32/i32), not usize/isize.
+#[cfg(target_pointer_width = "64")]
+pub type ULONG_PTR = u64;
+#[cfg(target_pointer_width = "64")]
+pub type LONG_PTR = i64;
+#[cfg(target_pointer_width = "32")]
+pub type ULONG_PTR = u32;
+#[cfg(target_pointer_width = "32")]
+pub type LONG_PTR = i32;
+pub type SIZE_T = ULONG_PTR;
 pub type PVOID = *mut c_void;
 pub type HANDLE = *mut c_void;
 pub type PHANDLE = *mut HANDLE;
@@ -94,7 +103,9 @@ pub const STATUS_DEVICE_NOT_READY: NTSTATUS = 0xC000_00A3_u32 as i32;
 pub const STATUS_INVALID_USER_BUFFER: NTSTATUS = 0xC000_00E8_u32 as i32;
 pub const STATUS_ALREADY_INITIALIZED: NTSTATUS = 0xC000_0510_u32 as i32;
 pub const STATUS_NOT_SUPPORTED: NTSTATUS = 0xC000_00BB_u32 as i32;
-pub const POOL_FLAG_NON_PAGED: u64 = 0x0000_0000_0000_0040;
+/// wdm.h (WDK 10.0.19041 and later): `typedef ULONG64 POOL_FLAGS;`.
+pub type POOL_FLAGS = ULONG64;
+pub const POOL_FLAG_NON_PAGED: POOL_FLAGS = 0x0000_0000_0000_0040;
 
 // ---- structures (ntdef.h, wdm.h) ----
 #[repr(C)]
@@ -116,8 +127,10 @@ pub struct _LIST_ENTRY {
 }
 pub type LIST_ENTRY = _LIST_ENTRY;
 
-/// Opaque here: the shell never looks inside a device object.
+/// Opaque here: the shell never looks inside a device object. wdm.h: `typedef struct
+/// DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) _DEVICE_OBJECT` (16 on 64-bit targets).
 #[repr(C)]
+#[cfg_attr(target_pointer_width = "64", repr(align(16)))]
 pub struct _DEVICE_OBJECT {
     _opaque: [u8; 0],
 }
@@ -136,6 +149,33 @@ pub struct _KPROCESS {
     _opaque: [u8; 0],
 }
 pub type PEPROCESS = *mut _KPROCESS;
+
+/// wdm.h: `struct _EPROCESS` (MDL.Process points to one).
+#[repr(C)]
+pub struct _EPROCESS {
+    _opaque: [u8; 0],
+}
+
+/// wdm.h: `typedef struct _KTHREAD *PKTHREAD, *PRKTHREAD;` (opaque: the shell only passes it on).
+#[repr(C)]
+pub struct _KTHREAD {
+    _opaque: [u8; 0],
+}
+pub type PKTHREAD = *mut _KTHREAD;
+pub type PRKTHREAD = *mut _KTHREAD;
+pub type PETHREAD = *mut _KTHREAD;
+
+#[repr(C)]
+pub struct _DRIVER_EXTENSION {
+    _opaque: [u8; 0],
+}
+pub type PDRIVER_EXTENSION = *mut _DRIVER_EXTENSION;
+
+#[repr(C)]
+pub struct _FAST_IO_DISPATCH {
+    _opaque: [u8; 0],
+}
+pub type PFAST_IO_DISPATCH = *mut _FAST_IO_DISPATCH;
 
 #[repr(C)]
 pub struct _OBJECT_TYPE {
@@ -166,6 +206,12 @@ pub type PLARGE_INTEGER = *mut LARGE_INTEGER;
 
 pub type PDRIVER_DISPATCH = Option<unsafe extern "C" fn(DeviceObject: *mut _DEVICE_OBJECT, Irp: *mut _IRP) -> NTSTATUS>;
 pub type PDRIVER_UNLOAD = Option<unsafe extern "C" fn(DriverObject: *mut _DRIVER_OBJECT)>;
+pub type PDRIVER_INITIALIZE =
+    Option<unsafe extern "C" fn(DriverObject: *mut _DRIVER_OBJECT, RegistryPath: PUNICODE_STRING) -> NTSTATUS>;
+pub type PDRIVER_STARTIO = Option<unsafe extern "C" fn(DeviceObject: *mut _DEVICE_OBJECT, Irp: *mut _IRP)>;
+pub type PDRIVER_CANCEL = Option<unsafe extern "C" fn(DeviceObject: *mut _DEVICE_OBJECT, Irp: *mut _IRP)>;
+pub type PIO_COMPLETION_ROUTINE =
+    Option<unsafe extern "C" fn(DeviceObject: PDEVICE_OBJECT, Irp: PIRP, Context: PVOID) -> NTSTATUS>;
 pub type PKSTART_ROUTINE = Option<unsafe extern "C" fn(StartContext: PVOID)>;
 pub type PCREATE_PROCESS_NOTIFY_ROUTINE =
     Option<unsafe extern "C" fn(ParentId: HANDLE, ProcessId: HANDLE, Create: BOOLEAN)>;
@@ -179,12 +225,12 @@ pub struct _DRIVER_OBJECT {
     pub DriverStart: PVOID,
     pub DriverSize: ULONG,
     pub DriverSection: PVOID,
-    pub DriverExtension: PVOID,
+    pub DriverExtension: PDRIVER_EXTENSION,
     pub DriverName: UNICODE_STRING,
     pub HardwareDatabase: PUNICODE_STRING,
-    pub FastIoDispatch: PVOID,
-    pub DriverInit: PVOID,
-    pub DriverStartIo: PVOID,
+    pub FastIoDispatch: PFAST_IO_DISPATCH,
+    pub DriverInit: PDRIVER_INITIALIZE,
+    pub DriverStartIo: PDRIVER_STARTIO,
     pub DriverUnload: PDRIVER_UNLOAD,
     pub MajorFunction: [PDRIVER_DISPATCH; 28],
 }
@@ -196,7 +242,7 @@ pub struct _MDL {
     pub Next: *mut _MDL,
     pub Size: CSHORT,
     pub MdlFlags: CSHORT,
-    pub Process: PVOID,
+    pub Process: *mut _EPROCESS,
     pub MappedSystemVa: PVOID,
     pub StartVa: PVOID,
     pub ByteCount: ULONG,
@@ -229,7 +275,14 @@ pub struct _OBJECT_ATTRIBUTES {
 }
 pub type OBJECT_ATTRIBUTES = _OBJECT_ATTRIBUTES;
 pub type POBJECT_ATTRIBUTES = *mut OBJECT_ATTRIBUTES;
-pub type POBJECT_HANDLE_INFORMATION = PVOID;
+/// wdm.h: `OBJECT_HANDLE_INFORMATION`.
+#[repr(C)]
+#[derive(Debug, Default, Copy, Clone)]
+pub struct _OBJECT_HANDLE_INFORMATION {
+    pub HandleAttributes: ULONG,
+    pub GrantedAccess: ACCESS_MASK,
+}
+pub type POBJECT_HANDLE_INFORMATION = *mut _OBJECT_HANDLE_INFORMATION;
 
 #[repr(C)]
 pub struct _SECURITY_SUBJECT_CONTEXT {
@@ -253,6 +306,7 @@ pub struct _IO_STATUS_BLOCK {
     pub Information: ULONG_PTR,
 }
 pub type IO_STATUS_BLOCK = _IO_STATUS_BLOCK;
+pub type PIO_STATUS_BLOCK = *mut _IO_STATUS_BLOCK;
 
 #[repr(C)]
 #[derive(Copy, Clone)]
@@ -261,44 +315,61 @@ pub union _IRP__bindgen_ty_1 {
     pub IrpCount: LONG,
     pub SystemBuffer: PVOID,
 }
+// The anonymous unions and structs of IRP and IO_STACK_LOCATION carry the names bindgen gives
+// them over the WDK 10.0.16299 headers (the reference header set of scripts/real-wdk); another kit
+// may number them differently. The shell names fields (`Tail.Overlay.__bindgen_anon_2...`), never
+// these types. Arms the shell does not use are private placeholders of the right size.
 
+/// `IRP.Overlay` (wdm.h); `AsynchronousParameters` is not declared here.
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub union _IRP__bindgen_ty_Overlay_1 {
-    pub DeviceQueueEntry: [ULONG_PTR; 3],
-    pub DriverContext: [PVOID; 4],
+pub union _IRP__bindgen_ty_2 {
+    _AsynchronousParameters: [PVOID; 2],
+    pub AllocationSize: LARGE_INTEGER,
+}
+/// `IRP.Tail.Overlay`'s first union: `DeviceQueueEntry` (KDEVICE_QUEUE_ENTRY) and
+/// `DriverContext[4]`, not declared here.
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_1 {
+    _DriverContext: [PVOID; 4],
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub union _IRP__bindgen_ty_Overlay_2_1 {
+pub union _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1 {
     pub CurrentStackLocation: *mut _IO_STACK_LOCATION,
     pub PacketType: ULONG,
 }
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct _IRP__bindgen_ty_Overlay_2 {
+pub struct _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_2 {
     pub ListEntry: LIST_ENTRY,
-    pub __bindgen_anon_1: _IRP__bindgen_ty_Overlay_2_1,
+    pub __bindgen_anon_1: _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_2__bindgen_ty_1,
 }
+/// `IRP.Tail.Overlay`.
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct _IRP__bindgen_ty_Overlay {
-    pub __bindgen_anon_1: _IRP__bindgen_ty_Overlay_1,
-    pub Thread: PVOID,
+pub struct _IRP__bindgen_ty_3__bindgen_ty_1 {
+    pub __bindgen_anon_1: _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_1,
+    pub Thread: PETHREAD,
     pub AuxiliaryBuffer: PCHAR,
-    pub __bindgen_anon_2: _IRP__bindgen_ty_Overlay_2,
+    pub __bindgen_anon_2: _IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_2,
     pub OriginalFileObject: PFILE_OBJECT,
 }
+/// `IRP.Tail`.
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub union _IRP__bindgen_ty_Tail {
-    pub Overlay: _IRP__bindgen_ty_Overlay,
-    /// `KAPC`: 0x58 bytes on 64-bit targets, 0x30 on x86.
-    pub Apc: [u8; if cfg!(target_pointer_width = "64") { 0x58 } else { 0x30 }],
+pub union _IRP__bindgen_ty_3 {
+    pub Overlay: _IRP__bindgen_ty_3__bindgen_ty_1,
+    /// `KAPC`: 0x58 bytes on 64-bit targets, 0x30 on x86; not declared here.
+    _Apc: [u8; if cfg!(target_pointer_width = "64") { 0x58 } else { 0x30 }],
     pub CompletionKey: PVOID,
 }
 
+/// wdm.h: `typedef struct DECLSPEC_ALIGN(MEMORY_ALLOCATION_ALIGNMENT) _IRP` (16 on 64-bit
+/// targets; MinGW-w64's wdm.h omits the alignment).
 #[repr(C)]
+#[cfg_attr(target_pointer_width = "64", repr(align(16)))]
 pub struct _IRP {
     pub Type: CSHORT,
     pub Size: USHORT,
@@ -315,36 +386,45 @@ pub struct _IRP {
     pub CancelIrql: KIRQL,
     pub ApcEnvironment: CCHAR,
     pub AllocationFlags: UCHAR,
-    pub UserIosb: PVOID,
+    pub UserIosb: PIO_STATUS_BLOCK,
     pub UserEvent: PKEVENT,
-    pub Overlay: [PVOID; 2],
-    pub CancelRoutine: PVOID,
+    pub Overlay: _IRP__bindgen_ty_2,
+    pub CancelRoutine: PDRIVER_CANCEL,
     pub UserBuffer: PVOID,
-    pub Tail: _IRP__bindgen_ty_Tail,
+    pub Tail: _IRP__bindgen_ty_3,
 }
 pub type IRP = _IRP;
 pub type PIRP = *mut IRP;
 
-/// `Parameters.DeviceIoControl`; each field is `POINTER_ALIGNMENT` in wdm.h.
+/// `Parameters.DeviceIoControl`; each field is `POINTER_ALIGNMENT` in wdm.h (bindgen writes the
+/// padding out as `__bindgen_padding_N`).
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub struct _IO_STACK_LOCATION__bindgen_ty_DeviceIoControl {
+pub struct _IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17 {
     pub OutputBufferLength: ULONG,
     #[cfg(target_pointer_width = "64")]
-    _pad0: u32,
+    pub __bindgen_padding_0: [u8; 4],
     pub InputBufferLength: ULONG,
     #[cfg(target_pointer_width = "64")]
-    _pad1: u32,
+    pub __bindgen_padding_1: [u8; 4],
     pub IoControlCode: ULONG,
-    #[cfg(target_pointer_width = "64")]
-    _pad2: u32,
     pub Type3InputBuffer: PVOID,
 }
+/// `Parameters.Others`.
 #[repr(C)]
 #[derive(Copy, Clone)]
-pub union _IO_STACK_LOCATION__bindgen_ty_Parameters {
-    pub DeviceIoControl: _IO_STACK_LOCATION__bindgen_ty_DeviceIoControl,
-    pub Others: [PVOID; 4],
+pub struct _IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_39 {
+    pub Argument1: PVOID,
+    pub Argument2: PVOID,
+    pub Argument3: PVOID,
+    pub Argument4: PVOID,
+}
+/// `Parameters`: only the two arms the shell reads are declared.
+#[repr(C)]
+#[derive(Copy, Clone)]
+pub union _IO_STACK_LOCATION__bindgen_ty_1 {
+    pub DeviceIoControl: _IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17,
+    pub Others: _IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_39,
 }
 #[repr(C)]
 pub struct _IO_STACK_LOCATION {
@@ -352,10 +432,10 @@ pub struct _IO_STACK_LOCATION {
     pub MinorFunction: UCHAR,
     pub Flags: UCHAR,
     pub Control: UCHAR,
-    pub Parameters: _IO_STACK_LOCATION__bindgen_ty_Parameters,
+    pub Parameters: _IO_STACK_LOCATION__bindgen_ty_1,
     pub DeviceObject: PDEVICE_OBJECT,
     pub FileObject: PFILE_OBJECT,
-    pub CompletionRoutine: PVOID,
+    pub CompletionRoutine: PIO_COMPLETION_ROUTINE,
     pub Context: PVOID,
 }
 pub type IO_STACK_LOCATION = _IO_STACK_LOCATION;
@@ -411,8 +491,8 @@ pub type PFN_WDFDRIVERCREATE = Option<
         Driver: *mut WDFDRIVER,
     ) -> NTSTATUS,
 >;
-pub type PFN_WDFDRIVERMINIPORTUNLOAD =
-    Option<unsafe extern "C" fn(DriverGlobals: PWDF_DRIVER_GLOBALS, Driver: WDFDRIVER)>;
+// No `PFN_WDFDRIVERMINIPORTUNLOAD`: it is declared in wdfminiport.h, which wdf.h (the header the
+// real crate's WDF bindings come from) does not include.
 /// `WDFFUNCENUM` (wdffuncenum.h): the table indexes of the KMDF functions the shell calls.
 pub mod _WDFFUNCENUM {
     pub type Type = core::ffi::c_int;
@@ -431,6 +511,9 @@ extern "C" {
     pub static mut WdfDriverGlobals: PWDF_DRIVER_GLOBALS;
     /// wdf.h (KMDF 1.25+): the number of entries in `WdfFunctions`.
     pub static mut WdfFunctionCount: ULONG;
+    /// wdf.h (KMDF 1.15 to 1.33): `extern WDFFUNC WdfDriverMiniportUnloadOverride;`, the pointer
+    /// wdfminiport.h's `WdfDriverMiniportUnload` calls through (set by the KMDF stub library).
+    pub static mut WdfDriverMiniportUnloadOverride: WDFFUNC;
 }
 
 /// The real crate defines `_fltused` (the symbol MSVC's linker expects once floating point is
@@ -502,8 +585,8 @@ mod layout_64 {
         IRP,
         "Tail.Overlay.CurrentStackLocation" == 0xB8,
         offset_of!(_IRP, Tail)
-            + offset_of!(_IRP__bindgen_ty_Overlay, __bindgen_anon_2)
-            + offset_of!(_IRP__bindgen_ty_Overlay_2, __bindgen_anon_1)
+            + offset_of!(_IRP__bindgen_ty_3__bindgen_ty_1, __bindgen_anon_2)
+            + offset_of!(_IRP__bindgen_ty_3__bindgen_ty_1__bindgen_ty_2, __bindgen_anon_1)
     );
     assert_layout!(IO_STACK_LOCATION, size: 0x48, {
         MajorFunction: 0, MinorFunction: 1, Flags: 2, Control: 3, Parameters: 8, DeviceObject: 0x28,
@@ -513,25 +596,25 @@ mod layout_64 {
         IO_STACK_LOCATION,
         "Parameters.DeviceIoControl.OutputBufferLength" == 0x8,
         offset_of!(_IO_STACK_LOCATION, Parameters)
-            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, OutputBufferLength)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17, OutputBufferLength)
     );
     assert_path!(
         IO_STACK_LOCATION,
         "Parameters.DeviceIoControl.InputBufferLength" == 0x10,
         offset_of!(_IO_STACK_LOCATION, Parameters)
-            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, InputBufferLength)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17, InputBufferLength)
     );
     assert_path!(
         IO_STACK_LOCATION,
         "Parameters.DeviceIoControl.IoControlCode" == 0x18,
         offset_of!(_IO_STACK_LOCATION, Parameters)
-            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, IoControlCode)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17, IoControlCode)
     );
     assert_path!(
         IO_STACK_LOCATION,
         "Parameters.DeviceIoControl.Type3InputBuffer" == 0x20,
         offset_of!(_IO_STACK_LOCATION, Parameters)
-            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_DeviceIoControl, Type3InputBuffer)
+            + offset_of!(_IO_STACK_LOCATION__bindgen_ty_1__bindgen_ty_17, Type3InputBuffer)
     );
 }
 
@@ -565,11 +648,7 @@ pub type PGENERIC_MAPPING = *mut GENERIC_MAPPING;
 pub const FILE_READ_DATA: u32 = 0x0001;
 /// wdm.h: `#define FILE_WRITE_DATA ( 0x0002 )`.
 pub const FILE_WRITE_DATA: u32 = 0x0002;
-/// ntddk.h: `enum _THREADINFOCLASS` (the one member the shell uses).
-pub mod _THREADINFOCLASS {
-    pub type Type = core::ffi::c_int;
-    pub const ThreadPriority: Type = 2;
-}
-pub type THREADINFOCLASS = _THREADINFOCLASS::Type;
+/// wdm.h: `#define THREAD_SET_INFORMATION (0x0020)`.
+pub const THREAD_SET_INFORMATION: u32 = 0x0020;
 /// wdm.h: `#define IRP_MN_CANCEL_REMOVE_DEVICE 0x03`.
 pub const IRP_MN_CANCEL_REMOVE_DEVICE: u32 = 0x03;

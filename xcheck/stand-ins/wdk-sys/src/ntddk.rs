@@ -6,7 +6,7 @@ use crate::*;
 
 extern "C" {
     pub fn DbgPrint(Format: *const i8, ...) -> ULONG;
-    pub fn ExAllocatePool2(Flags: u64, NumberOfBytes: usize, Tag: ULONG) -> PVOID;
+    pub fn ExAllocatePool2(Flags: POOL_FLAGS, NumberOfBytes: SIZE_T, Tag: ULONG) -> PVOID;
     pub fn ExFreePool(P: PVOID);
     pub fn IofCompleteRequest(Irp: PIRP, PriorityBoost: CCHAR);
     pub fn IoAllocateMdl(
@@ -18,6 +18,7 @@ extern "C" {
     ) -> PMDL;
     pub fn IoBuildPartialMdl(SourceMdl: PMDL, TargetMdl: PMDL, VirtualAddress: PVOID, Length: ULONG);
     pub fn IoFreeMdl(Mdl: PMDL);
+    pub fn MmBuildMdlForNonPagedPool(MemoryDescriptorList: PMDL);
     pub fn MmMapLockedPagesSpecifyCache(
         MemoryDescriptorList: PMDL,
         AccessMode: KPROCESSOR_MODE,
@@ -111,14 +112,8 @@ extern "C" {
     ) -> BOOLEAN;
     /// ntddk.h, `IoGetFileObjectGenericMapping`.
     pub fn IoGetFileObjectGenericMapping() -> PGENERIC_MAPPING;
-    /// ntddk.h, `ZwSetInformationThread`.
-    #[must_use]
-    pub fn ZwSetInformationThread(
-        ThreadHandle: HANDLE,
-        ThreadInformationClass: THREADINFOCLASS,
-        ThreadInformation: PVOID,
-        ThreadInformationLength: ULONG,
-    ) -> NTSTATUS;
+    /// wdm.h, `KeSetPriorityThread` (returns the previous priority).
+    pub fn KeSetPriorityThread(Thread: PKTHREAD, Priority: KPRIORITY) -> KPRIORITY;
     /// wdm.h, `KeDelayExecutionThread`.
     #[must_use]
     pub fn KeDelayExecutionThread(WaitMode: KPROCESSOR_MODE, Alertable: BOOLEAN, Interval: PLARGE_INTEGER) -> NTSTATUS;

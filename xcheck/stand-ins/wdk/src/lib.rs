@@ -37,3 +37,16 @@ pub fn _print(args: fmt::Arguments) {
     // SAFETY: "%s" with a NUL-terminated buffer.
     unsafe { wdk_sys::ntddk::DbgPrint(c"%s".as_ptr(), line.bytes.as_ptr()) };
 }
+
+/// Breaks into the kernel debugger, as the real crate's `dbg_break` does: `int 3` on x86 and x64,
+/// `brk #0xF000` on arm64 (the encoding of a debug break on Windows arm64). Without an attached
+/// kernel debugger Windows stops with a bug check on it.
+pub fn dbg_break() {
+    // SAFETY: a breakpoint instruction; it touches no memory and no register.
+    unsafe {
+        #[cfg(target_arch = "aarch64")]
+        core::arch::asm!("brk #0xF000");
+        #[cfg(any(target_arch = "x86", target_arch = "x86_64"))]
+        core::arch::asm!("int 3");
+    }
+}

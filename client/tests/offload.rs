@@ -1,0 +1,244 @@
+//! The client library's offload and write-space API against the engine on the host platform.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringtun::backend::host::{HostBackend, HostDriver};
+use ringtun::ring_abi::{
+    checksum, GsoKind, OffloadMeta, RingVersion, Room, MAX_OFFLOAD_HEADER, OFFLOAD_F_DATA_VALID, OFFLOAD_F_NEEDS_CSUM,
+    OFFLOAD_GSO_TCPV4, OFFLOAD_META_SIZE,
+};
+use ringtun::{Error, Session, SessionConfig};
+use ringtun_driver::engine::{TransmitOffload, TransmitStatus};
+use ringtun_driver::host::ReturnMode;
+use ringtun_driver::platform::{IndicatedChecksum, StackOffloads};
+
+/// An IPv4/TCP packet (20-byte IP, 20-byte TCP header) with `payload` bytes and valid checksums.
+fn tcp4(payload: usize, seq: u32) -> Vec<u8> {
+    let total = 40 + payload;
+    let mut p = vec![0u8; total];
+    p[0] = 0x45;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[4..6].copy_from_slice(&7u16.to_be_bytes());
+    p[8] = 64;
+    p[9] = 6;
+    p[12..20].copy_from_slice(&[10, 9, 0, 1, 10, 9, 0, 2]);
+    p[20..22].copy_from_slice(&1234u16.to_be_bytes());
+    p[22..24].copy_from_slice(&80u16.to_be_bytes());
+    p[24..28].copy_from_slice(&seq.to_be_bytes());
+    p[32] = 5 << 4;
+    p[33] = 0x18; // ACK | PSH
+    for (i, b) in p[40..].iter_mut().enumerate() {
+        *b = (i as u32).wrapping_mul(31).wrapping_add(seq) as u8;
+    }
+    let ip = checksum::finish(checksum::sum(&p[..20]));
+    p[10..12].copy_from_slice(&ip.to_be_bytes());
+    let l4 = checksum::finish(checksum::pseudo_v4(&p, 6, (total - 20) as u32) + checksum::sum(&p[20..]));
+    p[36..38].copy_from_slice(&l4.to_be_bytes());
+    p
+}
+
+/// Whether an IPv4/TCP packet's IP and TCP checksums verify.
+fn verifies(p: &[u8]) -> bool {
+    let ip = checksum::fold(checksum::sum(&p[..20])) == 0xFFFF;
+    let l4 = checksum::fold(checksum::pseudo_v4(p, 6, (p.len() - 20) as u32) + checksum::sum(&p[20..])) == 0xFFFF;
+    ip && l4
+}
+
+fn config(offload: bool) -> SessionConfig {
+    SessionConfig {
+        incoming_room: Room::new(32, 16),
+        outgoing_room: Room::new(8, 0),
+        offload,
+        write_space: true,
+        ..SessionConfig::default()
+    }
+}
+
+#[test]
+fn offloads_and_write_space_are_negotiated() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
+    assert_eq!(session.version(), RingVersion::V2);
+    assert!(session.offloads());
+    assert!(session.write_space_signal());
+    // The metadata block is registered on top of the room asked for, on both rings.
+    assert_eq!(session.config().send.geometry.room(), Room::new(32 + OFFLOAD_META_SIZE as u16, 16));
+    assert_eq!(session.config().receive.geometry.room(), Room::new(8 + OFFLOAD_META_SIZE as u16, 0));
+    assert_eq!(session.outgoing_room(), Room::new(8, 0));
+    assert!(session.config().write_space_event.is_some());
+    let plain = Session::open(HostBackend::open(&driver, 2, ringtun::ring_abi::CallerBitness::Bits64), config(false));
+    assert!(matches!(plain, Err(Error::Device(_))), "one session per adapter");
+    drop(session);
+    let plain = Session::open(HostBackend::open_default(&driver), config(false)).unwrap();
+    assert!(!plain.offloads());
+    assert!(plain.allocate(100, 0, 0).unwrap().set_offload(OffloadMeta::NONE) == Err(Error::OffloadsNotNegotiated));
+    assert_eq!(
+        Session::open(
+            HostBackend::open(&driver, 3, ringtun::ring_abi::CallerBitness::Bits64),
+            SessionConfig { receive_split: true, ..config(true) }
+        )
+        .err(),
+        Some(Error::IncompatibleOptions)
+    );
+}
+
+/// A large send of the stack arrives as one super-packet with its metadata; the client cuts it
+/// into packets that verify and carry the payload in order.
+#[test]
+fn a_large_send_arrives_as_one_super_packet() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
+    let packet = tcp4(10_000, 0x1000);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1400)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&packet], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+    let mut got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    let meta = got.offload();
+    assert_eq!(
+        (meta.flags, meta.gso_type, meta.hdr_len, meta.gso_size, meta.csum_start, meta.csum_offset),
+        (OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1400, 20, 16)
+    );
+    assert_eq!(got.headroom_mut().len(), 32, "the caller's head room, after the metadata block");
+    assert_eq!(got.len(), packet.len());
+    assert_eq!(got.data()[40..], packet[40..], "payload unchanged");
+    let plan = got.offload_plan().unwrap().unwrap();
+    assert_eq!(plan.segment_count(), 8);
+    let mut joined = Vec::new();
+    let mut header = [0u8; MAX_OFFLOAD_HEADER];
+    for k in 0..plan.segment_count() {
+        let (n, payload) = got.segment(&plan, k, &mut header).unwrap();
+        let mut seg = header[..n].to_vec();
+        seg.extend_from_slice(payload);
+        assert!(verifies(&seg), "segment {k}");
+        joined.extend_from_slice(payload);
+    }
+    assert_eq!(joined, packet[40..]);
+    drop(got);
+    assert_eq!(driver.adapter().stats().send_offload_packets, 1);
+}
+
+/// Without offloads the engine cuts the large send itself.
+#[test]
+fn without_offloads_the_engine_cuts_a_large_send() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(false)).unwrap();
+    let packet = tcp4(4000, 77);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&packet], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+    let mut joined = Vec::new();
+    for k in 0..4 {
+        let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(got.len(), 1040, "segment {k}");
+        assert!(verifies(got.data()), "segment {k}");
+        joined.extend_from_slice(&got.data()[40..]);
+    }
+    assert_eq!(joined, packet[40..]);
+    let stats = driver.adapter().stats();
+    assert_eq!((stats.send_segmented, stats.send_segments, stats.send_packets), (1, 4, 1));
+}
+
+/// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
+/// handed over whole to a stack that coalesces.
+#[test]
+fn a_super_packet_from_the_client() {
+    for coalesce in [false, true] {
+        let driver = HostDriver::new();
+        if coalesce {
+            driver.stack().set_offloads(StackOffloads {
+                coalesced_tcp4: true,
+                coalesced_tcp6: true,
+                coalesced_udp: true,
+                partial_checksum: true,
+                checksum_valid: true,
+            });
+        }
+        let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
+        let packet = tcp4(5000, 9);
+        let mut slot = session.allocate(packet.len(), 8, 0).unwrap();
+        slot.data_mut().copy_from_slice(&packet);
+        slot.set_offload(OffloadMeta {
+            flags: OFFLOAD_F_DATA_VALID,
+            gso_type: OFFLOAD_GSO_TCPV4,
+            hdr_len: 40,
+            gso_size: 1448,
+            ..OffloadMeta::NONE
+        })
+        .unwrap();
+        assert!(slot.offload_plan().unwrap().is_some());
+        session.send(slot).unwrap();
+        let want = if coalesce { 1 } else { 4 };
+        assert!(driver.stack().wait_delivered(want, Duration::from_secs(5)));
+        let delivered = driver.stack().take_delivered();
+        assert_eq!(delivered.len() as u64, want);
+        if coalesce {
+            assert_eq!(delivered[0].bytes, packet);
+            assert_eq!(delivered[0].info.checksum, IndicatedChecksum::Valid);
+            assert_eq!(delivered[0].info.coalesced.map(|c| (c.segments, c.segment_size)), Some((4, 1448)));
+        } else {
+            let mut joined = Vec::new();
+            for d in &delivered {
+                assert!(verifies(&d.bytes));
+                assert_eq!(d.header_len, 40);
+                joined.extend_from_slice(&d.bytes[40..]);
+            }
+            assert_eq!(joined, packet[40..]);
+            assert_eq!(driver.adapter().stats().receive_segments, 4);
+        }
+    }
+}
+
+/// A client whose outgoing ring is full sleeps until the driver frees space, woken by the
+/// write-space event.
+#[test]
+fn a_full_ring_wakes_the_waiting_client() {
+    let driver = HostDriver::new();
+    driver.stack().set_mode(ReturnMode::Hold);
+    let config = SessionConfig { outgoing_capacity: 0x20000, ..config(false) };
+    let session = Arc::new(Session::open(HostBackend::open_default(&driver), config).unwrap());
+    let packet = tcp4(1400, 1);
+    let mut sent = 0;
+    loop {
+        match session.allocate(packet.len(), 0, 0) {
+            Ok(mut slot) => {
+                slot.data_mut().copy_from_slice(&packet);
+                session.send(slot).unwrap();
+                sent += 1;
+            }
+            Err(Error::RingFull) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(driver.stack().wait_held(sent, Duration::from_secs(5)));
+    assert_eq!(session.counters().outgoing_ring_full, 1);
+    let waiter = {
+        let session = Arc::clone(&session);
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            let found = session.wait_for_send_space(1440, 0, 0, Duration::from_secs(10)).unwrap();
+            (found, start.elapsed())
+        })
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    for held in driver.stack().take_held() {
+        driver.adapter().return_indication(held.token());
+    }
+    let (found, waited) = waiter.join().unwrap();
+    assert!(found);
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    let counters = session.counters();
+    assert_eq!((counters.space_waits, counters.space_found), (1, 1));
+    assert!(counters.space_signals >= 1);
+    assert!(driver.adapter().stats().receive_space_signals >= 1);
+    assert!(!session.outgoing_ring().load_space_waiting(), "the flag is cleared once no one waits");
+    assert!(session.allocate(packet.len(), 0, 0).is_ok());
+}

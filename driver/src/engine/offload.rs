@@ -1,0 +1,580 @@
+//! Offload decisions (sessions registered with `OFFLOAD`, and stack requests on any session).
+//!
+//! - Receive path: what a validated super-packet or checksum state becomes for the stack the
+//!   platform has now ([`receive_action`]): one indication as it is in the ring, one whose L4
+//!   checksum field is replaced by the pseudo-header sum (the stack completes it), or the packets
+//!   the engine cuts it into (each with its own rewritten header and computed checksums).
+//! - Send path: what a packet the stack hands over with a request (a large send, a checksum to
+//!   complete) becomes in the ring ([`send_action`]): one super-packet with its metadata when the
+//!   client negotiated offloads, otherwise the complete IP packets the engine cuts it into.
+//!
+//! The rules are in `docs/ring-protocol.md` section 15.
+
+use ring_abi::{ChecksumState, Gso, IpVersion, OffloadPlan};
+
+use crate::engine::oid::OidError;
+use crate::platform::{Coalesced, IndicatedChecksum, IndicationInfo, IpKind, StackOffloads};
+
+/// What the Receive path does with a packet whose metadata was validated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiveAction {
+    /// One indication of the packet as the ring holds it.
+    AsIs(IndicationInfo),
+    /// One indication of the packet with its L4 checksum field replaced by the pseudo-header
+    /// sum (a header the engine writes in front of the ring's payload), told to the stack as
+    /// partial: the stack completes or verifies it itself.
+    PseudoSum(IndicationInfo),
+    /// One indication per segment (a packet that is not a super-packet: one, its checksum
+    /// completed), each with a header the engine writes and computed checksums.
+    Segment(IndicationInfo),
+}
+
+impl ReceiveAction {
+    /// How many indications the action takes.
+    pub fn indications(&self, plan: &OffloadPlan) -> usize {
+        match self {
+            Self::AsIs(_) | Self::PseudoSum(_) => 1,
+            Self::Segment(_) => usize::from(plan.segment_count()),
+        }
+    }
+}
+
+fn ip_kind(plan: &OffloadPlan) -> IpKind {
+    match plan.ip {
+        IpVersion::V4 => IpKind::V4,
+        IpVersion::V6 => IpKind::V6,
+    }
+}
+
+fn coalesced(gso: &Gso, plan: &OffloadPlan) -> Coalesced {
+    Coalesced {
+        kind: gso.kind,
+        segment_size: gso.segment_size,
+        header_len: plan.header_len,
+        segments: gso.segments,
+        ecn: gso.ecn,
+    }
+}
+
+/// The Receive path's decision for a validated packet, given the offloads the stack takes now.
+///
+/// - A super-packet of a kind the stack coalesces is indicated whole: as it is if its checksum
+///   is partial and the stack takes partial checksums, or valid (`DATA_VALID`) and the stack can
+///   be told so; with the pseudo-header sum written in if the stack takes partial checksums
+///   (the client's checksum field is then not trusted); otherwise it is cut.
+/// - Any other super-packet is cut. Segments carry computed checksums, and are told valid where
+///   the stack can be told so.
+/// - A partial checksum on a single packet is passed on where the stack completes it, and
+///   completed by the engine otherwise.
+/// - `DATA_VALID` on a single packet is passed on where the stack can be told; elsewhere the
+///   packet goes as it is (its checksum is what the client wrote).
+pub fn receive_action(plan: &OffloadPlan, stack: &StackOffloads) -> ReceiveAction {
+    let kind = ip_kind(plan);
+    let info = |checksum, coalesced| IndicationInfo { kind, transport: plan.transport, checksum, coalesced };
+    let partial = plan
+        .checksum_field()
+        .map(|field| IndicatedChecksum::Partial { start: plan.l3_len, offset: field.wrapping_sub(plan.l3_len) });
+    let computed = if stack.checksum_valid { IndicatedChecksum::Valid } else { IndicatedChecksum::Unknown };
+    match plan.gso {
+        Some(gso) if stack.coalesces(gso.kind) => {
+            let unit = Some(coalesced(&gso, plan));
+            match (plan.checksum, partial) {
+                (ChecksumState::Partial, Some(p)) if stack.partial_checksum => ReceiveAction::AsIs(info(p, unit)),
+                (ChecksumState::Valid, _) if stack.checksum_valid => {
+                    ReceiveAction::AsIs(info(IndicatedChecksum::Valid, unit))
+                }
+                (_, Some(p)) if stack.partial_checksum => ReceiveAction::PseudoSum(info(p, unit)),
+                _ => ReceiveAction::Segment(info(computed, None)),
+            }
+        }
+        Some(_) => ReceiveAction::Segment(info(computed, None)),
+        None => match plan.checksum {
+            ChecksumState::Partial => match partial {
+                Some(p) if stack.partial_checksum => ReceiveAction::AsIs(info(p, None)),
+                _ => ReceiveAction::Segment(info(computed, None)),
+            },
+            ChecksumState::Valid if stack.checksum_valid => ReceiveAction::AsIs(info(IndicatedChecksum::Valid, None)),
+            ChecksumState::Valid | ChecksumState::Unknown => {
+                ReceiveAction::AsIs(info(IndicatedChecksum::Unknown, None))
+            }
+        },
+    }
+}
+
+/// What the Send path does with a packet the stack asked an offload for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendAction {
+    /// One slot carrying the packet with its metadata; the L4 checksum field is set to the
+    /// pseudo-header sum (whatever convention the stack used) and an IPv4 header checksum is
+    /// computed.
+    WithMetadata,
+    /// One slot per segment (a single packet: one slot with its checksum completed), each a
+    /// complete IP packet; the metadata blocks, if any, are plain.
+    Segment,
+}
+
+/// The Send path's decision: the client negotiated offloads (`offloads`) and the packet fits
+/// the ring's limits as a super-packet (at most `MAX_GSO_SEGMENTS` segments, which the plan's
+/// validation already ensured), or not.
+pub fn send_action(offloads: bool) -> SendAction {
+    if offloads {
+        SendAction::WithMetadata
+    } else {
+        SendAction::Segment
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ring_abi::{GsoKind, Transport};
+
+    fn plan(checksum: ChecksumState, gso: Option<GsoKind>) -> OffloadPlan {
+        OffloadPlan {
+            ip: IpVersion::V4,
+            transport: if gso == Some(GsoKind::UdpL4) { Transport::Udp } else { Transport::Tcp },
+            l3_len: 20,
+            header_len: 40,
+            data_length: 4040,
+            checksum,
+            gso: gso.map(|kind| Gso { kind, segment_size: 1000, segments: 4, ecn: false }),
+        }
+    }
+
+    const LINUX_TUN: StackOffloads = StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: true,
+        partial_checksum: true,
+        checksum_valid: true,
+    };
+    const WINDOWS_RSC: StackOffloads = StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: false,
+        partial_checksum: false,
+        checksum_valid: true,
+    };
+    const NOTHING: StackOffloads = StackOffloads {
+        coalesced_tcp4: false,
+        coalesced_tcp6: false,
+        coalesced_udp: false,
+        partial_checksum: false,
+        checksum_valid: false,
+    };
+
+    #[test]
+    fn decisions() {
+        use ChecksumState::*;
+        let tcp = Some(GsoKind::TcpV4);
+        let udp = Some(GsoKind::UdpL4);
+        let partial = IndicatedChecksum::Partial { start: 20, offset: 16 };
+        let action = |c, g, s: &StackOffloads| receive_action(&plan(c, g), s);
+        let kind = |a: ReceiveAction| match a {
+            ReceiveAction::AsIs(i) => ("as-is", i.checksum, i.coalesced.is_some()),
+            ReceiveAction::PseudoSum(i) => ("pseudo", i.checksum, i.coalesced.is_some()),
+            ReceiveAction::Segment(i) => ("segment", i.checksum, i.coalesced.is_some()),
+        };
+        // Linux TUN: every super-packet whole; a valid one as it is, others with a partial sum.
+        assert_eq!(kind(action(Partial, tcp, &LINUX_TUN)), ("as-is", partial, true));
+        assert_eq!(kind(action(Valid, tcp, &LINUX_TUN)), ("as-is", IndicatedChecksum::Valid, true));
+        assert_eq!(kind(action(Unknown, tcp, &LINUX_TUN)), ("pseudo", partial, true));
+        assert_eq!(
+            kind(action(Unknown, udp, &LINUX_TUN)),
+            ("pseudo", IndicatedChecksum::Partial { start: 20, offset: 6 }, true)
+        );
+        // Windows with RSC: only valid TCP super-packets whole; the rest cut, segments valid.
+        assert_eq!(kind(action(Valid, tcp, &WINDOWS_RSC)), ("as-is", IndicatedChecksum::Valid, true));
+        assert_eq!(kind(action(Partial, tcp, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
+        assert_eq!(kind(action(Valid, udp, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
+        // Nothing offered: cut, nothing said.
+        assert_eq!(kind(action(Valid, tcp, &NOTHING)), ("segment", IndicatedChecksum::Unknown, false));
+        // Single packets.
+        assert_eq!(kind(action(Partial, None, &LINUX_TUN)), ("as-is", partial, false));
+        assert_eq!(kind(action(Partial, None, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
+        assert_eq!(kind(action(Valid, None, &WINDOWS_RSC)), ("as-is", IndicatedChecksum::Valid, false));
+        assert_eq!(kind(action(Valid, None, &NOTHING)), ("as-is", IndicatedChecksum::Unknown, false));
+        assert_eq!(action(Partial, tcp, &NOTHING).indications(&plan(Partial, tcp)), 4);
+        assert_eq!(action(Partial, None, &NOTHING).indications(&plan(Partial, None)), 1);
+        assert_eq!(send_action(true), SendAction::WithMetadata);
+        assert_eq!(send_action(false), SendAction::Segment);
+    }
+}
+
+/// The most payload bytes a large send the stack hands over may carry (NDIS: `MaxOffLoadSize`),
+/// so that with the largest headers the Send path cuts (IP and TCP with options,
+/// [`ring_abi::MAX_OFFLOAD_HEADER`]) the packet still fits one slot (`data_length` is 16 bits).
+pub const LARGE_SEND_MAX_PAYLOAD: u32 = ring_abi::MAX_IP_PACKET_SIZE - ring_abi::MAX_OFFLOAD_HEADER as u32;
+
+/// The fewest segments a large send must make (NDIS: `MinSegmentCount`): anything that needs
+/// cutting at all.
+pub const LARGE_SEND_MIN_SEGMENTS: u32 = 2;
+
+/// The task offloads an adapter offers its stack (NDIS: the `NDIS_OFFLOAD` capabilities and
+/// current configuration), as a set. [`TaskOffloads::ALL`] is what the engine implements; the
+/// stack turns parts of it off and on (`OID_TCP_OFFLOAD_PARAMETERS`,
+/// [`TaskOffloads::apply`]). The current set decides which of the stack's requests the Send
+/// path accepts and which receive offloads the Receive path uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TaskOffloads(u32);
+
+impl TaskOffloads {
+    /// Nothing.
+    pub const NONE: Self = Self(0);
+    /// IPv4 header checksums of sent packets.
+    pub const IPV4_CHECKSUM_TX: Self = Self(1 << 0);
+    /// TCP checksums of sent IPv4 packets.
+    pub const TCP4_CHECKSUM_TX: Self = Self(1 << 1);
+    /// UDP checksums of sent IPv4 packets.
+    pub const UDP4_CHECKSUM_TX: Self = Self(1 << 2);
+    /// TCP checksums of sent IPv6 packets.
+    pub const TCP6_CHECKSUM_TX: Self = Self(1 << 3);
+    /// UDP checksums of sent IPv6 packets.
+    pub const UDP6_CHECKSUM_TX: Self = Self(1 << 4);
+    /// IPv4 header checksums of received packets reported.
+    pub const IPV4_CHECKSUM_RX: Self = Self(1 << 5);
+    /// TCP checksums of received IPv4 packets reported.
+    pub const TCP4_CHECKSUM_RX: Self = Self(1 << 6);
+    /// UDP checksums of received IPv4 packets reported.
+    pub const UDP4_CHECKSUM_RX: Self = Self(1 << 7);
+    /// TCP checksums of received IPv6 packets reported.
+    pub const TCP6_CHECKSUM_RX: Self = Self(1 << 8);
+    /// UDP checksums of received IPv6 packets reported.
+    pub const UDP6_CHECKSUM_RX: Self = Self(1 << 9);
+    /// Large sends of IPv4 TCP (NDIS LSOv2).
+    pub const LSO_V4: Self = Self(1 << 10);
+    /// Large sends of IPv6 TCP (NDIS LSOv2).
+    pub const LSO_V6: Self = Self(1 << 11);
+    /// Large sends of IPv4 UDP (NDIS USO).
+    pub const USO_V4: Self = Self(1 << 12);
+    /// Large sends of IPv6 UDP (NDIS USO).
+    pub const USO_V6: Self = Self(1 << 13);
+    /// Receive segment coalescing of IPv4 TCP (NDIS RSC).
+    pub const RSC_V4: Self = Self(1 << 14);
+    /// Receive segment coalescing of IPv6 TCP (NDIS RSC).
+    pub const RSC_V6: Self = Self(1 << 15);
+    /// Every receive checksum bit.
+    pub const CHECKSUM_RX: Self = Self(0x3E0);
+    /// Every offload the engine implements.
+    pub const ALL: Self = Self(0xFFFF);
+
+    /// The raw bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// The set of `bits` (bits outside [`Self::ALL`] dropped).
+    pub const fn from_bits(bits: u32) -> Self {
+        Self(bits & Self::ALL.0)
+    }
+
+    /// Whether every offload of `other` is in the set.
+    pub const fn contains(self, other: Self) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    const fn with(self, other: Self, on: bool) -> Self {
+        if on {
+            Self(self.0 | other.0)
+        } else {
+            Self(self.0 & !other.0)
+        }
+    }
+
+    /// Whether the stack may hand over a large send of `kind` over `ip`.
+    pub const fn allows_segmentation(self, kind: ring_abi::GsoKind, ip: IpVersion) -> bool {
+        let needed = match (kind, ip) {
+            (ring_abi::GsoKind::TcpV4, _) => Self::LSO_V4,
+            (ring_abi::GsoKind::TcpV6, _) => Self::LSO_V6,
+            (ring_abi::GsoKind::UdpL4, IpVersion::V4) => Self::USO_V4,
+            (ring_abi::GsoKind::UdpL4, IpVersion::V6) => Self::USO_V6,
+        };
+        self.contains(needed)
+    }
+
+    /// The receive offloads of `stack` that are also on in this set: TCP receive coalescing per
+    /// IP version, and the valid mark only while every receive checksum is reported.
+    pub const fn receive_offloads(self, stack: StackOffloads) -> StackOffloads {
+        StackOffloads {
+            coalesced_tcp4: stack.coalesced_tcp4 && self.contains(Self::RSC_V4),
+            coalesced_tcp6: stack.coalesced_tcp6 && self.contains(Self::RSC_V6),
+            coalesced_udp: stack.coalesced_udp,
+            partial_checksum: stack.partial_checksum,
+            checksum_valid: stack.checksum_valid && self.contains(Self::CHECKSUM_RX),
+        }
+    }
+
+    /// The set after a stack's `OID_TCP_OFFLOAD_PARAMETERS` request: each field 0 leaves its
+    /// offloads as they are; the values are those of `ntddndis.h` (`NDIS_OFFLOAD_PARAMETERS_*`).
+    /// Turning on what the engine does not implement (LSOv1, IPsec, connection offload,
+    /// encapsulated-packet offload), or a value outside a field's range, refuses the whole
+    /// request ([`OidError::InvalidData`]) and changes nothing.
+    pub fn apply(self, p: &OffloadParameters) -> Result<Self, OidError> {
+        let mut set = self;
+        // Checksums: 1 TX and RX off, 2 TX on RX off, 3 RX on TX off, 4 both on.
+        let checksum = |set: Self, value: u8, tx: Self, rx: Self| -> Result<Self, OidError> {
+            Ok(match value {
+                0 => set,
+                1 => set.with(tx, false).with(rx, false),
+                2 => set.with(tx, true).with(rx, false),
+                3 => set.with(tx, false).with(rx, true),
+                4 => set.with(tx, true).with(rx, true),
+                _ => return Err(OidError::InvalidData),
+            })
+        };
+        set = checksum(set, p.ipv4_checksum, Self::IPV4_CHECKSUM_TX, Self::IPV4_CHECKSUM_RX)?;
+        set = checksum(set, p.tcp_ipv4_checksum, Self::TCP4_CHECKSUM_TX, Self::TCP4_CHECKSUM_RX)?;
+        set = checksum(set, p.udp_ipv4_checksum, Self::UDP4_CHECKSUM_TX, Self::UDP4_CHECKSUM_RX)?;
+        set = checksum(set, p.tcp_ipv6_checksum, Self::TCP6_CHECKSUM_TX, Self::TCP6_CHECKSUM_RX)?;
+        set = checksum(set, p.udp_ipv6_checksum, Self::UDP6_CHECKSUM_TX, Self::UDP6_CHECKSUM_RX)?;
+        // On/off fields: 1 off, 2 on (LSOv2, RSC, USO).
+        let switch = |set: Self, value: u8, which: Self| -> Result<Self, OidError> {
+            Ok(match value {
+                0 => set,
+                1 => set.with(which, false),
+                2 => set.with(which, true),
+                _ => return Err(OidError::InvalidData),
+            })
+        };
+        set = switch(set, p.lso_v2_ipv4, Self::LSO_V4)?;
+        set = switch(set, p.lso_v2_ipv6, Self::LSO_V6)?;
+        set = switch(set, p.rsc_ipv4, Self::RSC_V4)?;
+        set = switch(set, p.rsc_ipv6, Self::RSC_V6)?;
+        set = switch(set, p.uso_ipv4, Self::USO_V4)?;
+        set = switch(set, p.uso_ipv6, Self::USO_V6)?;
+        // Offloads the engine does not implement: "no change" or "off" only. (Encapsulated-packet
+        // offload uses NDIS_OFFLOAD_SET_*: 0 no change, 1 on, 2 off.)
+        let off_only =
+            [p.lso_v1, p.ipsec_v1, p.tcp_connection_ipv4, p.tcp_connection_ipv6, p.ipsec_v2, p.ipsec_v2_ipv4];
+        if off_only.iter().any(|&v| v > 1)
+            || p.encapsulated_packet_task_offload == 1
+            || p.encapsulated_packet_task_offload > 2
+        {
+            return Err(OidError::InvalidData);
+        }
+        Ok(set)
+    }
+}
+
+/// An `OID_TCP_OFFLOAD_PARAMETERS` request's fields, as `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h)
+/// carries them; fields the request's revision lacks are 0 ("no change").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OffloadParameters {
+    /// `IPv4Checksum`.
+    pub ipv4_checksum: u8,
+    /// `TCPIPv4Checksum`.
+    pub tcp_ipv4_checksum: u8,
+    /// `UDPIPv4Checksum`.
+    pub udp_ipv4_checksum: u8,
+    /// `TCPIPv6Checksum`.
+    pub tcp_ipv6_checksum: u8,
+    /// `UDPIPv6Checksum`.
+    pub udp_ipv6_checksum: u8,
+    /// `LsoV1`.
+    pub lso_v1: u8,
+    /// `IPsecV1`.
+    pub ipsec_v1: u8,
+    /// `LsoV2IPv4`.
+    pub lso_v2_ipv4: u8,
+    /// `LsoV2IPv6`.
+    pub lso_v2_ipv6: u8,
+    /// `TcpConnectionIPv4`.
+    pub tcp_connection_ipv4: u8,
+    /// `TcpConnectionIPv6`.
+    pub tcp_connection_ipv6: u8,
+    /// `IPsecV2` (revision 2).
+    pub ipsec_v2: u8,
+    /// `IPsecV2IPv4` (revision 2).
+    pub ipsec_v2_ipv4: u8,
+    /// `RscIPv4` (revision 3).
+    pub rsc_ipv4: u8,
+    /// `RscIPv6` (revision 3).
+    pub rsc_ipv6: u8,
+    /// `EncapsulatedPacketTaskOffload` (revision 3).
+    pub encapsulated_packet_task_offload: u8,
+    /// `UdpSegmentation.IPv4` (revision 5).
+    pub uso_ipv4: u8,
+    /// `UdpSegmentation.IPv6` (revision 5).
+    pub uso_ipv6: u8,
+}
+
+/// Where `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h) keeps each field [`OffloadParameters::parse`]
+/// reads: byte offsets, which the Windows shell asserts equal to those of its declaration of the
+/// structure (whose layout the layout check compares with the headers').
+pub mod parameters_layout {
+    /// The object header's type (`NDIS_OBJECT_TYPE_DEFAULT`).
+    pub const HEADER_TYPE: usize = 0;
+    /// The object header's revision.
+    pub const HEADER_REVISION: usize = 1;
+    /// The object header's size (u16, little-endian).
+    pub const HEADER_SIZE: usize = 2;
+    /// `IPv4Checksum`, then `TCPIPv4Checksum`, `UDPIPv4Checksum`, `TCPIPv6Checksum`,
+    /// `UDPIPv6Checksum`, `LsoV1`, `IPsecV1`, `LsoV2IPv4`, `LsoV2IPv6`, `TcpConnectionIPv4`,
+    /// `TcpConnectionIPv6`: one byte each.
+    pub const IPV4_CHECKSUM: usize = 4;
+    /// `IPsecV2`, then `IPsecV2IPv4` (revision 2).
+    pub const IPSEC_V2: usize = 20;
+    /// `RscIPv4`, then `RscIPv6` (revision 3).
+    pub const RSC_IPV4: usize = 22;
+    /// `EncapsulatedPacketTaskOffload` (revision 3).
+    pub const ENCAPSULATED_PACKET_TASK_OFFLOAD: usize = 24;
+    /// `UdpSegmentation.IPv4`, then `.IPv6` (revision 5).
+    pub const UDP_SEGMENTATION: usize = 32;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1`: through `Flags`.
+    pub const SIZE_REVISION_1: u16 = 20;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_5`: through `UdpSegmentation`.
+    pub const SIZE_REVISION_5: u16 = 34;
+}
+
+/// `NDIS_OBJECT_TYPE_DEFAULT` (ntddndis.h): the object type of `NDIS_OFFLOAD_PARAMETERS`.
+const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
+
+impl OffloadParameters {
+    /// Reads an `OID_TCP_OFFLOAD_PARAMETERS` request's `NDIS_OFFLOAD_PARAMETERS` from its bytes;
+    /// returns it with the bytes read. The object header must say `NDIS_OBJECT_TYPE_DEFAULT`, a
+    /// revision of at least 1 and a size of at least revision 1's, which the buffer must hold
+    /// ([`OidError::BufferTooShort`] otherwise); the fields the header's size does not reach
+    /// (an older revision's request) are 0, "no change", as are those of revisions this engine
+    /// does not know beyond revision 5.
+    pub fn parse(input: &[u8]) -> Result<(Self, u32), OidError> {
+        use parameters_layout::*;
+        let too_short = OidError::BufferTooShort { needed: u32::from(SIZE_REVISION_1) };
+        let header: [u8; 4] = input.get(..4).and_then(|h| h.try_into().ok()).ok_or(too_short)?;
+        let size = u16::from_le_bytes([header[HEADER_SIZE], header[HEADER_SIZE + 1]]);
+        if header[HEADER_TYPE] != NDIS_OBJECT_TYPE_DEFAULT || header[HEADER_REVISION] == 0 || size < SIZE_REVISION_1 {
+            return Err(OidError::InvalidData);
+        }
+        if input.len() < usize::from(size) {
+            return Err(OidError::BufferTooShort { needed: u32::from(size) });
+        }
+        let known = input.get(..usize::from(size.min(SIZE_REVISION_5))).unwrap_or(&[]);
+        let at = |offset: usize| known.get(offset).copied().unwrap_or(0);
+        let base = IPV4_CHECKSUM;
+        let p = Self {
+            ipv4_checksum: at(base),
+            tcp_ipv4_checksum: at(base + 1),
+            udp_ipv4_checksum: at(base + 2),
+            tcp_ipv6_checksum: at(base + 3),
+            udp_ipv6_checksum: at(base + 4),
+            lso_v1: at(base + 5),
+            ipsec_v1: at(base + 6),
+            lso_v2_ipv4: at(base + 7),
+            lso_v2_ipv6: at(base + 8),
+            tcp_connection_ipv4: at(base + 9),
+            tcp_connection_ipv6: at(base + 10),
+            ipsec_v2: at(IPSEC_V2),
+            ipsec_v2_ipv4: at(IPSEC_V2 + 1),
+            rsc_ipv4: at(RSC_IPV4),
+            rsc_ipv6: at(RSC_IPV4 + 1),
+            encapsulated_packet_task_offload: at(ENCAPSULATED_PACKET_TASK_OFFLOAD),
+            uso_ipv4: at(UDP_SEGMENTATION),
+            uso_ipv6: at(UDP_SEGMENTATION + 1),
+        };
+        Ok((p, u32::from(size)))
+    }
+}
+
+#[cfg(test)]
+mod task_offload_tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+    use ring_abi::GsoKind;
+
+    /// An `NDIS_OFFLOAD_PARAMETERS` of `size` bytes (header included) with `fields` set.
+    fn ndis_parameters(revision: u8, size: u16, fields: &[(usize, u8)]) -> Vec<u8> {
+        let mut bytes = vec![0u8; usize::from(size)];
+        bytes[0] = 0x80;
+        bytes[1] = revision;
+        bytes[2..4].copy_from_slice(&size.to_le_bytes());
+        for &(at, value) in fields {
+            if let Some(b) = bytes.get_mut(at) {
+                *b = value;
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn parameters_are_read_by_revision() {
+        use parameters_layout::*;
+        // Revision 4 (32 bytes): LSOv2 IPv6 off (offset 12), RSC IPv4 on (22); no USO field.
+        let r4 = ndis_parameters(4, 32, &[(12, 1), (RSC_IPV4, 2), (UDP_SEGMENTATION, 7)]);
+        let (p, read) = OffloadParameters::parse(&r4).unwrap();
+        assert_eq!(read, 32);
+        assert_eq!(p, OffloadParameters { lso_v2_ipv6: 1, rsc_ipv4: 2, ..OffloadParameters::default() });
+        // The same bytes behind a revision-5 header (34): USO read, and the buffer may be longer.
+        let mut r5 = ndis_parameters(5, 34, &[(12, 1), (UDP_SEGMENTATION, 1), (UDP_SEGMENTATION + 1, 2)]);
+        r5.extend_from_slice(&[9, 9]);
+        let (p, read) = OffloadParameters::parse(&r5).unwrap();
+        assert_eq!(read, 34);
+        assert_eq!((p.lso_v2_ipv6, p.uso_ipv4, p.uso_ipv6), (1, 1, 2));
+        // A later revision's size (36: UdpRsc): its unknown field is not read.
+        let r6 = ndis_parameters(6, 36, &[(34, 2), (IPV4_CHECKSUM, 4)]);
+        assert_eq!(
+            OffloadParameters::parse(&r6).unwrap().0,
+            OffloadParameters { ipv4_checksum: 4, ..Default::default() }
+        );
+        // Revision 1 (20 bytes): the RSC byte beyond it is not read even if the buffer has it.
+        let mut r1 = ndis_parameters(1, 20, &[(11, 2)]);
+        r1.extend_from_slice(&[0, 0, 2, 2]);
+        assert_eq!(
+            OffloadParameters::parse(&r1).unwrap().0,
+            OffloadParameters { lso_v2_ipv4: 2, ..Default::default() }
+        );
+        // Refusals: short buffers, a wrong type, revision 0, a size below revision 1's.
+        assert_eq!(OffloadParameters::parse(&r4[..3]), Err(OidError::BufferTooShort { needed: 20 }));
+        assert_eq!(OffloadParameters::parse(&r4[..31]), Err(OidError::BufferTooShort { needed: 32 }));
+        let mut wrong = r4.clone();
+        wrong[0] = 0xA7;
+        assert_eq!(OffloadParameters::parse(&wrong), Err(OidError::InvalidData));
+        assert_eq!(OffloadParameters::parse(&ndis_parameters(0, 32, &[])), Err(OidError::InvalidData));
+        assert_eq!(OffloadParameters::parse(&ndis_parameters(1, 19, &[])), Err(OidError::InvalidData));
+    }
+
+    #[test]
+    fn parameters_switch_offloads() {
+        let all = TaskOffloads::ALL;
+        let off = all.apply(&OffloadParameters { lso_v2_ipv4: 1, ..OffloadParameters::default() }).unwrap();
+        assert!(!off.allows_segmentation(GsoKind::TcpV4, IpVersion::V4));
+        assert!(off.allows_segmentation(GsoKind::TcpV6, IpVersion::V6));
+        let back = off.apply(&OffloadParameters { lso_v2_ipv4: 2, ..OffloadParameters::default() }).unwrap();
+        assert_eq!(back, all);
+        let uso = all.apply(&OffloadParameters { uso_ipv6: 1, ..OffloadParameters::default() }).unwrap();
+        assert!(uso.allows_segmentation(GsoKind::UdpL4, IpVersion::V4));
+        assert!(!uso.allows_segmentation(GsoKind::UdpL4, IpVersion::V6));
+        let rx_off = all.apply(&OffloadParameters { tcp_ipv6_checksum: 2, ..OffloadParameters::default() }).unwrap();
+        assert!(rx_off.contains(TaskOffloads::TCP6_CHECKSUM_TX) && !rx_off.contains(TaskOffloads::TCP6_CHECKSUM_RX));
+        let linux = StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            coalesced_udp: false,
+            partial_checksum: false,
+            checksum_valid: true,
+        };
+        assert!(!rx_off.receive_offloads(linux).checksum_valid, "one receive checksum off: no valid mark");
+        let no_rsc = all.apply(&OffloadParameters { rsc_ipv6: 1, ..OffloadParameters::default() }).unwrap();
+        let masked = no_rsc.receive_offloads(linux);
+        assert!(masked.coalesced_tcp4 && !masked.coalesced_tcp6 && masked.checksum_valid);
+        assert_eq!(all.apply(&OffloadParameters::default()), Ok(all));
+        // Unknown values and unimplemented offloads turned on: refused, nothing changed.
+        for bad in [
+            OffloadParameters { ipv4_checksum: 5, ..OffloadParameters::default() },
+            OffloadParameters { lso_v2_ipv6: 3, ..OffloadParameters::default() },
+            OffloadParameters { lso_v1: 2, ..OffloadParameters::default() },
+            OffloadParameters { ipsec_v2: 3, ..OffloadParameters::default() },
+            OffloadParameters { tcp_connection_ipv4: 2, ..OffloadParameters::default() },
+            OffloadParameters { encapsulated_packet_task_offload: 1, ..OffloadParameters::default() },
+        ] {
+            assert_eq!(all.apply(&bad), Err(OidError::InvalidData), "{bad:?}");
+        }
+        assert!(all
+            .apply(&OffloadParameters {
+                lso_v1: 1,
+                ipsec_v1: 1,
+                encapsulated_packet_task_offload: 2,
+                ..OffloadParameters::default()
+            })
+            .is_ok());
+    }
+}

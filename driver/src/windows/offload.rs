@@ -1,0 +1,263 @@
+//! Task offloads between NDIS's structures and the engine's: what the adapter offers
+//! (`NDIS_OFFLOAD`, from [`TaskOffloads`]), what the stack asks of a sent NBL (its checksum,
+//! LSO and USO information, as a [`TransmitOffload`]), and what an indicated NBL says (its
+//! checksum and RSC information, from an [`IndicationInfo`]). Translation only: which offloads
+//! exist, which requests are valid and what is indicated how are the engine's decisions
+//! ([`crate::engine::offload`]).
+
+use core::ffi::c_void;
+
+use ring_abi::{GsoKind, Transport};
+
+use super::ndis::*;
+use crate::engine::offload::{TaskOffloads, LARGE_SEND_MAX_PAYLOAD, LARGE_SEND_MIN_SEGMENTS};
+use crate::engine::TransmitOffload;
+use crate::platform::{IndicatedChecksum, IndicationInfo, IpKind};
+
+/// The NDIS minor version from which `NDIS_OFFLOAD` carries `UdpSegmentation` (revision 6):
+/// NDIS 6.83.
+pub const USO_MINOR_VERSION: u8 = 83;
+
+/// What the adapter offers when it registered NDIS 6.`minor`: everything the engine implements,
+/// less USO below NDIS 6.83 (the stack could not be told of it).
+pub fn offered(minor: u8) -> TaskOffloads {
+    if minor >= USO_MINOR_VERSION {
+        TaskOffloads::ALL
+    } else {
+        TaskOffloads::from_bits(TaskOffloads::ALL.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()))
+    }
+}
+
+fn bit(set: TaskOffloads, offload: TaskOffloads) -> u32 {
+    if set.contains(offload) {
+        NDIS_OFFLOAD_SUPPORTED
+    } else {
+        NDIS_OFFLOAD_NOT_SUPPORTED
+    }
+}
+
+/// `NDIS_OFFLOAD` for the offloads `set`, revision 6 (with `UdpSegmentation`) when `uso` is
+/// offered at all (NDIS 6.83), revision 5 otherwise; returns it with its header size.
+///
+/// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
+/// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
+/// the fixed IPv6 header). Encapsulation is `NDIS_ENCAPSULATION_NULL`: the adapter's packets
+/// have no link-layer header.
+pub fn ndis_offload(set: TaskOffloads, uso: bool) -> NDIS_OFFLOAD {
+    let (revision, size) = if uso {
+        (NDIS_OFFLOAD_REVISION_6, NDIS_OFFLOAD_SIZE_REVISION_6)
+    } else {
+        (NDIS_OFFLOAD_REVISION_5, NDIS_OFFLOAD_SIZE_REVISION_5)
+    };
+    let mut offload = NDIS_OFFLOAD {
+        // At most 216 bytes: fits the header's u16.
+        Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OFFLOAD, Revision: revision, Size: size as u16 },
+        ..NDIS_OFFLOAD::default()
+    };
+    let checksum = &mut offload.Checksum;
+    let v4 = |tcp: TaskOffloads, udp: TaskOffloads, ip: TaskOffloads, rx: bool| {
+        let (options, tcp_options, tcp_bits, udp_bits, ip_bits) = if rx {
+            (
+                CHECKSUM_IPV4_RX_IP_OPTIONS,
+                CHECKSUM_IPV4_RX_TCP_OPTIONS,
+                CHECKSUM_IPV4_RX_TCP,
+                CHECKSUM_IPV4_RX_UDP,
+                CHECKSUM_IPV4_RX_IP,
+            )
+        } else {
+            (
+                CHECKSUM_IPV4_TX_IP_OPTIONS,
+                CHECKSUM_IPV4_TX_TCP_OPTIONS,
+                CHECKSUM_IPV4_TX_TCP,
+                CHECKSUM_IPV4_TX_UDP,
+                CHECKSUM_IPV4_TX_IP,
+            )
+        };
+        let mut fields = 0;
+        fields = options.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        fields = tcp_bits.put(fields, bit(set, tcp));
+        fields = udp_bits.put(fields, bit(set, udp));
+        fields = ip_bits.put(fields, bit(set, ip));
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+    };
+    let v6 = |tcp: TaskOffloads, udp: TaskOffloads, rx: bool| {
+        let (extension, tcp_options, tcp_bits, udp_bits) = if rx {
+            (
+                CHECKSUM_IPV6_RX_EXTENSION_HEADERS,
+                CHECKSUM_IPV6_RX_TCP_OPTIONS,
+                CHECKSUM_IPV6_RX_TCP,
+                CHECKSUM_IPV6_RX_UDP,
+            )
+        } else {
+            (
+                CHECKSUM_IPV6_TX_EXTENSION_HEADERS,
+                CHECKSUM_IPV6_TX_TCP_OPTIONS,
+                CHECKSUM_IPV6_TX_TCP,
+                CHECKSUM_IPV6_TX_UDP,
+            )
+        };
+        let mut fields = 0;
+        fields = extension.put(fields, NDIS_OFFLOAD_NOT_SUPPORTED);
+        fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        fields = tcp_bits.put(fields, bit(set, tcp));
+        fields = udp_bits.put(fields, bit(set, udp));
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+    };
+    checksum.IPv4Transmit =
+        v4(TaskOffloads::TCP4_CHECKSUM_TX, TaskOffloads::UDP4_CHECKSUM_TX, TaskOffloads::IPV4_CHECKSUM_TX, false);
+    checksum.IPv4Receive =
+        v4(TaskOffloads::TCP4_CHECKSUM_RX, TaskOffloads::UDP4_CHECKSUM_RX, TaskOffloads::IPV4_CHECKSUM_RX, true);
+    checksum.IPv6Transmit = v6(TaskOffloads::TCP6_CHECKSUM_TX, TaskOffloads::UDP6_CHECKSUM_TX, false);
+    checksum.IPv6Receive = v6(TaskOffloads::TCP6_CHECKSUM_RX, TaskOffloads::UDP6_CHECKSUM_RX, true);
+    // An offload that is off is all zero (encapsulation NOT_SUPPORTED included).
+    if set.contains(TaskOffloads::LSO_V4) {
+        offload.LsoV2.IPv4 = NDIS_LSO_V2_IPV4 {
+            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
+            MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
+        };
+    }
+    if set.contains(TaskOffloads::LSO_V6) {
+        let mut fields = LSO_V2_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED);
+        fields = LSO_V2_IPV6_TCP_OPTIONS.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        offload.LsoV2.IPv6 = NDIS_LSO_V2_IPV6 {
+            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
+            MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
+            Fields: fields,
+        };
+    }
+    offload.Rsc = NDIS_TCP_RECV_SEG_COALESCE_OFFLOAD {
+        IPv4: u8::from(set.contains(TaskOffloads::RSC_V4)),
+        IPv6: u8::from(set.contains(TaskOffloads::RSC_V6)),
+    };
+    if uso {
+        if set.contains(TaskOffloads::USO_V4) {
+            offload.UdpSegmentation.IPv4 = NDIS_USO_IPV4 {
+                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
+                Fields: USO_IPV4_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
+            };
+        }
+        if set.contains(TaskOffloads::USO_V6) {
+            offload.UdpSegmentation.IPv6 = NDIS_USO_IPV6 {
+                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
+                Fields: USO_IPV6_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
+                Fields2: USO_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED),
+            };
+        }
+    }
+    offload
+}
+
+/// The 32 bits of an NBL information entry the offload structures use (their `Value` is a PVOID
+/// whose low ULONG holds the bit fields on these little-endian 64-bit targets).
+fn word(value: *mut c_void) -> u32 {
+    value as usize as u32
+}
+
+/// What the stack asks of a sent NBL, from its `NetBufferListInfo` entries (`info`, through
+/// [`NBL_INFO_ENTRIES_USED`]); `uso` says whether USO was offered (before NDIS 6.83 the USO
+/// entry is `TcpRecvSegCoalesceInfo`, which a send does not use, and is not read).
+///
+/// LSOv2 and USO carry their segment size and IP version; their length fields are left to the
+/// adapter (`lengths_from_buffer`). An LSOv1 request was never offered (`not_offered`). The
+/// checksum entry's `Transmit` bits ask for the TCP or UDP checksum and the IPv4 header
+/// checksum.
+pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) -> TransmitOffload {
+    let checksum = word(info[TcpIpChecksumNetBufferListInfo]);
+    let lso = word(info[TcpLargeSendNetBufferListInfo]);
+    let udp = if uso { word(info[UdpSegmentationOffloadInfo]) } else { 0 };
+    let mut request = TransmitOffload {
+        segmentation: None,
+        l4_checksum: CHECKSUM_TRANSMIT_TCP.get(checksum) != 0 || CHECKSUM_TRANSMIT_UDP.get(checksum) != 0,
+        ip_checksum: CHECKSUM_TRANSMIT_IP_HEADER.get(checksum) != 0,
+        lengths_from_buffer: false,
+        not_offered: false,
+    };
+    if lso != 0 {
+        if LSO_TRANSMIT_TYPE.get(lso) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+            let kind = if LSO_V2_TRANSMIT_IP_VERSION.get(lso) == NDIS_TCP_LARGE_SEND_OFFLOAD_IPv6 {
+                GsoKind::TcpV6
+            } else {
+                GsoKind::TcpV4
+            };
+            // MSS is 20 bits; a value above 0xFFFF cannot be a segment size of a 64 KiB packet.
+            let mss = u16::try_from(LSO_V2_TRANSMIT_MSS.get(lso)).unwrap_or(0);
+            request.segmentation = Some((kind, mss));
+            request.lengths_from_buffer = true;
+        } else {
+            request.not_offered = true;
+        }
+    } else if udp != 0 {
+        let mss = u16::try_from(USO_TRANSMIT_MSS.get(udp)).unwrap_or(0);
+        request.segmentation = Some((GsoKind::UdpL4, mss));
+        request.lengths_from_buffer = true;
+    }
+    request
+}
+
+/// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
+/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; anything
+/// else is left as the stack wrote it.
+pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
+    let value = word(lso);
+    if value == 0 || LSO_TRANSMIT_TYPE.get(value) != NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        return lso;
+    }
+    let complete = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
+    LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(complete, 0) as usize as *mut c_void
+}
+
+/// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
+/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid;
+/// `TcpRecvSegCoalesceInfo` carries the segment count of a super-packet indicated whole.
+pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
+    let mut checksum = 0u32;
+    if info.checksum == IndicatedChecksum::Valid {
+        if info.kind == IpKind::V4 {
+            checksum = CHECKSUM_RECEIVE_IP_SUCCEEDED.put(checksum, 1);
+        }
+        checksum = match info.transport {
+            Transport::Tcp => CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1),
+            Transport::Udp => CHECKSUM_RECEIVE_UDP_SUCCEEDED.put(checksum, 1),
+            Transport::Other(_) => checksum,
+        };
+    }
+    let rsc =
+        info.coalesced.map_or(0, |c| RSC_DUP_ACK_COUNT.put(RSC_COALESCED_SEG_COUNT.put(0, u32::from(c.segments)), 0));
+    (checksum as usize as *mut c_void, rsc as usize as *mut c_void)
+}
+
+// The engine reads `NDIS_OFFLOAD_PARAMETERS` from bytes at these offsets; they are those of the
+// declaration the layout check compares with the headers.
+const _: () = {
+    use core::mem::offset_of;
+
+    use crate::engine::offload::parameters_layout as at;
+    type P = NDIS_OFFLOAD_PARAMETERS;
+    assert!(offset_of!(P, Header) + offset_of!(NDIS_OBJECT_HEADER, Type) == at::HEADER_TYPE);
+    assert!(offset_of!(P, Header) + offset_of!(NDIS_OBJECT_HEADER, Revision) == at::HEADER_REVISION);
+    assert!(offset_of!(P, Header) + offset_of!(NDIS_OBJECT_HEADER, Size) == at::HEADER_SIZE);
+    assert!(offset_of!(P, IPv4Checksum) == at::IPV4_CHECKSUM);
+    assert!(offset_of!(P, TCPIPv4Checksum) == at::IPV4_CHECKSUM + 1);
+    assert!(offset_of!(P, UDPIPv4Checksum) == at::IPV4_CHECKSUM + 2);
+    assert!(offset_of!(P, TCPIPv6Checksum) == at::IPV4_CHECKSUM + 3);
+    assert!(offset_of!(P, UDPIPv6Checksum) == at::IPV4_CHECKSUM + 4);
+    assert!(offset_of!(P, LsoV1) == at::IPV4_CHECKSUM + 5);
+    assert!(offset_of!(P, IPsecV1) == at::IPV4_CHECKSUM + 6);
+    assert!(offset_of!(P, LsoV2IPv4) == at::IPV4_CHECKSUM + 7);
+    assert!(offset_of!(P, LsoV2IPv6) == at::IPV4_CHECKSUM + 8);
+    assert!(offset_of!(P, TcpConnectionIPv4) == at::IPV4_CHECKSUM + 9);
+    assert!(offset_of!(P, TcpConnectionIPv6) == at::IPV4_CHECKSUM + 10);
+    assert!(offset_of!(P, Flags) + 4 == at::SIZE_REVISION_1 as usize);
+    assert!(offset_of!(P, IPsecV2) == at::IPSEC_V2);
+    assert!(offset_of!(P, IPsecV2IPv4) == at::IPSEC_V2 + 1);
+    assert!(offset_of!(P, RscIPv4) == at::RSC_IPV4);
+    assert!(offset_of!(P, RscIPv6) == at::RSC_IPV4 + 1);
+    assert!(offset_of!(P, EncapsulatedPacketTaskOffload) == at::ENCAPSULATED_PACKET_TASK_OFFLOAD);
+    assert!(offset_of!(P, UdpSegmentation) == at::UDP_SEGMENTATION);
+    assert!(offset_of!(P, UdpSegmentation) + 2 == at::SIZE_REVISION_5 as usize);
+};

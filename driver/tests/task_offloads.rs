@@ -1,0 +1,219 @@
+//! The adapter's task offloads as the stack switches them (`OID_TCP_OFFLOAD_PARAMETERS`): a
+//! large send of an offload turned off is dropped (NDIS requires it once the request that turned
+//! it off completed), others still pass; receive coalescing turned off makes the Receive path
+//! cut what it would have indicated whole.
+
+use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
+use ringtun_driver::engine::oid::{OidError, OID_TCP_OFFLOAD_PARAMETERS};
+use ringtun_driver::engine::{TransmitOffload, TransmitStatus};
+use ringtun_driver::host::HostDriver;
+use ringtun_driver::platform::StackOffloads;
+use ringtun_driver::ring_abi::{GsoKind, OffloadMeta, RingVersion, OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4};
+
+/// An IPv4/TCP packet of `payload` bytes (20-byte headers each).
+fn tcp4(payload: usize) -> Vec<u8> {
+    let total = 40 + payload;
+    let mut p = vec![0x5Au8; total];
+    p[0] = 0x45;
+    p[1] = 0;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[6..8].copy_from_slice(&[0x40, 0]);
+    p[9] = 6;
+    p[32] = 5 << 4;
+    p[33] = 0x10;
+    p
+}
+
+#[test]
+fn a_large_send_turned_off_is_dropped_and_the_rest_passes() {
+    let driver = HostDriver::new();
+    let adapter = driver.adapter();
+    assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
+    assert_eq!(
+        adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &[]),
+        Err(OidError::BufferTooShort { needed: 20 }),
+        "revision 1 of NDIS_OFFLOAD_PARAMETERS is the least"
+    );
+    let lso = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    let big = tcp4(3000);
+    let small = tcp4(100);
+    // No session: refused as not running, whatever is asked.
+    assert_eq!(driver.transmit_offloaded(&[&big], &[lso]), Ok(vec![TransmitStatus::NotRunning]));
+
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let registration = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
+
+    // NDIS_OFFLOAD_PARAMETERS revision 4 (32 bytes) with LsoV2IPv4 (offset 11) =
+    // NDIS_OFFLOAD_PARAMETERS_LSOV2_DISABLED.
+    let mut off = vec![0u8; 32];
+    off[..4].copy_from_slice(&[0x80, 4, 32, 0]);
+    off[11] = 1;
+    assert_eq!(adapter.set_oid(OID_TCP_OFFLOAD_PARAMETERS, &off), Ok(32));
+    let now = adapter.task_offloads();
+    assert!(!now.contains(TaskOffloads::LSO_V4) && now.contains(TaskOffloads::LSO_V6));
+    let statuses = driver.transmit_offloaded(&[&big, &small], &[lso, TransmitOffload::default()]).unwrap();
+    assert_eq!(statuses, vec![TransmitStatus::OffloadOff, TransmitStatus::Sent]);
+    assert_eq!(adapter.stats().send_dropped_offload_off, 1);
+    // A checksum request alone is still served.
+    let checksum =
+        TransmitOffload { segmentation: None, l4_checksum: true, ip_checksum: true, ..TransmitOffload::default() };
+    assert_eq!(driver.transmit_offloaded(&[&small], &[checksum]), Ok(vec![TransmitStatus::Sent]));
+    // Turned on again: one super-packet with its metadata for this offload session.
+    adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv4: 2, ..OffloadParameters::default() }).unwrap();
+    assert_eq!(driver.transmit_offloaded(&[&big], &[lso]), Ok(vec![TransmitStatus::Sent]));
+    assert_eq!(adapter.stats().send_offload_packets, 2, "the checksum request and the large send");
+    // A refused request changes nothing.
+    let before = adapter.task_offloads();
+    assert!(adapter
+        .set_offload_parameters(&OffloadParameters { lso_v1: 2, lso_v2_ipv6: 1, ..OffloadParameters::default() })
+        .is_err());
+    assert_eq!(adapter.task_offloads(), before);
+    driver.close(file);
+}
+
+/// An IPv4/UDP packet of `payload` bytes.
+fn udp4(payload: usize) -> Vec<u8> {
+    let total = 28 + payload;
+    let mut p = vec![0x33u8; total];
+    p[0] = 0x45;
+    p[1] = 0;
+    p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+    p[6..8].copy_from_slice(&[0x40, 0]);
+    p[9] = 17;
+    p[24..26].copy_from_slice(&((total - 20) as u16).to_be_bytes());
+    p
+}
+
+#[test]
+fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() {
+    let driver = HostDriver::new();
+    let adapter = driver.adapter();
+    // A shell that registered an NDIS version without USO offers everything else.
+    let offered = TaskOffloads::from_bits(
+        TaskOffloads::ALL.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()),
+    );
+    adapter.offer_task_offloads(offered);
+    assert_eq!((adapter.task_offloads(), adapter.offered_task_offloads()), (offered, offered));
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let registration = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
+    let uso =
+        TransmitOffload { segmentation: Some((GsoKind::UdpL4, 1000)), l4_checksum: true, ..TransmitOffload::default() };
+    assert_eq!(driver.transmit_offloaded(&[&udp4(3000)], &[uso]), Ok(vec![TransmitStatus::OffloadOff]));
+    // Turning USO on is refused and changes nothing; turning it off (no change) is accepted.
+    let on = OffloadParameters { uso_ipv4: 2, ..OffloadParameters::default() };
+    assert!(adapter.set_offload_parameters(&on).is_err());
+    assert_eq!(adapter.task_offloads(), offered);
+    let off = OffloadParameters { uso_ipv4: 1, lso_v2_ipv6: 1, ..OffloadParameters::default() };
+    let now = adapter.set_offload_parameters(&off).unwrap();
+    assert!(!now.contains(TaskOffloads::LSO_V6) && now.contains(TaskOffloads::LSO_V4));
+    // LSO still offered: back on.
+    let back = adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv6: 2, ..OffloadParameters::default() });
+    assert_eq!(back, Ok(offered));
+    assert_eq!(adapter.stats().send_dropped_offload_off, 1);
+    driver.close(file);
+}
+
+#[test]
+fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
+    for rsc in [true, false] {
+        let driver = HostDriver::new_polled();
+        driver.stack().set_offloads(StackOffloads {
+            coalesced_tcp4: true,
+            coalesced_tcp6: true,
+            coalesced_udp: false,
+            partial_checksum: false,
+            checksum_valid: true,
+        });
+        if !rsc {
+            driver
+                .adapter()
+                .set_offload_parameters(&OffloadParameters { rsc_ipv4: 1, ..OffloadParameters::default() })
+                .unwrap();
+        }
+        let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+        let (input, receive) = registration(&driver);
+        driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+        let packet = tcp4(3000);
+        let meta = OffloadMeta {
+            flags: OFFLOAD_F_DATA_VALID,
+            gso_type: OFFLOAD_GSO_TCPV4,
+            hdr_len: 40,
+            gso_size: 1000,
+            ..OffloadMeta::NONE
+        };
+        let ring = receive.ring();
+        let geometry = *ring.geometry();
+        let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+        ring.write_packet_header(
+            0,
+            ringtun_driver::ring_abi::PacketHeader::V2 {
+                slot_size: slot,
+                data_offset: 24,
+                data_length: packet.len() as u16,
+            },
+        )
+        .unwrap();
+        ring.write_offload_meta(0, &meta).unwrap();
+        ring.write_data(24, &packet).unwrap();
+        ring.store_tail(slot);
+        driver.poll_receive();
+        let delivered = driver.stack().take_delivered();
+        assert_eq!(delivered.len(), if rsc { 1 } else { 3 }, "rsc {rsc}");
+        driver.close(file);
+        drop(receive);
+    }
+}
+
+/// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the
+/// input bytes and the Receive ring's memory.
+fn registration(driver: &std::sync::Arc<HostDriver>) -> (Vec<u8>, ReceiveRing) {
+    use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
+    use ringtun_driver::ring_abi::{RegistrationFlags, RingGeometry, Room};
+    use zerocopy::IntoBytes;
+    let geometry = RingGeometry::new(RingVersion::V2, 0x20000, Room::new(16, 0)).unwrap();
+    let send = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
+    let receive = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
+    let (send_event, _) = driver.kernel().create_event(true, false);
+    let (receive_event, _) = driver.kernel().create_event(true, false);
+    let desc = |ptr: u64, event| RingDescV2 {
+        ring_size: geometry.ring_size(),
+        headroom: 16,
+        tailroom: 0,
+        ring_ptr: ptr,
+        tail_moved_event: event,
+    };
+    let input = RegistrationV2 {
+        version: 2,
+        flags: RegistrationFlags::OFFLOAD.bits(),
+        send: desc(send.as_ptr() as u64, send_event),
+        receive: desc(receive.as_ptr() as u64, receive_event),
+    }
+    .as_bytes()
+    .to_vec();
+    (input, ReceiveRing { _send: send, memory: receive, geometry })
+}
+
+/// The rings of [`registration`], kept alive for the session.
+struct ReceiveRing {
+    _send: std::sync::Arc<ringtun_driver::host::RingAllocation>,
+    memory: std::sync::Arc<ringtun_driver::host::RingAllocation>,
+    geometry: ringtun_driver::ring_abi::RingGeometry,
+}
+
+impl ReceiveRing {
+    fn ring(&self) -> ringtun_driver::ring_abi::Ring {
+        // SAFETY: the allocation outlives the ring in these tests (both live in the test's frame).
+        let shared = unsafe {
+            ringtun_driver::ring_abi::SharedRing::new(self.memory.as_ptr(), self.memory.len(), RingVersion::V2)
+        }
+        .unwrap();
+        ringtun_driver::ring_abi::Ring::new(shared, self.geometry).unwrap()
+    }
+}

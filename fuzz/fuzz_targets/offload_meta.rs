@@ -1,0 +1,4 @@
+//! libFuzzer entry for the `offload_meta` harness (see `tests/src/fuzzing/offload.rs`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ringtun_tests::fuzzing::offload::run_meta(data));

@@ -1,0 +1,693 @@
+//! The Windows build, packaging and VM install flow, checked on Linux: `Makefile.toml` read the
+//! way cargo-make reads it, `.cargo/config.toml` resolved the way cargo resolves it, the driver
+//! build's flags held against every precondition `wdk-build` 0.6.0 tests, and every PowerShell
+//! script (the Makefile's tasks and `tests/vm/*.ps1`) linted without PowerShell: exit codes
+//! checked and explained, no tool output parsed.
+//!
+//! What this cannot show: that the kit's tools, pnputil, devgen and Driver Verifier behave as
+//! their documentation says; that runs on Windows only (docs/install.md lists what awaits it).
+
+mod cargo_config;
+mod cargo_make;
+mod powershell;
+
+use cargo_make::{Env, Makefile};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use toml::{Table, Value};
+
+/// The targets the driver builds for: (triple, stampinf architecture, inf2cat suffix).
+const DRIVER_TARGETS: [(&str, &str, &str); 2] =
+    [("x86_64-pc-windows-msvc", "amd64", "X64"), ("aarch64-pc-windows-msvc", "arm64", "ARM64")];
+
+/// Inf2Cat's documented /os: version identifiers (the Inf2Cat page of the WDK documentation,
+/// Windows 10 and later; the tool ignores their case), with the build of the release each names.
+const INF2CAT_IDENTIFIERS: &[(&str, u32)] = &[
+    ("10_25H2_X64", 26200),
+    ("10_25H2_ARM64", 26200),
+    ("10_GE_X64", 26100),
+    ("10_GE_ARM64", 26100),
+    ("Server2025_X64", 26100),
+    ("Server2025_ARM64", 26100),
+    ("10_NI_X64", 22621),
+    ("10_NI_ARM64", 22621),
+    ("10_CO_X64", 22000),
+    ("10_CO_ARM64", 22000),
+    ("ServerFE_X64", 20348),
+    ("ServerFE_ARM64", 20348),
+    ("10_VB_X86", 19041),
+    ("10_VB_X64", 19041),
+    ("10_VB_ARM64", 19041),
+    ("10_19H1_X86", 18362),
+    ("10_19H1_X64", 18362),
+    ("10_19H1_ARM64", 18362),
+    ("10_RS5_X86", 17763),
+    ("10_RS5_X64", 17763),
+    ("10_RS5_ARM64", 17763),
+    ("ServerRS5_X64", 17763),
+    ("ServerRS5_ARM64", 17763),
+    ("10_RS4_X86", 17134),
+    ("10_RS4_X64", 17134),
+    ("10_RS4_ARM64", 17134),
+    ("10_RS3_X86", 16299),
+    ("10_RS3_X64", 16299),
+    ("10_RS3_ARM64", 16299),
+    ("10_RS2_X86", 15063),
+    ("10_RS2_X64", 15063),
+    ("10_AU_X86", 14393),
+    ("10_AU_X64", 14393),
+    ("SERVER2016_X64", 14393),
+    ("10_X86", 10240),
+    ("10_X64", 10240),
+    ("Server10_X64", 14393),
+    ("Server10_ARM64", 14393),
+];
+
+/// The documented identifier, and the build it names.
+fn inf2cat_identifier(id: &str) -> Option<u32> {
+    INF2CAT_IDENTIFIERS.iter().find(|(known, _)| known.eq_ignore_ascii_case(id)).map(|(_, build)| *build)
+}
+
+/// The oldest build inf/ringtun.inx's models section applies to (`NT$ARCH$.10.0...<build>`).
+fn inf_minimum_build() -> u32 {
+    let inx = read("inf/ringtun.inx");
+    let decoration = inx
+        .lines()
+        .find_map(|l| l.split_once("NT$ARCH$.10.0...").map(|(_, rest)| rest))
+        .expect("a NT$ARCH$.10.0...<build> decoration in ringtun.inx");
+    let digits: String = decoration.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().expect("a build number")
+}
+
+/// The kit's tools, which live in the kit's folders rather than on PATH.
+const KIT_TOOLS: [&str; 4] = ["stampinf", "infverif", "inf2cat", "signtool"];
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn read(relative: &str) -> String {
+    let path = root().join(relative);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn makefile() -> Makefile {
+    Makefile::parse(&read("Makefile.toml"))
+}
+
+/// The workspace's `.cargo/config.toml`; none is an empty configuration, as for cargo.
+fn cargo_config() -> Table {
+    let path = root().join(".cargo/config.toml");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => text.parse().expect(".cargo/config.toml parses"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Table::new(),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// The environment of a `cargo make` run on a Windows host with these settings.
+fn windows_env(makefile: &Makefile, host: &str, settings: &[(&str, &str)]) -> Env {
+    let mut initial = Env::new();
+    initial.insert("CARGO_MAKE_RUST_TARGET_TRIPLE".into(), host.into());
+    initial.insert("CARGO_MAKE_WORKING_DIRECTORY".into(), "C:/src/ringtun".into());
+    for (key, value) in settings {
+        initial.insert((*key).into(), (*value).into());
+    }
+    makefile.env(&initial)
+}
+
+/// A way to ask for a build of `target`: chosen on a host of the other architecture, or the
+/// host's own default; in both profiles.
+struct Scenario {
+    target: &'static str,
+    arch: &'static str,
+    suffix: &'static str,
+    profile: &'static str,
+    env: Env,
+    label: String,
+}
+
+fn scenarios(makefile: &Makefile) -> Vec<Scenario> {
+    let mut all = Vec::new();
+    for (i, (target, arch, suffix)) in DRIVER_TARGETS.iter().enumerate() {
+        let other_host = DRIVER_TARGETS[1 - i].0;
+        for profile in ["debug", "release"] {
+            let chosen = windows_env(makefile, other_host, &[("RINGTUN_TARGET", target), ("RINGTUN_PROFILE", profile)]);
+            all.push(Scenario {
+                target,
+                arch,
+                suffix,
+                profile,
+                env: chosen,
+                label: format!("RINGTUN_TARGET={target} on a {other_host} host, {profile}"),
+            });
+            let default = windows_env(makefile, target, &[("RINGTUN_PROFILE", profile)]);
+            all.push(Scenario {
+                target,
+                arch,
+                suffix,
+                profile,
+                env: default,
+                label: format!("a {target} host's default, {profile}"),
+            });
+        }
+    }
+    all
+}
+
+/// The driver build as cargo runs it: the command line, the target it compiles for (the
+/// `--target` value, else the host) and the directory the artifacts land in.
+struct DriverBuild {
+    args: Vec<String>,
+    target: String,
+    out_dir: String,
+}
+
+fn driver_build(makefile: &Makefile, env: &Env) -> DriverBuild {
+    let task = makefile.task("build-driver");
+    assert_eq!(task.get("command").and_then(Value::as_str), Some("cargo"), "build-driver runs cargo");
+    let args = makefile.args("build-driver", env);
+    assert_eq!(args.first().map(String::as_str), Some("build"), "{args:?}");
+    let value_of = |flag: &str| args.windows(2).find(|p| p[0] == flag).map(|p| p[1].clone());
+    let explicit = value_of("--target");
+    let target = explicit.clone().unwrap_or_else(|| env["CARGO_MAKE_RUST_TARGET_TRIPLE"].clone());
+    let profile_dir = match (args.iter().any(|a| a == "--release"), value_of("--profile")) {
+        (true, _) => "release".to_string(),
+        (false, Some(p)) if p == "dev" => "debug".to_string(),
+        (false, Some(p)) => p,
+        (false, None) => "debug".to_string(),
+    };
+    let base = format!("{}/target", env["CARGO_MAKE_WORKING_DIRECTORY"]);
+    let out_dir = match explicit {
+        Some(t) => format!("{base}/{t}/{profile_dir}"),
+        None => format!("{base}/{profile_dir}"),
+    };
+    DriverBuild { args, target, out_dir }
+}
+
+fn powershell_tasks(makefile: &Makefile) -> Vec<(String, String)> {
+    makefile
+        .task_names()
+        .into_iter()
+        .filter(|t| makefile.script_runner(t).is_some_and(|r| r.eq_ignore_ascii_case("powershell")))
+        .map(|t| {
+            let script = makefile.script(&t).unwrap_or_else(|| panic!("{t}: a PowerShell task without a script"));
+            (t, script)
+        })
+        .collect()
+}
+
+/// The PowerShell tasks' native commands, with their task.
+fn task_natives(makefile: &Makefile) -> Vec<(String, Vec<powershell::Line>, powershell::Native)> {
+    let mut all = Vec::new();
+    for (task, script) in powershell_tasks(makefile) {
+        let lines = powershell::logical_lines(&script).unwrap_or_else(|e| panic!("{task}: {e}"));
+        for native in powershell::natives(&lines) {
+            all.push((task.clone(), lines.clone(), native));
+        }
+    }
+    all
+}
+
+/// `$env:NAME` references replaced by their values.
+fn resolve_env_refs(text: &str, env: &Env) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("$env:") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 5..];
+        let end = after.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(after.len());
+        match env.get(&after[..end]) {
+            Some(value) => out.push_str(value),
+            None => out.push_str(&rest[start..start + 5 + end]),
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn powershell_tasks_bypass_the_execution_policy_and_run_as_files() {
+    let makefile = makefile();
+    let tasks = powershell_tasks(&makefile);
+    assert!(tasks.len() >= 5, "the Windows flow's PowerShell tasks: {tasks:?}");
+    for (task, script) in &tasks {
+        // cargo-make runs `<runner> <script_runner_args...> <script file> <cli args>` when both a
+        // runner and an extension are given (its generic script engine).
+        assert_eq!(
+            makefile.task(task).get("script_extension").and_then(Value::as_str),
+            Some("ps1"),
+            "{task}: without script_extension cargo-make does not hand PowerShell a .ps1 file"
+        );
+        let args: Vec<String> =
+            makefile.list(task, "script_runner_args").iter().map(|a| a.to_ascii_lowercase()).collect();
+        let policy = args.iter().position(|a| a == "-executionpolicy");
+        assert!(
+            policy.is_some_and(|p| args.get(p + 1).is_some_and(|v| v == "bypass")),
+            "{task}: no `-ExecutionPolicy Bypass` in script_runner_args {args:?}: a Restricted machine refuses the script"
+        );
+        assert_eq!(
+            args.last().map(String::as_str),
+            Some("-file"),
+            "{task}: script_runner_args must end with -File, which the script's path follows"
+        );
+        let lines = powershell::logical_lines(script).unwrap_or_else(|e| panic!("{task}: {e}"));
+        let first = lines.iter().find(|l| !l.code.trim().is_empty()).map(|l| l.raw.trim().to_string());
+        assert_eq!(
+            first.as_deref(),
+            Some("$ErrorActionPreference = 'Stop'"),
+            "{task}: a failing cmdlet must stop the script (and fail the task)"
+        );
+    }
+}
+
+#[test]
+fn the_driver_is_built_for_the_chosen_target() {
+    let makefile = makefile();
+    for s in scenarios(&makefile) {
+        let build = driver_build(&makefile, &s.env);
+        assert_eq!(
+            build.target, s.target,
+            "{}: the driver build compiles for {} ({:?})",
+            s.label, build.target, build.args
+        );
+        let profile_dir = if build.args.iter().any(|a| a == "--release") { "release" } else { "debug" };
+        assert_eq!(profile_dir, s.profile, "{}: {:?}", s.label, build.args);
+    }
+}
+
+#[test]
+fn packaging_reads_what_the_build_writes() {
+    let makefile = makefile();
+    for s in scenarios(&makefile) {
+        let build = driver_build(&makefile, &s.env);
+        assert_eq!(build.target, s.target, "{}: built for {}", s.label, build.target);
+        let out = s.env.get("RINGTUN_OUT").cloned().unwrap_or_default();
+        assert_eq!(out, build.out_dir, "{}: packaging reads RINGTUN_OUT, cargo writes {}", s.label, build.out_dir);
+        let package = s.env.get("RINGTUN_PACKAGE").cloned().unwrap_or_default();
+        assert!(package.starts_with(&out), "{}: the package {package} is outside {out}", s.label);
+    }
+    let stage = makefile.script("stage").expect("a stage script");
+    assert!(
+        stage.contains("Join-Path $env:RINGTUN_OUT 'ringtun_driver.dll'"),
+        "stage copies the image from RINGTUN_OUT"
+    );
+}
+
+#[test]
+fn crt_static_reaches_the_driver_build() {
+    let makefile = makefile();
+    let config = cargo_config();
+    for s in scenarios(&makefile) {
+        let build = driver_build(&makefile, &s.env);
+        let mut configs = vec![config.clone()];
+        configs.extend(cargo_config::command_line_configs(&build.args));
+        let flags = cargo_config::rustflags(&configs, &build.target);
+        let cfg = cargo_config::rustc_cfg(&build.target, &flags);
+        // wdk-build 0.6.0, Config::is_crt_static_linked: CARGO_CFG_TARGET_FEATURE contains
+        // "crt-static", else configure_binary_build fails with StaticCrtNotEnabled.
+        let features = cargo_config::cfg_values(&cfg, "target_feature");
+        assert!(
+            features.iter().any(|f| f.contains("crt-static")),
+            "{}: the driver build's rustflags {flags:?} leave crt-static out of the target features",
+            s.label
+        );
+    }
+    // The workspace's user-mode Windows binaries (client users, the scenario runner, a DLL) get it
+    // too: no Visual C++ runtime needed where they run.
+    let i686 = cargo_config::rustflags(std::slice::from_ref(&config), "i686-pc-windows-msvc");
+    let cfg = cargo_config::rustc_cfg("i686-pc-windows-msvc", &i686);
+    assert!(cargo_config::cfg_values(&cfg, "target_feature").iter().any(|f| f == "crt-static"));
+}
+
+#[test]
+fn linux_and_gnu_builds_are_unaffected() {
+    let config = cargo_config();
+    for target in [cargo_config::host_triple(), "x86_64-unknown-linux-gnu".into(), "x86_64-pc-windows-gnu".into()] {
+        let flags = cargo_config::rustflags(std::slice::from_ref(&config), &target);
+        assert!(flags.is_empty(), "{target} gets rustflags {flags:?} from .cargo/config.toml");
+    }
+}
+
+#[test]
+fn driver_build_meets_wdk_build_preconditions() {
+    let makefile = makefile();
+    let config = cargo_config();
+    for s in scenarios(&makefile) {
+        let build = driver_build(&makefile, &s.env);
+        let mut configs = vec![config.clone()];
+        configs.extend(cargo_config::command_line_configs(&build.args));
+        // utils::detect_cpu_architecture_in_build_script panics on any arch but these two.
+        let cfg = cargo_config::rustc_cfg(&build.target, &[]);
+        let arch = cargo_config::cfg_values(&cfg, "target_arch");
+        assert!(arch == ["x86_64"] || arch == ["aarch64"], "{}: target_arch {arch:?}", s.label);
+        // find_top_level_cargo_manifest walks up from OUT_DIR to the directory with Cargo.lock:
+        // no target directory elsewhere.
+        assert!(!build.args.iter().any(|a| a.starts_with("--target-dir")), "{}: {:?}", s.label, build.args);
+        assert!(cargo_config::config_value(&configs, &["build", "target-dir"]).is_none(), "build.target-dir is set");
+        // The kernel image: the kernel shell's feature, the driver package, its library only, and
+        // no unwinding (wdk-panic).
+        for pair in [["-p", "ringtun-driver"], ["--features", "kernel"]] {
+            assert!(build.args.windows(2).any(|w| w == pair), "{}: {:?} lacks {pair:?}", s.label, build.args);
+        }
+        assert!(build.args.iter().any(|a| a == "--lib"), "{:?}", build.args);
+        let cargo_profile = if s.profile == "release" { "release" } else { "dev" };
+        assert_eq!(
+            cargo_config::config_value(&configs, &["profile", cargo_profile, "panic"]).and_then(Value::as_str),
+            Some("abort"),
+            "{}: the {cargo_profile} profile unwinds in the driver build",
+            s.label
+        );
+    }
+    // configure_binary_build's link settings are cdylib link arguments.
+    let driver: Table = read("driver/Cargo.toml").parse().expect("driver/Cargo.toml parses");
+    let crate_types =
+        driver.get("lib").and_then(|l| l.get("crate-type")).and_then(Value::as_array).expect("[lib] crate-type");
+    assert!(crate_types.iter().any(|t| t.as_str() == Some("cdylib")), "{crate_types:?}");
+    // Config::from_env_auto: exactly one WDK configuration among the workspace's packages.
+    let workspace: Table = read("Cargo.toml").parse().expect("Cargo.toml parses");
+    let members = workspace["workspace"]["members"].as_array().expect("members");
+    let with_wdk: Vec<&str> = members
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|m| {
+            let manifest: Table = read(&format!("{m}/Cargo.toml")).parse().expect("a member manifest parses");
+            manifest
+                .get("package")
+                .and_then(|p| p.get("metadata"))
+                .and_then(|m| m.get("wdk"))
+                .and_then(Value::as_table)
+                .is_some_and(|t| !t.is_empty())
+        })
+        .collect();
+    assert_eq!(with_wdk, ["driver"], "packages with [package.metadata.wdk]");
+    assert_eq!(
+        driver["package"]["metadata"]["wdk"]["driver-model"]["driver-type"].as_str(),
+        Some("KMDF"),
+        "the driver model wdk-build reads"
+    );
+    // RUSTFLAGS or CARGO_ENCODED_RUSTFLAGS replace the configured flags; a CARGO_TARGET_DIR moves
+    // OUT_DIR: the flow refuses them before building.
+    assert!(makefile.depends_on("build-driver", "check-build-env"), "build-driver must depend on check-build-env");
+    let guard = makefile.script("check-build-env").expect("a check-build-env script");
+    for name in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "crt-static", "CARGO_TARGET_DIR", "CARGO_BUILD_TARGET_DIR"] {
+        assert!(guard.contains(name), "check-build-env does not look at {name}");
+    }
+}
+
+#[test]
+fn inf2cat_and_stampinf_get_the_target_architecture() {
+    let makefile = makefile();
+    let natives = task_natives(&makefile);
+    let find = |program: &str| {
+        natives
+            .iter()
+            .find(|(_, _, n)| n.program() == program)
+            .unwrap_or_else(|| panic!("no task runs {program}"))
+            .2
+            .statement
+            .clone()
+    };
+    let stampinf = find("stampinf");
+    let inf2cat = find("inf2cat");
+    let minimum = inf_minimum_build();
+    for s in scenarios(&makefile) {
+        let stamp = resolve_env_refs(&stampinf, &s.env);
+        let words: Vec<&str> = stamp.split_whitespace().collect();
+        let arch = words.windows(2).find(|w| w[0] == "-a").map(|w| w[1]);
+        assert_eq!(arch, Some(s.arch), "{}: `{stamp}`", s.label);
+
+        let catalog = resolve_env_refs(&inf2cat, &s.env);
+        let os = catalog
+            .split_whitespace()
+            .find_map(|w| w.trim_matches('"').strip_prefix("/os:").map(str::to_string))
+            .unwrap_or_else(|| panic!("inf2cat without /os: `{inf2cat}`"));
+        assert!(!os.contains('$'), "{}: inf2cat's /os: `{os}` is not set by the flow's settings", s.label);
+        for id in os.split(',') {
+            let build =
+                inf2cat_identifier(id).unwrap_or_else(|| panic!("{}: `{id}` is not an inf2cat OS identifier", s.label));
+            let suffix = id.rsplit('_').next().unwrap_or("");
+            assert!(suffix.eq_ignore_ascii_case(s.suffix), "{}: `{id}` is not for {}", s.label, s.target);
+            // The INF installs nothing on an older system; inf2cat's signability check can refuse
+            // a package for a system it does not apply to.
+            assert!(
+                build >= minimum,
+                "{}: `{id}` names build {build}, older than the {minimum} ringtun.inx's models section needs",
+                s.label
+            );
+        }
+    }
+}
+
+#[test]
+fn every_inf2cat_identifier_in_the_makefile_is_documented() {
+    let text = read("Makefile.toml");
+    let mut seen = BTreeSet::new();
+    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+        let lower = word.to_ascii_lowercase();
+        let arch = lower.rsplit('_').next().unwrap_or("");
+        let looks_like = lower.contains('_')
+            && ["x86", "x64", "arm64", "arm", "ia64"].contains(&arch)
+            && (lower.starts_with(|c: char| c.is_ascii_digit()) || lower.starts_with("server"));
+        if looks_like {
+            assert!(
+                inf2cat_identifier(word).is_some(),
+                "Makefile.toml names `{word}`, which is not an inf2cat OS identifier"
+            );
+            seen.insert(lower);
+        }
+    }
+    assert!(!seen.is_empty(), "no inf2cat identifier found in Makefile.toml");
+}
+
+#[test]
+fn kit_tools_are_found_as_wdk_build_finds_the_kit() {
+    let makefile = makefile();
+    assert!(makefile.has_task("kit-tools"), "no kit-tools task");
+    let discovery = makefile.script("kit-tools").expect("a kit-tools script");
+    // wdk-build's utils::detect_wdk_content_root, detect_windows_sdk_version and
+    // cargo_make::setup_path, in PowerShell.
+    for source in [
+        "$env:WDKContentRoot",
+        "$env:MicrosoftKitRoot",
+        "$env:WDKKitVersion",
+        "SOFTWARE\\Microsoft\\Windows Kits\\Installed Roots",
+        "SOFTWARE\\WOW6432Node\\Microsoft\\Windows Kits\\Installed Roots",
+        "KitsRoot10",
+        "$env:Version_Number",
+        "$env:WDKBinRoot",
+        "$env:WDKToolRoot",
+        "$env:WindowsSdkBinPath",
+        "'x86'",
+        "Get-Command",
+    ] {
+        assert!(discovery.contains(source), "kit-tools does not consult {source}");
+    }
+    let mut run = BTreeSet::new();
+    for (task, _, native) in task_natives(&makefile) {
+        let program = native.program();
+        if KIT_TOOLS.contains(&program.as_str()) {
+            assert!(
+                native.command.starts_with("$tools."),
+                "{task}: runs {} from PATH (`{}`), not the kit's",
+                program,
+                native.statement.trim()
+            );
+            assert!(makefile.depends_on(&task, "kit-tools"), "{task} runs {program} without depending on kit-tools");
+            run.insert(program);
+        }
+    }
+    assert_eq!(run.len(), KIT_TOOLS.len(), "the flow runs {run:?}");
+}
+
+#[test]
+fn infverif_checks_the_stamped_inf() {
+    let makefile = makefile();
+    let flow = makefile.flow("default");
+    let natives = task_natives(&makefile);
+    let (task, _, native) = natives
+        .iter()
+        .find(|(task, _, n)| n.program() == "infverif" && flow.contains(task))
+        .expect("the default flow runs no infverif");
+    let words: Vec<String> = native.statement.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+    for flag in ["/v", "/w"] {
+        assert!(words.iter().any(|w| w == flag), "`{}` lacks {flag}", native.statement.trim());
+    }
+    assert!(native.statement.contains("$env:RINGTUN_PACKAGE") && native.statement.contains("ringtun.inf"));
+    assert!(makefile.depends_on(task, "stage"), "{task} runs before the INF is stamped");
+    let catalog =
+        natives.iter().find(|(_, _, n)| n.program() == "inf2cat").map(|(t, _, _)| t.clone()).expect("inf2cat");
+    assert!(makefile.depends_on(&catalog, task), "the catalog is made before infverif checked the INF");
+}
+
+#[test]
+fn the_package_carries_the_pdb() {
+    let makefile = makefile();
+    let flow = makefile.flow("default");
+    let copies = flow.iter().filter(|t| {
+        makefile.script(t).is_some_and(|s| {
+            s.lines().any(|l| {
+                l.contains("Copy-Item")
+                    && l.contains("$env:RINGTUN_OUT")
+                    && l.contains("'ringtun_driver.pdb'")
+                    && l.contains("$env:RINGTUN_PACKAGE")
+            })
+        })
+    });
+    assert_eq!(
+        copies.count(),
+        1,
+        "no task of the default flow copies ringtun_driver.pdb from RINGTUN_OUT into the package"
+    );
+    let package = makefile.script("package").expect("a package script");
+    assert!(package.contains("'ringtun_driver.pdb'"), "the package task does not require the pdb");
+}
+
+#[test]
+fn signature_verification_is_opt_in() {
+    let makefile = makefile();
+    let mut verifying = Vec::new();
+    for (task, _, native) in task_natives(&makefile) {
+        if native.program() == "signtool" && native.statement.split_whitespace().nth(1) == Some("verify") {
+            verifying.push(task);
+        }
+    }
+    assert!(!verifying.is_empty(), "no task verifies signatures");
+    let default_env = windows_env(&makefile, DRIVER_TARGETS[0].0, &[]);
+    for task in &verifying {
+        assert!(
+            !makefile.runs(task, &default_env),
+            "{task} runs `signtool verify` by default: an untrusted test root fails it"
+        );
+        let switches: Vec<String> = makefile
+            .task(task)
+            .get("condition")
+            .and_then(|c| c.get("env_true"))
+            .map(|v| v.as_array().into_iter().flatten().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        assert!(!switches.is_empty(), "{task}: no env_true switch");
+        let asked: Vec<(&str, &str)> = switches.iter().map(|s| (s.as_str(), "true")).collect();
+        let opted_in = windows_env(&makefile, DRIVER_TARGETS[0].0, &asked);
+        assert!(makefile.runs(task, &opted_in), "{task} does not run when {switches:?} are true");
+        assert!(makefile.flow("default").contains(task), "{task} is not part of the default flow");
+    }
+}
+
+#[test]
+fn powershell_tasks_check_every_exit_code() {
+    let makefile = makefile();
+    let mut findings = Vec::new();
+    for (task, script) in powershell_tasks(&makefile) {
+        findings.extend(powershell::lint(&format!("Makefile.toml [tasks.{task}]"), &script));
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
+fn vm_scripts() -> Vec<(String, String)> {
+    let dir = root().join("tests/vm");
+    let mut scripts: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .expect("tests/vm")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ps1"))
+        .map(|p| {
+            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let text = std::fs::read_to_string(&p).expect("a VM script");
+            (name, text)
+        })
+        .collect();
+    scripts.sort();
+    scripts
+}
+
+fn vm_script(name: &str) -> (Vec<powershell::Line>, Vec<powershell::Native>) {
+    let text = read(&format!("tests/vm/{name}"));
+    let lines = powershell::logical_lines(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let natives = powershell::natives(&lines);
+    (lines, natives)
+}
+
+#[test]
+fn vm_scripts_check_every_exit_code_and_parse_no_output() {
+    let scripts = vm_scripts();
+    let names: Vec<&str> = scripts.iter().map(|(n, _)| n.as_str()).collect();
+    for expected in ["Install-Driver.ps1", "Prepare-TestVM.ps1", "Run-DeviceTests.ps1", "Uninstall-Driver.ps1"] {
+        assert!(names.contains(&expected), "tests/vm has no {expected}: {names:?}");
+    }
+    let mut findings = Vec::new();
+    for (name, text) in &scripts {
+        findings.extend(powershell::lint(&format!("tests/vm/{name}"), text));
+    }
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+}
+
+#[test]
+fn install_accepts_pnputil_with_no_matching_device() {
+    let (lines, natives) = vm_script("Install-Driver.ps1");
+    let add = natives
+        .iter()
+        .find(|n| n.program() == "pnputil" && n.statement.contains("/add-driver") && n.statement.contains("/install"))
+        .expect("Install-Driver.ps1 runs pnputil /add-driver /install");
+    let check = powershell::exit_check(&lines, add).expect("its exit code is checked");
+    let accepted: BTreeSet<i64> = check.codes.iter().copied().collect();
+    // 0 installed; 3010 installed, reboot pending; 259 (ERROR_NO_MORE_ITEMS) added to the store
+    // with no device to install on yet, which is the first install's normal case.
+    assert_eq!(accepted, BTreeSet::from([0, 259, 3010]), "pnputil /add-driver /install: accepted {accepted:?}");
+}
+
+fn pnp_device_queries(lines: &[powershell::Line]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|l| l.code.to_ascii_lowercase().contains("get-pnpdevice"))
+        .map(|l| l.raw.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn install_counts_present_devices_and_uninstall_removes_every_node() {
+    let (install, _) = vm_script("Install-Driver.ps1");
+    let queries = pnp_device_queries(&install);
+    assert!(!queries.is_empty(), "Install-Driver.ps1 looks for an existing device");
+    for query in &queries {
+        // A software device from before a reboot is listed, not present: it is no adapter.
+        assert!(
+            query.to_ascii_lowercase().contains("-presentonly"),
+            "Install-Driver.ps1: `{query}` counts non-present devices"
+        );
+    }
+    let (uninstall, _) = vm_script("Uninstall-Driver.ps1");
+    let queries = pnp_device_queries(&uninstall);
+    assert!(!queries.is_empty(), "Uninstall-Driver.ps1 enumerates the devices");
+    for query in &queries {
+        assert!(
+            !query.to_ascii_lowercase().contains("-presentonly"),
+            "Uninstall-Driver.ps1: `{query}` leaves non-present nodes"
+        );
+    }
+}
+
+#[test]
+fn driver_verifier_changes_concern_ringtun_only() {
+    for (name, _) in vm_scripts() {
+        let (_, natives) = vm_script(&name);
+        for native in natives.iter().filter(|n| n.program() == "verifier") {
+            let words: Vec<String> = native.statement.split_whitespace().map(|w| w.to_ascii_lowercase()).collect();
+            for global in ["/reset", "/all"] {
+                assert!(
+                    !words.iter().any(|w| w == global),
+                    "{name}: `{}` affects every driver",
+                    native.statement.trim()
+                );
+            }
+            assert!(words.iter().any(|w| w == "/driver"), "{name}: `{}` names no driver", native.statement.trim());
+        }
+    }
+    let (lines, natives) = vm_script("Uninstall-Driver.ps1");
+    assert!(natives.iter().all(|n| n.program() != "verifier"), "Uninstall-Driver.ps1 runs verifier");
+    let code: String = lines.iter().map(|l| l.raw.as_str()).collect::<Vec<_>>().join("\n");
+    assert!(
+        code.contains("VerifyDrivers") && code.contains("'ringtun.sys'"),
+        "Uninstall-Driver.ps1 does not take ringtun.sys off the VerifyDrivers list"
+    );
+}
