@@ -147,6 +147,49 @@ fn without_offloads_the_engine_cuts_a_large_send() {
     assert_eq!((stats.send_segmented, stats.send_segments, stats.send_packets), (1, 4, 1));
 }
 
+/// A large send whose IPv4 total length the stack left 0 (NDIS LSOv2): the engine writes the
+/// packet's length into it, in the super-packet an offload client receives and in the segments
+/// it cuts for a client without offloads; nothing else of the packet changes.
+#[test]
+fn a_large_send_with_its_length_left_unset() {
+    let packet = tcp4(3000, 5);
+    let mut unset = packet.clone();
+    unset[2..4].copy_from_slice(&[0, 0]);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    for offload in [true, false] {
+        let driver = HostDriver::new();
+        let session = Session::open(HostBackend::open_default(&driver), config(offload)).unwrap();
+        assert_eq!(driver.transmit_offloaded(&[&unset], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+        if offload {
+            let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+            // The total length written; the rest as sent but the checksums (the IPv4 header's
+            // is the stack's to leave, the TCP field carries the pseudo-header sum).
+            assert_eq!(got.len(), packet.len());
+            assert_eq!(got.data()[..10], packet[..10], "the total length written");
+            assert_eq!(got.data()[12..36], packet[12..36]);
+            assert_eq!(got.data()[38..], packet[38..]);
+            assert_eq!(got.offload().gso_size, 1000);
+        } else {
+            let mut joined = Vec::new();
+            for k in 0..3 {
+                let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+                assert_eq!(got.len(), 1040, "segment {k}");
+                assert_eq!(got.data()[2..4], 1040u16.to_be_bytes(), "segment {k}");
+                assert!(verifies(got.data()), "segment {k}");
+                joined.extend_from_slice(&got.data()[40..]);
+            }
+            assert_eq!(joined, packet[40..]);
+        }
+        assert_eq!(driver.adapter().stats().send_dropped_invalid, 0);
+    }
+}
+
 /// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
 /// handed over whole to a stack that coalesces.
 #[test]
