@@ -190,6 +190,61 @@ fn a_large_send_with_its_length_left_unset() {
     }
 }
 
+/// An IPv6/UDP packet with `payload` bytes, its lengths left 0 (as a stack's UDP segmentation
+/// template may leave them).
+fn udp6_lengths_unset(payload: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 48 + payload];
+    p[0] = 0x60;
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    p[40..42].copy_from_slice(&5000u16.to_be_bytes());
+    p[42..44].copy_from_slice(&6000u16.to_be_bytes());
+    for (i, b) in p[48..].iter_mut().enumerate() {
+        *b = (i * 7 + 3) as u8;
+    }
+    p
+}
+
+/// The same for IPv6/UDP: the engine writes the IPv6 payload length and the UDP length.
+#[test]
+fn a_udp_large_send_with_its_lengths_left_unset() {
+    let unset = udp6_lengths_unset(2500);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::UdpL4, 1000)),
+        l4_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    for offload in [true, false] {
+        let driver = HostDriver::new();
+        let session = Session::open(HostBackend::open_default(&driver), config(offload)).unwrap();
+        assert_eq!(driver.transmit_offloaded(&[&unset], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+        if offload {
+            let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+            assert_eq!(got.len(), unset.len());
+            assert_eq!(got.data()[4..6], 2508u16.to_be_bytes(), "IPv6 payload length");
+            assert_eq!(got.data()[44..46], 2508u16.to_be_bytes(), "UDP length");
+            assert_eq!(got.data()[..4], unset[..4]);
+            assert_eq!(got.data()[6..44], unset[6..44]);
+            assert_eq!(got.data()[48..], unset[48..]);
+            assert_eq!(got.offload().gso_size, 1000);
+        } else {
+            let mut joined = Vec::new();
+            for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
+                let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+                assert_eq!(got.len(), 48 + usize::from(payload), "segment {k}");
+                assert_eq!(got.data()[4..6], (payload + 8).to_be_bytes(), "segment {k}");
+                assert_eq!(got.data()[44..46], (payload + 8).to_be_bytes(), "segment {k}");
+                joined.extend_from_slice(&got.data()[48..]);
+            }
+            assert_eq!(joined, unset[48..]);
+        }
+        assert_eq!(driver.adapter().stats().send_dropped_invalid, 0);
+    }
+}
+
 /// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
 /// handed over whole to a stack that coalesces.
 #[test]
