@@ -245,6 +245,80 @@ fn a_udp_large_send_with_its_lengths_left_unset() {
     }
 }
 
+/// What the engine does with a request that only fits some packets: lengths are filled in for
+/// large sends only, and only when the stack says it left them; an IPv4 header checksum is
+/// computed for a header of any length the packet holds; a request that asks nothing the
+/// packet can be refused for leaves it as it is.
+#[test]
+fn requests_are_applied_only_where_they_fit() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(false)).unwrap();
+    let mut unset = tcp4(3000, 9);
+    unset[2..4].copy_from_slice(&[0, 0]);
+    let large_send = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    let checksum_only_unset = TransmitOffload { l4_checksum: true, lengths_from_buffer: true, ..TransmitOffload::default() };
+    // A UDP large send over IPv4 with both lengths left 0.
+    let mut udp4 = tcp4(2500, 1)[..20].to_vec();
+    udp4[9] = 17;
+    udp4[2..4].copy_from_slice(&[0, 0]);
+    udp4.extend_from_slice(&[0x13, 0x88, 0x17, 0x70, 0, 0, 0, 0]);
+    udp4.extend((0..2500u32).map(|i| (i * 5) as u8));
+    let uso = TransmitOffload {
+        segmentation: Some((GsoKind::UdpL4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    // An IPv6 packet with nothing asked but the lengths (no large send): sent as it is.
+    let mut v6 = vec![0u8; 60];
+    v6[0] = 0x60;
+    v6[4..6].copy_from_slice(&20u16.to_be_bytes());
+    v6[6] = 59;
+    let lengths_only = TransmitOffload { lengths_from_buffer: true, ..TransmitOffload::default() };
+    // A 40-byte IPv4 packet whose header checksum is left to the adapter.
+    let small = tcp4(0, 3);
+    let mut small_unsummed = small.clone();
+    small_unsummed[10..12].copy_from_slice(&[0, 0]);
+    let ip_only = TransmitOffload { ip_checksum: true, ..TransmitOffload::default() };
+
+    let statuses = driver
+        .transmit_offloaded(
+            &[&unset, &unset, &udp4, &v6, &small_unsummed],
+            &[large_send, checksum_only_unset, uso, lengths_only, ip_only],
+        )
+        .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid,
+            TransmitStatus::Sent,
+            TransmitStatus::Sent,
+            TransmitStatus::Sent
+        ]
+    );
+    for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
+        let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(got.len(), 28 + usize::from(payload), "UDP segment {k}");
+        assert_eq!(got.data()[2..4], (28 + payload).to_be_bytes(), "UDP segment {k}");
+        assert_eq!(got.data()[24..26], (8 + payload).to_be_bytes(), "UDP segment {k}");
+        assert_eq!(checksum::fold(checksum::sum(&got.data()[..20])), 0xFFFF, "UDP segment {k}");
+    }
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &v6[..]);
+    drop(got);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &small[..], "the IPv4 header checksum computed");
+    drop(got);
+    assert_eq!(driver.adapter().stats().send_dropped_invalid, 2);
+}
+
 /// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
 /// handed over whole to a stack that coalesces.
 #[test]
