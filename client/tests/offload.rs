@@ -281,16 +281,27 @@ fn requests_are_applied_only_where_they_fit() {
     v6[4..6].copy_from_slice(&20u16.to_be_bytes());
     v6[6] = 59;
     let lengths_only = TransmitOffload { lengths_from_buffer: true, ..TransmitOffload::default() };
-    // A 40-byte IPv4 packet whose header checksum is left to the adapter.
-    let small = tcp4(0, 3);
-    let mut small_unsummed = small.clone();
-    small_unsummed[10..12].copy_from_slice(&[0, 0]);
+    // A 28-byte IPv4 packet (ICMP) whose header checksum is left to the adapter; the same
+    // request on an IPv6 packet, on an IPv4 header length below 20 and on one longer than the
+    // packet is refused.
+    let mut small = tcp4(0, 3)[..20].to_vec();
+    small[2..4].copy_from_slice(&28u16.to_be_bytes());
+    small[9] = 1;
+    small.extend_from_slice(&[8, 0, 0xF7, 0xFF, 0, 0, 0, 0]);
+    small[10..12].copy_from_slice(&[0, 0]);
+    let small_unsummed = small.clone();
+    let ip_sum = checksum::finish(checksum::sum(&small[..20]));
+    small[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    let mut short_ihl = small_unsummed.clone();
+    short_ihl[0] = 0x44;
+    let mut long_ihl = small_unsummed.clone();
+    long_ihl[0] = 0x4F;
     let ip_only = TransmitOffload { ip_checksum: true, ..TransmitOffload::default() };
 
     let statuses = driver
         .transmit_offloaded(
-            &[&unset, &unset, &udp4, &v6, &small_unsummed],
-            &[large_send, checksum_only_unset, uso, lengths_only, ip_only],
+            &[&unset, &unset, &udp4, &v6, &small_unsummed, &v6, &short_ihl, &long_ihl],
+            &[large_send, checksum_only_unset, uso, lengths_only, ip_only, ip_only, ip_only, ip_only],
         )
         .unwrap();
     assert_eq!(
@@ -300,7 +311,10 @@ fn requests_are_applied_only_where_they_fit() {
             TransmitStatus::Invalid,
             TransmitStatus::Sent,
             TransmitStatus::Sent,
-            TransmitStatus::Sent
+            TransmitStatus::Sent,
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid
         ]
     );
     for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
@@ -316,7 +330,7 @@ fn requests_are_applied_only_where_they_fit() {
     let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(got.data(), &small[..], "the IPv4 header checksum computed");
     drop(got);
-    assert_eq!(driver.adapter().stats().send_dropped_invalid, 2);
+    assert_eq!(driver.adapter().stats().send_dropped_invalid, 5);
 }
 
 /// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
