@@ -1,19 +1,23 @@
-//! The Send path takes packets of 1 to 0xFFFF bytes (spec section 6.2): a packet the stack hands
-//! over empty, or longer than an IP packet can be, is dropped as invalid and counted, takes no
-//! slot and leaves the ring as it was; the packets around it are sent in order.
+//! The Send path's per-packet outcomes. It takes packets of 1 to 0xFFFF bytes (spec section
+//! 6.2): a packet the stack hands over empty, or longer than an IP packet can be, is dropped as
+//! invalid and counted, takes no slot and leaves the ring as it was; the packets around it are
+//! sent in order. A batch refused as a whole (ring full) gives its valid packets that status and
+//! leaves the invalid ones theirs; each packet gets exactly one status. A batch that fits before
+//! the last valid `head` the driver read is sent without reading `head` again.
 
 use std::sync::Arc;
 
 use ringtun_driver::engine::TransmitStatus;
-use ringtun_driver::host::{HostDriver, RingAllocation};
+use ringtun_driver::host::{HostDriver, HostFile, RingAllocation};
 use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
 use ringtun_driver::ring_abi::{
     CallerBitness, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS, MAX_IP_PACKET_SIZE,
 };
 use zerocopy::IntoBytes;
 
-#[test]
-fn empty_and_oversized_packets_are_invalid() {
+/// A v2 session with a Send ring of 256 KiB that no client reads: the driver, the client's
+/// file, the Send ring as the client sees it, its geometry and room.
+fn session() -> (Arc<HostDriver>, HostFile, Ring, RingGeometry, Room, [Arc<RingAllocation>; 2]) {
     let driver = HostDriver::new_polled();
     let room = Room::new(8, 8);
     let geometry = RingGeometry::v2(0x40000, room).unwrap();
@@ -34,6 +38,12 @@ fn empty_and_oversized_packets_are_invalid() {
     let shared = unsafe { SharedRing::new(memory[0].as_ptr(), size as usize, geometry.version()) }.unwrap();
     let send = Ring::new(shared, geometry).unwrap();
 
+    (driver, file, send, geometry, room, memory)
+}
+
+#[test]
+fn empty_and_oversized_packets_are_invalid() {
+    let (driver, file, send, geometry, room, _memory) = session();
     let largest = MAX_IP_PACKET_SIZE as usize;
     let packet = |len: usize, fill: u8| vec![fill; len];
     let (one, max, over, twenty) = (packet(1, 0x45), packet(largest, 0x46), packet(largest + 1, 0x47), packet(20, 0x48));
@@ -64,5 +74,42 @@ fn empty_and_oversized_packets_are_invalid() {
         head = geometry.advance(head, view.slot_size);
     }
     assert_eq!(head, tail);
+    driver.close(file);
+}
+
+#[test]
+fn a_full_ring_leaves_the_invalid_packets_their_status() {
+    let (driver, file, send, _geometry, _room, _memory) = session();
+    let big = vec![0x45u8; MAX_IP_PACKET_SIZE as usize];
+    // Fill the ring (nobody consumes it).
+    let mut sent = 0u64;
+    while driver.transmit(&[&big]).unwrap() == vec![TransmitStatus::Sent] {
+        sent += 1;
+    }
+    let tail = send.load_tail();
+    let before = driver.adapter().stats();
+    // One status per packet: the empty one stays invalid, the valid ones are refused as ring
+    // full (statuses() fails on a packet given no status or two).
+    let statuses = driver.transmit(&[&[], &big, &big[..100]]).unwrap();
+    assert_eq!(statuses, vec![TransmitStatus::Invalid, TransmitStatus::RingFull, TransmitStatus::RingFull]);
+    let after = driver.adapter().stats();
+    assert_eq!(after.send_dropped_invalid - before.send_dropped_invalid, 1);
+    assert_eq!(after.send_dropped_ring_full - before.send_dropped_ring_full, 2);
+    assert_eq!((after.send_packets, send.load_tail()), (sent, tail));
+    driver.close(file);
+}
+
+#[test]
+fn a_batch_that_fits_the_last_valid_head_is_sent_without_reading_head() {
+    let (driver, file, send, geometry, room, _memory) = session();
+    let packet = vec![0x45u8; 100];
+    assert_eq!(driver.transmit(&[&packet]).unwrap(), vec![TransmitStatus::Sent]);
+    // The client now writes a head that is not a slot boundary (corrupt). The driver read a valid
+    // head (0) for the first batch, and the next one fits before it: sent, head not read.
+    send.store_head(3);
+    assert_eq!(driver.transmit(&[&packet]).unwrap(), vec![TransmitStatus::Sent]);
+    let slot = geometry.slot_size(100, room).unwrap();
+    assert_eq!(send.load_tail(), 2 * slot);
+    assert_eq!(driver.adapter().stats().send_dropped_ring_fault, 0);
     driver.close(file);
 }
