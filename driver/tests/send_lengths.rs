@@ -3,15 +3,17 @@
 //! invalid and counted, takes no slot and leaves the ring as it was; the packets around it are
 //! sent in order. A batch refused as a whole (ring full) gives its valid packets that status and
 //! leaves the invalid ones theirs; each packet gets exactly one status. A batch that fits before
-//! the last valid `head` the driver read is sent without reading `head` again.
+//! the last valid `head` the driver read is sent without reading `head` again. A packet whose
+//! copy reports a failure is dropped as invalid even if its bytes all arrived, also when the
+//! engine cuts it into segments.
 
 use std::sync::Arc;
 
-use ringtun_driver::engine::TransmitStatus;
+use ringtun_driver::engine::{SlotWriter, TransmitBatch, TransmitOffload, TransmitStatus};
 use ringtun_driver::host::{HostDriver, HostFile, RingAllocation};
 use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
 use ringtun_driver::ring_abi::{
-    CallerBitness, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS, MAX_IP_PACKET_SIZE,
+    CallerBitness, GsoKind, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS, MAX_IP_PACKET_SIZE,
 };
 use zerocopy::IntoBytes;
 
@@ -111,5 +113,78 @@ fn a_batch_that_fits_the_last_valid_head_is_sent_without_reading_head() {
     let slot = geometry.slot_size(100, room).unwrap();
     assert_eq!(send.load_tail(), 2 * slot);
     assert_eq!(driver.adapter().stats().send_dropped_ring_fault, 0);
+    driver.close(file);
+}
+
+/// A batch of one packet that copies all of it, then reports a failure (a shell whose copy
+/// failed on its last step); the packet may be a large send.
+struct FailsAfterCopy {
+    packet: Vec<u8>,
+    offload: TransmitOffload,
+    status: Option<TransmitStatus>,
+}
+
+impl TransmitBatch for FailsAfterCopy {
+    fn packet_count(&self) -> usize {
+        1
+    }
+
+    fn packet_len(&self, _: usize) -> usize {
+        self.packet.len()
+    }
+
+    fn copy_packet(&self, _: usize, slot: &mut SlotWriter<'_>) -> bool {
+        let (first, second) = self.packet.split_at(self.packet.len() / 2);
+        let _ = slot.write(0, first) && slot.write(first.len(), second);
+        false
+    }
+
+    fn set_status(&mut self, _: usize, status: TransmitStatus) {
+        assert!(self.status.replace(status).is_none(), "status written twice");
+    }
+
+    fn packet_offload(&self, _: usize) -> TransmitOffload {
+        self.offload
+    }
+
+    fn read_prefix(&self, _: usize, dst: &mut [u8]) -> usize {
+        let n = dst.len().min(self.packet.len());
+        dst[..n].copy_from_slice(&self.packet[..n]);
+        n
+    }
+}
+
+#[test]
+fn a_failed_copy_drops_the_packet_even_when_its_bytes_arrived() {
+    let (driver, file, send, _geometry, _room, _memory) = session();
+    // IPv4/TCP, 20-byte headers, 3000 bytes of payload; and the same as a large send of 1000.
+    let mut tcp = vec![0x33u8; 3040];
+    tcp[0] = 0x45;
+    tcp[2..4].copy_from_slice(&3040u16.to_be_bytes());
+    tcp[6..8].copy_from_slice(&[0, 0]);
+    tcp[9] = 6;
+    tcp[32] = 5 << 4;
+    tcp[33] = 0x10;
+    let large_send = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    for offload in [TransmitOffload::default(), large_send] {
+        let mut batch = FailsAfterCopy { packet: tcp.clone(), offload, status: None };
+        driver.adapter().transmit(&mut batch);
+        assert_eq!(batch.status, Some(TransmitStatus::Invalid), "{offload:?}");
+    }
+    let stats = driver.adapter().stats();
+    assert_eq!((stats.send_packets, stats.send_dropped_invalid, stats.send_segmented), (0, 2, 0));
+    // The slots were stepped over: whatever the client finds is empty.
+    let tail = send.load_tail();
+    let mut head = 0;
+    while head != tail {
+        let view = send.packet_at(head, tail).unwrap().unwrap();
+        assert_eq!(view.data_length, 0, "a dropped packet's slot is published empty (v2)");
+        head = send.geometry().advance(head, view.slot_size);
+    }
     driver.close(file);
 }
