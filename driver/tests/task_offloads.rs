@@ -171,6 +171,56 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
     }
 }
 
+/// Super-packets the engine cuts, more segments together than one round indicates
+/// (`RECEIVE_BATCH_PACKETS`): a slot's segments go in one round, so a slot that does not fit
+/// what is left of a round waits for the next; none is dropped and every segment arrives once.
+#[test]
+fn cut_super_packets_wait_for_a_round_with_room() {
+    let driver = HostDriver::new_polled();
+    driver.stack().set_offloads(StackOffloads::default());
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let (input, receive) = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+    // 100 segments of 10 bytes each, three slots: 300 segments, more than a round's 256.
+    let packet = tcp4(1000);
+    let meta = OffloadMeta {
+        flags: OFFLOAD_F_DATA_VALID,
+        gso_type: OFFLOAD_GSO_TCPV4,
+        hdr_len: 40,
+        gso_size: 10,
+        ..OffloadMeta::NONE
+    };
+    let ring = receive.ring();
+    let geometry = *ring.geometry();
+    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+    for k in 0..3 {
+        let at = k * slot;
+        ring.write_packet_header(
+            at,
+            ringtun_driver::ring_abi::PacketHeader::V2 {
+                slot_size: slot,
+                data_offset: 24,
+                data_length: packet.len() as u16,
+            },
+        )
+        .unwrap();
+        ring.write_offload_meta(at, &meta).unwrap();
+        ring.write_data(at + 24, &packet).unwrap();
+    }
+    ring.store_tail(3 * slot);
+    let mut delivered = Vec::new();
+    for _ in 0..4 {
+        driver.poll_receive();
+        delivered.extend(driver.stack().take_delivered());
+    }
+    assert_eq!(delivered.len(), 300);
+    assert!(delivered.iter().all(|p| p.bytes.len() == 50), "every segment 40 + 10 bytes");
+    let stats = driver.adapter().stats();
+    assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_offload), (0, 0));
+    driver.close(file);
+    drop(receive);
+}
+
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the
 /// input bytes and the Receive ring's memory.
 fn registration(driver: &std::sync::Arc<HostDriver>) -> (Vec<u8>, ReceiveRing) {
