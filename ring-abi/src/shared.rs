@@ -525,6 +525,69 @@ mod tests {
         }
     }
 
+    /// The write-space handshake's fields (v2 only: a v1 ring has no `space_waiting`, reads it as
+    /// clear and ignores stores), the slot word, the offload block and the data sum, each at
+    /// its place and refused outside the data area.
+    #[test]
+    fn write_space_slot_word_offload_block_and_sum() {
+        for g in [RingGeometry::v1(0x20000).unwrap(), RingGeometry::v2(0x20000, Room::new(16, 0)).unwrap()] {
+            let size = g.ring_size() as usize;
+            let mut buf = buffer(size);
+            // SAFETY: `buf` outlives `ring` and is 8-aligned.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), size, g.version()) }.unwrap();
+            let ring = Ring::new(mem, g).unwrap();
+            // SAFETY: a second window over the same buffer, for the test's raw accesses.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), size, g.version()) }.unwrap();
+            let is_v2 = g.version() == RingVersion::V2;
+            let field = || mem.load_u32(v2::SPACE_WAITING_FIELD_OFFSET, Ordering::Relaxed).unwrap();
+            assert!(!ring.load_space_waiting());
+            // The producer's side: sets the flag (v2) and returns head as it is.
+            ring.store_head(0x40);
+            assert_eq!(ring.prepare_to_wait_for_space(), 0x40);
+            assert_eq!(ring.load_space_waiting(), is_v2);
+            if is_v2 {
+                assert_eq!(field(), 1);
+            }
+            // The consumer's side: stores head, reports the flag.
+            assert_eq!(ring.release_head(0x80), is_v2);
+            assert_eq!(ring.load_head(), 0x80);
+            ring.store_space_waiting(false);
+            assert!(!ring.load_space_waiting());
+            assert!(!ring.release_head(0xC0));
+            if is_v2 {
+                // Any non-zero value is "waiting".
+                mem.store_u32(v2::SPACE_WAITING_FIELD_OFFSET, 7, Ordering::Relaxed).unwrap();
+                assert!(ring.load_space_waiting());
+            }
+
+            // The slot word: the first word of the slot's header, in the data area.
+            let area = g.data_area_size();
+            ring.write_slot_word(0x100, 0x1234_5678).unwrap();
+            assert_eq!(ring.read_slot_word(0x100), 0x1234_5678);
+            assert_eq!(mem.load_u32(g.data_start() as usize + 0x100, Ordering::Relaxed), Ok(0x1234_5678));
+            assert_eq!(ring.read_slot_word(u32::MAX - 2), u32::MAX);
+            assert!(ring.write_slot_word(u32::MAX - 2, 1).is_err());
+
+            // The offload block: 16 bytes at OFFLOAD_META_OFFSET in the slot.
+            let meta = OffloadMeta { flags: 1, gso_type: 1, hdr_len: 40, gso_size: 1000, csum_start: 20, csum_offset: 16, reserved: [0; 6] };
+            ring.write_offload_meta(0x200, &meta).unwrap();
+            assert_eq!(ring.read_offload_meta(0x200), meta);
+            let mut raw = [0u8; OFFLOAD_META_SIZE as usize];
+            ring.read_data(0x200 + OFFLOAD_META_OFFSET, &mut raw).unwrap();
+            assert_eq!(raw, meta.to_bytes());
+            assert_eq!(ring.read_offload_meta(area - 4), OffloadMeta::NONE);
+            assert!(ring.write_offload_meta(area - 4, &meta).is_err());
+
+            // The sum of data bytes, over several of its 512-byte chunks and an odd length.
+            let bytes: Vec<u8> = (0..1501u32).map(|i| (i * 7 + 1) as u8).collect();
+            ring.write_data(0x1000, &bytes).unwrap();
+            assert_eq!(ring.sum_data(0x1000, bytes.len()), Ok(checksum::sum(&bytes)));
+            assert_eq!(ring.sum_data(0x1000, 512), Ok(checksum::sum(&bytes[..512])));
+            assert_eq!(ring.sum_data(0x1000, 0), Ok(0));
+            assert!(ring.sum_data(area - 2, 3).is_err());
+        }
+    }
+
     /// Data accesses are bounded by the data area, not by the window: a window larger than the
     /// ring (a mapping rounded up to whole pages) gives no access past the trailing room.
     #[test]
