@@ -296,12 +296,19 @@ fn requests_are_applied_only_where_they_fit() {
     short_ihl[0] = 0x44;
     let mut long_ihl = small_unsummed.clone();
     long_ihl[0] = 0x4F;
+    // A packet that is only its 20-byte IPv4 header: the header is inside it.
+    let mut bare = small_unsummed[..20].to_vec();
+    bare[2..4].copy_from_slice(&20u16.to_be_bytes());
+    bare[9] = 59;
+    let mut bare_summed = bare.clone();
+    let bare_sum = checksum::finish(checksum::sum(&bare[..20]));
+    bare_summed[10..12].copy_from_slice(&bare_sum.to_be_bytes());
     let ip_only = TransmitOffload { ip_checksum: true, ..TransmitOffload::default() };
 
     let statuses = driver
         .transmit_offloaded(
-            &[&unset, &unset, &udp4, &v6, &small_unsummed, &v6, &short_ihl, &long_ihl],
-            &[large_send, checksum_only_unset, uso, lengths_only, ip_only, ip_only, ip_only, ip_only],
+            &[&unset, &unset, &udp4, &v6, &small_unsummed, &v6, &short_ihl, &long_ihl, &bare],
+            &[large_send, checksum_only_unset, uso, lengths_only, ip_only, ip_only, ip_only, ip_only, ip_only],
         )
         .unwrap();
     assert_eq!(
@@ -314,7 +321,8 @@ fn requests_are_applied_only_where_they_fit() {
             TransmitStatus::Sent,
             TransmitStatus::Invalid,
             TransmitStatus::Invalid,
-            TransmitStatus::Invalid
+            TransmitStatus::Invalid,
+            TransmitStatus::Sent
         ]
     );
     for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
@@ -329,6 +337,9 @@ fn requests_are_applied_only_where_they_fit() {
     drop(got);
     let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
     assert_eq!(got.data(), &small[..], "the IPv4 header checksum computed");
+    drop(got);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &bare_summed[..], "the IPv4 header checksum computed");
     drop(got);
     assert_eq!(driver.adapter().stats().send_dropped_invalid, 5);
 }
