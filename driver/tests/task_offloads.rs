@@ -172,53 +172,58 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
 }
 
 /// Super-packets the engine cuts, more segments together than one round indicates
-/// (`RECEIVE_BATCH_PACKETS`): a slot's segments go in one round, so a slot that does not fit
-/// what is left of a round waits for the next; none is dropped and every segment arrives once.
+/// (`RECEIVE_BATCH_PACKETS`, 256): a slot's segments go in one round, so a slot that does not fit
+/// what is left of a round waits for the next, and one that fits exactly goes in this one; none
+/// is dropped and every segment arrives once.
 #[test]
 fn cut_super_packets_wait_for_a_round_with_room() {
-    let driver = HostDriver::new_polled();
-    driver.stack().set_offloads(StackOffloads::default());
-    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
-    let (input, receive) = registration(&driver);
-    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
-    // 100 segments of 10 bytes each, three slots: 300 segments, more than a round's 256.
-    let packet = tcp4(1000);
-    let meta = OffloadMeta {
-        flags: OFFLOAD_F_DATA_VALID,
-        gso_type: OFFLOAD_GSO_TCPV4,
-        hdr_len: 40,
-        gso_size: 10,
-        ..OffloadMeta::NONE
-    };
-    let ring = receive.ring();
-    let geometry = *ring.geometry();
-    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
-    for k in 0..3 {
-        let at = k * slot;
-        ring.write_packet_header(
-            at,
-            ringtun_driver::ring_abi::PacketHeader::V2 {
-                slot_size: slot,
-                data_offset: 24,
-                data_length: packet.len() as u16,
-            },
-        )
-        .unwrap();
-        ring.write_offload_meta(at, &meta).unwrap();
-        ring.write_data(at + 24, &packet).unwrap();
+    // Segments per slot (10 payload bytes each), and the segments each round indicates.
+    for (slots, rounds) in [(&[100u16, 100, 100][..], &[200usize, 100][..]), (&[128, 128, 1], &[256, 1])] {
+        let driver = HostDriver::new_polled();
+        driver.stack().set_offloads(StackOffloads::default());
+        let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+        let (input, receive) = registration(&driver);
+        driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+        let ring = receive.ring();
+        let geometry = *ring.geometry();
+        let mut at = 0;
+        for &segments in slots {
+            let packet = tcp4(usize::from(segments) * 10);
+            let meta = OffloadMeta {
+                flags: OFFLOAD_F_DATA_VALID,
+                gso_type: OFFLOAD_GSO_TCPV4,
+                hdr_len: 40,
+                gso_size: 10,
+                ..OffloadMeta::NONE
+            };
+            let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+            ring.write_packet_header(
+                at,
+                ringtun_driver::ring_abi::PacketHeader::V2 {
+                    slot_size: slot,
+                    data_offset: 24,
+                    data_length: packet.len() as u16,
+                },
+            )
+            .unwrap();
+            ring.write_offload_meta(at, &meta).unwrap();
+            ring.write_data(at + 24, &packet).unwrap();
+            at += slot;
+        }
+        ring.store_tail(at);
+        let mut per_round = Vec::new();
+        for _ in 0..rounds.len() {
+            driver.poll_receive();
+            let delivered = driver.stack().take_delivered();
+            assert!(delivered.iter().all(|p| p.bytes.len() == 50), "every segment 40 + 10 bytes");
+            per_round.push(delivered.len());
+        }
+        assert_eq!(per_round, rounds, "{slots:?}");
+        let stats = driver.adapter().stats();
+        assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_offload), (0, 0));
+        driver.close(file);
+        drop(receive);
     }
-    ring.store_tail(3 * slot);
-    let mut delivered = Vec::new();
-    for _ in 0..4 {
-        driver.poll_receive();
-        delivered.extend(driver.stack().take_delivered());
-    }
-    assert_eq!(delivered.len(), 300);
-    assert!(delivered.iter().all(|p| p.bytes.len() == 50), "every segment 40 + 10 bytes");
-    let stats = driver.adapter().stats();
-    assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_offload), (0, 0));
-    driver.close(file);
-    drop(receive);
 }
 
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the
