@@ -261,7 +261,8 @@ fn requests_are_applied_only_where_they_fit() {
         ip_checksum: true,
         ..TransmitOffload::default()
     };
-    let checksum_only_unset = TransmitOffload { l4_checksum: true, lengths_from_buffer: true, ..TransmitOffload::default() };
+    let checksum_only_unset =
+        TransmitOffload { l4_checksum: true, lengths_from_buffer: true, ..TransmitOffload::default() };
     // A UDP large send over IPv4 with both lengths left 0.
     let mut udp4 = tcp4(2500, 1)[..20].to_vec();
     udp4[9] = 17;

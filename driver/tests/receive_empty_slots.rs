@@ -23,7 +23,8 @@ fn an_empty_slot_is_skipped_in_v2_and_not_ip_in_v1() {
         let (receive_event, _) = driver.kernel().create_event(true, false);
         let input = match version {
             RingVersion::V1 => {
-                let desc = |ptr: u64, event| RingDescV1x64 { ring_size: size, pad: 0, ring_ptr: ptr, tail_moved_event: event };
+                let desc =
+                    |ptr: u64, event| RingDescV1x64 { ring_size: size, pad: 0, ring_ptr: ptr, tail_moved_event: event };
                 RegistrationV1x64 {
                     send: desc(send.as_ptr() as u64, send_event),
                     receive: desc(receive.as_ptr() as u64, receive_event),

@@ -48,7 +48,8 @@ fn empty_and_oversized_packets_are_invalid() {
     let (driver, file, send, geometry, room, _memory) = session();
     let largest = MAX_IP_PACKET_SIZE as usize;
     let packet = |len: usize, fill: u8| vec![fill; len];
-    let (one, max, over, twenty) = (packet(1, 0x45), packet(largest, 0x46), packet(largest + 1, 0x47), packet(20, 0x48));
+    let (one, max, over, twenty) =
+        (packet(1, 0x45), packet(largest, 0x46), packet(largest + 1, 0x47), packet(20, 0x48));
     let statuses = driver.transmit(&[&[], &one, &over, &max, &twenty]).unwrap();
     assert_eq!(
         statuses,

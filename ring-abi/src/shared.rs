@@ -569,7 +569,15 @@ mod tests {
             assert!(ring.write_slot_word(u32::MAX - 2, 1).is_err());
 
             // The offload block: 16 bytes at OFFLOAD_META_OFFSET in the slot.
-            let meta = OffloadMeta { flags: 1, gso_type: 1, hdr_len: 40, gso_size: 1000, csum_start: 20, csum_offset: 16, reserved: [0; 6] };
+            let meta = OffloadMeta {
+                flags: 1,
+                gso_type: 1,
+                hdr_len: 40,
+                gso_size: 1000,
+                csum_start: 20,
+                csum_offset: 16,
+                reserved: [0; 6],
+            };
             ring.write_offload_meta(0x200, &meta).unwrap();
             assert_eq!(ring.read_offload_meta(0x200), meta);
             let mut raw = [0u8; OFFLOAD_META_SIZE as usize];
