@@ -143,7 +143,7 @@ fn page_size() -> usize {
 
 /// Zeroed ring memory a client allocates: the pages of a shared memory object (`memfd_create`)
 /// mapped into the client's view, page-aligned. The driver side never uses this view: it maps
-/// the same pages a second time ([`RingAllocation::map_view`]), as the kernel maps a client's
+/// the same pages a second time (`RingAllocation::map_view`), as the kernel maps a client's
 /// locked pages into system space, and unmaps them when the engine releases the mapping. An
 /// engine access after the release then faults, as it would bugcheck in the kernel.
 #[derive(Debug)]
