@@ -6,7 +6,10 @@
  * round_done if paused) and driver/src/engine/session.rs / receive.rs (Adapter::pause: store
  * paused = true, then quiesce_receive -> wait_round_done: clear round_done, load in_round,
  * return if false, else wait on round_done and repeat). All four accesses are SeqCst atomics: on
- * x86 a SeqCst store is a locked exchange, a full fence.
+ * x86 a SeqCst store is a locked exchange, a full fence; on ARM64 it is `stlr` and a SeqCst load
+ * `ldar`, which ARMv8 never lets pass an earlier `stlr` (the pair is ordered like a store, full
+ * fence, load). The other reorderings ARM64 allows do not matter here: each thread stores one
+ * flag and loads the other's, and nothing is published through them.
  *
  * Memory model as in handshake.pml: per-thread FIFO store buffers, loads forward from the own
  * buffer, a full fence drains it; event operations are full fences.

@@ -460,13 +460,15 @@ fn parse_number(s: &str) -> Option<f64> {
     s.trim().replace(',', "").parse().ok()
 }
 
-/// Runs every scenario under callgrind; `None` if valgrind is missing.
-pub fn measure() -> Option<Vec<Count>> {
+/// Runs every scenario under callgrind (or, if `only` names any, those whose name starts with one
+/// of them); `None` if valgrind is missing.
+pub fn measure(only: &[String]) -> Option<Vec<Count>> {
     let exe = std::env::current_exe().ok()?;
     let dir = std::env::temp_dir().join(format!("ringtun-callgrind-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let mut out = Vec::new();
-    for s in SCENARIOS {
+    let chosen = |s: &&Scenario| only.is_empty() || only.iter().any(|o| s.name.starts_with(o.as_str()));
+    for s in SCENARIOS.iter().filter(chosen) {
         let file = dir.join(format!("{}.out", s.name));
         let status = Command::new("valgrind")
             .arg("--tool=callgrind")

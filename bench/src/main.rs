@@ -5,7 +5,9 @@
 //!
 //! ```text
 //! ringtun-bench [--quick | --full] [--report docs/performance.md] [--no-instructions] [--only a..e]
-//! ringtun-bench --instructions        # only the callgrind instruction counts per packet
+//! ringtun-bench --instructions [NAME..] # only the callgrind instruction counts per packet (of the
+//!                                       # scenarios whose names start with a NAME, if given)
+//! ringtun-bench --instructions --report docs/performance.md  # rewrite only the report's (f) parts
 //! ```
 //!
 //! Sections: (a) the VPN datapath with real AEADs, v1 copy vs v2 in place; (b) throughput per
@@ -94,7 +96,8 @@ struct Options {
 
 fn usage() -> ! {
     eprintln!("usage: ringtun-bench [--quick | --full] [--report FILE.md] [--no-instructions] [--only a|b|c|d|e]");
-    eprintln!("       ringtun-bench --instructions");
+    eprintln!("       ringtun-bench --instructions [SCENARIO-PREFIX ...]");
+    eprintln!("       ringtun-bench --instructions --report FILE.md   # only the instruction parts of FILE.md");
     eprintln!("       ringtun-bench --stream down|up|bare-down|bare-up SIZE SECONDS");
     std::process::exit(2);
 }
@@ -106,13 +109,32 @@ fn main() {
         return;
     }
     if args.first().map(String::as_str) == Some("--instructions") {
-        match instructions::measure() {
+        // `--instructions --report FILE`: every scenario, and only the instruction parts of FILE
+        // (a page this program wrote) rewritten.
+        let report = match args.get(1).map(String::as_str) {
+            Some("--report") => Some(PathBuf::from(args.get(2).unwrap_or_else(|| usage()))),
+            _ => None,
+        };
+        let only = if report.is_some() { &args[3..] } else { &args[1..] };
+        if report.is_some() && !only.is_empty() {
+            usage();
+        }
+        match instructions::measure(only) {
             Some(counts) => {
                 print!("{}", instructions::table(&counts));
                 println!();
                 print!("{}", instructions::capi_lines(&counts, CAPI_INSTRUCTION_LIMIT));
                 println!();
                 print!("{}", instructions::profiles(&counts));
+                if let Some(path) = report {
+                    match update_instruction_parts(&path, &counts) {
+                        Ok(()) => println!("instruction parts of {} rewritten", path.display()),
+                        Err(e) => {
+                            eprintln!("cannot rewrite the report's instruction parts: {e}");
+                            std::process::exit(1);
+                        }
+                    }
+                }
             }
             None => {
                 eprintln!("valgrind (callgrind) and callgrind_annotate are needed");
@@ -179,6 +201,64 @@ impl Target {
             "MISS"
         }
     }
+
+    /// The target's row in the report's table (its first cell names it).
+    fn row(&self) -> String {
+        format!(
+            "| {} | {:.2}× | {} {:.2}× | **{}** |",
+            self.what,
+            self.ratio,
+            if self.at_least { "≥" } else { "≤" },
+            self.limit,
+            self.verdict()
+        )
+    }
+}
+
+/// The targets on instruction counts: the C API against the client library.
+fn instruction_targets(counts: &[instructions::Count]) -> Vec<Target> {
+    instructions::capi_ratios(counts)
+        .into_iter()
+        .map(|(what, _, _, ratio)| Target { what, ratio, at_least: false, limit: CAPI_INSTRUCTION_LIMIT })
+        .collect()
+}
+
+/// The parts of a written report that `--instructions --report` rewrites alone: each between
+/// `<!-- BEGIN name -->` and `<!-- END name -->` lines, which the template puts around them.
+const INSTRUCTION_PARTS: [&str; 3] = ["instructions", "profiles", "instructions_run"];
+
+/// Rewrites the instruction parts of the report at `path` (written by a full run of this program
+/// from the current template) from `counts`: the tables of (f), their target rows, and the line
+/// that says when they were measured. Everything else stays as the full run wrote it.
+fn update_instruction_parts(path: &Path, counts: &[instructions::Count]) -> std::io::Result<()> {
+    let mut text = std::fs::read_to_string(path)?;
+    let when = machine_facts();
+    let parts = [
+        instructions::table(counts),
+        instructions::profiles(counts),
+        format!(
+            "- instruction counts (f) and their targets: measured again alone (`ringtun-bench --instructions --report`), taken {}; {}, release build; every other figure is from the run above\n",
+            when.date, when.rustc
+        ),
+    ];
+    for (name, part) in INSTRUCTION_PARTS.iter().zip(parts) {
+        let (begin, end) = (format!("<!-- BEGIN {name} -->\n"), format!("\n<!-- END {name} -->"));
+        let missing =
+            || std::io::Error::other(format!("no {begin:?} ... {end:?} in the report: write it with a full run"));
+        let start = text.find(&begin).ok_or_else(missing)? + begin.len();
+        let stop = start + text[start..].find(&end).ok_or_else(missing)?;
+        text.replace_range(start..stop, part.trim_end());
+    }
+    for target in instruction_targets(counts) {
+        let cell = format!("| {} |", target.what);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&cell))
+            .map(str::to_string)
+            .ok_or_else(|| std::io::Error::other(format!("no target row {cell:?} in the report")))?;
+        text = text.replacen(&line, &target.row(), 1);
+    }
+    std::fs::write(path, text)
 }
 
 fn run(options: &Options) {
@@ -209,34 +289,26 @@ fn run(options: &Options) {
     batching_section(budget, &mut report);
     memory_section(&mut report);
     latency_section(budget, &mut report);
-    let counts = if options.instructions { instructions::measure() } else { None };
+    let counts = if options.instructions { instructions::measure(&[]) } else { None };
     match &counts {
         Some(c) => {
             report.part("instructions", instructions::table(c));
             report.part("profiles", instructions::profiles(c));
-            for (what, _, _, ratio) in instructions::capi_ratios(c) {
-                report.targets.push(Target { what, ratio, at_least: false, limit: CAPI_INSTRUCTION_LIMIT });
-            }
+            report.part("instructions_run", "- instruction counts (f): this run\n".to_string());
+            report.targets.extend(instruction_targets(c));
         }
         None => {
             let note = "Not measured in this run (`--no-instructions`, or valgrind missing).\n".to_string();
             report.part("instructions", note.clone());
             report.part("profiles", note);
+            report.part("instructions_run", "- instruction counts (f): not measured\n".to_string());
         }
     }
     let mut t = String::new();
     let _ = writeln!(t, "| target | measured | limit | verdict |");
     let _ = writeln!(t, "|---|---:|---:|:---:|");
     for target in &report.targets {
-        let _ = writeln!(
-            t,
-            "| {} | {:.2}× | {} {:.2}× | **{}** |",
-            target.what,
-            target.ratio,
-            if target.at_least { "≥" } else { "≤" },
-            target.limit,
-            target.verdict()
-        );
+        let _ = writeln!(t, "{}", target.row());
     }
     report.part("targets", t);
     let load_after = load_average();
@@ -260,6 +332,24 @@ fn load_average() -> Option<String> {
     Some(s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
 }
 
+/// When a measurement was taken, and by which compiler's code.
+struct MachineFacts {
+    date: String,
+    rustc: String,
+}
+
+fn machine_facts() -> MachineFacts {
+    let output = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    MachineFacts { date: output("date", &["-u", "+%Y-%m-%d %H:%M UTC"]), rustc: output("rustc", &["--version"]) }
+}
+
 fn machine_line(budget: &Budget, before: Option<&str>, after: Option<&str>, elapsed: Duration) -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -273,18 +363,7 @@ fn machine_line(budget: &Budget, before: Option<&str>, after: Option<&str>, elap
         .ok()
         .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
         .map_or_else(|| "?".into(), |k| format!("{} GiB", k >> 20));
-    let date = std::process::Command::new("date")
-        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let rustc = std::process::Command::new("rustc")
-        .arg("--version")
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
+    let MachineFacts { date, rustc } = machine_facts();
     format!(
         "- mode: `{}` ({:.0} s); taken {date}\n- machine: {cpus} CPUs ({cpu}), {mem}; {rustc}, release build\n- load average (1/5/15 min) before: {}; after: {}\n",
         budget.name,

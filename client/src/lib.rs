@@ -46,7 +46,8 @@
 //! A caller across an FFI boundary (the Wintun API library) cannot hold borrowed slots: it
 //! detaches them with [`OutgoingSlot::into_raw`] and [`IncomingPacket::into_raw`] and hands them
 //! back by their slot offset ([`Session::send_raw`], [`Session::release_raw`] and their batch
-//! forms), which the session validates against what it handed out.
+//! forms), which the session validates against what it handed out; their offload metadata by
+//! the same offset ([`Session::incoming_offload_raw`], [`Session::set_outgoing_offload_raw`]).
 //!
 //! Backends: [`backend::host`] runs the driver's engine in-process; the Windows backend talks to
 //! the installed driver.

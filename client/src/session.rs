@@ -24,6 +24,7 @@
 //! it sleeps on an event the driver sets when it frees space.
 
 use core::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -36,6 +37,11 @@ use zerocopy::IntoBytes;
 
 use crate::backend::{Backend, ClientEvent, DeviceError, RingMemory};
 use crate::error::Error;
+
+// A slot size that is aligned and not 0 is at least a packet header (the checks of slots handed
+// back rely on it).
+const _: () = assert!(RingVersion::V1.alignment() >= RingVersion::V1.packet_header_size());
+const _: () = assert!(RingVersion::V2.alignment() >= RingVersion::V2.packet_header_size());
 
 /// Which ring version to ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +160,9 @@ pub struct SessionCounters {
 ///
 /// The bytes at `frame` belong to the caller until the slot is sent, cancelled or released: head
 /// room (`data_start` bytes), the IP packet (`data_len` bytes), tail room (the rest of
-/// `frame_len`).
+/// `frame_len`). In a session with offloads the frame begins after the slot's offload metadata
+/// block, as [`OutgoingSlot::frame_mut`] does; the block is read and written by slot
+/// ([`Session::incoming_offload_raw`], [`Session::set_outgoing_offload_raw`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RawSlot {
     /// The slot's offset in the ring's data area: its identity.
@@ -177,6 +185,38 @@ pub struct BatchOutcome {
     pub done: usize,
     /// Why item `done` was not.
     pub error: Option<Error>,
+}
+
+/// A batch that goes on past a failed item (releases: every packet the caller holds is released):
+/// counts the items and keeps the first failure, for its [`BatchOutcome`].
+#[derive(Default)]
+struct BatchCount {
+    items: usize,
+    first_failure: Option<(usize, Error)>,
+}
+
+impl BatchCount {
+    /// An item done (`true`) or failed with `error`.
+    #[inline(always)]
+    fn add(&mut self, done: bool, error: Error) {
+        if !done {
+            self.failed(error);
+        }
+        self.items += 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn failed(&mut self, error: Error) {
+        self.first_failure.get_or_insert((self.items, error));
+    }
+
+    fn outcome(self) -> BatchOutcome {
+        match self.first_failure {
+            Some((done, e)) => BatchOutcome { done, error: Some(e) },
+            None => BatchOutcome { done: self.items, error: None },
+        }
+    }
 }
 
 struct Outgoing {
@@ -231,6 +271,9 @@ pub struct Session<B: Backend> {
     outgoing_ring: Ring,
     incoming: Mutex<Incoming>,
     outgoing: Mutex<Outgoing>,
+    /// The rings' data areas as the raw (FFI) calls map them.
+    incoming_map: RawMap,
+    outgoing_map: RawMap,
     incoming_event: B::Event,
     outgoing_event: B::Event,
     /// The write-space event, when the driver granted the signal.
@@ -421,6 +464,8 @@ impl<B: Backend> Session<B> {
         } = prepared;
         let incoming_ring = ring_over(&incoming_memory, config.send.geometry)?;
         let outgoing_ring = ring_over(&outgoing_memory, config.receive.geometry)?;
+        let incoming_map = RawMap::of(&incoming_ring, extensions);
+        let outgoing_map = RawMap::of(&outgoing_ring, extensions);
         Ok(Self {
             version: config.version,
             fallback,
@@ -439,6 +484,8 @@ impl<B: Backend> Session<B> {
                 sent_bytes: 0,
                 copied_bytes: 0,
             }),
+            incoming_map,
+            outgoing_map,
             incoming_event,
             outgoing_event,
             space_event,
@@ -561,6 +608,16 @@ impl<B: Backend> Session<B> {
         drop(out);
         self.count_full(&slot);
         slot
+    }
+
+    /// An allocation refused: counted if for lack of room ([`Session::count_full`]), out of the
+    /// way of the raw paths' instructions.
+    #[cold]
+    #[inline(never)]
+    fn refused(&self, e: Error) -> Error {
+        let refused: Result<(), Error> = Err(e);
+        self.count_full(&refused);
+        e
     }
 
     /// Counts an allocation refused for lack of room.
@@ -942,12 +999,12 @@ impl<B: Backend> Session<B> {
     /// at, in the outgoing ring; `None` for a pointer outside its data area. The result still has
     /// to be a slot the caller holds: [`Session::send_raw`] checks.
     pub fn outgoing_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
-        slot_at(&self.outgoing_ring, ptr, in_slot)
+        self.outgoing_map.slot_at(&self.outgoing_ring, ptr, in_slot)
     }
 
     /// The same for the incoming ring ([`Session::release_raw`] checks the result).
     pub fn incoming_slot_at(&self, ptr: *const u8, in_slot: u32) -> Option<u32> {
-        slot_at(&self.incoming_ring, ptr, in_slot)
+        self.incoming_map.slot_at(&self.incoming_ring, ptr, in_slot)
     }
 
     /// [`Session::allocate`], detached at once: the slot as a [`RawSlot`].
@@ -955,8 +1012,22 @@ impl<B: Backend> Session<B> {
     pub fn allocate_raw(&self, len: usize, headroom: u16, tailroom: u16) -> Result<RawSlot, Error> {
         let mut out = lock(&self.outgoing);
         self.refresh_head_locked(&mut out)?;
-        let (offset, slot_size, data_offset, data_length) = self.reserve_locked(&mut out, len, headroom, tailroom)?;
-        Ok(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
+        let (offset, slot_size, data_offset, data_length) =
+            self.reserve_locked(&mut out, len, headroom, tailroom).map_err(|e| self.refused(e))?;
+        Ok(self.outgoing_map.outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length))
+    }
+
+    /// [`Session::allocate_raw`] of a packet of `len` bytes without room, for a caller that needs
+    /// only where the packet goes (Wintun's `WintunAllocateSendPacket`): its first byte. The slot
+    /// is handed back by that pointer ([`Session::send_raw_at`]).
+    #[inline(always)]
+    pub fn allocate_data_raw(&self, len: usize) -> Result<*mut u8, Error> {
+        let mut out = lock(&self.outgoing);
+        self.refresh_head_locked(&mut out)?;
+        let (offset, _, data_offset, _) = self.reserve_locked(&mut out, len, 0, 0).map_err(|e| self.refused(e))?;
+        drop(out);
+        // The packet lies inside its reserved slot.
+        Ok(self.outgoing_map.ptr(&self.outgoing_ring, offset.wrapping_add(data_offset)))
     }
 
     /// Allocates up to `count` outgoing slots of `len` bytes with `headroom` and `tailroom` under
@@ -975,10 +1046,12 @@ impl<B: Backend> Session<B> {
         for n in 0..count {
             match self.reserve_locked(&mut out, len, headroom, tailroom) {
                 Ok((offset, slot_size, data_offset, data_length)) => {
-                    each(raw_outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
+                    each(self.outgoing_map.outgoing(&self.outgoing_ring, offset, slot_size, data_offset, data_length));
                 }
-                Err(e) if n == 0 => return Err(e),
-                Err(_) => return Ok(n),
+                Err(e) => {
+                    let e = self.refused(e);
+                    return if n == 0 { Err(e) } else { Ok(n) };
+                }
             }
         }
         Ok(count)
@@ -991,6 +1064,38 @@ impl<B: Backend> Session<B> {
     pub fn send_raw(&self, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let mut out = lock(&self.outgoing);
         self.send_raw_locked(&mut out, slot, data)?;
+        self.publish_outgoing_locked(&mut out)
+    }
+
+    /// Sends the allocated packet whose byte `in_slot` `ptr` points at (as
+    /// [`Session::outgoing_slot_at`] maps it; Wintun's `WintunSendPacket` hands back the pointer
+    /// [`Session::allocate_data_raw`] gave), as it is: [`Session::send_raw`] of that slot without
+    /// a new range, with the same checks, in one call.
+    #[inline(always)]
+    pub fn send_raw_at(&self, ptr: *const u8, in_slot: u32) -> Result<(), Error> {
+        // One copy of the checks per ring version, each with the version's sizes as constants.
+        match self.version {
+            RingVersion::V1 => self.send_raw_at_as(RingVersion::V1, ptr, in_slot),
+            RingVersion::V2 => self.send_raw_at_as(RingVersion::V2, ptr, in_slot),
+        }
+    }
+
+    #[inline(always)]
+    fn send_raw_at_as(&self, version: RingVersion, ptr: *const u8, in_slot: u32) -> Result<(), Error> {
+        let ring = &self.outgoing_ring;
+        let slot = self.outgoing_map.slot_at(ring, ptr, in_slot).ok_or(Error::UnknownSlot)?;
+        let mut out = lock(&self.outgoing);
+        let (slot_size, _, data_length) =
+            held_outgoing(ring, version, self.outgoing_map.prefix, &out, slot).ok_or(Error::UnknownSlot)?;
+        // The owned header holds the data as it is: clearing the owned bit finishes the slot.
+        let word = match version {
+            RingVersion::V1 => data_length,
+            RingVersion::V2 => slot_size,
+        };
+        ring.memory()
+            .store_u32(header_word(version, slot), word, Ordering::Relaxed)
+            .map_err(|_| Error::InvalidRange)?;
+        Self::finished_locked(&mut out, slot, data_length, true);
         self.publish_outgoing_locked(&mut out)
     }
 
@@ -1015,7 +1120,7 @@ impl<B: Backend> Session<B> {
     #[inline]
     fn send_raw_locked(&self, out: &mut Outgoing, slot: u32, data: Option<Range<usize>>) -> Result<(), Error> {
         let (slot_size, data_offset, data_length) = self.held_outgoing_locked(out, slot)?;
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        let h = self.slot_prefix(&self.outgoing_ring);
         let unchanged = data
             .as_ref()
             .is_none_or(|range| range.start == (data_offset - h) as usize && range.len() == data_length as usize);
@@ -1049,39 +1154,58 @@ impl<B: Backend> Session<B> {
         Ok(())
     }
 
+    /// Sets the offload metadata of the outgoing slot at `slot` (a [`RawSlot::slot`] the caller
+    /// holds), as [`OutgoingSlot::set_offload`] does: offload sessions only
+    /// ([`Error::OffloadsNotNegotiated`]); a slot starts as a plain packet. The driver validates
+    /// the block against the packet when it reads the slot.
+    pub fn set_outgoing_offload_raw(&self, slot: u32, meta: OffloadMeta) -> Result<(), Error> {
+        let out = lock(&self.outgoing);
+        self.held_outgoing_locked(&out, slot)?;
+        if !self.extensions.offload {
+            return Err(Error::OffloadsNotNegotiated);
+        }
+        self.outgoing_ring.write_offload_meta(slot, &meta).map_err(|_| Error::InvalidRange)
+    }
+
+    /// The offload metadata of the outgoing slot at `slot` (a [`RawSlot::slot`] the caller
+    /// holds): what was last set, [`OffloadMeta::NONE`] without offloads.
+    pub fn outgoing_offload_raw(&self, slot: u32) -> Result<OffloadMeta, Error> {
+        let out = lock(&self.outgoing);
+        self.held_outgoing_locked(&out, slot)?;
+        Ok(if self.extensions.offload { self.outgoing_ring.read_offload_meta(slot) } else { OffloadMeta::NONE })
+    }
+
+    /// The offload metadata of the incoming packet at `slot` (a [`RawSlot::slot`] the caller
+    /// holds), read once, as [`IncomingPacket::offload`] gives it: [`OffloadMeta::NONE`] without
+    /// offloads (or for a slot whose data starts inside the block).
+    pub fn incoming_offload_raw(&self, slot: u32) -> Result<OffloadMeta, Error> {
+        let slot = self.incoming_slot(slot).ok_or(Error::UnknownSlot)?;
+        // Held under the lock: the slot cannot be released (and rewritten by the driver) meanwhile.
+        let inc = lock(&self.incoming);
+        held_incoming(&self.incoming_ring, self.version, &inc, slot).ok_or(Error::UnknownSlot)?;
+        if !self.extensions.offload {
+            return Ok(OffloadMeta::NONE);
+        }
+        let data_offset = match self.incoming_ring.read_packet_header(slot) {
+            PacketHeader::V2 { data_offset, .. } => u32::from(data_offset),
+            PacketHeader::V1 { .. } => 0,
+        };
+        Ok(if data_offset >= ring_abi::OFFLOAD_MIN_DATA_OFFSET {
+            self.incoming_ring.read_offload_meta(slot)
+        } else {
+            OffloadMeta::NONE
+        })
+    }
+
     /// The (slot size, data offset, data length) of the outgoing slot at `slot`, if it is one the
-    /// caller holds: on a slot boundary between the published and the reserved tail, still marked
-    /// owned, its header consistent with the room up to the reserved tail.
+    /// caller holds (see [`held_outgoing`]).
     #[inline]
     fn held_outgoing_locked(&self, out: &Outgoing, slot: u32) -> Result<(u32, u32, u32), Error> {
         let ring = &self.outgoing_ring;
-        let geometry = ring.geometry();
-        let pending = geometry.content(out.published_tail, out.reserved_tail);
-        let at = geometry.content(out.published_tail, slot);
-        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
+        if slot >= ring.geometry().capacity() {
             return Err(Error::UnknownSlot);
         }
-        let room = pending - at;
-        let h = geometry.packet_header_size();
-        let (slot_size, data_offset, data_length) = match ring.read_packet_header(slot) {
-            PacketHeader::V1 { size } if size & CLIENT_OWNED_BIT != 0 => {
-                let len = size & !CLIENT_OWNED_BIT;
-                (ring_abi::v1_slot_size(len).ok_or(Error::UnknownSlot)?, h, len)
-            }
-            PacketHeader::V2 { slot_size, data_offset, data_length } if slot_size & CLIENT_OWNED_BIT != 0 => {
-                (slot_size & !CLIENT_OWNED_BIT, u32::from(data_offset), u32::from(data_length))
-            }
-            _ => return Err(Error::UnknownSlot),
-        };
-        if slot_size > room
-            || !slot_size.is_multiple_of(geometry.alignment())
-            || data_offset < h
-            || data_offset + data_length > slot_size
-            || data_length == 0
-        {
-            return Err(Error::UnknownSlot);
-        }
-        Ok((slot_size, data_offset, data_length))
+        held_outgoing(ring, self.version, self.outgoing_map.prefix, out, slot).ok_or(Error::UnknownSlot)
     }
 
     /// (slot size, data offset, data length) of the slot at `slot` once its data is `range` of
@@ -1112,7 +1236,8 @@ impl<B: Backend> Session<B> {
 
     /// v2: the data moves and shrinks in place, in any slot.
     fn resized_v2(&self, slot_size: u32, range: Range<usize>) -> Result<(u32, u32, u32), Error> {
-        let h = self.outgoing_ring.geometry().packet_header_size();
+        // The frame begins after the header and, with offloads, the metadata block.
+        let h = self.slot_prefix(&self.outgoing_ring);
         let (start, len) = Self::frame_range(range, slot_size.saturating_sub(h))?;
         if h + start > u32::from(u16::MAX) {
             return Err(Error::InvalidRange);
@@ -1163,7 +1288,22 @@ impl<B: Backend> Session<B> {
     #[inline]
     pub fn receive_raw(&self) -> Result<Option<RawSlot>, Error> {
         let mut inc = lock(&self.incoming);
-        Ok(self.next_incoming_locked(&mut inc)?.map(|view| raw_incoming(&self.incoming_ring, view)))
+        Ok(self.next_incoming_locked(&mut inc)?.map(|view| self.incoming_map.incoming(&self.incoming_ring, view)))
+    }
+
+    /// [`Session::receive_raw`] for a caller that needs only the IP packet (Wintun's
+    /// `WintunReceivePacket`): its first byte and its length. The packet is handed back by that
+    /// pointer ([`Session::release_raw_at`]).
+    #[inline(always)]
+    pub fn receive_data_raw(&self) -> Result<Option<(*mut u8, u32)>, Error> {
+        let mut inc = lock(&self.incoming);
+        let view = self.next_incoming_locked(&mut inc)?;
+        drop(inc);
+        Ok(view.map(|view| {
+            // The packet lies inside its validated slot (`data_offset` within it).
+            let offset = view.slot_offset.wrapping_add(view.data_offset);
+            (self.incoming_map.ptr(&self.incoming_ring, offset), view.data_length)
+        }))
     }
 
     /// Receives up to `max` incoming packets under one lock, handing each to `each` detached
@@ -1190,7 +1330,7 @@ impl<B: Backend> Session<B> {
             }
             inc.received_packets += 1;
             inc.received_bytes += u64::from(view.data_length);
-            each(raw_incoming(ring, view));
+            each(self.incoming_map.incoming(ring, view));
             n += 1;
         }
         Ok(n)
@@ -1199,10 +1339,39 @@ impl<B: Backend> Session<B> {
     /// Releases the incoming packet at `slot` (from [`IncomingPacket::into_raw`]).
     #[inline]
     pub fn release_raw(&self, slot: u32) -> Result<(), Error> {
+        let slot = self.incoming_slot(slot).ok_or(Error::UnknownSlot)?;
         let mut inc = lock(&self.incoming);
-        let slot_size = self.held_incoming_locked(&inc, slot)?;
+        let slot_size = held_incoming(&self.incoming_ring, self.version, &inc, slot).ok_or(Error::UnknownSlot)?;
         self.release_slot_locked(&mut inc, slot, slot_size);
         Ok(())
+    }
+
+    /// Releases the incoming packet whose byte `in_slot` `ptr` points at (as
+    /// [`Session::incoming_slot_at`] maps it; Wintun's `WintunReleaseReceivePacket` hands back the
+    /// pointer [`Session::receive_data_raw`] gave): [`Session::release_raw`] of that slot, with
+    /// the same checks, in one call.
+    #[inline(always)]
+    pub fn release_raw_at(&self, ptr: *const u8, in_slot: u32) -> Result<(), Error> {
+        // One copy of the checks per ring version, each with the version's sizes as constants.
+        match self.version {
+            RingVersion::V1 => self.release_raw_at_as(RingVersion::V1, ptr, in_slot),
+            RingVersion::V2 => self.release_raw_at_as(RingVersion::V2, ptr, in_slot),
+        }
+    }
+
+    #[inline(always)]
+    fn release_raw_at_as(&self, version: RingVersion, ptr: *const u8, in_slot: u32) -> Result<(), Error> {
+        let slot = self.incoming_slot_at(ptr, in_slot).ok_or(Error::UnknownSlot)?;
+        let mut inc = lock(&self.incoming);
+        let slot_size = held_incoming(&self.incoming_ring, version, &inc, slot).ok_or(Error::UnknownSlot)?;
+        self.release_slot_locked(&mut inc, slot, slot_size);
+        Ok(())
+    }
+
+    /// `slot` if it is below the incoming ring's capacity (every slot starts there).
+    #[inline]
+    fn incoming_slot(&self, slot: u32) -> Option<u32> {
+        (slot < self.incoming_ring.geometry().capacity()).then_some(slot)
     }
 
     /// Releases incoming packets under one lock with one store of the head. Every packet the
@@ -1211,48 +1380,65 @@ impl<B: Backend> Session<B> {
     pub fn release_raw_many(&self, slots: impl IntoIterator<Item = u32>) -> BatchOutcome {
         let mut inc = lock(&self.incoming);
         let published = inc.head;
-        let mut outcome = BatchOutcome { done: 0, error: None };
+        let mut count = BatchCount::default();
         for slot in slots {
-            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+            count.add(
+                self.release_one_of_many_locked(self.version, &mut inc, self.incoming_slot(slot)),
+                Error::UnknownSlot,
+            );
         }
         self.finish_release_many_locked(&mut inc, published);
-        outcome
+        count.outcome()
     }
 
     /// [`Session::release_raw_many`] for packets named by a pointer `in_slot` bytes into their
-    /// slot (as [`Session::incoming_slot_at`] maps them), with the ring's base computed once.
+    /// slot (as [`Session::incoming_slot_at`] maps them).
     pub fn release_raw_many_at(&self, ptrs: impl IntoIterator<Item = *const u8>, in_slot: u32) -> BatchOutcome {
-        let ring = &self.incoming_ring;
-        let base = (data_base(ring) as usize).wrapping_add(in_slot as usize);
-        // Not a slot offset (every slot starts below the capacity): refused by the check.
-        let capacity = ring.geometry().capacity();
-        let mut inc = lock(&self.incoming);
-        let published = inc.head;
-        let mut outcome = BatchOutcome { done: 0, error: None };
-        for ptr in ptrs {
-            let offset = (ptr as usize).wrapping_sub(base);
-            let slot = if offset < capacity as usize { offset as u32 } else { capacity };
-            self.release_one_of_many_locked(&mut inc, slot, &mut outcome);
+        // One copy of the loop per ring version, each with the version's sizes as constants.
+        match self.version {
+            RingVersion::V1 => self.release_raw_many_at_as(RingVersion::V1, ptrs, in_slot),
+            RingVersion::V2 => self.release_raw_many_at_as(RingVersion::V2, ptrs, in_slot),
         }
-        self.finish_release_many_locked(&mut inc, published);
-        outcome
     }
 
-    #[inline]
-    fn release_one_of_many_locked(&self, inc: &mut Incoming, slot: u32, outcome: &mut BatchOutcome) {
-        match self.held_incoming_locked(inc, slot) {
-            Ok(slot_size) if slot == inc.head => {
-                inc.head = self.incoming_ring.geometry().advance(inc.head, slot_size);
-            }
-            Ok(_) => self.mark_released(slot),
-            Err(e) => {
-                outcome.error.get_or_insert(e);
-                return;
-            }
+    #[inline(always)]
+    fn release_raw_many_at_as(
+        &self,
+        version: RingVersion,
+        ptrs: impl IntoIterator<Item = *const u8>,
+        in_slot: u32,
+    ) -> BatchOutcome {
+        let ring = &self.incoming_ring;
+        let map = self.incoming_map;
+        let mut inc = lock(&self.incoming);
+        let published = inc.head;
+        let mut count = BatchCount::default();
+        for ptr in ptrs {
+            count.add(
+                self.release_one_of_many_locked(version, &mut inc, map.slot_at(ring, ptr, in_slot)),
+                Error::UnknownSlot,
+            );
         }
-        if outcome.error.is_none() {
-            outcome.done += 1;
+        self.finish_release_many_locked(&mut inc, published);
+        count.outcome()
+    }
+
+    /// One release of a batch: the head moves past a packet released in order (stored once, for
+    /// the whole batch, by `finish_release_many_locked`), a packet released out of order is marked.
+    /// `false`: not a packet the caller holds.
+    #[inline(always)]
+    fn release_one_of_many_locked(&self, version: RingVersion, inc: &mut Incoming, slot: Option<u32>) -> bool {
+        let ring = &self.incoming_ring;
+        let Some((slot, slot_size)) = slot.and_then(|slot| Some((slot, held_incoming(ring, version, inc, slot)?)))
+        else {
+            return false;
+        };
+        if slot == inc.head {
+            inc.head = ring.geometry().advance(inc.head, slot_size);
+        } else {
+            self.mark_released(slot);
         }
+        true
     }
 
     #[inline]
@@ -1263,38 +1449,6 @@ impl<B: Backend> Session<B> {
         if head != published {
             ring.store_head(head);
         }
-    }
-
-    /// The slot size of the incoming packet at `slot`, if the caller holds it: on a slot
-    /// boundary between the released head and the receive cursor, not released already (a slot
-    /// released out of order has its header marked), its size within what was received. The
-    /// header was validated when the packet was received and the driver does not write it while
-    /// the client holds the slot; its size is bounded again all the same, so a bad `slot` can
-    /// neither move the head past the cursor nor touch memory outside what was received.
-    #[inline]
-    fn held_incoming_locked(&self, inc: &Incoming, slot: u32) -> Result<u32, Error> {
-        let ring = &self.incoming_ring;
-        let geometry = ring.geometry();
-        let pending = geometry.content(inc.head, inc.cursor);
-        let at = geometry.content(inc.head, slot);
-        if !slot.is_multiple_of(geometry.alignment()) || slot >= geometry.capacity() || at >= pending {
-            return Err(Error::UnknownSlot);
-        }
-        let word = ring.read_slot_word(slot);
-        if word & CLIENT_OWNED_BIT != 0 {
-            return Err(Error::UnknownSlot);
-        }
-        let slot_size = match geometry.version() {
-            RingVersion::V1 => ring_abi::v1_slot_size(word).ok_or(Error::UnknownSlot)?,
-            RingVersion::V2 => word,
-        };
-        if slot_size < geometry.packet_header_size()
-            || !slot_size.is_multiple_of(geometry.alignment())
-            || slot_size > pending - at
-        {
-            return Err(Error::UnknownSlot);
-        }
-        Ok(slot_size)
     }
 
     // ----- incoming: receive / release -------------------------------------------------------
@@ -1308,8 +1462,9 @@ impl<B: Backend> Session<B> {
         }))
     }
 
-    /// The next incoming packet's view, moving the cursor past it.
-    #[inline]
+    /// The next incoming packet's view, moving the cursor past it. Always inlined: the raw
+    /// receive's result then stays in registers.
+    #[inline(always)]
     fn next_incoming_locked(&self, inc: &mut Incoming) -> Result<Option<PacketView>, Error> {
         let ring = &self.incoming_ring;
         loop {
@@ -1524,6 +1679,108 @@ impl<B: Backend> Session<B> {
     }
 }
 
+/// Bytes from `slot` to `cursor` in a ring of `capacity` bytes (a power of two) if `slot` lies in
+/// the window `[head, cursor)` the client holds, else 0. All three are below the capacity. A slot
+/// in the window is at most the window's length before the cursor and at least a byte; a slot
+/// outside it (in the rest of the ring, `[cursor, head)`) is more than the window's length before
+/// it, or is the cursor itself.
+#[inline(always)]
+const fn held_room(capacity: u32, head: u32, cursor: u32, slot: u32) -> u32 {
+    let mask = capacity.wrapping_sub(1);
+    let room = cursor.wrapping_sub(slot) & mask;
+    if room <= cursor.wrapping_sub(head) & mask {
+        room
+    } else {
+        0
+    }
+}
+
+/// The slot size of the incoming packet at `slot` (below the capacity) if the client holds it:
+/// on a slot boundary in the window `[head, cursor)` between the released head and the receive
+/// cursor, not released already (a slot released out of order has its header marked), its size
+/// within the window. The header was validated when the packet was received and the driver does
+/// not write it while the client holds the slot; its size is bounded again all the same, so a
+/// bad `slot` can neither move the head past the cursor nor touch memory outside what was
+/// received. One read of shared memory: the header's first word (the mark and the size). `None`
+/// is [`Error::UnknownSlot`].
+///
+/// `version` is the ring's; callers that match on it pass a constant, so that the version's
+/// alignment and header sizes fold into the code.
+#[inline(always)]
+fn held_incoming(ring: &Ring, version: RingVersion, inc: &Incoming, slot: u32) -> Option<u32> {
+    debug_assert!(version == ring.geometry().version() && slot < ring.geometry().capacity());
+    let room = held_room(ring.geometry().capacity(), inc.head, inc.cursor, slot);
+    if room == 0 || !slot.is_multiple_of(version.alignment()) {
+        return None;
+    }
+    let word = ring.memory().load_u32(header_word(version, slot), Ordering::Relaxed).unwrap_or(u32::MAX);
+    if word & CLIENT_OWNED_BIT != 0 {
+        return None;
+    }
+    let slot_size = match version {
+        RingVersion::V1 => ring_abi::v1_slot_size(word)?,
+        RingVersion::V2 => word,
+    };
+    // Aligned and not 0 is at least a header (the alignment is the header's size or more).
+    if slot_size == 0 || !slot_size.is_multiple_of(version.alignment()) || slot_size > room {
+        return None;
+    }
+    Some(slot_size)
+}
+
+/// Where in a ring of `version` (a constant where the caller matched on it) the header of the slot
+/// at data-area offset `slot` starts: its first word (v1 `size`, v2 `slot_size`). What
+/// `Ring::read_slot_word` reads, with the version's data start folded in.
+#[inline(always)]
+fn header_word(version: RingVersion, slot: u32) -> usize {
+    (version.ring_header_size() as usize).saturating_add(slot as usize)
+}
+
+/// The (slot size, data offset, data length) of the outgoing slot at `slot` (below the capacity)
+/// if the client holds it: on a slot boundary in the window `[published tail, reserved tail)` of
+/// slots allocated and not yet published, still marked owned, its header consistent with the
+/// window (the size within it, the data inside the slot and not empty). The header was written by
+/// the session when the slot was allocated, but the caller can write over it; a bad `slot` or
+/// header can neither move the tail past what was reserved nor publish a slot twice. `None` is
+/// [`Error::UnknownSlot`].
+///
+/// `version` is the ring's; callers that match on it pass a constant. `prefix` is what comes before
+/// any data: the header and, with offloads, the metadata block.
+#[inline(always)]
+fn held_outgoing(ring: &Ring, version: RingVersion, prefix: u32, out: &Outgoing, slot: u32) -> Option<(u32, u32, u32)> {
+    debug_assert!(version == ring.geometry().version() && slot < ring.geometry().capacity());
+    let room = held_room(ring.geometry().capacity(), out.published_tail, out.reserved_tail, slot);
+    if room == 0 || !slot.is_multiple_of(version.alignment()) {
+        return None;
+    }
+    let at = header_word(version, slot);
+    let word = ring.memory().load_u32(at, Ordering::Relaxed).unwrap_or(0);
+    if word & CLIENT_OWNED_BIT == 0 {
+        return None;
+    }
+    let word = word & !CLIENT_OWNED_BIT;
+    let h = version.packet_header_size();
+    let (slot_size, data_offset, data_length) = match version {
+        RingVersion::V1 => (ring_abi::v1_slot_size(word)?, h, word),
+        RingVersion::V2 => {
+            let second = ring
+                .memory()
+                .load_u32(at.saturating_add(ring_abi::v2::PACKET_DATA_WORD_OFFSET), Ordering::Relaxed)
+                .ok()?;
+            (word, second & 0xFFFF, second >> 16)
+        }
+    };
+    if slot_size > room
+        || !slot_size.is_multiple_of(version.alignment())
+        || data_offset < prefix
+        || data_offset + data_length > slot_size
+        || data_length == 0
+    {
+        return None;
+    }
+    Some((slot_size, data_offset, data_length))
+}
+
 /// Walks from `from` towards `until` over the leading run of slots whose client-owned bit is
 /// `marked` (set: released incoming slots; clear: sent outgoing slots) and returns where the run
 /// ends. The headers are re-read from shared memory, so each size must stay within the range: a
@@ -1556,52 +1813,83 @@ fn plausible_slot(geometry: &RingGeometry, size: u32, room: u32) -> bool {
         && size <= room
 }
 
-/// The first byte of `ring`'s data area.
-#[inline]
-fn data_base(ring: &Ring) -> *mut u8 {
-    ring.memory().as_ptr().wrapping_add(ring.geometry().data_start() as usize)
+/// A ring's data area as the raw (FFI) calls see it, computed once per session: a slot becomes
+/// pointers by additions, and a pointer handed back becomes a slot offset by one subtraction and
+/// one compare.
+#[derive(Clone, Copy, Debug)]
+struct RawMap {
+    /// The address of the data area's first byte (the ring's memory does not move).
+    base: usize,
+    /// Where the data area starts in the ring's memory.
+    data_start: u32,
+    /// Bytes of a slot before its frame: the packet header and, with offloads, the metadata
+    /// block.
+    prefix: u32,
 }
 
-/// The slot whose byte `in_slot` `ptr` points at, in `ring`'s data area: an offset below the
-/// capacity (where every slot starts), or `None`.
-#[inline]
-fn slot_at(ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
-    let offset = (ptr as usize).wrapping_sub(data_base(ring) as usize).wrapping_sub(in_slot as usize);
-    if offset < ring.geometry().capacity() as usize {
-        Some(offset as u32)
-    } else {
-        None
+impl RawMap {
+    fn of(ring: &Ring, extensions: Extensions) -> Self {
+        let geometry = ring.geometry();
+        let data_start = geometry.data_start();
+        let meta = if extensions.offload { OFFLOAD_META_SIZE } else { 0 };
+        Self {
+            base: (ring.memory().as_ptr() as usize).wrapping_add(data_start as usize),
+            data_start,
+            prefix: geometry.packet_header_size().wrapping_add(meta),
+        }
     }
-}
 
-/// A slot as a [`RawSlot`]. Its bytes lie inside the data area: the slot was reserved (outgoing)
-/// or validated (incoming) against the ring's geometry, and a slot never wraps.
-#[inline]
-fn raw_slot(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
-    let h = ring.geometry().packet_header_size();
-    RawSlot {
-        slot,
-        frame: data_base(ring).wrapping_add(slot as usize + h as usize),
-        frame_len: slot_size.saturating_sub(h),
-        data_start: data_offset.saturating_sub(h),
-        data_len: data_length,
+    /// Address of the data area's byte `offset` (no bounds: the caller's offsets are in range).
+    #[inline(always)]
+    fn ptr(self, ring: &Ring, offset: u32) -> *mut u8 {
+        ring.memory().as_ptr().wrapping_add(self.data_start as usize).wrapping_add(offset as usize)
     }
-}
 
-/// A received packet as a [`RawSlot`].
-#[inline]
-fn raw_incoming(ring: &Ring, view: PacketView) -> RawSlot {
-    raw_slot(ring, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
-}
+    /// The slot whose byte `in_slot` `ptr` points at: an offset below the capacity (where every
+    /// slot starts), or `None`.
+    #[inline(always)]
+    fn slot_at(self, ring: &Ring, ptr: *const u8, in_slot: u32) -> Option<u32> {
+        let offset = (ptr as usize).wrapping_sub(self.base).wrapping_sub(in_slot as usize);
+        if offset < ring.geometry().capacity() as usize {
+            Some(offset as u32)
+        } else {
+            None
+        }
+    }
 
-/// An allocated slot as a [`RawSlot`]; a v1 slot's frame is its packet and alignment padding.
-#[inline]
-fn raw_outgoing(ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
-    let slot_size = match ring.geometry().version() {
-        RingVersion::V2 => slot_size,
-        RingVersion::V1 => ring_abi::v1_slot_size(data_length).unwrap_or(slot_size),
-    };
-    raw_slot(ring, slot, slot_size, data_offset, data_length)
+    /// A slot as a [`RawSlot`]: its frame begins after the prefix. Its bytes lie inside the data
+    /// area: the slot was reserved (outgoing) or validated (incoming) against the ring's
+    /// geometry, and a slot never wraps. Its data starts after the prefix (outgoing: checked;
+    /// incoming: the driver's exact head room holds the metadata block). An incoming slot whose
+    /// data starts inside the block (a driver never writes one) gets its frame from the data's
+    /// start, so that the frame still ends at the slot's end and holds the whole packet.
+    #[inline(always)]
+    fn raw(self, ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+        let frame_at = self.prefix.min(data_offset);
+        RawSlot {
+            slot,
+            frame: self.ptr(ring, slot.wrapping_add(frame_at)),
+            frame_len: slot_size.saturating_sub(frame_at),
+            data_start: data_offset.wrapping_sub(frame_at),
+            data_len: data_length,
+        }
+    }
+
+    /// A received packet as a [`RawSlot`].
+    #[inline(always)]
+    fn incoming(self, ring: &Ring, view: PacketView) -> RawSlot {
+        self.raw(ring, view.slot_offset, view.slot_size, view.data_offset, view.data_length)
+    }
+
+    /// An allocated slot as a [`RawSlot`]; a v1 slot's frame is its packet and alignment padding.
+    #[inline(always)]
+    fn outgoing(self, ring: &Ring, slot: u32, slot_size: u32, data_offset: u32, data_length: u32) -> RawSlot {
+        let slot_size = match ring.geometry().version() {
+            RingVersion::V2 => slot_size,
+            RingVersion::V1 => ring_abi::v1_slot_size(data_length).unwrap_or(slot_size),
+        };
+        self.raw(ring, slot, slot_size, data_offset, data_length)
+    }
 }
 
 /// The bytes `[start, start + len)` of a ring's data area, for a slot the caller owns.
@@ -1780,7 +2068,7 @@ impl<B: Backend> OutgoingSlot<'_, B> {
                 },
             );
         }
-        raw_outgoing(ring, this.offset, this.slot_size, this.data_offset, this.data_length)
+        this.session.outgoing_map.outgoing(ring, this.offset, this.slot_size, this.data_offset, this.data_length)
     }
 }
 
@@ -1918,7 +2206,7 @@ impl<B: Backend> IncomingPacket<'_, B> {
     /// packet detached and never handed back holds the ring's head.
     pub fn into_raw(self) -> RawSlot {
         let this = core::mem::ManuallyDrop::new(self);
-        raw_incoming(&this.session.incoming_ring, this.view)
+        this.session.incoming_map.incoming(&this.session.incoming_ring, this.view)
     }
 
     /// Gives the slot back to the driver (same as dropping the packet).
@@ -1932,6 +2220,61 @@ impl<B: Backend> Drop for IncomingPacket<'_, B> {
     fn drop(&mut self) {
         if !self.released {
             self.session.release(self.view);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{held_room, Extensions, RawMap};
+    use ring_abi::{Ring, RingGeometry, RingVersion, Room, SharedRing, OFFLOAD_META_SIZE};
+
+    /// A raw slot's frame and data lie inside the slot for every data offset a validated incoming
+    /// header can have, also one inside the metadata block (which a driver never writes): the
+    /// frame then starts at the data, and otherwise after the header and the block.
+    #[test]
+    fn raw_slots_stay_inside_their_slot_whatever_the_data_offset() {
+        let geometry = RingGeometry::v2(0x20000, Room::new(64, 16)).unwrap();
+        let mut memory = vec![0u64; geometry.ring_size() as usize / 8];
+        // SAFETY: `memory` is 8-byte aligned, `ring_size` bytes long, and outlives `ring`.
+        let shared =
+            unsafe { SharedRing::new(memory.as_mut_ptr().cast(), geometry.ring_size() as usize, RingVersion::V2) }
+                .unwrap();
+        let ring = Ring::new(shared, geometry).unwrap();
+        let map = RawMap::of(&ring, Extensions { offload: true, write_space: false });
+        let prefix = geometry.packet_header_size() + OFFLOAD_META_SIZE;
+        let (slot, slot_size) = (0x100u32, 256u32);
+        let slot_start = map.ptr(&ring, slot) as usize;
+        for data_offset in geometry.packet_header_size()..slot_size {
+            let data_length = slot_size - data_offset;
+            let raw = map.raw(&ring, slot, slot_size, data_offset, data_length);
+            let frame = raw.frame as usize;
+            assert!(frame >= slot_start + geometry.packet_header_size() as usize, "{data_offset}");
+            assert_eq!(frame + raw.frame_len as usize, slot_start + slot_size as usize, "{data_offset}");
+            assert_eq!(frame + raw.data_start as usize, slot_start + data_offset as usize, "{data_offset}");
+            assert!(raw.data_start + raw.data_len <= raw.frame_len, "{data_offset}");
+            if data_offset >= prefix {
+                assert_eq!(frame, slot_start + prefix as usize, "{data_offset}");
+            }
+        }
+    }
+
+    /// `held_room` against the window's definition, for every head, cursor and slot of small rings:
+    /// a slot in `[head, cursor)` (going round the ring) gets its distance to the cursor, any other
+    /// slot 0.
+    #[test]
+    fn held_room_is_the_distance_to_the_cursor_inside_the_window_only() {
+        for capacity in [8u32, 16, 64] {
+            for head in 0..capacity {
+                for cursor in 0..capacity {
+                    let window: Vec<u32> =
+                        (0..(cursor + capacity - head) % capacity).map(|i| (head + i) % capacity).collect();
+                    for slot in 0..capacity {
+                        let want = if window.contains(&slot) { (cursor + capacity - slot) % capacity } else { 0 };
+                        assert_eq!(held_room(capacity, head, cursor, slot), want, "{capacity} {head} {cursor} {slot}");
+                    }
+                }
+            }
         }
     }
 }

@@ -244,6 +244,101 @@ fn raw_slots_send_and_release_by_offset() {
     }
 }
 
+/// Pointers handed back (Wintun's `WintunReleaseReceivePacket` and `WintunSendPacket`): each is
+/// mapped to its slot and checked before the ring is touched. A pointer that is not a packet the
+/// caller holds is refused and leaves the ring's head, tail and headers as they were.
+#[test]
+fn raw_pointers_are_checked_before_use() {
+    for version in [VersionPreference::V1Only, VersionPreference::PreferV2] {
+        let driver = HostDriver::new();
+        driver.stack().set_mode(ReturnMode::Immediate);
+        let config = SessionConfig { version, ..SessionConfig::default() };
+        let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+        let h = session.outgoing_ring().geometry().packet_header_size();
+        let alignment = session.outgoing_ring().geometry().alignment() as usize;
+
+        // Outgoing: three packets allocated, written through the pointers.
+        let packets = [ipv4(100, 1), ipv4(60, 2), ipv4(40, 3)];
+        let ptrs: Vec<*mut u8> = packets.iter().map(|p| session.allocate_data_raw(p.len()).unwrap()).collect();
+        for (ptr, p) in ptrs.iter().zip(&packets) {
+            // SAFETY: each allocation holds its packet's bytes and belongs to this test until sent.
+            unsafe { core::ptr::copy_nonoverlapping(p.as_ptr(), *ptr, p.len()) };
+        }
+        let ring = session.outgoing_ring();
+        let tail = ring.load_tail();
+        let refused = |ptr: *const u8, why: &str| {
+            assert_eq!(session.send_raw_at(ptr, h), Err(Error::UnknownSlot), "{version:?}: {why}");
+            assert_eq!(ring.load_tail(), tail, "{version:?}: {why}: nothing published");
+        };
+        refused(core::ptr::null(), "null");
+        refused(ptrs[1].wrapping_add(1), "inside a packet");
+        refused(ptrs[1].wrapping_add(alignment), "inside a packet, on a slot boundary");
+        refused(ptrs[0].wrapping_sub(alignment), "before the first allocated slot");
+        // Past the last allocation: a slot boundary in free space.
+        refused(ptrs[2].wrapping_add(64), "not allocated");
+        // A header scribbled over by the caller: the size no longer fits what was reserved.
+        let slot1 = session.outgoing_slot_at(ptrs[1], h).unwrap();
+        let word = ring.read_slot_word(slot1);
+        ring.write_slot_word(slot1, word | 0x00FF_0000).unwrap();
+        refused(ptrs[1], "its header scribbled");
+        ring.write_slot_word(slot1, word).unwrap();
+        // Sent out of order: held back until the first is sent, then all are published.
+        session.send_raw_at(ptrs[1], h).unwrap();
+        refused(ptrs[1], "sent twice");
+        session.send_raw_at(ptrs[2], h).unwrap();
+        assert_eq!(ring.load_tail(), tail, "{version:?}: the first still holds the tail");
+        session.send_raw_at(ptrs[0], h).unwrap();
+        assert_ne!(ring.load_tail(), tail);
+        assert_eq!(session.send_raw_at(ptrs[0], h), Err(Error::UnknownSlot), "{version:?}: published");
+        assert!(driver.stack().wait_delivered(3, Duration::from_secs(5)));
+        let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
+        assert_eq!(got, packets.to_vec(), "{version:?}: allocation order is send order");
+
+        // Incoming: three packets; two received, released by pointer out of order.
+        let packets = [ipv4(80, 4), ipv4(90, 5), ipv4(70, 6)];
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        driver.transmit(&refs).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut got = Vec::new();
+        while got.len() < 2 && Instant::now() < deadline {
+            if let Some(packet) = session.receive_data_raw().unwrap() {
+                got.push(packet);
+            }
+        }
+        for ((ptr, len), want) in got.iter().zip(&packets) {
+            // SAFETY: the packet's bytes, held by this test until released.
+            assert_eq!(unsafe { core::slice::from_raw_parts(*ptr, *len as usize) }, &want[..]);
+        }
+        let in_slot = session.incoming_ring().geometry().packet_header_size();
+        let ring = session.incoming_ring();
+        let head = ring.load_head();
+        let refused = |ptr: *const u8, why: &str| {
+            assert_eq!(session.release_raw_at(ptr, in_slot), Err(Error::UnknownSlot), "{version:?}: {why}");
+            assert_eq!(ring.load_head(), head, "{version:?}: {why}: the head did not move");
+        };
+        let (first, second) = (got[0].0, got[1].0);
+        refused(core::ptr::null(), "null");
+        refused(second.wrapping_add(1), "inside a packet");
+        refused(second.wrapping_add(alignment), "inside a packet, on a slot boundary");
+        // The third packet is in the ring but not received: its slot follows the second's.
+        let third = second.wrapping_add((h + 90).next_multiple_of(alignment as u32) as usize);
+        refused(third, "not received yet");
+        refused(third.wrapping_add(4 * alignment), "beyond the received packets");
+        session.release_raw_at(second, in_slot).unwrap();
+        refused(second, "released twice");
+        session.release_raw_at(first, in_slot).unwrap();
+        assert_ne!(ring.load_head(), head, "{version:?}: both released, the head moved past them");
+        let head = ring.load_head();
+        assert_eq!(session.release_raw_at(first, in_slot), Err(Error::UnknownSlot), "{version:?}: behind the head");
+        assert_eq!(ring.load_head(), head);
+        let (third, _) = session.receive_data_raw().unwrap().unwrap();
+        session.release_raw_at(third, in_slot).unwrap();
+        assert_eq!(ring.load_head(), ring.load_tail(), "{version:?}: every packet released");
+        let c = session.counters();
+        assert_eq!((c.sent_packets, c.sent_bytes, c.received_packets, c.received_bytes), (3, 200, 3, 240));
+    }
+}
+
 /// Batches of raw slots: one call sends or releases many; a send batch stops at the first slot
 /// the caller does not hold, a release batch skips it.
 #[test]
@@ -315,4 +410,52 @@ fn v1_move_is_a_counted_copy_of_the_last_slot() {
     assert!(driver.stack().wait_delivered(2, Duration::from_secs(5)));
     let got: Vec<Vec<u8>> = driver.stack().take_delivered().into_iter().map(|d| d.bytes).collect();
     assert_eq!(got, vec![ipv4(100, 8), inner]);
+}
+
+#[test]
+fn offload_slots_set_data_and_raw_metadata_count_from_the_frame() {
+    use ringtun::ring_abi::{OffloadMeta, OFFLOAD_F_DATA_VALID, OFFLOAD_F_NEEDS_CSUM};
+    let driver = HostDriver::new();
+    let config = SessionConfig {
+        incoming_room: Room::new(16, 0),
+        outgoing_room: Room::new(32, 32),
+        offload: true,
+        ..SessionConfig::default()
+    };
+    let session = Session::open(HostBackend::open_default(&driver), config).unwrap();
+    assert!(session.offloads());
+
+    // set_data's range is of frame_mut, which starts after the metadata block: the packet moved
+    // one byte in lands one byte into the caller's head room, the block untouched.
+    let inner = ipv4(100, 3);
+    let mut slot = session.allocate(120, 0, 8).unwrap();
+    slot.frame_mut()[0] = 0x17;
+    slot.frame_mut()[1..101].copy_from_slice(&inner);
+    slot.set_data(1..101).unwrap();
+    assert_eq!(slot.headroom(), 1);
+    assert_eq!(slot.data_mut(), &inner[..]);
+    session.send(slot).unwrap();
+    assert!(driver.stack().wait_delivered(1, Duration::from_secs(5)));
+    assert_eq!(driver.stack().take_delivered()[0].bytes, inner);
+
+    // Raw slots: the metadata set by slot is read back by slot, and refused for foreign ones.
+    let raw = session.allocate_raw(100, 0, 0).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Ok(OffloadMeta::NONE));
+    let meta = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
+    session.set_outgoing_offload_raw(raw.slot, meta).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Ok(meta));
+    assert_eq!(session.set_outgoing_offload_raw(raw.slot + 8, meta), Err(Error::UnknownSlot));
+    session.cancel_raw(raw.slot).unwrap();
+    assert_eq!(session.outgoing_offload_raw(raw.slot), Err(Error::UnknownSlot));
+
+    // A received packet's block by its raw slot.
+    let pkt = ipv4(200, 4);
+    assert_eq!(driver.transmit(&[&pkt]).unwrap(), vec![TransmitStatus::Sent]);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    let expected = got.offload();
+    let raw = got.into_raw();
+    assert_eq!(session.incoming_offload_raw(raw.slot), Ok(expected));
+    assert_eq!(expected.flags & !(OFFLOAD_F_DATA_VALID | OFFLOAD_F_NEEDS_CSUM), 0);
+    session.release_raw(raw.slot).unwrap();
+    assert_eq!(session.incoming_offload_raw(raw.slot), Err(Error::UnknownSlot));
 }

@@ -440,3 +440,37 @@ fn a_full_ring_wakes_the_waiting_client() {
     assert!(!session.outgoing_ring().load_space_waiting(), "the flag is cleared once no one waits");
     assert!(session.allocate(packet.len(), 0, 0).is_ok());
 }
+
+/// With offloads on, the frame of an outgoing slot begins after the metadata block: data moved
+/// inside the frame (`set_data`, or `send_raw` with a range) stays behind the block, so the
+/// engine finds the packet, not the block, at the data offset. Both the borrowed and the raw
+/// paths, with the packet placed after a protocol header in the frame, as a VPN decrypting in
+/// place does.
+#[test]
+fn data_moved_inside_the_frame_stays_behind_the_metadata_block() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
+    let packet = tcp4(200, 3);
+    let at = 16; // a protocol header in front of the packet
+    let mut slot = session.allocate(at + packet.len() + 16, 0, 0).unwrap();
+    slot.frame_mut()[at..at + packet.len()].copy_from_slice(&packet);
+    slot.set_data(at..at + packet.len()).unwrap();
+    assert_eq!(slot.data_mut(), &packet[..]);
+    slot.set_offload(OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE }).unwrap();
+    session.send(slot).unwrap();
+
+    let raw = session.allocate_raw(at + packet.len() + 16, 0, 0).unwrap();
+    assert_eq!(raw.data_start, 0);
+    // SAFETY: the frame is `frame_len` bytes of the slot this test holds.
+    let frame = unsafe { std::slice::from_raw_parts_mut(raw.frame, raw.frame_len as usize) };
+    frame[at..at + packet.len()].copy_from_slice(&packet);
+    session.send_raw(raw.slot, Some(at..at + packet.len())).unwrap();
+
+    assert!(driver.stack().wait_delivered(2, Duration::from_secs(5)));
+    let delivered = driver.stack().take_delivered();
+    assert_eq!(delivered.len(), 2);
+    for d in &delivered {
+        assert_eq!(d.bytes, packet);
+    }
+    assert_eq!(driver.adapter().stats().receive_dropped_offload, 0);
+}

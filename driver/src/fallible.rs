@@ -1,13 +1,13 @@
 //! Allocation that fails cleanly instead of aborting, and whose alignment the kernel heap can
-//! honour: [`try_box`], [`TryArc`], [`try_vec_with_capacity`], [`try_deque_with_capacity`] and
-//! [`try_reserve`].
+//! honour: [`try_box`], [`TryArc`], [`try_vec_with_capacity`], [`try_deque_with_capacity`],
+//! [`try_reserve`] and [`try_push`].
 //!
 //! In the kernel an allocation failure is an ordinary event (pool exhaustion, Driver Verifier's
 //! low-resources simulation). `Box::new` and `alloc::sync::Arc::new` call
 //! `handle_alloc_error` when the allocator returns null, which in a driver is a panic and so a
 //! bug check. Stable Rust has no `Arc::try_new`, so the driver owns a small reference-counted box
 //! whose constructor reports failure: [`TryArc::try_new`]. Every allocation on a kernel-reachable
-//! path goes through this module or through `Vec::try_reserve*`; the host test
+//! path goes through this module; the host test
 //! `low_resources` fails each allocation of a registration in turn with a failing global
 //! allocator and checks that each failure becomes a clean refusal.
 //!
@@ -19,9 +19,21 @@
 //! at compile time, that the type it allocates is aligned to at most [`HEAP_ALIGN`]: an inline
 //! `const` block in the generic function, evaluated for each type the helper is instantiated
 //! with, so allocating an over-aligned type is a build error (E0080), not a run-time surprise.
+//!
+//! That evaluation happens after monomorphization, so only in builds that generate code:
+//! `cargo build` and `cargo test` (the `compile_fail` doctests below are such builds), the
+//! Windows-target check's rlib builds (`scripts/xcheck`), `scripts/link-sys`'s staticlib and the
+//! WDK build. `cargo check` and `cargo clippy` stop before monomorphization and never evaluate
+//! it: an over-aligned allocation passes them and fails the next full build. And only the
+//! instantiations code generation reaches are checked (a generic caller that no concrete code
+//! instantiates allocates nothing either).
+//!
 //! Every heap allocation of the engine and the kernel shell goes through these helpers; the
 //! crate's `clippy.toml` disallows the allocating methods they wrap (`Vec::try_reserve*`,
-//! `VecDeque::try_reserve*`, `alloc::alloc::alloc`) everywhere else.
+//! `VecDeque::try_reserve*`, `alloc::alloc::alloc`) and `Vec::push` (which grows infallibly and
+//! unchecked when the vector is full) everywhere else, pointing to the helper to use instead
+//! (for `Vec::push`, [`try_push`]). Clippy flags the call; the alignment itself is the full
+//! build's to check.
 //!
 //! ```compile_fail,E0080
 //! /// A cache-line aligned type, as a per-CPU counter block might be declared.
@@ -75,7 +87,8 @@ pub const SATURATED: usize = SATURATED_FROM + SATURATED_FROM / 2;
 pub const HEAP_ALIGN: usize = 16;
 
 /// Stops the build when `T` needs more alignment than the kernel heap gives (see the module
-/// docs). Evaluated once per type the calling helper is instantiated with.
+/// docs). Evaluated once per type the calling helper is instantiated with, when code is
+/// generated for it: by full builds, not by `cargo check` or clippy.
 #[inline(always)]
 const fn assert_heap_aligned<T>() {
     const {
@@ -155,6 +168,27 @@ pub fn try_deque_with_capacity<T>(capacity: usize) -> Result<VecDeque<T>, OutOfM
 pub fn try_reserve<T>(vec: &mut Vec<T>, additional: usize) -> Result<(), OutOfMemory> {
     assert_heap_aligned::<T>();
     vec.try_reserve_exact(additional).map_err(|_| OutOfMemory)
+}
+
+/// `Vec::push` that hands `value` back instead of aborting when the vector is full and cannot
+/// grow: a full vector grows with `try_reserve` (amortized, as `push` grows), with the
+/// heap-alignment check. A vector with room (one made with [`try_vec_with_capacity`] and kept
+/// within it) never allocates here.
+///
+/// ```compile_fail,E0080
+/// #[repr(align(32))]
+/// struct Wide(u8);
+/// let mut vec: Vec<Wide> = Vec::new();
+/// let _ = ringtun_driver::fallible::try_push(&mut vec, Wide(1));
+/// ```
+#[allow(clippy::disallowed_methods)] // the wrapper itself
+pub fn try_push<T>(vec: &mut Vec<T>, value: T) -> Result<(), T> {
+    assert_heap_aligned::<T>();
+    if vec.len() == vec.capacity() && vec.try_reserve(1).is_err() {
+        return Err(value);
+    }
+    vec.push(value);
+    Ok(())
 }
 
 /// Increments a count, saturating.
@@ -439,10 +473,25 @@ mod tests {
         let deque = try_deque_with_capacity::<[u8; 3]>(1000).unwrap();
         assert!(deque.capacity() >= 1000 && deque.is_empty());
         let mut grown = try_vec_with_capacity::<u16>(1).unwrap();
-        grown.push(1);
+        try_push(&mut grown, 1).unwrap();
         try_reserve(&mut grown, 100).unwrap();
         assert!(grown.capacity() >= 101);
         assert_eq!(grown, [1]);
+    }
+
+    #[test]
+    fn push_uses_the_room_then_grows() {
+        let mut vec = try_vec_with_capacity::<u32>(2).unwrap();
+        let capacity = vec.capacity();
+        let start = vec.as_ptr();
+        for i in 0..capacity as u32 {
+            try_push(&mut vec, i).unwrap();
+        }
+        assert_eq!((vec.capacity(), vec.as_ptr()), (capacity, start), "a push within the room reallocated");
+        try_push(&mut vec, 99).unwrap();
+        assert!(vec.capacity() > capacity);
+        assert_eq!(vec.last(), Some(&99));
+        assert_eq!(vec.len(), capacity + 1);
     }
 
     #[test]

@@ -125,6 +125,12 @@ pub trait Event: Send + Sync {
     fn set(&self);
     /// Resets the event.
     fn clear(&self);
+    /// Whether `self` and `other` are the same event object: two references taken from one
+    /// handle, or from two handles that name one event. Only answers; the engine decides what
+    /// it means (a registration that gives both rings one event is refused).
+    fn is_same_object(&self, other: &Self) -> bool
+    where
+        Self: Sized;
 }
 
 /// A ring's user pages, locked and mapped into the driver's address space for as long as the
@@ -147,8 +153,9 @@ pub trait Worker: Send {
     /// the kernel it runs at DISPATCH_LEVEL).
     fn expedite(&self);
 
-    /// Returns the thread to its own low priority (the adapter restarted). Called with an engine
-    /// lock held, like [`Worker::expedite`].
+    /// Returns the thread to its own low priority, as soon as the step it was raised for is done
+    /// (the pause, right after the consumer's round ended). Called with an engine lock held, like
+    /// [`Worker::expedite`].
     fn relax(&self);
 
     /// Waits until the thread has returned (the platform raises it first, as

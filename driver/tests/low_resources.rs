@@ -136,6 +136,25 @@ fn every_allocation_failure_in_a_registration_is_a_clean_refusal() {
 }
 
 #[test]
+fn a_push_that_cannot_grow_hands_the_value_back() {
+    use ringtun_driver::fallible::{try_push, try_vec_with_capacity};
+    let mut vec = try_vec_with_capacity::<String>(1).unwrap();
+    while vec.len() < vec.capacity() {
+        try_push(&mut vec, String::from("kept")).unwrap();
+    }
+    let (capacity, len) = (vec.capacity(), vec.len());
+    let value = String::from("refused");
+    // Full: the push must grow, and the allocation fails.
+    let (result, failed) = with_failure_at(0, || try_push(&mut vec, value));
+    assert!(failed, "the full vector did not try to grow");
+    assert_eq!(result, Err(String::from("refused")), "the value was not handed back");
+    assert_eq!((vec.capacity(), vec.len()), (capacity, len), "a failed push changed the vector");
+    // With memory, the same push grows the vector.
+    try_push(&mut vec, String::from("grown")).unwrap();
+    assert_eq!(vec.last().map(String::as_str), Some("grown"));
+}
+
+#[test]
 fn adapter_allocation_failure_is_a_clean_error() {
     let (result, failed) = with_failure_at(0, HostDriver::try_new);
     assert!(failed);

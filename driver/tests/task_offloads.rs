@@ -4,11 +4,15 @@
 //! cut what it would have indicated whole.
 
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
-use ringtun_driver::engine::oid::{OidError, OID_TCP_OFFLOAD_PARAMETERS};
+use ringtun_driver::engine::oid::{
+    OidError, OidValue, RscStatistics, OID_OFFLOAD_ENCAPSULATION, OID_TCP_OFFLOAD_PARAMETERS, OID_TCP_RSC_STATISTICS,
+};
 use ringtun_driver::engine::{TransmitOffload, TransmitStatus};
 use ringtun_driver::host::HostDriver;
-use ringtun_driver::platform::StackOffloads;
-use ringtun_driver::ring_abi::{GsoKind, OffloadMeta, RingVersion, OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4};
+use ringtun_driver::platform::{IndicatedChecksum, StackOffloads};
+use ringtun_driver::ring_abi::{
+    GsoKind, OffloadMeta, RingVersion, OFFLOAD_F_DATA_VALID, OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4,
+};
 
 /// An IPv4/TCP packet of `payload` bytes (20-byte headers each).
 fn tcp4(payload: usize) -> Vec<u8> {
@@ -224,6 +228,171 @@ fn cut_super_packets_wait_for_a_round_with_room() {
         driver.close(file);
         drop(receive);
     }
+}
+
+/// Publishes `packet` with `meta` in the Receive ring's slot at `offset`; returns the next
+/// slot's offset.
+fn publish(receive: &ReceiveRing, offset: u32, packet: &[u8], meta: &OffloadMeta) -> u32 {
+    let ring = receive.ring();
+    let geometry = *ring.geometry();
+    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+    ring.write_packet_header(
+        offset,
+        ringtun_driver::ring_abi::PacketHeader::V2 {
+            slot_size: slot,
+            data_offset: 24,
+            data_length: packet.len() as u16,
+        },
+    )
+    .unwrap();
+    ring.write_offload_meta(offset, meta).unwrap();
+    ring.write_data(offset + 24, packet).unwrap();
+    ring.store_tail(offset + slot);
+    offset + slot
+}
+
+#[test]
+fn rsc_statistics_count_units_segments_payload_and_aborts() {
+    let driver = HostDriver::new_polled();
+    driver.stack().set_offloads(StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: false,
+        partial_checksum: false,
+        checksum_valid: true,
+    });
+    let adapter = driver.adapter();
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let (input, receive) = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+    let meta = |flags, segment| OffloadMeta {
+        flags,
+        gso_type: OFFLOAD_GSO_TCPV4,
+        hdr_len: 40,
+        gso_size: segment,
+        ..OffloadMeta::NONE
+    };
+    // Two units whole (3 + 2 segments, 3000 + 1800 payload bytes); one with a partial checksum,
+    // which this stack cannot take whole: cut (an abort).
+    let mut at = publish(&receive, 0, &tcp4(3000), &meta(OFFLOAD_F_DATA_VALID, 1000));
+    at = publish(&receive, at, &tcp4(1800), &meta(OFFLOAD_F_DATA_VALID, 900));
+    let mut partial = meta(OFFLOAD_F_NEEDS_CSUM, 1000);
+    partial.csum_start = 20;
+    partial.csum_offset = 16;
+    publish(&receive, at, &tcp4(2000), &partial);
+    driver.poll_receive();
+    assert_eq!(driver.stack().take_delivered().len(), 1 + 1 + 2);
+    assert_eq!(
+        adapter.query_oid(OID_TCP_RSC_STATISTICS),
+        Ok(OidValue::RscStatistics(RscStatistics {
+            coalesced_packets: 5,
+            coalesced_octets: 4800,
+            coalesce_events: 2,
+            aborts: 1,
+        }))
+    );
+    driver.close(file);
+}
+
+/// An `NDIS_OFFLOAD_ENCAPSULATION` (ndis.h) asking `(Enabled, EncapsulationType)` for IPv4
+/// and IPv6.
+fn encapsulation(ipv4: (u32, u32), ipv6: (u32, u32)) -> Vec<u8> {
+    let mut bytes = vec![0xA8, 1, 28, 0];
+    for (enabled, kind) in [ipv4, ipv6] {
+        bytes.extend_from_slice(&enabled.to_le_bytes());
+        bytes.extend_from_slice(&kind.to_le_bytes());
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+    }
+    bytes
+}
+
+#[test]
+fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off() {
+    const ON: u32 = 1;
+    const OFF: u32 = 2;
+    const NULL: u32 = 1;
+    const IEEE_802_3: u32 = 2;
+    let driver = HostDriver::new_polled();
+    driver.stack().set_offloads(StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: false,
+        partial_checksum: false,
+        checksum_valid: true,
+    });
+    let adapter = driver.adapter();
+    // A stack that sets the encapsulation (NDIS): nothing received is marked before it does.
+    adapter.await_offload_encapsulation();
+    assert_eq!(adapter.task_offloads(), TaskOffloads::ALL, "configured and reported on");
+    assert_eq!(adapter.receive_task_offloads(), TaskOffloads::NONE);
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let (input, receive) = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+    let meta = OffloadMeta {
+        flags: OFFLOAD_F_DATA_VALID,
+        gso_type: OFFLOAD_GSO_TCPV4,
+        hdr_len: 40,
+        gso_size: 1000,
+        ..OffloadMeta::NONE
+    };
+    let packet = tcp4(3000);
+    let mut at = 0;
+    let mut indicate = |driver: &HostDriver| {
+        at = publish(&receive, at, &packet, &meta);
+        driver.poll_receive();
+        driver
+            .stack()
+            .take_delivered()
+            .into_iter()
+            .map(|d| (d.info.checksum, d.info.coalesced.is_some()))
+            .collect::<Vec<_>>()
+    };
+    let cut_unmarked = vec![(IndicatedChecksum::Unknown, false); 3];
+    assert_eq!(indicate(&driver), cut_unmarked, "before the encapsulation: cut, no valid mark");
+
+    // Set on with NDIS_ENCAPSULATION_NULL for both versions: one coalesced unit, marked valid.
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (ON, NULL))), Ok(28));
+    assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+
+    // Refusals change nothing: another encapsulation (INVALID_PARAMETER), an unknown Enabled, a
+    // wrong header, a short buffer.
+    let refusals = [
+        (encapsulation((0, 0), (ON, IEEE_802_3)), OidError::InvalidParameter),
+        (encapsulation((OFF, 0), (3, NULL)), OidError::InvalidParameter),
+        ([&[0x80, 1, 28, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
+        ([&[0xA8, 1, 27, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
+        (encapsulation((OFF, 0), (OFF, 0))[..27].to_vec(), OidError::BufferTooShort { needed: 28 }),
+    ];
+    for (request, error) in refusals {
+        assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &request), Err(error), "{request:02x?}");
+    }
+    assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
+
+    // IPv4 set off (IPv6 unchanged): every IPv4 offload off in both directions, IPv6's stay.
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((OFF, 0), (0, 0))), Ok(28));
+    let now = adapter.task_offloads();
+    for v4 in
+        [TaskOffloads::LSO_V4, TaskOffloads::RSC_V4, TaskOffloads::TCP4_CHECKSUM_RX, TaskOffloads::IPV4_CHECKSUM_TX]
+    {
+        assert!(!now.contains(v4), "{v4:?}");
+    }
+    for v6 in [TaskOffloads::LSO_V6, TaskOffloads::RSC_V6, TaskOffloads::TCP6_CHECKSUM_RX, TaskOffloads::USO_V6] {
+        assert!(now.contains(v6), "{v6:?}");
+    }
+    assert_eq!(indicate(&driver), cut_unmarked, "IPv4 off: cut, no valid mark");
+    let lso = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&tcp4(3000)], &[lso]), Ok(vec![TransmitStatus::OffloadOff]));
+    // On again.
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (0, 0))), Ok(28));
+    assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+    driver.close(file);
 }
 
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the

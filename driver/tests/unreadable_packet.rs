@@ -4,6 +4,10 @@
 //! length and zeroes the bytes. Either way the packets behind it arrive intact. The same holds for
 //! a large send the engine cuts into many slots: every one of them is stepped over.
 
+// Test code on the host: the process heap, not the kernel pool, so the crate's allocation
+// rules (clippy.toml) do not apply.
+#![allow(clippy::disallowed_methods)]
+
 use ringtun_driver::engine::{SlotWriter, TransmitBatch, TransmitOffload, TransmitStatus};
 use ringtun_driver::host::HostDriver;
 use ringtun_driver::ring_abi::v1::{RegistrationV1x64, RingDescV1x64};

@@ -253,21 +253,29 @@ impl Ring {
         let _ = self.mem.store_u32(self.tail_offset(), tail, Ordering::Release);
     }
 
-    /// Loads `alertable` (relaxed; the handshakes below add the fences).
+    /// Loads `alertable` (relaxed: [`Self::publish_tail`] orders its load after the `tail` store
+    /// with a full fence).
     #[inline]
     pub fn load_alertable(&self) -> bool {
         self.mem.load_u32(self.alertable_offset(), Ordering::Relaxed).unwrap_or(0) != 0
     }
 
-    /// Stores `alertable` (relaxed; the handshakes below add the fences).
+    /// Stores `alertable` (relaxed). Setting it is [`Self::prepare_to_sleep`]'s job, which
+    /// fences it before re-loading `tail`. Clearing it (after a wake, or when work turned up)
+    /// needs no ordering: a producer that still reads the old 1 only signals for nothing, and the
+    /// consumer never sleeps again before its next fenced set and `tail` re-load
+    /// (`docs/ring-protocol.md` section 8, and the model `models/handshake.pml`, whose clear is
+    /// unfenced).
     #[inline]
     pub fn store_alertable(&self, alertable: bool) {
         let _ = self.mem.store_u32(self.alertable_offset(), u32::from(alertable), Ordering::Relaxed);
     }
 
     /// Producer side: publishes `tail` and reports whether the consumer asked to be woken.
-    /// Release-stores `tail`, then a full fence, then loads `alertable`: paired with
-    /// [`Self::prepare_to_sleep`], at least one side sees the other's store.
+    /// Release-stores `tail` (the slots written before are visible first), then a full fence
+    /// (the `tail` store before the `alertable` load: a store followed by a load of another
+    /// address needs it on x86 and ARM64 alike; `dmb ish` on ARM64), then loads `alertable`:
+    /// paired with [`Self::prepare_to_sleep`], at least one side sees the other's store.
     #[inline]
     pub fn publish_tail(&self, tail: u32) -> bool {
         self.store_tail(tail);
@@ -275,8 +283,10 @@ impl Ring {
         self.load_alertable()
     }
 
-    /// Consumer side, ring empty at `head` after spinning: sets `alertable`, full fence,
-    /// re-reads `tail`. If the tail moved meanwhile, clears `alertable` and reports work.
+    /// Consumer side, ring empty at `head` after spinning: sets `alertable`, full fence (the
+    /// `alertable` store before the `tail` re-load; `dmb ish` on ARM64), re-reads `tail` with
+    /// acquire. If the tail moved meanwhile, clears `alertable` (no ordering needed, see
+    /// [`Self::store_alertable`]) and reports work.
     #[inline]
     pub fn prepare_to_sleep(&self, head: u32) -> SleepCheck {
         self.store_alertable(true);

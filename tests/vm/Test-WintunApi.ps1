@@ -17,7 +17,9 @@
       - a session moves packets both ways: a UDP datagram the stack routes to the adapter is
         received from the ring with its payload, and an ICMP echo request sent into the ring is
         answered by the stack;
-      - WintunDeleteDriver refuses while adapters use the driver, and the driver package stays;
+      - WintunDeleteDriver keeps the driver package by default and succeeds; with the opt-in
+        (HKLM\SOFTWARE\ringtun, WintunDeleteDriver = 1) it refuses while adapters use the driver;
+        the package stays either way;
       - WintunCloseAdapter removes the adapters it created, device installation included.
 
     The process's architecture chooses the DLL's: run it from 32-bit PowerShell
@@ -363,8 +365,27 @@ try {
         $session = [IntPtr]::Zero
     }
 
+    # By default WintunDeleteDriver keeps the package installed from ringtun.inf (the DLL cannot
+    # install it again, unlike Wintun's) and succeeds.
     $deleted = [WintunClient]::DeleteDriver([ref]$err)
-    Check (-not $deleted) ("WintunDeleteDriver refuses while adapters use the driver (error 0x{0:X8})" -f $err)
+    Check $deleted ("WintunDeleteDriver keeps the driver package and succeeds (error 0x{0:X8})" -f $err)
+    Check ([WintunClient]::Version([ref]$err) -ne 0) "the driver still runs (error $err)"
+    # With the administrator's opt-in it deletes as Wintun's does: refused while adapters use the
+    # driver. The value is written in the registry's 64-bit view, which the DLL reads from 32-bit
+    # processes too (32-bit PowerShell's HKLM:\SOFTWARE is the WOW6432Node view).
+    $machine = [Microsoft.Win32.RegistryKey]::OpenBaseKey([Microsoft.Win32.RegistryHive]::LocalMachine, [Microsoft.Win32.RegistryView]::Registry64)
+    $hadKey = $null -ne $machine.OpenSubKey('SOFTWARE\ringtun')
+    $optIn = $machine.CreateSubKey('SOFTWARE\ringtun')
+    try {
+        $optIn.SetValue('WintunDeleteDriver', 1, [Microsoft.Win32.RegistryValueKind]::DWord)
+        $deleted = [WintunClient]::DeleteDriver([ref]$err)
+        Check (-not $deleted) ("with the opt-in, WintunDeleteDriver refuses while adapters use the driver (error 0x{0:X8})" -f $err)
+    } finally {
+        $optIn.DeleteValue('WintunDeleteDriver', $false)
+        $optIn.Close()
+        if (-not $hadKey) { $machine.DeleteSubKey('SOFTWARE\ringtun', $false) }
+        $machine.Close()
+    }
     # Get-WindowsDriver (DISM) returns objects whose OriginalFileName is the package's INF in the store.
     $packages = @(Get-WindowsDriver -Online | Where-Object { $_.OriginalFileName -and (Split-Path -Leaf $_.OriginalFileName) -eq 'ringtun.inf' })
     Check ($packages.Count -gt 0) 'the driver package is still in the driver store'

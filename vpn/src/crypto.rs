@@ -1,5 +1,6 @@
-//! The tunnel's record protection: ChaCha20-Poly1305 with one key per direction, a 64-bit
-//! counter as the nonce (never reused under a key), and a sliding replay window.
+//! The tunnel's record protection: ChaCha20-Poly1305 (aws-lc's assembly implementation, through
+//! `aws-lc-rs`) with one key per direction, a 64-bit counter as the nonce (never reused under a
+//! key), and a sliding replay window.
 //!
 //! A record on the wire is `header (12 bytes) | ciphertext | tag (16 bytes)`:
 //!
@@ -14,8 +15,7 @@
 //! restarting at zero never meets an old key. A sender refuses to seal past
 //! [`REJECT_AFTER_COUNTER`]; there is no rekeying (the tunnel would have to be restarted).
 
-use chacha20poly1305::aead::AeadInPlace;
-use chacha20poly1305::{ChaCha20Poly1305, Key, KeyInit, Nonce, Tag};
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, CHACHA20_POLY1305};
 
 /// Header length.
 pub const HEADER: usize = 12;
@@ -116,19 +116,27 @@ impl DirectionKeys {
 fn nonce(counter: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&counter.to_le_bytes());
-    Nonce::from(n)
+    Nonce::assume_unique_for_key(n)
+}
+
+fn cipher(key: &SecretKey) -> LessSafeKey {
+    match UnboundKey::new(&CHACHA20_POLY1305, &key.0) {
+        Ok(k) => LessSafeKey::new(k),
+        // The key is 32 bytes by type, ChaCha20-Poly1305's length: aws-lc cannot refuse it.
+        Err(_) => unreachable!("aws-lc refused a 32-byte ChaCha20-Poly1305 key"),
+    }
 }
 
 /// Seals records with the send key and the next counter.
 pub struct Sealer {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     next: u64,
 }
 
 impl Sealer {
     /// A sealer starting at counter 0.
     pub fn new(key: &SecretKey) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key.0)), next: 0 }
+        Self { cipher: cipher(key), next: 0 }
     }
 
     /// Encrypts `data` in place and returns the record header to put in front of it and the tag
@@ -142,9 +150,13 @@ impl Sealer {
         let mut header = [0u8; HEADER];
         header[0] = RECORD_DATA;
         header[4..].copy_from_slice(&counter.to_le_bytes());
-        let tag =
-            self.cipher.encrypt_in_place_detached(&nonce(counter), &header, data).map_err(|_| RecordError::Short)?;
-        Ok((header, tag.into()))
+        let tag = self
+            .cipher
+            .seal_in_place_separate_tag(nonce(counter), Aad::from(&header), data)
+            .map_err(|_| RecordError::Short)?;
+        let mut tag_bytes = [0u8; TAG];
+        tag_bytes.copy_from_slice(tag.as_ref());
+        Ok((header, tag_bytes))
     }
 
     /// Seals the record in `frame` = `header | data | tag` (the first [`HEADER`] and last [`TAG`]
@@ -225,14 +237,14 @@ impl ReplayWindow {
 
 /// Opens records with the receive key, refusing forgeries and replays.
 pub struct Opener {
-    cipher: ChaCha20Poly1305,
+    cipher: LessSafeKey,
     window: ReplayWindow,
 }
 
 impl Opener {
     /// An opener that has accepted nothing yet.
     pub fn new(key: &SecretKey) -> Self {
-        Self { cipher: ChaCha20Poly1305::new(Key::from_slice(&key.0)), window: ReplayWindow::default() }
+        Self { cipher: cipher(key), window: ReplayWindow::default() }
     }
 
     /// Authenticates and decrypts the record in `record` in place; returns the range of the
@@ -251,8 +263,9 @@ impl Opener {
         if !self.window.check(counter) {
             return Err(RecordError::Replay);
         }
-        let tag = Tag::clone_from_slice(tail);
-        self.cipher.decrypt_in_place_detached(&nonce(counter), &header, data, &tag).map_err(|_| RecordError::Forged)?;
+        self.cipher
+            .open_in_place_separate_tag(nonce(counter), Aad::from(&header), tail, data)
+            .map_err(|_| RecordError::Forged)?;
         self.window.accept(counter);
         Ok(HEADER..data_end)
     }

@@ -12,10 +12,14 @@
 
 #![cfg(target_os = "linux")]
 
+pub mod coalesce;
 pub mod crypto;
+pub mod inet;
 pub mod interrupt;
+pub mod iperf;
 pub mod measure;
 pub mod netns;
 pub mod node;
+pub mod peer;
 pub mod tunnel;
 pub mod udp;

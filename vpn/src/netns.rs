@@ -120,11 +120,6 @@ impl Topology {
         for (ns, addr) in [(&a, Self::VETH_A), (&b, Self::VETH_B)] {
             ns.ip(&["addr", "add", &format!("{}/24", dotted(addr)), "dev", "veth0"])?;
             ns.ip(&["link", "set", "veth0", "up"])?;
-            // Reassembly memory for 64 KiB datagrams in flight (a namespace starts with 4 MiB).
-            ns.run(|| {
-                std::fs::write("/proc/sys/net/ipv4/ipfrag_high_thresh", "67108864")?;
-                Ok(())
-            })?;
         }
         Ok(Self { a, b })
     }
@@ -132,6 +127,61 @@ impl Topology {
     /// Namespace paths (to check they are gone afterwards).
     pub fn paths(&self) -> [PathBuf; 2] {
         [self.a.path(), self.b.path()]
+    }
+}
+
+/// The IPv4 fragmentation and reassembly counters of a namespace (`Ip:` in `/proc/net/snmp`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragmentCounters {
+    /// Fragments received that needed reassembly (`ReasmReqds`).
+    pub reassembly_requests: u64,
+    /// Packets reassembled (`ReasmOKs`).
+    pub reassembled: u64,
+    /// Packets fragmented (`FragOKs`).
+    pub fragmented: u64,
+    /// Fragments created (`FragCreates`).
+    pub fragments_created: u64,
+}
+
+impl FragmentCounters {
+    /// Parses the `Ip:` header and value lines of `/proc/net/snmp`.
+    pub fn parse(snmp: &str) -> Option<Self> {
+        let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
+        let (names, values) = (ip.next()?, ip.next()?);
+        let field = |name: &str| {
+            let at = names.split_whitespace().position(|n| n == name)?;
+            values.split_whitespace().nth(at)?.parse::<u64>().ok()
+        };
+        Some(Self {
+            reassembly_requests: field("ReasmReqds")?,
+            reassembled: field("ReasmOKs")?,
+            fragmented: field("FragOKs")?,
+            fragments_created: field("FragCreates")?,
+        })
+    }
+
+    /// Reads the counters of `ns` (from a thread inside it: `/proc/thread-self/net` is the
+    /// reading thread's namespace, `/proc/self/net` the process's).
+    pub fn read(ns: &Netns) -> io::Result<Self> {
+        ns.run(|| {
+            let snmp = std::fs::read_to_string("/proc/thread-self/net/snmp")?;
+            Self::parse(&snmp).ok_or_else(|| io::Error::other("no Ip: counters in /proc/net/snmp"))
+        })
+    }
+
+    /// What changed since `before`.
+    pub fn since(&self, before: &Self) -> Self {
+        Self {
+            reassembly_requests: self.reassembly_requests.wrapping_sub(before.reassembly_requests),
+            reassembled: self.reassembled.wrapping_sub(before.reassembled),
+            fragmented: self.fragmented.wrapping_sub(before.fragmented),
+            fragments_created: self.fragments_created.wrapping_sub(before.fragments_created),
+        }
+    }
+
+    /// No fragment made and none received.
+    pub fn none(&self) -> bool {
+        self.reassembly_requests == 0 && self.fragmented == 0 && self.fragments_created == 0
     }
 }
 
@@ -176,4 +226,23 @@ pub fn check_privileges() -> Result<(), String> {
         return Err("/dev/net/tun is missing".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragment_counters_are_read_by_name() {
+        let snmp = "Ip: Forwarding DefaultTTL InReceives ReasmTimeout ReasmReqds ReasmOKs ReasmFails FragOKs \
+                    FragFails FragCreates OutTransmits\nIp: 2 64 900 0 45 1 0 3 0 6 77\nIcmp: InMsgs\nIcmp: 1\n";
+        let c = FragmentCounters::parse(snmp).expect("parses");
+        assert_eq!(
+            c,
+            FragmentCounters { reassembly_requests: 45, reassembled: 1, fragmented: 3, fragments_created: 6 }
+        );
+        assert!(!c.none());
+        assert!(c.since(&c).none());
+        assert_eq!(FragmentCounters::parse("Ip: Forwarding\nIp: 2\n"), None);
+    }
 }

@@ -51,6 +51,8 @@ impl Tunnel {
 
     /// Stops both ends; the final counters.
     pub fn stop(self) -> io::Result<(NodeStats, NodeStats)> {
+        self.a.request_stop();
+        self.b.request_stop();
         let a = self.a.stop();
         let b = self.b.stop();
         Ok((a?, b?))

@@ -1,8 +1,11 @@
 //! Real traffic through the engine: two network namespaces, a TUN interface bridged to the engine
-//! in each, and the ChaCha20-Poly1305 client between them. For v1 and v2, with and without the
-//! kernel's offloads: ping across the tunnel, and TCP transfers both ways whose payload checksum
-//! the receiver compares with the sender's. Afterwards no namespace, interface, thread or file
-//! descriptor of the test is left.
+//! in each, and the ChaCha20-Poly1305 client between them. For v1 and v2, with and without
+//! offloads: ping across the tunnel, and TCP transfers both ways whose payload checksum the
+//! receiver compares with the sender's. No IP fragment crosses the veth, read from the kernel's
+//! fragmentation and reassembly counters of both namespaces before and after, and no record is
+//! longer than the veth's MTU allows; with offloads, super-packets were really cut into records
+//! and coalesced again. Afterwards no namespace, interface, thread or file descriptor of the test
+//! is left.
 //!
 //! Needs root (namespaces, veth, TUN). Without it the test says why and passes, except under
 //! `CI=true`, where not being able to set up is a failure.
@@ -14,7 +17,7 @@ use std::time::Duration;
 
 use ringtun_vpn::interrupt;
 use ringtun_vpn::measure::{ping, tcp_transfer, TransferLimit};
-use ringtun_vpn::netns::{self, Topology};
+use ringtun_vpn::netns::{self, FragmentCounters, Topology};
 use ringtun_vpn::node::Mode;
 use ringtun_vpn::tunnel::{Tunnel, TUN_A, TUN_B};
 
@@ -71,6 +74,10 @@ fn ping_and_verified_tcp_through_the_tunnel_in_both_modes_leave_nothing_behind()
     let paths = topology.paths();
     for (mode, offload) in [(Mode::V1, true), (Mode::V2, true), (Mode::V1, false), (Mode::V2, false)] {
         let what = format!("{} {}", mode.label(), if offload { "with offloads" } else { "per packet" });
+        let counters = || {
+            [&topology.a, &topology.b].map(|ns| FragmentCounters::read(ns).unwrap_or_else(|e| panic!("{what}: {e}")))
+        };
+        let before = counters();
         let tunnel = Tunnel::start(&topology, mode, offload).unwrap_or_else(|e| panic!("{what}: start: {e}"));
         let rtts = ping(&topology.a, Ipv4Addr::from(TUN_B), 3, Duration::from_secs(2))
             .unwrap_or_else(|e| panic!("{what}: ping: {e}"));
@@ -85,13 +92,45 @@ fn ping_and_verified_tcp_through_the_tunnel_in_both_modes_leave_nothing_behind()
             assert!(t.verified(), "{what}: payload mismatch: {t:?}");
         }
         let (a, b) = tunnel.stop().unwrap_or_else(|e| panic!("{what}: stop: {e}"));
+        for (ns, (after, before)) in ["a", "b"].iter().zip(counters().iter().zip(before.iter())) {
+            let delta = after.since(before);
+            assert!(delta.none(), "{what}: IP fragments in namespace {ns}: {delta:?}");
+        }
         for end in [a, b] {
+            // Record = IPv4 + UDP headers short of the veth's MTU at most.
+            assert!(
+                end.largest_datagram > 0 && end.largest_datagram <= u64::from(Topology::VETH_MTU) - 28,
+                "{what}: {end:?}"
+            );
+            assert_eq!(end.send_refused, 0, "{what}: {end:?}");
+            assert_eq!(end.oversize, 0, "{what}: {end:?}");
             assert!(end.sealed > 0 && end.opened > 0, "{what}: {end:?}");
             assert_eq!((end.forged, end.replayed, end.malformed), (0, 0, 0), "{what}: {end:?}");
             assert_eq!(end.pump.read_errors, 0, "{what}: {end:?}");
+            assert_eq!(end.engine.receive_dropped_offload, 0, "{what}: metadata refused: {end:?}");
             assert!(end.engine.send_packets > 0 && end.engine.receive_packets > 0, "{what}: {end:?}");
             assert_eq!(end.side.write_errors, 0, "{what}: {end:?}");
             assert!(end.side.written > 0, "{what}: {end:?}");
+            match (mode, offload) {
+                (Mode::V2, true) => {
+                    // Each end sent a transfer's data: super-packets from the stack crossed the
+                    // ring whole, were cut into records here, coalesced again at the other end
+                    // and indicated to its stack as super-packets.
+                    assert!(end.engine.send_offload_packets > 0 && end.segmented > 0, "{what}: {end:?}");
+                    assert!(end.sealed > end.pump.read, "{what}: {end:?}");
+                    assert!(end.coalesced > 0 && end.coalesced_records > end.coalesced, "{what}: {end:?}");
+                    assert!(end.engine.receive_coalesced > 0, "{what}: {end:?}");
+                }
+                (Mode::V1, true) => {
+                    // A v1 ring carries no metadata: the engine cut the stack's large sends.
+                    assert!(end.engine.send_segmented > 0, "{what}: {end:?}");
+                    assert_eq!((end.segmented, end.coalesced), (0, 0), "{what}: {end:?}");
+                }
+                (_, false) => {
+                    assert_eq!((end.segmented, end.coalesced), (0, 0), "{what}: {end:?}");
+                    assert_eq!(end.engine.send_segmented + end.engine.send_offload_packets, 0, "{what}: {end:?}");
+                }
+            }
         }
     }
     drop(topology);

@@ -9,7 +9,11 @@
  *   - moving and shrinking a packet inside its slot before sending it;
  *   - batches: one lock and one publication for many packets;
  *   - the session's counters, including the packet bytes the library itself copied;
- *   - shrinking the last allocated packet before sending it, on Wintun's own (v1) rings too.
+ *   - shrinking the last allocated packet before sending it, on Wintun's own (v1) rings too;
+ *   - per-packet offload metadata (RINGTUN_SESSION_OFFLOAD): received super-packets and checksum
+ *     states, sent super-packets and checksums left to the driver;
+ *   - the write-space wait (RINGTUN_SESSION_WRITE_SPACE): a thread that finds the send ring
+ *     full sleeps until the driver frees space, instead of dropping or polling.
  *
  * A session started with RingtunStartSession uses v2 rings where the driver has them and
  * Wintun's v1 rings otherwise, and says so (RingtunGetSessionInfo). Every call below works on
@@ -56,6 +60,17 @@ extern "C" {
  * their IP length fields (the ABI's RECEIVE_SPLIT: the driver's Receive ring carries what the
  * client sends). v2 only. */
 #define RINGTUN_SESSION_RECEIVE_SPLIT 0x00000001u
+/* Per-packet offload metadata on both rings (RINGTUN_OFFLOAD_META, the ABI's OFFLOAD): received
+ * packets may be super-packets of up to 64 KiB or carry a checksum state, sent ones may ask the
+ * driver for either (RingtunSetSendPacketOffload). v2 only, not with RECEIVE_SPLIT
+ * (ERROR_INVALID_PARAMETER). The metadata block takes 16 bytes of each slot; it is not part of
+ * the room asked for, and a RINGTUN_PACKET's Frame starts after it. A driver without it runs the
+ * session without it (RingtunGetSessionInfo's Flags say what was granted). */
+#define RINGTUN_SESSION_OFFLOAD 0x00000002u
+/* The write-space signal (the ABI's WRITE_SPACE): RingtunWaitForSendSpace sleeps until the driver
+ * frees space in the send ring; without it, that call looks at the ring every millisecond. v2
+ * only; a driver without it runs the session without it (see Flags). */
+#define RINGTUN_SESSION_WRITE_SPACE 0x00000004u
 /* Use Wintun's v1 rings even if the driver has v2 (never passed to the driver). */
 #define RINGTUN_SESSION_V1_ONLY 0x00010000u
 
@@ -108,9 +123,12 @@ typedef struct _RINGTUN_SESSION_INFO {
     WORD SendTailRoom;     /* 0 on v1 */
 } RINGTUN_SESSION_INFO;
 
-/* What a session moved. */
+/*
+ * What a session moved. A program built with the first version of this struct (48 bytes, up to
+ * CopiedBytes) passes that Size and gets that much; the write-space counters follow it.
+ */
 typedef struct _RINGTUN_SESSION_STATISTICS {
-    DWORD Size;             /* in: sizeof(RINGTUN_SESSION_STATISTICS) */
+    DWORD Size;             /* in: sizeof(RINGTUN_SESSION_STATISTICS), or 48 */
     DWORD Reserved;
     DWORD64 SentPackets;
     DWORD64 SentBytes;      /* IP bytes */
@@ -119,7 +137,38 @@ typedef struct _RINGTUN_SESSION_STATISTICS {
     DWORD64 CopiedBytes;    /* packet bytes the library copied: only a sent packet moved inside its
                                slot on v1 rings (v1 has no data offset). 0: every byte stayed
                                where it was written. */
+    DWORD64 SendRingFull;   /* allocations refused because the send ring was full (each a drop
+                               unless the caller waited and tried again) */
+    DWORD64 SpaceWaits;     /* RingtunWaitForSendSpace calls that had to wait */
+    DWORD64 SpaceFound;     /* waits that ended with room */
+    DWORD64 SpaceTimeouts;  /* waits that ended with ERROR_TIMEOUT */
+    DWORD64 SpaceSignals;   /* times the driver's write-space signal woke a waiter */
 } RINGTUN_SESSION_STATISTICS;
+
+/*
+ * A packet's offload metadata: the ABI's 16-byte block in every slot of a session with
+ * RINGTUN_SESSION_OFFLOAD, the layout of Linux's struct virtio_net_hdr (little-endian) and 6
+ * reserved bytes. All zero: a plain packet. docs/ring-protocol.md section 15 gives the rules the
+ * driver checks a sent block against (a packet whose block breaks one is dropped and counted).
+ */
+typedef struct _RINGTUN_OFFLOAD_META {
+    BYTE Flags;       /* RINGTUN_OFFLOAD_F_* (at most one) */
+    BYTE GsoType;     /* RINGTUN_OFFLOAD_GSO_*, with RINGTUN_OFFLOAD_GSO_ECN on TCP types */
+    WORD HdrLen;      /* super-packets: length of the IP and TCP/UDP headers; else 0 */
+    WORD GsoSize;     /* super-packets: payload bytes per segment; else 0 */
+    WORD CsumStart;   /* NEEDS_CSUM: where the checksummed range (the L4 header) starts; else 0 */
+    WORD CsumOffset;  /* NEEDS_CSUM: the checksum field's offset from CsumStart (TCP 16, UDP 6) */
+    BYTE Reserved[6]; /* zero */
+} RINGTUN_OFFLOAD_META;
+
+/* Flags and GsoType: the values of linux/virtio_net.h, as ringtun.h names them. */
+#define RINGTUN_OFFLOAD_F_NEEDS_CSUM 1u  /* the L4 checksum holds the pseudo-header sum: complete it */
+#define RINGTUN_OFFLOAD_F_DATA_VALID 2u  /* the checksums need not be verified */
+#define RINGTUN_OFFLOAD_GSO_NONE 0u
+#define RINGTUN_OFFLOAD_GSO_TCPV4 1u
+#define RINGTUN_OFFLOAD_GSO_TCPV6 4u
+#define RINGTUN_OFFLOAD_GSO_UDP_L4 5u
+#define RINGTUN_OFFLOAD_GSO_ECN 0x80u
 
 /*
  * One slot the client holds: a received packet, or an allocated packet to send. Its bytes after
@@ -241,6 +290,65 @@ typedef BOOL(WINAPI RINGTUN_CANCEL_SEND_PACKET_FUNC)(WINTUN_SESSION_HANDLE Sessi
 typedef BOOL(WINAPI RINGTUN_SHRINK_SEND_PACKET_FUNC)(WINTUN_SESSION_HANDLE Session, const BYTE *Packet,
                                                      DWORD PacketSize);
 
+/* ----- waiting for send space ----- */
+
+/*
+ * Waits up to Milliseconds (INFINITE: no limit; 0: only looks) until a slot as
+ * RingtunAllocateSendPacketEx(Session, MaxSize, HeadRoom, TailRoom) would make it fits in the send
+ * ring. Returns TRUE when it does; nothing is reserved, so allocate next (another thread of the
+ * program may take the room first: allocate, and wait again on ERROR_BUFFER_OVERFLOW). For
+ * WintunAllocateSendPacket(PacketSize), pass PacketSize, 0, 0. FALSE with:
+ *   ERROR_TIMEOUT            the time is up and the slot still does not fit;
+ *   ERROR_HANDLE_EOF         the session ended. A thread waiting when it ends is woken: with
+ *                            this error, or with TRUE if the end freed space first (the driver
+ *                            takes back what the stack held before it stops the ring), and then
+ *                            the allocation fails with ERROR_HANDLE_EOF;
+ *   ERROR_INVALID_PARAMETER  no allocation could make such a slot (size 0 or above 0xFFFF, room
+ *                            beyond the session's).
+ * With RINGTUN_SESSION_WRITE_SPACE granted, the thread sleeps on the session's write-space
+ * signal: it announces itself in the ring, and the driver signals when it frees space; so the
+ * wake comes from the driver, not a timer (SpaceSignals counts such wakes). Without it (v1 rings,
+ * Wintun's driver, a driver without the signal), the ring is looked at every millisecond: the
+ * call still works, without the signal. Any number of threads may wait at once, while others
+ * allocate, send and receive; each wait is counted in the statistics (SpaceWaits, SpaceFound,
+ * SpaceTimeouts, SpaceSignals). A wait never busy-loops. WintunEndSession must not run while a
+ * thread waits (as with every call).
+ */
+typedef BOOL(WINAPI RINGTUN_WAIT_FOR_SEND_SPACE_FUNC)(WINTUN_SESSION_HANDLE Session, DWORD MaxSize, WORD HeadRoom,
+                                                      WORD TailRoom, DWORD Milliseconds);
+
+/* ----- offload metadata ----- */
+
+/*
+ * Fills *Meta with the offload metadata of a received packet the client holds (from
+ * RingtunReceivePacketEx or RingtunReceivePackets, not yet released): a super-packet to cut into
+ * GsoSize-byte segments, a checksum to complete (NEEDS_CSUM) or known good (DATA_VALID), or all
+ * zero for a plain packet (always, in a session without RINGTUN_SESSION_OFFLOAD). The block is
+ * the driver's, copied once: validate it against the packet before acting on it (ringtun.h's
+ * rules, docs/ring-protocol.md section 15). FALSE with ERROR_INVALID_PARAMETER for a packet the
+ * client does not hold.
+ */
+typedef BOOL(WINAPI RINGTUN_GET_RECEIVE_PACKET_OFFLOAD_FUNC)(WINTUN_SESSION_HANDLE Session,
+                                                             const RINGTUN_PACKET *Packet, RINGTUN_OFFLOAD_META *Meta);
+
+/*
+ * Fills *Meta with the offload metadata of an allocated slot the client holds: what
+ * RingtunSetSendPacketOffload set last; all zero for a new slot or without offloads.
+ */
+typedef BOOL(WINAPI RINGTUN_GET_SEND_PACKET_OFFLOAD_FUNC)(WINTUN_SESSION_HANDLE Session,
+                                                          const RINGTUN_PACKET *Packet, RINGTUN_OFFLOAD_META *Meta);
+
+/*
+ * Sets the offload metadata of an allocated slot the client holds, before it is sent: a
+ * super-packet (up to 0xFFFF bytes; allocate it with that MaxSize) for the driver or the stack to
+ * cut, or a checksum left to complete. The driver validates the block against the packet when it
+ * reads the slot and drops (and counts) a packet it does not fit. FALSE with ERROR_NOT_SUPPORTED
+ * in a session without RINGTUN_SESSION_OFFLOAD, ERROR_INVALID_PARAMETER for a slot the client does
+ * not hold.
+ */
+typedef BOOL(WINAPI RINGTUN_SET_SEND_PACKET_OFFLOAD_FUNC)(WINTUN_SESSION_HANDLE Session, const RINGTUN_PACKET *Packet,
+                                                          const RINGTUN_OFFLOAD_META *Meta);
+
 #ifndef RINGTUN_WINTUN_NO_PROTOTYPES
 WINTUN_CREATE_ADAPTER_FUNC WintunCreateAdapter;
 WINTUN_OPEN_ADAPTER_FUNC WintunOpenAdapter;
@@ -270,6 +378,10 @@ RINGTUN_SEND_PACKET_EX_FUNC RingtunSendPacketEx;
 RINGTUN_SEND_PACKETS_FUNC RingtunSendPackets;
 RINGTUN_CANCEL_SEND_PACKET_FUNC RingtunCancelSendPacket;
 RINGTUN_SHRINK_SEND_PACKET_FUNC RingtunShrinkSendPacket;
+RINGTUN_WAIT_FOR_SEND_SPACE_FUNC RingtunWaitForSendSpace;
+RINGTUN_GET_RECEIVE_PACKET_OFFLOAD_FUNC RingtunGetReceivePacketOffload;
+RINGTUN_GET_SEND_PACKET_OFFLOAD_FUNC RingtunGetSendPacketOffload;
+RINGTUN_SET_SEND_PACKET_OFFLOAD_FUNC RingtunSetSendPacketOffload;
 #endif
 
 #ifdef __cplusplus

@@ -78,8 +78,12 @@ typedef WINTUN_ADAPTER_HANDLE(WINAPI WINTUN_OPEN_ADAPTER_FUNC)(LPCWSTR Name);
 typedef VOID(WINAPI WINTUN_CLOSE_ADAPTER_FUNC)(WINTUN_ADAPTER_HANDLE Adapter);
 
 /*
- * Removes the driver if no adapter uses it. Returns TRUE on success; FALSE with the error
- * otherwise (ERROR_INF_IN_USE_BY_DEVICES while adapters exist).
+ * Wintun removes its driver if no adapter uses it (its DLL installs it again on the next create).
+ * ringtun keeps the driver package an administrator installed from ringtun.inf and returns TRUE,
+ * telling the logger; where the administrator opted in (HKLM\SOFTWARE\ringtun,
+ * WintunDeleteDriver = 1; Linux: RINGTUN_WINTUN_DELETE_DRIVER=1) it removes it as Wintun does:
+ * TRUE on success, FALSE with the error otherwise (ERROR_INF_IN_USE_BY_DEVICES while adapters
+ * exist).
  */
 typedef BOOL(WINAPI WINTUN_DELETE_DRIVER_FUNC)(VOID);
 

@@ -3,7 +3,8 @@
 //! Wintun 0.14's API over the ringtun client library: `wintun.dll` on Windows, `libwintun.so` on
 //! Linux. A program written for Wintun's `wintun.dll` runs on ringtun by loading this library
 //! instead; `Ringtun*` extensions give C programs ringtun's v2 rings (head and tail room, moving
-//! and shrinking a packet inside its slot, batches) and the session's counters.
+//! and shrinking a packet inside its slot, batches, per-packet offload metadata, the write-space
+//! wait) and the session's counters.
 //!
 //! The exports are portable: they check arguments, translate to the client library (the only ring
 //! implementation) and report errors through the platform's last error. What depends on the
@@ -34,8 +35,9 @@
 
 use core::ops::Range;
 use core::ptr;
+use std::time::Duration;
 
-use ring_abi::{RingVersion, Room, MAX_RING_CAPACITY, MIN_RING_CAPACITY};
+use ring_abi::{RingVersion, Room, MAX_RING_CAPACITY, MIN_RING_CAPACITY, OFFLOAD_META_SIZE};
 use ringtun::backend::{Backend, DeviceError};
 use ringtun::{Error, FallbackReason, RawSlot, Session, SessionConfig, VersionPreference};
 
@@ -45,9 +47,11 @@ pub mod platform;
 pub mod win32;
 
 use ffi::{
-    RingtunCapabilities, RingtunPacket, RingtunSessionConfig, RingtunSessionInfo, RingtunSessionStatistics,
-    RINGTUN_FALLBACK_DRIVER_VERSION, RINGTUN_FALLBACK_NONE, RINGTUN_FALLBACK_NO_CAPABILITY_QUERY,
-    RINGTUN_FALLBACK_REFUSED, RINGTUN_FALLBACK_UNSUPPORTED, RINGTUN_SESSION_RECEIVE_SPLIT, RINGTUN_SESSION_V1_ONLY,
+    RingtunCapabilities, RingtunOffloadMeta, RingtunPacket, RingtunSessionConfig, RingtunSessionInfo,
+    RingtunSessionStatistics, RINGTUN_FALLBACK_DRIVER_VERSION, RINGTUN_FALLBACK_NONE,
+    RINGTUN_FALLBACK_NO_CAPABILITY_QUERY, RINGTUN_FALLBACK_REFUSED, RINGTUN_FALLBACK_UNSUPPORTED,
+    RINGTUN_SESSION_DRIVER_FLAGS, RINGTUN_SESSION_OFFLOAD, RINGTUN_SESSION_RECEIVE_SPLIT,
+    RINGTUN_SESSION_STATISTICS_V1_SIZE, RINGTUN_SESSION_V1_ONLY, RINGTUN_SESSION_WRITE_SPACE,
 };
 use platform::{ExportedEvent, PlatformAdapter, PlatformSystem};
 use win32::*;
@@ -80,8 +84,14 @@ pub struct WintunSession {
     /// Where a received packet's data starts in its slot (header and the exact head room): maps
     /// the pointer `WintunReleaseReceivePacket` gets back to its slot.
     receive_data_offset: u32,
-    /// The packet header's size in the send ring: maps a data (or frame) pointer to its slot.
+    /// Bytes of a send-ring slot before the client's frame (the packet header, and the offload
+    /// metadata block with offloads): maps a data (or frame) pointer to its slot.
     send_header: u32,
+    /// The same for the receive ring: maps a frame pointer to its slot.
+    receive_header: u32,
+    /// Bytes of the offload metadata block in front of every frame (0 without offloads): part of
+    /// the registered room, not of the room the client asked for.
+    meta: u32,
     /// `RINGTUN_SESSION_*` flags in force.
     flags: u32,
 }
@@ -127,6 +137,13 @@ fn set_last_error(code: u32) {
 fn fail<T>(code: u32) -> *mut T {
     set_last_error(code);
     ptr::null_mut()
+}
+
+/// [`fail`] out of a hot path's way.
+#[cold]
+#[inline(never)]
+fn fail_cold<T>(code: u32) -> *mut T {
+    fail(code)
 }
 
 /// Sets the last error and returns `FALSE`.
@@ -245,7 +262,9 @@ pub unsafe extern "system" fn WintunCloseAdapter(adapter: *mut WintunAdapter) {
     adapter.adapter.close();
 }
 
-/// `WintunDeleteDriver`: removes the driver if no adapter uses it.
+/// `WintunDeleteDriver`: keeps the driver package by default (this library cannot install it
+/// again) and succeeds; removes it as Wintun does where the administrator opted in
+/// ([`platform::driver_deletion`]).
 #[no_mangle]
 pub extern "system" fn WintunDeleteDriver() -> i32 {
     match platform::System::delete_driver() {
@@ -319,14 +338,23 @@ fn start_session(adapter: &WintunAdapter, config: SessionConfig, flags: u32) -> 
     };
     let receive = *session.incoming_ring().geometry();
     let send = *session.outgoing_ring().geometry();
+    let granted = |flag: u32, on: bool| if on { flag } else { 0 };
     let flags = match session.version() {
-        RingVersion::V2 => flags & RINGTUN_SESSION_RECEIVE_SPLIT,
+        RingVersion::V2 => {
+            (flags & RINGTUN_SESSION_RECEIVE_SPLIT)
+                | granted(RINGTUN_SESSION_OFFLOAD, session.offloads())
+                | granted(RINGTUN_SESSION_WRITE_SPACE, session.write_space_signal())
+        }
         RingVersion::V1 => 0,
     } | (flags & RINGTUN_SESSION_V1_ONLY);
+    let meta = if session.offloads() { OFFLOAD_META_SIZE } else { 0 };
     let handle = WintunSession {
         read_wait,
+        // The registered head room includes the metadata block.
         receive_data_offset: receive.packet_header_size() + u32::from(receive.room().headroom),
-        send_header: send.packet_header_size(),
+        send_header: send.packet_header_size() + meta,
+        receive_header: receive.packet_header_size() + meta,
+        meta,
         session,
         flags,
     };
@@ -384,13 +412,25 @@ pub unsafe extern "system" fn WintunGetReadWaitEvent(session: *mut WintunSession
 /// The next received packet, detached; with nothing there, the read-wait event is armed first
 /// (v2 rings signal it only for a client that declared itself alertable), so that a caller that
 /// then waits on it wakes for the next packet. A packet that arrives while arming is returned.
+#[inline(always)]
 fn receive_or_arm(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
+    match s.session.receive_raw() {
+        Ok(None) => arm_or_receive(s),
+        other => other,
+    }
+}
+
+/// [`receive_or_arm`] once the ring was found empty: arms the read-wait event, or receives the
+/// packet that arrived meanwhile.
+#[cold]
+#[inline(never)]
+fn arm_or_receive(s: &WintunSession) -> Result<Option<RawSlot>, Error> {
     loop {
-        if let Some(raw) = s.session.receive_raw()? {
-            return Ok(Some(raw));
-        }
         if s.session.arm_read_wait() {
             return Ok(None);
+        }
+        if let Some(raw) = s.session.receive_raw()? {
+            return Ok(Some(raw));
         }
     }
 }
@@ -407,15 +447,18 @@ pub unsafe extern "system" fn WintunReceivePacket(session: *mut WintunSession, p
     if packet_size.is_null() {
         return fail(ERROR_INVALID_PARAMETER);
     }
-    match receive_or_arm(s) {
-        Ok(Some(raw)) => {
-            // SAFETY: `packet_size` points to a DWORD (caller's contract).
-            unsafe { packet_size.write_unaligned(raw.data_len) };
-            raw.frame.wrapping_add(raw.data_start as usize)
-        }
-        Ok(None) => fail(ERROR_NO_MORE_ITEMS),
-        Err(e) => fail(error_code(e)),
-    }
+    let (data, len) = match s.session.receive_data_raw() {
+        Ok(Some(packet)) => packet,
+        Ok(None) => match arm_or_receive(s) {
+            Ok(Some(raw)) => (raw.frame.wrapping_add(raw.data_start as usize), raw.data_len),
+            Ok(None) => return fail(ERROR_NO_MORE_ITEMS),
+            Err(e) => return fail_cold(error_code(e)),
+        },
+        Err(e) => return fail_cold(error_code(e)),
+    };
+    // SAFETY: `packet_size` points to a DWORD (caller's contract).
+    unsafe { packet_size.write_unaligned(len) };
+    data
 }
 
 /// `WintunReleaseReceivePacket`: gives a received packet's slot back. A pointer that is not a
@@ -427,14 +470,17 @@ pub unsafe extern "system" fn WintunReceivePacket(session: *mut WintunSession, p
 pub unsafe extern "system" fn WintunReleaseReceivePacket(session: *mut WintunSession, packet: *const u8) {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return };
-    let result = match s.session.incoming_slot_at(packet, s.receive_data_offset) {
-        Some(slot) => s.session.release_raw(slot),
-        None => Err(Error::UnknownSlot),
-    };
-    if let Err(e) = result {
-        logger::error(format_args!("Release of a packet the session did not hand out: {e}"));
-        set_last_error(error_code(e));
+    if let Err(e) = s.session.release_raw_at(packet, s.receive_data_offset) {
+        release_refused(e);
     }
+}
+
+/// A release refused: logged, and the last error set.
+#[cold]
+#[inline(never)]
+fn release_refused(e: Error) {
+    logger::error(format_args!("Release of a packet the session did not hand out: {e}"));
+    set_last_error(error_code(e));
 }
 
 /// `WintunAllocateSendPacket`: a slot for a packet of exactly `packet_size` bytes (1 to 0xFFFF),
@@ -447,8 +493,8 @@ pub unsafe extern "system" fn WintunReleaseReceivePacket(session: *mut WintunSes
 pub unsafe extern "system" fn WintunAllocateSendPacket(session: *mut WintunSession, packet_size: u32) -> *mut u8 {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return ptr::null_mut() };
-    match s.session.allocate_raw(packet_size as usize, 0, 0) {
-        Ok(raw) => raw.frame.wrapping_add(raw.data_start as usize),
+    match s.session.allocate_data_raw(packet_size as usize) {
+        Ok(packet) => packet,
         Err(e) => fail(error_code(e)),
     }
 }
@@ -463,15 +509,19 @@ pub unsafe extern "system" fn WintunAllocateSendPacket(session: *mut WintunSessi
 pub unsafe extern "system" fn WintunSendPacket(session: *mut WintunSession, packet: *const u8) {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return };
-    let result = match s.session.outgoing_slot_at(packet, s.send_header) {
-        Some(slot) => s.session.send_raw(slot, None),
-        None => Err(Error::UnknownSlot),
-    };
-    match result {
-        Ok(()) => {}
+    if let Err(e) = s.session.send_raw_at(packet, s.send_header) {
+        send_failed(e);
+    }
+}
+
+/// A send that failed: the last error set, and the logger told unless the session has ended.
+#[cold]
+#[inline(never)]
+fn send_failed(e: Error) {
+    match e {
         // Published, but the session has ended: as with Wintun, the packet is simply gone.
-        Err(Error::SessionEnded) => set_last_error(ERROR_HANDLE_EOF),
-        Err(e) => {
+        Error::SessionEnded => set_last_error(ERROR_HANDLE_EOF),
+        e => {
             logger::error(format_args!("Send of a packet the session did not allocate: {e}"));
             set_last_error(error_code(e));
         }
@@ -512,7 +562,7 @@ pub unsafe extern "system" fn RingtunGetCapabilities(
         Ok(c) => RingtunCapabilities {
             size,
             max_version: c.max_version,
-            supported_flags: c.supported_flags & RINGTUN_SESSION_RECEIVE_SPLIT,
+            supported_flags: c.supported_flags & RINGTUN_SESSION_DRIVER_FLAGS,
             max_head_room: c.max_headroom,
             max_tail_room: c.max_tailroom,
             min_capacity: c.min_capacity,
@@ -546,7 +596,7 @@ pub unsafe extern "system" fn RingtunStartSession(
     let Some(adapter) = (unsafe { adapter_ref(adapter) }) else { return ptr::null_mut() };
     // SAFETY: null or a RINGTUN_SESSION_CONFIG (caller's contract).
     let Some(c) = (unsafe { config.as_ref() }) else { return fail(ERROR_INVALID_PARAMETER) };
-    let known = RINGTUN_SESSION_RECEIVE_SPLIT | RINGTUN_SESSION_V1_ONLY;
+    let known = RINGTUN_SESSION_DRIVER_FLAGS | RINGTUN_SESSION_V1_ONLY;
     if !struct_size_ok::<RingtunSessionConfig>(c.size)
         || c.flags & !known != 0
         || !valid_capacity(c.receive_capacity)
@@ -565,7 +615,8 @@ pub unsafe extern "system" fn RingtunStartSession(
         incoming_room: Room::new(c.receive_head_room, c.receive_tail_room),
         outgoing_room: Room::new(c.send_head_room, c.send_tail_room),
         receive_split: c.flags & RINGTUN_SESSION_RECEIVE_SPLIT != 0,
-        ..SessionConfig::default()
+        offload: c.flags & RINGTUN_SESSION_OFFLOAD != 0,
+        write_space: c.flags & RINGTUN_SESSION_WRITE_SPACE != 0,
     };
     start_session(adapter, config, c.flags)
 }
@@ -605,20 +656,23 @@ pub unsafe extern "system" fn RingtunGetSessionInfo(session: *mut WintunSession,
         flags: s.flags,
         receive_capacity: receive.capacity(),
         send_capacity: send.capacity(),
-        receive_head_room: receive.room().headroom,
+        // The client's room, without the offload metadata block.
+        receive_head_room: receive.room().headroom.saturating_sub(s.meta as u16),
         receive_tail_room: receive.room().tailroom,
-        send_head_room: send.room().headroom,
-        send_tail_room: send.room().tailroom,
+        send_head_room: s.session.outgoing_room().headroom,
+        send_tail_room: s.session.outgoing_room().tailroom,
     };
     1
 }
 
-/// `RingtunGetSessionStatistics`: what the session moved, and the packet bytes the library copied
-/// (only moves of sent data on v1 rings: 0 means every packet byte stayed in place).
+/// `RingtunGetSessionStatistics`: what the session moved, the packet bytes the library copied
+/// (only moves of sent data on v1 rings: 0 means every packet byte stayed in place), and the
+/// send-ring full and write-space counters. A caller built with the first version of the struct
+/// (`Size` 48, without the write-space counters) gets that much.
 ///
 /// # Safety
 /// `session` is null or a live session handle; `statistics` is null or points to a
-/// `RINGTUN_SESSION_STATISTICS` whose `Size` is set.
+/// `RINGTUN_SESSION_STATISTICS` of at least `Size` bytes, `Size` set.
 #[no_mangle]
 pub unsafe extern "system" fn RingtunGetSessionStatistics(
     session: *mut WintunSession,
@@ -626,24 +680,38 @@ pub unsafe extern "system" fn RingtunGetSessionStatistics(
 ) -> i32 {
     // SAFETY: forwarded from the caller's contract.
     let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
-    // SAFETY: null or a RINGTUN_SESSION_STATISTICS (caller's contract).
-    let Some(out) = (unsafe { statistics.as_mut() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
-    if !struct_size_ok::<RingtunSessionStatistics>(out.size) {
+    if statistics.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: `Size` is the struct's first DWORD (caller's contract); the rest may be shorter than
+    // this version's struct, so no reference to the whole is formed.
+    let size = unsafe { statistics.cast::<u32>().read_unaligned() };
+    if size < RINGTUN_SESSION_STATISTICS_V1_SIZE {
         return fail_bool(ERROR_INVALID_PARAMETER);
     }
     let c = s.session.counters();
-    *out = RingtunSessionStatistics {
-        size: out.size,
+    let full = RingtunSessionStatistics {
+        size,
         reserved: 0,
         sent_packets: c.sent_packets,
         sent_bytes: c.sent_bytes,
         received_packets: c.received_packets,
         received_bytes: c.received_bytes,
         copied_bytes: c.copied_bytes,
+        send_ring_full: c.outgoing_ring_full,
+        space_waits: c.space_waits,
+        space_found: c.space_found,
+        space_timeouts: c.space_timeouts,
+        space_signals: c.space_signals,
     };
+    let len = (size as usize).min(core::mem::size_of::<RingtunSessionStatistics>());
+    // SAFETY: the caller's struct holds `Size` bytes (its contract), `len` is at most that and at
+    // most this struct's size; a local does not overlap the caller's memory.
+    unsafe { ptr::copy_nonoverlapping(ptr::from_ref(&full).cast::<u8>(), statistics.cast::<u8>(), len) };
     1
 }
 
+/// A raw slot as a `RINGTUN_PACKET` (both frames begin after the offload metadata block, if any).
 fn packet_of(raw: RawSlot) -> RingtunPacket {
     RingtunPacket { frame: raw.frame, frame_size: raw.frame_len, offset: raw.data_start, size: raw.data_len }
 }
@@ -736,8 +804,7 @@ pub unsafe extern "system" fn RingtunReleaseReceivePackets(
     }
     // SAFETY: `packets` points to `count` entries (caller's contract; null only with 0).
     let list = if count == 0 { &[][..] } else { unsafe { core::slice::from_raw_parts(packets, count as usize) } };
-    let header = s.session.incoming_ring().geometry().packet_header_size();
-    let outcome = s.session.release_raw_many_at(list.iter().map(|p| p.frame.cast_const()), header);
+    let outcome = s.session.release_raw_many_at(list.iter().map(|p| p.frame.cast_const()), s.receive_header);
     if let Some(e) = outcome.error {
         set_last_error(error_code(e));
     }
@@ -935,9 +1002,141 @@ pub unsafe extern "system" fn RingtunShrinkSendPacket(
     }
 }
 
-// The write-space wait (a client that finds the send ring full waits until the driver has freed
-// space) goes here as `RingtunWaitForSendSpace`, over the client library's wait, once the driver
-// signals freed space.
+// ----- the write-space wait ------------------------------------------------------------------
+
+/// The longest wait handed to the client library at once: `INFINITE` waits in such steps.
+const LONGEST_WAIT: Duration = Duration::from_millis(INFINITE as u64 - 1);
+
+/// `RingtunWaitForSendSpace`: waits up to `milliseconds` (`INFINITE`: no limit) until a slot as
+/// `RingtunAllocateSendPacketEx(max_size, head_room, tail_room)` makes it fits in the send ring.
+/// TRUE when it does (nothing is reserved: allocate next; another thread may take the room
+/// first); FALSE with `ERROR_TIMEOUT` when the time is up, `ERROR_HANDLE_EOF` when the session
+/// ended, `ERROR_INVALID_PARAMETER` for a slot no allocation could make. With the write-space
+/// signal (`RINGTUN_SESSION_WRITE_SPACE` granted) the thread sleeps until the driver frees space;
+/// without it, the ring is looked at again every millisecond.
+///
+/// # Safety
+/// `session` is null or a live session handle.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunWaitForSendSpace(
+    session: *mut WintunSession,
+    max_size: u32,
+    head_room: u16,
+    tail_room: u16,
+    milliseconds: u32,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // The slot `allocate_ex` would reserve.
+    let (len, head_room, tail_room) = match s.session.version() {
+        RingVersion::V2 => (max_size as usize, head_room, tail_room),
+        RingVersion::V1 => (max_size as usize + usize::from(head_room) + usize::from(tail_room), 0, 0),
+    };
+    let timeout = Duration::from_millis(u64::from(milliseconds)).min(LONGEST_WAIT);
+    loop {
+        match s.session.wait_for_send_space(len, head_room, tail_room, timeout) {
+            Ok(true) => return 1,
+            Ok(false) if milliseconds == INFINITE => continue,
+            Ok(false) => return fail_bool(ERROR_TIMEOUT),
+            Err(e) => return fail_bool(error_code(e)),
+        }
+    }
+}
+
+// ----- per-packet offload metadata ----------------------------------------------------------
+
+/// `RingtunGetReceivePacketOffload`: the offload metadata of a received packet the caller holds
+/// (from `RingtunReceivePacketEx` / `RingtunReceivePackets`), as the driver wrote it; all zero (a
+/// plain packet) in a session without offloads. `ERROR_INVALID_PARAMETER` for a packet the
+/// caller does not hold.
+///
+/// # Safety
+/// `session` is null or a live session handle; `packet` is null or points to a `RINGTUN_PACKET`;
+/// `meta` is null or points to a `RINGTUN_OFFLOAD_META`.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunGetReceivePacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *mut RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    let capacity = s.session.incoming_ring().geometry().capacity();
+    let slot = s.session.incoming_slot_at(p.frame, s.receive_header).unwrap_or(capacity);
+    match s.session.incoming_offload_raw(slot) {
+        Ok(m) => {
+            // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract).
+            unsafe { meta.write_unaligned(m.into()) };
+            1
+        }
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
+
+/// `RingtunGetSendPacketOffload`: the offload metadata of an allocated slot the caller holds:
+/// what `RingtunSetSendPacketOffload` set last, all zero for a new slot or without offloads.
+///
+/// # Safety
+/// As [`RingtunGetReceivePacketOffload`].
+#[no_mangle]
+pub unsafe extern "system" fn RingtunGetSendPacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *mut RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    let (slot, _) = send_item(s, p);
+    match s.session.outgoing_offload_raw(slot) {
+        Ok(m) => {
+            // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract).
+            unsafe { meta.write_unaligned(m.into()) };
+            1
+        }
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
+
+/// `RingtunSetSendPacketOffload`: sets the offload metadata of an allocated slot the caller holds
+/// (a super-packet of up to 0xFFFF bytes to be cut by the driver or the stack, or a checksum to
+/// complete). Only in a session with offloads (`ERROR_NOT_SUPPORTED` otherwise). The driver
+/// validates the block against the packet when it reads the slot, and drops (and counts) a
+/// packet whose block does not fit it.
+///
+/// # Safety
+/// `session` is null or a live session handle; `packet` is null or points to a `RINGTUN_PACKET`;
+/// `meta` is null or points to a `RINGTUN_OFFLOAD_META`.
+#[no_mangle]
+pub unsafe extern "system" fn RingtunSetSendPacketOffload(
+    session: *mut WintunSession,
+    packet: *const RingtunPacket,
+    meta: *const RingtunOffloadMeta,
+) -> i32 {
+    // SAFETY: forwarded from the caller's contract.
+    let Some(s) = (unsafe { session_ref(session) }) else { return 0 };
+    // SAFETY: null or a RINGTUN_PACKET (caller's contract).
+    let Some(p) = (unsafe { packet.as_ref() }) else { return fail_bool(ERROR_INVALID_PARAMETER) };
+    if meta.is_null() {
+        return fail_bool(ERROR_INVALID_PARAMETER);
+    }
+    // SAFETY: `meta` points to a RINGTUN_OFFLOAD_META (caller's contract); read once.
+    let m = unsafe { meta.read_unaligned() };
+    let (slot, _) = send_item(s, p);
+    match s.session.set_outgoing_offload_raw(slot, m.into()) {
+        Ok(()) => 1,
+        Err(e) => fail_bool(error_code(e)),
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -41,6 +41,8 @@ pub const ERROR_GEN_FAILURE: u32 = 31;
 pub const ERROR_HANDLE_EOF: u32 = 38;
 /// `ERROR_NOT_SUPPORTED` (winerror.h).
 pub const ERROR_NOT_SUPPORTED: u32 = 50;
+/// `ERROR_DUP_NAME`: an adapter's name (an interface alias) is taken.
+pub const ERROR_DUP_NAME: u32 = 52;
 /// `ERROR_INVALID_PARAMETER` (winerror.h).
 pub const ERROR_INVALID_PARAMETER: u32 = 87;
 /// `ERROR_BUFFER_OVERFLOW` (winerror.h): the ring is full.
@@ -65,6 +67,8 @@ pub const ERROR_NOT_FOUND: u32 = 1168;
 pub const ERROR_ALREADY_INITIALIZED: u32 = 1247;
 /// `ERROR_NO_SYSTEM_RESOURCES` (winerror.h).
 pub const ERROR_NO_SYSTEM_RESOURCES: u32 = 1450;
+/// `ERROR_TIMEOUT` (winerror.h): `RingtunWaitForSendSpace` found no room in time.
+pub const ERROR_TIMEOUT: u32 = 1460;
 /// `ERROR_INVALID_USER_BUFFER` (winerror.h).
 pub const ERROR_INVALID_USER_BUFFER: u32 = 1784;
 /// `ERROR_DEVICE_NOT_AVAILABLE` (winerror.h).

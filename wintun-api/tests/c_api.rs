@@ -3,6 +3,9 @@
 //!
 //! - `tests/c/api_test.c`: every Wintun call and Ringtun extension, their error paths, threads,
 //!   the end of a session under waiting threads, an adapter closed mid-traffic;
+//! - `tests/c/offload_space_test.c`: the offload metadata and write-space extensions: metadata
+//!   set from C reaching the driver, the grown statistics struct, and a thread waiting for send
+//!   space woken by the driver's signal while another thread drains (the `backpressure` stack);
 //! - `tests/c/wintun_style.c`: a program written as Wintun's documentation shows (its own
 //!   `<windows.h>`, L"" literals, the 14 functions resolved with `LoadLibraryExW` and
 //!   `GetProcAddress`), built with only the include path and the library changed;
@@ -63,6 +66,7 @@ fn run(exe: &Path, stack: &str) -> Output {
     // of libwintun.so (possibly from another build): only this build's copy may be loaded.
     let out = Command::new(exe)
         .env("RINGTUN_WINTUN_STACK", stack)
+        .env_remove("RINGTUN_WINTUN_DELETE_DRIVER")
         .env("LD_LIBRARY_PATH", library_dir())
         .output()
         .expect("run the C program");
@@ -87,6 +91,17 @@ fn c_api_test_program() {
         "ok v2_extensions",
         "all ok",
     ] {
+        assert!(stdout.contains(test), "missing `{test}` in:\n{stdout}");
+    }
+}
+
+#[test]
+fn c_offload_and_write_space_program() {
+    let exe = compile("offload_space_test", &[crate_dir().join("tests/c/offload_space_test.c")], &[], &[]);
+    let out = run(&exe, "backpressure");
+    assert!(out.status.success(), "offload_space_test failed: {:?}", out.status);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for test in ["ok statistics_sizes", "ok offload_metadata", "ok write_space", "all ok"] {
         assert!(stdout.contains(test), "missing `{test}` in:\n{stdout}");
     }
 }
@@ -134,4 +149,22 @@ fn headers_compile_as_cpp() {
         .output()
         .unwrap_or_else(|e| panic!("cannot run the C++ compiler `{cxx}`: {e}"));
     assert!(out.status.success(), "C++ check failed:\n{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn headers_with_the_abi_header() {
+    // ringtun_wintun.h repeats ringtun.h's offload constants (identical definitions): a program
+    // may include both.
+    let unit = scratch("both").join("both.c");
+    std::fs::write(&unit, "#include \"ringtun.h\"\n#include \"ringtun_wintun.h\"\n").unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .args(["-std=c11", "-fsyntax-only", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(crate_dir().join("include"))
+        .arg("-I")
+        .arg(crate_dir().join("../ring-abi/include"))
+        .arg(&unit)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}`: {e}"));
+    assert!(out.status.success(), "both headers:\n{}", String::from_utf8_lossy(&out.stderr));
 }

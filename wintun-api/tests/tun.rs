@@ -164,7 +164,7 @@ fn run_in_namespace() {
     assert_eq!(answered, 5);
 
     // A second adapter of the same name takes it, in Linux too: the first one's interface is
-    // renamed as the adapter is ("ringtun wt0 2").
+    // renamed as the adapter is ("ringtun wt0 1", as Wintun renames the holder).
     // SAFETY: NUL-terminated UTF-16 strings; no GUID.
     let second = unsafe { WintunCreateAdapter(name.as_ptr(), tunnel_type.as_ptr(), core::ptr::null()) };
     assert!(!second.is_null(), "second adapter: {}", platform_error());
@@ -174,9 +174,9 @@ fn run_in_namespace() {
     assert!(!found.is_null(), "the first adapter's interface still exists");
     // SAFETY: if_indextoname wrote a NUL-terminated name.
     let renamed = unsafe { std::ffi::CStr::from_ptr(renamed.as_ptr()) }.to_string_lossy().into_owned();
-    assert_eq!(renamed, "ringtun-wt0-2", "the first adapter's interface");
+    assert_eq!(renamed, "ringtun-wt0-1", "the first adapter's interface");
     assert!(ip(&["link", "show", "ringtun-wt0"]).status.success(), "the new adapter's interface");
-    let renamed_name = wide("ringtun wt0 2");
+    let renamed_name = wide("ringtun wt0 1");
     // SAFETY: a NUL-terminated UTF-16 string.
     let opened = unsafe { WintunOpenAdapter(renamed_name.as_ptr()) };
     assert!(!opened.is_null(), "the first adapter under its new name");
@@ -194,7 +194,7 @@ fn run_in_namespace() {
         WintunEndSession(session);
         WintunCloseAdapter(adapter);
     }
-    assert!(!ip(&["link", "show", "ringtun-wt0-2"]).status.success(), "the interface went with the adapter");
+    assert!(!ip(&["link", "show", "ringtun-wt0-1"]).status.success(), "the interface went with the adapter");
     assert!(!ip(&["link", "show", "ringtun-wt0"]).status.success(), "and the second one's");
 }
 

@@ -290,10 +290,12 @@ class RSC_NBL_INFO(Struct):
     _fields_ = [("CoalescedSegCount", USHORT), ("DupAckCount", USHORT)]
 
 
-# NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_5 (through Rfc6877Xlat) and _6 (through UdpSegmentation).
+# NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_3 (through EncapsulatedPacketTaskOffloadGre), _5 (through
+# Rfc6877Xlat) and _6 (through UdpSegmentation).
+NDIS_OFFLOAD_SIZE_REVISION_3 = NDIS_OFFLOAD.through("EncapsulatedPacketTaskOffloadGre")
 NDIS_OFFLOAD_SIZE_REVISION_5 = NDIS_OFFLOAD.through("Rfc6877Xlat")
 NDIS_OFFLOAD_SIZE_REVISION_6 = NDIS_OFFLOAD.through("UdpSegmentation")
-assert (NDIS_OFFLOAD_SIZE_REVISION_5, NDIS_OFFLOAD_SIZE_REVISION_6) == (188, 216)
+assert (NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5, NDIS_OFFLOAD_SIZE_REVISION_6) == (156, 188, 216)
 # NDIS_NET_BUFFER_LIST_INFO indices (x64): TcpIpChecksumNetBufferListInfo, TcpLargeSendNetBufferListInfo,
 # TcpRecvSegCoalesceInfo (= UdpSegmentationOffloadInfo, NDIS 6.83).
 NBL_INFO_CHECKSUM, NBL_INFO_LSO, NBL_INFO_RSC_OR_USO = 0, 2, 22

@@ -29,7 +29,7 @@ from layouts import (
     NDIS_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES as REGISTRATION, NDIS_MINIPORT_DRIVER_CHARACTERISTICS as CHARS,
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
     NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
-    NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_5,
+    NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5,
     NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
@@ -68,6 +68,8 @@ WDF_GLOBALS_DRIVER, WDF_GLOBALS_DRIVER_FLAGS, WDF_GLOBALS_DISPLACE_DRIVER_UNLOAD
 WDF_DRIVER_GLOBALS_SIZE = 0x38
 # Bug checks (bugcodes.h; the Rust panic code is wdk-panic's "RPNC").
 RUST_PANIC_BUGCHECK = 0x52504E43
+KMODE_EXCEPTION_NOT_HANDLED = 0x1E
+STATUS_BREAKPOINT = 0x80000003            # ntstatus.h
 KMDF_FUNCTION_COUNT = 444
 PAGE = 0x1000
 STATUS_ACCESS_DENIED = 0xC0000022         # ntstatus.h
@@ -100,6 +102,7 @@ STATUS_INVALID_HANDLE = 0xC0000008
 NDIS_STATUS_NOT_SUPPORTED = 0xC00000BB    # ndis.h (= STATUS_NOT_SUPPORTED)
 NDIS_STATUS_INVALID_LENGTH = 0xC0010014
 NDIS_STATUS_INVALID_DATA = 0xC0010015
+NDIS_STATUS_INVALID_PARAMETER = 0xC000000D   # ndis.h (= STATUS_INVALID_PARAMETER)
 NDIS_STATUS_BUFFER_TOO_SHORT = 0xC0010016
 NDIS_STATUS_INVALID_OID = 0xC0010017
 NDIS_STATUS_MEDIA_DISCONNECTED = 0xC023001F
@@ -1326,14 +1329,17 @@ class Model:
     def h_KeBugCheckEx(self):
         code, *params = self.args(5)
         self.bugcheck = bugcheck_report(code & 0xFFFFFFFF, params, self.se.mem_read)
-        if self.debug_breaks:
-            self.bugcheck += f", after a debug break (int 3) at {self.debug_breaks[-1]:#x}"
         raise ModelError(self.bugcheck)
 
     def debug_break(self, pc):
-        """An `int 3` (wdk-panic traps before it bug-checks in debug builds): a kernel debugger
-        would stop here; the model notes it and continues, so that the bug check is seen."""
+        """An `int 3`. The model's kernel, like a machine in the field, has no kernel debugger: the
+        breakpoint exception goes unhandled and the system bug-checks with 0x1E
+        KMODE_EXCEPTION_NOT_HANDLED (STATUS_BREAKPOINT at `pc`), before any KeBugCheckEx the driver
+        was about to make (a Rust panic's "RPNC" and location never reach the dump)."""
         self.debug_breaks.append(pc)
+        self.bugcheck = bugcheck_report(KMODE_EXCEPTION_NOT_HANDLED, [STATUS_BREAKPOINT, pc, 0, 0],
+                                        self.se.mem_read) + " (a debug break without a kernel debugger)"
+        raise ModelError(self.bugcheck)
 
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo):
@@ -1465,10 +1471,17 @@ class Model:
         return NDIS_STATUS_SUCCESS
 
     def read_offload(self, address, what, size=None):
-        """An NDIS_OFFLOAD the driver hands over, checked against the revision NDIS accepts from
-        a miniport of the version it registered (6 with USO from NDIS 6.83, 5 below), decoded."""
+        """An NDIS_OFFLOAD the driver hands over, checked against the revision the NDIS_OFFLOAD
+        documentation gives a miniport of the version it registered (revision 6 with
+        UdpSegmentation from NDIS 6.83, revision 5 "for NDIS 6.70 and later", revision 3 for NDIS
+        6.30), decoded; the members beyond the revision's size read as zero."""
         t, rev, header_size = self.mem.header(address)
-        want = (6, NDIS_OFFLOAD_SIZE_REVISION_6) if self.chars_minor >= 83 else (5, NDIS_OFFLOAD_SIZE_REVISION_5)
+        if self.chars_minor >= 83:
+            want = (6, NDIS_OFFLOAD_SIZE_REVISION_6)
+        elif self.chars_minor >= 70:
+            want = (5, NDIS_OFFLOAD_SIZE_REVISION_5)
+        else:
+            want = (3, NDIS_OFFLOAD_SIZE_REVISION_3)
         check((t, rev, header_size) == (NDIS_OBJECT_TYPE_OFFLOAD,) + want,
               f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
         check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")

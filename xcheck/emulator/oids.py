@@ -33,6 +33,7 @@ OID_PNP_SET_POWER = 0xFD010101
 OID_PNP_QUERY_POWER = 0xFD010102
 OID_TCP_OFFLOAD_PARAMETERS = 0xFC01020C
 OID_OFFLOAD_ENCAPSULATION = 0x0101010A
+OID_TCP_RSC_STATISTICS = 0x0002021D
 
 NAMES = {v: k for k, v in dict(globals()).items() if k.startswith("OID_")}
 
@@ -52,7 +53,8 @@ WINTUN_SUPPORTED = [
 # miniport from its attributes (the list then describes the adapter completely), and the two sets
 # of its task offloads.
 RINGTUN_EXTRA_SUPPORTED = [OID_GEN_MAXIMUM_LOOKAHEAD, OID_GEN_MAXIMUM_FRAME_SIZE, OID_GEN_SUPPORTED_LIST,
-                           OID_GEN_MEDIA_CONNECT_STATUS, OID_TCP_OFFLOAD_PARAMETERS, OID_OFFLOAD_ENCAPSULATION]
+                           OID_GEN_MEDIA_CONNECT_STATUS, OID_TCP_OFFLOAD_PARAMETERS, OID_OFFLOAD_ENCAPSULATION,
+                           OID_TCP_RSC_STATISTICS]
 SUPPORTED_PACKET_FILTERS = {
     "wintun": DIRECTED | ALL_MULTICAST | BROADCAST | ALL_LOCAL | ALL_FUNCTIONAL,
     "ringtun": DIRECTED | MULTICAST | ALL_MULTICAST | BROADCAST | PROMISCUOUS | ALL_LOCAL,
@@ -100,6 +102,9 @@ QUERIES = {
     OID_GEN_MEDIA_CONNECT_STATUS: (None, None, "as OID_GEN_SUPPORTED_LIST"),
     OID_TCP_OFFLOAD_PARAMETERS: (None, None, None),
     OID_OFFLOAD_ENCAPSULATION: (None, None, None),
+    OID_TCP_RSC_STATISTICS: (None, "rsc statistics",
+                             "ringtun offers receive segment coalescing, whose miniports must answer it: the "
+                             "client's super-packets indicated whole (docs/ring-protocol.md section 15)"),
 }
 
 
@@ -117,8 +122,19 @@ def offload_parameters(revision=4, size=32, fields=(), object_type=0x80):
 # UdpSegmentation.IPv4 32 (revision 5).
 PARAMS_LSO_V1, PARAMS_LSO_V2_IPV4, PARAMS_LSO_V2_IPV6, PARAMS_RSC_IPV4, PARAMS_USO_IPV4 = 9, 11, 12, 22, 32
 
+def offload_encapsulation(ipv4=(0, 0), ipv6=(0, 0), header=(0xA8, 1, 28)):
+    """NDIS_OFFLOAD_ENCAPSULATION (ndis.h): the object header, then (Enabled, EncapsulationType)
+    and a HeaderSize of 0 for IPv4 and IPv6. Enabled: NDIS_OFFLOAD_SET_NO_CHANGE 0, _ON 1, _OFF 2;
+    NDIS_ENCAPSULATION_NULL 1, _IEEE_802_3 2."""
+    t, revision, size = header
+    return struct.pack("<BBHIIIIII", t, revision, size, ipv4[0], ipv4[1], 0, ipv6[0], ipv6[1], 0)
+
+
+SET_ON, SET_OFF, ENCAPSULATION_NULL, ENCAPSULATION_IEEE_802_3 = 1, 2, 1, 2
+
 # Sets: (OID, input bytes, Wintun's (status, BytesRead, BytesNeeded), ringtun's, reason if they differ).
 SUCCESS, NOT_SUPPORTED, INVALID_LENGTH, INVALID_DATA = 0, 0xC00000BB, 0xC0010014, 0xC0010015
+INVALID_PARAMETER = 0xC000000D
 SETS = [
     (OID_GEN_CURRENT_PACKET_FILTER, u32(DIRECTED | MULTICAST | BROADCAST), (SUCCESS, 4, 0), (SUCCESS, 4, 0), None),
     (OID_GEN_CURRENT_PACKET_FILTER, u32(PROMISCUOUS), (SUCCESS, 4, 0), (SUCCESS, 4, 0), None),
@@ -147,8 +163,15 @@ SETS = [
      "the object header must say NDIS_OBJECT_TYPE_DEFAULT"),
     (OID_TCP_OFFLOAD_PARAMETERS, offload_parameters()[:16], (NOT_SUPPORTED, 0, 0), (INVALID_LENGTH, 0, 32),
      "a buffer shorter than the size its header gives"),
-    (OID_OFFLOAD_ENCAPSULATION, bytes(28), (NOT_SUPPORTED, 0, 0), (SUCCESS, 28, 0),
-     "offloaded packets of an IP adapter have no link-layer header: any encapsulation is accepted"),
+    (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((SET_ON, ENCAPSULATION_NULL), (SET_ON, ENCAPSULATION_NULL)),
+     (NOT_SUPPORTED, 0, 0), (SUCCESS, 28, 0),
+     "ringtun offers task offloads with NDIS_ENCAPSULATION_NULL (no link-layer header): setting it on for both IP "
+     "versions starts the receive offloads, and is answered with NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG"),
+    (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((0, 0), (SET_ON, ENCAPSULATION_IEEE_802_3)),
+     (NOT_SUPPORTED, 0, 0), (INVALID_PARAMETER, 0, 0),
+     "an encapsulation the adapter offers no offload for is refused, nothing changed"),
+    (OID_OFFLOAD_ENCAPSULATION, bytes(28), (NOT_SUPPORTED, 0, 0), (INVALID_DATA, 0, 0),
+     "the object header must say NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, revision 1 or later, 28 bytes or more"),
     (OID_OFFLOAD_ENCAPSULATION, u32(1), (NOT_SUPPORTED, 0, 0), (INVALID_LENGTH, 0, 28),
      "NDIS_OFFLOAD_ENCAPSULATION is 28 bytes"),
     (OID_GEN_VENDOR_ID, u32(0), (NOT_SUPPORTED, 0, 0), (NOT_SUPPORTED, 0, 0), None),
@@ -167,6 +190,8 @@ SHORT_QUERIES = [
     (OID_GEN_RCV_OK, 4, (SUCCESS, 4, 8), (SUCCESS, 4, 8), None),
     (OID_GEN_STATISTICS, 8, (TOO_SHORT, 0, 0x98), (TOO_SHORT, 0, 0x98), None),
     (OID_GEN_INTERRUPT_MODERATION, 4, (TOO_SHORT, 0, 12), (TOO_SHORT, 0, 12), None),
+    (OID_TCP_RSC_STATISTICS, 36, (NOT_SUPPORTED, 0, 0), (TOO_SHORT, 0, 40),
+     "answered by ringtun (above); NDIS_RSC_STATISTICS_INFO is 40 bytes (its ULONG64 counters 8-aligned)"),
     (OID_PNP_QUERY_POWER, 0, (SUCCESS, 0, 0), (SUCCESS, 0, 0), None),
 ]
 
@@ -177,6 +202,7 @@ INVALID_OID = 0xC0010017
 
 # ---- the tables of docs/oids.md, generated from the facts above ----
 STATUS_NAMES = {SUCCESS: "SUCCESS", NOT_SUPPORTED: "NOT_SUPPORTED", INVALID_LENGTH: "INVALID_LENGTH",
+                INVALID_PARAMETER: "INVALID_PARAMETER",
                 INVALID_DATA: "INVALID_DATA", TOO_SHORT: "BUFFER_TOO_SHORT", INVALID_OID: "INVALID_OID"}
 
 
@@ -186,8 +212,8 @@ def render(answer):
     if isinstance(answer, str):
         return {"version": "driver version (major << 16 \\| minor)", "counter": "64-bit counter",
                 "statistics": "`NDIS_STATISTICS_INFO` (0x98 bytes)",
-                "interrupt moderation": "`NDIS_INTERRUPT_MODERATION_PARAMETERS`, `NdisInterruptModerationNotSupported`"
-                }[answer]
+                "interrupt moderation": "`NDIS_INTERRUPT_MODERATION_PARAMETERS`, `NdisInterruptModerationNotSupported`",
+                "rsc statistics": "`NDIS_RSC_STATISTICS_INFO` (40 bytes)"}[answer]
     if answer == b"":
         return "success, 0 bytes"
     if len(answer) == 4:

@@ -40,6 +40,7 @@ DESIRED_ACCESS = {IOCTL_QUERY_CAPABILITIES: M.FILE_READ_DATA, IOCTL_REGISTER_RIN
 STATUS_ACCESS_DENIED = 0xC0000022
 STATUS_INVALID_HANDLE = 0xC0000008
 STATUS_INVALID_USER_BUFFER = 0xC00000E8
+STATUS_INVALID_PARAMETER = 0xC000000D
 STATUS_DEVICE_NOT_READY = 0xC00000A3
 RING_STOPPED = 0xFFFFFFFF
 CAPACITY = 0x20000
@@ -48,10 +49,12 @@ V2_RING_SIZE = 128 + CAPACITY + ((8 + 0xFFFF + 7) & ~7) - 8
 V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
-MINIPORT_F = 0x6D696E6E
+MINIPORT_F, MINIPORT_G = 0x6D696E6E, 0x6D696E6F
 # The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
 # offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
 REGISTRATION_FLAG_OFFLOAD = 2
+REGISTRATION_FLAG_WRITE_SPACE = 4
+SPACE_WAITING = 68                     # space_waiting in a v2 ring header (ring-abi SPACE_WAITING_OFFSET)
 OFFLOAD_HEADROOM = 16
 OFFLOAD_F_NEEDS_CSUM, OFFLOAD_F_DATA_VALID = 1, 2
 OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6, OFFLOAD_GSO_UDP_L4 = 1, 4, 5
@@ -131,15 +134,21 @@ class Harness:
             self.hook(name, dll)
         self.error = None
         self.step_name = ""
-        # `int 3` (wdk-panic's debug break before its bug check) goes to the model, which notes it
-        # and continues as an attached kernel debugger would, so that KeBugCheckEx is reached and
-        # reported; every other interrupt keeps speakeasy's handling.
+        # `int 3` goes to the model: its kernel has no debugger attached, so a debug break is a
+        # bug check of its own (KMODE_EXCEPTION_NOT_HANDLED), reported and stopping the run; every
+        # other interrupt keeps speakeasy's handling.
         emu = self.se.emu
         builtin = emu._hook_interrupt
 
         def interrupt(emu_, intnum, ctx=[]):
             if intnum == 3:
-                m.debug_break(emu.get_pc())
+                try:
+                    m.debug_break(emu.get_pc())
+                except M.ModelError as e:
+                    if self.error is None:
+                        who = m.current.what if m.current else "no thread"
+                        self.error = f"int 3 ({who}): {e}"
+                    self.se.stop()
                 return True
             return builtin(emu_, intnum, ctx)
         emu._hook_interrupt = interrupt
@@ -265,7 +274,7 @@ def main():
     step("MiniportInitializeEx and MiniportRestart")
     A = initialize(MINIPORT_A)
     expect(sorted(A["oids"]) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED),
-           f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 6 documented additions "
+           f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 7 documented additions "
            f"(docs/oids.md) expected")
     expect(A["general"]["SupportedPacketFilters"] == O.SUPPORTED_PACKET_FILTERS["ringtun"],
            f"SupportedPacketFilters {A['general']['SupportedPacketFilters']:#x}")
@@ -496,6 +505,31 @@ def main():
     expect(len(m.probes) == probes, "a ring was probed before its event was referenced")
     expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
            "a refused registration left state")
+
+    step("the Receive ring's event named again (for the Send ring, one handle or two; as the write-space event): "
+         "STATUS_INVALID_PARAMETER, compared after every event is referenced and before any ring is probed")
+    (s4, _), (r4, _) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    shared_event, other_event = event_handle(), event_handle()
+    duplicate = next_handle[0]                          # DuplicateHandle: another handle, the same object
+    next_handle[0] += 4
+    m.handles[duplicate] = m.handles[shared_event]
+    for what, payload, events in (
+            ("one handle for both rings", v2_payload(s4, shared_event, r4, shared_event), 2),
+            ("two handles to one event", v2_payload(s4, shared_event, r4, duplicate), 2),
+            ("the Receive ring's event as the write-space event",
+             v2_payload(s4, other_event, r4, shared_event, REGISTRATION_FLAG_WRITE_SPACE)
+             + struct.pack("<Q", duplicate), 3)):
+        probes = len(m.probes)
+        references = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle")
+        status, _, _ = register(what, payload)
+        expect(status == STATUS_INVALID_PARAMETER, f"{what}: {status:#x} (STATUS_INVALID_PARAMETER expected)")
+        expect(len(m.probes) == probes, f"{what}: a ring was probed before the events were compared")
+        referenced = sum(1 for _, name in m.calls if name == "ObReferenceObjectByHandle") - references
+        expect(referenced == events, f"{what}: {referenced} event references taken, {events} expected before the "
+                                     f"comparison")
+        expect(not m.mdls and all(v == 0 for v in m.refs.values()) and len(m.threads) == threads,
+               f"{what}: a refused registration left state")
+    del m.handles[duplicate]
 
     def v2_session(what, adapter=None, file="client", flags=0):
         """A v2 registration of fresh rings and events; returns the session's facts."""
@@ -730,6 +764,14 @@ def main():
         for field, value in want.items():
             expect(s[field] == value, f"{what}: {field} {s[field]}, expected {value}")
 
+    def check_rsc_statistics(raw, want, what):
+        """NDIS_RSC_STATISTICS_INFO (ntddndis.h): header, then CoalescedPkts, CoalescedOctets,
+        CoalesceEvents, Aborts."""
+        header = raw[0], raw[1], struct.unpack("<H", raw[2:4])[0]
+        expect(header == (M.NDIS_OBJECT_TYPE_DEFAULT, 1, 40), f"{what}: NDIS_RSC_STATISTICS_INFO header {header}")
+        got = struct.unpack("<4Q", raw[8:40])
+        expect(got == want, f"{what}: (CoalescedPkts, CoalescedOctets, CoalesceEvents, Aborts) {got}, expected {want}")
+
     step("OID queries: every OID the miniport answers, against Wintun's answers (docs/oids.md)")
     for oid in A["oids"]:
         wintun, ringtun, reason = O.QUERIES[oid]
@@ -751,6 +793,9 @@ def main():
         elif ringtun == "statistics":
             expect((written, needed) == (0x98, 0x98), f"{what}: {written}/{needed} bytes")
             check_statistics(out[:0x98], what)
+        elif ringtun == "rsc statistics":
+            expect((written, needed) == (40, 40), f"{what}: {written}/{needed} bytes")
+            check_rsc_statistics(out[:40], (0, 0, 0, 0), what)
         elif ringtun == "interrupt moderation":
             expect((written, needed) == (12, 12), f"{what}: {written}/{needed} bytes")
             t, rev, size, flags, moderation = struct.unpack("<BBHIi", out[:12])
@@ -945,12 +990,12 @@ def main():
            and off.Flags == 0 and bytes(off.EncapsulatedPacketTaskOffloadGre) == bytes(8)
            and bytes(off.EncapsulatedPacketTaskOffloadVxlan) == bytes(20) and off.EncapsulationTypes == 0
            and bytes(off.Rfc6877Xlat) == bytes(8), "offloads ringtun does not offer must be all zero")
-    # The OID sets step sent one request that changed nothing and three that were refused.
-    differ = [i for i, (a, b) in enumerate(zip(bytes(A["offload_configs"][0]), bytes(off))) if a != b] \
-        if A["offload_configs"] else []
-    expect(len(A["offload_configs"]) == 1 and not differ,
-           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: one (the completed "
-           f"request) expected, with the offloads unchanged (bytes differing at {differ})")
+    # The OID sets step completed two requests that changed nothing (an OID_TCP_OFFLOAD_PARAMETERS,
+    # an OID_OFFLOAD_ENCAPSULATION setting NULL on) and refused the others.
+    differ = [[i for i, (a, b) in enumerate(zip(bytes(c), bytes(off))) if a != b] for c in A["offload_configs"]]
+    expect(len(A["offload_configs"]) == 2 and not any(differ),
+           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: two (the completed "
+           f"requests) expected, with the offloads unchanged (bytes differing at {differ})")
 
     step("an offload session (v2, flag OFFLOAD, head room 16) on a fresh adapter")
     F = initialize(MINIPORT_F)
@@ -986,9 +1031,28 @@ def main():
            f"LsoV2TransmitComplete.Type V2, Reserved 0 expected")
     expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
 
+    step("no receive offload before OID_OFFLOAD_ENCAPSULATION: a DATA_VALID super-packet is cut, nothing marked; "
+         "the encapsulation set on (NULL) is answered with the current configuration")
+    super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
+    indications = len(m.indications)
+    publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 3, f"{len(fresh)} indications before the encapsulation: the 3 segments expected")
+    for k, (_, nbl, _) in enumerate(fresh):
+        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 0, "UdpChecksumSucceeded": 0,
+                                           "IpChecksumSucceeded": 0}, (0, 0)),
+               f"segment {k} before the encapsulation: {m.indication_info[nbl]}")
+    return_nbls("return the unmarked segments", [n for _, n, _ in fresh], adapter=F)
+    configs = len(F["offload_configs"])
+    status, read, needed, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation(
+        (O.SET_ON, O.ENCAPSULATION_NULL), (O.SET_ON, O.ENCAPSULATION_NULL)), adapter=F)
+    expect((status, read, needed) == (0, 28, 0), f"OID_OFFLOAD_ENCAPSULATION on: {(hex(status), read, needed)}")
+    expect(len(F["offload_configs"]) == configs + 1 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]),
+           "the current configuration after OID_OFFLOAD_ENCAPSULATION")
+
     step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count and checksums succeeded")
     indications = len(m.indications)
-    super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
     publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
     h.run()
     fresh = m.indications[indications:]
@@ -1018,6 +1082,11 @@ def main():
     return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
     expect(m.pool == pool_before, "header buffers not freed with their NBLs")
     expect(not any(i.get("nonpaged") for i in m.mdls.values()), "header MDLs not freed")
+    # OID_TCP_RSC_STATISTICS: the coalesced unit (3 segments, 3000 payload bytes) and this cut one
+    # (an abort); the unit cut before the encapsulation was set was not a coalescing.
+    status, written, needed, out = query(O.OID_TCP_RSC_STATISTICS, adapter=F)
+    expect((status, written, needed) == (0, 40, 40), f"OID_TCP_RSC_STATISTICS: {(hex(status), written, needed)}")
+    check_rsc_statistics(out[:40], (3, 3000, 1, 1), "OID_TCP_RSC_STATISTICS after the coalesced and the cut unit")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
@@ -1039,12 +1108,82 @@ def main():
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
     expect([meta for meta, _ in offload_ring_slots(SF, tail)[0]] == [(OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000,
                                                                        20, 16)], "the LSO NBL after LSO is back on")
+    step("OID_OFFLOAD_ENCAPSULATION sets IPv4 off: every IPv4 offload indicated off (IPv6's kept), an LSO NBL "
+         "completed with NDIS_STATUS_FAILURE, a DATA_VALID IPv4 super-packet cut unmarked; set on again, all back")
+    status, read, _, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation((O.SET_OFF, 0)), adapter=F)
+    expect((status, read) == (0, 28), f"OID_OFFLOAD_ENCAPSULATION IPv4 off: {status:#x}")
+    now, full = F["offload_configs"][-1], F["offload"]
+    c = now.Checksum
+    expect((c.IPv4Transmit.TcpChecksum, c.IPv4Transmit.UdpChecksum, c.IPv4Transmit.IpChecksum, c.IPv4Receive.TcpChecksum,
+            c.IPv4Receive.UdpChecksum, c.IPv4Receive.IpChecksum) == (0,) * 6, "IPv4 checksums indicated on")
+    expect(bytes(now.LsoV2.IPv4) == bytes(12) and bytes(now.UdpSegmentation.IPv4) == bytes(12)
+           and now.RscIPv4Enabled == 0, "IPv4 LSO, USO or RSC indicated on")
+    expect(bytes(c.IPv6Transmit) == bytes(full.Checksum.IPv6Transmit) and bytes(now.LsoV2.IPv6) == bytes(full.LsoV2.IPv6)
+           and now.RscIPv6Enabled == 1, "IPv6 offloads changed")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20 | 1 << 30)
+    _, send_tail = offload_ring_slots(SF, tail)
+    send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
+    expect(offload_ring_slots(SF, send_tail)[0] == [], "an IPv4 LSO NBL reached the ring with IPv4 off")
+    indications = len(m.indications)
+    publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 3 and all(m.indication_info[n][0]["TcpChecksumSucceeded"] == 0 for _, n, _ in fresh),
+           f"IPv4 off: {len(fresh)} indications, {[m.indication_info[n] for _, n, _ in fresh]}")
+    return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
+    status, *_ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation((O.SET_ON, O.ENCAPSULATION_NULL)),
+                         adapter=F)
+    expect(status == 0 and bytes(F["offload_configs"][-1]) == bytes(full), "IPv4 on again: all offloads back")
     status, _, _ = dispatch("IRP_MJ_CLOSE of the offload session", M.IRP_MJ_CLOSE, adapter=F, file="offload")
     expect(status == 0, f"IRP_MJ_CLOSE of the offload session: {status:#x}")
     expect(not any(fsp <= i["va"] < fsp + V2_OFFLOAD_RING_SIZE or frp <= i["va"] < frp + V2_OFFLOAD_RING_SIZE
                    for i in m.mdls.values()), "the offload session's ring MDLs not freed")
     h.call("MiniportHaltEx", ch["HaltHandlerEx"], F["context"], M.NdisHaltDeviceDisabled, callback="HaltHandlerEx")
     F["halted"] = True
+
+    step("a WRITE_SPACE registration (64 bytes): its event referenced once; a return that frees Receive-ring space "
+         "while the client's space_waiting is set sets it (KeSetEvent, Wait FALSE), once; the close dereferences it "
+         "exactly once")
+    G = initialize(MINIPORT_G)
+    files["space"] = m.alloc(0x100, "file-object")
+    (gsp, gss), (grp, grs) = ring(V2_RING_SIZE), ring(V2_RING_SIZE)
+    gse, gre, gws = event_handle(), event_handle(), event_handle()
+    space_event = m.handles[gws]
+    references = []
+    count_refs = m.h_ObReferenceObjectByHandle
+
+    def counting_reference():
+        out = m.args(6)[4]
+        status = count_refs()
+        references.append(m.mem.u64(out) if status == 0 else None)
+        return status
+    m.h_ObReferenceObjectByHandle = counting_reference
+    before = set(m.threads.values())
+    payload = v2_payload(gsp, gse, grp, gre, REGISTRATION_FLAG_WRITE_SPACE) + struct.pack("<Q", gws)
+    expect(len(payload) == 64, f"the WRITE_SPACE registration is {len(payload)} bytes")
+    status, _, _ = register("v2 with WRITE_SPACE", payload, adapter=G, file="space")
+    m.h_ObReferenceObjectByHandle = count_refs
+    expect(status == 0, f"WRITE_SPACE registration: {status:#x}")
+    expect(references.count(space_event) == 1 and m.refs.get(space_event) == 1,
+           f"the write-space event referenced {references.count(space_event)} times (refs {m.refs.get(space_event)})")
+    SG = {"send": gss, "receive": grs, "receive_event": m.handles[gre], "consumer": consumer_of(before), "tail": 0}
+    m.se.mem_write(grs + SPACE_WAITING, struct.pack("<I", 1))              # the client waits for space
+    indications = len(m.indications)
+    publish(SG, ipv4(95, 23))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 1, f"{len(fresh)} indications of the one packet")
+    sets = len(m.set_events)
+    expect(space_event not in m.set_events, "the write-space event set before any space was freed")
+    return_nbls("return frees Receive-ring space", [fresh[0][1]], adapter=G)
+    expect(m.set_events[sets:].count(space_event) == 1,
+           f"KeSetEvent of the write-space event {m.set_events[sets:].count(space_event)} times after the return")
+    status, _, _ = dispatch("IRP_MJ_CLOSE of the WRITE_SPACE session", M.IRP_MJ_CLOSE, adapter=G, file="space")
+    expect(status == 0 and m.refs.get(space_event) == 0,
+           f"close: {status:#x}, write-space event references {m.refs.get(space_event)} (one dereference expected)")
+    h.call("MiniportHaltEx", ch["HaltHandlerEx"], G["context"], M.NdisHaltDeviceDisabled, callback="HaltHandlerEx")
+    G["halted"] = True
 
     # ---- interleavings on the Receive path ----
     step("the stack returns NBLs from inside NdisMIndicateReceiveNetBufferLists")
@@ -1069,8 +1208,8 @@ def main():
     expect(all(m.nbls[n]["freed"] for _, n, _ in fresh), "NBLs returned inside the indication were not freed")
     expect(head(S) == S["tail"], f"head {head(S):#x} after the early return, expected {S['tail']:#x}")
 
-    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, then waits for its "
-         "round and the returns")
+    step("a pause with indications outstanding: MiniportPause raises the preempted consumer, waits for its round, "
+         "returns it to priority 1, then waits for the returns")
     trigger = m.interrupt_after("NdisMIndicateReceiveNetBufferLists", "MiniportPause during an indication",
                                 ch["PauseHandler"], [A["context"], m.alloc(0x40, "pause")], irql=M.PASSIVE_LEVEL)
     indications = len(m.indications)
@@ -1080,13 +1219,20 @@ def main():
     expect(pause is not None and pause.state == "blocked", "MiniportPause returned with an indication outstanding")
     # The consumer (priority 1) was interrupted inside its round: the pause waits for it, and raises
     # it above its own priority first (the model refuses a wait woken by a lower-priority thread).
+    # Once the round is over, the pause returns the consumer to its own priority before it waits for
+    # the stack: that wait does not depend on the consumer, which only sleeps until the restart.
     consumer = S["consumer"]
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is consumer]
-    expect(sets[-1:] == [(pause.tid, M.LOW_REALTIME_PRIORITY)],
-           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY: {sets}")
+    expect(sets[-2:] == [(pause.tid, M.LOW_REALTIME_PRIORITY), (pause.tid, 1)],
+           f"the pause did not raise the consumer to LOW_REALTIME_PRIORITY for its round and return it to 1 "
+           f"after it: {sets}")
     pause_calls = [name for tid, name in m.calls if tid == pause.tid]
-    expect(pause_calls.index("KeSetPriorityThread") < pause_calls.index("KeWaitForMultipleObjects"),
-           f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    raised, lowered = [i for i, name in enumerate(pause_calls) if name == "KeSetPriorityThread"][-2:]
+    waits = [i for i, name in enumerate(pause_calls) if name == "KeWaitForMultipleObjects"]
+    expect(waits and raised < waits[0], f"the pause raised the consumer only after it began to wait: {pause_calls}")
+    expect(any(raised < w < lowered for w in waits) and waits[-1] > lowered,
+           f"the pause did not lower the consumer between the wait for its round and the wait for the returns: "
+           f"{pause_calls}")
     held = m.held_by_stack()
     expect(len(held) == 1 and head(S) != S["tail"], "the indicated packet is with the stack")
     nbls, _ = build_chain([[ipv4(33, 11)]])
@@ -1106,7 +1252,7 @@ def main():
     expect(len(m.indications) == indications + 1 and m.indications[-1][2] == ipv4(34, 12),
            "the held packet was not indicated after the restart")
     sets = [(tid, p) for tid, t, p in m.priority_sets if t is S["consumer"]]
-    expect(sets[-1:] == [(restart.tid, 1)], f"the restart did not return the consumer to priority 1: {sets}")
+    expect(sets[-1:] == [(pause.tid, 1)], f"the consumer's priority changed after the pause lowered it: {sets}")
     return_nbls("return", [m.indications[-1][1]])
 
     step("the consumer's timed re-check finds a packet published without a signal (a lost wake-up)")
@@ -1330,7 +1476,67 @@ def main():
     expect(not m.send_in_flight, "a sent NBL not completed")
     expect(all(t.state in ("exited", "closed") for t in m.all_threads), "a thread still running")
     nothing_held()
+
+    # ---- older NDIS versions: a fresh driver image on a system whose NDIS is 6.30, then 6.80 ----
+    for version, revision in ((0x0006001E, 3), (0x00060050, 5)):
+        minor = version & 0xFFFF
+        step(f"on NDIS 6.{minor}: registered as 6.{minor}, NDIS_OFFLOAD revision {revision} in the offload "
+             f"attributes and after OID_TCP_OFFLOAD_PARAMETERS (the NDIS_OFFLOAD documentation's table), no USO "
+             f"offered; halt and unload leave nothing")
+        older_ndis(image, version, revision)
     print(f"emulate-sys: all {len(steps)} steps passed")
+
+
+def older_ndis(image, version, revision):
+    """DriverEntry, one adapter, an OID_TCP_OFFLOAD_PARAMETERS, halt and unload, in a fresh
+    emulator whose NDIS reports `version`; the model checks each NDIS_OFFLOAD's revision and size
+    against the registered version, and this checks the one it decoded."""
+    h = Harness(image)
+    m = h.m
+    m.ndis_version = version
+    m.driver_object = m.alloc(DRIVER_OBJECT_SIZE, "driver-object")
+    m.registry_path = m.alloc(0x10, "registry-path")
+    path = "\\Registry\\Machine\\System\\CurrentControlSet\\Services\\ringtun".encode("utf-16-le")
+    buf = m.alloc(len(path) + 2, "registry-path-buffer")
+    m.se.mem_write(buf, path)
+    m.se.mem_write(m.registry_path, struct.pack("<HHIQ", len(path), len(path) + 2, 0, buf))
+    entry = m.image[0] + h.pe.OPTIONAL_HEADER.AddressOfEntryPoint
+    status = h.call("DriverEntry", entry, m.driver_object, m.registry_path)
+    expect(status == 0, f"DriverEntry on NDIS {version:#x}: {status:#x}")
+    expect(m.chars_minor == version & 0xFFFF, f"registered NDIS 6.{m.chars_minor} on a system with {version:#x}")
+    m.driver_entry_done = True
+    ch = m.chars
+    adapter = m.new_adapter(MINIPORT_A, m.alloc(0x150, "fdo"))
+    status = h.call("MiniportInitializeEx", ch["InitializeHandlerEx"], MINIPORT_A, 0, m.alloc(0x100, "init"),
+                    callback="InitializeHandlerEx")
+    expect(status == 0, f"MiniportInitializeEx: {status:#x}")
+    offload = adapter["offload"]
+    expect(offload is not None and offload.Header.Revision == revision, f"NDIS_OFFLOAD revision {offload.Header.Revision}")
+    expect(bytes(offload.UdpSegmentation) == bytes(len(bytes(offload.UdpSegmentation))), "USO offered below NDIS 6.83")
+    expect(offload.LsoV2.IPv4.MaxOffLoadSize == LARGE_SEND_MAX_PAYLOAD and offload.RscIPv4Enabled == 1,
+           "LSOv2 and RSC offered")
+    # OID_TCP_OFFLOAD_PARAMETERS (revision 3, 26 bytes: what an NDIS 6.30 stack sends) turning
+    # LSOv2 IPv6 off: the current configuration indicated with the same revision.
+    request = m.alloc(OID_REQUEST_SIZE_REVISION_2, "oid-request")
+    data = m.alloc(32, "oid-buffer")
+    m.se.mem_write(data, O.offload_parameters(revision=3, size=26, fields=[(O.PARAMS_LSO_V2_IPV6, 1)]))
+    m.mem.write(request, bytes([M.NDIS_OBJECT_TYPE_OID_REQUEST, M.NDIS_OID_REQUEST_REVISION_2])
+                + struct.pack("<H", OID_REQUEST_SIZE_REVISION_2))
+    m.mem.put(request, NDIS_OID_REQUEST, "RequestType", M.NdisRequestSetInformation)
+    for field, value in (("Oid", O.OID_TCP_OFFLOAD_PARAMETERS), ("InformationBuffer", data),
+                         ("InformationBufferLength", 26), ("BytesWritten", 0), ("BytesNeeded", 0)):
+        m.mem.put(request + OID_REQUEST_DATA, NDIS_OID_REQUEST_QUERY, field, value)
+    status = h.call("MiniportOidRequest", ch["OidRequestHandler"], adapter["context"], request,
+                    callback="OidRequestHandler")
+    expect(status == 0 and len(adapter["offload_configs"]) == 1, f"OID_TCP_OFFLOAD_PARAMETERS: {status:#x}")
+    now = adapter["offload_configs"][0]
+    expect(now.Header.Revision == revision and not any(bytes(now.LsoV2.IPv6))
+           and bytes(now.LsoV2.IPv4) == bytes(offload.LsoV2.IPv4), "the configuration indicated")
+    h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
+           callback="HaltHandlerEx")
+    adapter["halted"] = True
+    h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")
+    expect(m.deregistered and not m.pools and not m.pool, f"unload on NDIS {version:#x}: something left")
 
 
 if __name__ == "__main__":

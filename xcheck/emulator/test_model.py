@@ -1,4 +1,5 @@
-"""Unit test of the model: it must catch an NBL status written at the wrong offset, its access
+"""Unit test of the model: it must catch an NBL status written at the wrong offset, treat a debug
+break as the bug check a kernel without a debugger makes, its access
 check must depend on the security descriptor and the caller's token, its IRQL and spin-lock rules
 must reject what they forbid, its scheduler must wake the waits a signal satisfies (and only
 those), and docs/oids.md must carry the OID tables the emulator run checks.
@@ -82,7 +83,12 @@ def bugcheck():
     assert report.startswith("Rust panic at driver/src/engine/receive.rs:412:9 (bug check 0x52504e43"), report
     report = M.bugcheck_report(0x1E, [0x80000003, 0x1234, 0, 0], lambda a, n: b"")
     assert report == "bug check 0x0000001e (0x80000003, 0x1234, 0x0, 0x0)", report
-    print("test_model: KeBugCheckEx reports a Rust panic's location and any other code with its parameters")
+    # A debug break: the model's kernel has no debugger, so the break is the bug check (0x1E with
+    # STATUS_BREAKPOINT at its address), not a pause before the driver's own.
+    rejects("a debug break", lambda: fake_model().debug_break(0x140001234),
+            "bug check 0x0000001e (0x80000003, 0x140001234, 0x0, 0x0) (a debug break without a kernel debugger)")
+    print("test_model: KeBugCheckEx reports a Rust panic's location and any other code with its parameters; a "
+          "debug break is bug check 0x1E")
 
 
 def sid_bytes(sid):

@@ -204,6 +204,28 @@ typedef struct _NDIS_INTERRUPT_MODERATION_PARAMETERS {
     NDIS_INTERRUPT_MODERATION InterruptModeration;
 } NDIS_INTERRUPT_MODERATION_PARAMETERS;
 
+typedef struct _NDIS_OFFLOAD_ENCAPSULATION {
+    NDIS_OBJECT_HEADER Header;
+    struct {
+        ULONG Enabled;
+        ULONG EncapsulationType;
+        ULONG HeaderSize;
+    } IPv4;
+    struct {
+        ULONG Enabled;
+        ULONG EncapsulationType;
+        ULONG HeaderSize;
+    } IPv6;
+} NDIS_OFFLOAD_ENCAPSULATION;
+
+typedef struct _NDIS_RSC_STATISTICS_INFO {
+    NDIS_OBJECT_HEADER Header;
+    ULONG64 CoalescedPkts;
+    ULONG64 CoalescedOctets;
+    ULONG64 CoalesceEvents;
+    ULONG64 Aborts;
+} NDIS_RSC_STATISTICS_INFO;
+
 /* The query arm of NDIS_OID_REQUEST::DATA (ndis.rs: NDIS_OID_REQUEST_INFORMATION). */
 typedef struct _NDIS_OID_REQUEST_INFORMATION {
     NDIS_OID Oid;

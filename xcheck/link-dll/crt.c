@@ -19,10 +19,10 @@
  *     pops them), over compiler-builtins' __udivdi3 and __umoddi3;
  *   - the load configuration (_load_config_used, IMAGE_LOAD_CONFIG_DIRECTORY32/64, winnt.h) that
  *     carries the control-flow guard tables lld-link builds with /GUARD:CF, the x86 safe exception
- *     handler table, and DependentLoadFlags = LOAD_LIBRARY_SEARCH_SYSTEM32, so that the loader
- *     resolves this DLL's imports from System32 only (the DLL is dropped beside an application,
- *     whose directory must not supply iphlpapi.dll or cfgmgr32.dll); with the guard check and
- *     dispatch pointers the loader replaces when control-flow guard is on.
+ *     handler table, and DependentLoadFlags (from the build: LOAD_LIBRARY_SEARCH_SYSTEM32, so
+ *     that the loader resolves this DLL's imports from System32 only; the DLL is dropped beside an
+ *     application, whose directory must not supply iphlpapi.dll or cfgmgr32.dll); with the guard
+ *     check and dispatch pointers the loader replaces when control-flow guard is on.
  *
  * Layout facts from winnt.h (Windows SDK; MinGW-w64's winnt.h declares the same structures).
  */
@@ -41,7 +41,12 @@ typedef void *HINSTANCE;
 #endif
 
 #define DLL_PROCESS_ATTACH 1
-#define LOAD_LIBRARY_SEARCH_SYSTEM32 0x00000800
+
+/* DependentLoadFlags: scripts/link-dll passes the value of wintun-api/hardening.toml's
+   /DEPENDENTLOADFLAG (the native build's linker flag, which lld-link 14 lacks). */
+#ifndef DEPENDENT_LOAD_FLAGS
+#error "DEPENDENT_LOAD_FLAGS: compile through scripts/link-dll, which takes it from wintun-api/hardening.toml"
+#endif
 
 /* ---- C initializers --------------------------------------------------------------------- */
 
@@ -307,7 +312,7 @@ _Static_assert(OFFSET(DependentLoadFlags) == 0x4E && OFFSET(SEHandlerTable) == 0
 
 __attribute__((section(".rdata$T"), used)) const LOAD_CONFIG _load_config_used = {
     .Size = sizeof(LOAD_CONFIG),
-    .DependentLoadFlags = LOAD_LIBRARY_SEARCH_SYSTEM32,
+    .DependentLoadFlags = DEPENDENT_LOAD_FLAGS,
 #if defined(__i386__)
     .SEHandlerTable = (SIZE_T)__safe_se_handler_table,
     .SEHandlerCount = (SIZE_T)__safe_se_handler_count,

@@ -18,6 +18,7 @@
 
 #![deny(clippy::arithmetic_side_effects)]
 
+pub mod keywords;
 pub mod offload;
 pub mod oid;
 pub mod receive;

@@ -422,8 +422,26 @@ pub mod parameters_layout {
     pub const UDP_SEGMENTATION: usize = 32;
     /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_1`: through `Flags`.
     pub const SIZE_REVISION_1: u16 = 20;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_2`: through `IPsecV2IPv4`.
+    pub const SIZE_REVISION_2: u16 = 22;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_3`: through `EncapsulationTypes`.
+    pub const SIZE_REVISION_3: u16 = 26;
+    /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_4`: through `EncapsulationProtocolParameters`.
+    pub const SIZE_REVISION_4: u16 = 32;
     /// `NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_5`: through `UdpSegmentation`.
     pub const SIZE_REVISION_5: u16 = 34;
+
+    /// The size a request of `revision` must at least have (`NDIS_SIZEOF_OFFLOAD_PARAMETERS_*`):
+    /// revisions beyond 5, unknown to this engine, at least revision 5's.
+    pub const fn minimum_size(revision: u8) -> u16 {
+        match revision {
+            0 | 1 => SIZE_REVISION_1,
+            2 => SIZE_REVISION_2,
+            3 => SIZE_REVISION_3,
+            4 => SIZE_REVISION_4,
+            _ => SIZE_REVISION_5,
+        }
+    }
 }
 
 /// `NDIS_OBJECT_TYPE_DEFAULT` (ntddndis.h): the object type of `NDIS_OFFLOAD_PARAMETERS`.
@@ -432,16 +450,18 @@ const NDIS_OBJECT_TYPE_DEFAULT: u8 = 0x80;
 impl OffloadParameters {
     /// Reads an `OID_TCP_OFFLOAD_PARAMETERS` request's `NDIS_OFFLOAD_PARAMETERS` from its bytes;
     /// returns it with the bytes read. The object header must say `NDIS_OBJECT_TYPE_DEFAULT`, a
-    /// revision of at least 1 and a size of at least revision 1's, which the buffer must hold
-    /// ([`OidError::BufferTooShort`] otherwise); the fields the header's size does not reach
-    /// (an older revision's request) are 0, "no change", as are those of revisions this engine
-    /// does not know beyond revision 5.
+    /// revision of at least 1 and a size of at least that revision's
+    /// ([`parameters_layout::minimum_size`]: a revision-3 request of 20 bytes claims fields it
+    /// does not carry), [`OidError::InvalidData`] otherwise; the buffer must hold the size
+    /// ([`OidError::BufferTooShort`] otherwise). The fields the header's size does not reach are
+    /// 0, "no change", as are those of revisions this engine does not know beyond revision 5.
     pub fn parse(input: &[u8]) -> Result<(Self, u32), OidError> {
         use parameters_layout::*;
         let too_short = OidError::BufferTooShort { needed: u32::from(SIZE_REVISION_1) };
         let header: [u8; 4] = input.get(..4).and_then(|h| h.try_into().ok()).ok_or(too_short)?;
         let size = u16::from_le_bytes([header[HEADER_SIZE], header[HEADER_SIZE + 1]]);
-        if header[HEADER_TYPE] != NDIS_OBJECT_TYPE_DEFAULT || header[HEADER_REVISION] == 0 || size < SIZE_REVISION_1 {
+        let revision = header[HEADER_REVISION];
+        if header[HEADER_TYPE] != NDIS_OBJECT_TYPE_DEFAULT || revision == 0 || size < minimum_size(revision) {
             return Err(OidError::InvalidData);
         }
         if input.len() < usize::from(size) {
@@ -509,6 +529,15 @@ mod task_offload_tests {
         let (p, read) = OffloadParameters::parse(&r5).unwrap();
         assert_eq!(read, 34);
         assert_eq!((p.lso_v2_ipv6, p.uso_ipv4, p.uso_ipv6), (1, 1, 2));
+        // A size below its revision's (NDIS_SIZEOF_OFFLOAD_PARAMETERS_REVISION_2..5: 22, 26, 32,
+        // 34): refused, whatever the buffer holds.
+        for (revision, size) in [(2u8, 22u16), (3, 26), (4, 32), (5, 34), (6, 34)] {
+            assert!(OffloadParameters::parse(&ndis_parameters(revision, size, &[])).is_ok(), "{revision}/{size}");
+            let mut short = ndis_parameters(revision, size - 1, &[]);
+            crate::fallible::try_push(&mut short, 0).unwrap();
+            assert_eq!(OffloadParameters::parse(&short), Err(OidError::InvalidData), "{revision}/{}", size - 1);
+        }
+        assert_eq!(OffloadParameters::parse(&ndis_parameters(3, 20, &[(22, 2)])), Err(OidError::InvalidData));
         // A later revision's size (36: UdpRsc): its unknown field is not read.
         let r6 = ndis_parameters(6, 36, &[(34, 2), (IPV4_CHECKSUM, 4)]);
         assert_eq!(

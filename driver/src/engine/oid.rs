@@ -2,9 +2,9 @@
 //!
 //! What a virtual L3 adapter reports (sizes, vendor identity, counters, which settings it accepts)
 //! is decided here, portably, so that it is tested on the host. The kernel shell only moves bytes
-//! between an `NDIS_OID_REQUEST` and these functions, and serializes the two structured answers
-//! ([`OidValue::Statistics`], [`OidValue::InterruptModerationNotSupported`]) into their NDIS
-//! structures.
+//! between an `NDIS_OID_REQUEST` and these functions, and serializes the structured answers
+//! ([`OidValue::Statistics`], [`OidValue::InterruptModerationNotSupported`],
+//! [`OidValue::RscStatistics`]) into their NDIS structures.
 //!
 //! OID numbers are those of `ntddndis.h`; the Windows-target check compiles each against
 //! MinGW-w64's `ntddndis.h` (and the WDK's, where available).
@@ -61,14 +61,129 @@ pub const OID_PNP_QUERY_POWER: u32 = 0xFD01_0102;
 /// [`Adapter::set_offload_parameters`]); the shell then reports the offloads on to the stack
 /// (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`).
 pub const OID_TCP_OFFLOAD_PARAMETERS: u32 = 0xFC01_020C;
-/// `OID_OFFLOAD_ENCAPSULATION` (set): the encapsulation the stack uses for offloaded packets.
+/// `OID_TCP_RSC_STATISTICS` (query; ntddndis.h, NDIS 6.30): the receive segment coalescing
+/// counters, which an RSC-capable miniport must answer ([`RscStatistics`]).
+pub const OID_TCP_RSC_STATISTICS: u32 = 0x0002_021D;
+/// `OID_OFFLOAD_ENCAPSULATION` (set): the encapsulation the stack uses for offloaded packets,
+/// per IP version, and whether it uses task offloads of that version at all
+/// ([`OffloadEncapsulation::parse`], then [`Adapter::set_offload_encapsulation`]).
 pub const OID_OFFLOAD_ENCAPSULATION: u32 = 0x0101_010A;
-/// Size of `NDIS_OFFLOAD_ENCAPSULATION` (ntddndis.h: the object header and two groups of three
-/// ULONGs).
+/// `NDIS_SIZEOF_OFFLOAD_ENCAPSULATION_REVISION_1` (ndis.h: the object header and two groups of
+/// three ULONGs, through `IPv6.HeaderSize`).
 pub const OFFLOAD_ENCAPSULATION_SIZE: u32 = 28;
 
+/// Where `NDIS_OFFLOAD_ENCAPSULATION` (ndis.h) keeps the fields [`OffloadEncapsulation::parse`]
+/// reads: byte offsets, which the Windows shell asserts equal to those of its declaration.
+pub mod encapsulation_layout {
+    /// The object header's type (`NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION`).
+    pub const HEADER_TYPE: usize = 0;
+    /// The object header's revision.
+    pub const HEADER_REVISION: usize = 1;
+    /// The object header's size (u16, little-endian).
+    pub const HEADER_SIZE: usize = 2;
+    /// `IPv4.Enabled`, then `IPv4.EncapsulationType` (+4), `IPv4.HeaderSize` (+8).
+    pub const IPV4: usize = 4;
+    /// `IPv6.Enabled`, then `IPv6.EncapsulationType` (+4), `IPv6.HeaderSize` (+8).
+    pub const IPV6: usize = 16;
+}
+
+/// `NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION` (ntddndis.h).
+pub const NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION: u8 = 0xA8;
+/// `NDIS_OFFLOAD_SET_NO_CHANGE` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_NO_CHANGE: u32 = 0;
+/// `NDIS_OFFLOAD_SET_ON` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_ON: u32 = 1;
+/// `NDIS_OFFLOAD_SET_OFF` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_OFF: u32 = 2;
+/// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, the only
+/// encapsulation the adapter's `NDIS_OFFLOAD` names.
+pub const NDIS_ENCAPSULATION_NULL: u32 = 1;
+
+/// Whether the stack uses the task offloads of one IP version (`OID_OFFLOAD_ENCAPSULATION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncapsulationState {
+    /// No request yet named this version: the adapter does not start receive offloads of it
+    /// (sends the stack asks for are served).
+    Pending,
+    /// Turned on (`NDIS_OFFLOAD_SET_ON` with `NDIS_ENCAPSULATION_NULL`): the offloads configured
+    /// for this version are in use.
+    On,
+    /// Turned off (`NDIS_OFFLOAD_SET_OFF`): no offload of this version, in either direction.
+    Off,
+}
+
+impl EncapsulationState {
+    const fn bits(self) -> u32 {
+        match self {
+            Self::Pending => 0,
+            Self::On => 1,
+            Self::Off => 2,
+        }
+    }
+
+    const fn from_bits(bits: u32) -> Self {
+        match bits & 3 {
+            1 => Self::On,
+            2 => Self::Off,
+            _ => Self::Pending,
+        }
+    }
+}
+
+/// An `OID_OFFLOAD_ENCAPSULATION` request: for each IP version, the state it asks for, or `None`
+/// for `NDIS_OFFLOAD_SET_NO_CHANGE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffloadEncapsulation {
+    /// IPv4.
+    pub ipv4: Option<EncapsulationState>,
+    /// IPv6.
+    pub ipv6: Option<EncapsulationState>,
+}
+
+impl OffloadEncapsulation {
+    /// Reads an `NDIS_OFFLOAD_ENCAPSULATION` from the request's bytes; returns it with the bytes
+    /// read. The buffer must hold revision 1's 28 bytes ([`OidError::BufferTooShort`]); the
+    /// object header must say `NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION`, a revision of at least 1
+    /// and a size of at least 28 ([`OidError::InvalidData`]). Each version's `Enabled` is
+    /// `NDIS_OFFLOAD_SET_NO_CHANGE`, `_ON` or `_OFF`; `_ON` names an encapsulation, which must be
+    /// `NDIS_ENCAPSULATION_NULL` (the adapter offers offloads for no other); anything else is
+    /// [`OidError::InvalidParameter`]. `HeaderSize` is not read: without a link-layer header
+    /// there is nothing for it to locate.
+    pub fn parse(input: &[u8]) -> Result<(Self, u32), OidError> {
+        use encapsulation_layout::*;
+        let word = |at: usize| -> u32 {
+            input.get(at..at.wrapping_add(4)).and_then(|b| b.try_into().ok()).map_or(0, u32::from_le_bytes)
+        };
+        if input.len() < OFFLOAD_ENCAPSULATION_SIZE as usize {
+            return Err(OidError::BufferTooShort { needed: OFFLOAD_ENCAPSULATION_SIZE });
+        }
+        let header = word(HEADER_TYPE).to_le_bytes();
+        let size = u16::from_le_bytes([header[HEADER_SIZE], header[HEADER_SIZE + 1]]);
+        if header[HEADER_TYPE] != NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION
+            || header[HEADER_REVISION] == 0
+            || u32::from(size) < OFFLOAD_ENCAPSULATION_SIZE
+        {
+            return Err(OidError::InvalidData);
+        }
+        let version = |at: usize| match (word(at), word(at.wrapping_add(4))) {
+            (NDIS_OFFLOAD_SET_NO_CHANGE, _) => Ok(None),
+            (NDIS_OFFLOAD_SET_ON, NDIS_ENCAPSULATION_NULL) => Ok(Some(EncapsulationState::On)),
+            (NDIS_OFFLOAD_SET_OFF, _) => Ok(Some(EncapsulationState::Off)),
+            _ => Err(OidError::InvalidParameter),
+        };
+        Ok((Self { ipv4: version(IPV4)?, ipv6: version(IPV6)? }, OFFLOAD_ENCAPSULATION_SIZE))
+    }
+}
+
+/// Whether a completed set of `oid` is followed by the report of the offloads on
+/// (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`): NDIS requires it after every
+/// `OID_TCP_OFFLOAD_PARAMETERS` and `OID_OFFLOAD_ENCAPSULATION` the miniport completed.
+pub const fn reports_task_offloads(oid: u32) -> bool {
+    matches!(oid, OID_TCP_OFFLOAD_PARAMETERS | OID_OFFLOAD_ENCAPSULATION)
+}
+
 /// Every OID the adapter answers, for the general attributes' supported-OID list.
-pub const SUPPORTED_OIDS: [u32; 23] = [
+pub const SUPPORTED_OIDS: [u32; 24] = [
     OID_GEN_MAXIMUM_LOOKAHEAD,
     OID_GEN_MAXIMUM_FRAME_SIZE,
     OID_GEN_TRANSMIT_BUFFER_SPACE,
@@ -90,6 +205,7 @@ pub const SUPPORTED_OIDS: [u32; 23] = [
     OID_PNP_QUERY_POWER,
     OID_TCP_OFFLOAD_PARAMETERS,
     OID_OFFLOAD_ENCAPSULATION,
+    OID_TCP_RSC_STATISTICS,
     // Answered by NDIS for the miniport from its general attributes; listed so that the list
     // describes the adapter completely.
     0x0001_0101, // OID_GEN_SUPPORTED_LIST
@@ -127,6 +243,8 @@ pub enum OidValue {
     Statistics(InterfaceStatistics),
     /// `NDIS_INTERRUPT_MODERATION_PARAMETERS` with `NdisInterruptModerationNotSupported`.
     InterruptModerationNotSupported,
+    /// The receive segment coalescing counters, for `NDIS_RSC_STATISTICS_INFO`.
+    RscStatistics(RscStatistics),
     /// Success with no data (`OID_PNP_QUERY_POWER`).
     Empty,
 }
@@ -144,6 +262,9 @@ pub enum OidError {
     },
     /// The value set is not acceptable (`NDIS_STATUS_INVALID_DATA`).
     InvalidData,
+    /// A parameter names something the adapter does not support (`NDIS_STATUS_INVALID_PARAMETER`):
+    /// an offload encapsulation other than `NDIS_ENCAPSULATION_NULL`.
+    InvalidParameter,
 }
 
 /// The interface counters as the stack's `NDIS_STATISTICS_INFO` wants them. "In" is what the
@@ -188,6 +309,33 @@ impl InterfaceStatistics {
     }
 }
 
+/// The receive segment coalescing counters as `NDIS_RSC_STATISTICS_INFO` wants them. A coalesced
+/// unit is a client's super-packet indicated whole (the engine never merges packets itself).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RscStatistics {
+    /// Segments indicated inside coalesced units (`CoalescedPkts`).
+    pub coalesced_packets: u64,
+    /// Their TCP payload bytes (`CoalescedOctets`).
+    pub coalesced_octets: u64,
+    /// Coalesced units indicated (`CoalesceEvents`).
+    pub coalesce_events: u64,
+    /// TCP super-packets cut although the stack took coalesced units of their IP version
+    /// (`Aborts`).
+    pub aborts: u64,
+}
+
+impl RscStatistics {
+    /// Maps the engine's counters to RSC statistics.
+    pub fn from_counters(s: &StatsSnapshot) -> Self {
+        Self {
+            coalesced_packets: s.receive_coalesced_segments,
+            coalesced_octets: s.receive_coalesced_bytes,
+            coalesce_events: s.receive_coalesced,
+            aborts: s.receive_coalesce_aborts,
+        }
+    }
+}
+
 /// Settings the stack may change through set requests.
 #[derive(Debug)]
 pub(crate) struct OidSettings {
@@ -197,6 +345,66 @@ pub(crate) struct OidSettings {
     pub(crate) task_offloads: AtomicU32,
     /// The task offloads the shell offers its stack ([`TaskOffloads`] bits): the most that can be on.
     offered: AtomicU32,
+    /// [`EncapsulationState`] bits: IPv4 in bits 0-1, IPv6 in bits 2-3.
+    encapsulation: AtomicU32,
+}
+
+/// Every offload of one IP version (`ipv6` false: IPv4), both directions.
+const fn version_offloads(ipv6: bool) -> TaskOffloads {
+    if ipv6 {
+        TaskOffloads::from_bits(
+            TaskOffloads::TCP6_CHECKSUM_TX.bits()
+                | TaskOffloads::UDP6_CHECKSUM_TX.bits()
+                | TaskOffloads::TCP6_CHECKSUM_RX.bits()
+                | TaskOffloads::UDP6_CHECKSUM_RX.bits()
+                | TaskOffloads::LSO_V6.bits()
+                | TaskOffloads::USO_V6.bits()
+                | TaskOffloads::RSC_V6.bits(),
+        )
+    } else {
+        TaskOffloads::from_bits(
+            TaskOffloads::IPV4_CHECKSUM_TX.bits()
+                | TaskOffloads::TCP4_CHECKSUM_TX.bits()
+                | TaskOffloads::UDP4_CHECKSUM_TX.bits()
+                | TaskOffloads::IPV4_CHECKSUM_RX.bits()
+                | TaskOffloads::TCP4_CHECKSUM_RX.bits()
+                | TaskOffloads::UDP4_CHECKSUM_RX.bits()
+                | TaskOffloads::LSO_V4.bits()
+                | TaskOffloads::USO_V4.bits()
+                | TaskOffloads::RSC_V4.bits(),
+        )
+    }
+}
+
+impl OidSettings {
+    fn encapsulation(&self, ipv6: bool) -> EncapsulationState {
+        EncapsulationState::from_bits(self.encapsulation.load(Ordering::SeqCst) >> if ipv6 { 2 } else { 0 })
+    }
+
+    /// `set` without the offloads of each IP version whose state `keep` refuses.
+    fn masked(&self, set: TaskOffloads, keep: impl Fn(EncapsulationState) -> bool) -> TaskOffloads {
+        let mut bits = set.bits();
+        for ipv6 in [false, true] {
+            if !keep(self.encapsulation(ipv6)) {
+                bits &= !version_offloads(ipv6).bits();
+            }
+        }
+        TaskOffloads::from_bits(bits)
+    }
+
+    /// The task offloads on now: those configured, less the IP versions the stack turned off by
+    /// `OID_OFFLOAD_ENCAPSULATION`. The Send path serves requests of these.
+    pub(crate) fn task_offloads(&self) -> TaskOffloads {
+        let configured = TaskOffloads::from_bits(self.task_offloads.load(Ordering::SeqCst));
+        self.masked(configured, |state| state != EncapsulationState::Off)
+    }
+
+    /// The task offloads the Receive path may use: those on, of the IP versions the stack turned
+    /// on by `OID_OFFLOAD_ENCAPSULATION` (a receive offload is the adapter's initiative, which
+    /// NDIS allows only once the stack set the encapsulation).
+    pub(crate) fn receive_task_offloads(&self) -> TaskOffloads {
+        self.masked(self.task_offloads(), |state| state == EncapsulationState::On)
+    }
 }
 
 impl Default for OidSettings {
@@ -206,6 +414,8 @@ impl Default for OidSettings {
             lookahead: AtomicU32::new(MAX_IP_PACKET_SIZE),
             task_offloads: AtomicU32::new(TaskOffloads::ALL.bits()),
             offered: AtomicU32::new(TaskOffloads::ALL.bits()),
+            // A stack without OID_OFFLOAD_ENCAPSULATION (the host's): in use from the start.
+            encapsulation: AtomicU32::new(EncapsulationState::On.bits() | EncapsulationState::On.bits() << 2),
         }
     }
 }
@@ -230,6 +440,7 @@ impl<P: Platform> Adapter<P> {
             OID_GEN_RCV_OK => OidValue::U64(self.stats().receive_packets),
             OID_GEN_STATISTICS => OidValue::Statistics(InterfaceStatistics::from_counters(&self.stats())),
             OID_GEN_INTERRUPT_MODERATION => OidValue::InterruptModerationNotSupported,
+            OID_TCP_RSC_STATISTICS => OidValue::RscStatistics(RscStatistics::from_counters(&self.stats())),
             OID_PNP_QUERY_POWER => OidValue::Empty,
             _ => return Err(OidError::NotSupported),
         };
@@ -268,21 +479,54 @@ impl<P: Platform> Adapter<P> {
                 self.set_offload_parameters(&parameters)?;
                 Ok(read)
             }
-            // Offloaded packets carry IP headers only; whatever framing the stack announces
-            // changes nothing for an IP adapter.
             OID_OFFLOAD_ENCAPSULATION => {
-                if input.len() < OFFLOAD_ENCAPSULATION_SIZE as usize {
-                    return Err(OidError::BufferTooShort { needed: OFFLOAD_ENCAPSULATION_SIZE });
-                }
-                Ok(OFFLOAD_ENCAPSULATION_SIZE)
+                let (encapsulation, read) = OffloadEncapsulation::parse(input)?;
+                self.set_offload_encapsulation(&encapsulation);
+                Ok(read)
             }
             _ => Err(OidError::NotSupported),
         }
     }
 
-    /// The task offloads on now.
+    /// The task offloads on now: those configured ([`Self::set_offload_parameters`]) of the IP
+    /// versions the stack has not turned off ([`Self::set_offload_encapsulation`]). The shell
+    /// reports these to the stack.
     pub fn task_offloads(&self) -> TaskOffloads {
-        TaskOffloads::from_bits(self.inner.oid_settings.task_offloads.load(Ordering::SeqCst))
+        self.inner.oid_settings.task_offloads()
+    }
+
+    /// The task offloads the Receive path uses (besides what the platform's stack takes): those
+    /// on, of the IP versions whose encapsulation the stack turned on.
+    pub fn receive_task_offloads(&self) -> TaskOffloads {
+        self.inner.oid_settings.receive_task_offloads()
+    }
+
+    /// Makes the receive offloads wait for the stack's `OID_OFFLOAD_ENCAPSULATION` (NDIS: a
+    /// miniport starts no task offload before the encapsulation is set). Called once by a shell
+    /// whose stack sends that request, before the adapter carries packets; without it (the host
+    /// platform) both IP versions are on from the start.
+    pub fn await_offload_encapsulation(&self) {
+        self.inner.oid_settings.encapsulation.store(EncapsulationState::Pending.bits(), Ordering::SeqCst);
+    }
+
+    /// Applies an `OID_OFFLOAD_ENCAPSULATION` request: each IP version it names is turned on or
+    /// off ([`EncapsulationState`]); a version turned off loses every offload in both directions
+    /// until turned on again ([`Self::task_offloads`]).
+    pub fn set_offload_encapsulation(&self, request: &OffloadEncapsulation) {
+        let cell = &self.inner.oid_settings.encapsulation;
+        let mut current = cell.load(Ordering::SeqCst);
+        loop {
+            let mut next = current;
+            for (state, shift) in [(request.ipv4, 0u32), (request.ipv6, 2)] {
+                if let Some(state) = state {
+                    next = (next & !(3 << shift)) | (state.bits() << shift);
+                }
+            }
+            match cell.compare_exchange(current, next, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(seen) => current = seen,
+            }
+        }
     }
 
     /// The task offloads the shell offers its stack ([`TaskOffloads::ALL`] unless
@@ -316,7 +560,7 @@ impl<P: Platform> Adapter<P> {
                 return Err(OidError::InvalidData);
             }
             match cell.compare_exchange(current, next.bits(), Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return Ok(next),
+                Ok(_) => return Ok(self.task_offloads()),
                 Err(seen) => current = seen,
             }
         }
@@ -332,8 +576,9 @@ fn read_u32(input: &[u8]) -> Result<u32, OidError> {
 /// Writes a scalar or byte-string answer into `out`; returns `(bytes written, bytes needed)`.
 ///
 /// NDIS rule for 64-bit counters: a caller with a 4-byte buffer gets the low 32 bits and is told
-/// 8 bytes are needed; a shorter buffer gets nothing and is told 8 (as Wintun answers). Structured answers ([`OidValue::Statistics`],
-/// [`OidValue::InterruptModerationNotSupported`]) are serialized by the shell and yield
+/// 8 bytes are needed; a shorter buffer gets nothing and is told 8 (as Wintun answers).
+/// Structured answers ([`OidValue::Statistics`], [`OidValue::InterruptModerationNotSupported`],
+/// [`OidValue::RscStatistics`]) are serialized by the shell and yield
 /// [`OidError::NotSupported`] here.
 pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), OidError> {
     fn put(out: &mut [u8], bytes: &[u8]) -> Result<(u32, u32), OidError> {
@@ -359,7 +604,9 @@ pub fn encode_oid_value(value: &OidValue, out: &mut [u8]) -> Result<(u32, u32), 
         }
         OidValue::Bytes(bytes) => put(out, bytes),
         OidValue::Empty => Ok((0, 0)),
-        OidValue::Statistics(_) | OidValue::InterruptModerationNotSupported => Err(OidError::NotSupported),
+        OidValue::Statistics(_) | OidValue::InterruptModerationNotSupported | OidValue::RscStatistics(_) => {
+            Err(OidError::NotSupported)
+        }
     }
 }
 

@@ -35,14 +35,15 @@ use core::sync::atomic::{AtomicBool, Ordering};
 
 use lock_api::Mutex;
 use ring_abi::{
-    OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck, CONSUMER_RECHECK_MAX_NS,
-    CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET, RING_STOPPED,
+    GsoKind, OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck,
+    CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET,
+    RING_STOPPED,
 };
 
 use crate::engine::offload::{receive_action, ReceiveAction};
 use crate::engine::session::Session;
-use crate::engine::stats::{add, bump};
-use crate::fallible::{try_deque_with_capacity, try_vec_with_capacity};
+use crate::engine::stats::{add, bump, count_coalesced};
+use crate::fallible::{try_deque_with_capacity, try_push, try_vec_with_capacity};
 use crate::platform::{Event, IndicationInfo, IpKind, Platform, StackOffloads};
 
 /// Most Receive-ring slots that may be in flight (indicated and not yet all returned, or
@@ -527,7 +528,7 @@ impl<P: Platform> Session<P> {
         // The offloads the stack takes, once per round (they may change by OID meanwhile).
         let offloads = self.config.flags.contains(RegistrationFlags::OFFLOAD);
         let stack = if offloads {
-            self.adapter_task_offloads().receive_offloads(self.platform().stack_offloads())
+            self.adapter_receive_task_offloads().receive_offloads(self.platform().stack_offloads())
         } else {
             StackOffloads::default()
         };
@@ -644,7 +645,16 @@ impl<P: Platform> Session<P> {
             return OffloadWork::Invalid;
         }
         match meta.validate(local, view.data_length) {
-            Ok(Some(plan)) => OffloadWork::Offloaded { plan, headers, action: receive_action(&plan, stack) },
+            Ok(Some(plan)) => {
+                let action = receive_action(&plan, stack);
+                // A TCP unit the stack would take whole, cut: an RSC abort in NDIS's statistics.
+                if matches!(action, ReceiveAction::Segment(_))
+                    && plan.gso.is_some_and(|gso| gso.kind != GsoKind::UdpL4 && stack.coalesces(gso.kind))
+                {
+                    bump(&self.stats().receive_coalesce_aborts);
+                }
+                OffloadWork::Offloaded { plan, headers, action }
+            }
             Ok(None) => OffloadWork::Plain,
             Err(_) => OffloadWork::Invalid,
         }
@@ -754,8 +764,8 @@ impl<P: Platform> Session<P> {
         match action {
             ReceiveAction::AsIs(info) => {
                 let sent = self.prepare_packet(&[], data_start, view.data_length, &info, token, out);
-                if sent && info.coalesced.is_some() {
-                    bump(&stats.receive_coalesced);
+                if let (true, Some(unit)) = (sent, info.coalesced) {
+                    count_coalesced(stats, unit.segments, view.data_length.saturating_sub(u32::from(plan.header_len)));
                 }
                 u32::from(sent)
             }
@@ -778,8 +788,8 @@ impl<P: Platform> Session<P> {
                     token,
                     out,
                 );
-                if sent && info.coalesced.is_some() {
-                    bump(&stats.receive_coalesced);
+                if let (true, Some(unit)) = (sent, info.coalesced) {
+                    count_coalesced(stats, unit.segments, view.data_length.saturating_sub(u32::from(plan.header_len)));
                 }
                 u32::from(sent)
             }
@@ -828,15 +838,22 @@ impl<P: Platform> Session<P> {
             bump(&stats.receive_dropped_no_resources);
             return false;
         };
-        match self.platform().prepare_indication(&out.mapping, header, offset, len, info, token) {
-            Some(indication) => {
-                out.batch.push(indication);
+        let Some(indication) = self.platform().prepare_indication(&out.mapping, header, offset, len, info, token)
+        else {
+            bump(&stats.receive_dropped_no_resources);
+            return false;
+        };
+        // The batch was allocated for RECEIVE_BATCH_PACKETS and is kept within it (checked above),
+        // so this never allocates; were it full, the indication would be freed and counted.
+        match try_push(&mut out.batch, indication) {
+            Ok(()) => {
                 let header_len = header.len() as u64;
                 out.batch_bytes = out.batch_bytes.wrapping_add(u64::from(len)).wrapping_add(header_len);
                 out.batch_ring_bytes = out.batch_ring_bytes.wrapping_add(u64::from(len));
                 true
             }
-            None => {
+            Err(indication) => {
+                drop(indication);
                 bump(&stats.receive_dropped_no_resources);
                 false
             }
@@ -917,9 +934,12 @@ impl<P: Platform> Session<P> {
     pub(crate) fn quiesce_receive(&self) {
         // `paused` is already set (SeqCst): a round that missed it is waited for here. The consumer
         // runs below normal priority, so that wait would last as long as the processor is loaded:
-        // it is raised first (and relaxed by the restart).
+        // it is raised first, and returned to its own priority as soon as the round is over (the
+        // wait for returns below depends on the stack, not on the consumer, which from here on
+        // only sleeps until the restart).
         self.expedite_consumer();
         self.receive.wait_round_done(self.platform());
+        self.relax_consumer();
         self.receive.wait_all_returned(self.platform());
     }
 

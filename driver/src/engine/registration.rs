@@ -2,9 +2,10 @@
 //!
 //! [`Adapter::device_control`] is the one entry for the IOCTLs: the shell passes the buffered
 //! input and output and the caller's identity; the engine decides. Registration validates the
-//! input with ring-abi's [`parse_registration`], references each ring's event and maps the ring
-//! through the platform, checks the rings' initial indices, starts the consumer, and raises the
-//! link. Anything that fails undoes what was done and refuses with a typed reason.
+//! input with ring-abi's [`parse_registration`], references the client's events and refuses the
+//! event the driver waits on named as one it sets, maps each ring through the platform, checks the
+//! rings' initial indices, starts the consumer, and raises the link. Anything that fails undoes what was done
+//! and refuses with a typed reason.
 
 use crate::fallible::TryArc;
 
@@ -27,6 +28,11 @@ pub enum RegisterError {
     Invalid(RegistrationError),
     /// A ring's initial head (Receive) or tail (Send) is not a valid offset.
     BadInitialIndex(RingRole, RingFault),
+    /// The Receive ring's event is also named as the Send ring's or as the write-space event
+    /// (one handle twice, or two handles to one event object). The driver waits on (and clears)
+    /// the Receive ring's event and sets the others for the client: one object for both would let
+    /// the consumer's waits consume the client's wake-ups, and wake the consumer for nothing.
+    SharedEvent,
     /// A session is already registered.
     AlreadyRegistered,
     /// The adapter is halted, or its device is being removed.
@@ -41,7 +47,7 @@ impl RegisterError {
     /// The status the caller sees.
     pub fn status(&self) -> Status {
         match self {
-            Self::Invalid(_) | Self::BadInitialIndex(..) => Status::InvalidParameter,
+            Self::Invalid(_) | Self::BadInitialIndex(..) | Self::SharedEvent => Status::InvalidParameter,
             Self::Platform(_, PlatformError::InvalidRingAddress) => Status::InvalidUserBuffer,
             Self::Platform(_, PlatformError::InvalidHandle) => Status::InvalidHandle,
             Self::AlreadyRegistered => Status::AlreadyInitialized,
@@ -145,9 +151,11 @@ impl<P: Platform> Adapter<P> {
 }
 
 impl<P: Platform> Adapter<P> {
-    /// For each ring in turn (Send, then Receive): references the client's event, maps the ring
-    /// and checks its initial index; then creates the engine's events and allocates the session
-    /// (not yet started or published).
+    /// References the client's events (the Send ring's, the Receive ring's, then the Receive
+    /// ring's write-space event if any) and refuses the Receive ring's named again as another;
+    /// then for each ring in turn (Send, then Receive) maps the ring and checks its initial
+    /// index; then creates the engine's events and allocates the session (not yet started or
+    /// published).
     #[inline(never)]
     fn build_session(
         &self,
@@ -157,8 +165,31 @@ impl<P: Platform> Adapter<P> {
         generation: u16,
     ) -> Result<TryArc<Session<P>>, RegisterError> {
         let platform = &self.inner.platform;
-        let send = send_state(platform, &config.send, caller)?;
-        let receive = receive_state(platform, &config.receive, config.write_space_event, caller)?;
+        // The events first, then the memory, as Wintun's driver does per ring: a registration
+        // naming closed handles and freed memory (a stale one) is refused for its handle, with
+        // Wintun's status. All of them come before either ring, so that an event named twice is
+        // refused before any page is locked.
+        let send_event = reference_event(platform, RingRole::Send, &config.send)?;
+        let receive_event = reference_event(platform, RingRole::Receive, &config.receive)?;
+        // The write-space event is only set by the driver (the client waits on it): referenced with
+        // the access of an event the driver signals.
+        let space_event = match config.write_space_event {
+            Some(handle) => Some(
+                platform
+                    .reference_event(RingRole::Send, handle)
+                    .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?,
+            ),
+            None => None,
+        };
+        // The one event the driver waits on must be none of those it sets (which the client may
+        // share between them: it is the one waiting on both).
+        let shared = send_event.is_same_object(&receive_event)
+            || space_event.as_ref().is_some_and(|space| space.is_same_object(&receive_event));
+        if shared {
+            return Err(RegisterError::SharedEvent);
+        }
+        let send = send_state(platform, &config.send, caller, send_event)?;
+        let receive = receive_state(platform, &config.receive, caller, receive_event, space_event)?;
         let event = |role| platform.create_event().map_err(|e| RegisterError::Platform(role, e));
         let events = SessionEvents {
             stop: event(RingRole::Receive)?,
@@ -174,19 +205,21 @@ impl<P: Platform> Adapter<P> {
     }
 }
 
-/// The Send ring's state: the client's event referenced for signalling, the ring mapped, its
+/// The client's event of the ring `role`, referenced by handle: for signalling (Send ring) or
+/// waiting (Receive ring).
+fn reference_event<P: Platform>(platform: &P, role: RingRole, desc: &RingDesc) -> Result<P::Event, RegisterError> {
+    platform.reference_event(role, desc.tail_moved_event).map_err(|e| RegisterError::Platform(role, e))
+}
+
+/// The Send ring's state: the client's event (referenced for signalling), the ring mapped, its
 /// initial tail read once and validated (the private cursor starts there).
 #[inline(never)]
 fn send_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
     caller: CallerBitness,
+    client_event: P::Event,
 ) -> Result<SendState<P>, RegisterError> {
-    // The event first, then the memory, as Wintun's driver does: a registration naming closed
-    // handles and freed memory (a stale one) is refused for its handle, with Wintun's status.
-    let client_event = platform
-        .reference_event(RingRole::Send, desc.tail_moved_event)
-        .map_err(|e| RegisterError::Platform(RingRole::Send, e))?;
     let (ring, mapping) = map(platform, RingRole::Send, desc, caller)?;
     let tail = ring.load_tail();
     ring.geometry().check_tail(tail).map_err(|f| RegisterError::BadInitialIndex(RingRole::Send, f))?;
@@ -197,30 +230,17 @@ fn send_state<P: Platform>(
     }
 }
 
-/// The Receive ring's state: the client's event referenced for waiting and its write-space event
-/// (if any) for signalling, the ring mapped, its initial head read once and validated (the
-/// consumer's cursor starts there), not alertable.
+/// The Receive ring's state: the client's event (referenced for waiting) and its write-space
+/// event (if any, referenced for signalling), the ring mapped, its initial head read once and
+/// validated (the consumer's cursor starts there), not alertable.
 #[inline(never)]
 fn receive_state<P: Platform>(
     platform: &P,
     desc: &RingDesc,
-    write_space_event: Option<u64>,
     caller: CallerBitness,
+    client_event: P::Event,
+    space_event: Option<P::Event>,
 ) -> Result<ReceiveState<P>, RegisterError> {
-    // The event first, then the memory (see `send_state`).
-    let client_event = platform
-        .reference_event(RingRole::Receive, desc.tail_moved_event)
-        .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?;
-    // The write-space event is only set by the driver (the client waits on it): referenced with
-    // the access of an event the driver signals, also before the memory.
-    let space_event = match write_space_event {
-        Some(handle) => Some(
-            platform
-                .reference_event(RingRole::Send, handle)
-                .map_err(|e| RegisterError::Platform(RingRole::Receive, e))?,
-        ),
-        None => None,
-    };
     let (ring, mapping) = map(platform, RingRole::Receive, desc, caller)?;
     let head = ring.load_head();
     ring.geometry().check_head(head).map_err(|f| RegisterError::BadInitialIndex(RingRole::Receive, f))?;

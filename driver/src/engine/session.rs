@@ -258,13 +258,10 @@ impl<P: Platform> Adapter<P> {
         }
     }
 
-    /// Restarts a paused adapter. The consumer, raised by the pause, returns to its own priority
-    /// before it is let go on.
+    /// Restarts a paused adapter. (The consumer is already back at its own priority: the pause
+    /// returned it there once the round it waited for was over.)
     pub fn restart(&self) {
         self.inner.paused.store(false, Ordering::SeqCst);
-        if let Some(session) = self.session() {
-            session.relax_consumer();
-        }
         self.inner.resumed.set();
     }
 
@@ -343,7 +340,12 @@ impl<P: Platform> Session<P> {
 
     /// The adapter's task offloads on now.
     pub(crate) fn adapter_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
-        crate::engine::offload::TaskOffloads::from_bits(self.adapter.oid_settings.task_offloads.load(Ordering::SeqCst))
+        self.adapter.oid_settings.task_offloads()
+    }
+
+    /// The task offloads the Receive path may use ([`Adapter::receive_task_offloads`]).
+    pub(crate) fn adapter_receive_task_offloads(&self) -> crate::engine::offload::TaskOffloads {
+        self.adapter.oid_settings.receive_task_offloads()
     }
 
     pub(crate) fn set_worker(&self, worker: P::Worker) {
@@ -363,7 +365,8 @@ impl<P: Platform> Session<P> {
         }
     }
 
-    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock.
+    /// Returns the consumer thread to its own priority ([`Worker::relax`]), under the same lock: the
+    /// pause, once the round it raised the consumer for is over.
     pub(crate) fn relax_consumer(&self) {
         if let Some(worker) = self.worker.lock().as_ref() {
             worker.relax();

@@ -63,8 +63,16 @@ counters! {
     receive_segmented,
     /// The IP packets indicated for those.
     receive_segments,
-    /// Offload sessions: super-packets indicated whole, as one coalesced unit.
+    /// Offload sessions: super-packets indicated whole, as one coalesced unit (NDIS RSC
+    /// statistics: `CoalesceEvents`).
     receive_coalesced,
+    /// The TCP or UDP segments those units carry (`CoalescedPkts`).
+    receive_coalesced_segments,
+    /// Their payload bytes, headers not counted (`CoalescedOctets`).
+    receive_coalesced_bytes,
+    /// Offload sessions: TCP super-packets of an IP version the stack takes coalesced that the
+    /// engine cut instead (their checksum state or headers did not allow one unit; `Aborts`).
+    receive_coalesce_aborts,
     /// Times the driver set the client's write-space event after freeing Receive-ring space.
     receive_space_signals,
     /// Payload bytes the driver copied (stack to Send ring).
@@ -100,6 +108,13 @@ counters! {
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Counts one coalesced unit of `segments` segments and `payload` payload bytes indicated.
+pub(crate) fn count_coalesced(stats: &Stats, segments: u16, payload: u32) {
+    bump(&stats.receive_coalesced);
+    add(&stats.receive_coalesced_segments, u64::from(segments));
+    add(&stats.receive_coalesced_bytes, u64::from(payload));
 }
 
 /// Adds 1 to a counter.

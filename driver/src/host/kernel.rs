@@ -132,6 +132,10 @@ impl Event for HostEvent {
     fn clear(&self) {
         self.inner.signalled.store(false, Ordering::SeqCst);
     }
+
+    fn is_same_object(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
 }
 
 /// The system's page size (a mapping covers whole pages).
@@ -346,6 +350,16 @@ impl HostKernel {
     /// `ObReferenceObjectByHandle` for an event.
     pub fn event(&self, handle: u64) -> Option<HostEvent> {
         self.handles.lock().unwrap_or_else(|e| e.into_inner()).get(&handle).cloned()
+    }
+
+    /// `DuplicateHandle` within the process: a second handle to the event `handle` names, or
+    /// `None` if it names none.
+    pub fn duplicate_handle(&self, handle: u64) -> Option<u64> {
+        let mut handles = self.handles.lock().unwrap_or_else(|e| e.into_inner());
+        let event = handles.get(&handle)?.clone();
+        let duplicate = self.next_handle.fetch_add(4, Ordering::Relaxed);
+        handles.insert(duplicate, event);
+        Some(duplicate)
     }
 
     /// `CloseHandle` (references taken before stay valid).

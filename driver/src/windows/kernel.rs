@@ -17,20 +17,34 @@ pub const MDL_MAPPING_NO_EXECUTE: u32 = 0x4000_0000;
 /// priority.
 pub const LOW_REALTIME_PRIORITY: KPRIORITY = 16;
 
-// `ExEventObjectType` and `PsThreadType` (wdm.h: `extern POBJECT_TYPE *ExEventObjectType;`,
-// `extern POBJECT_TYPE *PsThreadType;`, declared `__declspec(dllimport)` through NTKERNELAPI) are
-// data that ntoskrnl.exe exports: ntoskrnl.lib defines only their import-table slots
-// `__imp_ExEventObjectType` and `__imp_PsThreadType`, and the loader fills them. (Both are
-// described below for `ExEventObjectType`; `PsThreadType` is the same case.)
-// wdk-sys declares it in an `extern` block without a `#[link]` attribute, so rustc references the
-// bare symbol `ExEventObjectType`, which nothing defines and the link fails (the same failure as
-// `PsInitialSystemProcess` in windows-drivers-rs). Declared here in a block linked to ntoskrnl,
-// rustc marks the static `dllimport` and reads it through `__imp_ExEventObjectType`; the
-// Windows-target check verifies that the compiled shell references exactly those symbols.
-// The slot holds the address of ntoskrnl's variable, whose value is the POBJECT_TYPE: a
-// `dllimport` static therefore has the variable's type, POBJECT_TYPE, and is used without the
-// extra dereference the C declaration (`*ExEventObjectType`, the slot itself) needs. The emulator
-// run checks the value ObReferenceObjectByHandle receives.
+// `ExEventObjectType` and `PsThreadType` are imported data, not functions: pointers to
+// ntoskrnl.exe's POBJECT_TYPE variables. Their declarations in the WDK (10.0.16299):
+// - wdm.h: `extern POBJECT_TYPE *ExEventObjectType;` and `extern POBJECT_TYPE *PsThreadType;`,
+//   in its list of exported object types;
+// - ntddk.h (which includes wdm.h) repeats `extern POBJECT_TYPE *PsThreadType;`.
+// Both are plain `extern`, without NTKERNELAPI's `__declspec(dllimport)`: the C object they name
+// is the import-table slot itself, which the loader fills with the address of ntoskrnl's
+// variable, so a C driver passes `*ExEventObjectType` (the variable's value, the object type).
+// Second source, MinGW-w64's ddk/wdm.h: `extern POBJECT_TYPE NTSYSAPI *ExEventObjectType;` and
+// `extern POBJECT_TYPE NTSYSAPI *PsThreadType;` (NTSYSAPI = DECLSPEC_IMPORT): the same names and
+// C type, marked dllimport; its libntoskrnl.a defines for them only the slots
+// `__imp_ExEventObjectType` and `__imp_PsThreadType`, no bare symbol. The sources differ in one
+// point: with MinGW-w64's dllimport the `*` a C driver writes reads one level further (into the
+// object type) than with the WDK's declaration. This declaration follows the WDK's meaning (the
+// slot holds the address of a variable whose value is the object type), which is what the
+// emulator's loader model fills in.
+//
+// Rust reads imported data through a `dllimport` static: declared in a block linked to ntoskrnl,
+// rustc loads the slot `__imp_ExEventObjectType` and reads the variable it points to. The static
+// therefore has the variable's type, POBJECT_TYPE, and is used without the C code's `*`.
+// wdk-sys declares `ExEventObjectType: *mut POBJECT_TYPE` (the C declaration) in an `extern` block
+// without a `#[link]` attribute, so rustc references the bare symbol `ExEventObjectType`, which
+// MinGW-w64's library does not define (the same failure as `PsInitialSystemProcess` in
+// windows-drivers-rs); whether the kit's ntoskrnl.lib defines it (the WDK's plain `extern` needs
+// a symbol of that name) is not verified here. The `__imp_` slots are in both libraries, so this
+// declaration links against either; the Windows-target check verifies that the compiled shell
+// references exactly those two slots, and the emulator run checks the value
+// ObReferenceObjectByHandle receives.
 #[link(name = "ntoskrnl")]
 extern "C" {
     /// The object type of event objects, for `ObReferenceObjectByHandle`.

@@ -20,7 +20,7 @@ use wdk_sys::{
 
 use super::dispatch;
 use super::ndis::*;
-use super::offload::{ndis_offload, offered as offered_task_offloads, USO_MINOR_VERSION};
+use super::offload::{ndis_offload, offered as offered_task_offloads};
 use super::oid::{handle_oid_request, refuse_oid_request};
 use super::platform::{free_indication, read_token, KernelPlatform, KernelSpinLock};
 use super::transmit::transmit_chain;
@@ -28,7 +28,7 @@ use super::POOL_TAG;
 use crate::engine::offload::TaskOffloads;
 use crate::engine::oid::{LINK_SPEED_BPS, MTU, SUPPORTED_OIDS, SUPPORTED_PACKET_FILTERS};
 use crate::engine::Adapter;
-use crate::fallible::{try_reserve, TryArc};
+use crate::fallible::{try_push, TryArc};
 
 /// One adapter: the engine's adapter and the NDIS objects around it.
 pub struct AdapterContext {
@@ -287,8 +287,7 @@ unsafe extern "system" fn miniport_initialize(
         return NDIS_STATUS_FAILURE;
     }
     let minor = REGISTERED_MINOR.load(Ordering::Acquire);
-    let uso = minor >= USO_MINOR_VERSION;
-    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool, uso)) else {
+    let Ok(adapter) = Adapter::new(KernelPlatform::new(miniport, pool, minor)) else {
         // SAFETY: allocated above, unused.
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
@@ -374,7 +373,7 @@ unsafe extern "system" fn miniport_initialize(
     // The task offloads: everything the engine implements that this NDIS version can be told of,
     // all of it on (the stack switches parts off by OID_TCP_OFFLOAD_PARAMETERS).
     let offered = offered_task_offloads(minor);
-    let mut current = ndis_offload(offered, uso);
+    let mut current = ndis_offload(offered, minor);
     let mut hardware = current;
     let mut offloads = NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES>(
@@ -403,6 +402,8 @@ unsafe extern "system" fn miniport_initialize(
         // stack asks for none, and any request that still came would be dropped as off.
         if offload_status == NDIS_STATUS_SUCCESS {
             context.adapter.offer_task_offloads(offered);
+            // No receive offload before the stack's OID_OFFLOAD_ENCAPSULATION.
+            context.adapter.await_offload_encapsulation();
         } else {
             wdk::println!("ringtun: offload attributes refused: {offload_status:#x}");
             context.adapter.offer_task_offloads(TaskOffloads::NONE);
@@ -420,14 +421,14 @@ unsafe extern "system" fn miniport_initialize(
     // The registry holds the context's one strong reference besides NDIS's raw pointer; halt
     // removes it.
     let mut adapters = ADAPTERS.lock();
-    if try_reserve(&mut adapters, 1).is_err() {
+    if let Err(context) = try_push(&mut adapters, context) {
+        // Released after the lock: dropping the adapter is not work for a spin lock's IRQL.
         drop(adapters);
         drop(context);
         // SAFETY: no indication was ever made from the pool.
         unsafe { NdisFreeNetBufferListPool(pool) };
         return NDIS_STATUS_RESOURCES;
     }
-    adapters.push(context);
     NDIS_STATUS_SUCCESS
 }
 

@@ -43,6 +43,8 @@ pub const NDIS_STATUS_BAD_VERSION: NDIS_STATUS = 0xC001_0004_u32 as i32;
 pub const NDIS_STATUS_ADAPTER_NOT_READY: NDIS_STATUS = 0xC001_0011_u32 as i32;
 pub const NDIS_STATUS_INVALID_LENGTH: NDIS_STATUS = 0xC001_0014_u32 as i32;
 pub const NDIS_STATUS_INVALID_DATA: NDIS_STATUS = 0xC001_0015_u32 as i32;
+/// `NDIS_STATUS_INVALID_PARAMETER` (ndis.h): `STATUS_INVALID_PARAMETER`.
+pub const NDIS_STATUS_INVALID_PARAMETER: NDIS_STATUS = 0xC000_000D_u32 as i32;
 pub const NDIS_STATUS_BUFFER_TOO_SHORT: NDIS_STATUS = 0xC001_0016_u32 as i32;
 pub const NDIS_STATUS_INVALID_OID: NDIS_STATUS = 0xC001_0017_u32 as i32;
 pub const NDIS_STATUS_MEDIA_DISCONNECTED: NDIS_STATUS = 0xC023_001F_u32 as i32;
@@ -166,6 +168,8 @@ pub const NDIS_STATUS_INDICATION_REVISION_1: u8 = 1;
 pub const NDIS_LINK_STATE_REVISION_1: u8 = 1;
 pub const NDIS_STATISTICS_INFO_REVISION_1: u8 = 1;
 pub const NDIS_INTERRUPT_MODERATION_PARAMETERS_REVISION_1: u8 = 1;
+/// `NDIS_RSC_STATISTICS_REVISION_1` (ntddndis.h, NDIS 6.30).
+pub const NDIS_RSC_STATISTICS_REVISION_1: u8 = 1;
 pub const NDIS_PM_CAPABILITIES_REVISION_2: u8 = 2;
 /// `NdisDeviceStateUnspecified` (`NDIS_DEVICE_POWER_STATE`): no wake-up from any state.
 pub const NdisDeviceStateUnspecified: u32 = 0;
@@ -384,6 +388,48 @@ pub struct NDIS_INTERRUPT_MODERATION_PARAMETERS {
     pub InterruptModeration: u32,
 }
 
+/// `NDIS_OFFLOAD_ENCAPSULATION` (ndis.h): the input of `OID_OFFLOAD_ENCAPSULATION`, read by the
+/// engine from its bytes (`crate::engine::oid::OffloadEncapsulation`); declared for the layout
+/// check of those offsets.
+#[repr(C)]
+pub struct NDIS_OFFLOAD_ENCAPSULATION {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub IPv4: NDIS_OFFLOAD_ENCAPSULATION_VERSION,
+    pub IPv6: NDIS_OFFLOAD_ENCAPSULATION_VERSION,
+}
+
+/// The anonymous `IPv4` and `IPv6` members of `NDIS_OFFLOAD_ENCAPSULATION` (ndis.h).
+#[repr(C)]
+pub struct NDIS_OFFLOAD_ENCAPSULATION_VERSION {
+    pub Enabled: u32,
+    pub EncapsulationType: u32,
+    pub HeaderSize: u32,
+}
+
+/// `NDIS_OFFLOAD_ENCAPSULATION_REVISION_1` (ndis.h).
+pub const NDIS_OFFLOAD_ENCAPSULATION_REVISION_1: u8 = 1;
+/// `NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION` (ntddndis.h).
+pub const NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION: u8 = 0xA8;
+/// `NDIS_OFFLOAD_SET_NO_CHANGE` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_NO_CHANGE: u32 = 0;
+/// `NDIS_OFFLOAD_SET_ON` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_ON: u32 = 1;
+/// `NDIS_OFFLOAD_SET_OFF` (ntddndis.h).
+pub const NDIS_OFFLOAD_SET_OFF: u32 = 2;
+
+/// `NDIS_RSC_STATISTICS_INFO` (ntddndis.h, NDIS 6.30): the answer to `OID_TCP_RSC_STATISTICS`.
+/// Its revision-1 size (`NDIS_SIZEOF_RSC_STATISTICS_REVISION_1`, through `Aborts`) is the whole
+/// structure: the counters are 8-aligned after the 4-byte header.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct NDIS_RSC_STATISTICS_INFO {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub CoalescedPkts: u64,
+    pub CoalescedOctets: u64,
+    pub CoalesceEvents: u64,
+    pub Aborts: u64,
+}
+
 /// The query/set arm of `NDIS_OID_REQUEST::DATA` (ndis.h) (`QUERY_INFORMATION` and `SET_INFORMATION`
 /// share this shape: `BytesWritten` is `BytesRead` for a set). The union's third arm,
 /// `METHOD_INFORMATION`, has other fields at `BytesWrittenOrRead` and `BytesNeeded` (the caller's
@@ -490,6 +536,8 @@ pub const NDIS_OBJECT_TYPE_OFFLOAD: u8 = 0xA7;
 pub const NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES: u8 = 0xA0;
 /// `NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1` (ndis.h).
 pub const NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES_REVISION_1: u8 = 1;
+/// `NDIS_OFFLOAD_REVISION_3` (ntddndis.h, NDIS 6.30): through `EncapsulatedPacketTaskOffloadGre`.
+pub const NDIS_OFFLOAD_REVISION_3: u8 = 3;
 /// `NDIS_OFFLOAD_REVISION_5` (ntddndis.h, NDIS 6.70): through `Rfc6877Xlat`.
 pub const NDIS_OFFLOAD_REVISION_5: u8 = 5;
 /// `NDIS_OFFLOAD_REVISION_6` (ntddndis.h of WDK 10.0.26100, NDIS 6.83): through `UdpSegmentation`.
@@ -698,6 +746,9 @@ pub struct NDIS_OFFLOAD {
     pub Rfc6877Xlat: [u32; 2],
     pub UdpSegmentation: NDIS_UDP_SEGMENTATION_OFFLOAD,
 }
+/// `NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_3` (ntddndis.h): through `EncapsulatedPacketTaskOffloadGre`.
+pub const NDIS_OFFLOAD_SIZE_REVISION_3: usize =
+    offset_of!(NDIS_OFFLOAD, EncapsulatedPacketTaskOffloadGre) + size_of::<[u32; 2]>();
 /// `NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_5` (ntddndis.h): through `Rfc6877Xlat`.
 pub const NDIS_OFFLOAD_SIZE_REVISION_5: usize = offset_of!(NDIS_OFFLOAD, Rfc6877Xlat) + size_of::<[u32; 2]>();
 /// `NDIS_SIZEOF_NDIS_OFFLOAD_REVISION_6` (ntddndis.h of WDK 10.0.26100): through `UdpSegmentation`.
@@ -877,6 +928,10 @@ assert_layout!(NDIS_STATISTICS_INFO, size: 0x98, {
     ifHCInUcastOctets: 0x68, ifHCOutUcastOctets: 0x80, ifHCOutBroadcastOctets: 0x90,
 });
 assert_layout!(NDIS_INTERRUPT_MODERATION_PARAMETERS, size: 12, { Header: 0, Flags: 4, InterruptModeration: 8 });
+assert_layout!(NDIS_OFFLOAD_ENCAPSULATION, size: 28, { Header: 0, IPv4: 4, IPv6: 16 });
+assert_layout!(NDIS_RSC_STATISTICS_INFO, size: 40, {
+    Header: 0, CoalescedPkts: 8, CoalescedOctets: 0x10, CoalesceEvents: 0x18, Aborts: 0x20,
+});
 assert_layout!(NDIS_PM_CAPABILITIES, size: 0x3C, {
     Header: 0, Flags: 4, SupportedWoLPacketPatterns: 8, NumTotalWoLPatterns: 0xC, MaxWoLPatternSize: 0x10,
     MaxWoLPatternOffset: 0x14, MaxWoLPacketSaveBuffer: 0x18, SupportedProtocolOffloads: 0x1C,
@@ -949,6 +1004,7 @@ assert_layout!(NDIS_OFFLOAD, size: 216, {
     EncapsulatedPacketTaskOffloadGre: 148, EncapsulatedPacketTaskOffloadVxlan: 156, EncapsulationTypes: 176,
     Rfc6877Xlat: 180, UdpSegmentation: 188,
 });
+const _: () = assert!(NDIS_OFFLOAD_SIZE_REVISION_3 == 156);
 const _: () = assert!(NDIS_OFFLOAD_SIZE_REVISION_5 == 188);
 const _: () = assert!(NDIS_OFFLOAD_SIZE_REVISION_6 == 216);
 assert_layout!(NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES, size: 40, {

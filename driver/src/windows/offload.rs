@@ -36,19 +36,36 @@ fn bit(set: TaskOffloads, offload: TaskOffloads) -> u32 {
     }
 }
 
-/// `NDIS_OFFLOAD` for the offloads `set`, revision 6 (with `UdpSegmentation`) when `uso` is
-/// offered at all (NDIS 6.83), revision 5 otherwise; returns it with its header size.
+/// The NDIS minor version from which `NDIS_OFFLOAD` revision 5 (through `Rfc6877Xlat`) is the
+/// one a miniport reports: NDIS 6.70 ("for NDIS 6.70 and later").
+pub const REVISION_5_MINOR_VERSION: u8 = 70;
+
+/// The `NDIS_OFFLOAD` revision and size a miniport that registered NDIS 6.`minor` reports
+/// (ntddndis.h; the `NDIS_OFFLOAD` documentation's table): revision 6 (216 bytes, with
+/// `UdpSegmentation`) from NDIS 6.83, revision 5 (188) from NDIS 6.70, revision 3 (156, through
+/// `EncapsulatedPacketTaskOffloadGre`) for NDIS 6.30 to 6.6x.
+pub const fn offload_revision(minor: u8) -> (u8, usize) {
+    if minor >= USO_MINOR_VERSION {
+        (NDIS_OFFLOAD_REVISION_6, NDIS_OFFLOAD_SIZE_REVISION_6)
+    } else if minor >= REVISION_5_MINOR_VERSION {
+        (NDIS_OFFLOAD_REVISION_5, NDIS_OFFLOAD_SIZE_REVISION_5)
+    } else {
+        (NDIS_OFFLOAD_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_3)
+    }
+}
+
+/// `NDIS_OFFLOAD` for the offloads `set` of an adapter registered with NDIS 6.`minor`, of the
+/// revision that version reports ([`offload_revision`]); `UdpSegmentation` is filled in only
+/// from NDIS 6.83 (the revision that carries it), and every member beyond the revision's size is
+/// zero.
 ///
 /// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
 /// the fixed IPv6 header). Encapsulation is `NDIS_ENCAPSULATION_NULL`: the adapter's packets
 /// have no link-layer header.
-pub fn ndis_offload(set: TaskOffloads, uso: bool) -> NDIS_OFFLOAD {
-    let (revision, size) = if uso {
-        (NDIS_OFFLOAD_REVISION_6, NDIS_OFFLOAD_SIZE_REVISION_6)
-    } else {
-        (NDIS_OFFLOAD_REVISION_5, NDIS_OFFLOAD_SIZE_REVISION_5)
-    };
+pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
+    let (revision, size) = offload_revision(minor);
+    let uso = minor >= USO_MINOR_VERSION;
     let mut offload = NDIS_OFFLOAD {
         // At most 216 bytes: fits the header's u16.
         Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OFFLOAD, Revision: revision, Size: size as u16 },

@@ -7,7 +7,9 @@ use core::ptr;
 
 use super::ndis::*;
 use super::platform::KernelPlatform;
-use crate::engine::oid::{encode_oid_value, InterfaceStatistics, OidError, OidValue, OID_TCP_OFFLOAD_PARAMETERS};
+use crate::engine::oid::{
+    encode_oid_value, reports_task_offloads, InterfaceStatistics, OidError, OidValue, RscStatistics,
+};
 use crate::engine::Adapter;
 
 /// The counters advertised in the general attributes' `SupportedStatistics`: the
@@ -65,6 +67,19 @@ fn statistics_info(s: &InterfaceStatistics) -> NDIS_STATISTICS_INFO {
     }
 }
 
+fn rsc_statistics_info(s: &RscStatistics) -> NDIS_RSC_STATISTICS_INFO {
+    NDIS_RSC_STATISTICS_INFO {
+        Header: NDIS_OBJECT_HEADER::of::<NDIS_RSC_STATISTICS_INFO>(
+            NDIS_OBJECT_TYPE_DEFAULT,
+            NDIS_RSC_STATISTICS_REVISION_1,
+        ),
+        CoalescedPkts: s.coalesced_packets,
+        CoalescedOctets: s.coalesced_octets,
+        CoalesceEvents: s.coalesce_events,
+        Aborts: s.aborts,
+    }
+}
+
 fn interrupt_moderation_not_supported() -> NDIS_INTERRUPT_MODERATION_PARAMETERS {
     NDIS_INTERRUPT_MODERATION_PARAMETERS {
         Header: NDIS_OBJECT_HEADER::of::<NDIS_INTERRUPT_MODERATION_PARAMETERS>(
@@ -98,6 +113,7 @@ fn error_status(error: OidError, info: &mut NDIS_OID_REQUEST_INFORMATION, set: b
     match error {
         OidError::NotSupported => NDIS_STATUS_NOT_SUPPORTED,
         OidError::InvalidData => NDIS_STATUS_INVALID_DATA,
+        OidError::InvalidParameter => NDIS_STATUS_INVALID_PARAMETER,
         OidError::BufferTooShort { needed } => {
             info.BytesNeeded = needed;
             if set {
@@ -132,6 +148,7 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             Ok(OidValue::InterruptModerationNotSupported) => {
                 write_struct(info, buffer, interrupt_moderation_not_supported())
             }
+            Ok(OidValue::RscStatistics(s)) => write_struct(info, buffer, rsc_statistics_info(&s)),
             Ok(value) => match encode_oid_value(&value, buffer) {
                 Ok((written, needed)) => {
                     info.BytesWrittenOrRead = written;
@@ -146,9 +163,10 @@ pub unsafe fn handle_oid_request(adapter: &Adapter<KernelPlatform>, request: *mu
             Ok(read) => {
                 info.BytesWrittenOrRead = read;
                 info.BytesNeeded = 0;
-                // NDIS: after every OID_TCP_OFFLOAD_PARAMETERS it completed, the miniport reports
-                // the offloads on (NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG).
-                if info.Oid == OID_TCP_OFFLOAD_PARAMETERS {
+                // NDIS: after every OID_TCP_OFFLOAD_PARAMETERS and OID_OFFLOAD_ENCAPSULATION it
+                // completed, the miniport reports the offloads on
+                // (NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG).
+                if reports_task_offloads(info.Oid) {
                     adapter.platform().indicate_task_offloads(adapter.task_offloads());
                 }
                 NDIS_STATUS_SUCCESS
@@ -188,3 +206,29 @@ pub unsafe fn refuse_oid_request(request: *const NDIS_OID_REQUEST) -> NDIS_STATU
         _ => NDIS_STATUS_INVALID_OID,
     }
 }
+
+// The engine reads `NDIS_OFFLOAD_ENCAPSULATION` from bytes at these offsets; they are those of the
+// declaration the layout check compares with the headers.
+const _: () = {
+    use core::mem::offset_of;
+
+    use crate::engine::oid::{encapsulation_layout as at, OFFLOAD_ENCAPSULATION_SIZE};
+    type E = NDIS_OFFLOAD_ENCAPSULATION;
+    type V = NDIS_OFFLOAD_ENCAPSULATION_VERSION;
+    assert!(offset_of!(E, Header) + offset_of!(NDIS_OBJECT_HEADER, Type) == at::HEADER_TYPE);
+    assert!(offset_of!(E, Header) + offset_of!(NDIS_OBJECT_HEADER, Revision) == at::HEADER_REVISION);
+    assert!(offset_of!(E, Header) + offset_of!(NDIS_OBJECT_HEADER, Size) == at::HEADER_SIZE);
+    assert!(offset_of!(E, IPv4) + offset_of!(V, Enabled) == at::IPV4);
+    assert!(offset_of!(E, IPv4) + offset_of!(V, EncapsulationType) == at::IPV4 + 4);
+    assert!(offset_of!(E, IPv6) + offset_of!(V, Enabled) == at::IPV6);
+    assert!(offset_of!(E, IPv6) + offset_of!(V, EncapsulationType) == at::IPV6 + 4);
+    assert!(core::mem::size_of::<E>() == OFFLOAD_ENCAPSULATION_SIZE as usize);
+    // The engine's values of the request's constants are the header's (ndis.rs, checked).
+    use crate::engine::oid as engine;
+    assert!(engine::NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION == NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION);
+    assert!(engine::NDIS_OFFLOAD_SET_NO_CHANGE == NDIS_OFFLOAD_SET_NO_CHANGE);
+    assert!(engine::NDIS_OFFLOAD_SET_ON == NDIS_OFFLOAD_SET_ON);
+    assert!(engine::NDIS_OFFLOAD_SET_OFF == NDIS_OFFLOAD_SET_OFF);
+    assert!(engine::NDIS_ENCAPSULATION_NULL == NDIS_ENCAPSULATION_NULL);
+    assert!(NDIS_OFFLOAD_ENCAPSULATION_REVISION_1 == 1);
+};

@@ -142,6 +142,13 @@ impl Event for KernelEvent {
         // SAFETY: the event is valid for this value's life.
         unsafe { KeClearEvent(self.as_ptr()) };
     }
+
+    /// The object's address identifies it: `ObReferenceObjectByHandle` returns the same body
+    /// pointer for every handle to one event, and both values hold a reference, so neither
+    /// address can be reused while they are compared.
+    fn is_same_object(&self, other: &Self) -> bool {
+        self.as_ptr() == other.as_ptr()
+    }
 }
 
 impl Drop for KernelEvent {
@@ -333,9 +340,9 @@ impl Drop for KernelIndication {
 pub struct KernelPlatform {
     miniport: NDIS_HANDLE,
     nbl_pool: NDIS_HANDLE,
-    /// USO is offered (the driver registered NDIS 6.83 or later): `NDIS_OFFLOAD` is revision 6
-    /// and sent NBLs' `UdpSegmentationOffloadInfo` is read.
-    uso: bool,
+    /// The minor NDIS version the driver registered (6.30, 6.80 or 6.83): the `NDIS_OFFLOAD`
+    /// revision the adapter reports, and whether USO is offered (see [`Self::uso`]).
+    minor: u8,
 }
 
 // SAFETY: NDIS handles may be used from any thread; NDIS serializes what needs it.
@@ -344,22 +351,23 @@ unsafe impl Send for KernelPlatform {}
 unsafe impl Sync for KernelPlatform {}
 
 impl KernelPlatform {
-    /// A platform for the adapter `miniport` that allocates indications from `nbl_pool`; `uso`:
-    /// see [`Self::uso`].
-    pub fn new(miniport: NDIS_HANDLE, nbl_pool: NDIS_HANDLE, uso: bool) -> Self {
-        Self { miniport, nbl_pool, uso }
+    /// A platform for the adapter `miniport` that allocates indications from `nbl_pool`, of a
+    /// driver registered with NDIS 6.`minor`.
+    pub fn new(miniport: NDIS_HANDLE, nbl_pool: NDIS_HANDLE, minor: u8) -> Self {
+        Self { miniport, nbl_pool, minor }
     }
 
-    /// Whether USO is offered (NDIS 6.83 or later registered).
+    /// Whether USO is offered (NDIS 6.83 or later registered): sent NBLs'
+    /// `UdpSegmentationOffloadInfo` is read.
     pub fn uso(&self) -> bool {
-        self.uso
+        self.minor >= super::offload::USO_MINOR_VERSION
     }
 
     /// Reports the task offloads on now to the stack (`NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG`
     /// with an `NDIS_OFFLOAD`), as NDIS requires after every `OID_TCP_OFFLOAD_PARAMETERS` the
     /// miniport completed.
     pub fn indicate_task_offloads(&self, set: TaskOffloads) {
-        let mut offload = super::offload::ndis_offload(set, self.uso);
+        let mut offload = super::offload::ndis_offload(set, self.minor);
         let size = u32::from(offload.Header.Size);
         self.indicate_status(NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG, ptr::addr_of_mut!(offload).cast(), size);
     }

@@ -204,6 +204,15 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
             r.receive = r.send;
             r.receive.tail_moved_event = event;
         });
+        // One event for both rings (the driver would consume its own Send-ring signals), also with
+        // a Receive ring that cannot be probed: the events are compared before any ring is probed.
+        case("the same event for both rings", InvalidParameter, &|r| {
+            r.receive.tail_moved_event = r.send.tail_moved_event
+        });
+        case("the same event for both rings, the receive ring unprobeable", InvalidParameter, &|r| {
+            r.receive.tail_moved_event = r.send.tail_moved_event;
+            r.receive.ring_ptr = 0x10_0000;
+        });
         let ext = |flags: u32, event: Option<u64>| {
             let mut r = rings.v2_ext(flags);
             if let Some(event) = event {
@@ -214,6 +223,13 @@ pub fn refused_fields<B: Backend>(b: &B) -> Result<(), Failure> {
         cases.push(("64 bytes without the write-space flag", ext(2, None), InvalidParameter));
         cases.push(("zero write-space event", ext(4, Some(0)), InvalidParameter));
         cases.push(("unknown write-space event", ext(6, Some(0xDEAD_BEE0)), DeviceError::InvalidHandle));
+        // The Receive ring's event, which the driver waits on, again as the write-space event, which
+        // it sets (the Send ring's event may be: both are the client's to wait on).
+        cases.push((
+            "the receive ring's event as the write-space event",
+            ext(4, Some(good.receive.tail_moved_event)),
+            InvalidParameter,
+        ));
         cases.push(("short input", good.as_bytes()[..40].to_vec(), InvalidParameter));
         cases.push(("long input", [good.as_bytes(), &[0u8; 8]].concat(), InvalidParameter));
         cases

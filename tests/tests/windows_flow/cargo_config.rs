@@ -123,12 +123,26 @@ pub fn rustflags(configs: &[Table], target: &str) -> Vec<String> {
     target_flags.or(build_flags).unwrap_or_default()
 }
 
-/// The `--config KEY=VALUE` arguments of a cargo command line, as TOML tables.
-pub fn command_line_configs(args: &[String]) -> Vec<Table> {
+/// The `--config` arguments of a cargo command line run in `dir`, as TOML tables: a `KEY=VALUE`,
+/// or the configuration file at a path ending in `.toml` (cargo takes such an argument as a file).
+pub fn command_line_configs_in(dir: &std::path::Path, args: &[String]) -> Vec<Table> {
     args.windows(2)
         .filter(|pair| pair[0] == "--config")
-        .map(|pair| pair[1].parse::<Table>().unwrap_or_else(|e| panic!("--config {}: {e}", pair[1])))
+        .map(|pair| {
+            let text = if pair[1].ends_with(".toml") {
+                let path = dir.join(&pair[1]);
+                std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("--config {}: {e}", path.display()))
+            } else {
+                pair[1].clone()
+            };
+            text.parse::<Table>().unwrap_or_else(|e| panic!("--config {}: {e}", pair[1]))
+        })
         .collect()
+}
+
+/// [`command_line_configs_in`] for arguments that name no file.
+pub fn command_line_configs(args: &[String]) -> Vec<Table> {
+    command_line_configs_in(std::path::Path::new("."), args)
 }
 
 /// Looks a dotted key up in configuration tables; the last one setting it wins.

@@ -10,6 +10,8 @@
 mod cargo_config;
 mod cargo_make;
 mod powershell;
+#[path = "../../../wintun-api/hardening.rs"]
+mod wintun_hardening;
 
 use cargo_make::{Env, Makefile};
 use std::collections::BTreeSet;
@@ -690,4 +692,100 @@ fn driver_verifier_changes_concern_ringtun_only() {
         code.contains("VerifyDrivers") && code.contains("'ringtun.sys'"),
         "Uninstall-Driver.ps1 does not take ringtun.sys off the VerifyDrivers list"
     );
+}
+
+/// The DLL targets of `cargo make wintun-dll`: (triple, the package folder, Wintun's layout).
+const DLL_TARGETS: [(&str, &str); 3] =
+    [("x86_64-pc-windows-msvc", "amd64"), ("i686-pc-windows-msvc", "x86"), ("aarch64-pc-windows-msvc", "arm64")];
+
+fn hardening() -> Table {
+    read("wintun-api/hardening.toml").parse().expect("wintun-api/hardening.toml parses")
+}
+
+#[test]
+fn wintun_dll_is_built_hardened_for_its_target() {
+    let makefile = makefile();
+    let config = cargo_config();
+    let hardening = hardening();
+    // What the file asks for: control-flow guard instrumentation, and the linker's guard metadata
+    // and System32-only dependent loads.
+    assert_eq!(wintun_hardening::rustflags(&hardening).expect("rustflags"), ["-Ccontrol-flow-guard"]);
+    let link = wintun_hardening::link_args(&hardening, "windows", "msvc").expect("link-args");
+    for arg in ["/GUARD:CF", "/DEPENDENTLOADFLAG:0x800"] {
+        assert!(link.iter().any(|a| a == arg), "hardening.toml's link-args {link:?} lack {arg}");
+    }
+    let task = makefile.task("build-wintun-dll");
+    assert_eq!(task.get("command").and_then(Value::as_str), Some("cargo"), "build-wintun-dll runs cargo");
+    assert!(makefile.depends_on("build-wintun-dll", "check-dll-env"));
+    assert!(makefile.depends_on("wintun-dll", "build-wintun-dll"));
+    for (host, _, _) in DRIVER_TARGETS {
+        for (target, folder) in DLL_TARGETS {
+            for profile in ["debug", "release"] {
+                let label = format!("RINGTUN_DLL_TARGET={target} on a {host} host, {profile}");
+                let env = windows_env(&makefile, host, &[("RINGTUN_DLL_TARGET", target), ("RINGTUN_PROFILE", profile)]);
+                assert_eq!(env["RINGTUN_DLL_ARCH"], folder, "{label}");
+                let args = makefile.args("build-wintun-dll", &env);
+                assert_eq!(args.first().map(String::as_str), Some("build"), "{label}: {args:?}");
+                for pair in [["-p", "ringtun-wintun"], ["--target", target]] {
+                    assert!(args.windows(2).any(|w| w == pair), "{label}: {args:?} lacks {pair:?}");
+                }
+                assert!(args.iter().any(|a| a == "--lib"), "{label}: {args:?}");
+                assert_eq!(args.iter().any(|a| a == "--release"), profile == "release", "{label}: {args:?}");
+                // The rustflags cargo gives the DLL's crates: .cargo/config.toml's and the file's.
+                let mut configs = vec![config.clone()];
+                configs.extend(cargo_config::command_line_configs_in(&root(), &args));
+                let flags = cargo_config::rustflags(&configs, target);
+                let cfg = cargo_config::rustc_cfg(target, &flags);
+                assert!(
+                    cargo_config::cfg_values(&cfg, "target_feature").iter().any(|f| f == "crt-static"),
+                    "{label}: rustflags {flags:?} leave crt-static out"
+                );
+                let encoded = flags.join("\x1f");
+                let missing =
+                    wintun_hardening::missing_rustflags(&hardening, "windows", "msvc", &encoded).expect("flags");
+                assert!(missing.is_empty(), "{label}: rustflags {flags:?} lack {missing:?}");
+                // The copy reads where cargo writes: <target dir>/<triple>/<profile>.
+                let target_dir = args.windows(2).find(|w| w[0] == "--target-dir").map(|w| w[1].clone());
+                let target_dir = target_dir.unwrap_or_else(|| panic!("{label}: no --target-dir in {args:?}"));
+                assert!(
+                    target_dir.starts_with(&format!("{}/target/", env["CARGO_MAKE_WORKING_DIRECTORY"])),
+                    "{label}: {target_dir} is outside the workspace's target directory"
+                );
+                assert_ne!(
+                    target_dir,
+                    format!("{}/target", env["CARGO_MAKE_WORKING_DIRECTORY"]),
+                    "{label}: the driver's"
+                );
+                let cargo_dir = if profile == "release" { "release" } else { "debug" };
+                assert_eq!(env["RINGTUN_DLL_OUT"], format!("{target_dir}/{target}/{cargo_dir}"), "{label}");
+            }
+        }
+    }
+    let copy = makefile.script("wintun-dll").expect("a wintun-dll script");
+    for needed in ["$env:RINGTUN_DLL_OUT 'wintun.dll'", "$env:RINGTUN_PACKAGE 'wintun'", "$env:RINGTUN_DLL_ARCH"] {
+        assert!(copy.contains(needed), "wintun-dll's script lacks {needed}");
+    }
+    let guard = makefile.script("check-dll-env").expect("a check-dll-env script");
+    for name in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "RINGTUN_DLL_ARCH"] {
+        assert!(guard.contains(name), "check-dll-env does not look at {name}");
+    }
+}
+
+#[test]
+fn the_dll_build_script_passes_the_linker_hardening_on_msvc_only() {
+    let hardening = hardening();
+    let link = wintun_hardening::link_args(&hardening, "windows", "msvc").expect("link-args");
+    assert_eq!(link, ["/GUARD:CF", "/DEPENDENTLOADFLAG:0x800"]);
+    for (os, env) in [("windows", "gnu"), ("linux", "gnu"), ("macos", "")] {
+        assert_eq!(wintun_hardening::link_args(&hardening, os, env), Ok(Vec::new()), "{os} {env}");
+    }
+    // A build with the flag, in either form, is complete; one without is told.
+    let with = |flags: &[&str]| wintun_hardening::missing_rustflags(&hardening, "windows", "msvc", &flags.join("\x1f"));
+    assert_eq!(with(&["-C", "target-feature=+crt-static", "-Ccontrol-flow-guard"]), Ok(Vec::new()));
+    assert_eq!(with(&["-C", "control-flow-guard"]), Ok(Vec::new()));
+    assert_eq!(with(&["-C", "target-feature=+crt-static"]), Ok(vec!["-Ccontrol-flow-guard".to_string()]));
+    assert_eq!(wintun_hardening::missing_rustflags(&hardening, "linux", "gnu", ""), Ok(Vec::new()));
+    let broken: Table = "[wintun-dll]\nlink-args = [\"/GUARD:CF\", 7]".parse().expect("toml");
+    assert!(wintun_hardening::link_args(&broken, "windows", "msvc").is_err());
+    assert!(wintun_hardening::rustflags(&broken).is_err());
 }

@@ -76,7 +76,8 @@ pub trait PlatformSystem {
     /// format (`major << 16 | minor`); `ERROR_FILE_NOT_FOUND` when no driver is loaded.
     fn running_driver_version() -> Result<u32, Win32Error>;
 
-    /// `WintunDeleteDriver`: removes the driver if no adapter uses it.
+    /// `WintunDeleteDriver`: by default keeps the driver and succeeds; where the administrator
+    /// opted in, removes it if no adapter uses it ([`driver_deletion`] decides).
     fn delete_driver() -> Result<(), Win32Error>;
 
     /// `SetLastError` for the calling thread.
@@ -89,6 +90,9 @@ pub trait PlatformSystem {
     /// application can wait on with the platform's wait functions.
     fn export_event(event: &BackendEvent) -> Result<Self::ExportedEvent, Win32Error>;
 }
+
+pub mod driver_deletion;
+pub mod names;
 
 #[cfg(target_os = "linux")]
 pub mod linux;

@@ -26,7 +26,7 @@ _Static_assert(offsetof(RINGTUN_SESSION_CONFIG, ReceiveHeadRoom) == 16, "Receive
 _Static_assert(offsetof(RINGTUN_SESSION_CONFIG, SendTailRoom) == 22, "SendTailRoom");
 _Static_assert(sizeof(RINGTUN_SESSION_INFO) == 36, "RINGTUN_SESSION_INFO");
 _Static_assert(offsetof(RINGTUN_SESSION_INFO, ReceiveHeadRoom) == 28, "info ReceiveHeadRoom");
-_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 48, "RINGTUN_SESSION_STATISTICS");
+_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 88, "RINGTUN_SESSION_STATISTICS");
 _Static_assert(offsetof(RINGTUN_SESSION_STATISTICS, CopiedBytes) == 40, "CopiedBytes");
 _Static_assert(offsetof(RINGTUN_PACKET, FrameSize) == sizeof(void *), "FrameSize");
 _Static_assert(offsetof(RINGTUN_PACKET, Size) == sizeof(void *) + 8, "Size");
@@ -53,6 +53,9 @@ static void test_driver_and_adapters(void) {
     /* No adapter: no driver loaded. */
     CHECK_FAILS(WintunGetRunningDriverVersion(), ERROR_FILE_NOT_FOUND);
     CHECK(WintunDeleteDriver(), "nothing to delete: %lu", (unsigned long)GetLastError());
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
+    CHECK(WintunDeleteDriver(), "opted in, nothing to delete: %lu", (unsigned long)GetLastError());
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     CHECK_FAILS(WintunCreateAdapter(NULL, u"Test", NULL), ERROR_INVALID_PARAMETER);
     CHECK_FAILS(WintunCreateAdapter(u"", u"Test", NULL), ERROR_INVALID_PARAMETER);
@@ -75,7 +78,19 @@ static void test_driver_and_adapters(void) {
     CHECK(first, "create: %lu", (unsigned long)GetLastError());
     DWORD version = WintunGetRunningDriverVersion();
     CHECK(version == 0x1, "version %#lx (0.1 as major << 16 | minor)", (unsigned long)version);
+    /* The driver is kept by default (ringtun cannot install it again, unlike Wintun's DLL): the
+       call succeeds while adapters exist and the driver keeps running. */
+    SetLastError(0xDEADu);
+    CHECK(WintunDeleteDriver(), "kept by default: %lu", (unsigned long)GetLastError());
+    CHECK(GetLastError() == 0xDEADu, "success leaves the last error alone");
+    CHECK(WintunGetRunningDriverVersion() == 0x1, "the driver still runs");
+    /* With the administrator's opt-in, deleted as Wintun deletes: refused while an adapter uses
+       it. */
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
     CHECK_FAILS(WintunDeleteDriver(), ERROR_INF_IN_USE_BY_DEVICES);
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "0", 1);
+    CHECK(WintunDeleteDriver(), "0 keeps the driver");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     NET_LUID luid;
     luid.Value = luid_of(first);
@@ -90,22 +105,32 @@ static void test_driver_and_adapters(void) {
     WintunCloseAdapter(opened);
     CHECK(WintunOpenAdapter(u"Office") != NULL, "closing an opened handle keeps the adapter");
 
-    /* A second adapter with the name takes it; the first becomes "Office 2". */
+    /* A second adapter with the name takes it; the first becomes "Office 1", as Wintun renames
+       the holder. A third takes it again; the second becomes the first free "Office N". */
     WINTUN_ADAPTER_HANDLE second = WintunCreateAdapter(u"Office", u"Ringtun", NULL);
     CHECK(second && luid_of(second) != luid_of(first), "second adapter");
-    WINTUN_ADAPTER_HANDLE renamed = WintunOpenAdapter(u"Office 2");
-    CHECK(renamed && luid_of(renamed) == luid_of(first), "the holder was renamed");
+    WINTUN_ADAPTER_HANDLE renamed = WintunOpenAdapter(u"Office 1");
+    CHECK(renamed && luid_of(renamed) == luid_of(first), "the holder was renamed \"Office 1\"");
     WINTUN_ADAPTER_HANDLE named = WintunOpenAdapter(u"Office");
     CHECK(named && luid_of(named) == luid_of(second), "the new one has the name");
     WintunCloseAdapter(renamed);
     WintunCloseAdapter(named);
+    CHECK_FAILS(WintunOpenAdapter(u"Office 2"), ERROR_NOT_FOUND);
+    WINTUN_ADAPTER_HANDLE third = WintunCreateAdapter(u"OFFICE", u"Ringtun", NULL);
+    CHECK(third, "third adapter");
+    renamed = WintunOpenAdapter(u"Office 2");
+    CHECK(renamed && luid_of(renamed) == luid_of(second), "\"Office 1\" is taken: the second became \"OFFICE 2\"");
+    WintunCloseAdapter(renamed);
+    WintunCloseAdapter(third);
 
     WintunCloseAdapter(first);
-    CHECK_FAILS(WintunOpenAdapter(u"Office 2"), ERROR_NOT_FOUND);
+    CHECK_FAILS(WintunOpenAdapter(u"Office 1"), ERROR_NOT_FOUND);
     WintunCloseAdapter(second);
     CHECK_FAILS(WintunOpenAdapter(u"Office"), ERROR_NOT_FOUND);
     CHECK_FAILS(WintunGetRunningDriverVersion(), ERROR_FILE_NOT_FOUND);
-    CHECK(WintunDeleteDriver(), "delete once no adapter is left");
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "1", 1);
+    CHECK(WintunDeleteDriver(), "opted in: deleted once no adapter is left");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
     puts("ok driver_and_adapters");
 }
 
@@ -177,6 +202,16 @@ static void test_logger_calls(void) {
     CHECK_FAILS(WintunCreateAdapter(u"Refused", u"Ringtun", NULL), ERROR_INVALID_PARAMETER);
     setenv("RINGTUN_WINTUN_STACK", "loopback", 1);
     CHECK(find_record(WINTUN_LOG_ERR, "RINGTUN_WINTUN_STACK", 0) >= 0, "the refusal is logged as an error");
+
+    /* WintunDeleteDriver says that it kept the driver, and how to let it delete; a setting it
+       does not know keeps the driver too, with a warning. */
+    CHECK(WintunDeleteDriver(), "kept");
+    CHECK(find_record(WINTUN_LOG_INFO, "is kept", 0) >= 0, "keeping the driver is logged as information");
+    CHECK(find_record(WINTUN_LOG_INFO, "RINGTUN_WINTUN_DELETE_DRIVER=1", 0) >= 0, "the opt-in is named");
+    setenv("RINGTUN_WINTUN_DELETE_DRIVER", "yes", 1);
+    CHECK(WintunDeleteDriver(), "an unknown setting keeps the driver");
+    CHECK(find_record(WINTUN_LOG_WARN, "ignored", 0) >= 0, "an unknown setting is a warning");
+    unsetenv("RINGTUN_WINTUN_DELETE_DRIVER");
 
     WintunSetLogger(NULL);
     int before = record_count;

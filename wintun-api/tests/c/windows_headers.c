@@ -41,6 +41,10 @@ SAME(RingtunSendPacketEx, BOOL, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *))
 SAME(RingtunSendPackets, DWORD, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *, DWORD));
 SAME(RingtunCancelSendPacket, BOOL, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *));
 SAME(RingtunShrinkSendPacket, BOOL, (WINTUN_SESSION_HANDLE, const BYTE *, DWORD));
+SAME(RingtunWaitForSendSpace, BOOL, (WINTUN_SESSION_HANDLE, DWORD, WORD, WORD, DWORD));
+SAME(RingtunGetReceivePacketOffload, BOOL, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *, RINGTUN_OFFLOAD_META *));
+SAME(RingtunGetSendPacketOffload, BOOL, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *, RINGTUN_OFFLOAD_META *));
+SAME(RingtunSetSendPacketOffload, BOOL, (WINTUN_SESSION_HANDLE, const RINGTUN_PACKET *, const RINGTUN_OFFLOAD_META *));
 
 /* The logger is a CALLBACK (__stdcall) taking the level as an int-sized enum. */
 static VOID CALLBACK logger(WINTUN_LOGGER_LEVEL level, DWORD64 timestamp, LPCWSTR message) {
@@ -57,7 +61,15 @@ _Static_assert(sizeof(WCHAR) == 2, "UTF-16");
 _Static_assert(sizeof(RINGTUN_CAPABILITIES) == 28, "RINGTUN_CAPABILITIES");
 _Static_assert(sizeof(RINGTUN_SESSION_CONFIG) == 24, "RINGTUN_SESSION_CONFIG");
 _Static_assert(sizeof(RINGTUN_SESSION_INFO) == 36, "RINGTUN_SESSION_INFO");
-_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 48, "RINGTUN_SESSION_STATISTICS");
+_Static_assert(sizeof(RINGTUN_SESSION_STATISTICS) == 88, "RINGTUN_SESSION_STATISTICS");
 _Static_assert(offsetof(RINGTUN_SESSION_STATISTICS, CopiedBytes) == 40, "CopiedBytes");
+_Static_assert(offsetof(RINGTUN_SESSION_STATISTICS, SendRingFull) == 48, "SendRingFull");
+_Static_assert(offsetof(RINGTUN_SESSION_STATISTICS, SpaceSignals) == 80, "SpaceSignals");
+_Static_assert(sizeof(RINGTUN_OFFLOAD_META) == 16, "RINGTUN_OFFLOAD_META");
+_Static_assert(offsetof(RINGTUN_OFFLOAD_META, HdrLen) == 2, "HdrLen");
+_Static_assert(offsetof(RINGTUN_OFFLOAD_META, GsoSize) == 4, "GsoSize");
+_Static_assert(offsetof(RINGTUN_OFFLOAD_META, CsumStart) == 6, "CsumStart");
+_Static_assert(offsetof(RINGTUN_OFFLOAD_META, CsumOffset) == 8, "CsumOffset");
+_Static_assert(offsetof(RINGTUN_OFFLOAD_META, Reserved) == 10, "Reserved");
 _Static_assert(sizeof(RINGTUN_PACKET) == (sizeof(void *) == 8 ? 24 : 16), "RINGTUN_PACKET");
 _Static_assert(offsetof(RINGTUN_PACKET, Size) == sizeof(void *) + 8, "RINGTUN_PACKET.Size");

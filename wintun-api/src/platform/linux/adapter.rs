@@ -1,30 +1,42 @@
 //! Adapters of the Linux build: host-platform adapters in this process, by name.
 //!
 //! The stack side is chosen at creation by `RINGTUN_WINTUN_STACK` (`fake`, the default;
-//! `loopback`; `tun`). With `tun`, the adapter is a Linux TUN interface named like the adapter:
+//! `loopback`; `backpressure`; `tun`). `backpressure` is a loopback whose stack keeps a packet
+//! the Send ring cannot take (and so its Receive-ring slot) until the client has received enough
+//! to make room, as a stack in front of a slow link does: a client that sends faster than it
+//! receives fills the ring it sends into, and the stack's thread drains it as the client
+//! receives. With `tun`, the adapter is a Linux TUN interface named like the adapter:
 //! the name as UTF-8 with every character Linux refuses in an interface name (`/`, `:`,
 //! whitespace) replaced by `-`, cut to 15 bytes. The interface is brought up when created (as a
 //! Windows adapter is enabled); its carrier follows the session, as a Windows adapter's media
 //! state does. Its LUID carries the interface index.
 //!
-//! A name already in use is handled as Wintun handles it on Windows: the new adapter takes the
-//! name, and the adapter holding it is renamed `<name> 2` (or the first free `<name> N`); with
-//! `tun`, its Linux interface is renamed too.
+//! Names follow the Windows platform's rules, through the same code ([`crate::platform::names`]):
+//! compared without regard to ASCII case, and a name already in use is handled as Wintun handles
+//! it: the new adapter takes the name, and the adapter holding it is renamed `<name> 1` (or the
+//! first free `<name> N`, up to 1000); with `tun`, its Linux interface is renamed too. If the
+//! holder cannot be renamed, the new adapter is named `<name> N` instead.
 
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, RwLock, Weak};
+use std::time::Duration;
 
 use ring_abi::CallerBitness;
 use ringtun::backend::host::HostBackend;
+use ringtun_driver::engine::TransmitStatus;
 use ringtun_driver::host::{HostDriver, HostIndication, StackSide};
 use ringtun_tun::{TunDevice, TunPump, TunStackSide};
 
 use crate::logger;
+use crate::platform::driver_deletion::{self, Decision, Setting};
+use crate::platform::names::{assign_alias, names_equal, ConnectionNames};
 use crate::platform::PlatformAdapter;
 use crate::win32::{
-    net_luid, Guid, Win32Error, ERROR_ACCESS_DENIED, ERROR_DEVICE_NOT_AVAILABLE, ERROR_FILE_NOT_FOUND,
-    ERROR_GEN_FAILURE, ERROR_INF_IN_USE_BY_DEVICES, ERROR_INVALID_PARAMETER, ERROR_NOT_FOUND, IF_TYPE_PROP_VIRTUAL,
+    net_luid, Guid, Win32Error, ERROR_ACCESS_DENIED, ERROR_DEVICE_NOT_AVAILABLE, ERROR_DUP_NAME, ERROR_FILE_NOT_FOUND,
+    ERROR_GEN_FAILURE, ERROR_INF_IN_USE_BY_DEVICES, ERROR_INVALID_PARAMETER, ERROR_NOT_FOUND, ERROR_SUCCESS,
+    IF_TYPE_PROP_VIRTUAL,
 };
 
 /// The environment variable that chooses the stack side of new adapters.
@@ -37,6 +49,8 @@ pub enum StackKind {
     Fake,
     /// Sent packets come back through the Send path.
     Loopback,
+    /// Sent packets come back through the Send path; one that does not fit waits in the stack.
+    Backpressure,
     /// A Linux TUN interface.
     Tun,
 }
@@ -48,9 +62,10 @@ impl StackKind {
             Err(std::env::VarError::NotPresent) => Ok(Self::Fake),
             Ok(v) if v.is_empty() || v == "fake" => Ok(Self::Fake),
             Ok(v) if v == "loopback" => Ok(Self::Loopback),
+            Ok(v) if v == "backpressure" => Ok(Self::Backpressure),
             Ok(v) if v == "tun" => Ok(Self::Tun),
             Ok(v) => {
-                logger::error(format_args!("{STACK_VARIABLE}={v:?}: expected fake, loopback or tun"));
+                logger::error(format_args!("{STACK_VARIABLE}={v:?}: expected fake, loopback, backpressure or tun"));
                 Err(Win32Error(ERROR_INVALID_PARAMETER))
             }
             Err(std::env::VarError::NotUnicode(_)) => Err(Win32Error(ERROR_INVALID_PARAMETER)),
@@ -79,6 +94,99 @@ impl StackSide for LoopbackSide {
             let _ = driver.transmit(&refs);
         }
         tokens
+    }
+
+    fn link_changed(&self, _up: bool) {}
+}
+
+/// The packets a [`BackpressureSide`] keeps: token and bytes, in the order they were sent.
+#[derive(Default)]
+struct Backlog {
+    state: Mutex<BacklogState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct BacklogState {
+    packets: VecDeque<(u64, Vec<u8>)>,
+    stopped: bool,
+}
+
+impl Backlog {
+    fn lock(&self) -> MutexGuard<'_, BacklogState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sends the kept packets into the Send ring, in order, up to the first that does not fit;
+    /// returns the tokens of those that went (a packet the engine drops for another reason is
+    /// gone as well).
+    fn flush(state: &mut BacklogState, driver: &HostDriver) -> Vec<u64> {
+        let mut done = Vec::new();
+        while let Some((token, bytes)) = state.packets.front() {
+            match driver.transmit(&[bytes]).ok().and_then(|s| s.first().copied()) {
+                Some(TransmitStatus::RingFull) => break,
+                _ => done.push(*token),
+            }
+            state.packets.pop_front();
+        }
+        done
+    }
+
+    /// The adapter goes: the thread ends, the kept packets are dropped.
+    fn stop(&self) {
+        let mut state = self.lock();
+        state.stopped = true;
+        state.packets.clear();
+        self.changed.notify_all();
+    }
+}
+
+/// How often the backlog's thread tries the Send ring again while it keeps packets.
+const BACKLOG_RETRY: Duration = Duration::from_millis(1);
+/// How often it looks whether its driver is gone while it keeps none.
+const BACKLOG_IDLE: Duration = Duration::from_millis(100);
+
+/// The backlog's thread: sends kept packets as the Send ring makes room and returns their
+/// Receive-ring slots.
+fn drain_backlog(backlog: Arc<Backlog>, driver: Weak<HostDriver>) {
+    loop {
+        let mut state = backlog.lock();
+        let wait = if state.packets.is_empty() { BACKLOG_IDLE } else { BACKLOG_RETRY };
+        state = backlog.changed.wait_timeout(state, wait).map(|(s, _)| s).unwrap_or_else(|e| e.into_inner().0);
+        if state.stopped {
+            return;
+        }
+        let Some(driver) = driver.upgrade() else { return };
+        let tokens = Backlog::flush(&mut state, &driver);
+        drop(state);
+        if !tokens.is_empty() {
+            driver.adapter().return_indications(tokens);
+        }
+    }
+}
+
+/// Sends every packet the engine indicates back through the Send path; what the Send ring cannot
+/// take is kept (holding its Receive-ring slot) and sent by [`drain_backlog`] once it can.
+struct BackpressureSide {
+    driver: OnceLock<Weak<HostDriver>>,
+    backlog: Arc<Backlog>,
+}
+
+impl StackSide for BackpressureSide {
+    fn accept(&self, batch: &mut dyn Iterator<Item = HostIndication>) -> Vec<u64> {
+        let mut state = self.backlog.lock();
+        for indication in batch {
+            state.packets.push_back((indication.token(), indication.bytes()));
+        }
+        let done = match self.driver.get().and_then(Weak::upgrade) {
+            Some(driver) if !state.stopped => Backlog::flush(&mut state, &driver),
+            // No driver (it is going) or no adapter: nothing to send to.
+            _ => state.packets.drain(..).map(|(token, _)| token).collect(),
+        };
+        if !state.packets.is_empty() {
+            self.backlog.changed.notify_all();
+        }
+        done
     }
 
     fn link_changed(&self, _up: bool) {}
@@ -119,6 +227,8 @@ struct Entry {
     luid: u64,
     driver: Arc<HostDriver>,
     tun: Mutex<Option<Tun>>,
+    /// The `backpressure` stack's kept packets.
+    backlog: Option<Arc<Backlog>>,
     removed: AtomicBool,
 }
 
@@ -138,6 +248,9 @@ impl Entry {
             return;
         }
         self.driver.surprise_remove();
+        if let Some(backlog) = &self.backlog {
+            backlog.stop();
+        }
         let tun = self.tun.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(tun) = tun {
             *tun.side.0.write().unwrap_or_else(|e| e.into_inner()) = None;
@@ -151,14 +264,6 @@ static ADAPTERS: Mutex<Vec<Arc<Entry>>> = Mutex::new(Vec::new());
 
 fn adapters() -> MutexGuard<'static, Vec<Arc<Entry>>> {
     ADAPTERS.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Adapter names compare without regard to case, as Windows compares interface names.
-fn same_name(a: &[u16], b: &[u16]) -> bool {
-    fn lower(s: &[u16]) -> impl Iterator<Item = char> + '_ {
-        char::decode_utf16(s.iter().copied()).flat_map(|c| c.unwrap_or('\u{FFFD}').to_lowercase())
-    }
-    lower(a).eq(lower(b))
 }
 
 /// The LUID index of adapters without a Linux interface: the upper half of the 24-bit space,
@@ -280,36 +385,77 @@ fn tun_error(e: &ringtun_tun::TunError) -> Win32Error {
     })
 }
 
-/// Gives the adapter holding `name` (if any) the first free `<name> N`; the caller holds the list.
-fn rename_holder(list: &[Arc<Entry>], name: &[u16]) {
-    let Some(holder) = list.iter().find(|e| same_name(&e.name(), name)) else { return };
-    let proposal = (2u32..)
-        .map(|n| {
-            let mut p = name.to_vec();
-            p.extend(format!(" {n}").encode_utf16());
-            p
-        })
-        .find(|p| !list.iter().any(|e| same_name(&e.name(), p)))
-        .unwrap_or_default();
-    if let Some(old) = holder.tun_name() {
-        let new = interface_name(&proposal);
+/// The adapters' names as the naming policy ([`assign_alias`]) sees them: the list's adapters
+/// (by index) and the adapter being created (`None`), whose name is settled before it is built
+/// (with `tun`, its interface takes the name in Linux, so the holder gives it up first).
+struct ListNames<'a> {
+    list: &'a [Arc<Entry>],
+    /// The name the adapter being created has taken.
+    new_name: Option<Vec<u16>>,
+}
+
+impl ConnectionNames for ListNames<'_> {
+    type Id = Option<usize>;
+
+    fn set_alias(&mut self, who: Option<usize>, name: &[u16]) -> u32 {
+        let held_by_another = self.list.iter().enumerate().any(|(i, e)| who != Some(i) && names_equal(&e.name(), name));
+        let held_by_new = who.is_some() && self.new_name.as_deref().is_some_and(|new| names_equal(new, name));
+        if held_by_another || held_by_new {
+            return ERROR_DUP_NAME;
+        }
+        match who.and_then(|i| self.list.get(i)) {
+            None => {
+                self.new_name = Some(name.to_vec());
+                ERROR_SUCCESS
+            }
+            Some(entry) => rename(entry, name),
+        }
+    }
+
+    fn alias_owner(&mut self, name: &[u16]) -> Option<Option<usize>> {
+        self.list.iter().position(|e| names_equal(&e.name(), name)).map(Some)
+    }
+
+    fn renamed(&mut self, who: Option<usize>, name: &[u16]) {
+        let Some(entry) = who.and_then(|i| self.list.get(i)) else { return };
+        logger::info(format_args!(
+            "Adapter renamed {} (its name was requested for a new adapter){}",
+            String::from_utf16_lossy(name),
+            entry.tun_name().map(|n| format!(", interface {n}")).unwrap_or_default()
+        ));
+    }
+}
+
+/// Renames an adapter, its TUN interface first (`ERROR_DUP_NAME` when Linux already has an
+/// interface of the new interface name, another Win32 error when the rename fails otherwise; the
+/// adapter keeps its name then).
+fn rename(entry: &Entry, name: &[u16]) -> u32 {
+    if let Some(old) = entry.tun_name() {
+        let new = interface_name(name);
+        if new == old {
+            // The names differ only past the interface name's 15 bytes: Linux cannot tell them
+            // apart.
+            return ERROR_DUP_NAME;
+        }
         let renamed = CString::new(old.clone())
             .and_then(|from| CString::new(new.clone()).map(|to| (from, to)))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
             .and_then(|(from, to)| ifctl::rename(&from, &to));
         if let Err(e) = renamed {
             logger::warn(format_args!("Failed to rename interface {old} to {new}: {e}"));
+            return match e.raw_os_error() {
+                Some(libc::EEXIST) => ERROR_DUP_NAME,
+                Some(libc::EPERM | libc::EACCES) => ERROR_ACCESS_DENIED,
+                _ => ERROR_GEN_FAILURE,
+            };
         }
     }
-    logger::info(format_args!(
-        "Adapter {} renamed {} (its name was requested for a new adapter)",
-        String::from_utf16_lossy(name),
-        String::from_utf16_lossy(&proposal)
-    ));
-    *holder.name() = proposal;
+    *entry.name() = name.to_vec();
+    ERROR_SUCCESS
 }
 
 fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
+    let mut backlog = None;
     let (driver, tun, luid_index) = match kind {
         StackKind::Fake => {
             let driver = HostDriver::new();
@@ -321,6 +467,22 @@ fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
             let side = Arc::new(LoopbackSide::default());
             let driver = HostDriver::with_stack_side(Arc::clone(&side) as Arc<dyn StackSide>);
             let _ = side.driver.set(Arc::downgrade(&driver));
+            (driver, None, NEXT_INDEX.fetch_add(1, Ordering::Relaxed))
+        }
+        StackKind::Backpressure => {
+            let kept = Arc::new(Backlog::default());
+            let side = Arc::new(BackpressureSide { driver: OnceLock::new(), backlog: Arc::clone(&kept) });
+            let driver = HostDriver::with_stack_side(Arc::clone(&side) as Arc<dyn StackSide>);
+            let _ = side.driver.set(Arc::downgrade(&driver));
+            let (thread_backlog, weak) = (Arc::clone(&kept), Arc::downgrade(&driver));
+            std::thread::Builder::new()
+                .name("ringtun-backlog".into())
+                .spawn(move || drain_backlog(thread_backlog, weak))
+                .map_err(|e| {
+                    logger::error(format_args!("Failed to start the stack's thread: {e}"));
+                    Win32Error(ERROR_GEN_FAILURE)
+                })?;
+            backlog = Some(kept);
             (driver, None, NEXT_INDEX.fetch_add(1, Ordering::Relaxed))
         }
         StackKind::Tun => {
@@ -347,6 +509,7 @@ fn build(kind: StackKind, name: &[u16]) -> Result<Entry, Win32Error> {
         luid: net_luid(IF_TYPE_PROP_VIRTUAL, luid_index),
         driver,
         tun: Mutex::new(tun),
+        backlog,
         removed: AtomicBool::new(false),
     })
 }
@@ -366,12 +529,13 @@ impl PlatformAdapter for Adapter {
         let kind = StackKind::from_environment()?;
         let mut list = adapters();
         // The holder gives up the name first: with a TUN interface, the new one takes it in Linux.
-        rename_holder(&list, name);
-        let entry = Arc::new(build(kind, name)?);
+        let mut names = ListNames { list: &list, new_name: None };
+        let name = assign_alias(&mut names, None, name).map_err(Win32Error)?;
+        let entry = Arc::new(build(kind, &name)?);
         list.push(Arc::clone(&entry));
         logger::info(format_args!(
             "Created adapter {} ({kind:?} stack{})",
-            String::from_utf16_lossy(name),
+            String::from_utf16_lossy(&name),
             entry.tun_name().map(|n| format!(", interface {n}")).unwrap_or_default()
         ));
         Ok(Self { entry, created: true })
@@ -379,7 +543,7 @@ impl PlatformAdapter for Adapter {
 
     fn open(name: &[u16]) -> Result<Self, Win32Error> {
         let list = adapters();
-        let entry = list.iter().find(|e| same_name(&e.name(), name)).ok_or(Win32Error(ERROR_NOT_FOUND))?;
+        let entry = list.iter().find(|e| names_equal(&e.name(), name)).ok_or(Win32Error(ERROR_NOT_FOUND))?;
         Ok(Self { entry: Arc::clone(entry), created: false })
     }
 
@@ -412,22 +576,61 @@ pub fn running_driver_version() -> Result<u32, Win32Error> {
     Ok(crate::wintun_driver_version(ring_abi::DRIVER_VERSION))
 }
 
-/// Nothing to delete once no adapter exists (the driver is part of this library); refused while
-/// one does, as Windows refuses to remove a driver package adapters use.
+/// `WintunDeleteDriver` on Linux: the driver is part of this library, so there is never a package
+/// to remove. By default the call keeps it and succeeds, as the Windows build does with the
+/// package installed from the INF, and tells the logger. With the opt-in set
+/// (`RINGTUN_WINTUN_DELETE_DRIVER=1`) it answers as the Windows build's deletion does: refused
+/// while an adapter exists (`ERROR_INF_IN_USE_BY_DEVICES`, what Windows reports for a package in
+/// use), success once none does.
 pub fn delete_driver() -> Result<(), Win32Error> {
-    if adapters().is_empty() {
-        Ok(())
-    } else {
-        Err(Win32Error(ERROR_INF_IN_USE_BY_DEVICES))
+    let how = driver_deletion::environment_opt_in();
+    match driver_deletion::decide(deletion_setting(std::env::var(driver_deletion::ENVIRONMENT_VARIABLE))) {
+        Decision::Remove if adapters().is_empty() => Ok(()),
+        Decision::Remove => Err(Win32Error(ERROR_INF_IN_USE_BY_DEVICES)),
+        Decision::Keep => {
+            logger::info(format_args!("{}", driver_deletion::kept_message(&how)));
+            Ok(())
+        }
+        Decision::KeepIgnoringSetting(setting) => {
+            logger::warn(format_args!("{}", driver_deletion::ignored_message(&how, setting)));
+            Ok(())
+        }
+    }
+}
+
+/// The `WintunDeleteDriver` setting from the environment variable: unset or empty is no setting,
+/// decimal digits a number, anything else unreadable.
+fn deletion_setting(variable: Result<String, std::env::VarError>) -> Setting {
+    match variable {
+        Err(std::env::VarError::NotPresent) => Setting::Absent,
+        Ok(v) if v.is_empty() => Setting::Absent,
+        Ok(v) if v.bytes().all(|b| b.is_ascii_digit()) => v.parse().map_or(Setting::Unreadable, Setting::Number),
+        _ => Setting::Unreadable,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::win32::ERROR_BUFFER_OVERFLOW;
 
     fn w(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()
+    }
+
+    #[test]
+    fn the_deletion_setting_is_the_variables_number() {
+        use std::env::VarError;
+        let set = |v: &str| deletion_setting(Ok(v.to_string()));
+        assert_eq!(deletion_setting(Err(VarError::NotPresent)), Setting::Absent);
+        assert_eq!(set(""), Setting::Absent);
+        assert_eq!(set("1"), Setting::Number(1));
+        assert_eq!(set("0"), Setting::Number(0));
+        assert_eq!(set("01"), Setting::Number(1));
+        assert_eq!(set("yes"), Setting::Unreadable);
+        assert_eq!(set("-1"), Setting::Unreadable);
+        assert_eq!(set("99999999999"), Setting::Unreadable);
+        assert_eq!(deletion_setting(Err(VarError::NotUnicode("\u{1}".into()))), Setting::Unreadable);
     }
 
     #[test]
@@ -440,10 +643,29 @@ mod tests {
         assert_eq!(interface_name(&w("..")), "--");
     }
 
+    /// The Windows platform's collision policy, on this platform's adapters: the holder of a name
+    /// becomes `<name> 1`, or the first free `<name> N`; names compare as `_wcsicmp` does (ASCII
+    /// case only).
     #[test]
-    fn names_compare_without_case() {
-        assert!(same_name(&w("Office"), &w("oFFICE")));
-        assert!(same_name(&w("Ärger"), &w("ärger")));
-        assert!(!same_name(&w("Office"), &w("Office 2")));
+    fn the_holder_of_a_name_becomes_name_1() {
+        let names =
+            |list: &[Arc<Entry>]| -> Vec<String> { list.iter().map(|e| String::from_utf16_lossy(&e.name())).collect() };
+        let mut list: Vec<Arc<Entry>> = Vec::new();
+        for requested in ["Office", "oFFICE", "Office", "Ärger", "ärger"] {
+            let mut policy = ListNames { list: &list, new_name: None };
+            let name = assign_alias(&mut policy, None, &w(requested)).unwrap();
+            list.push(Arc::new(build(StackKind::Fake, &name).unwrap()));
+        }
+        // The suffix is added to the requested name, as Wintun adds it: the first adapter becomes
+        // "oFFICE 1" when "oFFICE" is asked for.
+        assert_eq!(names(&list), ["oFFICE 1", "Office 2", "Office", "Ärger", "ärger"]);
+        // A suffixed name that does not fit is refused, as on Windows.
+        let long = "n".repeat(126);
+        list.push(Arc::new(build(StackKind::Fake, &w(&long)).unwrap()));
+        let mut policy = ListNames { list: &list, new_name: None };
+        assert_eq!(assign_alias(&mut policy, None, &w(&long)), Err(ERROR_BUFFER_OVERFLOW));
+        for entry in &list {
+            entry.remove();
+        }
     }
 }

@@ -44,10 +44,10 @@ use super::ids::{
     dword_value, guid_bytes, guid_string, instance_id, is_adapter_instance, multi_sz, parse_guid, random_guid,
     string_bytes, string_property, string_value, wide, ADAPTERS_FILTER, ENUMERATOR, REG_BINARY,
 };
-use super::names::{assign_alias, device_description, names_equal, validate_name, ConnectionNames};
 use super::namespace::{self, DEVICE_INSTALLATION};
 use super::pnp::{self, RegKey, MAX_DEVICE_ID_LEN};
 use super::system::{adapter_luid, is_orphan};
+use crate::platform::names::{assign_alias, device_description, names_equal, validate_name, ConnectionNames};
 use crate::win32::{Guid, Win32Error};
 
 /// The device property that holds an adapter's name (`WintunOpenAdapter` looks adapters up by

@@ -20,7 +20,12 @@ use super::adapter::remove_orphans;
 use super::codes::{ERROR_FILE_NOT_FOUND, STATUS_INFO_LENGTH_MISMATCH};
 use super::ids::{file_name, multi_sz, wide};
 use super::namespace::{self, DEVICE_INSTALLATION, DRIVER_INSTALLATION};
-use super::system::{find_module, next_buffer_size, wintun_version, FirstError, ModuleListLayout, DRIVER_FILE_NAME};
+use super::pnp::RegKey;
+use super::system::{
+    deletion_setting, find_module, next_buffer_size, wintun_version, FirstError, ModuleListLayout, DRIVER_FILE_NAME,
+};
+use crate::logger;
+use crate::platform::driver_deletion::{self, Decision};
 
 /// `SystemModuleInformation` (phnt's ntexapi.h, Wintun's api/ntdll.h): the loaded kernel modules,
 /// as `RTL_PROCESS_MODULES`.
@@ -81,14 +86,28 @@ pub fn running_driver_version() -> Result<u32, u32> {
     Err(error)
 }
 
-/// `WintunDeleteDriver`: removes leftover adapters, then every driver package in the driver store
-/// that installs the hardware ID `ringtun` (`SetupUninstallOEMInfW` without `SUOI_FORCEDELETE`, so
-/// that Windows refuses a package still used by a device). Every package is tried; the first error
-/// is returned (`ERROR_INF_IN_USE_BY_DEVICES` while an adapter exists).
+/// `WintunDeleteDriver`: removes leftover adapters, as Wintun does; then, if the administrator
+/// opted in ([`driver_deletion`]: `HKLM\SOFTWARE\ringtun`, `WintunDeleteDriver` = 1), every driver
+/// package in the driver store that installs the hardware ID `ringtun` (`SetupUninstallOEMInfW`
+/// without `SUOI_FORCEDELETE`, so that Windows refuses a package still used by a device; every
+/// package is tried and the first error is returned: `ERROR_INF_IN_USE_BY_DEVICES` while an
+/// adapter exists). Otherwise the package stays, the logger is told, and the call succeeds.
 pub fn delete_driver() -> Result<(), u32> {
     {
         let _installing = namespace::take(DEVICE_INSTALLATION)?;
         remove_orphans();
+    }
+    let how = driver_deletion::registry_opt_in();
+    match driver_deletion::decide(deletion_setting(registry_setting())) {
+        Decision::Remove => {}
+        Decision::Keep => {
+            logger::info(format_args!("{}", driver_deletion::kept_message(&how)));
+            return Ok(());
+        }
+        Decision::KeepIgnoringSetting(setting) => {
+            logger::warn(format_args!("{}", driver_deletion::ignored_message(&how, setting)));
+            return Ok(());
+        }
     }
     let _deleting = namespace::take(DRIVER_INSTALLATION)?;
     // SAFETY: an empty device information set of the network class.
@@ -100,6 +119,11 @@ pub fn delete_driver() -> Result<(), u32> {
     // SAFETY: created above.
     unsafe { SetupDiDestroyDeviceInfoList(set) };
     result
+}
+
+/// The `WintunDeleteDriver` value as read from the registry.
+fn registry_setting() -> Result<(u32, Vec<u8>), u32> {
+    RegKey::local_machine(driver_deletion::REGISTRY_KEY)?.query(driver_deletion::REGISTRY_VALUE)
 }
 
 fn delete_packages(set: HDEVINFO) -> Result<(), u32> {

@@ -129,7 +129,7 @@ pub fn instance_id(guid: &Guid) -> String {
 pub fn is_adapter_instance(id: &[u16]) -> bool {
     let prefix: Vec<u16> = INSTANCE_ID_PREFIX.encode_utf16().collect();
     id.len() == prefix.len() + GUID_STRING_UNITS
-        && id.get(..prefix.len()).is_some_and(|head| super::names::names_equal(head, &prefix))
+        && id.get(..prefix.len()).is_some_and(|head| crate::platform::names::names_equal(head, &prefix))
         && id.get(prefix.len()..).and_then(parse_guid).is_some()
 }
 

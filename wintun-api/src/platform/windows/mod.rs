@@ -2,7 +2,8 @@
 //! managed as Wintun manages its own, and sessions run over the installed driver through the
 //! client library's Windows backend.
 //!
-//! - **Create** (`WintunCreateAdapter`): the name and tunnel type are checked ([`names`]); under a
+//! - **Create** (`WintunCreateAdapter`): the name and tunnel type are checked
+//!   ([`crate::platform::names`]); under a
 //!   system-wide lock (`namespace`) leftover adapters are removed, the network GUID is the
 //!   requested one or a random one ([`ids`]), a driverless stub device suggests it as the
 //!   interface's `NetCfgInstanceId`, and the adapter is created with `SwDeviceCreate` under the
@@ -10,7 +11,8 @@
 //!   "`<tunnel type>` Tunnel", the name in a device property of the project's own). The call
 //!   returns once the adapter's network interface is present (at most 15 s; otherwise the
 //!   device's problem as a Win32 error), with its LUID read from its driver key and its alias set
-//!   to the name, moving another interface that holds the alias out of the way ([`names`]).
+//!   to the name, moving another interface that holds the alias out of the way
+//!   ([`crate::platform::names`]).
 //!   The device lives as long as the handle: if the process ends without closing it, the next
 //!   create or driver deletion removes it.
 //! - **Open** (`WintunOpenAdapter`): the present adapter whose name property equals the name
@@ -19,13 +21,13 @@
 //!   device's handle closed, then its installation removed through the network class installer).
 //! - **LUID**, **running driver version**, **driver deletion**: [`system`], `driver`.
 //!
-//! The decisions are in the portable modules ([`codes`], [`ids`], [`names`], [`system`]), unit
-//! tested on every OS; the Win32 calls (`adapter`, `driver`, `namespace`, `pnp`) only call and
+//! The decisions are in the portable modules ([`codes`], [`ids`], [`system`], and the platforms'
+//! shared [`crate::platform::names`] and [`crate::platform::driver_deletion`]), unit tested on
+//! every OS; the Win32 calls (`adapter`, `driver`, `namespace`, `pnp`) only call and
 //! translate, and are compiled and linted for the Windows targets.
 
 pub mod codes;
 pub mod ids;
-pub mod names;
 pub mod system;
 
 #[cfg(windows)]

@@ -14,7 +14,10 @@ use windows_sys::Win32::Devices::DeviceAndDriverInstallation::{
 use windows_sys::Win32::Devices::Properties::{DEVPROPKEY, DEVPROPTYPE};
 use windows_sys::Win32::Foundation::{ERROR_GEN_FAILURE, ERROR_SUCCESS};
 use windows_sys::Win32::NetworkManagement::Ndis::GUID_DEVINTERFACE_NET;
-use windows_sys::Win32::System::Registry::{RegCloseKey, RegQueryValueExW, RegSetValueExW, HKEY};
+use windows_sys::Win32::System::Registry::{
+    RegCloseKey, RegOpenKeyExW, RegQueryValueExW, RegSetValueExW, HKEY, HKEY_LOCAL_MACHINE, KEY_QUERY_VALUE,
+    KEY_WOW64_64KEY,
+};
 
 use super::ids::{split_multi_sz, wide};
 
@@ -156,6 +159,22 @@ impl RegKey {
         Ok(Self(key))
     }
 
+    /// `HKEY_LOCAL_MACHINE\<path>` for reading values, in the registry's 64-bit view also from a
+    /// 32-bit process (whose `SOFTWARE` is otherwise redirected to `WOW6432Node`), so that both
+    /// builds of the DLL read the same machine-wide setting. `ERROR_FILE_NOT_FOUND` if absent.
+    pub fn local_machine(path: &str) -> Result<Self, u32> {
+        let path = wide(path);
+        let mut key: HKEY = ptr::null_mut();
+        // SAFETY: a predefined key, a NUL-terminated path and a valid out pointer.
+        let result =
+            unsafe { RegOpenKeyExW(HKEY_LOCAL_MACHINE, path.as_ptr(), 0, KEY_QUERY_VALUE | KEY_WOW64_64KEY, &mut key) };
+        if result == ERROR_SUCCESS {
+            Ok(Self(key))
+        } else {
+            Err(result)
+        }
+    }
+
     /// A value's type and bytes.
     pub fn query(&self, name: &str) -> Result<(u32, Vec<u8>), u32> {
         let name = wide(name);
@@ -194,7 +213,7 @@ impl RegKey {
 
 impl Drop for RegKey {
     fn drop(&mut self) {
-        // SAFETY: opened by `software`, closed only here.
+        // SAFETY: opened by `software` or `local_machine`, closed only here.
         unsafe { RegCloseKey(self.0) };
     }
 }

@@ -1,9 +1,11 @@
 //! What the system reports about adapters and the driver, decoded: the interface LUID from the
-//! adapter's driver key, the loaded kernel modules, the driver version in Wintun's encoding, and
-//! which leftover devices are orphans.
+//! adapter's driver key, the loaded kernel modules, the driver version in Wintun's encoding, which
+//! leftover devices are orphans, and the administrator's `WintunDeleteDriver` setting.
 
-use super::codes::{ERROR_BUFFER_OVERFLOW, ERROR_VERSION_PARSE_ERROR};
-use super::names::names_equal;
+use super::codes::{ERROR_BUFFER_OVERFLOW, ERROR_FILE_NOT_FOUND, ERROR_VERSION_PARSE_ERROR};
+use super::ids::dword_value;
+use crate::platform::driver_deletion::Setting;
+use crate::platform::names::names_equal;
 
 /// The file name of the driver image whose presence among the loaded kernel modules means "the
 /// driver is running" (Wintun looks for `wintun.sys`).
@@ -128,10 +130,40 @@ pub fn next_buffer_size(current: usize, needed: usize, limit: usize) -> Result<u
     Ok(next)
 }
 
+/// The `WintunDeleteDriver` setting from the registry ([`crate::platform::driver_deletion`]):
+/// what reading the value gave, its type and bytes or the read's error. No key or no value
+/// (`ERROR_FILE_NOT_FOUND`) is no setting; a `REG_DWORD` is its number; anything else (another
+/// type, a read refused) is unreadable.
+pub fn deletion_setting(read: Result<(u32, Vec<u8>), u32>) -> Setting {
+    match read {
+        Ok((kind, bytes)) => dword_value(kind, &bytes).map_or(Setting::Unreadable, Setting::Number),
+        Err(ERROR_FILE_NOT_FOUND) => Setting::Absent,
+        Err(_) => Setting::Unreadable,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::driver_deletion::{decide, Decision};
     use crate::platform::windows::codes::DN_HAS_PROBLEM;
+    use crate::platform::windows::ids::{REG_DWORD, REG_SZ};
+
+    #[test]
+    fn the_deletion_setting_is_a_dword_of_the_registry() {
+        let dword = |n: u32| Ok((REG_DWORD, n.to_le_bytes().to_vec()));
+        assert_eq!(deletion_setting(Err(ERROR_FILE_NOT_FOUND)), Setting::Absent);
+        assert_eq!(deletion_setting(dword(1)), Setting::Number(1));
+        assert_eq!(deletion_setting(dword(0)), Setting::Number(0));
+        // "1" as text, a DWORD of the wrong size, a read refused: not a setting this library knows.
+        assert_eq!(deletion_setting(Ok((REG_SZ, vec![b'1', 0, 0, 0]))), Setting::Unreadable);
+        assert_eq!(deletion_setting(Ok((REG_DWORD, vec![1, 0]))), Setting::Unreadable);
+        assert_eq!(deletion_setting(Err(5)), Setting::Unreadable);
+        // What WintunDeleteDriver then does.
+        assert_eq!(decide(deletion_setting(Err(ERROR_FILE_NOT_FOUND))), Decision::Keep);
+        assert_eq!(decide(deletion_setting(dword(1))), Decision::Remove);
+        assert_eq!(decide(deletion_setting(Err(5))), Decision::KeepIgnoringSetting(Setting::Unreadable));
+    }
 
     #[test]
     fn luids_pack_type_and_index_as_net_luid_lh() {

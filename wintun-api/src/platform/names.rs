@@ -1,8 +1,10 @@
 //! Adapter names: what a name may be, how two names compare, and what happens when the name an
-//! adapter asks for is already another interface's alias.
+//! adapter asks for is already another interface's alias. The same on every platform: the Windows
+//! platform applies it to the system's interface aliases, the Linux platform to its adapters (and
+//! their TUN interfaces).
 //!
-//! Wintun's observable rules (its `wintun.h` documentation and its behaviour), which the Windows
-//! platform keeps:
+//! Wintun's observable rules (its `wintun.h` documentation and its behaviour), which both
+//! platforms keep:
 //!
 //! - a name is a zero-terminated string of at most `MAX_ADAPTER_NAME - 1` = 127 UTF-16 units;
 //!   a longer one fails with `ERROR_BUFFER_OVERFLOW`;
@@ -19,10 +21,8 @@
 //! Everything here is pure: the system calls (set an alias, find an alias's owner, record a
 //! rename) are behind [`ConnectionNames`], so that the policy is tested on any OS.
 
-use super::codes::{ERROR_BUFFER_OVERFLOW, ERROR_DUP_NAME, ERROR_INVALID_PARAMETER, ERROR_SUCCESS};
-
-/// `MAX_ADAPTER_NAME` (IPExport.h): a name buffer's size in UTF-16 units, terminator included.
-pub const MAX_ADAPTER_NAME: usize = 128;
+pub use crate::win32::MAX_ADAPTER_NAME;
+use crate::win32::{ERROR_BUFFER_OVERFLOW, ERROR_DUP_NAME, ERROR_INVALID_PARAMETER, ERROR_SUCCESS};
 
 /// Longest adapter name, in UTF-16 units (without the terminator).
 pub const MAX_NAME_UNITS: usize = MAX_ADAPTER_NAME - 1;
@@ -94,7 +94,8 @@ pub fn suffixed_name(name: &[u16], suffix: u32) -> Result<Vec<u16>, u32> {
 
 /// The system's interface aliases, as the naming policy needs them.
 pub trait ConnectionNames {
-    /// Identifies an interface (its `NetCfgInstanceId` on Windows).
+    /// Identifies an interface (its `NetCfgInstanceId` on Windows; an adapter of the list on
+    /// Linux).
     type Id: Copy + PartialEq;
 
     /// Sets interface `who`'s alias to `name` (`NciSetConnectionName`): `ERROR_SUCCESS`, or a
@@ -153,7 +154,7 @@ pub fn assign_alias<C: ConnectionNames>(names: &mut C, own: C::Id, name: &[u16])
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::platform::windows::codes::ERROR_ACCESS_DENIED;
+    use crate::win32::ERROR_ACCESS_DENIED;
 
     fn w(s: &str) -> Vec<u16> {
         s.encode_utf16().collect()
