@@ -395,6 +395,54 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     driver.close(file);
 }
 
+/// `receive_coalesced` counts the packets indicated whole as coalesced segments (a super-packet
+/// the stack takes as it is, with its checksum valid or partial), not a plain packet indicated
+/// as it is or with its pseudo-header sum.
+#[test]
+fn only_super_packets_indicated_whole_count_as_coalesced() {
+    let driver = HostDriver::new_polled();
+    driver.stack().set_offloads(StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: true,
+        partial_checksum: true,
+        checksum_valid: true,
+    });
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let (input, receive) = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+    let valid = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
+    let partial = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
+    let super_packet = |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
+    let packet = tcp4(3000);
+    let ring = receive.ring();
+    let geometry = *ring.geometry();
+    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+    let metas = [valid, partial, super_packet(valid), super_packet(partial)];
+    for (k, meta) in metas.iter().enumerate() {
+        let at = k as u32 * slot;
+        ring.write_packet_header(
+            at,
+            ringtun_driver::ring_abi::PacketHeader::V2 {
+                slot_size: slot,
+                data_offset: 24,
+                data_length: packet.len() as u16,
+            },
+        )
+        .unwrap();
+        ring.write_offload_meta(at, meta).unwrap();
+        ring.write_data(at + 24, &packet).unwrap();
+    }
+    ring.store_tail(metas.len() as u32 * slot);
+    driver.poll_receive();
+    let delivered = driver.stack().take_delivered();
+    assert_eq!(delivered.len(), 4, "each indicated whole");
+    let stats = driver.adapter().stats();
+    assert_eq!((stats.receive_coalesced, stats.receive_segmented, stats.receive_dropped_offload), (2, 0, 0));
+    driver.close(file);
+    drop(receive);
+}
+
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the
 /// input bytes and the Receive ring's memory.
 fn registration(driver: &std::sync::Arc<HostDriver>) -> (Vec<u8>, ReceiveRing) {
