@@ -3,6 +3,10 @@
 //! it off completed), others still pass; receive coalescing turned off makes the Receive path
 //! cut what it would have indicated whole.
 
+// Test code on the host: the process heap, not the kernel pool, so the crate's allocation
+// rules (clippy.toml) do not apply.
+#![allow(clippy::disallowed_methods)]
+
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
 use ringtun_driver::engine::oid::{
     OidError, OidValue, RscStatistics, OID_OFFLOAD_ENCAPSULATION, OID_TCP_OFFLOAD_PARAMETERS, OID_TCP_RSC_STATISTICS,
@@ -413,7 +417,8 @@ fn only_super_packets_indicated_whole_count_as_coalesced() {
     driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
     let valid = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
     let partial = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
-    let super_packet = |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
+    let super_packet =
+        |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
     let packet = tcp4(3000);
     let ring = receive.ring();
     let geometry = *ring.geometry();
