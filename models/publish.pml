@@ -6,7 +6,9 @@
  *      known head, sender-private under the lock); only if it does not fit, load the client's
  *      head (inside the lock), remember it and plan again (ring-abi
  *      RingGeometry::plan_reservation: free = wrap(head - tail - unit)); move the private
- *      reserved tail, queue the reservation;
+ *      reserved tail, queue the reservation (a batch that does not fit reserves its longest
+ *      prefix that fits: a reservation of fewer units, which the nondeterministic batch size
+ *      already covers, so the model keeps "fits or dropped");
  *   2. fill, without the lock (senders copy in parallel);
  *   3. publish, under the lock: mark the reservation filled, pop every filled reservation at the
  *      front of the queue, store tail past the last one popped.

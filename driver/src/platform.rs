@@ -43,7 +43,14 @@ pub enum IndicatedChecksum {
     Unknown,
     /// The checksums need not be verified (NDIS: IP and TCP/UDP checksum succeeded; Linux:
     /// `DATA_VALID`). Only when [`StackOffloads::checksum_valid`].
-    Valid,
+    Valid {
+        /// The checksum fields hold values the engine computed (a segment it cut). `false`: the
+        /// data was validated but the fields are the client's, which may be anything (a
+        /// `DATA_VALID` packet or super-packet indicated as the ring holds it); a stack that
+        /// forwards the packet must not update them incrementally (NDIS:
+        /// `TcpChecksumValueInvalid`, `IpChecksumValueInvalid`).
+        value_computed: bool,
+    },
     /// The L4 checksum field at `start + offset` holds the pseudo-header sum; the stack completes
     /// the sum from `start` to the end (Linux: `NEEDS_CSUM`). Only when
     /// [`StackOffloads::partial_checksum`].
@@ -106,6 +113,11 @@ pub struct StackOffloads {
     pub partial_checksum: bool,
     /// The stack can be told that a packet's checksums are valid ([`IndicatedChecksum::Valid`]).
     pub checksum_valid: bool,
+    /// TCP super-packets are taken whole only as NDIS receive segment coalescing could have
+    /// built them ([`crate::engine::offload::rsc_eligible`]: no flag but ACK, PSH and ECE, no TCP
+    /// option but timestamps, no IPv4 options, no ECN bit); others are cut. A Linux stack takes
+    /// any valid super-packet whole (`false`); Windows does not (`true`).
+    pub coalescing_rules: bool,
 }
 
 impl StackOffloads {

@@ -7,6 +7,7 @@
 // rules (clippy.toml) do not apply.
 #![allow(clippy::disallowed_methods)]
 
+use ringtun_driver::engine::keywords::configured_offloads;
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
 use ringtun_driver::engine::oid::{
     OidError, OidValue, RscStatistics, OID_OFFLOAD_ENCAPSULATION, OID_TCP_OFFLOAD_PARAMETERS, OID_TCP_RSC_STATISTICS,
@@ -99,6 +100,36 @@ fn udp4(payload: usize) -> Vec<u8> {
 }
 
 #[test]
+fn an_adapter_starts_with_the_offloads_its_keywords_leave_on_and_the_stack_may_turn_them_on() {
+    let driver = HostDriver::new();
+    let adapter = driver.adapter();
+    // The registry says *LsoV2IPv4 = 0 and *TCPChecksumOffloadIPv4 = 1 (transmit only).
+    let registry = [("*LsoV2IPv4", 0u32), ("*TCPChecksumOffloadIPv4", 1)];
+    let on = configured_offloads(TaskOffloads::ALL, |k| registry.iter().find(|(n, _)| *n == k.name).map(|&(_, v)| v));
+    adapter.offer_task_offloads(TaskOffloads::ALL, on);
+    let off = TaskOffloads::LSO_V4.bits() | TaskOffloads::TCP4_CHECKSUM_RX.bits();
+    assert_eq!(adapter.offered_task_offloads(), TaskOffloads::ALL);
+    assert_eq!(adapter.task_offloads(), TaskOffloads::from_bits(TaskOffloads::ALL.bits() & !off));
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let registration = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &registration.0, &mut []).unwrap();
+    let lso = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&tcp4(3000)], &[lso]), Ok(vec![TransmitStatus::OffloadOff]));
+    // Offered, so the stack may turn it on (NDIS_OFFLOAD_PARAMETERS_LSOV2_ENABLED).
+    let now = adapter.set_offload_parameters(&OffloadParameters { lso_v2_ipv4: 2, ..OffloadParameters::default() });
+    assert_eq!(now, Ok(TaskOffloads::from_bits(TaskOffloads::ALL.bits() & !TaskOffloads::TCP4_CHECKSUM_RX.bits())));
+    // A keyword never turns on more than is offered.
+    adapter.offer_task_offloads(TaskOffloads::NONE, TaskOffloads::ALL);
+    assert_eq!(adapter.task_offloads(), TaskOffloads::NONE);
+    driver.close(file);
+}
+
+#[test]
 fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() {
     let driver = HostDriver::new();
     let adapter = driver.adapter();
@@ -106,7 +137,7 @@ fn an_offload_not_offered_cannot_be_turned_on_and_its_large_sends_are_dropped() 
     let offered = TaskOffloads::from_bits(
         TaskOffloads::ALL.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()),
     );
-    adapter.offer_task_offloads(offered);
+    adapter.offer_task_offloads(offered, TaskOffloads::ALL);
     assert_eq!((adapter.task_offloads(), adapter.offered_task_offloads()), (offered, offered));
     let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
     let registration = registration(&driver);
@@ -138,6 +169,7 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
             coalesced_udp: false,
             partial_checksum: false,
             checksum_valid: true,
+            coalescing_rules: true,
         });
         if !rsc {
             driver
@@ -264,6 +296,7 @@ fn rsc_statistics_count_units_segments_payload_and_aborts() {
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: true,
+        coalescing_rules: true,
     });
     let adapter = driver.adapter();
     let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
@@ -316,6 +349,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     const OFF: u32 = 2;
     const NULL: u32 = 1;
     const IEEE_802_3: u32 = 2;
+    const LLC_SNAP_ROUTED: u32 = 0x10;
     let driver = HostDriver::new_polled();
     driver.stack().set_offloads(StackOffloads {
         coalesced_tcp4: true,
@@ -323,6 +357,7 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: true,
+        coalescing_rules: true,
     });
     let adapter = driver.adapter();
     // A stack that sets the encapsulation (NDIS): nothing received is marked before it does.
@@ -357,12 +392,14 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     // Set on with NDIS_ENCAPSULATION_NULL for both versions: one coalesced unit, marked valid.
     assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (ON, NULL))), Ok(28));
     assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
-    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid { value_computed: false }, true)]);
 
-    // Refusals change nothing: another encapsulation (INVALID_PARAMETER), an unknown Enabled, a
-    // wrong header, a short buffer.
+    // Refusals change nothing: an encapsulation the adapter names for no offload, none at all
+    // (INVALID_PARAMETER), an unknown Enabled, a wrong header, a short buffer.
     let refusals = [
-        (encapsulation((0, 0), (ON, IEEE_802_3)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, 0x20)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, IEEE_802_3 | 0x100)), OidError::InvalidParameter),
+        (encapsulation((0, 0), (ON, 0)), OidError::InvalidParameter),
         (encapsulation((OFF, 0), (3, NULL)), OidError::InvalidParameter),
         ([&[0x80, 1, 28, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
         ([&[0xA8, 1, 27, 0][..], &encapsulation((OFF, 0), (OFF, 0))[4..]].concat(), OidError::InvalidData),
@@ -392,10 +429,15 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
         ..TransmitOffload::default()
     };
     assert_eq!(driver.transmit_offloaded(&[&tcp4(3000)], &[lso]), Ok(vec![TransmitStatus::OffloadOff]));
-    // On again.
-    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, NULL), (0, 0))), Ok(28));
+    // On again, with the encapsulation ndis.h tells a protocol to set (IEEE 802.3; LLC/SNAP for
+    // IPv6): the adapter's packets carry no link-layer header whichever is named.
+    assert_eq!(
+        adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &encapsulation((ON, IEEE_802_3), (ON, LLC_SNAP_ROUTED))),
+        Ok(28)
+    );
     assert_eq!(adapter.task_offloads(), TaskOffloads::ALL);
-    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid, true)]);
+    assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
+    assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid { value_computed: false }, true)]);
     driver.close(file);
 }
 
@@ -411,6 +453,7 @@ fn only_super_packets_indicated_whole_count_as_coalesced() {
         coalesced_udp: true,
         partial_checksum: true,
         checksum_valid: true,
+        coalescing_rules: false,
     });
     let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
     let (input, receive) = registration(&driver);
@@ -446,6 +489,18 @@ fn only_super_packets_indicated_whole_count_as_coalesced() {
     assert_eq!((stats.receive_coalesced, stats.receive_segmented, stats.receive_dropped_offload), (2, 0, 0));
     driver.close(file);
     drop(receive);
+}
+
+/// An adapter that offers no task offload (its offload attributes were refused) answers
+/// `OID_OFFLOAD_ENCAPSULATION` as a miniport without offloads: not supported.
+#[test]
+fn an_adapter_without_offloads_does_not_take_the_encapsulation() {
+    let driver = HostDriver::new_polled();
+    let adapter = driver.adapter();
+    let request = encapsulation((1, 2), (1, 2));
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &request), Ok(28));
+    adapter.offer_task_offloads(TaskOffloads::NONE, TaskOffloads::ALL);
+    assert_eq!(adapter.set_oid(OID_OFFLOAD_ENCAPSULATION, &request), Err(OidError::NotSupported));
 }
 
 /// A v2 registration with offloads (room 16/0 on both rings) of fresh host rings; returns the

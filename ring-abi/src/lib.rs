@@ -50,7 +50,9 @@ pub use geometry::{
     v1_ring_size, v1_slot_size, v2_max_slot, v2_ring_size, v2_slot_size, GeometryError, RingGeometry, RingVersion, Room,
 };
 pub use ioctl::{ctl_code, IOCTL_QUERY_CAPABILITIES, IOCTL_REGISTER_RINGS};
-pub use offload::{ChecksumState, Gso, GsoKind, IpVersion, OffloadError, OffloadMeta, OffloadPlan, Transport};
+pub use offload::{
+    ChecksumState, Gso, GsoKind, IpIdWrap, IpVersion, OffloadError, OffloadMeta, OffloadPlan, Transport,
+};
 pub use packet::{PacketHeader, PacketView, Reservation, ReserveError, RingFault};
 pub use registration::{parse_registration, CallerBitness, RegistrationError, RingConfig, RingDesc, RingRole};
 pub use shared::{OutOfBounds, Ring, SharedRing, SleepCheck};

@@ -123,7 +123,8 @@ pub struct Gso {
     pub kind: GsoKind,
     /// Payload bytes per segment (the last may be shorter).
     pub segment_size: u16,
-    /// Number of segments, `1..=MAX_GSO_SEGMENTS`.
+    /// Number of segments: `1..=MAX_GSO_SEGMENTS` in a plan [`OffloadMeta::validate`] gave;
+    /// up to one per payload byte in one [`OffloadMeta::plan_stack_request`] gave.
     pub segments: u16,
     /// The ECN bit of `gso_type`.
     pub ecn: bool,
@@ -329,6 +330,16 @@ impl OffloadMeta {
     /// at least one byte, at most `MAX_GSO_SEGMENTS` segments, TCP without SYN, RST or URG;
     /// otherwise `hdr_len` and `gso_size` zero.
     pub fn validate(&self, headers: &[u8], data_length: u32) -> Result<Option<OffloadPlan>, OffloadError> {
+        self.validate_within(headers, data_length, MAX_GSO_SEGMENTS)
+    }
+
+    /// [`Self::validate`] with a super-packet of at most `max_segments` segments.
+    fn validate_within(
+        &self,
+        headers: &[u8],
+        data_length: u32,
+        max_segments: u32,
+    ) -> Result<Option<OffloadPlan>, OffloadError> {
         if self.is_none() {
             return Ok(None);
         }
@@ -404,7 +415,7 @@ impl OffloadMeta {
                     return Err(OffloadError::NoPayload);
                 }
                 let segments = payload.div_ceil(u32::from(self.gso_size));
-                if segments > MAX_GSO_SEGMENTS {
+                if segments > max_segments {
                     return Err(OffloadError::TooManySegments(segments));
                 }
                 if parsed.transport == Transport::Tcp {
@@ -413,7 +424,7 @@ impl OffloadMeta {
                         return Err(OffloadError::TcpFlags(flags));
                     }
                 }
-                // segments <= MAX_GSO_SEGMENTS fits in u16.
+                // segments <= payload <= 0xFFFF fits in u16.
                 Some(Gso { kind, segment_size: self.gso_size, segments: segments as u16, ecn })
             }
         };
@@ -443,6 +454,24 @@ impl OffloadMeta {
         checksum_partial: bool,
         segment_size: Option<(GsoKind, u16)>,
     ) -> Result<(Self, Option<OffloadPlan>), OffloadError> {
+        let (meta, plan) = Self::plan_stack_request(headers, data_length, checksum_partial, segment_size)?;
+        if let Some(beyond) = plan.filter(|p| !p.within_ring_limit()) {
+            return Err(OffloadError::TooManySegments(u32::from(beyond.segment_count())));
+        }
+        Ok((meta, plan))
+    }
+
+    /// [`Self::for_stack_request`] without the ring's segment limit: a large send of any number
+    /// of segments is planned (a network stack's large send of a small segment size can make
+    /// more than `MAX_GSO_SEGMENTS`, up to one per payload byte). The metadata is the ring's
+    /// only when the plan is [`OffloadPlan::within_ring_limit`]; beyond it, the sender cuts the
+    /// packet itself ([`OffloadPlan::segment_header`]).
+    pub fn plan_stack_request(
+        headers: &[u8],
+        data_length: u32,
+        checksum_partial: bool,
+        segment_size: Option<(GsoKind, u16)>,
+    ) -> Result<(Self, Option<OffloadPlan>), OffloadError> {
         if !checksum_partial && segment_size.is_none() {
             return Ok((Self::NONE, None));
         }
@@ -459,9 +488,20 @@ impl OffloadMeta {
             meta.hdr_len = parsed.l3_len.wrapping_add(parsed.l4_len);
             meta.gso_size = size;
         }
-        let plan = meta.validate(headers, data_length)?;
+        let plan = meta.validate_within(headers, data_length, u32::from(u16::MAX))?;
         Ok((meta, plan))
     }
+}
+
+/// How the IPv4 identification of a super-packet's segments advances from the super-packet's
+/// own (segment `k` gets `id + k`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IpIdWrap {
+    /// Modulo 2^16, as Linux's segmentation (and the ring's segmenter, section 15.7).
+    Bits16,
+    /// In the low 15 bits, the top bit kept (NDIS large sends: the transport uses identifications
+    /// 0..=0x7FFF and the adapter stays in that range).
+    Bits15,
 }
 
 /// Where one segment's payload lies in the super-packet and how long its IP packet is.
@@ -479,6 +519,12 @@ impl OffloadPlan {
     /// Number of IP packets this packet becomes when cut: the super-packet's segments, or 1.
     pub fn segment_count(&self) -> u16 {
         self.gso.map_or(1, |g| g.segments)
+    }
+
+    /// Whether the packet may cross the ring as one slot: at most `MAX_GSO_SEGMENTS` segments
+    /// (always true of a plan [`OffloadMeta::validate`] gave).
+    pub fn within_ring_limit(&self) -> bool {
+        u32::from(self.segment_count()) <= MAX_GSO_SEGMENTS
     }
 
     /// Offset of the L4 checksum field in the packet, for TCP and UDP.
@@ -526,6 +572,18 @@ impl OffloadPlan {
     /// `payload_sum`. Returns the segment's description, or `None` for an index past the last or
     /// buffers too short (nothing is promised about `out` then).
     pub fn segment_header(&self, headers: &[u8], index: u16, payload_sum: u64, out: &mut [u8]) -> Option<SegmentSpec> {
+        self.segment_header_with(headers, index, payload_sum, out, IpIdWrap::Bits16)
+    }
+
+    /// [`Self::segment_header`] with the IPv4 identifications advancing as `ids` says.
+    pub fn segment_header_with(
+        &self,
+        headers: &[u8],
+        index: u16,
+        payload_sum: u64,
+        out: &mut [u8],
+        ids: IpIdWrap,
+    ) -> Option<SegmentSpec> {
         let spec = self.segment_payload(index)?;
         let header_len = usize::from(self.header_len);
         let l3 = usize::from(self.l3_len);
@@ -540,7 +598,11 @@ impl OffloadPlan {
             IpVersion::V4 => {
                 put_be16(out, 2, packet_len)?;
                 if self.gso.is_some() {
-                    let id = be16(out, 4)?.wrapping_add(index);
+                    let first = be16(out, 4)?;
+                    let id = match ids {
+                        IpIdWrap::Bits16 => first.wrapping_add(index),
+                        IpIdWrap::Bits15 => (first & 0x8000) | (first.wrapping_add(index) & 0x7FFF),
+                    };
                     put_be16(out, 4, id)?;
                 }
                 put_be16(out, 10, 0)?;
@@ -983,6 +1045,55 @@ mod tests {
         assert!(l4_verifies(&seg));
         // Not a super-packet: the identification is kept.
         assert_eq!(seg[4..6], p[4..6]);
+    }
+
+    /// A large send of more segments than the ring carries: planned for a sender that cuts it,
+    /// refused as ring metadata.
+    #[test]
+    fn large_sends_beyond_the_ring_limit_are_planned() {
+        let p = packet(false, false, 20, 65_535 - 40);
+        let len = p.len() as u32;
+        let request = Some((GsoKind::TcpV4, 256));
+        assert_eq!(
+            OffloadMeta::for_stack_request(head(&p), len, true, request),
+            Err(OffloadError::TooManySegments(256))
+        );
+        let (meta, plan) = OffloadMeta::plan_stack_request(head(&p), len, true, request).unwrap();
+        let plan = plan.unwrap();
+        assert_eq!((plan.segment_count(), plan.within_ring_limit(), meta.gso_size), (256, false, 256));
+        assert_eq!(plan.segment_payload(255).map(|s| s.payload_len), Some(65_495 - 255 * 256));
+        let one_byte = OffloadMeta::plan_stack_request(head(&p), len, true, Some((GsoKind::TcpV4, 1)));
+        assert_eq!(one_byte.unwrap().1.map(|p| p.segment_count()), Some(65_495));
+        let fits = OffloadMeta::plan_stack_request(head(&p), len, true, Some((GsoKind::TcpV4, 512))).unwrap();
+        assert_eq!(fits.1.map(|p| (p.segment_count(), p.within_ring_limit())), Some((128, true)));
+        assert_eq!(OffloadMeta::for_stack_request(head(&p), len, true, Some((GsoKind::TcpV4, 512))), Ok(fits));
+    }
+
+    /// NDIS's identification range: segments count up in the low 15 bits, the top bit kept.
+    #[test]
+    fn identifications_wrap_in_15_bits_when_asked() {
+        let p = packet(false, false, 20, 4000);
+        let (_, plan) =
+            OffloadMeta::for_stack_request(head(&p), p.len() as u32, true, Some((GsoKind::TcpV4, 1000))).unwrap();
+        let plan = plan.unwrap();
+        let id = |q: &[u8], k: u16, ids: IpIdWrap| {
+            let mut out = [0u8; MAX_OFFLOAD_HEADER];
+            plan.segment_header_with(q, k, 0, &mut out, ids).unwrap();
+            assert_eq!(checksum::fold(checksum::sum(&out[..20])), 0xFFFF, "IPv4 header checksum");
+            u16::from_be_bytes([out[4], out[5]])
+        };
+        let with_id = |first: u16| {
+            let mut q = p.clone();
+            q[4..6].copy_from_slice(&first.to_be_bytes());
+            q
+        };
+        let (low, high, top) = (with_id(0x7FFE), with_id(0xFFFE), with_id(0x1234));
+        let ids = |q: &[u8], w| (0..4).map(|k| id(q, k, w)).collect::<Vec<_>>();
+        assert_eq!(ids(&low, IpIdWrap::Bits15), [0x7FFE, 0x7FFF, 0, 1]);
+        assert_eq!(ids(&low, IpIdWrap::Bits16), [0x7FFE, 0x7FFF, 0x8000, 0x8001]);
+        assert_eq!(ids(&high, IpIdWrap::Bits15), [0xFFFE, 0xFFFF, 0x8000, 0x8001]);
+        assert_eq!(ids(&high, IpIdWrap::Bits16), [0xFFFE, 0xFFFF, 0, 1]);
+        assert_eq!(ids(&top, IpIdWrap::Bits15), ids(&top, IpIdWrap::Bits16));
     }
 
     #[test]

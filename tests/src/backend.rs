@@ -156,18 +156,36 @@ pub struct StackOffloadMode {
     pub partial_checksum: bool,
     /// Packets marked as having valid checksums.
     pub checksum_valid: bool,
+    /// TCP super-packets whole only as NDIS receive segment coalescing could have built them.
+    pub coalescing_rules: bool,
 }
 
 impl StackOffloadMode {
     /// A stack that takes nothing.
-    pub const NOTHING: Self =
-        Self { coalesce_tcp: false, coalesce_udp: false, partial_checksum: false, checksum_valid: false };
-    /// Windows with receive segment coalescing and checksum offload: TCP whole, checksums valid.
-    pub const RSC: Self =
-        Self { coalesce_tcp: true, coalesce_udp: false, partial_checksum: false, checksum_valid: true };
+    pub const NOTHING: Self = Self {
+        coalesce_tcp: false,
+        coalesce_udp: false,
+        partial_checksum: false,
+        checksum_valid: false,
+        coalescing_rules: false,
+    };
+    /// Windows with receive segment coalescing and checksum offload: TCP whole (as coalescing
+    /// could have built it), checksums valid.
+    pub const RSC: Self = Self {
+        coalesce_tcp: true,
+        coalesce_udp: false,
+        partial_checksum: false,
+        checksum_valid: true,
+        coalescing_rules: true,
+    };
     /// A Linux TUN device with offloads: everything.
-    pub const LINUX: Self =
-        Self { coalesce_tcp: true, coalesce_udp: true, partial_checksum: true, checksum_valid: true };
+    pub const LINUX: Self = Self {
+        coalesce_tcp: true,
+        coalesce_udp: true,
+        partial_checksum: true,
+        checksum_valid: true,
+        coalescing_rules: false,
+    };
 }
 
 /// What the stack was told about a checksum.

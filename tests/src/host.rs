@@ -261,6 +261,7 @@ impl Backend for HostSuite {
             coalesced_udp: mode.coalesce_udp,
             partial_checksum: mode.partial_checksum,
             checksum_valid: mode.checksum_valid,
+            coalescing_rules: mode.coalescing_rules,
         });
     }
 
@@ -272,7 +273,7 @@ impl Backend for HostSuite {
             .map(|d| DeliveredPacket {
                 checksum: match d.info.checksum {
                     IndicatedChecksum::Unknown => DeliveredChecksum::Unknown,
-                    IndicatedChecksum::Valid => DeliveredChecksum::Valid,
+                    IndicatedChecksum::Valid { .. } => DeliveredChecksum::Valid,
                     IndicatedChecksum::Partial { start, offset } => DeliveredChecksum::Partial { start, offset },
                 },
                 coalesced: d.info.coalesced.map(|c| (c.kind, c.segment_size, c.segments)),

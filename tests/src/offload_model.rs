@@ -332,6 +332,27 @@ pub fn check_packet(p: &[u8]) -> Result<(), String> {
 /// of the header as the original's; UDP: ports as the original's; and the payloads, in order,
 /// exactly the original's.
 pub fn check_segments(original: &[u8], header_len: usize, gso_size: usize, segments: &[Vec<u8>]) -> Result<(), String> {
+    segments_with_ids(original, header_len, gso_size, segments, 0xFFFF)
+}
+
+/// [`check_segments`] for the packets the engine cuts from a large send of the stack: IPv4
+/// identifications count up in the low 15 bits, the top bit kept (NDIS's range 0..=0x7FFF).
+pub fn check_sent_segments(
+    original: &[u8],
+    header_len: usize,
+    gso_size: usize,
+    segments: &[Vec<u8>],
+) -> Result<(), String> {
+    segments_with_ids(original, header_len, gso_size, segments, 0x7FFF)
+}
+
+fn segments_with_ids(
+    original: &[u8],
+    header_len: usize,
+    gso_size: usize,
+    segments: &[Vec<u8>],
+    id_mask: u16,
+) -> Result<(), String> {
     let payload = &original[header_len..];
     let want = payload.len().div_ceil(gso_size);
     if segments.len() != want {
@@ -352,7 +373,8 @@ pub fn check_segments(original: &[u8], header_len: usize, gso_size: usize, segme
                 return Err(format!("segment {k}: IPv6 header"));
             }
         } else {
-            let id = u16::from_be_bytes([original[4], original[5]]).wrapping_add(k as u16);
+            let first = u16::from_be_bytes([original[4], original[5]]);
+            let id = (first & !id_mask) | (first.wrapping_add(k as u16) & id_mask);
             if seg[..2] != original[..2] || seg[4..6] != id.to_be_bytes() || seg[6..10] != original[6..10] {
                 return Err(format!("segment {k}: IPv4 header"));
             }

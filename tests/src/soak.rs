@@ -226,6 +226,7 @@ fn stack_offloads(mode: u8) -> StackOffloads {
             coalesced_tcp4: true,
             coalesced_tcp6: true,
             checksum_valid: true,
+            coalescing_rules: true,
             ..StackOffloads::default()
         },
         _ => StackOffloads {
@@ -234,6 +235,7 @@ fn stack_offloads(mode: u8) -> StackOffloads {
             coalesced_udp: true,
             partial_checksum: true,
             checksum_valid: true,
+            coalescing_rules: false,
         },
     }
 }

@@ -104,7 +104,7 @@ impl VnetHeader {
         let mut header = Self::default();
         match info.checksum {
             IndicatedChecksum::Unknown => {}
-            IndicatedChecksum::Valid => header.flags = F_DATA_VALID,
+            IndicatedChecksum::Valid { .. } => header.flags = F_DATA_VALID,
             IndicatedChecksum::Partial { start, offset } => {
                 header.flags = F_NEEDS_CSUM;
                 header.csum_start = start;
@@ -194,7 +194,8 @@ mod tests {
                 csum_offset: 16
             }
         );
-        let valid = IndicationInfo { checksum: IndicatedChecksum::Valid, coalesced: None, ..info };
+        let valid =
+            IndicationInfo { checksum: IndicatedChecksum::Valid { value_computed: false }, coalesced: None, ..info };
         assert_eq!(VnetHeader::from_info(&valid), VnetHeader { flags: F_DATA_VALID, ..Default::default() });
         assert_eq!(VnetHeader::from_info(&IndicationInfo::plain(IpKind::V6)), VnetHeader::default());
     }

@@ -111,6 +111,7 @@ impl StackSide for TunStackSide {
             coalesced_udp: self.device.uso(),
             partial_checksum: true,
             checksum_valid: true,
+            coalescing_rules: false,
         }
     }
 }

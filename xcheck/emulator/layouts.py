@@ -247,6 +247,25 @@ class NDIS_OFFLOAD(Struct):
                 ("UdpSegmentation", NDIS_UDP_SEGMENTATION_OFFLOAD)]
 
 
+class NDIS_CONFIGURATION_OBJECT(Struct):
+    """ndis.h: the input of NdisOpenConfigurationEx."""
+    _fields_ = [("Header", NDIS_OBJECT_HEADER), ("NdisHandle", PTR), ("Flags", ULONG)]
+
+
+class UNICODE_STRING(Struct):
+    """ntdef.h (NDIS_STRING of ndis.h)."""
+    _fields_ = [("Length", USHORT), ("MaximumLength", USHORT), ("Buffer", PTR)]
+
+
+class NDIS_CONFIGURATION_PARAMETER(Struct):
+    """ndis.h: ParameterType (NDIS_PARAMETER_TYPE), then the ParameterData union of IntegerData
+    (ULONG), StringData (NDIS_STRING) and BinaryData (USHORT and PVOID), here as its IntegerData arm
+    padded to the size of the other two."""
+    class _Data(C.Union):
+        _fields_ = [("IntegerData", ULONG), ("StringData", UNICODE_STRING)]
+    _fields_ = [("ParameterType", ENUM), ("ParameterData", _Data)]
+
+
 class NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES(Struct):
     _fields_ = [("Header", NDIS_OBJECT_HEADER), ("DefaultOffloadConfiguration", PTR),
                 ("HardwareOffloadCapabilities", PTR), ("DefaultTcpConnectionOffloadConfiguration", PTR),
@@ -377,7 +396,12 @@ EXPECTED = {
     (NDIS_OFFLOAD, "Checksum"): 4, (NDIS_OFFLOAD, "LsoV2"): 80, (NDIS_OFFLOAD, "Flags"): 108,
     (NDIS_OFFLOAD, "RscIPv4Enabled"): 144, (NDIS_OFFLOAD, "EncapsulationTypes"): 176,
     (NDIS_OFFLOAD, "Rfc6877Xlat"): 180, (NDIS_OFFLOAD, "UdpSegmentation"): 188,
+    (NDIS_CONFIGURATION_OBJECT, "NdisHandle"): 8, (NDIS_CONFIGURATION_OBJECT, "Flags"): 16,
+    (NDIS_CONFIGURATION_PARAMETER, "ParameterData"): 8,
 }
+# NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1 (ndis.h): through Flags.
+CONFIGURATION_OBJECT_SIZE_REVISION_1 = NDIS_CONFIGURATION_OBJECT.through("Flags")
+assert CONFIGURATION_OBJECT_SIZE_REVISION_1 == 20
 SIZES = {NET_BUFFER: 0xB0, MDL: 0x30, IRP: 0xD0, IO_STACK_LOCATION: 0x48, KEVENT: 0x18,
          SECURITY_SUBJECT_CONTEXT: 0x20, WDF_DRIVER_CONFIG: 0x20, NDIS_STATUS_INDICATION: 0x70,
          NDIS_LINK_STATE: 0x28, NET_BUFFER_LIST_POOL_PARAMETERS: 0x10, NDIS_PM_CAPABILITIES: 0x3C,
@@ -385,7 +409,7 @@ SIZES = {NET_BUFFER: 0xB0, MDL: 0x30, IRP: 0xD0, IO_STACK_LOCATION: 0x48, KEVENT
          NDIS_INTERRUPT_MODERATION_PARAMETERS: 0xC, NET_DEVICE_PNP_EVENT: 0x30, NDIS_TCP_IP_CHECKSUM_OFFLOAD: 32,
          NDIS_TCP_LARGE_SEND_OFFLOAD_V2: 28, NDIS_UDP_SEGMENTATION_OFFLOAD: 28, NDIS_OFFLOAD: 216,
          NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES: 40, LSO_NBL_INFO: 4, USO_NBL_INFO: 4, CHECKSUM_NBL_INFO: 4,
-         RSC_NBL_INFO: 4}
+         RSC_NBL_INFO: 4, NDIS_CONFIGURATION_OBJECT: 24, UNICODE_STRING: 16, NDIS_CONFIGURATION_PARAMETER: 24}
 # NDIS_SIZEOF_OID_REQUEST_REVISION_1 (through Reserved2) and _REVISION_2 (through Flags), ndis.h.
 OID_REQUEST_SIZE_REVISION_1 = NDIS_OID_REQUEST.through("Reserved2")
 OID_REQUEST_SIZE_REVISION_2 = NDIS_OID_REQUEST.through("Flags")

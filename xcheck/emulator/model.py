@@ -30,7 +30,8 @@ from layouts import (
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
     NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
     NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5,
-    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO)
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
+    NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -47,6 +48,11 @@ NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_REGISTRATION_ATTRIBUTES = 0x9E
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_GENERAL_ATTRIBUTES = 0x9F
 NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES = 0xA0
 NDIS_OBJECT_TYPE_OFFLOAD = 0xA7
+NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT = 0xA9   # ntddndis.h
+NDIS_CONFIGURATION_OBJECT_REVISION_1 = 1       # ndis.h
+NdisParameterInteger, NdisParameterHexInteger, NdisParameterString = 0, 1, 2   # NDIS_PARAMETER_TYPE (ndis.h)
+PARAMETER_SIZE = NDIS_CONFIGURATION_PARAMETER.through("ParameterData")   # 24 on x64
+UNOPENABLE = "an adapter registry key NdisOpenConfigurationEx fails to open"
 NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
 NDIS_STATUS_FAILURE = 0xC0000001
 MDL_SOURCE_IS_NONPAGED_POOL = 0x4
@@ -149,6 +155,9 @@ IRQL_RULES = {
     "NdisMRegisterMiniportDriver": ("ndis.h", P, P),
     "NdisMSendNetBufferListsComplete": ("ndis.h", P, D),
     "NdisMSetMiniportAttributes": ("ndis.h", P, P),
+    "NdisOpenConfigurationEx": ("ndis.h", P, P),
+    "NdisReadConfiguration": ("ndis.h", P, P),
+    "NdisCloseConfiguration": ("ndis.h", P, P),
     "ExAllocatePool2": ("wdm.h of WDK 10.0.19041 and later: DISPATCH_LEVEL with a non-paged flag", P, D),
     "ExFreePool": ("wdm.h", P, D),
     "IoAllocateMdl": ("wdm.h", P, D),
@@ -536,6 +545,7 @@ class Model:
         self.chars_minor = 0
         self.miniport_driver_handle = 0
         self.adapters = {}              # miniport handle -> adapter dict (see new_adapter)
+        self.configurations = {}        # open NdisOpenConfigurationEx handle -> {"adapter", "parameters"}
         self.pools = {}                 # NBL pool -> NBLs outstanding
         self.pool_owner = {}            # NBL pool -> miniport handle
         self.nbls = {}                  # NBLs the model allocated for the driver (indications)
@@ -1342,10 +1352,14 @@ class Model:
         raise ModelError(self.bugcheck)
 
     # ======== NDIS.SYS ========
-    def new_adapter(self, handle, fdo):
-        """An adapter NDIS is about to initialize: its miniport handle and functional device object."""
+    def new_adapter(self, handle, fdo, registry=None):
+        """An adapter NDIS is about to initialize: its miniport handle, functional device object and
+        registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ as an INF writes
+        it; None: an empty key; UNOPENABLE: a key NdisOpenConfigurationEx fails to open)."""
+        registry = {} if registry is None else registry
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
-                   "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": []}
+                   "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": [],
+                   "registry": registry, "keywords_read": []}
         self.adapters[handle] = adapter
         return adapter
 
@@ -1470,6 +1484,65 @@ class Model:
             check(False, f"unexpected attributes type {t:#x}")
         return NDIS_STATUS_SUCCESS
 
+    def h_NdisOpenConfigurationEx(self):
+        config, out = self.args(2)
+        t, rev, size = self.mem.header(config)
+        check((t, rev) == (NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_OBJECT_REVISION_1)
+              and size >= CONFIGURATION_OBJECT_SIZE_REVISION_1,
+              f"NDIS_CONFIGURATION_OBJECT header {t:#x}/{rev}/{size} (expected 0xa9/1/20)")
+        adapter = self.adapter(self.mem.field(config, NDIS_CONFIGURATION_OBJECT, "NdisHandle"))
+        check(adapter["offload"] is None,
+              "the configuration opened after the offload attributes were set")
+        check(self.mem.field(config, NDIS_CONFIGURATION_OBJECT, "Flags") == 0,
+              "a miniport opens its own configuration (no NDIS_CONFIG_FLAG_FILTER_INSTANCE_CONFIGURATION)")
+        if adapter["registry"] is UNOPENABLE:
+            return NDIS_STATUS_FAILURE
+        handle = self.alloc(16, "ndis-configuration")
+        self.configurations[handle] = {"adapter": adapter, "parameters": []}
+        self.mem.w64(out, handle)
+        return NDIS_STATUS_SUCCESS
+
+    def h_NdisReadConfiguration(self):
+        status_out, value_out, handle, keyword, kind = self.args(5)
+        config = self.configurations.get(handle)
+        check(config is not None, f"NdisReadConfiguration on {handle:#x}: not an open configuration")
+        length = self.mem.field(keyword, UNICODE_STRING, "Length")
+        maximum = self.mem.field(keyword, UNICODE_STRING, "MaximumLength")
+        buffer = self.mem.field(keyword, UNICODE_STRING, "Buffer")
+        check(length % 2 == 0 and 0 < length <= maximum and buffer, f"keyword NDIS_STRING {length}/{maximum}/{buffer:#x}")
+        name = bytes(self.se.mem_read(buffer, length)).decode("utf-16-le")
+        kind &= 0xFFFFFFFF
+        config["adapter"]["keywords_read"].append(name)
+        # The registry's value names are case-insensitive.
+        found = [v for k, v in config["adapter"]["registry"].items() if k.lower() == name.lower()]
+        value = None
+        if found and kind in (NdisParameterInteger, NdisParameterHexInteger):
+            # A REG_DWORD as it is; a REG_SZ converted (base 10 for NdisParameterInteger), or not
+            # found when it is not a number.
+            raw = found[0]
+            if isinstance(raw, int):
+                value = raw & 0xFFFFFFFF
+            elif raw.strip().isdigit():
+                value = int(raw.strip(), 10 if kind == NdisParameterInteger else 16) & 0xFFFFFFFF
+        if value is None:
+            self.se.mem_write(status_out, struct.pack("<I", NDIS_STATUS_FAILURE))
+            return
+        parameter = self.alloc(PARAMETER_SIZE, "ndis-configuration-parameter")
+        data = NDIS_CONFIGURATION_PARAMETER(ParameterType=NdisParameterInteger)
+        data.ParameterData.IntegerData = value
+        self.se.mem_write(parameter, bytes(data))
+        config["parameters"].append(parameter)
+        self.mem.w64(value_out, parameter)
+        self.se.mem_write(status_out, struct.pack("<I", NDIS_STATUS_SUCCESS))
+
+    def h_NdisCloseConfiguration(self):
+        (handle,) = self.args(1)
+        config = self.configurations.pop(handle, None)
+        check(config is not None, f"NdisCloseConfiguration on {handle:#x}: not an open configuration")
+        # Every parameter read from it goes with it; a later read through one is a use after free.
+        for parameter in config["parameters"]:
+            self.se.mem_write(parameter, b"\xDD" * PARAMETER_SIZE)
+
     def read_offload(self, address, what, size=None):
         """An NDIS_OFFLOAD the driver hands over, checked against the revision the NDIS_OFFLOAD
         documentation gives a miniport of the version it registered (revision 6 with
@@ -1560,7 +1633,8 @@ class Model:
                   "an indication claims a failed checksum or a loopback")
             check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
             self.indication_info[nbl] = (
-                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded")},
+                {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded",
+                                            "TcpChecksumValueInvalid", "IpChecksumValueInvalid")},
                 (rsc.CoalescedSegCount, rsc.DupAckCount))
             n += 1
             nbl = self.mem.field(nbl, NBL, "Next")

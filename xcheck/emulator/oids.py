@@ -123,14 +123,15 @@ def offload_parameters(revision=4, size=32, fields=(), object_type=0x80):
 PARAMS_LSO_V1, PARAMS_LSO_V2_IPV4, PARAMS_LSO_V2_IPV6, PARAMS_RSC_IPV4, PARAMS_USO_IPV4 = 9, 11, 12, 22, 32
 
 def offload_encapsulation(ipv4=(0, 0), ipv6=(0, 0), header=(0xA8, 1, 28)):
-    """NDIS_OFFLOAD_ENCAPSULATION (ndis.h): the object header, then (Enabled, EncapsulationType)
-    and a HeaderSize of 0 for IPv4 and IPv6. Enabled: NDIS_OFFLOAD_SET_NO_CHANGE 0, _ON 1, _OFF 2;
-    NDIS_ENCAPSULATION_NULL 1, _IEEE_802_3 2."""
+    """NDIS_OFFLOAD_ENCAPSULATION (ndis.h): the object header, then (Enabled, EncapsulationType,
+    HeaderSize) for IPv4 and IPv6 (HeaderSize 0 when left out). Enabled: NDIS_OFFLOAD_SET_NO_CHANGE
+    0, _ON 1, _OFF 2; NDIS_ENCAPSULATION_NULL 1, _IEEE_802_3 2, _IEEE_LLC_SNAP_ROUTED 0x10."""
     t, revision, size = header
-    return struct.pack("<BBHIIIIII", t, revision, size, ipv4[0], ipv4[1], 0, ipv6[0], ipv6[1], 0)
+    v4, v6 = (tuple(ipv4) + (0,))[:3], (tuple(ipv6) + (0,))[:3]
+    return struct.pack("<BBHIIIIII", t, revision, size, *v4, *v6)
 
 
-SET_ON, SET_OFF, ENCAPSULATION_NULL, ENCAPSULATION_IEEE_802_3 = 1, 2, 1, 2
+SET_ON, SET_OFF, ENCAPSULATION_NULL, ENCAPSULATION_IEEE_802_3, ENCAPSULATION_LLC_SNAP_ROUTED = 1, 2, 1, 2, 0x10
 
 # Sets: (OID, input bytes, Wintun's (status, BytesRead, BytesNeeded), ringtun's, reason if they differ).
 SUCCESS, NOT_SUPPORTED, INVALID_LENGTH, INVALID_DATA = 0, 0xC00000BB, 0xC0010014, 0xC0010015
@@ -165,11 +166,17 @@ SETS = [
      "a buffer shorter than the size its header gives"),
     (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((SET_ON, ENCAPSULATION_NULL), (SET_ON, ENCAPSULATION_NULL)),
      (NOT_SUPPORTED, 0, 0), (SUCCESS, 28, 0),
-     "ringtun offers task offloads with NDIS_ENCAPSULATION_NULL (no link-layer header): setting it on for both IP "
-     "versions starts the receive offloads, and is answered with NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG"),
-    (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((0, 0), (SET_ON, ENCAPSULATION_IEEE_802_3)),
+     "ringtun offers task offloads (their Encapsulation fields name NULL and the IEEE 802.3 kinds; its packets have "
+     "no link-layer header under any): setting them on starts the receive offloads, and is answered with "
+     "NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG"),
+    (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((SET_ON, ENCAPSULATION_IEEE_802_3, 14),
+                                                      (SET_ON, ENCAPSULATION_LLC_SNAP_ROUTED, 22)),
+     (NOT_SUPPORTED, 0, 0), (SUCCESS, 28, 0),
+     "the encapsulations ndis.h tells a protocol to set (IEEE 802.3, LLC/SNAP routed) are among those named: "
+     "accepted, HeaderSize not used"),
+    (OID_OFFLOAD_ENCAPSULATION, offload_encapsulation((0, 0), (SET_ON, 0x20)),
      (NOT_SUPPORTED, 0, 0), (INVALID_PARAMETER, 0, 0),
-     "an encapsulation the adapter offers no offload for is refused, nothing changed"),
+     "an encapsulation the adapter names for no offload is refused, nothing changed"),
     (OID_OFFLOAD_ENCAPSULATION, bytes(28), (NOT_SUPPORTED, 0, 0), (INVALID_DATA, 0, 0),
      "the object header must say NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION, revision 1 or later, 28 bytes or more"),
     (OID_OFFLOAD_ENCAPSULATION, u32(1), (NOT_SUPPORTED, 0, 0), (INVALID_LENGTH, 0, 28),

@@ -9,6 +9,7 @@ imports: when one waits, yields, ends, or is interrupted by an interleaving the 
 (Model.interrupt_after). Races are therefore not found by chance here: each interleaving is
 forced at a named point and its outcome checked.
 """
+import ctypes
 import json
 import os
 import socket
@@ -50,6 +51,12 @@ V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
 MINIPORT_F, MINIPORT_G = 0x6D696E6E, 0x6D696E6F
+MINIPORT_H, MINIPORT_I = 0x6D696E70, 0x6D696E71
+# The standardized INF keywords of the task offloads ringtun offers (NDIS: "Standardized INF
+# Keywords for TCP/IP Offload"): what a miniport reads from its registry key at initialization.
+STANDARDIZED_OFFLOAD_KEYWORDS = [
+    "*IPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv6", "*UDPChecksumOffloadIPv4",
+    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6"]
 # The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
 # offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
 REGISTRATION_FLAG_OFFLOAD = 2
@@ -60,6 +67,9 @@ OFFLOAD_F_NEEDS_CSUM, OFFLOAD_F_DATA_VALID = 1, 2
 OFFLOAD_GSO_TCPV4, OFFLOAD_GSO_TCPV6, OFFLOAD_GSO_UDP_L4 = 1, 4, 5
 V2_OFFLOAD_RING_SIZE = 128 + CAPACITY + ((8 + OFFLOAD_HEADROOM + 0xFFFF + 7) & ~7) - 8
 LARGE_SEND_MAX_PAYLOAD = 0xFFFF - 120      # the largest packet less the largest headers the engine cuts
+# The encapsulations every Encapsulation field names (ntddndis.h): NULL 1, IEEE_802_3 2,
+# IEEE_802_3_P_AND_Q 4, IEEE_802_3_P_AND_Q_IN_OOB 8, IEEE_LLC_SNAP_ROUTED 0x10.
+ENCAPSULATIONS = 0x1F
 
 
 def no_network(*_args, **_kwargs):
@@ -260,19 +270,22 @@ def main():
     ch = m.chars
 
     # ---- adapters ----
-    def initialize(handle):
-        adapter = m.new_adapter(handle, m.alloc(0x150, "fdo"))
+    def initialize(handle, registry=None):
+        adapter = m.new_adapter(handle, m.alloc(0x150, "fdo"), registry)
         status = h.call("MiniportInitializeEx", ch["InitializeHandlerEx"], handle, 0, m.alloc(0x100, "init"),
                         callback="InitializeHandlerEx")
         expect(status == 0, f"MiniportInitializeEx returned {status:#x}")
         expect(adapter["context"] and adapter["general"] and adapter["pool"], "attributes and pool")
+        expect(not m.configurations, "the adapter's configuration was left open")
         status = h.call("MiniportRestart", ch["RestartHandler"], adapter["context"], m.alloc(0x40, "restart"),
                         callback="RestartHandler")
         expect(status == 0, f"MiniportRestart returned {status:#x}")
         return adapter
 
-    step("MiniportInitializeEx and MiniportRestart")
+    step("MiniportInitializeEx and MiniportRestart (the eleven standardized offload keywords read, none set)")
     A = initialize(MINIPORT_A)
+    expect(sorted(A["keywords_read"]) == sorted(STANDARDIZED_OFFLOAD_KEYWORDS),
+           f"keywords read at initialization: {A['keywords_read']}")
     expect(sorted(A["oids"]) == sorted(O.WINTUN_SUPPORTED + O.RINGTUN_EXTRA_SUPPORTED),
            f"supported OID list {sorted(map(hex, A['oids']))}: Wintun's 17 and ringtun's 7 documented additions "
            f"(docs/oids.md) expected")
@@ -929,6 +942,19 @@ def main():
         p[checksum_at:checksum_at + 2] = struct.pack(">H", pseudo(packet, len(packet) - l4_at))
         return bytes(p)
 
+    def checksums(tcp=0, udp=0, ip=0, tcp_value_invalid=0, ip_value_invalid=0):
+        """An indication's NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO.Receive bits, as decoded."""
+        return {"TcpChecksumSucceeded": tcp, "UdpChecksumSucceeded": udp, "IpChecksumSucceeded": ip,
+                "TcpChecksumValueInvalid": tcp_value_invalid, "IpChecksumValueInvalid": ip_value_invalid}
+
+    def tcp6(payload, seq=1000, flags=0x18):
+        """An IPv6/TCP packet with correct lengths and checksum."""
+        length = 20 + len(payload)
+        ip = struct.pack(">IHBB16s16s", 6 << 28, length, 6, 64, bytes(15) + b"\1", bytes(15) + b"\2")
+        tcp = struct.pack(">HHIIBBHHH", 40000, 443, seq, 77, 5 << 4, flags, 512, 0, 0) + payload
+        check_sum = 0xFFFF - ones(ip[8:40] + struct.pack(">IxxxB", length, 6) + tcp)
+        return ip + tcp[:16] + struct.pack(">H", check_sum) + tcp[18:]
+
     def set_info(nbl, index, value):
         m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
 
@@ -970,31 +996,32 @@ def main():
     for what, d in (("IPv4Transmit", c.IPv4Transmit), ("IPv4Receive", c.IPv4Receive)):
         got = (d.Encapsulation, d.IpOptionsSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum,
                d.IpChecksum)
-        expect(got == (1, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NDIS_ENCAPSULATION_NULL, all supported")
+        expect(got == (ENCAPSULATIONS, 1, 1, 1, 1, 1), f"Checksum.{what} {got}: NULL and the IEEE 802.3 kinds, all supported")
     for what, d in (("IPv6Transmit", c.IPv6Transmit), ("IPv6Receive", c.IPv6Receive)):
         got = (d.Encapsulation, d.IpExtensionHeadersSupported, d.TcpOptionsSupported, d.TcpChecksum, d.UdpChecksum)
-        expect(got == (1, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
+        expect(got == (ENCAPSULATIONS, 0, 1, 1, 1), f"Checksum.{what} {got}: extension headers not supported")
     lso = off.LsoV2
-    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (1, LARGE_SEND_MAX_PAYLOAD, 2),
+    expect((lso.IPv4.Encapsulation, lso.IPv4.MaxOffLoadSize, lso.IPv4.MinSegmentCount) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2),
            "LsoV2.IPv4")
     expect((lso.IPv6.Encapsulation, lso.IPv6.MaxOffLoadSize, lso.IPv6.MinSegmentCount,
-            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
+            lso.IPv6.IpExtensionHeadersSupported, lso.IPv6.TcpOptionsSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0, 1),
            "LsoV2.IPv6")
     uso = off.UdpSegmentation
     expect((uso.IPv4.Encapsulation, uso.IPv4.MaxOffLoadSize, uso.IPv4.MinSegmentCount,
-            uso.IPv4.SubMssFinalSegmentSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
+            uso.IPv4.SubMssFinalSegmentSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv4")
     expect((uso.IPv6.Encapsulation, uso.IPv6.MaxOffLoadSize, uso.IPv6.MinSegmentCount,
-            uso.IPv6.IpExtensionHeadersSupported) == (1, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
+            uso.IPv6.IpExtensionHeadersSupported) == (ENCAPSULATIONS, LARGE_SEND_MAX_PAYLOAD, 2, 0), "UdpSegmentation.IPv6")
     expect((off.RscIPv4Enabled, off.RscIPv6Enabled) == (1, 1), "RSC")
     expect(bytes(off.LsoV1) == bytes(16) and bytes(off.IPsecV1) == bytes(28) and bytes(off.IPsecV2) == bytes(32)
            and off.Flags == 0 and bytes(off.EncapsulatedPacketTaskOffloadGre) == bytes(8)
            and bytes(off.EncapsulatedPacketTaskOffloadVxlan) == bytes(20) and off.EncapsulationTypes == 0
            and bytes(off.Rfc6877Xlat) == bytes(8), "offloads ringtun does not offer must be all zero")
-    # The OID sets step completed two requests that changed nothing (an OID_TCP_OFFLOAD_PARAMETERS,
-    # an OID_OFFLOAD_ENCAPSULATION setting NULL on) and refused the others.
+    # The OID sets step completed three requests that changed nothing (an OID_TCP_OFFLOAD_PARAMETERS,
+    # an OID_OFFLOAD_ENCAPSULATION setting NULL on, one setting IEEE 802.3 / LLC-SNAP on) and refused
+    # the others.
     differ = [[i for i, (a, b) in enumerate(zip(bytes(c), bytes(off))) if a != b] for c in A["offload_configs"]]
-    expect(len(A["offload_configs"]) == 2 and not any(differ),
-           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: two (the completed "
+    expect(len(A["offload_configs"]) == 3 and not any(differ),
+           f"{len(A['offload_configs'])} NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG indications: three (the completed "
            f"requests) expected, with the offloads unchanged (bytes differing at {differ})")
 
     step("an offload session (v2, flag OFFLOAD, head room 16) on a fresh adapter")
@@ -1032,7 +1059,8 @@ def main():
     expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
 
     step("no receive offload before OID_OFFLOAD_ENCAPSULATION: a DATA_VALID super-packet is cut, nothing marked; "
-         "the encapsulation set on (NULL) is answered with the current configuration")
+         "the encapsulation set on as ndis.h tells a protocol to (IEEE 802.3, HeaderSize 14; LLC/SNAP routed for IPv6) "
+         "is answered with the current configuration")
     super4 = tcp4(bytes(range(200)) * 15, seq=5000)                           # 3000 bytes: 3 segments of 1000
     indications = len(m.indications)
     publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
@@ -1040,25 +1068,27 @@ def main():
     fresh = m.indications[indications:]
     expect(len(fresh) == 3, f"{len(fresh)} indications before the encapsulation: the 3 segments expected")
     for k, (_, nbl, _) in enumerate(fresh):
-        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 0, "UdpChecksumSucceeded": 0,
-                                           "IpChecksumSucceeded": 0}, (0, 0)),
+        expect(m.indication_info[nbl] == (checksums(), (0, 0)),
                f"segment {k} before the encapsulation: {m.indication_info[nbl]}")
     return_nbls("return the unmarked segments", [n for _, n, _ in fresh], adapter=F)
     configs = len(F["offload_configs"])
     status, read, needed, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation(
-        (O.SET_ON, O.ENCAPSULATION_NULL), (O.SET_ON, O.ENCAPSULATION_NULL)), adapter=F)
+        (O.SET_ON, O.ENCAPSULATION_IEEE_802_3, 14), (O.SET_ON, O.ENCAPSULATION_LLC_SNAP_ROUTED, 22)), adapter=F)
     expect((status, read, needed) == (0, 28, 0), f"OID_OFFLOAD_ENCAPSULATION on: {(hex(status), read, needed)}")
     expect(len(F["offload_configs"]) == configs + 1 and bytes(F["offload_configs"][-1]) == bytes(F["offload"]),
            "the current configuration after OID_OFFLOAD_ENCAPSULATION")
 
-    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count and checksums succeeded")
+    step("a coalesced Receive slot (DATA_VALID): one indication, RSC segment count, checksums succeeded and their "
+         "values not computed")
     indications = len(m.indications)
     publish_offload(SF, super4, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
     h.run()
     fresh = m.indications[indications:]
     expect(len(fresh) == 1 and fresh[0][2] == super4, "the super-packet was not indicated whole")
     info = m.indication_info[fresh[0][1]]
-    expect(info == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0, "IpChecksumSucceeded": 1}, (3, 0)),
+    # The client's checksum values were validated, not computed: TcpChecksumValueInvalid and
+    # IpChecksumValueInvalid say so (NDIS, "Indicating Coalesced Segments").
+    expect(info == (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (3, 0)),
            f"coalesced indication information {info}")
     return_nbls("return the coalesced indication", [fresh[0][1]], adapter=F)
     expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the coalesced slot")
@@ -1077,8 +1107,8 @@ def main():
         expect(data == want, f"segment {k}: {data[:40].hex()} ... is not the valid packet expected")
         expect(len(m.nbls[nbl]["mdls"]) == 2 and m.mdls[m.nbls[nbl]["mdls"][0]].get("nonpaged"),
                f"segment {k}: not a header MDL in pool chained before the ring's bytes")
-        expect(m.indication_info[nbl] == ({"TcpChecksumSucceeded": 1, "UdpChecksumSucceeded": 0,
-                                           "IpChecksumSucceeded": 1}, (0, 0)), f"segment {k}: {m.indication_info[nbl]}")
+        expect(m.indication_info[nbl] == (checksums(tcp=1, ip=1), (0, 0)),
+               f"segment {k}: {m.indication_info[nbl]} (computed checksums: values valid)")
     return_nbls("return the segments", [n for _, n, _ in fresh], adapter=F)
     expect(m.pool == pool_before, "header buffers not freed with their NBLs")
     expect(not any(i.get("nonpaged") for i in m.mdls.values()), "header MDLs not freed")
@@ -1087,6 +1117,70 @@ def main():
     status, written, needed, out = query(O.OID_TCP_RSC_STATISTICS, adapter=F)
     expect((status, written, needed) == (0, 40, 40), f"OID_TCP_RSC_STATISTICS: {(hex(status), written, needed)}")
     check_rsc_statistics(out[:40], (3, 3000, 1, 1), "OID_TCP_RSC_STATISTICS after the coalesced and the cut unit")
+
+    step("a DATA_VALID super-packet whose TCP and IPv4 checksum fields are stale: indicated whole as the ring holds "
+         "it, TcpChecksumValueInvalid and IpChecksumValueInvalid set beside the succeeded bits")
+    indications = len(m.indications)
+    stale = bytearray(tcp4(bytes(range(250)) * 8, seq=9000))                  # 2000 bytes: 2 segments
+    stale[10:12] = b"\xBE\xEF"                                                 # IPv4 header checksum
+    stale[36:38] = b"\xDE\xAD"                                                 # TCP checksum
+    stale = bytes(stale)
+    publish_offload(SF, stale, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    expect(len(fresh) == 1 and fresh[0][2] == stale, "the stale-checksum unit was not indicated whole as it is")
+    info = m.indication_info[fresh[0][1]] if fresh else None
+    expect(info == (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (2, 0)),
+           f"stale-checksum unit information {info}: both value-invalid bits expected")
+    return_nbls("return the stale-checksum unit", [n for _, n, _ in fresh], adapter=F)
+
+    step("one round mixing a plain packet, an RSC unit, a DATA_VALID single packet and a unit coalescing could not "
+         "have built (FIN): one chain; the unit with its segment count, the FIN unit cut with computed checksums")
+    indications, calls = len(m.indications), len(m.indicate_calls)
+    plain = tcp4(b"plain packet", seq=20000)
+    unit = tcp4(bytes(range(100)) * 20, seq=30000)                           # 2000 bytes: 2 segments
+    single = tcp4(b"single, valid", seq=40000)
+    fin = tcp4(bytes(range(100)) * 20, seq=50000, flags=0x19)                # ACK|PSH|FIN: cut
+    publish_offload(SF, plain, (0, 0, 0, 0, 0, 0))
+    publish_offload(SF, unit, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    publish_offload(SF, single, (OFFLOAD_F_DATA_VALID, 0, 0, 0, 0, 0))
+    publish_offload(SF, fin, (OFFLOAD_F_DATA_VALID, OFFLOAD_GSO_TCPV4, 40, 1000, 0, 0))
+    h.run()
+    fresh = m.indications[indications:]
+    got = [(data, m.indication_info[nbl]) for _, nbl, data in fresh]
+    payload = fin[40:]
+    want = [(plain, (checksums(), (0, 0))),
+            (unit, (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (2, 0))),
+            (single, (checksums(tcp=1, ip=1, tcp_value_invalid=1, ip_value_invalid=1), (0, 0)))] + \
+        [(tcp4(payload[1000 * k:1000 * (k + 1)], seq=50000 + 1000 * k, ident=0x1234 + k,
+               flags=0x19 if k == 1 else 0x10), (checksums(tcp=1, ip=1), (0, 0))) for k in range(2)]
+    expect(m.indicate_calls[calls:] == [5], f"NBLs per indication call {m.indicate_calls[calls:]}: one chain of 5")
+    expect(got == want, "mixed round: " + "; ".join(
+        f"{k}: {'bytes ok' if k < len(want) and g[0] == want[k][0] else 'bytes differ'} {g[1]}" for k, g in enumerate(got)))
+    return_nbls("return the mixed round", [n for _, n, _ in fresh], adapter=F)
+    expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the mixed round")
+
+    step("an LSOv2 NBL over IPv6 into the Send ring: one slot with TCPV6 metadata, the payload length filled in, "
+         "the pseudo-header sum written; completed with LsoV2TransmitComplete")
+    big6t = tcp6(bytes(range(256)) * 10, seq=7000)                           # 2560 bytes of payload
+    _, tail = offload_ring_slots(SF, 0)
+    nbls, _ = build_chain([[as_ndis_sends(big6t, 40, 56)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1200 | 40 << 20 | 1 << 30 | 1 << 31)    # MSS, offset, Type V2, IPv6
+    send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
+    slots, tail = offload_ring_slots(SF, tail)
+    expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
+           f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
+           f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
+           f"{get_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+
+    step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
+         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left)")
+    nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
+    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20)                        # MSS, TcpHeaderOffset, Type V1
+    send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
+    expect(offload_ring_slots(SF, tail)[0] == [], "an LSOv1 NBL reached the ring")
+    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {get_info(nbls[0], L.NBL_INFO_LSO):#x}")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
@@ -1456,6 +1550,40 @@ def main():
     nothing_held()
     close("IRP_MJ_CLOSE after the halt", adapter=D)
 
+    def halt(adapter):
+        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
+               callback="HaltHandlerEx")
+        adapter["halted"] = True
+
+    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (REG_SZ, as the INF "
+         "writes it) and *TCPChecksumOffloadIPv4 = 1 (transmit only) starts with LSOv2 IPv4 and the TCP/IPv4 "
+         "receive checksum off and still offered; the stack may turn LSOv2 IPv4 on")
+    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7"})
+    hardware, current = H["offload_hardware"], H["offload"]
+    expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
+    want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
+    ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
+    want.Checksum.IPv4Receive.TcpChecksum = 0
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4 and the TCP/IPv4 receive checksum "
+           "off, everything else (RSC IPv6 with its out-of-range value included) on")
+    expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
+           "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
+    status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
+                         adapter=H)
+    now = H["offload_configs"][-1] if H["offload_configs"] else None
+    expect(status == 0 and now is not None and bytes(now.LsoV2.IPv4) == bytes(hardware.LsoV2.IPv4)
+           and bytes(now.Checksum) == bytes(current.Checksum),
+           "LSOv2 IPv4 turned on by the stack; the TCP/IPv4 receive checksum still off as the keyword said")
+    halt(H)
+
+    step("the standardized offload keywords: an adapter whose configuration cannot be opened starts with every "
+         "offload on")
+    I = initialize(MINIPORT_I, registry=M.UNOPENABLE)
+    expect(I["keywords_read"] == [], f"keywords read without a configuration: {I['keywords_read']}")
+    expect(bytes(I["offload"]) == bytes(I["offload_hardware"]) == bytes(A["offload_hardware"]),
+           "without a configuration, every offered offload on")
+    halt(I)
+
     step("unload with a session open: NDIS halts the adapters (the session ends), then the driver unloads; "
          "nothing left (pool, NBLs, threads, MDLs, references)")
     E = initialize(MINIPORT_E)
@@ -1463,9 +1591,7 @@ def main():
     nbls, _ = build_chain([[ipv4(94, 22)]])
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=E)
     for adapter in (B, E):
-        h.call("MiniportHaltEx", ch["HaltHandlerEx"], adapter["context"], M.NdisHaltDeviceDisabled,
-               callback="HaltHandlerEx")
-        adapter["halted"] = True
+        halt(adapter)
     expect(not m.pools, "NBL pools not freed at halt")
     expect(m.mem.u32(SE["send"] + V2_TAIL) == RING_STOPPED, "the open session was not ended by the halt")
     h.call("unload", m.mem.u64(m.driver_object + 0x68), m.driver_object, callback="UnloadHandler")

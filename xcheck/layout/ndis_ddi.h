@@ -218,6 +218,33 @@ typedef struct _NDIS_OFFLOAD_ENCAPSULATION {
     } IPv6;
 } NDIS_OFFLOAD_ENCAPSULATION;
 
+/* ndis.h: the input of NdisOpenConfigurationEx and what NdisReadConfiguration returns. */
+typedef struct _NDIS_CONFIGURATION_OBJECT {
+    NDIS_OBJECT_HEADER Header;
+    NDIS_HANDLE NdisHandle;
+    ULONG Flags;
+} NDIS_CONFIGURATION_OBJECT;
+
+typedef struct _UNICODE_STRING {
+    USHORT Length;
+    USHORT MaximumLength;
+    USHORT *Buffer;
+} UNICODE_STRING, NDIS_STRING;
+
+typedef enum { NdisParameterIntegerDummy } NDIS_PARAMETER_TYPE;
+
+typedef struct _NDIS_CONFIGURATION_PARAMETER {
+    NDIS_PARAMETER_TYPE ParameterType;
+    union {
+        ULONG IntegerData;
+        NDIS_STRING StringData;
+        struct {
+            USHORT Length;
+            PVOID Buffer;
+        } BinaryData;
+    } ParameterData;
+} NDIS_CONFIGURATION_PARAMETER;
+
 typedef struct _NDIS_RSC_STATISTICS_INFO {
     NDIS_OBJECT_HEADER Header;
     ULONG64 CoalescedPkts;

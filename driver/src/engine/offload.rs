@@ -10,7 +10,7 @@
 //!
 //! The rules are in `docs/ring-protocol.md` section 15.
 
-use ring_abi::{ChecksumState, Gso, IpVersion, OffloadPlan};
+use ring_abi::{ChecksumState, Gso, GsoKind, IpVersion, OffloadPlan, Transport};
 
 use crate::engine::oid::OidError;
 use crate::platform::{Coalesced, IndicatedChecksum, IndicationInfo, IpKind, StackOffloads};
@@ -56,33 +56,91 @@ fn coalesced(gso: &Gso, plan: &OffloadPlan) -> Coalesced {
     }
 }
 
-/// The Receive path's decision for a validated packet, given the offloads the stack takes now.
+/// Whether a validated TCP super-packet could have been built by NDIS receive segment
+/// coalescing from the segments it stands for (NDIS: "Exception Conditions that Terminate
+/// Coalescing"), judged from `headers`, the local copy of its first bytes its plan was validated
+/// against: TCP flags only ACK, PSH and ECE (ECE is carried by every segment; CWR, which the
+/// segmenter keeps only on the first, would differ between them, as the ECN bit of `gso_type`
+/// says), no TCP option but NOPs, an end-of-list and one timestamp (every segment carries the
+/// super-packet's options, so their timestamps are equal and the timestamp delta is 0), no IPv4
+/// options (IPv6 extension headers never validate as TCP). `false` for anything else.
+pub fn rsc_eligible(plan: &OffloadPlan, headers: &[u8]) -> bool {
+    const ACK: u8 = 0x10;
+    const PSH: u8 = 0x08;
+    const ECE: u8 = 0x40;
+    const OPTION_END: u8 = 0;
+    const OPTION_NOP: u8 = 1;
+    const OPTION_TIMESTAMP: u8 = 8;
+    const TIMESTAMP_LEN: u8 = 10;
+    let Some(gso) = plan.gso else { return false };
+    if plan.transport != Transport::Tcp || gso.ecn {
+        return false;
+    }
+    let plain_ip = match plan.ip {
+        IpVersion::V4 => plan.l3_len == 20,
+        IpVersion::V6 => plan.l3_len == 40,
+    };
+    let l3 = usize::from(plan.l3_len);
+    let Some(&flags) = headers.get(l3.wrapping_add(13)) else { return false };
+    if !plain_ip || flags & !(ACK | PSH | ECE) != 0 {
+        return false;
+    }
+    let Some(mut options) = headers.get(l3.wrapping_add(20)..usize::from(plan.header_len)) else { return false };
+    let mut timestamps = 0u8;
+    while let Some((&kind, rest)) = options.split_first() {
+        match kind {
+            OPTION_END => break,
+            OPTION_NOP => options = rest,
+            OPTION_TIMESTAMP if rest.first() == Some(&TIMESTAMP_LEN) => {
+                timestamps = timestamps.saturating_add(1);
+                match options.get(usize::from(TIMESTAMP_LEN)..) {
+                    Some(after) => options = after,
+                    None => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+    timestamps <= 1
+}
+
+/// The Receive path's decision for a validated packet, given the offloads the stack takes now;
+/// `headers` is the local copy of the packet's first bytes its plan was validated against.
 ///
-/// - A super-packet of a kind the stack coalesces is indicated whole: as it is if its checksum
-///   is partial and the stack takes partial checksums, or valid (`DATA_VALID`) and the stack can
-///   be told so; with the pseudo-header sum written in if the stack takes partial checksums
-///   (the client's checksum field is then not trusted); otherwise it is cut.
+/// - A super-packet of a kind the stack coalesces (and, where the stack keeps the coalescing
+///   rules, that could have been coalesced: [`rsc_eligible`]) is indicated whole: as it is if its
+///   checksum is partial and the stack takes partial checksums, or valid (`DATA_VALID`) and the
+///   stack can be told so (the checksum values themselves are then the client's, not computed);
+///   with the pseudo-header sum written in if the stack takes partial checksums (the client's
+///   checksum field is then not trusted); otherwise it is cut.
 /// - Any other super-packet is cut. Segments carry computed checksums, and are told valid where
 ///   the stack can be told so.
 /// - A partial checksum on a single packet is passed on where the stack completes it, and
 ///   completed by the engine otherwise.
-/// - `DATA_VALID` on a single packet is passed on where the stack can be told; elsewhere the
-///   packet goes as it is (its checksum is what the client wrote).
-pub fn receive_action(plan: &OffloadPlan, stack: &StackOffloads) -> ReceiveAction {
+/// - `DATA_VALID` on a single packet is passed on where the stack can be told (its values not
+///   computed); elsewhere the packet goes as it is (its checksum is what the client wrote).
+pub fn receive_action(plan: &OffloadPlan, headers: &[u8], stack: &StackOffloads) -> ReceiveAction {
     let kind = ip_kind(plan);
     let info = |checksum, coalesced| IndicationInfo { kind, transport: plan.transport, checksum, coalesced };
     let partial = plan
         .checksum_field()
         .map(|field| IndicatedChecksum::Partial { start: plan.l3_len, offset: field.wrapping_sub(plan.l3_len) });
-    let computed = if stack.checksum_valid { IndicatedChecksum::Valid } else { IndicatedChecksum::Unknown };
+    let computed = if stack.checksum_valid {
+        IndicatedChecksum::Valid { value_computed: true }
+    } else {
+        IndicatedChecksum::Unknown
+    };
+    let as_client_wrote = IndicatedChecksum::Valid { value_computed: false };
+    let whole = |gso: &Gso| {
+        stack.coalesces(gso.kind)
+            && (gso.kind == GsoKind::UdpL4 || !stack.coalescing_rules || rsc_eligible(plan, headers))
+    };
     match plan.gso {
-        Some(gso) if stack.coalesces(gso.kind) => {
+        Some(gso) if whole(&gso) => {
             let unit = Some(coalesced(&gso, plan));
             match (plan.checksum, partial) {
                 (ChecksumState::Partial, Some(p)) if stack.partial_checksum => ReceiveAction::AsIs(info(p, unit)),
-                (ChecksumState::Valid, _) if stack.checksum_valid => {
-                    ReceiveAction::AsIs(info(IndicatedChecksum::Valid, unit))
-                }
+                (ChecksumState::Valid, _) if stack.checksum_valid => ReceiveAction::AsIs(info(as_client_wrote, unit)),
                 (_, Some(p)) if stack.partial_checksum => ReceiveAction::PseudoSum(info(p, unit)),
                 _ => ReceiveAction::Segment(info(computed, None)),
             }
@@ -93,7 +151,7 @@ pub fn receive_action(plan: &OffloadPlan, stack: &StackOffloads) -> ReceiveActio
                 Some(p) if stack.partial_checksum => ReceiveAction::AsIs(info(p, None)),
                 _ => ReceiveAction::Segment(info(computed, None)),
             },
-            ChecksumState::Valid if stack.checksum_valid => ReceiveAction::AsIs(info(IndicatedChecksum::Valid, None)),
+            ChecksumState::Valid if stack.checksum_valid => ReceiveAction::AsIs(info(as_client_wrote, None)),
             ChecksumState::Valid | ChecksumState::Unknown => {
                 ReceiveAction::AsIs(info(IndicatedChecksum::Unknown, None))
             }
@@ -113,11 +171,12 @@ pub enum SendAction {
     Segment,
 }
 
-/// The Send path's decision: the client negotiated offloads (`offloads`) and the packet fits
-/// the ring's limits as a super-packet (at most `MAX_GSO_SEGMENTS` segments, which the plan's
-/// validation already ensured), or not.
-pub fn send_action(offloads: bool) -> SendAction {
-    if offloads {
+/// The Send path's decision for a packet planned from a stack's request: with its metadata when
+/// the client negotiated offloads (`offloads`) and the packet fits the ring's limits as one slot
+/// (at most `MAX_GSO_SEGMENTS` segments); otherwise cut. A large send of more segments (a small
+/// segment size) is never refused for it: the engine cuts it.
+pub fn send_action(offloads: bool, plan: &OffloadPlan) -> SendAction {
+    if offloads && plan.within_ring_limit() {
         SendAction::WithMetadata
     } else {
         SendAction::Segment
@@ -127,7 +186,7 @@ pub fn send_action(offloads: bool) -> SendAction {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ring_abi::{GsoKind, Transport};
+    use alloc::vec;
 
     fn plan(checksum: ChecksumState, gso: Option<GsoKind>) -> OffloadPlan {
         OffloadPlan {
@@ -147,6 +206,7 @@ mod tests {
         coalesced_udp: true,
         partial_checksum: true,
         checksum_valid: true,
+        coalescing_rules: false,
     };
     const WINDOWS_RSC: StackOffloads = StackOffloads {
         coalesced_tcp4: true,
@@ -154,6 +214,7 @@ mod tests {
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: true,
+        coalescing_rules: true,
     };
     const NOTHING: StackOffloads = StackOffloads {
         coalesced_tcp4: false,
@@ -161,7 +222,18 @@ mod tests {
         coalesced_udp: false,
         partial_checksum: false,
         checksum_valid: false,
+        coalescing_rules: true,
     };
+
+    /// The first bytes of the packet `plan` describes: an IPv4 header and a 20-byte TCP header
+    /// with only ACK set.
+    fn headers() -> [u8; 120] {
+        let mut h = [0u8; 120];
+        h[0] = 0x45;
+        h[32] = 5 << 4;
+        h[33] = 0x10;
+        h
+    }
 
     #[test]
     fn decisions() {
@@ -169,7 +241,9 @@ mod tests {
         let tcp = Some(GsoKind::TcpV4);
         let udp = Some(GsoKind::UdpL4);
         let partial = IndicatedChecksum::Partial { start: 20, offset: 16 };
-        let action = |c, g, s: &StackOffloads| receive_action(&plan(c, g), s);
+        let computed = IndicatedChecksum::Valid { value_computed: true };
+        let as_written = IndicatedChecksum::Valid { value_computed: false };
+        let action = |c, g, s: &StackOffloads| receive_action(&plan(c, g), &headers(), s);
         let kind = |a: ReceiveAction| match a {
             ReceiveAction::AsIs(i) => ("as-is", i.checksum, i.coalesced.is_some()),
             ReceiveAction::PseudoSum(i) => ("pseudo", i.checksum, i.coalesced.is_some()),
@@ -177,27 +251,103 @@ mod tests {
         };
         // Linux TUN: every super-packet whole; a valid one as it is, others with a partial sum.
         assert_eq!(kind(action(Partial, tcp, &LINUX_TUN)), ("as-is", partial, true));
-        assert_eq!(kind(action(Valid, tcp, &LINUX_TUN)), ("as-is", IndicatedChecksum::Valid, true));
+        assert_eq!(kind(action(Valid, tcp, &LINUX_TUN)), ("as-is", as_written, true));
         assert_eq!(kind(action(Unknown, tcp, &LINUX_TUN)), ("pseudo", partial, true));
         assert_eq!(
             kind(action(Unknown, udp, &LINUX_TUN)),
             ("pseudo", IndicatedChecksum::Partial { start: 20, offset: 6 }, true)
         );
-        // Windows with RSC: only valid TCP super-packets whole; the rest cut, segments valid.
-        assert_eq!(kind(action(Valid, tcp, &WINDOWS_RSC)), ("as-is", IndicatedChecksum::Valid, true));
-        assert_eq!(kind(action(Partial, tcp, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
-        assert_eq!(kind(action(Valid, udp, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
+        // Windows with RSC: only valid TCP super-packets whole (their checksum values the
+        // client's, not computed); the rest cut, segments valid with computed values.
+        assert_eq!(kind(action(Valid, tcp, &WINDOWS_RSC)), ("as-is", as_written, true));
+        assert_eq!(kind(action(Partial, tcp, &WINDOWS_RSC)), ("segment", computed, false));
+        assert_eq!(kind(action(Valid, udp, &WINDOWS_RSC)), ("segment", computed, false));
         // Nothing offered: cut, nothing said.
         assert_eq!(kind(action(Valid, tcp, &NOTHING)), ("segment", IndicatedChecksum::Unknown, false));
         // Single packets.
         assert_eq!(kind(action(Partial, None, &LINUX_TUN)), ("as-is", partial, false));
-        assert_eq!(kind(action(Partial, None, &WINDOWS_RSC)), ("segment", IndicatedChecksum::Valid, false));
-        assert_eq!(kind(action(Valid, None, &WINDOWS_RSC)), ("as-is", IndicatedChecksum::Valid, false));
+        assert_eq!(kind(action(Partial, None, &WINDOWS_RSC)), ("segment", computed, false));
+        assert_eq!(kind(action(Valid, None, &WINDOWS_RSC)), ("as-is", as_written, false));
         assert_eq!(kind(action(Valid, None, &NOTHING)), ("as-is", IndicatedChecksum::Unknown, false));
         assert_eq!(action(Partial, tcp, &NOTHING).indications(&plan(Partial, tcp)), 4);
         assert_eq!(action(Partial, None, &NOTHING).indications(&plan(Partial, None)), 1);
-        assert_eq!(send_action(true), SendAction::WithMetadata);
-        assert_eq!(send_action(false), SendAction::Segment);
+        let tcp_plan = plan(Partial, tcp);
+        assert_eq!(send_action(true, &tcp_plan), SendAction::WithMetadata);
+        assert_eq!(send_action(false, &tcp_plan), SendAction::Segment);
+        // Beyond the ring's segment limit: cut even with offloads.
+        let many = OffloadPlan {
+            gso: tcp_plan.gso.map(|g| Gso { segment_size: 256, segments: 256, ..g }),
+            data_length: 40 + 65_000,
+            ..tcp_plan
+        };
+        assert_eq!(send_action(true, &many), SendAction::Segment);
+    }
+
+    /// A TCP super-packet NDIS receive segment coalescing could not have built is cut for a stack
+    /// that keeps the coalescing rules, and still taken whole by one that does not.
+    #[test]
+    fn units_outside_the_coalescing_rules_are_cut() {
+        let valid = plan(ChecksumState::Valid, Some(GsoKind::TcpV4));
+        let whole = |p: &OffloadPlan, h: &[u8], s: &StackOffloads| match receive_action(p, h, s) {
+            ReceiveAction::AsIs(i) => i.coalesced.is_some(),
+            _ => false,
+        };
+        assert!(rsc_eligible(&valid, &headers()));
+        assert!(whole(&valid, &headers(), &WINDOWS_RSC));
+        let with = |at: usize, value: u8| {
+            let mut h = headers();
+            h[at] = value;
+            h
+        };
+        // Flags: PSH and ECE pass; FIN, CWR, URG, SYN, RST do not.
+        assert!(whole(&valid, &with(33, 0x18 | 0x40), &WINDOWS_RSC));
+        for flags in [0x11, 0x90, 0x30, 0x12, 0x14] {
+            let h = with(33, flags);
+            assert!(!rsc_eligible(&valid, &h), "flags {flags:#x}");
+            assert_eq!(receive_action(&valid, &h, &WINDOWS_RSC).indications(&valid), 4, "cut, flags {flags:#x}");
+            assert!(whole(&valid, &h, &LINUX_TUN), "Linux takes flags {flags:#x} whole");
+        }
+        // The ECN bit of gso_type (CWR on the first segment only).
+        let ecn = OffloadPlan { gso: valid.gso.map(|g| Gso { ecn: true, ..g }), ..valid };
+        assert!(!whole(&ecn, &headers(), &WINDOWS_RSC) && whole(&ecn, &headers(), &LINUX_TUN));
+        // TCP options: a timestamp (with NOPs) passes; SACK, MSS, two timestamps, a truncated one
+        // do not.
+        let options = |opts: &[u8]| {
+            let mut h = headers();
+            let words = (20 + opts.len()).div_ceil(4);
+            h[32] = (words as u8) << 4;
+            h[40..40 + opts.len()].copy_from_slice(opts);
+            (OffloadPlan { header_len: 20 + 4 * words as u16, ..valid }, h)
+        };
+        let ts = [8, 10, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut nop_ts = vec![1, 1];
+        nop_ts.extend_from_slice(&ts);
+        let (p, h) = options(&nop_ts);
+        assert!(rsc_eligible(&p, &h), "NOP NOP timestamp");
+        let mut ts_end = ts.to_vec();
+        ts_end.extend_from_slice(&[0, 0]);
+        let (p, h) = options(&ts_end);
+        assert!(rsc_eligible(&p, &h), "timestamp, end of list");
+        let mut two = nop_ts.clone();
+        two.extend_from_slice(&[1, 1]);
+        two.extend_from_slice(&ts);
+        for bad in [vec![1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2], vec![2, 4, 5, 0xB4], two, vec![1, 1, 1, 8, 10, 0, 0, 0]]
+        {
+            let (p, h) = options(&bad);
+            assert!(!rsc_eligible(&p, &h), "options {bad:?}");
+            assert!(!whole(&p, &h, &WINDOWS_RSC) && whole(&p, &h, &LINUX_TUN), "options {bad:?}");
+        }
+        // IPv4 options.
+        let (p, mut h) = (OffloadPlan { l3_len: 24, header_len: 44, ..valid }, [0u8; 120]);
+        h[0] = 0x46;
+        h[36] = 5 << 4;
+        h[37] = 0x10;
+        assert!(!rsc_eligible(&p, &h) && whole(&p, &h, &LINUX_TUN));
+        // UDP super-packets are outside these rules.
+        let udp = plan(ChecksumState::Valid, Some(GsoKind::UdpL4));
+        assert!(!rsc_eligible(&udp, &headers()));
+        let udp_stack = StackOffloads { coalesced_udp: true, ..WINDOWS_RSC };
+        assert!(whole(&udp, &headers(), &udp_stack));
     }
 }
 
@@ -301,6 +451,7 @@ impl TaskOffloads {
             coalesced_udp: stack.coalesced_udp,
             partial_checksum: stack.partial_checksum,
             checksum_valid: stack.checksum_valid && self.contains(Self::CHECKSUM_RX),
+            coalescing_rules: stack.coalescing_rules,
         }
     }
 
@@ -580,6 +731,7 @@ mod task_offload_tests {
             coalesced_udp: false,
             partial_checksum: false,
             checksum_valid: true,
+            coalescing_rules: true,
         };
         assert!(!rx_off.receive_offloads(linux).checksum_valid, "one receive checksum off: no valid mark");
         let no_rsc = all.apply(&OffloadParameters { rsc_ipv6: 1, ..OffloadParameters::default() }).unwrap();

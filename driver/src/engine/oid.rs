@@ -95,9 +95,29 @@ pub const NDIS_OFFLOAD_SET_NO_CHANGE: u32 = 0;
 pub const NDIS_OFFLOAD_SET_ON: u32 = 1;
 /// `NDIS_OFFLOAD_SET_OFF` (ntddndis.h).
 pub const NDIS_OFFLOAD_SET_OFF: u32 = 2;
-/// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, the only
-/// encapsulation the adapter's `NDIS_OFFLOAD` names.
-pub const NDIS_ENCAPSULATION_NULL: u32 = 1;
+/// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, as the
+/// adapter's are.
+pub const NDIS_ENCAPSULATION_NULL: u32 = 0x01;
+/// `NDIS_ENCAPSULATION_IEEE_802_3` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3: u32 = 0x02;
+/// `NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q: u32 = 0x04;
+/// `NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB: u32 = 0x08;
+/// `NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED: u32 = 0x10;
+/// The encapsulations every `Encapsulation` field of the adapter's `NDIS_OFFLOAD` names, and those
+/// an `OID_OFFLOAD_ENCAPSULATION` may turn on. ndis.h's comment on `NDIS_OFFLOAD_ENCAPSULATION`
+/// says a protocol turning offloads on sets `NDIS_ENCAPSULATION_IEEE_802_3` or
+/// `_IEEE_LLC_SNAP_ROUTED`, whatever the medium; Microsoft's NetAdapterCx translation layer
+/// advertises this same set for every medium. The adapter's packets carry no link-layer header
+/// under any of them (an IP-medium miniport's NBLs begin at the IP header), so each means the
+/// same here.
+pub const OFFLOAD_ENCAPSULATIONS: u32 = NDIS_ENCAPSULATION_NULL
+    | NDIS_ENCAPSULATION_IEEE_802_3
+    | NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q
+    | NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB
+    | NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED;
 
 /// Whether the stack uses the task offloads of one IP version (`OID_OFFLOAD_ENCAPSULATION`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,8 +125,8 @@ pub enum EncapsulationState {
     /// No request yet named this version: the adapter does not start receive offloads of it
     /// (sends the stack asks for are served).
     Pending,
-    /// Turned on (`NDIS_OFFLOAD_SET_ON` with `NDIS_ENCAPSULATION_NULL`): the offloads configured
-    /// for this version are in use.
+    /// Turned on (`NDIS_OFFLOAD_SET_ON` with an encapsulation of [`OFFLOAD_ENCAPSULATIONS`]): the
+    /// offloads configured for this version are in use.
     On,
     /// Turned off (`NDIS_OFFLOAD_SET_OFF`): no offload of this version, in either direction.
     Off,
@@ -145,10 +165,10 @@ impl OffloadEncapsulation {
     /// read. The buffer must hold revision 1's 28 bytes ([`OidError::BufferTooShort`]); the
     /// object header must say `NDIS_OBJECT_TYPE_OFFLOAD_ENCAPSULATION`, a revision of at least 1
     /// and a size of at least 28 ([`OidError::InvalidData`]). Each version's `Enabled` is
-    /// `NDIS_OFFLOAD_SET_NO_CHANGE`, `_ON` or `_OFF`; `_ON` names an encapsulation, which must be
-    /// `NDIS_ENCAPSULATION_NULL` (the adapter offers offloads for no other); anything else is
-    /// [`OidError::InvalidParameter`]. `HeaderSize` is not read: without a link-layer header
-    /// there is nothing for it to locate.
+    /// `NDIS_OFFLOAD_SET_NO_CHANGE`, `_ON` or `_OFF`; `_ON` names one or more encapsulations, all
+    /// of [`OFFLOAD_ENCAPSULATIONS`] (those the adapter's offloads name); anything else is
+    /// [`OidError::InvalidParameter`]. `HeaderSize` is not read: the adapter's packets have no
+    /// link-layer header for it to locate.
     pub fn parse(input: &[u8]) -> Result<(Self, u32), OidError> {
         use encapsulation_layout::*;
         let word = |at: usize| -> u32 {
@@ -167,7 +187,9 @@ impl OffloadEncapsulation {
         }
         let version = |at: usize| match (word(at), word(at.wrapping_add(4))) {
             (NDIS_OFFLOAD_SET_NO_CHANGE, _) => Ok(None),
-            (NDIS_OFFLOAD_SET_ON, NDIS_ENCAPSULATION_NULL) => Ok(Some(EncapsulationState::On)),
+            (NDIS_OFFLOAD_SET_ON, kind) if kind != 0 && kind & !OFFLOAD_ENCAPSULATIONS == 0 => {
+                Ok(Some(EncapsulationState::On))
+            }
             (NDIS_OFFLOAD_SET_OFF, _) => Ok(Some(EncapsulationState::Off)),
             _ => Err(OidError::InvalidParameter),
         };
@@ -263,7 +285,7 @@ pub enum OidError {
     /// The value set is not acceptable (`NDIS_STATUS_INVALID_DATA`).
     InvalidData,
     /// A parameter names something the adapter does not support (`NDIS_STATUS_INVALID_PARAMETER`):
-    /// an offload encapsulation other than `NDIS_ENCAPSULATION_NULL`.
+    /// an offload encapsulation outside [`OFFLOAD_ENCAPSULATIONS`].
     InvalidParameter,
 }
 
@@ -480,6 +502,11 @@ impl<P: Platform> Adapter<P> {
                 Ok(read)
             }
             OID_OFFLOAD_ENCAPSULATION => {
+                // An adapter that offers no offload (its offload attributes were refused) answers
+                // as a miniport without offloads must.
+                if self.offered_task_offloads() == TaskOffloads::NONE {
+                    return Err(OidError::NotSupported);
+                }
                 let (encapsulation, read) = OffloadEncapsulation::parse(input)?;
                 self.set_offload_encapsulation(&encapsulation);
                 Ok(read)
@@ -536,12 +563,14 @@ impl<P: Platform> Adapter<P> {
     }
 
     /// Sets what the shell offers its stack (NDIS: the offload attributes of the adapter, which
-    /// depend on the NDIS version it registered with: USO needs 6.83), all of it on. Called once,
-    /// before the stack can send or switch offloads.
-    pub fn offer_task_offloads(&self, offered: TaskOffloads) {
+    /// depend on the NDIS version it registered with: USO needs 6.83) and which of it starts on
+    /// (`on`, as the adapter's standardized keywords say: [`crate::engine::keywords`]; whatever
+    /// `on` names beyond `offered` stays off). Called once, before the stack can send or switch
+    /// offloads; the stack may later turn on what is offered but started off.
+    pub fn offer_task_offloads(&self, offered: TaskOffloads, on: TaskOffloads) {
         let settings = &self.inner.oid_settings;
         settings.offered.store(offered.bits(), Ordering::SeqCst);
-        settings.task_offloads.store(offered.bits(), Ordering::SeqCst);
+        settings.task_offloads.store(offered.bits() & on.bits(), Ordering::SeqCst);
     }
 
     /// Applies an `OID_TCP_OFFLOAD_PARAMETERS` request ([`TaskOffloads::apply`]); returns the

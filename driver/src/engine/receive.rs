@@ -646,8 +646,9 @@ impl<P: Platform> Session<P> {
         }
         match meta.validate(local, view.data_length) {
             Ok(Some(plan)) => {
-                let action = receive_action(&plan, stack);
-                // A TCP unit the stack would take whole, cut: an RSC abort in NDIS's statistics.
+                let action = receive_action(&plan, local, stack);
+                // A TCP unit the stack would take whole, cut (a checksum state it cannot be told,
+                // or outside NDIS's coalescing rules): an RSC abort in NDIS's statistics.
                 if matches!(action, ReceiveAction::Segment(_))
                     && plan.gso.is_some_and(|gso| gso.kind != GsoKind::UdpL4 && stack.coalesces(gso.kind))
                 {
@@ -801,8 +802,10 @@ impl<P: Platform> Session<P> {
                     let Some(spec) = plan.segment_payload(index) else { break };
                     let payload_at = data_start.wrapping_add(spec.payload_offset);
                     // The payload is summed as it is now; the stack reads it from the ring
-                    // later. A client that changes it meanwhile gets a packet whose checksum
-                    // fails at the stack: only its own packet is lost.
+                    // later. A client that changes it meanwhile gets a segment whose checksum
+                    // does not match its bytes: a stack told the checksum succeeded (NDIS, a
+                    // valid mark) takes the changed bytes unverified, one that verifies drops
+                    // the segment; either way only the client's own data is affected.
                     let sum = self.receive.ring.sum_data(payload_at, spec.payload_len as usize);
                     let written = sum.ok().and_then(|sum| plan.segment_header(headers, index, sum, &mut header));
                     if written.is_none() {

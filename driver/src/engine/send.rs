@@ -5,8 +5,9 @@
 //! 1. **reserve** — under the send lock: plan a reservation for the whole batch with
 //!    [`ring_abi::RingGeometry::plan_reservation`] against the client's `head` as last read (the
 //!    known head), reading the shared `head` again only if the batch does not fit that; move the
-//!    private tail and queue the reservation; a batch that does not fit whole is dropped and
-//!    counted;
+//!    private tail and queue the reservation; a batch that does not fit whole gets its longest
+//!    prefix that fits reserved, and the packets after it are dropped and counted (order is
+//!    kept: nothing after a dropped packet is sent);
 //! 2. **fill** — without the lock, so that concurrent senders copy in parallel: write each slot's
 //!    header and copy the packet behind the negotiated head room;
 //! 3. **publish** — under the lock: mark the reservation filled and release-store `tail` past
@@ -30,8 +31,8 @@ use alloc::collections::VecDeque;
 
 use lock_api::Mutex;
 use ring_abi::{
-    checksum, GsoKind, IpVersion, OffloadMeta, OffloadPlan, PacketHeader, RegistrationFlags, ReserveError, Ring,
-    RingGeometry, RingVersion, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER,
+    checksum, GsoKind, IpIdWrap, IpVersion, OffloadMeta, OffloadPlan, PacketHeader, RegistrationFlags, ReserveError,
+    Ring, RingGeometry, RingVersion, MAX_IP_PACKET_SIZE, MAX_OFFLOAD_HEADER,
 };
 
 use crate::engine::offload::{send_action, SendAction};
@@ -154,7 +155,11 @@ impl SegmentCursor<'_> {
     /// Writes the current segment's header and moves on to the next segment's slot.
     fn finish_segment(&mut self, spec: ring_abi::offload::SegmentSpec) -> bool {
         let mut header = [0u8; MAX_OFFLOAD_HEADER];
-        if self.plan.segment_header(&self.headers, self.segment, self.sum, &mut header).is_none() {
+        // NDIS asks large sends' identifications to stay in 0..=0x7FFF (a Linux stack's cross
+        // 0x8000 the same way: the top bit is kept).
+        let written =
+            self.plan.segment_header_with(&self.headers, self.segment, self.sum, &mut header, IpIdWrap::Bits15);
+        if written.is_none() {
             return false;
         }
         let header = header.get(..usize::from(self.plan.header_len)).unwrap_or(&[]);
@@ -420,7 +425,7 @@ fn offloaded_packet<B: TransmitBatch + ?Sized>(
         [None, None]
     };
     let local = headers.get(..want)?;
-    let (meta, plan) = OffloadMeta::for_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
+    let (meta, plan) = OffloadMeta::plan_stack_request(local, len, request.l4_checksum, request.segmentation).ok()?;
     if request.ip_checksum && plan.is_none() {
         // Only the IPv4 header checksum: an IPv4 header must be there.
         let first = *local.first()?;
@@ -509,19 +514,41 @@ impl<P: Platform> Session<P> {
                 return OFFLOAD_OFF;
             }
         }
-        match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD)) {
+        match send_action(self.config.flags.contains(RegistrationFlags::OFFLOAD), &plan) {
             SendAction::WithMetadata => PacketSize { len, total: slot, kind: SendKind::WithMetadata, off: false },
             SendAction::Segment => {
                 let mut total = 0u32;
                 for index in 0..plan.segment_count() {
                     let Some(spec) = plan.segment_payload(index) else { return INVALID };
                     let Some(slot) = geometry.slot_size(spec.packet_len, geometry.room()) else { return INVALID };
-                    // At most MAX_GSO_SEGMENTS slots of at most max_slot bytes each.
+                    // Saturating: a large send of tiny segments may need more than the ring has,
+                    // and is then refused as not fitting.
                     total = total.saturating_add(slot);
                 }
                 PacketSize { len, total, kind: SendKind::Segmented, off: false }
             }
         }
+    }
+
+    /// The longest prefix of the batch's valid packets whose slots fit `free` bytes: their bytes,
+    /// and the index of the first packet after it (`count` when all fit). Called under the send
+    /// lock; sizes beyond the cached ones are computed again.
+    fn prefix_fitting<B: TransmitBatch + ?Sized>(
+        &self,
+        batch: &B,
+        sizes: &[PacketSize],
+        count: usize,
+        free: u32,
+    ) -> (u32, usize) {
+        let mut bytes = 0u32;
+        for index in 0..count {
+            let size = sizes.get(index).copied().unwrap_or_else(|| self.packet_size(batch, index));
+            match bytes.checked_add(size.total) {
+                Some(next) if next <= free => bytes = next,
+                _ => return (bytes, index),
+            }
+        }
+        (bytes, count)
     }
 
     fn transmit_inside_gate<B: TransmitBatch + ?Sized>(&self, batch: &mut B, count: usize) {
@@ -555,18 +582,23 @@ impl<P: Platform> Session<P> {
         if valid == 0 {
             return;
         }
-        let fail_valid = |batch: &mut B, status: TransmitStatus, counter: &core::sync::atomic::AtomicU64| {
-            for index in 0..count {
-                let size = sizes.get(index).copied().unwrap_or_else(|| self.packet_size(batch, index));
-                if size.total != 0 {
-                    batch.set_status(index, status);
+        // The valid packets from `from` on get `status`.
+        let fail_valid =
+            |batch: &mut B, from: usize, status: TransmitStatus, counter: &core::sync::atomic::AtomicU64| {
+                let mut failed = 0u64;
+                for index in from..count {
+                    let size = sizes.get(index).copied().unwrap_or_else(|| self.packet_size(batch, index));
+                    if size.total != 0 {
+                        batch.set_status(index, status);
+                        failed = failed.saturating_add(1);
+                    }
                 }
-            }
-            add(counter, valid as u64);
-        };
+                add(counter, failed);
+            };
         let total = u32::try_from(total).unwrap_or(u32::MAX);
 
-        // 1. Reserve.
+        // 1. Reserve: the whole batch if it fits, else its longest prefix that does (the packets
+        // after it are failed as the ring being full, so order is kept).
         let reservation = {
             let mut tail = send.tail.lock();
             if tail.pending.len() >= MAX_RESERVATIONS_IN_FLIGHT {
@@ -575,36 +607,48 @@ impl<P: Platform> Session<P> {
                 // The known head first: no read of the line the client writes on every release.
                 let known = tail.known_head.map(|head| geometry.plan_reservation(head, tail.reserved_tail, total));
                 let planned = match known {
-                    Some(Ok(plan)) => Ok(plan),
+                    Some(Ok(plan)) => Ok((plan, count)),
                     Some(Err(_)) | None => {
                         let head = send.ring.load_head();
-                        let plan = geometry.plan_reservation(head, tail.reserved_tail, total);
-                        if !matches!(plan, Err(ReserveError::Corrupt(_))) {
-                            tail.known_head = Some(head);
+                        match geometry.plan_reservation(head, tail.reserved_tail, total) {
+                            Ok(plan) => {
+                                tail.known_head = Some(head);
+                                Ok((plan, count))
+                            }
+                            Err(ReserveError::Corrupt(fault)) => Err(ReserveError::Corrupt(fault)),
+                            Err(full) => {
+                                tail.known_head = Some(head);
+                                let free = geometry.free_space(head, tail.reserved_tail);
+                                let (bytes, end) = self.prefix_fitting(batch, &sizes, count, free);
+                                if bytes == 0 {
+                                    Err(full)
+                                } else {
+                                    geometry.plan_reservation(head, tail.reserved_tail, bytes).map(|plan| (plan, end))
+                                }
+                            }
                         }
-                        plan
                     }
                 };
                 match planned {
-                    Ok(plan) => {
+                    Ok((plan, end)) => {
                         let id = tail.next_id;
                         tail.next_id = id.wrapping_add(1);
                         tail.reserved_tail = plan.next_tail;
                         tail.pending.push_back(PendingReservation { id, next_tail: plan.next_tail, filled: false });
-                        Some(Ok((id, plan)))
+                        Some(Ok((id, plan, end)))
                     }
                     Err(e) => Some(Err(e)),
                 }
             }
         };
-        let (id, plan) = match reservation {
+        let (id, plan, end) = match reservation {
             Some(Ok(r)) => r,
             Some(Err(ReserveError::Corrupt(_))) => {
-                fail_valid(batch, TransmitStatus::RingFault, &stats.send_dropped_ring_fault);
+                fail_valid(batch, 0, TransmitStatus::RingFault, &stats.send_dropped_ring_fault);
                 return;
             }
             Some(Err(_)) | None => {
-                fail_valid(batch, TransmitStatus::RingFull, &stats.send_dropped_ring_full);
+                fail_valid(batch, 0, TransmitStatus::RingFull, &stats.send_dropped_ring_full);
                 return;
             }
         };
@@ -614,7 +658,7 @@ impl<P: Platform> Session<P> {
         let data_offset = geometry.packet_header_size().wrapping_add(u32::from(room.headroom));
         let mut slot_offset = plan.offset;
         let mut filled = Filled::default();
-        for index in 0..count {
+        for index in 0..end {
             let size = match sizes.get(index) {
                 Some(cached) => *cached,
                 None => self.packet_size(batch, index),
@@ -642,6 +686,8 @@ impl<P: Platform> Session<P> {
             slot_offset = geometry.advance(slot_offset, size.total);
         }
         let (sent, bytes) = (filled.sent, filled.bytes);
+        // What did not fit after the reserved prefix.
+        fail_valid(batch, end, TransmitStatus::RingFull, &stats.send_dropped_ring_full);
 
         // 3. Publish in reservation order.
         let wake = {

@@ -31,7 +31,8 @@ counters! {
     send_packets,
     /// IP bytes of those packets.
     send_bytes,
-    /// Packets dropped because the Send ring lacked room for their whole batch.
+    /// Packets dropped because the Send ring lacked room for them (the packets of a batch after
+    /// its longest prefix that fits).
     send_dropped_ring_full,
     /// Packets dropped because no session was running (or the adapter was paused).
     send_dropped_not_running,

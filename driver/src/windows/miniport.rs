@@ -19,6 +19,7 @@ use wdk_sys::{
 };
 
 use super::dispatch;
+use super::keywords::configured_task_offloads;
 use super::ndis::*;
 use super::offload::{ndis_offload, offered as offered_task_offloads};
 use super::oid::{handle_oid_request, refuse_oid_request};
@@ -370,11 +371,14 @@ unsafe extern "system" fn miniport_initialize(
         AutoNegotiationFlags: AUTO_NEGOTIATION_FLAGS,
         PowerManagementCapabilitiesEx: ptr::addr_of_mut!(power).cast(),
     };
-    // The task offloads: everything the engine implements that this NDIS version can be told of,
-    // all of it on (the stack switches parts off by OID_TCP_OFFLOAD_PARAMETERS).
+    // The task offloads: everything the engine implements that this NDIS version can be told of
+    // (the hardware capabilities), on where the adapter's standardized keywords leave it on (the
+    // current configuration; the stack switches parts off and on by OID_TCP_OFFLOAD_PARAMETERS).
     let offered = offered_task_offloads(minor);
-    let mut current = ndis_offload(offered, minor);
-    let mut hardware = current;
+    // SAFETY: MiniportInitializeEx runs at PASSIVE_LEVEL with NDIS's miniport handle.
+    let configured = unsafe { configured_task_offloads(miniport, offered) };
+    let mut current = ndis_offload(configured, minor);
+    let mut hardware = ndis_offload(offered, minor);
     let mut offloads = NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES {
         Header: NDIS_OBJECT_HEADER::of::<NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES>(
             NDIS_OBJECT_TYPE_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES,
@@ -401,12 +405,12 @@ unsafe extern "system" fn miniport_initialize(
         // An adapter whose offloads NDIS refused still carries packets: it offers none, so the
         // stack asks for none, and any request that still came would be dropped as off.
         if offload_status == NDIS_STATUS_SUCCESS {
-            context.adapter.offer_task_offloads(offered);
+            context.adapter.offer_task_offloads(offered, configured);
             // No receive offload before the stack's OID_OFFLOAD_ENCAPSULATION.
             context.adapter.await_offload_encapsulation();
         } else {
             wdk::println!("ringtun: offload attributes refused: {offload_status:#x}");
-            context.adapter.offer_task_offloads(TaskOffloads::NONE);
+            context.adapter.offer_task_offloads(TaskOffloads::NONE, TaskOffloads::NONE);
         }
         NDIS_STATUS_SUCCESS
     } else {

@@ -32,11 +32,14 @@
 //! - [`miniport`]: `DriverEntry`, unload, and the miniport callbacks;
 //! - [`dispatch`]: the IRP handlers chained in front of NDIS's, the access check, process exit;
 //! - [`transmit`]: a chain of NBLs as an engine transmit batch;
+//! - [`keywords`]: the standardized offload keywords read from the adapter's registry key at
+//!   initialization, handed to the engine's mapping;
 //! - [`offload`]: task offloads between NDIS's structures and NBL information and the engine's;
 //! - [`oid`]: `NDIS_OID_REQUEST` to and from the engine's OID answers.
 
 pub mod dispatch;
 pub mod kernel;
+pub mod keywords;
 pub mod miniport;
 pub mod ndis;
 pub mod offload;

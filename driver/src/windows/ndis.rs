@@ -22,7 +22,7 @@
 use core::ffi::c_void;
 use core::mem::{offset_of, size_of};
 
-use wdk_sys::{NTSTATUS, PDRIVER_OBJECT, PMDL, PUNICODE_STRING};
+use wdk_sys::{NTSTATUS, PDRIVER_OBJECT, PMDL, PUNICODE_STRING, UNICODE_STRING};
 
 pub type NDIS_HANDLE = *mut c_void;
 pub type NDIS_STATUS = NTSTATUS;
@@ -417,6 +417,43 @@ pub const NDIS_OFFLOAD_SET_ON: u32 = 1;
 /// `NDIS_OFFLOAD_SET_OFF` (ntddndis.h).
 pub const NDIS_OFFLOAD_SET_OFF: u32 = 2;
 
+// ---- the adapter's configuration (ndis.h; the object type in ntddndis.h) ----
+
+/// `NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT` (ntddndis.h).
+pub const NDIS_OBJECT_TYPE_CONFIGURATION_OBJECT: u8 = 0xA9;
+/// `NDIS_CONFIGURATION_OBJECT_REVISION_1` (ndis.h).
+pub const NDIS_CONFIGURATION_OBJECT_REVISION_1: u8 = 1;
+/// `NdisParameterInteger` (`NDIS_PARAMETER_TYPE`, ndis.h): the first enumerator.
+pub const NdisParameterInteger: u32 = 0;
+
+/// `NDIS_CONFIGURATION_OBJECT` (ndis.h): the input of `NdisOpenConfigurationEx`.
+#[repr(C)]
+pub struct NDIS_CONFIGURATION_OBJECT {
+    pub Header: NDIS_OBJECT_HEADER,
+    pub NdisHandle: NDIS_HANDLE,
+    pub Flags: u32,
+}
+
+/// `NDIS_SIZEOF_CONFIGURATION_OBJECT_REVISION_1` (ndis.h): through `Flags`, not the padded
+/// structure size.
+pub const CONFIGURATION_OBJECT_SIZE_REVISION_1: usize = offset_of!(NDIS_CONFIGURATION_OBJECT, Flags) + size_of::<u32>();
+
+/// The `ParameterData` union of `NDIS_CONFIGURATION_PARAMETER` (ndis.h) without its third arm,
+/// `BinaryData` (a USHORT and a PVOID: the size and alignment of `StringData`).
+#[repr(C)]
+pub union NDIS_CONFIGURATION_PARAMETER_DATA {
+    pub IntegerData: u32,
+    pub StringData: UNICODE_STRING,
+}
+
+/// `NDIS_CONFIGURATION_PARAMETER` (ndis.h): what `NdisReadConfiguration` returns a pointer to
+/// (allocated by NDIS, freed with the configuration handle; never created here).
+#[repr(C)]
+pub struct NDIS_CONFIGURATION_PARAMETER {
+    pub ParameterType: u32,
+    pub ParameterData: NDIS_CONFIGURATION_PARAMETER_DATA,
+}
+
 /// `NDIS_RSC_STATISTICS_INFO` (ntddndis.h, NDIS 6.30): the answer to `OID_TCP_RSC_STATISTICS`.
 /// Its revision-1 size (`NDIS_SIZEOF_RSC_STATISTICS_REVISION_1`, through `Aborts`) is the whole
 /// structure: the counters are 8-aligned after the 4-byte header.
@@ -549,6 +586,14 @@ pub const NDIS_OFFLOAD_NOT_SUPPORTED: u32 = 0;
 pub const NDIS_OFFLOAD_SUPPORTED: u32 = 1;
 /// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, as an IP adapter's.
 pub const NDIS_ENCAPSULATION_NULL: u32 = 0x0000_0001;
+/// `NDIS_ENCAPSULATION_IEEE_802_3` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3: u32 = 0x0000_0002;
+/// `NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q: u32 = 0x0000_0004;
+/// `NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_802_3_P_AND_Q_IN_OOB: u32 = 0x0000_0008;
+/// `NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED` (ntddndis.h).
+pub const NDIS_ENCAPSULATION_IEEE_LLC_SNAP_ROUTED: u32 = 0x0000_0010;
 /// `NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE` / `_V2_TYPE` (ndis.h): `Transmit.Type` of the LSO NBL information.
 pub const NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE: u32 = 0;
 pub const NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE: u32 = 1;
@@ -807,6 +852,10 @@ pub const LSO_V2_TRANSMIT_TCP_HEADER_OFFSET: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.TcpHeaderOffset", 0, 20, 10);
 pub const LSO_V2_TRANSMIT_IP_VERSION: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2Transmit.IPVersion", 0, 31, 1);
+pub const LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV1TransmitComplete.TcpPayload", 0, 0, 30);
+pub const LSO_V1_TRANSMIT_COMPLETE_TYPE: Bits =
+    bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV1TransmitComplete.Type", 0, 30, 1);
 pub const LSO_V2_TRANSMIT_COMPLETE_RESERVED: Bits =
     bits!(NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO, "LsoV2TransmitComplete.Reserved", 0, 0, 30);
 pub const LSO_V2_TRANSMIT_COMPLETE_TYPE: Bits =
@@ -833,6 +882,13 @@ pub const CHECKSUM_RECEIVE_UDP_SUCCEEDED: Bits =
     bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.UdpChecksumSucceeded", 0, 4, 1);
 pub const CHECKSUM_RECEIVE_IP_SUCCEEDED: Bits =
     bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.IpChecksumSucceeded", 0, 5, 1);
+// NDIS 6.30 (`NDIS_SUPPORT_NDIS630` in ndis.h): the checksums were validated, but the TCP or IPv4
+// header checksum field does not hold the value (a coalesced unit whose checksums were not
+// recomputed).
+pub const CHECKSUM_RECEIVE_TCP_VALUE_INVALID: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.TcpChecksumValueInvalid", 0, 7, 1);
+pub const CHECKSUM_RECEIVE_IP_VALUE_INVALID: Bits =
+    bits!(NDIS_TCP_IP_CHECKSUM_NET_BUFFER_LIST_INFO, "Receive.IpChecksumValueInvalid", 0, 8, 1);
 /// `NDIS_UDP_SEGMENTATION_OFFLOAD_NET_BUFFER_LIST_INFO` (nbluso.h of WDK 10.0.26100), in
 /// `NetBufferListInfo[UdpSegmentationOffloadInfo]`.
 #[repr(C)]
@@ -898,6 +954,22 @@ extern "system" {
         SendCompleteFlags: u32,
     );
     pub fn NdisMIndicateStatusEx(MiniportAdapterHandle: NDIS_HANDLE, StatusIndication: *const NDIS_STATUS_INDICATION);
+    /// Opens the adapter's registry key (its driver key in the device's class), at PASSIVE_LEVEL.
+    #[must_use]
+    pub fn NdisOpenConfigurationEx(
+        ConfigObject: *const NDIS_CONFIGURATION_OBJECT,
+        ConfigurationHandle: *mut NDIS_HANDLE,
+    ) -> NDIS_STATUS;
+    /// Reads one value of an open configuration; the parameter stays NDIS's until the handle is
+    /// closed. `Keyword` is `_In_` (NDIS does not write it).
+    pub fn NdisReadConfiguration(
+        Status: *mut NDIS_STATUS,
+        ParameterValue: *mut *mut NDIS_CONFIGURATION_PARAMETER,
+        ConfigurationHandle: NDIS_HANDLE,
+        Keyword: PUNICODE_STRING,
+        ParameterType: u32,
+    );
+    pub fn NdisCloseConfiguration(ConfigurationHandle: NDIS_HANDLE);
     pub fn NdisMGetDeviceProperty(
         MiniportAdapterHandle: NDIS_HANDLE,
         PhysicalDeviceObject: *mut wdk_sys::PDEVICE_OBJECT,
@@ -943,6 +1015,9 @@ assert_layout!(NET_BUFFER_LIST_POOL_PARAMETERS, size: 16, {
 });
 
 // The 64-bit layouts (x64 and arm64; the shell is built for nothing else).
+assert_layout!(NDIS_CONFIGURATION_OBJECT, size: 24, { Header: 0, NdisHandle: 8, Flags: 16 });
+const _: () = assert!(CONFIGURATION_OBJECT_SIZE_REVISION_1 == 20);
+assert_layout!(NDIS_CONFIGURATION_PARAMETER, size: 24, { ParameterType: 0, ParameterData: 8 });
 assert_layout!(NDIS_MINIPORT_DRIVER_CHARACTERISTICS, size: 0xA0, {
     Header: 0, MajorNdisVersion: 4, MinorNdisVersion: 5, MajorDriverVersion: 6, MinorDriverVersion: 7,
     Flags: 8, SetOptionsHandler: 0x10, InitializeHandlerEx: 0x18, HaltHandlerEx: 0x20, UnloadHandler: 0x28,

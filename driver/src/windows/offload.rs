@@ -11,6 +11,7 @@ use ring_abi::{GsoKind, Transport};
 
 use super::ndis::*;
 use crate::engine::offload::{TaskOffloads, LARGE_SEND_MAX_PAYLOAD, LARGE_SEND_MIN_SEGMENTS};
+use crate::engine::oid::OFFLOAD_ENCAPSULATIONS;
 use crate::engine::TransmitOffload;
 use crate::platform::{IndicatedChecksum, IndicationInfo, IpKind};
 
@@ -61,8 +62,9 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 ///
 /// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
-/// the fixed IPv6 header). Encapsulation is `NDIS_ENCAPSULATION_NULL`: the adapter's packets
-/// have no link-layer header.
+/// the fixed IPv6 header). Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the
+/// IEEE 802.3 kinds a protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have
+/// no link-layer header under any of them.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;
@@ -96,7 +98,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
         fields = ip_bits.put(fields, bit(set, ip));
-        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     let v6 = |tcp: TaskOffloads, udp: TaskOffloads, rx: bool| {
         let (extension, tcp_options, tcp_bits, udp_bits) = if rx {
@@ -119,7 +121,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
-        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NULL, Fields: fields }
+        NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     checksum.IPv4Transmit =
         v4(TaskOffloads::TCP4_CHECKSUM_TX, TaskOffloads::UDP4_CHECKSUM_TX, TaskOffloads::IPV4_CHECKSUM_TX, false);
@@ -130,7 +132,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     // An offload that is off is all zero (encapsulation NOT_SUPPORTED included).
     if set.contains(TaskOffloads::LSO_V4) {
         offload.LsoV2.IPv4 = NDIS_LSO_V2_IPV4 {
-            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            Encapsulation: OFFLOAD_ENCAPSULATIONS,
             MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
             MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
         };
@@ -139,7 +141,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         let mut fields = LSO_V2_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED);
         fields = LSO_V2_IPV6_TCP_OPTIONS.put(fields, NDIS_OFFLOAD_SUPPORTED);
         offload.LsoV2.IPv6 = NDIS_LSO_V2_IPV6 {
-            Encapsulation: NDIS_ENCAPSULATION_NULL,
+            Encapsulation: OFFLOAD_ENCAPSULATIONS,
             MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
             MinSegmentCount: LARGE_SEND_MIN_SEGMENTS,
             Fields: fields,
@@ -152,14 +154,14 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     if uso {
         if set.contains(TaskOffloads::USO_V4) {
             offload.UdpSegmentation.IPv4 = NDIS_USO_IPV4 {
-                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                Encapsulation: OFFLOAD_ENCAPSULATIONS,
                 MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
                 Fields: USO_IPV4_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
             };
         }
         if set.contains(TaskOffloads::USO_V6) {
             offload.UdpSegmentation.IPv6 = NDIS_USO_IPV6 {
-                Encapsulation: NDIS_ENCAPSULATION_NULL,
+                Encapsulation: OFFLOAD_ENCAPSULATIONS,
                 MaxOffLoadSize: LARGE_SEND_MAX_PAYLOAD,
                 Fields: USO_IPV6_MIN_SEGMENT_COUNT.put(0, LARGE_SEND_MIN_SEGMENTS),
                 Fields2: USO_IPV6_EXTENSION_HEADERS.put(0, NDIS_OFFLOAD_NOT_SUPPORTED),
@@ -217,28 +219,43 @@ pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) 
 }
 
 /// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
-/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; anything
-/// else is left as the stack wrote it.
+/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; an LSOv1 NBL
+/// (never offered, so never sent: completed as failed) gets `LsoV1TransmitComplete` with
+/// `TcpPayload` 0 (no payload sent) and its `Type` kept, so no MSS or offset bits of the request
+/// are left to be read as a payload count; an NBL without LSO information is left as it is.
 pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
     let value = word(lso);
-    if value == 0 || LSO_TRANSMIT_TYPE.get(value) != NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+    if value == 0 {
         return lso;
     }
-    let complete = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
-    LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(complete, 0) as usize as *mut c_void
+    let complete = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        let typed = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
+        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(typed, 0)
+    } else {
+        let typed = LSO_V1_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE);
+        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(typed, 0)
+    };
+    complete as usize as *mut c_void
 }
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
-/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid;
-/// `TcpRecvSegCoalesceInfo` carries the segment count of a super-packet indicated whole.
+/// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid,
+/// and, when the engine did not compute the values the packet carries, that the TCP and IPv4
+/// header checksum values are not to be used (`TcpChecksumValueInvalid`,
+/// `IpChecksumValueInvalid`: NDIS, "Indicating Coalesced Segments"); `TcpRecvSegCoalesceInfo`
+/// carries the segment count of a super-packet indicated whole.
 pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
     let mut checksum = 0u32;
-    if info.checksum == IndicatedChecksum::Valid {
+    if let IndicatedChecksum::Valid { value_computed } = info.checksum {
         if info.kind == IpKind::V4 {
             checksum = CHECKSUM_RECEIVE_IP_SUCCEEDED.put(checksum, 1);
+            checksum = CHECKSUM_RECEIVE_IP_VALUE_INVALID.put(checksum, u32::from(!value_computed));
         }
         checksum = match info.transport {
-            Transport::Tcp => CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1),
+            Transport::Tcp => {
+                let succeeded = CHECKSUM_RECEIVE_TCP_SUCCEEDED.put(checksum, 1);
+                CHECKSUM_RECEIVE_TCP_VALUE_INVALID.put(succeeded, u32::from(!value_computed))
+            }
             Transport::Udp => CHECKSUM_RECEIVE_UDP_SUCCEEDED.put(checksum, 1),
             Transport::Other(_) => checksum,
         };

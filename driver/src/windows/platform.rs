@@ -806,13 +806,15 @@ impl Platform for KernelPlatform {
         // NDIS takes TCP super-packets whole as receive segment coalescing (RSC) indications and
         // can be told that checksums succeeded; it does not take UDP super-packets (URO is
         // NDIS 6.89) or partial checksums. The engine keeps to the RSC and receive-checksum
-        // offloads the stack has on.
+        // offloads the stack has on. An RSC indication must look like what coalescing could have
+        // built ("Exception Conditions that Terminate Coalescing"): the engine cuts the others.
         StackOffloads {
             coalesced_tcp4: true,
             coalesced_tcp6: true,
             coalesced_udp: false,
             partial_checksum: false,
             checksum_valid: true,
+            coalescing_rules: true,
         }
     }
 }

@@ -25,7 +25,9 @@ use ringtun_driver::platform::{IndicatedChecksum, StackOffloads};
 
 use super::rig::{next_session_works, Rig};
 use super::Input;
-use crate::offload_model::{check_segments, fold, model_validate, ones, PacketSpec, RST, SYN, URG};
+use crate::offload_model::{
+    check_segments, check_sent_segments, fold, model_validate, ones, PacketSpec, ACK, ECE, PSH, RST, SYN, URG,
+};
 
 /// A well-formed packet from the input, and a segment size within the segment limit.
 fn packet_spec(input: &mut Input<'_>) -> (PacketSpec, u16) {
@@ -169,6 +171,7 @@ fn stack(mode: u8) -> StackOffloads {
             coalesced_tcp4: true,
             coalesced_tcp6: true,
             checksum_valid: true,
+            coalescing_rules: true,
             ..StackOffloads::default()
         },
         _ => StackOffloads {
@@ -177,6 +180,7 @@ fn stack(mode: u8) -> StackOffloads {
             coalesced_udp: true,
             partial_checksum: true,
             checksum_valid: true,
+            coalescing_rules: false,
         },
     }
 }
@@ -247,11 +251,18 @@ fn engine_receive(spec: &PacketSpec, original: &[u8], meta: &OffloadMeta, stack:
     let l3 = spec.l3_len();
     let field = l3 + if spec.udp { 6 } else { 16 };
     let partial = IndicatedChecksum::Partial { start: l3 as u16, offset: (field - l3) as u16 };
-    // The spec's decision (section 15.5), restated.
-    let whole = stack.coalesces(kind);
+    // The spec's decision (section 15.5), restated. A stack that keeps NDIS's coalescing rules
+    // takes TCP units only with ACK, PSH and ECE, without IPv4 options and the ECN bit (the
+    // model's TCP options are NOPs, which the rules allow).
+    let coalescible = spec.udp
+        || !stack.coalescing_rules
+        || (spec.tcp_flags & !(ACK | PSH | ECE) == 0
+            && (spec.v6 || spec.ip_options == 0)
+            && meta.gso_type & ring_abi::OFFLOAD_GSO_ECN == 0);
+    let whole = stack.coalesces(kind) && coalescible;
     let expected_whole = match (meta.flags, whole) {
         (1, true) if stack.partial_checksum => Some((partial, false)),
-        (2, true) if stack.checksum_valid => Some((IndicatedChecksum::Valid, false)),
+        (2, true) if stack.checksum_valid => Some((IndicatedChecksum::Valid { value_computed: false }, false)),
         (_, true) if stack.partial_checksum => Some((partial, true)),
         _ => None,
     };
@@ -283,7 +294,11 @@ fn engine_receive(spec: &PacketSpec, original: &[u8], meta: &OffloadMeta, stack:
             let packets: Vec<Vec<u8>> = delivered.iter().map(|d| d.bytes.clone()).collect();
             check_segments(original, spec.header_len(), usize::from(meta.gso_size), &packets)
                 .unwrap_or_else(|e| panic!("engine (receive): {e}"));
-            let mark = if stack.checksum_valid { IndicatedChecksum::Valid } else { IndicatedChecksum::Unknown };
+            let mark = if stack.checksum_valid {
+                IndicatedChecksum::Valid { value_computed: true }
+            } else {
+                IndicatedChecksum::Unknown
+            };
             for d in &delivered {
                 assert_eq!(d.info.checksum, mark);
                 assert!(d.info.coalesced.is_none());
@@ -352,7 +367,7 @@ fn engine_send(spec: &PacketSpec, original: &[u8], gso: u16, offloads: bool) {
         assert!(packets[0] == want, "the super-packet with its pseudo-header sum");
         assert_eq!(driver.adapter().stats().send_offload_packets, 1);
     } else {
-        check_segments(original, spec.header_len(), usize::from(gso), &packets)
+        check_sent_segments(original, spec.header_len(), usize::from(gso), &packets)
             .unwrap_or_else(|e| panic!("engine (send): {e}"));
         let stats = driver.adapter().stats();
         assert_eq!((stats.send_segmented, stats.send_segments), (1, packets.len() as u64));

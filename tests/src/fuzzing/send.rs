@@ -5,10 +5,11 @@
 //! Promises, checked after every batch against the spec (section 6.2 and the reservation rule):
 //! every packet gets exactly one status; a batch that fits the free space before the `head` the
 //! driver last read is sent without reading `head` again; otherwise an invalid `head` drops the
-//! batch's valid packets as ring faults and writes nothing; a batch that does not fit whole is dropped as ring full and
-//! writes nothing; otherwise the slots land exactly at the old `tail`, each with the packet's
-//! bytes, exactly the negotiated head room and at least the tail room, `tail` moves past them
-//! and nothing else in the ring changes; the client is signalled as the version requires; the
+//! batch's valid packets as ring faults and writes nothing; a batch that does not fit whole has
+//! its longest prefix of valid packets that fits sent and the valid packets after it dropped as
+//! ring full (none sent after a dropped one; nothing written if the prefix is empty); the slots
+//! sent land exactly at the old `tail`, each with the packet's bytes, exactly the negotiated head
+//! room and at least the tail room, `tail` moves past them and nothing else in the ring changes; the client is signalled as the version requires; the
 //! counters add up; at the end the session tears down with `tail = RING_STOPPED` and the next
 //! session works.
 
@@ -122,78 +123,89 @@ fn transmit(
     let alertable = rig.send.load_alertable();
     let before = ring_image(rig);
 
+    // The rule (docs/ring-protocol.md section 4.1): the whole batch if it fits the known head or,
+    // failing that, the head read again; else its longest prefix of valid packets that fits, the
+    // valid packets after it refused as the ring being full; a corrupt head refuses them all.
     let fits =
         |head: u32| total < u64::from(geometry.capacity()) && total <= u64::from(geometry.free_space(head, *tail));
-    let outcome = if valid == 0 {
-        None
-    } else if known_head.is_some_and(fits) {
-        Some(TransmitStatus::Sent)
+    let prefix = |head: u32| {
+        let free = u64::from(geometry.free_space(head, *tail));
+        let mut bytes = 0u64;
+        for (index, slot) in slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            if bytes + u64::from(*slot) > free {
+                return index;
+            }
+            bytes += u64::from(*slot);
+        }
+        count
+    };
+    // (a corrupt head, the index of the first packet not reserved)
+    let (fault, end) = if valid == 0 || known_head.is_some_and(fits) {
+        (false, count)
     } else if geometry.check_head(head).is_err() {
-        Some(TransmitStatus::RingFault)
+        (true, 0)
     } else {
         *known_head = Some(head);
         if fits(head) {
-            Some(TransmitStatus::Sent)
+            (false, count)
         } else {
-            Some(TransmitStatus::RingFull)
+            (false, prefix(head))
         }
     };
     let statuses = rig.driver.transmit(&refs).expect("every status written exactly once");
-    for (status, slot) in statuses.iter().zip(&slots) {
+    for (index, (status, slot)) in statuses.iter().zip(&slots).enumerate() {
         let want = match slot {
             None => TransmitStatus::Invalid,
-            Some(_) => outcome.expect("a valid packet"),
+            Some(_) if fault => TransmitStatus::RingFault,
+            Some(_) if index < end => TransmitStatus::Sent,
+            Some(_) => TransmitStatus::RingFull,
         };
-        assert_eq!(*status, want);
+        assert_eq!(*status, want, "packet {index} of {count}");
     }
+    let reserved = slots[..end].iter().flatten().count() as u64;
     expected.invalid += count as u64 - valid;
+    if fault {
+        expected.fault += valid;
+    } else {
+        expected.full += valid - reserved;
+    }
     let after = ring_image(rig);
     let area_start = geometry.data_start() as usize;
-    match outcome {
-        Some(TransmitStatus::Sent) => {
-            expected.sent += valid;
-            if geometry.version() == RingVersion::V1 || alertable {
-                expected.signals += 1;
-            }
-            // Each slot where the spec puts it, with the packet; nothing else changed.
-            let mut touched = vec![false; before.len()];
-            let mut at = *tail;
-            for (packet, slot) in packets.iter().zip(&slots) {
-                let Some(slot) = *slot else { continue };
-                let view = geometry
-                    .parse_packet(&after[area_start..], at, geometry.advance(at, slot))
-                    .expect("a valid slot")
-                    .expect("a packet");
-                assert_eq!(view.slot_size, slot);
-                assert_eq!(view.data_length as usize, packet.len());
-                assert_eq!(
-                    view.headroom(),
-                    if geometry.version() == RingVersion::V2 { u32::from(room.headroom) } else { 0 }
-                );
-                assert!(view.tailroom() >= u32::from(room.tailroom));
-                let data = area_start + view.data_start() as usize;
-                assert_eq!(&after[data..data + packet.len()], &packet[..]);
-                touched[area_start + at as usize..area_start + (at + slot) as usize].fill(true);
-                at = geometry.advance(at, slot);
-            }
-            *tail = at;
-            let tail_word = match geometry.version() {
-                RingVersion::V1 => ring_abi::v1::TAIL_OFFSET,
-                RingVersion::V2 => ring_abi::v2::TAIL_OFFSET,
-            };
-            touched[tail_word..tail_word + 4].fill(true);
-            for i in changed_bytes(&before, &after) {
-                assert!(touched[i], "byte {i:#x} of the Send ring changed outside the new slots");
-            }
-        }
-        Some(status) => {
-            match status {
-                TransmitStatus::RingFault => expected.fault += valid,
-                _ => expected.full += valid,
-            }
-            assert!(before == after, "a dropped batch wrote into the ring");
-        }
-        None => assert!(before == after, "an all-invalid batch wrote into the ring"),
+    if reserved == 0 {
+        assert!(before == after, "a dropped or all-invalid batch wrote into the ring");
+        return;
+    }
+    expected.sent += reserved;
+    if geometry.version() == RingVersion::V1 || alertable {
+        expected.signals += 1;
+    }
+    // Each reserved slot where the spec puts it, with the packet; nothing else changed.
+    let mut touched = vec![false; before.len()];
+    let mut at = *tail;
+    for (packet, slot) in packets.iter().zip(&slots).take(end) {
+        let Some(slot) = *slot else { continue };
+        let view = geometry
+            .parse_packet(&after[area_start..], at, geometry.advance(at, slot))
+            .expect("a valid slot")
+            .expect("a packet");
+        assert_eq!(view.slot_size, slot);
+        assert_eq!(view.data_length as usize, packet.len());
+        assert_eq!(view.headroom(), if geometry.version() == RingVersion::V2 { u32::from(room.headroom) } else { 0 });
+        assert!(view.tailroom() >= u32::from(room.tailroom));
+        let data = area_start + view.data_start() as usize;
+        assert_eq!(&after[data..data + packet.len()], &packet[..]);
+        touched[area_start + at as usize..area_start + (at + slot) as usize].fill(true);
+        at = geometry.advance(at, slot);
+    }
+    *tail = at;
+    let tail_word = match geometry.version() {
+        RingVersion::V1 => ring_abi::v1::TAIL_OFFSET,
+        RingVersion::V2 => ring_abi::v2::TAIL_OFFSET,
+    };
+    touched[tail_word..tail_word + 4].fill(true);
+    for i in changed_bytes(&before, &after) {
+        assert!(touched[i], "byte {i:#x} of the Send ring changed outside the new slots");
     }
 }
 

@@ -70,7 +70,8 @@ scenarios! {
     traffic::receive_split, Needs::COUNTERS, "RECEIVE_SPLIT: several IP packets per slot, bad lengths dropped";
     room::send_ring_room_exact, Needs::COUNTERS, "v2 Send ring: exact head room, at least the tail room";
     room::receive_room_and_shrink_any_order, Needs::COUNTERS, "v2 Receive ring: per-packet room, moved start, shrink, sent out of order";
-    flow::send_ring_full_and_recovery, Needs::STACK, "Send ring full: whole batches dropped and counted, then recovery";
+    flow::send_batch_larger_than_the_ring, Needs::STACK, "a batch larger than the Send ring's free space: its longest prefix that fits sent, the rest dropped, in order";
+    flow::send_ring_full_and_recovery, Needs::STACK, "Send ring full: what does not fit dropped and counted, then recovery";
     flow::receive_ring_full_and_recovery, Needs::STACK, "Receive ring full while the stack holds packets, then recovery";
     flow::wrap_at_every_alignment_v1, Needs::COUNTERS, "slots straddling the wrap at every 4-byte offset";
     flow::wrap_at_every_alignment_v2, Needs::COUNTERS, "slots straddling the wrap at every 8-byte offset";
@@ -106,6 +107,7 @@ scenarios! {
     offload::negotiated, Needs::COUNTERS, "offloads and the write-space signal granted on top of the asked room; v1 and plain v2 unchanged";
     offload::large_sends, Needs::OFFLOAD, "the stack's large sends: one slot with exact metadata, or valid packets cut by the engine for v1/v2 clients";
     offload::ndis_large_sends, Needs::OFFLOAD, "NDIS large sends (length fields 0): lengths filled in from the buffer, a wrong one refused, LSOv1 dropped as off";
+    offload::large_sends_beyond_the_segment_limit, Needs::OFFLOAD, "a large send of more segments than the ring carries (MSS 256, 64 KiB): cut by the engine for every client, never refused";
     offload::super_packets_to_each_stack, Needs::OFFLOAD, "client super-packets and checksum states to each kind of stack: whole, with the pseudo-header sum, or cut";
     offload::invalid_metadata, Needs::OFFLOAD, "a hostile client's invalid metadata: each packet dropped and counted alone, the ring keeps going";
     offload::write_space_wakes_the_client, Needs::STACK, "a full ring: the client sleeps on the write-space event and is woken by the release, or by the ring's end";

@@ -17,7 +17,8 @@ use ringtun::{Error, IncomingPacket, Session, SessionConfig};
 use super::common::{receive_n, session, v1, v2, PATIENCE};
 use crate::backend::{Backend, DeliveredChecksum, Failure, Outcome, SendRequest, StackOffloadMode};
 use crate::offload_model::{
-    as_ndis_sends, as_stack_sends, check_packet, check_segments, with_pseudo_sum, PacketSpec, SYN,
+    as_ndis_sends, as_stack_sends, check_packet, check_segments, check_sent_segments, with_pseudo_sum, PacketSpec, ACK,
+    FIN, PSH, SYN,
 };
 use crate::{ensure, ensure_eq};
 
@@ -123,7 +124,7 @@ pub fn large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
             ensure_eq!(b.transmit_requests(&[&sent], &[request]), vec![Outcome::Sent]);
             let count = (original.len() - spec.header_len()).div_ceil(usize::from(*gso));
             let got = receive_n(&s, count)?;
-            check_segments(&original, spec.header_len(), usize::from(*gso), &got)
+            check_sent_segments(&original, spec.header_len(), usize::from(*gso), &got)
                 .map_err(|e| Failure::new(format!("{:?}: {e}", s.version())))?;
             segments_total += count as u64;
         }
@@ -192,7 +193,7 @@ pub fn ndis_large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
             ensure_eq!(b.transmit_requests(&[&sent], &[ndis(spec, *gso)]), vec![Outcome::Sent]);
             let count = (original.len() - spec.header_len()).div_ceil(usize::from(*gso));
             let got = receive_n(&s, count)?;
-            check_segments(&original, spec.header_len(), usize::from(*gso), &got)
+            check_sent_segments(&original, spec.header_len(), usize::from(*gso), &got)
                 .map_err(|e| Failure::new(format!("{:?} {spec:?}: {e}", s.version())))?;
         }
     }
@@ -215,15 +216,61 @@ pub fn ndis_large_sends<B: Backend>(b: &B) -> Result<(), Failure> {
     Ok(())
 }
 
+/// A large send of more segments than the ring's limit (`MAX_GSO_SEGMENTS`): 65 415 payload
+/// bytes, the most NDIS hands over, with an MSS of 256 make 256 segments. The engine cuts it
+/// into valid packets for every client, with offloads too (their metadata plain), instead of
+/// refusing it: refused, TCP would retransmit the same large send and the connection stall.
+pub fn large_sends_beyond_the_segment_limit<B: Backend>(b: &B) -> Result<(), Failure> {
+    // Identifications from 0x7F80: the segments cross 0x7FFF and wrap to 0 (NDIS's range).
+    let spec = PacketSpec { ip_id: 0x7F80, ..PacketSpec::tcp(false, 65_415, 41) };
+    let mss = 256u16;
+    let original = spec.bytes();
+    let count = 65_415usize.div_ceil(usize::from(mss));
+    ensure_eq!(count, 256);
+    let request = SendRequest {
+        segmentation: Some((GsoKind::TcpV4, mss)),
+        l4_checksum: true,
+        ip_checksum: true,
+        lengths_from_buffer: true,
+        ..SendRequest::default()
+    };
+    for (n, config) in [offload_config(), v1(), v2()].into_iter().enumerate() {
+        let s = Session::open(b.open_client(40 + n as u64, CallerBitness::Bits64), config)?;
+        let before = b.counters();
+        let sent = as_ndis_sends(&spec, &original);
+        ensure_eq!(b.transmit_requests(&[&sent], &[request]), vec![Outcome::Sent], "{:?}", s.version());
+        let mut got = Vec::with_capacity(count);
+        while got.len() < count {
+            let p = receive_one(&s)?;
+            if s.offloads() {
+                ensure_eq!(p.offload(), OffloadMeta::NONE, "segment {} of the cut large send", got.len());
+            }
+            got.push(p.data().to_vec());
+        }
+        check_sent_segments(&original, spec.header_len(), usize::from(mss), &got)
+            .map_err(|e| Failure::new(format!("{:?}: {e}", s.version())))?;
+        let after = b.counters();
+        ensure_eq!(after.send_segmented - before.send_segmented, 1);
+        ensure_eq!(after.send_segments - before.send_segments, count as u64);
+        ensure_eq!(after.send_offload_packets, before.send_offload_packets, "no super-packet slot");
+        ensure_eq!(after.send_dropped_invalid, before.send_dropped_invalid);
+    }
+    Ok(())
+}
+
 /// Super-packets of the client (TCP over IPv4 and IPv6, UDP; each checksum state) to each kind
 /// of stack: whole where the stack coalesces the kind and can be told the checksum state, with
 /// the pseudo-header sum written in where it completes partial checksums, cut into valid packets
 /// otherwise; single packets with a partial checksum completed for a stack that does not.
 pub fn super_packets_to_each_stack<B: Backend>(b: &B) -> Result<(), Failure> {
+    // TCP super-packets coalescing could not have built (a FIN, IPv4 options) go whole only to a
+    // stack that does not keep its rules.
     let specs = [
         (PacketSpec::tcp(false, 12_000, 11), 1448u16),
         (PacketSpec { tcp_options: 2, ..PacketSpec::tcp(true, 7_001, 12) }, 1400),
         (PacketSpec::udp(false, 4_000, 13), 1000),
+        (PacketSpec { tcp_flags: ACK | PSH | FIN, ..PacketSpec::tcp(false, 5_000, 15) }, 1448),
+        (PacketSpec { ip_options: 2, ..PacketSpec::tcp(false, 4_000, 16) }, 1000),
     ];
     let s = session(b, offload_config())?;
     for mode in [StackOffloadMode::NOTHING, StackOffloadMode::RSC, StackOffloadMode::LINUX] {
@@ -236,7 +283,8 @@ pub fn super_packets_to_each_stack<B: Backend>(b: &B) -> Result<(), Failure> {
                 slot.data_mut().copy_from_slice(&original);
                 slot.set_offload(spec.meta(*gso, flags))?;
                 s.send(slot)?;
-                let whole = if spec.udp { mode.coalesce_udp } else { mode.coalesce_tcp };
+                let coalescible = !mode.coalescing_rules || (spec.tcp_flags & FIN == 0 && spec.ip_options == 0);
+                let whole = if spec.udp { mode.coalesce_udp } else { mode.coalesce_tcp && coalescible };
                 let expect_whole =
                     whole && ((flags == OFFLOAD_F_DATA_VALID && mode.checksum_valid) || mode.partial_checksum);
                 let count =

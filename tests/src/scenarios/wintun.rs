@@ -287,7 +287,7 @@ pub fn wintun_out_of_order_release<B: Backend>(b: &B) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Both rings full, then recovery: the Send ring drops whole batches while the client does not
+/// Both rings full, then recovery: the Send ring drops what does not fit while the client does not
 /// read; the Receive ring reports "buffer overflow" while the stack holds its packets.
 pub fn wintun_ring_full_and_recovery<B: Backend>(b: &B) -> Result<(), Failure> {
     for bitness in BITNESSES {
