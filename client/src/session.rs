@@ -1472,6 +1472,8 @@ impl<B: Backend> Session<B> {
             if tail == RING_STOPPED {
                 return Err(self.session_ended_incoming());
             }
+            // A tail among the packets this client holds moved backwards: corrupt.
+            ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
             let view = match ring.packet_at(inc.cursor, tail) {
                 Ok(None) => return Ok(None),
                 Ok(Some(view)) => view,
@@ -1519,6 +1521,8 @@ impl<B: Backend> Session<B> {
             drop(inc);
             return Err(self.session_ended_incoming());
         }
+        // A tail among the packets this client holds moved backwards: corrupt.
+        ring.geometry().check_consumer_tail(inc.head, inc.cursor, tail).map_err(Error::CorruptRing)?;
         let mut n = 0;
         while n < max {
             let view = match ring.packet_at(inc.cursor, tail) {

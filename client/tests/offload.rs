@@ -147,6 +147,204 @@ fn without_offloads_the_engine_cuts_a_large_send() {
     assert_eq!((stats.send_segmented, stats.send_segments, stats.send_packets), (1, 4, 1));
 }
 
+/// A large send whose IPv4 total length the stack left 0 (NDIS LSOv2): the engine writes the
+/// packet's length into it, in the super-packet an offload client receives and in the segments
+/// it cuts for a client without offloads; nothing else of the packet changes.
+#[test]
+fn a_large_send_with_its_length_left_unset() {
+    let packet = tcp4(3000, 5);
+    let mut unset = packet.clone();
+    unset[2..4].copy_from_slice(&[0, 0]);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    for offload in [true, false] {
+        let driver = HostDriver::new();
+        let session = Session::open(HostBackend::open_default(&driver), config(offload)).unwrap();
+        assert_eq!(driver.transmit_offloaded(&[&unset], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+        if offload {
+            let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+            // The total length written; the rest as sent but the checksums (the IPv4 header's
+            // is the stack's to leave, the TCP field carries the pseudo-header sum).
+            assert_eq!(got.len(), packet.len());
+            assert_eq!(got.data()[..10], packet[..10], "the total length written");
+            assert_eq!(got.data()[12..36], packet[12..36]);
+            assert_eq!(got.data()[38..], packet[38..]);
+            assert_eq!(got.offload().gso_size, 1000);
+        } else {
+            let mut joined = Vec::new();
+            for k in 0..3 {
+                let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+                assert_eq!(got.len(), 1040, "segment {k}");
+                assert_eq!(got.data()[2..4], 1040u16.to_be_bytes(), "segment {k}");
+                assert!(verifies(got.data()), "segment {k}");
+                joined.extend_from_slice(&got.data()[40..]);
+            }
+            assert_eq!(joined, packet[40..]);
+        }
+        assert_eq!(driver.adapter().stats().send_dropped_invalid, 0);
+    }
+}
+
+/// An IPv6/UDP packet with `payload` bytes, its lengths left 0 (as a stack's UDP segmentation
+/// template may leave them).
+fn udp6_lengths_unset(payload: usize) -> Vec<u8> {
+    let mut p = vec![0u8; 48 + payload];
+    p[0] = 0x60;
+    p[6] = 17;
+    p[7] = 64;
+    p[8..24].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    p[24..40].copy_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+    p[40..42].copy_from_slice(&5000u16.to_be_bytes());
+    p[42..44].copy_from_slice(&6000u16.to_be_bytes());
+    for (i, b) in p[48..].iter_mut().enumerate() {
+        *b = (i * 7 + 3) as u8;
+    }
+    p
+}
+
+/// The same for IPv6/UDP: the engine writes the IPv6 payload length and the UDP length.
+#[test]
+fn a_udp_large_send_with_its_lengths_left_unset() {
+    let unset = udp6_lengths_unset(2500);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::UdpL4, 1000)),
+        l4_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    for offload in [true, false] {
+        let driver = HostDriver::new();
+        let session = Session::open(HostBackend::open_default(&driver), config(offload)).unwrap();
+        assert_eq!(driver.transmit_offloaded(&[&unset], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+        if offload {
+            let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+            assert_eq!(got.len(), unset.len());
+            assert_eq!(got.data()[4..6], 2508u16.to_be_bytes(), "IPv6 payload length");
+            assert_eq!(got.data()[44..46], 2508u16.to_be_bytes(), "UDP length");
+            assert_eq!(got.data()[..4], unset[..4]);
+            assert_eq!(got.data()[6..44], unset[6..44]);
+            assert_eq!(got.data()[48..], unset[48..]);
+            assert_eq!(got.offload().gso_size, 1000);
+        } else {
+            let mut joined = Vec::new();
+            for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
+                let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+                assert_eq!(got.len(), 48 + usize::from(payload), "segment {k}");
+                assert_eq!(got.data()[4..6], (payload + 8).to_be_bytes(), "segment {k}");
+                assert_eq!(got.data()[44..46], (payload + 8).to_be_bytes(), "segment {k}");
+                joined.extend_from_slice(&got.data()[48..]);
+            }
+            assert_eq!(joined, unset[48..]);
+        }
+        assert_eq!(driver.adapter().stats().send_dropped_invalid, 0);
+    }
+}
+
+/// What the engine does with a request that only fits some packets: lengths are filled in for
+/// large sends only, and only when the stack says it left them; an IPv4 header checksum is
+/// computed for a header of any length the packet holds; a request that asks nothing the
+/// packet can be refused for leaves it as it is.
+#[test]
+fn requests_are_applied_only_where_they_fit() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(false)).unwrap();
+    let mut unset = tcp4(3000, 9);
+    unset[2..4].copy_from_slice(&[0, 0]);
+    let large_send = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    let checksum_only_unset =
+        TransmitOffload { l4_checksum: true, lengths_from_buffer: true, ..TransmitOffload::default() };
+    // A UDP large send over IPv4 with both lengths left 0.
+    let mut udp4 = tcp4(2500, 1)[..20].to_vec();
+    udp4[9] = 17;
+    udp4[2..4].copy_from_slice(&[0, 0]);
+    udp4.extend_from_slice(&[0x13, 0x88, 0x17, 0x70, 0, 0, 0, 0]);
+    udp4.extend((0..2500u32).map(|i| (i * 5) as u8));
+    let uso = TransmitOffload {
+        segmentation: Some((GsoKind::UdpL4, 1000)),
+        l4_checksum: true,
+        ip_checksum: true,
+        lengths_from_buffer: true,
+        ..TransmitOffload::default()
+    };
+    // An IPv6 packet with nothing asked but the lengths (no large send): sent as it is.
+    let mut v6 = vec![0u8; 60];
+    v6[0] = 0x60;
+    v6[4..6].copy_from_slice(&20u16.to_be_bytes());
+    v6[6] = 59;
+    let lengths_only = TransmitOffload { lengths_from_buffer: true, ..TransmitOffload::default() };
+    // A 28-byte IPv4 packet (ICMP) whose header checksum is left to the adapter; the same
+    // request on an IPv6 packet, on an IPv4 header length below 20 and on one longer than the
+    // packet is refused.
+    let mut small = tcp4(0, 3)[..20].to_vec();
+    small[2..4].copy_from_slice(&28u16.to_be_bytes());
+    small[9] = 1;
+    small.extend_from_slice(&[8, 0, 0xF7, 0xFF, 0, 0, 0, 0]);
+    small[10..12].copy_from_slice(&[0, 0]);
+    let small_unsummed = small.clone();
+    let ip_sum = checksum::finish(checksum::sum(&small[..20]));
+    small[10..12].copy_from_slice(&ip_sum.to_be_bytes());
+    let mut short_ihl = small_unsummed.clone();
+    short_ihl[0] = 0x44;
+    let mut long_ihl = small_unsummed.clone();
+    long_ihl[0] = 0x4F;
+    // A packet that is only its 20-byte IPv4 header: the header is inside it.
+    let mut bare = small_unsummed[..20].to_vec();
+    bare[2..4].copy_from_slice(&20u16.to_be_bytes());
+    bare[9] = 59;
+    let mut bare_summed = bare.clone();
+    let bare_sum = checksum::finish(checksum::sum(&bare[..20]));
+    bare_summed[10..12].copy_from_slice(&bare_sum.to_be_bytes());
+    let ip_only = TransmitOffload { ip_checksum: true, ..TransmitOffload::default() };
+
+    let statuses = driver
+        .transmit_offloaded(
+            &[&unset, &unset, &udp4, &v6, &small_unsummed, &v6, &short_ihl, &long_ihl, &bare],
+            &[large_send, checksum_only_unset, uso, lengths_only, ip_only, ip_only, ip_only, ip_only, ip_only],
+        )
+        .unwrap();
+    assert_eq!(
+        statuses,
+        vec![
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid,
+            TransmitStatus::Sent,
+            TransmitStatus::Sent,
+            TransmitStatus::Sent,
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid,
+            TransmitStatus::Invalid,
+            TransmitStatus::Sent
+        ]
+    );
+    for (k, payload) in [1000u16, 1000, 500].into_iter().enumerate() {
+        let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+        assert_eq!(got.len(), 28 + usize::from(payload), "UDP segment {k}");
+        assert_eq!(got.data()[2..4], (28 + payload).to_be_bytes(), "UDP segment {k}");
+        assert_eq!(got.data()[24..26], (8 + payload).to_be_bytes(), "UDP segment {k}");
+        assert_eq!(checksum::fold(checksum::sum(&got.data()[..20])), 0xFFFF, "UDP segment {k}");
+    }
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &v6[..]);
+    drop(got);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &small[..], "the IPv4 header checksum computed");
+    drop(got);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data(), &bare_summed[..], "the IPv4 header checksum computed");
+    drop(got);
+    assert_eq!(driver.adapter().stats().send_dropped_invalid, 5);
+}
+
 /// A super-packet the client sends is cut by the engine for a stack that takes nothing, and
 /// handed over whole to a stack that coalesces.
 #[test]

@@ -45,7 +45,11 @@ impl Drop for Split {
 
 impl Split {
     fn new() -> Self {
-        let driver = HostDriver::new_polled();
+        Self::on(HostDriver::new_polled())
+    }
+
+    /// A session on `driver` (polled, or with a consumer thread).
+    fn on(driver: Arc<HostDriver>) -> Self {
         let geometry = RingGeometry::v2(0x20000, Room::new(0, 0)).unwrap();
         let send_mem = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
         let recv_mem = driver.kernel().alloc_ring(geometry.ring_size() as usize).unwrap();
@@ -201,4 +205,59 @@ fn bad_length_after_the_carry_counted_as_split_drop() {
     assert_eq!(stats.receive_dropped_split, 1);
     assert_eq!(stats.receive_dropped_no_resources, 0);
     assert_eq!(t.ring.load_head(), t.tail);
+}
+
+/// 40 slots of 8 packets: the first round fills its 256-packet batch exactly at a slot boundary
+/// (32 slots) and reads no further; the second round takes the other 8 slots whole. Nothing is
+/// carried over, nothing dropped.
+#[test]
+fn batch_full_at_a_slot_boundary_reads_no_further() {
+    let mut t = Split::new();
+    t.driver.stack().set_mode(ReturnMode::Hold);
+    let mut id = 0u16;
+    for _ in 0..40 {
+        let packets: Vec<_> = (0..8)
+            .map(|_| {
+                id += 1;
+                ipv4(20, id)
+            })
+            .collect();
+        t.write_slot(&packets);
+    }
+    t.publish();
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Consumed);
+    let first = t.driver.stack().take_held();
+    assert_eq!(first.len(), RECEIVE_BATCH_PACKETS);
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Consumed);
+    let second = t.driver.stack().take_held();
+    assert_eq!(second.len(), 64, "the second round carried a slot over instead of reading whole ones");
+    assert_eq!(t.driver.poll_receive(), ReceivePoll::Empty);
+    t.driver.adapter().return_indications(first.iter().chain(&second).map(|h| h.token()));
+    assert_eq!(t.delivered_ids(), (1..=320).collect::<Vec<_>>());
+    let stats = t.driver.adapter().stats();
+    assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_split), (0, 0));
+    assert_eq!(t.ring.load_head(), t.tail);
+}
+
+/// The consumer thread carries a slot larger than a batch over to its next round by itself: with
+/// no newer `tail` published, it finishes the slot instead of waiting for one.
+#[test]
+fn consumer_thread_finishes_a_slot_larger_than_a_batch() {
+    let mut t = Split::on(HostDriver::new());
+    let packets: Vec<_> = (1..=300).map(|id| ipv4(20, id)).collect();
+    t.write_slot(&packets);
+    t.publish();
+    let all = t.driver.stack().wait_delivered(300, std::time::Duration::from_secs(10));
+    assert!(
+        all,
+        "{} of 300 delivered: the rest of the slot waits for a tail that never moves",
+        t.driver.stack().delivered_total()
+    );
+    assert_eq!(t.delivered_ids(), (1..=300).collect::<Vec<_>>());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.ring.load_head() != t.tail {
+        assert!(std::time::Instant::now() < deadline, "the slot was never released");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(t.driver.adapter().stats().receive_dropped_no_resources, 0);
 }

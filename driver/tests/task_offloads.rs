@@ -3,6 +3,10 @@
 //! it off completed), others still pass; receive coalescing turned off makes the Receive path
 //! cut what it would have indicated whole.
 
+// Test code on the host: the process heap, not the kernel pool, so the crate's allocation
+// rules (clippy.toml) do not apply.
+#![allow(clippy::disallowed_methods)]
+
 use ringtun_driver::engine::keywords::configured_offloads;
 use ringtun_driver::engine::offload::{OffloadParameters, TaskOffloads};
 use ringtun_driver::engine::oid::{
@@ -207,6 +211,61 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
     }
 }
 
+/// Super-packets the engine cuts, more segments together than one round indicates
+/// (`RECEIVE_BATCH_PACKETS`, 256): a slot's segments go in one round, so a slot that does not fit
+/// what is left of a round waits for the next, and one that fits exactly goes in this one; none
+/// is dropped and every segment arrives once.
+#[test]
+fn cut_super_packets_wait_for_a_round_with_room() {
+    // Segments per slot (10 payload bytes each), and the segments each round indicates.
+    for (slots, rounds) in [(&[100u16, 100, 100][..], &[200usize, 100][..]), (&[128, 128, 1], &[256, 1])] {
+        let driver = HostDriver::new_polled();
+        driver.stack().set_offloads(StackOffloads::default());
+        let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+        let (input, receive) = registration(&driver);
+        driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+        let ring = receive.ring();
+        let geometry = *ring.geometry();
+        let mut at = 0;
+        for &segments in slots {
+            let packet = tcp4(usize::from(segments) * 10);
+            let meta = OffloadMeta {
+                flags: OFFLOAD_F_DATA_VALID,
+                gso_type: OFFLOAD_GSO_TCPV4,
+                hdr_len: 40,
+                gso_size: 10,
+                ..OffloadMeta::NONE
+            };
+            let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+            ring.write_packet_header(
+                at,
+                ringtun_driver::ring_abi::PacketHeader::V2 {
+                    slot_size: slot,
+                    data_offset: 24,
+                    data_length: packet.len() as u16,
+                },
+            )
+            .unwrap();
+            ring.write_offload_meta(at, &meta).unwrap();
+            ring.write_data(at + 24, &packet).unwrap();
+            at += slot;
+        }
+        ring.store_tail(at);
+        let mut per_round = Vec::new();
+        for _ in 0..rounds.len() {
+            driver.poll_receive();
+            let delivered = driver.stack().take_delivered();
+            assert!(delivered.iter().all(|p| p.bytes.len() == 50), "every segment 40 + 10 bytes");
+            per_round.push(delivered.len());
+        }
+        assert_eq!(per_round, rounds, "{slots:?}");
+        let stats = driver.adapter().stats();
+        assert_eq!((stats.receive_dropped_no_resources, stats.receive_dropped_offload), (0, 0));
+        driver.close(file);
+        drop(receive);
+    }
+}
+
 /// Publishes `packet` with `meta` in the Receive ring's slot at `offset`; returns the next
 /// slot's offset.
 fn publish(receive: &ReceiveRing, offset: u32, packet: &[u8], meta: &OffloadMeta) -> u32 {
@@ -380,6 +439,56 @@ fn receive_offloads_wait_for_the_encapsulation_and_set_off_turns_a_version_off()
     assert_eq!(adapter.receive_task_offloads(), TaskOffloads::ALL);
     assert_eq!(indicate(&driver), vec![(IndicatedChecksum::Valid { value_computed: false }, true)]);
     driver.close(file);
+}
+
+/// `receive_coalesced` counts the packets indicated whole as coalesced segments (a super-packet
+/// the stack takes as it is, with its checksum valid or partial), not a plain packet indicated
+/// as it is or with its pseudo-header sum.
+#[test]
+fn only_super_packets_indicated_whole_count_as_coalesced() {
+    let driver = HostDriver::new_polled();
+    driver.stack().set_offloads(StackOffloads {
+        coalesced_tcp4: true,
+        coalesced_tcp6: true,
+        coalesced_udp: true,
+        partial_checksum: true,
+        checksum_valid: true,
+        coalescing_rules: false,
+    });
+    let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
+    let (input, receive) = registration(&driver);
+    driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
+    let valid = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
+    let partial = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
+    let super_packet =
+        |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
+    let packet = tcp4(3000);
+    let ring = receive.ring();
+    let geometry = *ring.geometry();
+    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
+    let metas = [valid, partial, super_packet(valid), super_packet(partial)];
+    for (k, meta) in metas.iter().enumerate() {
+        let at = k as u32 * slot;
+        ring.write_packet_header(
+            at,
+            ringtun_driver::ring_abi::PacketHeader::V2 {
+                slot_size: slot,
+                data_offset: 24,
+                data_length: packet.len() as u16,
+            },
+        )
+        .unwrap();
+        ring.write_offload_meta(at, meta).unwrap();
+        ring.write_data(at + 24, &packet).unwrap();
+    }
+    ring.store_tail(metas.len() as u32 * slot);
+    driver.poll_receive();
+    let delivered = driver.stack().take_delivered();
+    assert_eq!(delivered.len(), 4, "each indicated whole");
+    let stats = driver.adapter().stats();
+    assert_eq!((stats.receive_coalesced, stats.receive_segmented, stats.receive_dropped_offload), (2, 0, 0));
+    driver.close(file);
+    drop(receive);
 }
 
 /// An adapter that offers no task offload (its offload attributes were refused) answers

@@ -896,6 +896,140 @@ mod tests {
         }
     }
 
+    /// The header bounds of rule 6 and 7 at their edges (section 15.3): a header that ends
+    /// exactly where the data does is inside it, a TCP data offset of exactly 5 words is valid,
+    /// and a header longer than the data is truncated before its length field is compared.
+    #[test]
+    fn header_bounds_are_inclusive() {
+        let valid = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
+        // IPv4 header only (ICMP with no payload: 20 bytes), and with one option word (24).
+        let mut v4 = packet(false, false, 20, 0);
+        v4.truncate(20);
+        v4[2..4].copy_from_slice(&20u16.to_be_bytes());
+        v4[9] = 1;
+        let plan = valid.validate(&v4, 20).unwrap().unwrap();
+        assert_eq!((plan.l3_len, plan.header_len, plan.transport), (20, 20, Transport::Other(1)));
+        let mut v4_option = v4.clone();
+        v4_option[0] = 0x46;
+        v4_option[2..4].copy_from_slice(&24u16.to_be_bytes());
+        v4_option.extend_from_slice(&[1, 1, 1, 0]);
+        let plan = valid.validate(&v4_option, 24).unwrap().unwrap();
+        assert_eq!((plan.l3_len, plan.header_len), (24, 24));
+        // Its header claims 24 bytes but the data is 22: truncated, although the total length
+        // field is wrong too (the header bound comes first).
+        assert_eq!(valid.validate(&v4_option[..22], 22), Err(OffloadError::Truncated));
+        // IPv6 header only (no next header, 59): 40 bytes; 39 bytes are truncated.
+        let mut v6 = packet(true, false, 20, 0);
+        v6.truncate(40);
+        v6[4..6].copy_from_slice(&0u16.to_be_bytes());
+        v6[6] = 59;
+        let plan = valid.validate(&v6, 40).unwrap().unwrap();
+        assert_eq!((plan.ip, plan.l3_len, plan.header_len), (IpVersion::V6, 40, 40));
+        assert_eq!(valid.validate(&v6[..39], 39), Err(OffloadError::Truncated));
+        // A TCP header of exactly 5 words, with a checksum to complete.
+        let tcp = packet(false, false, 20, 100);
+        let partial = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE };
+        let plan = partial.validate(head(&tcp), tcp.len() as u32).unwrap().unwrap();
+        assert_eq!((plan.transport, plan.header_len, plan.checksum), (Transport::Tcp, 40, ChecksumState::Partial));
+        // Headers the caller could not give in full (fewer bytes than the headers span, though
+        // the data is long enough) are truncated: the validator never reads past what it got.
+        let tcp_options = packet(false, false, 32, 1000);
+        let meta = gso(OFFLOAD_GSO_TCPV4, 52, 500);
+        assert!(meta.validate(head(&tcp_options), tcp_options.len() as u32).is_ok());
+        assert_eq!(meta.validate(&tcp_options[..40], tcp_options.len() as u32), Err(OffloadError::Truncated));
+    }
+
+    /// Rules 4, 8 and 9 at their edges (section 15.3): a super-packet without a checksum
+    /// request, each unused field alone, the segment limit itself, each refused TCP flag alone.
+    #[test]
+    fn field_rules_at_their_edges() {
+        let p = packet(false, false, 32, 3000);
+        let len = p.len() as u32;
+        let ok = gso(OFFLOAD_GSO_TCPV4, 52, 1000);
+        // A super-packet whose checksum state is unknown (no flag): its fields must be zero.
+        let unknown = OffloadMeta { flags: 0, csum_start: 0, csum_offset: 0, ..ok };
+        let plan = unknown.validate(head(&p), len).unwrap().unwrap();
+        assert_eq!((plan.checksum, plan.segment_count()), (ChecksumState::Unknown, 3));
+        // Without NEEDS_CSUM, csum_start and csum_offset must both be zero: each alone refuses.
+        let valid = OffloadMeta { flags: OFFLOAD_F_DATA_VALID, ..OffloadMeta::NONE };
+        assert!(valid.validate(head(&p), len).is_ok());
+        for m in [OffloadMeta { csum_start: 20, ..valid }, OffloadMeta { csum_offset: 16, ..valid }] {
+            assert_eq!(m.validate(head(&p), len), Err(OffloadError::UnusedFieldSet), "{m:?}");
+        }
+        // Without a super-packet, hdr_len and gso_size must both be zero: each alone refuses.
+        for m in [OffloadMeta { hdr_len: 52, ..valid }, OffloadMeta { gso_size: 1000, ..valid }] {
+            assert_eq!(m.validate(head(&p), len), Err(OffloadError::UnusedFieldSet), "{m:?}");
+        }
+        // Exactly MAX_GSO_SEGMENTS segments are allowed, one more is not.
+        let max = u16::try_from(MAX_GSO_SEGMENTS).unwrap();
+        let limit = packet(false, false, 32, usize::from(max) * 10);
+        let plan = gso(OFFLOAD_GSO_TCPV4, 52, 10).validate(head(&limit), limit.len() as u32).unwrap().unwrap();
+        assert_eq!(plan.segment_count(), max);
+        let over = packet(false, false, 32, usize::from(max) * 10 + 1);
+        assert_eq!(
+            gso(OFFLOAD_GSO_TCPV4, 52, 10).validate(head(&over), over.len() as u32),
+            Err(OffloadError::TooManySegments(MAX_GSO_SEGMENTS + 1))
+        );
+        // SYN, RST and URG each refuse a TCP super-packet.
+        for flag in [TCP_SYN, TCP_RST, TCP_URG] {
+            let mut q = p.clone();
+            q[33] |= flag;
+            assert_eq!(ok.validate(head(&q), len), Err(OffloadError::TcpFlags(q[33])), "flag {flag:#x}");
+        }
+    }
+
+    /// A packet that is not a super-packet is one segment: index 0 and nothing after it.
+    #[test]
+    fn a_plain_packet_is_one_segment() {
+        let p = packet(true, true, 0, 100);
+        let partial = OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 40, csum_offset: 6, ..OffloadMeta::NONE };
+        let plan = partial.validate(head(&p), p.len() as u32).unwrap().unwrap();
+        assert_eq!(plan.segment_count(), 1);
+        assert_eq!(
+            plan.segment_payload(0),
+            Some(SegmentSpec { payload_offset: 48, payload_len: 100, packet_len: 148 })
+        );
+        assert_eq!(plan.segment_payload(1), None);
+        assert_eq!(plan.segment_header(&p, 1, 0, &mut [0u8; MAX_OFFLOAD_HEADER]), None);
+    }
+
+    /// A checksum that computes to zero: UDP sends it as 0xFFFF (zero means "no checksum",
+    /// RFC 768), TCP as zero. Both verify.
+    #[test]
+    fn a_zero_checksum_is_all_ones_for_udp_only() {
+        for udp in [true, false] {
+            let mut p = packet(false, udp, 20, 2);
+            let meta = if udp {
+                OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 6, ..OffloadMeta::NONE }
+            } else {
+                OffloadMeta { flags: OFFLOAD_F_NEEDS_CSUM, csum_start: 20, csum_offset: 16, ..OffloadMeta::NONE }
+            };
+            let plan = meta.validate(head(&p), p.len() as u32).unwrap().unwrap();
+            let field = usize::from(plan.checksum_field().unwrap());
+            let last = p.len() - 2;
+            let header = |p: &[u8]| {
+                let mut out = [0u8; MAX_OFFLOAD_HEADER];
+                plan.segment_header(p, 0, checksum::sum(&p[last..]), &mut out).unwrap();
+                let mut seg = out[..usize::from(plan.header_len)].to_vec();
+                seg.extend_from_slice(&p[last..]);
+                seg
+            };
+            // Add the checksum to the payload's last word (ones' complement): the sum then folds
+            // to 0xFFFF and the computed checksum is zero.
+            let seg = header(&p);
+            let c = u32::from(u16::from_be_bytes([seg[field], seg[field + 1]]));
+            let mut word = u32::from(u16::from_be_bytes([p[last], p[last + 1]])) + c;
+            if word > 0xFFFF {
+                word -= 0xFFFF;
+            }
+            p[last..].copy_from_slice(&(word as u16).to_be_bytes());
+            let seg = header(&p);
+            let want: u16 = if udp { 0xFFFF } else { 0 };
+            assert_eq!(u16::from_be_bytes([seg[field], seg[field + 1]]), want, "udp {udp}");
+            assert!(l4_verifies(&seg), "udp {udp}");
+        }
+    }
+
     #[test]
     fn a_partial_checksum_is_completed_as_one_segment() {
         let p = packet(false, true, 0, 777);

@@ -5,7 +5,7 @@
 //! packet header words) are hostile: each is passed in as a value read once, and every
 //! combination of values yields either a view that stays inside the ring or a [`RingFault`].
 
-use crate::consts::{CLIENT_OWNED_BIT, MAX_IP_PACKET_SIZE, V2_PACKET_HEADER_SIZE};
+use crate::consts::{CLIENT_OWNED_BIT, V2_PACKET_HEADER_SIZE};
 use crate::geometry::{v1_slot_size, RingGeometry, RingVersion};
 
 /// A packet header's values, read once from shared memory.
@@ -73,6 +73,15 @@ pub enum RingFault {
     TailOutOfRange(u32),
     /// A tail not on a slot boundary.
     TailMisaligned(u32),
+    /// A tail behind what the consumer already consumed: it lies among the slots the consumer
+    /// still holds (from its released head up to its cursor), so the producer moved it
+    /// backwards.
+    TailBehindCursor {
+        /// The tail as read.
+        tail: u32,
+        /// The consumer's cursor (where it reads next).
+        cursor: u32,
+    },
     /// Published content is smaller than a packet header.
     ContentTooSmall(u32),
     /// v1: a size above 0xFFFF (bit 31 set included).
@@ -154,6 +163,29 @@ impl RingGeometry {
         }
         if tail & self.alignment().wrapping_sub(1) != 0 {
             return Err(RingFault::TailMisaligned(tail));
+        }
+        Ok(())
+    }
+
+    /// Consumer side: checks a `tail` read from shared memory against what this consumer has
+    /// consumed (`docs/ring-protocol.md` section 6.1, rule 1). `released` is the head it last
+    /// released (stored) and `cursor` where it reads next; the slots from `released` up to
+    /// `cursor` are consumed and still held. A producer moves `tail` only forward, and never more
+    /// than a lap ahead of the head it last read (it never publishes over a slot the consumer
+    /// holds), so an honest tail lies from `cursor` up to, not including, `released`:
+    /// `content(released, tail) >= content(released, cursor)`. A tail among the held slots is
+    /// corrupt: it moved backwards (parsing on from `cursor` would hand out held slots a second
+    /// time), or, at `released` itself while something is held, it claims a whole lap. Also
+    /// refuses what [`Self::check_tail`] refuses. `released` and `cursor` are the consumer's
+    /// own valid offsets.
+    #[inline]
+    pub const fn check_consumer_tail(&self, released: u32, cursor: u32, tail: u32) -> Result<(), RingFault> {
+        if let Err(fault) = self.check_tail(tail) {
+            return Err(fault);
+        }
+        // Both contents are wrapped into 0..capacity, one lap at most: the comparison is exact.
+        if self.content(released, tail) < self.content(released, cursor) {
+            return Err(RingFault::TailBehindCursor { tail, cursor });
         }
         Ok(())
     }
@@ -296,13 +328,10 @@ impl RingGeometry {
     /// Encodes a v2 packet header as the two little-endian words stored in a slot.
     #[inline]
     pub const fn v2_header_words(slot_size: u32, data_offset: u16, data_length: u16) -> [u32; 2] {
-        [slot_size, (data_offset as u32) | ((data_length as u32) << 16)]
-    }
-
-    /// Whether `len` is a valid IP packet length for a ring packet.
-    #[inline]
-    pub const fn is_valid_data_length(len: u32) -> bool {
-        len <= MAX_IP_PACKET_SIZE
+        // The second word holds `data_offset` in its low bytes and `data_length` in its high ones.
+        let [offset_low, offset_high] = data_offset.to_le_bytes();
+        let [length_low, length_high] = data_length.to_le_bytes();
+        [slot_size, u32::from_le_bytes([offset_low, offset_high, length_low, length_high])]
     }
 }
 
@@ -356,6 +385,29 @@ mod tests {
         assert!(g.packet_at(0, 24, |_| v2h(24, 8, 16)).is_err());
     }
 
+    /// A slot of just a header (a v2 slot of 8 bytes with no data, a v1 zero-length packet) is
+    /// legal, also as the last published slot, where the content is exactly one header.
+    #[test]
+    fn header_only_slot_as_the_last_published_slot() {
+        let g = v2();
+        let empty = PacketView { slot_offset: 0x40, slot_size: 8, data_offset: 8, data_length: 0 };
+        assert_eq!(g.packet_at(0x40, 0x48, |_| v2h(8, 8, 0)), Ok(Some(empty)));
+        assert_eq!(g.validate_packet(0x40, 8, v2h(8, 8, 0)), Ok(empty));
+        assert_eq!(g.validate_packet(0x40, 7, v2h(8, 8, 0)), Err(RingFault::ContentTooSmall(7)));
+        // At the end of the capacity, wrapping the tail to 0.
+        let at_end = PacketView { slot_offset: 0x1FFF8, ..empty };
+        assert_eq!(g.packet_at(0x1FFF8, 0, |_| v2h(8, 8, 0)), Ok(Some(at_end)));
+        let g = v1();
+        let zero = PacketView { slot_offset: 0x40, slot_size: 4, data_offset: 4, data_length: 0 };
+        assert_eq!(g.packet_at(0x40, 0x44, |_| PacketHeader::V1 { size: 0 }), Ok(Some(zero)));
+        assert_eq!(g.validate_packet(0x40, 4, PacketHeader::V1 { size: 0 }), Ok(zero));
+        assert_eq!(g.validate_packet(0x40, 3, PacketHeader::V1 { size: 0 }), Err(RingFault::ContentTooSmall(3)));
+        assert_eq!(
+            g.packet_at(0x40, 0x44, |_| PacketHeader::V1 { size: 1 }),
+            Err(RingFault::SlotBeyondContent { slot_size: 8, content: 4 })
+        );
+    }
+
     #[test]
     fn v2_packets() {
         let g = v2();
@@ -397,6 +449,40 @@ mod tests {
         assert_eq!(g.parse_packet(&area, 64, 96), Err(RingFault::SlotTooSmall(0)));
         let words = RingGeometry::v2_header_words(32, 9, 20);
         assert_eq!(words[1].to_le_bytes(), [9, 0, 20, 0]);
+    }
+
+    /// Section 6.1 rule 1: a tail among the slots the consumer holds (from its released head up
+    /// to its cursor) moved backwards; anywhere from the cursor up to the released head (exclusive)
+    /// is honest, across the wrap too.
+    #[test]
+    fn consumer_tail_rule() {
+        let g = v1();
+        let behind = |tail, cursor| Err(RingFault::TailBehindCursor { tail, cursor });
+        // Nothing held: any valid tail, up to a full ring.
+        assert_eq!(g.check_consumer_tail(0x100, 0x100, 0x100), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x100, 0xFC), Ok(()));
+        // 0x100..0x200 held.
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x200), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x204), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0xFC), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x1FC), behind(0x1FC, 0x200));
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x104), behind(0x104, 0x200));
+        // The released head itself: a whole lap published over the held slots.
+        assert_eq!(g.check_consumer_tail(0x100, 0x200, 0x100), behind(0x100, 0x200));
+        // Held across the wrap: 0x1FF00..0x80.
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x80), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x1FEFC), Ok(()));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x7C), behind(0x7C, 0x80));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0), behind(0, 0x80));
+        assert_eq!(g.check_consumer_tail(0x1FF00, 0x80, 0x1FFFC), behind(0x1FFFC, 0x80));
+        // A bad tail is refused as `check_tail` refuses it.
+        assert_eq!(g.check_consumer_tail(0, 0, 0x20000), Err(RingFault::TailOutOfRange(0x20000)));
+        assert_eq!(g.check_consumer_tail(0, 0, u32::MAX), Err(RingFault::TailOutOfRange(u32::MAX)));
+        assert_eq!(g.check_consumer_tail(0, 0, 2), Err(RingFault::TailMisaligned(2)));
+        let g2 = v2();
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x3C), Err(RingFault::TailMisaligned(0x3C)));
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x38), behind(0x38, 0x40));
+        assert_eq!(g2.check_consumer_tail(0, 0x40, 0x1FFF8), Ok(()));
     }
 
     #[test]

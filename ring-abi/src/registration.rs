@@ -393,6 +393,31 @@ mod tests {
         );
     }
 
+    /// The room limits are inclusive (4096 is accepted), and room above them is refused as such
+    /// whatever the ring size says.
+    #[test]
+    fn room_limits() {
+        let mut r = v2_reg();
+        r.send.headroom = 4096;
+        r.send.tailroom = 4096;
+        r.send.ring_size = v2_ring_size(0x20000, 4096, 4096);
+        let cfg = parse_registration(r.as_bytes(), CallerBitness::Bits64).unwrap();
+        assert_eq!(cfg.send.geometry.room(), Room::new(4096, 4096));
+        for (headroom, tailroom) in [(4097, 0), (0, 4097), (5000, 16), (32, 5000), (0xFFFF, 0xFFFF)] {
+            let mut r = v2_reg();
+            r.receive.headroom = headroom;
+            r.receive.tailroom = tailroom;
+            assert_eq!(
+                parse_registration(r.as_bytes(), CallerBitness::Bits64),
+                Err(RegistrationError::Geometry(
+                    RingRole::Receive,
+                    GeometryError::RoomTooLarge(Room::new(headroom, tailroom))
+                )),
+                "{headroom}/{tailroom}"
+            );
+        }
+    }
+
     #[test]
     fn v2_split_flag_accepted() {
         let mut r = v2_reg();

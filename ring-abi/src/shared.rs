@@ -200,13 +200,12 @@ impl Ring {
         &self.mem
     }
 
-    #[inline]
-    fn head_offset(&self) -> usize {
-        match self.geometry.version() {
-            RingVersion::V1 => v1::HEAD_OFFSET,
-            RingVersion::V2 => v2::HEAD_OFFSET,
-        }
-    }
+    /// Both layouts put `head` first (`docs/ring-protocol.md` sections 3.1 and 3.3).
+    const HEAD_OFFSET: usize = {
+        assert!(v1::HEAD_OFFSET == 0);
+        assert!(v2::HEAD_OFFSET == 0);
+        0
+    };
 
     #[inline]
     fn tail_offset(&self) -> usize {
@@ -231,13 +230,13 @@ impl Ring {
     /// released happened before).
     #[inline]
     pub fn load_head(&self) -> u32 {
-        self.mem.load_u32(self.head_offset(), Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
+        self.mem.load_u32(Self::HEAD_OFFSET, Ordering::Acquire).unwrap_or(crate::consts::RING_STOPPED)
     }
 
     /// Consumer side: releases slots up to `head` (release: our reads of them happen before).
     #[inline]
     pub fn store_head(&self, head: u32) {
-        let _ = self.mem.store_u32(self.head_offset(), head, Ordering::Release);
+        let _ = self.mem.store_u32(Self::HEAD_OFFSET, head, Ordering::Release);
     }
 
     /// Consumer side: loads the producer's `tail` (acquire: the slot contents it published are
@@ -485,7 +484,7 @@ impl Ring {
     /// Initialises the header of a fresh ring: head = tail = 0, not alertable.
     pub fn reset(&self) {
         self.store_alertable(false);
-        let _ = self.mem.store_u32(self.head_offset(), 0, Ordering::Relaxed);
+        let _ = self.mem.store_u32(Self::HEAD_OFFSET, 0, Ordering::Relaxed);
         self.store_tail(0);
     }
 }
@@ -506,6 +505,11 @@ mod tests {
         let mut buf = buffer(64);
         // SAFETY: `buf` outlives `mem` and is 8-aligned.
         let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, RingVersion::V2) }.unwrap();
+        assert_eq!((mem.len(), mem.is_empty(), mem.as_ptr()), (64, false, buf.as_mut_ptr().cast()));
+        // SAFETY: an empty window over `buf` (no access is possible through it).
+        let empty = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 0, RingVersion::V2) }.unwrap();
+        assert_eq!((empty.len(), empty.is_empty()), (0, true));
+        assert_eq!(empty.load_u32(0, Ordering::Relaxed), Err(OutOfBounds { offset: 0, len: 4 }));
         assert!(mem.load_u32(60, Ordering::Relaxed).is_ok());
         assert_eq!(mem.load_u32(61, Ordering::Relaxed), Err(OutOfBounds { offset: 61, len: 4 }));
         assert_eq!(mem.load_u32(62, Ordering::Relaxed), Err(OutOfBounds { offset: 62, len: 4 }));
@@ -531,6 +535,124 @@ mod tests {
         }
     }
 
+    /// The write-space handshake's fields (v2 only: a v1 ring has no `space_waiting`, reads it as
+    /// clear and ignores stores), the slot word, the offload block and the data sum, each at
+    /// its place and refused outside the data area.
+    #[test]
+    fn write_space_slot_word_offload_block_and_sum() {
+        for g in [RingGeometry::v1(0x20000).unwrap(), RingGeometry::v2(0x20000, Room::new(16, 0)).unwrap()] {
+            let size = g.ring_size() as usize;
+            let mut buf = buffer(size);
+            // SAFETY: `buf` outlives `ring` and is 8-aligned.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), size, g.version()) }.unwrap();
+            let ring = Ring::new(mem, g).unwrap();
+            // SAFETY: a second window over the same buffer, for the test's raw accesses.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), size, g.version()) }.unwrap();
+            let is_v2 = g.version() == RingVersion::V2;
+            let field = || mem.load_u32(v2::SPACE_WAITING_FIELD_OFFSET, Ordering::Relaxed).unwrap();
+            assert!(!ring.load_space_waiting());
+            // The producer's side: sets the flag (v2) and returns head as it is.
+            ring.store_head(0x40);
+            assert_eq!(ring.prepare_to_wait_for_space(), 0x40);
+            assert_eq!(ring.load_space_waiting(), is_v2);
+            if is_v2 {
+                assert_eq!(field(), 1);
+            }
+            // The consumer's side: stores head, reports the flag.
+            assert_eq!(ring.release_head(0x80), is_v2);
+            assert_eq!(ring.load_head(), 0x80);
+            ring.store_space_waiting(false);
+            assert!(!ring.load_space_waiting());
+            assert!(!ring.release_head(0xC0));
+            if is_v2 {
+                // Any non-zero value is "waiting".
+                mem.store_u32(v2::SPACE_WAITING_FIELD_OFFSET, 7, Ordering::Relaxed).unwrap();
+                assert!(ring.load_space_waiting());
+            }
+
+            // The slot word: the first word of the slot's header, in the data area.
+            let area = g.data_area_size();
+            ring.write_slot_word(0x100, 0x1234_5678).unwrap();
+            assert_eq!(ring.read_slot_word(0x100), 0x1234_5678);
+            assert_eq!(mem.load_u32(g.data_start() as usize + 0x100, Ordering::Relaxed), Ok(0x1234_5678));
+            assert_eq!(ring.read_slot_word(u32::MAX - 2), u32::MAX);
+            assert!(ring.write_slot_word(u32::MAX - 2, 1).is_err());
+
+            // The offload block: 16 bytes at OFFLOAD_META_OFFSET in the slot.
+            let meta = OffloadMeta {
+                flags: 1,
+                gso_type: 1,
+                hdr_len: 40,
+                gso_size: 1000,
+                csum_start: 20,
+                csum_offset: 16,
+                reserved: [0; 6],
+            };
+            ring.write_offload_meta(0x200, &meta).unwrap();
+            assert_eq!(ring.read_offload_meta(0x200), meta);
+            let mut raw = [0u8; OFFLOAD_META_SIZE as usize];
+            ring.read_data(0x200 + OFFLOAD_META_OFFSET, &mut raw).unwrap();
+            assert_eq!(raw, meta.to_bytes());
+            assert_eq!(ring.read_offload_meta(area - 4), OffloadMeta::NONE);
+            assert!(ring.write_offload_meta(area - 4, &meta).is_err());
+
+            // The sum of data bytes, over several of its 512-byte chunks and an odd length.
+            let bytes: Vec<u8> = (0..1501u32).map(|i| (i * 7 + 1) as u8).collect();
+            ring.write_data(0x1000, &bytes).unwrap();
+            assert_eq!(ring.sum_data(0x1000, bytes.len()), Ok(checksum::sum(&bytes)));
+            assert_eq!(ring.sum_data(0x1000, 512), Ok(checksum::sum(&bytes[..512])));
+            assert_eq!(ring.sum_data(0x1000, 0), Ok(0));
+            assert!(ring.sum_data(area - 2, 3).is_err());
+        }
+    }
+
+    /// Data accesses are bounded by the data area, not by the window: a window larger than the
+    /// ring (a mapping rounded up to whole pages) gives no access past the trailing room.
+    #[test]
+    fn data_accesses_stop_at_the_data_area_in_a_larger_window() {
+        for g in [RingGeometry::v1(0x20000).unwrap(), RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap()] {
+            let window = g.ring_size() as usize + 4096;
+            let mut buf = buffer(window);
+            // SAFETY: `buf` outlives `ring` and is 8-aligned.
+            let mem = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), window, g.version()) }.unwrap();
+            let ring = Ring::new(mem, g).unwrap();
+            let area = g.data_area_size();
+            let start = g.data_start() as usize;
+            let refused = |offset: u32, len: usize| OutOfBounds { offset: start + offset as usize, len };
+            let beyond = |offset: u32, len: usize| Err(refused(offset, len));
+
+            assert_eq!(ring.write_data(area - 2, &[1, 2]), Ok(()));
+            assert_eq!(ring.write_data(area - 2, &[1, 2, 3]), beyond(area - 2, 3));
+            assert_eq!(ring.write_data(area, &[]), Ok(()));
+            assert_eq!(ring.write_data(area + 1, &[]), beyond(area + 1, 0));
+            let mut two = [0u8; 2];
+            assert_eq!(ring.read_data(area - 2, &mut two), Ok(()));
+            assert_eq!(two, [1, 2]);
+            let mut three = [0u8; 3];
+            assert_eq!(ring.read_data(area - 2, &mut three), beyond(area - 2, 3));
+            assert_eq!(ring.read_data(u32::MAX, &mut two), beyond(u32::MAX, 2));
+
+            assert_eq!(ring.fill_data(area - 4, 4, 0xEE), Ok(()));
+            assert_eq!(ring.fill_data(area - 4, 5, 0xEE), beyond(area - 4, 5));
+            assert_eq!(ring.fill_data(0, usize::MAX, 0xEE), beyond(0, usize::MAX));
+            ring.read_data(area - 4, &mut two).unwrap();
+            assert_eq!(two, [0xEE, 0xEE]);
+            // Nothing was written past the data area.
+            // SAFETY: a read of the test's own buffer after the ring's accesses.
+            let bytes = unsafe { core::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), window) };
+            assert!(bytes[start + area as usize..].iter().all(|&b| b == 0));
+
+            assert_eq!(ring.ring_offset_of(0x10, 4), Ok(start + 0x10));
+            assert_eq!(ring.ring_offset_of(area - 4, 4), Ok(start + area as usize - 4));
+            assert_eq!(ring.ring_offset_of(area - 4, 5), Err(refused(area - 4, 5)));
+            assert_eq!(
+                ring.data_ptr(0x10, 4).map(|p| p.as_ptr()),
+                Ok(ring.memory().as_ptr().wrapping_add(start + 0x10))
+            );
+            assert_eq!(ring.data_ptr(area - 4, 5).map(|p| p.as_ptr()), Err(refused(area - 4, 5)));
+        }
+    }
+
     #[test]
     fn header_offsets_and_handshake() {
         let g = RingGeometry::v2(0x20000, Room::new(8, 8)).unwrap();
@@ -552,6 +674,24 @@ mod tests {
         assert_eq!(ring.read_packet_header(8), PacketHeader::V2 { slot_size: 32, data_offset: 9, data_length: 3 });
         assert!(ring.write_data(g.data_area_size() - 2, &[1, 2]).is_ok());
         assert!(ring.write_data(g.data_area_size() - 1, &[1, 2]).is_err());
+        // v1: Wintun's header, head at 0, tail at 4, alertable at 8, data at 12.
+        let g1 = RingGeometry::v1(0x20000).unwrap();
+        let mut buf1 = buffer(g1.ring_size() as usize);
+        // SAFETY: `buf1` outlives `v1`.
+        let mem1 = unsafe { SharedRing::new(buf1.as_mut_ptr().cast(), g1.ring_size() as usize, g1.version()) };
+        let v1 = Ring::new(mem1.unwrap(), g1).unwrap();
+        v1.store_head(8);
+        v1.store_tail(12);
+        v1.store_alertable(true);
+        v1.write_packet_header(4, PacketHeader::V1 { size: 7 }).unwrap();
+        let words: Vec<u32> = (0..5).map(|i| v1.memory().load_u32(4 * i, Ordering::Relaxed).unwrap()).collect();
+        assert_eq!(words, [8, 12, 1, 0, 7]);
+        assert_eq!((v1.load_head(), v1.load_tail(), v1.read_packet_header(4)), (8, 12, PacketHeader::V1 { size: 7 }));
+        // A reset ring: head, tail and alertable all zero again.
+        ring.store_alertable(true);
+        ring.reset();
+        assert_eq!((ring.load_head(), ring.load_tail(), ring.load_alertable()), (0, 0, false));
+        assert_eq!(ring.memory().load_u32(4, Ordering::Relaxed), Ok(0));
         // SAFETY: `buf` outlives `too_small`.
         let too_small = unsafe { SharedRing::new(buf.as_mut_ptr().cast(), 64, g.version()) }.unwrap();
         assert!(Ring::new(too_small, g).is_err());

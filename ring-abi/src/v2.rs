@@ -130,8 +130,9 @@ impl RegistrationFlags {
     /// Write-space signal: the registration is the 64-byte [`RegistrationV2Ext`], whose event the
     /// driver sets when it frees Receive-ring space while the client's `space_waiting` is set.
     pub const WRITE_SPACE: Self = Self(1 << 2);
-    /// Every flag this crate defines.
-    pub const ALL: Self = Self(Self::RECEIVE_SPLIT.0 | Self::OFFLOAD.0 | Self::WRITE_SPACE.0);
+    /// Every flag this crate defines: `RECEIVE_SPLIT | OFFLOAD | WRITE_SPACE`, written as one
+    /// literal (`flags_reject_unknown_bits` pins every bit).
+    pub const ALL: Self = Self(0b111);
 
     /// The set for `bits`, or `None` when a bit outside [`Self::ALL`] is set.
     pub const fn from_bits(bits: u32) -> Option<Self> {
@@ -229,6 +230,19 @@ mod tests {
         assert!(RegistrationFlags::ALL.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert!(!RegistrationFlags::EMPTY.contains(RegistrationFlags::RECEIVE_SPLIT));
         assert_eq!(RegistrationFlags::EMPTY.union(RegistrationFlags::RECEIVE_SPLIT).bits(), 1);
+        // A union with a flag already present keeps it.
+        assert_eq!(
+            RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::RECEIVE_SPLIT),
+            RegistrationFlags::RECEIVE_SPLIT
+        );
+        assert_eq!(RegistrationFlags::RECEIVE_SPLIT.union(RegistrationFlags::OFFLOAD).bits(), 3);
+        assert!(RegistrationFlags::ALL.contains(RegistrationFlags::EMPTY));
+        assert_eq!(
+            RegistrationFlags::ALL.bits(),
+            RegistrationFlags::RECEIVE_SPLIT.bits()
+                | RegistrationFlags::OFFLOAD.bits()
+                | RegistrationFlags::WRITE_SPACE.bits()
+        );
     }
 
     #[test]

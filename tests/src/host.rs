@@ -137,7 +137,7 @@ impl Backend for HostSuite {
     }
 
     fn halt(&self) {
-        self.driver.adapter().halt();
+        self.driver.halt();
     }
 
     fn surprise_remove(&self) {

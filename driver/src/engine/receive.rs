@@ -512,6 +512,16 @@ impl<P: Platform> Session<P> {
     fn consume_round(&self, consumer: &mut ConsumerState<P>, tail: u32) -> bool {
         let ring = &self.receive.ring;
         let geometry = *ring.geometry();
+        // A tail among the slots still in flight (from the released head up to the cursor) moved
+        // backwards: the ring is corrupt, and nothing is consumed. The released head is read
+        // after `tail` was loaded, so it is at least the head the client saw before publishing
+        // that tail (an older one could make a full ring look corrupt).
+        let released = self.receive.in_flight.lock().released_head;
+        if geometry.check_consumer_tail(released, consumer.cursor, tail).is_err() {
+            bump(&self.stats().receive_ring_faults);
+            self.receive.stop_ring();
+            return false;
+        }
         let mut records = [SlotRecord { next_head: 0, pending: 0, open: false }; RECEIVE_BATCH_SLOTS];
         let mut slots = 0usize;
         let mut healthy = true;

@@ -264,9 +264,6 @@ fn map<P: Platform>(
 ) -> Result<(Ring, P::Mapping), RegisterError> {
     let size = desc.geometry.ring_size();
     let mapping = platform.map_ring(role, desc.ring_ptr, size, caller).map_err(|e| RegisterError::Platform(role, e))?;
-    if mapping.mapped_len() < size as usize {
-        return Err(RegisterError::Platform(role, PlatformError::InvalidRingAddress));
-    }
     // SAFETY: the platform guarantees `mapping.base()` is valid for `mapping.mapped_len()` bytes until the
     // mapping is dropped. The returned `Ring` is stored in the session state next to its mapping
     // (`SendState::mapping`, the consumer state of `ReceiveState`); a mapping is dropped either
@@ -276,6 +273,7 @@ fn map<P: Platform>(
     // The client may write the bytes concurrently, which `SharedRing` tolerates.
     let memory = unsafe { SharedRing::new(mapping.base(), mapping.mapped_len(), desc.geometry.version()) }
         .ok_or(RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
+    // A mapping shorter than the ring is refused here.
     let ring = Ring::new(memory, desc.geometry)
         .map_err(|_| RegisterError::Platform(role, PlatformError::InvalidRingAddress))?;
     Ok((ring, mapping))

@@ -3,7 +3,10 @@
 //! [`HostDriver`] plays the whole driver as a client sees it: open a handle, send IOCTLs, close;
 //! ring memory comes from [`HostKernel::alloc_ring`] and events from
 //! [`HostKernel::create_event`], so `map_ring` and `reference_event` can fail exactly where the
-//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. The network stack is a
+//! kernel's `MmProbeAndLockPages` and `ObReferenceObjectByHandle` would. Ring memory is a shared
+//! memory object: `map_ring` maps its pages a second time for the engine (the kernel's system
+//! mapping of locked pages) and releasing the mapping unmaps them, so an engine access after the
+//! release faults in tests, as it would bugcheck in the kernel. The network stack is a
 //! [`StackSide`]: [`FakeStack`] (scriptable, for tests) unless another is plugged in with
 //! [`HostDriver::with_stack_side`] (a TUN device, in the `ringtun-tun` crate); packets the stack
 //! sends out of the adapter enter through [`HostDriver::transmit`] or [`Adapter::transmit`].
@@ -94,10 +97,15 @@ fn platform_allocation<R>(f: impl FnOnce() -> R) -> R {
 /// Besides the per-call flags, [`HostFaults::fail_nth_call`] fails one chosen call among all
 /// fallible platform calls (to make each one fail in turn), and [`HostFaults::set_random`] fails
 /// any of them at random with a seeded generator (to fail them during traffic).
+/// [`HostFaults::set_call_hook`] runs a test's action at each fallible call (a query-remove or a
+/// halt at a chosen point of a registration).
 #[derive(Debug, Default)]
 pub struct HostFaults {
     /// `map_ring` fails with insufficient resources.
     pub fail_map: AtomicBool,
+    /// `map_ring` succeeds but reports a mapping one byte shorter than the ring (a platform bug
+    /// the engine must refuse rather than trust).
+    pub short_map: AtomicBool,
     /// `reference_event` fails with an invalid handle.
     pub fail_reference_event: AtomicBool,
     /// `create_event` fails with insufficient resources (the kernel allocates each event).
@@ -115,6 +123,23 @@ pub struct HostFaults {
     random_state: AtomicU64,
     /// Failures injected so far, by kind.
     injected: [AtomicU64; FAULT_KINDS],
+    hook: CallHook,
+}
+
+/// An action to run at each fallible platform call.
+type HookFn = Arc<dyn Fn(FaultKind) + Send + Sync>;
+
+/// The call hook: a flag read on every call (so an unhooked call costs one load) and the action.
+#[derive(Default)]
+struct CallHook {
+    set: AtomicBool,
+    action: std::sync::Mutex<Option<HookFn>>,
+}
+
+impl core::fmt::Debug for CallHook {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.set.load(Ordering::Relaxed) { "CallHook(set)" } else { "CallHook(none)" })
+    }
 }
 
 /// A fallible platform call.
@@ -158,8 +183,38 @@ impl HostFaults {
         self.injected.iter().map(|c| c.load(Ordering::SeqCst)).sum()
     }
 
+    /// Runs `action` at the start of every fallible platform call from now on, on the calling
+    /// thread (which may be inside a registration or a consumer round), until cleared with
+    /// [`HostFaults::clear_call_hook`].
+    pub fn set_call_hook(&self, action: impl Fn(FaultKind) + Send + Sync + 'static) {
+        *self.hook.action.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(action));
+        self.hook.set.store(true, Ordering::SeqCst);
+    }
+
+    /// Removes the call hook.
+    pub fn clear_call_hook(&self) {
+        self.hook.set.store(false, Ordering::SeqCst);
+        *self.hook.action.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// Runs the call hook for a call of `kind`. Out of line, so that the check in [`Self::fail`]
+    /// (on every indication) stays one load.
+    #[cold]
+    #[inline(never)]
+    fn run_call_hook(&self, kind: FaultKind) {
+        // Called without the hook's lock held: the action may call into the driver.
+        let action = self.hook.action.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(action) = action {
+            action(kind);
+        }
+    }
+
     /// Whether this call of `kind` fails.
+    #[inline]
     fn fail(&self, kind: FaultKind) -> bool {
+        if self.hook.set.load(Ordering::Relaxed) {
+            self.run_call_hook(kind);
+        }
         let flagged = match kind {
             FaultKind::Map => self.fail_map.load(Ordering::SeqCst),
             FaultKind::ReferenceEvent => self.fail_reference_event.load(Ordering::SeqCst),
@@ -267,7 +322,8 @@ impl Drop for Live {
     }
 }
 
-/// A ring mapped for the engine: keeps the client's allocation alive, like a locked MDL.
+/// A ring mapped for the engine: its own mapping of the client's pages (a locked MDL's system
+/// address in the kernel), unmapped when this value and every indication over it are gone.
 #[derive(Debug)]
 pub struct HostMapping {
     base: *mut u8,
@@ -280,17 +336,24 @@ pub struct HostMapping {
 
 impl Drop for HostMapping {
     fn drop(&mut self) {
+        // Released while the stack still holds a packet in it (in the kernel: the stack reading
+        // unlocked pages): counted, and the view stays mapped until that packet is freed, so that
+        // the stack side does not fault; the engine itself must not touch it any more.
         if Arc::strong_count(&self.anchor) > 1 {
             self.live.resources.unmapped_in_use.fetch_add(1, Ordering::SeqCst);
         }
     }
 }
 
-/// What an indication holds on to: the ring memory it points into, and the resource count it is
-/// part of. One reference count and one counter per indication (not one of each per resource),
-/// so the host's bookkeeping does not dominate the per-packet cost it measures.
+/// What an indication holds on to: the engine's view of the ring it points into, and the
+/// resource count it is part of. One reference count and one counter per indication (not one of
+/// each per resource), so the host's bookkeeping does not dominate the per-packet cost it
+/// measures.
 #[derive(Debug)]
 pub(crate) struct IndicationAnchor {
+    /// Unmapped with the last holder: the mapping, or the last indication over it.
+    _view: kernel::RingView,
+    /// The client's allocation (counted live while the driver maps it).
     _memory: Arc<RingAllocation>,
     resources: Arc<HostResources>,
 }
@@ -312,8 +375,8 @@ impl Drop for IndicationHold {
     }
 }
 
-// SAFETY: the mapping only carries the address of memory kept alive by `memory`; all access is
-// through `SharedRing`.
+// SAFETY: the mapping only carries the address of the engine's view, kept mapped by `anchor`;
+// all access is through `SharedRing`.
 unsafe impl Send for HostMapping {}
 // SAFETY: as above.
 unsafe impl Sync for HostMapping {}
@@ -436,14 +499,22 @@ impl Platform for HostPlatform {
         // so the host accepts them (the registration validator already bounded the range).
         let _ = caller;
         let memory = self.kernel.probe(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InvalidRingAddress)?;
+        // The engine's own view of the pages: any access after the release faults.
+        let view = memory.map_view(ring_ptr, u64::from(ring_size)).ok_or(PlatformError::InsufficientResources)?;
+        let base = view.base();
+        let len = if self.faults.short_map.load(Ordering::SeqCst) {
+            (ring_size as usize).saturating_sub(1)
+        } else {
+            ring_size as usize
+        };
         // The host's own bookkeeping (the stand-in for the MDL), exempt from allocation faults.
         let (live, anchor) = platform_allocation(|| {
             (
                 Live::new(&self.resources, |r| &r.mappings),
-                Arc::new(IndicationAnchor { _memory: memory, resources: Arc::clone(&self.resources) }),
+                Arc::new(IndicationAnchor { _view: view, _memory: memory, resources: Arc::clone(&self.resources) }),
             )
         });
-        Ok(HostMapping { base: ring_ptr as usize as *mut u8, len: ring_size as usize, anchor, live })
+        Ok(HostMapping { base, len, anchor, live })
     }
 
     fn reference_event(&self, _role: RingRole, handle: u64) -> Result<HostEvent, PlatformError> {
@@ -700,15 +771,67 @@ impl HostDriver {
     }
 
     /// Closes `file` (IRP_MJ_CLOSE): ends the session it owns.
+    ///
+    /// Like every teardown through `HostDriver`, bounded by [`TEARDOWN_LIMIT`].
     pub fn close(&self, file: HostFile) {
-        self.adapter.close(file.id);
+        let id = file.id;
+        self.bounded("close", move |adapter| {
+            adapter.close(id);
+        });
     }
 
     /// The process `process` exited: what the kernel shell's process-exit notification does
     /// for each adapter (look for a session of the process, end it or wait for its teardown).
+    /// Bounded by [`TEARDOWN_LIMIT`].
     pub fn process_exited(&self, process: u64) {
-        while self.adapter.has_session_of_process(process) {
-            self.adapter.process_exited(process);
+        self.bounded("process exit", move |adapter| {
+            while adapter.has_session_of_process(process) {
+                adapter.process_exited(process);
+            }
+        });
+    }
+
+    /// Halts the adapter (ends any session, refuses new ones), bounded by [`TEARDOWN_LIMIT`].
+    pub fn halt(&self) {
+        self.bounded("halt", Adapter::halt);
+    }
+
+    /// Runs a teardown on a thread of its own and waits for it at most [`TEARDOWN_LIMIT`]: an
+    /// engine that hangs (a lost wake-up, a count that never reaches zero) makes the caller panic
+    /// with what hung instead of blocking the test forever. The stuck thread is left behind.
+    /// Called while the thread is already panicking, it does not wait.
+    // The panic is the report: this is the test harness's side of the host platform, never the
+    // engine's, and a test fails on it like on a failed assertion.
+    #[allow(clippy::panic)]
+    fn bounded(&self, what: &'static str, teardown: impl FnOnce(&Adapter<HostPlatform>) + Send + 'static) {
+        let adapter = self.adapter.clone();
+        let (done, finished) = platform_allocation(|| std::sync::mpsc::sync_channel::<()>(1));
+        let thread = platform_allocation(|| {
+            std::thread::Builder::new().name(std::format!("ringtun-{what}")).spawn(move || {
+                teardown(&adapter);
+                let _ = done.send(());
+            })
+        });
+        let Ok(thread) = thread else { panic!("{what}: no thread to run it on") };
+        if std::thread::panicking() {
+            // A failing test unwinding through a client's drop: its failure is already reported,
+            // and waiting (or a second panic, which aborts) would only hide it. The engine has
+            // its own mapping of the rings, so the client may free its memory meanwhile.
+            return;
+        }
+        match finished.recv_timeout(TEARDOWN_LIMIT) {
+            Ok(()) => {
+                let _ = thread.join();
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // The teardown panicked: the same panic here.
+                if let Err(panic) = thread.join() {
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                panic!("{what} did not return within {TEARDOWN_LIMIT:?}: the engine hangs")
+            }
         }
     }
 
@@ -725,7 +848,9 @@ impl HostDriver {
 
     /// Surprise removal: the session ends and new registrations are refused.
     pub fn surprise_remove(&self) {
-        self.adapter.end_session_and_refuse_registrations();
+        self.bounded("surprise removal", |adapter| {
+            adapter.end_session_and_refuse_registrations();
+        });
     }
 
     /// The adapter.
@@ -790,6 +915,11 @@ impl HostDriver {
         batch.statuses()
     }
 }
+
+/// Longest a teardown through [`HostDriver`] (close, process exit, surprise removal, halt) may
+/// take before it is reported as a hang. Teardowns take milliseconds, sanitized builds a few
+/// times more: this only ever fires on an engine that would never return.
+pub const TEARDOWN_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cold]
 fn out_of_memory() -> ! {

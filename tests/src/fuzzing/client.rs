@@ -1,16 +1,17 @@
 //! Target `client_send_ring`: the client library reading a Send ring written by a hostile
 //! driver. A stand-in driver (a [`Backend`] that accepts any valid registration) writes honest
-//! packets, scribbles anywhere in the ring, and publishes any `tail`; the client receives,
-//! reads and writes its packets (data, head room, tail room, whole frame), keeps some and
-//! releases them in any order, one at a time or several at once (`receive_many`,
-//! `release_many`).
+//! packets, scribbles anywhere in the ring, and publishes any `tail` (also one moved back onto
+//! packets the client holds); the client receives, reads and writes its packets (data, head
+//! room, tail room, whole frame), keeps some and releases them in any order, one at a time or
+//! several at once (`receive_many`, `release_many`).
 //!
 //! Promises: every packet handed out is the one the spec's parser finds at the client's cursor
 //! (after empty slots, which are skipped), and all its views have the lengths the header
-//! promises; a corrupt ring is reported as corrupt, a stopped one as ended; the client writes
-//! only its `head`, the headers of slots it was handed and the bytes of the slots it owns, never
-//! a byte outside the ring; `head` only ever moves to the end of a slot it was handed; a new
-//! session afterwards receives normally.
+//! promises; a `tail` moved back among the packets the client holds is corrupt, so no packet is
+//! handed out twice; a corrupt ring is reported as corrupt, a stopped one as ended; the client
+//! writes only its `head`, the headers of slots it was handed and the bytes of the slots it
+//! owns, never a byte outside the ring; `head` only ever moves to the end of a slot it was
+//! handed; a new session afterwards receives normally.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -297,10 +298,13 @@ impl<'s> Run<'_, 's> {
 
     fn hostile_tail(&mut self) {
         let raw = self.input.u32();
+        let aligned = |offset: u32| offset & !(self.geometry.alignment() - 1);
         let tail = match raw % 4 {
             0 => RING_STOPPED,
             1 => raw,
-            _ => self.geometry.wrap(raw) & !(self.geometry.alignment() - 1),
+            2 => aligned(self.geometry.wrap(raw)),
+            // Back from the published tail by up to 4 KiB: onto packets the client may hold.
+            _ => aligned(self.geometry.wrap(self.ring().load_tail().wrapping_sub((raw >> 2) % 0x1000))),
         };
         self.ring().store_tail(tail);
     }
@@ -311,6 +315,28 @@ impl<'s> Run<'_, 's> {
         let bytes = self.input.bytes(len);
         let len = bytes.len().min((self.geometry.data_area_size() - at) as usize);
         self.ring().write_data(at, &bytes[..len]).expect("inside the data area");
+    }
+
+    /// Section 6.1 rule 1 for the `tail` read: in range, aligned, and not among the packets the
+    /// client holds (from its released head, the `head` in the image, up to its cursor).
+    fn tail_rule(&self, image: &[u8], tail: u32) -> Result<(), RingFault> {
+        let capacity = self.geometry.capacity();
+        if tail >= capacity {
+            return Err(RingFault::TailOutOfRange(tail));
+        }
+        if !tail.is_multiple_of(self.geometry.alignment()) {
+            return Err(RingFault::TailMisaligned(tail));
+        }
+        let head_word = match self.geometry.version() {
+            RingVersion::V1 => ring_abi::v1::HEAD_OFFSET,
+            RingVersion::V2 => ring_abi::v2::HEAD_OFFSET,
+        };
+        let released = u32::from_le_bytes(image[head_word..head_word + 4].try_into().expect("4 bytes"));
+        let from_released = |offset: u32| (offset + capacity - released) % capacity;
+        if from_released(tail) < from_released(self.cursor) {
+            return Err(RingFault::TailBehindCursor { tail, cursor: self.cursor });
+        }
+        Ok(())
     }
 
     /// What the spec says the client finds at its cursor: empty v2 slots are skipped.
@@ -333,7 +359,11 @@ impl<'s> Run<'_, 's> {
         let image = self.image();
         let tail = self.ring().load_tail();
         let cursor_before = self.cursor;
-        let expected = if tail == RING_STOPPED { None } else { Some(self.expected(&image, tail)) };
+        let expected = if tail == RING_STOPPED {
+            None
+        } else {
+            Some(self.tail_rule(&image, tail).and_then(|()| self.expected(&image, tail)))
+        };
         let session = self.session;
         let got = self.client_writes(|| session.receive());
         match (got, expected) {
@@ -388,7 +418,10 @@ impl<'s> Run<'_, 's> {
         let mut expected = Vec::new();
         let mut fault = None;
         if !stopped {
-            while expected.len() < max {
+            if let Err(f) = self.tail_rule(&image, tail) {
+                fault = Some(f);
+            }
+            while fault.is_none() && expected.len() < max {
                 match self.expected(&image, tail) {
                     Ok(Some(view)) => {
                         self.own(&view);

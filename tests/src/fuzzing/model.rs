@@ -1,6 +1,7 @@
 //! An independent model of the spec's Receive-ring consumer (sections 6 and 7 of
-//! `docs/ring-protocol.md`), written from the spec rather than from the engine: which slots a
-//! round consumes, what each becomes (indication, or a drop under which counter), and where
+//! `docs/ring-protocol.md`), written from the spec rather than from the engine: whether the
+//! `tail` read is honest (in range, aligned, not moved back among the slots still held), which
+//! slots a round consumes, what each becomes (indication, or a drop under which counter), and where
 //! `head` is released to. The receive target runs it next to the engine over the same ring image
 //! and compares every indication, every counter and `head` after every step.
 
@@ -176,6 +177,14 @@ impl ReceiveModel {
         if tail == self.cursor && self.partial.is_none() {
             return Round::Empty;
         }
+        // Section 6.1 rule 1, on every tail read (also in a round that only carries on a split
+        // slot): in range, aligned, and not among the slots still held (from the released head
+        // up to the cursor).
+        if !self.tail_is_honest(tail) {
+            self.counters.faults += 1;
+            self.stopped = true;
+            return Round::Stopped;
+        }
         let start = out.len();
         // A round that carries on a split slot reads no new slot.
         let carried = self.partial.is_some();
@@ -223,6 +232,17 @@ impl ReceiveModel {
         } else {
             Round::Consumed
         }
+    }
+
+    /// Whether `tail` lies from the cursor up to, not including, the released head (any tail
+    /// while nothing is held), measured forward from the released head around the ring.
+    fn tail_is_honest(&self, tail: u32) -> bool {
+        let capacity = self.geometry.capacity();
+        if tail >= capacity || !tail.is_multiple_of(self.geometry.alignment()) {
+            return false;
+        }
+        let from_released = |offset: u32| (offset + capacity - self.released_head) % capacity;
+        from_released(tail) >= from_released(self.cursor)
     }
 
     /// The stack returned one packet of slot `id`.

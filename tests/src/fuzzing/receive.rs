@@ -1,7 +1,8 @@
 //! Target `receive_engine`: the engine's Receive-ring consumer over a hostile client's ring,
 //! driven deterministically on one thread (the host platform's polled mode). The input is a
 //! sequence of client and stack actions: honest slots (one packet, or several back to back with
-//! RECEIVE_SPLIT, of any kind and room), scribbles anywhere in the data area, any `tail`,
+//! RECEIVE_SPLIT, of any kind and room), scribbles anywhere in the data area, any `tail` (also
+//! one moved back onto slots the engine still holds),
 //! consumer rounds, the stack returning held packets in any order, indication failures.
 //!
 //! Promises, checked after every action against the independent model in [`super::model`]:
@@ -158,7 +159,13 @@ impl Run<'_> {
 
     fn hostile_tail(&mut self) {
         let raw = self.input.u32();
-        let tail = if raw & 1 == 0 { self.geometry.wrap(raw) & !(self.geometry.alignment() - 1) } else { raw };
+        let aligned = |offset: u32| offset & !(self.geometry.alignment() - 1);
+        let tail = match raw % 4 {
+            0 | 2 => aligned(self.geometry.wrap(raw)),
+            1 => raw,
+            // Back from the published tail by up to 4 KiB: onto slots the engine may still hold.
+            _ => aligned(self.geometry.wrap(self.rig.receive.load_tail().wrapping_sub((raw >> 2) % 0x1000))),
+        };
         self.rig.receive.store_tail(tail);
     }
 

@@ -6,7 +6,8 @@
 //! every accepted packet obeys section 6.1 (slot aligned, within `max_slot` and the published
 //! content, data inside the slot, the slot inside the data area); walking from head, the slots
 //! tile the content exactly up to `tail` or the walk stops at a fault; split packets lie inside
-//! their slot's data.
+//! their slot's data; after each accepted slot the published tail passes the consumer's tail
+//! rule (section 6.1 rule 1) and a tail moved back onto that slot fails it.
 
 use ring_abi::{
     PacketView, Ring, RingFault, RingGeometry, RingVersion, Room, SharedRing, MAX_HEADROOM, MAX_IP_PACKET_SIZE,
@@ -90,6 +91,13 @@ pub fn run(data: &[u8]) {
                 walked += view.slot_size;
                 assert!(walked <= content);
                 cursor = geometry.advance(cursor, view.slot_size);
+                // Rule 1 as a consumer that released nothing since `head`: the published tail is
+                // still honest after this slot; a tail moved back onto this slot is not.
+                assert_eq!(geometry.check_consumer_tail(head, cursor, tail), Ok(()));
+                assert_eq!(
+                    geometry.check_consumer_tail(head, cursor, view.slot_offset),
+                    Err(RingFault::TailBehindCursor { tail: view.slot_offset, cursor })
+                );
             }
             Err(fault) => {
                 check_fault(&geometry, fault, cursor, tail);
