@@ -343,6 +343,18 @@ mod tests {
         h[36] = 5 << 4;
         h[37] = 0x10;
         assert!(!rsc_eligible(&p, &h) && whole(&p, &h, &LINUX_TUN));
+        // IPv6: a fixed 40-byte header passes; anything longer (extension headers) does not.
+        let mut h6 = [0u8; 120];
+        h6[0] = 0x60;
+        h6[6] = 6;
+        h6[40 + 12] = 5 << 4;
+        h6[40 + 13] = 0x10;
+        let v6 = OffloadPlan { ip: IpVersion::V6, l3_len: 40, header_len: 60, ..valid };
+        assert!(rsc_eligible(&v6, &h6), "a plain IPv6 unit");
+        let mut h6x = [0u8; 120];
+        h6x[48 + 12] = 5 << 4;
+        h6x[48 + 13] = 0x10;
+        assert!(!rsc_eligible(&OffloadPlan { l3_len: 48, header_len: 68, ..v6 }, &h6x), "IPv6 with 8 more bytes");
         // UDP super-packets are outside these rules.
         let udp = plan(ChecksumState::Valid, Some(GsoKind::UdpL4));
         assert!(!rsc_eligible(&udp, &headers()));
