@@ -331,7 +331,11 @@ mod tests {
         let mut two = nop_ts.clone();
         two.extend_from_slice(&[1, 1]);
         two.extend_from_slice(&ts);
-        for bad in [vec![1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2], vec![2, 4, 5, 0xB4], two, vec![1, 1, 1, 8, 10, 0, 0, 0]]
+        // A kind-8 option whose length is not the timestamp's is no timestamp (its 10 bytes
+        // would otherwise be skipped as one).
+        let odd_ts = vec![8, 6, 1, 2, 3, 4, 1, 1, 1, 1, 1, 1];
+        for bad in
+            [vec![1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 2], vec![2, 4, 5, 0xB4], two, vec![1, 1, 1, 8, 10, 0, 0, 0], odd_ts]
         {
             let (p, h) = options(&bad);
             assert!(!rsc_eligible(&p, &h), "options {bad:?}");
@@ -360,6 +364,102 @@ mod tests {
         assert!(!rsc_eligible(&udp, &headers()));
         let udp_stack = StackOffloads { coalesced_udp: true, ..WINDOWS_RSC };
         assert!(whole(&udp, &headers(), &udp_stack));
+    }
+
+    /// A stack that coalesces but does not take the "checksums succeeded" mark gets a
+    /// `DATA_VALID` unit cut (with computed checksums), not indicated whole and marked.
+    #[test]
+    fn a_valid_unit_is_cut_for_a_stack_without_the_valid_mark() {
+        let valid = plan(ChecksumState::Valid, Some(GsoKind::TcpV4));
+        let unmarked = StackOffloads { checksum_valid: false, ..WINDOWS_RSC };
+        assert!(matches!(receive_action(&valid, &headers(), &unmarked), ReceiveAction::Segment(_)));
+        assert!(matches!(receive_action(&valid, &headers(), &WINDOWS_RSC), ReceiveAction::AsIs(_)));
+    }
+
+    /// The largest large send advertised (`MaxOffLoadSize`): the largest packet less the largest
+    /// headers the Send path cuts, 65 415 bytes.
+    #[test]
+    fn the_largest_large_send_leaves_room_for_the_largest_headers() {
+        assert_eq!(LARGE_SEND_MAX_PAYLOAD, 65_415);
+        assert_eq!(LARGE_SEND_MAX_PAYLOAD + ring_abi::MAX_OFFLOAD_HEADER as u32, ring_abi::MAX_IP_PACKET_SIZE);
+    }
+
+    /// Each checksum value of `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h): 1 both off, 2 transmit
+    /// only, 3 receive only, 4 both on, 0 unchanged.
+    #[test]
+    fn checksum_parameters_switch_each_direction() {
+        let (tx, rx) = (TaskOffloads::IPV4_CHECKSUM_TX, TaskOffloads::IPV4_CHECKSUM_RX);
+        for (value, want_tx, want_rx) in [(1, false, false), (2, true, false), (3, false, true), (4, true, true)] {
+            for start in [TaskOffloads::ALL, TaskOffloads::NONE] {
+                let p = OffloadParameters { ipv4_checksum: value, ..OffloadParameters::default() };
+                let set = start.apply(&p).unwrap();
+                assert_eq!((set.contains(tx), set.contains(rx)), (want_tx, want_rx), "value {value}");
+            }
+        }
+        let unchanged = TaskOffloads::ALL.apply(&OffloadParameters::default()).unwrap();
+        assert_eq!(unchanged, TaskOffloads::ALL);
+    }
+
+    /// Every field of a revision-5 `NDIS_OFFLOAD_PARAMETERS` is read from its own offset.
+    #[test]
+    fn offload_parameters_are_read_field_by_field() {
+        use parameters_layout::*;
+        let mut bytes = vec![0u8; usize::from(SIZE_REVISION_5)];
+        bytes[HEADER_TYPE] = 0x80;
+        bytes[HEADER_REVISION] = 5;
+        bytes[HEADER_SIZE..HEADER_SIZE + 2].copy_from_slice(&SIZE_REVISION_5.to_le_bytes());
+        // A distinct value at every field's offset.
+        let offsets: [usize; 18] = [
+            IPV4_CHECKSUM,
+            IPV4_CHECKSUM + 1,
+            IPV4_CHECKSUM + 2,
+            IPV4_CHECKSUM + 3,
+            IPV4_CHECKSUM + 4,
+            IPV4_CHECKSUM + 5,
+            IPV4_CHECKSUM + 6,
+            IPV4_CHECKSUM + 7,
+            IPV4_CHECKSUM + 8,
+            IPV4_CHECKSUM + 9,
+            IPV4_CHECKSUM + 10,
+            IPSEC_V2,
+            IPSEC_V2 + 1,
+            RSC_IPV4,
+            RSC_IPV4 + 1,
+            ENCAPSULATED_PACKET_TASK_OFFLOAD,
+            UDP_SEGMENTATION,
+            UDP_SEGMENTATION + 1,
+        ];
+        assert_eq!(
+            (IPV4_CHECKSUM, IPSEC_V2, RSC_IPV4, ENCAPSULATED_PACKET_TASK_OFFLOAD, UDP_SEGMENTATION),
+            (4, 20, 22, 24, 32)
+        );
+        for (k, &at) in offsets.iter().enumerate() {
+            bytes[at] = 0x40 + k as u8;
+        }
+        let (p, read) = OffloadParameters::parse(&bytes).unwrap();
+        assert_eq!(read, u32::from(SIZE_REVISION_5));
+        let got = [
+            p.ipv4_checksum,
+            p.tcp_ipv4_checksum,
+            p.udp_ipv4_checksum,
+            p.tcp_ipv6_checksum,
+            p.udp_ipv6_checksum,
+            p.lso_v1,
+            p.ipsec_v1,
+            p.lso_v2_ipv4,
+            p.lso_v2_ipv6,
+            p.tcp_connection_ipv4,
+            p.tcp_connection_ipv6,
+            p.ipsec_v2,
+            p.ipsec_v2_ipv4,
+            p.rsc_ipv4,
+            p.rsc_ipv6,
+            p.encapsulated_packet_task_offload,
+            p.uso_ipv4,
+            p.uso_ipv6,
+        ];
+        let want: alloc::vec::Vec<u8> = (0..18).map(|k| 0x40 + k as u8).collect();
+        assert_eq!(got.to_vec(), want);
     }
 }
 
