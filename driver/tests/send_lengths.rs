@@ -189,3 +189,24 @@ fn a_failed_copy_drops_the_packet_even_when_its_bytes_arrived() {
     }
     driver.close(file);
 }
+
+/// A batch that does not fit sends its longest prefix that fits (spec section 4.1): four packets
+/// of 60 000 bytes fill a 256 KiB ring, the fifth and everything after it are dropped as ring
+/// full, even a small packet that would fit the space left (nothing after a dropped packet is
+/// sent, so the order holds); `tail` ends exactly after the four slots.
+#[test]
+fn a_batch_larger_than_the_ring_sends_its_longest_fitting_prefix() {
+    let (driver, file, send, geometry, room, _memory) = session();
+    let big = vec![0x45u8; 60_000];
+    let small = vec![0x45u8; 20];
+    let batch: Vec<&[u8]> = vec![&big, &big, &big, &big, &big, &small];
+    let statuses = driver.transmit(&batch).unwrap();
+    let full = TransmitStatus::RingFull;
+    assert_eq!(statuses[..4], [TransmitStatus::Sent; 4]);
+    assert_eq!(statuses[4..], [full, full]);
+    let slot = ringtun_driver::ring_abi::v2_slot_size(60_000, room.headroom, room.tailroom).unwrap();
+    assert_eq!(send.load_tail(), 4 * slot, "four slots published");
+    assert!(geometry.capacity() - 4 * slot > ringtun_driver::ring_abi::v2_slot_size(20, 8, 8).unwrap());
+    assert_eq!(driver.adapter().stats().send_dropped_ring_full, 2);
+    driver.close(file);
+}
