@@ -122,6 +122,28 @@ fn a_large_send_arrives_as_one_super_packet() {
     assert_eq!(driver.adapter().stats().send_offload_packets, 1);
 }
 
+/// A large send whose IPv4 header checksum the stack left to the adapter (0) reaches the ring
+/// with the header checksum computed; the header's other bytes are the stack's.
+#[test]
+fn a_large_send_gets_its_ipv4_header_checksum() {
+    let driver = HostDriver::new();
+    let session = Session::open(HostBackend::open_default(&driver), config(true)).unwrap();
+    let mut packet = tcp4(10_000, 0x2000);
+    let want = [packet[10], packet[11]];
+    packet[10..12].copy_from_slice(&[0, 0]);
+    let request = TransmitOffload {
+        segmentation: Some((GsoKind::TcpV4, 1400)),
+        l4_checksum: true,
+        ip_checksum: true,
+        ..TransmitOffload::default()
+    };
+    assert_eq!(driver.transmit_offloaded(&[&packet], &[request]).unwrap(), vec![TransmitStatus::Sent]);
+    let got = session.receive_wait(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(got.data()[10..12], want, "the IPv4 header checksum");
+    assert_eq!(got.data()[..10], packet[..10]);
+    assert_eq!(got.data()[12..20], packet[12..20]);
+}
+
 /// Without offloads the engine cuts the large send itself.
 #[test]
 fn without_offloads_the_engine_cuts_a_large_send() {
