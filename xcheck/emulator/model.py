@@ -450,6 +450,29 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
     return seen
 
 
+def registry_string_to_integer(text, base):
+    """The integer NdisReadConfiguration makes of a REG_SZ value read as NdisParameterInteger
+    (base 10) or NdisParameterHexInteger (base 16): RtlUnicodeStringToInteger's reading, whose
+    status NDIS does not look at. Leading characters up to the space (U+0020) are skipped, then
+    an optional sign, then digits of the base up to the first character that is not one; no digit
+    is 0, a longer number keeps its low 32 bits, and a minus sign negates it modulo 2^32. The
+    read itself succeeds, whatever the text."""
+    at = 0
+    while at < len(text) and ord(text[at]) <= 0x20:
+        at += 1
+    negative = False
+    if at < len(text) and text[at] in "+-":
+        negative = text[at] == "-"
+        at += 1
+    total = 0
+    for char in text[at:]:
+        digit = int(char, 36) if char.isascii() and char.isalnum() else None
+        if digit is None or digit >= base:
+            break
+        total = (total * base + digit) & 0xFFFFFFFF
+    return (-total) & 0xFFFFFFFF if negative else total
+
+
 def bugcheck_report(code, params, read):
     """What KeBugCheckEx(code, *params) means, as one line; `read(addr, n)` reads memory. A Rust
     panic (code "RPNC") carries its location: file name address and length, line, column."""
@@ -1354,8 +1377,9 @@ class Model:
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo, registry=None):
         """An adapter NDIS is about to initialize: its miniport handle, functional device object and
-        registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ as an INF writes
-        it; None: an empty key; UNOPENABLE: a key NdisOpenConfigurationEx fails to open)."""
+        registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ, as the Advanced
+        page or NDIS writes a keyword's value; None: an empty key; UNOPENABLE: a key
+        NdisOpenConfigurationEx fails to open)."""
         registry = {} if registry is None else registry
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
                    "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": [],
@@ -1517,13 +1541,14 @@ class Model:
         found = [v for k, v in config["adapter"]["registry"].items() if k.lower() == name.lower()]
         value = None
         if found and kind in (NdisParameterInteger, NdisParameterHexInteger):
-            # A REG_DWORD as it is; a REG_SZ converted (base 10 for NdisParameterInteger), or not
-            # found when it is not a number.
+            # A REG_DWORD as it is; a REG_SZ converted as NDIS converts it (base 10 for
+            # NdisParameterInteger), successfully whatever its text: a value that is not a
+            # number reads as the integer the conversion makes of it (0 for "abc" or "").
             raw = found[0]
             if isinstance(raw, int):
                 value = raw & 0xFFFFFFFF
-            elif raw.strip().isdigit():
-                value = int(raw.strip(), 10 if kind == NdisParameterInteger else 16) & 0xFFFFFFFF
+            else:
+                value = registry_string_to_integer(raw, 10 if kind == NdisParameterInteger else 16)
         if value is None:
             self.se.mem_write(status_out, struct.pack("<I", NDIS_STATUS_FAILURE))
             return

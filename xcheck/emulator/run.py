@@ -1555,17 +1555,22 @@ def main():
                callback="HaltHandlerEx")
         adapter["halted"] = True
 
-    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (REG_SZ, as the INF "
-         "writes it) and *TCPChecksumOffloadIPv4 = 1 (transmit only) starts with LSOv2 IPv4 and the TCP/IPv4 "
-         "receive checksum off and still offered; the stack may turn LSOv2 IPv4 on")
-    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7"})
+    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (a REG_SZ, as the "
+         "Advanced page or NDIS writes a value; the INF declares only the defaults under Ndi\\params), "
+         "*TCPChecksumOffloadIPv4 = 1 (transmit only) and *RscIPv4 = \"Enabled\" (a REG_SZ NDIS reads as the "
+         "integer 0) starts with LSOv2 IPv4, the TCP/IPv4 receive checksum and RSC IPv4 off and still offered; "
+         "the stack may turn LSOv2 IPv4 on")
+    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7",
+                                         "*RscIPv4": "Enabled"})
     hardware, current = H["offload_hardware"], H["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
     want.Checksum.IPv4Receive.TcpChecksum = 0
-    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4 and the TCP/IPv4 receive checksum "
-           "off, everything else (RSC IPv6 with its out-of-range value included) on")
+    want.RscIPv4Enabled = 0
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 receive checksum and "
+           "RSC IPv4 (a non-numeric value, 0 as NDIS reads it) off, everything else (RSC IPv6 with its out-of-range "
+           f"value included) on; RSC {current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
     expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
            "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
     status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),

@@ -72,6 +72,7 @@ def main():
     scheduler()
     priorities()
     oid_tables()
+    registry_strings()
 
 
 def bugcheck():
@@ -359,6 +360,20 @@ def priorities():
     rejects("KeSetPriorityThread to LOW_PRIORITY", m.h_KeSetPriorityThread, "priority 0")
     print("test_model: a wait ended by a lower-priority thread is refused unless timed or the thread was raised "
           "through its referenced object")
+
+
+def registry_strings():
+    """A REG_SZ read as an integer: NDIS's conversion (RtlUnicodeStringToInteger, base 10), which
+    succeeds whatever the text."""
+    convert = M.registry_string_to_integer
+    for text, want in (("3", 3), ("0", 0), (" 2", 2), ("\t\x001", 1), ("+1", 1), ("-1", 0xFFFFFFFF), ("12abc", 12),
+                       ("abc", 0), ("", 0), ("Enabled", 0), ("0x10", 0), ("1 2", 1), ("4294967297", 1),
+                       ("\u0663", 0)):
+        got = convert(text, 10)
+        assert got == want, f"{text!r} read as {got:#x}, expected {want:#x}"
+    assert (convert("1F", 16), convert("1g", 16), convert("-a", 16)) == (0x1F, 1, 0xFFFFFFF6)
+    print("test_model: a REG_SZ keyword reads as NDIS's base-10 conversion makes it (blanks, sign, digits up "
+          "to the first other character; 0 without a digit)")
 
 
 def oid_tables():
