@@ -30,7 +30,7 @@ from layouts import (
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
     NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
     NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5,
-    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_LSO, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
     NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
@@ -57,6 +57,13 @@ NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
 NDIS_STATUS_FAILURE = 0xC0000001
 MDL_SOURCE_IS_NONPAGED_POOL = 0x4
 NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL = 1
+# The NetBufferListInfo entries of a sent NBL the miniport may complete with information
+# (TcpLargeSendNetBufferListInfo) or must leave alone (UdpSegmentationOffloadInfo, which is
+# TcpRecvSegCoalesceInfo below NDIS 6.83): kept as they are at NdisMSendNetBufferListsComplete,
+# then overwritten with SEND_INFO_POISON, which a write the driver makes into an NBL it no
+# longer owns changes.
+SEND_INFO_ENTRIES = (NBL_INFO_LSO, NBL_INFO_RSC_OR_USO)
+SEND_INFO_POISON = 0xDDDDDDDDDDDDDDDD
 NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL = 1
 NdisMediumIP = 19                         # NDIS_MEDIUM (ntddndis.h)
 MediaConnectStateConnected, MediaConnectStateDisconnected = 1, 2
@@ -574,6 +581,8 @@ class Model:
         self.nbls = {}                  # NBLs the model allocated for the driver (indications)
         self.send_in_flight = set()
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
+        self.send_requests = {}         # sent NBL in flight -> {SEND_INFO_ENTRIES index: value the stack set}
+        self.completed_info = {}        # completed NBL -> {SEND_INFO_ENTRIES index: value at completion}
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
         self.indication_info = {}       # indicated NBL -> (checksum info, RSC info) as decoded dicts
@@ -1701,6 +1710,27 @@ class Model:
     def held_by_stack(self):
         return [n for n, i in self.nbls.items() if i["indicated"] and not i["returned"]]
 
+    def nbl_info(self, nbl, index):
+        return self.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+
+    def sent_by_stack(self, nbls, owner, status):
+        """The stack hands `nbls` to the miniport `owner` (before MiniportSendNetBufferLists): each
+        in flight until completed once, with `status`; its SEND_INFO_ENTRIES as the stack set
+        them are kept for the checks at completion."""
+        for nbl in nbls:
+            self.send_in_flight.add(nbl)
+            self.send_expected[nbl] = (owner, status)
+            self.send_requests[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+
+    def check_completed_untouched(self, nbls):
+        """After the send call returned: nothing the driver did once it had completed `nbls`
+        wrote into their information entries (each still SEND_INFO_POISON)."""
+        for nbl in nbls:
+            for i in SEND_INFO_ENTRIES:
+                check(self.nbl_info(nbl, i) == SEND_INFO_POISON,
+                      f"NBL {nbl:#x}: NetBufferListInfo[{i}] written after NdisMSendNetBufferListsComplete "
+                      f"({self.nbl_info(nbl, i):#x}), in an NBL the miniport no longer owns")
+
     def h_NdisMSendNetBufferListsComplete(self):
         miniport, chain, flags = self.args(3)
         self.adapter(miniport)
@@ -1714,6 +1744,13 @@ class Model:
         done = check_completed_chain(self.mem, chain, self.send_in_flight, expected)
         self.send_in_flight.difference_update(done)
         self.completions.append(done)
+        # The completion information as NDIS reads it when the NBL comes back; once NDIS has the
+        # NBL, the miniport may no longer write it.
+        for nbl in done:
+            self.send_requests.pop(nbl, None)
+            self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            for i in SEND_INFO_ENTRIES:
+                self.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * i, SEND_INFO_POISON)
 
     def h_NdisMIndicateStatusEx(self):
         miniport, indication = self.args(2)

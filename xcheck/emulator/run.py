@@ -609,9 +609,7 @@ def main():
         return nbls, expected_packets
 
     def hand_to_miniport(nbls, status, adapter):
-        m.send_in_flight.update(nbls)
-        for n in nbls:
-            m.send_expected[n] = (adapter["handle"], status)
+        m.sent_by_stack(nbls, adapter["handle"], status)
 
     def send(nbls, status, irql=M.PASSIVE_LEVEL, adapter=None, what="MiniportSendNetBufferLists"):
         adapter = adapter or A
@@ -622,6 +620,7 @@ def main():
                callback="SendNetBufferListsHandler")
         expect(len(m.completions) == before + 1 and m.completions[-1] == nbls, "each NBL completed exactly once")
         expect(not m.send_in_flight, "NBLs left uncompleted")
+        m.check_completed_untouched(nbls)
 
     def send_ring_packets(session, offset):
         s_sys = session["send"]
@@ -958,8 +957,9 @@ def main():
     def set_info(nbl, index, value):
         m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
 
-    def get_info(nbl, index):
-        return m.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+    def completed_info(nbl, index):
+        """A sent NBL's information entry as it was when the driver completed the NBL."""
+        return m.completed_info[nbl][index]
 
     def offload_ring_slots(session, offset):
         """Slots of an offload session's Send ring from `offset`: (metadata tuple, packet bytes)."""
@@ -1054,9 +1054,9 @@ def main():
            f"USO slot: metadata {slots[1][0]}, bytes {'as expected' if slots[1][1] == with_pseudo_sum(big6, 40, 46) else 'differ'}")
     expect(slots[2] == ((OFFLOAD_F_NEEDS_CSUM, 0, 0, 0, 20, 16), with_pseudo_sum(small, 20, 36)),
            f"checksum request slot {slots[2][0]}")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {get_info(nbls[0], 2):#x}: "
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {completed_info(nbls[0], 2):#x}: "
            f"LsoV2TransmitComplete.Type V2, Reserved 0 expected")
-    expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
+    expect(completed_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
 
     step("no receive offload before OID_OFFLOAD_ENCAPSULATION: a DATA_VALID super-packet is cut, nothing marked; "
          "the encapsulation set on as ndis.h tells a protocol to (IEEE 802.3, HeaderSize 14; LLC/SNAP routed for IPv6) "
@@ -1171,8 +1171,8 @@ def main():
     expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
            f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
            f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
-           f"{get_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
+           f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
 
     step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
          "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left)")
@@ -1180,7 +1180,7 @@ def main():
     set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20)                        # MSS, TcpHeaderOffset, Type V1
     send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
     expect(offload_ring_slots(SF, tail)[0] == [], "an LSOv1 NBL reached the ring")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {get_info(nbls[0], L.NBL_INFO_LSO):#x}")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {completed_info(nbls[0], L.NBL_INFO_LSO):#x}")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
@@ -1411,6 +1411,7 @@ def main():
     close("IRP_MJ_CLOSE with a send arriving")
     expect(trigger["fired"] is not None and trigger["fired"].state == "exited", "the late send did not run")
     expect(m.completions[-1] == late and not m.send_in_flight, "the late NBL was not completed exactly once")
+    m.check_completed_untouched(late)
     expect(m.mem.u32(S["send"] + V2_TAIL) == RING_STOPPED, "Send tail")
 
     step("a process exit during a registration, between its decision to raise the link and the indication: "
