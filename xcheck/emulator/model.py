@@ -31,7 +31,8 @@ from layouts import (
     NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
     NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5,
     NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_LSO, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
-    NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1)
+    NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1,
+    LSO_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -455,6 +456,35 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
         seen.append(nbl)
         nbl = mem.field(nbl, NBL, "Next")
     return seen
+
+
+NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE = 1   # ndis.h (V1 is 0)
+
+
+def check_lso_completion(request, completed):
+    """An NBL's TcpLargeSendNetBufferListInfo at NdisMSendNetBufferListsComplete (`completed`)
+    against the value the stack set (`request`), both the whole pointer-sized entry. Without LSO
+    information (0) the entry stays 0. Otherwise the miniport fills in the completion arm of the
+    request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when a send operation is
+    complete, the miniport driver must set this member to zero"), or LsoV1TransmitComplete with
+    TcpPayload the payload bytes sent; Type (bit 30) and Reserved2 (bit 31, "reserved for NDIS")
+    are the request's, and so is the rest of the PVOID (its upper half on x64)."""
+    if request == 0:
+        check(completed == 0, f"LSO information {completed:#x} on an NBL sent without any")
+        return
+    sent = LSO_NBL_INFO.from_buffer_copy(struct.pack("<I", request & 0xFFFFFFFF))
+    done = LSO_NBL_INFO.from_buffer_copy(struct.pack("<I", completed & 0xFFFFFFFF))
+    check(completed >> 32 == request >> 32,
+          f"LSO completion {completed:#x}: the upper half of the entry ({request:#x} as sent) changed")
+    if sent.LsoV2Transmit.Type == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE:
+        arm, kept = done.LsoV2TransmitComplete, sent.LsoV2Transmit.IPVersion
+        check(arm.Reserved == 0, f"LsoV2TransmitComplete.Reserved {arm.Reserved:#x} (must be zero) in {completed:#x}")
+    else:
+        arm, kept = done.LsoV1TransmitComplete, sent.LsoV1Transmit.Reserved2
+    check(arm.Type == sent.LsoV2Transmit.Type,
+          f"LSO completion {completed:#x}: Type {arm.Type}, the request's ({request:#x}) was {sent.LsoV2Transmit.Type}")
+    check(arm.Reserved2 == kept,
+          f"LSO completion {completed:#x}: Reserved2 (bit 31, reserved for NDIS) changed from the request's {request:#x}")
 
 
 def registry_string_to_integer(text, base):
@@ -1747,8 +1777,12 @@ class Model:
         # The completion information as NDIS reads it when the NBL comes back; once NDIS has the
         # NBL, the miniport may no longer write it.
         for nbl in done:
-            self.send_requests.pop(nbl, None)
-            self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            request = self.send_requests.pop(nbl)
+            info = self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO])
+            check(info[NBL_INFO_RSC_OR_USO] == request[NBL_INFO_RSC_OR_USO],
+                  f"NBL {nbl:#x}: NetBufferListInfo[{NBL_INFO_RSC_OR_USO}] {info[NBL_INFO_RSC_OR_USO]:#x} at "
+                  f"completion, {request[NBL_INFO_RSC_OR_USO]:#x} as sent (USO has no completion information)")
             for i in SEND_INFO_ENTRIES:
                 self.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * i, SEND_INFO_POISON)
 

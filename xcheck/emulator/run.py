@@ -1171,16 +1171,21 @@ def main():
     expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
            f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
            f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
-    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
-           f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30 | 1 << 31, f"LSOv2 IPv6 completion information "
+           f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0, Reserved2 as "
+           f"the request's IPVersion (1) expected")
 
     step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
-         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left)")
+         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left), Type, Reserved2 and the upper half "
+         "of the entry as the stack left them")
     nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
-    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20)                        # MSS, TcpHeaderOffset, Type V1
+    # MSS, TcpHeaderOffset, Type V1; Reserved2 and the upper half of the PVOID set, to be kept.
+    keep = 0x5A5A5A5A << 32 | 1 << 31
+    set_info(nbls[0], L.NBL_INFO_LSO, keep | 1000 | 20 << 20)
     send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
     expect(offload_ring_slots(SF, tail)[0] == [], "an LSOv1 NBL reached the ring")
-    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {completed_info(nbls[0], L.NBL_INFO_LSO):#x}")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == keep,
+           f"LSOv1 completion information {completed_info(nbls[0], L.NBL_INFO_LSO):#x}, {keep:#x} expected")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")

@@ -73,6 +73,7 @@ def main():
     priorities()
     oid_tables()
     registry_strings()
+    lso_completions()
 
 
 def bugcheck():
@@ -374,6 +375,29 @@ def registry_strings():
     assert (convert("1F", 16), convert("1g", 16), convert("-a", 16)) == (0x1F, 1, 0xFFFFFFF6)
     print("test_model: a REG_SZ keyword reads as NDIS's base-10 conversion makes it (blanks, sign, digits up "
           "to the first other character; 0 without a digit)")
+
+
+def lso_completions():
+    """The LSO information a miniport completes an NBL with: the completion arm of the request's
+    type, Type and Reserved2 and the upper half kept, LsoV2TransmitComplete.Reserved zero."""
+    v2, v2_ipv6, v1 = 1000 | 20 << 20 | 1 << 30, 1200 | 40 << 20 | 1 << 30 | 1 << 31, 1000 | 20 << 20
+    upper = 0x5A5A5A5A << 32
+    M.check_lso_completion(0, 0)
+    M.check_lso_completion(v2, 1 << 30)
+    M.check_lso_completion(v2_ipv6, 1 << 30 | 1 << 31)
+    M.check_lso_completion(upper | v2, upper | 1 << 30)
+    M.check_lso_completion(v1, 0)
+    M.check_lso_completion(upper | 1 << 31 | v1, upper | 1 << 31 | 1460)
+    check = M.check_lso_completion
+    rejects("LSO information on an NBL sent without", lambda: check(0, 1 << 30), "sent without any")
+    rejects("Reserved2 of an IPv6 LSOv2 NBL cleared", lambda: check(v2_ipv6, 1 << 30), "Reserved2")
+    rejects("LsoV2TransmitComplete.Reserved left as the MSS", lambda: check(v2, v2), "Reserved 0x")
+    rejects("Type V2 turned V1", lambda: check(v2, 0), "Type 0")
+    rejects("Type V1 turned V2", lambda: check(v1, 1 << 30), "Type 1")
+    rejects("the upper half truncated", lambda: check(upper | v2, 1 << 30), "upper half")
+    rejects("Reserved2 of an LSOv1 NBL cleared", lambda: check(1 << 31 | v1, 0), "Reserved2")
+    print("test_model: an LSO completion keeps Type, Reserved2 and the upper half and zeroes "
+          "LsoV2TransmitComplete.Reserved; anything else is refused")
 
 
 def oid_tables():

@@ -218,25 +218,37 @@ pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) 
     request
 }
 
-/// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
-/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; an LSOv1 NBL
-/// (never offered, so never sent: completed as failed) gets `LsoV1TransmitComplete` with
-/// `TcpPayload` 0 (no payload sent) and its `Type` kept, so no MSS or offset bits of the request
-/// are left to be read as a payload count; an NBL without LSO information is left as it is.
+/// The LSO information of a completed NBL, read, modified and written back whole. An LSOv2 NBL
+/// gets `LsoV2TransmitComplete` with `Reserved` (bits 0–29) zero, as NDIS requires of a miniport
+/// that completes one; an LSOv1 NBL (never offered, so never sent: completed as failed) gets
+/// `LsoV1TransmitComplete` with `TcpPayload` (bits 0–29) 0, no payload sent, so no MSS or offset
+/// bits of the request are left to be read as a payload count. Every other bit is the stack's:
+/// `Type` (bit 30, the same bit in the request and completion arms), `Reserved2` (bit 31,
+/// "reserved for NDIS"; `LsoV2Transmit.IPVersion` on the way down) and the rest of the
+/// pointer-sized entry (its upper half). An NBL without LSO information is left as it is.
 pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
     let value = word(lso);
     if value == 0 {
         return lso;
     }
-    let complete = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
-        let typed = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
-        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(typed, 0)
+    let completed = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(value, 0)
     } else {
-        let typed = LSO_V1_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE);
-        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(typed, 0)
+        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(value, 0)
     };
-    complete as usize as *mut c_void
+    let upper = lso as usize & !(u32::MAX as usize);
+    (upper | completed as usize) as *mut c_void
 }
+
+// The request's `Type` is the completion's, in both versions (ndis.h: `Transmit.Type`,
+// `LsoV1TransmitComplete.Type` and `LsoV2TransmitComplete.Type` are all bit 30), and the fields
+// `lso_completion` rewrites end below it.
+const _: () = {
+    assert!(LSO_TRANSMIT_TYPE.shift == LSO_V1_TRANSMIT_COMPLETE_TYPE.shift);
+    assert!(LSO_TRANSMIT_TYPE.shift == LSO_V2_TRANSMIT_COMPLETE_TYPE.shift);
+    assert!(LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.shift + LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.width == 30);
+    assert!(LSO_V2_TRANSMIT_COMPLETE_RESERVED.shift + LSO_V2_TRANSMIT_COMPLETE_RESERVED.width == 30);
+};
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
 /// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid,
