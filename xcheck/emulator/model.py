@@ -487,6 +487,29 @@ def check_lso_completion(request, completed):
           f"LSO completion {completed:#x}: Reserved2 (bit 31, reserved for NDIS) changed from the request's {request:#x}")
 
 
+def check_receive_checksum(value, version):
+    """An indicated NBL's TcpIpChecksumNetBufferListInfo (the whole pointer-sized entry) for an
+    IPv`version` packet, against the Receive arm of ndis.h (NDIS 6.30: TcpChecksumFailed,
+    UdpChecksumFailed, IpChecksumFailed, TcpChecksumSucceeded, UdpChecksumSucceeded,
+    IpChecksumSucceeded, Loopback, TcpChecksumValueInvalid, IpChecksumValueInvalid; bits 0-8)
+    and the DDI reference: no bit beyond the arm; no failed checksum or loopback (the driver
+    passes on only what it validated); no IPv4 header checksum on an IPv6 packet; a value marked
+    not valid only beside its checksum marked validated ("validated by the NIC but the ...
+    checksum value in the packet is not valid"), IpChecksumValueInvalid only on IPv4 ("for an
+    IPv4 packet"). Returns the Receive arm decoded."""
+    check(value >> 9 == 0, f"checksum information {value:#x}: bits beyond the Receive arm (bits 9 and up) set")
+    r = CHECKSUM_NBL_INFO.from_buffer_copy(struct.pack("<I", value)).Receive
+    check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
+          "an indication claims a failed checksum or a loopback")
+    check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+    check(not (r.IpChecksumValueInvalid and version != 4), "IpChecksumValueInvalid on an IPv6 packet")
+    check(not r.TcpChecksumValueInvalid or r.TcpChecksumSucceeded,
+          f"checksum information {value:#x}: TcpChecksumValueInvalid without TcpChecksumSucceeded")
+    check(not r.IpChecksumValueInvalid or r.IpChecksumSucceeded,
+          f"checksum information {value:#x}: IpChecksumValueInvalid without IpChecksumSucceeded")
+    return r
+
+
 def registry_string_to_integer(text, base):
     """The integer NdisReadConfiguration makes of a REG_SZ value read as NdisParameterInteger
     (base 10) or NdisParameterHexInteger (base 16): RtlUnicodeStringToInteger's reading, whose
@@ -1688,14 +1711,9 @@ class Model:
             info["indicated"] = True
             self.indications.append((miniport, nbl, data))
             slots = nbl + NBL.off("NetBufferListInfo")
-            checksum = CHECKSUM_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_CHECKSUM, 4)))
             rsc = RSC_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_RSC_OR_USO, 4)))
-            check(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM) >> 32 == 0 and self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0,
-                  "NBL information entries beyond their 32 bits")
-            r = checksum.Receive
-            check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
-                  "an indication claims a failed checksum or a loopback")
-            check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+            check(self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0, "NBL information entries beyond their 32 bits")
+            r = check_receive_checksum(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM), version)
             self.indication_info[nbl] = (
                 {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded",
                                             "TcpChecksumValueInvalid", "IpChecksumValueInvalid")},

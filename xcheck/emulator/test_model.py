@@ -74,6 +74,7 @@ def main():
     oid_tables()
     registry_strings()
     lso_completions()
+    receive_checksums()
 
 
 def bugcheck():
@@ -398,6 +399,26 @@ def lso_completions():
     rejects("Reserved2 of an LSOv1 NBL cleared", lambda: check(1 << 31 | v1, 0), "Reserved2")
     print("test_model: an LSO completion keeps Type, Reserved2 and the upper half and zeroes "
           "LsoV2TransmitComplete.Reserved; anything else is refused")
+
+
+def receive_checksums():
+    """The Receive arm of an indication's checksum information: bits 0-8 only, a value-invalid bit
+    only beside its succeeded bit, the IPv4 header checksum bits only on IPv4."""
+    tcp, udp, ip, tcp_invalid, ip_invalid = 1 << 3, 1 << 4, 1 << 5, 1 << 7, 1 << 8
+    for value, version in ((0, 4), (0, 6), (tcp | ip, 4), (tcp | ip | tcp_invalid | ip_invalid, 4), (udp | ip, 4),
+                           (tcp | tcp_invalid, 6), (udp, 6)):
+        M.check_receive_checksum(value, version)
+    check = M.check_receive_checksum
+    rejects("TcpChecksumValueInvalid alone", lambda: check(ip | tcp_invalid, 4), "without TcpChecksumSucceeded")
+    rejects("IpChecksumValueInvalid alone", lambda: check(tcp | ip_invalid, 4), "without IpChecksumSucceeded")
+    rejects("IpChecksumValueInvalid on IPv6", lambda: check(tcp | ip_invalid, 6), "IpChecksumValueInvalid on an IPv6")
+    rejects("IpChecksumSucceeded on IPv6", lambda: check(tcp | ip, 6), "IpChecksumSucceeded on an IPv6")
+    rejects("a failed checksum", lambda: check(1, 4), "failed checksum")
+    rejects("a loopback", lambda: check(1 << 6, 4), "loopback")
+    for bit in (9, 16, 31, 32):
+        rejects(f"bit {bit}", lambda: check(tcp | 1 << bit, 4), "beyond the Receive arm")
+    print("test_model: an indication's checksum information holds only Receive-arm bits, each value-invalid bit "
+          "beside its succeeded bit, the IPv4 header bits on IPv4 only")
 
 
 def oid_tables():
