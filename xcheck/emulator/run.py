@@ -1207,14 +1207,18 @@ def main():
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
     expect([meta for meta, _ in offload_ring_slots(SF, tail)[0]] == [(OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000,
                                                                        20, 16)], "the LSO NBL after LSO is back on")
-    step("OID_OFFLOAD_ENCAPSULATION sets IPv4 off: every IPv4 offload indicated off (IPv6's kept), an LSO NBL "
-         "completed with NDIS_STATUS_FAILURE, a DATA_VALID IPv4 super-packet cut unmarked; set on again, all back")
+    step("OID_OFFLOAD_ENCAPSULATION sets IPv4 off: every IPv4 offload indicated off (IPv6's kept; both IPv4 "
+         "checksum directions all zero, Encapsulation NDIS_ENCAPSULATION_NOT_SUPPORTED), an LSO NBL completed with "
+         "NDIS_STATUS_FAILURE, a DATA_VALID IPv4 super-packet cut unmarked; set on again, all back")
     status, read, _, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation((O.SET_OFF, 0)), adapter=F)
     expect((status, read) == (0, 28), f"OID_OFFLOAD_ENCAPSULATION IPv4 off: {status:#x}")
     now, full = F["offload_configs"][-1], F["offload"]
     c = now.Checksum
     expect((c.IPv4Transmit.TcpChecksum, c.IPv4Transmit.UdpChecksum, c.IPv4Transmit.IpChecksum, c.IPv4Receive.TcpChecksum,
             c.IPv4Receive.UdpChecksum, c.IPv4Receive.IpChecksum) == (0,) * 6, "IPv4 checksums indicated on")
+    expect(bytes(c.IPv4Transmit) == bytes(8) and bytes(c.IPv4Receive) == bytes(8),
+           f"IPv4 checksum directions with every checksum off: Encapsulation {c.IPv4Transmit.Encapsulation:#x}/"
+           f"{c.IPv4Receive.Encapsulation:#x}, 0 (NDIS_ENCAPSULATION_NOT_SUPPORTED) and all fields 0 expected")
     expect(bytes(now.LsoV2.IPv4) == bytes(12) and bytes(now.UdpSegmentation.IPv4) == bytes(12)
            and now.RscIPv4Enabled == 0, "IPv4 LSO, USO or RSC indicated on")
     expect(bytes(c.IPv6Transmit) == bytes(full.Checksum.IPv6Transmit) and bytes(now.LsoV2.IPv6) == bytes(full.LsoV2.IPv6)

@@ -64,7 +64,9 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
 /// the fixed IPv6 header). Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the
 /// IEEE 802.3 kinds a protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have
-/// no link-layer header under any of them.
+/// no link-layer header under any of them. An offload that is off is all zero, its encapsulation
+/// `NDIS_ENCAPSULATION_NOT_SUPPORTED` included: so is a checksum direction (`IPv4Transmit`,
+/// `IPv4Receive`, `IPv6Transmit`, `IPv6Receive`) none of whose checksums is on.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;
@@ -74,7 +76,11 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         ..NDIS_OFFLOAD::default()
     };
     let checksum = &mut offload.Checksum;
+    let off = NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NOT_SUPPORTED, Fields: 0 };
     let v4 = |tcp: TaskOffloads, udp: TaskOffloads, ip: TaskOffloads, rx: bool| {
+        if !set.intersects(tcp.union(udp).union(ip)) {
+            return off;
+        }
         let (options, tcp_options, tcp_bits, udp_bits, ip_bits) = if rx {
             (
                 CHECKSUM_IPV4_RX_IP_OPTIONS,
@@ -101,6 +107,9 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     let v6 = |tcp: TaskOffloads, udp: TaskOffloads, rx: bool| {
+        if !set.intersects(tcp.union(udp)) {
+            return off;
+        }
         let (extension, tcp_options, tcp_bits, udp_bits) = if rx {
             (
                 CHECKSUM_IPV6_RX_EXTENSION_HEADERS,
@@ -130,6 +139,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     checksum.IPv6Transmit = v6(TaskOffloads::TCP6_CHECKSUM_TX, TaskOffloads::UDP6_CHECKSUM_TX, false);
     checksum.IPv6Receive = v6(TaskOffloads::TCP6_CHECKSUM_RX, TaskOffloads::UDP6_CHECKSUM_RX, true);
     // An offload that is off is all zero (encapsulation NOT_SUPPORTED included).
+    const _: () = assert!(NDIS_ENCAPSULATION_NOT_SUPPORTED == 0);
     if set.contains(TaskOffloads::LSO_V4) {
         offload.LsoV2.IPv4 = NDIS_LSO_V2_IPV4 {
             Encapsulation: OFFLOAD_ENCAPSULATIONS,
