@@ -51,12 +51,16 @@ V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
 MINIPORT_F, MINIPORT_G = 0x6D696E6E, 0x6D696E6F
-MINIPORT_H, MINIPORT_I = 0x6D696E70, 0x6D696E71
+MINIPORT_H, MINIPORT_I, MINIPORT_J = 0x6D696E70, 0x6D696E71, 0x6D696E72
 # The standardized INF keywords of the task offloads ringtun offers (NDIS: "Standardized INF
 # Keywords for TCP/IP Offload"): what a miniport reads from its registry key at initialization.
+# The granular ones ("the miniport driver must read all of the granular settings from the
+# registry at initialization"), then the grouped checksum keywords ("Using Registry Values to
+# Enable and Disable Task Offloading").
 STANDARDIZED_OFFLOAD_KEYWORDS = [
     "*IPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv6", "*UDPChecksumOffloadIPv4",
-    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6"]
+    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6",
+    "*TCPUDPChecksumOffloadIPv4", "*TCPUDPChecksumOffloadIPv6"]
 # The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
 # offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
 REGISTRATION_FLAG_OFFLOAD = 2
@@ -282,7 +286,8 @@ def main():
         expect(status == 0, f"MiniportRestart returned {status:#x}")
         return adapter
 
-    step("MiniportInitializeEx and MiniportRestart (the eleven standardized offload keywords read, none set)")
+    step("MiniportInitializeEx and MiniportRestart (the thirteen standardized offload keywords read, eleven granular "
+         "and two grouped, none set)")
     A = initialize(MINIPORT_A)
     expect(sorted(A["keywords_read"]) == sorted(STANDARDIZED_OFFLOAD_KEYWORDS),
            f"keywords read at initialization: {A['keywords_read']}")
@@ -1590,6 +1595,21 @@ def main():
            and bytes(now.Checksum) == bytes(current.Checksum),
            "LSOv2 IPv4 turned on by the stack; the TCP/IPv4 receive checksum still off as the keyword said")
     halt(H)
+
+    step("the grouped checksum keywords: an adapter whose registry says *TCPUDPChecksumOffloadIPv4 = 1 (transmit "
+         "only) and *TCPUDPChecksumOffloadIPv6 = 0 starts with every IPv4 receive checksum and every IPv6 checksum "
+         "off (those directions all zero), the IPv4 transmit checksums on, and all still offered")
+    J = initialize(MINIPORT_J, registry={"*TCPUDPChecksumOffloadIPv4": "1", "*TCPUDPChecksumOffloadIPv6": "0"})
+    hardware, current = J["offload_hardware"], J["offload"]
+    expect(bytes(hardware) == bytes(A["offload_hardware"]), "the grouped keywords changed the hardware capabilities")
+    want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
+    for direction in (want.Checksum.IPv4Receive, want.Checksum.IPv6Transmit, want.Checksum.IPv6Receive):
+        ctypes.memset(ctypes.addressof(direction), 0, ctypes.sizeof(direction))
+    c = current.Checksum
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration with the grouped keywords: "
+           f"IPv4Transmit {bytes(c.IPv4Transmit).hex()}, IPv4Receive {bytes(c.IPv4Receive).hex()}, "
+           f"IPv6Transmit {bytes(c.IPv6Transmit).hex()}, IPv6Receive {bytes(c.IPv6Receive).hex()}")
+    halt(J)
 
     step("the standardized offload keywords: an adapter whose configuration cannot be opened starts with every "
          "offload on")
