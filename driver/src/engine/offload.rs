@@ -151,6 +151,11 @@ pub fn receive_action(plan: &OffloadPlan, headers: &[u8], stack: &StackOffloads)
                 Some(p) if stack.partial_checksum => ReceiveAction::AsIs(info(p, None)),
                 _ => ReceiveAction::Segment(info(computed, None)),
             },
+            // Deliberately "values not computed" on a single packet too, not only on a coalesced
+            // unit (where NDIS documents the value-invalid bits): the client validated the
+            // checksums, but nothing says the values it left in the fields are right, so a
+            // stack that forwards the packet must recompute them rather than update them
+            // (docs/oids.md, "The checksum information of an indication").
             ChecksumState::Valid if stack.checksum_valid => ReceiveAction::AsIs(info(as_client_wrote, None)),
             ChecksumState::Valid | ChecksumState::Unknown => {
                 ReceiveAction::AsIs(info(IndicatedChecksum::Unknown, None))

@@ -266,6 +266,14 @@ const _: () = {
 /// header checksum values are not to be used (`TcpChecksumValueInvalid`,
 /// `IpChecksumValueInvalid`: NDIS, "Indicating Coalesced Segments"); `TcpRecvSegCoalesceInfo`
 /// carries the segment count of a super-packet indicated whole.
+///
+/// The value-invalid bits go with every packet whose values the engine did not compute, a
+/// single `DATA_VALID` packet (`CoalescedSegCount` 0) as well as a coalesced unit: deliberately,
+/// beyond the DDI reference, which describes them for coalesced segments only. The client
+/// validated the checksums, but the engine cannot know that it wrote correct values, and the
+/// stack must recompute them before it forwards the packet. (The reference's "miniport drivers
+/// that do not support RSC should set this flag to zero" does not apply: the adapter supports
+/// RSC.) Why, and what is unverified: docs/oids.md.
 pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
     let mut checksum = 0u32;
     if let IndicatedChecksum::Valid { value_computed } = info.checksum {
