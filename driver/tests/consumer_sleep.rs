@@ -1,7 +1,9 @@
 //! The consumer thread on an idle Receive ring: it declares itself alertable and sleeps once,
 //! re-checking `tail` on a timer inside that one sleep (no wake-up is counted as lost while the
 //! ring stays idle); a signalled packet wakes it, and an unsignalled one is found by a re-check
-//! and counted as a lost wake-up. Every wait bounded.
+//! and counted as a lost wake-up. The re-check schedule of a sleep, as the host logs it: doubling
+//! to the long interval while the client signals, to the short one for good after a lost
+//! wake-up. Every wait bounded.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,8 +13,8 @@ use ringtun_driver::host::{HostDriver, HostFile, RingAllocation};
 use ringtun_driver::platform::Event as _;
 use ringtun_driver::ring_abi::v2::{RegistrationV2, RingDescV2};
 use ringtun_driver::ring_abi::{
-    CallerBitness, PacketHeader, Ring, RingGeometry, Room, SharedRing, IOCTL_REGISTER_RINGS, MIN_RING_CAPACITY,
-    RING_STOPPED,
+    CallerBitness, PacketHeader, Ring, RingGeometry, Room, SharedRing, CONSUMER_RECHECK_MAX_NS,
+    CONSUMER_RECHECK_MIN_NS, CONSUMER_RECHECK_SIGNALLED_MAX_NS, IOCTL_REGISTER_RINGS, MIN_RING_CAPACITY, RING_STOPPED,
 };
 use zerocopy::IntoBytes;
 
@@ -118,4 +120,56 @@ fn idle_consumer_sleeps_once_and_wakes_for_packets() {
     assert_eq!((end.receive_packets, end.receive_lost_wakeups), (2, after.receive_lost_wakeups + 1));
     assert_ne!(c.ring.load_head(), RING_STOPPED);
     assert_eq!(driver.stack().take_delivered().len(), 2);
+}
+
+/// The re-check intervals of the first sleep that starts at or after the `from`-th logged timed
+/// wait, once `count` of them have been logged (waited for, bounded). A sleep starts with the
+/// shortest interval; the sleep that was under way at `from` logs only longer ones.
+fn sleep_schedule(driver: &HostDriver, from: usize, count: usize) -> Vec<u64> {
+    let found = |log: &[u64]| {
+        let start = from + log.get(from..)?.iter().position(|&t| t == CONSUMER_RECHECK_MIN_NS)?;
+        log.get(start..start + count).map(<[u64]>::to_vec)
+    };
+    eventually("a sleep's timed re-checks", || found(&driver.timed_out_waits()).is_some());
+    found(&driver.timed_out_waits()).unwrap()
+}
+
+/// The re-check intervals of one idle sleep, in nanoseconds: doubling from the first to `max`.
+fn schedule(count: usize, max: u64) -> Vec<u64> {
+    std::iter::successors(Some(CONSUMER_RECHECK_MIN_NS), |t| Some((t * 2).min(max))).take(count).collect()
+}
+
+#[test]
+fn recheck_interval_grows_long_until_a_wakeup_is_lost_then_stays_short() {
+    let driver = HostDriver::new();
+    let mut c = Client::open(&driver);
+    let ms = |ns: &[u64]| ns.iter().map(|t| t / 1_000_000).collect::<Vec<_>>();
+
+    // A client that has lost no wake-up: 1, 2, 4 ... up to the long interval, in one sleep.
+    asleep(&c, 0);
+    let idle = sleep_schedule(&driver, 0, 9);
+    assert_eq!(ms(&idle), [1, 2, 4, 8, 16, 32, 64, 64, 64], "a signalling client's idle sleep");
+    assert_eq!(idle, schedule(9, CONSUMER_RECHECK_SIGNALLED_MAX_NS));
+    assert_eq!(stats(&driver).receive_sleeps, 1);
+    assert_eq!(stats(&driver).receive_lost_wakeups, 0);
+
+    // A signalled packet changes nothing: the next sleep grows long again.
+    let from = driver.timed_out_waits().len();
+    c.publish(1, true);
+    eventually("the signalled packet is consumed", || c.ring.load_head() == c.tail);
+    assert_eq!(sleep_schedule(&driver, from, 8), schedule(8, CONSUMER_RECHECK_SIGNALLED_MAX_NS));
+
+    // A lost wake-up (a packet published without the signal): found by a re-check, and from then
+    // on the session's sleeps re-check at the short interval, signalled packets or not.
+    let from = driver.timed_out_waits().len();
+    c.publish(2, false);
+    eventually("the unsignalled packet is consumed", || c.ring.load_head() == c.tail);
+    assert_eq!(stats(&driver).receive_lost_wakeups, 1);
+    assert_eq!(ms(&sleep_schedule(&driver, from, 6)), [1, 2, 4, 4, 4, 4], "after a lost wake-up");
+    let from = driver.timed_out_waits().len();
+    c.publish(3, true);
+    eventually("the signalled packet is consumed", || c.ring.load_head() == c.tail);
+    assert_eq!(sleep_schedule(&driver, from, 6), schedule(6, CONSUMER_RECHECK_MAX_NS), "the session stays short");
+    assert_eq!(stats(&driver).receive_lost_wakeups, 1);
+    assert_eq!(driver.stack().take_delivered().len(), 3);
 }

@@ -127,9 +127,16 @@ pub const CONSUMER_SPIN_NS: u64 = 100_000;
 /// full fence (or without signalling) waits at most this long for a lost wake-up right after the
 /// consumer went to sleep.
 pub const CONSUMER_RECHECK_MIN_NS: u64 = 1_000_000;
-/// Longest timed re-check interval while the Receive ring stays idle (the interval doubles from
-/// [`CONSUMER_RECHECK_MIN_NS`] up to this): the bound on a lost wake-up's cost at any time.
+/// Longest timed re-check interval while the Receive ring stays idle, once the session's client
+/// has lost a wake-up (the interval doubles from [`CONSUMER_RECHECK_MIN_NS`] up to this): from
+/// then on, the bound on a lost wake-up's cost at any time.
 pub const CONSUMER_RECHECK_MAX_NS: u64 = 4_000_000;
+/// Longest timed re-check interval while the Receive ring stays idle, for a session whose client
+/// has not lost a wake-up so far (the interval doubles from [`CONSUMER_RECHECK_MIN_NS`] up to
+/// this). A client that signals loses a wake-up only as the consumer goes to sleep, which the
+/// first re-check covers; the longer interval spares an idle adapter most of its timed wake-ups,
+/// and the first lost wake-up brings the session down to [`CONSUMER_RECHECK_MAX_NS`].
+pub const CONSUMER_RECHECK_SIGNALLED_MAX_NS: u64 = 64_000_000;
 
 /// Version of this ABI crate packed as `major << 16 | minor << 8 | patch`, reported as
 /// `Capabilities::driver_version` by drivers built from it.
@@ -141,4 +148,8 @@ const _: () = assert!(MIN_RING_CAPACITY.is_power_of_two() && MAX_RING_CAPACITY.i
 const _: () = assert!(V2_RING_HEADER_SIZE == 2 * CACHE_LINE_SIZE);
 const _: () = assert!(OFFLOAD_MIN_DATA_OFFSET == 24 && OFFLOAD_META_SIZE.is_multiple_of(V2_ALIGNMENT));
 const _: () = assert!(OFFLOAD_META_SIZE <= MAX_HEADROOM as u32);
-const _: () = assert!(CONSUMER_SPIN_NS < CONSUMER_RECHECK_MIN_NS && CONSUMER_RECHECK_MIN_NS <= CONSUMER_RECHECK_MAX_NS);
+const _: () = assert!(
+    CONSUMER_SPIN_NS < CONSUMER_RECHECK_MIN_NS
+        && CONSUMER_RECHECK_MIN_NS <= CONSUMER_RECHECK_MAX_NS
+        && CONSUMER_RECHECK_MAX_NS <= CONSUMER_RECHECK_SIGNALLED_MAX_NS
+);

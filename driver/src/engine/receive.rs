@@ -36,8 +36,8 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use lock_api::Mutex;
 use ring_abi::{
     GsoKind, OffloadMeta, OffloadPlan, PacketView, RegistrationFlags, Ring, RingVersion, SleepCheck,
-    CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_SPIN_NS, MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET,
-    RING_STOPPED,
+    CONSUMER_RECHECK_MAX_NS, CONSUMER_RECHECK_MIN_NS, CONSUMER_RECHECK_SIGNALLED_MAX_NS, CONSUMER_SPIN_NS,
+    MAX_OFFLOAD_HEADER, OFFLOAD_MIN_DATA_OFFSET, RING_STOPPED,
 };
 
 use crate::engine::offload::{receive_action, ReceiveAction};
@@ -179,6 +179,10 @@ pub(crate) struct ConsumerState<P: Platform> {
     /// A split slot to finish before reading the next one (`cursor` is already past it).
     partial: Option<PartialSlot>,
     out: IndicationBuffer<P>,
+    /// The longest timed re-check interval of this session's sleeps:
+    /// `CONSUMER_RECHECK_SIGNALLED_MAX_NS` until its client loses a wake-up, then
+    /// `CONSUMER_RECHECK_MAX_NS` for the rest of the session (protocol §8.1).
+    recheck_max_ns: u64,
 }
 
 /// What the consumer indicates from: the ring's mapping (owned here, so that teardown can release
@@ -230,6 +234,7 @@ impl<P: Platform> ReceiveState<P> {
                 next_seq: 0,
                 partial: None,
                 out: IndicationBuffer { mapping, batch, batch_bytes: 0, batch_ring_bytes: 0 },
+                recheck_max_ns: CONSUMER_RECHECK_SIGNALLED_MAX_NS,
             })),
             in_round: AtomicBool::new(false),
             round_done,
@@ -416,7 +421,7 @@ impl<P: Platform> Session<P> {
 
             let mut tail = ring.load_tail();
             if tail == consumer.cursor && consumer.partial.is_none() {
-                match self.wait_for_tail(consumer.cursor) {
+                match self.wait_for_tail(consumer.cursor, &mut consumer.recheck_max_ns) {
                     Some(t) => tail = t,
                     None => continue,
                 }
@@ -439,8 +444,9 @@ impl<P: Platform> Session<P> {
     }
 
     /// Spins, then sleeps; returns a tail that differs from `cursor`, or `None` to re-check
-    /// the loop conditions (woken, or stop requested).
-    fn wait_for_tail(&self, cursor: u32) -> Option<u32> {
+    /// the loop conditions (woken, or stop requested). `recheck_max_ns` is the session's longest
+    /// re-check interval (lowered for good by a lost wake-up).
+    fn wait_for_tail(&self, cursor: u32, recheck_max_ns: &mut u64) -> Option<u32> {
         let platform = self.platform();
         let ring = &self.receive.ring;
         let start = platform.now_ns();
@@ -460,7 +466,7 @@ impl<P: Platform> Session<P> {
             Some(tail) => Some(tail),
             None => {
                 bump(&self.stats().receive_sleeps);
-                self.sleep_bounded(cursor)
+                self.sleep_bounded(cursor, recheck_max_ns)
             }
         }
     }
@@ -469,10 +475,12 @@ impl<P: Platform> Session<P> {
     /// than a timed re-check of `tail`: a client that publishes without the full fence before its
     /// `alertable` load, or skips the signal, would otherwise leave the consumer asleep until its
     /// next signalled packet. The re-check interval doubles from `CONSUMER_RECHECK_MIN_NS` to
-    /// `CONSUMER_RECHECK_MAX_NS` while the ring stays idle (`alertable` stays set throughout, so a
-    /// fenced client keeps waking the consumer at once). Returns a tail that differs from
-    /// `cursor` (found by a re-check), or `None` when woken by an event.
-    fn sleep_bounded(&self, cursor: u32) -> Option<u32> {
+    /// `recheck_max_ns` while the ring stays idle (`alertable` stays set throughout, so a fenced
+    /// client keeps waking the consumer at once): `CONSUMER_RECHECK_SIGNALLED_MAX_NS` while the
+    /// client has signalled every packet, `CONSUMER_RECHECK_MAX_NS` from its first lost wake-up
+    /// on, which this sets. Returns a tail that differs from `cursor` (found by a re-check), or
+    /// `None` when woken by an event.
+    fn sleep_bounded(&self, cursor: u32, recheck_max_ns: &mut u64) -> Option<u32> {
         let platform = self.platform();
         let ring = &self.receive.ring;
         let mut interval = CONSUMER_RECHECK_MIN_NS;
@@ -497,11 +505,12 @@ impl<P: Platform> Session<P> {
                     self.receive.event.clear();
                 } else {
                     bump(&self.stats().receive_lost_wakeups);
+                    *recheck_max_ns = CONSUMER_RECHECK_MAX_NS;
                 }
                 ring.store_alertable(false);
                 return Some(tail);
             }
-            interval = interval.saturating_mul(2).min(CONSUMER_RECHECK_MAX_NS);
+            interval = interval.saturating_mul(2).min(*recheck_max_ns);
         }
     }
 

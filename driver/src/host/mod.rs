@@ -467,16 +467,27 @@ pub struct HostPlatform {
     /// No consumer thread: the Receive ring moves only when the test calls
     /// [`Session::poll_receive`] (deterministic, single-threaded).
     polled: bool,
-    /// Runs once, on the thread whose next timed wait ends by its timeout, before that wait
-    /// returns: a test acts in the window between a timeout and the waiter's next step.
-    timeout_hook: Arc<TimeoutHook>,
+    /// The hook run at the next timeout, and the log of the timed waits that timed out.
+    timed_waits: Arc<TimedWaits>,
     /// Every priority change asked of a worker of this adapter.
     priorities: Arc<PriorityLog>,
 }
 
-/// An action for the moment a timed wait has timed out and not yet returned
-/// ([`HostDriver::on_next_wait_timeout`]).
-type TimeoutHook = std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>;
+/// What the host keeps of the engine's timed waits (the consumer's re-checks are the only ones).
+#[derive(Default)]
+struct TimedWaits {
+    /// Runs once, on the thread whose next timed wait ends by its timeout, before that wait
+    /// returns: a test acts in the window between a timeout and the waiter's next step
+    /// ([`HostDriver::on_next_wait_timeout`]).
+    hook: std::sync::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    /// The timeout, in nanoseconds, of each timed wait that ended by its timeout, oldest first;
+    /// the last [`TIMED_OUT_WAITS_KEPT`] only ([`HostDriver::timed_out_waits`]).
+    timed_out: std::sync::Mutex<std::collections::VecDeque<u64>>,
+}
+
+/// How many timed-out waits [`TimedWaits`] remembers (an idle consumer adds one every few
+/// milliseconds: the log stays bounded however long a test runs).
+const TIMED_OUT_WAITS_KEPT: usize = 256;
 
 impl Platform for HostPlatform {
     type RawMutex = HostSpinLock;
@@ -549,7 +560,14 @@ impl Platform for HostPlatform {
         const { assert!(N >= 1 && N <= MAX_WAIT_EVENTS, "a wait takes one to MAX_WAIT_EVENTS events") };
         let signalled = HostEvent::wait_any(events, Some(std::time::Duration::from_nanos(timeout_ns)));
         if signalled.is_none() && timeout_ns != 0 {
-            let hook = self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+            platform_allocation(|| {
+                let mut log = self.timed_waits.timed_out.lock().unwrap_or_else(|e| e.into_inner());
+                if log.len() == TIMED_OUT_WAITS_KEPT {
+                    log.pop_front();
+                }
+                log.push_back(timeout_ns);
+            });
+            let hook = self.timed_waits.hook.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(hook) = hook {
                 hook();
             }
@@ -668,7 +686,7 @@ pub struct HostDriver {
     faults: Arc<HostFaults>,
     resources: Arc<HostResources>,
     calls_under_lock: Arc<AtomicU64>,
-    timeout_hook: Arc<TimeoutHook>,
+    timed_waits: Arc<TimedWaits>,
     priorities: Arc<PriorityLog>,
     next_file: AtomicUsize,
 }
@@ -720,13 +738,13 @@ impl HostDriver {
     }
 
     fn build(side: Arc<dyn StackSide>, stack: Arc<FakeStack>, polled: bool) -> Result<Arc<Self>, PlatformError> {
-        let (kernel, faults, resources, calls_under_lock, timeout_hook, priorities) = platform_allocation(|| {
+        let (kernel, faults, resources, calls_under_lock, timed_waits, priorities) = platform_allocation(|| {
             (
                 HostKernel::new(),
                 Arc::new(HostFaults::default()),
                 Arc::new(HostResources::default()),
                 Arc::new(AtomicU64::new(0)),
-                Arc::new(TimeoutHook::default()),
+                Arc::new(TimedWaits::default()),
                 Arc::new(PriorityLog::default()),
             )
         });
@@ -739,7 +757,7 @@ impl HostDriver {
             adapter: OnceLock::new(),
             calls_under_lock: Arc::clone(&calls_under_lock),
             polled,
-            timeout_hook: Arc::clone(&timeout_hook),
+            timed_waits: Arc::clone(&timed_waits),
             priorities: Arc::clone(&priorities),
         };
         let adapter = Adapter::new(platform)?;
@@ -752,7 +770,7 @@ impl HostDriver {
                 faults,
                 resources,
                 calls_under_lock,
-                timeout_hook,
+                timed_waits,
                 priorities,
                 next_file: AtomicUsize::new(0x1000),
             })
@@ -879,7 +897,15 @@ impl HostDriver {
     /// way to publish, or publish and signal, exactly in that window.
     pub fn on_next_wait_timeout(&self, action: impl FnOnce() + Send + 'static) {
         let action: Box<dyn FnOnce() + Send> = platform_allocation(|| Box::new(action));
-        *self.timeout_hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(action);
+        *self.timed_waits.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(action);
+    }
+
+    /// The timeout, in nanoseconds, of each of the engine's timed waits that ended by its
+    /// timeout, oldest first (the last 256): the consumer's re-check schedule as it ran.
+    pub fn timed_out_waits(&self) -> Vec<u64> {
+        platform_allocation(|| {
+            self.timed_waits.timed_out.lock().unwrap_or_else(|e| e.into_inner()).iter().copied().collect()
+        })
     }
 
     /// Every priority change the engine asked of this adapter's consumer threads, in order.

@@ -507,8 +507,10 @@ pub fn wintun_read_event_and_alertable<B: Backend>(b: &B) -> Result<(), Failure>
 /// iterations with the consumer asleep before each (without the bounded sleep, a packet whose
 /// wake-up was lost would wait here until the scenario gives up: the next packet is sent only
 /// after it arrived). The latencies are printed per publish kind. The assertions allow for a
-/// loaded test machine's scheduling delays on top of the re-check bound (4 ms); the printed
-/// numbers are the measurement. Then an idle second: its timed re-checks are counted.
+/// loaded test machine's scheduling delays on top of the re-check bound (4 ms once the session
+/// has lost a wake-up, which the first unsignalled publish does; 64 ms before it); the printed
+/// numbers are the measurement. Then an idle second: its timed re-checks are counted (at the
+/// short interval: the session has lost wake-ups).
 pub fn wintun_lost_wakeups_bounded<B: Backend>(b: &B) -> Result<(), Failure> {
     const ITERATIONS: u32 = 300;
     let recheck = Duration::from_nanos(CONSUMER_RECHECK_MAX_NS);
