@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use ringtun_driver::engine::keywords::{KeywordGroup, KeywordKind, OFFLOAD_KEYWORDS};
+
 /// An INF: sections (lower-cased names) of entries `(key, value)` in order; keyless lines have
 /// an empty key. Comments (`;` outside quotes) and blank lines are dropped.
 #[derive(Debug, Default, PartialEq)]
@@ -183,25 +185,43 @@ fn models_and_network_directives() {
     assert!(has(&["HKR", "Ndi\\Interfaces", "UpperRange", "0", "ndis5"]));
     assert!(has(&["HKR", "Ndi\\Interfaces", "LowerRange", "0", "nolower"]));
     assert!(has(&["HKR", "", "EnableDhcp", "0x00010001", "0"]));
-    // The standardized offload keywords the driver reads, each an enum enabled by default
-    // (checksums Rx and Tx).
-    for (keyword, default) in [
-        ("*IPChecksumOffloadIPv4", "3"),
-        ("*TCPChecksumOffloadIPv4", "3"),
-        ("*TCPChecksumOffloadIPv6", "3"),
-        ("*UDPChecksumOffloadIPv4", "3"),
-        ("*UDPChecksumOffloadIPv6", "3"),
-        ("*LsoV2IPv4", "1"),
-        ("*LsoV2IPv6", "1"),
-        ("*RscIPv4", "1"),
-        ("*RscIPv6", "1"),
-        ("*UsoIPv4", "1"),
-        ("*UsoIPv6", "1"),
-    ] {
-        let key = format!("Ndi\\params\\{keyword}");
-        assert!(has(&["HKR", &key, "Type", "0", "enum"]), "{keyword}");
-        assert!(has(&["HKR", &key, "Default", "0", default]), "{keyword}");
-        assert!(has(&["HKR", &format!("{key}\\enum"), "0", "0", "%Disabled%"]), "{keyword}");
+    // Every granular offload keyword the engine reads is declared as an enum with every value
+    // its kind allows, each with Microsoft's display text, and enabled by default (checksums Rx
+    // and Tx); the grouped ones are read but not declared; nothing else is declared.
+    for keyword in &OFFLOAD_KEYWORDS {
+        let key = format!("Ndi\\params\\{}", keyword.name);
+        let enum_key = format!("{key}\\enum");
+        let rows: Vec<&Vec<String>> =
+            addreg.iter().filter(|r| r.get(1) == Some(&key) || r.get(1) == Some(&enum_key)).collect();
+        if keyword.group == KeywordGroup::Grouped {
+            assert!(rows.is_empty(), "grouped keyword {} declared: {rows:?}", keyword.name);
+            continue;
+        }
+        let (default, values): (&str, &[&str]) = match keyword.kind {
+            KeywordKind::Checksum { .. } => ("3", &["%Disabled%", "%TxEnabled%", "%RxEnabled%", "%RxTxEnabled%"]),
+            KeywordKind::Switch(_) => ("1", &["%Disabled%", "%Enabled%"]),
+        };
+        assert!(has(&["HKR", &key, "Type", "0", "enum"]), "{}", keyword.name);
+        assert!(has(&["HKR", &key, "Default", "0", default]), "{}: default {default}", keyword.name);
+        let desc = rows.iter().find(|r| r.get(2).map(String::as_str) == Some("ParamDesc"));
+        assert!(desc.is_some_and(|r| r.len() == 5 && r[4].starts_with('%')), "{}: ParamDesc", keyword.name);
+        for (value, text) in values.iter().enumerate() {
+            let value = value.to_string();
+            assert!(has(&["HKR", &enum_key, &value, "0", text]), "{}: enum value {value} ({text})", keyword.name);
+        }
+        let enum_rows = rows.iter().filter(|r| r.get(1) == Some(&enum_key)).count();
+        assert_eq!(enum_rows, values.len(), "{}: enum values beyond its range", keyword.name);
+        assert_eq!(rows.len(), 3 + values.len(), "{}: rows {rows:?}", keyword.name);
+    }
+    // No keyword is declared that the engine does not read.
+    for row in &addreg {
+        if let Some(name) = row.get(1).and_then(|k| k.strip_prefix("Ndi\\params\\")) {
+            let name = name.trim_end_matches("\\enum");
+            assert!(
+                OFFLOAD_KEYWORDS.iter().any(|k| k.group == KeywordGroup::Granular && k.name == name),
+                "{name} declared but not a granular keyword the engine reads"
+            );
+        }
     }
 }
 

@@ -273,13 +273,21 @@ class NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES(Struct):
 
 
 class LSO_NBL_INFO(C.Union):
-    """NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO (ndis.h) without its PVOID arm."""
+    """NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO (ndis.h): its bit-field arms, over the low
+    ULONG of the PVOID `Value` (x64)."""
+    class _V1(Struct):
+        _fields_ = [("MSS", ULONG, 20), ("TcpHeaderOffset", ULONG, 10), ("Type", ULONG, 1), ("Reserved2", ULONG, 1)]
+
+    class _V1Complete(Struct):
+        _fields_ = [("TcpPayload", ULONG, 30), ("Type", ULONG, 1), ("Reserved2", ULONG, 1)]
+
     class _V2(Struct):
         _fields_ = [("MSS", ULONG, 20), ("TcpHeaderOffset", ULONG, 10), ("Type", ULONG, 1), ("IPVersion", ULONG, 1)]
 
     class _V2Complete(Struct):
         _fields_ = [("Reserved", ULONG, 30), ("Type", ULONG, 1), ("Reserved2", ULONG, 1)]
-    _fields_ = [("LsoV2Transmit", _V2), ("LsoV2TransmitComplete", _V2Complete), ("Value", ULONG)]
+    _fields_ = [("LsoV1Transmit", _V1), ("LsoV1TransmitComplete", _V1Complete), ("LsoV2Transmit", _V2),
+                ("LsoV2TransmitComplete", _V2Complete), ("Value", ULONG)]
 
 
 class USO_NBL_INFO(C.Union):

@@ -30,8 +30,9 @@ from layouts import (
     NDIS_PM_CAPABILITIES, NDIS_STATUS_INDICATION, NET_BUFFER, NET_BUFFER_LIST as NBL, NET_BUFFER_LIST_FRAME_TYPE,
     NET_BUFFER_LIST_POOL_PARAMETERS, SECURITY_SUBJECT_CONTEXT, WDF_DRIVER_CONFIG, NDIS_OFFLOAD,
     NDIS_MINIPORT_ADAPTER_OFFLOAD_ATTRIBUTES as OFFLOAD_ATTRIBUTES, NDIS_OFFLOAD_SIZE_REVISION_3, NDIS_OFFLOAD_SIZE_REVISION_5,
-    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
-    NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1)
+    NDIS_OFFLOAD_SIZE_REVISION_6, NBL_INFO_CHECKSUM, NBL_INFO_LSO, NBL_INFO_RSC_OR_USO, CHECKSUM_NBL_INFO, RSC_NBL_INFO,
+    NDIS_CONFIGURATION_OBJECT, NDIS_CONFIGURATION_PARAMETER, UNICODE_STRING, CONFIGURATION_OBJECT_SIZE_REVISION_1,
+    LSO_NBL_INFO)
 
 PASSIVE_LEVEL, APC_LEVEL, DISPATCH_LEVEL = 0, 1, 2
 STATUS_SUCCESS = 0
@@ -57,6 +58,13 @@ NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG = 0x40020006   # ndis.h
 NDIS_STATUS_FAILURE = 0xC0000001
 MDL_SOURCE_IS_NONPAGED_POOL = 0x4
 NDIS_SEND_COMPLETE_FLAGS_DISPATCH_LEVEL = 1
+# The NetBufferListInfo entries of a sent NBL the miniport may complete with information
+# (TcpLargeSendNetBufferListInfo) or must leave alone (UdpSegmentationOffloadInfo, which is
+# TcpRecvSegCoalesceInfo below NDIS 6.83): kept as they are at NdisMSendNetBufferListsComplete,
+# then overwritten with SEND_INFO_POISON, which a write the driver makes into an NBL it no
+# longer owns changes.
+SEND_INFO_ENTRIES = (NBL_INFO_LSO, NBL_INFO_RSC_OR_USO)
+SEND_INFO_POISON = 0xDDDDDDDDDDDDDDDD
 NDIS_RECEIVE_FLAGS_DISPATCH_LEVEL = 1
 NdisMediumIP = 19                         # NDIS_MEDIUM (ntddndis.h)
 MediaConnectStateConnected, MediaConnectStateDisconnected = 1, 2
@@ -450,6 +458,81 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
     return seen
 
 
+NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE = 1   # ndis.h (V1 is 0)
+
+
+def check_lso_completion(request, completed):
+    """An NBL's TcpLargeSendNetBufferListInfo at NdisMSendNetBufferListsComplete (`completed`)
+    against the value the stack set (`request`), both the whole pointer-sized entry. Without LSO
+    information (0) the entry stays 0. Otherwise the miniport fills in the completion arm of the
+    request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when a send operation is
+    complete, the miniport driver must set this member to zero"), or LsoV1TransmitComplete with
+    TcpPayload the payload bytes sent; Type (bit 30) and Reserved2 (bit 31, "reserved for NDIS")
+    are the request's, and so is the rest of the PVOID (its upper half on x64)."""
+    if request == 0:
+        check(completed == 0, f"LSO information {completed:#x} on an NBL sent without any")
+        return
+    sent = LSO_NBL_INFO.from_buffer_copy(struct.pack("<I", request & 0xFFFFFFFF))
+    done = LSO_NBL_INFO.from_buffer_copy(struct.pack("<I", completed & 0xFFFFFFFF))
+    check(completed >> 32 == request >> 32,
+          f"LSO completion {completed:#x}: the upper half of the entry ({request:#x} as sent) changed")
+    if sent.LsoV2Transmit.Type == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE:
+        arm, kept = done.LsoV2TransmitComplete, sent.LsoV2Transmit.IPVersion
+        check(arm.Reserved == 0, f"LsoV2TransmitComplete.Reserved {arm.Reserved:#x} (must be zero) in {completed:#x}")
+    else:
+        arm, kept = done.LsoV1TransmitComplete, sent.LsoV1Transmit.Reserved2
+    check(arm.Type == sent.LsoV2Transmit.Type,
+          f"LSO completion {completed:#x}: Type {arm.Type}, the request's ({request:#x}) was {sent.LsoV2Transmit.Type}")
+    check(arm.Reserved2 == kept,
+          f"LSO completion {completed:#x}: Reserved2 (bit 31, reserved for NDIS) changed from the request's {request:#x}")
+
+
+def check_receive_checksum(value, version):
+    """An indicated NBL's TcpIpChecksumNetBufferListInfo (the whole pointer-sized entry) for an
+    IPv`version` packet, against the Receive arm of ndis.h (NDIS 6.30: TcpChecksumFailed,
+    UdpChecksumFailed, IpChecksumFailed, TcpChecksumSucceeded, UdpChecksumSucceeded,
+    IpChecksumSucceeded, Loopback, TcpChecksumValueInvalid, IpChecksumValueInvalid; bits 0-8)
+    and the DDI reference: no bit beyond the arm; no failed checksum or loopback (the driver
+    passes on only what it validated); no IPv4 header checksum on an IPv6 packet; a value marked
+    not valid only beside its checksum marked validated ("validated by the NIC but the ...
+    checksum value in the packet is not valid"), IpChecksumValueInvalid only on IPv4 ("for an
+    IPv4 packet"). Returns the Receive arm decoded."""
+    check(value >> 9 == 0, f"checksum information {value:#x}: bits beyond the Receive arm (bits 9 and up) set")
+    r = CHECKSUM_NBL_INFO.from_buffer_copy(struct.pack("<I", value)).Receive
+    check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
+          "an indication claims a failed checksum or a loopback")
+    check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+    check(not (r.IpChecksumValueInvalid and version != 4), "IpChecksumValueInvalid on an IPv6 packet")
+    check(not r.TcpChecksumValueInvalid or r.TcpChecksumSucceeded,
+          f"checksum information {value:#x}: TcpChecksumValueInvalid without TcpChecksumSucceeded")
+    check(not r.IpChecksumValueInvalid or r.IpChecksumSucceeded,
+          f"checksum information {value:#x}: IpChecksumValueInvalid without IpChecksumSucceeded")
+    return r
+
+
+def registry_string_to_integer(text, base):
+    """The integer NdisReadConfiguration makes of a REG_SZ value read as NdisParameterInteger
+    (base 10) or NdisParameterHexInteger (base 16): RtlUnicodeStringToInteger's reading, whose
+    status NDIS does not look at. Leading characters up to the space (U+0020) are skipped, then
+    an optional sign, then digits of the base up to the first character that is not one; no digit
+    is 0, a longer number keeps its low 32 bits, and a minus sign negates it modulo 2^32. The
+    read itself succeeds, whatever the text."""
+    at = 0
+    while at < len(text) and ord(text[at]) <= 0x20:
+        at += 1
+    negative = False
+    if at < len(text) and text[at] in "+-":
+        negative = text[at] == "-"
+        at += 1
+    total = 0
+    for char in text[at:]:
+        digit = int(char, 36) if char.isascii() and char.isalnum() else None
+        if digit is None or digit >= base:
+            break
+        total = (total * base + digit) & 0xFFFFFFFF
+    return (-total) & 0xFFFFFFFF if negative else total
+
+
 def bugcheck_report(code, params, read):
     """What KeBugCheckEx(code, *params) means, as one line; `read(addr, n)` reads memory. A Rust
     panic (code "RPNC") carries its location: file name address and length, line, column."""
@@ -551,6 +634,8 @@ class Model:
         self.nbls = {}                  # NBLs the model allocated for the driver (indications)
         self.send_in_flight = set()
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
+        self.send_requests = {}         # sent NBL in flight -> {SEND_INFO_ENTRIES index: value the stack set}
+        self.completed_info = {}        # completed NBL -> {SEND_INFO_ENTRIES index: value at completion}
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
         self.indication_info = {}       # indicated NBL -> (checksum info, RSC info) as decoded dicts
@@ -1354,8 +1439,9 @@ class Model:
     # ======== NDIS.SYS ========
     def new_adapter(self, handle, fdo, registry=None):
         """An adapter NDIS is about to initialize: its miniport handle, functional device object and
-        registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ as an INF writes
-        it; None: an empty key; UNOPENABLE: a key NdisOpenConfigurationEx fails to open)."""
+        registry key (keyword -> value: an int is a REG_DWORD, a str a REG_SZ, as the Advanced
+        page or NDIS writes a keyword's value; None: an empty key; UNOPENABLE: a key
+        NdisOpenConfigurationEx fails to open)."""
         registry = {} if registry is None else registry
         adapter = {"handle": handle, "fdo": fdo, "context": 0, "pool": 0, "general": None, "oids": [],
                    "links": [], "halted": False, "offload": None, "offload_hardware": None, "offload_configs": [],
@@ -1517,13 +1603,14 @@ class Model:
         found = [v for k, v in config["adapter"]["registry"].items() if k.lower() == name.lower()]
         value = None
         if found and kind in (NdisParameterInteger, NdisParameterHexInteger):
-            # A REG_DWORD as it is; a REG_SZ converted (base 10 for NdisParameterInteger), or not
-            # found when it is not a number.
+            # A REG_DWORD as it is; a REG_SZ converted as NDIS converts it (base 10 for
+            # NdisParameterInteger), successfully whatever its text: a value that is not a
+            # number reads as the integer the conversion makes of it (0 for "abc" or "").
             raw = found[0]
             if isinstance(raw, int):
                 value = raw & 0xFFFFFFFF
-            elif raw.strip().isdigit():
-                value = int(raw.strip(), 10 if kind == NdisParameterInteger else 16) & 0xFFFFFFFF
+            else:
+                value = registry_string_to_integer(raw, 10 if kind == NdisParameterInteger else 16)
         if value is None:
             self.se.mem_write(status_out, struct.pack("<I", NDIS_STATUS_FAILURE))
             return
@@ -1624,14 +1711,9 @@ class Model:
             info["indicated"] = True
             self.indications.append((miniport, nbl, data))
             slots = nbl + NBL.off("NetBufferListInfo")
-            checksum = CHECKSUM_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_CHECKSUM, 4)))
             rsc = RSC_NBL_INFO.from_buffer_copy(bytes(self.se.mem_read(slots + 8 * NBL_INFO_RSC_OR_USO, 4)))
-            check(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM) >> 32 == 0 and self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0,
-                  "NBL information entries beyond their 32 bits")
-            r = checksum.Receive
-            check(not (r.TcpChecksumFailed or r.UdpChecksumFailed or r.IpChecksumFailed or r.Loopback),
-                  "an indication claims a failed checksum or a loopback")
-            check(not (r.IpChecksumSucceeded and version != 4), "IpChecksumSucceeded on an IPv6 packet")
+            check(self.mem.u64(slots + 8 * NBL_INFO_RSC_OR_USO) >> 32 == 0, "NBL information entries beyond their 32 bits")
+            r = check_receive_checksum(self.mem.u64(slots + 8 * NBL_INFO_CHECKSUM), version)
             self.indication_info[nbl] = (
                 {f: getattr(r, f) for f in ("TcpChecksumSucceeded", "UdpChecksumSucceeded", "IpChecksumSucceeded",
                                             "TcpChecksumValueInvalid", "IpChecksumValueInvalid")},
@@ -1676,6 +1758,27 @@ class Model:
     def held_by_stack(self):
         return [n for n, i in self.nbls.items() if i["indicated"] and not i["returned"]]
 
+    def nbl_info(self, nbl, index):
+        return self.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+
+    def sent_by_stack(self, nbls, owner, status):
+        """The stack hands `nbls` to the miniport `owner` (before MiniportSendNetBufferLists): each
+        in flight until completed once, with `status`; its SEND_INFO_ENTRIES as the stack set
+        them are kept for the checks at completion."""
+        for nbl in nbls:
+            self.send_in_flight.add(nbl)
+            self.send_expected[nbl] = (owner, status)
+            self.send_requests[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+
+    def check_completed_untouched(self, nbls):
+        """After the send call returned: nothing the driver did once it had completed `nbls`
+        wrote into their information entries (each still SEND_INFO_POISON)."""
+        for nbl in nbls:
+            for i in SEND_INFO_ENTRIES:
+                check(self.nbl_info(nbl, i) == SEND_INFO_POISON,
+                      f"NBL {nbl:#x}: NetBufferListInfo[{i}] written after NdisMSendNetBufferListsComplete "
+                      f"({self.nbl_info(nbl, i):#x}), in an NBL the miniport no longer owns")
+
     def h_NdisMSendNetBufferListsComplete(self):
         miniport, chain, flags = self.args(3)
         self.adapter(miniport)
@@ -1689,6 +1792,17 @@ class Model:
         done = check_completed_chain(self.mem, chain, self.send_in_flight, expected)
         self.send_in_flight.difference_update(done)
         self.completions.append(done)
+        # The completion information as NDIS reads it when the NBL comes back; once NDIS has the
+        # NBL, the miniport may no longer write it.
+        for nbl in done:
+            request = self.send_requests.pop(nbl)
+            info = self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO])
+            check(info[NBL_INFO_RSC_OR_USO] == request[NBL_INFO_RSC_OR_USO],
+                  f"NBL {nbl:#x}: NetBufferListInfo[{NBL_INFO_RSC_OR_USO}] {info[NBL_INFO_RSC_OR_USO]:#x} at "
+                  f"completion, {request[NBL_INFO_RSC_OR_USO]:#x} as sent (USO has no completion information)")
+            for i in SEND_INFO_ENTRIES:
+                self.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * i, SEND_INFO_POISON)
 
     def h_NdisMIndicateStatusEx(self):
         miniport, indication = self.args(2)

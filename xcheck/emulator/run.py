@@ -51,12 +51,16 @@ V2_HEAD, V2_ALERTABLE, V2_TAIL, V2_DATA = 0, 4, 64, 128
 DRIVER_VERSION = 1 << 8                  # ring-abi's DRIVER_VERSION: 0.1
 MINIPORT_A, MINIPORT_B, MINIPORT_C, MINIPORT_D, MINIPORT_E = 0x6D696E69, 0x6D696E6A, 0x6D696E6B, 0x6D696E6C, 0x6D696E6D
 MINIPORT_F, MINIPORT_G = 0x6D696E6E, 0x6D696E6F
-MINIPORT_H, MINIPORT_I = 0x6D696E70, 0x6D696E71
+MINIPORT_H, MINIPORT_I, MINIPORT_J = 0x6D696E70, 0x6D696E71, 0x6D696E72
 # The standardized INF keywords of the task offloads ringtun offers (NDIS: "Standardized INF
 # Keywords for TCP/IP Offload"): what a miniport reads from its registry key at initialization.
+# The granular ones ("the miniport driver must read all of the granular settings from the
+# registry at initialization"), then the grouped checksum keywords ("Using Registry Values to
+# Enable and Disable Task Offloading").
 STANDARDIZED_OFFLOAD_KEYWORDS = [
     "*IPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv4", "*TCPChecksumOffloadIPv6", "*UDPChecksumOffloadIPv4",
-    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6"]
+    "*UDPChecksumOffloadIPv6", "*LsoV2IPv4", "*LsoV2IPv6", "*RscIPv4", "*RscIPv6", "*UsoIPv4", "*UsoIPv6",
+    "*TCPUDPChecksumOffloadIPv4", "*TCPUDPChecksumOffloadIPv6"]
 # The offload extension (ringtun.h): registration flag OFFLOAD, its 16-byte metadata block at slot
 # offset 8 (flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, reserved), head room 16.
 REGISTRATION_FLAG_OFFLOAD = 2
@@ -282,7 +286,8 @@ def main():
         expect(status == 0, f"MiniportRestart returned {status:#x}")
         return adapter
 
-    step("MiniportInitializeEx and MiniportRestart (the eleven standardized offload keywords read, none set)")
+    step("MiniportInitializeEx and MiniportRestart (the thirteen standardized offload keywords read, eleven granular "
+         "and two grouped, none set)")
     A = initialize(MINIPORT_A)
     expect(sorted(A["keywords_read"]) == sorted(STANDARDIZED_OFFLOAD_KEYWORDS),
            f"keywords read at initialization: {A['keywords_read']}")
@@ -609,9 +614,7 @@ def main():
         return nbls, expected_packets
 
     def hand_to_miniport(nbls, status, adapter):
-        m.send_in_flight.update(nbls)
-        for n in nbls:
-            m.send_expected[n] = (adapter["handle"], status)
+        m.sent_by_stack(nbls, adapter["handle"], status)
 
     def send(nbls, status, irql=M.PASSIVE_LEVEL, adapter=None, what="MiniportSendNetBufferLists"):
         adapter = adapter or A
@@ -622,6 +625,7 @@ def main():
                callback="SendNetBufferListsHandler")
         expect(len(m.completions) == before + 1 and m.completions[-1] == nbls, "each NBL completed exactly once")
         expect(not m.send_in_flight, "NBLs left uncompleted")
+        m.check_completed_untouched(nbls)
 
     def send_ring_packets(session, offset):
         s_sys = session["send"]
@@ -958,8 +962,9 @@ def main():
     def set_info(nbl, index, value):
         m.mem.w64(nbl + NBL.off("NetBufferListInfo") + 8 * index, value)
 
-    def get_info(nbl, index):
-        return m.mem.u64(nbl + NBL.off("NetBufferListInfo") + 8 * index)
+    def completed_info(nbl, index):
+        """A sent NBL's information entry as it was when the driver completed the NBL."""
+        return m.completed_info[nbl][index]
 
     def offload_ring_slots(session, offset):
         """Slots of an offload session's Send ring from `offset`: (metadata tuple, packet bytes)."""
@@ -1054,9 +1059,9 @@ def main():
            f"USO slot: metadata {slots[1][0]}, bytes {'as expected' if slots[1][1] == with_pseudo_sum(big6, 40, 46) else 'differ'}")
     expect(slots[2] == ((OFFLOAD_F_NEEDS_CSUM, 0, 0, 0, 20, 16), with_pseudo_sum(small, 20, 36)),
            f"checksum request slot {slots[2][0]}")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {get_info(nbls[0], 2):#x}: "
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 completion information {completed_info(nbls[0], 2):#x}: "
            f"LsoV2TransmitComplete.Type V2, Reserved 0 expected")
-    expect(get_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
+    expect(completed_info(nbls[1], L.NBL_INFO_RSC_OR_USO) == 1000 | 40 << 20 | 1 << 31, "the USO information was changed")
 
     step("no receive offload before OID_OFFLOAD_ENCAPSULATION: a DATA_VALID super-packet is cut, nothing marked; "
          "the encapsulation set on as ndis.h tells a protocol to (IEEE 802.3, HeaderSize 14; LLC/SNAP routed for IPv6) "
@@ -1171,16 +1176,21 @@ def main():
     expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
            f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
            f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30, f"LSOv2 IPv6 completion information "
-           f"{get_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0 expected")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30 | 1 << 31, f"LSOv2 IPv6 completion information "
+           f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0, Reserved2 as "
+           f"the request's IPVersion (1) expected")
 
     step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
-         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left)")
+         "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left), Type, Reserved2 and the upper half "
+         "of the entry as the stack left them")
     nbls, _ = build_chain([[as_ndis_sends(big4, 20, 36)]])
-    set_info(nbls[0], L.NBL_INFO_LSO, 1000 | 20 << 20)                        # MSS, TcpHeaderOffset, Type V1
+    # MSS, TcpHeaderOffset, Type V1; Reserved2 and the upper half of the PVOID set, to be kept.
+    keep = 0x5A5A5A5A << 32 | 1 << 31
+    set_info(nbls[0], L.NBL_INFO_LSO, keep | 1000 | 20 << 20)
     send(nbls, M.NDIS_STATUS_FAILURE, adapter=F)
     expect(offload_ring_slots(SF, tail)[0] == [], "an LSOv1 NBL reached the ring")
-    expect(get_info(nbls[0], L.NBL_INFO_LSO) == 0, f"LSOv1 completion information {get_info(nbls[0], L.NBL_INFO_LSO):#x}")
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == keep,
+           f"LSOv1 completion information {completed_info(nbls[0], L.NBL_INFO_LSO):#x}, {keep:#x} expected")
 
     step("OID_TCP_OFFLOAD_PARAMETERS turns LSOv2 IPv4 off: the configuration indicated without it; an LSO NBL is "
          "then completed with NDIS_STATUS_FAILURE and nothing reaches the ring; turned on again, it passes")
@@ -1202,14 +1212,18 @@ def main():
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
     expect([meta for meta, _ in offload_ring_slots(SF, tail)[0]] == [(OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV4, 40, 1000,
                                                                        20, 16)], "the LSO NBL after LSO is back on")
-    step("OID_OFFLOAD_ENCAPSULATION sets IPv4 off: every IPv4 offload indicated off (IPv6's kept), an LSO NBL "
-         "completed with NDIS_STATUS_FAILURE, a DATA_VALID IPv4 super-packet cut unmarked; set on again, all back")
+    step("OID_OFFLOAD_ENCAPSULATION sets IPv4 off: every IPv4 offload indicated off (IPv6's kept; both IPv4 "
+         "checksum directions all zero, Encapsulation NDIS_ENCAPSULATION_NOT_SUPPORTED), an LSO NBL completed with "
+         "NDIS_STATUS_FAILURE, a DATA_VALID IPv4 super-packet cut unmarked; set on again, all back")
     status, read, _, _ = set_oid(O.OID_OFFLOAD_ENCAPSULATION, O.offload_encapsulation((O.SET_OFF, 0)), adapter=F)
     expect((status, read) == (0, 28), f"OID_OFFLOAD_ENCAPSULATION IPv4 off: {status:#x}")
     now, full = F["offload_configs"][-1], F["offload"]
     c = now.Checksum
     expect((c.IPv4Transmit.TcpChecksum, c.IPv4Transmit.UdpChecksum, c.IPv4Transmit.IpChecksum, c.IPv4Receive.TcpChecksum,
             c.IPv4Receive.UdpChecksum, c.IPv4Receive.IpChecksum) == (0,) * 6, "IPv4 checksums indicated on")
+    expect(bytes(c.IPv4Transmit) == bytes(8) and bytes(c.IPv4Receive) == bytes(8),
+           f"IPv4 checksum directions with every checksum off: Encapsulation {c.IPv4Transmit.Encapsulation:#x}/"
+           f"{c.IPv4Receive.Encapsulation:#x}, 0 (NDIS_ENCAPSULATION_NOT_SUPPORTED) and all fields 0 expected")
     expect(bytes(now.LsoV2.IPv4) == bytes(12) and bytes(now.UdpSegmentation.IPv4) == bytes(12)
            and now.RscIPv4Enabled == 0, "IPv4 LSO, USO or RSC indicated on")
     expect(bytes(c.IPv6Transmit) == bytes(full.Checksum.IPv6Transmit) and bytes(now.LsoV2.IPv6) == bytes(full.LsoV2.IPv6)
@@ -1411,6 +1425,7 @@ def main():
     close("IRP_MJ_CLOSE with a send arriving")
     expect(trigger["fired"] is not None and trigger["fired"].state == "exited", "the late send did not run")
     expect(m.completions[-1] == late and not m.send_in_flight, "the late NBL was not completed exactly once")
+    m.check_completed_untouched(late)
     expect(m.mem.u32(S["send"] + V2_TAIL) == RING_STOPPED, "Send tail")
 
     step("a process exit during a registration, between its decision to raise the link and the indication: "
@@ -1555,17 +1570,22 @@ def main():
                callback="HaltHandlerEx")
         adapter["halted"] = True
 
-    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (REG_SZ, as the INF "
-         "writes it) and *TCPChecksumOffloadIPv4 = 1 (transmit only) starts with LSOv2 IPv4 and the TCP/IPv4 "
-         "receive checksum off and still offered; the stack may turn LSOv2 IPv4 on")
-    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7"})
+    step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (a REG_SZ, as the "
+         "Advanced page or NDIS writes a value; the INF declares only the defaults under Ndi\\params), "
+         "*TCPChecksumOffloadIPv4 = 1 (transmit only) and *RscIPv4 = \"Enabled\" (a REG_SZ NDIS reads as the "
+         "integer 0) starts with LSOv2 IPv4, the TCP/IPv4 receive checksum and RSC IPv4 off and still offered; "
+         "the stack may turn LSOv2 IPv4 on")
+    H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7",
+                                         "*RscIPv4": "Enabled"})
     hardware, current = H["offload_hardware"], H["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
     want.Checksum.IPv4Receive.TcpChecksum = 0
-    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4 and the TCP/IPv4 receive checksum "
-           "off, everything else (RSC IPv6 with its out-of-range value included) on")
+    want.RscIPv4Enabled = 0
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 receive checksum and "
+           "RSC IPv4 (a non-numeric value, 0 as NDIS reads it) off, everything else (RSC IPv6 with its out-of-range "
+           f"value included) on; RSC {current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
     expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
            "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
     status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
@@ -1575,6 +1595,21 @@ def main():
            and bytes(now.Checksum) == bytes(current.Checksum),
            "LSOv2 IPv4 turned on by the stack; the TCP/IPv4 receive checksum still off as the keyword said")
     halt(H)
+
+    step("the grouped checksum keywords: an adapter whose registry says *TCPUDPChecksumOffloadIPv4 = 1 (transmit "
+         "only) and *TCPUDPChecksumOffloadIPv6 = 0 starts with every IPv4 receive checksum and every IPv6 checksum "
+         "off (those directions all zero), the IPv4 transmit checksums on, and all still offered")
+    J = initialize(MINIPORT_J, registry={"*TCPUDPChecksumOffloadIPv4": "1", "*TCPUDPChecksumOffloadIPv6": "0"})
+    hardware, current = J["offload_hardware"], J["offload"]
+    expect(bytes(hardware) == bytes(A["offload_hardware"]), "the grouped keywords changed the hardware capabilities")
+    want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
+    for direction in (want.Checksum.IPv4Receive, want.Checksum.IPv6Transmit, want.Checksum.IPv6Receive):
+        ctypes.memset(ctypes.addressof(direction), 0, ctypes.sizeof(direction))
+    c = current.Checksum
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration with the grouped keywords: "
+           f"IPv4Transmit {bytes(c.IPv4Transmit).hex()}, IPv4Receive {bytes(c.IPv4Receive).hex()}, "
+           f"IPv6Transmit {bytes(c.IPv6Transmit).hex()}, IPv6Receive {bytes(c.IPv6Receive).hex()}")
+    halt(J)
 
     step("the standardized offload keywords: an adapter whose configuration cannot be opened starts with every "
          "offload on")

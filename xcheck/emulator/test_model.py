@@ -72,6 +72,9 @@ def main():
     scheduler()
     priorities()
     oid_tables()
+    registry_strings()
+    lso_completions()
+    receive_checksums()
 
 
 def bugcheck():
@@ -359,6 +362,63 @@ def priorities():
     rejects("KeSetPriorityThread to LOW_PRIORITY", m.h_KeSetPriorityThread, "priority 0")
     print("test_model: a wait ended by a lower-priority thread is refused unless timed or the thread was raised "
           "through its referenced object")
+
+
+def registry_strings():
+    """A REG_SZ read as an integer: NDIS's conversion (RtlUnicodeStringToInteger, base 10), which
+    succeeds whatever the text."""
+    convert = M.registry_string_to_integer
+    for text, want in (("3", 3), ("0", 0), (" 2", 2), ("\t\x001", 1), ("+1", 1), ("-1", 0xFFFFFFFF), ("12abc", 12),
+                       ("abc", 0), ("", 0), ("Enabled", 0), ("0x10", 0), ("1 2", 1), ("4294967297", 1),
+                       ("\u0663", 0)):
+        got = convert(text, 10)
+        assert got == want, f"{text!r} read as {got:#x}, expected {want:#x}"
+    assert (convert("1F", 16), convert("1g", 16), convert("-a", 16)) == (0x1F, 1, 0xFFFFFFF6)
+    print("test_model: a REG_SZ keyword reads as NDIS's base-10 conversion makes it (blanks, sign, digits up "
+          "to the first other character; 0 without a digit)")
+
+
+def lso_completions():
+    """The LSO information a miniport completes an NBL with: the completion arm of the request's
+    type, Type and Reserved2 and the upper half kept, LsoV2TransmitComplete.Reserved zero."""
+    v2, v2_ipv6, v1 = 1000 | 20 << 20 | 1 << 30, 1200 | 40 << 20 | 1 << 30 | 1 << 31, 1000 | 20 << 20
+    upper = 0x5A5A5A5A << 32
+    M.check_lso_completion(0, 0)
+    M.check_lso_completion(v2, 1 << 30)
+    M.check_lso_completion(v2_ipv6, 1 << 30 | 1 << 31)
+    M.check_lso_completion(upper | v2, upper | 1 << 30)
+    M.check_lso_completion(v1, 0)
+    M.check_lso_completion(upper | 1 << 31 | v1, upper | 1 << 31 | 1460)
+    check = M.check_lso_completion
+    rejects("LSO information on an NBL sent without", lambda: check(0, 1 << 30), "sent without any")
+    rejects("Reserved2 of an IPv6 LSOv2 NBL cleared", lambda: check(v2_ipv6, 1 << 30), "Reserved2")
+    rejects("LsoV2TransmitComplete.Reserved left as the MSS", lambda: check(v2, v2), "Reserved 0x")
+    rejects("Type V2 turned V1", lambda: check(v2, 0), "Type 0")
+    rejects("Type V1 turned V2", lambda: check(v1, 1 << 30), "Type 1")
+    rejects("the upper half truncated", lambda: check(upper | v2, 1 << 30), "upper half")
+    rejects("Reserved2 of an LSOv1 NBL cleared", lambda: check(1 << 31 | v1, 0), "Reserved2")
+    print("test_model: an LSO completion keeps Type, Reserved2 and the upper half and zeroes "
+          "LsoV2TransmitComplete.Reserved; anything else is refused")
+
+
+def receive_checksums():
+    """The Receive arm of an indication's checksum information: bits 0-8 only, a value-invalid bit
+    only beside its succeeded bit, the IPv4 header checksum bits only on IPv4."""
+    tcp, udp, ip, tcp_invalid, ip_invalid = 1 << 3, 1 << 4, 1 << 5, 1 << 7, 1 << 8
+    for value, version in ((0, 4), (0, 6), (tcp | ip, 4), (tcp | ip | tcp_invalid | ip_invalid, 4), (udp | ip, 4),
+                           (tcp | tcp_invalid, 6), (udp, 6)):
+        M.check_receive_checksum(value, version)
+    check = M.check_receive_checksum
+    rejects("TcpChecksumValueInvalid alone", lambda: check(ip | tcp_invalid, 4), "without TcpChecksumSucceeded")
+    rejects("IpChecksumValueInvalid alone", lambda: check(tcp | ip_invalid, 4), "without IpChecksumSucceeded")
+    rejects("IpChecksumValueInvalid on IPv6", lambda: check(tcp | ip_invalid, 6), "IpChecksumValueInvalid on an IPv6")
+    rejects("IpChecksumSucceeded on IPv6", lambda: check(tcp | ip, 6), "IpChecksumSucceeded on an IPv6")
+    rejects("a failed checksum", lambda: check(1, 4), "failed checksum")
+    rejects("a loopback", lambda: check(1 << 6, 4), "loopback")
+    for bit in (9, 16, 31, 32):
+        rejects(f"bit {bit}", lambda: check(tcp | 1 << bit, 4), "beyond the Receive arm")
+    print("test_model: an indication's checksum information holds only Receive-arm bits, each value-invalid bit "
+          "beside its succeeded bit, the IPv4 header bits on IPv4 only")
 
 
 def oid_tables():

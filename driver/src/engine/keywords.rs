@@ -11,58 +11,86 @@ use crate::engine::offload::TaskOffloads;
 pub enum KeywordKind {
     /// A checksum keyword: 0 disabled, 1 transmit on, 2 receive on, 3 both on.
     Checksum {
-        /// The transmit offload it controls.
+        /// The transmit offloads it controls.
         tx: TaskOffloads,
-        /// The receive offload it controls.
+        /// The receive offloads it controls.
         rx: TaskOffloads,
     },
     /// An on/off keyword (LSOv2, RSC, USO): 0 disabled, 1 enabled.
     Switch(TaskOffloads),
 }
 
+/// Which of NDIS's two kinds of task-offload keywords a keyword is ("Using Registry Values to
+/// Enable and Disable Task Offloading").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeywordGroup {
+    /// A granular keyword: one offload capability of one transport and IP version. The INF
+    /// declares these (under `Ndi\params`, shown on the adapter's Advanced page).
+    Granular,
+    /// A grouped keyword: the checksums of every transport of one IP version at once
+    /// (`*TCPUDPChecksumOffloadIPv4`: IPv4 header, TCP and UDP; `*TCPUDPChecksumOffloadIPv6`: TCP
+    /// and UDP). The INF does not declare them, but a value someone writes to the adapter's key
+    /// is honoured, as NDIS honours it for its own view of the offloads.
+    Grouped,
+}
+
 /// One standardized keyword: its registry value name and what it controls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Keyword {
-    /// The registry value name, as the INF declares it.
+    /// The registry value name.
     pub name: &'static str,
     /// What its value controls.
     pub kind: KeywordKind,
+    /// Granular (declared by the INF) or grouped.
+    pub group: KeywordGroup,
 }
 
-/// Every standardized keyword of the offloads the engine implements.
-pub const OFFLOAD_KEYWORDS: [Keyword; 11] = [
+const fn granular(name: &'static str, kind: KeywordKind) -> Keyword {
+    Keyword { name, kind, group: KeywordGroup::Granular }
+}
+
+const fn checksum(tx: TaskOffloads, rx: TaskOffloads) -> KeywordKind {
+    KeywordKind::Checksum { tx, rx }
+}
+
+/// Every standardized keyword of the offloads the engine implements: the granular ones, each
+/// offload named by exactly one, then the two grouped checksum keywords.
+pub const OFFLOAD_KEYWORDS: [Keyword; 13] = [
+    granular("*IPChecksumOffloadIPv4", checksum(TaskOffloads::IPV4_CHECKSUM_TX, TaskOffloads::IPV4_CHECKSUM_RX)),
+    granular("*TCPChecksumOffloadIPv4", checksum(TaskOffloads::TCP4_CHECKSUM_TX, TaskOffloads::TCP4_CHECKSUM_RX)),
+    granular("*TCPChecksumOffloadIPv6", checksum(TaskOffloads::TCP6_CHECKSUM_TX, TaskOffloads::TCP6_CHECKSUM_RX)),
+    granular("*UDPChecksumOffloadIPv4", checksum(TaskOffloads::UDP4_CHECKSUM_TX, TaskOffloads::UDP4_CHECKSUM_RX)),
+    granular("*UDPChecksumOffloadIPv6", checksum(TaskOffloads::UDP6_CHECKSUM_TX, TaskOffloads::UDP6_CHECKSUM_RX)),
+    granular("*LsoV2IPv4", KeywordKind::Switch(TaskOffloads::LSO_V4)),
+    granular("*LsoV2IPv6", KeywordKind::Switch(TaskOffloads::LSO_V6)),
+    granular("*RscIPv4", KeywordKind::Switch(TaskOffloads::RSC_V4)),
+    granular("*RscIPv6", KeywordKind::Switch(TaskOffloads::RSC_V6)),
+    granular("*UsoIPv4", KeywordKind::Switch(TaskOffloads::USO_V4)),
+    granular("*UsoIPv6", KeywordKind::Switch(TaskOffloads::USO_V6)),
+    // Documented as "the calculation of IP, TCP, and UDP checksum over IPv4" and "of TCP and UDP
+    // checksum over IPv6", with the granular checksum keywords' values (0 disabled, 1 Tx, 2 Rx,
+    // 3 Tx and Rx).
     Keyword {
-        name: "*IPChecksumOffloadIPv4",
-        kind: KeywordKind::Checksum { tx: TaskOffloads::IPV4_CHECKSUM_TX, rx: TaskOffloads::IPV4_CHECKSUM_RX },
+        name: "*TCPUDPChecksumOffloadIPv4",
+        kind: checksum(TaskOffloads::CHECKSUMS_V4_TX, TaskOffloads::CHECKSUMS_V4_RX),
+        group: KeywordGroup::Grouped,
     },
     Keyword {
-        name: "*TCPChecksumOffloadIPv4",
-        kind: KeywordKind::Checksum { tx: TaskOffloads::TCP4_CHECKSUM_TX, rx: TaskOffloads::TCP4_CHECKSUM_RX },
+        name: "*TCPUDPChecksumOffloadIPv6",
+        kind: checksum(TaskOffloads::CHECKSUMS_V6_TX, TaskOffloads::CHECKSUMS_V6_RX),
+        group: KeywordGroup::Grouped,
     },
-    Keyword {
-        name: "*TCPChecksumOffloadIPv6",
-        kind: KeywordKind::Checksum { tx: TaskOffloads::TCP6_CHECKSUM_TX, rx: TaskOffloads::TCP6_CHECKSUM_RX },
-    },
-    Keyword {
-        name: "*UDPChecksumOffloadIPv4",
-        kind: KeywordKind::Checksum { tx: TaskOffloads::UDP4_CHECKSUM_TX, rx: TaskOffloads::UDP4_CHECKSUM_RX },
-    },
-    Keyword {
-        name: "*UDPChecksumOffloadIPv6",
-        kind: KeywordKind::Checksum { tx: TaskOffloads::UDP6_CHECKSUM_TX, rx: TaskOffloads::UDP6_CHECKSUM_RX },
-    },
-    Keyword { name: "*LsoV2IPv4", kind: KeywordKind::Switch(TaskOffloads::LSO_V4) },
-    Keyword { name: "*LsoV2IPv6", kind: KeywordKind::Switch(TaskOffloads::LSO_V6) },
-    Keyword { name: "*RscIPv4", kind: KeywordKind::Switch(TaskOffloads::RSC_V4) },
-    Keyword { name: "*RscIPv6", kind: KeywordKind::Switch(TaskOffloads::RSC_V6) },
-    Keyword { name: "*UsoIPv4", kind: KeywordKind::Switch(TaskOffloads::USO_V4) },
-    Keyword { name: "*UsoIPv6", kind: KeywordKind::Switch(TaskOffloads::USO_V6) },
 ];
 
 /// The offloads an adapter starts with: of those it `offered`, each keyword's value (`value`
-/// returns it, `None` where the keyword is absent or unreadable) turns its offloads off where it
-/// says disabled. An absent keyword, or a value outside its range, leaves its offloads on (the
-/// INF's default for every keyword is "enabled"). A keyword never turns on what is not offered.
+/// returns it, `None` where the keyword is absent or not read back as an integer) turns its
+/// offloads off where it says disabled. An absent keyword, or a value outside its range, leaves
+/// its offloads on (the INF's default for every keyword is "enabled"). A keyword never turns on
+/// what is not offered, nor what another keyword turned off: an offload is on only if every
+/// keyword that names it (its granular keyword and, for a checksum, its IP version's grouped
+/// one) leaves it on. NDIS does not say how a grouped and a granular keyword combine; this
+/// reading is the more conservative one, so the driver never uses an offload NDIS's own reading
+/// of the keywords reports off to the stack.
 pub fn configured_offloads(offered: TaskOffloads, mut value: impl FnMut(&Keyword) -> Option<u32>) -> TaskOffloads {
     let mut off = 0u32;
     for keyword in &OFFLOAD_KEYWORDS {
@@ -117,16 +145,59 @@ mod tests {
         let without_uso =
             TaskOffloads::from_bits(all.bits() & !(TaskOffloads::USO_V4.bits() | TaskOffloads::USO_V6.bits()));
         assert_eq!(configured_offloads(without_uso, with(&[("*UsoIPv4", 1)])), without_uso);
-        // The names are distinct and each offload bit is named by exactly one keyword.
+        // Each offload bit is named by exactly one granular keyword; the names are distinct.
+        let bits = |k: &Keyword| match k.kind {
+            KeywordKind::Checksum { tx, rx } => tx.bits() | rx.bits(),
+            KeywordKind::Switch(w) => w.bits(),
+        };
         let mut seen = 0u32;
-        for k in &OFFLOAD_KEYWORDS {
-            let bits = match k.kind {
-                KeywordKind::Checksum { tx, rx } => tx.bits() | rx.bits(),
-                KeywordKind::Switch(w) => w.bits(),
-            };
-            assert_eq!(seen & bits, 0, "{}", k.name);
-            seen |= bits;
+        for k in OFFLOAD_KEYWORDS.iter().filter(|k| k.group == KeywordGroup::Granular) {
+            assert_eq!(seen & bits(k), 0, "{}", k.name);
+            seen |= bits(k);
         }
         assert_eq!(seen, all.bits());
+        for (i, a) in OFFLOAD_KEYWORDS.iter().enumerate() {
+            assert!(OFFLOAD_KEYWORDS.iter().skip(i + 1).all(|b| !a.name.eq_ignore_ascii_case(b.name)), "{}", a.name);
+        }
+    }
+
+    /// The grouped checksum keywords: each value switches every checksum of its IP version in the
+    /// direction it names, as a granular checksum keyword does one; an offload stays on only if
+    /// both its granular and its grouped keyword leave it on.
+    #[test]
+    fn grouped_checksum_keywords_switch_an_ip_version() {
+        use TaskOffloads as T;
+        let all = T::ALL;
+        let without = |gone: T| T::from_bits(all.bits() & !gone.bits());
+        let grouped: alloc::vec::Vec<&str> =
+            OFFLOAD_KEYWORDS.iter().filter(|k| k.group == KeywordGroup::Grouped).map(|k| k.name).collect();
+        assert_eq!(grouped, ["*TCPUDPChecksumOffloadIPv4", "*TCPUDPChecksumOffloadIPv6"]);
+        // IPv4: the IPv4 header, TCP and UDP checksums; IPv6 untouched.
+        let v4 = |v| configured_offloads(all, with(&[("*TCPUDPChecksumOffloadIPv4", v)]));
+        assert_eq!(v4(0), without(T::CHECKSUMS_V4_TX.union(T::CHECKSUMS_V4_RX)));
+        assert_eq!(v4(1), without(T::CHECKSUMS_V4_RX), "1: transmit only");
+        assert_eq!(v4(2), without(T::CHECKSUMS_V4_TX), "2: receive only");
+        assert_eq!(v4(3), all);
+        assert_eq!(v4(4), all, "out of range: ignored");
+        // IPv6: TCP and UDP.
+        let v6 = |v| configured_offloads(all, with(&[("*TCPUDPChecksumOffloadIPv6", v)]));
+        assert_eq!(v6(0), without(T::CHECKSUMS_V6_TX.union(T::CHECKSUMS_V6_RX)));
+        assert_eq!(v6(1), without(T::CHECKSUMS_V6_RX));
+        assert_eq!(v6(2), without(T::CHECKSUMS_V6_TX));
+        // Combined with the granular keywords: either one turning an offload off turns it off.
+        let both = |values: &[(&str, u32)]| configured_offloads(all, with(values));
+        assert_eq!(
+            both(&[("*TCPUDPChecksumOffloadIPv4", 3), ("*TCPChecksumOffloadIPv4", 0)]),
+            without(T::TCP4_CHECKSUM_TX.union(T::TCP4_CHECKSUM_RX))
+        );
+        assert_eq!(
+            both(&[("*TCPUDPChecksumOffloadIPv4", 0), ("*TCPChecksumOffloadIPv4", 3)]),
+            without(T::CHECKSUMS_V4_TX.union(T::CHECKSUMS_V4_RX))
+        );
+        assert_eq!(
+            both(&[("*TCPUDPChecksumOffloadIPv6", 1), ("*UDPChecksumOffloadIPv6", 2)]),
+            without(T::CHECKSUMS_V6_RX.union(T::UDP6_CHECKSUM_TX)),
+            "grouped transmit only, granular UDP receive only: UDP/IPv6 off both ways, TCP/IPv6 transmit on"
+        );
     }
 }

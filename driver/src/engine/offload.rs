@@ -151,6 +151,11 @@ pub fn receive_action(plan: &OffloadPlan, headers: &[u8], stack: &StackOffloads)
                 Some(p) if stack.partial_checksum => ReceiveAction::AsIs(info(p, None)),
                 _ => ReceiveAction::Segment(info(computed, None)),
             },
+            // Deliberately "values not computed" on a single packet too, not only on a coalesced
+            // unit (where NDIS documents the value-invalid bits): the client validated the
+            // checksums, but nothing says the values it left in the fields are right, so a
+            // stack that forwards the packet must recompute them rather than update them
+            // (docs/oids.md, "The checksum information of an indication").
             ChecksumState::Valid if stack.checksum_valid => ReceiveAction::AsIs(info(as_client_wrote, None)),
             ChecksumState::Valid | ChecksumState::Unknown => {
                 ReceiveAction::AsIs(info(IndicatedChecksum::Unknown, None))
@@ -384,6 +389,37 @@ mod tests {
         assert_eq!(LARGE_SEND_MAX_PAYLOAD + ring_abi::MAX_OFFLOAD_HEADER as u32, ring_abi::MAX_IP_PACKET_SIZE);
     }
 
+    /// The checksum directions (NDIS's `IPv4Transmit`, `IPv4Receive`, `IPv6Transmit`,
+    /// `IPv6Receive`) divide the checksum offloads between them, the receive ones making
+    /// `CHECKSUM_RX`; `intersects` and `union` are what they say.
+    #[test]
+    fn checksum_directions_partition_the_checksums() {
+        use TaskOffloads as T;
+        let directions = [T::CHECKSUMS_V4_TX, T::CHECKSUMS_V4_RX, T::CHECKSUMS_V6_TX, T::CHECKSUMS_V6_RX];
+        let mut seen = T::NONE;
+        for d in directions {
+            assert!(!seen.intersects(d), "{d:?} overlaps {seen:?}");
+            seen = seen.union(d);
+        }
+        let checksums = [
+            T::IPV4_CHECKSUM_TX,
+            T::TCP4_CHECKSUM_TX,
+            T::UDP4_CHECKSUM_TX,
+            T::TCP6_CHECKSUM_TX,
+            T::UDP6_CHECKSUM_TX,
+            T::IPV4_CHECKSUM_RX,
+            T::TCP4_CHECKSUM_RX,
+            T::UDP4_CHECKSUM_RX,
+            T::TCP6_CHECKSUM_RX,
+            T::UDP6_CHECKSUM_RX,
+        ];
+        assert_eq!(seen, checksums.iter().fold(T::NONE, |all, &c| all.union(c)));
+        assert_eq!(T::CHECKSUMS_V4_RX.union(T::CHECKSUMS_V6_RX), T::CHECKSUM_RX);
+        assert!(T::CHECKSUMS_V4_TX.contains(T::UDP4_CHECKSUM_TX) && !T::CHECKSUMS_V4_TX.contains(T::UDP6_CHECKSUM_TX));
+        assert!(T::CHECKSUMS_V6_RX.intersects(T::TCP6_CHECKSUM_RX.union(T::LSO_V4)));
+        assert!(!T::CHECKSUMS_V6_RX.intersects(T::TCP6_CHECKSUM_TX.union(T::LSO_V4)));
+    }
+
     /// Each checksum value of `NDIS_OFFLOAD_PARAMETERS` (ntddndis.h): 1 both off, 2 transmit
     /// only, 3 receive only, 4 both on, 0 unchanged.
     #[test]
@@ -517,6 +553,17 @@ impl TaskOffloads {
     pub const RSC_V6: Self = Self(1 << 15);
     /// Every receive checksum bit.
     pub const CHECKSUM_RX: Self = Self(0x3E0);
+    /// Every checksum of IPv4 packets sent (IPv4 header, TCP, UDP): NDIS's `IPv4Transmit`
+    /// direction of the checksum offload.
+    pub const CHECKSUMS_V4_TX: Self =
+        Self(Self::IPV4_CHECKSUM_TX.0 | Self::TCP4_CHECKSUM_TX.0 | Self::UDP4_CHECKSUM_TX.0);
+    /// Every checksum of IPv4 packets received reported (`IPv4Receive`).
+    pub const CHECKSUMS_V4_RX: Self =
+        Self(Self::IPV4_CHECKSUM_RX.0 | Self::TCP4_CHECKSUM_RX.0 | Self::UDP4_CHECKSUM_RX.0);
+    /// Every checksum of IPv6 packets sent (TCP, UDP): `IPv6Transmit`.
+    pub const CHECKSUMS_V6_TX: Self = Self(Self::TCP6_CHECKSUM_TX.0 | Self::UDP6_CHECKSUM_TX.0);
+    /// Every checksum of IPv6 packets received reported (`IPv6Receive`).
+    pub const CHECKSUMS_V6_RX: Self = Self(Self::TCP6_CHECKSUM_RX.0 | Self::UDP6_CHECKSUM_RX.0);
     /// Every offload the engine implements.
     pub const ALL: Self = Self(0xFFFF);
 
@@ -533,6 +580,16 @@ impl TaskOffloads {
     /// Whether every offload of `other` is in the set.
     pub const fn contains(self, other: Self) -> bool {
         self.0 & other.0 == other.0
+    }
+
+    /// Whether any offload of `other` is in the set.
+    pub const fn intersects(self, other: Self) -> bool {
+        self.0 & other.0 != 0
+    }
+
+    /// The offloads of either set.
+    pub const fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
     }
 
     const fn with(self, other: Self, on: bool) -> Self {

@@ -2,8 +2,13 @@
 //! (NDIS: "the miniport driver must read all of the granular settings from the registry at
 //! initialization"). The shell reads each keyword of [`OFFLOAD_KEYWORDS`] as an integer and
 //! hands it to the engine's mapping ([`configured_offloads`]), which decides what starts on. A
-//! configuration that cannot be opened, or a keyword that cannot be read as an integer, is a
-//! keyword that is absent: its offloads stay on.
+//! configuration that cannot be opened, a keyword that is absent, or one whose value NDIS hands
+//! back as another type than an integer (a `REG_MULTI_SZ`, a `REG_BINARY`), leaves its offloads
+//! on. A `REG_SZ` value (how the Advanced page and NDIS write these keywords) is converted by
+//! NDIS for an integer read, and a text that is not a number reads as the integer NDIS's
+//! conversion makes of it (0 for "abc" or an empty string: that keyword says "disabled"). NDIS
+//! reads the same keywords the same way for its own view of the adapter's offloads, so the
+//! driver and NDIS agree on what such a value means.
 
 use core::ptr;
 
@@ -107,8 +112,10 @@ unsafe fn read_integer(handle: NDIS_HANDLE, keyword: &Keyword) -> Option<u32> {
         return None;
     }
     // SAFETY: on success NDIS returns a parameter it owns until the handle is closed; it is read
-    // once, here. A value stored as a string (an INF's REG_SZ) is converted by NDIS for an
-    // integer read; anything else read back as another type is not an integer.
+    // once, here. A value stored as a string (a REG_SZ, as the Advanced page and NDIS write the
+    // keywords) is converted by NDIS for an integer read (base 10, up to the first character
+    // that is not a digit, 0 if there is none) and comes back as an integer; anything read back
+    // as another type is not an integer.
     let (kind, value) = unsafe { ((*parameter).ParameterType, (*parameter).ParameterData.IntegerData) };
     (kind == NdisParameterInteger).then_some(value)
 }

@@ -64,7 +64,9 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
 /// the fixed IPv6 header). Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the
 /// IEEE 802.3 kinds a protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have
-/// no link-layer header under any of them.
+/// no link-layer header under any of them. An offload that is off is all zero, its encapsulation
+/// `NDIS_ENCAPSULATION_NOT_SUPPORTED` included: so is a checksum direction (`IPv4Transmit`,
+/// `IPv4Receive`, `IPv6Transmit`, `IPv6Receive`) none of whose checksums is on.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;
@@ -74,7 +76,11 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         ..NDIS_OFFLOAD::default()
     };
     let checksum = &mut offload.Checksum;
+    let off = NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: NDIS_ENCAPSULATION_NOT_SUPPORTED, Fields: 0 };
     let v4 = |tcp: TaskOffloads, udp: TaskOffloads, ip: TaskOffloads, rx: bool| {
+        if !set.intersects(tcp.union(udp).union(ip)) {
+            return off;
+        }
         let (options, tcp_options, tcp_bits, udp_bits, ip_bits) = if rx {
             (
                 CHECKSUM_IPV4_RX_IP_OPTIONS,
@@ -101,6 +107,9 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }
     };
     let v6 = |tcp: TaskOffloads, udp: TaskOffloads, rx: bool| {
+        if !set.intersects(tcp.union(udp)) {
+            return off;
+        }
         let (extension, tcp_options, tcp_bits, udp_bits) = if rx {
             (
                 CHECKSUM_IPV6_RX_EXTENSION_HEADERS,
@@ -130,6 +139,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     checksum.IPv6Transmit = v6(TaskOffloads::TCP6_CHECKSUM_TX, TaskOffloads::UDP6_CHECKSUM_TX, false);
     checksum.IPv6Receive = v6(TaskOffloads::TCP6_CHECKSUM_RX, TaskOffloads::UDP6_CHECKSUM_RX, true);
     // An offload that is off is all zero (encapsulation NOT_SUPPORTED included).
+    const _: () = assert!(NDIS_ENCAPSULATION_NOT_SUPPORTED == 0);
     if set.contains(TaskOffloads::LSO_V4) {
         offload.LsoV2.IPv4 = NDIS_LSO_V2_IPV4 {
             Encapsulation: OFFLOAD_ENCAPSULATIONS,
@@ -218,25 +228,37 @@ pub fn transmit_offload(info: &[*mut c_void; NBL_INFO_ENTRIES_USED], uso: bool) 
     request
 }
 
-/// The LSO information of a completed NBL: an LSOv2 NBL gets `LsoV2TransmitComplete` (its
-/// `Type` kept, `Reserved` zero), as NDIS requires of a miniport that completes one; an LSOv1 NBL
-/// (never offered, so never sent: completed as failed) gets `LsoV1TransmitComplete` with
-/// `TcpPayload` 0 (no payload sent) and its `Type` kept, so no MSS or offset bits of the request
-/// are left to be read as a payload count; an NBL without LSO information is left as it is.
+/// The LSO information of a completed NBL, read, modified and written back whole. An LSOv2 NBL
+/// gets `LsoV2TransmitComplete` with `Reserved` (bits 0–29) zero, as NDIS requires of a miniport
+/// that completes one; an LSOv1 NBL (never offered, so never sent: completed as failed) gets
+/// `LsoV1TransmitComplete` with `TcpPayload` (bits 0–29) 0, no payload sent, so no MSS or offset
+/// bits of the request are left to be read as a payload count. Every other bit is the stack's:
+/// `Type` (bit 30, the same bit in the request and completion arms), `Reserved2` (bit 31,
+/// "reserved for NDIS"; `LsoV2Transmit.IPVersion` on the way down) and the rest of the
+/// pointer-sized entry (its upper half). An NBL without LSO information is left as it is.
 pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
     let value = word(lso);
     if value == 0 {
         return lso;
     }
-    let complete = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
-        let typed = LSO_V2_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE);
-        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(typed, 0)
+    let completed = if LSO_TRANSMIT_TYPE.get(value) == NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE {
+        LSO_V2_TRANSMIT_COMPLETE_RESERVED.put(value, 0)
     } else {
-        let typed = LSO_V1_TRANSMIT_COMPLETE_TYPE.put(0, NDIS_TCP_LARGE_SEND_OFFLOAD_V1_TYPE);
-        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(typed, 0)
+        LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.put(value, 0)
     };
-    complete as usize as *mut c_void
+    let upper = lso as usize & !(u32::MAX as usize);
+    (upper | completed as usize) as *mut c_void
 }
+
+// The request's `Type` is the completion's, in both versions (ndis.h: `Transmit.Type`,
+// `LsoV1TransmitComplete.Type` and `LsoV2TransmitComplete.Type` are all bit 30), and the fields
+// `lso_completion` rewrites end below it.
+const _: () = {
+    assert!(LSO_TRANSMIT_TYPE.shift == LSO_V1_TRANSMIT_COMPLETE_TYPE.shift);
+    assert!(LSO_TRANSMIT_TYPE.shift == LSO_V2_TRANSMIT_COMPLETE_TYPE.shift);
+    assert!(LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.shift + LSO_V1_TRANSMIT_COMPLETE_TCP_PAYLOAD.width == 30);
+    assert!(LSO_V2_TRANSMIT_COMPLETE_RESERVED.shift + LSO_V2_TRANSMIT_COMPLETE_RESERVED.width == 30);
+};
 
 /// The checksum and RSC information entries of an indicated NBL: `TcpIpChecksumNetBufferListInfo`
 /// says the IP (IPv4) and TCP or UDP checksums succeeded for a packet the engine marks valid,
@@ -244,6 +266,14 @@ pub fn lso_completion(lso: *mut c_void) -> *mut c_void {
 /// header checksum values are not to be used (`TcpChecksumValueInvalid`,
 /// `IpChecksumValueInvalid`: NDIS, "Indicating Coalesced Segments"); `TcpRecvSegCoalesceInfo`
 /// carries the segment count of a super-packet indicated whole.
+///
+/// The value-invalid bits go with every packet whose values the engine did not compute, a
+/// single `DATA_VALID` packet (`CoalescedSegCount` 0) as well as a coalesced unit: deliberately,
+/// beyond the DDI reference, which describes them for coalesced segments only. The client
+/// validated the checksums, but the engine cannot know that it wrote correct values, and the
+/// stack must recompute them before it forwards the packet. (The reference's "miniport drivers
+/// that do not support RSC should set this flag to zero" does not apply: the adapter supports
+/// RSC.) Why, and what is unverified: docs/oids.md.
 pub fn indication_entries(info: &IndicationInfo) -> (*mut c_void, *mut c_void) {
     let mut checksum = 0u32;
     if let IndicatedChecksum::Valid { value_computed } = info.checksum {
