@@ -2,13 +2,18 @@
 //! way cargo-make reads it, `.cargo/config.toml` resolved the way cargo resolves it, the driver
 //! build's flags held against every precondition `wdk-build` 0.6.0 tests, and every PowerShell
 //! script (the Makefile's tasks and `tests/vm/*.ps1`) linted without PowerShell: exit codes
-//! checked and explained, no tool output parsed.
+//! checked and explained, no tool output parsed; and the Wintun API client the VM runs
+//! (`tests/vm/Test-WintunApi.ps1`) held against `wintun.dll`'s header and exports: every
+//! P/Invoke declaration of its C#, parameter by parameter (`pinvoke.rs`), and the C# compiled as
+//! Windows PowerShell 5.1's `Add-Type` compiles it (C# 5, mscorlib and System) where Mono's `mcs`
+//! is installed.
 //!
 //! What this cannot show: that the kit's tools, pnputil, devgen and Driver Verifier behave as
 //! their documentation says; that runs on Windows only (docs/install.md lists what awaits it).
 
 mod cargo_config;
 mod cargo_make;
+mod pinvoke;
 mod powershell;
 #[path = "../../../wintun-api/hardening.rs"]
 mod wintun_hardening;
@@ -788,4 +793,298 @@ fn the_dll_build_script_passes_the_linker_hardening_on_msvc_only() {
     let broken: Table = "[wintun-dll]\nlink-args = [\"/GUARD:CF\", 7]".parse().expect("toml");
     assert!(wintun_hardening::link_args(&broken, "windows", "msvc").is_err());
     assert!(wintun_hardening::rustflags(&broken).is_err());
+}
+
+// ----- the Wintun API client's P/Invoke declarations --------------------------------------------
+
+/// The C# of a script's `$source` here-string, as `Add-Type` compiles it (the DLL's path put in).
+fn here_string_csharp(script: &str) -> String {
+    let start = script.find("$source = @'\n").expect("a $source = @' here-string") + "$source = @'\n".len();
+    let end = script[start..].find("\n'@").expect("the here-string's end") + start;
+    script[start..end].replace("__WINTUN_DLL__", "wintun.dll")
+}
+
+fn wintun_exports() -> BTreeSet<String> {
+    read("wintun-api/exports.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wintun_header() -> pinvoke::Header {
+    let texts = [read("wintun-api/include/wintun.h"), read("wintun-api/include/ringtun_wintun.h")];
+    pinvoke::parse_header(&[&texts[0], &texts[1]]).expect("the headers parse")
+}
+
+/// MinGW-w64's SDK headers (`mingw-w64-x86-64-dev`, which .ci/run installs).
+const MINGW_INCLUDE: &str = "/usr/x86_64-w64-mingw32/include";
+
+/// A system function's prototype from the SDK headers that declare it.
+fn sdk_prototype(name: &str) -> Option<pinvoke::CFunction> {
+    let dir = std::fs::read_dir(MINGW_INCLUDE).unwrap_or_else(|e| panic!("{MINGW_INCLUDE}: {e}"));
+    let needle = format!("WINAPI {name} (");
+    let mut paths: Vec<PathBuf> =
+        dir.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "h")).collect();
+    paths.sort();
+    paths.into_iter().find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        text.contains(&needle).then(|| pinvoke::sdk_prototype(&text, name)).flatten()
+    })
+}
+
+/// The findings of the P/Invoke check on a script's C#, against these exports.
+fn pinvoke_findings(script: &str, exports: &BTreeSet<String>, header: &pinvoke::Header) -> Vec<String> {
+    let cs = match pinvoke::parse_csharp(&here_string_csharp(script)) {
+        Ok(cs) => cs,
+        Err(e) => return vec![format!("the C# does not read: {e}")],
+    };
+    let system = |name: &str| sdk_prototype(name);
+    let library = |target: &str| match target {
+        "wintun.dll" => Some(pinvoke::Library::Wintun { exports, header }),
+        t if t.eq_ignore_ascii_case("kernel32.dll") => Some(pinvoke::Library::System { prototype: &system }),
+        _ => None,
+    };
+    pinvoke::check(&cs, &library)
+}
+
+#[test]
+fn wintun_api_client_declares_what_wintun_dll_exports() {
+    let script = read("tests/vm/Test-WintunApi.ps1");
+    assert!(
+        script.contains("Add-Type -TypeDefinition $source.Replace('__WINTUN_DLL__', $dll)"),
+        "the C# is compiled with the DLL's path put in"
+    );
+    let exports = wintun_exports();
+    let header = wintun_header();
+    assert_eq!(exports.len(), 31, "{exports:?}");
+    for name in &exports {
+        assert!(header.functions.contains_key(name), "{name}: exported, but no prototype in the header");
+    }
+    let findings = pinvoke_findings(&script, &exports, &header);
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    // The VM run covers every extension, and every Wintun function but the logger.
+    let cs = pinvoke::parse_csharp(&here_string_csharp(&script)).expect("the C# reads");
+    let imported: BTreeSet<&str> = cs.imports.iter().map(pinvoke::Import::entry).collect();
+    let missing: Vec<&String> =
+        exports.iter().filter(|e| !imported.contains(e.as_str()) && *e != "WintunSetLogger").collect();
+    assert!(missing.is_empty(), "Test-WintunApi.ps1 does not call {missing:?}");
+    // Each structure the calls pass was compared, field by field.
+    for name in ["RingtunCapabilities", "RingtunSessionConfig", "RingtunSessionInfo", "RingtunSessionStatistics",
+        "RingtunOffloadMeta", "RingtunPacket"]
+    {
+        assert!(cs.structs.contains_key(name), "no struct {name}");
+    }
+}
+
+/// Declarations made wrong one at a time in the real script, and what the check must say.
+const PINVOKE_DEFECTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "a parameter missing",
+        "ushort headRoom, ushort tailRoom, uint milliseconds);",
+        "ushort headRoom, uint milliseconds);",
+        "RingtunWaitForSendSpace (RingtunWaitForSendSpace): 4 parameters, the C prototype has 5",
+    ),
+    (
+        "WORD declared uint",
+        "static extern bool RingtunAllocateSendPacketEx(IntPtr session, uint maxSize, ushort headRoom,",
+        "static extern bool RingtunAllocateSendPacketEx(IntPtr session, uint maxSize, uint headRoom,",
+        "RingtunAllocateSendPacketEx (RingtunAllocateSendPacketEx): parameter 3 `headRoom`: C `WORD` needs ushort",
+    ),
+    (
+        "a function wintun.dll does not export",
+        "static extern bool RingtunCancelSendPacket(",
+        "static extern bool RingtunCancelSendPacketEx(",
+        "RingtunCancelSendPacketEx (RingtunCancelSendPacketEx): not exported by wintun.dll",
+    ),
+    (
+        "a ring pointer declared as a managed array",
+        "static extern bool RingtunShrinkSendPacket(IntPtr session, IntPtr packet,",
+        "static extern bool RingtunShrinkSendPacket(IntPtr session, byte[] packet,",
+        "RingtunShrinkSendPacket (RingtunShrinkSendPacket): parameter 2 `packet`: C `const BYTE *` needs IntPtr",
+    ),
+    (
+        "an extension without SetLastError",
+        "[DllImport(Dll, SetLastError = true)]\n    [return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunWaitForSendSpace(",
+        "[DllImport(Dll)]\n    [return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunWaitForSendSpace(",
+        "RingtunWaitForSendSpace (RingtunWaitForSendSpace): no SetLastError = true",
+    ),
+    (
+        "the last error read after a call that does not keep it",
+        "[DllImport(Dll, SetLastError = true, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunOpenAdapter(",
+        "[DllImport(Dll, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunOpenAdapter(",
+        "WintunOpenAdapter: Marshal.GetLastWin32Error() is read after it, without SetLastError = true",
+    ),
+    (
+        "a UTF-16 string without CharSet.Unicode",
+        "[DllImport(Dll, SetLastError = true, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunCreateAdapter(",
+        "[DllImport(Dll, SetLastError = true)]\n    static extern IntPtr WintunCreateAdapter(",
+        "WintunCreateAdapter (WintunCreateAdapter): parameter 1 `name`: C `LPCWSTR` needs string with CharSet.Unicode",
+    ),
+    (
+        "cdecl",
+        "[DllImport(Dll, SetLastError = true)]\n    static extern uint RingtunSendPackets(",
+        "[DllImport(Dll, SetLastError = true, CallingConvention = CallingConvention.Cdecl)]\n    static extern uint RingtunSendPackets(",
+        "RingtunSendPackets (RingtunSendPackets): CallingConvention CallingConvention.Cdecl",
+    ),
+    (
+        "BOOL marshalled as one byte",
+        "[return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunGetSessionInfo(",
+        "[return: MarshalAs(UnmanagedType.U1)]\n    static extern bool RingtunGetSessionInfo(",
+        "RingtunGetSessionInfo (RingtunGetSessionInfo): returns C `BOOL`: needs int, or bool marshalled as UnmanagedType.Bool",
+    ),
+    (
+        "DWORD declared int",
+        "static extern uint RingtunReceivePackets(",
+        "static extern int RingtunReceivePackets(",
+        "RingtunReceivePackets (RingtunReceivePackets): returns C `DWORD`: needs uint",
+    ),
+    (
+        "a const pointer declared out",
+        "static extern bool RingtunSendPacketEx(IntPtr session, [In] ref RingtunPacket packet);",
+        "static extern bool RingtunSendPacketEx(IntPtr session, out RingtunPacket packet);",
+        "RingtunSendPacketEx (RingtunSendPacketEx): parameter 2 `packet`: C `const RINGTUN_PACKET *` needs ref (or out)",
+    ),
+    (
+        "a structure's WORD declared uint",
+        "    public uint SendCapacity;\n    public ushort ReceiveHeadRoom;\n    public ushort ReceiveTailRoom;\n    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionInfo",
+        "    public uint SendCapacity;\n    public uint ReceiveHeadRoom;\n    public ushort ReceiveTailRoom;\n    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionInfo",
+        "struct RingtunSessionConfig (C RINGTUN_SESSION_CONFIG): field `ReceiveHeadRoom` is `uint`",
+    ),
+    (
+        "two fields swapped",
+        "    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionStatistics",
+        "    public ushort SendTailRoom;\n    public ushort SendHeadRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionStatistics",
+        "struct RingtunSessionInfo (C RINGTUN_SESSION_INFO): field `SendTailRoom` where the C struct has `SendHeadRoom`",
+    ),
+    (
+        "a fixed array of the wrong length",
+        "SizeConst = 6)]",
+        "SizeConst = 8)]",
+        "struct RingtunOffloadMeta (C RINGTUN_OFFLOAD_META): field `Reserved` is `byte[]`, the C field `BYTE[6]`",
+    ),
+    (
+        "a packed structure",
+        "[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunPacket",
+        "[StructLayout(LayoutKind.Sequential, Pack = 1)]\npublic struct RingtunPacket",
+        "struct RingtunPacket (C RINGTUN_PACKET): StructLayout Pack",
+    ),
+    (
+        "a system function's parameter of the wrong type",
+        "static extern uint WaitForSingleObject(IntPtr handle, uint milliseconds);",
+        "static extern uint WaitForSingleObject(IntPtr handle, ulong milliseconds);",
+        "WaitForSingleObject (WaitForSingleObject): parameter 2 `milliseconds`: C `DWORD` needs uint",
+    ),
+    (
+        "a library the check does not know",
+        "[DllImport(\"kernel32.dll\", SetLastError = true)]",
+        "[DllImport(\"user32.dll\", SetLastError = true)]",
+        "WaitForSingleObject (WaitForSingleObject): imported from `user32.dll`, a library the check does not know",
+    ),
+];
+
+#[test]
+fn the_pinvoke_check_finds_each_wrong_declaration() {
+    let script = read("tests/vm/Test-WintunApi.ps1");
+    let exports = wintun_exports();
+    let header = wintun_header();
+    for (what, from, to, expected) in PINVOKE_DEFECTS {
+        assert_eq!(script.matches(from).count(), 1, "{what}: `{from}` is not in the script once");
+        let findings = pinvoke_findings(&script.replacen(from, to, 1), &exports, &header);
+        assert!(
+            findings.iter().any(|f| f.starts_with(expected)),
+            "{what}: expected a finding `{expected}...`, got:\n{}",
+            findings.join("\n")
+        );
+        // And nothing about another declaration.
+        let subject = &expected[..expected.find([' ', ':']).map_or(0, |end| {
+            if expected.starts_with("struct ") { expected[7..].find(' ').map_or(end, |e| e + 7) } else { end }
+        })];
+        assert!(findings.iter().all(|f| f.starts_with(subject)), "{what}: findings beyond `{subject}`: {findings:#?}");
+    }
+    // An import the header has but the export list lacks.
+    let mut fewer = exports.clone();
+    fewer.remove("RingtunWaitForSendSpace");
+    let findings = pinvoke_findings(&script, &fewer, &header);
+    assert_eq!(
+        findings,
+        ["RingtunWaitForSendSpace (RingtunWaitForSendSpace): not exported by wintun.dll (exports.txt)"],
+        "an export missing"
+    );
+}
+
+#[test]
+fn the_header_reading_sees_prototypes_and_structures() {
+    let header = wintun_header();
+    let wait = &header.functions["RingtunWaitForSendSpace"];
+    assert!(wait.winapi);
+    let params: Vec<(&str, &str)> = wait.params.iter().map(|p| (p.ty.base.as_str(), p.name.as_str())).collect();
+    assert_eq!(
+        params,
+        [
+            ("WINTUN_SESSION_HANDLE", "Session"),
+            ("DWORD", "MaxSize"),
+            ("WORD", "HeadRoom"),
+            ("WORD", "TailRoom"),
+            ("DWORD", "Milliseconds")
+        ]
+    );
+    let receive = &header.functions["WintunReceivePacket"];
+    assert_eq!((receive.ret.base.as_str(), receive.ret.pointers), ("BYTE", 1));
+    assert!(header.functions["WintunDeleteDriver"].params.is_empty());
+    let meta = &header.structs["RINGTUN_OFFLOAD_META"];
+    assert_eq!(meta.len(), 7);
+    assert_eq!((meta[6].name.as_str(), meta[6].ty.array), ("Reserved", Some(6)));
+    let packet = &header.structs["RINGTUN_PACKET"];
+    assert_eq!((packet[0].ty.base.as_str(), packet[0].ty.pointers), ("BYTE", 1));
+    assert!(header.handles.contains("WINTUN_ADAPTER_HANDLE") && header.callbacks.contains("WINTUN_LOGGER_CALLBACK"));
+    let sdk = sdk_prototype("WaitForSingleObject").expect("MinGW-w64's synchapi.h declares WaitForSingleObject");
+    let params: Vec<&str> = sdk.params.iter().map(|p| p.ty.base.as_str()).collect();
+    assert_eq!((sdk.ret.base.as_str(), params), ("DWORD", vec!["HANDLE", "DWORD"]));
+}
+
+/// Mono's C# compiler, if installed.
+fn mcs() -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("mcs")).find(|p| p.is_file())
+}
+
+/// Compiles C# as Windows PowerShell 5.1's `Add-Type -TypeDefinition` does: the .NET Framework
+/// compiler's language (C# 5), referencing mscorlib and System only; Ok or the compiler's output.
+fn compile_as_add_type(mcs: &Path, code: &str, name: &str) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("ringtun-add-type-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let source = dir.join("client.cs");
+    std::fs::write(&source, code).expect("the C# written");
+    let out = std::process::Command::new(mcs)
+        .args(["-noconfig", "-langversion:5", "-target:library", "-r:System.dll", "-warnaserror"])
+        .arg(format!("-out:{}", dir.join("client.dll").display()))
+        .arg(&source)
+        .output()
+        .expect("mcs runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+#[test]
+fn wintun_api_client_compiles_as_add_type_compiles_it() {
+    let Some(mcs) = mcs() else {
+        eprintln!("mcs (Debian's mono-mcs) is not installed: the C# of Test-WintunApi.ps1 is not compiled here");
+        return;
+    };
+    let code = here_string_csharp(&read("tests/vm/Test-WintunApi.ps1"));
+    if let Err(output) = compile_as_add_type(&mcs, &code, "client") {
+        panic!("the C# of Test-WintunApi.ps1 does not compile as Add-Type compiles it:\n{output}");
+    }
+    // The same compiler refuses what Add-Type would: C# 6 and an assembly not referenced.
+    let interpolated = code.replacen("Marshal.SizeOf(typeof(RingtunCapabilities)).ToString()", "$\"{Marshal.SizeOf(typeof(RingtunCapabilities))}\"", 1);
+    assert_ne!(interpolated, code);
+    assert!(compile_as_add_type(&mcs, &interpolated, "csharp6").is_err(), "C# 6 string interpolation compiled");
+    let linq = code.replacen("List<RingtunPacket> held = new List<RingtunPacket>();", "var held = new HashSet<RingtunPacket>();", 1);
+    assert_ne!(linq, code);
+    assert!(compile_as_add_type(&mcs, &linq, "core").is_err(), "System.Core's HashSet compiled without System.Core");
 }
