@@ -19,7 +19,7 @@ mod powershell;
 mod wintun_hardening;
 
 use cargo_make::{Env, Makefile};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -871,9 +871,14 @@ fn wintun_api_client_declares_what_wintun_dll_exports() {
         exports.iter().filter(|e| !imported.contains(e.as_str()) && *e != "WintunSetLogger").collect();
     assert!(missing.is_empty(), "Test-WintunApi.ps1 does not call {missing:?}");
     // Each structure the calls pass was compared, field by field.
-    for name in ["RingtunCapabilities", "RingtunSessionConfig", "RingtunSessionInfo", "RingtunSessionStatistics",
-        "RingtunOffloadMeta", "RingtunPacket"]
-    {
+    for name in [
+        "RingtunCapabilities",
+        "RingtunSessionConfig",
+        "RingtunSessionInfo",
+        "RingtunSessionStatistics",
+        "RingtunOffloadMeta",
+        "RingtunPacket",
+    ] {
         assert!(cs.structs.contains_key(name), "no struct {name}");
     }
 }
@@ -997,10 +1002,13 @@ fn the_pinvoke_check_finds_each_wrong_declaration() {
             "{what}: expected a finding `{expected}...`, got:\n{}",
             findings.join("\n")
         );
-        // And nothing about another declaration.
-        let subject = &expected[..expected.find([' ', ':']).map_or(0, |end| {
-            if expected.starts_with("struct ") { expected[7..].find(' ').map_or(end, |e| e + 7) } else { end }
-        })];
+        // And nothing about another declaration: the subject is the import's name, or
+        // `struct Name`.
+        let subject = match expected.strip_prefix("struct ") {
+            Some(rest) => &expected[..7 + rest.find(' ').unwrap_or(rest.len())],
+            None => &expected[..expected.find([' ', ':']).unwrap_or(0)],
+        };
+        assert!(!subject.is_empty(), "{what}: no subject in `{expected}`");
         assert!(findings.iter().all(|f| f.starts_with(subject)), "{what}: findings beyond `{subject}`: {findings:#?}");
     }
     // An import the header has but the export list lacks.
@@ -1049,11 +1057,27 @@ fn mcs() -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("mcs")).find(|p| p.is_file())
 }
 
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ringtun-add-type-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Compiles C# as Windows PowerShell 5.1's `Add-Type -TypeDefinition` does: the .NET Framework
-/// compiler's language (C# 5), referencing mscorlib and System only; Ok or the compiler's output.
-fn compile_as_add_type(mcs: &Path, code: &str, name: &str) -> Result<(), String> {
-    let dir = std::env::temp_dir().join(format!("ringtun-add-type-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a temporary directory");
+/// compiler's language (C# 5), referencing mscorlib and System only, into `dir/client.dll`; Ok or
+/// the compiler's output.
+fn compile_as_add_type(mcs: &Path, code: &str, dir: &Path) -> Result<(), String> {
     let source = dir.join("client.cs");
     std::fs::write(&source, code).expect("the C# written");
     let out = std::process::Command::new(mcs)
@@ -1062,7 +1086,6 @@ fn compile_as_add_type(mcs: &Path, code: &str, name: &str) -> Result<(), String>
         .arg(&source)
         .output()
         .expect("mcs runs");
-    let _ = std::fs::remove_dir_all(&dir);
     if out.status.success() {
         Ok(())
     } else {
@@ -1077,14 +1100,176 @@ fn wintun_api_client_compiles_as_add_type_compiles_it() {
         return;
     };
     let code = here_string_csharp(&read("tests/vm/Test-WintunApi.ps1"));
-    if let Err(output) = compile_as_add_type(&mcs, &code, "client") {
+    let scratch = Scratch::new("client");
+    if let Err(output) = compile_as_add_type(&mcs, &code, &scratch.0) {
         panic!("the C# of Test-WintunApi.ps1 does not compile as Add-Type compiles it:\n{output}");
     }
     // The same compiler refuses what Add-Type would: C# 6 and an assembly not referenced.
-    let interpolated = code.replacen("Marshal.SizeOf(typeof(RingtunCapabilities)).ToString()", "$\"{Marshal.SizeOf(typeof(RingtunCapabilities))}\"", 1);
+    let interpolated = code.replacen(
+        "Marshal.SizeOf(typeof(RingtunCapabilities)).ToString()",
+        "$\"{Marshal.SizeOf(typeof(RingtunCapabilities))}\"",
+        1,
+    );
     assert_ne!(interpolated, code);
-    assert!(compile_as_add_type(&mcs, &interpolated, "csharp6").is_err(), "C# 6 string interpolation compiled");
-    let linq = code.replacen("List<RingtunPacket> held = new List<RingtunPacket>();", "var held = new HashSet<RingtunPacket>();", 1);
-    assert_ne!(linq, code);
-    assert!(compile_as_add_type(&mcs, &linq, "core").is_err(), "System.Core's HashSet compiled without System.Core");
+    assert!(compile_as_add_type(&mcs, &interpolated, &scratch.0).is_err(), "C# 6 string interpolation compiled");
+    let core = code.replacen(
+        "List<RingtunPacket> held = new List<RingtunPacket>();",
+        "var held = new HashSet<RingtunPacket>();",
+        1,
+    );
+    assert_ne!(core, code);
+    assert!(
+        compile_as_add_type(&mcs, &core, &scratch.0).is_err(),
+        "System.Core's HashSet compiled without System.Core"
+    );
+}
+
+/// A program that prints what the client's C# builds and how it judges packets, one `key value`
+/// line each, for [`wintun_api_client_builds_and_judges_packets_right`].
+const CLIENT_HARNESS: &str = r#"
+using System;
+using System.Net;
+using System.Runtime.InteropServices;
+
+public static class Harness
+{
+    static void Line(string key, object value) { Console.WriteLine(key + " " + (value == null ? "null" : value.ToString())); }
+    static string Hex(byte[] bytes) { return BitConverter.ToString(bytes).Replace("-", ""); }
+
+    public static void Main()
+    {
+        Line("sizes", WintunClient.Sizes());
+        Line("offset-SentPackets", Marshal.OffsetOf(typeof(RingtunSessionStatistics), "SentPackets"));
+        Line("offset-CopiedBytes", Marshal.OffsetOf(typeof(RingtunSessionStatistics), "CopiedBytes"));
+        Line("offset-Reserved", Marshal.OffsetOf(typeof(RingtunOffloadMeta), "Reserved"));
+        IPEndPoint from = new IPEndPoint(IPAddress.Parse("10.78.0.2"), 47001);
+        IPEndPoint to = new IPEndPoint(IPAddress.Parse("10.78.0.1"), 50123);
+        byte[] odd = WintunClient.Udp(from, to, WintunClient.Text("odd length"), "full");
+        byte[] even = WintunClient.Udp(from, to, WintunClient.Text("an even length"), "full");
+        byte[] partial = WintunClient.Udp(from, to, WintunClient.Text(new string('x', 500)), "partial");
+        Line("full-odd", Hex(odd));
+        Line("full-even", Hex(even));
+        Line("partial", Hex(partial));
+        Line("echo", Hex(WintunClient.EchoRequest(from.Address, to.Address, 0x5255, 7, WintunClient.Text("ping"))));
+        RingtunOffloadMeta plain = WintunClient.Meta(0, 0, 0, 0, 0, 0);
+        Line("kind-plain", WintunClient.ReceivedUdpMetaKind(odd, plain));
+        Line("kind-needs", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 0, 0, 0, 20, 6)));
+        Line("kind-plain-unfinished", WintunClient.ReceivedUdpMetaKind(partial, plain));
+        Line("kind-needs-finished", WintunClient.ReceivedUdpMetaKind(odd, WintunClient.Meta(1, 0, 0, 0, 20, 6)));
+        Line("kind-tcp-offset", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 0, 0, 0, 20, 16)));
+        Line("kind-reserved", WintunClient.ReceivedUdpMetaKind(odd, WintunClient.WithReserved(plain, 5, 1)));
+        Line("kind-gso", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 5, 28, 200, 20, 6)));
+        Line("plain-is-plain", WintunClient.IsPlain(plain));
+        Line("reserved-is-plain", WintunClient.IsPlain(WintunClient.WithReserved(plain, 0, 1)));
+        Line("match-exact", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd length", true)(odd));
+        Line("match-exact-prefix", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd", true)(odd));
+        Line("match-prefix", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd", false)(odd));
+        Line("match-port", WintunClient.UdpMatch(from.Address, to.Address, 9, "odd", false)(odd));
+        Line("match-direction", WintunClient.UdpMatch(to.Address, from.Address, 50123, "odd", false)(odd));
+    }
+}
+"#;
+
+/// The Internet checksum's folded sum of `data` (ones' complement, not complemented).
+fn ones_sum(data: &[u8], mut sum: u32) -> u16 {
+    for pair in data.chunks(2) {
+        sum += u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum as u16
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+}
+
+/// The IPv4 pseudo-header sum of a UDP datagram (RFC 768), computed here independently.
+fn pseudo_header_sum(p: &[u8]) -> u32 {
+    let mut sum = 17u32 + (p.len() as u32 - 20);
+    for pair in p[12..20].chunks(2) {
+        sum += u32::from(pair[0]) << 8 | u32::from(pair[1]);
+    }
+    sum
+}
+
+#[test]
+fn wintun_api_client_builds_and_judges_packets_right() {
+    let mono = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("mono")).find(|p| p.is_file()));
+    let (Some(mcs), Some(mono)) = (mcs(), mono) else {
+        eprintln!("mcs and mono (Debian's mono-mcs) are not installed: the client's C# is not run here");
+        return;
+    };
+    let scratch = Scratch::new("harness");
+    let code = here_string_csharp(&read("tests/vm/Test-WintunApi.ps1"));
+    compile_as_add_type(&mcs, &code, &scratch.0).expect("the client compiles");
+    let harness = scratch.0.join("harness.cs");
+    std::fs::write(&harness, CLIENT_HARNESS).expect("the harness written");
+    let exe = scratch.0.join("harness.exe");
+    let built = std::process::Command::new(&mcs)
+        .arg(format!("-r:{}", scratch.0.join("client.dll").display()))
+        .arg(format!("-out:{}", exe.display()))
+        .arg(&harness)
+        .output()
+        .expect("mcs runs");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stdout));
+    let run = std::process::Command::new(mono).arg(&exe).current_dir(&scratch.0).output().expect("mono runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let lines: BTreeMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once(' ')).collect();
+    let value = |key: &str| *lines.get(key).unwrap_or_else(|| panic!("no `{key}` in {stdout}"));
+
+    // The layouts the VM's checks rely on, on a 64-bit runtime (the 32-bit ones run in the VM).
+    assert_eq!(value("sizes"), "28,24,36,88,16,24");
+    assert_eq!((value("offset-SentPackets"), value("offset-CopiedBytes")), ("8", "40"));
+    assert_eq!(value("offset-Reserved"), "10");
+
+    // Datagrams: lengths, addresses, ports, an IPv4 header checksum and a UDP checksum that
+    // verify, computed here independently; "partial" holds the pseudo-header sum.
+    for key in ["full-odd", "full-even", "partial"] {
+        let p = unhex(value(key));
+        assert_eq!(usize::from(p[2]) << 8 | usize::from(p[3]), p.len(), "{key}: IP length");
+        assert_eq!((p[0], p[9]), (0x45, 17), "{key}");
+        assert_eq!(ones_sum(&p[..20], 0), 0xFFFF, "{key}: IPv4 header checksum");
+        assert_eq!(&p[12..20], &[10, 78, 0, 2, 10, 78, 0, 1], "{key}: addresses");
+        assert_eq!(
+            (u16::from(p[20]) << 8 | u16::from(p[21]), u16::from(p[22]) << 8 | u16::from(p[23])),
+            (47001, 50123)
+        );
+        assert_eq!(usize::from(p[24]) << 8 | usize::from(p[25]), p.len() - 20, "{key}: UDP length");
+        let field = u16::from(p[26]) << 8 | u16::from(p[27]);
+        if key == "partial" {
+            assert_eq!(field, ones_sum(&[], pseudo_header_sum(&p)), "the pseudo-header sum");
+        } else {
+            assert_ne!(field, 0, "{key}: a checksum computed");
+            assert_eq!(ones_sum(&p[20..], pseudo_header_sum(&p)), 0xFFFF, "{key}: UDP checksum");
+        }
+    }
+    let echo = unhex(value("echo"));
+    assert_eq!((echo[9], echo[20]), (1, 8));
+    assert_eq!(ones_sum(&echo[..20], 0), 0xFFFF, "echo: IPv4 header checksum");
+    assert_eq!(ones_sum(&echo[20..], 0), 0xFFFF, "echo: ICMP checksum");
+
+    // The verdicts the VM's offload checks depend on.
+    let verdicts = [
+        ("kind-plain", "plain"),
+        ("kind-needs", "NEEDS_CSUM"),
+        ("kind-plain-unfinished", "null"),
+        ("kind-needs-finished", "null"),
+        ("kind-tcp-offset", "null"),
+        ("kind-reserved", "null"),
+        ("kind-gso", "null"),
+        ("plain-is-plain", "True"),
+        ("reserved-is-plain", "False"),
+        ("match-exact", "True"),
+        ("match-exact-prefix", "False"),
+        ("match-prefix", "True"),
+        ("match-port", "False"),
+        ("match-direction", "False"),
+    ];
+    for (key, expected) in verdicts {
+        assert_eq!(value(key), expected, "{key}");
+    }
 }

@@ -256,8 +256,11 @@ pub fn parse_header(texts: &[&str]) -> Result<Header, String> {
             if s.first().map(String::as_str) != Some("typedef") {
                 // `NAME_FUNC Function`: a prototype of a function type.
                 if let [ty, name] = s {
-                    let function =
-                        header.function_types.get(ty).cloned().ok_or(format!("`{ty} {name}`: unknown function type"))?;
+                    let function = header
+                        .function_types
+                        .get(ty)
+                        .cloned()
+                        .ok_or(format!("`{ty} {name}`: unknown function type"))?;
                     header.functions.insert(name.clone(), function);
                 }
                 continue;
@@ -672,7 +675,10 @@ pub fn parse_csharp(code: &str) -> Result<CSharp, String> {
             "extern" => {
                 let mut start = i;
                 while start > 0
-                    && matches!(ident(tokens.get(start - 1)), Some("static" | "public" | "private" | "internal" | "unsafe"))
+                    && matches!(
+                        ident(tokens.get(start - 1)),
+                        Some("static" | "public" | "private" | "internal" | "unsafe")
+                    )
                 {
                     start -= 1;
                 }
@@ -736,7 +742,8 @@ pub fn parse_csharp(code: &str) -> Result<CSharp, String> {
                     fields.push(first);
                     fields.extend(extra);
                 }
-                cs.structs.insert(name.to_string(), CsStruct { attributes: preceding_attributes(&tokens, start), fields });
+                cs.structs
+                    .insert(name.to_string(), CsStruct { attributes: preceding_attributes(&tokens, start), fields });
             }
             "delegate" => {
                 let open = (i..tokens.len()).find(|&k| is_punct(tokens.get(k), '('));
@@ -862,7 +869,8 @@ fn param_finding(
     let modifier = p.modifier.as_deref();
     let plain = modifier.is_none() && !cs.array && !cs.pointer;
     let intptr = plain && cs.name == "IntPtr";
-    let want = |what: &str| Some(format!("C `{}` needs {what}, not `{}{}`", c_type_text(&c.ty), mod_text(modifier), cs));
+    let want =
+        |what: &str| Some(format!("C `{}` needs {what}, not `{}{}`", c_type_text(&c.ty), mod_text(modifier), cs));
     if ty.pointers == 0 {
         if ctx.is_handle(&ty.base) {
             return (!intptr).then(|| want("IntPtr")).flatten();
@@ -948,7 +956,8 @@ fn return_finding(c: &CType, import: &Import, ctx: &Context<'_>) -> Option<Strin
         return (!(plain && cs.name == "void")).then(|| want("void")).flatten();
     }
     if is_bool(&ty.base) {
-        let marshal_ok = matches!(import.return_marshal().map(|m| m.rsplit('.').next().unwrap_or("")), None | Some("Bool"));
+        let marshal_ok =
+            matches!(import.return_marshal().map(|m| m.rsplit('.').next().unwrap_or("")), None | Some("Bool"));
         let ok = plain && (cs.name == "int" || (cs.name == "bool" && marshal_ok));
         return (!ok).then(|| want("int, or bool marshalled as UnmanagedType.Bool")).flatten();
     }
@@ -982,14 +991,10 @@ fn struct_findings(c_name: &str, c_fields: &[CDecl], cs_name: &str, cs: &CsStruc
         let ty = resolve(c.ty.clone());
         let ok = match (ty.pointers, ty.array) {
             (0, Some(n)) => {
-                let by_val = f
-                    .attributes
-                    .iter()
-                    .find(|a| a.name == "MarshalAs")
-                    .is_some_and(|a| {
-                        a.positional.first().is_some_and(|p| p.ends_with("ByValArray"))
-                            && a.named.get("SizeConst").and_then(|s| s.parse::<usize>().ok()) == Some(n)
-                    });
+                let by_val = f.attributes.iter().find(|a| a.name == "MarshalAs").is_some_and(|a| {
+                    a.positional.first().is_some_and(|p| p.ends_with("ByValArray"))
+                        && a.named.get("SizeConst").and_then(|s| s.parse::<usize>().ok()) == Some(n)
+                });
                 scalar(&ty.base).is_some_and(|s| f.ty.array && f.ty.name == s) && by_val
             }
             (0, None) => scalar(&ty.base).is_some_and(|s| !f.ty.array && f.ty.name == s),
@@ -1056,7 +1061,8 @@ pub fn check<'a>(cs: &CSharp, library: &dyn Fn(&str) -> Option<Library<'a>>) -> 
         }
         let set_last_error = import.named("SetLastError") == Some("true");
         if import.entry().starts_with("Ringtun") && !set_last_error {
-            findings.push(format!("{at}: no SetLastError = true (the extension reports failure through the last error)"));
+            findings
+                .push(format!("{at}: no SetLastError = true (the extension reports failure through the last error)"));
         }
         let mut ctx = Context { header, cs, pairs: &mut pairs };
         if let Some(f) = return_finding(&function.ret, import, &ctx) {
