@@ -2,19 +2,24 @@
 //! way cargo-make reads it, `.cargo/config.toml` resolved the way cargo resolves it, the driver
 //! build's flags held against every precondition `wdk-build` 0.6.0 tests, and every PowerShell
 //! script (the Makefile's tasks and `tests/vm/*.ps1`) linted without PowerShell: exit codes
-//! checked and explained, no tool output parsed.
+//! checked and explained, no tool output parsed; and the Wintun API client the VM runs
+//! (`tests/vm/Test-WintunApi.ps1`) held against `wintun.dll`'s header and exports: every
+//! P/Invoke declaration of its C#, parameter by parameter (`pinvoke.rs`), and the C# compiled as
+//! Windows PowerShell 5.1's `Add-Type` compiles it (C# 5, mscorlib and System) where Mono's `mcs`
+//! is installed.
 //!
 //! What this cannot show: that the kit's tools, pnputil, devgen and Driver Verifier behave as
 //! their documentation says; that runs on Windows only (docs/install.md lists what awaits it).
 
 mod cargo_config;
 mod cargo_make;
+mod pinvoke;
 mod powershell;
 #[path = "../../../wintun-api/hardening.rs"]
 mod wintun_hardening;
 
 use cargo_make::{Env, Makefile};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
@@ -788,4 +793,495 @@ fn the_dll_build_script_passes_the_linker_hardening_on_msvc_only() {
     let broken: Table = "[wintun-dll]\nlink-args = [\"/GUARD:CF\", 7]".parse().expect("toml");
     assert!(wintun_hardening::link_args(&broken, "windows", "msvc").is_err());
     assert!(wintun_hardening::rustflags(&broken).is_err());
+}
+
+// ----- the Wintun API client's P/Invoke declarations --------------------------------------------
+
+/// The C# of a script's `$source` here-string, as `Add-Type` compiles it (the DLL's path put in).
+fn here_string_csharp(script: &str) -> String {
+    let start = script.find("$source = @'\n").expect("a $source = @' here-string") + "$source = @'\n".len();
+    let end = script[start..].find("\n'@").expect("the here-string's end") + start;
+    script[start..end].replace("__WINTUN_DLL__", "wintun.dll")
+}
+
+fn wintun_exports() -> BTreeSet<String> {
+    read("wintun-api/exports.txt")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+fn wintun_header() -> pinvoke::Header {
+    let texts = [read("wintun-api/include/wintun.h"), read("wintun-api/include/ringtun_wintun.h")];
+    pinvoke::parse_header(&[&texts[0], &texts[1]]).expect("the headers parse")
+}
+
+/// MinGW-w64's SDK headers (`mingw-w64-x86-64-dev`, which .ci/run installs).
+const MINGW_INCLUDE: &str = "/usr/x86_64-w64-mingw32/include";
+
+/// A system function's prototype from the SDK headers that declare it.
+fn sdk_prototype(name: &str) -> Option<pinvoke::CFunction> {
+    let dir = std::fs::read_dir(MINGW_INCLUDE).unwrap_or_else(|e| panic!("{MINGW_INCLUDE}: {e}"));
+    let needle = format!("WINAPI {name} (");
+    let mut paths: Vec<PathBuf> =
+        dir.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "h")).collect();
+    paths.sort();
+    paths.into_iter().find_map(|p| {
+        let text = std::fs::read_to_string(&p).ok()?;
+        text.contains(&needle).then(|| pinvoke::sdk_prototype(&text, name)).flatten()
+    })
+}
+
+/// The findings of the P/Invoke check on a script's C#, against these exports.
+fn pinvoke_findings(script: &str, exports: &BTreeSet<String>, header: &pinvoke::Header) -> Vec<String> {
+    let cs = match pinvoke::parse_csharp(&here_string_csharp(script)) {
+        Ok(cs) => cs,
+        Err(e) => return vec![format!("the C# does not read: {e}")],
+    };
+    let system = |name: &str| sdk_prototype(name);
+    let library = |target: &str| match target {
+        "wintun.dll" => Some(pinvoke::Library::Wintun { exports, header }),
+        t if t.eq_ignore_ascii_case("kernel32.dll") => Some(pinvoke::Library::System { prototype: &system }),
+        _ => None,
+    };
+    pinvoke::check(&cs, &library)
+}
+
+#[test]
+fn wintun_api_client_declares_what_wintun_dll_exports() {
+    let script = read("tests/vm/Test-WintunApi.ps1");
+    assert!(
+        script.contains("Add-Type -TypeDefinition $source.Replace('__WINTUN_DLL__', $dll)"),
+        "the C# is compiled with the DLL's path put in"
+    );
+    let exports = wintun_exports();
+    let header = wintun_header();
+    assert_eq!(exports.len(), 31, "{exports:?}");
+    for name in &exports {
+        assert!(header.functions.contains_key(name), "{name}: exported, but no prototype in the header");
+    }
+    let findings = pinvoke_findings(&script, &exports, &header);
+    assert!(findings.is_empty(), "{}", findings.join("\n"));
+    // The VM run covers every extension, and every Wintun function but the logger.
+    let cs = pinvoke::parse_csharp(&here_string_csharp(&script)).expect("the C# reads");
+    let imported: BTreeSet<&str> = cs.imports.iter().map(pinvoke::Import::entry).collect();
+    let missing: Vec<&String> =
+        exports.iter().filter(|e| !imported.contains(e.as_str()) && *e != "WintunSetLogger").collect();
+    assert!(missing.is_empty(), "Test-WintunApi.ps1 does not call {missing:?}");
+    // Each structure the calls pass was compared, field by field.
+    for name in [
+        "RingtunCapabilities",
+        "RingtunSessionConfig",
+        "RingtunSessionInfo",
+        "RingtunSessionStatistics",
+        "RingtunOffloadMeta",
+        "RingtunPacket",
+    ] {
+        assert!(cs.structs.contains_key(name), "no struct {name}");
+    }
+}
+
+/// Declarations made wrong one at a time in the real script, and what the check must say.
+const PINVOKE_DEFECTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "a parameter missing",
+        "ushort headRoom, ushort tailRoom, uint milliseconds);",
+        "ushort headRoom, uint milliseconds);",
+        "RingtunWaitForSendSpace (RingtunWaitForSendSpace): 4 parameters, the C prototype has 5",
+    ),
+    (
+        "WORD declared uint",
+        "static extern bool RingtunAllocateSendPacketEx(IntPtr session, uint maxSize, ushort headRoom,",
+        "static extern bool RingtunAllocateSendPacketEx(IntPtr session, uint maxSize, uint headRoom,",
+        "RingtunAllocateSendPacketEx (RingtunAllocateSendPacketEx): parameter 3 `headRoom`: C `WORD` needs ushort",
+    ),
+    (
+        "a function wintun.dll does not export",
+        "static extern bool RingtunCancelSendPacket(",
+        "static extern bool RingtunCancelSendPacketEx(",
+        "RingtunCancelSendPacketEx (RingtunCancelSendPacketEx): not exported by wintun.dll",
+    ),
+    (
+        "a ring pointer declared as a managed array",
+        "static extern bool RingtunShrinkSendPacket(IntPtr session, IntPtr packet,",
+        "static extern bool RingtunShrinkSendPacket(IntPtr session, byte[] packet,",
+        "RingtunShrinkSendPacket (RingtunShrinkSendPacket): parameter 2 `packet`: C `const BYTE *` needs IntPtr",
+    ),
+    (
+        "an extension without SetLastError",
+        "[DllImport(Dll, SetLastError = true)]\n    [return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunWaitForSendSpace(",
+        "[DllImport(Dll)]\n    [return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunWaitForSendSpace(",
+        "RingtunWaitForSendSpace (RingtunWaitForSendSpace): no SetLastError = true",
+    ),
+    (
+        "the last error read after a call that does not keep it",
+        "[DllImport(Dll, SetLastError = true, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunOpenAdapter(",
+        "[DllImport(Dll, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunOpenAdapter(",
+        "WintunOpenAdapter: Marshal.GetLastWin32Error() is read after it, without SetLastError = true",
+    ),
+    (
+        "a UTF-16 string without CharSet.Unicode",
+        "[DllImport(Dll, SetLastError = true, CharSet = CharSet.Unicode)]\n    static extern IntPtr WintunCreateAdapter(",
+        "[DllImport(Dll, SetLastError = true)]\n    static extern IntPtr WintunCreateAdapter(",
+        "WintunCreateAdapter (WintunCreateAdapter): parameter 1 `name`: C `LPCWSTR` needs string with CharSet.Unicode",
+    ),
+    (
+        "cdecl",
+        "[DllImport(Dll, SetLastError = true)]\n    static extern uint RingtunSendPackets(",
+        "[DllImport(Dll, SetLastError = true, CallingConvention = CallingConvention.Cdecl)]\n    static extern uint RingtunSendPackets(",
+        "RingtunSendPackets (RingtunSendPackets): CallingConvention CallingConvention.Cdecl",
+    ),
+    (
+        "BOOL marshalled as one byte",
+        "[return: MarshalAs(UnmanagedType.Bool)]\n    static extern bool RingtunGetSessionInfo(",
+        "[return: MarshalAs(UnmanagedType.U1)]\n    static extern bool RingtunGetSessionInfo(",
+        "RingtunGetSessionInfo (RingtunGetSessionInfo): returns C `BOOL`: needs int, or bool marshalled as UnmanagedType.Bool",
+    ),
+    (
+        "DWORD declared int",
+        "static extern uint RingtunReceivePackets(",
+        "static extern int RingtunReceivePackets(",
+        "RingtunReceivePackets (RingtunReceivePackets): returns C `DWORD`: needs uint",
+    ),
+    (
+        "a const pointer declared out",
+        "static extern bool RingtunSendPacketEx(IntPtr session, [In] ref RingtunPacket packet);",
+        "static extern bool RingtunSendPacketEx(IntPtr session, out RingtunPacket packet);",
+        "RingtunSendPacketEx (RingtunSendPacketEx): parameter 2 `packet`: C `const RINGTUN_PACKET *` needs ref (or out)",
+    ),
+    (
+        "a structure's WORD declared uint",
+        "    public uint SendCapacity;\n    public ushort ReceiveHeadRoom;\n    public ushort ReceiveTailRoom;\n    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionInfo",
+        "    public uint SendCapacity;\n    public uint ReceiveHeadRoom;\n    public ushort ReceiveTailRoom;\n    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionInfo",
+        "struct RingtunSessionConfig (C RINGTUN_SESSION_CONFIG): field `ReceiveHeadRoom` is `uint`",
+    ),
+    (
+        "two fields swapped",
+        "    public ushort SendHeadRoom;\n    public ushort SendTailRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionStatistics",
+        "    public ushort SendTailRoom;\n    public ushort SendHeadRoom;\n}\n\n[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunSessionStatistics",
+        "struct RingtunSessionInfo (C RINGTUN_SESSION_INFO): field `SendTailRoom` where the C struct has `SendHeadRoom`",
+    ),
+    (
+        "a fixed array of the wrong length",
+        "SizeConst = 6)]",
+        "SizeConst = 8)]",
+        "struct RingtunOffloadMeta (C RINGTUN_OFFLOAD_META): field `Reserved` is `byte[]`, the C field `BYTE[6]`",
+    ),
+    (
+        "a packed structure",
+        "[StructLayout(LayoutKind.Sequential)]\npublic struct RingtunPacket",
+        "[StructLayout(LayoutKind.Sequential, Pack = 1)]\npublic struct RingtunPacket",
+        "struct RingtunPacket (C RINGTUN_PACKET): StructLayout Pack",
+    ),
+    (
+        "a system function's parameter of the wrong type",
+        "static extern uint WaitForSingleObject(IntPtr handle, uint milliseconds);",
+        "static extern uint WaitForSingleObject(IntPtr handle, ulong milliseconds);",
+        "WaitForSingleObject (WaitForSingleObject): parameter 2 `milliseconds`: C `DWORD` needs uint",
+    ),
+    (
+        "a library the check does not know",
+        "[DllImport(\"kernel32.dll\", SetLastError = true)]",
+        "[DllImport(\"user32.dll\", SetLastError = true)]",
+        "WaitForSingleObject (WaitForSingleObject): imported from `user32.dll`, a library the check does not know",
+    ),
+];
+
+#[test]
+fn the_pinvoke_check_finds_each_wrong_declaration() {
+    let script = read("tests/vm/Test-WintunApi.ps1");
+    let exports = wintun_exports();
+    let header = wintun_header();
+    for (what, from, to, expected) in PINVOKE_DEFECTS {
+        assert_eq!(script.matches(from).count(), 1, "{what}: `{from}` is not in the script once");
+        let findings = pinvoke_findings(&script.replacen(from, to, 1), &exports, &header);
+        assert!(
+            findings.iter().any(|f| f.starts_with(expected)),
+            "{what}: expected a finding `{expected}...`, got:\n{}",
+            findings.join("\n")
+        );
+        // And nothing about another declaration: the subject is the import's name, or
+        // `struct Name`.
+        let subject = match expected.strip_prefix("struct ") {
+            Some(rest) => &expected[..7 + rest.find(' ').unwrap_or(rest.len())],
+            None => &expected[..expected.find([' ', ':']).unwrap_or(0)],
+        };
+        assert!(!subject.is_empty(), "{what}: no subject in `{expected}`");
+        assert!(findings.iter().all(|f| f.starts_with(subject)), "{what}: findings beyond `{subject}`: {findings:#?}");
+    }
+    // An import the header has but the export list lacks.
+    let mut fewer = exports.clone();
+    fewer.remove("RingtunWaitForSendSpace");
+    let findings = pinvoke_findings(&script, &fewer, &header);
+    assert_eq!(
+        findings,
+        ["RingtunWaitForSendSpace (RingtunWaitForSendSpace): not exported by wintun.dll (exports.txt)"],
+        "an export missing"
+    );
+}
+
+#[test]
+fn the_header_reading_sees_prototypes_and_structures() {
+    let header = wintun_header();
+    let wait = &header.functions["RingtunWaitForSendSpace"];
+    assert!(wait.winapi);
+    let params: Vec<(&str, &str)> = wait.params.iter().map(|p| (p.ty.base.as_str(), p.name.as_str())).collect();
+    assert_eq!(
+        params,
+        [
+            ("WINTUN_SESSION_HANDLE", "Session"),
+            ("DWORD", "MaxSize"),
+            ("WORD", "HeadRoom"),
+            ("WORD", "TailRoom"),
+            ("DWORD", "Milliseconds")
+        ]
+    );
+    let receive = &header.functions["WintunReceivePacket"];
+    assert_eq!((receive.ret.base.as_str(), receive.ret.pointers), ("BYTE", 1));
+    assert!(header.functions["WintunDeleteDriver"].params.is_empty());
+    let meta = &header.structs["RINGTUN_OFFLOAD_META"];
+    assert_eq!(meta.len(), 7);
+    assert_eq!((meta[6].name.as_str(), meta[6].ty.array), ("Reserved", Some(6)));
+    let packet = &header.structs["RINGTUN_PACKET"];
+    assert_eq!((packet[0].ty.base.as_str(), packet[0].ty.pointers), ("BYTE", 1));
+    assert!(header.handles.contains("WINTUN_ADAPTER_HANDLE") && header.callbacks.contains("WINTUN_LOGGER_CALLBACK"));
+    let sdk = sdk_prototype("WaitForSingleObject").expect("MinGW-w64's synchapi.h declares WaitForSingleObject");
+    let params: Vec<&str> = sdk.params.iter().map(|p| p.ty.base.as_str()).collect();
+    assert_eq!((sdk.ret.base.as_str(), params), ("DWORD", vec!["HANDLE", "DWORD"]));
+}
+
+/// Mono's C# compiler, if installed.
+fn mcs() -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join("mcs")).find(|p| p.is_file())
+}
+
+/// A scratch directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("ringtun-add-type-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles C# as Windows PowerShell 5.1's `Add-Type -TypeDefinition` does: the .NET Framework
+/// compiler's language (C# 5), referencing mscorlib and System only, into `dir/client.dll`; Ok or
+/// the compiler's output.
+fn compile_as_add_type(mcs: &Path, code: &str, dir: &Path) -> Result<(), String> {
+    let source = dir.join("client.cs");
+    std::fs::write(&source, code).expect("the C# written");
+    let out = std::process::Command::new(mcs)
+        .args(["-noconfig", "-langversion:5", "-target:library", "-r:System.dll", "-warnaserror"])
+        .arg(format!("-out:{}", dir.join("client.dll").display()))
+        .arg(&source)
+        .output()
+        .expect("mcs runs");
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// Whether the C# checks must run: under CI (`CI=true`, which `.ci/run` sets and where it installs
+/// mono-mcs) or with `RINGTUN_REQUIRE_MONO=1`; elsewhere a missing Mono skips them with a note.
+fn mono_required() -> bool {
+    let set = |name: &str| std::env::var(name).is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
+    set("CI") || set("RINGTUN_REQUIRE_MONO")
+}
+
+#[test]
+fn wintun_api_client_compiles_as_add_type_compiles_it() {
+    let Some(mcs) = mcs() else {
+        assert!(!mono_required(), "mcs is not installed but CI requires the C# checks (apt-get install mono-mcs)");
+        eprintln!("mcs (Debian's mono-mcs) is not installed: the C# of Test-WintunApi.ps1 is not compiled here");
+        return;
+    };
+    let code = here_string_csharp(&read("tests/vm/Test-WintunApi.ps1"));
+    let scratch = Scratch::new("client");
+    if let Err(output) = compile_as_add_type(&mcs, &code, &scratch.0) {
+        panic!("the C# of Test-WintunApi.ps1 does not compile as Add-Type compiles it:\n{output}");
+    }
+    // The same compiler refuses what Add-Type would: C# 6 and an assembly not referenced.
+    let interpolated = code.replacen(
+        "Marshal.SizeOf(typeof(RingtunCapabilities)).ToString()",
+        "$\"{Marshal.SizeOf(typeof(RingtunCapabilities))}\"",
+        1,
+    );
+    assert_ne!(interpolated, code);
+    assert!(compile_as_add_type(&mcs, &interpolated, &scratch.0).is_err(), "C# 6 string interpolation compiled");
+    let core = code.replacen(
+        "List<RingtunPacket> held = new List<RingtunPacket>();",
+        "var held = new HashSet<RingtunPacket>();",
+        1,
+    );
+    assert_ne!(core, code);
+    assert!(
+        compile_as_add_type(&mcs, &core, &scratch.0).is_err(),
+        "System.Core's HashSet compiled without System.Core"
+    );
+}
+
+/// A program that prints what the client's C# builds and how it judges packets, one `key value`
+/// line each, for [`wintun_api_client_builds_and_judges_packets_right`].
+const CLIENT_HARNESS: &str = r#"
+using System;
+using System.Net;
+using System.Runtime.InteropServices;
+
+public static class Harness
+{
+    static void Line(string key, object value) { Console.WriteLine(key + " " + (value == null ? "null" : value.ToString())); }
+    static string Hex(byte[] bytes) { return BitConverter.ToString(bytes).Replace("-", ""); }
+
+    public static void Main()
+    {
+        Line("sizes", WintunClient.Sizes());
+        Line("offset-SentPackets", Marshal.OffsetOf(typeof(RingtunSessionStatistics), "SentPackets"));
+        Line("offset-CopiedBytes", Marshal.OffsetOf(typeof(RingtunSessionStatistics), "CopiedBytes"));
+        Line("offset-Reserved", Marshal.OffsetOf(typeof(RingtunOffloadMeta), "Reserved"));
+        IPEndPoint from = new IPEndPoint(IPAddress.Parse("10.78.0.2"), 47001);
+        IPEndPoint to = new IPEndPoint(IPAddress.Parse("10.78.0.1"), 50123);
+        byte[] odd = WintunClient.Udp(from, to, WintunClient.Text("odd length"), "full");
+        byte[] even = WintunClient.Udp(from, to, WintunClient.Text("an even length"), "full");
+        byte[] partial = WintunClient.Udp(from, to, WintunClient.Text(new string('x', 500)), "partial");
+        Line("full-odd", Hex(odd));
+        Line("full-even", Hex(even));
+        Line("partial", Hex(partial));
+        Line("echo", Hex(WintunClient.EchoRequest(from.Address, to.Address, 0x5255, 7, WintunClient.Text("ping"))));
+        RingtunOffloadMeta plain = WintunClient.Meta(0, 0, 0, 0, 0, 0);
+        Line("kind-plain", WintunClient.ReceivedUdpMetaKind(odd, plain));
+        Line("kind-needs", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 0, 0, 0, 20, 6)));
+        Line("kind-plain-unfinished", WintunClient.ReceivedUdpMetaKind(partial, plain));
+        Line("kind-needs-finished", WintunClient.ReceivedUdpMetaKind(odd, WintunClient.Meta(1, 0, 0, 0, 20, 6)));
+        Line("kind-tcp-offset", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 0, 0, 0, 20, 16)));
+        Line("kind-reserved", WintunClient.ReceivedUdpMetaKind(odd, WintunClient.WithReserved(plain, 5, 1)));
+        Line("kind-gso", WintunClient.ReceivedUdpMetaKind(partial, WintunClient.Meta(1, 5, 28, 200, 20, 6)));
+        Line("plain-is-plain", WintunClient.IsPlain(plain));
+        Line("reserved-is-plain", WintunClient.IsPlain(WintunClient.WithReserved(plain, 0, 1)));
+        Line("match-exact", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd length", true)(odd));
+        Line("match-exact-prefix", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd", true)(odd));
+        Line("match-prefix", WintunClient.UdpMatch(from.Address, to.Address, 50123, "odd", false)(odd));
+        Line("match-port", WintunClient.UdpMatch(from.Address, to.Address, 9, "odd", false)(odd));
+        Line("match-direction", WintunClient.UdpMatch(to.Address, from.Address, 50123, "odd", false)(odd));
+    }
+}
+"#;
+
+/// The Internet checksum's folded sum of `data` (ones' complement, not complemented).
+fn ones_sum(data: &[u8], mut sum: u32) -> u16 {
+    for pair in data.chunks(2) {
+        sum += u32::from(pair[0]) << 8 | u32::from(*pair.get(1).unwrap_or(&0));
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xFFFF) + (sum >> 16);
+    }
+    sum as u16
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("hex")).collect()
+}
+
+/// The IPv4 pseudo-header sum of a UDP datagram (RFC 768), computed here independently.
+fn pseudo_header_sum(p: &[u8]) -> u32 {
+    let mut sum = 17u32 + (p.len() as u32 - 20);
+    for pair in p[12..20].chunks(2) {
+        sum += u32::from(pair[0]) << 8 | u32::from(pair[1]);
+    }
+    sum
+}
+
+#[test]
+fn wintun_api_client_builds_and_judges_packets_right() {
+    let mono = std::env::var_os("PATH")
+        .and_then(|path| std::env::split_paths(&path).map(|d| d.join("mono")).find(|p| p.is_file()));
+    let (Some(mcs), Some(mono)) = (mcs(), mono) else {
+        assert!(
+            !mono_required(),
+            "mcs or mono is not installed but CI requires the C# checks (apt-get install mono-mcs)"
+        );
+        eprintln!("mcs and mono (Debian's mono-mcs) are not installed: the client's C# is not run here");
+        return;
+    };
+    let scratch = Scratch::new("harness");
+    let code = here_string_csharp(&read("tests/vm/Test-WintunApi.ps1"));
+    compile_as_add_type(&mcs, &code, &scratch.0).expect("the client compiles");
+    let harness = scratch.0.join("harness.cs");
+    std::fs::write(&harness, CLIENT_HARNESS).expect("the harness written");
+    let exe = scratch.0.join("harness.exe");
+    let built = std::process::Command::new(&mcs)
+        .arg(format!("-r:{}", scratch.0.join("client.dll").display()))
+        .arg(format!("-out:{}", exe.display()))
+        .arg(&harness)
+        .output()
+        .expect("mcs runs");
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stdout));
+    let run = std::process::Command::new(mono).arg(&exe).current_dir(&scratch.0).output().expect("mono runs");
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let lines: BTreeMap<&str, &str> = stdout.lines().filter_map(|l| l.split_once(' ')).collect();
+    let value = |key: &str| *lines.get(key).unwrap_or_else(|| panic!("no `{key}` in {stdout}"));
+
+    // The layouts the VM's checks rely on, on a 64-bit runtime (the 32-bit ones run in the VM).
+    assert_eq!(value("sizes"), "28,24,36,88,16,24");
+    assert_eq!((value("offset-SentPackets"), value("offset-CopiedBytes")), ("8", "40"));
+    assert_eq!(value("offset-Reserved"), "10");
+
+    // Datagrams: lengths, addresses, ports, an IPv4 header checksum and a UDP checksum that
+    // verify, computed here independently; "partial" holds the pseudo-header sum.
+    for key in ["full-odd", "full-even", "partial"] {
+        let p = unhex(value(key));
+        assert_eq!(usize::from(p[2]) << 8 | usize::from(p[3]), p.len(), "{key}: IP length");
+        assert_eq!((p[0], p[9]), (0x45, 17), "{key}");
+        assert_eq!(ones_sum(&p[..20], 0), 0xFFFF, "{key}: IPv4 header checksum");
+        assert_eq!(&p[12..20], &[10, 78, 0, 2, 10, 78, 0, 1], "{key}: addresses");
+        assert_eq!(
+            (u16::from(p[20]) << 8 | u16::from(p[21]), u16::from(p[22]) << 8 | u16::from(p[23])),
+            (47001, 50123)
+        );
+        assert_eq!(usize::from(p[24]) << 8 | usize::from(p[25]), p.len() - 20, "{key}: UDP length");
+        let field = u16::from(p[26]) << 8 | u16::from(p[27]);
+        if key == "partial" {
+            assert_eq!(field, ones_sum(&[], pseudo_header_sum(&p)), "the pseudo-header sum");
+        } else {
+            assert_ne!(field, 0, "{key}: a checksum computed");
+            assert_eq!(ones_sum(&p[20..], pseudo_header_sum(&p)), 0xFFFF, "{key}: UDP checksum");
+        }
+    }
+    let echo = unhex(value("echo"));
+    assert_eq!((echo[9], echo[20]), (1, 8));
+    assert_eq!(ones_sum(&echo[..20], 0), 0xFFFF, "echo: IPv4 header checksum");
+    assert_eq!(ones_sum(&echo[20..], 0), 0xFFFF, "echo: ICMP checksum");
+
+    // The verdicts the VM's offload checks depend on.
+    let verdicts = [
+        ("kind-plain", "plain"),
+        ("kind-needs", "NEEDS_CSUM"),
+        ("kind-plain-unfinished", "null"),
+        ("kind-needs-finished", "null"),
+        ("kind-tcp-offset", "null"),
+        ("kind-reserved", "null"),
+        ("kind-gso", "null"),
+        ("plain-is-plain", "True"),
+        ("reserved-is-plain", "False"),
+        ("match-exact", "True"),
+        ("match-exact-prefix", "False"),
+        ("match-prefix", "True"),
+        ("match-port", "False"),
+        ("match-direction", "False"),
+    ];
+    for (key, expected) in verdicts {
+        assert_eq!(value(key), expected, "{key}");
+    }
 }
