@@ -487,6 +487,21 @@ def check_lso_completion(request, completed):
           f"LSO completion {completed:#x}: Reserved2 (bit 31, reserved for NDIS) changed from the request's {request:#x}")
 
 
+NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES = 0x1   # ntddndis.h (NDIS_OFFLOAD.Flags)
+
+
+def check_offload_flags(offload, what):
+    """An NDIS_OFFLOAD's Flags: not NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES. NDIS would
+    accept the flag; refusing it is the adapter's contract. Undocumented in the NDIS_OFFLOAD
+    reference, it ties a miniport to the grouped checksum keywords (from what is known of NDIS's
+    implementation: NDIS then writes *TCPUDPChecksumOffloadIPv4/IPv6 on OID_TCP_OFFLOAD_PARAMETERS
+    rather than the granular keywords the INF declares, and refuses per-transport checksum
+    settings that differ within an IP version, which the engine supports)."""
+    check(not offload.Flags & NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES,
+          f"{what}: NDIS_OFFLOAD.Flags {offload.Flags:#x} sets NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES "
+          f"(the INF declares the granular checksum keywords)")
+
+
 def check_receive_checksum(value, version):
     """An indicated NBL's TcpIpChecksumNetBufferListInfo (the whole pointer-sized entry) for an
     IPv`version` packet, against the Receive arm of ndis.h (NDIS 6.30: TcpChecksumFailed,
@@ -1634,7 +1649,8 @@ class Model:
         """An NDIS_OFFLOAD the driver hands over, checked against the revision the NDIS_OFFLOAD
         documentation gives a miniport of the version it registered (revision 6 with
         UdpSegmentation from NDIS 6.83, revision 5 "for NDIS 6.70 and later", revision 3 for NDIS
-        6.30), decoded; the members beyond the revision's size read as zero."""
+        6.30), decoded; the members beyond the revision's size read as zero. Its Flags as
+        check_offload_flags allows."""
         t, rev, header_size = self.mem.header(address)
         if self.chars_minor >= 83:
             want = (6, NDIS_OFFLOAD_SIZE_REVISION_6)
@@ -1646,7 +1662,9 @@ class Model:
               f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
         check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")
         raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
-        return NDIS_OFFLOAD.from_buffer_copy(raw)
+        offload = NDIS_OFFLOAD.from_buffer_copy(raw)
+        check_offload_flags(offload, what)
+        return offload
 
     def h_NdisAllocateNetBufferAndNetBufferList(self):
         pool, context_size, backfill, mdl, offset, length = self.args(6)

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import model as M  # noqa: E402
 import oids as O  # noqa: E402
-from layouts import KEVENT, NET_BUFFER_LIST as NBL  # noqa: E402
+from layouts import KEVENT, NDIS_OFFLOAD, NET_BUFFER_LIST as NBL  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,6 +75,7 @@ def main():
     registry_strings()
     lso_completions()
     receive_checksums()
+    offload_flags()
 
 
 def bugcheck():
@@ -419,6 +420,18 @@ def receive_checksums():
         rejects(f"bit {bit}", lambda: check(tcp | 1 << bit, 4), "beyond the Receive arm")
     print("test_model: an indication's checksum information holds only Receive-arm bits, each value-invalid bit "
           "beside its succeeded bit, the IPv4 header bits on IPv4 only")
+
+
+def offload_flags():
+    """An NDIS_OFFLOAD with NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES is refused, whatever
+    else it holds; without it (Flags 0) it passes."""
+    offload = NDIS_OFFLOAD()
+    M.check_offload_flags(offload, "Flags 0")
+    for flags in (M.NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES, 0x7):
+        offload.Flags = flags
+        rejects(f"NDIS_OFFLOAD.Flags {flags:#x}", lambda: M.check_offload_flags(offload, "attributes"),
+                "NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES")
+    print("test_model: an NDIS_OFFLOAD with NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES is refused")
 
 
 def oid_tables():

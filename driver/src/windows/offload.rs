@@ -73,6 +73,15 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let mut offload = NDIS_OFFLOAD {
         // At most 216 bytes: fits the header's u16.
         Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OFFLOAD, Revision: revision, Size: size as u16 },
+        // No flag. The IPsec coexistence flags describe IPsecV2, which is not offered; and not
+        // NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES, which ties the adapter to the grouped
+        // checksum keywords (`*TCPUDPChecksumOffloadIPv4/IPv6`): from what is known of NDIS's
+        // implementation (the reference does not document the flag), with it set NDIS writes
+        // the grouped keywords on OID_TCP_OFFLOAD_PARAMETERS instead of the granular ones the INF
+        // declares, and refuses a request whose per-transport checksum settings of one IP
+        // version differ, which the engine supports. The adapter reads the grouped keywords only
+        // because NDIS reads them too (docs/oids.md). The emulator's model refuses the flag.
+        Flags: 0,
         ..NDIS_OFFLOAD::default()
     };
     let checksum = &mut offload.Checksum;
