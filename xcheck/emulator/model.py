@@ -461,14 +461,19 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
 NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE = 1   # ndis.h (V1 is 0)
 
 
-def check_lso_completion(request, completed):
+def check_lso_completion(request, completed, status, data_length):
     """An NBL's TcpLargeSendNetBufferListInfo at NdisMSendNetBufferListsComplete (`completed`)
-    against the value the stack set (`request`), both the whole pointer-sized entry. Without LSO
-    information (0) the entry stays 0. Otherwise the miniport fills in the completion arm of the
-    request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when a send operation is
-    complete, the miniport driver must set this member to zero"), or LsoV1TransmitComplete with
-    TcpPayload the payload bytes sent; Type (bit 30) and Reserved2 (bit 31, "reserved for NDIS")
-    are the request's, and so is the rest of the PVOID (its upper half on x64)."""
+    against the value the stack set (`request`), both the whole pointer-sized entry, for an NBL
+    completed with `status` whose NET_BUFFER (an LSO NBL has one) held `data_length` bytes when it
+    was sent. Without LSO information (0) the entry stays 0. Otherwise the miniport fills in the
+    completion arm of the request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when
+    a send operation is complete, the miniport driver must set this member to zero"), or
+    LsoV1TransmitComplete with TcpPayload the TCP payload bytes sent ("the total number of TCP
+    user data bytes that are sent successfully", "Offloading the Segmentation of Large TCP
+    Packets"): 0 for an NBL completed with a failure, which sent none, and for one that succeeded
+    at most the bytes behind the request's TcpHeaderOffset and the smallest TCP header (20); Type
+    (bit 30) and Reserved2 (bit 31, "reserved for NDIS") are the request's, and so is the rest of
+    the PVOID (its upper half on x64)."""
     if request == 0:
         check(completed == 0, f"LSO information {completed:#x} on an NBL sent without any")
         return
@@ -481,6 +486,14 @@ def check_lso_completion(request, completed):
         check(arm.Reserved == 0, f"LsoV2TransmitComplete.Reserved {arm.Reserved:#x} (must be zero) in {completed:#x}")
     else:
         arm, kept = done.LsoV1TransmitComplete, sent.LsoV1Transmit.Reserved2
+        if status & 0xFFFFFFFF != NDIS_STATUS_SUCCESS:
+            check(arm.TcpPayload == 0, f"LsoV1TransmitComplete.TcpPayload {arm.TcpPayload} in {completed:#x} for an "
+                  f"NBL completed with {status & 0xFFFFFFFF:#x}: nothing was sent, 0 expected")
+        else:
+            most = max(data_length - sent.LsoV1Transmit.TcpHeaderOffset - 20, 0)
+            check(arm.TcpPayload <= most, f"LsoV1TransmitComplete.TcpPayload {arm.TcpPayload} in {completed:#x}: "
+                  f"more than the {most} payload bytes a {data_length}-byte packet with its TCP header at "
+                  f"{sent.LsoV1Transmit.TcpHeaderOffset} can carry")
     check(arm.Type == sent.LsoV2Transmit.Type,
           f"LSO completion {completed:#x}: Type {arm.Type}, the request's ({request:#x}) was {sent.LsoV2Transmit.Type}")
     check(arm.Reserved2 == kept,
@@ -650,6 +663,7 @@ class Model:
         self.send_in_flight = set()
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
         self.send_requests = {}         # sent NBL in flight -> {SEND_INFO_ENTRIES index: value the stack set}
+        self.send_lengths = {}          # sent NBL in flight -> its first NET_BUFFER's DataLength as sent
         self.completed_info = {}        # completed NBL -> {SEND_INFO_ENTRIES index: value at completion}
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
@@ -1782,11 +1796,13 @@ class Model:
     def sent_by_stack(self, nbls, owner, status):
         """The stack hands `nbls` to the miniport `owner` (before MiniportSendNetBufferLists): each
         in flight until completed once, with `status`; its SEND_INFO_ENTRIES as the stack set
-        them are kept for the checks at completion."""
+        them, and the DataLength of its first NET_BUFFER, are kept for the checks at completion."""
         for nbl in nbls:
             self.send_in_flight.add(nbl)
             self.send_expected[nbl] = (owner, status)
             self.send_requests[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            first = self.mem.field(nbl, NBL, "FirstNetBuffer")
+            self.send_lengths[nbl] = self.mem.field(first, NET_BUFFER, "DataLength") & 0xFFFFFFFF if first else 0
 
     def check_completed_untouched(self, nbls):
         """After the send call returned: nothing the driver did once it had completed `nbls`
@@ -1815,7 +1831,8 @@ class Model:
         for nbl in done:
             request = self.send_requests.pop(nbl)
             info = self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
-            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO])
+            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO], self.mem.field(nbl, NBL, "Status"),
+                                 self.send_lengths.pop(nbl))
             check(info[NBL_INFO_RSC_OR_USO] == request[NBL_INFO_RSC_OR_USO],
                   f"NBL {nbl:#x}: NetBufferListInfo[{NBL_INFO_RSC_OR_USO}] {info[NBL_INFO_RSC_OR_USO]:#x} at "
                   f"completion, {request[NBL_INFO_RSC_OR_USO]:#x} as sent (USO has no completion information)")

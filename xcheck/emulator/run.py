@@ -1166,19 +1166,23 @@ def main():
     expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the mixed round")
 
     step("an LSOv2 NBL over IPv6 into the Send ring: one slot with TCPV6 metadata, the payload length filled in, "
-         "the pseudo-header sum written; completed with LsoV2TransmitComplete")
+         "the pseudo-header sum written; completed with LsoV2TransmitComplete, bit 31 and the upper half of the "
+         "entry as the stack left them")
     big6t = tcp6(bytes(range(256)) * 10, seq=7000)                           # 2560 bytes of payload
     _, tail = offload_ring_slots(SF, 0)
     nbls, _ = build_chain([[as_ndis_sends(big6t, 40, 56)]])
-    set_info(nbls[0], L.NBL_INFO_LSO, 1200 | 40 << 20 | 1 << 30 | 1 << 31)    # MSS, offset, Type V2, IPv6
+    # MSS, offset, Type V2, IPv6; the upper half of the PVOID set, to be kept (the IPv4 LSOv2 NBL
+    # above has it 0).
+    keep = 0xA5A5A5A5 << 32 | 1 << 31
+    set_info(nbls[0], L.NBL_INFO_LSO, keep | 1200 | 40 << 20 | 1 << 30)
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
     slots, tail = offload_ring_slots(SF, tail)
     expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
            f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
            f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
-    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30 | 1 << 31, f"LSOv2 IPv6 completion information "
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == keep | 1 << 30, f"LSOv2 IPv6 completion information "
            f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0, Reserved2 as "
-           f"the request's IPVersion (1) expected")
+           f"the request's IPVersion (1) and the upper half as set ({keep | 1 << 30:#x}) expected")
 
     step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
          "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left), Type, Reserved2 and the upper half "
