@@ -778,8 +778,9 @@ impl<P: Platform> Session<P> {
         }
     }
 
-    /// Writes one packet into its one slot. `false`: its bytes could not be read (the slot is
-    /// published empty), or an offload request could not be planned again.
+    /// Writes one packet into its one slot. `false`: its bytes could not be read, an offload
+    /// request could not be planned again, or the slot could not be written; the slot is then
+    /// published unusable ([`Self::fill_unusable`]).
     fn fill_one<B: TransmitBatch + ?Sized>(
         &self,
         batch: &B,
@@ -807,9 +808,10 @@ impl<P: Platform> Session<P> {
             _ => OffloadMeta::NONE,
         };
         // The header first, then the bytes behind it (in address order).
-        let mut ok = ring.write_packet_header(slot_offset, self.slot_header(size.total, data_offset, size.len)).is_ok();
-        if offloads {
-            ok &= ring.write_offload_meta(slot_offset, &meta).is_ok();
+        let header = self.slot_header(size.total, data_offset, size.len);
+        if self.write_slot_header(slot_offset, header, offloads.then_some(&meta)).is_none() {
+            self.fill_unusable(slot_offset, size.total);
+            return false;
         }
         let data_at = slot_offset.wrapping_add(data_offset);
         let mut writer = SlotWriter { ring, len: size.len, target: Target::Slot { data_offset: data_at } };
@@ -825,36 +827,50 @@ impl<P: Platform> Session<P> {
             return false;
         }
         if let Some(p) = &packet {
-            ok &= self.fix_headers(p, size.kind, data_at);
+            if self.fix_headers(p, size.kind, data_at).is_none() {
+                self.fill_unusable(slot_offset, size.total);
+                return false;
+            }
         }
         filled.copied = filled.copied.wrapping_add(u64::from(size.len));
-        ok
+        true
+    }
+
+    /// Writes a slot's packet header and, in a session with offloads, its metadata block.
+    /// `None` if a write fell outside the ring (not for a slot the Send path reserved).
+    fn write_slot_header(&self, slot_offset: u32, header: PacketHeader, meta: Option<&OffloadMeta>) -> Option<()> {
+        let ring = &self.send.ring;
+        ring.write_packet_header(slot_offset, header).ok()?;
+        if let Some(meta) = meta {
+            ring.write_offload_meta(slot_offset, meta).ok()?;
+        }
+        Some(())
     }
 
     /// After the copy: the IPv4 header checksum where the stack left it, and in a slot with
     /// metadata the pseudo-header sum in the L4 checksum field (the ring's convention for
-    /// `NEEDS_CSUM`, whatever the stack's was), from the local copy of the headers.
-    fn fix_headers(&self, packet: &OffloadedPacket, kind: SendKind, data_at: u32) -> bool {
+    /// `NEEDS_CSUM`, whatever the stack's was), from the local copy of the headers. `None` if a
+    /// write fell outside the ring (not for a slot the Send path reserved).
+    fn fix_headers(&self, packet: &OffloadedPacket, kind: SendKind, data_at: u32) -> Option<()> {
         let ring = &self.send.ring;
         let headers = &packet.headers;
         let first = headers.first().copied().unwrap_or(0);
-        let mut ok = true;
         for (at, value) in packet.lengths.iter().flatten() {
-            ok &= ring.write_data(data_at.wrapping_add(u32::from(*at)), &value.to_be_bytes()).is_ok();
+            ring.write_data(data_at.wrapping_add(u32::from(*at)), &value.to_be_bytes()).ok()?;
         }
         if first >> 4 == 4 {
             let ihl = usize::from(first & 0x0F).wrapping_mul(4);
             let sum = ipv4_header_checksum(headers.get(..ihl).unwrap_or(&[]));
-            ok &= ring.write_data(data_at.wrapping_add(10), &sum.to_be_bytes()).is_ok();
+            ring.write_data(data_at.wrapping_add(10), &sum.to_be_bytes()).ok()?;
         }
         if kind == SendKind::WithMetadata {
             if let Some(plan) = &packet.plan {
                 if let (Some(field), Some(pseudo)) = (plan.checksum_field(), plan.pseudo_header_sum(headers)) {
-                    ok &= ring.write_data(data_at.wrapping_add(u32::from(field)), &pseudo.to_be_bytes()).is_ok();
+                    ring.write_data(data_at.wrapping_add(u32::from(field)), &pseudo.to_be_bytes()).ok()?;
                 }
             }
         }
-        ok
+        Some(())
     }
 
     /// Cuts a packet into its segments' slots: writes each slot's header (and a plain metadata
@@ -883,23 +899,22 @@ impl<P: Platform> Session<P> {
         // The slots' headers, checking the segments take exactly the reserved bytes.
         let mut at = slot_offset;
         let mut used = 0u32;
-        let mut ok = true;
         for segment in 0..plan.segment_count() {
-            let slot = plan
+            let written = plan
                 .segment_payload(segment)
-                .and_then(|spec| geometry.slot_size(spec.packet_len, geometry.room()).map(|s| (spec, s)));
-            let Some((spec, slot)) = slot else {
-                ok = false;
-                break;
+                .and_then(|spec| geometry.slot_size(spec.packet_len, geometry.room()).map(|s| (spec, s)))
+                .and_then(|(spec, slot)| {
+                    let header = self.slot_header(slot, data_offset, spec.packet_len);
+                    self.write_slot_header(at, header, offloads.then_some(&OffloadMeta::NONE)).map(|()| slot)
+                });
+            let Some(slot) = written else {
+                self.fill_unusable(slot_offset, size.total);
+                return false;
             };
-            ok &= ring.write_packet_header(at, self.slot_header(slot, data_offset, spec.packet_len)).is_ok();
-            if offloads {
-                ok &= ring.write_offload_meta(at, &OffloadMeta::NONE).is_ok();
-            }
             used = used.saturating_add(slot);
             at = geometry.advance(at, slot);
         }
-        if !ok || used != size.total {
+        if used != size.total {
             self.fill_unusable(slot_offset, size.total);
             return false;
         }
