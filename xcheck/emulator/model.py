@@ -461,14 +461,19 @@ def check_completed_chain(mem, chain, in_flight, expected_status):
 NDIS_TCP_LARGE_SEND_OFFLOAD_V2_TYPE = 1   # ndis.h (V1 is 0)
 
 
-def check_lso_completion(request, completed):
+def check_lso_completion(request, completed, status, data_length):
     """An NBL's TcpLargeSendNetBufferListInfo at NdisMSendNetBufferListsComplete (`completed`)
-    against the value the stack set (`request`), both the whole pointer-sized entry. Without LSO
-    information (0) the entry stays 0. Otherwise the miniport fills in the completion arm of the
-    request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when a send operation is
-    complete, the miniport driver must set this member to zero"), or LsoV1TransmitComplete with
-    TcpPayload the payload bytes sent; Type (bit 30) and Reserved2 (bit 31, "reserved for NDIS")
-    are the request's, and so is the rest of the PVOID (its upper half on x64)."""
+    against the value the stack set (`request`), both the whole pointer-sized entry, for an NBL
+    completed with `status` whose NET_BUFFER (an LSO NBL has one) held `data_length` bytes when it
+    was sent. Without LSO information (0) the entry stays 0. Otherwise the miniport fills in the
+    completion arm of the request's type (ndis.h): LsoV2TransmitComplete with Reserved zero ("when
+    a send operation is complete, the miniport driver must set this member to zero"), or
+    LsoV1TransmitComplete with TcpPayload the TCP payload bytes sent ("the total number of TCP
+    user data bytes that are sent successfully", "Offloading the Segmentation of Large TCP
+    Packets"): 0 for an NBL completed with a failure, which sent none, and for one that succeeded
+    at most the bytes behind the request's TcpHeaderOffset and the smallest TCP header (20); Type
+    (bit 30) and Reserved2 (bit 31, "reserved for NDIS") are the request's, and so is the rest of
+    the PVOID (its upper half on x64)."""
     if request == 0:
         check(completed == 0, f"LSO information {completed:#x} on an NBL sent without any")
         return
@@ -481,10 +486,33 @@ def check_lso_completion(request, completed):
         check(arm.Reserved == 0, f"LsoV2TransmitComplete.Reserved {arm.Reserved:#x} (must be zero) in {completed:#x}")
     else:
         arm, kept = done.LsoV1TransmitComplete, sent.LsoV1Transmit.Reserved2
+        if status & 0xFFFFFFFF != NDIS_STATUS_SUCCESS:
+            check(arm.TcpPayload == 0, f"LsoV1TransmitComplete.TcpPayload {arm.TcpPayload} in {completed:#x} for an "
+                  f"NBL completed with {status & 0xFFFFFFFF:#x}: nothing was sent, 0 expected")
+        else:
+            most = max(data_length - sent.LsoV1Transmit.TcpHeaderOffset - 20, 0)
+            check(arm.TcpPayload <= most, f"LsoV1TransmitComplete.TcpPayload {arm.TcpPayload} in {completed:#x}: "
+                  f"more than the {most} payload bytes a {data_length}-byte packet with its TCP header at "
+                  f"{sent.LsoV1Transmit.TcpHeaderOffset} can carry")
     check(arm.Type == sent.LsoV2Transmit.Type,
           f"LSO completion {completed:#x}: Type {arm.Type}, the request's ({request:#x}) was {sent.LsoV2Transmit.Type}")
     check(arm.Reserved2 == kept,
           f"LSO completion {completed:#x}: Reserved2 (bit 31, reserved for NDIS) changed from the request's {request:#x}")
+
+
+NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES = 0x1   # ntddndis.h (NDIS_OFFLOAD.Flags)
+
+
+def check_offload_flags(offload, what):
+    """An NDIS_OFFLOAD's Flags: not NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES. NDIS would
+    accept the flag; refusing it is the adapter's contract. Undocumented in the NDIS_OFFLOAD
+    reference, it ties a miniport to the grouped checksum keywords (from what is known of NDIS's
+    implementation: NDIS then writes *TCPUDPChecksumOffloadIPv4/IPv6 on OID_TCP_OFFLOAD_PARAMETERS
+    rather than the granular keywords the INF declares, and refuses per-transport checksum
+    settings that differ within an IP version, which the engine supports)."""
+    check(not offload.Flags & NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES,
+          f"{what}: NDIS_OFFLOAD.Flags {offload.Flags:#x} sets NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES "
+          f"(the INF declares the granular checksum keywords)")
 
 
 def check_receive_checksum(value, version):
@@ -635,6 +663,7 @@ class Model:
         self.send_in_flight = set()
         self.send_expected = {}         # sent NBL -> (miniport handle, status it must complete with)
         self.send_requests = {}         # sent NBL in flight -> {SEND_INFO_ENTRIES index: value the stack set}
+        self.send_lengths = {}          # sent NBL in flight -> its first NET_BUFFER's DataLength as sent
         self.completed_info = {}        # completed NBL -> {SEND_INFO_ENTRIES index: value at completion}
         self.completions = []
         self.indications = []           # (miniport handle, NBL, bytes)
@@ -1634,7 +1663,8 @@ class Model:
         """An NDIS_OFFLOAD the driver hands over, checked against the revision the NDIS_OFFLOAD
         documentation gives a miniport of the version it registered (revision 6 with
         UdpSegmentation from NDIS 6.83, revision 5 "for NDIS 6.70 and later", revision 3 for NDIS
-        6.30), decoded; the members beyond the revision's size read as zero."""
+        6.30), decoded; the members beyond the revision's size read as zero. Its Flags as
+        check_offload_flags allows."""
         t, rev, header_size = self.mem.header(address)
         if self.chars_minor >= 83:
             want = (6, NDIS_OFFLOAD_SIZE_REVISION_6)
@@ -1646,7 +1676,9 @@ class Model:
               f"{what}: NDIS_OFFLOAD header {t:#x}/{rev}/{header_size} (expected {NDIS_OBJECT_TYPE_OFFLOAD:#x}/{want})")
         check(size is None or size >= header_size, f"{what}: buffer of {size} bytes for a {header_size}-byte NDIS_OFFLOAD")
         raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
-        return NDIS_OFFLOAD.from_buffer_copy(raw)
+        offload = NDIS_OFFLOAD.from_buffer_copy(raw)
+        check_offload_flags(offload, what)
+        return offload
 
     def h_NdisAllocateNetBufferAndNetBufferList(self):
         pool, context_size, backfill, mdl, offset, length = self.args(6)
@@ -1764,11 +1796,13 @@ class Model:
     def sent_by_stack(self, nbls, owner, status):
         """The stack hands `nbls` to the miniport `owner` (before MiniportSendNetBufferLists): each
         in flight until completed once, with `status`; its SEND_INFO_ENTRIES as the stack set
-        them are kept for the checks at completion."""
+        them, and the DataLength of its first NET_BUFFER, are kept for the checks at completion."""
         for nbl in nbls:
             self.send_in_flight.add(nbl)
             self.send_expected[nbl] = (owner, status)
             self.send_requests[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
+            first = self.mem.field(nbl, NBL, "FirstNetBuffer")
+            self.send_lengths[nbl] = self.mem.field(first, NET_BUFFER, "DataLength") & 0xFFFFFFFF if first else 0
 
     def check_completed_untouched(self, nbls):
         """After the send call returned: nothing the driver did once it had completed `nbls`
@@ -1797,7 +1831,8 @@ class Model:
         for nbl in done:
             request = self.send_requests.pop(nbl)
             info = self.completed_info[nbl] = {i: self.nbl_info(nbl, i) for i in SEND_INFO_ENTRIES}
-            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO])
+            check_lso_completion(request[NBL_INFO_LSO], info[NBL_INFO_LSO], self.mem.field(nbl, NBL, "Status"),
+                                 self.send_lengths.pop(nbl))
             check(info[NBL_INFO_RSC_OR_USO] == request[NBL_INFO_RSC_OR_USO],
                   f"NBL {nbl:#x}: NetBufferListInfo[{NBL_INFO_RSC_OR_USO}] {info[NBL_INFO_RSC_OR_USO]:#x} at "
                   f"completion, {request[NBL_INFO_RSC_OR_USO]:#x} as sent (USO has no completion information)")

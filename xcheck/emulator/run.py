@@ -1166,19 +1166,23 @@ def main():
     expect(m.mem.u32(SF["receive"] + V2_HEAD) == SF["tail"], "head not past the mixed round")
 
     step("an LSOv2 NBL over IPv6 into the Send ring: one slot with TCPV6 metadata, the payload length filled in, "
-         "the pseudo-header sum written; completed with LsoV2TransmitComplete")
+         "the pseudo-header sum written; completed with LsoV2TransmitComplete, bit 31 and the upper half of the "
+         "entry as the stack left them")
     big6t = tcp6(bytes(range(256)) * 10, seq=7000)                           # 2560 bytes of payload
     _, tail = offload_ring_slots(SF, 0)
     nbls, _ = build_chain([[as_ndis_sends(big6t, 40, 56)]])
-    set_info(nbls[0], L.NBL_INFO_LSO, 1200 | 40 << 20 | 1 << 30 | 1 << 31)    # MSS, offset, Type V2, IPv6
+    # MSS, offset, Type V2, IPv6; the upper half of the PVOID set, to be kept (the IPv4 LSOv2 NBL
+    # above has it 0).
+    keep = 0xA5A5A5A5 << 32 | 1 << 31
+    set_info(nbls[0], L.NBL_INFO_LSO, keep | 1200 | 40 << 20 | 1 << 30)
     send(nbls, M.NDIS_STATUS_SUCCESS, adapter=F)
     slots, tail = offload_ring_slots(SF, tail)
     expect(slots == [((OFFLOAD_F_NEEDS_CSUM, OFFLOAD_GSO_TCPV6, 60, 1200, 40, 16), with_pseudo_sum(big6t, 40, 56))],
            f"LSOv2 IPv6 slot: {[meta for meta, _ in slots]}, bytes "
            f"{'as expected' if slots and slots[0][1] == with_pseudo_sum(big6t, 40, 56) else 'differ'}")
-    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == 1 << 30 | 1 << 31, f"LSOv2 IPv6 completion information "
+    expect(completed_info(nbls[0], L.NBL_INFO_LSO) == keep | 1 << 30, f"LSOv2 IPv6 completion information "
            f"{completed_info(nbls[0], L.NBL_INFO_LSO):#x}: LsoV2TransmitComplete.Type V2, Reserved 0, Reserved2 as "
-           f"the request's IPVersion (1) expected")
+           f"the request's IPVersion (1) and the upper half as set ({keep | 1 << 30:#x}) expected")
 
     step("an LSOv1 NBL (never offered): completed with NDIS_STATUS_FAILURE, nothing in the ring, its information "
          "LsoV1TransmitComplete with TcpPayload 0 (no MSS or offset bits left), Type, Reserved2 and the upper half "
@@ -1572,20 +1576,27 @@ def main():
 
     step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (a REG_SZ, as the "
          "Advanced page or NDIS writes a value; the INF declares only the defaults under Ndi\\params), "
-         "*TCPChecksumOffloadIPv4 = 1 (transmit only) and *RscIPv4 = \"Enabled\" (a REG_SZ NDIS reads as the "
-         "integer 0) starts with LSOv2 IPv4, the TCP/IPv4 receive checksum and RSC IPv4 off and still offered; "
-         "the stack may turn LSOv2 IPv4 on")
+         "*TCPChecksumOffloadIPv4 = 1 (transmit only), *TCPChecksumOffloadIPv6 = 2 (receive only) and *RscIPv4 = "
+         "\"Enabled\" (a REG_SZ NDIS reads as the integer 0) starts with LSOv2 IPv4, the TCP/IPv4 receive and "
+         "TCP/IPv6 transmit checksums (each with its TcpOptionsSupported) and RSC IPv4 off and still offered; the "
+         "stack may turn LSOv2 IPv4 on")
     H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7",
-                                         "*RscIPv4": "Enabled"})
+                                         "*TCPChecksumOffloadIPv6": "2", "*RscIPv4": "Enabled"})
     hardware, current = H["offload_hardware"], H["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
-    want.Checksum.IPv4Receive.TcpChecksum = 0
+    # An options field goes with its checksum: TcpOptionsSupported off where the TCP checksum is,
+    # IpOptionsSupported kept beside the IPv4 header checksum that stays on.
+    want.Checksum.IPv4Receive.TcpChecksum = want.Checksum.IPv4Receive.TcpOptionsSupported = 0
+    want.Checksum.IPv6Transmit.TcpChecksum = want.Checksum.IPv6Transmit.TcpOptionsSupported = 0
     want.RscIPv4Enabled = 0
-    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 receive checksum and "
-           "RSC IPv4 (a non-numeric value, 0 as NDIS reads it) off, everything else (RSC IPv6 with its out-of-range "
-           f"value included) on; RSC {current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
+    c = current.Checksum
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 receive and TCP/IPv6 "
+           "transmit checksums with their TcpOptionsSupported, and RSC IPv4 (a non-numeric value, 0 as NDIS reads it) "
+           "off, everything else (RSC IPv6 with its out-of-range value included) on; IPv4Receive "
+           f"{bytes(c.IPv4Receive).hex()}, IPv6Transmit {bytes(c.IPv6Transmit).hex()}, RSC "
+           f"{current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
     expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
            "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
     status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
@@ -1597,14 +1608,19 @@ def main():
     halt(H)
 
     step("the grouped checksum keywords: an adapter whose registry says *TCPUDPChecksumOffloadIPv4 = 1 (transmit "
-         "only) and *TCPUDPChecksumOffloadIPv6 = 0 starts with every IPv4 receive checksum and every IPv6 checksum "
-         "off (those directions all zero), the IPv4 transmit checksums on, and all still offered")
-    J = initialize(MINIPORT_J, registry={"*TCPUDPChecksumOffloadIPv4": "1", "*TCPUDPChecksumOffloadIPv6": "0"})
+         "only), *TCPUDPChecksumOffloadIPv6 = 0 and the granular *IPChecksumOffloadIPv4 = 2 (receive only) starts "
+         "with every IPv4 receive checksum and every IPv6 checksum off (those directions all zero), the TCP and UDP "
+         "IPv4 transmit checksums on, the IPv4 header one off with its IpOptionsSupported, and all still offered")
+    J = initialize(MINIPORT_J, registry={"*TCPUDPChecksumOffloadIPv4": "1", "*TCPUDPChecksumOffloadIPv6": "0",
+                                         "*IPChecksumOffloadIPv4": "2"})
     hardware, current = J["offload_hardware"], J["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the grouped keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     for direction in (want.Checksum.IPv4Receive, want.Checksum.IPv6Transmit, want.Checksum.IPv6Receive):
         ctypes.memset(ctypes.addressof(direction), 0, ctypes.sizeof(direction))
+    # IpOptionsSupported goes with the IPv4 header checksum; TcpOptionsSupported stays beside the
+    # TCP checksum that is on.
+    want.Checksum.IPv4Transmit.IpChecksum = want.Checksum.IPv4Transmit.IpOptionsSupported = 0
     c = current.Checksum
     expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration with the grouped keywords: "
            f"IPv4Transmit {bytes(c.IPv4Transmit).hex()}, IPv4Receive {bytes(c.IPv4Receive).hex()}, "

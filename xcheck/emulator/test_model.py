@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import model as M  # noqa: E402
 import oids as O  # noqa: E402
-from layouts import KEVENT, NET_BUFFER_LIST as NBL  # noqa: E402
+from layouts import KEVENT, NDIS_OFFLOAD, NET_BUFFER_LIST as NBL  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -75,6 +75,7 @@ def main():
     registry_strings()
     lso_completions()
     receive_checksums()
+    offload_flags()
 
 
 def bugcheck():
@@ -380,25 +381,42 @@ def registry_strings():
 
 def lso_completions():
     """The LSO information a miniport completes an NBL with: the completion arm of the request's
-    type, Type and Reserved2 and the upper half kept, LsoV2TransmitComplete.Reserved zero."""
+    type, Type and Reserved2 and the upper half kept, LsoV2TransmitComplete.Reserved zero,
+    LsoV1TransmitComplete.TcpPayload 0 for a failed NBL and within the packet's payload for one
+    sent."""
     v2, v2_ipv6, v1 = 1000 | 20 << 20 | 1 << 30, 1200 | 40 << 20 | 1 << 30 | 1 << 31, 1000 | 20 << 20
     upper = 0x5A5A5A5A << 32
-    M.check_lso_completion(0, 0)
-    M.check_lso_completion(v2, 1 << 30)
-    M.check_lso_completion(v2_ipv6, 1 << 30 | 1 << 31)
-    M.check_lso_completion(upper | v2, upper | 1 << 30)
-    M.check_lso_completion(v1, 0)
-    M.check_lso_completion(upper | 1 << 31 | v1, upper | 1 << 31 | 1460)
-    check = M.check_lso_completion
+    ok, failed = M.NDIS_STATUS_SUCCESS, M.NDIS_STATUS_FAILURE
+    length = 20 + 20 + 3000                     # IPv4 and TCP headers (TcpHeaderOffset 20), 3000 payload bytes
+
+    def check(request, completed, status=ok):
+        M.check_lso_completion(request, completed, status, length)
+    check(0, 0)
+    check(0, 0, failed)
+    check(v2, 1 << 30)
+    check(v2, 1 << 30, failed)
+    check(v2_ipv6, 1 << 30 | 1 << 31)
+    check(upper | v2, upper | 1 << 30)
+    check(v1, 0, failed)
+    check(upper | 1 << 31 | v1, upper | 1 << 31, failed)
+    check(upper | 1 << 31 | v1, upper | 1 << 31 | 1460)
+    check(v1, 3000)
     rejects("LSO information on an NBL sent without", lambda: check(0, 1 << 30), "sent without any")
     rejects("Reserved2 of an IPv6 LSOv2 NBL cleared", lambda: check(v2_ipv6, 1 << 30), "Reserved2")
     rejects("LsoV2TransmitComplete.Reserved left as the MSS", lambda: check(v2, v2), "Reserved 0x")
     rejects("Type V2 turned V1", lambda: check(v2, 0), "Type 0")
     rejects("Type V1 turned V2", lambda: check(v1, 1 << 30), "Type 1")
     rejects("the upper half truncated", lambda: check(upper | v2, 1 << 30), "upper half")
-    rejects("Reserved2 of an LSOv1 NBL cleared", lambda: check(1 << 31 | v1, 0), "Reserved2")
-    print("test_model: an LSO completion keeps Type, Reserved2 and the upper half and zeroes "
-          "LsoV2TransmitComplete.Reserved; anything else is refused")
+    rejects("the upper half of an IPv6 LSOv2 NBL truncated", lambda: check(upper | v2_ipv6, 1 << 30 | 1 << 31),
+            "upper half")
+    rejects("Reserved2 of an LSOv1 NBL cleared", lambda: check(1 << 31 | v1, 0, failed), "Reserved2")
+    rejects("an LSOv1 NBL failed with its request left as it was", lambda: check(v1, v1, failed), "nothing was sent")
+    rejects("a failed LSOv1 NBL claiming a payload sent", lambda: check(v1, 1460, failed), "nothing was sent")
+    rejects("an LSOv1 TcpPayload beyond the packet's payload", lambda: check(v1, 3001), "more than the 3000")
+    rejects("an LSOv1 NBL sent with its request left as it was", lambda: check(v1, v1), "more than the 3000")
+    print("test_model: an LSO completion keeps Type, Reserved2 and the upper half, zeroes "
+          "LsoV2TransmitComplete.Reserved, and gives LsoV1TransmitComplete.TcpPayload 0 for a failed NBL and "
+          "at most the packet's payload for a sent one; anything else is refused")
 
 
 def receive_checksums():
@@ -419,6 +437,18 @@ def receive_checksums():
         rejects(f"bit {bit}", lambda: check(tcp | 1 << bit, 4), "beyond the Receive arm")
     print("test_model: an indication's checksum information holds only Receive-arm bits, each value-invalid bit "
           "beside its succeeded bit, the IPv4 header bits on IPv4 only")
+
+
+def offload_flags():
+    """An NDIS_OFFLOAD with NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES is refused, whatever
+    else it holds; without it (Flags 0) it passes."""
+    offload = NDIS_OFFLOAD()
+    M.check_offload_flags(offload, "Flags 0")
+    for flags in (M.NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES, 0x7):
+        offload.Flags = flags
+        rejects(f"NDIS_OFFLOAD.Flags {flags:#x}", lambda: M.check_offload_flags(offload, "attributes"),
+                "NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES")
+    print("test_model: an NDIS_OFFLOAD with NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES is refused")
 
 
 def oid_tables():

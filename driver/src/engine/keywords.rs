@@ -30,7 +30,9 @@ pub enum KeywordGroup {
     /// A grouped keyword: the checksums of every transport of one IP version at once
     /// (`*TCPUDPChecksumOffloadIPv4`: IPv4 header, TCP and UDP; `*TCPUDPChecksumOffloadIPv6`: TCP
     /// and UDP). The INF does not declare them, but a value someone writes to the adapter's key
-    /// is honoured, as NDIS honours it for its own view of the offloads.
+    /// is honoured, as NDIS honours it for its own view of the offloads. Reading them does not
+    /// make the adapter a grouped-keyword miniport: `NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES`
+    /// stays off (docs/oids.md, "The standardized offload keywords").
     Grouped,
 }
 

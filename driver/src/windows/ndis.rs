@@ -584,6 +584,9 @@ pub const NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG: NDIS_STATUS = 0x4002_0006;
 /// `NDIS_OFFLOAD_NOT_SUPPORTED` / `NDIS_OFFLOAD_SUPPORTED` (ntddndis.h): the 2-bit capability values.
 pub const NDIS_OFFLOAD_NOT_SUPPORTED: u32 = 0;
 pub const NDIS_OFFLOAD_SUPPORTED: u32 = 1;
+/// `NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES` (ntddndis.h, a flag of `NDIS_OFFLOAD.Flags`;
+/// the `NDIS_OFFLOAD` reference does not list it). Never set by the adapter: `ndis_offload`.
+pub const NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES: u32 = 0x0000_0001;
 /// `NDIS_ENCAPSULATION_NOT_SUPPORTED` (ntddndis.h): the `Encapsulation` of an offload that is off.
 pub const NDIS_ENCAPSULATION_NOT_SUPPORTED: u32 = 0x0000_0000;
 /// `NDIS_ENCAPSULATION_NULL` (ntddndis.h): packets without a link-layer header, as an IP adapter's.

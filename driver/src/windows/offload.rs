@@ -62,17 +62,32 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 ///
 /// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
 /// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
-/// the fixed IPv6 header). Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the
-/// IEEE 802.3 kinds a protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have
-/// no link-layer header under any of them. An offload that is off is all zero, its encapsulation
-/// `NDIS_ENCAPSULATION_NOT_SUPPORTED` included: so is a checksum direction (`IPv4Transmit`,
-/// `IPv4Receive`, `IPv6Transmit`, `IPv6Receive`) none of whose checksums is on.
+/// the fixed IPv6 header). Each options field belongs to its checksum (`IpOptionsSupported`: the
+/// IPv4 header checksum of a packet with IP options; `TcpOptionsSupported`: the TCP checksum of a
+/// packet with TCP options; the `NDIS_TCP_IP_CHECKSUM_OFFLOAD` reference), so a direction reports
+/// it only while that checksum is on there: a direction with only some checksums on reports the
+/// options of those alone, as NDIS's own merge of the offload keywords clears each options field
+/// with its checksum (from what is known of its implementation). Every `Encapsulation` names
+/// [`OFFLOAD_ENCAPSULATIONS`] (NULL and the IEEE 802.3 kinds a protocol sets with
+/// `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have no link-layer header under any of
+/// them. An offload that is off is all zero, its encapsulation `NDIS_ENCAPSULATION_NOT_SUPPORTED`
+/// included: so is a checksum direction (`IPv4Transmit`, `IPv4Receive`, `IPv6Transmit`,
+/// `IPv6Receive`) none of whose checksums is on.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;
     let mut offload = NDIS_OFFLOAD {
         // At most 216 bytes: fits the header's u16.
         Header: NDIS_OBJECT_HEADER { Type: NDIS_OBJECT_TYPE_OFFLOAD, Revision: revision, Size: size as u16 },
+        // No flag. The IPsec coexistence flags describe IPsecV2, which is not offered; and not
+        // NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES, which ties the adapter to the grouped
+        // checksum keywords (`*TCPUDPChecksumOffloadIPv4/IPv6`): from what is known of NDIS's
+        // implementation (the reference does not document the flag), with it set NDIS writes
+        // the grouped keywords on OID_TCP_OFFLOAD_PARAMETERS instead of the granular ones the INF
+        // declares, and refuses a request whose per-transport checksum settings of one IP
+        // version differ, which the engine supports. The adapter reads the grouped keywords only
+        // because NDIS reads them too (docs/oids.md). The emulator's model refuses the flag.
+        Flags: 0,
         ..NDIS_OFFLOAD::default()
     };
     let checksum = &mut offload.Checksum;
@@ -81,7 +96,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         if !set.intersects(tcp.union(udp).union(ip)) {
             return off;
         }
-        let (options, tcp_options, tcp_bits, udp_bits, ip_bits) = if rx {
+        let (ip_options, tcp_options, tcp_bits, udp_bits, ip_bits) = if rx {
             (
                 CHECKSUM_IPV4_RX_IP_OPTIONS,
                 CHECKSUM_IPV4_RX_TCP_OPTIONS,
@@ -99,8 +114,8 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
             )
         };
         let mut fields = 0;
-        fields = options.put(fields, NDIS_OFFLOAD_SUPPORTED);
-        fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        fields = ip_options.put(fields, bit(set, ip));
+        fields = tcp_options.put(fields, bit(set, tcp));
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
         fields = ip_bits.put(fields, bit(set, ip));
@@ -127,7 +142,7 @@ pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
         };
         let mut fields = 0;
         fields = extension.put(fields, NDIS_OFFLOAD_NOT_SUPPORTED);
-        fields = tcp_options.put(fields, NDIS_OFFLOAD_SUPPORTED);
+        fields = tcp_options.put(fields, bit(set, tcp));
         fields = tcp_bits.put(fields, bit(set, tcp));
         fields = udp_bits.put(fields, bit(set, udp));
         NDIS_CHECKSUM_OFFLOAD_DIRECTION { Encapsulation: OFFLOAD_ENCAPSULATIONS, Fields: fields }

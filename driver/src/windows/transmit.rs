@@ -185,8 +185,10 @@ pub unsafe fn transmit_chain(adapter: &Adapter<KernelPlatform>, chain: *mut NET_
     if batch.len != 0 {
         adapter.transmit(&mut batch);
     }
-    // An LSOv2 NBL goes back with its completion information (NDIS requires it of the miniport
-    // whatever the status).
+    // An LSO NBL (v1 or v2) goes back with its completion information, written read-modify-write
+    // (`lso_completion`) before the chain is completed: NDIS requires it of the miniport whatever
+    // the status (LSOv2: `Reserved` zero; LSOv1: `TcpPayload`, the payload bytes sent, 0 for an NBL
+    // that failed). An NBL without LSO information is left as it is.
     let mut nbl = chain;
     while !nbl.is_null() {
         // SAFETY: the NBLs of the chain are ours until completed just below.
