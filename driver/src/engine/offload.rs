@@ -415,6 +415,8 @@ mod tests {
         ];
         assert_eq!(seen, checksums.iter().fold(T::NONE, |all, &c| all.union(c)));
         assert_eq!(T::CHECKSUMS_V4_RX.union(T::CHECKSUMS_V6_RX), T::CHECKSUM_RX);
+        // A union of overlapping sets holds the common offloads once (not their exclusive or).
+        assert_eq!(T::CHECKSUMS_V4_TX.union(T::IPV4_CHECKSUM_TX.union(T::LSO_V4)), T::CHECKSUMS_V4_TX.union(T::LSO_V4));
         assert!(T::CHECKSUMS_V4_TX.contains(T::UDP4_CHECKSUM_TX) && !T::CHECKSUMS_V4_TX.contains(T::UDP6_CHECKSUM_TX));
         assert!(T::CHECKSUMS_V6_RX.intersects(T::TCP6_CHECKSUM_RX.union(T::LSO_V4)));
         assert!(!T::CHECKSUMS_V6_RX.intersects(T::TCP6_CHECKSUM_TX.union(T::LSO_V4)));
