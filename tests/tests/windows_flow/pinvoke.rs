@@ -452,50 +452,41 @@ fn text_of(tokens: &[Tok]) -> String {
 }
 
 /// The attributes of one `[...]` group (tokens inside the brackets).
+/// `tokens` cut at the commas outside parentheses, empty pieces left out.
+fn split_top_level(tokens: &[Tok]) -> Vec<&[Tok]> {
+    let mut depth = 0i32;
+    let mut start = 0;
+    let mut pieces = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        match t {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            Tok::Punct(',') if depth == 0 => {
+                pieces.push(&tokens[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    pieces.push(&tokens[start..]);
+    pieces.retain(|p| !p.is_empty());
+    pieces
+}
+
 fn attributes(tokens: &[Tok]) -> Vec<Attribute> {
     let (target, body) = match (tokens.first(), tokens.get(1)) {
         (Some(Tok::Ident(t)), Some(Tok::Punct(':'))) => (Some(t.clone()), &tokens[2..]),
         _ => (None, tokens),
     };
     let mut out = Vec::new();
-    let mut depth = 0;
-    let mut start = 0;
-    let mut groups = Vec::new();
-    for (i, t) in body.iter().enumerate() {
-        match t {
-            Tok::Punct('(') => depth += 1,
-            Tok::Punct(')') => depth -= 1,
-            Tok::Punct(',') if depth == 0 => {
-                groups.push(&body[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    groups.push(&body[start..]);
-    for g in groups.into_iter().filter(|g| !g.is_empty()) {
+    for g in split_top_level(body) {
         let name_end = g.iter().position(|t| *t == Tok::Punct('(')).unwrap_or(g.len());
         let name = text_of(&g[..name_end]);
         let name = name.rsplit('.').next().unwrap_or("").trim_end_matches("Attribute").to_string();
         let mut attribute = Attribute { target: target.clone(), name, ..Attribute::default() };
         if name_end < g.len() {
             let args = &g[name_end + 1..g.len() - 1];
-            let mut d = 0;
-            let mut s = 0;
-            let mut parts = Vec::new();
-            for (i, t) in args.iter().enumerate() {
-                match t {
-                    Tok::Punct('(') => d += 1,
-                    Tok::Punct(')') => d -= 1,
-                    Tok::Punct(',') if d == 0 => {
-                        parts.push(&args[s..i]);
-                        s = i + 1;
-                    }
-                    _ => {}
-                }
-            }
-            parts.push(&args[s..]);
-            for p in parts.into_iter().filter(|p| !p.is_empty()) {
+            for p in split_top_level(args) {
                 match p.iter().position(|t| *t == Tok::Punct('=')) {
                     Some(eq) => {
                         attribute.named.insert(text_of(&p[..eq]), text_of(&p[eq + 1..]));
