@@ -452,15 +452,15 @@ fn text_of(tokens: &[Tok]) -> String {
 }
 
 /// The attributes of one `[...]` group (tokens inside the brackets).
-/// `tokens` cut at the commas outside parentheses, empty pieces left out.
+/// `tokens` cut at the commas outside parentheses and brackets, empty pieces left out.
 fn split_top_level(tokens: &[Tok]) -> Vec<&[Tok]> {
     let mut depth = 0i32;
     let mut start = 0;
     let mut pieces = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         match t {
-            Tok::Punct('(') => depth += 1,
-            Tok::Punct(')') => depth -= 1,
+            Tok::Punct('(' | '[') => depth += 1,
+            Tok::Punct(')' | ']') => depth -= 1,
             Tok::Punct(',') if depth == 0 => {
                 pieces.push(&tokens[start..i]);
                 start = i + 1;
@@ -681,23 +681,7 @@ pub fn parse_csharp(code: &str) -> Result<CSharp, String> {
                 let method = ident(tokens.get(open - 1)).ok_or("extern without a name")?.to_string();
                 let ret = cs_type(&tokens[i + 1..open - 1])?;
                 let inner = &tokens[open + 1..close];
-                let mut params = Vec::new();
-                let mut depth = 0;
-                let mut s = 0;
-                for (k, t) in inner.iter().enumerate() {
-                    match t {
-                        Tok::Punct('(' | '[') => depth += 1,
-                        Tok::Punct(')' | ']') => depth -= 1,
-                        Tok::Punct(',') if depth == 0 => {
-                            params.push(cs_decl(&inner[s..k])?);
-                            s = k + 1;
-                        }
-                        _ => {}
-                    }
-                }
-                if s < inner.len() {
-                    params.push(cs_decl(&inner[s..])?);
-                }
+                let params = split_top_level(inner).into_iter().map(cs_decl).collect::<Result<Vec<_>, _>>()?;
                 cs.imports.push(Import { method, attributes: preceding_attributes(&tokens, start), ret, params });
             }
             "struct" => {
