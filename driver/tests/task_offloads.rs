@@ -437,25 +437,10 @@ fn only_super_packets_indicated_whole_count_as_coalesced() {
     let super_packet =
         |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
     let packet = tcp4(3000);
-    let ring = receive.ring();
-    let geometry = *ring.geometry();
-    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
-    let metas = [valid, partial, super_packet(valid), super_packet(partial)];
-    for (k, meta) in metas.iter().enumerate() {
-        let at = k as u32 * slot;
-        ring.write_packet_header(
-            at,
-            ringtun_driver::ring_abi::PacketHeader::V2 {
-                slot_size: slot,
-                data_offset: 24,
-                data_length: packet.len() as u16,
-            },
-        )
-        .unwrap();
-        ring.write_offload_meta(at, meta).unwrap();
-        ring.write_data(at + 24, &packet).unwrap();
+    let mut at = 0;
+    for meta in [valid, partial, super_packet(valid), super_packet(partial)] {
+        at = publish(&receive, at, &packet, &meta);
     }
-    ring.store_tail(metas.len() as u32 * slot);
     driver.poll_receive();
     let delivered = driver.stack().take_delivered();
     assert_eq!(delivered.len(), 4, "each indicated whole");
