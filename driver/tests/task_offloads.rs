@@ -188,21 +188,7 @@ fn receive_coalescing_turned_off_cuts_what_was_indicated_whole() {
             gso_size: 1000,
             ..OffloadMeta::NONE
         };
-        let ring = receive.ring();
-        let geometry = *ring.geometry();
-        let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
-        ring.write_packet_header(
-            0,
-            ringtun_driver::ring_abi::PacketHeader::V2 {
-                slot_size: slot,
-                data_offset: 24,
-                data_length: packet.len() as u16,
-            },
-        )
-        .unwrap();
-        ring.write_offload_meta(0, &meta).unwrap();
-        ring.write_data(24, &packet).unwrap();
-        ring.store_tail(slot);
+        publish(&receive, 0, &packet, &meta);
         driver.poll_receive();
         let delivered = driver.stack().take_delivered();
         assert_eq!(delivered.len(), if rsc { 1 } else { 3 }, "rsc {rsc}");
@@ -227,8 +213,6 @@ fn cut_super_packets_wait_for_a_round_with_room() {
         let file = driver.open(1, ringtun_driver::ring_abi::CallerBitness::Bits64);
         let (input, receive) = registration(&driver);
         driver.ioctl(&file, ringtun_driver::ring_abi::IOCTL_REGISTER_RINGS, &input, &mut []).unwrap();
-        let ring = receive.ring();
-        let geometry = *ring.geometry();
         let mut at = 0;
         for &segments in slots {
             let packet = tcp4(usize::from(segments) * 10);
@@ -239,21 +223,8 @@ fn cut_super_packets_wait_for_a_round_with_room() {
                 gso_size: 10,
                 ..OffloadMeta::NONE
             };
-            let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
-            ring.write_packet_header(
-                at,
-                ringtun_driver::ring_abi::PacketHeader::V2 {
-                    slot_size: slot,
-                    data_offset: 24,
-                    data_length: packet.len() as u16,
-                },
-            )
-            .unwrap();
-            ring.write_offload_meta(at, &meta).unwrap();
-            ring.write_data(at + 24, &packet).unwrap();
-            at += slot;
+            at = publish(&receive, at, &packet, &meta);
         }
-        ring.store_tail(at);
         let mut per_round = Vec::new();
         for _ in 0..rounds.len() {
             driver.poll_receive();
@@ -466,25 +437,10 @@ fn only_super_packets_indicated_whole_count_as_coalesced() {
     let super_packet =
         |meta: OffloadMeta| OffloadMeta { gso_type: OFFLOAD_GSO_TCPV4, hdr_len: 40, gso_size: 1000, ..meta };
     let packet = tcp4(3000);
-    let ring = receive.ring();
-    let geometry = *ring.geometry();
-    let slot = geometry.slot_size(packet.len() as u32, geometry.room()).unwrap();
-    let metas = [valid, partial, super_packet(valid), super_packet(partial)];
-    for (k, meta) in metas.iter().enumerate() {
-        let at = k as u32 * slot;
-        ring.write_packet_header(
-            at,
-            ringtun_driver::ring_abi::PacketHeader::V2 {
-                slot_size: slot,
-                data_offset: 24,
-                data_length: packet.len() as u16,
-            },
-        )
-        .unwrap();
-        ring.write_offload_meta(at, meta).unwrap();
-        ring.write_data(at + 24, &packet).unwrap();
+    let mut at = 0;
+    for meta in [valid, partial, super_packet(valid), super_packet(partial)] {
+        at = publish(&receive, at, &packet, &meta);
     }
-    ring.store_tail(metas.len() as u32 * slot);
     driver.poll_receive();
     let delivered = driver.stack().take_delivered();
     assert_eq!(delivered.len(), 4, "each indicated whole");
