@@ -17,6 +17,7 @@ a run shows is one a step chose, and the same every run.
 
 Structure layouts come from layouts.py (header facts), never from the driver's declarations.
 """
+import ctypes
 import struct
 from collections import deque
 
@@ -501,6 +502,7 @@ def check_lso_completion(request, completed, status, data_length):
 
 
 NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES = 0x1   # ntddndis.h (NDIS_OFFLOAD.Flags)
+NDIS_OFFLOAD_SET_OFF = 2   # ntddndis.h (NDIS_OFFLOAD_SET_*)
 
 
 def check_offload_flags(offload, what):
@@ -513,6 +515,29 @@ def check_offload_flags(offload, what):
     check(not offload.Flags & NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES,
           f"{what}: NDIS_OFFLOAD.Flags {offload.Flags:#x} sets NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES "
           f"(the INF declares the granular checksum keywords)")
+
+
+def offload_two_bit_fields(structure, prefix=""):
+    """(name, value) of every 2-bit field of a decoded NDIS_OFFLOAD (or of one of its members):
+    the supported/not-supported fields of the checksum, LSO and USO structures (ntddndis.h). The
+    IPsec, encapsulated-packet and 464XLAT members are opaque words here and not walked."""
+    for field in structure._fields_:
+        name, kind = field[0], field[1]
+        if len(field) == 3:
+            if field[2] == 2:
+                yield prefix + name, getattr(structure, name)
+        elif isinstance(kind, type) and issubclass(kind, ctypes.Structure):
+            yield from offload_two_bit_fields(getattr(structure, name), f"{prefix}{name}.")
+
+
+def check_offload_values(offload, what):
+    """Every 2-bit field of an NDIS_OFFLOAD is NDIS_OFFLOAD_SUPPORTED (1) or
+    NDIS_OFFLOAD_NOT_SUPPORTED (0), in the capabilities, the configuration and every status
+    indication: never NDIS_OFFLOAD_SET_OFF (2), which the NDIS_TCP_IP_CHECKSUM_OFFLOAD remarks name
+    for "disabled" in the status indication but which readers of the indication (XDP for Windows,
+    testing each field for truth) would take as on; NetAdapterCx indicates 0."""
+    bad = [(name, value) for name, value in offload_two_bit_fields(offload) if value not in (0, 1)]
+    check(not bad, f"{what}: NDIS_OFFLOAD 2-bit fields neither NDIS_OFFLOAD_SUPPORTED nor NOT_SUPPORTED: {bad}")
 
 
 def check_receive_checksum(value, version):
@@ -1678,6 +1703,7 @@ class Model:
         raw = bytes(self.se.mem_read(address, header_size)) + bytes(NDIS_OFFLOAD_SIZE_REVISION_6 - header_size)
         offload = NDIS_OFFLOAD.from_buffer_copy(raw)
         check_offload_flags(offload, what)
+        check_offload_values(offload, what)
         return offload
 
     def h_NdisAllocateNetBufferAndNetBufferList(self):

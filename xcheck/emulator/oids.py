@@ -118,9 +118,15 @@ def offload_parameters(revision=4, size=32, fields=(), object_type=0x80):
     return bytes(data)
 
 
-# NDIS_OFFLOAD_PARAMETERS offsets (ntddndis.h): LsoV1 9, LsoV2IPv4 11, LsoV2IPv6 12, RscIPv4 22,
-# UdpSegmentation.IPv4 32 (revision 5).
+# NDIS_OFFLOAD_PARAMETERS offsets (ntddndis.h): TCPIPv6Checksum 7 (after IPv4Checksum,
+# TCPIPv4Checksum and UDPIPv4Checksum at 4, 5, 6; before UDPIPv6Checksum at 8), LsoV1 9, LsoV2IPv4 11,
+# LsoV2IPv6 12, RscIPv4 22, UdpSegmentation.IPv4 32 (revision 5).
+PARAMS_TCP_IPV6_CHECKSUM = 7
 PARAMS_LSO_V1, PARAMS_LSO_V2_IPV4, PARAMS_LSO_V2_IPV6, PARAMS_RSC_IPV4, PARAMS_USO_IPV4 = 9, 11, 12, 22, 32
+# The values of a checksum byte of NDIS_OFFLOAD_PARAMETERS (ntddndis.h, NDIS_OFFLOAD_PARAMETERS_*):
+# 0 no change, 1 transmit and receive disabled, 2 transmit enabled and receive disabled, 3 receive
+# enabled and transmit disabled, 4 both enabled.
+PARAMS_TX_ENABLED_RX_DISABLED = 2
 
 def offload_encapsulation(ipv4=(0, 0), ipv6=(0, 0), header=(0xA8, 1, 28)):
     """NDIS_OFFLOAD_ENCAPSULATION (ndis.h): the object header, then (Enabled, EncapsulationType,

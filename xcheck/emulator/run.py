@@ -1576,27 +1576,31 @@ def main():
 
     step("the standardized offload keywords: an adapter whose registry says *LsoV2IPv4 = 0 (a REG_SZ, as the "
          "Advanced page or NDIS writes a value; the INF declares only the defaults under Ndi\\params), "
-         "*TCPChecksumOffloadIPv4 = 1 (transmit only), *TCPChecksumOffloadIPv6 = 2 (receive only) and *RscIPv4 = "
-         "\"Enabled\" (a REG_SZ NDIS reads as the integer 0) starts with LSOv2 IPv4, the TCP/IPv4 receive and "
-         "TCP/IPv6 transmit checksums (each with its TcpOptionsSupported) and RSC IPv4 off and still offered; the "
-         "stack may turn LSOv2 IPv4 on")
+         "*TCPChecksumOffloadIPv4 = 1 and *IPChecksumOffloadIPv4 = 1 (transmit only), *TCPChecksumOffloadIPv6 = 2 "
+         "(receive only) and *RscIPv4 = \"Enabled\" (a REG_SZ NDIS reads as the integer 0) starts with LSOv2 IPv4, "
+         "the TCP/IPv4 and IPv4 header receive checksums and the TCP/IPv6 transmit checksum (each with its options "
+         "field) and RSC IPv4 off and still offered; the stack may turn LSOv2 IPv4 on, and turn the TCP/IPv6 "
+         "checksum around (transmit on, receive off) with OID_TCP_OFFLOAD_PARAMETERS")
     H = initialize(MINIPORT_H, registry={"*LsoV2IPv4": "0", "*TCPChecksumOffloadIPv4": 1, "*RscIPv6": "7",
-                                         "*TCPChecksumOffloadIPv6": "2", "*RscIPv4": "Enabled"})
+                                         "*IPChecksumOffloadIPv4": "1", "*TCPChecksumOffloadIPv6": "2",
+                                         "*RscIPv4": "Enabled"})
     hardware, current = H["offload_hardware"], H["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     ctypes.memset(ctypes.addressof(want.LsoV2.IPv4), 0, ctypes.sizeof(want.LsoV2.IPv4))
-    # An options field goes with its checksum: TcpOptionsSupported off where the TCP checksum is,
-    # IpOptionsSupported kept beside the IPv4 header checksum that stays on.
-    want.Checksum.IPv4Receive.TcpChecksum = want.Checksum.IPv4Receive.TcpOptionsSupported = 0
+    # An options field goes with its checksum: in IPv4Receive only the UDP checksum stays on, so
+    # both options fields are off there; in IPv6Transmit TcpOptionsSupported is off with the TCP
+    # checksum. IPv4Transmit and IPv6Receive keep everything.
+    r4 = want.Checksum.IPv4Receive
+    r4.TcpChecksum = r4.TcpOptionsSupported = r4.IpChecksum = r4.IpOptionsSupported = 0
     want.Checksum.IPv6Transmit.TcpChecksum = want.Checksum.IPv6Transmit.TcpOptionsSupported = 0
     want.RscIPv4Enabled = 0
     c = current.Checksum
-    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 receive and TCP/IPv6 "
-           "transmit checksums with their TcpOptionsSupported, and RSC IPv4 (a non-numeric value, 0 as NDIS reads it) "
-           "off, everything else (RSC IPv6 with its out-of-range value included) on; IPv4Receive "
-           f"{bytes(c.IPv4Receive).hex()}, IPv6Transmit {bytes(c.IPv6Transmit).hex()}, RSC "
-           f"{current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
+    expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration: LSOv2 IPv4, the TCP/IPv4 and IPv4 header "
+           "receive checksums and the TCP/IPv6 transmit checksum with their options fields, and RSC IPv4 (a "
+           "non-numeric value, 0 as NDIS reads it) off, everything else (RSC IPv6 with its out-of-range value "
+           f"included) on; IPv4Receive {bytes(c.IPv4Receive).hex()}, IPv6Transmit {bytes(c.IPv6Transmit).hex()}, "
+           f"RSC {current.RscIPv4Enabled}/{current.RscIPv6Enabled}")
     expect(current.Checksum.IPv4Transmit.TcpChecksum == 1 and current.Checksum.IPv4Receive.UdpChecksum == 1,
            "the TCP/IPv4 transmit and UDP/IPv4 receive checksums stay on")
     status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(fields=[(O.PARAMS_LSO_V2_IPV4, 2)]),
@@ -1605,22 +1609,41 @@ def main():
     expect(status == 0 and now is not None and bytes(now.LsoV2.IPv4) == bytes(hardware.LsoV2.IPv4)
            and bytes(now.Checksum) == bytes(current.Checksum),
            "LSOv2 IPv4 turned on by the stack; the TCP/IPv4 receive checksum still off as the keyword said")
+    # The checksum path of the OID: TCPIPv6Checksum transmit on, receive off. IPv6Transmit gets
+    # everything back; IPv6Receive keeps only the UDP checksum, so TcpOptionsSupported goes with
+    # its TCP checksum there. Nothing else changes.
+    configs = len(H["offload_configs"])
+    status, *_ = set_oid(O.OID_TCP_OFFLOAD_PARAMETERS, O.offload_parameters(
+        fields=[(O.PARAMS_TCP_IPV6_CHECKSUM, O.PARAMS_TX_ENABLED_RX_DISABLED)]), adapter=H)
+    want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(now))
+    want.Checksum.IPv6Transmit = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware)).Checksum.IPv6Transmit
+    want.Checksum.IPv6Receive.TcpChecksum = want.Checksum.IPv6Receive.TcpOptionsSupported = 0
+    after = H["offload_configs"][-1]
+    c = after.Checksum
+    expect(status == 0 and len(H["offload_configs"]) == configs + 1 and bytes(after) == bytes(want)
+           and c.IPv6Transmit.TcpChecksum == c.IPv6Transmit.TcpOptionsSupported == 1
+           and c.IPv6Receive.UdpChecksum == 1 and c.IPv6Receive.TcpChecksum == c.IPv6Receive.TcpOptionsSupported == 0,
+           f"OID_TCP_OFFLOAD_PARAMETERS TCPIPv6Checksum = 2 ({status:#x}): IPv6Transmit {bytes(c.IPv6Transmit).hex()}, "
+           f"IPv6Receive {bytes(c.IPv6Receive).hex()}; the TCP/IPv6 transmit checksum with its TcpOptionsSupported "
+           "on, the receive one with it off, the UDP/IPv6 receive checksum on, nothing else changed")
     halt(H)
 
     step("the grouped checksum keywords: an adapter whose registry says *TCPUDPChecksumOffloadIPv4 = 1 (transmit "
-         "only), *TCPUDPChecksumOffloadIPv6 = 0 and the granular *IPChecksumOffloadIPv4 = 2 (receive only) starts "
-         "with every IPv4 receive checksum and every IPv6 checksum off (those directions all zero), the TCP and UDP "
-         "IPv4 transmit checksums on, the IPv4 header one off with its IpOptionsSupported, and all still offered")
+         "only), *TCPUDPChecksumOffloadIPv6 = 0 and the granular *IPChecksumOffloadIPv4 = 2 and "
+         "*TCPChecksumOffloadIPv4 = 2 (receive only) starts with every IPv4 receive checksum and every IPv6 checksum "
+         "off (those directions all zero), the UDP IPv4 transmit checksum on, the IPv4 header and TCP ones off with "
+         "their IpOptionsSupported and TcpOptionsSupported, and all still offered")
     J = initialize(MINIPORT_J, registry={"*TCPUDPChecksumOffloadIPv4": "1", "*TCPUDPChecksumOffloadIPv6": "0",
-                                         "*IPChecksumOffloadIPv4": "2"})
+                                         "*IPChecksumOffloadIPv4": "2", "*TCPChecksumOffloadIPv4": "2"})
     hardware, current = J["offload_hardware"], J["offload"]
     expect(bytes(hardware) == bytes(A["offload_hardware"]), "the grouped keywords changed the hardware capabilities")
     want = L.NDIS_OFFLOAD.from_buffer_copy(bytes(hardware))
     for direction in (want.Checksum.IPv4Receive, want.Checksum.IPv6Transmit, want.Checksum.IPv6Receive):
         ctypes.memset(ctypes.addressof(direction), 0, ctypes.sizeof(direction))
-    # IpOptionsSupported goes with the IPv4 header checksum; TcpOptionsSupported stays beside the
-    # TCP checksum that is on.
-    want.Checksum.IPv4Transmit.IpChecksum = want.Checksum.IPv4Transmit.IpOptionsSupported = 0
+    # IPv4Transmit keeps only the UDP checksum: IpOptionsSupported goes with the IPv4 header
+    # checksum, TcpOptionsSupported with the TCP checksum.
+    t4 = want.Checksum.IPv4Transmit
+    t4.IpChecksum = t4.IpOptionsSupported = t4.TcpChecksum = t4.TcpOptionsSupported = 0
     c = current.Checksum
     expect(bytes(current) == bytes(want), "DefaultOffloadConfiguration with the grouped keywords: "
            f"IPv4Transmit {bytes(c.IPv4Transmit).hex()}, IPv4Receive {bytes(c.IPv4Receive).hex()}, "

@@ -449,6 +449,31 @@ def offload_flags():
         rejects(f"NDIS_OFFLOAD.Flags {flags:#x}", lambda: M.check_offload_flags(offload, "attributes"),
                 "NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES")
     print("test_model: an NDIS_OFFLOAD with NDIS_OFFLOAD_FLAGS_GROUP_CHECKSUM_CAPABILITIES is refused")
+    # Off is 0: a 2-bit field of 2 (NDIS_OFFLOAD_SET_OFF) or 3 is refused wherever it lies (a
+    # checksum direction, LSOv1, LSOv2 IPv6, USO IPv6), and 0/1 everywhere passes.
+    offload = NDIS_OFFLOAD()
+    names = [name for name, _ in M.offload_two_bit_fields(offload)]
+    for name in ("Checksum.IPv4Transmit.IpOptionsSupported", "Checksum.IPv6Receive.UdpChecksum", "LsoV1.IpOptions",
+                 "LsoV2.IPv6.TcpOptionsSupported", "UdpSegmentation.IPv6.IpExtensionHeadersSupported"):
+        assert name in names, (name, names)
+    assert len(names) == 23, names
+    for name in names:
+        *path, last = name.split(".")
+        owner = offload
+        for part in path:
+            owner = getattr(owner, part)
+        setattr(owner, last, 1)
+    M.check_offload_values(offload, "every field 1")
+    for value in (M.NDIS_OFFLOAD_SET_OFF, 3):
+        for name in (names[0], names[-1]):
+            broken = NDIS_OFFLOAD.from_buffer_copy(bytes(offload))
+            *path, last = name.split(".")
+            owner = broken
+            for part in path:
+                owner = getattr(owner, part)
+            setattr(owner, last, value)
+            rejects(f"{name} = {value}", lambda: M.check_offload_values(broken, "status indication"), name)
+    print("test_model: an NDIS_OFFLOAD 2-bit field other than 0 or 1 (NDIS_OFFLOAD_SET_OFF, say) is refused")
 
 
 def oid_tables():

@@ -29,6 +29,8 @@ pub fn offered(minor: u8) -> TaskOffloads {
     }
 }
 
+/// A 2-bit field of `NDIS_OFFLOAD`: `NDIS_OFFLOAD_SUPPORTED` (1) when `offload` is in `set`,
+/// else `NDIS_OFFLOAD_NOT_SUPPORTED` (0), never `NDIS_OFFLOAD_SET_OFF` (why: [`ndis_offload`]).
 fn bit(set: TaskOffloads, offload: TaskOffloads) -> u32 {
     if set.contains(offload) {
         NDIS_OFFLOAD_SUPPORTED
@@ -60,19 +62,41 @@ pub const fn offload_revision(minor: u8) -> (u8, usize) {
 /// from NDIS 6.83 (the revision that carries it), and every member beyond the revision's size is
 /// zero.
 ///
-/// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet;
-/// IPv6 extension headers are not (the engine's offload planning takes TCP or UDP right after
-/// the fixed IPv6 header). Each options field belongs to its checksum (`IpOptionsSupported`: the
-/// IPv4 header checksum of a packet with IP options; `TcpOptionsSupported`: the TCP checksum of a
-/// packet with TCP options; the `NDIS_TCP_IP_CHECKSUM_OFFLOAD` reference), so a direction reports
-/// it only while that checksum is on there: a direction with only some checksums on reports the
-/// options of those alone, as NDIS's own merge of the offload keywords clears each options field
-/// with its checksum (from what is known of its implementation). Every `Encapsulation` names
-/// [`OFFLOAD_ENCAPSULATIONS`] (NULL and the IEEE 802.3 kinds a protocol sets with
-/// `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have no link-layer header under any of
-/// them. An offload that is off is all zero, its encapsulation `NDIS_ENCAPSULATION_NOT_SUPPORTED`
-/// included: so is a checksum direction (`IPv4Transmit`, `IPv4Receive`, `IPv6Transmit`,
-/// `IPv6Receive`) none of whose checksums is on.
+/// IPv4 options and TCP options are supported wherever the engine cuts or completes a packet.
+/// Each options field belongs to its checksum (`IpOptionsSupported`: the IPv4 header checksum of
+/// a packet with IP options; `TcpOptionsSupported`: the TCP checksum of a packet with TCP options;
+/// the `NDIS_TCP_IP_CHECKSUM_OFFLOAD` reference), so a direction reports it only while that
+/// checksum is on there: a direction with only some checksums on reports the options of those
+/// alone, as NDIS's own merge of the offload keywords clears each options field with its checksum
+/// (from what is known of its implementation) and as NetAdapterCx pairs them. Other Microsoft
+/// pages read `IpOptionsSupported` more widely, as covering the TCP and UDP checksums of a packet
+/// with IPv4 options too ("Reporting a NIC's Checksum Capabilities"; "Combining Types of Task
+/// Offloads": IP options "Required (for TCP checksum)", a requirement the capabilities meet).
+/// Under that reading, a direction whose TCP or UDP checksum is on while its IPv4 header checksum
+/// is off under-reports, and the stack computes the checksums of its packets with IPv4 options
+/// itself. The rule can only under-report: the engine computes TCP and UDP checksums behind any
+/// IPv4 header of 20 to 60 bytes, so no reading makes it claim what the engine does not do.
+///
+/// IPv6 extension headers are reported unsupported in every checksum direction, in LSOv2 IPv6 and
+/// in USO IPv6, although the "Combining Types of Task Offloads" table lists 128 bytes of them as
+/// required of an adapter that reports IPv6 checksum or LSOv2 offload: the engine's offload
+/// planning takes TCP or UDP right after the fixed IPv6 header, and refuses a packet with
+/// extension headers rather than mis-handling it. With the field 0 the stack computes or cuts
+/// such packets itself; a request for one that comes anyway is completed
+/// `NDIS_STATUS_INVALID_LENGTH`, never carried out wrong. Supporting extension headers in the
+/// engine is the alternative; correctness does not need it.
+///
+/// Off is `NDIS_OFFLOAD_NOT_SUPPORTED` (0) in every 2-bit field, in `DefaultOffloadConfiguration`
+/// and in every `NDIS_STATUS_TASK_OFFLOAD_CURRENT_CONFIG` alike (`bit`), not the
+/// `NDIS_OFFLOAD_SET_OFF` (2) that the `NDIS_TCP_IP_CHECKSUM_OFFLOAD` remarks name for "disabled"
+/// in the status indication: NetAdapterCx indicates 0, and readers of the indication treat these
+/// fields as booleans (XDP for Windows tests them for truth), so a 2 would read as on.
+///
+/// Every `Encapsulation` names [`OFFLOAD_ENCAPSULATIONS`] (NULL and the IEEE 802.3 kinds a
+/// protocol sets with `OID_OFFLOAD_ENCAPSULATION`); the adapter's packets have no link-layer
+/// header under any of them. An offload that is off is all zero, its encapsulation
+/// `NDIS_ENCAPSULATION_NOT_SUPPORTED` included: so is a checksum direction (`IPv4Transmit`,
+/// `IPv4Receive`, `IPv6Transmit`, `IPv6Receive`) none of whose checksums is on.
 pub fn ndis_offload(set: TaskOffloads, minor: u8) -> NDIS_OFFLOAD {
     let (revision, size) = offload_revision(minor);
     let uso = minor >= USO_MINOR_VERSION;

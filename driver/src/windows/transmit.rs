@@ -4,8 +4,8 @@
 //! packets (an array on the stack, no allocation); each packet's bytes are copied out of its MDL
 //! chain into the slot the engine reserved, and its NBL's checksum, LSO and USO information is
 //! the packet's offload request ([`super::offload::transmit_offload`]). Every NBL is then
-//! completed with the first failure among its NET_BUFFERs, or success, an LSOv2 NBL with its
-//! completion information.
+//! completed with the first failure among its NET_BUFFERs, or success, an LSO NBL (v1 or v2)
+//! with its completion information ([`super::offload::lso_completion`]).
 
 use core::ptr::{self, NonNull};
 
